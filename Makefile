@@ -1,0 +1,102 @@
+# gatehouse — see README.md. Every output goes under build/.
+#   make            build build/gatehouse
+#   make run        install missing packages, build, run the embedded default
+#   make test       install what tests need, build, run every test
+#   make asan       the whole suite under ASan+UBSan
+#   make fuzz       build libFuzzer targets and run each briefly
+#   make bench      gatehouse vs HAProxy vs nginx, writes docs/performance.md
+
+CC ?= cc
+O ?= build
+SAN ?=
+PKGS = openssl libpcre2-8 libmicrohttpd
+WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+       -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
+       -Wformat=2 -Wno-format-nonliteral
+CFLAGS_BASE = -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -fstack-protector-strong \
+              -D_FORTIFY_SOURCE=2 -pthread
+ifneq ($(SAN),)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDSAN = -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+LIBS = $(PKG_LIBS) -pthread
+
+COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
+         common/conf_lex.c common/conf_parse.c common/conf_write.c
+RULES = rules/reason.c
+CERTS = certs/tls_ctx.c certs/gen.c
+PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c \
+        proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c
+APPS = apps/apps.c apps/status.c
+MAIN = main/main.c main/default_conf.c main/signals.c
+LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(APPS)
+UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
+           tests/unit/common/conf.c tests/unit/common/str.c
+
+LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o)
+MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)
+UNIT_OBJ = $(UNIT_SRC:%.c=$(O)/obj/%.o)
+
+all: $(O)/gatehouse
+
+$(O)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
+	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
+$(O)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
+	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+run: deps
+	$(MAKE) $(O)/gatehouse
+	./$(O)/gatehouse
+
+unit: $(O)/unit_tests
+	./$(O)/unit_tests
+
+check-style:
+	scripts/check-style.sh
+
+test: deps-test
+	$(MAKE) $(O)/gatehouse $(O)/unit_tests
+	scripts/run-tests.sh $(O)
+
+asan: deps-test
+	$(MAKE) O=build/asan SAN=1 build/asan/gatehouse build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1 scripts/run-tests.sh build/asan
+
+FUZZ_TARGETS = http1 chunk conf
+fuzz:
+	@scripts/deps.sh fuzz
+	@mkdir -p $(O)/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
+	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) \
+	    proxy/http1_parse.c proxy/http1_chunk.c || exit 1; \
+	  mkdir -p $(O)/fuzz/corpus_$$t; \
+	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \
+	    $(O)/fuzz/corpus_$$t tests/fuzz/corpus/$$t 2>&1 | tail -n 2 || exit 1; \
+	done
+
+bench: deps
+	@scripts/deps.sh bench
+	$(MAKE) $(O)/gatehouse
+	scripts/bench.sh $(O)
+
+clean:
+	rm -rf build
+
+.PHONY: all deps deps-test run unit test asan fuzz bench clean check-style

@@ -1,0 +1,80 @@
+/*
+ * common — small shared pieces every module may use: logging, buffers, time,
+ * string helpers and the configuration model. Nothing here knows about
+ * sockets, TLS or HTTP.
+ */
+#ifndef GH_COMMON_COMMON_H
+#define GH_COMMON_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GH_VERSION "0.1.0"
+
+/* Return values of anything that may need more bytes or would block. */
+#define GH_OK 0
+#define GH_AGAIN (-2)
+#define GH_ERR (-1)
+
+#define GH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* log.c */
+enum gh_log_level { GH_LOG_ERR, GH_LOG_WARN, GH_LOG_INFO, GH_LOG_DEBUG };
+extern int gh_log_level;
+/* Opens (or reopens, for SIGUSR1) the error log; NULL or "stderr" means stderr.
+ * Reopening dup2()s onto the same descriptor so other threads never see a gap. */
+int gh_log_open(const char *path);
+void gh_log(int level, int with_errno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define gh_log_err(...) gh_log(GH_LOG_ERR, 0, __VA_ARGS__)
+#define gh_log_err_errno(...) gh_log(GH_LOG_ERR, 1, __VA_ARGS__)
+#define gh_log_warn(...) gh_log(GH_LOG_WARN, 0, __VA_ARGS__)
+#define gh_log_warn_errno(...) gh_log(GH_LOG_WARN, 1, __VA_ARGS__)
+#define gh_log_info(...) gh_log(GH_LOG_INFO, 0, __VA_ARGS__)
+#define gh_log_debug(...)                                                                          \
+    do {                                                                                           \
+        if (gh_log_level >= GH_LOG_DEBUG)                                                          \
+            gh_log(GH_LOG_DEBUG, 0, __VA_ARGS__);                                                  \
+    } while (0)
+/* Start-up only: a running worker never calls it. */
+void gh_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A log file that is written in whole lines by several threads (access and
+ * security logs). Lines up to PIPE_BUF-ish sizes are written with one write()
+ * on an O_APPEND descriptor, which keeps them whole. */
+struct gh_logfile {
+    int fd;     /* owned; -1 when disabled */
+    char *path; /* owned; NULL for stderr */
+};
+int gh_logfile_open(struct gh_logfile *lf, const char *path);
+int gh_logfile_reopen(struct gh_logfile *lf);
+void gh_logfile_write(struct gh_logfile *lf, const char *line, size_t len);
+void gh_logfile_close(struct gh_logfile *lf);
+
+/* time.c */
+/* Monotonic milliseconds, for timers and durations. */
+uint64_t gh_now_ms(void);
+/* Wall-clock time formatted as RFC 3339 UTC with milliseconds; buf >= 32. */
+void gh_time_rfc3339(char *buf, size_t len);
+
+/* str.c */
+/* Copy with truncation check: returns -1 when src did not fit. */
+int gh_strlcpy(char *dst, const char *src, size_t size);
+char *gh_strdup(const char *s);
+char *gh_strndup(const char *s, size_t n);
+void *gh_calloc(size_t n, size_t size);
+/* Parses a decimal integer within [min, max]; returns 0 or -1. */
+int gh_parse_long(const char *s, long min, long max, long *out);
+/* "10s", "5m", "1800s", "250ms", "2h" -> milliseconds. */
+int gh_parse_duration_ms(const char *s, long long *out);
+/* "64k", "1m", "4096" -> bytes. */
+int gh_parse_size(const char *s, long long *out);
+/* Case-insensitive comparison of a counted string with a C string. */
+int gh_strncaseeq(const char *a, size_t alen, const char *b);
+/* Appends JSON-escaped s (at most max bytes of it) into dst; returns bytes written. */
+size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max);
+/* Splits "host:port" / "[v6]:port" into host and port. */
+int gh_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+#endif

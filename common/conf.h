@@ -1,0 +1,131 @@
+/*
+ * Configuration: a hand-written lexer and parser for the block syntax, the
+ * model it produces, the checks that need the whole model (references), and a
+ * canonical writer. Parsing has no side effects: no file other than the
+ * config itself is opened, no socket is made. Errors are "file:line:col: msg".
+ *
+ *   # comment
+ *   workers auto
+ *   certificate web { cert /etc/gh/web.pem  key /etc/gh/web.key }
+ *   service meet-ext {
+ *       listen 0.0.0.0:443
+ *       certificate web
+ *       server fe1 10.0.0.2:4443 weight 2
+ *   }
+ *
+ * Directives are declared in one table (conf_table.c) with their context,
+ * type, default and bounds; docs/config.md is checked against that table.
+ */
+#ifndef GH_COMMON_CONF_H
+#define GH_COMMON_CONF_H
+
+#include <stddef.h>
+
+struct gh_loc {
+    int line;
+    int col;
+};
+
+struct gh_conf_server {
+    char *name;       /* owned */
+    char *addr;       /* owned; "ip:port" */
+    char *verify_name; /* owned; NULL: verify the address itself */
+    long long weight;
+    struct gh_loc loc;
+};
+
+struct gh_conf_service {
+    char *name;        /* owned */
+    char *listen;      /* owned; "ip:port" */
+    char *certificate; /* owned; NULL: plain HTTP listener */
+    char *app;         /* owned; built-in application target, or NULL */
+    char *scheduler;   /* owned; "least-conn" or "round-robin" */
+    char *reencrypt;   /* owned; "off" or the name of a ca block to verify with */
+    long long client_header_timeout; /* ms */
+    long long keepalive_timeout;     /* ms */
+    long long idle_timeout;          /* ms */
+    long long connect_timeout;       /* ms */
+    long long server_timeout;        /* ms */
+    long long max_request_line;
+    long long max_header_size;
+    long long max_headers;
+    long long max_chunk_ext;
+    long long server_keepalive;      /* idle real-server connections kept per worker */
+    long long retries;
+    struct gh_conf_server *servers; /* owned array */
+    size_t nservers;
+    struct gh_loc loc;
+    struct gh_loc cert_loc, app_loc, reencrypt_loc, listen_loc;
+};
+
+struct gh_conf_cert {
+    char *name; /* owned */
+    char *cert; /* owned; PEM chain */
+    char *key;  /* owned; PEM key */
+    struct gh_loc loc, cert_loc, key_loc;
+};
+
+struct gh_conf_ca {
+    char *name; /* owned */
+    char *file; /* owned; PEM bundle */
+    struct gh_loc loc, file_loc;
+};
+
+struct gh_conf {
+    char *file;        /* owned; name used in messages */
+    long long workers; /* 0 = auto, one per core */
+    char *state_dir;   /* owned */
+    char *error_log;   /* owned */
+    char *access_log;  /* owned */
+    char *security_log; /* owned */
+    char *log_level;   /* owned */
+    long long drain_timeout; /* ms */
+    struct gh_conf_cert *certs;
+    size_t ncerts;
+    struct gh_conf_ca *cas;
+    size_t ncas;
+    struct gh_conf_service *services;
+    size_t nservices;
+};
+
+/* conf_parse.c */
+/* Parses text (len bytes, named file in messages). Returns a model or NULL
+ * with "file:line:col: message" in err. */
+struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, char *err,
+                              size_t errlen);
+/* Reads and parses a file (at most 4 MiB). */
+struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen);
+void gh_conf_free(struct gh_conf *c);
+const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, const char *name);
+const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char *name);
+const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *name);
+
+/* conf_write.c */
+/* Writes the model canonically: fixed order, defaults omitted, one directive
+ * per line. Returns a malloc'd string the caller frees. Parsing the output
+ * yields an equal model. */
+char *gh_conf_write(const struct gh_conf *c);
+
+/* conf_table.c */
+enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA };
+enum gh_conf_type {
+    GH_T_STR,      /* one word */
+    GH_T_DURATION, /* 10s, 250ms, 20m */
+    GH_T_SIZE,     /* 64k */
+    GH_T_INT,
+    GH_T_WORKERS,  /* auto | N */
+    GH_T_SPECIAL,  /* a block or a directive with its own grammar */
+};
+struct gh_conf_directive {
+    const char *name;
+    enum gh_conf_ctx ctx;
+    enum gh_conf_type type;
+    size_t off;       /* offset of the field in the context's struct */
+    const char *def;  /* default as written in the config, NULL: required or none */
+    long long min, max;
+    const char *enums; /* space-separated allowed words for GH_T_STR, or NULL */
+};
+extern const struct gh_conf_directive gh_conf_directives[];
+extern const size_t gh_conf_ndirectives;
+
+#endif

@@ -1,0 +1,41 @@
+/* Private to the configuration files of common/. */
+#ifndef GH_COMMON_CONF_INT_H
+#define GH_COMMON_CONF_INT_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+enum gh_tok_type { GH_TOK_WORD, GH_TOK_STRING, GH_TOK_LBRACE, GH_TOK_RBRACE, GH_TOK_END,
+                   GH_TOK_EOF };
+
+struct gh_tok {
+    enum gh_tok_type type;
+    char *text; /* owned; the word, or the string with escapes resolved */
+    struct gh_loc loc;
+};
+
+struct gh_lexer {
+    const char *file;
+    const char *p, *end;
+    int line, col;
+    char *err;
+    size_t errlen;
+};
+
+#define GH_CONF_MAX_TOKEN 4096
+
+/* conf_lex.c */
+void gh__lex_init(struct gh_lexer *lx, const char *file, const char *text, size_t len, char *err,
+                  size_t errlen);
+/* Returns 0 with *t filled (caller frees t->text) or -1 with the error set. */
+int gh__lex_next(struct gh_lexer *lx, struct gh_tok *t);
+void gh__conf_error(char *err, size_t errlen, const char *file, struct gh_loc loc,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* conf_write.c */
+/* Formats a duration or size in the largest exact unit. */
+void gh__conf_fmt_duration(char *buf, size_t len, long long ms);
+void gh__conf_fmt_size(char *buf, size_t len, long long bytes);
+
+#endif

@@ -1,0 +1,687 @@
+/*
+ * Recursive-descent parser from tokens to the model. A directive is a word,
+ * its arguments, and either the end of the line or a block. The table in
+ * conf_table.c says which directives exist where; generic ones are set by
+ * type, the few with their own grammar by a function here. After parsing,
+ * references between blocks are checked; no file named in the config is
+ * opened here (that is the build step's job, with the same located errors).
+ */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "conf_int.h"
+
+#define MAX_ARGS 32
+#define MAX_DEPTH 4
+#define MAX_ITEMS 4096
+
+struct parser {
+    struct gh_lexer lx;
+    struct gh_tok pending;
+    int has_pending;
+    char *err;
+    size_t errlen;
+    const char *file;
+};
+
+struct stmt {
+    struct gh_tok name;
+    struct gh_tok args[MAX_ARGS];
+    int nargs;
+    int has_block;
+};
+
+static const char *const app_names[] = {"status"};
+
+static int next(struct parser *ps, struct gh_tok *t)
+{
+    if (ps->has_pending) {
+        *t = ps->pending;
+        ps->has_pending = 0;
+        return 0;
+    }
+    return gh__lex_next(&ps->lx, t);
+}
+
+static void stmt_free(struct stmt *s)
+{
+    int i;
+
+    free(s->name.text);
+    for (i = 0; i < s->nargs; i++)
+        free(s->args[i].text);
+    s->nargs = 0;
+    s->name.text = NULL;
+}
+
+#define ERR(ps, loc, ...) gh__conf_error((ps)->err, (ps)->errlen, (ps)->file, (loc), __VA_ARGS__)
+
+/* Reads one statement's arguments after its name; stops before a block. */
+static int read_args(struct parser *ps, struct stmt *s)
+{
+    struct gh_tok t;
+
+    s->nargs = 0;
+    s->has_block = 0;
+    for (;;) {
+        if (next(ps, &t) == -1)
+            return -1;
+        switch (t.type) {
+        case GH_TOK_WORD:
+        case GH_TOK_STRING:
+            if (s->nargs == MAX_ARGS) {
+                free(t.text);
+                ERR(ps, t.loc, "too many arguments to '%s'", s->name.text);
+                return -1;
+            }
+            s->args[s->nargs++] = t;
+            break;
+        case GH_TOK_LBRACE:
+            s->has_block = 1;
+            return 0;
+        case GH_TOK_END:
+            return 0;
+        case GH_TOK_RBRACE:
+        case GH_TOK_EOF:
+            ps->pending = t;
+            ps->has_pending = 1;
+            return 0;
+        }
+    }
+}
+
+static const struct gh_conf_directive *lookup(enum gh_conf_ctx ctx, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < gh_conf_ndirectives; i++)
+        if (gh_conf_directives[i].ctx == ctx && strcmp(gh_conf_directives[i].name, name) == 0)
+            return &gh_conf_directives[i];
+    return NULL;
+}
+
+static int word_in(const char *w, const char *list)
+{
+    size_t n = strlen(w);
+    const char *p = list;
+
+    while (*p) {
+        const char *e = strchr(p, ' ');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && strncmp(p, w, n) == 0)
+            return 1;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Sets a typed field from its text. Used for defaults too (loc.line 0). */
+static int set_value(struct parser *ps, const struct gh_conf_directive *d, void *base,
+                     const char *v, struct gh_loc loc)
+{
+    char *field = (char *)base + d->off;
+    long long n;
+
+    switch (d->type) {
+    case GH_T_STR:
+        if (d->enums != NULL && !word_in(v, d->enums)) {
+            ERR(ps, loc, "'%s' must be one of: %s", d->name, d->enums);
+            return -1;
+        }
+        free(*(char **)(void *)field);
+        *(char **)(void *)field = gh_strdup(v);
+        return 0;
+    case GH_T_WORKERS:
+        if (strcmp(v, "auto") == 0) {
+            *(long long *)(void *)field = 0;
+            return 0;
+        }
+        /* FALLTHROUGH */
+    case GH_T_INT: {
+        long l;
+        if (gh_parse_long(v, (long)d->min, (long)d->max, &l) == -1) {
+            ERR(ps, loc, "'%s' needs a whole number from %lld to %lld", d->name, d->min, d->max);
+            return -1;
+        }
+        *(long long *)(void *)field = l;
+        return 0;
+    }
+    case GH_T_DURATION:
+        if (gh_parse_duration_ms(v, &n) == -1 || n < d->min || n > d->max) {
+            ERR(ps, loc, "'%s' needs a duration such as 250ms, 10s, 20m (at most 1d)", d->name);
+            return -1;
+        }
+        *(long long *)(void *)field = n;
+        return 0;
+    case GH_T_SIZE:
+        if (gh_parse_size(v, &n) == -1 || n < d->min || n > d->max) {
+            ERR(ps, loc, "'%s' needs a size from %lld to %lld bytes (k and m suffixes allowed)",
+                d->name, d->min, d->max);
+            return -1;
+        }
+        *(long long *)(void *)field = n;
+        return 0;
+    case GH_T_SPECIAL:
+        break;
+    }
+    return -1;
+}
+
+static void apply_defaults(struct parser *ps, enum gh_conf_ctx ctx, void *base)
+{
+    static const struct gh_loc none = {0, 0};
+    size_t i;
+
+    for (i = 0; i < gh_conf_ndirectives; i++) {
+        const struct gh_conf_directive *d = &gh_conf_directives[i];
+        if (d->ctx == ctx && d->type != GH_T_SPECIAL && d->def != NULL)
+            if (set_value(ps, d, base, d->def, none) == -1)
+                abort(); /* a default that does not parse is a bug in the table */
+    }
+}
+
+static int check_addr(struct parser *ps, const char *v, struct gh_loc loc, const char *what)
+{
+    char host[64];
+    unsigned char b[16];
+    uint16_t port;
+
+    if (gh_split_hostport(v, host, sizeof(host), &port) == -1 ||
+        (inet_pton(AF_INET, host, b) != 1 && inet_pton(AF_INET6, host, b) != 1)) {
+        ERR(ps, loc, "%s needs an IP address and port, such as 127.0.0.1:8443 or [::1]:8443",
+            what);
+        return -1;
+    }
+    return 0;
+}
+
+static int want_args(struct parser *ps, struct stmt *s, int min, int max, int block)
+{
+    if (s->has_block != block) {
+        ERR(ps, s->name.loc, block ? "'%s' needs a { block }" : "'%s' takes no block",
+            s->name.text);
+        return -1;
+    }
+    if (s->nargs < min || s->nargs > max) {
+        struct gh_loc l = s->nargs > max ? s->args[max].loc : s->name.loc;
+        if (min == max)
+            ERR(ps, l, "'%s' takes %d argument%s", s->name.text, min, min == 1 ? "" : "s");
+        else
+            ERR(ps, l, "'%s' takes %d to %d arguments", s->name.text, min, max);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct gh_conf *conf,
+                       int depth, struct gh_loc open);
+
+static int set_str_once(struct parser *ps, char **field, struct stmt *s, struct gh_loc *loc)
+{
+    if (*field != NULL && loc != NULL && loc->line != 0) {
+        ERR(ps, s->name.loc, "duplicate '%s'", s->name.text);
+        return -1;
+    }
+    free(*field);
+    *field = gh_strdup(s->args[0].text);
+    if (loc != NULL)
+        *loc = s->name.loc;
+    return 0;
+}
+
+static int grow(struct parser *ps, void **arr, size_t *n, size_t size, struct gh_loc loc)
+{
+    void *p;
+
+    if (*n >= MAX_ITEMS) {
+        ERR(ps, loc, "too many entries (at most %d)", MAX_ITEMS);
+        return -1;
+    }
+    p = realloc(*arr, (*n + 1) * size);
+    if (p == NULL)
+        abort();
+    memset((char *)p + *n * size, 0, size);
+    *arr = p;
+    (*n)++;
+    return 0;
+}
+
+static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf, int depth)
+{
+    const char *n = s->name.text;
+    size_t i;
+
+    if (want_args(ps, s, 1, 1, 1) == -1)
+        return -1;
+    if (strcmp(n, "certificate") == 0) {
+        struct gh_conf_cert *c;
+        for (i = 0; i < conf->ncerts; i++)
+            if (strcmp(conf->certs[i].name, s->args[0].text) == 0) {
+                ERR(ps, s->args[0].loc, "certificate '%s' already defined at line %d",
+                    s->args[0].text, conf->certs[i].loc.line);
+                return -1;
+            }
+        if (grow(ps, (void **)&conf->certs, &conf->ncerts, sizeof(*c), s->name.loc) == -1)
+            return -1;
+        c = &conf->certs[conf->ncerts - 1];
+        c->name = gh_strdup(s->args[0].text);
+        c->loc = s->name.loc;
+        if (parse_block(ps, GH_CTX_CERT, c, conf, depth + 1, s->name.loc) == -1)
+            return -1;
+        if (c->cert == NULL || c->key == NULL) {
+            ERR(ps, s->name.loc, "certificate '%s' needs both 'cert' and 'key'", c->name);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(n, "ca") == 0) {
+        struct gh_conf_ca *c;
+        for (i = 0; i < conf->ncas; i++)
+            if (strcmp(conf->cas[i].name, s->args[0].text) == 0) {
+                ERR(ps, s->args[0].loc, "ca '%s' already defined at line %d", s->args[0].text,
+                    conf->cas[i].loc.line);
+                return -1;
+            }
+        if (grow(ps, (void **)&conf->cas, &conf->ncas, sizeof(*c), s->name.loc) == -1)
+            return -1;
+        c = &conf->cas[conf->ncas - 1];
+        c->name = gh_strdup(s->args[0].text);
+        c->loc = s->name.loc;
+        if (parse_block(ps, GH_CTX_CA, c, conf, depth + 1, s->name.loc) == -1)
+            return -1;
+        if (c->file == NULL) {
+            ERR(ps, s->name.loc, "ca '%s' needs 'file'", c->name);
+            return -1;
+        }
+        return 0;
+    }
+    /* service */
+    {
+        struct gh_conf_service *sv;
+        for (i = 0; i < conf->nservices; i++)
+            if (strcmp(conf->services[i].name, s->args[0].text) == 0) {
+                ERR(ps, s->args[0].loc, "service '%s' already defined at line %d",
+                    s->args[0].text, conf->services[i].loc.line);
+                return -1;
+            }
+        if (grow(ps, (void **)&conf->services, &conf->nservices, sizeof(*sv), s->name.loc) == -1)
+            return -1;
+        sv = &conf->services[conf->nservices - 1];
+        sv->name = gh_strdup(s->args[0].text);
+        sv->loc = s->name.loc;
+        sv->reencrypt = gh_strdup("off");
+        apply_defaults(ps, GH_CTX_SERVICE, sv);
+        if (parse_block(ps, GH_CTX_SERVICE, sv, conf, depth + 1, s->name.loc) == -1)
+            return -1;
+        if (sv->listen == NULL) {
+            ERR(ps, s->name.loc, "service '%s' needs 'listen'", sv->name);
+            return -1;
+        }
+        if ((sv->app != NULL) == (sv->nservers > 0)) {
+            ERR(ps, s->name.loc,
+                sv->app ? "service '%s' has both 'app' and 'server' targets; choose one"
+                        : "service '%s' has no target: add 'server' lines or 'app'",
+                sv->name);
+            return -1;
+        }
+        if (sv->app != NULL && strcmp(sv->reencrypt, "off") != 0) {
+            ERR(ps, sv->reencrypt_loc, "'reencrypt' does not apply to an 'app' target");
+            return -1;
+        }
+        return 0;
+    }
+}
+
+static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
+{
+    struct gh_conf_server *srv;
+    int i;
+    size_t k;
+
+    if (want_args(ps, s, 2, 6, 0) == -1)
+        return -1;
+    for (k = 0; k < sv->nservers; k++)
+        if (strcmp(sv->servers[k].name, s->args[0].text) == 0) {
+            ERR(ps, s->args[0].loc, "server '%s' already defined at line %d", s->args[0].text,
+                sv->servers[k].loc.line);
+            return -1;
+        }
+    if (check_addr(ps, s->args[1].text, s->args[1].loc, "server") == -1)
+        return -1;
+    if (grow(ps, (void **)&sv->servers, &sv->nservers, sizeof(*srv), s->name.loc) == -1)
+        return -1;
+    srv = &sv->servers[sv->nservers - 1];
+    srv->name = gh_strdup(s->args[0].text);
+    srv->addr = gh_strdup(s->args[1].text);
+    srv->weight = 1;
+    srv->loc = s->name.loc;
+    for (i = 2; i < s->nargs; i += 2) {
+        const char *opt = s->args[i].text;
+        if (i + 1 >= s->nargs) {
+            ERR(ps, s->args[i].loc, "'%s' needs a value", opt);
+            return -1;
+        }
+        if (strcmp(opt, "weight") == 0) {
+            long w;
+            if (gh_parse_long(s->args[i + 1].text, 1, 256, &w) == -1) {
+                ERR(ps, s->args[i + 1].loc, "weight must be a whole number from 1 to 256");
+                return -1;
+            }
+            srv->weight = w;
+        } else if (strcmp(opt, "verify-name") == 0) {
+            free(srv->verify_name);
+            srv->verify_name = gh_strdup(s->args[i + 1].text);
+        } else {
+            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name)", opt);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
+{
+    const char *n = s->name.text;
+    size_t i;
+
+    if (strcmp(n, "server") == 0)
+        return special_server(ps, s, sv);
+    if (strcmp(n, "reencrypt") == 0) {
+        if (want_args(ps, s, 1, 2, 0) == -1)
+            return -1;
+        if (strcmp(s->args[0].text, "off") == 0 && s->nargs == 1) {
+            free(sv->reencrypt);
+            sv->reencrypt = gh_strdup("off");
+        } else if (strcmp(s->args[0].text, "verify") == 0 && s->nargs == 2) {
+            free(sv->reencrypt);
+            sv->reencrypt = gh_strdup(s->args[1].text);
+        } else {
+            ERR(ps, s->args[0].loc, "'reencrypt' takes 'off' or 'verify CA-NAME'");
+            return -1;
+        }
+        sv->reencrypt_loc = s->name.loc;
+        return 0;
+    }
+    if (want_args(ps, s, 1, 1, 0) == -1)
+        return -1;
+    if (strcmp(n, "listen") == 0) {
+        if (check_addr(ps, s->args[0].text, s->args[0].loc, "listen") == -1)
+            return -1;
+        return set_str_once(ps, &sv->listen, s, &sv->listen_loc);
+    }
+    if (strcmp(n, "certificate") == 0)
+        return set_str_once(ps, &sv->certificate, s, &sv->cert_loc);
+    /* app */
+    for (i = 0; i < GH_ARRAY_LEN(app_names); i++)
+        if (strcmp(s->args[0].text, app_names[i]) == 0)
+            return set_str_once(ps, &sv->app, s, &sv->app_loc);
+    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status)", s->args[0].text);
+    return -1;
+}
+
+static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct gh_conf *conf,
+                    int depth, struct stmt *s, unsigned char *seen)
+{
+    const struct gh_conf_directive *d = lookup(ctx, s->name.text);
+    static const char *const ctx_names[] = {"at top level", "in a service block",
+                                            "in a certificate block", "in a ca block"};
+
+    if (d == NULL) {
+        ERR(ps, s->name.loc, "unknown directive '%s' %s", s->name.text, ctx_names[ctx]);
+        return -1;
+    }
+    if (d->type != GH_T_SPECIAL) {
+        size_t idx = (size_t)(d - gh_conf_directives);
+        if (want_args(ps, s, 1, 1, 0) == -1)
+            return -1;
+        if (seen[idx]) {
+            ERR(ps, s->name.loc, "duplicate '%s'", s->name.text);
+            return -1;
+        }
+        seen[idx] = 1;
+        return set_value(ps, d, base, s->args[0].text, s->args[0].loc);
+    }
+    switch (ctx) {
+    case GH_CTX_MAIN:
+        return special_main(ps, s, conf, depth);
+    case GH_CTX_SERVICE:
+        return special_service(ps, s, base);
+    case GH_CTX_CERT: {
+        struct gh_conf_cert *c = base;
+        if (want_args(ps, s, 1, 1, 0) == -1)
+            return -1;
+        if (strcmp(s->name.text, "cert") == 0)
+            return set_str_once(ps, &c->cert, s, &c->cert_loc);
+        return set_str_once(ps, &c->key, s, &c->key_loc);
+    }
+    case GH_CTX_CA: {
+        struct gh_conf_ca *c = base;
+        if (want_args(ps, s, 1, 1, 0) == -1)
+            return -1;
+        return set_str_once(ps, &c->file, s, &c->file_loc);
+    }
+    }
+    return -1;
+}
+
+static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct gh_conf *conf,
+                       int depth, struct gh_loc open)
+{
+    unsigned char seen[64] = {0};
+    struct stmt s;
+    struct gh_tok t;
+
+    if (depth > MAX_DEPTH) {
+        ERR(ps, open, "blocks nested too deeply");
+        return -1;
+    }
+    for (;;) {
+        if (next(ps, &t) == -1)
+            return -1;
+        switch (t.type) {
+        case GH_TOK_END:
+            continue;
+        case GH_TOK_EOF:
+            if (depth > 0) {
+                ERR(ps, open, "block opened here is not closed with '}'");
+                return -1;
+            }
+            return 0;
+        case GH_TOK_RBRACE:
+            if (depth == 0) {
+                ERR(ps, t.loc, "'}' without an open block");
+                return -1;
+            }
+            return 0;
+        case GH_TOK_LBRACE:
+            ERR(ps, t.loc, "'{' without a directive name");
+            return -1;
+        case GH_TOK_STRING:
+            ERR(ps, t.loc, "a directive name must be a plain word, not a string");
+            free(t.text);
+            return -1;
+        case GH_TOK_WORD:
+            break;
+        }
+        memset(&s, 0, sizeof(s));
+        s.name = t;
+        if (read_args(ps, &s) == -1 || dispatch(ps, ctx, base, conf, depth, &s, seen) == -1) {
+            stmt_free(&s);
+            return -1;
+        }
+        stmt_free(&s);
+    }
+}
+
+/* Checks between blocks: every name that refers to another block exists,
+ * and no two services listen on one address. */
+static int check_refs(struct parser *ps, struct gh_conf *c)
+{
+    size_t i, j;
+
+    for (i = 0; i < c->nservices; i++) {
+        struct gh_conf_service *sv = &c->services[i];
+        if (sv->certificate && gh_conf_cert_find(c, sv->certificate) == NULL) {
+            ERR(ps, sv->cert_loc, "service '%s': no certificate named '%s'", sv->name,
+                sv->certificate);
+            return -1;
+        }
+        if (strcmp(sv->reencrypt, "off") != 0 && gh_conf_ca_find(c, sv->reencrypt) == NULL) {
+            ERR(ps, sv->reencrypt_loc, "service '%s': no ca named '%s'", sv->name, sv->reencrypt);
+            return -1;
+        }
+        for (j = 0; j < i; j++)
+            if (strcmp(c->services[j].listen, sv->listen) == 0) {
+                ERR(ps, sv->listen_loc, "service '%s' listens on %s like service '%s'", sv->name,
+                    sv->listen, c->services[j].name);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, char *err,
+                              size_t errlen)
+{
+    struct parser ps;
+    struct gh_conf *c = gh_calloc(1, sizeof(*c));
+    static const struct gh_loc top = {1, 1};
+
+    memset(&ps, 0, sizeof(ps));
+    ps.err = err;
+    ps.errlen = errlen;
+    ps.file = file;
+    err[0] = '\0';
+    gh__lex_init(&ps.lx, file, text, len, err, errlen);
+    c->file = gh_strdup(file);
+    apply_defaults(&ps, GH_CTX_MAIN, c);
+    if (memchr(text, '\0', len) != NULL) {
+        gh__conf_error(err, errlen, file, top, "file contains a NUL byte");
+        goto fail;
+    }
+    if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top) == -1 || check_refs(&ps, c) == -1)
+        goto fail;
+    return c;
+fail:
+    if (ps.has_pending)
+        free(ps.pending.text);
+    gh_conf_free(c);
+    return NULL;
+}
+
+struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen)
+{
+    struct gh_conf *c;
+    struct stat st;
+    char *text;
+    ssize_t n;
+    size_t got = 0;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
+        snprintf(err, errlen, "%s: not a regular file of at most 4 MiB", path);
+        close(fd);
+        return NULL;
+    }
+    text = gh_calloc(1, (size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        n = read(fd, text + got, (size_t)st.st_size - got);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    c = gh_conf_parse(path, text, got, err, errlen);
+    free(text);
+    return c;
+}
+
+void gh_conf_free(struct gh_conf *c)
+{
+    size_t i, j;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->nservices; i++) {
+        struct gh_conf_service *s = &c->services[i];
+        for (j = 0; j < s->nservers; j++) {
+            free(s->servers[j].name);
+            free(s->servers[j].addr);
+            free(s->servers[j].verify_name);
+        }
+        free(s->servers);
+        free(s->name);
+        free(s->listen);
+        free(s->certificate);
+        free(s->app);
+        free(s->scheduler);
+        free(s->reencrypt);
+    }
+    for (i = 0; i < c->ncerts; i++) {
+        free(c->certs[i].name);
+        free(c->certs[i].cert);
+        free(c->certs[i].key);
+    }
+    for (i = 0; i < c->ncas; i++) {
+        free(c->cas[i].name);
+        free(c->cas[i].file);
+    }
+    free(c->services);
+    free(c->certs);
+    free(c->cas);
+    free(c->file);
+    free(c->state_dir);
+    free(c->error_log);
+    free(c->access_log);
+    free(c->security_log);
+    free(c->log_level);
+    free(c);
+}
+
+const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nservices; i++)
+        if (strcmp(c->services[i].name, name) == 0)
+            return &c->services[i];
+    return NULL;
+}
+
+const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->ncerts; i++)
+        if (strcmp(c->certs[i].name, name) == 0)
+            return &c->certs[i];
+    return NULL;
+}
+
+const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->ncas; i++)
+        if (strcmp(c->cas[i].name, name) == 0)
+            return &c->cas[i];
+    return NULL;
+}

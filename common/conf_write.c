@@ -1,0 +1,190 @@
+/*
+ * Canonical writer: the model back to text in a fixed order, values in their
+ * largest exact unit, defaults left out. It is what `gatehouse -t -p` prints
+ * and what the admin UI will write; parsing its output gives the same model.
+ */
+#include "conf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "conf_int.h"
+
+struct out {
+    char *p;
+    size_t len, cap;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0) + 64;
+        o->p = realloc(o->p, o->cap);
+        if (o->p == NULL)
+            abort();
+    }
+}
+
+/* Writes a value as a bare word when the lexer would read it back as one. */
+static void outv(struct out *o, const char *v)
+{
+    const char *p;
+    int plain = *v != '\0';
+
+    for (p = v; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("{};#\"", *p))
+            plain = 0;
+    if (plain) {
+        outf(o, "%s", v);
+        return;
+    }
+    outf(o, "\"");
+    for (p = v; *p; p++)
+        outf(o, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
+    outf(o, "\"");
+}
+
+void gh__conf_fmt_duration(char *buf, size_t len, long long ms)
+{
+    if (ms != 0 && ms % 86400000 == 0)
+        snprintf(buf, len, "%lldd", ms / 86400000);
+    else if (ms != 0 && ms % 3600000 == 0)
+        snprintf(buf, len, "%lldh", ms / 3600000);
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(buf, len, "%lldm", ms / 60000);
+    else if (ms % 1000 == 0)
+        snprintf(buf, len, "%llds", ms / 1000);
+    else
+        snprintf(buf, len, "%lldms", ms);
+}
+
+void gh__conf_fmt_size(char *buf, size_t len, long long b)
+{
+    if (b != 0 && b % (1024 * 1024) == 0)
+        snprintf(buf, len, "%lldm", b / (1024 * 1024));
+    else if (b != 0 && b % 1024 == 0)
+        snprintf(buf, len, "%lldk", b / 1024);
+    else
+        snprintf(buf, len, "%lld", b);
+}
+
+/* Writes every typed directive of ctx whose value differs from its default. */
+static void typed(struct out *o, enum gh_conf_ctx ctx, const void *base, const char *indent)
+{
+    size_t i;
+    char v[64], d[64];
+
+    for (i = 0; i < gh_conf_ndirectives; i++) {
+        const struct gh_conf_directive *dir = &gh_conf_directives[i];
+        const char *field = (const char *)base + dir->off;
+        long long n;
+
+        if (dir->ctx != ctx || dir->type == GH_T_SPECIAL)
+            continue;
+        if (dir->type == GH_T_STR) {
+            const char *s = *(char *const *)(const void *)field;
+            if (s == NULL || (dir->def && strcmp(s, dir->def) == 0))
+                continue;
+            outf(o, "%s%s ", indent, dir->name);
+            outv(o, s);
+            outf(o, "\n");
+            continue;
+        }
+        n = *(const long long *)(const void *)field;
+        if (dir->type == GH_T_DURATION)
+            gh__conf_fmt_duration(v, sizeof(v), n);
+        else if (dir->type == GH_T_SIZE)
+            gh__conf_fmt_size(v, sizeof(v), n);
+        else if (dir->type == GH_T_WORKERS && n == 0)
+            snprintf(v, sizeof(v), "auto");
+        else
+            snprintf(v, sizeof(v), "%lld", n);
+        /* Compare canonical forms so "1800s" and "30m" count as the same. */
+        d[0] = '\0';
+        if (dir->def != NULL) {
+            long long dv = 0;
+            if (dir->type == GH_T_DURATION && gh_parse_duration_ms(dir->def, &dv) == 0)
+                gh__conf_fmt_duration(d, sizeof(d), dv);
+            else if (dir->type == GH_T_SIZE && gh_parse_size(dir->def, &dv) == 0)
+                gh__conf_fmt_size(d, sizeof(d), dv);
+            else
+                snprintf(d, sizeof(d), "%s", dir->def);
+        }
+        if (strcmp(v, d) != 0)
+            outf(o, "%s%s %s\n", indent, dir->name, v);
+    }
+}
+
+char *gh_conf_write(const struct gh_conf *c)
+{
+    struct out o = {NULL, 0, 0};
+    size_t i, j;
+
+    outf(&o, "# gatehouse configuration (canonical form)\n");
+    typed(&o, GH_CTX_MAIN, c, "");
+    for (i = 0; i < c->ncerts; i++) {
+        outf(&o, "\ncertificate ");
+        outv(&o, c->certs[i].name);
+        outf(&o, " {\n    cert ");
+        outv(&o, c->certs[i].cert);
+        outf(&o, "\n    key ");
+        outv(&o, c->certs[i].key);
+        outf(&o, "\n}\n");
+    }
+    for (i = 0; i < c->ncas; i++) {
+        outf(&o, "\nca ");
+        outv(&o, c->cas[i].name);
+        outf(&o, " {\n    file ");
+        outv(&o, c->cas[i].file);
+        outf(&o, "\n}\n");
+    }
+    for (i = 0; i < c->nservices; i++) {
+        const struct gh_conf_service *s = &c->services[i];
+        outf(&o, "\nservice ");
+        outv(&o, s->name);
+        outf(&o, " {\n    listen %s\n", s->listen);
+        if (s->certificate) {
+            outf(&o, "    certificate ");
+            outv(&o, s->certificate);
+            outf(&o, "\n");
+        }
+        if (s->app)
+            outf(&o, "    app %s\n", s->app);
+        if (strcmp(s->reencrypt, "off") != 0) {
+            outf(&o, "    reencrypt verify ");
+            outv(&o, s->reencrypt);
+            outf(&o, "\n");
+        }
+        typed(&o, GH_CTX_SERVICE, s, "    ");
+        for (j = 0; j < s->nservers; j++) {
+            const struct gh_conf_server *sv = &s->servers[j];
+            outf(&o, "    server ");
+            outv(&o, sv->name);
+            outf(&o, " %s", sv->addr);
+            if (sv->weight != 1)
+                outf(&o, " weight %lld", sv->weight);
+            if (sv->verify_name) {
+                outf(&o, " verify-name ");
+                outv(&o, sv->verify_name);
+            }
+            outf(&o, "\n");
+        }
+        outf(&o, "}\n");
+    }
+    return o.p;
+}

@@ -1,0 +1,196 @@
+/* String and number helpers with explicit bounds (no atoi, no strcpy). */
+#include "common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int gh_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = strlen(src);
+
+    if (size == 0)
+        return -1;
+    if (n >= size) {
+        memcpy(dst, src, size - 1);
+        dst[size - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+void *gh_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (p == NULL) {
+        gh_log_err("out of memory");
+        abort();
+    }
+    return p;
+}
+
+char *gh_strndup(const char *s, size_t n)
+{
+    char *p = gh_calloc(1, n + 1);
+
+    memcpy(p, s, n);
+    return p;
+}
+
+char *gh_strdup(const char *s)
+{
+    return gh_strndup(s, strlen(s));
+}
+
+int gh_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Splits a number and a unit suffix; the number must be plain decimal. */
+static int number_unit(const char *s, long long *num, const char **unit)
+{
+    long long v = 0;
+    const char *p = s;
+
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *num = v;
+    *unit = p;
+    return 0;
+}
+
+int gh_parse_duration_ms(const char *s, long long *out)
+{
+    static const struct {
+        const char *unit;
+        long long mul;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
+                 {"d", 86400000}};
+    const char *unit;
+    long long v;
+    size_t i;
+
+    if (number_unit(s, &v, &unit) == -1)
+        return -1;
+    for (i = 0; i < GH_ARRAY_LEN(units); i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (v > INT64_MAX / units[i].mul)
+                return -1;
+            *out = v * units[i].mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int gh_parse_size(const char *s, long long *out)
+{
+    const char *unit;
+    long long v, mul;
+
+    if (number_unit(s, &v, &unit) == -1)
+        return -1;
+    if (*unit == '\0')
+        mul = 1;
+    else if (strcasecmp(unit, "k") == 0)
+        mul = 1024;
+    else if (strcasecmp(unit, "m") == 0)
+        mul = 1024 * 1024;
+    else if (strcasecmp(unit, "g") == 0)
+        mul = 1024LL * 1024 * 1024;
+    else
+        return -1;
+    if (v > INT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int gh_strncaseeq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+
+    return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, o = 0;
+
+    if (dstlen == 0)
+        return 0;
+    if (slen > max)
+        slen = max;
+    for (i = 0; i < slen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + 7 >= dstlen)
+            break;
+        if (c == '"' || c == '\\') {
+            dst[o++] = '\\';
+            dst[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Bytes, not characters: hostile input may not be UTF-8. */
+            dst[o++] = '\\';
+            dst[o++] = 'u';
+            dst[o++] = '0';
+            dst[o++] = '0';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        } else {
+            dst[o++] = (char)c;
+        }
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+int gh_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon;
+    size_t hl;
+    long p;
+
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        hl = (size_t)(close - s - 1);
+        s++;
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    if (gh_parse_long(colon + 1, 1, 65535, &p) == -1)
+        return -1;
+    *port = (uint16_t)p;
+    return 0;
+}

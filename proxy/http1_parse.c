@@ -1,0 +1,524 @@
+/*
+ * HTTP/1.1 head parser (RFC 9112), request and response. Two passes over the
+ * head: the first finds its end one line at a time, refusing bare LF at once
+ * and enforcing the request-line and head-size limits while the bytes are
+ * still arriving (so a slow client cannot make us keep unbounded input); the
+ * second validates every byte of the complete head with explicit character
+ * classes and decides the framing. No I/O and no allocation: header
+ * positions are offsets into the caller's buffer.
+ */
+#include "http1.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "../common/common.h"
+
+static int is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        return 1;
+    }
+    return 0;
+}
+
+/* field-vchar / obs-text / SP / HTAB */
+static int is_value_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int is_host_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return strchr("-._~!$&'()*+,;=%:[]", c) != NULL && c != '\0';
+}
+
+static int span_eq(const char *b, struct http1_span s, const char *lit)
+{
+    return gh_strncaseeq(b + s.off, s.len, lit);
+}
+
+int http1_list_has(const char *v, size_t vlen, const char *tok)
+{
+    size_t i = 0, s, e;
+
+    while (i < vlen) {
+        while (i < vlen && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        s = i;
+        while (i < vlen && v[i] != ',')
+            i++;
+        e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e > s && gh_strncaseeq(v + s, e - s, tok))
+            return 1;
+    }
+    return 0;
+}
+
+/* First pass: finds the end of the head. Returns GH_OK with m->head_len,
+ * GH_AGAIN, or GH_ERR. m->head_len doubles as the resume offset (always at
+ * a line start) so bytes arriving one by one are scanned once. */
+static int find_end(const char *buf, size_t len, size_t max_line, size_t max_head,
+                    struct http1_msg *m, size_t *resume)
+{
+    size_t pos = *resume;
+
+    for (;;) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t i;
+
+        if (nl == NULL) {
+            if (pos == 0 && len > max_line) {
+                m->why = GH_REASON_URI_TOO_LONG;
+                return GH_ERR;
+            }
+            if (len > max_head) {
+                m->why = GH_REASON_HEADERS_TOO_LARGE;
+                return GH_ERR;
+            }
+            *resume = pos;
+            return GH_AGAIN;
+        }
+        i = (size_t)(nl - buf);
+        if (i == 0 || buf[i - 1] != '\r') {
+            m->why = GH_REASON_BARE_LF;
+            return GH_ERR;
+        }
+        if (pos == 0 && i + 1 > max_line) {
+            m->why = GH_REASON_URI_TOO_LONG;
+            return GH_ERR;
+        }
+        if (i + 1 > max_head) {
+            m->why = GH_REASON_HEADERS_TOO_LARGE;
+            return GH_ERR;
+        }
+        if (i + 1 - pos == 2) {
+            if (pos == 0) {
+                m->why = GH_REASON_BAD_REQUEST_LINE; /* a head cannot start empty */
+                return GH_ERR;
+            }
+            m->head_len = i + 1;
+            *resume = 0;
+            return GH_OK;
+        }
+        pos = i + 1;
+    }
+}
+
+/* Parses header lines from p to the end of the head; on error returns the
+ * reason. */
+static enum gh_reason parse_fields(const char *b, size_t p, size_t end, size_t max_headers,
+                                   struct http1_msg *m)
+{
+    while (p + 2 <= end) {
+        size_t ns, ne, vs, ve;
+        struct http1_hdr *h;
+
+        if (b[p] == '\r')
+            return p + 2 == end ? GH_REASON_NONE : GH_REASON_BARE_CR;
+        if (b[p] == ' ' || b[p] == '\t')
+            return GH_REASON_OBS_FOLD;
+        ns = p;
+        while (p < end && is_tchar((unsigned char)b[p]))
+            p++;
+        ne = p;
+        if (b[p] == ' ' || b[p] == '\t')
+            return ns == ne ? GH_REASON_OBS_FOLD : GH_REASON_WS_BEFORE_COLON;
+        if (ns == ne || b[p] != ':')
+            return ((unsigned char)b[p] < 0x20 && b[p] != '\r') || b[p] == 0x7f
+                       ? GH_REASON_CTL_CHAR
+                       : GH_REASON_BAD_HEADER_NAME;
+        p++;
+        while (b[p] == ' ' || b[p] == '\t')
+            p++;
+        vs = p;
+        for (;;) {
+            unsigned char c = (unsigned char)b[p];
+            if (c == '\r') {
+                if (b[p + 1] != '\n')
+                    return GH_REASON_BARE_CR;
+                break;
+            }
+            if (!is_value_char(c))
+                return GH_REASON_CTL_CHAR;
+            p++;
+        }
+        ve = p;
+        while (ve > vs && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
+            ve--;
+        if (m->nhdrs >= max_headers)
+            return GH_REASON_TOO_MANY_HEADERS;
+        h = &m->hdrs[m->nhdrs++];
+        h->name.off = (uint32_t)ns;
+        h->name.len = (uint32_t)(ne - ns);
+        h->value.off = (uint32_t)vs;
+        h->value.len = (uint32_t)(ve - vs);
+        p += 2;
+    }
+    return GH_REASON_BARE_CR;
+}
+
+/* Content-Length: 1*DIGIT, no sign, no list, bounded. */
+static int parse_cl(const char *v, size_t n, uint64_t *out)
+{
+    uint64_t x = 0;
+    size_t i;
+
+    if (n == 0 || n > 18)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+/* Transfer-Encoding: we support exactly one coding, "chunked". Anything
+ * else (gzip, chunked twice, empty elements, parameters) reads two ways
+ * between implementations and is refused. */
+static int te_add(const char *v, size_t n, int *codings, int *chunked)
+{
+    size_t i = 0, s, e;
+
+    for (;;) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t'))
+            i++;
+        s = i;
+        while (i < n && v[i] != ',')
+            i++;
+        e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e == s)
+            return -1;
+        (*codings)++;
+        if (gh_strncaseeq(v + s, e - s, "chunked"))
+            (*chunked)++;
+        else
+            return -1;
+        if (i >= n)
+            return 0;
+        i++; /* the comma */
+    }
+}
+
+static int is_winauth(const char *v, size_t n)
+{
+    return (n >= 4 && strncasecmp(v, "NTLM", 4) == 0 && (n == 4 || v[4] == ' ')) ||
+           (n >= 9 && strncasecmp(v, "Negotiate", 9) == 0 && (n == 9 || v[9] == ' '));
+}
+
+struct fields_info {
+    int hosts, cls, tes, te_codings, te_chunked, conn_close, conn_ka, conn_upgrade, upgrade;
+    enum gh_reason bad;
+};
+
+static void scan_semantics(const char *b, struct http1_msg *m, struct fields_info *fi,
+                           int is_request)
+{
+    unsigned i;
+
+    memset(fi, 0, sizeof(*fi));
+    for (i = 0; i < m->nhdrs && fi->bad == GH_REASON_NONE; i++) {
+        const struct http1_hdr *h = &m->hdrs[i];
+        const char *v = b + h->value.off;
+        size_t vl = h->value.len, k;
+
+        switch (h->name.len) {
+        case 4:
+            if (is_request && span_eq(b, h->name, "host")) {
+                if (++fi->hosts > 1) {
+                    fi->bad = GH_REASON_DUP_HOST;
+                    break;
+                }
+                if (vl == 0)
+                    fi->bad = GH_REASON_BAD_HOST;
+                for (k = 0; k < vl; k++)
+                    if (!is_host_char((unsigned char)v[k]))
+                        fi->bad = GH_REASON_BAD_HOST;
+                m->host = h->value;
+            }
+            break;
+        case 6:
+            if (is_request && span_eq(b, h->name, "expect")) {
+                if (gh_strncaseeq(v, vl, "100-continue"))
+                    m->flags |= HTTP1_F_EXPECT_CONTINUE;
+                else
+                    fi->bad = GH_REASON_BAD_EXPECT;
+            }
+            break;
+        case 7:
+            if (span_eq(b, h->name, "upgrade"))
+                fi->upgrade = 1;
+            break;
+        case 10:
+            if (span_eq(b, h->name, "connection")) {
+                if (http1_list_has(v, vl, "close"))
+                    fi->conn_close = 1;
+                if (http1_list_has(v, vl, "keep-alive"))
+                    fi->conn_ka = 1;
+                if (http1_list_has(v, vl, "upgrade"))
+                    fi->conn_upgrade = 1;
+            }
+            break;
+        case 13:
+            if (is_request && span_eq(b, h->name, "authorization") && is_winauth(v, vl))
+                m->flags |= HTTP1_F_WINAUTH;
+            break;
+        case 14:
+            if (span_eq(b, h->name, "content-length")) {
+                if (++fi->cls > 1)
+                    fi->bad = GH_REASON_DUP_CL;
+                else if (parse_cl(v, vl, &m->content_length) == -1)
+                    fi->bad = GH_REASON_BAD_CL;
+            }
+            break;
+        case 16:
+            if (!is_request && span_eq(b, h->name, "www-authenticate") && is_winauth(v, vl))
+                m->flags |= HTTP1_F_WINAUTH;
+            break;
+        case 17:
+            if (span_eq(b, h->name, "transfer-encoding")) {
+                fi->tes++;
+                if (te_add(v, vl, &fi->te_codings, &fi->te_chunked) == -1)
+                    fi->bad = GH_REASON_BAD_TE;
+            }
+            break;
+        }
+    }
+    if (fi->bad == GH_REASON_NONE && fi->tes && (fi->te_codings != 1 || fi->te_chunked != 1))
+        fi->bad = GH_REASON_BAD_TE;
+}
+
+/* Checks the target's form; for absolute-form, its authority must be the
+ * Host and the rest becomes the path forwarded. */
+static enum gh_reason check_target(const char *b, struct http1_msg *m)
+{
+    const char *t = b + m->target.off;
+    size_t n = m->target.len, skip, a;
+
+    m->path = m->target;
+    if (t[0] == '/')
+        return GH_REASON_NONE;
+    if (n == 1 && t[0] == '*')
+        return span_eq(b, m->method, "OPTIONS") ? GH_REASON_NONE : GH_REASON_BAD_TARGET;
+    if (n > 7 && strncasecmp(t, "http://", 7) == 0)
+        skip = 7;
+    else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
+        skip = 8;
+    else
+        return GH_REASON_BAD_TARGET;
+    for (a = skip; a < n && t[a] != '/' && t[a] != '?'; a++)
+        if (t[a] == '@')
+            return GH_REASON_BAD_TARGET; /* userinfo is never forwarded */
+    if (a == skip)
+        return GH_REASON_BAD_TARGET;
+    if (m->host.len != a - skip || strncasecmp(b + m->host.off, t + skip, a - skip) != 0)
+        return GH_REASON_HOST_MISMATCH;
+    m->flags |= HTTP1_F_ABSOLUTE;
+    m->path.off = m->target.off + (uint32_t)a;
+    m->path.len = (uint32_t)(n - a);
+    return GH_REASON_NONE;
+}
+
+static void reset(struct http1_msg *m)
+{
+    struct http1_hdr *h = m->hdrs;
+
+    memset(m, 0, sizeof(*m));
+    m->hdrs = h;
+}
+
+int http1_parse_request(const char *b, size_t len, const struct http1_limits *lim,
+                        struct http1_msg *m)
+{
+    size_t resume = m->head_len, p = 0;
+    struct fields_info fi;
+    enum gh_reason r;
+    int rc;
+
+    reset(m);
+    rc = find_end(b, len, lim->max_request_line, lim->max_header_size, m, &resume);
+    if (rc != GH_OK) {
+        if (rc == GH_AGAIN)
+            m->head_len = resume;
+        return rc;
+    }
+    /* method SP request-target SP HTTP-version CRLF */
+    while (is_tchar((unsigned char)b[p]))
+        p++;
+    m->method.len = (uint32_t)p;
+    if (p == 0 || b[p] != ' ') {
+        m->why = (unsigned char)b[p] < 0x20 && b[p] != '\r' ? GH_REASON_CTL_CHAR
+                                                            : GH_REASON_BAD_METHOD;
+        return GH_ERR;
+    }
+    m->target.off = (uint32_t)++p;
+    while ((unsigned char)b[p] > 0x20 && (unsigned char)b[p] < 0x7f && b[p] != '#')
+        p++;
+    m->target.len = (uint32_t)(p - m->target.off);
+    if (b[p] != ' ' || m->target.len == 0) {
+        m->why = (unsigned char)b[p] < 0x20 && b[p] != '\r' && m->target.len
+                     ? GH_REASON_CTL_CHAR
+                     : GH_REASON_BAD_TARGET;
+        return GH_ERR;
+    }
+    p++;
+    if (m->head_len - p < 12) {
+        m->why = GH_REASON_BAD_VERSION;
+        return GH_ERR;
+    }
+    if (memcmp(b + p, "HTTP/1.1\r\n", 10) == 0)
+        m->version = 11;
+    else if (memcmp(b + p, "HTTP/1.0\r\n", 10) == 0)
+        m->version = 10;
+    else {
+        m->why = memcmp(b + p, "HTTP/", 5) == 0 && b[p + 5] >= '0' && b[p + 5] <= '9' &&
+                         b[p + 6] == '.' && b[p + 7] >= '0' && b[p + 7] <= '9' &&
+                         b[p + 8] == '\r'
+                     ? GH_REASON_VERSION_UNSUPPORTED
+                     : GH_REASON_BAD_VERSION;
+        return GH_ERR;
+    }
+    p += 10;
+    r = parse_fields(b, p, m->head_len, lim->max_headers, m);
+    if (r != GH_REASON_NONE)
+        goto bad;
+    scan_semantics(b, m, &fi, 1);
+    if ((r = fi.bad) != GH_REASON_NONE)
+        goto bad;
+    if (m->version == 11 && fi.hosts == 0) {
+        r = GH_REASON_NO_HOST;
+        goto bad;
+    }
+    if (span_eq(b, m->method, "CONNECT")) {
+        r = GH_REASON_METHOD_NOT_ALLOWED;
+        goto bad;
+    }
+    if (span_eq(b, m->method, "HEAD"))
+        m->flags |= HTTP1_F_HEAD;
+    if ((r = check_target(b, m)) != GH_REASON_NONE)
+        goto bad;
+    if (fi.tes) {
+        if (m->version == 10) {
+            r = GH_REASON_TE_HTTP10;
+            goto bad;
+        }
+        if (fi.cls) {
+            r = GH_REASON_CL_AND_TE;
+            goto bad;
+        }
+        m->framing = HTTP1_BODY_CHUNKED;
+    } else if (fi.cls && m->content_length > 0) {
+        m->framing = HTTP1_BODY_LENGTH;
+    } else {
+        m->framing = HTTP1_BODY_NONE;
+    }
+    if (fi.conn_close || (m->version == 10 && !fi.conn_ka))
+        m->flags |= HTTP1_F_CONN_CLOSE;
+    if (fi.conn_upgrade && fi.upgrade)
+        m->flags |= HTTP1_F_UPGRADE;
+    return GH_OK;
+bad:
+    m->why = r;
+    return GH_ERR;
+}
+
+int http1_parse_response(const char *b, size_t len, const struct http1_limits *lim,
+                         unsigned req_flags, struct http1_msg *m)
+{
+    size_t resume = m->head_len, p;
+    struct fields_info fi;
+    int rc;
+
+    reset(m);
+    rc = find_end(b, len, lim->max_header_size, lim->max_header_size, m, &resume);
+    if (rc != GH_OK) {
+        if (rc == GH_AGAIN)
+            m->head_len = resume;
+        else
+            m->why = GH_REASON_BAD_RESPONSE;
+        return rc;
+    }
+    m->why = GH_REASON_BAD_RESPONSE;
+    if (m->head_len < 16 || memcmp(b, "HTTP/1.", 7) != 0 || (b[7] != '0' && b[7] != '1') || b[8] != ' ')
+        return GH_ERR;
+    m->version = b[7] == '1' ? 11 : 10;
+    if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+        return GH_ERR;
+    m->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+    p = 12;
+    if (b[p] == ' ') {
+        m->reason.off = (uint32_t)++p;
+        while (b[p] != '\r') {
+            if (!is_value_char((unsigned char)b[p]))
+                return GH_ERR;
+            p++;
+        }
+        m->reason.len = (uint32_t)(p - m->reason.off);
+    }
+    if (b[p] != '\r' || b[p + 1] != '\n')
+        return GH_ERR;
+    p += 2;
+    if (parse_fields(b, p, m->head_len, lim->max_headers, m) != GH_REASON_NONE)
+        return GH_ERR;
+    scan_semantics(b, m, &fi, 0);
+    if (fi.bad != GH_REASON_NONE)
+        return GH_ERR;
+    if (m->status != 401)
+        m->flags &= ~HTTP1_F_WINAUTH;
+    if (m->status < 200 || m->status == 204 || m->status == 304 || (req_flags & HTTP1_F_HEAD)) {
+        /* No body whatever the headers say; a 1xx or 204 claiming one is broken. */
+        if ((m->status < 200 || m->status == 204) && (fi.tes || (fi.cls && m->content_length)))
+            return GH_ERR;
+        m->framing = HTTP1_BODY_NONE;
+    } else if (fi.tes) {
+        if (fi.cls)
+            return GH_ERR;
+        m->framing = HTTP1_BODY_CHUNKED;
+    } else if (fi.cls) {
+        m->framing = m->content_length ? HTTP1_BODY_LENGTH : HTTP1_BODY_NONE;
+    } else {
+        m->framing = HTTP1_BODY_CLOSE;
+    }
+    if (fi.conn_close || (m->version == 10 && !fi.conn_ka) || m->framing == HTTP1_BODY_CLOSE)
+        m->flags |= HTTP1_F_CONN_CLOSE;
+    if (fi.conn_upgrade && fi.upgrade)
+        m->flags |= HTTP1_F_UPGRADE;
+    m->why = GH_REASON_NONE;
+    return GH_OK;
+}
+
+int http1_is_hop(const char *head, const struct http1_msg *m, const char *name, size_t nlen)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                      "trailer", "transfer-encoding", "upgrade"};
+    size_t i;
+    unsigned k;
+    char lower[64];
+
+    for (i = 0; i < GH_ARRAY_LEN(hop); i++)
+        if (gh_strncaseeq(name, nlen, hop[i]))
+            return 1;
+    if (nlen >= sizeof(lower))
+        return 0;
+    memcpy(lower, name, nlen);
+    lower[nlen] = '\0';
+    for (k = 0; k < m->nhdrs; k++) {
+        const struct http1_hdr *h = &m->hdrs[k];
+        if (h->name.len == 10 && span_eq(head, h->name, "connection") &&
+            http1_list_has(head + h->value.off, h->value.len, lower))
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages a target needs, and only those missing, so that
+# `make run` and `make test` work on a fresh Debian 12 machine as root.
+# Usage: scripts/deps.sh build|test|bench|fuzz
+set -eu
+build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
+libxmlsec1-dev zlib1g-dev openssl"
+test_pkgs="$build curl python3 nginx-light wrk procps"
+bench_pkgs="$test_pkgs haproxy apache2-utils util-linux"
+fuzz_pkgs="$build clang"
+case "${1:-build}" in
+build) want=$build ;;
+test) want=$test_pkgs ;;
+bench) want=$bench_pkgs ;;
+fuzz) want=$fuzz_pkgs ;;
+*) echo "usage: $0 build|test|bench|fuzz" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing Debian packages:$missing (run as root, or install them)" >&2
+    exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,213 @@
+/* Table-driven tests of the config parser: each hostile or mistaken input
+ * must give its file:line:col and a message naming the problem. */
+#include "../../../common/conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../../common/common.h"
+#include "../unit.h"
+
+#define SVC_OK "service s {\n listen 127.0.0.1:1\n app status\n}\n"
+
+static const struct {
+    const char *name;
+    const char *text;
+    const char *err; /* expected prefix after "t.conf:" */
+} errs[] = {
+    {"unknown top directive", "wrokers 2\n", "1:1: unknown directive 'wrokers' at top level"},
+    {"unknown in service", "service s {\n listen 127.0.0.1:1\n bogus 1\n}\n",
+     "3:2: unknown directive 'bogus' in a service block"},
+    {"bad workers", "workers many\n", "1:9: 'workers' needs a whole number"},
+    {"workers zero", "workers 0\n", "1:9: 'workers' needs a whole number"},
+    {"workers too many", "workers 100000\n", "1:9:"},
+    {"duplicate workers", "workers 2\nworkers 3\n", "2:1: duplicate 'workers'"},
+    {"missing argument", "workers\n", "1:1: 'workers' takes 1 argument"},
+    {"extra argument", "workers 1 2\n", "1:11: 'workers' takes 1 argument"},
+    {"unclosed block", "service s {\n listen 127.0.0.1:1\n", "1:1: block opened here is not closed"},
+    {"stray close", "}\n", "1:1: '}' without an open block"},
+    {"lone open", "{\n", "1:1: '{' without a directive name"},
+    {"unterminated string", "state-dir \"abc\n", "1:11: unterminated string"},
+    {"bad escape", "state-dir \"a\\nb\"\n", "1:14: unknown escape"},
+    {"control char", "workers \x01\n", "1:9: unexpected byte 0x01"},
+    {"bare cr", "workers 2\rfoo\n", "1:10: bare carriage return"},
+    {"nul byte", "workers 2\n\0", "1:1: file contains a NUL byte"},
+    {"bad duration", "service s {\n listen 127.0.0.1:1\n app status\n idle-timeout 10x\n}\n",
+     "4:15: 'idle-timeout' needs a duration"},
+    {"duration overflow",
+     "service s {\n listen 127.0.0.1:1\n app status\n idle-timeout 99999999999999999999s\n}\n",
+     "4:15: 'idle-timeout' needs a duration"},
+    {"size too small", "service s {\n listen 127.0.0.1:1\n app status\n max-header-size 10\n}\n",
+     "4:18: 'max-header-size' needs a size"},
+    {"bad enum", "service s {\n listen 127.0.0.1:1\n app status\n scheduler random\n}\n",
+     "4:12: 'scheduler' must be one of"},
+    {"bad listen", "service s {\n listen localhost\n app status\n}\n", "2:9: listen needs an IP"},
+    {"bad listen port", "service s {\n listen 127.0.0.1:99999\n app status\n}\n", "2:9: listen"},
+    {"no listen", "service s {\n app status\n}\n", "1:1: service 's' needs 'listen'"},
+    {"no target", "service s {\n listen 127.0.0.1:1\n}\n", "1:1: service 's' has no target"},
+    {"both targets", "service s {\n listen 127.0.0.1:1\n app status\n server a 127.0.0.1:2\n}\n",
+     "1:1: service 's' has both"},
+    {"unknown app", "service s {\n listen 127.0.0.1:1\n app chat\n}\n",
+     "3:6: unknown application 'chat'"},
+    {"dup service", SVC_OK "service s {\n listen 127.0.0.1:2\n app status\n}\n",
+     "5:9: service 's' already defined at line 1"},
+    {"dup listen", SVC_OK "service t {\n listen 127.0.0.1:1\n app status\n}\n",
+     "6:2: service 't' listens on 127.0.0.1:1 like service 's'"},
+    {"missing cert ref",
+     "service s {\n listen 127.0.0.1:1\n certificate web\n app status\n}\n",
+     "3:2: service 's': no certificate named 'web'"},
+    {"missing ca ref",
+     "service s {\n listen 127.0.0.1:1\n reencrypt verify int\n server a 127.0.0.1:2\n}\n",
+     "3:2: service 's': no ca named 'int'"},
+    {"reencrypt bad", "service s {\n listen 127.0.0.1:1\n reencrypt maybe\n}\n",
+     "3:12: 'reencrypt' takes 'off' or 'verify CA-NAME'"},
+    {"server bad addr", "service s {\n listen 127.0.0.1:1\n server a nowhere\n}\n", "3:11: server"},
+    {"server bad weight", "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2 weight 0\n}\n",
+     "3:30: weight must be"},
+    {"server unknown option",
+     "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2 backup yes\n}\n",
+     "3:23: unknown server option 'backup'"},
+    {"dup server", "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2\n server a 127.0.0.1:3\n}\n",
+     "4:9: server 'a' already defined at line 3"},
+    {"certificate without key", "certificate c {\n cert a.pem\n}\n",
+     "1:1: certificate 'c' needs both 'cert' and 'key'"},
+    {"ca without file", "ca c {\n}\n", "1:1: ca 'c' needs 'file'"},
+    {"certificate block missing", "certificate c\n", "1:1: 'certificate' needs a { block }"},
+    {"string as directive", "\"workers\" 2\n", "1:1: a directive name must be a plain word"},
+    {"service in service", "service s {\n service t {\n }\n}\n",
+     "2:2: unknown directive 'service' in a service block"},
+};
+
+TEST(conf_error_table)
+{
+    char err[512], want[512];
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(errs); i++) {
+        size_t len = strlen(errs[i].text);
+        struct gh_conf *c;
+        if (strcmp(errs[i].name, "nul byte") == 0)
+            len += 1;
+        c = gh_conf_parse("t.conf", errs[i].text, len, err, sizeof(err));
+        CHECK(c == NULL);
+        gh_conf_free(c);
+        snprintf(want, sizeof(want), "t.conf:%s", errs[i].err);
+        if (strncmp(err, want, strlen(want)) != 0) {
+            fprintf(stderr, "[%s] got \"%s\"\n  want prefix \"%s\"\n", errs[i].name, err, want);
+            unit_failures++;
+        }
+    }
+}
+
+static const char full[] =
+    "# a comment\n"
+    "workers 2   # trailing comment\n"
+    "state-dir \"/var/lib/gate house\"\n"
+    "access-log /var/log/gh/access.log\n"
+    "certificate web {\n cert /etc/gh/web.pem; key /etc/gh/web.key\n}\n"
+    "ca internal { file /etc/gh/ca.pem }\n"
+    "service meet-ext {\n"
+    "    listen 0.0.0.0:443\n"
+    "    certificate web\n"
+    "    reencrypt verify internal\n"
+    "    idle-timeout 40m\n"
+    "    max-header-size 128k\n"
+    "    server fe1 10.154.201.2:4443 weight 3 verify-name fe1.example.com\n"
+    "    server fe2 10.154.201.3:4443\n"
+    "}\n"
+    "service status { listen [::1]:9443; app status }\n";
+
+TEST(conf_valid_and_defaults)
+{
+    char err[512];
+    struct gh_conf *c = gh_conf_parse("t.conf", full, sizeof(full) - 1, err, sizeof(err));
+    const struct gh_conf_service *s;
+
+    CHECK(c != NULL);
+    if (c == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    CHECK_EQ(c->workers, 2, "workers");
+    CHECK_STR(c->state_dir, "/var/lib/gate house", "quoted string");
+    CHECK_EQ(c->nservices, 2, "services");
+    s = gh_conf_service_find(c, "meet-ext");
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_EQ(s->idle_timeout, 40 * 60 * 1000, "idle-timeout");
+        CHECK_EQ(s->max_header_size, 128 * 1024, "max-header-size");
+        CHECK_EQ(s->client_header_timeout, 10000, "default client-header-timeout");
+        CHECK_EQ(s->nservers, 2, "servers");
+        CHECK_EQ(s->servers[0].weight, 3, "weight");
+        CHECK_STR(s->servers[0].verify_name, "fe1.example.com", "verify-name");
+        CHECK_STR(s->reencrypt, "internal", "reencrypt");
+        CHECK_STR(s->scheduler, "least-conn", "default scheduler");
+    }
+    s = gh_conf_service_find(c, "status");
+    CHECK(s != NULL && s->app != NULL && strcmp(s->reencrypt, "off") == 0);
+    CHECK_EQ(c->ncerts, 1, "certs");
+    CHECK_EQ(c->ncas, 1, "cas");
+    gh_conf_free(c);
+}
+
+TEST(conf_roundtrip)
+{
+    char err[512];
+    struct gh_conf *a, *b;
+    char *t1, *t2;
+
+    a = gh_conf_parse("t.conf", full, sizeof(full) - 1, err, sizeof(err));
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    t1 = gh_conf_write(a);
+    b = gh_conf_parse("w.conf", t1, strlen(t1), err, sizeof(err));
+    CHECK(b != NULL);
+    if (b == NULL) {
+        fprintf(stderr, "%s\n%s\n", err, t1);
+    } else {
+        t2 = gh_conf_write(b);
+        CHECK_STR(t2, t1, "write(parse(write(x))) == write(x)");
+        CHECK(strstr(t1, "idle-timeout 40m") != NULL);
+        CHECK(strstr(t1, "client-header-timeout") == NULL); /* defaults left out */
+        CHECK(strstr(t1, "state-dir \"/var/lib/gate house\"") != NULL);
+        free(t2);
+    }
+    free(t1);
+    gh_conf_free(a);
+    gh_conf_free(b);
+}
+
+/* docs/config.md must document every directive of the table with its
+ * default. The test runs from the repository root. */
+TEST(conf_docs_cover_table)
+{
+    FILE *f = fopen("docs/config.md", "r");
+    static char doc[65536];
+    size_t n, i;
+    char needle[128];
+
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    n = fread(doc, 1, sizeof(doc) - 1, f);
+    doc[n] = '\0';
+    fclose(f);
+    for (i = 0; i < gh_conf_ndirectives; i++) {
+        const struct gh_conf_directive *d = &gh_conf_directives[i];
+        snprintf(needle, sizeof(needle), "### `%s`", d->name);
+        if (strstr(doc, needle) == NULL) {
+            fprintf(stderr, "docs/config.md lacks a section %s\n", needle);
+            unit_failures++;
+            continue;
+        }
+        if (d->def != NULL) {
+            snprintf(needle, sizeof(needle), "`%s %s`", d->name, d->def);
+            if (strstr(doc, needle) == NULL) {
+                fprintf(stderr, "docs/config.md does not give the default %s\n", needle);
+                unit_failures++;
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/* Number, duration and size parsers with hostile inputs. */
+#include "../../../common/common.h"
+
+#include <string.h>
+
+#include "../unit.h"
+
+TEST(str_parsers)
+{
+    long long v;
+    long l;
+    char host[64], buf[64];
+    uint16_t port;
+
+    CHECK(gh_parse_duration_ms("10s", &v) == 0 && v == 10000);
+    CHECK(gh_parse_duration_ms("250ms", &v) == 0 && v == 250);
+    CHECK(gh_parse_duration_ms("20m", &v) == 0 && v == 1200000);
+    CHECK(gh_parse_duration_ms("5", &v) == 0 && v == 5000);
+    CHECK(gh_parse_duration_ms("-5s", &v) == -1);
+    CHECK(gh_parse_duration_ms("s", &v) == -1);
+    CHECK(gh_parse_duration_ms("5 s", &v) == -1);
+    CHECK(gh_parse_duration_ms("9999999999999999999s", &v) == -1);
+    CHECK(gh_parse_size("64k", &v) == 0 && v == 65536);
+    CHECK(gh_parse_size("1M", &v) == 0 && v == 1048576);
+    CHECK(gh_parse_size("1x", &v) == -1);
+    CHECK(gh_parse_long("42", 0, 100, &l) == 0 && l == 42);
+    CHECK(gh_parse_long("101", 0, 100, &l) == -1);
+    CHECK(gh_parse_long(" 1", 0, 100, &l) == -1);
+    CHECK(gh_parse_long("1a", 0, 100, &l) == -1);
+    CHECK(gh_parse_long("", 0, 100, &l) == -1);
+    CHECK(gh_split_hostport("127.0.0.1:8443", host, sizeof(host), &port) == 0 && port == 8443 &&
+          strcmp(host, "127.0.0.1") == 0);
+    CHECK(gh_split_hostport("[::1]:443", host, sizeof(host), &port) == 0 &&
+          strcmp(host, "::1") == 0);
+    CHECK(gh_split_hostport("[::1]443", host, sizeof(host), &port) == -1);
+    CHECK(gh_split_hostport("a:0", host, sizeof(host), &port) == -1);
+    CHECK(gh_strlcpy(buf, "0123456789", 4) == -1 && strcmp(buf, "012") == 0);
+    gh_json_escape(buf, sizeof(buf), "a\"b\\\x01\xff", 6, 100);
+    CHECK_STR(buf, "a\\\"b\\\\\\u0001\\u00ff", "json escape");
+}

@@ -1,0 +1,13 @@
+/* Every unit test, in the order they run. */
+X(http1_request_table)
+X(http1_request_fields)
+X(http1_request_incremental)
+X(http1_response_table)
+X(http1_hop_by_hop)
+X(http1_chunk_table)
+X(http1_chunk_bytewise)
+X(conf_error_table)
+X(conf_valid_and_defaults)
+X(conf_roundtrip)
+X(conf_docs_cover_table)
+X(str_parsers)

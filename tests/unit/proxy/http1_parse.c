@@ -1,0 +1,321 @@
+/* Table-driven tests of proxy/http1_parse.c: one row per case, hostile rows
+ * named for the attack they stand for. */
+#include "../../../proxy/http1.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../../../common/common.h"
+#include "../unit.h"
+
+static const struct http1_limits lim = {8192, 65536, 100, 1024};
+
+#define H "Host: a.example\r\n"
+#define L(s) s, sizeof(s) - 1
+
+struct row {
+    const char *name;
+    const char *raw;
+    size_t len;
+    int rc;                /* GH_OK, GH_AGAIN, GH_ERR */
+    enum gh_reason why;    /* when GH_ERR */
+    int framing;           /* when GH_OK */
+    int status;            /* HTTP status of the refusal */
+};
+
+#define OK(n, s, f) {n, L(s), GH_OK, GH_REASON_NONE, f, 200}
+#define BAD(n, s, r) {n, L(s), GH_ERR, GH_REASON_##r, 0, 0}
+#define AGAIN(n, s) {n, L(s), GH_AGAIN, GH_REASON_NONE, 0, 0}
+
+static const struct row rows[] = {
+    OK("simple get", "GET / HTTP/1.1\r\n" H "\r\n", HTTP1_BODY_NONE),
+    OK("http/1.0 without host", "GET / HTTP/1.0\r\n\r\n", HTTP1_BODY_NONE),
+    OK("content-length body", "POST /u HTTP/1.1\r\n" H "Content-Length: 5\r\n\r\n", HTTP1_BODY_LENGTH),
+    OK("content-length zero", "POST /u HTTP/1.1\r\n" H "Content-Length: 0\r\n\r\n", HTTP1_BODY_NONE),
+    OK("chunked", "POST /u HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n", HTTP1_BODY_CHUNKED),
+    OK("chunked any case", "POST /u HTTP/1.1\r\n" H "transfer-encoding: ChUnKeD\r\n\r\n", HTTP1_BODY_CHUNKED),
+    OK("options star", "OPTIONS * HTTP/1.1\r\n" H "\r\n", HTTP1_BODY_NONE),
+    OK("absolute form matching host", "GET http://a.example/x?y HTTP/1.1\r\n" H "\r\n", HTTP1_BODY_NONE),
+    OK("absolute form https", "GET https://A.EXAMPLE/ HTTP/1.1\r\n" H "\r\n", HTTP1_BODY_NONE),
+    OK("value with obs-text", "GET / HTTP/1.1\r\n" H "X-A: caf\xc3\xa9\r\n\r\n", HTTP1_BODY_NONE),
+    OK("empty header value", "GET / HTTP/1.1\r\n" H "X-Empty:\r\n\r\n", HTTP1_BODY_NONE),
+    OK("host with port", "GET / HTTP/1.1\r\nHost: a.example:8443\r\n\r\n", HTTP1_BODY_NONE),
+    OK("ipv6 host", "GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n", HTTP1_BODY_NONE),
+    OK("expect continue", "PUT /u HTTP/1.1\r\n" H "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n", HTTP1_BODY_LENGTH),
+    AGAIN("partial request line", "GET / HTT"),
+    AGAIN("partial headers", "GET / HTTP/1.1\r\nHost: a"),
+    AGAIN("no final empty line", "GET / HTTP/1.1\r\n" H),
+    /* framing that reads two ways */
+    BAD("cl and te", "POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", CL_AND_TE),
+    BAD("te and cl", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", CL_AND_TE),
+    BAD("two content-lengths equal", "POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nContent-Length: 5\r\n\r\n", DUP_CL),
+    BAD("two content-lengths differ", "POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", DUP_CL),
+    BAD("content-length list", "POST / HTTP/1.1\r\n" H "Content-Length: 5, 5\r\n\r\n", BAD_CL),
+    BAD("content-length sign", "POST / HTTP/1.1\r\n" H "Content-Length: +5\r\n\r\n", BAD_CL),
+    BAD("content-length negative", "POST / HTTP/1.1\r\n" H "Content-Length: -1\r\n\r\n", BAD_CL),
+    BAD("content-length hex", "POST / HTTP/1.1\r\n" H "Content-Length: 0x10\r\n\r\n", BAD_CL),
+    BAD("content-length empty", "POST / HTTP/1.1\r\n" H "Content-Length:\r\n\r\n", BAD_CL),
+    BAD("content-length overflow", "POST / HTTP/1.1\r\n" H "Content-Length: 99999999999999999999999\r\n\r\n", BAD_CL),
+    BAD("content-length inner space", "POST / HTTP/1.1\r\n" H "Content-Length: 1 2\r\n\r\n", BAD_CL),
+    BAD("te gzip chunked", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip, chunked\r\n\r\n", BAD_TE),
+    BAD("te chunked gzip", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked, gzip\r\n\r\n", BAD_TE),
+    BAD("te chunked twice", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked, chunked\r\n\r\n", BAD_TE),
+    BAD("te two headers", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", BAD_TE),
+    BAD("te identity", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: identity\r\n\r\n", BAD_TE),
+    BAD("te xchunked", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: xchunked\r\n\r\n", BAD_TE),
+    BAD("te chunked with param", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked;q=1\r\n\r\n", BAD_TE),
+    BAD("te empty element", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: ,chunked\r\n\r\n", BAD_TE),
+    BAD("te empty", "POST / HTTP/1.1\r\n" H "Transfer-Encoding:\r\n\r\n", BAD_TE),
+    BAD("te vertical tab", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: \x0b" "chunked\r\n\r\n", CTL_CHAR),
+    BAD("te in http/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", TE_HTTP10),
+    /* header syntax */
+    BAD("obs-fold", "GET / HTTP/1.1\r\n" H "X-A: a\r\n b\r\n\r\n", OBS_FOLD),
+    BAD("obs-fold tab", "GET / HTTP/1.1\r\n" H "X-A: a\r\n\tb\r\n\r\n", OBS_FOLD),
+    BAD("space before colon", "GET / HTTP/1.1\r\n" H "Content-Length : 5\r\n\r\n", WS_BEFORE_COLON),
+    BAD("tab before colon", "GET / HTTP/1.1\r\n" H "Transfer-Encoding\t: chunked\r\n\r\n", WS_BEFORE_COLON),
+    BAD("first line folded", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", OBS_FOLD),
+    BAD("bare lf in headers", "GET / HTTP/1.1\r\nHost: a\n\r\n", BARE_LF),
+    BAD("bare lf request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", BARE_LF),
+    BAD("bare lf only", "GET / HTTP/1.1\n\n", BARE_LF),
+    BAD("bare cr in value", "GET / HTTP/1.1\r\n" H "X-A: a\rb\r\n\r\n", BARE_CR),
+    BAD("nul in value", "GET / HTTP/1.1\r\n" H "X-A: a\0b\r\n\r\n", CTL_CHAR),
+    BAD("nul in name", "GET / HTTP/1.1\r\n" H "X\0A: b\r\n\r\n", CTL_CHAR),
+    BAD("esc in value", "GET / HTTP/1.1\r\n" H "X-A: \x1b[31m\r\n\r\n", CTL_CHAR),
+    BAD("del in value", "GET / HTTP/1.1\r\n" H "X-A: \x7f\r\n\r\n", CTL_CHAR),
+    BAD("no colon", "GET / HTTP/1.1\r\n" H "X-A\r\n\r\n", BAD_HEADER_NAME),
+    BAD("empty name", "GET / HTTP/1.1\r\n" H ": v\r\n\r\n", BAD_HEADER_NAME),
+    BAD("slash in name", "GET / HTTP/1.1\r\n" H "X/A: v\r\n\r\n", BAD_HEADER_NAME),
+    BAD("high byte in name", "GET / HTTP/1.1\r\n" H "X\xc3\xa9: v\r\n\r\n", BAD_HEADER_NAME),
+    /* host */
+    BAD("missing host 1.1", "GET / HTTP/1.1\r\n\r\n", NO_HOST),
+    BAD("duplicate host", "GET / HTTP/1.1\r\n" H H "\r\n", DUP_HOST),
+    BAD("duplicate host differing", "GET / HTTP/1.1\r\n" H "Host: b.example\r\n\r\n", DUP_HOST),
+    BAD("empty host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", BAD_HOST),
+    BAD("host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", BAD_HOST),
+    BAD("host with slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", BAD_HOST),
+    BAD("host with at", "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", BAD_HOST),
+    BAD("absolute authority differs", "GET http://b.example/ HTTP/1.1\r\n" H "\r\n", HOST_MISMATCH),
+    BAD("absolute with userinfo", "GET http://u@a.example/ HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    BAD("absolute empty authority", "GET http:/// HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    /* request line */
+    BAD("lowercase version", "GET / http/1.1\r\n" H "\r\n", BAD_VERSION),
+    BAD("http/2.0", "GET / HTTP/2.0\r\n" H "\r\n", VERSION_UNSUPPORTED),
+    BAD("http/1.2", "GET / HTTP/1.2\r\n" H "\r\n", VERSION_UNSUPPORTED),
+    BAD("http/0.9 style", "GET /\r\n\r\n", BAD_TARGET),
+    BAD("version garbage", "GET / HTTP/1.1x\r\n" H "\r\n", BAD_VERSION),
+    BAD("two spaces", "GET  / HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    BAD("tab separator", "GET\t/ HTTP/1.1\r\n" H "\r\n", CTL_CHAR),
+    BAD("empty method", " / HTTP/1.1\r\n" H "\r\n", BAD_METHOD),
+    BAD("method with slash", "GE/T / HTTP/1.1\r\n" H "\r\n", BAD_METHOD),
+    BAD("target with space", "GET /a b HTTP/1.1\r\n" H "\r\n", BAD_VERSION),
+    BAD("target with fragment", "GET /a#b HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    BAD("target with nul", "GET /a\0b HTTP/1.1\r\n" H "\r\n", CTL_CHAR),
+    BAD("target with high byte", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    BAD("target relative", "GET a/b HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    BAD("star for get", "GET * HTTP/1.1\r\n" H "\r\n", BAD_TARGET),
+    BAD("connect", "CONNECT a.example:443 HTTP/1.1\r\n" H "\r\n", METHOD_NOT_ALLOWED),
+    BAD("leading empty line", "\r\nGET / HTTP/1.1\r\n" H "\r\n", BAD_REQUEST_LINE),
+    BAD("expect other", "GET / HTTP/1.1\r\n" H "Expect: 200-ok\r\n\r\n", BAD_EXPECT),
+};
+
+TEST(http1_request_table)
+{
+    struct http1_hdr hdrs[100];
+    struct http1_msg m;
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(rows); i++) {
+        const struct row *r = &rows[i];
+        int rc;
+
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        rc = http1_parse_request(r->raw, r->len, &lim, &m);
+        CHECK_EQ(rc, r->rc, r->name);
+        if (rc == GH_ERR && r->rc == GH_ERR)
+            CHECK_STR(rules_reason_name(m.why), rules_reason_name(r->why), r->name);
+        if (rc == GH_OK && r->rc == GH_OK) {
+            CHECK_EQ(m.framing, r->framing, r->name);
+            CHECK_EQ(m.head_len, r->len, r->name);
+        }
+    }
+}
+
+TEST(http1_request_fields)
+{
+    static const char req[] = "GET http://a.example/p?q HTTP/1.1\r\nHost: a.example\r\n"
+                              "Connection: close, X-Hop\r\nAuthorization: NTLM abc\r\n"
+                              "Upgrade: websocket\r\n\r\nNEXT";
+    struct http1_hdr hdrs[10];
+    struct http1_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    CHECK_EQ(http1_parse_request(req, sizeof(req) - 1, &lim, &m), GH_OK, "fields");
+    CHECK_EQ(m.head_len, sizeof(req) - 1 - 4, "head stops before pipelined bytes");
+    CHECK(gh_strncaseeq(req + m.path.off, m.path.len, "/p?q"));
+    CHECK(m.flags & HTTP1_F_CONN_CLOSE);
+    CHECK(m.flags & HTTP1_F_WINAUTH);
+    CHECK(m.flags & HTTP1_F_ABSOLUTE);
+    CHECK(!(m.flags & HTTP1_F_UPGRADE)); /* Upgrade not listed in Connection */
+    CHECK_EQ(m.nhdrs, 4, "header count");
+    CHECK(http1_is_hop(req, &m, "x-hop", 5));
+    CHECK(!http1_is_hop(req, &m, "host", 4));
+
+    /* HTTP/1.0 closes unless it asks for keep-alive. */
+    {
+        static const char r10[] = "GET / HTTP/1.0\r\n\r\n";
+        static const char r10ka[] = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(r10, sizeof(r10) - 1, &lim, &m), GH_OK, "1.0");
+        CHECK(m.flags & HTTP1_F_CONN_CLOSE);
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(r10ka, sizeof(r10ka) - 1, &lim, &m), GH_OK, "1.0 ka");
+        CHECK(!(m.flags & HTTP1_F_CONN_CLOSE));
+    }
+}
+
+/* Limits apply while bytes arrive, and a head fed one byte at a time parses
+ * the same as one fed whole. */
+TEST(http1_request_incremental)
+{
+    static const struct http1_limits small = {32, 128, 3, 16};
+    static const char req[] = "GET /abc HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n";
+    char big[300];
+    struct http1_hdr hdrs[10];
+    struct http1_msg m;
+    size_t i;
+    int rc = GH_AGAIN;
+
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    for (i = 1; i <= sizeof(req) - 1; i++) {
+        rc = http1_parse_request(req, i, &small, &m);
+        if (i < sizeof(req) - 1)
+            CHECK_EQ(rc, GH_AGAIN, "prefix");
+    }
+    CHECK_EQ(rc, GH_OK, "whole after bytewise");
+
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "GET /", 5);
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    rc = http1_parse_request(big, 40, &small, &m);
+    CHECK_EQ(rc, GH_ERR, "long request line before its end arrives");
+    CHECK_EQ(m.why, GH_REASON_URI_TOO_LONG, "414");
+    CHECK_EQ(rules_reason_status(m.why), 414, "414 status");
+
+    memcpy(big, "GET / HTTP/1.1\r\nHost: a\r\nX: ", 28);
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    rc = http1_parse_request(big, 200, &small, &m);
+    CHECK_EQ(rc, GH_ERR, "head over max_header_size");
+    CHECK_EQ(rules_reason_status(m.why), 431, "431 status");
+    {
+        static const char many[] = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(many, sizeof(many) - 1, &small, &m), GH_ERR, "count");
+        CHECK_EQ(m.why, GH_REASON_TOO_MANY_HEADERS, "too many headers");
+    }
+    /* A 48 KiB Kerberos token fits the default limits. */
+    {
+        static char krb[50000];
+        size_t n = 0;
+        n += (size_t)snprintf(krb, sizeof(krb), "GET / HTTP/1.1\r\nHost: a\r\n"
+                                                "Authorization: Negotiate ");
+        memset(krb + n, 'Y', 48 * 1024 - n);
+        n = 48 * 1024;
+        memcpy(krb + n, "\r\n\r\n", 4);
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(krb, n + 4, &lim, &m), GH_OK, "48k negotiate header");
+        CHECK(m.flags & HTTP1_F_WINAUTH);
+    }
+}
+
+struct resp_row {
+    const char *name;
+    const char *raw;
+    size_t len;
+    unsigned req_flags;
+    int rc;
+    int framing;
+    int status;
+};
+
+static const struct resp_row resp_rows[] = {
+    {"200 cl", L("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"), 0, GH_OK, HTTP1_BODY_LENGTH, 200},
+    {"200 chunked", L("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), 0, GH_OK, HTTP1_BODY_CHUNKED, 200},
+    {"200 until close", L("HTTP/1.1 200 OK\r\n\r\n"), 0, GH_OK, HTTP1_BODY_CLOSE, 200},
+    {"204", L("HTTP/1.1 204 No Content\r\n\r\n"), 0, GH_OK, HTTP1_BODY_NONE, 204},
+    {"304 with cl", L("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"), 0, GH_OK, HTTP1_BODY_NONE, 304},
+    {"head response cl", L("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"), HTTP1_F_HEAD, GH_OK, HTTP1_BODY_NONE, 200},
+    {"100 continue", L("HTTP/1.1 100 Continue\r\n\r\n"), 0, GH_OK, HTTP1_BODY_NONE, 100},
+    {"101 switching", L("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"), 0, GH_OK, HTTP1_BODY_NONE, 101},
+    {"no reason phrase", L("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"), 0, GH_OK, HTTP1_BODY_NONE, 200},
+    {"http/1.0", L("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"), 0, GH_OK, HTTP1_BODY_LENGTH, 200},
+    {"cl and te", L("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"two cl", L("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"te gzip", L("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"204 with body", L("HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"status 600", L("HTTP/1.1 600 X\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"status 2 digits", L("HTTP/1.1 20 OK\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"not http", L("ICY 200 OK\r\n\r\n\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"http/2", L("HTTP/2.0 200 OK\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"obs-fold", L("HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"bare lf", L("HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"nul in header", L("HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 0\r\n\r\n"), 0, GH_ERR, 0, 0},
+    {"ctl in reason", L("HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n"), 0, GH_ERR, 0, 0},
+};
+
+TEST(http1_response_table)
+{
+    struct http1_hdr hdrs[100];
+    struct http1_msg m;
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(resp_rows); i++) {
+        const struct resp_row *r = &resp_rows[i];
+        int rc;
+
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        rc = http1_parse_response(r->raw, r->len, &lim, r->req_flags, &m);
+        CHECK_EQ(rc, r->rc, r->name);
+        if (rc == GH_OK && r->rc == GH_OK) {
+            CHECK_EQ(m.framing, r->framing, r->name);
+            CHECK_EQ(m.status, r->status, r->name);
+        }
+        if (rc == GH_ERR)
+            CHECK_EQ(rules_reason_status(m.why), 502, r->name);
+    }
+    {
+        static const char ntlm[] = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\n"
+                                   "Content-Length: 0\r\n\r\n";
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_response(ntlm, sizeof(ntlm) - 1, &lim, 0, &m), GH_OK, "ntlm");
+        CHECK(m.flags & HTTP1_F_WINAUTH);
+    }
+}
+
+TEST(http1_hop_by_hop)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-secret\r\n"
+                              "Connection: foo\r\nX-Secret: 1\r\nFoo: 2\r\nKeep-Alive: 5\r\n"
+                              "TE: trailers\r\nX-Keep: 3\r\n\r\n";
+    struct http1_hdr hdrs[20];
+    struct http1_msg m;
+    unsigned i, hop = 0;
+
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    CHECK_EQ(http1_parse_request(req, sizeof(req) - 1, &lim, &m), GH_OK, "hop");
+    for (i = 0; i < m.nhdrs; i++)
+        hop += (unsigned)http1_is_hop(req, &m, req + hdrs[i].name.off, hdrs[i].name.len);
+    /* both Connection lines, X-Secret, Foo, Keep-Alive, TE */
+    CHECK_EQ(hop, 6, "hop-by-hop count");
+}
