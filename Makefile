@@ -28,7 +28,7 @@ COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.
          common/conf_lex.c common/conf_parse.c common/conf_write.c
 RULES = rules/reason.c
 CERTS = certs/tls_ctx.c certs/gen.c
-PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c \
+PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c
 APPS = apps/apps.c apps/status.c
 MAIN = main/main.c main/default_conf.c main/signals.c

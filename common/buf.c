@@ -16,9 +16,9 @@ static __thread int pool_n;
 
 void gh_buf_get(struct gh_buf *b)
 {
-    b->r = b->w = 0;
     if (b->data != NULL)
         return;
+    b->r = b->w = 0;
     if (pool != NULL) {
         b->data = (char *)pool;
         pool = pool->next;

@@ -20,7 +20,8 @@ struct gh_buf {
 };
 
 /* buf.c */
-/* Gives b storage of at least GH_BUF_SIZE from this thread's free list. */
+/* Gives b storage of GH_BUF_SIZE from this thread's free list, unless it
+ * already has storage (then nothing changes). */
 void gh_buf_get(struct gh_buf *b);
 /* Grows b's storage to cap bytes keeping its content (for large heads). */
 void gh_buf_grow(struct gh_buf *b, size_t cap);

@@ -1,0 +1,31 @@
+/*
+ * apps — built-in applications. Each runs on libmicrohttpd bound to a
+ * loopback socket on an ephemeral port; a service whose target is "app NAME"
+ * forwards to it like to any real server, so there is one TLS stack, one
+ * policy and one log format. apps never include proxy: what they show of
+ * the process comes through the hooks main hands them.
+ */
+#ifndef GH_APPS_APPS_H
+#define GH_APPS_APPS_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct apps_status {
+    int healthy; /* every worker's loop turned recently, not draining */
+    int workers, healthy_workers;
+    uint64_t conns_active, conns_total, requests, refused, generation;
+};
+
+struct apps_hooks {
+    void (*status)(struct apps_status *st);
+};
+
+/* apps.c */
+/* Starts every built-in application. 0 or -1 (logged). */
+int apps_start(const struct apps_hooks *hooks);
+/* The local address of a running application; -1 if unknown. */
+int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len);
+void apps_stop(void);
+
+#endif

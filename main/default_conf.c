@@ -1,0 +1,45 @@
+/*
+ * The embedded default topology: what `gatehouse` runs with no arguments.
+ * The public service on 127.0.0.1:8443 re-encrypts to two conference
+ * services on 127.0.0.1:4443 and :4444 (so balancing and health are
+ * visible); the management service listens on 127.0.0.1:9443. Certificates
+ * are generated into the state folder on first start.
+ */
+#include "main_int.h"
+
+const char main_default_sans[] = "DNS:localhost,IP:127.0.0.1";
+
+const char main_default_conf[] =
+    "# gatehouse embedded default topology (loopback only)\n"
+    "state-dir gatehouse-state\n"
+    "\n"
+    "certificate default {\n"
+    "    cert gatehouse-state/server.pem\n"
+    "    key gatehouse-state/server.key\n"
+    "}\n"
+    "ca internal {\n"
+    "    file gatehouse-state/ca.pem\n"
+    "}\n"
+    "\n"
+    "service public {\n"
+    "    listen 127.0.0.1:8443\n"
+    "    certificate default\n"
+    "    reencrypt verify internal\n"
+    "    server conference-a 127.0.0.1:4443\n"
+    "    server conference-b 127.0.0.1:4444\n"
+    "}\n"
+    "service conference-a {\n"
+    "    listen 127.0.0.1:4443\n"
+    "    certificate default\n"
+    "    app status\n"
+    "}\n"
+    "service conference-b {\n"
+    "    listen 127.0.0.1:4444\n"
+    "    certificate default\n"
+    "    app status\n"
+    "}\n"
+    "service management {\n"
+    "    listen 127.0.0.1:9443\n"
+    "    certificate default\n"
+    "    app status\n"
+    "}\n";

@@ -1,0 +1,236 @@
+/*
+ * gatehouse: arguments, start-up, the signal loop and reload.
+ *
+ *   gatehouse                 run the embedded default topology on loopback
+ *   gatehouse -c FILE         run FILE
+ *   gatehouse -t [-c FILE]    check the configuration (files included), exit 0/1
+ *   gatehouse -p [-c FILE]    print the configuration in canonical form
+ *   gatehouse certs default DIR   create a throwaway CA and server certificate
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../apps/apps.h"
+#include "../certs/certs.h"
+#include "../common/common.h"
+#include "../common/conf.h"
+#include "../proxy/proxy.h"
+#include "main_int.h"
+
+static const char *conf_path; /* NULL: the embedded default */
+static volatile int draining;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gatehouse [-c FILE] [-t] [-p] [-v]\n"
+               "       gatehouse certs default DIR\n"
+               "  -c FILE  configuration file (default: the embedded loopback topology)\n"
+               "  -t       check the configuration and exit 0 (ok) or 1\n"
+               "  -p       print the configuration in canonical form and exit\n"
+               "  -v       print the version\n");
+}
+
+static struct gh_conf *load(char *err, size_t errlen)
+{
+    struct gh_conf *c;
+
+    if (conf_path != NULL)
+        return gh_conf_load(conf_path, err, errlen);
+    c = gh_conf_parse("(default)", main_default_conf, strlen(main_default_conf), err, errlen);
+    if (c != NULL && certs_ensure_default(c->state_dir, main_default_sans, err, errlen) == -1) {
+        gh_conf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* In check mode applications are not started; any known name resolves. */
+static int check_resolver(const char *name, struct sockaddr_storage *ss, socklen_t *len)
+{
+    (void)name;
+    memset(ss, 0, sizeof(*ss));
+    ss->ss_family = AF_INET;
+    *len = sizeof(struct sockaddr_in);
+    return 0;
+}
+
+static void status_hook(struct apps_status *st)
+{
+    struct proxy_stats ps;
+
+    proxy_stats_get(&ps);
+    st->workers = ps.workers;
+    st->healthy_workers = ps.healthy_workers;
+    st->conns_active = ps.conns_active;
+    st->conns_total = ps.conns_total;
+    st->requests = ps.requests;
+    st->refused = ps.refused;
+    st->generation = ps.generation;
+    st->healthy = !draining && ps.workers > 0 && ps.healthy_workers == ps.workers;
+}
+
+static void apply_log_level(const struct gh_conf *c)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    int i;
+
+    for (i = 0; i < 4; i++)
+        if (strcmp(c->log_level, names[i]) == 0)
+            gh_log_level = i;
+}
+
+static void reload(void)
+{
+    char err[1024];
+    struct gh_conf *c = load(err, sizeof(err));
+    struct proxy_gen *g;
+
+    if (c == NULL) {
+        gh_log_err("reload refused, previous configuration stays: %s", err);
+        return;
+    }
+    g = proxy_gen_new(c, apps_resolve, err, sizeof(err));
+    if (g == NULL) {
+        gh_conf_free(c);
+        gh_log_err("reload refused, previous configuration stays: %s", err);
+        return;
+    }
+    if (proxy_install(g, err, sizeof(err)) == -1) {
+        proxy_gen_unref(g);
+        gh_log_err("reload refused, previous configuration stays: %s", err);
+        return;
+    }
+    gh_log_info("configuration reloaded");
+}
+
+static int run(void)
+{
+    char err[1024];
+    struct apps_hooks hooks = {status_hook};
+    struct gh_conf *c;
+    struct proxy_gen *g;
+    long long drain_ms;
+    int workers;
+    size_t i;
+
+    main_signals_block();
+    c = load(err, sizeof(err));
+    if (c == NULL)
+        gh_fatal("%s", err);
+    apply_log_level(c);
+    if (gh_log_open(c->error_log) == -1)
+        gh_fatal("error-log %s: %s", c->error_log, strerror(errno));
+    if (apps_start(&hooks) == -1)
+        gh_fatal("built-in applications did not start");
+    workers = (int)c->workers;
+    drain_ms = c->drain_timeout;
+    g = proxy_gen_new(c, apps_resolve, err, sizeof(err));
+    if (g == NULL)
+        gh_fatal("%s", err);
+    for (i = 0; i < c->nservices; i++)
+        gh_log_info("service %s on %s%s", c->services[i].name, c->services[i].listen,
+                    c->services[i].certificate ? " (TLS)" : "");
+    if (proxy_install(g, err, sizeof(err)) == -1)
+        gh_fatal("%s", err);
+    if (proxy_start(workers) == -1)
+        gh_fatal("workers did not start");
+    gh_log_info("gatehouse %s ready (pid %d, %s)", GH_VERSION, (int)getpid(),
+                conf_path ? conf_path : "embedded default topology");
+    for (;;) {
+        int sig = main_signals_wait();
+        switch (sig) {
+        case SIGHUP:
+            gh_log_info("SIGHUP: reloading %s", conf_path ? conf_path : "the default");
+            reload();
+            break;
+        case SIGUSR1:
+            gh_log_info("SIGUSR1: reopening logs");
+            proxy_reopen_logs();
+            break;
+        default:
+            gh_log_info("signal %d: draining (at most %lld ms)", sig, drain_ms);
+            draining = 1;
+            proxy_drain(drain_ms);
+            apps_stop();
+            gh_log_info("stopped");
+            return 0;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int opt, check = 0, print = 0;
+
+    if (argc >= 2 && strcmp(argv[1], "certs") == 0) {
+        char err[512];
+        if (argc != 4 || strcmp(argv[2], "default") != 0) {
+            usage(stderr);
+            return 2;
+        }
+        if (certs_ensure_default(argv[3], main_default_sans, err, sizeof(err)) == -1) {
+            fprintf(stderr, "gatehouse: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    while ((opt = getopt(argc, argv, "c:tpvh")) != -1) {
+        switch (opt) {
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 't':
+            check = 1;
+            break;
+        case 'p':
+            print = 1;
+            break;
+        case 'v':
+            printf("gatehouse %s\n", GH_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (check || print) {
+        char err[1024];
+        struct gh_conf *c = load(err, sizeof(err));
+        struct proxy_gen *g;
+        if (c == NULL) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        if (print) {
+            char *t = gh_conf_write(c);
+            fputs(t, stdout);
+            free(t);
+        }
+        if (check) {
+            g = proxy_gen_new(c, check_resolver, err, sizeof(err));
+            if (g == NULL) {
+                fprintf(stderr, "%s\n", err);
+                gh_conf_free(c);
+                return 1;
+            }
+            proxy_gen_unref(g);
+            fprintf(stderr, "%s: configuration ok\n", conf_path ? conf_path : "(default)");
+        } else {
+            gh_conf_free(c);
+        }
+        return 0;
+    }
+    return run();
+}

@@ -1,0 +1,18 @@
+/* Private to main/. */
+#ifndef GH_MAIN_MAIN_INT_H
+#define GH_MAIN_MAIN_INT_H
+
+/* default_conf.c */
+/* The embedded default topology, as config text. */
+extern const char main_default_conf[];
+/* The SANs of the default server certificate. */
+extern const char main_default_sans[];
+
+/* signals.c */
+/* Blocks the signals main handles, before any thread starts, so they are
+ * delivered only to main's sigwait loop. */
+void main_signals_block(void);
+/* Waits for the next handled signal and returns it. */
+int main_signals_wait(void);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * Reads and writes on an endpoint, TLS or plain, with one vocabulary:
+ * bytes, 0 for the end of the stream, GH_AGAIN, GH_ERR. The readiness flag
+ * is cleared only when the kernel or OpenSSL says it would block.
+ */
+#include "proxy_int.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b)
+{
+    size_t room;
+
+    if (gh_buf_room(b) < 1024 && b->r > 0)
+        gh_buf_compact(b);
+    room = gh_buf_room(b);
+    if (room == 0)
+        return GH_AGAIN;
+    if (ep->ssl != NULL) {
+        int n = SSL_read(ep->ssl, b->data + b->w, room > INT32_MAX ? INT32_MAX : (int)room);
+        if (n > 0) {
+            b->w += (size_t)n;
+            return n;
+        }
+        switch (SSL_get_error(ep->ssl, n)) {
+        case SSL_ERROR_WANT_READ:
+            ep->rd = 0;
+            return GH_AGAIN;
+        case SSL_ERROR_WANT_WRITE:
+            ep->wr = 0;
+            return GH_AGAIN;
+        case SSL_ERROR_ZERO_RETURN:
+            return 0;
+        default:
+            ERR_clear_error();
+            return GH_ERR;
+        }
+    }
+    for (;;) {
+        ssize_t n = read(ep->fd, b->data + b->w, room);
+        if (n > 0) {
+            b->w += (size_t)n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            ep->rd = 0;
+            return GH_AGAIN;
+        }
+        return GH_ERR;
+    }
+}
+
+long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b)
+{
+    size_t len = gh_buf_len(b);
+
+    if (len == 0)
+        return 0;
+    if (ep->ssl != NULL) {
+        int n = SSL_write(ep->ssl, b->data + b->r, len > INT32_MAX ? INT32_MAX : (int)len);
+        if (n > 0) {
+            gh_buf_consume(b, (size_t)n);
+            return n;
+        }
+        switch (SSL_get_error(ep->ssl, n)) {
+        case SSL_ERROR_WANT_WRITE:
+            ep->wr = 0;
+            return GH_AGAIN;
+        case SSL_ERROR_WANT_READ:
+            ep->rd = 0;
+            return GH_AGAIN;
+        default:
+            ERR_clear_error();
+            return GH_ERR;
+        }
+    }
+    for (;;) {
+        ssize_t n = write(ep->fd, b->data + b->r, len);
+        if (n >= 0) {
+            gh_buf_consume(b, (size_t)n);
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            ep->wr = 0;
+            return GH_AGAIN;
+        }
+        return GH_ERR;
+    }
+}
+
+void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep)
+{
+    if (ep->fd == -1)
+        return;
+    proxy__ep_del(w, ep);
+    if (ep->ssl != NULL) {
+        /* One non-blocking attempt at close_notify, so a client reading to
+         * the end of the stream can tell a clean end from a cut; we never
+         * wait for the peer's. */
+        if (SSL_is_init_finished(ep->ssl) && !(SSL_get_shutdown(ep->ssl) & SSL_SENT_SHUTDOWN))
+            SSL_shutdown(ep->ssl);
+        ERR_clear_error();
+        SSL_free(ep->ssl);
+        ep->ssl = NULL;
+    }
+    close(ep->fd);
+    ep->fd = -1;
+    ep->rd = ep->wr = ep->hup = 0;
+}

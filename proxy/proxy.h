@@ -1,0 +1,53 @@
+/*
+ * proxy — the data plane. main builds a generation from a parsed config
+ * (TLS contexts, servers, listeners), installs it, and starts the workers:
+ * one thread and one epoll loop each. Reload builds a new generation and
+ * installs it; connections keep the generation they were accepted under
+ * until they close. Nothing here blocks a worker.
+ */
+#ifndef GH_PROXY_PROXY_H
+#define GH_PROXY_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct gh_conf;
+struct proxy_gen;
+
+/* Resolves a built-in application name to the local address it listens on;
+ * main passes the apps module's resolver so proxy never includes it. */
+typedef int (*proxy_app_resolver)(const char *name, struct sockaddr_storage *ss,
+                                  socklen_t *len);
+
+/* gen.c */
+/* Builds a generation from conf (takes ownership of conf on success).
+ * Loads certificates and CA bundles; errors name file:line:col. */
+struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, char *err,
+                                size_t errlen);
+void proxy_gen_unref(struct proxy_gen *g);
+
+/* worker.c */
+/* Opens the listeners g needs (keeping those already open), makes g current
+ * and tells the workers. On error nothing changes. Takes g's reference. */
+int proxy_install(struct proxy_gen *g, char *err, size_t errlen);
+/* Starts n workers (0 = one per core) on the installed generation. */
+int proxy_start(int n);
+/* Stops accepting, lets in-flight requests finish, closes idle keep-alive
+ * connections; returns when all workers ended or timeout_ms passed. */
+void proxy_drain(long long timeout_ms);
+/* Reopens the access and security logs (SIGUSR1). */
+void proxy_reopen_logs(void);
+
+struct proxy_stats {
+    int workers;
+    int healthy_workers; /* loop ran within the last 3 s */
+    uint64_t conns_active;
+    uint64_t conns_total;
+    uint64_t requests;
+    uint64_t refused;
+    uint64_t generation;
+};
+void proxy_stats_get(struct proxy_stats *st);
+
+#endif

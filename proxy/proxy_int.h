@@ -1,0 +1,236 @@
+/* Private to proxy/: the structures shared by its files. */
+#ifndef GH_PROXY_PROXY_INT_H
+#define GH_PROXY_PROXY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "../common/buf.h"
+#include "../common/common.h"
+#include "../common/conf.h"
+#include "http1.h"
+#include "proxy.h"
+
+#define PROXY_MAX_LISTENERS 64
+#define PROXY_KEY_LEN 192
+#define PROXY_MAGIC_CONN 0x47484331u
+#define PROXY_MAGIC_DEAD 0xdeadc0deu
+
+enum proxy_ep_kind { EP_LISTENER, EP_EVENT, EP_CLIENT, EP_UPSTREAM, EP_IDLE };
+
+/* One socket in an epoll set. Readiness is edge-triggered: rd/wr stay set
+ * until an operation reports it would block, so data OpenSSL has already
+ * decrypted is never stranded waiting for an edge that will not come. */
+struct proxy_ep {
+    enum proxy_ep_kind kind;
+    int fd;         /* owned, -1 when none */
+    SSL *ssl;       /* owned; NULL for plain text */
+    unsigned rd : 1, wr : 1, hup : 1;
+    void *owner;    /* borrowed: the conn, idle entry or listener */
+};
+
+struct proxy_server {
+    const char *name; /* borrowed from the config */
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char addr[64];       /* "ip:port", for logs */
+    char host[64];       /* the IP alone */
+    const char *verify;  /* borrowed: name or IP to verify and send as SNI; NULL: plain */
+    long weight;
+    char key[PROXY_KEY_LEN]; /* identity of a reusable connection or TLS session */
+    _Atomic long active;
+    _Atomic unsigned long long total;
+    _Atomic unsigned long long fail_until; /* monotonic ms; skipped until then */
+};
+
+struct proxy_service {
+    const struct gh_conf_service *conf; /* borrowed from the generation's config */
+    SSL_CTX *tls;                       /* owned; NULL: plain-text listener */
+    SSL_CTX *up_tls;                    /* owned; NULL: plain-text real servers */
+    struct proxy_server *servers;       /* owned array */
+    size_t nservers;
+    struct http1_limits lim;
+    int lidx; /* listener slot, set by proxy_install */
+    _Atomic unsigned rr;
+};
+
+struct proxy_gen {
+    _Atomic long refs;
+    uint64_t id;
+    struct gh_conf *conf; /* owned */
+    struct proxy_service *svcs;
+    size_t nsvcs;
+    struct gh_logfile access, security; /* borrowed from worker.c's globals */
+};
+
+/* The connection state machine; see conn.c's top comment. */
+#define PROXY_STATES(X)                                                                            \
+    X(TLS_HANDSHAKE)   /* client TLS handshake under way */                                       \
+    X(READ_HEAD)       /* waiting for a complete request head */                                  \
+    X(CONNECT)         /* a real-server connection is being made (TCP, then TLS) */               \
+    X(EXCHANGE)        /* request sent or streaming; response awaited or streaming */             \
+    X(TUNNEL)          /* after a 101: bytes copied both ways untouched */                        \
+    X(CLOSING)         /* flushing the last bytes to the client, then close */                    \
+    X(CLOSED)          /* fd out of epoll; freed at the end of the event */
+
+enum proxy_state {
+#define PROXY_STATE_ENUM(n) ST_##n,
+    PROXY_STATES(PROXY_STATE_ENUM)
+#undef PROXY_STATE_ENUM
+};
+
+struct proxy_worker;
+
+struct proxy_conn {
+    unsigned magic;
+    struct proxy_ep cli, up;
+    struct proxy_worker *w;    /* borrowed */
+    struct proxy_gen *gen;     /* ref */
+    struct proxy_service *svc; /* borrowed from gen */
+    struct proxy_server *srv;  /* borrowed from gen; the server of this exchange */
+    enum proxy_state st;
+    struct gh_buf cin, cout, uin, uout; /* owned */
+    struct http1_msg req;  /* framing and flags of the current request (hdrs NULL) */
+    struct http1_msg resp; /* of the current response (hdrs NULL) */
+    uint64_t req_left, resp_left;
+    struct http1_chunk req_ck, resp_ck;
+    unsigned req_done : 1, resp_started : 1, resp_done : 1, resp_chunk_out : 1,
+        close_after : 1, up_private : 1, up_reused : 1, up_written : 1, head_kept : 1,
+        counted : 1, queued : 1, lingering : 1, shut_done : 1, no_pool : 1;
+    int up_phase; /* 0 none, 1 TCP connecting, 2 TLS handshake, 3 ready */
+    int tries;
+    unsigned nreq;
+    uint64_t deadline; /* monotonic ms; 0: none */
+    size_t heap_idx;   /* position in the worker's timer heap, or SIZE_MAX */
+    uint64_t t_start, t_up;
+    uint64_t bytes_in, bytes_out;
+    int status;
+    enum gh_reason why;
+    char method[16];
+    char path[256];
+    char peer[64]; /* "ip:port" */
+    char ip[48];
+    char sni[128];
+    struct proxy_conn *next, *prev; /* the worker's list */
+    struct proxy_conn *qnext;       /* the worker's run-again queue */
+};
+
+struct proxy_idle {
+    struct proxy_ep ep;
+    struct proxy_idle *next, *prev;
+    char key[PROXY_KEY_LEN];
+    uint64_t since;
+};
+
+struct proxy_sess {
+    char key[PROXY_KEY_LEN];
+    SSL_SESSION *s; /* owned */
+};
+
+#define PROXY_MAX_SESS 64
+#define PROXY_LOGBUF 16384
+
+struct proxy_worker {
+    int id;
+    pthread_t th;
+    int epfd, evfd;
+    struct proxy_ep evep;
+    struct proxy_gen *gen; /* ref: what new connections get */
+    struct proxy_conn *conns;
+    size_t nconns;
+    struct proxy_conn **heap;
+    size_t heap_n, heap_cap;
+    struct proxy_idle *idle;
+    size_t nidle;
+    struct proxy_sess sess[PROXY_MAX_SESS];
+    size_t nsess;
+    int reg_fd[PROXY_MAX_LISTENERS]; /* listener fds in this epoll set */
+    _Atomic uint64_t acked;          /* listener version this worker has applied */
+    _Atomic uint64_t heartbeat;
+    struct http1_hdr *scratch; /* header index, HTTP1_MAX_HEADERS_HARD entries */
+    char logbuf[PROXY_LOGBUF];
+    size_t loglen;
+    uint64_t log_flushed;
+    int draining;
+    struct proxy_conn *queue; /* connections to run again before sleeping */
+    void **grave;             /* freed after the current batch of events */
+    size_t ngrave, grave_cap;
+    _Atomic uint64_t n_conns_total, n_requests, n_refused;
+};
+
+/* worker.c */
+void proxy__conn_list_remove(struct proxy_worker *w, struct proxy_conn *c);
+int proxy__ep_add(struct proxy_worker *w, struct proxy_ep *ep);
+int proxy__ep_mod(struct proxy_worker *w, struct proxy_ep *ep);
+void proxy__ep_del(struct proxy_worker *w, struct proxy_ep *ep);
+/* Frees p (a conn or idle entry) after the current batch of events, since
+ * a later event of the batch may still name it. */
+void proxy__defer_free(struct proxy_worker *w, void *p);
+extern _Atomic int proxy__draining;
+extern struct gh_logfile proxy__access_log, proxy__security_log;
+
+/* conn.c */
+void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage *ss,
+                        struct proxy_gen *g, struct proxy_service *svc);
+void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t events);
+void proxy__conn_timeout(struct proxy_conn *c);
+/* Runs a connection queued because it still had work after its turn. */
+void proxy__conn_requeue(struct proxy_conn *c);
+/* Ends an idle keep-alive connection (drain); in-flight ones finish first. */
+void proxy__conn_drain(struct proxy_conn *c);
+void proxy__conn_free(struct proxy_conn *c);
+const char *proxy__state_name(enum proxy_state st);
+
+/* io.c */
+/* Reads into b's free room. >0 bytes, 0 end of stream, GH_AGAIN, GH_ERR. */
+long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b);
+/* Writes b's bytes. >=0 bytes written (may be partial), GH_AGAIN, GH_ERR. */
+long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b);
+/* Closes fd and frees SSL (quiet shutdown); ep becomes empty. */
+void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep);
+
+/* upstream.c */
+/* Picks a server by the service's scheduler, skipping exclude; NULL if none. */
+struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude);
+/* Starts a connection to srv into c->up: a pooled one (returns 1) or a new
+ * non-blocking connect (returns 0). -1 on immediate failure. */
+int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv);
+/* Drives connect and TLS handshake. GH_OK when ready, GH_AGAIN, GH_ERR. */
+int proxy__up_progress(struct proxy_conn *c);
+/* Gives c->up back to the worker's pool (or closes it). */
+void proxy__up_release(struct proxy_conn *c, int reusable);
+void proxy__idle_event(struct proxy_worker *w, struct proxy_idle *i);
+void proxy__idle_expire(struct proxy_worker *w, uint64_t now);
+void proxy__idle_close_all(struct proxy_worker *w);
+void proxy__sess_clear(struct proxy_worker *w);
+/* Remembers a failing server so that others are tried first for a while. */
+void proxy__server_failed(struct proxy_server *s);
+
+/* headers.c */
+/* Writes the request head for the real server into c->uout. */
+int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m);
+/* Writes the response head for the client into c->cout. */
+int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct http1_msg *m);
+/* Queues a plain error page with status for r, and Connection: close. */
+void proxy__write_error(struct proxy_conn *c, int status);
+
+/* timer.c */
+void proxy__timer_set(struct proxy_worker *w, struct proxy_conn *c, uint64_t deadline);
+void proxy__timer_clear(struct proxy_worker *w, struct proxy_conn *c);
+/* Earliest deadline, or 0 when no timer runs. */
+uint64_t proxy__timer_next(struct proxy_worker *w);
+struct proxy_conn *proxy__timer_pop_expired(struct proxy_worker *w, uint64_t now);
+
+/* accesslog.c */
+void proxy__log_access(struct proxy_conn *c);
+void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status);
+void proxy__log_flush(struct proxy_worker *w);
+
+/* gen.c */
+struct proxy_gen *proxy__gen_ref(struct proxy_gen *g);
+
+#endif

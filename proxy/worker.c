@@ -1,0 +1,527 @@
+/*
+ * Workers and listeners. Each worker is a thread with its own epoll set,
+ * timers, buffer pool and real-server connection pool; nothing on the data
+ * path is shared between workers except atomic counters and the read-only
+ * generation. Listening sockets are shared: each worker adds every listener
+ * to its set with EPOLLEXCLUSIVE, so one wakes per new connection.
+ *
+ * Reload: main installs a new generation under lmu and pokes every worker's
+ * eventfd; each worker swaps its generation reference and re-syncs its
+ * listener registrations, then acknowledges. Listeners no longer used are
+ * closed only after every worker has removed them from its set.
+ */
+#include "proxy_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+_Atomic int proxy__draining;
+struct gh_logfile proxy__access_log = {-1, NULL};
+struct gh_logfile proxy__security_log = {-1, NULL};
+
+struct listener {
+    int fd; /* owned; -1 when the slot is free */
+    char addr[64];
+    int used; /* referenced by the current generation */
+    struct proxy_ep ep;
+};
+
+static struct listener listeners[PROXY_MAX_LISTENERS];
+static pthread_mutex_t lmu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t lversion = 1;
+static struct proxy_gen *current; /* ref; under lmu */
+static struct proxy_worker *workers;
+static int nworkers;
+static _Atomic int nrunning;
+static int logs_open;
+
+int proxy__ep_add(struct proxy_worker *w, struct proxy_ep *ep)
+{
+    struct epoll_event ev;
+
+    ev.events = ep->kind == EP_IDLE ? EPOLLIN | EPOLLRDHUP | EPOLLET
+                                    : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = ep;
+    return epoll_ctl(w->epfd, EPOLL_CTL_ADD, ep->fd, &ev);
+}
+
+int proxy__ep_mod(struct proxy_worker *w, struct proxy_ep *ep)
+{
+    struct epoll_event ev;
+
+    ev.events = ep->kind == EP_IDLE ? EPOLLIN | EPOLLRDHUP | EPOLLET
+                                    : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = ep;
+    return epoll_ctl(w->epfd, EPOLL_CTL_MOD, ep->fd, &ev);
+}
+
+void proxy__ep_del(struct proxy_worker *w, struct proxy_ep *ep)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+}
+
+void proxy__defer_free(struct proxy_worker *w, void *p)
+{
+    if (w->ngrave == w->grave_cap) {
+        w->grave_cap = w->grave_cap ? w->grave_cap * 2 : 64;
+        w->grave = realloc(w->grave, w->grave_cap * sizeof(*w->grave));
+        if (w->grave == NULL)
+            abort();
+    }
+    w->grave[w->ngrave++] = p;
+}
+
+void proxy__conn_list_remove(struct proxy_worker *w, struct proxy_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    w->nconns--;
+}
+
+static int open_listener(const char *addr, char *err, size_t errlen)
+{
+    char host[64];
+    uint16_t port;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1;
+
+    memset(&ss, 0, sizeof(ss));
+    if (gh_split_hostport(addr, host, sizeof(host), &port) == -1)
+        goto bad;
+    if (strchr(host, ':') == NULL) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+            goto bad;
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+            goto bad;
+        len = sizeof(*a);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "listen %s: socket: %s", addr, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 4096) == -1) {
+        snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+bad:
+    snprintf(err, errlen, "listen %s: bad address", addr);
+    return -1;
+}
+
+static void notify_all(void)
+{
+    uint64_t one = 1;
+    int i;
+
+    for (i = 0; i < nworkers; i++)
+        if (write(workers[i].evfd, &one, sizeof(one)) == -1)
+            gh_log_warn_errno("worker %d: notify", i);
+}
+
+/* Waits (bounded) until every running worker applied listener version v. */
+static void wait_acks(uint64_t v)
+{
+    struct timespec ts = {0, 1000000};
+    int i, tries;
+
+    for (tries = 0; tries < 5000; tries++) {
+        int all = 1;
+        for (i = 0; i < nworkers; i++)
+            if (atomic_load(&workers[i].acked) < v && atomic_load(&workers[i].heartbeat) != 0)
+                all = 0;
+        if (all)
+            return;
+        nanosleep(&ts, NULL);
+    }
+    gh_log_warn("workers did not acknowledge the new configuration within 5 s");
+}
+
+int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
+{
+    int opened[PROXY_MAX_LISTENERS], nopened = 0, i, to_close[PROXY_MAX_LISTENERS], nclose = 0;
+    struct proxy_gen *old;
+    uint64_t v;
+    size_t s;
+
+    pthread_mutex_lock(&lmu);
+    for (s = 0; s < g->nsvcs; s++) {
+        const char *addr = g->svcs[s].conf->listen;
+        int slot = -1, free_slot = -1;
+        for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+            if (listeners[i].fd != -1 && strcmp(listeners[i].addr, addr) == 0)
+                slot = i;
+            else if (listeners[i].fd == -1 && free_slot == -1)
+                free_slot = i;
+        }
+        if (slot == -1) {
+            int fd;
+            if (free_slot == -1) {
+                snprintf(err, errlen, "too many listeners (at most %d)", PROXY_MAX_LISTENERS);
+                goto fail;
+            }
+            fd = open_listener(addr, err, errlen);
+            if (fd == -1)
+                goto fail;
+            slot = free_slot;
+            listeners[slot].fd = fd;
+            snprintf(listeners[slot].addr, sizeof(listeners[slot].addr), "%s", addr);
+            listeners[slot].ep.kind = EP_LISTENER;
+            listeners[slot].ep.fd = fd;
+            listeners[slot].ep.owner = &listeners[slot];
+            opened[nopened++] = slot;
+        }
+        g->svcs[s].lidx = slot;
+    }
+    if (!logs_open) {
+        if (gh_logfile_open(&proxy__access_log, g->conf->access_log) == -1) {
+            snprintf(err, errlen, "access-log %s: %s", g->conf->access_log, strerror(errno));
+            goto fail;
+        }
+        if (gh_logfile_open(&proxy__security_log, g->conf->security_log) == -1) {
+            snprintf(err, errlen, "security-log %s: %s", g->conf->security_log, strerror(errno));
+            gh_logfile_close(&proxy__access_log);
+            goto fail;
+        }
+        logs_open = 1;
+    }
+    for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+        int want = 0;
+        for (s = 0; s < g->nsvcs; s++)
+            want |= g->svcs[s].lidx == i;
+        if (listeners[i].addr[0] != '\0' && !want)
+            to_close[nclose++] = i;
+        listeners[i].used = want;
+    }
+    old = current;
+    current = g;
+    v = atomic_fetch_add(&lversion, 1) + 1;
+    pthread_mutex_unlock(&lmu);
+    notify_all();
+    if (nworkers > 0)
+        wait_acks(v);
+    pthread_mutex_lock(&lmu);
+    for (i = 0; i < nclose; i++) {
+        struct listener *l = &listeners[to_close[i]];
+        if (!l->used) {
+            close(l->fd);
+            l->fd = -1;
+            l->addr[0] = '\0';
+        }
+    }
+    pthread_mutex_unlock(&lmu);
+    proxy_gen_unref(old);
+    return 0;
+fail:
+    for (i = 0; i < nopened; i++) {
+        close(listeners[opened[i]].fd);
+        listeners[opened[i]].fd = -1;
+        listeners[opened[i]].addr[0] = '\0';
+    }
+    pthread_mutex_unlock(&lmu);
+    return -1;
+}
+
+static void worker_sync(struct proxy_worker *w)
+{
+    struct proxy_gen *old = NULL;
+    int i, draining = atomic_load(&proxy__draining);
+
+    pthread_mutex_lock(&lmu);
+    if (w->gen != current) {
+        old = w->gen;
+        w->gen = proxy__gen_ref(current);
+    }
+    for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+        int want = listeners[i].used && !draining ? listeners[i].fd : -1;
+        if (w->reg_fd[i] == want)
+            continue;
+        if (w->reg_fd[i] != -1)
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->reg_fd[i], NULL);
+        w->reg_fd[i] = -1;
+        if (want != -1) {
+            struct epoll_event ev;
+            ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+            ev.data.ptr = &listeners[i].ep;
+            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, want, &ev) == 0)
+                w->reg_fd[i] = want;
+            else
+                gh_log_warn_errno("worker %d: listener %s", w->id, listeners[i].addr);
+        }
+    }
+    atomic_store(&w->acked, atomic_load(&lversion));
+    pthread_mutex_unlock(&lmu);
+    proxy_gen_unref(old);
+    if (draining && !w->draining) {
+        struct proxy_conn *c, *n;
+        w->draining = 1;
+        for (c = w->conns; c != NULL; c = n) {
+            n = c->next;
+            proxy__conn_drain(c);
+        }
+        proxy__idle_close_all(w);
+    }
+}
+
+static void accept_some(struct proxy_worker *w, struct listener *l)
+{
+    int k;
+
+    for (k = 0; k < 64; k++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        struct proxy_service *svc = NULL;
+        int fd = accept4(l->ep.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        size_t s;
+        int one = 1;
+
+        if (fd == -1) {
+            if (errno == EMFILE || errno == ENFILE) {
+                static _Atomic uint64_t last;
+                uint64_t now = gh_now_ms();
+                if (now - atomic_load(&last) > 5000) {
+                    atomic_store(&last, now);
+                    gh_log_err_errno("accept on %s", l->addr);
+                }
+            }
+            return;
+        }
+        for (s = 0; s < w->gen->nsvcs; s++)
+            if (w->gen->svcs[s].lidx == (int)(l - listeners))
+                svc = &w->gen->svcs[s];
+        if (svc == NULL || w->draining) {
+            close(fd);
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        proxy__conn_accept(w, fd, &ss, w->gen, svc);
+    }
+}
+
+static void bury(struct proxy_worker *w)
+{
+    struct proxy_conn **pp = &w->queue;
+    size_t i;
+
+    /* A closed connection may still sit in the run-again queue. */
+    while (*pp != NULL) {
+        if ((*pp)->st == ST_CLOSED)
+            *pp = (*pp)->qnext;
+        else
+            pp = &(*pp)->qnext;
+    }
+    for (i = 0; i < w->ngrave; i++) {
+        unsigned *magic = w->grave[i];
+        if (*magic == PROXY_MAGIC_CONN)
+            proxy__conn_free(w->grave[i]);
+        else
+            free(w->grave[i]);
+    }
+    w->ngrave = 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct proxy_worker *w = arg;
+    struct epoll_event evs[256];
+    uint64_t last_tick = 0;
+
+    worker_sync(w);
+    for (;;) {
+        uint64_t now = gh_now_ms(), next;
+        int timeout = 1000, n, i;
+        struct proxy_conn *q, *c;
+
+        atomic_store(&w->heartbeat, now);
+        next = proxy__timer_next(w);
+        if (w->queue != NULL)
+            timeout = 0;
+        else if (next != 0)
+            timeout = next <= now ? 0 : (next - now < 1000 ? (int)(next - now) : 1000);
+        n = epoll_wait(w->epfd, evs, 256, timeout);
+        if (n == -1 && errno != EINTR)
+            gh_log_err_errno("worker %d: epoll_wait", w->id);
+        for (i = 0; i < n; i++) {
+            struct proxy_ep *ep = evs[i].data.ptr;
+            switch (ep->kind) {
+            case EP_LISTENER:
+                accept_some(w, ep->owner);
+                break;
+            case EP_EVENT: {
+                uint64_t v;
+                if (read(w->evfd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+                    gh_log_warn_errno("worker %d: eventfd", w->id);
+                worker_sync(w);
+                break;
+            }
+            case EP_CLIENT:
+            case EP_UPSTREAM:
+                proxy__conn_event(ep->owner, ep, evs[i].events);
+                break;
+            case EP_IDLE:
+                if (ep->fd != -1)
+                    proxy__idle_event(w, ep->owner);
+                break;
+            }
+        }
+        q = w->queue;
+        w->queue = NULL;
+        while (q != NULL) {
+            c = q;
+            q = q->qnext;
+            proxy__conn_requeue(c);
+        }
+        now = gh_now_ms();
+        while ((c = proxy__timer_pop_expired(w, now)) != NULL)
+            proxy__conn_timeout(c);
+        bury(w);
+        if (now - last_tick >= 1000) {
+            last_tick = now;
+            proxy__idle_expire(w, now);
+            proxy__log_flush(w);
+        }
+        if (w->draining && w->nconns == 0)
+            break;
+    }
+    proxy__log_flush(w);
+    proxy__idle_close_all(w);
+    bury(w);
+    proxy__sess_clear(w);
+    gh_buf_pool_drain();
+    atomic_fetch_sub(&nrunning, 1);
+    return NULL;
+}
+
+int proxy_start(int n)
+{
+    int i;
+
+    if (n <= 0)
+        n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0)
+        n = 1;
+    workers = gh_calloc((size_t)n, sizeof(*workers));
+    for (i = 0; i < n; i++) {
+        struct proxy_worker *w = &workers[i];
+        int k;
+        w->id = i;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->epfd == -1 || w->evfd == -1) {
+            gh_log_err_errno("worker %d: epoll/eventfd", i);
+            return -1;
+        }
+        w->evep.kind = EP_EVENT;
+        w->evep.fd = w->evfd;
+        w->evep.owner = w;
+        {
+            struct epoll_event ev;
+            ev.events = EPOLLIN;
+            ev.data.ptr = &w->evep;
+            epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
+        }
+        for (k = 0; k < PROXY_MAX_LISTENERS; k++)
+            w->reg_fd[k] = -1;
+        w->scratch = gh_calloc(HTTP1_MAX_HEADERS_HARD, sizeof(*w->scratch));
+        w->log_flushed = gh_now_ms();
+    }
+    nworkers = n;
+    for (i = 0; i < n; i++) {
+        atomic_fetch_add(&nrunning, 1);
+        if (pthread_create(&workers[i].th, NULL, worker_main, &workers[i]) != 0) {
+            gh_log_err("cannot start worker %d", i);
+            return -1;
+        }
+    }
+    gh_log_info("%d workers started", n);
+    return 0;
+}
+
+void proxy_drain(long long timeout_ms)
+{
+    uint64_t deadline = gh_now_ms() + (uint64_t)timeout_ms;
+    struct timespec ts = {0, 10000000};
+    int i;
+
+    atomic_store(&proxy__draining, 1);
+    notify_all();
+    while (atomic_load(&nrunning) > 0 && gh_now_ms() < deadline)
+        nanosleep(&ts, NULL);
+    if (atomic_load(&nrunning) > 0) {
+        gh_log_warn("drain timeout: %d workers still had connections", atomic_load(&nrunning));
+        return;
+    }
+    for (i = 0; i < nworkers; i++)
+        pthread_join(workers[i].th, NULL);
+    gh_logfile_close(&proxy__access_log);
+    gh_logfile_close(&proxy__security_log);
+}
+
+void proxy_reopen_logs(void)
+{
+    if (gh_logfile_reopen(&proxy__access_log) == -1)
+        gh_log_warn_errno("reopen access log");
+    if (gh_logfile_reopen(&proxy__security_log) == -1)
+        gh_log_warn_errno("reopen security log");
+}
+
+void proxy_stats_get(struct proxy_stats *st)
+{
+    uint64_t now = gh_now_ms();
+    int i;
+
+    memset(st, 0, sizeof(*st));
+    st->workers = nworkers;
+    for (i = 0; i < nworkers; i++) {
+        struct proxy_worker *w = &workers[i];
+        uint64_t hb = atomic_load(&w->heartbeat);
+        if (hb != 0 && now - hb < 3000)
+            st->healthy_workers++;
+        st->conns_total += atomic_load(&w->n_conns_total);
+        st->requests += atomic_load(&w->n_requests);
+        st->refused += atomic_load(&w->n_refused);
+        st->conns_active += w->nconns; /* read without a lock: a gauge */
+    }
+    pthread_mutex_lock(&lmu);
+    st->generation = current ? current->id : 0;
+    pthread_mutex_unlock(&lmu);
+}
+
+/* Slots start empty: fd -1, which a static initializer cannot say. */
+__attribute__((constructor)) static void listeners_init(void)
+{
+    int i;
+
+    for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+        listeners[i].fd = -1;
+}
