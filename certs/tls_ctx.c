@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -91,6 +92,10 @@ SSL_CTX *certs_server_ctx_new(const char *cert_file, const char *key_file, char 
     SSL_CTX *ctx;
     char e[256];
 
+    if (access(cert_file, R_OK) == -1) {
+        snprintf(err, errlen, "%s: %s", cert_file, strerror(errno));
+        return NULL;
+    }
     if (check_key_perms(key_file, err, errlen) == -1)
         return NULL;
     ctx = SSL_CTX_new(TLS_server_method());
@@ -135,6 +140,14 @@ SSL_CTX *certs_client_ctx_new(const char *ca_file, char *err, size_t errlen)
         return NULL;
     }
     common_policy(ctx);
+    /* Many real servers close without close_notify; our framing, not the
+     * TLS shutdown, decides whether a response was complete. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (ca_file != NULL && access(ca_file, R_OK) == -1) {
+        snprintf(err, errlen, "%s: %s", ca_file, strerror(errno));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     if (ca_file != NULL && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
         snprintf(err, errlen, "%s: cannot load CA bundle: %s", ca_file,
                  certs_last_error(e, sizeof(e)));

@@ -139,7 +139,9 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
         conn_close(c);
         return RUN_CONTINUE;
     }
-    if (status < 500 || why == GH_REASON_NO_SERVER)
+    /* Refusals of what a client sent are security events; a real server's
+     * failure is the error log's business. */
+    if (why < GH_REASON_BAD_RESPONSE || why == GH_REASON_NO_SERVER)
         proxy__log_security(c, why, status);
     gh_buf_put(&c->cout);
     proxy__write_error(c, status);
@@ -307,6 +309,26 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
     }
 }
 
+/* For the logs of a refused head: the method and target as sent, up to the
+ * first space each, whatever bytes they are (the logs escape them). */
+static void log_request_line(struct proxy_conn *c)
+{
+    const char *p = c->cin.data + c->cin.r, *end = p + gh_buf_len(&c->cin);
+    size_t i = 0, j;
+
+    while (p + i < end && p[i] != ' ' && p[i] != '\r' && p[i] != '\n' && i < 15)
+        i++;
+    copy_for_log(c->method, sizeof(c->method), p, i);
+    if (p + i >= end || p[i] != ' ') {
+        c->path[0] = '\0';
+        return;
+    }
+    for (j = i + 1; p + j < end && p[j] != ' ' && p[j] != '\r' && p[j] != '\n'; j++)
+        if (j - i > 255)
+            break;
+    copy_for_log(c->path, sizeof(c->path), p + i + 1, j - i - 1);
+}
+
 static int st_read_head(struct proxy_conn *c)
 {
     for (;;) {
@@ -321,7 +343,7 @@ static int st_read_head(struct proxy_conn *c)
             if (rc == GH_ERR) {
                 c->nreq++;
                 c->t_start = gh_now_ms();
-                c->method[0] = c->path[0] = '\0';
+                log_request_line(c);
                 return refuse(c, c->req.why);
             }
             if (gh_buf_room(&c->cin) == 0 && c->cin.r == 0)

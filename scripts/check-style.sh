@@ -1,0 +1,53 @@
+#!/bin/sh
+# Project rules a compiler does not check: banned functions (like curl's
+# checksrc), module dependencies pointing down only (STYLE.md section 2),
+# and no typedef'd structs. Prints "N passed, N failed".
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   style/$1"; }
+bad() { failed=$((failed + 1)); echo "FAIL style/$1"; }
+
+src=$(find common certs rules proxy apps web-ui main -name '*.[ch]' 2>/dev/null)
+
+if grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|alloca)\s*\(' $src; then
+    bad banned-functions
+else
+    ok banned-functions
+fi
+
+# module -> modules it may include
+allowed() {
+    case $1 in
+    common) echo "common" ;;
+    certs) echo "common certs" ;;
+    rules) echo "common rules" ;;
+    proxy) echo "common certs rules proxy" ;;
+    apps) echo "common apps" ;;
+    web-ui) echo "common certs rules web-ui" ;;
+    main) echo "common certs rules proxy apps web-ui main saml slides" ;;
+    esac
+}
+deps_ok=1
+for f in $src; do
+    mod=${f%%/*}
+    for inc in $(sed -n 's/^#include "\(.*\)"/\1/p' "$f"); do
+        case $inc in
+        ../*) target=${inc#../}; target=${target%%/*} ;;
+        *) target=$mod ;;
+        esac
+        if ! echo " $(allowed "$mod") " | grep -q " $target "; then
+            echo "$f includes $inc: $mod may not depend on $target"
+            deps_ok=0
+        fi
+    done
+done
+[ $deps_ok = 1 ] && ok module-dependencies || bad module-dependencies
+
+if grep -nE 'typedef\s+struct' $src; then
+    bad no-struct-typedefs
+else
+    ok no-struct-typedefs
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Runs every integration test (t_*.py, cheap groups first); ends with
+'N passed, N failed'. Usage: run.py [substring-of-test-name]"""
+import sys
+
+import harness
+import t_a_config  # noqa: F401  (registration order is run order)
+import t_b_forward  # noqa: F401
+import t_c_reject  # noqa: F401
+import t_d_failure  # noqa: F401
+import t_e_signals  # noqa: F401
+import t_f_streams  # noqa: F401
+
+sys.exit(0 if harness.run_all(sys.argv[1] if len(sys.argv) > 1 else None) else 1)

@@ -1,0 +1,114 @@
+"""Signals: SIGHUP reload under load with zero failed requests, a bad
+reload refused, SIGTERM drains in-flight requests, SIGUSR1 reopens logs."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+from harness import base_conf, check, curl, free_port, service, test, wait_until
+
+
+def wrk(port, seconds, close=False, conns=16):
+    args = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
+    if close:
+        args += ["-H", "Connection: close"]
+    args.append("https://127.0.0.1:%d/conn-id" % port)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wrk_result(p):
+    out = p.communicate(timeout=60)[0].decode()
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(x) for x in sock.groups()) if sock else 0)
+    return reqs, errors, out
+
+
+def tcp_established_to(port):
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if int(parts[2].split(":")[1], 16) == port and parts[3] == "01":
+                        n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+@test
+def reload_under_load_loses_nothing(env):
+    b1, b2 = env.backend(), env.backend()
+    front = free_port()
+    conf_a = base_conf(env) + service("front", front, servers=[("b1", b1), ("b2", b2)])
+    conf_b = base_conf(env) + service("front", front, servers=[("b1", b1), ("b2", b2)],
+                                      extra="    scheduler round-robin")
+    g = env.gatehouse(conf_a)
+    ka, cl = wrk(front, 4), wrk(front, 4, close=True, conns=4)
+    wait_until(lambda: tcp_established_to(b1) + tcp_established_to(b2) > 0, 5, "load flowing")
+    for i in range(6):
+        env.write("gh.conf", conf_b if i % 2 == 0 else conf_a)
+        g.signal(signal.SIGHUP)
+        wait_until(lambda: g.output().count("configuration reloaded") >= i + 1, 5, "reload %d" % i)
+        time.sleep(0.3)  # spacing between reloads, not synchronisation
+    for p, what in ((ka, "keep-alive"), (cl, "new connection per request")):
+        reqs, errors, out = wrk_result(p)
+        check(reqs > 100, "%s load ran: %d requests" % (what, reqs))
+        check(errors == 0, "%s: %d failed requests during 6 reloads\n%s" % (what, errors, out))
+
+
+@test
+def bad_reload_refused_old_config_serves(env):
+    b = env.backend()
+    front = free_port()
+    g = env.gatehouse(base_conf(env) + service("front", front, servers=[("b", b)]))
+    env.write("gh.conf", "service broken {\n")
+    g.signal(signal.SIGHUP)
+    wait_until(lambda: "reload refused" in g.output(), 5, "refusal logged")
+    check("gh.conf:1:1: block opened here is not closed" in g.output(), "with file:line:col")
+    r = curl("--cacert", env.ca, "https://localhost:%d/conn-id" % front)
+    check(r.returncode == 0 and r.stdout.isdigit(), "old configuration still serves")
+
+
+@test
+def sigterm_drains_in_flight(env):
+    b = env.backend()
+    front = free_port()
+    g = env.gatehouse(base_conf(env) + service("front", front, servers=[("b", b)]))
+    p = subprocess.Popen(["curl", "-sS", "--cacert", env.ca, "-w", " %{http_code}",
+                          "https://localhost:%d/slow?ms=1500" % front], stdout=subprocess.PIPE)
+    wait_until(lambda: tcp_established_to(b) > 0, 5, "request in flight at the backend")
+    t0 = time.time()
+    g.signal(signal.SIGTERM)
+    wait_until(lambda: "draining" in g.output(), 5, "drain started")
+    r = curl("--cacert", env.ca, "-m", "2", "https://localhost:%d/conn-id" % front)
+    check(r.returncode != 0, "no new connections while draining")
+    out = p.communicate(timeout=10)[0]
+    check(out == b"slow done 200", "in-flight request completed: %r" % out)
+    rc = g.proc.wait(timeout=10)
+    check(rc == 0, "exit 0 after drain")
+    check(time.time() - t0 < 8, "exits once drained")
+
+
+@test
+def sigusr1_reopens_logs(env):
+    b = env.backend()
+    front = free_port()
+    g = env.gatehouse(base_conf(env) + service("front", front, servers=[("b", b)]))
+    curl("--cacert", env.ca, "https://localhost:%d/conn-id?before" % front)
+    wait_until(lambda: os.path.exists(env.path("access.log")) and
+               "before" in open(env.path("access.log")).read(), 5, "first line")
+    os.rename(env.path("access.log"), env.path("access.log.1"))
+    g.signal(signal.SIGUSR1)
+    wait_until(lambda: "reopening logs" in g.output(), 5, "reopen")
+    time.sleep(0.1)  # the signal is handled by main after the log line; let it finish
+    curl("--cacert", env.ca, "https://localhost:%d/conn-id?after" % front)
+    wait_until(lambda: os.path.exists(env.path("access.log")) and
+               "after" in open(env.path("access.log")).read(), 5, "line in the new file")
+    check("after" not in open(env.path("access.log.1")).read(), "old file not written")
