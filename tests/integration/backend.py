@@ -80,6 +80,9 @@ def serve(conn, cid):
         head = read_head(f)
         if not head:
             return
+        # One line per request received, for tests that check what arrived.
+        sys.stdout.write("REQ %s\n" % head[0].decode("latin-1"))
+        sys.stdout.flush()
         method, target, _ = head[0].split(b" ", 2)
         headers = {}
         for line in head[1:]:

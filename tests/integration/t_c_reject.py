@@ -38,7 +38,8 @@ def rejections_status_close_and_log(env):
     front = free_port()
     g = env.gatehouse(base_conf(env) + service("front", front, servers=[("b", backend)]))
     bodies = {}
-    for name, raw, status, reason in CASES:
+    for i, (name, raw, status, reason) in enumerate(CASES):
+        raw = raw.replace(b"/echo ", b"/echo-case%d " % i, 1).replace(b"GET / ", b"GET /case%d " % i, 1)
         st, h, body, closed = raw_exchange(front, env.ca, raw)
         check(st == status, "%s: status %r, want %d" % (name, st, status))
         check(closed, "%s: connection closed after the refusal" % name)
@@ -62,14 +63,13 @@ def rejections_status_close_and_log(env):
     for k in ("time", "service", "client", "sni", "method", "path", "status", "reason"):
         check(k in rec, "security record has " + k)
     check(rec["sni"] == "localhost" and rec["service"] == "front", "sni and service recorded")
-    # Head-level refusals never reach the backend. The three chunk-level ones
-    # are found while the body streams, after the (valid) head went out: the
-    # backend saw a connection that was cut, never the malformed bytes.
-    st, h, body, closed = raw_exchange(front, env.ca, b"GET /conn-id HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
-    body_level = sum(1 for c in CASES if c[3].startswith("malformed:chunk"))
-    check(st == 200 and body == b"%d" % (body_level + 1),
-          "backend connections: %r, want %d" % (body, body_level + 1))
-
+    # Head-level refusals never reach the backend. The chunk-level ones are
+    # found while the body streams, after the (valid) head went out: the
+    # backend may see that head and a cut connection, never the bad bytes.
+    seen = open(env.path("backend-%d.log" % backend)).read()
+    for i, (name, raw, status, reason) in enumerate(CASES):
+        if not reason.startswith("malformed:chunk"):
+            check("case%d " % i not in seen, "%s reached the backend" % name)
 
 @test
 def slow_header_client_times_out(env):
