@@ -76,7 +76,8 @@ test: deps-test
 
 asan: deps-test
 	$(MAKE) O=build/asan SAN=1 build/asan/gatehouse build/asan/unit_tests
-	ASAN_OPTIONS=detect_leaks=1 scripts/run-tests.sh build/asan
+	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  scripts/run-tests.sh build/asan
 
 FUZZ_TARGETS = http1 chunk conf
 fuzz:
@@ -88,7 +89,9 @@ fuzz:
 	    proxy/http1_parse.c proxy/http1_chunk.c || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \
-	    $(O)/fuzz/corpus_$$t tests/fuzz/corpus/$$t 2>&1 | tail -n 2 || exit 1; \
+	    $(O)/fuzz/corpus_$$t tests/fuzz/corpus/$$t > $(O)/fuzz/$$t.log 2>&1 || \
+	    { tail -n 40 $(O)/fuzz/$$t.log; echo "fuzz_$$t: FAILED (crash input saved by libFuzzer)"; exit 1; }; \
+	  echo "fuzz_$$t: $$(grep '^Done' $(O)/fuzz/$$t.log)"; \
 	done
 
 bench: deps

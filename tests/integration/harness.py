@@ -136,7 +136,11 @@ http {
         g = Gatehouse(self, conf)
         return g
 
-    def close(self):
+    def cleanup(self):
+        if not os.environ.get("GH_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def close(self, keep=False):
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -146,8 +150,8 @@ http {
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if not os.environ.get("GH_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep:
+            self.cleanup()
 
 
 class Gatehouse:
@@ -296,6 +300,20 @@ def curl(*args, timeout=120):
     return r
 
 
+def sanitizer_reports(env):
+    """Names of gatehouse logs holding an ASan/UBSan/LSan report (checked
+    after the processes exited, so leak reports at exit are included)."""
+    bad = []
+    for log in os.listdir(env.dir):
+        if log.startswith("gatehouse") and log.endswith(".log"):
+            with open(env.path(log), errors="replace") as f:
+                text = f.read()
+            if "Sanitizer" in text or "runtime error:" in text:
+                bad.append(log)
+                print(text[-4000:])
+    return bad
+
+
 def run_all(pattern=None):
     passed = failed = 0
     for fn in TESTS:
@@ -304,12 +322,11 @@ def run_all(pattern=None):
             continue
         env = Env()
         t0 = time.time()
+        ok = False
         try:
             fn(env)
-            passed += 1
-            print("ok   integration/%s (%.1fs)" % (name, time.time() - t0), flush=True)
+            ok = True
         except Exception as e:
-            failed += 1
             print("FAIL integration/%s: %s" % (name, e), flush=True)
             if not isinstance(e, Fail):
                 traceback.print_exc()
@@ -319,6 +336,16 @@ def run_all(pattern=None):
                         tail = f.read()[-3000:]
                     print("  --- %s (tail)\n%s" % (log, tail))
         finally:
-            env.close()
+            env.close(keep=True)
+        bad = sanitizer_reports(env)
+        if bad and ok:
+            ok = False
+            print("FAIL integration/%s: sanitizer report in %s" % (name, bad), flush=True)
+        if ok:
+            passed += 1
+            print("ok   integration/%s (%.1fs)" % (name, time.time() - t0), flush=True)
+        else:
+            failed += 1
+        env.cleanup()
     print("%d passed, %d failed" % (passed, failed))
     return failed == 0

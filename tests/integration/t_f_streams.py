@@ -1,5 +1,6 @@
 """1 GiB up and 1 GiB down through the proxy, with its memory bounded."""
 import hashlib
+import os
 import subprocess
 
 from harness import base_conf, check, free_port, service, test
@@ -43,5 +44,7 @@ def gigabyte_download_and_upload_bounded_memory(env):
     check(r.stdout.decode() == "%d %s" % (GIB, zeros.hexdigest()),
           "1 GiB upload intact: %r" % r.stdout[:100])
     peak = g.vmhwm_kb()
-    check(peak - base < 32 * 1024, "RSS stayed bounded: peak %d KiB, start %d KiB" % (peak, base))
+    # Under ASan the allocator's quarantine holds freed memory on purpose,
+    # so the bound is only meaningful in the normal build.
+    check(os.environ.get("GH_SANITIZER") or peak - base < 32 * 1024, "RSS stayed bounded: peak %d KiB, start %d KiB" % (peak, base))
     print("    (1 GiB each way; gatehouse VmHWM %d KiB, RSS at start %d KiB)" % (peak, base))

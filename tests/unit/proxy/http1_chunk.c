@@ -64,7 +64,8 @@ static int run(const struct crow *r, size_t step, char *out, size_t *olen)
                                     &why);
             if (rc == GH_ERR)
                 return 0;
-            memcpy(out + *olen, d, dlen);
+            if (dlen > 0)
+                memcpy(out + *olen, d, dlen);
             *olen += dlen;
             off += used;
             if (done)
