@@ -505,6 +505,7 @@ static void finish_exchange(struct proxy_conn *c)
     }
     gh_buf_put(&c->uin);
     gh_buf_put(&c->uout);
+    gh_buf_put(&c->cout); /* empty here: an idle connection keeps no buffer */
     if (c->close_after || !c->req_done) {
         set_state(c, ST_CLOSING);
         return;

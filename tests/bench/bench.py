@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: gatehouse, HAProxy and nginx, each terminating
+TLS on loopback and re-encrypting to the same two TLS backends (nginx) with
+least-connection balancing and verified server certificates. The proxy under
+test is pinned to CPU 0; the load generator and the backends to CPU 1.
+
+Measured per proxy:
+  - keep-alive requests/s and p99 latency, 1 KiB and 64 KiB responses (wrk)
+  - full TLS handshakes/s, one new connection per request, no resumption (ab)
+  - CPU seconds the proxy used during each run, so figures compare per core
+  - memory holding 5,000 idle keep-alive TLS client connections (VmHWM)
+Writes a table with ratios to HAProxy to docs/performance.md.
+Usage: bench.py BUILD_DIR [seconds-per-run]"""
+import os
+import platform
+import re
+import resource
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+SECS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+IDLE_CONNS = int(os.environ.get("GH_BENCH_IDLE", "5000"))
+NCPU = os.cpu_count() or 1
+PROXY_CPU = ["taskset", "-c", "0"] if NCPU >= 2 else []
+LOAD_CPU = ["taskset", "-c", "1"] if NCPU >= 2 else []
+TMP = tempfile.mkdtemp(prefix="gh-bench-")
+procs = []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("port %d did not open" % port)
+
+
+def spawn(args, name):
+    log = open(os.path.join(TMP, name + ".log"), "w")
+    p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    procs.append(p)
+    return p
+
+
+def write(name, text):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def children(pid):
+    """pid and its descendants (nginx master + worker)."""
+    out = [pid]
+    try:
+        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+    except OSError:
+        kids = []
+    for k in kids:
+        out += children(int(k))
+    return out
+
+
+def cpu_seconds(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / tick
+
+
+def mem_kb(pids, key):
+    total = 0
+    for pid in pids:
+        try:
+            for line in open("/proc/%d/status" % pid):
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def setup_certs():
+    subprocess.run([os.path.join(BUILD, "gatehouse"), "certs", "default", TMP], check=True)
+    ca, cert, key = (os.path.join(TMP, f) for f in ("ca.pem", "server.pem", "server.key"))
+    combined = write("combined.pem", open(cert).read() + open(key).read())
+    os.chmod(combined, 0o600)
+    return ca, cert, key, combined
+
+
+def start_backends(cert, key):
+    b1, b2 = free_port(), free_port()
+    www = os.path.join(TMP, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "1k.bin"), "wb") as f:
+        f.write(b"x" * 1024)
+    with open(os.path.join(www, "64k.bin"), "wb") as f:
+        f.write(b"y" * 65536)
+    servers = "".join("""
+    server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;
+             ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:B%d:10m;
+             keepalive_requests 10000000; keepalive_timeout 300s; root %s; }""" % (p, cert, key, p, www)
+                      for p in (b1, b2))
+    conf = write("backends.conf", """user root; worker_processes 1; pid %s/backends.pid;
+error_log %s/backends.err; worker_rlimit_nofile 20000;
+events { worker_connections 9000; }
+http { access_log off; %s }
+""" % (TMP, TMP, servers))
+    spawn(LOAD_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "backends")
+    wait_port(b1)
+    wait_port(b2)
+    return b1, b2
+
+
+def start_gatehouse(port, b1, b2, ca, cert, key):
+    conf = write("gatehouse.conf", """workers 1
+access-log off
+certificate main { cert %s; key %s }
+ca internal { file %s }
+service bench {
+    listen 127.0.0.1:%d
+    certificate main
+    reencrypt verify internal
+    keepalive-timeout 300s
+    server b1 127.0.0.1:%d verify-name localhost
+    server b2 127.0.0.1:%d verify-name localhost
+}
+""" % (cert, key, ca, port, b1, b2))
+    p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], "gatehouse")
+    wait_port(port)
+    return p
+
+
+def start_haproxy(port, b1, b2, ca, combined):
+    conf = write("haproxy.cfg", """global
+    nbthread 1
+    maxconn 9000
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 300s
+    timeout server 60s
+    timeout http-keep-alive 300s
+    option http-keep-alive
+frontend fe
+    bind 127.0.0.1:%d ssl crt %s alpn http/1.1
+    default_backend be
+backend be
+    balance leastconn
+    http-reuse safe
+    server b1 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
+    server b2 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
+""" % (port, combined, b1, ca, b2, ca))
+    p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf], "haproxy")
+    wait_port(port)
+    return p
+
+
+def start_nginx(port, b1, b2, ca, cert, key):
+    conf = write("nginx-proxy.conf", """user root; worker_processes 1; pid %s/nginx-proxy.pid;
+error_log %s/nginx-proxy.err; worker_rlimit_nofile 20000;
+events { worker_connections 9000; }
+http {
+    access_log off;
+    upstream be { least_conn; server 127.0.0.1:%d; server 127.0.0.1:%d; keepalive 64; }
+    server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s; ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_timeout 300s; keepalive_requests 10000000;
+        location / {
+            proxy_pass https://be;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %s;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;
+        }
+    }
+}
+""" % (TMP, TMP, b1, b2, port, cert, key, ca))
+    p = spawn(PROXY_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "nginx-proxy")
+    wait_port(port)
+    return p
+
+
+def parse_latency(s):
+    m = re.match(r"([\d.]+)(us|ms|s)", s)
+    v = float(m.group(1))
+    return v / 1000 if m.group(2) == "us" else (v * 1000 if m.group(2) == "s" else v)
+
+
+def wrk(port, path, pids):
+    c0, t0 = cpu_seconds(pids), time.time()
+    out = subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d%ds" % SECS, "--latency",
+                                     "https://127.0.0.1:%d%s" % (port, path)],
+                         capture_output=True, text=True).stdout
+    cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
+    return {"rps": rps, "p99": p99, "cpu": cpu, "errors": errs.group(0) if errs else ""}
+
+
+def handshakes(port, pids):
+    n = max(2000, SECS * 400)
+    c0, t0 = cpu_seconds(pids), time.time()
+    out = subprocess.run(LOAD_CPU + ["ab", "-q", "-n", str(n), "-c", "16",
+                                     "https://127.0.0.1:%d/1k.bin" % port],
+                         capture_output=True, text=True).stdout
+    cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    proto = re.search(r"SSL/TLS Protocol:\s+(\S+)", out)
+    return {"rps": rps, "cpu": cpu, "failed": failed, "proto": proto.group(1) if proto else "?"}
+
+
+def idle_memory(port, pids):
+    """Opens IDLE_CONNS keep-alive TLS connections, one request each, and
+    holds them; returns the proxy's VmHWM and VmRSS growth."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 200000), hard))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    rss0 = mem_kb(pids, "VmRSS")
+    conns = []
+    req = b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    for _ in range(IDLE_CONNS):
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+        s.sendall(req)
+        got = b""
+        while len(got) < 1024 or b"\r\n\r\n" not in got:
+            got += s.recv(65536)
+        conns.append(s)
+    time.sleep(1)  # let the proxy settle after the last response (not a sync point)
+    hwm, rss = mem_kb(pids, "VmHWM"), mem_kb(pids, "VmRSS")
+    alive = 0
+    for s in conns:
+        try:
+            s.setblocking(False)
+            try:
+                alive += s.recv(1) != b""
+            except ssl.SSLWantReadError:
+                alive += 1
+        except OSError:
+            pass
+        s.close()
+    return {"hwm": hwm, "rss_per_conn": (rss - rss0) * 1024 / IDLE_CONNS, "alive": alive}
+
+
+def machine():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ver = lambda cmd: subprocess.run(cmd, capture_output=True, text=True).stdout + \
+        subprocess.run(cmd, capture_output=True, text=True).stderr
+    return {
+        "cpu": model, "ncpu": NCPU, "kernel": platform.release(),
+        "openssl": ver(["openssl", "version"]).strip(),
+        "haproxy": ver(["haproxy", "-v"]).splitlines()[0],
+        "nginx": ver(["nginx", "-v"]).strip(),
+        "wrk": "wrk " + (re.search(r"wrk (\S+)", ver(["wrk", "-v"])) or re.search("()", "")).group(1),
+    }
+
+
+def main():
+    ca, cert, key, combined = setup_certs()
+    b1, b2 = start_backends(cert, key)
+    results = {}
+    starters = [
+        ("gatehouse", lambda p: start_gatehouse(p, b1, b2, ca, cert, key)),
+        ("haproxy", lambda p: start_haproxy(p, b1, b2, ca, combined)),
+        ("nginx", lambda p: start_nginx(p, b1, b2, ca, cert, key)),
+    ]
+    for name, start in starters:
+        port = free_port()
+        p = start(port)
+        pids = children(p.pid)
+        time.sleep(0.5)
+        pids = children(p.pid)
+        # warm up: the real-server pool and session caches
+        subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s", "https://127.0.0.1:%d/1k.bin" % port],
+                       capture_output=True)
+        r = {"ka1k": wrk(port, "/1k.bin", pids), "ka64k": wrk(port, "/64k.bin", pids),
+             "hs": handshakes(port, pids), "idle": idle_memory(port, pids)}
+        results[name] = r
+        print("%-10s 1k %8.0f req/s p99 %6.2f ms cpu %.2f | 64k %7.0f req/s p99 %6.2f ms | "
+              "hs %6.0f/s cpu %.2f %s | idle hwm %6d KiB %5.0f B/conn alive %d" % (
+                  name, r["ka1k"]["rps"], r["ka1k"]["p99"], r["ka1k"]["cpu"], r["ka64k"]["rps"],
+                  r["ka64k"]["p99"], r["hs"]["rps"], r["hs"]["cpu"], r["hs"]["proto"],
+                  r["idle"]["hwm"], r["idle"]["rss_per_conn"], r["idle"]["alive"]), flush=True)
+        p.terminate()
+        p.wait(timeout=20)
+    report(results, machine())
+
+
+def report(res, m):
+    h = res["haproxy"]
+
+    def ratio(a, b):
+        return "%.2f" % (a / b) if b else "-"
+
+    rows = []
+
+    def row(label, key, fmt, better):
+        vals = [res[n] for n in ("gatehouse", "haproxy", "nginx")]
+        cells = [fmt(key(v)) for v in vals]
+        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            label, cells[0], cells[1], cells[2], ratio(key(vals[0]), key(h)),
+            ratio(key(vals[2]), key(h)), better))
+
+    row("keep-alive 1 KiB, req/s", lambda r: r["ka1k"]["rps"], lambda v: "%.0f" % v, "higher")
+    row("keep-alive 1 KiB, p99 ms", lambda r: r["ka1k"]["p99"], lambda v: "%.2f" % v, "lower")
+    row("keep-alive 1 KiB, proxy CPU (cores)", lambda r: r["ka1k"]["cpu"], lambda v: "%.2f" % v, "-")
+    row("keep-alive 1 KiB, req/s per proxy core", lambda r: r["ka1k"]["rps"] / max(r["ka1k"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
+    row("keep-alive 64 KiB, req/s", lambda r: r["ka64k"]["rps"], lambda v: "%.0f" % v, "higher")
+    row("keep-alive 64 KiB, p99 ms", lambda r: r["ka64k"]["p99"], lambda v: "%.2f" % v, "lower")
+    row("keep-alive 64 KiB, proxy CPU (cores)", lambda r: r["ka64k"]["cpu"], lambda v: "%.2f" % v, "-")
+    row("keep-alive 64 KiB, req/s per proxy core", lambda r: r["ka64k"]["rps"] / max(r["ka64k"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
+    row("full handshakes/s (new connection per request)", lambda r: r["hs"]["rps"], lambda v: "%.0f" % v, "higher")
+    row("handshakes, proxy CPU (cores)", lambda r: r["hs"]["cpu"], lambda v: "%.2f" % v, "-")
+    row("handshakes/s per proxy core", lambda r: r["hs"]["rps"] / max(r["hs"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
+    row("%d idle keep-alive conns: VmHWM KiB" % IDLE_CONNS, lambda r: r["idle"]["hwm"], lambda v: "%d" % v, "lower")
+    row("memory per idle connection, bytes", lambda r: r["idle"]["rss_per_conn"], lambda v: "%.0f" % v, "lower")
+    table = "\n".join(["| measure | gatehouse | HAProxy | nginx | gatehouse / HAProxy | nginx / HAProxy | better |",
+                       "|---|---|---|---|---|---|---|"] + rows)
+    errors = "; ".join("%s: %s" % (n, ", ".join(x for x in (r["ka1k"]["errors"], r["ka64k"]["errors"],
+                                                         "ab failed %d" % r["hs"]["failed"] if r["hs"]["failed"] else "") if x))
+                       for n, r in res.items()) or "none"
+    text = """# Performance
+
+Measured by `make bench` (tests/bench/bench.py) on %(date)s. All three
+proxies terminate TLS on 127.0.0.1, re-encrypt to the same two nginx TLS
+backends with least-connection balancing and verified server certificates,
+and reuse real-server connections. The proxy under test runs on CPU 0 with one
+worker/thread; wrk, ab and the backends share CPU 1, so with two cores the
+load generator side is often the bottleneck: compare the *per proxy core* rows
+(requests divided by the CPU the proxy actually used) before raw rates.
+
+Machine: %(cpu)s, %(ncpu)d CPUs, Linux %(kernel)s. %(openssl)s; %(haproxy)s;
+%(nginx)s; %(wrk)s. %(secs)d s per run, 50 connections (wrk), 16 concurrent
+(ab, no keep-alive, no session resumption: every request is a full
+handshake), %(idle)d idle keep-alive connections for memory (each made one
+request, then held; VmHWM summed over the proxy's processes).
+
+%(table)s
+
+Protocols negotiated by ab: %(protos)s. Errors during runs: %(errors)s.
+
+Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
+""" % {"date": time.strftime("%%Y-%%m-%%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
+       "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items()),
+       "errors": errors, **m}
+    text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
+    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+        f.write(text)
+    print()
+    print(table)
+    print("\nwritten to docs/performance.md")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
