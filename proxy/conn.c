@@ -105,7 +105,7 @@ static void conn_close(struct proxy_conn *c)
         return;
     set_state(c, ST_CLOSED);
     uncount(c);
-    proxy__ep_close(w, &c->up);
+    proxy__up_close(c);
     proxy__ep_close(w, &c->cli);
     gh_buf_put(&c->cin);
     gh_buf_put(&c->cout);
@@ -130,7 +130,7 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
 
     c->why = why;
     uncount(c);
-    proxy__ep_close(c->w, &c->up);
+    proxy__up_close(c);
     gh_buf_put(&c->uout);
     gh_buf_put(&c->uin);
     if (c->resp_started) {
@@ -225,7 +225,7 @@ static int begin_request(struct proxy_conn *c)
     if (!c->head_kept)
         gh_buf_consume(&c->cin, m->head_len);
     m->hdrs = NULL;
-    if (c->up.fd != -1) {
+    if (c->up != NULL) {
         /* Private real-server connection (Windows authentication). */
         atomic_fetch_add(&c->srv->active, 1);
         c->counted = 1;
@@ -248,16 +248,7 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
     atomic_fetch_add(&srv->total, 1);
     c->counted = 1;
     c->t_up = gh_now_ms();
-    c->up_phase = 0;
-    if (c->no_pool) {
-        /* A retry after a pooled connection died: use a fresh one. */
-        struct proxy_idle *saved = c->w->idle;
-        c->w->idle = NULL;
-        r = proxy__up_open(c, srv);
-        c->w->idle = saved;
-    } else {
-        r = proxy__up_open(c, srv);
-    }
+    r = proxy__up_open(c, srv); /* no_pool: a retry after a pooled connection died */
     if (r == -1) {
         gh_log_warn_errno("service %s: server %s (%s): connect", c->svc->conf->name, srv->name,
                           srv->addr);
@@ -280,7 +271,7 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
     if (!pooled_race)
         proxy__server_failed(old);
     uncount(c);
-    proxy__ep_close(c->w, &c->up);
+    proxy__up_close(c);
     gh_buf_put(&c->uin);
     if (c->resp_started || c->tries >= c->svc->conf->retries + (pooled_race ? 1 : 0) ||
         (c->up_written && !c->head_kept))
@@ -487,7 +478,8 @@ static int begin_response(struct proxy_conn *c, const struct http1_msg *m)
 static void finish_exchange(struct proxy_conn *c)
 {
     int reusable = c->req_done && c->resp_done && !(c->resp.flags & HTTP1_F_CONN_CLOSE) &&
-                   gh_buf_len(&c->uin) == 0 && (c->up.ssl == NULL || SSL_pending(c->up.ssl) == 0);
+                   gh_buf_len(&c->uin) == 0 && c->up != NULL &&
+                   (c->up->ep.ssl == NULL || !SSL_has_pending(c->up->ep.ssl));
 
     proxy__log_access(c);
     uncount(c);
@@ -522,8 +514,8 @@ static int st_exchange(struct proxy_conn *c)
     long n;
 
     /* request towards the real server */
-    if (gh_buf_len(&c->uout) > 0 && c->up.wr) {
-        n = proxy__ep_write(&c->up, &c->uout);
+    if (gh_buf_len(&c->uout) > 0 && c->up->ep.wr) {
+        n = proxy__ep_write(&c->up->ep, &c->uout);
         if (n == GH_ERR)
             return upstream_failed(c, GH_REASON_UPSTREAM_CLOSED);
         if (n > 0) {
@@ -560,10 +552,10 @@ static int st_exchange(struct proxy_conn *c)
         }
     }
     /* response from the real server */
-    if (c->up.rd && (c->uin.data == NULL || gh_buf_room(&c->uin) > 0 || c->uin.r > 0)) {
+    if (c->up->ep.rd && (c->uin.data == NULL || gh_buf_room(&c->uin) > 0 || c->uin.r > 0)) {
         if (c->uin.data == NULL)
             gh_buf_get(&c->uin);
-        n = proxy__ep_read(&c->up, &c->uin);
+        n = proxy__ep_read(&c->up->ep, &c->uin);
         if (n > 0) {
             progress = 1;
         } else if (n == 0 || n == GH_ERR) {
@@ -577,7 +569,7 @@ static int st_exchange(struct proxy_conn *c)
                         gh_buf_grow(&c->cout, c->cout.cap + 64);
                     gh_buf_append(&c->cout, "0\r\n\r\n", 5);
                 }
-                c->up.hup = 1; /* not reusable */
+                c->up->ep.hup = 1; /* not reusable */
                 progress = 1;
             } else if (!c->resp_started && gh_buf_len(&c->uin) == 0) {
                 return upstream_failed(c, GH_REASON_UPSTREAM_CLOSED);
@@ -705,14 +697,14 @@ static int relay(struct proxy_ep *from, struct gh_buf *in, struct proxy_ep *to, 
 
 static int st_tunnel(struct proxy_conn *c)
 {
-    int a = relay(&c->cli, &c->cin, &c->up, &c->uout);
-    int b = a < 0 ? -1 : relay(&c->up, &c->uin, &c->cli, &c->cout);
+    int a = relay(&c->cli, &c->cin, &c->up->ep, &c->uout);
+    int b = a < 0 ? -1 : relay(&c->up->ep, &c->uin, &c->cli, &c->cout);
 
     if (a < 0 || b < 0) {
         /* Flush what the server said last, then close both sides. */
         if (b >= 0 || gh_buf_len(&c->cout) > 0) {
             uncount(c);
-            proxy__ep_close(c->w, &c->up);
+            proxy__up_close(c);
             set_state(c, ST_CLOSING);
             return RUN_CONTINUE;
         }
@@ -886,9 +878,6 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     c->gen = proxy__gen_ref(g);
     c->svc = svc;
     c->heap_idx = SIZE_MAX;
-    c->up.fd = -1;
-    c->up.kind = EP_UPSTREAM;
-    c->up.owner = c;
     c->cli.kind = EP_CLIENT;
     c->cli.fd = fd;
     c->cli.owner = c;

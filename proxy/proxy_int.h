@@ -20,7 +20,7 @@
 #define PROXY_MAGIC_CONN 0x47484331u
 #define PROXY_MAGIC_DEAD 0xdeadc0deu
 
-enum proxy_ep_kind { EP_LISTENER, EP_EVENT, EP_CLIENT, EP_UPSTREAM, EP_IDLE };
+enum proxy_ep_kind { EP_LISTENER, EP_EVENT, EP_CLIENT, EP_UPSTREAM };
 
 /* One socket in an epoll set. Readiness is edge-triggered: rd/wr stay set
  * until an operation reports it would block, so data OpenSSL has already
@@ -30,7 +30,7 @@ struct proxy_ep {
     int fd;         /* owned, -1 when none */
     SSL *ssl;       /* owned; NULL for plain text */
     unsigned rd : 1, wr : 1, hup : 1;
-    void *owner;    /* borrowed: the conn, idle entry or listener */
+    void *owner;    /* borrowed: the conn, upconn or listener */
 };
 
 struct proxy_server {
@@ -84,10 +84,25 @@ enum proxy_state {
 };
 
 struct proxy_worker;
+struct proxy_conn;
+
+/* A connection to a real server. It is its own object, registered in epoll
+ * once for its whole life, so handing it from a client connection to the
+ * worker's pool and back moves pointers and makes no system call. */
+struct proxy_upconn {
+    struct proxy_ep ep;            /* kind EP_UPSTREAM, owner this */
+    struct proxy_conn *conn;       /* borrowed: the client connection using it; NULL: pooled */
+    struct proxy_upconn *next, *prev; /* the worker's pool, while pooled */
+    struct proxy_server *srv;      /* borrowed; only while attached (generations change) */
+    char key[PROXY_KEY_LEN];
+    uint64_t since;                /* pooled at, monotonic ms */
+    int phase;                     /* 1 TCP connecting, 2 TLS handshake, 3 ready */
+};
 
 struct proxy_conn {
     unsigned magic;
-    struct proxy_ep cli, up;
+    struct proxy_ep cli;
+    struct proxy_upconn *up;   /* owned while attached; NULL: none */
     struct proxy_worker *w;    /* borrowed */
     struct proxy_gen *gen;     /* ref */
     struct proxy_service *svc; /* borrowed from gen */
@@ -101,7 +116,6 @@ struct proxy_conn {
     unsigned req_done : 1, resp_started : 1, resp_done : 1, resp_chunk_out : 1,
         close_after : 1, up_private : 1, up_reused : 1, up_written : 1, head_kept : 1,
         counted : 1, queued : 1, lingering : 1, shut_done : 1, no_pool : 1;
-    int up_phase; /* 0 none, 1 TCP connecting, 2 TLS handshake, 3 ready */
     int tries;
     unsigned nreq;
     uint64_t deadline; /* monotonic ms; 0: none */
@@ -119,12 +133,6 @@ struct proxy_conn {
     struct proxy_conn *qnext;       /* the worker's run-again queue */
 };
 
-struct proxy_idle {
-    struct proxy_ep ep;
-    struct proxy_idle *next, *prev;
-    char key[PROXY_KEY_LEN];
-    uint64_t since;
-};
 
 struct proxy_sess {
     char key[PROXY_KEY_LEN];
@@ -144,7 +152,7 @@ struct proxy_worker {
     size_t nconns;
     struct proxy_conn **heap;
     size_t heap_n, heap_cap;
-    struct proxy_idle *idle;
+    struct proxy_upconn *idle; /* pooled real-server connections, most recent first */
     size_t nidle;
     struct proxy_sess sess[PROXY_MAX_SESS];
     size_t nsess;
@@ -165,9 +173,8 @@ struct proxy_worker {
 /* worker.c */
 void proxy__conn_list_remove(struct proxy_worker *w, struct proxy_conn *c);
 int proxy__ep_add(struct proxy_worker *w, struct proxy_ep *ep);
-int proxy__ep_mod(struct proxy_worker *w, struct proxy_ep *ep);
 void proxy__ep_del(struct proxy_worker *w, struct proxy_ep *ep);
-/* Frees p (a conn or idle entry) after the current batch of events, since
+/* Frees p (a conn or upconn) after the current batch of events, since
  * a later event of the batch may still name it. */
 void proxy__defer_free(struct proxy_worker *w, void *p);
 extern _Atomic int proxy__draining;
@@ -201,9 +208,12 @@ struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_
 int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv);
 /* Drives connect and TLS handshake. GH_OK when ready, GH_AGAIN, GH_ERR. */
 int proxy__up_progress(struct proxy_conn *c);
-/* Gives c->up back to the worker's pool (or closes it). */
+/* Gives c->up back to the worker's pool (or closes it); c->up becomes NULL. */
 void proxy__up_release(struct proxy_conn *c, int reusable);
-void proxy__idle_event(struct proxy_worker *w, struct proxy_idle *i);
+/* Closes c->up, if any; c->up becomes NULL. */
+void proxy__up_close(struct proxy_conn *c);
+/* An event on a pooled connection: the server closed it or sent unasked bytes. */
+void proxy__idle_event(struct proxy_worker *w, struct proxy_upconn *u, uint32_t events);
 void proxy__idle_expire(struct proxy_worker *w, uint64_t now);
 void proxy__idle_close_all(struct proxy_worker *w);
 void proxy__sess_clear(struct proxy_worker *w);

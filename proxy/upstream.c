@@ -89,41 +89,44 @@ void proxy__sess_clear(struct proxy_worker *w)
     w->nsess = 0;
 }
 
-static void idle_unlink(struct proxy_worker *w, struct proxy_idle *i)
+static void idle_unlink(struct proxy_worker *w, struct proxy_upconn *u)
 {
-    if (i->prev)
-        i->prev->next = i->next;
+    if (u->prev)
+        u->prev->next = u->next;
     else
-        w->idle = i->next;
-    if (i->next)
-        i->next->prev = i->prev;
+        w->idle = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->next = u->prev = NULL;
     w->nidle--;
+}
+
+static void upconn_free(struct proxy_worker *w, struct proxy_upconn *u)
+{
+    proxy__ep_close(w, &u->ep);
+    proxy__defer_free(w, u); /* a later event of this batch may still name it */
 }
 
 int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv)
 {
     struct proxy_worker *w = c->w;
-    struct proxy_idle *i;
+    struct proxy_upconn *u;
     int fd, one = 1;
 
     c->srv = srv;
-    for (i = w->idle; i != NULL; i = i->next) {
-        if (strcmp(i->key, srv->key) != 0)
-            continue;
-        idle_unlink(w, i);
-        c->up = i->ep;
-        c->up.kind = EP_UPSTREAM;
-        c->up.owner = c;
-        c->up.rd = 0;
-        c->up.wr = 1;
-        free(i);
-        if (proxy__ep_mod(w, &c->up) == -1) {
-            proxy__ep_close(w, &c->up);
-            return -1;
+    if (!c->no_pool) {
+        for (u = w->idle; u != NULL; u = u->next) {
+            if (strcmp(u->key, srv->key) != 0)
+                continue;
+            idle_unlink(w, u);
+            u->conn = c;
+            u->srv = srv;
+            u->ep.rd = 0; /* a pooled connection with input was closed when it came */
+            u->ep.wr = 1;
+            c->up = u;
+            c->up_reused = 1;
+            return 1;
         }
-        c->up_reused = 1;
-        c->up_phase = 3;
-        return 1;
     }
     c->up_reused = 0;
     fd = socket(srv->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -134,57 +137,62 @@ int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv)
         close(fd);
         return -1;
     }
-    c->up.kind = EP_UPSTREAM;
-    c->up.fd = fd;
-    c->up.owner = c;
-    c->up.rd = c->up.wr = c->up.hup = 0;
-    c->up.ssl = NULL;
+    u = gh_calloc(1, sizeof(*u));
+    u->ep.kind = EP_UPSTREAM;
+    u->ep.fd = fd;
+    u->ep.owner = u;
+    u->conn = c;
+    u->srv = srv;
+    u->phase = 1;
+    snprintf(u->key, sizeof(u->key), "%s", srv->key);
+    c->up = u;
     if (c->svc->up_tls != NULL) {
         SSL_SESSION *s;
-        c->up.ssl = SSL_new(c->svc->up_tls);
-        if (c->up.ssl == NULL || SSL_set_fd(c->up.ssl, fd) != 1 ||
-            certs_client_set_peer(c->up.ssl, srv->verify) == -1) {
+        u->ep.ssl = SSL_new(c->svc->up_tls);
+        if (u->ep.ssl == NULL || SSL_set_fd(u->ep.ssl, fd) != 1 ||
+            certs_client_set_peer(u->ep.ssl, srv->verify) == -1) {
             ERR_clear_error();
-            proxy__ep_close(w, &c->up);
+            proxy__up_close(c);
             return -1;
         }
-        SSL_set_connect_state(c->up.ssl);
+        SSL_set_connect_state(u->ep.ssl);
         if ((s = sess_get(w, srv->key)) != NULL)
-            SSL_set_session(c->up.ssl, s);
+            SSL_set_session(u->ep.ssl, s);
     }
-    if (proxy__ep_add(w, &c->up) == -1) {
-        proxy__ep_close(w, &c->up);
+    if (proxy__ep_add(w, &u->ep) == -1) {
+        proxy__up_close(c);
         return -1;
     }
-    c->up_phase = 1;
     return 0;
 }
 
 int proxy__up_progress(struct proxy_conn *c)
 {
-    if (c->up_phase == 1) {
+    struct proxy_upconn *u = c->up;
+
+    if (u->phase == 1) {
         int err = 0;
         socklen_t len = sizeof(err);
-        if (!c->up.wr && !c->up.hup)
+        if (!u->ep.wr && !u->ep.hup)
             return GH_AGAIN;
-        if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+        if (getsockopt(u->ep.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
             errno = err;
             return GH_ERR;
         }
-        c->up_phase = c->up.ssl ? 2 : 3;
+        u->phase = u->ep.ssl ? 2 : 3;
     }
-    if (c->up_phase == 2) {
-        int n = SSL_do_handshake(c->up.ssl);
+    if (u->phase == 2) {
+        int n = SSL_do_handshake(u->ep.ssl);
         if (n != 1) {
-            switch (SSL_get_error(c->up.ssl, n)) {
+            switch (SSL_get_error(u->ep.ssl, n)) {
             case SSL_ERROR_WANT_READ:
-                c->up.rd = 0;
+                u->ep.rd = 0;
                 return GH_AGAIN;
             case SSL_ERROR_WANT_WRITE:
-                c->up.wr = 0;
+                u->ep.wr = 0;
                 return GH_AGAIN;
             default: {
-                long v = SSL_get_verify_result(c->up.ssl);
+                long v = SSL_get_verify_result(u->ep.ssl);
                 char e[256];
                 gh_log_warn("service %s: server %s (%s): TLS handshake failed: %s",
                             c->svc->conf->name, c->srv->name, c->srv->addr,
@@ -196,81 +204,89 @@ int proxy__up_progress(struct proxy_conn *c)
             }
             }
         }
-        c->up_phase = 3;
+        u->phase = 3;
     }
     return GH_OK;
+}
+
+void proxy__up_close(struct proxy_conn *c)
+{
+    if (c->up == NULL)
+        return;
+    c->up->conn = NULL;
+    upconn_free(c->w, c->up);
+    c->up = NULL;
 }
 
 void proxy__up_release(struct proxy_conn *c, int reusable)
 {
     struct proxy_worker *w = c->w;
-    struct proxy_idle *i, *it;
+    struct proxy_upconn *u = c->up, *it;
     long same = 0;
 
-    if (c->up.fd == -1)
+    if (u == NULL)
         return;
-    if (c->up.ssl != NULL && c->up_phase == 3) {
-        SSL_SESSION *s = SSL_get1_session(c->up.ssl);
+    if (u->ep.ssl != NULL && u->phase == 3) {
+        SSL_SESSION *s = SSL_get1_session(u->ep.ssl);
         if (s != NULL && SSL_SESSION_is_resumable(s))
-            sess_put(w, c->srv->key, s);
+            sess_put(w, u->key, s);
         else
             SSL_SESSION_free(s);
     }
-    if (!reusable || w->draining || c->up_phase != 3 || c->up.hup) {
-        proxy__ep_close(w, &c->up);
+    if (!reusable || w->draining || u->phase != 3 || u->ep.hup) {
+        proxy__up_close(c);
         return;
     }
     for (it = w->idle; it != NULL; it = it->next)
-        same += strcmp(it->key, c->srv->key) == 0;
+        same += strcmp(it->key, u->key) == 0;
     if (same >= c->svc->conf->server_keepalive) {
-        proxy__ep_close(w, &c->up);
+        proxy__up_close(c);
         return;
     }
-    i = gh_calloc(1, sizeof(*i));
-    i->ep = c->up;
-    i->ep.kind = EP_IDLE;
-    i->ep.owner = i;
-    snprintf(i->key, sizeof(i->key), "%s", c->srv->key);
-    i->since = gh_now_ms();
-    c->up.fd = -1;
-    c->up.ssl = NULL;
-    if (proxy__ep_mod(w, &i->ep) == -1) {
-        proxy__ep_close(w, &i->ep);
-        free(i);
-        return;
-    }
-    i->next = w->idle;
-    i->prev = NULL;
+    c->up = NULL;
+    u->conn = NULL;
+    u->srv = NULL;
+    u->since = gh_now_ms();
+    u->prev = NULL;
+    u->next = w->idle;
     if (w->idle)
-        w->idle->prev = i;
-    w->idle = i;
+        w->idle->prev = u;
+    w->idle = u;
     w->nidle++;
 }
 
-/* Any event on an idle connection means the server closed it or sent bytes
- * nobody asked for; either way it cannot carry a request. */
-void proxy__idle_event(struct proxy_worker *w, struct proxy_idle *i)
+void proxy__idle_event(struct proxy_worker *w, struct proxy_upconn *u, uint32_t events)
 {
-    idle_unlink(w, i);
-    proxy__ep_close(w, &i->ep);
-    free(i);
+    if (u->ep.fd == -1)
+        return;
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        u->ep.wr = 1; /* just writable: nothing to do while pooled */
+        return;
+    }
+    idle_unlink(w, u);
+    upconn_free(w, u);
 }
 
 void proxy__idle_expire(struct proxy_worker *w, uint64_t now)
 {
-    struct proxy_idle *i = w->idle, *n;
+    struct proxy_upconn *u = w->idle, *n;
 
-    for (; i != NULL; i = n) {
-        n = i->next;
-        if (now - i->since > IDLE_MAX_AGE_MS)
-            proxy__idle_event(w, i);
+    for (; u != NULL; u = n) {
+        n = u->next;
+        if (now - u->since > IDLE_MAX_AGE_MS) {
+            idle_unlink(w, u);
+            upconn_free(w, u);
+        }
     }
 }
 
 void proxy__idle_close_all(struct proxy_worker *w)
 {
-    while (w->idle != NULL)
-        proxy__idle_event(w, w->idle);
+    while (w->idle != NULL) {
+        struct proxy_upconn *u = w->idle;
+        idle_unlink(w, u);
+        upconn_free(w, u);
+    }
 }
 
 void proxy__server_failed(struct proxy_server *s)

@@ -50,20 +50,9 @@ int proxy__ep_add(struct proxy_worker *w, struct proxy_ep *ep)
 {
     struct epoll_event ev;
 
-    ev.events = ep->kind == EP_IDLE ? EPOLLIN | EPOLLRDHUP | EPOLLET
-                                    : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = ep;
     return epoll_ctl(w->epfd, EPOLL_CTL_ADD, ep->fd, &ev);
-}
-
-int proxy__ep_mod(struct proxy_worker *w, struct proxy_ep *ep)
-{
-    struct epoll_event ev;
-
-    ev.events = ep->kind == EP_IDLE ? EPOLLIN | EPOLLRDHUP | EPOLLET
-                                    : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = ep;
-    return epoll_ctl(w->epfd, EPOLL_CTL_MOD, ep->fd, &ev);
 }
 
 void proxy__ep_del(struct proxy_worker *w, struct proxy_ep *ep)
@@ -385,13 +374,16 @@ static void *worker_main(void *arg)
                 break;
             }
             case EP_CLIENT:
-            case EP_UPSTREAM:
                 proxy__conn_event(ep->owner, ep, evs[i].events);
                 break;
-            case EP_IDLE:
-                if (ep->fd != -1)
-                    proxy__idle_event(w, ep->owner);
+            case EP_UPSTREAM: {
+                struct proxy_upconn *u = ep->owner;
+                if (u->conn != NULL)
+                    proxy__conn_event(u->conn, ep, evs[i].events);
+                else
+                    proxy__idle_event(w, u, evs[i].events);
                 break;
+            }
             }
         }
         q = w->queue;
