@@ -146,7 +146,8 @@ void proxy__write_error(struct proxy_conn *c, int status)
                  status, text, len);
     reserve(b, (size_t)n + len);
     put(b, head, (size_t)n);
-    put(b, body, len);
+    if (!(c->req.flags & HTTP1_F_HEAD) || c->st == ST_READ_HEAD)
+        put(b, body, len); /* a HEAD gets the length, not the body */
     c->status = status;
     c->close_after = 1;
 }

@@ -164,6 +164,7 @@ struct proxy_worker {
     size_t loglen;
     uint64_t log_flushed;
     int draining;
+    int reserve_fd; /* spent when accept() runs out of descriptors */
     struct proxy_conn *queue; /* connections to run again before sleeping */
     void **grave;             /* freed after the current batch of events */
     size_t ngrave, grave_cap;

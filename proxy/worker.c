@@ -192,6 +192,9 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
         }
         g->svcs[s].lidx = slot;
     }
+    if (logs_open && (strcmp(g->conf->access_log, current->conf->access_log) != 0 ||
+                      strcmp(g->conf->security_log, current->conf->security_log) != 0))
+        gh_log_warn("a changed access-log or security-log path takes effect on restart");
     if (!logs_open) {
         if (gh_logfile_open(&proxy__access_log, g->conf->access_log) == -1) {
             snprintf(err, errlen, "access-log %s: %s", g->conf->access_log, strerror(errno));
@@ -300,7 +303,17 @@ static void accept_some(struct proxy_worker *w, struct listener *l)
                 uint64_t now = gh_now_ms();
                 if (now - atomic_load(&last) > 5000) {
                     atomic_store(&last, now);
-                    gh_log_err_errno("accept on %s", l->addr);
+                    gh_log_err_errno("accept on %s (shedding new connections)", l->addr);
+                }
+                /* Out of descriptors: the listener stays readable and would
+                 * wake us forever. Spend the reserve descriptor to take one
+                 * connection off the queue and close it, then re-arm. */
+                if (w->reserve_fd != -1) {
+                    close(w->reserve_fd);
+                    fd = accept4(l->ep.fd, NULL, NULL, SOCK_CLOEXEC);
+                    if (fd != -1)
+                        close(fd);
+                    w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 }
             }
             return;
@@ -445,6 +458,7 @@ int proxy_start(int n)
         for (k = 0; k < PROXY_MAX_LISTENERS; k++)
             w->reg_fd[k] = -1;
         w->scratch = gh_calloc(HTTP1_MAX_HEADERS_HARD, sizeof(*w->scratch));
+        w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         w->log_flushed = gh_now_ms();
     }
     nworkers = n;

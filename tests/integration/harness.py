@@ -131,9 +131,9 @@ http {
         wait_until(lambda: port_open(port), what="nginx on %d" % port)
         return port
 
-    def gatehouse(self, conf_text, name="gh.conf"):
+    def gatehouse(self, conf_text, name="gh.conf", wrapper=()):
         conf = self.write(name, conf_text)
-        g = Gatehouse(self, conf)
+        g = Gatehouse(self, conf, wrapper)
         return g
 
     def cleanup(self):
@@ -155,11 +155,11 @@ http {
 
 
 class Gatehouse:
-    def __init__(self, env, conf):
+    def __init__(self, env, conf, wrapper=()):
         self.env = env
         self.conf = conf
         self.log = "gatehouse-%d.log" % len(env.procs)
-        self.proc = env.spawn([GATEHOUSE, "-c", conf], self.log)
+        self.proc = env.spawn(list(wrapper) + [GATEHOUSE, "-c", conf], self.log)
         wait_until(lambda: "ready" in self.output() or self.proc.poll() is not None,
                    what="gatehouse ready")
         check(self.proc.poll() is None, "gatehouse exited: " + self.output())
@@ -174,6 +174,11 @@ class Gatehouse:
     def stop(self, timeout=10):
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def vmhwm_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:

@@ -87,3 +87,32 @@ def untrusted_server_certificate_refused(env):
              "https://localhost:%d/" % front)
     check(r.stdout == b"502", "502 on a name mismatch: %r" % r.stdout)
     check("TLS handshake failed" in g.output(), "logged why")
+
+
+@test
+def out_of_descriptors_sheds_without_spinning(env):
+    import socket as so
+    b = env.backend()
+    front = free_port()
+    g = env.gatehouse(base_conf(env, workers=1) + service("front", front, servers=[("b", b)]),
+                      wrapper=("prlimit", "--nofile=48:48"))
+    flood = []
+    for _ in range(80):
+        try:
+            flood.append(so.create_connection(("127.0.0.1", front), timeout=2))
+        except OSError:
+            break
+    cpu0, t0 = g.cpu_seconds(), time.time()
+    time.sleep(1.0)  # measuring an interval of CPU use, not waiting for an event
+    used = (g.cpu_seconds() - cpu0) / (time.time() - t0)
+    check(used < 0.5, "no busy loop while out of descriptors: %.2f cores" % used)
+    check("shedding new connections" in g.output(), "logged")
+    for s in flood:
+        s.close()
+    ok = False
+    for _ in range(50):
+        r = curl("--cacert", env.ca, "-m", "2", "https://localhost:%d/conn-id" % front)
+        if r.returncode == 0:
+            ok = True
+            break
+    check(ok, "serves again once descriptors are free")

@@ -112,3 +112,25 @@ def sigusr1_reopens_logs(env):
     wait_until(lambda: os.path.exists(env.path("access.log")) and
                "after" in open(env.path("access.log")).read(), 5, "line in the new file")
     check("after" not in open(env.path("access.log.1")).read(), "old file not written")
+
+
+@test
+def reload_adds_and_removes_listeners(env):
+    b = env.backend()
+    one, two = free_port(), free_port()
+    first = base_conf(env) + service("one", one, servers=[("b", b)])
+    g = env.gatehouse(first)
+    check(curl("--cacert", env.ca, "https://localhost:%d/conn-id" % two).returncode != 0,
+          "second service not there yet")
+    env.write("gh.conf", first + service("two", two, servers=[("b", b)]))
+    g.signal(signal.SIGHUP)
+    wait_until(lambda: g.output().count("configuration reloaded") == 1, 5, "reload")
+    r = curl("--cacert", env.ca, "https://localhost:%d/conn-id" % two)
+    check(r.returncode == 0 and r.stdout.isdigit(), "new listener serves after reload")
+    env.write("gh.conf", base_conf(env) + service("two", two, servers=[("b", b)]))
+    g.signal(signal.SIGHUP)
+    wait_until(lambda: g.output().count("configuration reloaded") == 2, 5, "reload 2")
+    check(curl("--cacert", env.ca, "https://localhost:%d/conn-id" % one).returncode != 0,
+          "removed listener closed")
+    check(curl("--cacert", env.ca, "https://localhost:%d/conn-id" % two).returncode == 0,
+          "kept listener still serves")
