@@ -43,14 +43,17 @@ UNIT_OBJ = $(UNIT_SRC:%.c=$(O)/obj/%.o)
 all: $(O)/gatehouse
 
 $(O)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
-	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+	@echo "  LD   $@"
+	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
 $(O)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
-	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+	@echo "  LD   $@"
+	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	@echo "  CC   $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
 

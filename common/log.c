@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,11 +122,9 @@ void gh_logfile_write(struct gh_logfile *lf, const char *line, size_t len)
         return;
     if (write(lf->fd, line, len) == -1) {
         /* A full disk must not stop the data plane; the error log says so once. */
-        static int warned;
-        if (!warned) {
-            warned = 1;
+        static _Atomic int warned;
+        if (atomic_exchange(&warned, 1) == 0)
             gh_log_warn_errno("log write failed");
-        }
     }
 }
 

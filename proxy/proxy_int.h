@@ -149,7 +149,7 @@ struct proxy_worker {
     struct proxy_ep evep;
     struct proxy_gen *gen; /* ref: what new connections get */
     struct proxy_conn *conns;
-    size_t nconns;
+    _Atomic size_t nconns; /* read by the status application's thread */
     struct proxy_conn **heap;
     size_t heap_n, heap_cap;
     struct proxy_upconn *idle; /* pooled real-server connections, most recent first */

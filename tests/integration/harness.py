@@ -115,7 +115,8 @@ pid %(d)s/nginx-%(p)d.pid;
 error_log %(d)s/nginx-%(p)d.err;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    log_format gh '$request $ssl_session_reused $ssl_protocol';
+    access_log %(d)s/nginx-%(p)d.access gh;
     keepalive_requests 100000;
     server {
         listen 127.0.0.1:%(p)d ssl;

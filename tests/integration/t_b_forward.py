@@ -228,3 +228,21 @@ def access_log_line_format(env):
                  line["l"].strip())
     check(m is not None, "access line format: %r" % line["l"])
     check(int(m.group(1)) > 3 and int(m.group(2)) > 0, "byte counts")
+
+
+@test
+def tls_sessions_to_real_servers_resumed(env):
+    ngx = env.nginx({"f.txt": 100})
+    front = free_port()
+    # No pooled connections: every request makes a new TLS connection to nginx.
+    g = env.gatehouse(base_conf(env) + service("front", front, servers=[("n", ngx)],
+                                               extra="    server-keepalive 0"))
+    for i in range(5):
+        r = curl("--cacert", env.ca, "https://localhost:%d/f.txt?%d" % (front, i))
+        check(r.returncode == 0 and len(r.stdout) == 100, "request %d" % i)
+    log = env.path("nginx-%d.access" % ngx)
+    wait_until(lambda: os.path.exists(log) and open(log).read().count("f.txt") == 5, 5, "nginx log")
+    lines = [l.split() for l in open(log) if "f.txt" in l]
+    check(lines[0][3] == ".", "first connection is a full handshake: %r" % lines[0])
+    check(all(l[3] == "r" for l in lines[1:]), "later connections resumed: %r" % lines)
+    check(all(l[4] == "TLSv1.3" for l in lines), "TLS 1.3 to real servers")
