@@ -25,8 +25,8 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
-         common/conf_lex.c common/conf_parse.c common/conf_write.c
-RULES = rules/reason.c
+         common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c
+RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c
@@ -34,7 +34,8 @@ APPS = apps/apps.c apps/status.c
 MAIN = main/main.c main/default_conf.c main/signals.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
-           tests/unit/common/conf.c tests/unit/common/str.c
+           tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
+           tests/unit/rules/ruleset.c
 
 LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o)
 MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)

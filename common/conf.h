@@ -34,6 +34,33 @@ struct gh_conf_server {
     struct gh_loc loc;
 };
 
+/* A list of words from one or more lines of the same directive. */
+struct gh_conf_list {
+    char **v; /* owned, each owned */
+    size_t n;
+    int set;  /* the directive appeared */
+    struct gh_loc loc;
+};
+
+struct gh_conf_rule {
+    char *id;       /* owned */
+    char *action;   /* owned: deny, allow, redirect, log */
+    long long status; /* deny: 400-599; redirect: 301, 302, 303, 307, 308 */
+    char *target;   /* owned: redirect location, or NULL */
+    char *field;    /* owned: method, path, query, header, source */
+    char *header;   /* owned: header name for field header, or NULL */
+    char *op;       /* owned: exact, prefix, regex, cidr */
+    char *value;    /* owned */
+    struct gh_loc loc, value_loc;
+};
+
+struct gh_conf_ruleset {
+    char *name; /* owned */
+    struct gh_conf_rule *rules;
+    size_t nrules;
+    struct gh_loc loc;
+};
+
 struct gh_conf_service {
     char *name;        /* owned */
     char *listen;      /* owned; "ip:port" */
@@ -52,6 +79,20 @@ struct gh_conf_service {
     long long max_chunk_ext;
     long long server_keepalive;      /* idle real-server connections kept per worker */
     long long retries;
+    struct gh_conf_list allowed_hosts;   /* empty refuses everything; "*" allows all */
+    struct gh_conf_list allowed_dirs;    /* globs on the normalised path */
+    struct gh_conf_list allowed_methods;
+    char *rule_set;                      /* owned; NULL: none */
+    char *sni_host_match;                /* owned; "on" or "off" */
+    char *merge_slashes;                 /* owned; "on" or "off" */
+    char *encoded_slash;                 /* owned; "refuse" or "allow" */
+    char *server_header;                 /* owned; "strip" or "pass" */
+    long long max_conns_per_source;      /* 0: unlimited */
+    long long conn_rate_per_source;      /* new connections per second; 0: unlimited */
+    long long request_rate_per_source;   /* requests per second; 0: unlimited */
+    long long request_burst_per_source;  /* bucket size; 0: equal to the rate */
+    char *limit_action;                  /* owned; "429" or "close" */
+    struct gh_loc rule_set_loc;
     struct gh_conf_server *servers; /* owned array */
     size_t nservers;
     struct gh_loc loc;
@@ -86,6 +127,9 @@ struct gh_conf {
     size_t ncas;
     struct gh_conf_service *services;
     size_t nservices;
+    struct gh_conf_ruleset *rulesets;
+    size_t nrulesets;
+    long long source_table_size; /* entries of the shared per-source state */
 };
 
 /* conf_parse.c */
@@ -99,6 +143,7 @@ void gh_conf_free(struct gh_conf *c);
 const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *name);
+const struct gh_conf_ruleset *gh_conf_ruleset_find(const struct gh_conf *c, const char *name);
 
 /* conf_write.c */
 /* Writes the model canonically: fixed order, defaults omitted, one directive
@@ -107,13 +152,14 @@ const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *na
 char *gh_conf_write(const struct gh_conf *c);
 
 /* conf_table.c */
-enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA };
+enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA, GH_CTX_RULES };
 enum gh_conf_type {
     GH_T_STR,      /* one word */
     GH_T_DURATION, /* 10s, 250ms, 20m */
     GH_T_SIZE,     /* 64k */
     GH_T_INT,
     GH_T_WORKERS,  /* auto | N */
+    GH_T_LIST,     /* one or more words; repeated lines append */
     GH_T_SPECIAL,  /* a block or a directive with its own grammar */
 };
 struct gh_conf_directive {

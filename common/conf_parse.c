@@ -126,6 +126,27 @@ static int word_in(const char *w, const char *list)
     return 0;
 }
 
+static void list_push(struct gh_conf_list *l, const char *w)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+    if (v == NULL)
+        abort();
+    l->v = v;
+    l->v[l->n++] = gh_strdup(w);
+}
+
+static void list_clear(struct gh_conf_list *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
 /* Sets a typed field from its text. Used for defaults too (loc.line 0). */
 static int set_value(struct parser *ps, const struct gh_conf_directive *d, void *base,
                      const char *v, struct gh_loc loc)
@@ -172,6 +193,22 @@ static int set_value(struct parser *ps, const struct gh_conf_directive *d, void 
         }
         *(long long *)(void *)field = n;
         return 0;
+    case GH_T_LIST: {
+        /* Defaults: space-separated words. */
+        struct gh_conf_list *l = (struct gh_conf_list *)(void *)field;
+        const char *p = v;
+        while (*p) {
+            const char *e = strchr(p, ' ');
+            size_t wl = e ? (size_t)(e - p) : strlen(p);
+            char *w = gh_strndup(p, wl);
+            list_push(l, w);
+            free(w);
+            p += wl;
+            while (*p == ' ')
+                p++;
+        }
+        return 0;
+    }
     case GH_T_SPECIAL:
         break;
     }
@@ -306,6 +343,19 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         }
         return 0;
     }
+    if (strcmp(n, "rules") == 0) {
+        struct gh_conf_ruleset *r;
+        if (gh_conf_ruleset_find(conf, s->args[0].text) != NULL) {
+            ERR(ps, s->args[0].loc, "rules '%s' already defined", s->args[0].text);
+            return -1;
+        }
+        if (grow(ps, (void **)&conf->rulesets, &conf->nrulesets, sizeof(*r), s->name.loc) == -1)
+            return -1;
+        r = &conf->rulesets[conf->nrulesets - 1];
+        r->name = gh_strdup(s->args[0].text);
+        r->loc = s->name.loc;
+        return parse_block(ps, GH_CTX_RULES, r, conf, depth + 1, s->name.loc);
+    }
     /* service */
     {
         struct gh_conf_service *sv;
@@ -390,6 +440,135 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
     return 0;
 }
 
+static int check_cidr(const char *v)
+{
+    char addr[64];
+    const char *slash = strchr(v, '/');
+    unsigned char b[16];
+    long bits = -1;
+    int v6;
+    size_t n = slash ? (size_t)(slash - v) : strlen(v);
+
+    if (n == 0 || n >= sizeof(addr))
+        return -1;
+    memcpy(addr, v, n);
+    addr[n] = '\0';
+    v6 = strchr(addr, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, b) != 1)
+        return -1;
+    if (slash && gh_parse_long(slash + 1, 0, v6 ? 128 : 32, &bits) == -1)
+        return -1;
+    return 0;
+}
+
+/* rule ID ACTION [STATUS] [URL] if FIELD [HEADER] OP VALUE
+ *   ACTION: deny [STATUS] | allow | log | redirect [STATUS] URL
+ *   FIELD:  method | path | query | header NAME | source (then just a CIDR) */
+static int special_rule(struct parser *ps, struct stmt *s, struct gh_conf_ruleset *rs)
+{
+    struct gh_conf_rule *r;
+    int i = 1;
+    size_t k;
+    long st;
+
+    if (want_args(ps, s, 4, 9, 0) == -1)
+        return -1;
+    for (k = 0; k < rs->nrules; k++)
+        if (strcmp(rs->rules[k].id, s->args[0].text) == 0) {
+            ERR(ps, s->args[0].loc, "rule '%s' already defined at line %d", s->args[0].text,
+                rs->rules[k].loc.line);
+            return -1;
+        }
+    if (grow(ps, (void **)&rs->rules, &rs->nrules, sizeof(*r), s->name.loc) == -1)
+        return -1;
+    r = &rs->rules[rs->nrules - 1];
+    r->id = gh_strdup(s->args[0].text);
+    r->loc = s->name.loc;
+    r->action = gh_strdup(s->args[i].text);
+    if (strcmp(r->action, "deny") == 0) {
+        r->status = 403;
+        if (i + 1 < s->nargs && strcmp(s->args[i + 1].text, "if") != 0) {
+            if (gh_parse_long(s->args[i + 1].text, 400, 599, &st) == -1) {
+                ERR(ps, s->args[i + 1].loc, "deny status must be from 400 to 599");
+                return -1;
+            }
+            r->status = st;
+            i++;
+        }
+    } else if (strcmp(r->action, "redirect") == 0) {
+        r->status = 302;
+        if (i + 1 < s->nargs && gh_parse_long(s->args[i + 1].text, 300, 399, &st) == 0) {
+            if (st != 301 && st != 302 && st != 303 && st != 307 && st != 308) {
+                ERR(ps, s->args[i + 1].loc, "redirect status must be 301, 302, 303, 307 or 308");
+                return -1;
+            }
+            r->status = st;
+            i++;
+        }
+        if (i + 1 >= s->nargs || strcmp(s->args[i + 1].text, "if") == 0) {
+            ERR(ps, s->args[i].loc, "redirect needs a location");
+            return -1;
+        }
+        r->target = gh_strdup(s->args[++i].text);
+        for (k = 0; r->target[k]; k++)
+            if ((unsigned char)r->target[k] <= 0x20 || (unsigned char)r->target[k] >= 0x7f) {
+                ERR(ps, s->args[i].loc, "redirect location must be printable ASCII without spaces");
+                return -1;
+            }
+    } else if (strcmp(r->action, "allow") != 0 && strcmp(r->action, "log") != 0) {
+        ERR(ps, s->args[i].loc, "unknown rule action '%s' (deny, allow, redirect, log)", r->action);
+        return -1;
+    }
+    i++;
+    if (i >= s->nargs || strcmp(s->args[i].text, "if") != 0) {
+        ERR(ps, i < s->nargs ? s->args[i].loc : s->name.loc, "rule needs 'if FIELD OP VALUE'");
+        return -1;
+    }
+    i++;
+    if (i >= s->nargs) {
+        ERR(ps, s->args[i - 1].loc, "rule needs a field after 'if'");
+        return -1;
+    }
+    r->field = gh_strdup(s->args[i].text);
+    if (strcmp(r->field, "source") == 0) {
+        if (i + 2 != s->nargs || check_cidr(s->args[i + 1].text) == -1) {
+            ERR(ps, i + 1 < s->nargs ? s->args[i + 1].loc : s->args[i].loc,
+                "'source' takes one address or CIDR, such as 10.0.0.0/8");
+            return -1;
+        }
+        r->op = gh_strdup("cidr");
+        r->value = gh_strdup(s->args[i + 1].text);
+        r->value_loc = s->args[i + 1].loc;
+        return 0;
+    }
+    if (strcmp(r->field, "header") == 0) {
+        if (i + 1 >= s->nargs) {
+            ERR(ps, s->args[i].loc, "'header' needs a header name");
+            return -1;
+        }
+        r->header = gh_strdup(s->args[++i].text);
+    } else if (strcmp(r->field, "method") != 0 && strcmp(r->field, "path") != 0 &&
+               strcmp(r->field, "query") != 0) {
+        ERR(ps, s->args[i].loc, "unknown rule field '%s' (method, path, query, header, source)",
+            r->field);
+        return -1;
+    }
+    if (i + 3 != s->nargs) {
+        ERR(ps, i + 1 < s->nargs ? s->args[i + 1].loc : s->args[i].loc,
+            "rule needs an operator (exact, prefix, regex) and one value");
+        return -1;
+    }
+    r->op = gh_strdup(s->args[i + 1].text);
+    if (strcmp(r->op, "exact") != 0 && strcmp(r->op, "prefix") != 0 &&
+        strcmp(r->op, "regex") != 0) {
+        ERR(ps, s->args[i + 1].loc, "unknown operator '%s' (exact, prefix, regex)", r->op);
+        return -1;
+    }
+    r->value = gh_strdup(s->args[i + 2].text);
+    r->value_loc = s->args[i + 2].loc;
+    return 0;
+}
+
 static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
 {
     const char *n = s->name.text;
@@ -415,6 +594,8 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     }
     if (want_args(ps, s, 1, 1, 0) == -1)
         return -1;
+    if (strcmp(n, "rule-set") == 0)
+        return set_str_once(ps, &sv->rule_set, s, &sv->rule_set_loc);
     if (strcmp(n, "listen") == 0) {
         if (check_addr(ps, s->args[0].text, s->args[0].loc, "listen") == -1)
             return -1;
@@ -435,11 +616,31 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
 {
     const struct gh_conf_directive *d = lookup(ctx, s->name.text);
     static const char *const ctx_names[] = {"at top level", "in a service block",
-                                            "in a certificate block", "in a ca block"};
+                                            "in a certificate block", "in a ca block",
+                                            "in a rules block"};
 
     if (d == NULL) {
         ERR(ps, s->name.loc, "unknown directive '%s' %s", s->name.text, ctx_names[ctx]);
         return -1;
+    }
+    if (d->type == GH_T_LIST) {
+        struct gh_conf_list *l = (struct gh_conf_list *)(void *)((char *)base + d->off);
+        int i;
+        if (want_args(ps, s, 1, MAX_ARGS, 0) == -1)
+            return -1;
+        if (!l->set) {
+            list_clear(l); /* the first line replaces the default */
+            l->set = 1;
+            l->loc = s->name.loc;
+        }
+        for (i = 0; i < s->nargs; i++) {
+            if (l->n >= MAX_ITEMS) {
+                ERR(ps, s->args[i].loc, "too many entries (at most %d)", MAX_ITEMS);
+                return -1;
+            }
+            list_push(l, s->args[i].text);
+        }
+        return 0;
     }
     if (d->type != GH_T_SPECIAL) {
         size_t idx = (size_t)(d - gh_conf_directives);
@@ -471,6 +672,8 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
             return -1;
         return set_str_once(ps, &c->file, s, &c->file_loc);
     }
+    case GH_CTX_RULES:
+        return special_rule(ps, s, base);
     }
     return -1;
 }
@@ -535,6 +738,10 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
         if (sv->certificate && gh_conf_cert_find(c, sv->certificate) == NULL) {
             ERR(ps, sv->cert_loc, "service '%s': no certificate named '%s'", sv->name,
                 sv->certificate);
+            return -1;
+        }
+        if (sv->rule_set && gh_conf_ruleset_find(c, sv->rule_set) == NULL) {
+            ERR(ps, sv->rule_set_loc, "service '%s': no rules named '%s'", sv->name, sv->rule_set);
             return -1;
         }
         if (strcmp(sv->reencrypt, "off") != 0 && gh_conf_ca_find(c, sv->reencrypt) == NULL) {
@@ -628,6 +835,15 @@ void gh_conf_free(struct gh_conf *c)
             free(s->servers[j].verify_name);
         }
         free(s->servers);
+        list_clear(&s->allowed_hosts);
+        list_clear(&s->allowed_dirs);
+        list_clear(&s->allowed_methods);
+        free(s->rule_set);
+        free(s->sni_host_match);
+        free(s->merge_slashes);
+        free(s->encoded_slash);
+        free(s->server_header);
+        free(s->limit_action);
         free(s->name);
         free(s->listen);
         free(s->certificate);
@@ -644,6 +860,22 @@ void gh_conf_free(struct gh_conf *c)
         free(c->cas[i].name);
         free(c->cas[i].file);
     }
+    for (i = 0; i < c->nrulesets; i++) {
+        struct gh_conf_ruleset *r = &c->rulesets[i];
+        for (j = 0; j < r->nrules; j++) {
+            struct gh_conf_rule *u = &r->rules[j];
+            free(u->id);
+            free(u->action);
+            free(u->target);
+            free(u->field);
+            free(u->header);
+            free(u->op);
+            free(u->value);
+        }
+        free(r->rules);
+        free(r->name);
+    }
+    free(c->rulesets);
     free(c->services);
     free(c->certs);
     free(c->cas);
@@ -673,6 +905,16 @@ const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char
     for (i = 0; i < c->ncerts; i++)
         if (strcmp(c->certs[i].name, name) == 0)
             return &c->certs[i];
+    return NULL;
+}
+
+const struct gh_conf_ruleset *gh_conf_ruleset_find(const struct gh_conf *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nrulesets; i++)
+        if (strcmp(c->rulesets[i].name, name) == 0)
+            return &c->rulesets[i];
     return NULL;
 }
 

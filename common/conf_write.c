@@ -96,6 +96,26 @@ static void typed(struct out *o, enum gh_conf_ctx ctx, const void *base, const c
 
         if (dir->ctx != ctx || dir->type == GH_T_SPECIAL)
             continue;
+        if (dir->type == GH_T_LIST) {
+            const struct gh_conf_list *l = (const struct gh_conf_list *)(const void *)field;
+            size_t k, len = 0;
+            char joined[4096];
+            joined[0] = '\0';
+            for (k = 0; k < l->n && len + strlen(l->v[k]) + 2 < sizeof(joined); k++)
+                len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%s",
+                                        k ? " " : "", l->v[k]);
+            if (dir->def != NULL && strcmp(joined, dir->def) == 0)
+                continue;
+            if (l->n == 0 && dir->def == NULL)
+                continue;
+            outf(o, "%s%s", indent, dir->name);
+            for (k = 0; k < l->n; k++) {
+                outf(o, " ");
+                outv(o, l->v[k]);
+            }
+            outf(o, "\n");
+            continue;
+        }
         if (dir->type == GH_T_STR) {
             const char *s = *(char *const *)(const void *)field;
             if (s == NULL || (dir->def && strcmp(s, dir->def) == 0))
@@ -153,6 +173,37 @@ char *gh_conf_write(const struct gh_conf *c)
         outv(&o, c->cas[i].file);
         outf(&o, "\n}\n");
     }
+    for (i = 0; i < c->nrulesets; i++) {
+        const struct gh_conf_ruleset *r = &c->rulesets[i];
+        outf(&o, "\nrules ");
+        outv(&o, r->name);
+        outf(&o, " {\n");
+        for (j = 0; j < r->nrules; j++) {
+            const struct gh_conf_rule *u = &r->rules[j];
+            outf(&o, "    rule ");
+            outv(&o, u->id);
+            outf(&o, " %s", u->action);
+            if (strcmp(u->action, "deny") == 0 && u->status != 403)
+                outf(&o, " %lld", u->status);
+            if (strcmp(u->action, "redirect") == 0) {
+                if (u->status != 302)
+                    outf(&o, " %lld", u->status);
+                outf(&o, " ");
+                outv(&o, u->target);
+            }
+            outf(&o, " if %s", u->field);
+            if (u->header) {
+                outf(&o, " ");
+                outv(&o, u->header);
+            }
+            if (strcmp(u->op, "cidr") != 0)
+                outf(&o, " %s", u->op);
+            outf(&o, " ");
+            outv(&o, u->value);
+            outf(&o, "\n");
+        }
+        outf(&o, "}\n");
+    }
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *s = &c->services[i];
         outf(&o, "\nservice ");
@@ -165,6 +216,11 @@ char *gh_conf_write(const struct gh_conf *c)
         }
         if (s->app)
             outf(&o, "    app %s\n", s->app);
+        if (s->rule_set) {
+            outf(&o, "    rule-set ");
+            outv(&o, s->rule_set);
+            outf(&o, "\n");
+        }
         if (strcmp(s->reencrypt, "off") != 0) {
             outf(&o, "    reencrypt verify ");
             outv(&o, s->reencrypt);

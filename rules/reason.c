@@ -38,6 +38,7 @@ const char *rules_status_page(int status, const char **text, unsigned *len)
         PAGE(408, "Request Timeout"),
         PAGE(414, "URI Too Long"),
         PAGE(417, "Expectation Failed"),
+        PAGE(421, "Misdirected Request"),
         PAGE(429, "Too Many Requests"),
         PAGE(431, "Request Header Fields Too Large"),
         PAGE(500, "Internal Server Error"),
