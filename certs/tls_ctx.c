@@ -82,8 +82,9 @@ static void common_policy(SSL_CTX *ctx)
     SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
     /* Our buffers move when compacted and writes may be partial. Idle
      * connections give their OpenSSL buffers back. */
-    /* Read whole records (and more) per read() instead of header, then body. */
-    SSL_CTX_set_read_ahead(ctx, 1);
+    /* No read-ahead: with it OpenSSL can pull the next record into its own
+     * buffer while finishing a handshake, leaving a readable connection that
+     * an edge-triggered loop never hears about again. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
 }

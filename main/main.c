@@ -19,6 +19,7 @@
 #include "../certs/certs.h"
 #include "../common/common.h"
 #include "../common/conf.h"
+#include "../common/kv.h"
 #include "../proxy/proxy.h"
 #include "main_int.h"
 
@@ -125,6 +126,7 @@ static int run(void)
     apply_log_level(c);
     if (gh_log_open(c->error_log) == -1)
         gh_fatal("error-log %s: %s", c->error_log, strerror(errno));
+    gh_kv_init((size_t)c->source_table_size); /* changing its size needs a restart */
     if (apps_start(&hooks) == -1)
         gh_fatal("built-in applications did not start");
     workers = (int)c->workers;
@@ -157,6 +159,7 @@ static int run(void)
             draining = 1;
             proxy_drain(drain_ms);
             apps_stop();
+            gh_kv_fini();
             gh_log_info("stopped");
             return 0;
         }

@@ -12,6 +12,8 @@
  */
 #include "proxy_int.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,7 +49,7 @@ static void esc(char *dst, size_t len, const char *s)
 void proxy__log_access(struct proxy_conn *c)
 {
     struct proxy_worker *w = c->w;
-    char ts[40], path[1100], line[1600], up[32];
+    char ts[40], path[1100], line[1700], up[32], reason[80];
     uint64_t now = gh_now_ms();
     int n;
 
@@ -59,12 +61,16 @@ void proxy__log_access(struct proxy_conn *c)
         snprintf(up, sizeof(up), "%llu", (unsigned long long)(now - c->t_up));
     else
         snprintf(up, sizeof(up), "-");
+    if (c->why == GH_REASON_RULE && c->rule_id != NULL)
+        snprintf(reason, sizeof(reason), "rule:%.60s", c->rule_id);
+    else
+        snprintf(reason, sizeof(reason), "%s",
+                 c->why != GH_REASON_NONE ? rules_reason_name(c->why) : "-");
     n = snprintf(line, sizeof(line), "%s %s %s \"%s %s HTTP/1.%d\" %d %llu %llu %s %llu %s %s\n",
                  ts, c->svc->conf->name, c->peer, c->method[0] ? c->method : "-", path,
                  c->req.version == 10 ? 0 : 1, c->status, (unsigned long long)c->bytes_in,
                  (unsigned long long)c->bytes_out, c->srv ? c->srv->name : "-",
-                 (unsigned long long)(now - c->t_start), up,
-                 c->why != GH_REASON_NONE ? rules_reason_name(c->why) : "-");
+                 (unsigned long long)(now - c->t_start), up, reason);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof(line))
@@ -75,23 +81,61 @@ void proxy__log_access(struct proxy_conn *c)
     w->loglen += (size_t)n;
 }
 
-void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
+/* One JSON object per line; fields in this order: time, service, client,
+ * sni, host, method, path, status, reason, action. */
+static void security_line(const char *service, const char *client, const char *sni_in,
+                          const char *host_in, const char *method_in, const char *path_in,
+                          int status, const char *reason, const char *detail, const char *action)
 {
-    char ts[40], line[2048], path[600], sni[300], method[64];
+    char ts[40], line[2400], path[600], sni[300], host[300], method[64], det[200];
     int n;
 
-    atomic_fetch_add(&c->w->n_refused, 1);
     if (proxy__security_log.fd == -1)
         return;
     gh_time_rfc3339(ts, sizeof(ts));
-    gh_json_escape(path, sizeof(path), c->path, strlen(c->path), 256);
-    gh_json_escape(sni, sizeof(sni), c->sni, strlen(c->sni), 128);
-    gh_json_escape(method, sizeof(method), c->method, strlen(c->method), 16);
+    gh_json_escape(path, sizeof(path), path_in, strlen(path_in), 256);
+    gh_json_escape(sni, sizeof(sni), sni_in, strlen(sni_in), 128);
+    gh_json_escape(host, sizeof(host), host_in, strlen(host_in), 128);
+    gh_json_escape(method, sizeof(method), method_in, strlen(method_in), 16);
+    gh_json_escape(det, sizeof(det), detail, strlen(detail), 64);
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"service\":\"%s\",\"client\":\"%s\",\"sni\":\"%s\","
-                 "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"reason\":\"%s\"}\n",
-                 ts, c->svc->conf->name, c->peer, sni, method, path, status,
-                 rules_reason_name(why));
+                 "\"host\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+                 "\"reason\":\"%s%s%s\",\"action\":\"%s\"}\n",
+                 ts, service, client, sni, host, method, path, status, reason,
+                 det[0] ? ":" : "", det, action);
     if (n > 0 && (size_t)n < sizeof(line))
         gh_logfile_write(&proxy__security_log, line, (size_t)n);
+}
+
+void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
+{
+    atomic_fetch_add(&c->w->n_refused, 1);
+    if ((unsigned)why < GH_REASON_MAX)
+        atomic_fetch_add(&c->svc->refused[why], 1);
+    security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, status,
+                  rules_reason_name(why), why == GH_REASON_RULE && c->rule_id ? c->rule_id : "",
+                  status == 0 ? "close" : status < 400 ? "redirect" : "refuse");
+}
+
+void proxy__log_flagged(struct proxy_conn *c, const char *rule_id)
+{
+    atomic_fetch_add(&c->svc->refused[GH_REASON_RULE], 0); /* flagged, not refused */
+    security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, 0, "rule",
+                  rule_id, "log");
+}
+
+void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr_storage *ss,
+                                enum gh_reason why)
+{
+    char ip[64] = "?";
+
+    atomic_fetch_add(&svc->refused[why], 1);
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, ip,
+                  sizeof(ip));
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, ip,
+                  sizeof(ip));
+    security_line(svc->conf->name, ip, "", "", "", "", 0, rules_reason_name(why), "", "close");
 }

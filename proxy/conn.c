@@ -105,6 +105,9 @@ static void conn_close(struct proxy_conn *c)
         return;
     set_state(c, ST_CLOSED);
     uncount(c);
+    if (c->limited)
+        rules_limit_conn_close(c->svc->scope, (struct sockaddr *)&c->peer_ss,
+                               (long)c->svc->conf->max_conns_per_source);
     proxy__up_close(c);
     proxy__ep_close(w, &c->cli);
     gh_buf_put(&c->cin);
@@ -154,6 +157,32 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
     return RUN_CONTINUE;
 }
 
+/* A deny or redirect rule decided. */
+static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
+{
+    if (v->action == RULES_DENY) {
+        c->why = GH_REASON_RULE;
+        uncount(c);
+        proxy__log_security(c, GH_REASON_RULE, v->status);
+        gh_buf_put(&c->cout);
+        proxy__write_error(c, v->status);
+        c->bytes_out += gh_buf_len(&c->cout);
+        proxy__log_access(c);
+        c->lingering = !c->req_done;
+        set_state(c, ST_CLOSING);
+        return RUN_CONTINUE;
+    }
+    c->why = GH_REASON_RULE;
+    proxy__log_security(c, GH_REASON_RULE, v->status);
+    gh_buf_put(&c->cout);
+    proxy__write_redirect(c, v->status, v->target);
+    c->bytes_out += gh_buf_len(&c->cout);
+    proxy__log_access(c);
+    c->lingering = !c->req_done;
+    set_state(c, ST_CLOSING);
+    return RUN_CONTINUE;
+}
+
 static int st_handshake(struct proxy_conn *c)
 {
     int n = SSL_do_handshake(c->cli.ssl);
@@ -190,6 +219,144 @@ static void copy_for_log(char *dst, size_t len, const char *src, size_t n)
 
 static int start_upstream(struct proxy_conn *c, struct proxy_server *srv);
 
+/* Normalises the request's path into the worker's scratch and appends the
+ * raw query: the target that is checked is the target that is forwarded.
+ * Returns the reason it is refused, or NONE with *t and *tlen set. */
+static enum gh_reason prepare_target(struct proxy_conn *c, const char *head,
+                                     const struct http1_msg *m, const char **t, size_t *tlen,
+                                     size_t *plen)
+{
+    struct proxy_worker *w = c->w;
+    const char *p = head + m->path.off, *q;
+    size_t len = m->path.len, pl, n;
+    enum gh_reason r;
+
+    if (w->target_cap < len + 2) {
+        free(w->target);
+        w->target_cap = len + 64;
+        w->target = gh_calloc(1, w->target_cap);
+    }
+    if (len == 1 && p[0] == '*') { /* OPTIONS * */
+        memcpy(w->target, "*", 2);
+        *t = w->target;
+        *tlen = *plen = 1;
+        return GH_REASON_NONE;
+    }
+    q = memchr(p, '?', len);
+    pl = q ? (size_t)(q - p) : len;
+    if (pl == 0) { /* absolute-form with no path: "http://host?x" */
+        w->target[0] = '/';
+        n = 1;
+    } else {
+        r = rules_path_norm(p, pl, &c->svc->path_opts, w->target, w->target_cap, &n);
+        if (r != GH_REASON_NONE)
+            return r;
+    }
+    *plen = n;
+    if (q != NULL) {
+        memcpy(w->target + n, q, len - pl); /* normalising never grows: it fits */
+        n += len - pl;
+    }
+    w->target[n] = '\0';
+    *t = w->target;
+    *tlen = n;
+    return GH_REASON_NONE;
+}
+
+struct hdr_ctx {
+    const char *head;
+    const struct http1_msg *m;
+};
+
+static int rules_header(void *ctx, const char *name, const char **v, size_t *vlen)
+{
+    const struct hdr_ctx *h = ctx;
+    unsigned i;
+
+    for (i = 0; i < h->m->nhdrs; i++)
+        if (gh_strncaseeq(h->head + h->m->hdrs[i].name.off, h->m->hdrs[i].name.len, name)) {
+            *v = h->head + h->m->hdrs[i].value.off;
+            *vlen = h->m->hdrs[i].value.len;
+            return 0;
+        }
+    return -1;
+}
+
+static int list_has(const struct gh_conf_list *l, const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == n && memcmp(l->v[i], s, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* The firewall: rate, method, host and SNI, path and directories, rules.
+ * Returns NONE to forward, or the reason to refuse (c->rule_id and the
+ * redirect set for rules). */
+static enum gh_reason check_request(struct proxy_conn *c, const char *head,
+                                    const struct http1_msg *m, const char *path, size_t plen,
+                                    struct rules_verdict *v)
+{
+    const struct proxy_service *svc = c->svc;
+    const struct gh_conf_service *cf = svc->conf;
+    char host[300], sni[300];
+    size_t i;
+    int ok = 0;
+
+    v->action = RULES_NONE;
+    if (cf->request_rate_per_source > 0 &&
+        rules_limit_request(svc->scope, (struct sockaddr *)&c->peer_ss,
+                            (long)cf->request_rate_per_source,
+                            (long)cf->request_burst_per_source) == -1)
+        return GH_REASON_RATE_LIMIT;
+    if (!list_has(&cf->allowed_methods, head + m->method.off, m->method.len))
+        return GH_REASON_METHOD_NOT_ALLOWED;
+    if (m->host.len == 0) {
+        host[0] = '\0'; /* HTTP/1.0 without Host: only "*" lets it through */
+    } else if (rules_host_norm(head + m->host.off, m->host.len, host, sizeof(host)) == -1) {
+        return GH_REASON_BAD_HOST;
+    }
+    if (!rules_host_match(svc->hosts, svc->nhosts, host)) /* "" matches only "*" */
+        return GH_REASON_HOST_NOT_ALLOWED;
+    if (c->sni[0] != '\0') {
+        if (rules_host_norm(c->sni, strlen(c->sni), sni, sizeof(sni)) == -1 ||
+            !rules_host_match(svc->hosts, svc->nhosts, sni))
+            return GH_REASON_SNI_NOT_ALLOWED;
+        if (svc->sni_strict && strcmp(sni, host) != 0)
+            return GH_REASON_SNI_HOST_MISMATCH;
+    }
+    for (i = 0; i < cf->allowed_dirs.n && !ok; i++)
+        ok = rules_glob_match(cf->allowed_dirs.v[i], path, plen);
+    if (!ok)
+        return GH_REASON_DIR_NOT_ALLOWED;
+    if (svc->rules != NULL) {
+        struct hdr_ctx hc = {head, m};
+        struct rules_req q;
+        const char *qm = memchr(head + m->path.off, '?', m->path.len);
+        int k;
+        memset(&q, 0, sizeof(q));
+        q.method = head + m->method.off;
+        q.method_len = m->method.len;
+        q.path = path;
+        q.path_len = plen;
+        q.query = qm ? qm + 1 : "";
+        q.query_len = qm ? (size_t)(head + m->path.off + m->path.len - qm - 1) : 0;
+        q.source = (struct sockaddr *)&c->peer_ss;
+        q.header = rules_header;
+        q.ctx = &hc;
+        rules_set_eval(svc->rules, &q, v);
+        for (k = 0; k < v->nlogged; k++)
+            proxy__log_flagged(c, v->logged[k]);
+        if (v->action == RULES_DENY || v->action == RULES_REDIRECT) {
+            c->rule_id = v->id;
+            return GH_REASON_RULE;
+        }
+    }
+    return GH_REASON_NONE;
+}
+
 /* A complete, valid request head is at the front of cin. */
 static int begin_request(struct proxy_conn *c)
 {
@@ -216,9 +383,33 @@ static int begin_request(struct proxy_conn *c)
     c->req_left = m->content_length;
     http1_chunk_init(&c->req_ck);
     c->close_after = (m->flags & HTTP1_F_CONN_CLOSE) || w->draining;
-    if (m->flags & HTTP1_F_WINAUTH)
-        c->up_private = 1;
-    proxy__write_req_head(c, head, m);
+    c->rule_id = NULL;
+    copy_for_log(c->host, sizeof(c->host), head + m->host.off, m->host.len);
+    {
+        const char *t;
+        size_t tlen, plen;
+        struct rules_verdict v;
+        enum gh_reason r = prepare_target(c, head, m, &t, &tlen, &plen);
+        if (r == GH_REASON_NONE)
+            r = check_request(c, head, m, t, plen, &v);
+        if (r != GH_REASON_NONE) {
+            m->hdrs = NULL;
+            if (r == GH_REASON_RULE)
+                return refuse_rule(c, &v);
+            if (r == GH_REASON_RATE_LIMIT && c->svc->limit_close) {
+                proxy__log_security(c, r, 0);
+                c->why = r;
+                proxy__log_access(c);
+                conn_close(c);
+                return RUN_CONTINUE;
+            }
+            return refuse(c, r);
+        }
+        copy_for_log(c->path, sizeof(c->path), t, tlen);
+        if (m->flags & HTTP1_F_WINAUTH)
+            c->up_private = 1;
+        proxy__write_req_head(c, head, m, t, tlen);
+    }
     /* Without a body the head stays in cin until the exchange ends, so a
      * request that met a dead pooled connection can be sent again. */
     c->head_kept = m->framing == HTTP1_BODY_NONE;
@@ -285,8 +476,15 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
         if (http1_parse_request(c->cin.data + c->cin.r, gh_buf_len(&c->cin), &c->svc->lim,
                                 &m) != GH_OK)
             return refuse(c, why);
-        c->uout.r = c->uout.w = 0;
-        proxy__write_req_head(c, c->cin.data + c->cin.r, &m);
+        {
+            const char *t;
+            size_t tlen, plen;
+            if (prepare_target(c, c->cin.data + c->cin.r, &m, &t, &tlen, &plen) !=
+                GH_REASON_NONE)
+                return refuse(c, why);
+            c->uout.r = c->uout.w = 0;
+            proxy__write_req_head(c, c->cin.data + c->cin.r, &m, t, tlen);
+        }
         c->up_written = 0;
     }
     c->no_pool = 1;
@@ -340,6 +538,8 @@ static int st_read_head(struct proxy_conn *c)
             if (gh_buf_room(&c->cin) == 0 && c->cin.r == 0)
                 gh_buf_grow(&c->cin, c->svc->lim.max_header_size + 1024);
         }
+        if (!c->cli.rd && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0)
+            c->cli.rd = 1; /* decrypted bytes waiting inside OpenSSL: no edge will come */
         if (!c->cli.rd) {
             if (gh_buf_len(&c->cin) == 0)
                 gh_buf_put(&c->cin); /* idle connections hold no buffer */
@@ -883,6 +1083,8 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     c->cli.owner = c;
     c->cli.rd = c->cli.wr = 1; /* optimistic: data often arrives with the accept */
     c->t_start = gh_now_ms();
+    c->peer_ss = *ss;
+    c->limited = svc->conf->max_conns_per_source > 0;
     if (ss->ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));

@@ -27,6 +27,11 @@ static void gen_free(struct proxy_gen *g)
     size_t i;
 
     for (i = 0; i < g->nsvcs; i++) {
+        size_t k;
+        for (k = 0; k < g->svcs[i].nhosts; k++)
+            free(g->svcs[i].hosts[k]);
+        free(g->svcs[i].hosts);
+        rules_set_free(g->svcs[i].rules);
         SSL_CTX_free(g->svcs[i].tls);
         SSL_CTX_free(g->svcs[i].up_tls);
         free(g->svcs[i].servers);
@@ -68,6 +73,62 @@ static int set_addr(struct proxy_server *s, const char *hostport)
     return 0;
 }
 
+/* allowed-hosts patterns normalised once; rule set compiled once. */
+static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
+                         const struct gh_conf_service *cs, char *err, size_t errlen)
+{
+    size_t i;
+
+    svc->scope = rules_scope(cs->name);
+    svc->path_opts.merge_slashes = strcmp(cs->merge_slashes, "on") == 0;
+    svc->path_opts.allow_encoded_slash = strcmp(cs->encoded_slash, "allow") == 0;
+    svc->strip_server = strcmp(cs->server_header, "strip") == 0;
+    svc->sni_strict = strcmp(cs->sni_host_match, "on") == 0;
+    svc->limit_close = strcmp(cs->limit_action, "close") == 0;
+    svc->hosts = gh_calloc(cs->allowed_hosts.n, sizeof(char *));
+    for (i = 0; i < cs->allowed_hosts.n; i++) {
+        const char *p = cs->allowed_hosts.v[i];
+        size_t len = strlen(p);
+        char *norm = gh_calloc(1, len + 2);
+        int ok;
+        if (strcmp(p, "*") == 0) {
+            ok = 1;
+            memcpy(norm, p, len);
+        } else if (p[0] == '*' && p[1] == '.') {
+            norm[0] = '*';
+            norm[1] = '.';
+            ok = rules_host_norm(p + 2, len - 2, norm + 2, len) == 0 && norm[2] != '[';
+        } else {
+            ok = rules_host_norm(p, len, norm, len + 1) == 0;
+        }
+        if (!ok) {
+            free(norm);
+            snprintf(err, errlen, "%s:%d:%d: allowed-hosts: '%s' is not a host name, address, "
+                                  "'*' or '*.domain'", conf->file, cs->allowed_hosts.loc.line,
+                     cs->allowed_hosts.loc.col, p);
+            return -1;
+        }
+        svc->hosts[svc->nhosts++] = norm;
+    }
+    for (i = 0; i < cs->allowed_dirs.n; i++)
+        if (cs->allowed_dirs.v[i][0] != '/' && strcmp(cs->allowed_dirs.v[i], "*") != 0) {
+            snprintf(err, errlen, "%s:%d:%d: allowed-dirs: '%s' must start with '/'", conf->file,
+                     cs->allowed_dirs.loc.line, cs->allowed_dirs.loc.col, cs->allowed_dirs.v[i]);
+            return -1;
+        }
+    if (cs->allowed_hosts.n == 0 || cs->allowed_dirs.n == 0)
+        gh_log_warn("%s:%d:%d: service '%s' has no allowed-%s: it refuses every request",
+                    conf->file, cs->loc.line, cs->loc.col, cs->name,
+                    cs->allowed_hosts.n == 0 ? "hosts" : "dirs");
+    if (cs->rule_set != NULL) {
+        svc->rules = rules_set_new(conf->file, gh_conf_ruleset_find(conf, cs->rule_set), err,
+                                   errlen);
+        if (svc->rules == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 static int build_service(struct proxy_gen *g, struct proxy_service *svc,
                          const struct gh_conf_service *cs, proxy_app_resolver apps, char *err,
                          size_t errlen)
@@ -82,6 +143,8 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
     svc->lim.max_header_size = (size_t)cs->max_header_size;
     svc->lim.max_headers = (size_t)cs->max_headers;
     svc->lim.max_chunk_ext = (size_t)cs->max_chunk_ext;
+    if (build_filters(conf, svc, cs, err, errlen) == -1)
+        return -1;
     if (cs->certificate != NULL) {
         const struct gh_conf_cert *cc = gh_conf_cert_find(conf, cs->certificate);
         svc->tls = certs_server_ctx_new(cc->cert, cc->key, e, sizeof(e));

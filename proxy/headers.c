@@ -63,19 +63,18 @@ static void copy_fields(struct gh_buf *b, const char *head, const struct http1_m
     }
 }
 
-int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m)
+int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m,
+                          const char *target, size_t tlen)
 {
     static const char *const drop[] = {"x-forwarded-for", "x-forwarded-proto",
                                        "x-forwarded-host", NULL};
     struct gh_buf *b = &c->uout;
     struct http1_span upg;
 
-    reserve(b, m->head_len + 512);
+    reserve(b, m->head_len + tlen + 512);
     put(b, head + m->method.off, m->method.len);
     put(b, " ", 1);
-    if (m->path.len == 0 || head[m->path.off] == '?')
-        put(b, "/", 1);
-    put(b, head + m->path.off, m->path.len);
+    put(b, target, tlen);
     puts_(b, " HTTP/1.1\r\n");
     copy_fields(b, head, m, drop, &upg);
     puts_(b, "X-Forwarded-For: ");
@@ -100,7 +99,8 @@ int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct h
 
 int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct http1_msg *m)
 {
-    static const char *const drop[] = {NULL};
+    static const char *const strip[] = {"server", NULL};
+    const char *const *drop = c->svc->strip_server ? strip : strip + 1;
     struct gh_buf *b = &c->cout;
     struct http1_span upg;
     char line[64];
@@ -129,6 +129,25 @@ int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct 
         puts_(b, "Connection: keep-alive\r\n");
     puts_(b, "\r\n");
     return 0;
+}
+
+void proxy__write_redirect(struct proxy_conn *c, int status, const char *location)
+{
+    struct gh_buf *b = &c->cout;
+    char head[512];
+    int n;
+
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d Redirect\r\nLocation: %s\r\nContent-Length: 0\r\n"
+                 "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                 status, location);
+    if (n < 0 || (size_t)n >= sizeof(head))
+        n = snprintf(head, sizeof(head), "HTTP/1.1 500 Error\r\nContent-Length: 0\r\n"
+                                         "Connection: close\r\n\r\n");
+    reserve(b, (size_t)n);
+    put(b, head, (size_t)n);
+    c->status = status;
+    c->close_after = 1;
 }
 
 void proxy__write_error(struct proxy_conn *c, int status)

@@ -12,6 +12,7 @@
 #include "../common/buf.h"
 #include "../common/common.h"
 #include "../common/conf.h"
+#include "../rules/rules.h"
 #include "http1.h"
 #include "proxy.h"
 
@@ -56,6 +57,13 @@ struct proxy_service {
     struct http1_limits lim;
     int lidx; /* listener slot, set by proxy_install */
     _Atomic unsigned rr;
+    char **hosts;              /* owned: normalised allowed-hosts patterns */
+    size_t nhosts;
+    struct rules_set *rules;   /* owned; NULL: none */
+    struct rules_path_opts path_opts;
+    uint32_t scope;            /* per-source limit keys of this service */
+    int strip_server, sni_strict, limit_close;
+    _Atomic uint64_t refused[GH_REASON_MAX]; /* by reason, for metrics */
 };
 
 struct proxy_gen {
@@ -127,6 +135,10 @@ struct proxy_conn {
     char method[16];
     char path[256];
     char peer[64]; /* "ip:port" */
+    char host[128]; /* Host as sent (for the logs) */
+    const char *rule_id; /* borrowed from gen: the rule that refused, for the logs */
+    struct sockaddr_storage peer_ss;
+    int limited; /* counted by max-conns-per-source (released at close) */
     char ip[48];
     char sni[128];
     struct proxy_conn *next, *prev; /* the worker's list */
@@ -160,6 +172,8 @@ struct proxy_worker {
     _Atomic uint64_t acked;          /* listener version this worker has applied */
     _Atomic uint64_t heartbeat;
     struct http1_hdr *scratch; /* header index, HTTP1_MAX_HEADERS_HARD entries */
+    char *target;              /* scratch for the normalised target */
+    size_t target_cap;
     char logbuf[PROXY_LOGBUF];
     size_t loglen;
     uint64_t log_flushed;
@@ -222,8 +236,12 @@ void proxy__sess_clear(struct proxy_worker *w);
 void proxy__server_failed(struct proxy_server *s);
 
 /* headers.c */
-/* Writes the request head for the real server into c->uout. */
-int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m);
+/* Writes the request head for the real server into c->uout, with target
+ * (the normalised path and the query) in place of the client's. */
+int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m,
+                          const char *target, size_t tlen);
+/* Queues a redirect (status, Location) with Connection: close. */
+void proxy__write_redirect(struct proxy_conn *c, int status, const char *location);
 /* Writes the response head for the client into c->cout. */
 int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct http1_msg *m);
 /* Queues a plain error page with status for r, and Connection: close. */
@@ -239,6 +257,11 @@ struct proxy_conn *proxy__timer_pop_expired(struct proxy_worker *w, uint64_t now
 /* accesslog.c */
 void proxy__log_access(struct proxy_conn *c);
 void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status);
+/* A refusal before there is a connection object (accept-time limits). */
+void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr_storage *ss,
+                                enum gh_reason why);
+/* A request a log-only rule flagged (it goes on). */
+void proxy__log_flagged(struct proxy_conn *c, const char *rule_id);
 void proxy__log_flush(struct proxy_worker *w);
 
 /* gen.c */

@@ -325,6 +325,15 @@ static void accept_some(struct proxy_worker *w, struct listener *l)
             close(fd);
             continue;
         }
+        if ((svc->conf->max_conns_per_source > 0 || svc->conf->conn_rate_per_source > 0) &&
+            rules_limit_conn_open(svc->scope, (struct sockaddr *)&ss,
+                                  (long)svc->conf->max_conns_per_source,
+                                  (long)svc->conf->conn_rate_per_source) == -1) {
+            /* Before any TLS work: a flood costs an accept and a close. */
+            proxy__log_security_accept(svc, &ss, GH_REASON_CONN_LIMIT);
+            close(fd);
+            continue;
+        }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         proxy__conn_accept(w, fd, &ss, w->gen, svc);
     }
@@ -422,6 +431,8 @@ static void *worker_main(void *arg)
     proxy__idle_close_all(w);
     bury(w);
     proxy__sess_clear(w);
+    rules_thread_fini();
+    free(w->target);
     gh_buf_pool_drain();
     atomic_fetch_sub(&nrunning, 1);
     return NULL;

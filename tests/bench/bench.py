@@ -142,6 +142,8 @@ ca internal { file %s }
 service bench {
     listen 127.0.0.1:%d
     certificate main
+    allowed-hosts *
+    allowed-dirs /*
     reencrypt verify internal
     keepalive-timeout 300s
     server b1 127.0.0.1:%d verify-name localhost

@@ -196,9 +196,14 @@ class Gatehouse:
         return 0
 
 
-def service(name, port, servers=None, app=None, extra="", tls=True, reencrypt=True):
+def service(name, port, servers=None, app=None, extra="", tls=True, reencrypt=True,
+            hosts="*", dirs="/*"):
     """Config text for one service; servers is a list of (name, port)."""
     lines = ["service %s {" % name, "    listen 127.0.0.1:%d" % port]
+    if hosts is not None:
+        lines.append("    allowed-hosts %s" % hosts)
+    if dirs is not None:
+        lines.append("    allowed-dirs %s" % dirs)
     if tls:
         lines.append("    certificate main")
     if app:

@@ -77,6 +77,8 @@ def untrusted_server_certificate_refused(env):
     text = base_conf(env) + """service front {
     listen 127.0.0.1:%d
     certificate main
+    allowed-hosts *
+    allowed-dirs /*
     reencrypt verify internal
     retries 0
     server b 127.0.0.1:%d verify-name fe1.internal.example

@@ -10,7 +10,8 @@ from harness import base_conf, check, curl, free_port, service, test, wait_until
 
 
 def wrk(port, seconds, close=False, conns=16):
-    args = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
+    # a request stuck for 2 s counts as a timeout error, so a stall cannot hide
+    args = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "2s"]
     if close:
         args += ["-H", "Connection: close"]
     args.append("https://127.0.0.1:%d/conn-id" % port)
@@ -57,9 +58,12 @@ def reload_under_load_loses_nothing(env):
         g.signal(signal.SIGHUP)
         wait_until(lambda: g.output().count("configuration reloaded") >= i + 1, 5, "reload %d" % i)
         time.sleep(0.3)  # spacing between reloads, not synchronisation
+    ps = subprocess.run(["ps", "-eo", "pid,pcpu,etimes,args", "--sort=-pcpu"],
+                        capture_output=True, text=True).stdout.splitlines()[:8]
     for p, what in ((ka, "keep-alive"), (cl, "new connection per request")):
         reqs, errors, out = wrk_result(p)
-        check(reqs > 100, "%s load ran: %d requests" % (what, reqs))
+        out += "\n" + "\n".join(ps)
+        check(reqs > 100, "%s load ran: %d requests\n%s" % (what, reqs, out))
         check(errors == 0, "%s: %d failed requests during 6 reloads\n%s" % (what, errors, out))
 
 
