@@ -90,8 +90,10 @@ static enum gh_reason decode(const char *in, size_t len, const struct rules_path
         if (c == '\\')
             return GH_REASON_PATH_BACKSLASH;
         if (c != '%') {
-            if (c >= 0x80 || c < 0x21)
+            if (c >= 0x80)
                 return GH_REASON_PATH_BAD_UTF8; /* raw bytes never pass */
+            if (c < 0x21 || c == 0x7f)
+                return GH_REASON_CTL_CHAR;
             if (u.need > 0)
                 return GH_REASON_PATH_BAD_UTF8; /* a sequence cut short */
             out[w++] = (char)c;
