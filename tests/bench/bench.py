@@ -134,23 +134,42 @@ http { access_log off; %s }
     return b1, b2
 
 
-def start_gatehouse(port, b1, b2, ca, cert, key):
-    conf = write("gatehouse.conf", """workers 1
-access-log off
-certificate main { cert %s; key %s }
-ca internal { file %s }
-service bench {
-    listen 127.0.0.1:%d
-    certificate main
-    allowed-hosts *
-    allowed-dirs /*
-    reencrypt verify internal
-    keepalive-timeout 300s
-    server b1 127.0.0.1:%d verify-name localhost
-    server b2 127.0.0.1:%d verify-name localhost
-}
-""" % (cert, key, ca, port, b1, b2))
-    p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], "gatehouse")
+def filter_rules():
+    """100 rules none of which match the benchmark's requests (so every one
+    is evaluated), and 20 allowed directories where only the last matches."""
+    rules = []
+    for i in range(100):
+        kind = i % 5
+        if kind == 0:
+            rules.append('    rule r%d deny if path prefix /private%d/' % (i, i))
+        elif kind == 1:
+            rules.append('    rule r%d deny if path regex "^/(admin|internal)%d(/|$)"' % (i, i))
+        elif kind == 2:
+            rules.append('    rule r%d deny 400 if query regex "(?i)(union|select|sleep)%d"' % (i, i))
+        elif kind == 3:
+            rules.append('    rule r%d deny if header User-Agent regex "(?i)scanner%d"' % (i, i))
+        else:
+            rules.append('    rule r%d deny if method exact X-METHOD-%d' % (i, i))
+    dirs = " ".join("/app%d/*" % i for i in range(19)) + " /*.bin"
+    return "rules bench {\n" + "\n".join(rules) + "\n}\n", dirs
+
+
+def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False):
+    rules, dirs = filter_rules() if filtered else ("", "/*")
+    conf_text = "workers 1\naccess-log off\n"
+    conf_text += "certificate main { cert %s; key %s }\n" % (cert, key)
+    conf_text += "ca internal { file %s }\n" % ca
+    conf_text += rules
+    conf_text += "service bench {\n    listen 127.0.0.1:%d\n    certificate main\n" % port
+    conf_text += "    allowed-hosts *\n    allowed-dirs %s\n" % dirs
+    if filtered:
+        conf_text += "    rule-set bench\n"
+    conf_text += "    reencrypt verify internal\n    keepalive-timeout 300s\n"
+    conf_text += "    server b1 127.0.0.1:%d verify-name localhost\n" % b1
+    conf_text += "    server b2 127.0.0.1:%d verify-name localhost\n}\n" % b2
+    name = "gatehouse-filter" if filtered else "gatehouse"
+    conf = write(name + ".conf", conf_text)
+    p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], name)
     wait_port(port)
     return p
 
@@ -307,6 +326,19 @@ def main():
     ]
     for name, start in starters:
         port = free_port()
+        if name == "gatehouse":
+            # the same proxy with a 100-rule set and 20 allowed directories
+            fp = free_port()
+            p = start_gatehouse(fp, b1, b2, ca, cert, key, filtered=True)
+            pids = children(p.pid)
+            subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s", "https://127.0.0.1:%d/1k.bin" % fp],
+                           capture_output=True)
+            results["gatehouse+filter"] = {"ka1k": wrk(fp, "/1k.bin", pids)}
+            r = results["gatehouse+filter"]["ka1k"]
+            print("%-10s 1k %8.0f req/s p99 %6.2f ms cpu %.2f %s" % (
+                "gh+filter", r["rps"], r["p99"], r["cpu"], r["errors"]), flush=True)
+            p.terminate()
+            p.wait(timeout=20)
         p = start(port)
         pids = children(p.pid)
         time.sleep(0.5)
@@ -357,9 +389,21 @@ def report(res, m):
     row("memory per idle connection, bytes", lambda r: r["idle"]["rss_per_conn"], lambda v: "%.0f" % v, "lower")
     table = "\n".join(["| measure | gatehouse | HAProxy | nginx | gatehouse / HAProxy | nginx / HAProxy | better |",
                        "|---|---|---|---|---|---|---|"] + rows)
-    errors = "; ".join("%s: %s" % (n, ", ".join(x for x in (r["ka1k"]["errors"], r["ka64k"]["errors"],
-                                                         "ab failed %d" % r["hs"]["failed"] if r["hs"]["failed"] else "") if x))
+    g, f = res["gatehouse"]["ka1k"], res["gatehouse+filter"]["ka1k"]
+    filt = ("| measure | gatehouse, no rules | gatehouse, 100 rules + 20 dirs | ratio |\n"
+            "|---|---|---|---|\n"
+            "| keep-alive 1 KiB, req/s | %.0f | %.0f | %.3f |\n"
+            "| keep-alive 1 KiB, p99 ms | %.2f | %.2f | %.3f |\n"
+            "| keep-alive 1 KiB, proxy CPU (cores) | %.2f | %.2f | %.3f |\n"
+            "| keep-alive 1 KiB, req/s per proxy core | %.0f | %.0f | %.3f |" % (
+                g["rps"], f["rps"], f["rps"] / g["rps"], g["p99"], f["p99"], f["p99"] / g["p99"],
+                g["cpu"], f["cpu"], f["cpu"] / max(g["cpu"], 0.01),
+                g["rps"] / max(g["cpu"], 0.01), f["rps"] / max(f["cpu"], 0.01),
+                (f["rps"] / max(f["cpu"], 0.01)) / (g["rps"] / max(g["cpu"], 0.01))))
+    errors = "; ".join("%s: %s" % (n, ", ".join(x for x in (r["ka1k"]["errors"], r.get("ka64k", {}).get("errors", ""),
+                                                         "ab failed %d" % r["hs"]["failed"] if "hs" in r and r["hs"]["failed"] else "") if x))
                        for n, r in res.items()) or "none"
+    errors = "; ".join(e for e in errors.split("; ") if not e.endswith(": ")) or "none"
     text = """# Performance
 
 Measured by `make bench` (tests/bench/bench.py) on %(date)s. All three
@@ -380,10 +424,19 @@ request, then held; VmHWM summed over the proxy's processes).
 
 Protocols negotiated by ab: %(protos)s. Errors during runs: %(errors)s.
 
+## Cost of filtering
+
+The same gatehouse configuration with a 100-rule set (prefix, exact and pcre2
+regex rules on path, query, a header and the method, none matching, so every
+rule is evaluated for every request) and 20 allowed directories (only the
+last matches), against none, in the same run:
+
+%(filt)s
+
 Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
 """ % {"date": time.strftime("%%Y-%%m-%%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
-       "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items()),
-       "errors": errors, **m}
+       "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items() if "hs" in r),
+       "errors": errors, "filt": filt, **m}
     text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
     with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
         f.write(text)
