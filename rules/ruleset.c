@@ -34,6 +34,7 @@ struct rule {
     enum field field;
     enum op op;
     pcre2_code *re; /* owned */
+    int jit;        /* JIT-compiled: the fast entry point applies */
     int family;
     unsigned char addr[16];
     int bits;
@@ -126,7 +127,7 @@ struct rules_set *rules_set_new(const char *file, const struct gh_conf_ruleset *
             }
             /* Without JIT (unsupported CPU) the interpreter runs under the
              * same match limit. */
-            (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
+            r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0;
         }
     }
     return s;
@@ -194,7 +195,11 @@ static int match(const struct rules_set *s, const struct rule *r, const char *v,
             if (match_data == NULL)
                 return -1;
         }
-        rc = pcre2_match(r->re, (PCRE2_SPTR)(v ? v : ""), n, 0, 0, match_data, s->mctx);
+        /* pcre2_jit_match skips the argument checks of pcre2_match; both
+         * honour the match limit in the context. */
+        rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)(v ? v : ""), n, 0, 0, match_data,
+                                      s->mctx)
+                    : pcre2_match(r->re, (PCRE2_SPTR)(v ? v : ""), n, 0, 0, match_data, s->mctx);
         if (rc >= 0)
             return 1;
         if (rc == PCRE2_ERROR_NOMATCH || rc == PCRE2_ERROR_PARTIAL)

@@ -231,7 +231,9 @@ http {
 
 
 def parse_latency(s):
-    m = re.match(r"([\d.]+)(us|ms|s)", s)
+    m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+    if m.group(2) == "m":
+        return float(m.group(1)) * 60000
     v = float(m.group(1))
     return v / 1000 if m.group(2) == "us" else (v * 1000 if m.group(2) == "s" else v)
 
@@ -242,8 +244,11 @@ def wrk(port, path, pids):
                                      "https://127.0.0.1:%d%s" % (port, path)],
                          capture_output=True, text=True).stdout
     cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))
+    m_rps, m_p99 = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"99%\s+(\S+)", out)
+    if m_rps is None or m_p99 is None:
+        raise SystemExit("wrk on port %d gave no result:\n%s" % (port, out))
+    rps = float(m_rps.group(1))
+    p99 = parse_latency(m_p99.group(1))
     errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
     return {"rps": rps, "p99": p99, "cpu": cpu, "errors": errs.group(0) if errs else ""}
 
