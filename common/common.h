@@ -70,6 +70,8 @@ int gh_parse_long(const char *s, long min, long max, long *out);
 int gh_parse_duration_ms(const char *s, long long *out);
 /* "64k", "1m", "4096" -> bytes. */
 int gh_parse_size(const char *s, long long *out);
+/* The value of a hex digit, or -1. */
+int gh_hexval(unsigned char c);
 /* Case-insensitive comparison of a counted string with a C string. */
 int gh_strncaseeq(const char *a, size_t alen, const char *b);
 /* Appends JSON-escaped s (at most max bytes of it) into dst; returns bytes written. */

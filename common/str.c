@@ -127,6 +127,17 @@ int gh_parse_size(const char *s, long long *out)
     return 0;
 }
 
+int gh_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 int gh_strncaseeq(const char *a, size_t alen, const char *b)
 {
     size_t blen = strlen(b);

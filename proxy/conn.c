@@ -157,25 +157,17 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
     return RUN_CONTINUE;
 }
 
-/* A deny or redirect rule decided. */
+/* A deny or redirect rule decided: a fixed page or a Location, then close. */
 static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
 {
-    if (v->action == RULES_DENY) {
-        c->why = GH_REASON_RULE;
-        uncount(c);
-        proxy__log_security(c, GH_REASON_RULE, v->status);
-        gh_buf_put(&c->cout);
-        proxy__write_error(c, v->status);
-        c->bytes_out += gh_buf_len(&c->cout);
-        proxy__log_access(c);
-        c->lingering = !c->req_done;
-        set_state(c, ST_CLOSING);
-        return RUN_CONTINUE;
-    }
     c->why = GH_REASON_RULE;
+    uncount(c);
     proxy__log_security(c, GH_REASON_RULE, v->status);
     gh_buf_put(&c->cout);
-    proxy__write_redirect(c, v->status, v->target);
+    if (v->action == RULES_DENY)
+        proxy__write_error(c, v->status);
+    else
+        proxy__write_redirect(c, v->status, v->target);
     c->bytes_out += gh_buf_len(&c->cout);
     proxy__log_access(c);
     c->lingering = !c->req_done;

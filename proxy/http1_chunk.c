@@ -32,17 +32,6 @@ void http1_chunk_init(struct http1_chunk *ck)
     ck->trailer = 0;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int http1_chunk_decode(struct http1_chunk *ck, const char *p, size_t len,
                        const struct http1_limits *lim, size_t *used, const char **data,
                        size_t *dlen, int *done, enum gh_reason *why)
@@ -58,14 +47,14 @@ int http1_chunk_decode(struct http1_chunk *ck, const char *p, size_t len,
 
         switch (ck->state) {
         case CK_SIZE_FIRST:
-            if ((h = hexval(c)) < 0)
+            if ((h = gh_hexval(c)) < 0)
                 goto bad;
             ck->remaining = (uint64_t)h;
             ck->count = 1;
             ck->state = CK_SIZE;
             break;
         case CK_SIZE:
-            if ((h = hexval(c)) >= 0) {
+            if ((h = gh_hexval(c)) >= 0) {
                 if (++ck->count > 15)
                     goto bad;
                 ck->remaining = ck->remaining * 16 + (uint64_t)h;

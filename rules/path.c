@@ -18,16 +18,7 @@
 
 #include <string.h>
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "../common/common.h"
 
 static int is_unreserved(unsigned char c)
 {
@@ -99,8 +90,8 @@ static enum gh_reason decode(const char *in, size_t len, const struct rules_path
             out[w++] = (char)c;
             continue;
         }
-        if (i + 2 >= len || (hi = hexval((unsigned char)in[i + 1])) < 0 ||
-            (lo = hexval((unsigned char)in[i + 2])) < 0)
+        if (i + 2 >= len || (hi = gh_hexval((unsigned char)in[i + 1])) < 0 ||
+            (lo = gh_hexval((unsigned char)in[i + 2])) < 0)
             return GH_REASON_PATH_BAD_ESCAPE;
         v = hi * 16 + lo;
         i += 2;
@@ -112,8 +103,8 @@ static enum gh_reason decode(const char *in, size_t len, const struct rules_path
             return GH_REASON_PATH_BACKSLASH;
         if (v == '/' && !o->allow_encoded_slash)
             return GH_REASON_PATH_ENCODED_SLASH;
-        if (v == '%' && i + 2 < len && hexval((unsigned char)in[i + 1]) >= 0 &&
-            hexval((unsigned char)in[i + 2]) >= 0)
+        if (v == '%' && i + 2 < len && gh_hexval((unsigned char)in[i + 1]) >= 0 &&
+            gh_hexval((unsigned char)in[i + 2]) >= 0)
             return GH_REASON_PATH_DOUBLE_ENCODING;
         if (is_unreserved((unsigned char)v)) {
             out[w++] = (char)v;
@@ -129,7 +120,7 @@ static enum gh_reason decode(const char *in, size_t len, const struct rules_path
      * double encoding assembled in two steps: the output must not hold one. */
     for (i = 0; i + 4 < w; i++)
         if (out[i] == '%' && out[i + 1] == '2' && out[i + 2] == '5' &&
-            hexval((unsigned char)out[i + 3]) >= 0 && hexval((unsigned char)out[i + 4]) >= 0)
+            gh_hexval((unsigned char)out[i + 3]) >= 0 && gh_hexval((unsigned char)out[i + 4]) >= 0)
             return GH_REASON_PATH_DOUBLE_ENCODING;
     *n = w;
     return GH_REASON_NONE;
