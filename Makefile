@@ -29,7 +29,8 @@ COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.
 RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
-        proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c
+        proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
+        proxy/health.c
 APPS = apps/apps.c apps/status.c
 MAIN = main/main.c main/default_conf.c main/signals.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(APPS)

@@ -18,12 +18,14 @@ uint64_t apps__started_ms;
 struct app {
     const char *name;
     MHD_AccessHandlerCallback handler;
+    int management; /* serves metrics too */
     struct MHD_Daemon *d;
     struct sockaddr_in addr;
 };
 
 static struct app apps[] = {
-    {"status", apps__status_handler, NULL, {0}},
+    {"status", apps__status_handler, 0, NULL, {0}},
+    {"management", apps__status_handler, 1, NULL, {0}},
 };
 
 int apps_start(const struct apps_hooks *hooks)
@@ -42,7 +44,7 @@ int apps_start(const struct apps_hooks *hooks)
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         sa.sin_port = 0;
         a->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                a->handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+                                a->handler, &a->management, MHD_OPTION_SOCK_ADDR, &sa,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
         if (a->d == NULL) {

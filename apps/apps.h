@@ -4,10 +4,15 @@
  * forwards to it like to any real server, so there is one TLS stack, one
  * policy and one log format. apps never include proxy: what they show of
  * the process comes through the hooks main hands them.
+ *
+ *   status      GET /healthcheck.html (probes), GET / (a status page)
+ *   management  the same, plus GET /metrics (Prometheus) and
+ *               GET /api/v1/stats (JSON); for a management listener only
  */
 #ifndef GH_APPS_APPS_H
 #define GH_APPS_APPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -19,6 +24,8 @@ struct apps_status {
 
 struct apps_hooks {
     void (*status)(struct apps_status *st);
+    /* Metrics as Prometheus text (json 0) or JSON (json 1); malloc'd. */
+    char *(*metrics)(int json, size_t *len);
 };
 
 /* apps.c */

@@ -2,9 +2,11 @@
  * The status application: GET /healthcheck.html answers 200 while the
  * process is healthy (every worker's event loop turned within 3 s and the
  * process is not draining) and 503 otherwise, which is what load-balancer
- * probes act on. GET / shows a small status page.
+ * probes act on. GET / shows a small status page. The management variant
+ * (cls points at a non-zero int) also serves /metrics and /api/v1/stats.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/common.h"
@@ -35,7 +37,6 @@ enum MHD_Result apps__status_handler(void *cls, struct MHD_Connection *conn, con
     struct apps_status st;
     char page[2048];
 
-    (void)cls;
     (void)version;
     (void)upload_data;
     if (*con_cls == NULL) {
@@ -55,6 +56,25 @@ enum MHD_Result apps__status_handler(void *cls, struct MHD_Connection *conn, con
         return st.healthy ? reply(conn, 200, "text/html", "<html><body>OK</body></html>\n")
                           : reply(conn, 503, "text/html",
                                   "<html><body>UNAVAILABLE</body></html>\n");
+    if (*(const int *)cls && (strcmp(url, "/metrics") == 0 || strcmp(url, "/api/v1/stats") == 0)) {
+        size_t len = 0;
+        int json = url[1] == 'a';
+        char *body = apps__hooks->metrics(json, &len);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        enum MHD_Result ret;
+        if (r == NULL) {
+            free(body);
+            return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type",
+                                json ? "application/json"
+                                     : "text/plain; version=0.0.4; charset=utf-8");
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+        ret = MHD_queue_response(conn, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     if (strcmp(url, "/") == 0 || strcmp(url, "/status") == 0) {
         snprintf(page, sizeof(page),
                  "<!DOCTYPE html><html><head><title>gatehouse status</title></head><body>"

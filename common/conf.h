@@ -30,6 +30,7 @@ struct gh_conf_server {
     char *name;       /* owned */
     char *addr;       /* owned; "ip:port" */
     char *verify_name; /* owned; NULL: verify the address itself */
+    char *state;      /* owned; "up", "drain" or "maint" */
     long long weight;
     struct gh_loc loc;
 };
@@ -58,6 +59,19 @@ struct gh_conf_ruleset {
     char *name; /* owned */
     struct gh_conf_rule *rules;
     size_t nrules;
+    struct gh_loc loc;
+};
+
+/* Active health check of a service's real servers. */
+struct gh_conf_check {
+    int enabled;
+    char *method;  /* owned; GET or HEAD */
+    char *url;     /* owned */
+    long long port; /* 0: the server's own port */
+    long long interval, timeout; /* ms */
+    long long rise, fall, expect;
+    char *body;    /* owned; substring the body must hold, or NULL */
+    int start_up;  /* servers start up (1) or down until proven up (0) */
     struct gh_loc loc;
 };
 
@@ -93,6 +107,7 @@ struct gh_conf_service {
     long long request_burst_per_source;  /* bucket size; 0: equal to the rate */
     char *limit_action;                  /* owned; "429" or "close" */
     struct gh_loc rule_set_loc;
+    struct gh_conf_check check;
     struct gh_conf_server *servers; /* owned array */
     size_t nservers;
     struct gh_loc loc;

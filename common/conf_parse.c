@@ -40,7 +40,7 @@ struct stmt {
     int has_block;
 };
 
-static const char *const app_names[] = {"status"};
+static const char *const app_names[] = {"status", "management"};
 
 static int next(struct parser *ps, struct gh_tok *t)
 {
@@ -385,6 +385,10 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
                 sv->name);
             return -1;
         }
+        if (sv->app != NULL && sv->check.enabled) {
+            ERR(ps, sv->check.loc, "'check' does not apply to an 'app' target");
+            return -1;
+        }
         if (sv->app != NULL && strcmp(sv->reencrypt, "off") != 0) {
             ERR(ps, sv->reencrypt_loc, "'reencrypt' does not apply to an 'app' target");
             return -1;
@@ -399,7 +403,7 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
     int i;
     size_t k;
 
-    if (want_args(ps, s, 2, 6, 0) == -1)
+    if (want_args(ps, s, 2, 8, 0) == -1)
         return -1;
     for (k = 0; k < sv->nservers; k++)
         if (strcmp(sv->servers[k].name, s->args[0].text) == 0) {
@@ -415,6 +419,7 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
     srv->name = gh_strdup(s->args[0].text);
     srv->addr = gh_strdup(s->args[1].text);
     srv->weight = 1;
+    srv->state = gh_strdup("up");
     srv->loc = s->name.loc;
     for (i = 2; i < s->nargs; i += 2) {
         const char *opt = s->args[i].text;
@@ -432,8 +437,17 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
         } else if (strcmp(opt, "verify-name") == 0) {
             free(srv->verify_name);
             srv->verify_name = gh_strdup(s->args[i + 1].text);
+        } else if (strcmp(opt, "state") == 0) {
+            const char *v = s->args[i + 1].text;
+            if (strcmp(v, "up") != 0 && strcmp(v, "drain") != 0 && strcmp(v, "maint") != 0) {
+                ERR(ps, s->args[i + 1].loc, "server state must be up, drain or maint");
+                return -1;
+            }
+            free(srv->state);
+            srv->state = gh_strdup(v);
         } else {
-            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name)", opt);
+            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name, state)",
+                opt);
             return -1;
         }
     }
@@ -569,10 +583,113 @@ static int special_rule(struct parser *ps, struct stmt *s, struct gh_conf_rulese
     return 0;
 }
 
+/* check get|head URL [port N] [interval D] [timeout D] [rise N] [fall N]
+ *       [expect STATUS] [body TEXT] [start up|down] */
+static int special_check(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
+{
+    struct gh_conf_check *c = &sv->check;
+    int i;
+    long v;
+
+    if (want_args(ps, s, 2, 20, 0) == -1)
+        return -1;
+    if (c->enabled) {
+        ERR(ps, s->name.loc, "duplicate 'check'");
+        return -1;
+    }
+    if (strcmp(s->args[0].text, "get") != 0 && strcmp(s->args[0].text, "head") != 0) {
+        ERR(ps, s->args[0].loc, "check method must be get or head");
+        return -1;
+    }
+    if (s->args[1].text[0] != '/') {
+        ERR(ps, s->args[1].loc, "check URL must start with '/'");
+        return -1;
+    }
+    for (i = 0; s->args[1].text[i]; i++)
+        if ((unsigned char)s->args[1].text[i] <= 0x20 || (unsigned char)s->args[1].text[i] >= 0x7f) {
+            ERR(ps, s->args[1].loc, "check URL must be printable ASCII without spaces");
+            return -1;
+        }
+    c->enabled = 1;
+    c->loc = s->name.loc;
+    c->method = gh_strdup(strcmp(s->args[0].text, "get") == 0 ? "GET" : "HEAD");
+    c->url = gh_strdup(s->args[1].text);
+    c->interval = 5000;
+    c->timeout = 2000;
+    c->rise = 2;
+    c->fall = 3;
+    c->expect = 200;
+    c->start_up = 0;
+    for (i = 2; i < s->nargs; i += 2) {
+        const char *opt = s->args[i].text, *val;
+        struct gh_loc vl;
+        long long d;
+        if (i + 1 >= s->nargs) {
+            ERR(ps, s->args[i].loc, "'%s' needs a value", opt);
+            return -1;
+        }
+        val = s->args[i + 1].text;
+        vl = s->args[i + 1].loc;
+        if (strcmp(opt, "port") == 0) {
+            if (gh_parse_long(val, 1, 65535, &v) == -1) {
+                ERR(ps, vl, "check port must be from 1 to 65535");
+                return -1;
+            }
+            c->port = v;
+        } else if (strcmp(opt, "interval") == 0 || strcmp(opt, "timeout") == 0) {
+            if (gh_parse_duration_ms(val, &d) == -1 || d < 100 || d > 3600000) {
+                ERR(ps, vl, "check %s needs a duration from 100ms to 1h", opt);
+                return -1;
+            }
+            if (opt[0] == 'i')
+                c->interval = d;
+            else
+                c->timeout = d;
+        } else if (strcmp(opt, "rise") == 0 || strcmp(opt, "fall") == 0) {
+            if (gh_parse_long(val, 1, 100, &v) == -1) {
+                ERR(ps, vl, "check %s must be from 1 to 100", opt);
+                return -1;
+            }
+            if (opt[0] == 'r')
+                c->rise = v;
+            else
+                c->fall = v;
+        } else if (strcmp(opt, "expect") == 0) {
+            if (gh_parse_long(val, 100, 599, &v) == -1) {
+                ERR(ps, vl, "check expect must be an HTTP status");
+                return -1;
+            }
+            c->expect = v;
+        } else if (strcmp(opt, "body") == 0) {
+            free(c->body);
+            c->body = gh_strdup(val);
+        } else if (strcmp(opt, "start") == 0) {
+            if (strcmp(val, "up") != 0 && strcmp(val, "down") != 0) {
+                ERR(ps, vl, "check start must be up or down");
+                return -1;
+            }
+            c->start_up = val[0] == 'u';
+        } else {
+            ERR(ps, s->args[i].loc,
+                "unknown check option '%s' (port, interval, timeout, rise, fall, expect, body, "
+                "start)", opt);
+            return -1;
+        }
+    }
+    if (c->timeout > c->interval) {
+        ERR(ps, s->name.loc, "check timeout must not exceed its interval");
+        return -1;
+    }
+    return 0;
+}
+
 static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
 {
     const char *n = s->name.text;
     size_t i;
+
+    if (strcmp(n, "check") == 0)
+        return special_check(ps, s, sv);
 
     if (strcmp(n, "server") == 0)
         return special_server(ps, s, sv);
@@ -607,7 +724,8 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     for (i = 0; i < GH_ARRAY_LEN(app_names); i++)
         if (strcmp(s->args[0].text, app_names[i]) == 0)
             return set_str_once(ps, &sv->app, s, &sv->app_loc);
-    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status)", s->args[0].text);
+    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status, management)",
+        s->args[0].text);
     return -1;
 }
 
@@ -833,8 +951,12 @@ void gh_conf_free(struct gh_conf *c)
             free(s->servers[j].name);
             free(s->servers[j].addr);
             free(s->servers[j].verify_name);
+            free(s->servers[j].state);
         }
         free(s->servers);
+        free(s->check.method);
+        free(s->check.url);
+        free(s->check.body);
         list_clear(&s->allowed_hosts);
         list_clear(&s->allowed_dirs);
         list_clear(&s->allowed_methods);

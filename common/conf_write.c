@@ -227,6 +227,22 @@ char *gh_conf_write(const struct gh_conf *c)
             outf(&o, "\n");
         }
         typed(&o, GH_CTX_SERVICE, s, "    ");
+        if (s->check.enabled) {
+            char iv[32], to[32];
+            const struct gh_conf_check *k = &s->check;
+            gh__conf_fmt_duration(iv, sizeof(iv), k->interval);
+            gh__conf_fmt_duration(to, sizeof(to), k->timeout);
+            outf(&o, "    check %s %s", k->method[0] == 'G' ? "get" : "head", k->url);
+            if (k->port)
+                outf(&o, " port %lld", k->port);
+            outf(&o, " interval %s timeout %s rise %lld fall %lld expect %lld", iv, to, k->rise,
+                 k->fall, k->expect);
+            if (k->body) {
+                outf(&o, " body ");
+                outv(&o, k->body);
+            }
+            outf(&o, " start %s\n", k->start_up ? "up" : "down");
+        }
         for (j = 0; j < s->nservers; j++) {
             const struct gh_conf_server *sv = &s->servers[j];
             outf(&o, "    server ");
@@ -238,6 +254,8 @@ char *gh_conf_write(const struct gh_conf *c)
                 outf(&o, " verify-name ");
                 outv(&o, sv->verify_name);
             }
+            if (strcmp(sv->state, "up") != 0)
+                outf(&o, " state %s", sv->state);
             outf(&o, "\n");
         }
         outf(&o, "}\n");

@@ -27,6 +27,7 @@ const char main_default_conf[] =
     "    allowed-hosts localhost 127.0.0.1\n"
     "    allowed-dirs /*\n"
     "    reencrypt verify internal\n"
+    "    check get /healthcheck.html interval 2s rise 2 fall 3 start up\n"
     "    server conference-a 127.0.0.1:4443\n"
     "    server conference-b 127.0.0.1:4444\n"
     "}\n"
@@ -49,5 +50,5 @@ const char main_default_conf[] =
     "    certificate default\n"
     "    allowed-hosts localhost 127.0.0.1\n"
     "    allowed-dirs /*\n"
-    "    app status\n"
+    "    app management\n"
     "}\n";

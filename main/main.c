@@ -112,7 +112,7 @@ static void reload(void)
 static int run(void)
 {
     char err[1024];
-    struct apps_hooks hooks = {status_hook};
+    struct apps_hooks hooks = {status_hook, proxy_metrics};
     struct gh_conf *c;
     struct proxy_gen *g;
     long long drain_ms;

@@ -53,6 +53,9 @@ void proxy__log_access(struct proxy_conn *c)
     uint64_t now = gh_now_ms();
     int n;
 
+    /* Every finished request passes here once: the metrics count it too. */
+    proxy__stats_request(c->svc->st, c->srv ? c->srv->st : NULL, c->status, c->bytes_in,
+                         c->bytes_out, now - c->t_start);
     if (proxy__access_log.fd == -1)
         return;
     gh_time_rfc3339(ts, sizeof(ts));
@@ -112,7 +115,7 @@ void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
 {
     atomic_fetch_add(&c->w->n_refused, 1);
     if ((unsigned)why < GH_REASON_MAX)
-        atomic_fetch_add(&c->svc->refused[why], 1);
+        atomic_fetch_add(&c->svc->st->refused[why], 1);
     security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, status,
                   rules_reason_name(why), why == GH_REASON_RULE && c->rule_id ? c->rule_id : "",
                   status == 0 ? "close" : status < 400 ? "redirect" : "refuse");
@@ -120,7 +123,6 @@ void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
 
 void proxy__log_flagged(struct proxy_conn *c, const char *rule_id)
 {
-    atomic_fetch_add(&c->svc->refused[GH_REASON_RULE], 0); /* flagged, not refused */
     security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, 0, "rule",
                   rule_id, "log");
 }
@@ -130,7 +132,7 @@ void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr
 {
     char ip[64] = "?";
 
-    atomic_fetch_add(&svc->refused[why], 1);
+    atomic_fetch_add(&svc->st->refused[why], 1);
     if (ss->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, ip,
                   sizeof(ip));

@@ -92,7 +92,7 @@ static void set_state(struct proxy_conn *c, enum proxy_state st)
 static void uncount(struct proxy_conn *c)
 {
     if (c->counted) {
-        atomic_fetch_sub(&c->srv->active, 1);
+        atomic_fetch_sub(&c->srv->st->active, 1);
         c->counted = 0;
     }
 }
@@ -105,6 +105,7 @@ static void conn_close(struct proxy_conn *c)
         return;
     set_state(c, ST_CLOSED);
     uncount(c);
+    atomic_fetch_sub(&c->svc->st->conns_active, 1);
     if (c->limited)
         rules_limit_conn_close(c->svc->scope, (struct sockaddr *)&c->peer_ss,
                                (long)c->svc->conf->max_conns_per_source);
@@ -410,7 +411,7 @@ static int begin_request(struct proxy_conn *c)
     m->hdrs = NULL;
     if (c->up != NULL) {
         /* Private real-server connection (Windows authentication). */
-        atomic_fetch_add(&c->srv->active, 1);
+        atomic_fetch_add(&c->srv->st->active, 1);
         c->counted = 1;
         c->t_up = gh_now_ms();
         set_state(c, ST_EXCHANGE);
@@ -427,8 +428,7 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
     int r;
 
     c->srv = srv;
-    atomic_fetch_add(&srv->active, 1);
-    atomic_fetch_add(&srv->total, 1);
+    atomic_fetch_add(&srv->st->active, 1);
     c->counted = 1;
     c->t_up = gh_now_ms();
     r = proxy__up_open(c, srv); /* no_pool: a retry after a pooled connection died */
@@ -1095,6 +1095,8 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     w->conns = c;
     w->nconns++;
     atomic_fetch_add(&w->n_conns_total, 1);
+    atomic_fetch_add(&svc->st->conns_active, 1);
+    atomic_fetch_add(&svc->st->conns_total, 1);
     if (svc->tls != NULL) {
         c->cli.ssl = SSL_new(svc->tls);
         if (c->cli.ssl == NULL || SSL_set_fd(c->cli.ssl, fd) != 1) {

@@ -139,6 +139,7 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
 
     svc->conf = cs;
     svc->lidx = -1;
+    svc->st = proxy__svc_stats(cs->name);
     svc->lim.max_request_line = (size_t)cs->max_request_line;
     svc->lim.max_header_size = (size_t)cs->max_header_size;
     svc->lim.max_headers = (size_t)cs->max_headers;
@@ -180,6 +181,9 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
         snprintf(s->addr, sizeof(s->addr), "%s:%u", host,
                  ntohs(((struct sockaddr_in *)&s->ss)->sin_port));
         snprintf(s->key, sizeof(s->key), "app|%s", s->addr);
+        s->st = proxy__srv_stats(s->key, cs->name, s->name, s->addr, 1);
+        atomic_store(&s->st->checked, 0);
+        atomic_store(&s->st->up, 1);
         return 0;
     }
     svc->servers = gh_calloc(cs->nservers, sizeof(*svc->servers));
@@ -198,6 +202,17 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
             s->verify = c->verify_name ? c->verify_name : s->host;
         snprintf(s->key, sizeof(s->key), "%s|%s|%s", s->addr, s->verify ? s->verify : "-",
                  svc->up_tls ? cs->reencrypt : "plain");
+        s->admin = strcmp(c->state, "drain") == 0 ? 1 : strcmp(c->state, "maint") == 0 ? 2 : 0;
+        s->fall = cs->check.enabled ? (int)cs->check.fall : 3;
+        s->check_port = cs->check.port ? (uint16_t)cs->check.port
+                                       : (uint16_t)ntohs(s->ss.ss_family == AF_INET
+                                                             ? ((struct sockaddr_in *)&s->ss)->sin_port
+                                                             : ((struct sockaddr_in6 *)&s->ss)->sin6_port);
+        s->st = proxy__srv_stats(s->key, cs->name, s->name, s->addr,
+                                 cs->check.enabled ? cs->check.start_up : 1);
+        if (!cs->check.enabled)
+            atomic_store(&s->st->up, 1); /* no checks: only passive holds apply */
+        atomic_store(&s->st->checked, cs->check.enabled);
     }
     return 0;
 }

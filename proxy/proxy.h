@@ -50,4 +50,9 @@ struct proxy_stats {
 };
 void proxy_stats_get(struct proxy_stats *st);
 
+/* stats.c */
+/* Metrics of every service and real server of the installed generation:
+ * Prometheus text (json 0) or JSON (json 1). Returns a malloc'd string. */
+char *proxy_metrics(int json, size_t *len);
+
 #endif

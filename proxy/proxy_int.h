@@ -34,6 +34,39 @@ struct proxy_ep {
     void *owner;    /* borrowed: the conn, upconn or listener */
 };
 
+#define PROXY_LAT_BUCKETS 12
+/* Upper bounds of the latency histogram, in ms; the last bucket is +Inf. */
+extern const unsigned proxy__lat_ms[PROXY_LAT_BUCKETS - 1];
+
+/* Counters and health of one real server, kept for the life of the process
+ * (keyed like pooled connections) so reloads neither reset nor lose them. */
+struct proxy_srv_stats {
+    char key[PROXY_KEY_LEN];
+    char service[64], name[64], addr[64]; /* labels, from the latest generation */
+    _Atomic int up;        /* health: 1 up, 0 down */
+    _Atomic int checked;   /* active checks configured in the current generation */
+    _Atomic long active;   /* requests in flight */
+    _Atomic int fails;     /* consecutive failed connects (passive health) */
+    _Atomic unsigned long long checks_ok, checks_fail, transitions, last_check_ms;
+    _Atomic unsigned long long requests[6]; /* by status class: [1] 1xx .. [5] 5xx, [0] none */
+    _Atomic unsigned long long bytes_in, bytes_out, lat_sum_ms;
+    _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
+    pthread_mutex_t mu;     /* guards last_result */
+    char last_result[96];
+    int rise_cnt, fall_cnt; /* the checker thread's own */
+    uint64_t next_check;    /* the checker thread's own */
+};
+
+/* Counters of one service, by name, for the life of the process. */
+struct proxy_svc_stats {
+    char name[64];
+    _Atomic long conns_active;
+    _Atomic unsigned long long conns_total, bytes_in, bytes_out, lat_sum_ms;
+    _Atomic unsigned long long requests[6];
+    _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
+    _Atomic unsigned long long refused[GH_REASON_MAX];
+};
+
 struct proxy_server {
     const char *name; /* borrowed from the config */
     struct sockaddr_storage ss;
@@ -42,9 +75,11 @@ struct proxy_server {
     char host[64];       /* the IP alone */
     const char *verify;  /* borrowed: name or IP to verify and send as SNI; NULL: plain */
     long weight;
+    int admin;               /* 0 up, 1 drain (no new clients), 2 maint (out) */
     char key[PROXY_KEY_LEN]; /* identity of a reusable connection or TLS session */
-    _Atomic long active;
-    _Atomic unsigned long long total;
+    struct proxy_srv_stats *st; /* borrowed from the process-wide table */
+    uint16_t check_port;     /* port health checks go to */
+    int fall;                /* passive: failed connects that mark it down (checked pools) */
     _Atomic unsigned long long fail_until; /* monotonic ms; skipped until then */
 };
 
@@ -63,7 +98,7 @@ struct proxy_service {
     struct rules_path_opts path_opts;
     uint32_t scope;            /* per-source limit keys of this service */
     int strip_server, sni_strict, limit_close;
-    _Atomic uint64_t refused[GH_REASON_MAX]; /* by reason, for metrics */
+    struct proxy_svc_stats *st; /* borrowed from the process-wide table */
 };
 
 struct proxy_gen {
@@ -266,5 +301,21 @@ void proxy__log_flush(struct proxy_worker *w);
 
 /* gen.c */
 struct proxy_gen *proxy__gen_ref(struct proxy_gen *g);
+
+/* worker.c */
+/* A reference to the installed generation (NULL before the first). */
+struct proxy_gen *proxy__gen_current(void);
+
+/* stats.c */
+struct proxy_srv_stats *proxy__srv_stats(const char *key, const char *service,
+                                         const char *name, const char *addr, int start_up);
+struct proxy_svc_stats *proxy__svc_stats(const char *name);
+/* Records one finished request against its service and server (may be NULL). */
+void proxy__stats_request(struct proxy_svc_stats *svc, struct proxy_srv_stats *srv, int status,
+                          uint64_t bytes_in, uint64_t bytes_out, uint64_t ms);
+
+/* health.c */
+int proxy__health_start(void);
+void proxy__health_stop(void);
 
 #endif

@@ -34,6 +34,9 @@ struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_
         struct proxy_server *s = &svc->servers[(start + k) % n];
         if (s == exclude && n > 1)
             continue;
+        /* drain and maint take no new clients; down servers none at all */
+        if (s->admin != 0 || !atomic_load(&s->st->up))
+            continue;
         if (atomic_load(&s->fail_until) > now) {
             if (fallback == NULL)
                 fallback = s;
@@ -44,7 +47,7 @@ struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_
         /* Weighted least connections: compare active/weight by cross
          * multiplication; ties go to the rotating start point. */
         if (best == NULL ||
-            atomic_load(&s->active) * best->weight < atomic_load(&best->active) * s->weight)
+            atomic_load(&s->st->active) * best->weight < atomic_load(&best->st->active) * s->weight)
             best = s;
     }
     /* Every server failed recently: try one anyway rather than refuse. */
@@ -206,6 +209,7 @@ int proxy__up_progress(struct proxy_conn *c)
         }
         u->phase = 3;
     }
+    atomic_store(&c->srv->st->fails, 0);
     return GH_OK;
 }
 
@@ -292,4 +296,12 @@ void proxy__idle_close_all(struct proxy_worker *w)
 void proxy__server_failed(struct proxy_server *s)
 {
     atomic_store(&s->fail_until, gh_now_ms() + FAIL_HOLD_MS);
+    /* Passive health: with active checks, enough consecutive failures take
+     * the server down ahead of the next check, which alone brings it back. */
+    if (atomic_fetch_add(&s->st->fails, 1) + 1 >= s->fall && atomic_load(&s->st->checked) &&
+        atomic_exchange(&s->st->up, 0) == 1) {
+        atomic_fetch_add(&s->st->transitions, 1);
+        gh_log_warn("server %s/%s (%s) is DOWN: %d consecutive failed connections",
+                    s->st->service, s->st->name, s->addr, s->fall);
+    }
 }

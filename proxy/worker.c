@@ -244,6 +244,16 @@ fail:
     return -1;
 }
 
+struct proxy_gen *proxy__gen_current(void)
+{
+    struct proxy_gen *g;
+
+    pthread_mutex_lock(&lmu);
+    g = current ? proxy__gen_ref(current) : NULL;
+    pthread_mutex_unlock(&lmu);
+    return g;
+}
+
 static void worker_sync(struct proxy_worker *w)
 {
     struct proxy_gen *old = NULL;
@@ -481,6 +491,10 @@ int proxy_start(int n)
         }
     }
     gh_log_info("%d workers started", n);
+    if (proxy__health_start() == -1) {
+        gh_log_err("cannot start the health checker");
+        return -1;
+    }
     return 0;
 }
 
@@ -491,7 +505,8 @@ void proxy_drain(long long timeout_ms)
     int i;
 
     atomic_store(&proxy__draining, 1);
-    notify_all();
+    notify_all(); /* listeners close first; the checker may be mid-check */
+    proxy__health_stop();
     while (atomic_load(&nrunning) > 0 && gh_now_ms() < deadline)
         nanosleep(&ts, NULL);
     if (atomic_load(&nrunning) > 0) {

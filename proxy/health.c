@@ -1,0 +1,221 @@
+/*
+ * Active health checks. One thread, never a worker, walks the installed
+ * generation every 100 ms and checks each server whose interval has come:
+ * TCP connect to the check port, TLS with the same verification as traffic
+ * when the service re-encrypts, "METHOD URL HTTP/1.1" with Connection: close,
+ * then the status line (and a body substring if asked). rise consecutive
+ * successes bring a server up, fall consecutive failures take it down; each
+ * change is logged and counted. Checks run one after another, each bounded by
+ * its timeout (per step), so a hung server delays the others' checks by at
+ * most that; workers never wait on a check.
+ */
+#include "proxy_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "../certs/certs.h"
+
+static pthread_t thread;
+static int running;
+static _Atomic int stopping;
+
+static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int ms)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t el = sizeof(err);
+
+    if (connect(fd, sa, len) == 0)
+        return 0;
+    if (errno != EINPROGRESS)
+        return -1;
+    if (poll(&p, 1, ms) != 1) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1 || err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* One check; returns 1 healthy, 0 not, with what happened in res. */
+static int check_one(const struct proxy_service *svc, const struct proxy_server *srv, char *res,
+                     size_t rlen)
+{
+    const struct gh_conf_check *k = &svc->conf->check;
+    struct sockaddr_storage ss = srv->ss;
+    struct timeval tv;
+    char req[1024], buf[16384];
+    SSL *ssl = NULL;
+    size_t got = 0;
+    int fd, ok = 0, status = 0, n;
+
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(srv->check_port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(srv->check_port);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(res, rlen, "socket: %s", strerror(errno));
+        return 0;
+    }
+    if (connect_timeout(fd, (struct sockaddr *)&ss, srv->sslen, (int)k->timeout) == -1) {
+        snprintf(res, rlen, "connect: %s", strerror(errno));
+        goto done;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    tv.tv_sec = k->timeout / 1000;
+    tv.tv_usec = (k->timeout % 1000) * 1000;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (svc->up_tls != NULL) {
+        ssl = SSL_new(svc->up_tls);
+        if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 ||
+            certs_client_set_peer(ssl, srv->verify) == -1 || SSL_connect(ssl) != 1) {
+            long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+            char e[200];
+            snprintf(res, rlen, "TLS: %s",
+                     v != X509_V_OK ? X509_verify_cert_error_string(v)
+                                    : certs_last_error(e, sizeof(e)));
+            goto done;
+        }
+    }
+    n = snprintf(req, sizeof(req),
+                 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gatehouse-check\r\n"
+                 "Connection: close\r\n\r\n",
+                 k->method, k->url, srv->verify ? srv->verify : srv->host);
+    if ((ssl ? SSL_write(ssl, req, n) : (int)write(fd, req, (size_t)n)) != n) {
+        snprintf(res, rlen, "send failed");
+        goto done;
+    }
+    for (;;) {
+        int r = ssl ? SSL_read(ssl, buf + got, (int)(sizeof(buf) - 1 - got))
+                    : (int)read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof(buf) - 1)
+            break;
+    }
+    buf[got] = '\0';
+    if (got < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ') {
+        snprintf(res, rlen, got ? "not an HTTP response" : "no response (timeout or closed)");
+        goto done;
+    }
+    status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+    if (status != k->expect) {
+        snprintf(res, rlen, "status %d, expected %lld", status, k->expect);
+        goto done;
+    }
+    if (k->body != NULL && strstr(buf, k->body) == NULL) {
+        snprintf(res, rlen, "status %d without \"%.40s\" in the body", status, k->body);
+        goto done;
+    }
+    snprintf(res, rlen, "status %d", status);
+    ok = 1;
+done:
+    if (ssl != NULL) {
+        SSL_set_quiet_shutdown(ssl, 1);
+        SSL_free(ssl);
+    }
+    ERR_clear_error();
+    close(fd);
+    return ok;
+}
+
+static void apply(const struct proxy_service *svc, const struct proxy_server *srv, int ok,
+                  const char *res)
+{
+    const struct gh_conf_check *k = &svc->conf->check;
+    struct proxy_srv_stats *st = srv->st;
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    atomic_store(&st->last_check_ms, (unsigned long long)now.tv_sec * 1000 +
+                                         (unsigned long long)now.tv_nsec / 1000000);
+    pthread_mutex_lock(&st->mu);
+    snprintf(st->last_result, sizeof(st->last_result), "%s", res);
+    pthread_mutex_unlock(&st->mu);
+    if (ok) {
+        atomic_fetch_add(&st->checks_ok, 1);
+        st->fall_cnt = 0;
+        if (!atomic_load(&st->up) && ++st->rise_cnt >= k->rise) {
+            st->rise_cnt = 0;
+            atomic_store(&st->fails, 0);
+            atomic_store(&st->up, 1);
+            atomic_fetch_add(&st->transitions, 1);
+            gh_log_info("server %s/%s (%s) is UP: %s", svc->conf->name, srv->name, srv->addr,
+                        res);
+        }
+    } else {
+        atomic_fetch_add(&st->checks_fail, 1);
+        st->rise_cnt = 0;
+        if (atomic_load(&st->up) && ++st->fall_cnt >= k->fall) {
+            st->fall_cnt = 0;
+            atomic_store(&st->up, 0);
+            atomic_fetch_add(&st->transitions, 1);
+            gh_log_warn("server %s/%s (%s) is DOWN: %s", svc->conf->name, srv->name, srv->addr,
+                        res);
+        }
+    }
+}
+
+static void *checker(void *arg)
+{
+    struct timespec tick = {0, 100000000};
+
+    (void)arg;
+    while (!atomic_load(&stopping)) {
+        struct proxy_gen *g = proxy__gen_current();
+        size_t i, j;
+
+        for (i = 0; g != NULL && i < g->nsvcs && !atomic_load(&stopping); i++) {
+            struct proxy_service *svc = &g->svcs[i];
+            if (!svc->conf->check.enabled)
+                continue;
+            for (j = 0; j < svc->nservers && !atomic_load(&stopping); j++) {
+                struct proxy_server *srv = &svc->servers[j];
+                char res[96];
+                int ok;
+                if (gh_now_ms() < srv->st->next_check)
+                    continue;
+                ok = check_one(svc, srv, res, sizeof(res));
+                apply(svc, srv, ok, res);
+                srv->st->next_check = gh_now_ms() + (uint64_t)svc->conf->check.interval;
+            }
+        }
+        proxy_gen_unref(g);
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
+int proxy__health_start(void)
+{
+    if (pthread_create(&thread, NULL, checker, NULL) != 0)
+        return -1;
+    running = 1;
+    return 0;
+}
+
+void proxy__health_stop(void)
+{
+    if (!running)
+        return;
+    atomic_store(&stopping, 1);
+    pthread_join(thread, NULL);
+    running = 0;
+}

@@ -1,0 +1,326 @@
+/*
+ * Process-wide counters for services and real servers, and the metrics
+ * writers (Prometheus text and JSON). Entries are found by key when a
+ * generation is built and never freed, so a reload keeps the counters and
+ * the health of every server that stays; tables are bounded (a config
+ * naming more than their size shares one overflow entry).
+ */
+#include "proxy_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SRV 1024
+#define MAX_SVC 256
+
+const unsigned proxy__lat_ms[PROXY_LAT_BUCKETS - 1] = {1,   5,   10,   25,   50,   100,
+                                                       250, 500, 1000, 2500, 5000};
+
+static struct proxy_srv_stats *srvs[MAX_SRV];
+static struct proxy_svc_stats *svcs[MAX_SVC];
+static size_t nsrv, nsvc;
+static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
+
+struct proxy_srv_stats *proxy__srv_stats(const char *key, const char *service,
+                                         const char *name, const char *addr, int start_up)
+{
+    struct proxy_srv_stats *s = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&tmu);
+    for (i = 0; i < nsrv; i++)
+        if (strcmp(srvs[i]->key, key) == 0 && strcmp(srvs[i]->service, service) == 0)
+            s = srvs[i];
+    if (s == NULL) {
+        s = gh_calloc(1, sizeof(*s));
+        snprintf(s->key, sizeof(s->key), "%s", key);
+        pthread_mutex_init(&s->mu, NULL);
+        atomic_store(&s->up, start_up);
+        snprintf(s->last_result, sizeof(s->last_result), "%s", start_up ? "not checked yet"
+                                                                         : "down until checked");
+        if (nsrv < MAX_SRV)
+            srvs[nsrv++] = s;
+        else
+            gh_log_warn("more than %d real servers: metrics show the first %d", MAX_SRV, MAX_SRV);
+    }
+    snprintf(s->service, sizeof(s->service), "%s", service);
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    snprintf(s->addr, sizeof(s->addr), "%s", addr);
+    pthread_mutex_unlock(&tmu);
+    return s;
+}
+
+struct proxy_svc_stats *proxy__svc_stats(const char *name)
+{
+    struct proxy_svc_stats *s = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&tmu);
+    for (i = 0; i < nsvc; i++)
+        if (strcmp(svcs[i]->name, name) == 0)
+            s = svcs[i];
+    if (s == NULL) {
+        s = gh_calloc(1, sizeof(*s));
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        if (nsvc < MAX_SVC)
+            svcs[nsvc++] = s;
+    }
+    pthread_mutex_unlock(&tmu);
+    return s;
+}
+
+static size_t lat_bucket(uint64_t ms)
+{
+    size_t b;
+
+    for (b = 0; b < PROXY_LAT_BUCKETS - 1; b++)
+        if (ms <= proxy__lat_ms[b])
+            return b;
+    return PROXY_LAT_BUCKETS - 1;
+}
+
+void proxy__stats_request(struct proxy_svc_stats *svc, struct proxy_srv_stats *srv, int status,
+                          uint64_t bytes_in, uint64_t bytes_out, uint64_t ms)
+{
+    int cls = status >= 100 && status < 600 ? status / 100 : 0;
+    size_t b = lat_bucket(ms);
+
+    atomic_fetch_add(&svc->requests[cls], 1);
+    atomic_fetch_add(&svc->bytes_in, bytes_in);
+    atomic_fetch_add(&svc->bytes_out, bytes_out);
+    atomic_fetch_add(&svc->lat[b], 1);
+    atomic_fetch_add(&svc->lat_sum_ms, ms);
+    if (srv == NULL)
+        return;
+    atomic_fetch_add(&srv->requests[cls], 1);
+    atomic_fetch_add(&srv->bytes_in, bytes_in);
+    atomic_fetch_add(&srv->bytes_out, bytes_out);
+    atomic_fetch_add(&srv->lat[b], 1);
+    atomic_fetch_add(&srv->lat_sum_ms, ms);
+}
+
+struct out {
+    char *p;
+    size_t len, cap;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
+        o->p = realloc(o->p, o->cap);
+        if (o->p == NULL)
+            abort();
+    }
+}
+
+static const char *const classes[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+static void histogram(struct out *o, const char *metric, const char *labels,
+                      _Atomic unsigned long long *lat, unsigned long long sum_ms)
+{
+    unsigned long long cum = 0;
+    size_t b;
+
+    for (b = 0; b < PROXY_LAT_BUCKETS; b++) {
+        cum += atomic_load(&lat[b]);
+        if (b < PROXY_LAT_BUCKETS - 1)
+            outf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", metric, labels, proxy__lat_ms[b] / 1000.0,
+                 cum);
+        else
+            outf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", metric, labels, cum);
+    }
+    outf(o, "%s_sum{%s} %.3f\n%s_count{%s} %llu\n", metric, labels, sum_ms / 1000.0, metric,
+         labels, cum);
+}
+
+static void prometheus(struct out *o, struct proxy_gen *g)
+{
+    size_t i, j, c;
+    char l[256];
+
+    outf(o, "# HELP gatehouse_service_connections Client connections open now.\n"
+            "# TYPE gatehouse_service_connections gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        outf(o, "gatehouse_service_connections{service=\"%s\"} %ld\n", g->svcs[i].st->name,
+             atomic_load(&g->svcs[i].st->conns_active));
+    outf(o, "# HELP gatehouse_service_connections_total Client connections accepted.\n"
+            "# TYPE gatehouse_service_connections_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        outf(o, "gatehouse_service_connections_total{service=\"%s\"} %llu\n",
+             g->svcs[i].st->name, atomic_load(&g->svcs[i].st->conns_total));
+    outf(o, "# HELP gatehouse_service_requests_total Requests answered, by status class.\n"
+            "# TYPE gatehouse_service_requests_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (c = 1; c < 6; c++)
+            outf(o, "gatehouse_service_requests_total{service=\"%s\",code=\"%s\"} %llu\n",
+                 g->svcs[i].st->name, classes[c], atomic_load(&g->svcs[i].st->requests[c]));
+    outf(o, "# HELP gatehouse_service_bytes_total Bytes from clients (in) and to clients (out).\n"
+            "# TYPE gatehouse_service_bytes_total counter\n");
+    for (i = 0; i < g->nsvcs; i++) {
+        outf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"in\"} %llu\n",
+             g->svcs[i].st->name, atomic_load(&g->svcs[i].st->bytes_in));
+        outf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"out\"} %llu\n",
+             g->svcs[i].st->name, atomic_load(&g->svcs[i].st->bytes_out));
+    }
+    outf(o, "# HELP gatehouse_service_rejections_total Requests or connections refused, by "
+            "reason.\n# TYPE gatehouse_service_rejections_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (c = 1; c < GH_REASON_MAX; c++) {
+            unsigned long long v = atomic_load(&g->svcs[i].st->refused[c]);
+            if (v)
+                outf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
+                     g->svcs[i].st->name, rules_reason_name((enum gh_reason)c), v);
+        }
+    outf(o, "# HELP gatehouse_service_request_duration_seconds Time from request head to the "
+            "end of the response.\n# TYPE gatehouse_service_request_duration_seconds "
+            "histogram\n");
+    for (i = 0; i < g->nsvcs; i++) {
+        snprintf(l, sizeof(l), "service=\"%s\"", g->svcs[i].st->name);
+        histogram(o, "gatehouse_service_request_duration_seconds", l, g->svcs[i].st->lat,
+                  atomic_load(&g->svcs[i].st->lat_sum_ms));
+    }
+    outf(o, "# HELP gatehouse_server_up Health: 1 up, 0 down.\n"
+            "# TYPE gatehouse_server_up gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            outf(o, "gatehouse_server_up{service=\"%s\",server=\"%s\",state=\"%s\"} %d\n",
+                 s->st->service, s->st->name, s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
+                 atomic_load(&s->st->up));
+        }
+    outf(o, "# HELP gatehouse_server_active Requests in flight to the server.\n"
+            "# TYPE gatehouse_server_active gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            outf(o, "gatehouse_server_active{service=\"%s\",server=\"%s\"} %ld\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->active));
+        }
+    outf(o, "# HELP gatehouse_server_requests_total Requests sent, by response status class.\n"
+            "# TYPE gatehouse_server_requests_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++)
+            for (c = 1; c < 6; c++) {
+                struct proxy_server *s = &g->svcs[i].servers[j];
+                outf(o, "gatehouse_server_requests_total{service=\"%s\",server=\"%s\",code=\"%s\"} "
+                        "%llu\n",
+                     s->st->service, s->st->name, classes[c], atomic_load(&s->st->requests[c]));
+            }
+    outf(o, "# HELP gatehouse_server_checks_total Active health checks, by result.\n"
+            "# TYPE gatehouse_server_checks_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            outf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"ok\"} "
+                    "%llu\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->checks_ok));
+            outf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"fail\"} "
+                    "%llu\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->checks_fail));
+        }
+    outf(o, "# HELP gatehouse_server_bytes_total Bytes to the server (out) and from it (in).\n"
+            "# TYPE gatehouse_server_bytes_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            outf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"in\"} "
+                    "%llu\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->bytes_in));
+            outf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"out\"} "
+                    "%llu\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->bytes_out));
+        }
+    outf(o, "# HELP gatehouse_server_request_duration_seconds Time from request head to the end "
+            "of the response.\n# TYPE gatehouse_server_request_duration_seconds histogram\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            snprintf(l, sizeof(l), "service=\"%s\",server=\"%s\"", s->st->service, s->st->name);
+            histogram(o, "gatehouse_server_request_duration_seconds", l, s->st->lat,
+                      atomic_load(&s->st->lat_sum_ms));
+        }
+}
+
+static void json(struct out *o, struct proxy_gen *g)
+{
+    size_t i, j, c;
+    int first;
+
+    outf(o, "{\"generation\":%llu,\"services\":[", (unsigned long long)g->id);
+    for (i = 0; i < g->nsvcs; i++) {
+        struct proxy_svc_stats *v = g->svcs[i].st;
+        outf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"connections\":%ld,"
+                "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
+             i ? "," : "", v->name, g->svcs[i].conf->listen, atomic_load(&v->conns_active),
+             atomic_load(&v->conns_total), atomic_load(&v->bytes_in),
+             atomic_load(&v->bytes_out));
+        for (c = 1; c < 6; c++)
+            outf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c], atomic_load(&v->requests[c]));
+        outf(o, "},\"rejections\":{");
+        first = 1;
+        for (c = 1; c < GH_REASON_MAX; c++) {
+            unsigned long long n = atomic_load(&v->refused[c]);
+            if (n) {
+                outf(o, "%s\"%s\":%llu", first ? "" : ",", rules_reason_name((enum gh_reason)c), n);
+                first = 0;
+            }
+        }
+        outf(o, "},\"servers\":[");
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            struct proxy_srv_stats *t = s->st;
+            char last[200];
+            pthread_mutex_lock(&t->mu);
+            gh_json_escape(last, sizeof(last), t->last_result, strlen(t->last_result), 96);
+            pthread_mutex_unlock(&t->mu);
+            outf(o, "%s{\"name\":\"%s\",\"address\":\"%s\",\"weight\":%ld,\"state\":\"%s\","
+                    "\"health\":\"%s\",\"checked\":%s,\"last_check\":\"%s\",\"checks_ok\":%llu,"
+                    "\"checks_fail\":%llu,\"transitions\":%llu,\"active\":%ld,\"bytes_in\":%llu,"
+                    "\"bytes_out\":%llu,\"requests\":{",
+                 j ? "," : "", t->name, t->addr, s->weight,
+                 s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
+                 atomic_load(&t->up) ? "up" : "down", atomic_load(&t->checked) ? "true" : "false",
+                 last, atomic_load(&t->checks_ok), atomic_load(&t->checks_fail),
+                 atomic_load(&t->transitions), atomic_load(&t->active),
+                 atomic_load(&t->bytes_in), atomic_load(&t->bytes_out));
+            for (c = 1; c < 6; c++)
+                outf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c],
+                     atomic_load(&t->requests[c]));
+            outf(o, "}}");
+        }
+        outf(o, "]}");
+    }
+    outf(o, "]}\n");
+}
+
+char *proxy_metrics(int as_json, size_t *len)
+{
+    struct out o = {NULL, 0, 0};
+    struct proxy_gen *g = proxy__gen_current();
+
+    outf(&o, "%s", "");
+    if (g != NULL) {
+        if (as_json)
+            json(&o, g);
+        else
+            prometheus(&o, g);
+        proxy_gen_unref(g);
+    }
+    *len = o.len;
+    return o.p;
+}
