@@ -446,6 +446,12 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
 /* The real server failed before a response began. Retries on another server
  * when nothing of the request is lost: nothing was sent yet, or the request
  * has no body and its head is still in cin. */
+static int idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
+           strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
+}
+
 static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
 {
     struct proxy_server *old = c->srv;
@@ -456,8 +462,10 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
     uncount(c);
     proxy__up_close(c);
     gh_buf_put(&c->uin);
+    /* Once bytes reached the server, only a request that is idempotent and
+     * still whole in cin (no body) may go again: a POST might have acted. */
     if (c->resp_started || c->tries >= c->svc->conf->retries + (pooled_race ? 1 : 0) ||
-        (c->up_written && !c->head_kept))
+        (c->up_written && (!c->head_kept || !idempotent(c->method))))
         return refuse(c, why);
     c->tries++;
     if (c->up_written) {

@@ -14,9 +14,13 @@ Endpoints, each there to let a test observe what the proxy forwarded:
   /bad-cl        answers with two Content-Length headers
   /nocontent     204
   /ws            WebSocket-style upgrade: 101 then echoes bytes until close
-Usage: backend.py PORT CERT KEY|plain
+  /whoami        this backend's port (which real server answered)
+  /healthcheck.html  200, or 503 while a file "down-PORT" exists in the cwd
+Usage: backend.py PORT CERT KEY|plain [DELAY_MS]
+DELAY_MS delays every answer (a slow real server).
 """
 import hashlib
+import os
 import socket
 import ssl
 import sys
@@ -93,7 +97,16 @@ def serve(conn, cid):
         if headers.get(b"expect", b"").lower() == b"100-continue":
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         n, digest = read_body(f, headers)
-        if path == b"/echo":
+        if DELAY and path != b"/healthcheck.html":
+            time.sleep(DELAY / 1000.0)
+        if path == b"/whoami":
+            respond(conn, 200, b"%d" % PORT)
+        elif path == b"/healthcheck.html":
+            if os.path.exists("down-%d" % PORT):
+                respond(conn, 503, b"down")
+            else:
+                respond(conn, 200, b"<html><body>OK</body></html>")
+        elif path == b"/echo":
             respond(conn, 200, b"%d %s" % (n, digest.encode()))
         elif path == b"/headers":
             respond(conn, 200, b"\r\n".join(head) + b"\r\n")
@@ -148,8 +161,14 @@ def serve(conn, cid):
             respond(conn, 404, b"no such test endpoint")
 
 
+PORT = 0
+DELAY = 0
+
+
 def main():
-    port = int(sys.argv[1])
+    global PORT, DELAY
+    port = PORT = int(sys.argv[1])
+    DELAY = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     ctx = None
     if sys.argv[2] != "plain":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -68,6 +68,7 @@ class Env:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="gh-it-")
         self.procs = []
+        self.backends = {}
         r = subprocess.run([GATEHOUSE, "certs", "default", self.dir], capture_output=True)
         check(r.returncode == 0, "certs default failed: %r" % r.stderr)
         self.ca = os.path.join(self.dir, "ca.pem")
@@ -90,12 +91,14 @@ class Env:
         self.procs.append(p)
         return p
 
-    def backend(self, tls=True):
+    def backend(self, tls=True, delay_ms=0):
         port = free_port()
         args = [sys.executable, os.path.join(HERE, "backend.py"), str(port)]
-        args += [self.cert, self.key] if tls else ["plain"]
-        self.spawn(args, "backend-%d.log" % port)
+        args += [self.cert, self.key] if tls else ["plain", "-"]
+        args += [str(delay_ms)]
+        p = self.spawn(args, "backend-%d.log" % port)
         wait_until(lambda: port_open(port), what="backend on %d" % port)
+        self.backends[port] = p
         return port
 
     def nginx(self, files=None):
