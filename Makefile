@@ -30,7 +30,7 @@ RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c ru
 CERTS = certs/tls_ctx.c certs/gen.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
-        proxy/health.c
+        proxy/health.c proxy/persist.c
 APPS = apps/apps.c apps/status.c
 MAIN = main/main.c main/default_conf.c main/signals.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(APPS)

@@ -108,6 +108,10 @@ struct gh_conf_service {
     char *limit_action;                  /* owned; "429" or "close" */
     struct gh_loc rule_set_loc;
     struct gh_conf_check check;
+    char *persistence;        /* owned; "off", "source-ip" or "cookie" */
+    char *cookie_name;        /* owned; cookie persistence */
+    long long persist_mask;   /* source-ip: prefix bits kept (IPv4; IPv6 uses 64 if unset) */
+    long long persist_timeout; /* ms */
     struct gh_conf_server *servers; /* owned array */
     size_t nservers;
     struct gh_loc loc;

@@ -371,6 +371,8 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         sv->name = gh_strdup(s->args[0].text);
         sv->loc = s->name.loc;
         sv->reencrypt = gh_strdup("off");
+        sv->persistence = gh_strdup("off");
+        sv->persist_timeout = 20 * 60 * 1000; /* the seeds' 20 minutes */
         apply_defaults(ps, GH_CTX_SERVICE, sv);
         if (parse_block(ps, GH_CTX_SERVICE, sv, conf, depth + 1, s->name.loc) == -1)
             return -1;
@@ -683,6 +685,69 @@ static int special_check(struct parser *ps, struct stmt *s, struct gh_conf_servi
     return 0;
 }
 
+/* persistence off | source-ip [mask BITS] [timeout D] | cookie NAME [timeout D] */
+static int special_persistence(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
+{
+    int i = 1;
+    long v;
+    long long d;
+
+    if (want_args(ps, s, 1, 6, 0) == -1)
+        return -1;
+    free(sv->persistence);
+    sv->persistence = gh_strdup(s->args[0].text);
+    if (strcmp(s->args[0].text, "off") == 0) {
+        if (s->nargs != 1) {
+            ERR(ps, s->args[1].loc, "'persistence off' takes nothing more");
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(s->args[0].text, "cookie") == 0) {
+        const char *c;
+        if (s->nargs < 2) {
+            ERR(ps, s->args[0].loc, "'persistence cookie' needs a cookie name");
+            return -1;
+        }
+        for (c = s->args[1].text; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                  *c == '-' || *c == '_')) {
+                ERR(ps, s->args[1].loc, "cookie name: letters, digits, '-' and '_' only");
+                return -1;
+            }
+        free(sv->cookie_name);
+        sv->cookie_name = gh_strdup(s->args[1].text);
+        i = 2;
+    } else if (strcmp(s->args[0].text, "source-ip") != 0) {
+        ERR(ps, s->args[0].loc, "persistence is off, source-ip or cookie NAME");
+        return -1;
+    }
+    for (; i < s->nargs; i += 2) {
+        if (i + 1 >= s->nargs) {
+            ERR(ps, s->args[i].loc, "'%s' needs a value", s->args[i].text);
+            return -1;
+        }
+        if (strcmp(s->args[i].text, "timeout") == 0) {
+            if (gh_parse_duration_ms(s->args[i + 1].text, &d) == -1 || d < 1000 ||
+                d > 7LL * 86400000) {
+                ERR(ps, s->args[i + 1].loc, "persistence timeout: 1s to 7d");
+                return -1;
+            }
+            sv->persist_timeout = d;
+        } else if (strcmp(s->args[i].text, "mask") == 0 && sv->cookie_name == NULL) {
+            if (gh_parse_long(s->args[i + 1].text, 1, 128, &v) == -1) {
+                ERR(ps, s->args[i + 1].loc, "mask: prefix bits from 1 to 128");
+                return -1;
+            }
+            sv->persist_mask = v;
+        } else {
+            ERR(ps, s->args[i].loc, "unknown persistence option '%s'", s->args[i].text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
 {
     const char *n = s->name.text;
@@ -690,6 +755,8 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
 
     if (strcmp(n, "check") == 0)
         return special_check(ps, s, sv);
+    if (strcmp(n, "persistence") == 0)
+        return special_persistence(ps, s, sv);
 
     if (strcmp(n, "server") == 0)
         return special_server(ps, s, sv);
@@ -954,6 +1021,8 @@ void gh_conf_free(struct gh_conf *c)
             free(s->servers[j].state);
         }
         free(s->servers);
+        free(s->persistence);
+        free(s->cookie_name);
         free(s->check.method);
         free(s->check.url);
         free(s->check.body);

@@ -37,6 +37,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"app", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, "status management"},
     {"server", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
+    {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"reencrypt", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"scheduler", GH_CTX_SERVICE, GH_T_STR, S(scheduler), "least-conn", 0, 0,
      "least-conn round-robin"},

@@ -227,6 +227,16 @@ char *gh_conf_write(const struct gh_conf *c)
             outf(&o, "\n");
         }
         typed(&o, GH_CTX_SERVICE, s, "    ");
+        if (strcmp(s->persistence, "off") != 0) {
+            char to[32];
+            gh__conf_fmt_duration(to, sizeof(to), s->persist_timeout);
+            outf(&o, "    persistence %s", s->persistence);
+            if (s->cookie_name)
+                outf(&o, " %s", s->cookie_name);
+            if (s->persist_mask)
+                outf(&o, " mask %lld", s->persist_mask);
+            outf(&o, " timeout %s\n", to);
+        }
         if (s->check.enabled) {
             char iv[32], to[32];
             const struct gh_conf_check *k = &s->check;

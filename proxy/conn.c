@@ -417,7 +417,13 @@ static int begin_request(struct proxy_conn *c)
         set_state(c, ST_EXCHANGE);
         return RUN_CONTINUE;
     }
-    srv = proxy__pick_server(c->svc, NULL);
+    srv = NULL;
+    if (c->svc->conf->persistence[0] != 'o') {
+        c->req.hdrs = c->w->scratch; /* the parsed index is still in scratch */
+        srv = proxy__persist_find(c, head, m);
+    }
+    if (srv == NULL)
+        srv = proxy__pick_server(c->svc, NULL);
     if (srv == NULL)
         return refuse(c, GH_REASON_NO_SERVER);
     return start_upstream(c, srv);
@@ -430,6 +436,7 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
     c->srv = srv;
     atomic_fetch_add(&srv->st->active, 1);
     c->counted = 1;
+    proxy__persist_remember(c); /* a failover re-pins the client to the new server */
     c->t_up = gh_now_ms();
     r = proxy__up_open(c, srv); /* no_pool: a retry after a pooled connection died */
     if (r == -1) {

@@ -123,6 +123,12 @@ int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct 
     }
     if (m->framing == HTTP1_BODY_CHUNKED || c->resp_chunk_out)
         puts_(b, "Transfer-Encoding: chunked\r\n");
+    {
+        char cookie[256];
+        int n = proxy__persist_set_cookie(c, cookie, sizeof(cookie));
+        if (n > 0 && (size_t)n < sizeof(cookie))
+            put(b, cookie, (size_t)n);
+    }
     if (c->close_after)
         puts_(b, "Connection: close\r\n");
     else if (c->req.version == 10)

@@ -76,6 +76,7 @@ struct proxy_server {
     const char *verify;  /* borrowed: name or IP to verify and send as SNI; NULL: plain */
     long weight;
     int admin;               /* 0 up, 1 drain (no new clients), 2 maint (out) */
+    uint64_t id;             /* hash of key: how persistence names the server */
     char key[PROXY_KEY_LEN]; /* identity of a reusable connection or TLS session */
     struct proxy_srv_stats *st; /* borrowed from the process-wide table */
     uint16_t check_port;     /* port health checks go to */
@@ -174,6 +175,7 @@ struct proxy_conn {
     const char *rule_id; /* borrowed from gen: the rule that refused, for the logs */
     struct sockaddr_storage peer_ss;
     int limited; /* counted by max-conns-per-source (released at close) */
+    int persist_fresh; /* the request carried a valid cookie that need not be renewed */
     char ip[48];
     char sni[128];
     struct proxy_conn *next, *prev; /* the worker's list */
@@ -313,6 +315,17 @@ struct proxy_svc_stats *proxy__svc_stats(const char *name);
 /* Records one finished request against its service and server (may be NULL). */
 void proxy__stats_request(struct proxy_svc_stats *svc, struct proxy_srv_stats *srv, int status,
                           uint64_t bytes_in, uint64_t bytes_out, uint64_t ms);
+
+/* persist.c */
+uint64_t proxy__server_id(const char *key);
+/* The server the client is persistent to, if it can take the request. */
+struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
+                                         const struct http1_msg *m);
+/* source-ip: records c->srv for this client (refreshing the timeout). */
+void proxy__persist_remember(struct proxy_conn *c);
+/* cookie: writes a Set-Cookie header line for c->srv when one is due;
+ * returns its length or 0. */
+int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen);
 
 /* health.c */
 int proxy__health_start(void);

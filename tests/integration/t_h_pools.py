@@ -179,3 +179,71 @@ def killing_a_server_under_load_loses_little(env):
     check(lost == 0, "GETs in flight at the killed server were retried: %d lost of %d\n%s"
           % (lost, reqs, out))
     print("    (one of two servers SIGKILLed under wrk: %d requests, %d lost)" % (reqs, lost))
+
+
+def sticky_run(env, front, n, cookie=None):
+    """n requests on new connections; returns the backends that answered and
+    the last Set-Cookie value seen."""
+    seen, set_cookie = [], None
+    for _ in range(n):
+        args = ["--cacert", env.ca, "-D", env.path("h.txt"), "https://localhost:%d/whoami" % front]
+        if cookie:
+            args += ["-H", "Cookie: other=1; %s" % cookie]
+        r = curl(*args)
+        seen.append(r.stdout.decode())
+        for line in open(env.path("h.txt")):
+            if line.lower().startswith("set-cookie:"):
+                set_cookie = line.split(":", 1)[1].strip().split(";")[0]
+    return seen, set_cookie
+
+
+@test
+def cookie_persistence_sticks_and_fails_over(env):
+    a, b, c = env.backend(), env.backend(), env.backend()
+    front = free_port()
+    servers = [("a", a), ("b", b), ("c", c)]
+    conf = lambda extra_b: base_conf(env) + service("front", front, servers=servers,
+                                                    extra="    persistence cookie MS-WSMAN timeout 20m"
+                                                    ).replace("server b 127.0.0.1:%d" % b,
+                                                              "server b 127.0.0.1:%d%s" % (b, extra_b))
+    g = env.gatehouse(conf(""))
+    first, cookie = sticky_run(env, front, 1)
+    check(cookie and cookie.startswith("MS-WSMAN="), "cookie inserted: %r" % cookie)
+    value = cookie.split("=", 1)[1]
+    for port in (a, b, c):
+        check(str(port) not in value and "127.0.0.1" not in value, "cookie reveals no address")
+    seen, again = sticky_run(env, front, 12, cookie)
+    check(set(seen) == {first[0]}, "12 new connections stick to %s: %r" % (first[0], seen))
+    check(again is None, "a fresh cookie is not re-sent on every response")
+    # forged: a valid-looking value with another MAC is ignored (balanced again)
+    forged = "MS-WSMAN=" + value[:9] + ("0" * 24)
+    seen, fresh = sticky_run(env, front, 9, forged)
+    check(len(set(seen)) > 1 and fresh is not None, "forged cookie ignored: %r" % seen)
+    # the pinned server goes into maintenance: the client moves and sticks
+    pinned = {str(a): "a", str(b): "b", str(c): "c"}[first[0]]
+    env.write("gh.conf", conf("").replace("server %s 127.0.0.1:%s" % (pinned, first[0]),
+                                          "server %s 127.0.0.1:%s state maint" % (pinned, first[0])))
+    n = g.output().count("configuration reloaded")
+    g.signal(signal.SIGHUP)
+    wait_until(lambda: g.output().count("configuration reloaded") > n, 5, "reload")
+    seen, moved = sticky_run(env, front, 1, cookie)
+    check(seen[0] != first[0] and moved is not None, "moved off the pinned server with a new cookie")
+    seen2, _ = sticky_run(env, front, 8, moved)
+    check(set(seen2) == {seen[0]}, "and sticks to the new one: %r" % seen2)
+
+
+@test
+def source_persistence_sticks_and_fails_over(env):
+    a, b = env.backend(), env.backend()
+    front = free_port()
+    g = env.gatehouse(base_conf(env) + service("front", front, servers=[("a", a), ("b", b)],
+                                               extra="    persistence source-ip mask 24 timeout 20m\n"
+                                                     "    retries 2"))
+    seen, _ = sticky_run(env, front, 10)
+    check(len(set(seen)) == 1, "one client address sticks to one server: %r" % seen)
+    pinned = int(seen[0])
+    env.backends[pinned].send_signal(signal.SIGKILL)
+    env.backends[pinned].wait()
+    seen2, _ = sticky_run(env, front, 6)
+    check(all(s and int(s) != pinned for s in seen2), "failed over: %r" % seen2)
+    check(len(set(seen2)) == 1, "and sticks to the new server: %r" % seen2)

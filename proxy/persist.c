@@ -1,0 +1,202 @@
+/*
+ * Persistence: keep a client on the real server it started with, for
+ * `timeout` after its last request (the seeds' 20 minutes).
+ *
+ * source-ip: the client address (masked: /24 keeps a NATed office together)
+ * maps to the server in the shared key-value store, so every worker agrees.
+ *
+ * cookie: the proxy inserts NAME=EXPIRY.MAC where MAC is an HMAC-SHA256
+ * (truncated to 96 bits) over the server's identity, the expiry and the
+ * service, under a key drawn at start. The cookie names no address and
+ * cannot be forged to pick a server; a cookie for a server that is down,
+ * in maintenance or gone is ignored, the client is balanced again and gets
+ * a cookie for its new server. The key lives in memory: after a restart old
+ * cookies are ignored once.
+ *
+ * A server in drain keeps its persistent clients; maint and down do not.
+ */
+#include "proxy_int.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "../common/kv.h"
+
+static unsigned char secret[32];
+static int have_secret;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init_secret(void)
+{
+    have_secret = RAND_bytes(secret, sizeof(secret)) == 1;
+}
+
+uint64_t proxy__server_id(const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (; *key; key++) {
+        h ^= (unsigned char)*key;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static int usable(const struct proxy_server *s)
+{
+    return s->admin != 2 && atomic_load(&s->st->up);
+}
+
+/* source-ip key: type, service scope, family, masked address */
+static size_t source_key(const struct proxy_conn *c, unsigned char *k)
+{
+    const struct sockaddr_storage *ss = &c->peer_ss;
+    long bits = (long)c->svc->conf->persist_mask;
+    size_t alen = ss->ss_family == AF_INET ? 4 : 16, i;
+    const unsigned char *a = ss->ss_family == AF_INET
+                                 ? (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr
+                                 : (const unsigned char *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+    if (bits == 0)
+        bits = ss->ss_family == AF_INET ? 32 : 64;
+    if (bits > (long)alen * 8)
+        bits = (long)alen * 8;
+    memset(k, 0, 22);
+    k[0] = 'p';
+    memcpy(k + 1, &c->svc->scope, 4);
+    k[5] = (unsigned char)ss->ss_family;
+    for (i = 0; i < alen; i++) {
+        long keep = bits - (long)i * 8;
+        unsigned char m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+        k[6 + i] = a[i] & m;
+    }
+    return 22;
+}
+
+static void mac(const struct proxy_conn *c, const struct proxy_server *s, const char *expiry,
+                char out[25])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE], msg[PROXY_KEY_LEN + 128];
+    unsigned mdlen = 0;
+    int n = snprintf((char *)msg, sizeof(msg), "%s|%s|%s", s->key, expiry, c->svc->conf->name);
+    int i;
+
+    HMAC(EVP_sha256(), secret, sizeof(secret), msg, (size_t)n, md, &mdlen);
+    for (i = 0; i < 12; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[24] = '\0';
+}
+
+/* The value of cookie name in the request, or NULL. */
+static const char *find_cookie(const char *head, const struct http1_msg *m, const char *name,
+                               size_t *vlen)
+{
+    size_t nl = strlen(name);
+    unsigned i;
+
+    for (i = 0; i < m->nhdrs; i++) {
+        const char *v = head + m->hdrs[i].value.off, *end = v + m->hdrs[i].value.len;
+        if (!gh_strncaseeq(head + m->hdrs[i].name.off, m->hdrs[i].name.len, "cookie"))
+            continue;
+        while (v < end) {
+            const char *semi = memchr(v, ';', (size_t)(end - v)), *e = semi ? semi : end;
+            while (v < e && *v == ' ')
+                v++;
+            if ((size_t)(e - v) > nl && memcmp(v, name, nl) == 0 && v[nl] == '=') {
+                *vlen = (size_t)(e - v - (long)nl - 1);
+                return v + nl + 1;
+            }
+            v = semi ? semi + 1 : end;
+        }
+    }
+    return NULL;
+}
+
+struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
+                                         const struct http1_msg *m)
+{
+    const struct gh_conf_service *cf = c->svc->conf;
+    size_t i;
+
+    c->persist_fresh = 0;
+    if (cf->persistence[0] == 's') {
+        unsigned char k[22];
+        int64_t id;
+        if (gh_kv_get(k, source_key(c, k), &id) == 0)
+            for (i = 0; i < c->svc->nservers; i++)
+                if ((int64_t)c->svc->servers[i].id == id && usable(&c->svc->servers[i]))
+                    return &c->svc->servers[i];
+        return NULL;
+    }
+    if (cf->persistence[0] == 'c') {
+        const char *v;
+        size_t vl;
+        char expiry[16], want[25];
+        unsigned long exp;
+        pthread_once(&once, init_secret);
+        v = find_cookie(head, m, cf->cookie_name, &vl);
+        if (!have_secret || v == NULL || vl != 8 + 1 + 24 || v[8] != '.')
+            return NULL;
+        memcpy(expiry, v, 8);
+        expiry[8] = '\0';
+        if (sscanf(expiry, "%8lx", &exp) != 1 || (time_t)exp < time(NULL))
+            return NULL;
+        for (i = 0; i < c->svc->nservers; i++) {
+            mac(c, &c->svc->servers[i], expiry, want);
+            if (CRYPTO_memcmp(want, v + 9, 24) == 0) {
+                if (!usable(&c->svc->servers[i]))
+                    return NULL;
+                /* refresh the cookie once half its life has passed */
+                c->persist_fresh = (time_t)exp - time(NULL) > (time_t)(cf->persist_timeout / 2000);
+                return &c->svc->servers[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+static enum gh_kv_op remember_fn(int64_t v[2], int exists, void *arg)
+{
+    (void)exists;
+    v[0] = *(int64_t *)arg;
+    return GH_KV_STORE;
+}
+
+void proxy__persist_remember(struct proxy_conn *c)
+{
+    const struct gh_conf_service *cf = c->svc->conf;
+
+    if (cf->persistence[0] == 's' && c->srv != NULL) {
+        unsigned char k[22];
+        int64_t id = (int64_t)c->srv->id;
+        gh_kv_update(k, source_key(c, k), cf->persist_timeout, remember_fn, &id);
+    }
+}
+
+int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen)
+{
+    const struct gh_conf_service *cf = c->svc->conf;
+    char expiry[16], m[25];
+    long ttl = (long)(cf->persist_timeout / 1000);
+
+    if (cf->persistence[0] != 'c' || c->persist_fresh || c->srv == NULL || c->srv->st == NULL)
+        return 0;
+    pthread_once(&once, init_secret);
+    if (!have_secret)
+        return 0;
+    snprintf(expiry, sizeof(expiry), "%08lx", (unsigned long)(time(NULL) + ttl) & 0xffffffffUL);
+    mac(c, c->srv, expiry, m);
+    return snprintf(out, outlen, "Set-Cookie: %s=%s.%s; Path=/; Max-Age=%ld; HttpOnly; "
+                                 "SameSite=Lax%s\r\n",
+                    cf->cookie_name, expiry, m, ttl, c->svc->tls ? "; Secure" : "");
+}
