@@ -40,7 +40,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"reencrypt", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"scheduler", GH_CTX_SERVICE, GH_T_STR, S(scheduler), "least-conn", 0, 0,
-     "least-conn round-robin"},
+     "least-conn round-robin source-hash"},
     {"client-header-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(client_header_timeout), "10s", 1,
      DAY, NULL},
     {"keepalive-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(keepalive_timeout), "75s", 1, DAY,

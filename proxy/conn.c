@@ -423,7 +423,7 @@ static int begin_request(struct proxy_conn *c)
         srv = proxy__persist_find(c, head, m);
     }
     if (srv == NULL)
-        srv = proxy__pick_server(c->svc, NULL);
+        srv = proxy__pick_server(c->svc, NULL, &c->peer_ss);
     if (srv == NULL)
         return refuse(c, GH_REASON_NO_SERVER);
     return start_upstream(c, srv);
@@ -498,7 +498,8 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
     gh_log_info("service %s: retrying request on another server after %s from %s",
                 c->svc->conf->name, rules_reason_name(why), old->name);
     {
-        struct proxy_server *srv = proxy__pick_server(c->svc, pooled_race ? NULL : old);
+        struct proxy_server *srv =
+            proxy__pick_server(c->svc, pooled_race ? NULL : old, &c->peer_ss);
         if (srv == NULL)
             return refuse(c, why);
         return start_upstream(c, srv);

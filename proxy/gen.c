@@ -31,6 +31,7 @@ static void gen_free(struct proxy_gen *g)
         for (k = 0; k < g->svcs[i].nhosts; k++)
             free(g->svcs[i].hosts[k]);
         free(g->svcs[i].hosts);
+        free(g->svcs[i].wrr);
         rules_set_free(g->svcs[i].rules);
         SSL_CTX_free(g->svcs[i].tls);
         SSL_CTX_free(g->svcs[i].up_tls);
@@ -71,6 +72,33 @@ static int set_addr(struct proxy_server *s, const char *hostport)
     }
     snprintf(s->addr, sizeof(s->addr), "%s", hostport);
     return 0;
+}
+
+/* The weighted round-robin schedule, computed once by the smooth algorithm
+ * (each step adds every weight to its server's credit, picks the largest
+ * and charges it the total), so weights 5,1,1 give a a b a c a a rather
+ * than a a a a a b c. */
+static void build_wrr(struct proxy_service *svc)
+{
+    long total = 0, cur[256];
+    size_t i, k, n = svc->nservers < 256 ? svc->nservers : 256;
+
+    for (i = 0; i < n; i++) {
+        total += svc->servers[i].weight;
+        cur[i] = 0;
+    }
+    svc->nwrr = (size_t)total;
+    svc->wrr = gh_calloc(svc->nwrr ? svc->nwrr : 1, sizeof(*svc->wrr));
+    for (k = 0; k < svc->nwrr; k++) {
+        size_t best = 0;
+        for (i = 0; i < n; i++) {
+            cur[i] += svc->servers[i].weight;
+            if (cur[i] > cur[best])
+                best = i;
+        }
+        cur[best] -= total;
+        svc->wrr[k] = (uint16_t)best;
+    }
 }
 
 /* allowed-hosts patterns normalised once; rule set compiled once. */
@@ -215,6 +243,10 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
             atomic_store(&s->st->up, 1); /* no checks: only passive holds apply */
         atomic_store(&s->st->checked, cs->check.enabled);
     }
+    svc->sched = strcmp(cs->scheduler, "round-robin") == 0   ? 1
+                 : strcmp(cs->scheduler, "source-hash") == 0 ? 2
+                                                             : 0;
+    build_wrr(svc);
     return 0;
 }
 

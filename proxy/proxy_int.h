@@ -93,6 +93,9 @@ struct proxy_service {
     struct http1_limits lim;
     int lidx; /* listener slot, set by proxy_install */
     _Atomic unsigned rr;
+    uint16_t *wrr;             /* owned: weighted round-robin schedule (server indexes) */
+    size_t nwrr;
+    int sched;                 /* 0 least-conn, 1 round-robin, 2 source-hash */
     char **hosts;              /* owned: normalised allowed-hosts patterns */
     size_t nhosts;
     struct rules_set *rules;   /* owned; NULL: none */
@@ -253,8 +256,10 @@ long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b);
 void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep);
 
 /* upstream.c */
-/* Picks a server by the service's scheduler, skipping exclude; NULL if none. */
-struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude);
+/* Picks a server by the service's scheduler (src feeds source-hash),
+ * skipping exclude; NULL if none can take a request. */
+struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude,
+                                        const struct sockaddr_storage *src);
 /* Starts a connection to srv into c->up: a pooled one (returns 1) or a new
  * non-blocking connect (returns 0). -1 on immediate failure. */
 int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv);

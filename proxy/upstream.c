@@ -22,36 +22,89 @@
 #define IDLE_MAX_AGE_MS 30000
 #define FAIL_HOLD_MS 2000
 
-struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude)
+static int eligible(const struct proxy_server *s, uint64_t now)
+{
+    /* drain and maint take no new clients; down servers none at all */
+    return s->admin == 0 && atomic_load(&s->st->up) && atomic_load(&s->fail_until) <= now;
+}
+
+/* Rendezvous hashing: each (client, server) pair gets a score and the
+ * highest eligible server wins, so a server going down moves only its own
+ * clients. */
+static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_server *exclude,
+                                      const struct sockaddr_storage *src, uint64_t now)
+{
+    struct proxy_server *best = NULL;
+    uint64_t best_score = 0, base = 0xcbf29ce484222325ULL;
+    const unsigned char *a = (const unsigned char *)src;
+    size_t i, k, alen = sizeof(*src);
+
+    if (src->ss_family == AF_INET) {
+        a = (const unsigned char *)&((const struct sockaddr_in *)src)->sin_addr;
+        alen = 4;
+    } else if (src->ss_family == AF_INET6) {
+        a = (const unsigned char *)&((const struct sockaddr_in6 *)src)->sin6_addr;
+        alen = 16;
+    }
+    for (k = 0; k < alen; k++)
+        base = (base ^ a[k]) * 0x100000001b3ULL;
+    for (i = 0; i < svc->nservers; i++) {
+        struct proxy_server *s = &svc->servers[i];
+        uint64_t h = (base ^ s->id) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= (uint64_t)s->weight;
+        if (s == exclude || !eligible(s, now))
+            continue;
+        if (best == NULL || h > best_score) {
+            best = s;
+            best_score = h;
+        }
+    }
+    return best;
+}
+
+struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude,
+                                        const struct sockaddr_storage *src)
 {
     uint64_t now = gh_now_ms();
-    unsigned start = atomic_fetch_add(&svc->rr, 1);
-    int rr = svc->conf->scheduler[0] == 'r';
-    struct proxy_server *best = NULL, *fallback = NULL;
+    struct proxy_server *best = NULL, *held = NULL;
     size_t k, n = svc->nservers;
 
-    for (k = 0; k < n; k++) {
-        struct proxy_server *s = &svc->servers[(start + k) % n];
-        if (s == exclude && n > 1)
-            continue;
-        /* drain and maint take no new clients; down servers none at all */
-        if (s->admin != 0 || !atomic_load(&s->st->up))
-            continue;
-        if (atomic_load(&s->fail_until) > now) {
-            if (fallback == NULL)
-                fallback = s;
-            continue;
+    if (n == 1)
+        exclude = NULL;
+    if (svc->sched == 2 && src != NULL) {
+        if ((best = pick_hash(svc, exclude, src, now)) != NULL)
+            return best;
+    } else if (svc->sched == 1 && svc->nwrr > 0) {
+        unsigned start = atomic_fetch_add(&svc->rr, 1);
+        for (k = 0; k < svc->nwrr; k++) {
+            struct proxy_server *s = &svc->servers[svc->wrr[(start + k) % svc->nwrr]];
+            if (s != exclude && eligible(s, now))
+                return s;
         }
-        if (rr)
-            return s;
-        /* Weighted least connections: compare active/weight by cross
-         * multiplication; ties go to the rotating start point. */
-        if (best == NULL ||
-            atomic_load(&s->st->active) * best->weight < atomic_load(&best->st->active) * s->weight)
-            best = s;
+    } else {
+        unsigned start = atomic_fetch_add(&svc->rr, 1);
+        for (k = 0; k < n; k++) {
+            struct proxy_server *s = &svc->servers[(start + k) % n];
+            if (s == exclude || !eligible(s, now))
+                continue;
+            /* Weighted least connections: active/weight compared by cross
+             * multiplication; ties go to the rotating start point. */
+            if (best == NULL || atomic_load(&s->st->active) * best->weight <
+                                    atomic_load(&best->st->active) * s->weight)
+                best = s;
+        }
+        if (best != NULL)
+            return best;
     }
-    /* Every server failed recently: try one anyway rather than refuse. */
-    return best ? best : fallback;
+    /* Nothing eligible: a server held back only for a recent connect failure
+     * (not down, not drained) is tried rather than refusing. */
+    for (k = 0; k < n && held == NULL; k++) {
+        struct proxy_server *s = &svc->servers[k];
+        if (s != exclude && s->admin == 0 && atomic_load(&s->st->up))
+            held = s;
+    }
+    return held;
 }
 
 static SSL_SESSION *sess_get(struct proxy_worker *w, const char *key)

@@ -247,3 +247,19 @@ def source_persistence_sticks_and_fails_over(env):
     seen2, _ = sticky_run(env, front, 6)
     check(all(s and int(s) != pinned for s in seen2), "failed over: %r" % seen2)
     check(len(set(seen2)) == 1, "and sticks to the new server: %r" % seen2)
+
+
+@test
+def weighted_round_robin_and_source_hash(env):
+    a, b = env.backend(), env.backend()
+    front, hashed = free_port(), free_port()
+    g = env.gatehouse(base_conf(env) +
+                      service("front", front, servers=[("a", a), ("b", b)],
+                              extra="    scheduler round-robin").replace(
+                          "server a 127.0.0.1:%d" % a, "server a 127.0.0.1:%d weight 3" % a) +
+                      service("hashed", hashed, servers=[("a", a), ("b", b)],
+                              extra="    scheduler source-hash"))
+    got = whoami(front, 40, env.ca)
+    check(got == {str(a): 30, str(b): 10}, "weights 3:1 give 30:10 of 40: %r" % got)
+    got = whoami(hashed, 10, env.ca)
+    check(len(got) == 1, "one client address, one server: %r" % got)
