@@ -32,6 +32,7 @@ struct gh_conf_server {
     char *verify_name; /* owned; NULL: verify the address itself */
     char *state;      /* owned; "up", "drain" or "maint" */
     long long weight;
+    long long maxconn; /* requests in flight at most; 0: unlimited */
     struct gh_loc loc;
 };
 
@@ -93,6 +94,8 @@ struct gh_conf_service {
     long long max_chunk_ext;
     long long server_keepalive;      /* idle real-server connections kept per worker */
     long long retries;
+    long long queue_size;    /* requests waiting for a server slot, across workers */
+    long long queue_timeout; /* ms */
     struct gh_conf_list allowed_hosts;   /* empty refuses everything; "*" allows all */
     struct gh_conf_list allowed_dirs;    /* globs on the normalised path */
     struct gh_conf_list allowed_methods;

@@ -405,7 +405,7 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
     int i;
     size_t k;
 
-    if (want_args(ps, s, 2, 8, 0) == -1)
+    if (want_args(ps, s, 2, 10, 0) == -1)
         return -1;
     for (k = 0; k < sv->nservers; k++)
         if (strcmp(sv->servers[k].name, s->args[0].text) == 0) {
@@ -439,6 +439,13 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
         } else if (strcmp(opt, "verify-name") == 0) {
             free(srv->verify_name);
             srv->verify_name = gh_strdup(s->args[i + 1].text);
+        } else if (strcmp(opt, "maxconn") == 0) {
+            long mc;
+            if (gh_parse_long(s->args[i + 1].text, 0, 1000000, &mc) == -1) {
+                ERR(ps, s->args[i + 1].loc, "maxconn must be a whole number from 0 to 1000000");
+                return -1;
+            }
+            srv->maxconn = mc;
         } else if (strcmp(opt, "state") == 0) {
             const char *v = s->args[i + 1].text;
             if (strcmp(v, "up") != 0 && strcmp(v, "drain") != 0 && strcmp(v, "maint") != 0) {
@@ -448,7 +455,7 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
             free(srv->state);
             srv->state = gh_strdup(v);
         } else {
-            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name, state)",
+            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name, state, maxconn)",
                 opt);
             return -1;
         }

@@ -56,6 +56,8 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"max-chunk-ext", GH_CTX_SERVICE, GH_T_SIZE, S(max_chunk_ext), "1k", 0, 64 * 1024, NULL},
     {"server-keepalive", GH_CTX_SERVICE, GH_T_INT, S(server_keepalive), "64", 0, 10000, NULL},
     {"retries", GH_CTX_SERVICE, GH_T_INT, S(retries), "1", 0, 10, NULL},
+    {"queue-size", GH_CTX_SERVICE, GH_T_INT, S(queue_size), "1024", 0, 1000000, NULL},
+    {"queue-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(queue_timeout), "5s", 1, DAY, NULL},
     {"allowed-hosts", GH_CTX_SERVICE, GH_T_LIST, S(allowed_hosts), NULL, 0, 0, NULL},
     {"allowed-dirs", GH_CTX_SERVICE, GH_T_LIST, S(allowed_dirs), NULL, 0, 0, NULL},
     {"allowed-methods", GH_CTX_SERVICE, GH_T_LIST, S(allowed_methods),

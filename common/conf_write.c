@@ -266,6 +266,8 @@ char *gh_conf_write(const struct gh_conf *c)
             }
             if (strcmp(sv->state, "up") != 0)
                 outf(&o, " state %s", sv->state);
+            if (sv->maxconn)
+                outf(&o, " maxconn %lld", sv->maxconn);
             outf(&o, "\n");
         }
         outf(&o, "}\n");

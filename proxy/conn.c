@@ -71,6 +71,9 @@ static void set_state(struct proxy_conn *c, enum proxy_state st)
         arm(c, c->nreq > 0 && gh_buf_len(&c->cin) == 0 ? cf->keepalive_timeout
                                                        : cf->client_header_timeout);
         break;
+    case ST_QUEUED:
+        arm(c, cf->queue_timeout);
+        break;
     case ST_CONNECT:
         arm(c, cf->connect_timeout);
         break;
@@ -97,12 +100,32 @@ static void uncount(struct proxy_conn *c)
     }
 }
 
+static void waitq_remove(struct proxy_conn *c)
+{
+    struct proxy_worker *w = c->w;
+    struct proxy_conn **pp = &w->waitq, *prev = NULL;
+
+    while (*pp != NULL && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->wnext;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = c->wnext;
+    if (w->waitq_tail == c)
+        w->waitq_tail = prev;
+    c->wnext = NULL;
+    atomic_fetch_sub(&c->svc->st->queued, 1);
+}
+
 static void conn_close(struct proxy_conn *c)
 {
     struct proxy_worker *w = c->w;
 
     if (c->st == ST_CLOSED)
         return;
+    if (c->st == ST_QUEUED)
+        waitq_remove(c);
     set_state(c, ST_CLOSED);
     uncount(c);
     atomic_fetch_sub(&c->svc->st->conns_active, 1);
@@ -211,6 +234,8 @@ static void copy_for_log(char *dst, size_t len, const char *src, size_t n)
 }
 
 static int start_upstream(struct proxy_conn *c, struct proxy_server *srv);
+static int enqueue(struct proxy_conn *c);
+static void run(struct proxy_conn *c);
 
 /* Normalises the request's path into the worker's scratch and appends the
  * raw query: the target that is checked is the target that is forwarded.
@@ -422,19 +447,61 @@ static int begin_request(struct proxy_conn *c)
         c->req.hdrs = c->w->scratch; /* the parsed index is still in scratch */
         srv = proxy__persist_find(c, head, m);
     }
-    if (srv == NULL)
-        srv = proxy__pick_server(c->svc, NULL, &c->peer_ss);
-    if (srv == NULL)
-        return refuse(c, GH_REASON_NO_SERVER);
+    if (srv == NULL) {
+        int full;
+        srv = proxy__pick_server(c->svc, NULL, &c->peer_ss, &full);
+        if (srv == NULL)
+            return full ? enqueue(c) : refuse(c, GH_REASON_NO_SERVER);
+    }
     return start_upstream(c, srv);
+}
+
+/* Every healthy server is at maxconn: wait, bounded in number and time. */
+static int enqueue(struct proxy_conn *c)
+{
+    struct proxy_worker *w = c->w;
+
+    if (atomic_fetch_add(&c->svc->st->queued, 1) >= c->svc->conf->queue_size) {
+        atomic_fetch_sub(&c->svc->st->queued, 1);
+        return refuse(c, GH_REASON_QUEUE_FULL);
+    }
+    c->wnext = NULL;
+    if (w->waitq_tail)
+        w->waitq_tail->wnext = c;
+    else
+        w->waitq = c;
+    w->waitq_tail = c;
+    set_state(c, ST_QUEUED);
+    return RUN_WAIT;
+}
+
+void proxy__waitq_dispatch(struct proxy_worker *w)
+{
+    while (w->waitq != NULL) {
+        struct proxy_conn *c = w->waitq;
+        int full;
+        struct proxy_server *srv = proxy__pick_server(c->svc, NULL, &c->peer_ss, &full);
+        if (srv == NULL && full)
+            return; /* still no slot: the oldest keeps its place */
+        waitq_remove(c);
+        if (srv == NULL)
+            refuse(c, GH_REASON_NO_SERVER);
+        else
+            start_upstream(c, srv);
+        run(c);
+    }
 }
 
 static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
 {
     int r;
 
+    if (proxy__server_take(srv) == -1) {
+        /* Filled up since it was picked (another worker took the slot). */
+        if (c->svc->nservers > 0 && srv->maxconn > 0)
+            return enqueue(c);
+    }
     c->srv = srv;
-    atomic_fetch_add(&srv->st->active, 1);
     c->counted = 1;
     proxy__persist_remember(c); /* a failover re-pins the client to the new server */
     c->t_up = gh_now_ms();
@@ -499,7 +566,7 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
                 c->svc->conf->name, rules_reason_name(why), old->name);
     {
         struct proxy_server *srv =
-            proxy__pick_server(c->svc, pooled_race ? NULL : old, &c->peer_ss);
+            proxy__pick_server(c->svc, pooled_race ? NULL : old, &c->peer_ss, NULL);
         if (srv == NULL)
             return refuse(c, why);
         return start_upstream(c, srv);
@@ -981,6 +1048,9 @@ static void run(struct proxy_conn *c)
         case ST_READ_HEAD:
             r = st_read_head(c);
             break;
+        case ST_QUEUED:
+            r = RUN_WAIT; /* proxy__waitq_dispatch moves it on */
+            break;
         case ST_CONNECT:
             r = st_connect(c);
             break;
@@ -1043,6 +1113,10 @@ void proxy__conn_timeout(struct proxy_conn *c)
     case ST_CLOSING:
         conn_close(c);
         return;
+    case ST_QUEUED:
+        waitq_remove(c);
+        refuse(c, GH_REASON_QUEUE_TIMEOUT);
+        break;
     case ST_CONNECT:
         gh_log_warn("service %s: server %s (%s): connect timed out", c->svc->conf->name,
                     c->srv->name, c->srv->addr);

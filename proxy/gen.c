@@ -231,6 +231,7 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
         snprintf(s->key, sizeof(s->key), "%s|%s|%s", s->addr, s->verify ? s->verify : "-",
                  svc->up_tls ? cs->reencrypt : "plain");
         s->id = proxy__server_id(s->key);
+        s->maxconn = (long)c->maxconn;
         s->admin = strcmp(c->state, "drain") == 0 ? 1 : strcmp(c->state, "maint") == 0 ? 2 : 0;
         s->fall = cs->check.enabled ? (int)cs->check.fall : 3;
         s->check_port = cs->check.port ? (uint16_t)cs->check.port

@@ -61,6 +61,7 @@ struct proxy_srv_stats {
 struct proxy_svc_stats {
     char name[64];
     _Atomic long conns_active;
+    _Atomic long queued; /* requests waiting for a server slot, all workers */
     _Atomic unsigned long long conns_total, bytes_in, bytes_out, lat_sum_ms;
     _Atomic unsigned long long requests[6];
     _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
@@ -81,6 +82,7 @@ struct proxy_server {
     struct proxy_srv_stats *st; /* borrowed from the process-wide table */
     uint16_t check_port;     /* port health checks go to */
     int fall;                /* passive: failed connects that mark it down (checked pools) */
+    long maxconn;            /* 0: unlimited */
     _Atomic unsigned long long fail_until; /* monotonic ms; skipped until then */
 };
 
@@ -118,6 +120,7 @@ struct proxy_gen {
 #define PROXY_STATES(X)                                                                            \
     X(TLS_HANDSHAKE)   /* client TLS handshake under way */                                       \
     X(READ_HEAD)       /* waiting for a complete request head */                                  \
+    X(QUEUED)          /* every server is at maxconn: waiting for a slot */                       \
     X(CONNECT)         /* a real-server connection is being made (TCP, then TLS) */               \
     X(EXCHANGE)        /* request sent or streaming; response awaited or streaming */             \
     X(TUNNEL)          /* after a 101: bytes copied both ways untouched */                        \
@@ -183,6 +186,7 @@ struct proxy_conn {
     char sni[128];
     struct proxy_conn *next, *prev; /* the worker's list */
     struct proxy_conn *qnext;       /* the worker's run-again queue */
+    struct proxy_conn *wnext;       /* the worker's queue of requests waiting for a slot */
 };
 
 
@@ -220,6 +224,7 @@ struct proxy_worker {
     int draining;
     int reserve_fd; /* spent when accept() runs out of descriptors */
     struct proxy_conn *queue; /* connections to run again before sleeping */
+    struct proxy_conn *waitq, *waitq_tail; /* QUEUED connections, oldest first */
     void **grave;             /* freed after the current batch of events */
     size_t ngrave, grave_cap;
     _Atomic uint64_t n_conns_total, n_requests, n_refused;
@@ -242,6 +247,8 @@ void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t event
 void proxy__conn_timeout(struct proxy_conn *c);
 /* Runs a connection queued because it still had work after its turn. */
 void proxy__conn_requeue(struct proxy_conn *c);
+/* Gives waiting requests the slots that freed up, oldest first. */
+void proxy__waitq_dispatch(struct proxy_worker *w);
 /* Ends an idle keep-alive connection (drain); in-flight ones finish first. */
 void proxy__conn_drain(struct proxy_conn *c);
 void proxy__conn_free(struct proxy_conn *c);
@@ -259,7 +266,9 @@ void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep);
 /* Picks a server by the service's scheduler (src feeds source-hash),
  * skipping exclude; NULL if none can take a request. */
 struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude,
-                                        const struct sockaddr_storage *src);
+                                        const struct sockaddr_storage *src, int *full);
+/* Takes a slot on srv unless it is at maxconn: 0 taken, -1 full. */
+int proxy__server_take(struct proxy_server *srv);
 /* Starts a connection to srv into c->up: a pooled one (returns 1) or a new
  * non-blocking connect (returns 0). -1 on immediate failure. */
 int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv);

@@ -158,6 +158,11 @@ static void prometheus(struct out *o, struct proxy_gen *g)
     for (i = 0; i < g->nsvcs; i++)
         outf(o, "gatehouse_service_connections{service=\"%s\"} %ld\n", g->svcs[i].st->name,
              atomic_load(&g->svcs[i].st->conns_active));
+    outf(o, "# HELP gatehouse_service_queue Requests waiting for a real-server slot.\n"
+            "# TYPE gatehouse_service_queue gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        outf(o, "gatehouse_service_queue{service=\"%s\"} %ld\n", g->svcs[i].st->name,
+             atomic_load(&g->svcs[i].st->queued));
     outf(o, "# HELP gatehouse_service_connections_total Client connections accepted.\n"
             "# TYPE gatehouse_service_connections_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
@@ -264,9 +269,10 @@ static void json(struct out *o, struct proxy_gen *g)
     outf(o, "{\"generation\":%llu,\"services\":[", (unsigned long long)g->id);
     for (i = 0; i < g->nsvcs; i++) {
         struct proxy_svc_stats *v = g->svcs[i].st;
-        outf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"connections\":%ld,"
+        outf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"queue\":%ld,\"connections\":%ld,"
                 "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
-             i ? "," : "", v->name, g->svcs[i].conf->listen, atomic_load(&v->conns_active),
+             i ? "," : "", v->name, g->svcs[i].conf->listen, atomic_load(&v->queued),
+             atomic_load(&v->conns_active),
              atomic_load(&v->conns_total), atomic_load(&v->bytes_in),
              atomic_load(&v->bytes_out));
         for (c = 1; c < 6; c++)

@@ -22,10 +22,17 @@
 #define IDLE_MAX_AGE_MS 30000
 #define FAIL_HOLD_MS 2000
 
+static int has_room(const struct proxy_server *s);
+
 static int eligible(const struct proxy_server *s, uint64_t now)
 {
     /* drain and maint take no new clients; down servers none at all */
     return s->admin == 0 && atomic_load(&s->st->up) && atomic_load(&s->fail_until) <= now;
+}
+
+static int usable_now(const struct proxy_server *s, uint64_t now)
+{
+    return eligible(s, now) && has_room(s);
 }
 
 /* Rendezvous hashing: each (client, server) pair gets a score and the
@@ -53,7 +60,7 @@ static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_se
         uint64_t h = (base ^ s->id) * 0xff51afd7ed558ccdULL;
         h ^= h >> 33;
         h *= (uint64_t)s->weight;
-        if (s == exclude || !eligible(s, now))
+        if (s == exclude || !usable_now(s, now))
             continue;
         if (best == NULL || h > best_score) {
             best = s;
@@ -63,15 +70,37 @@ static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_se
     return best;
 }
 
+int proxy__server_take(struct proxy_server *srv)
+{
+    long cur = atomic_load(&srv->st->active);
+
+    do {
+        if (srv->maxconn > 0 && cur >= srv->maxconn)
+            return -1;
+    } while (!atomic_compare_exchange_weak(&srv->st->active, &cur, cur + 1));
+    return 0;
+}
+
+static int has_room(const struct proxy_server *s)
+{
+    return s->maxconn == 0 || atomic_load(&s->st->active) < s->maxconn;
+}
+
 struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude,
-                                        const struct sockaddr_storage *src)
+                                        const struct sockaddr_storage *src, int *full)
 {
     uint64_t now = gh_now_ms();
     struct proxy_server *best = NULL, *held = NULL;
     size_t k, n = svc->nservers;
+    int any_full = 0;
 
+    if (full != NULL)
+        *full = 0;
     if (n == 1)
         exclude = NULL;
+    for (k = 0; k < n; k++)
+        if (eligible(&svc->servers[k], now) && !has_room(&svc->servers[k]))
+            any_full = 1;
     if (svc->sched == 2 && src != NULL) {
         if ((best = pick_hash(svc, exclude, src, now)) != NULL)
             return best;
@@ -79,14 +108,14 @@ struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_
         unsigned start = atomic_fetch_add(&svc->rr, 1);
         for (k = 0; k < svc->nwrr; k++) {
             struct proxy_server *s = &svc->servers[svc->wrr[(start + k) % svc->nwrr]];
-            if (s != exclude && eligible(s, now))
+            if (s != exclude && usable_now(s, now))
                 return s;
         }
     } else {
         unsigned start = atomic_fetch_add(&svc->rr, 1);
         for (k = 0; k < n; k++) {
             struct proxy_server *s = &svc->servers[(start + k) % n];
-            if (s == exclude || !eligible(s, now))
+            if (s == exclude || !usable_now(s, now))
                 continue;
             /* Weighted least connections: active/weight compared by cross
              * multiplication; ties go to the rotating start point. */
@@ -97,11 +126,17 @@ struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_
         if (best != NULL)
             return best;
     }
+    if (any_full) {
+        /* Healthy servers exist but all are at maxconn: the caller queues. */
+        if (full != NULL)
+            *full = 1;
+        return NULL;
+    }
     /* Nothing eligible: a server held back only for a recent connect failure
      * (not down, not drained) is tried rather than refusing. */
     for (k = 0; k < n && held == NULL; k++) {
         struct proxy_server *s = &svc->servers[k];
-        if (s != exclude && s->admin == 0 && atomic_load(&s->st->up))
+        if (s != exclude && s->admin == 0 && atomic_load(&s->st->up) && has_room(s))
             held = s;
     }
     return held;

@@ -387,6 +387,8 @@ static void *worker_main(void *arg)
         next = proxy__timer_next(w);
         if (w->queue != NULL)
             timeout = 0;
+        else if (w->waitq != NULL && timeout > 10)
+            timeout = 10; /* slots free on other workers too: look again soon */
         else if (next != 0)
             timeout = next <= now ? 0 : (next - now < 1000 ? (int)(next - now) : 1000);
         n = epoll_wait(w->epfd, evs, 256, timeout);
@@ -425,6 +427,8 @@ static void *worker_main(void *arg)
             q = q->qnext;
             proxy__conn_requeue(c);
         }
+        if (w->waitq != NULL)
+            proxy__waitq_dispatch(w);
         now = gh_now_ms();
         while ((c = proxy__timer_pop_expired(w, now)) != NULL)
             proxy__conn_timeout(c);

@@ -57,7 +57,9 @@
     X(UPSTREAM_TLS, 502, "upstream:tls")                                                           \
     X(UPSTREAM_CLOSED, 502, "upstream:closed")                                                     \
     X(UPSTREAM_TIMEOUT, 504, "upstream:timeout")                                                   \
-    X(NO_SERVER, 503, "upstream:no-server")
+    X(NO_SERVER, 503, "upstream:no-server")                                                        \
+    X(QUEUE_FULL, 503, "upstream:queue-full")                                                      \
+    X(QUEUE_TIMEOUT, 503, "upstream:queue-timeout")
 
 enum gh_reason {
 #define GH_REASON_ENUM(n, s, w) GH_REASON_##n,

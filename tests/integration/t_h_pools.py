@@ -263,3 +263,43 @@ def weighted_round_robin_and_source_hash(env):
     check(got == {str(a): 30, str(b): 10}, "weights 3:1 give 30:10 of 40: %r" % got)
     got = whoami(hashed, 10, env.ca)
     check(len(got) == 1, "one client address, one server: %r" % got)
+
+
+@test
+def maxconn_queue_and_queue_timeout(env):
+    slow = env.backend(delay_ms=400)
+    front, short = free_port(), free_port()
+    g = env.gatehouse(base_conf(env) +
+                      service("front", front, servers=[("s", slow)],
+                              extra="    queue-timeout 5s").replace(
+                          "server s 127.0.0.1:%d" % slow, "server s 127.0.0.1:%d maxconn 1" % slow) +
+                      service("short", short, servers=[("s", slow)],
+                              extra="    queue-timeout 200ms").replace(
+                          "server s 127.0.0.1:%d" % slow, "server s 127.0.0.1:%d maxconn 1" % slow))
+    results = []
+
+    def one(port):
+        t0 = time.time()
+        r = curl("--cacert", env.ca, "-o", "/dev/null", "-w", "%{http_code}",
+                 "https://localhost:%d/whoami" % port)
+        results.append((port, r.stdout.decode(), time.time() - t0))
+    ts = [threading.Thread(target=one, args=(front,)) for _ in range(3)]
+    t0 = time.time()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    codes = sorted(c for _, c, _ in results)
+    check(codes == ["200"] * 3, "queued requests all served: %r" % results)
+    check(time.time() - t0 >= 1.1, "one at a time through maxconn 1 (3 x 400 ms)")
+    results.clear()
+    ts = [threading.Thread(target=one, args=(short,)) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    codes = sorted(c for _, c, _ in results)
+    check(codes == ["200", "503"], "second request times out in the queue: %r" % results)
+    wait_until(lambda: os.path.exists(env.path("access.log")) and sum(
+        1 for l in open(env.path("access.log")) if "upstream:queue-timeout" in l) == 1, 5,
+        "the queue timeout logged with its reason")
