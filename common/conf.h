@@ -86,6 +86,7 @@ struct gh_conf_service {
     long long client_header_timeout; /* ms */
     long long keepalive_timeout;     /* ms */
     long long idle_timeout;          /* ms */
+    long long tunnel_timeout;        /* ms; WebSocket tunnels */
     long long connect_timeout;       /* ms */
     long long server_timeout;        /* ms */
     long long max_request_line;

@@ -46,6 +46,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"keepalive-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(keepalive_timeout), "75s", 1, DAY,
      NULL},
     {"idle-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(idle_timeout), "1800s", 1, DAY, NULL},
+    {"tunnel-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(tunnel_timeout), "1800s", 1, DAY, NULL},
     {"connect-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(connect_timeout), "5s", 1, DAY, NULL},
     {"server-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(server_timeout), "60s", 1, DAY, NULL},
     {"max-request-line", GH_CTX_SERVICE, GH_T_SIZE, S(max_request_line), "8k", 64, 1024 * 1024,

@@ -81,7 +81,7 @@ static void set_state(struct proxy_conn *c, enum proxy_state st)
         arm(c, cf->server_timeout);
         break;
     case ST_TUNNEL:
-        arm(c, cf->idle_timeout);
+        arm(c, cf->tunnel_timeout);
         break;
     case ST_CLOSING:
         arm(c, CLOSING_MS);
@@ -987,7 +987,7 @@ static int st_tunnel(struct proxy_conn *c)
         return RUN_CONTINUE;
     }
     if (a || b) {
-        arm(c, c->svc->conf->idle_timeout);
+        arm(c, c->svc->conf->tunnel_timeout);
         return RUN_CONTINUE;
     }
     return RUN_WAIT;

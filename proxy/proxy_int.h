@@ -340,6 +340,8 @@ void proxy__persist_remember(struct proxy_conn *c);
 /* cookie: writes a Set-Cookie header line for c->srv when one is due;
  * returns its length or 0. */
 int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen);
+/* Frees this thread's MAC context (worker exit). */
+void proxy__persist_thread_fini(void);
 
 /* health.c */
 int proxy__health_start(void);

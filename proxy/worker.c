@@ -446,6 +446,7 @@ static void *worker_main(void *arg)
     bury(w);
     proxy__sess_clear(w);
     rules_thread_fini();
+    proxy__persist_thread_fini();
     free(w->target);
     gh_buf_pool_drain();
     atomic_fetch_sub(&nrunning, 1);

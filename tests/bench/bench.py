@@ -154,7 +154,7 @@ def filter_rules():
     return "rules bench {\n" + "\n".join(rules) + "\n}\n", dirs
 
 
-def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False):
+def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag=""):
     rules, dirs = filter_rules() if filtered else ("", "/*")
     conf_text = "workers 1\naccess-log off\n"
     conf_text += "certificate main { cert %s; key %s }\n" % (cert, key)
@@ -164,18 +164,19 @@ def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False):
     conf_text += "    allowed-hosts *\n    allowed-dirs %s\n" % dirs
     if filtered:
         conf_text += "    rule-set bench\n"
+    conf_text += extra
     conf_text += "    reencrypt verify internal\n    keepalive-timeout 300s\n"
     conf_text += "    server b1 127.0.0.1:%d verify-name localhost\n" % b1
     conf_text += "    server b2 127.0.0.1:%d verify-name localhost\n}\n" % b2
-    name = "gatehouse-filter" if filtered else "gatehouse"
+    name = "gatehouse-filter" if filtered else "gatehouse" + tag
     conf = write(name + ".conf", conf_text)
     p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], name)
     wait_port(port)
     return p
 
 
-def start_haproxy(port, b1, b2, ca, combined):
-    conf = write("haproxy.cfg", """global
+def start_haproxy(port, b1, b2, ca, combined, kill=False):
+    conf = write("haproxy%s.cfg" % ("-kill" if kill else ""), """global
     nbthread 1
     maxconn 9000
     ssl-default-bind-options ssl-min-ver TLSv1.2
@@ -192,16 +193,20 @@ frontend fe
 backend be
     balance leastconn
     http-reuse safe
+%s
     server b1 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
     server b2 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
-""" % (port, combined, b1, ca, b2, ca))
-    p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf], "haproxy")
+""" % (port, combined,
+       "    retries 3\n    option redispatch 1\n    retry-on all-retryable-errors" if kill else "",
+       b1, ca, b2, ca))
+    p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf], "haproxy" + ("-kill" if kill else ""))
     wait_port(port)
     return p
 
 
 def start_nginx(port, b1, b2, ca, cert, key):
-    conf = write("nginx-proxy.conf", """user root; worker_processes 1; pid %s/nginx-proxy.pid;
+    tag = "-%d" % port
+    conf = write("nginx-proxy%s.conf" % tag, """user root; worker_processes 1; pid %s/nginx-proxy%s.pid;
 error_log %s/nginx-proxy.err; worker_rlimit_nofile 20000;
 events { worker_connections 9000; }
 http {
@@ -224,8 +229,8 @@ http {
         }
     }
 }
-""" % (TMP, TMP, b1, b2, port, cert, key, ca))
-    p = spawn(PROXY_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "nginx-proxy")
+""" % (TMP, tag, TMP, b1, b2, port, cert, key, ca))
+    p = spawn(PROXY_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "nginx-proxy" + tag)
     wait_port(port)
     return p
 
@@ -320,6 +325,52 @@ def machine():
     }
 
 
+def start_one_backend(cert, key, tag):
+    """One nginx TLS backend of its own, so it can be killed alone."""
+    port = free_port()
+    www = os.path.join(TMP, "www")
+    conf = write("kill-%s.conf" % tag, """user root; worker_processes 1; pid %s/kill-%s.pid;
+error_log %s/kill-%s.err;
+events { worker_connections 4000; }
+http { access_log off; server { listen 127.0.0.1:%d ssl; ssl_certificate %s;
+       ssl_certificate_key %s; keepalive_requests 10000000; root %s; } }
+""" % (TMP, tag, TMP, tag, port, cert, key, www))
+    p = spawn(LOAD_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "kill-" + tag)
+    wait_port(port)
+    return p, port
+
+
+def kill_test(name, ca, cert, key, combined):
+    """wrk against the proxy for 6 s over two fresh backends; after 2 s one
+    backend (master and worker) is SIGKILLed. Returns requests and failures."""
+    (pa, a), (pb, b) = start_one_backend(cert, key, name + "a"), start_one_backend(cert, key, name + "b")
+    port = free_port()
+    if name == "gatehouse":
+        p = start_gatehouse(port, a, b, ca, cert, key, extra="    retries 2\n", tag="-kill")
+    elif name == "haproxy":
+        p = start_haproxy(port, a, b, ca, combined, kill=True)
+    else:
+        p = start_nginx(port, a, b, ca, cert, key)
+    w = subprocess.Popen(LOAD_CPU + ["wrk", "-t1", "-c50", "-d6s", "--timeout", "2s",
+                                     "https://127.0.0.1:%d/1k.bin" % port],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(2)  # the failure comes mid-run; this is the scenario, not a wait for readiness
+    for pid in children(pb.pid):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    out = w.communicate()[0]
+    p.terminate()
+    p.wait(timeout=20)
+    pa.terminate()
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    lost = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
+    return {"requests": reqs, "lost": lost}
+
+
 ROUNDS = int(os.environ.get("GH_BENCH_ROUNDS", "3"))
 
 
@@ -331,10 +382,17 @@ def median_run(runs):
 def main():
     ca, cert, key, combined = setup_certs()
     b1, b2 = start_backends(cert, key)
-    ports = {n: free_port() for n in ("gatehouse+filter", "gatehouse", "haproxy", "nginx")}
+    ports = {n: free_port() for n in ("gatehouse+filter", "gatehouse+cookie", "gatehouse+source",
+                                      "gatehouse", "haproxy", "nginx")}
     procs_by = {
         "gatehouse+filter": start_gatehouse(ports["gatehouse+filter"], b1, b2, ca, cert, key,
                                             filtered=True),
+        "gatehouse+cookie": start_gatehouse(ports["gatehouse+cookie"], b1, b2, ca, cert, key,
+                                            extra="    persistence cookie MS-WSMAN\n",
+                                            tag="-cookie"),
+        "gatehouse+source": start_gatehouse(ports["gatehouse+source"], b1, b2, ca, cert, key,
+                                            extra="    persistence source-ip\n",
+                                            tag="-source"),
         "gatehouse": start_gatehouse(ports["gatehouse"], b1, b2, ca, cert, key),
         "haproxy": start_haproxy(ports["haproxy"], b1, b2, ca, combined),
         "nginx": start_nginx(ports["nginx"], b1, b2, ca, cert, key),
@@ -355,15 +413,16 @@ def main():
     for rnd in range(ROUNDS):
         for n in procs_by:
             runs[n]["ka1k"].append(wrk(ports[n], "/1k.bin", pids[n]))
-            if n != "gatehouse+filter":
+            if "+" not in n:
                 runs[n]["ka64k"].append(wrk(ports[n], "/64k.bin", pids[n]))
         print("round %d done" % (rnd + 1), flush=True)
     results = {}
     for n in procs_by:
         results[n] = {"ka1k": median_run(runs[n]["ka1k"])}
-        if n != "gatehouse+filter":
+        if "+" not in n:
             results[n]["ka64k"] = median_run(runs[n]["ka64k"])
-    procs_by.pop("gatehouse+filter").terminate()
+    for n in [n for n in procs_by if "+" in n]:
+        procs_by.pop(n).terminate()
     for n in ("gatehouse", "haproxy", "nginx"):
         results[n]["hs"] = handshakes(ports[n], pids[n])
     for n in ("gatehouse", "haproxy", "nginx"):
@@ -378,6 +437,10 @@ def main():
         print(line, flush=True)
     for p in procs_by.values():
         p.terminate()
+    for n in ("gatehouse", "haproxy", "nginx"):
+        results[n]["kill"] = kill_test(n, ca, cert, key, combined)
+        print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
+              flush=True)
     report(results, machine())
 
 
@@ -426,6 +489,22 @@ def report(res, m):
                                                          "ab failed %d" % r["hs"]["failed"] if "hs" in r and r["hs"]["failed"] else "") if x))
                        for n, r in res.items()) or "none"
     errors = "; ".join(e for e in errors.split("; ") if not e.endswith(": ")) or "none"
+    persist = ("| measure | no persistence | cookie (MS-WSMAN, inserted) | source-ip |\n"
+               "|---|---|---|---|\n"
+               "| keep-alive 1 KiB, req/s | %.0f | %.0f (%.3f) | %.0f (%.3f) |\n"
+               "| keep-alive 1 KiB, req/s per proxy core | %.0f | %.0f (%.3f) | %.0f (%.3f) |" % (
+                   g["rps"], res["gatehouse+cookie"]["ka1k"]["rps"],
+                   res["gatehouse+cookie"]["ka1k"]["rps"] / g["rps"],
+                   res["gatehouse+source"]["ka1k"]["rps"],
+                   res["gatehouse+source"]["ka1k"]["rps"] / g["rps"],
+                   g["rps"] / max(g["cpu"], 0.01),
+                   res["gatehouse+cookie"]["ka1k"]["rps"] / max(res["gatehouse+cookie"]["ka1k"]["cpu"], 0.01),
+                   (res["gatehouse+cookie"]["ka1k"]["rps"] / max(res["gatehouse+cookie"]["ka1k"]["cpu"], 0.01)) / (g["rps"] / max(g["cpu"], 0.01)),
+                   res["gatehouse+source"]["ka1k"]["rps"] / max(res["gatehouse+source"]["ka1k"]["cpu"], 0.01),
+                   (res["gatehouse+source"]["ka1k"]["rps"] / max(res["gatehouse+source"]["ka1k"]["cpu"], 0.01)) / (g["rps"] / max(g["cpu"], 0.01))))
+    kill = ("| proxy | requests in 6 s | failed (non-2xx, socket errors) |\n|---|---|---|\n" +
+            "\n".join("| %s | %d | %d |" % (n, res[n]["kill"]["requests"], res[n]["kill"]["lost"])
+                      for n in ("gatehouse", "haproxy", "nginx")))
     text = """# Performance
 
 Measured by `make bench` (tests/bench/bench.py) on %(date)s. All three
@@ -456,10 +535,29 @@ last matches), against none, in the same run:
 
 %(filt)s
 
+## Persistence
+
+The same gatehouse with `persistence cookie MS-WSMAN` (wrk sends no cookie,
+so every response computes and inserts one: the worst case) and with
+`persistence source-ip` (a lookup and a refresh in the shared store per
+request), against none; ratios in parentheses:
+
+%(persist)s
+
+## One of two real servers killed under load
+
+wrk, 50 connections, 6 s, against each proxy in front of two fresh nginx
+TLS backends; after 2 s one backend (master and worker) is killed with
+SIGKILL. gatehouse: `retries 2`; HAProxy: `retries 3`, `option redispatch 1`,
+`retry-on all-retryable-errors`; nginx: its defaults (`proxy_next_upstream
+error timeout`). Failed requests are what the clients saw:
+
+%(kill)s
+
 Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
 """ % {"date": time.strftime("%%Y-%%m-%%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
        "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items() if "hs" in r),
-       "errors": errors, "filt": filt, "rounds": ROUNDS, **m}
+       "errors": errors, "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}
     text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
     with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
         f.write(text)
