@@ -47,6 +47,8 @@ struct proxy_srv_stats {
     _Atomic int checked;   /* active checks configured in the current generation */
     _Atomic long active;   /* requests in flight */
     _Atomic int fails;     /* consecutive failed connects (passive health) */
+    _Atomic long conns;    /* connections open to it (in use or pooled) */
+    _Atomic unsigned long long conns_total; /* connections opened to it */
     _Atomic unsigned long long checks_ok, checks_fail, transitions, last_check_ms;
     _Atomic unsigned long long requests[6]; /* by status class: [1] 1xx .. [5] 5xx, [0] none */
     _Atomic unsigned long long bytes_in, bytes_out, lat_sum_ms;
@@ -145,6 +147,7 @@ struct proxy_upconn {
     struct proxy_upconn *next, *prev; /* the worker's pool, while pooled */
     struct proxy_server *srv;      /* borrowed; only while attached (generations change) */
     char key[PROXY_KEY_LEN];
+    struct proxy_srv_stats *st;    /* borrowed: process-wide, outlives generations */
     uint64_t since;                /* pooled at, monotonic ms */
     int phase;                     /* 1 TCP connecting, 2 TLS handshake, 3 ready */
 };

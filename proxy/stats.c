@@ -216,6 +216,22 @@ static void prometheus(struct out *o, struct proxy_gen *g)
             outf(o, "gatehouse_server_active{service=\"%s\",server=\"%s\"} %ld\n",
                  s->st->service, s->st->name, atomic_load(&s->st->active));
         }
+    outf(o, "# HELP gatehouse_server_connections Connections open to the server (in use or "
+            "pooled).\n# TYPE gatehouse_server_connections gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            outf(o, "gatehouse_server_connections{service=\"%s\",server=\"%s\"} %ld\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->conns));
+        }
+    outf(o, "# HELP gatehouse_server_connections_total Connections opened to the server.\n"
+            "# TYPE gatehouse_server_connections_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            outf(o, "gatehouse_server_connections_total{service=\"%s\",server=\"%s\"} %llu\n",
+                 s->st->service, s->st->name, atomic_load(&s->st->conns_total));
+        }
     outf(o, "# HELP gatehouse_server_requests_total Requests sent, by response status class.\n"
             "# TYPE gatehouse_server_requests_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
@@ -296,13 +312,15 @@ static void json(struct out *o, struct proxy_gen *g)
             pthread_mutex_unlock(&t->mu);
             outf(o, "%s{\"name\":\"%s\",\"address\":\"%s\",\"weight\":%ld,\"state\":\"%s\","
                     "\"health\":\"%s\",\"checked\":%s,\"last_check\":\"%s\",\"checks_ok\":%llu,"
-                    "\"checks_fail\":%llu,\"transitions\":%llu,\"active\":%ld,\"bytes_in\":%llu,"
+                    "\"checks_fail\":%llu,\"transitions\":%llu,\"active\":%ld,\"connections\":%ld,"
+                    "\"connections_total\":%llu,\"bytes_in\":%llu,"
                     "\"bytes_out\":%llu,\"requests\":{",
                  j ? "," : "", t->name, t->addr, s->weight,
                  s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
                  atomic_load(&t->up) ? "up" : "down", atomic_load(&t->checked) ? "true" : "false",
                  last, atomic_load(&t->checks_ok), atomic_load(&t->checks_fail),
                  atomic_load(&t->transitions), atomic_load(&t->active),
+                 atomic_load(&t->conns), atomic_load(&t->conns_total),
                  atomic_load(&t->bytes_in), atomic_load(&t->bytes_out));
             for (c = 1; c < 6; c++)
                 outf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c],

@@ -194,6 +194,8 @@ static void idle_unlink(struct proxy_worker *w, struct proxy_upconn *u)
 
 static void upconn_free(struct proxy_worker *w, struct proxy_upconn *u)
 {
+    if (u->st != NULL)
+        atomic_fetch_sub(&u->st->conns, 1);
     proxy__ep_close(w, &u->ep);
     proxy__defer_free(w, u); /* a later event of this batch may still name it */
 }
@@ -235,6 +237,9 @@ int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv)
     u->conn = c;
     u->srv = srv;
     u->phase = 1;
+    u->st = srv->st;
+    atomic_fetch_add(&u->st->conns, 1);
+    atomic_fetch_add(&u->st->conns_total, 1);
     snprintf(u->key, sizeof(u->key), "%s", srv->key);
     c->up = u;
     if (c->svc->up_tls != NULL) {

@@ -513,7 +513,9 @@ backends with least-connection balancing and verified server certificates,
 and reuse real-server connections. The proxy under test runs on CPU 0 with one
 worker/thread; wrk, ab and the backends share CPU 1, so with two cores the
 load generator side is often the bottleneck: compare the *per proxy core* rows
-(requests divided by the CPU the proxy actually used) before raw rates.
+(requests divided by the CPU the proxy actually used) before raw rates. On a
+shared two-vCPU virtual machine repeated runs of the 1 KiB rows vary by about
+5%: ratios inside that band are ties.
 
 Machine: %(cpu)s, %(ncpu)d CPUs, Linux %(kernel)s. %(openssl)s; %(haproxy)s;
 %(nginx)s; %(wrk)s. %(secs)d s per run, 50 connections (wrk); keep-alive figures are

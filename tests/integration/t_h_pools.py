@@ -154,6 +154,8 @@ def metrics_match_the_traffic_sent(env):
     check(metric("gatehouse_service_bytes_total", service="front", direction="out") > 0, "bytes")
     check(metric("gatehouse_service_connections_total", service="front") == 12,
           "one connection per curl")
+    check(1 <= metric("gatehouse_server_connections_total", service="front", server="a") <= 2,
+          "pooled connections (one per worker at most) carried all ten")
     # the public service forwards /metrics to its real server, never answers it
     r = curl("--cacert", env.ca, "https://localhost:%d/metrics" % front)
     check(b"gatehouse_" not in r.stdout, "public service does not expose metrics")
