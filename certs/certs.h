@@ -13,10 +13,25 @@
 #include <openssl/ssl.h>
 
 /* tls_ctx.c */
-/* A server context from a PEM chain and key. The key file must not be
- * readable by group or others. NULL with err set on failure. */
-SSL_CTX *certs_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-                              size_t errlen);
+/* TLS versions a listener offers: a bit per version. */
+#define CERTS_TLS10 0x1
+#define CERTS_TLS11 0x2
+#define CERTS_TLS12 0x4
+#define CERTS_TLS13 0x8
+
+/* A server context holding one or more certificate/key pairs (one per key
+ * type: an ECDSA and an RSA certificate for the same names, so OpenSSL
+ * answers each client with what it supports). Each key file must not be
+ * readable by group or others; each certificate must match its key and be
+ * valid now. versions is a CERTS_TLS* mask. NULL with err naming the file. */
+SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *key_files,
+                              size_t n, unsigned versions, char *err, size_t errlen);
+/* The DNS names a certificate answers for (its SANs, else its CN), lower
+ * case, as a malloc'd array of malloc'd strings. -1 when it cannot be read. */
+int certs_names(const char *cert_file, char ***names, size_t *n, char *err, size_t errlen);
+/* Seconds until the leaf certificate in cert_file expires (negative when it
+ * has); INT64_MIN when it cannot be read. */
+long long certs_expiry_seconds(const char *cert_file);
 /* A client context verifying peers against ca_file (PEM bundle); ca_file
  * NULL gives a context for plain-text targets (never used for TLS). */
 SSL_CTX *certs_client_ctx_new(const char *ca_file, char *err, size_t errlen);

@@ -6,6 +6,9 @@
 #include "certs.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 /* TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites
@@ -89,40 +93,80 @@ static void common_policy(SSL_CTX *ctx)
                               SSL_MODE_RELEASE_BUFFERS);
 }
 
-SSL_CTX *certs_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-                              size_t errlen)
+/* Loads one certificate chain and key into ctx after checking the key's
+ * permissions, that the key matches and that the leaf is valid now. */
+static int load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+                     size_t errlen)
 {
-    SSL_CTX *ctx;
     char e[256];
+    X509 *leaf;
 
     if (access(cert_file, R_OK) == -1) {
         snprintf(err, errlen, "%s: %s", cert_file, strerror(errno));
-        return NULL;
+        return -1;
     }
     if (check_key_perms(key_file, err, errlen) == -1)
-        return NULL;
+        return -1;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        snprintf(err, errlen, "%s: cannot load certificate chain: %s", cert_file,
+                 certs_last_error(e, sizeof(e)));
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "%s: cannot load private key (or it does not match %s): %s",
+                 key_file, cert_file, certs_last_error(e, sizeof(e)));
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "%s: private key does not match certificate %s", key_file,
+                 cert_file);
+        ERR_clear_error();
+        return -1;
+    }
+    leaf = SSL_CTX_get0_certificate(ctx);
+    if (leaf != NULL && X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+        snprintf(err, errlen, "%s: certificate has expired", cert_file);
+        return -1;
+    }
+    if (leaf != NULL && X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+        snprintf(err, errlen, "%s: certificate is not valid yet", cert_file);
+        return -1;
+    }
+    return 0;
+}
+
+SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *key_files,
+                              size_t n, unsigned versions, char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+    char e[256];
+    size_t i;
+    int lo = versions & CERTS_TLS10   ? TLS1_VERSION
+             : versions & CERTS_TLS11 ? TLS1_1_VERSION
+             : versions & CERTS_TLS12 ? TLS1_2_VERSION
+                                      : TLS1_3_VERSION;
+    int hi = versions & CERTS_TLS13 ? TLS1_3_VERSION
+             : versions & CERTS_TLS12 ? TLS1_2_VERSION
+             : versions & CERTS_TLS11 ? TLS1_1_VERSION
+                                      : TLS1_VERSION;
+
     ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
         snprintf(err, errlen, "SSL_CTX_new: %s", certs_last_error(e, sizeof(e)));
         return NULL;
     }
     common_policy(ctx);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        snprintf(err, errlen, "%s: cannot load certificate chain: %s", cert_file,
-                 certs_last_error(e, sizeof(e)));
-        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, lo);
+    SSL_CTX_set_max_proto_version(ctx, hi);
+    if (lo < TLS1_2_VERSION) {
+        /* Asked for explicitly: the old versions need CBC suites and SHA-1
+         * signatures, which OpenSSL 3 only allows at security level 0. */
+        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS ":ECDHE-ECDSA-AES128-SHA:"
+                                                   "ECDHE-RSA-AES128-SHA:@SECLEVEL=0");
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "%s: cannot load private key: %s", key_file,
-                 certs_last_error(e, sizeof(e)));
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, errlen, "%s: private key does not match certificate %s", key_file,
-                 cert_file);
-        ERR_clear_error();
-        goto fail;
-    }
+    for (i = 0; i < n; i++)
+        if (load_pair(ctx, cert_files[i], key_files[i], err, errlen) == -1)
+            goto fail;
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"gatehouse", 9);
@@ -131,6 +175,87 @@ SSL_CTX *certs_server_ctx_new(const char *cert_file, const char *key_file, char 
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+static X509 *read_leaf(const char *cert_file)
+{
+    FILE *f = fopen(cert_file, "r");
+    X509 *x;
+
+    if (f == NULL)
+        return NULL;
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    return x;
+}
+
+static void push_name(char ***names, size_t *n, const char *s, size_t len)
+{
+    char **v = realloc(*names, (*n + 1) * sizeof(char *));
+    char *c = malloc(len + 1);
+    size_t i;
+
+    if (v == NULL || c == NULL)
+        abort();
+    for (i = 0; i < len; i++)
+        c[i] = (char)tolower((unsigned char)s[i]);
+    c[len] = '\0';
+    v[*n] = c;
+    *names = v;
+    (*n)++;
+}
+
+int certs_names(const char *cert_file, char ***names, size_t *n, char *err, size_t errlen)
+{
+    X509 *x = read_leaf(cert_file);
+    GENERAL_NAMES *sans;
+    int i;
+
+    *names = NULL;
+    *n = 0;
+    if (x == NULL) {
+        snprintf(err, errlen, "%s: cannot read a PEM certificate", cert_file);
+        ERR_clear_error();
+        return -1;
+    }
+    sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type == GEN_DNS)
+            push_name(names, n, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+                      (size_t)ASN1_STRING_length(g->d.dNSName));
+        else if (g->type == GEN_IPADD && g->d.iPAddress->length == 4) {
+            char ip[32];
+            const unsigned char *b = ASN1_STRING_get0_data(g->d.iPAddress);
+            int l = snprintf(ip, sizeof(ip), "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+            push_name(names, n, ip, (size_t)l);
+        }
+    }
+    GENERAL_NAMES_free(sans);
+    if (*n == 0) {
+        char cn[256];
+        int l = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+                                          sizeof(cn));
+        if (l > 0)
+            push_name(names, n, cn, (size_t)l);
+    }
+    X509_free(x);
+    ERR_clear_error();
+    return 0;
+}
+
+long long certs_expiry_seconds(const char *cert_file)
+{
+    X509 *x = read_leaf(cert_file);
+    int days = 0, secs = 0;
+
+    if (x == NULL || ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) != 1) {
+        X509_free(x);
+        ERR_clear_error();
+        return INT64_MIN;
+    }
+    X509_free(x);
+    return (long long)days * 86400 + secs;
 }
 
 SSL_CTX *certs_client_ctx_new(const char *ca_file, char *err, size_t errlen)

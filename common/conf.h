@@ -79,7 +79,10 @@ struct gh_conf_check {
 struct gh_conf_service {
     char *name;        /* owned */
     char *listen;      /* owned; "ip:port" */
-    char *certificate; /* owned; NULL: plain HTTP listener */
+    char *certificate; /* owned; the default (first) certificate; NULL: plain HTTP */
+    struct gh_conf_list certificates; /* all of them, chosen by SNI */
+    struct gh_conf_list tls_versions; /* "1.2 1.3" by default */
+    long long hsts_max_age;           /* seconds; 0: no Strict-Transport-Security */
     char *app;         /* owned; built-in application target, or NULL */
     char *scheduler;   /* owned; "least-conn" or "round-robin" */
     char *reencrypt;   /* owned; "off" or the name of a ca block to verify with */

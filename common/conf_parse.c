@@ -783,6 +783,22 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
         sv->reencrypt_loc = s->name.loc;
         return 0;
     }
+    if (strcmp(n, "certificate") == 0) {
+        int k;
+        if (want_args(ps, s, 1, 16, 0) == -1)
+            return -1;
+        if (sv->certificate != NULL) {
+            ERR(ps, s->name.loc, "duplicate 'certificate' (list them on one line)");
+            return -1;
+        }
+        sv->certificate = gh_strdup(s->args[0].text);
+        sv->cert_loc = s->name.loc;
+        for (k = 0; k < s->nargs; k++)
+            list_push(&sv->certificates, s->args[k].text);
+        sv->certificates.set = 1;
+        sv->certificates.loc = s->name.loc;
+        return 0;
+    }
     if (want_args(ps, s, 1, 1, 0) == -1)
         return -1;
     if (strcmp(n, "rule-set") == 0)
@@ -792,8 +808,6 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
             return -1;
         return set_str_once(ps, &sv->listen, s, &sv->listen_loc);
     }
-    if (strcmp(n, "certificate") == 0)
-        return set_str_once(ps, &sv->certificate, s, &sv->cert_loc);
     /* app */
     for (i = 0; i < GH_ARRAY_LEN(app_names); i++)
         if (strcmp(s->args[0].text, app_names[i]) == 0)
@@ -927,10 +941,19 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
 
     for (i = 0; i < c->nservices; i++) {
         struct gh_conf_service *sv = &c->services[i];
-        if (sv->certificate && gh_conf_cert_find(c, sv->certificate) == NULL) {
-            ERR(ps, sv->cert_loc, "service '%s': no certificate named '%s'", sv->name,
-                sv->certificate);
-            return -1;
+        for (j = 0; j < sv->certificates.n; j++)
+            if (gh_conf_cert_find(c, sv->certificates.v[j]) == NULL) {
+                ERR(ps, sv->cert_loc, "service '%s': no certificate named '%s'", sv->name,
+                    sv->certificates.v[j]);
+                return -1;
+            }
+        for (j = 0; j < sv->tls_versions.n; j++) {
+            const char *v = sv->tls_versions.v[j];
+            if (strcmp(v, "1.0") != 0 && strcmp(v, "1.1") != 0 && strcmp(v, "1.2") != 0 &&
+                strcmp(v, "1.3") != 0) {
+                ERR(ps, sv->tls_versions.loc, "tls-versions: '%s' is not 1.0, 1.1, 1.2 or 1.3", v);
+                return -1;
+            }
         }
         if (sv->rule_set && gh_conf_ruleset_find(c, sv->rule_set) == NULL) {
             ERR(ps, sv->rule_set_loc, "service '%s': no rules named '%s'", sv->name, sv->rule_set);
@@ -1033,6 +1056,8 @@ void gh_conf_free(struct gh_conf *c)
         free(s->check.method);
         free(s->check.url);
         free(s->check.body);
+        list_clear(&s->certificates);
+        list_clear(&s->tls_versions);
         list_clear(&s->allowed_hosts);
         list_clear(&s->allowed_dirs);
         list_clear(&s->allowed_methods);

@@ -209,9 +209,12 @@ char *gh_conf_write(const struct gh_conf *c)
         outf(&o, "\nservice ");
         outv(&o, s->name);
         outf(&o, " {\n    listen %s\n", s->listen);
-        if (s->certificate) {
-            outf(&o, "    certificate ");
-            outv(&o, s->certificate);
+        if (s->certificates.n) {
+            outf(&o, "    certificate");
+            for (j = 0; j < s->certificates.n; j++) {
+                outf(&o, " ");
+                outv(&o, s->certificates.v[j]);
+            }
             outf(&o, "\n");
         }
         if (s->app)

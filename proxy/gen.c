@@ -7,6 +7,7 @@
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,14 @@ static void gen_free(struct proxy_gen *g)
         free(g->svcs[i].hosts);
         free(g->svcs[i].wrr);
         rules_set_free(g->svcs[i].rules);
-        SSL_CTX_free(g->svcs[i].tls);
+        for (k = 0; k < g->svcs[i].nsni; k++) {
+            size_t m;
+            for (m = 0; m < g->svcs[i].sni[k].nnames; m++)
+                free(g->svcs[i].sni[k].names[m]);
+            free(g->svcs[i].sni[k].names);
+            SSL_CTX_free(g->svcs[i].sni[k].ctx);
+        }
+        free(g->svcs[i].sni);
         SSL_CTX_free(g->svcs[i].up_tls);
         free(g->svcs[i].servers);
     }
@@ -157,6 +165,141 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
     return 0;
 }
 
+static int sni_cb(SSL *ssl, int *alert, void *arg)
+{
+    const struct proxy_service *svc = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    char lower[256];
+    size_t i, k, n;
+    const char *dot;
+
+    (void)alert;
+    if (name == NULL || svc->nsni < 2 || (n = strlen(name)) >= sizeof(lower))
+        return SSL_TLSEXT_ERR_OK;
+    for (i = 0; i <= n; i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    if (n > 0 && lower[n - 1] == '.')
+        lower[--n] = '\0';
+    /* exact names first, in listed order; then wildcards (one label) */
+    for (i = 0; i < svc->nsni; i++)
+        for (k = 0; k < svc->sni[i].nnames; k++)
+            if (strcmp(svc->sni[i].names[k], lower) == 0)
+                goto found;
+    dot = strchr(lower, '.');
+    for (i = 0; dot != NULL && i < svc->nsni; i++)
+        for (k = 0; k < svc->sni[i].nnames; k++)
+            if (svc->sni[i].names[k][0] == '*' && strcmp(svc->sni[i].names[k] + 1, dot) == 0)
+                goto found;
+    return SSL_TLSEXT_ERR_OK; /* the default certificate */
+found:
+    if (i > 0)
+        SSL_set_SSL_CTX(ssl, svc->sni[i].ctx);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Groups the service's certificates by the names they answer for, builds a
+ * context per group (several key types in one), and installs SNI selection
+ * on the default (the group of the first certificate listed). */
+static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
+                     const struct gh_conf_service *cs, char *err, size_t errlen)
+{
+    unsigned versions = 0;
+    size_t i, k;
+    char e[512];
+    struct group {
+        char key[2048];
+        char **names;
+        size_t nnames;
+        const char *certs[16], *keys[16];
+        const struct gh_conf_cert *first;
+        size_t n;
+    } *groups = gh_calloc(cs->certificates.n, sizeof(*groups));
+    size_t ng = 0;
+    int rc = -1;
+
+    for (i = 0; i < cs->tls_versions.n; i++) {
+        const char *v = cs->tls_versions.v[i];
+        versions |= strcmp(v, "1.0") == 0   ? CERTS_TLS10
+                    : strcmp(v, "1.1") == 0 ? CERTS_TLS11
+                    : strcmp(v, "1.2") == 0 ? CERTS_TLS12
+                                            : CERTS_TLS13;
+    }
+    for (i = 0; i < cs->certificates.n; i++) {
+        const struct gh_conf_cert *cc = gh_conf_cert_find(conf, cs->certificates.v[i]);
+        char **names;
+        size_t nn, len = 0;
+        char key[2048];
+        if (certs_names(cc->cert, &names, &nn, e, sizeof(e)) == -1) {
+            snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", conf->file, cc->loc.line,
+                     cc->loc.col, cc->name, e);
+            goto done;
+        }
+        qsort(names, nn, sizeof(*names), cmp_str);
+        key[0] = '\0';
+        for (k = 0; k < nn && len + strlen(names[k]) + 2 < sizeof(key); k++)
+            len += (size_t)snprintf(key + len, sizeof(key) - len, "%s ", names[k]);
+        for (k = 0; k < ng && strcmp(groups[k].key, key) != 0; k++)
+            ;
+        if (k == ng) {
+            ng++;
+            snprintf(groups[k].key, sizeof(groups[k].key), "%s", key);
+            groups[k].names = names;
+            groups[k].nnames = nn;
+            groups[k].first = cc;
+        } else {
+            size_t m;
+            for (m = 0; m < nn; m++)
+                free(names[m]);
+            free(names);
+        }
+        groups[k].certs[groups[k].n] = cc->cert;
+        groups[k].keys[groups[k].n++] = cc->key;
+    }
+    svc->sni = gh_calloc(ng, sizeof(*svc->sni));
+    for (k = 0; k < ng; k++) {
+        struct proxy_sni *s = &svc->sni[svc->nsni++];
+        s->names = groups[k].names;
+        s->nnames = groups[k].nnames;
+        groups[k].names = NULL;
+        s->ctx = certs_server_ctx_new(groups[k].certs, groups[k].keys, groups[k].n, versions, e,
+                                      sizeof(e));
+        if (s->ctx == NULL) {
+            snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", conf->file,
+                     groups[k].first->loc.line, groups[k].first->loc.col, groups[k].first->name,
+                     e);
+            goto done;
+        }
+        for (i = 0; i < groups[k].n; i++) {
+            long long left = certs_expiry_seconds(groups[k].certs[i]);
+            if (left < 7LL * 86400)
+                gh_log_err("certificate %s expires in %lld days", groups[k].certs[i],
+                           left / 86400);
+            else if (left < 30LL * 86400)
+                gh_log_warn("certificate %s expires in %lld days", groups[k].certs[i],
+                            left / 86400);
+        }
+    }
+    svc->tls = svc->sni[0].ctx;
+    SSL_CTX_set_tlsext_servername_callback(svc->tls, sni_cb);
+    SSL_CTX_set_tlsext_servername_arg(svc->tls, svc);
+    rc = 0;
+done:
+    for (k = 0; k < cs->certificates.n; k++)
+        if (groups[k].names != NULL) {
+            size_t m;
+            for (m = 0; m < groups[k].nnames; m++)
+                free(groups[k].names[m]);
+            free(groups[k].names);
+        }
+    free(groups);
+    return rc;
+}
+
 static int build_service(struct proxy_gen *g, struct proxy_service *svc,
                          const struct gh_conf_service *cs, proxy_app_resolver apps, char *err,
                          size_t errlen)
@@ -174,15 +317,8 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
     svc->lim.max_chunk_ext = (size_t)cs->max_chunk_ext;
     if (build_filters(conf, svc, cs, err, errlen) == -1)
         return -1;
-    if (cs->certificate != NULL) {
-        const struct gh_conf_cert *cc = gh_conf_cert_find(conf, cs->certificate);
-        svc->tls = certs_server_ctx_new(cc->cert, cc->key, e, sizeof(e));
-        if (svc->tls == NULL) {
-            snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", conf->file, cc->loc.line,
-                     cc->loc.col, cc->name, e);
-            return -1;
-        }
-    }
+    if (cs->certificates.n > 0 && build_sni(conf, svc, cs, err, errlen) == -1)
+        return -1;
     if (strcmp(cs->reencrypt, "off") != 0) {
         const struct gh_conf_ca *ca = gh_conf_ca_find(conf, cs->reencrypt);
         svc->up_tls = certs_client_ctx_new(ca->file, e, sizeof(e));

@@ -99,8 +99,12 @@ int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct h
 
 int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct http1_msg *m)
 {
-    static const char *const strip[] = {"server", NULL};
-    const char *const *drop = c->svc->strip_server ? strip : strip + 1;
+    /* Our Strict-Transport-Security replaces a real server's. */
+    static const char *const both[] = {"server", "strict-transport-security", NULL};
+    static const char *const server_only[] = {"server", NULL};
+    int hsts = c->svc->tls != NULL && c->svc->conf->hsts_max_age > 0;
+    const char *const *drop = c->svc->strip_server ? (hsts ? both : server_only)
+                                                   : (hsts ? both + 1 : both + 2);
     struct gh_buf *b = &c->cout;
     struct http1_span upg;
     char line[64];
@@ -123,6 +127,11 @@ int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct 
     }
     if (m->framing == HTTP1_BODY_CHUNKED || c->resp_chunk_out)
         puts_(b, "Transfer-Encoding: chunked\r\n");
+    if (hsts) {
+        snprintf(line, sizeof(line), "Strict-Transport-Security: max-age=%lld\r\n",
+                 c->svc->conf->hsts_max_age);
+        puts_(b, line);
+    }
     {
         char cookie[256];
         int n = proxy__persist_set_cookie(c, cookie, sizeof(cookie));

@@ -88,9 +88,19 @@ struct proxy_server {
     _Atomic unsigned long long fail_until; /* monotonic ms; skipped until then */
 };
 
+/* Certificates of a listener with the same names share one context (an
+ * ECDSA and an RSA certificate, say); SNI picks the context. */
+struct proxy_sni {
+    SSL_CTX *ctx;  /* owned */
+    char **names;  /* owned: lower-case DNS names and IPs, "*.x" wildcards */
+    size_t nnames;
+};
+
 struct proxy_service {
     const struct gh_conf_service *conf; /* borrowed from the generation's config */
-    SSL_CTX *tls;                       /* owned; NULL: plain-text listener */
+    SSL_CTX *tls;                       /* borrowed: sni[0].ctx, the default; NULL: plain */
+    struct proxy_sni *sni;              /* owned */
+    size_t nsni;
     SSL_CTX *up_tls;                    /* owned; NULL: plain-text real servers */
     struct proxy_server *servers;       /* owned array */
     size_t nservers;

@@ -7,6 +7,8 @@
  */
 #include "proxy_int.h"
 
+#include "../certs/certs.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +154,15 @@ static void prometheus(struct out *o, struct proxy_gen *g)
 {
     size_t i, j, c;
     char l[256];
+
+    outf(o, "# HELP gatehouse_certificate_expiry_seconds Seconds until the certificate "
+            "expires.\n# TYPE gatehouse_certificate_expiry_seconds gauge\n");
+    for (i = 0; i < g->conf->ncerts; i++) {
+        long long left = certs_expiry_seconds(g->conf->certs[i].cert);
+        if (left != INT64_MIN)
+            outf(o, "gatehouse_certificate_expiry_seconds{certificate=\"%s\"} %lld\n",
+                 g->conf->certs[i].name, left);
+    }
 
     outf(o, "# HELP gatehouse_service_connections Client connections open now.\n"
             "# TYPE gatehouse_service_connections gauge\n");

@@ -1,0 +1,137 @@
+"""Certificates and TLS policy, observed from the client with openssl
+s_client and sslscan: SNI selection (exact, wildcard, default, ECDSA vs
+RSA), refused versions and ciphers, resumption, HSTS, expiry checks."""
+import os
+import re
+import subprocess
+
+from harness import GATEHOUSE, base_conf, check, curl, free_port, service, test
+
+
+def make_cert(env, name, sans, key="ec", days=30):
+    """A certificate signed by the test CA; key is "ec" (P-256) or "rsa"."""
+    keyf, csr, crt = env.path(name + ".key"), env.path(name + ".csr"), env.path(name + ".pem")
+    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if key == "ec" else \
+        ["-newkey", "rsa:2048"]
+    subprocess.run(["openssl", "req", "-new", "-nodes"] + newkey +
+                   ["-keyout", keyf, "-out", csr, "-subj", "/CN=" + sans[0],
+                    "-addext", "subjectAltName=" + ",".join("DNS:" + s for s in sans)],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", env.ca,
+                    "-CAkey", env.path("ca.key"), "-out", crt, "-days", str(days),
+                    "-copy_extensions", "copy"], check=True, capture_output=True)
+    os.chmod(keyf, 0o600)
+    return crt, keyf
+
+
+def cert_block(name, crt, key):
+    return "certificate %s {\n    cert %s\n    key %s\n}\n" % (name, crt, key)
+
+
+def s_client(port, *args, data=b""):
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
+                       input=data, capture_output=True, timeout=20)
+    return r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def served_cert(port, *args):
+    rc, out = s_client(port, "-showcerts", *args)
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+    if not m:
+        return None, None
+    txt = subprocess.run(["openssl", "x509", "-noout", "-subject", "-text"], input=m.group(0).encode(),
+                         capture_output=True).stdout.decode()
+    cn = re.search(r"subject=.*CN = ([^,\n]+)", txt)
+    alg = "ec" if "id-ecPublicKey" in txt else "rsa" if "rsaEncryption" in txt else "?"
+    return (cn.group(1).strip() if cn else None), alg
+
+
+@test
+def sni_selects_exact_wildcard_default_and_key_type(env):
+    a_ec = make_cert(env, "a-ec", ["a.example.com"], "ec")
+    a_rsa = make_cert(env, "a-rsa", ["a.example.com"], "rsa")
+    wild = make_cert(env, "wild", ["*.wild.example.com"], "ec")
+    b = env.backend()
+    p = free_port()
+    text = base_conf(env) + cert_block("a-ec", *a_ec) + cert_block("a-rsa", *a_rsa) + \
+        cert_block("wild", *wild) + service("front", p, servers=[("b", b)]).replace(
+            "    certificate main", "    certificate main a-ec a-rsa wild")
+    g = env.gatehouse(text)
+    cn, alg = served_cert(p, "-servername", "a.example.com")
+    check(cn == "a.example.com" and alg == "ec", "exact SAN, ECDSA preferred: %r %r" % (cn, alg))
+    cn, alg = served_cert(p, "-servername", "a.example.com", "-tls1_2",
+                          "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
+    check(cn == "a.example.com" and alg == "rsa", "an RSA-only client gets the RSA one: %r %r"
+          % (cn, alg))
+    cn, _ = served_cert(p, "-servername", "x.wild.example.com")
+    check(cn == "*.wild.example.com", "wildcard: %r" % cn)
+    cn, _ = served_cert(p, "-servername", "a.b.wild.example.com")
+    check(cn == "localhost", "a wildcard covers one label only: %r" % cn)
+    cn, _ = served_cert(p, "-servername", "unknown.example.org")
+    check(cn == "localhost", "default for an unknown name: %r" % cn)
+    cn, _ = served_cert(p, "-noservername")
+    check(cn == "localhost", "default without SNI: %r" % cn)
+
+
+@test
+def old_versions_and_weak_ciphers_refused(env):
+    b = env.backend()
+    p, old = free_port(), free_port()
+    g = env.gatehouse(base_conf(env) + service("front", p, servers=[("b", b)]) +
+                      service("legacy", old, servers=[("b", b)],
+                              extra="    tls-versions 1.1 1.2 1.3"))
+    weak = "DEFAULT:@SECLEVEL=0"
+    for v in ("-tls1", "-tls1_1"):
+        rc, out = s_client(p, v, "-cipher", weak)
+        check(rc != 0, "%s refused by default: %s" % (v, out[-300:]))
+    rc, out = s_client(old, "-tls1_1", "-cipher", weak)
+    check(rc == 0 and "TLSv1.1" in out, "1.1 accepted only when listed: %s" % out[-300:])
+    for c in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "DHE-RSA-AES128-GCM-SHA256"):
+        rc, out = s_client(p, "-tls1_2", "-cipher", c)
+        check(rc != 0, "weak or non-FS suite %s refused" % c)
+    rc, out = s_client(p, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    check(rc == 0, "an AEAD ECDHE suite works")
+    scan = subprocess.run(["sslscan", "--no-colour", "127.0.0.1:%d" % p], capture_output=True,
+                          text=True, timeout=120).stdout
+    check("Accepted" in scan, "sslscan ran: %s" % scan[-500:])
+    for proto in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
+        check(re.search(r"%s\s+enabled" % re.escape(proto), scan) is None, "%s offered" % proto)
+    for line in re.findall(r"^(?:Preferred|Accepted)\s+(\S+)\s+\d+ bits\s+(\S+)", scan, re.M):
+        ver, suite = line
+        ok = suite.startswith("TLS_") or ("ECDHE" in suite and ("GCM" in suite or "CHACHA" in suite))
+        check(ok, "only AEAD suites with forward secrecy: %s %s" % line)
+
+
+@test
+def session_resumption_seen_by_the_client(env):
+    b = env.backend()
+    p = free_port()
+    g = env.gatehouse(base_conf(env) + service("front", p, servers=[("b", b)]))
+    sess = env.path("sess.pem")
+    req = b"GET /conn-id HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    for proto in ("-tls1_3", "-tls1_2"):
+        rc, out = s_client(p, proto, "-servername", "localhost", "-sess_out", sess, data=req)
+        check(rc == 0 and "New," in out, "first handshake is full (%s)" % proto)
+        rc, out = s_client(p, proto, "-servername", "localhost", "-sess_in", sess, data=req)
+        check(rc == 0 and "Reused," in out, "second handshake resumed (%s): %s" % (proto, out[-400:]))
+
+
+@test
+def hsts_header_and_expiry_checks(env):
+    b = env.backend()
+    p = free_port()
+    soon = make_cert(env, "soon", ["soon.example.com"], "ec", days=5)
+    expired = make_cert(env, "expired", ["old.example.com"], "ec", days=0)
+    g = env.gatehouse(base_conf(env) + cert_block("soon", *soon) + service(
+        "front", p, servers=[("b", b)], extra="    hsts-max-age 31536000").replace(
+            "    certificate main", "    certificate main soon"))
+    r = curl("--cacert", env.ca, "-D", "-", "-o", "/dev/null", "https://localhost:%d/conn-id" % p)
+    check("strict-transport-security: max-age=31536000" in r.stdout.decode().lower(), "HSTS")
+    check("soon.pem expires in 4 days" in g.output() or "soon.pem expires in 5 days" in g.output(),
+          "expiry warning at start: %s" % g.output()[-400:])
+    path = env.write("expired.conf", base_conf(env) + cert_block("expired", *expired) +
+                     service("s", free_port(), servers=[("b", b)]).replace(
+                         "    certificate main", "    certificate expired"))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
+    check(r.returncode == 1 and "expired.pem: certificate has expired" in r.stderr,
+          "an expired certificate is refused at load, naming the file: %r" % r.stderr)
