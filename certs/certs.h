@@ -42,6 +42,25 @@ int certs_client_set_peer(SSL *ssl, const char *name);
 const char *certs_last_error(char *buf, size_t len);
 
 /* gen.c */
+struct certs_req {
+    const char *cn;   /* subject common name */
+    const char *sans; /* "DNS:a.example.com,IP:10.0.0.1"; NULL: DNS:<cn> */
+    int rsa_bits;     /* 0: ECDSA P-256; else 2048, 3072 or 4096 */
+    int days;         /* validity */
+};
+/* Each writes PEM files through a temp name and refuses to overwrite;
+ * keys are mode 0600. 0 or -1 with err naming the file. */
+int certs_gen_ca(const char *cert_out, const char *key_out, const struct certs_req *r, char *err,
+                 size_t errlen);
+int certs_gen_server(const char *ca_cert, const char *ca_key, const char *cert_out,
+                     const char *key_out, const struct certs_req *r, char *err, size_t errlen);
+int certs_gen_selfsigned(const char *cert_out, const char *key_out, const struct certs_req *r,
+                         char *err, size_t errlen);
+int certs_gen_csr(const char *csr_out, const char *key_out, const struct certs_req *r, char *err,
+                  size_t errlen);
+/* One line describing a certificate file: subject, SANs, issuer, key type,
+ * not-after and days left (tab-separated). */
+int certs_describe(const char *cert_file, char *out, size_t outlen);
 /* Creates dir/ca.pem, ca.key, server.pem, server.key when missing: an
  * ECDSA P-256 CA and a server certificate for the given SANs
  * ("DNS:localhost,IP:127.0.0.1"), signed by it. Keys are written 0600. */

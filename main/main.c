@@ -30,6 +30,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: gatehouse [-c FILE] [-t] [-p] [-v]\n"
                "       gatehouse certs default DIR\n"
+               "       gatehouse certs ca --out PREFIX [--cn NAME] [--rsa BITS] [--days N]\n"
+               "       gatehouse certs server --ca PREFIX --out PREFIX --cn NAME [--san LIST]\n"
+               "                              [--rsa BITS] [--days N]\n"
+               "       gatehouse certs selfsigned --out PREFIX --cn NAME [--san LIST] ...\n"
+               "       gatehouse certs csr --out PREFIX --cn NAME [--san LIST] [--rsa BITS]\n"
+               "       gatehouse certs list [-c FILE]\n"
+               "  PREFIX names PREFIX.pem (or .csr) and PREFIX.key; LIST is like\n"
+               "  DNS:meet.example.com,IP:192.0.2.10; keys are ECDSA P-256 unless --rsa\n"
                "  -c FILE  configuration file (default: the embedded loopback topology)\n"
                "  -t       check the configuration and exit 0 (ok) or 1\n"
                "  -p       print the configuration in canonical form and exit\n"
@@ -166,22 +174,103 @@ static int run(void)
     }
 }
 
+/* gatehouse certs ...: generation and inventory. */
+static int certs_cmd(int argc, char **argv)
+{
+    struct certs_req r = {NULL, NULL, 0, 825};
+    const char *out = NULL, *ca = NULL, *conf = NULL;
+    char err[1024], a[1100], b[1100], c[1100], d[1100];
+    const char *cmd = argc > 2 ? argv[2] : "";
+    long v;
+    int i, rc;
+
+    if (strcmp(cmd, "default") == 0 && argc == 4) {
+        if (certs_ensure_default(argv[3], main_default_sans, err, sizeof(err)) == -1)
+            goto fail;
+        return 0;
+    }
+    for (i = 3; i < argc; i++) {
+        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(o, "-c") == 0 && val)
+            conf = val;
+        else if (strcmp(o, "--out") == 0 && val)
+            out = val;
+        else if (strcmp(o, "--ca") == 0 && val)
+            ca = val;
+        else if (strcmp(o, "--cn") == 0 && val)
+            r.cn = val;
+        else if (strcmp(o, "--san") == 0 && val)
+            r.sans = val;
+        else if (strcmp(o, "--rsa") == 0 && val && gh_parse_long(val, 1, 8192, &v) == 0)
+            r.rsa_bits = (int)v;
+        else if (strcmp(o, "--days") == 0 && val && gh_parse_long(val, 1, 3650, &v) == 0)
+            r.days = (int)v;
+        else {
+            fprintf(stderr, "gatehouse certs: bad or incomplete option '%s'\n", o);
+            return 2;
+        }
+        i++;
+    }
+    if (strcmp(cmd, "list") == 0) {
+        struct gh_conf *cf;
+        size_t k;
+        conf_path = conf;
+        cf = load(err, sizeof(err));
+        if (cf == NULL)
+            goto fail;
+        printf("name\tsubject\tSANs\tissuer\tkey\tnot after\tdays left\n");
+        for (k = 0; k < cf->ncerts; k++) {
+            char line[2048];
+            certs_describe(cf->certs[k].cert, line, sizeof(line));
+            printf("%s\t%s\n", cf->certs[k].name, line);
+        }
+        gh_conf_free(cf);
+        return 0;
+    }
+    if (out == NULL) {
+        fprintf(stderr, "gatehouse certs %s: --out PREFIX is required\n", cmd);
+        return 2;
+    }
+    snprintf(a, sizeof(a), "%s.pem", out);
+    snprintf(b, sizeof(b), "%s.key", out);
+    if (strcmp(cmd, "ca") == 0) {
+        if (r.cn == NULL)
+            r.cn = "gatehouse internal CA";
+        if (r.days == 825)
+            r.days = 3650;
+        rc = certs_gen_ca(a, b, &r, err, sizeof(err));
+    } else if (strcmp(cmd, "server") == 0) {
+        if (ca == NULL) {
+            fprintf(stderr, "gatehouse certs server: --ca PREFIX is required\n");
+            return 2;
+        }
+        snprintf(c, sizeof(c), "%s.pem", ca);
+        snprintf(d, sizeof(d), "%s.key", ca);
+        rc = certs_gen_server(c, d, a, b, &r, err, sizeof(err));
+    } else if (strcmp(cmd, "selfsigned") == 0) {
+        rc = certs_gen_selfsigned(a, b, &r, err, sizeof(err));
+    } else if (strcmp(cmd, "csr") == 0) {
+        snprintf(a, sizeof(a), "%s.csr", out);
+        rc = certs_gen_csr(a, b, &r, err, sizeof(err));
+    } else {
+        usage(stderr);
+        return 2;
+    }
+    if (rc == -1)
+        goto fail;
+    printf("%s\n%s\n", a, b);
+    return 0;
+fail:
+    fprintf(stderr, "gatehouse certs: %s\n", err);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     int opt, check = 0, print = 0;
 
-    if (argc >= 2 && strcmp(argv[1], "certs") == 0) {
-        char err[512];
-        if (argc != 4 || strcmp(argv[2], "default") != 0) {
-            usage(stderr);
-            return 2;
-        }
-        if (certs_ensure_default(argv[3], main_default_sans, err, sizeof(err)) == -1) {
-            fprintf(stderr, "gatehouse: %s\n", err);
-            return 1;
-        }
-        return 0;
-    }
+    if (argc >= 2 && strcmp(argv[1], "certs") == 0)
+        return certs_cmd(argc, argv);
     while ((opt = getopt(argc, argv, "c:tpvh")) != -1) {
         switch (opt) {
         case 'c':

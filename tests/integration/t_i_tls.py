@@ -137,3 +137,87 @@ def hsts_header_and_expiry_checks(env):
     r = subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
     check(r.returncode == 1 and "expired.pem: certificate has expired" in r.stderr,
           "an expired certificate is refused at load, naming the file: %r" % r.stderr)
+
+
+@test
+def certificate_hot_reload_under_load(env):
+    import signal as sig
+    from harness import wait_until
+    from t_e_signals import wrk, wrk_result
+    b = env.backend()
+    p = free_port()
+    crt, key = make_cert(env, "live", ["localhost"], "ec")
+    text = base_conf(env) + cert_block("live", crt, key) + service(
+        "front", p, servers=[("b", b)]).replace("    certificate main", "    certificate live")
+    g = env.gatehouse(text)
+
+    def serial():
+        rc, out = s_client(p, "-servername", "localhost", "-showcerts")
+        m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+        return subprocess.run(["openssl", "x509", "-noout", "-serial"], input=m.group(0).encode(),
+                              capture_output=True).stdout.decode().strip()
+    before = serial()
+    ka = wrk(p, 3)
+    kept = socket_kept(p, env)  # an established connection across the reload
+    new_crt, new_key = make_cert(env, "next", ["localhost"], "ec")
+    os.replace(new_crt, crt)
+    os.replace(new_key, key)
+    g.signal(sig.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in g.output(), 5, "reload")
+    after = serial()
+    check(after != before, "new handshakes get the new certificate: %s -> %s" % (before, after))
+    kept.sendall(b"GET /conn-id HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    from harness import read_response
+    st, _, _, _ = read_response(kept)
+    check(st == 200, "a connection established before the reload keeps working")
+    kept.close()
+    reqs, errors, out = wrk_result(ka)
+    check(reqs > 100 and errors == 0, "no failed request across the swap: %d/%d\n%s"
+          % (errors, reqs, out))
+
+
+def socket_kept(port, env):
+    from harness import tls_client
+    s = tls_client(port, env.ca)
+    s.sendall(b"GET /conn-id HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    from harness import read_response
+    read_response(s)
+    return s
+
+
+@test
+def certs_commands_generate_and_list(env):
+    G = GATEHOUSE
+    run = lambda *a: subprocess.run([G, "certs"] + list(a), capture_output=True, text=True,
+                                    cwd=env.dir)
+    check(run("ca", "--out", "myca").returncode == 0, "CA")
+    r = run("server", "--ca", "myca", "--out", "web", "--cn", "meet.example.com",
+            "--san", "DNS:meet.example.com,DNS:localhost,IP:127.0.0.1")
+    check(r.returncode == 0, "server certificate: %s" % r.stderr)
+    check(run("server", "--ca", "myca", "--out", "web-rsa", "--cn", "meet.example.com",
+              "--rsa", "3072").returncode == 0, "RSA 3072")
+    check(run("csr", "--out", "pub", "--cn", "meet.example.com").returncode == 0, "CSR")
+    check(run("selfsigned", "--out", "self", "--cn", "self.example.com").returncode == 0, "self")
+    r = run("server", "--ca", "myca", "--out", "web", "--cn", "x")
+    check(r.returncode == 1 and "exists; not overwriting" in r.stderr, "no overwrite")
+    r = run("server", "--ca", "myca", "--out", "bad", "--cn", "x", "--rsa", "1024")
+    check(r.returncode == 1 and "2048, 3072 or 4096" in r.stderr, "weak RSA refused")
+    v = subprocess.run(["openssl", "verify", "-CAfile", env.path("myca.pem"), env.path("web.pem"),
+                        env.path("web-rsa.pem")], capture_output=True, text=True)
+    check(v.returncode == 0, "signed by the CA: %s" % v.stdout)
+    v = subprocess.run(["openssl", "req", "-in", env.path("pub.csr"), "-noout", "-verify"],
+                       capture_output=True, text=True)
+    check(v.returncode == 0, "CSR verifies")
+    for k in ("myca.key", "web.key", "pub.key", "self.key"):
+        check(os.stat(env.path(k)).st_mode & 0o077 == 0, "%s is 0600" % k)
+    conf = env.write("l.conf", "certificate web { cert %s; key %s }\ncertificate rsa { cert %s; key %s }\n"
+                     % (env.path("web.pem"), env.path("web.key"), env.path("web-rsa.pem"),
+                        env.path("web-rsa.key")))
+    r = run("list", "-c", conf)
+    lines = r.stdout.strip().split("\n")
+    check(r.returncode == 0 and len(lines) == 3, "header and two certificates: %r" % r.stdout)
+    f = lines[1].split("\t")
+    check(f[0] == "web" and "CN=meet.example.com" in f[1] and "IP:127.0.0.1" in f[2] and
+          "gatehouse internal CA" in f[3] and f[4] == "ECDSA 256" and int(f[6]) in (824, 825),
+          "inventory fields: %r" % f)
+    check(lines[2].split("\t")[4] == "RSA 3072", "RSA key type listed")
