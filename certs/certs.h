@@ -38,6 +38,13 @@ SSL_CTX *certs_client_ctx_new(const char *ca_file, char *err, size_t errlen);
 /* Configures ssl (from a client context) to verify name, an IP literal or
  * DNS name, and to send it as SNI when it is a DNS name. */
 int certs_client_set_peer(SSL *ssl, const char *name);
+/* Adds a certificate chain and key to ctx (a client context showing a
+ * certificate to real servers), with the same checks as server ones. */
+int certs_ctx_use_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+                       size_t errlen);
+/* True when the peer's certificate has this SHA-256 fingerprint (64
+ * lower-case hex digits). */
+int certs_pin_matches(SSL *ssl, const char *pin_hex);
 /* The last OpenSSL error as text, for logs. */
 const char *certs_last_error(char *buf, size_t len);
 

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -133,6 +135,30 @@ static int load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, 
         return -1;
     }
     return 0;
+}
+
+int certs_ctx_use_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+                       size_t errlen)
+{
+    return load_pair(ctx, cert_file, key_file, err, errlen);
+}
+
+int certs_pin_matches(SSL *ssl, const char *pin_hex)
+{
+    static const char hex[] = "0123456789abcdef";
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0, i;
+    char got[2 * EVP_MAX_MD_SIZE + 1];
+
+    if (peer == NULL || X509_digest(peer, EVP_sha256(), md, &len) != 1 || len != 32)
+        return 0;
+    for (i = 0; i < len; i++) {
+        got[2 * i] = hex[md[i] >> 4];
+        got[2 * i + 1] = hex[md[i] & 15];
+    }
+    got[2 * len] = '\0';
+    return CRYPTO_memcmp(got, pin_hex, 64) == 0;
 }
 
 SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *key_files,

@@ -33,6 +33,7 @@ struct gh_conf_server {
     char *state;      /* owned; "up", "drain" or "maint" */
     long long weight;
     long long maxconn; /* requests in flight at most; 0: unlimited */
+    char *pin;        /* owned; lower-case hex SHA-256 of the server's certificate, or NULL */
     struct gh_loc loc;
 };
 
@@ -85,7 +86,8 @@ struct gh_conf_service {
     long long hsts_max_age;           /* seconds; 0: no Strict-Transport-Security */
     char *app;         /* owned; built-in application target, or NULL */
     char *scheduler;   /* owned; "least-conn" or "round-robin" */
-    char *reencrypt;   /* owned; "off" or the name of a ca block to verify with */
+    char *reencrypt;   /* owned; "off", "pinned", or the name of a ca block to verify with */
+    char *client_certificate; /* owned; certificate shown to real servers (mutual TLS) */
     long long client_header_timeout; /* ms */
     long long keepalive_timeout;     /* ms */
     long long idle_timeout;          /* ms */

@@ -405,7 +405,7 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
     int i;
     size_t k;
 
-    if (want_args(ps, s, 2, 10, 0) == -1)
+    if (want_args(ps, s, 2, 12, 0) == -1)
         return -1;
     for (k = 0; k < sv->nservers; k++)
         if (strcmp(sv->servers[k].name, s->args[0].text) == 0) {
@@ -439,6 +439,28 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
         } else if (strcmp(opt, "verify-name") == 0) {
             free(srv->verify_name);
             srv->verify_name = gh_strdup(s->args[i + 1].text);
+        } else if (strcmp(opt, "pin") == 0) {
+            const char *v = s->args[i + 1].text;
+            char hex[65];
+            size_t q, h = 0;
+            if (strncmp(v, "sha256:", 7) != 0) {
+                ERR(ps, s->args[i + 1].loc, "pin must be sha256:HEX (64 hex digits, ':' allowed)");
+                return -1;
+            }
+            for (q = 7; v[q] && h < 65; q++) {
+                if (v[q] == ':')
+                    continue;
+                if (gh_hexval((unsigned char)v[q]) < 0)
+                    break;
+                hex[h++] = (char)(v[q] >= 'A' && v[q] <= 'F' ? v[q] + 32 : v[q]);
+            }
+            if (v[q] != '\0' || h != 64) {
+                ERR(ps, s->args[i + 1].loc, "pin must be sha256:HEX (64 hex digits, ':' allowed)");
+                return -1;
+            }
+            hex[64] = '\0';
+            free(srv->pin);
+            srv->pin = gh_strdup(hex);
         } else if (strcmp(opt, "maxconn") == 0) {
             long mc;
             if (gh_parse_long(s->args[i + 1].text, 0, 1000000, &mc) == -1) {
@@ -455,7 +477,7 @@ static int special_server(struct parser *ps, struct stmt *s, struct gh_conf_serv
             free(srv->state);
             srv->state = gh_strdup(v);
         } else {
-            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name, state, maxconn)",
+            ERR(ps, s->args[i].loc, "unknown server option '%s' (weight, verify-name, state, maxconn, pin)",
                 opt);
             return -1;
         }
@@ -770,14 +792,15 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     if (strcmp(n, "reencrypt") == 0) {
         if (want_args(ps, s, 1, 2, 0) == -1)
             return -1;
-        if (strcmp(s->args[0].text, "off") == 0 && s->nargs == 1) {
+        if ((strcmp(s->args[0].text, "off") == 0 || strcmp(s->args[0].text, "pinned") == 0) &&
+            s->nargs == 1) {
             free(sv->reencrypt);
-            sv->reencrypt = gh_strdup("off");
+            sv->reencrypt = gh_strdup(s->args[0].text);
         } else if (strcmp(s->args[0].text, "verify") == 0 && s->nargs == 2) {
             free(sv->reencrypt);
             sv->reencrypt = gh_strdup(s->args[1].text);
         } else {
-            ERR(ps, s->args[0].loc, "'reencrypt' takes 'off' or 'verify CA-NAME'");
+            ERR(ps, s->args[0].loc, "'reencrypt' takes 'off', 'pinned' or 'verify CA-NAME'");
             return -1;
         }
         sv->reencrypt_loc = s->name.loc;
@@ -803,6 +826,8 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
         return -1;
     if (strcmp(n, "rule-set") == 0)
         return set_str_once(ps, &sv->rule_set, s, &sv->rule_set_loc);
+    if (strcmp(n, "client-certificate") == 0)
+        return set_str_once(ps, &sv->client_certificate, s, NULL);
     if (strcmp(n, "listen") == 0) {
         if (check_addr(ps, s->args[0].text, s->args[0].loc, "listen") == -1)
             return -1;
@@ -959,7 +984,21 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
             ERR(ps, sv->rule_set_loc, "service '%s': no rules named '%s'", sv->name, sv->rule_set);
             return -1;
         }
-        if (strcmp(sv->reencrypt, "off") != 0 && gh_conf_ca_find(c, sv->reencrypt) == NULL) {
+        if (sv->client_certificate && gh_conf_cert_find(c, sv->client_certificate) == NULL) {
+            ERR(ps, sv->loc, "service '%s': no certificate named '%s' (client-certificate)",
+                sv->name, sv->client_certificate);
+            return -1;
+        }
+        if (strcmp(sv->reencrypt, "pinned") == 0)
+            for (j = 0; j < sv->nservers; j++)
+                if (sv->servers[j].pin == NULL) {
+                    ERR(ps, sv->servers[j].loc,
+                        "server '%s': 'reencrypt pinned' needs a pin on every server",
+                        sv->servers[j].name);
+                    return -1;
+                }
+        if (strcmp(sv->reencrypt, "off") != 0 && strcmp(sv->reencrypt, "pinned") != 0 &&
+            gh_conf_ca_find(c, sv->reencrypt) == NULL) {
             ERR(ps, sv->reencrypt_loc, "service '%s': no ca named '%s'", sv->name, sv->reencrypt);
             return -1;
         }
@@ -1049,8 +1088,10 @@ void gh_conf_free(struct gh_conf *c)
             free(s->servers[j].addr);
             free(s->servers[j].verify_name);
             free(s->servers[j].state);
+            free(s->servers[j].pin);
         }
         free(s->servers);
+        free(s->client_certificate);
         free(s->persistence);
         free(s->cookie_name);
         free(s->check.method);

@@ -41,6 +41,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"reencrypt", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
+    {"client-certificate", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"scheduler", GH_CTX_SERVICE, GH_T_STR, S(scheduler), "least-conn", 0, 0,
      "least-conn round-robin source-hash"},
     {"client-header-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(client_header_timeout), "10s", 1,

@@ -224,9 +224,16 @@ char *gh_conf_write(const struct gh_conf *c)
             outv(&o, s->rule_set);
             outf(&o, "\n");
         }
-        if (strcmp(s->reencrypt, "off") != 0) {
+        if (strcmp(s->reencrypt, "pinned") == 0) {
+            outf(&o, "    reencrypt pinned\n");
+        } else if (strcmp(s->reencrypt, "off") != 0) {
             outf(&o, "    reencrypt verify ");
             outv(&o, s->reencrypt);
+            outf(&o, "\n");
+        }
+        if (s->client_certificate) {
+            outf(&o, "    client-certificate ");
+            outv(&o, s->client_certificate);
             outf(&o, "\n");
         }
         typed(&o, GH_CTX_SERVICE, s, "    ");
@@ -271,6 +278,8 @@ char *gh_conf_write(const struct gh_conf *c)
                 outf(&o, " state %s", sv->state);
             if (sv->maxconn)
                 outf(&o, " maxconn %lld", sv->maxconn);
+            if (sv->pin)
+                outf(&o, " pin sha256:%s", sv->pin);
             outf(&o, "\n");
         }
         outf(&o, "}\n");

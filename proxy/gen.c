@@ -319,12 +319,29 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
         return -1;
     if (cs->certificates.n > 0 && build_sni(conf, svc, cs, err, errlen) == -1)
         return -1;
-    if (strcmp(cs->reencrypt, "off") != 0) {
+    if (strcmp(cs->reencrypt, "pinned") == 0) {
+        /* Self-signed real servers: each one's certificate fingerprint is
+         * the trust, checked after the handshake. */
+        svc->up_tls = certs_client_ctx_new(NULL, e, sizeof(e));
+        if (svc->up_tls == NULL) {
+            snprintf(err, errlen, "%s:%d:%d: %s", conf->file, cs->loc.line, cs->loc.col, e);
+            return -1;
+        }
+        SSL_CTX_set_verify(svc->up_tls, SSL_VERIFY_NONE, NULL);
+    } else if (strcmp(cs->reencrypt, "off") != 0) {
         const struct gh_conf_ca *ca = gh_conf_ca_find(conf, cs->reencrypt);
         svc->up_tls = certs_client_ctx_new(ca->file, e, sizeof(e));
         if (svc->up_tls == NULL) {
             snprintf(err, errlen, "%s:%d:%d: ca '%s': %s", conf->file, ca->file_loc.line,
                      ca->file_loc.col, ca->name, e);
+            return -1;
+        }
+    }
+    if (cs->client_certificate != NULL && svc->up_tls != NULL) {
+        const struct gh_conf_cert *cc = gh_conf_cert_find(conf, cs->client_certificate);
+        if (certs_ctx_use_pair(svc->up_tls, cc->cert, cc->key, e, sizeof(e)) == -1) {
+            snprintf(err, errlen, "%s:%d:%d: certificate '%s' (client-certificate): %s",
+                     conf->file, cc->loc.line, cc->loc.col, cc->name, e);
             return -1;
         }
     }
@@ -364,10 +381,20 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
         }
         if (svc->up_tls != NULL)
             s->verify = c->verify_name ? c->verify_name : s->host;
-        snprintf(s->key, sizeof(s->key), "%s|%s|%s", s->addr, s->verify ? s->verify : "-",
-                 svc->up_tls ? cs->reencrypt : "plain");
+        /* Everything that changes what a connection proves goes in the key:
+         * a pooled connection or resumed session is never handed to a
+         * service with other trust or another client certificate. */
+        if (snprintf(s->key, sizeof(s->key), "%s|%s|%s|%s|%s", s->addr,
+                     s->verify ? s->verify : "-", svc->up_tls ? cs->reencrypt : "plain",
+                     cs->client_certificate ? cs->client_certificate : "-",
+                     c->pin ? c->pin : "-") >= (int)sizeof(s->key)) {
+            snprintf(err, errlen, "%s:%d:%d: server '%s': names too long", conf->file,
+                     c->loc.line, c->loc.col, c->name);
+            return -1;
+        }
         s->id = proxy__server_id(s->key);
         s->maxconn = (long)c->maxconn;
+        s->pin = c->pin;
         s->admin = strcmp(c->state, "drain") == 0 ? 1 : strcmp(c->state, "maint") == 0 ? 2 : 0;
         s->fall = cs->check.enabled ? (int)cs->check.fall : 3;
         s->check_port = cs->check.port ? (uint16_t)cs->check.port

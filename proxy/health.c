@@ -92,6 +92,10 @@ static int check_one(const struct proxy_service *svc, const struct proxy_server 
                                     : certs_last_error(e, sizeof(e)));
             goto done;
         }
+        if (srv->pin != NULL && !certs_pin_matches(ssl, srv->pin)) {
+            snprintf(res, rlen, "TLS: certificate does not match its pin");
+            goto done;
+        }
     }
     n = snprintf(req, sizeof(req),
                  "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gatehouse-check\r\n"

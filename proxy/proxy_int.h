@@ -17,7 +17,7 @@
 #include "proxy.h"
 
 #define PROXY_MAX_LISTENERS 64
-#define PROXY_KEY_LEN 192
+#define PROXY_KEY_LEN 384
 #define PROXY_MAGIC_CONN 0x47484331u
 #define PROXY_MAGIC_DEAD 0xdeadc0deu
 
@@ -85,6 +85,7 @@ struct proxy_server {
     uint16_t check_port;     /* port health checks go to */
     int fall;                /* passive: failed connects that mark it down (checked pools) */
     long maxconn;            /* 0: unlimited */
+    const char *pin;         /* borrowed: SHA-256 hex the certificate must have, or NULL */
     _Atomic unsigned long long fail_until; /* monotonic ms; skipped until then */
 };
 

@@ -300,6 +300,12 @@ int proxy__up_progress(struct proxy_conn *c)
             }
             }
         }
+        if (c->srv->pin != NULL && !certs_pin_matches(u->ep.ssl, c->srv->pin)) {
+            gh_log_warn("service %s: server %s (%s): certificate does not match its pin",
+                        c->svc->conf->name, c->srv->name, c->srv->addr);
+            c->why = GH_REASON_UPSTREAM_TLS;
+            return GH_ERR;
+        }
         u->phase = 3;
     }
     atomic_store(&c->srv->st->fails, 0);

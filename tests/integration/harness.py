@@ -101,7 +101,7 @@ class Env:
         self.backends[port] = p
         return port
 
-    def nginx(self, files=None):
+    def nginx(self, files=None, extra=""):
         port = free_port()
         root = self.path("www-%d" % port)
         os.makedirs(root)
@@ -128,9 +128,11 @@ http {
         ssl_protocols TLSv1.2 TLSv1.3;
         root %(root)s;
         location /nocontent { return 204; }
+        %(extra)s
     }
 }
-""" % {"d": self.dir, "p": port, "cert": self.cert, "key": self.key, "root": root})
+""" % {"d": self.dir, "p": port, "cert": self.cert, "key": self.key, "root": root,
+       "extra": extra})
         self.spawn(["nginx", "-c", conf, "-g", "daemon off;"], "nginx-%d.log" % port)
         wait_until(lambda: port_open(port), what="nginx on %d" % port)
         return port

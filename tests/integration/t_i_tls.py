@@ -221,3 +221,31 @@ def certs_commands_generate_and_list(env):
           "gatehouse internal CA" in f[3] and f[4] == "ECDSA 256" and int(f[6]) in (824, 825),
           "inventory fields: %r" % f)
     check(lines[2].split("\t")[4] == "RSA 3072", "RSA key type listed")
+
+
+@test
+def mutual_tls_and_pinned_real_servers(env):
+    ngx = env.nginx({"f.txt": 10}, extra="ssl_verify_client on; ssl_client_certificate %s;" % env.ca)
+    r = subprocess.run([GATEHOUSE, "certs", "server", "--ca", env.path("ca"), "--out",
+                        env.path("client"), "--cn", "gatehouse-edge"], capture_output=True, text=True)
+    check(r.returncode == 0, "client certificate: %s" % r.stderr)
+    fp = subprocess.run(["openssl", "x509", "-in", env.cert, "-noout", "-fingerprint", "-sha256"],
+                        capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    no, yes, pinned, wrong = free_port(), free_port(), free_port(), free_port()
+    text = base_conf(env) + cert_block("edge", env.path("client.pem"), env.path("client.key"))
+    text += service("no", no, servers=[("n", ngx)])
+    text += service("yes", yes, servers=[("n", ngx)], extra="    client-certificate edge")
+    text += service("pinned", pinned, servers=[("n", ngx)], reencrypt=False,
+                    extra="    reencrypt pinned\n    client-certificate edge").replace(
+        "server n 127.0.0.1:%d" % ngx, "server n 127.0.0.1:%d pin sha256:%s" % (ngx, fp))
+    text += service("wrong", wrong, servers=[("n", ngx)], reencrypt=False,
+                    extra="    reencrypt pinned\n    client-certificate edge\n    retries 0").replace(
+        "server n 127.0.0.1:%d" % ngx, "server n 127.0.0.1:%d pin sha256:%s" % (ngx, "00" * 32))
+    g = env.gatehouse(text)
+    code = lambda p: curl("--cacert", env.ca, "-o", "/dev/null", "-w", "%{http_code}",
+                          "https://localhost:%d/f.txt" % p).stdout.decode()
+    check(code(no) == "400", "nginx refuses the proxy without a client certificate")
+    check(code(yes) == "200", "mutual TLS to the real server")
+    check(code(pinned) == "200", "pinned fingerprint accepted")
+    check(code(wrong) == "502", "wrong pin refused")
+    check("certificate does not match its pin" in g.output(), "logged")
