@@ -61,7 +61,7 @@ static const struct {
      "service s {\n listen 127.0.0.1:1\n reencrypt verify int\n server a 127.0.0.1:2\n}\n",
      "3:2: service 's': no ca named 'int'"},
     {"reencrypt bad", "service s {\n listen 127.0.0.1:1\n reencrypt maybe\n}\n",
-     "3:12: 'reencrypt' takes 'off' or 'verify CA-NAME'"},
+     "3:12: 'reencrypt' takes 'off', 'pinned' or 'verify CA-NAME'"},
     {"server bad addr", "service s {\n listen 127.0.0.1:1\n server a nowhere\n}\n", "3:11: server"},
     {"server bad weight", "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2 weight 0\n}\n",
      "3:30: weight must be"},
