@@ -48,6 +48,13 @@ int certs_pin_matches(SSL *ssl, const char *pin_hex);
 /* The last OpenSSL error as text, for logs. */
 const char *certs_last_error(char *buf, size_t len);
 
+/* tickets.c */
+#define CERTS_TICKET_ROTATE_S (12 * 3600)
+/* Makes ctx issue and accept tickets under the process-wide rotating keys. */
+void certs_tickets_attach(SSL_CTX *ctx);
+/* Clears the ticket keys from memory (exit). */
+void certs_tickets_wipe(void);
+
 /* gen.c */
 struct certs_req {
     const char *cn;   /* subject common name */

@@ -194,6 +194,7 @@ SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *
         if (load_pair(ctx, cert_files[i], key_files[i], err, errlen) == -1)
             goto fail;
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    certs_tickets_attach(ctx);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"gatehouse", 9);
     SSL_CTX_sess_set_cache_size(ctx, 20000);

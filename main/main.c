@@ -168,6 +168,7 @@ static int run(void)
             proxy_drain(drain_ms);
             apps_stop();
             gh_kv_fini();
+            certs_tickets_wipe();
             gh_log_info("stopped");
             return 0;
         }

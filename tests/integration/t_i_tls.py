@@ -116,6 +116,16 @@ def session_resumption_seen_by_the_client(env):
         rc, out = s_client(p, proto, "-servername", "localhost", "-ign_eof", "-sess_in", sess,
                            data=req)
         check(rc == 0 and "Reused," in out, "second handshake resumed (%s): %s" % (proto, out[-400:]))
+    # Ticket keys are process-wide and outlive a reload's new TLS contexts.
+    import signal as sig
+    from harness import wait_until
+    rc, out = s_client(p, "-tls1_3", "-servername", "localhost", "-ign_eof", "-sess_out", sess,
+                       data=req)
+    g.signal(sig.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in g.output(), 5, "reload")
+    rc, out = s_client(p, "-tls1_3", "-servername", "localhost", "-ign_eof", "-sess_in", sess,
+                       data=req)
+    check(rc == 0 and "Reused," in out, "a ticket from before the reload resumes after it")
 
 
 @test
