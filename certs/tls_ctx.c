@@ -126,6 +126,24 @@ static int load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, 
         return -1;
     }
     leaf = SSL_CTX_get0_certificate(ctx);
+    {
+        /* The chain file must go leaf first, then each issuer in turn:
+         * clients that do not reorder would fail to build the path. */
+        STACK_OF(X509) *chain = NULL;
+        X509 *cur = leaf;
+        int i;
+        SSL_CTX_get0_chain_certs(ctx, &chain);
+        for (i = 0; leaf != NULL && chain != NULL && i < sk_X509_num(chain); i++) {
+            X509 *next = sk_X509_value(chain, i);
+            if (X509_check_issued(next, cur) != X509_V_OK) {
+                snprintf(err, errlen, "%s: chain is not in order (certificate %d does not issue "
+                                      "the one before it; put the leaf first, then each issuer)",
+                         cert_file, i + 2);
+                return -1;
+            }
+            cur = next;
+        }
+    }
     if (leaf != NULL && X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
         snprintf(err, errlen, "%s: certificate has expired", cert_file);
         return -1;

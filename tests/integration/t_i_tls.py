@@ -259,3 +259,29 @@ def mutual_tls_and_pinned_real_servers(env):
     check(code(pinned) == "200", "pinned fingerprint accepted")
     check(code(wrong) == "502", "wrong pin refused")
     check("certificate does not match its pin" in g.output(), "logged")
+
+
+@test
+def chain_order_and_key_mismatch_are_named(env):
+    r = subprocess.run([GATEHOUSE, "certs", "ca", "--out", env.path("inter")], capture_output=True)
+    leaf = make_cert(env, "leaf", ["leaf.example.com"], "ec")
+    other = make_cert(env, "other", ["other.example.com"], "ec")
+    good = env.write("good-chain.pem", open(leaf[0]).read() + open(env.ca).read())
+    bad = env.write("bad-chain.pem", open(env.ca).read() + open(leaf[0]).read())
+    wrong_order = env.write("wrong.pem", open(leaf[0]).read() + open(env.path("inter.pem")).read())
+
+    def check_conf(cert, key):
+        path = env.write("c.conf", cert_block("c", cert, key) +
+                         service("s", free_port(), app="status").replace(
+                             "    certificate main", "    certificate c"))
+        return subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
+    r = check_conf(good, leaf[1])
+    check(r.returncode == 0, "leaf then issuer is fine: %s" % r.stderr)
+    r = check_conf(wrong_order, leaf[1])
+    check(r.returncode == 1 and "wrong.pem: chain is not in order" in r.stderr,
+          "an unrelated second certificate is refused: %r" % r.stderr)
+    r = check_conf(bad, leaf[1])
+    check(r.returncode == 1 and "bad-chain.pem" in r.stderr, "issuer first is refused: %r" % r.stderr)
+    r = check_conf(leaf[0], other[1])
+    check(r.returncode == 1 and "other.key" in r.stderr and "does not match" in r.stderr,
+          "a key of another certificate is named: %r" % r.stderr)
