@@ -12,6 +12,13 @@
 
 #include <openssl/ssl.h>
 
+/* Where a certificate and its key come from: PEM files, or a PKCS#12 file
+ * whose passphrase is the first line of pass_file. */
+struct certs_source {
+    const char *cert, *key; /* PEM chain and key, or NULL */
+    const char *p12, *pass; /* PKCS#12 and passphrase file, or NULL */
+};
+
 /* tls_ctx.c */
 /* TLS versions a listener offers: a bit per version. */
 #define CERTS_TLS10 0x1
@@ -24,14 +31,15 @@
  * answers each client with what it supports). Each key file must not be
  * readable by group or others; each certificate must match its key and be
  * valid now. versions is a CERTS_TLS* mask. NULL with err naming the file. */
-SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *key_files,
-                              size_t n, unsigned versions, char *err, size_t errlen);
+SSL_CTX *certs_server_ctx_new(const struct certs_source *src, size_t n, unsigned versions,
+                              char *err, size_t errlen);
 /* The DNS names a certificate answers for (its SANs, else its CN), lower
  * case, as a malloc'd array of malloc'd strings. -1 when it cannot be read. */
-int certs_names(const char *cert_file, char ***names, size_t *n, char *err, size_t errlen);
+int certs_names(const struct certs_source *src, char ***names, size_t *n, char *err,
+                size_t errlen);
 /* Seconds until the leaf certificate in cert_file expires (negative when it
  * has); INT64_MIN when it cannot be read. */
-long long certs_expiry_seconds(const char *cert_file);
+long long certs_expiry_seconds(const struct certs_source *src);
 /* A client context verifying peers against ca_file (PEM bundle); ca_file
  * NULL gives a context for plain-text targets (never used for TLS). */
 SSL_CTX *certs_client_ctx_new(const char *ca_file, char *err, size_t errlen);
@@ -40,8 +48,7 @@ SSL_CTX *certs_client_ctx_new(const char *ca_file, char *err, size_t errlen);
 int certs_client_set_peer(SSL *ssl, const char *name);
 /* Adds a certificate chain and key to ctx (a client context showing a
  * certificate to real servers), with the same checks as server ones. */
-int certs_ctx_use_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
-                       size_t errlen);
+int certs_ctx_use_pair(SSL_CTX *ctx, const struct certs_source *src, char *err, size_t errlen);
 /* True when the peer's certificate has this SHA-256 fingerprint (64
  * lower-case hex digits). */
 int certs_pin_matches(SSL *ssl, const char *pin_hex);
@@ -74,7 +81,7 @@ int certs_gen_csr(const char *csr_out, const char *key_out, const struct certs_r
                   size_t errlen);
 /* One line describing a certificate file: subject, SANs, issuer, key type,
  * not-after and days left (tab-separated). */
-int certs_describe(const char *cert_file, char *out, size_t outlen);
+int certs_describe(const struct certs_source *src, char *out, size_t outlen);
 /* Creates dir/ca.pem, ca.key, server.pem, server.key when missing: an
  * ECDSA P-256 CA and a server certificate for the given SANs
  * ("DNS:localhost,IP:127.0.0.1"), signed by it. Keys are written 0600. */

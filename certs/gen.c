@@ -6,6 +6,8 @@
  */
 #include "certs.h"
 
+#include "certs_int.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -350,9 +352,10 @@ done:
     return rc;
 }
 
-int certs_describe(const char *cert_file, char *out, size_t outlen)
+int certs_describe(const struct certs_source *src, char *out, size_t outlen)
 {
-    X509 *x = read_cert(cert_file);
+    char e[256];
+    X509 *x = certs__read_leaf(src, e, sizeof(e));
     char subj[256], iss[256], sans[512], keyt[64], na[64];
     GENERAL_NAMES *g;
     EVP_PKEY *k;
@@ -361,7 +364,7 @@ int certs_describe(const char *cert_file, char *out, size_t outlen)
     size_t sl = 0;
 
     if (x == NULL) {
-        snprintf(out, outlen, "unreadable");
+        snprintf(out, outlen, "unreadable: %s", e);
         ERR_clear_error();
         return -1;
     }

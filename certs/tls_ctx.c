@@ -5,6 +5,10 @@
  */
 #include "certs.h"
 
+#include <openssl/pkcs12.h>
+
+#include "certs_int.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
@@ -95,29 +99,129 @@ static void common_policy(SSL_CTX *ctx)
                               SSL_MODE_RELEASE_BUFFERS);
 }
 
-/* Loads one certificate chain and key into ctx after checking the key's
- * permissions, that the key matches and that the leaf is valid now. */
-static int load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
-                     size_t errlen)
+/* Reads a PKCS#12 file with the passphrase on the first line of pass_file;
+ * both hold secrets and must not be readable by group or others. */
+static int load_p12(const char *p12_file, const char *pass_file, EVP_PKEY **key, X509 **cert,
+                    STACK_OF(X509) **ca, char *err, size_t errlen)
 {
+    char pass[1024] = "";
+    PKCS12 *p12 = NULL;
+    FILE *f;
+    int rc = -1;
+    size_t n;
+
+    if (check_key_perms(p12_file, err, errlen) == -1)
+        return -1;
+    if (pass_file != NULL) {
+        if (check_key_perms(pass_file, err, errlen) == -1)
+            return -1;
+        f = fopen(pass_file, "r");
+        if (f == NULL || fgets(pass, sizeof(pass), f) == NULL) {
+            snprintf(err, errlen, "%s: cannot read the passphrase", pass_file);
+            if (f)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+        n = strlen(pass);
+        while (n > 0 && (pass[n - 1] == '\n' || pass[n - 1] == '\r'))
+            pass[--n] = '\0';
+    }
+    f = fopen(p12_file, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", p12_file, strerror(errno));
+        goto done;
+    }
+    p12 = d2i_PKCS12_fp(f, NULL);
+    fclose(f);
+    if (p12 == NULL || PKCS12_parse(p12, pass, key, cert, ca) != 1 || *key == NULL ||
+        *cert == NULL) {
+        snprintf(err, errlen, "%s: cannot read PKCS#12 (wrong passphrase, or no key and "
+                              "certificate in it)",
+                 p12_file);
+        goto done;
+    }
+    rc = 0;
+done:
+    OPENSSL_cleanse(pass, sizeof(pass));
+    PKCS12_free(p12);
+    ERR_clear_error();
+    return rc;
+}
+
+X509 *certs__read_leaf(const struct certs_source *src, char *err, size_t errlen)
+{
+    if (src->p12 != NULL) {
+        EVP_PKEY *k = NULL;
+        X509 *x = NULL;
+        STACK_OF(X509) *ca = NULL;
+        if (load_p12(src->p12, src->pass, &k, &x, &ca, err, errlen) == -1)
+            return NULL;
+        EVP_PKEY_free(k);
+        sk_X509_pop_free(ca, X509_free);
+        return x;
+    }
+    {
+        FILE *f = fopen(src->cert, "r");
+        X509 *x;
+        if (f == NULL) {
+            snprintf(err, errlen, "%s: %s", src->cert, strerror(errno));
+            return NULL;
+        }
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        if (x == NULL)
+            snprintf(err, errlen, "%s: cannot read a PEM certificate", src->cert);
+        return x;
+    }
+}
+
+/* Loads one certificate chain and key into ctx after checking the key's
+ * permissions, that the key matches, that the chain is ordered and that the
+ * leaf is valid now. */
+static int load_pair(SSL_CTX *ctx, const struct certs_source *src, char *err, size_t errlen)
+{
+    const char *cert_file = src->p12 ? src->p12 : src->cert;
+    const char *key_file = src->p12 ? src->p12 : src->key;
     char e[256];
     X509 *leaf;
 
-    if (access(cert_file, R_OK) == -1) {
-        snprintf(err, errlen, "%s: %s", cert_file, strerror(errno));
-        return -1;
-    }
-    if (check_key_perms(key_file, err, errlen) == -1)
-        return -1;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        snprintf(err, errlen, "%s: cannot load certificate chain: %s", cert_file,
-                 certs_last_error(e, sizeof(e)));
-        return -1;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "%s: cannot load private key (or it does not match %s): %s",
-                 key_file, cert_file, certs_last_error(e, sizeof(e)));
-        return -1;
+    if (src->p12 != NULL) {
+        EVP_PKEY *k = NULL;
+        X509 *x = NULL;
+        STACK_OF(X509) *ca = NULL;
+        int i, ok;
+        if (load_p12(src->p12, src->pass, &k, &x, &ca, err, errlen) == -1)
+            return -1;
+        ok = SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+        SSL_CTX_clear_chain_certs(ctx);
+        for (i = 0; ok && ca != NULL && i < sk_X509_num(ca); i++)
+            ok = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(ca, i)) == 1;
+        EVP_PKEY_free(k);
+        X509_free(x);
+        sk_X509_pop_free(ca, X509_free);
+        if (!ok) {
+            snprintf(err, errlen, "%s: cannot use the certificate and key in it: %s", src->p12,
+                     certs_last_error(e, sizeof(e)));
+            return -1;
+        }
+    } else {
+        if (access(cert_file, R_OK) == -1) {
+            snprintf(err, errlen, "%s: %s", cert_file, strerror(errno));
+            return -1;
+        }
+        if (check_key_perms(key_file, err, errlen) == -1)
+            return -1;
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+            snprintf(err, errlen, "%s: cannot load certificate chain: %s", cert_file,
+                     certs_last_error(e, sizeof(e)));
+            return -1;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+            snprintf(err, errlen, "%s: cannot load private key (or it does not match %s): %s",
+                     key_file, cert_file, certs_last_error(e, sizeof(e)));
+            return -1;
+        }
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "%s: private key does not match certificate %s", key_file,
@@ -155,10 +259,9 @@ static int load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, 
     return 0;
 }
 
-int certs_ctx_use_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
-                       size_t errlen)
+int certs_ctx_use_pair(SSL_CTX *ctx, const struct certs_source *src, char *err, size_t errlen)
 {
-    return load_pair(ctx, cert_file, key_file, err, errlen);
+    return load_pair(ctx, src, err, errlen);
 }
 
 int certs_pin_matches(SSL *ssl, const char *pin_hex)
@@ -179,8 +282,8 @@ int certs_pin_matches(SSL *ssl, const char *pin_hex)
     return CRYPTO_memcmp(got, pin_hex, 64) == 0;
 }
 
-SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *key_files,
-                              size_t n, unsigned versions, char *err, size_t errlen)
+SSL_CTX *certs_server_ctx_new(const struct certs_source *src, size_t n, unsigned versions,
+                              char *err, size_t errlen)
 {
     SSL_CTX *ctx;
     char e[256];
@@ -209,7 +312,7 @@ SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *
                                                    "ECDHE-RSA-AES128-SHA:@SECLEVEL=0");
     }
     for (i = 0; i < n; i++)
-        if (load_pair(ctx, cert_files[i], key_files[i], err, errlen) == -1)
+        if (load_pair(ctx, &src[i], err, errlen) == -1)
             goto fail;
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     certs_tickets_attach(ctx);
@@ -220,18 +323,6 @@ SSL_CTX *certs_server_ctx_new(const char *const *cert_files, const char *const *
 fail:
     SSL_CTX_free(ctx);
     return NULL;
-}
-
-static X509 *read_leaf(const char *cert_file)
-{
-    FILE *f = fopen(cert_file, "r");
-    X509 *x;
-
-    if (f == NULL)
-        return NULL;
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    return x;
 }
 
 static void push_name(char ***names, size_t *n, const char *s, size_t len)
@@ -250,16 +341,16 @@ static void push_name(char ***names, size_t *n, const char *s, size_t len)
     (*n)++;
 }
 
-int certs_names(const char *cert_file, char ***names, size_t *n, char *err, size_t errlen)
+int certs_names(const struct certs_source *src, char ***names, size_t *n, char *err,
+                size_t errlen)
 {
-    X509 *x = read_leaf(cert_file);
+    X509 *x = certs__read_leaf(src, err, errlen);
     GENERAL_NAMES *sans;
     int i;
 
     *names = NULL;
     *n = 0;
     if (x == NULL) {
-        snprintf(err, errlen, "%s: cannot read a PEM certificate", cert_file);
         ERR_clear_error();
         return -1;
     }
@@ -289,9 +380,10 @@ int certs_names(const char *cert_file, char ***names, size_t *n, char *err, size
     return 0;
 }
 
-long long certs_expiry_seconds(const char *cert_file)
+long long certs_expiry_seconds(const struct certs_source *src)
 {
-    X509 *x = read_leaf(cert_file);
+    char e[256];
+    X509 *x = certs__read_leaf(src, e, sizeof(e));
     int days = 0, secs = 0;
 
     if (x == NULL || ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) != 1) {

@@ -129,8 +129,10 @@ struct gh_conf_service {
 
 struct gh_conf_cert {
     char *name; /* owned */
-    char *cert; /* owned; PEM chain */
-    char *key;  /* owned; PEM key */
+    char *cert; /* owned; PEM chain, or NULL with pkcs12 */
+    char *key;  /* owned; PEM key, or NULL with pkcs12 */
+    char *pkcs12;          /* owned; PKCS#12 file, or NULL */
+    char *passphrase_file; /* owned; its passphrase on the first line, or NULL */
     struct gh_loc loc, cert_loc, key_loc;
 };
 

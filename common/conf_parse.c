@@ -316,7 +316,12 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         c->loc = s->name.loc;
         if (parse_block(ps, GH_CTX_CERT, c, conf, depth + 1, s->name.loc) == -1)
             return -1;
-        if (c->cert == NULL || c->key == NULL) {
+        if (c->pkcs12 != NULL && (c->cert != NULL || c->key != NULL)) {
+            ERR(ps, s->name.loc, "certificate '%s': use 'pkcs12' or 'cert' and 'key', not both",
+                c->name);
+            return -1;
+        }
+        if (c->pkcs12 == NULL && (c->cert == NULL || c->key == NULL)) {
             ERR(ps, s->name.loc, "certificate '%s' needs both 'cert' and 'key'", c->name);
             return -1;
         }
@@ -895,6 +900,10 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
             return -1;
         if (strcmp(s->name.text, "cert") == 0)
             return set_str_once(ps, &c->cert, s, &c->cert_loc);
+        if (strcmp(s->name.text, "pkcs12") == 0)
+            return set_str_once(ps, &c->pkcs12, s, &c->cert_loc);
+        if (strcmp(s->name.text, "passphrase-file") == 0)
+            return set_str_once(ps, &c->passphrase_file, s, NULL);
         return set_str_once(ps, &c->key, s, &c->key_loc);
     }
     case GH_CTX_CA: {
@@ -1119,6 +1128,8 @@ void gh_conf_free(struct gh_conf *c)
         free(c->certs[i].name);
         free(c->certs[i].cert);
         free(c->certs[i].key);
+        free(c->certs[i].pkcs12);
+        free(c->certs[i].passphrase_file);
     }
     for (i = 0; i < c->ncas; i++) {
         free(c->cas[i].name);

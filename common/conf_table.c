@@ -30,6 +30,8 @@ const struct gh_conf_directive gh_conf_directives[] = {
 
     {"cert", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"key", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
+    {"pkcs12", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
+    {"passphrase-file", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"file", GH_CTX_CA, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
 
     {"listen", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},

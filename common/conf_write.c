@@ -160,6 +160,16 @@ char *gh_conf_write(const struct gh_conf *c)
     for (i = 0; i < c->ncerts; i++) {
         outf(&o, "\ncertificate ");
         outv(&o, c->certs[i].name);
+        if (c->certs[i].pkcs12) {
+            outf(&o, " {\n    pkcs12 ");
+            outv(&o, c->certs[i].pkcs12);
+            if (c->certs[i].passphrase_file) {
+                outf(&o, "\n    passphrase-file ");
+                outv(&o, c->certs[i].passphrase_file);
+            }
+            outf(&o, "\n}\n");
+            continue;
+        }
         outf(&o, " {\n    cert ");
         outv(&o, c->certs[i].cert);
         outf(&o, "\n    key ");

@@ -222,7 +222,9 @@ static int certs_cmd(int argc, char **argv)
         printf("name\tsubject\tSANs\tissuer\tkey\tnot after\tdays left\n");
         for (k = 0; k < cf->ncerts; k++) {
             char line[2048];
-            certs_describe(cf->certs[k].cert, line, sizeof(line));
+            const struct gh_conf_cert *cc = &cf->certs[k];
+            struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
+            certs_describe(&src, line, sizeof(line));
             printf("%s\t%s\n", cf->certs[k].name, line);
         }
         gh_conf_free(cf);

@@ -215,7 +215,7 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
         char key[2048];
         char **names;
         size_t nnames;
-        const char *certs[16], *keys[16];
+        struct certs_source src[16];
         const struct gh_conf_cert *first;
         size_t n;
     } *groups = gh_calloc(cs->certificates.n, sizeof(*groups));
@@ -231,10 +231,11 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
     }
     for (i = 0; i < cs->certificates.n; i++) {
         const struct gh_conf_cert *cc = gh_conf_cert_find(conf, cs->certificates.v[i]);
+        struct certs_source one = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
         char **names;
         size_t nn, len = 0;
         char key[2048];
-        if (certs_names(cc->cert, &names, &nn, e, sizeof(e)) == -1) {
+        if (certs_names(&one, &names, &nn, e, sizeof(e)) == -1) {
             snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", conf->file, cc->loc.line,
                      cc->loc.col, cc->name, e);
             goto done;
@@ -257,8 +258,12 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
                 free(names[m]);
             free(names);
         }
-        groups[k].certs[groups[k].n] = cc->cert;
-        groups[k].keys[groups[k].n++] = cc->key;
+        if (groups[k].n == 16) {
+            snprintf(err, errlen, "%s:%d:%d: more than 16 certificates for the same names",
+                     conf->file, cc->loc.line, cc->loc.col);
+            goto done;
+        }
+        groups[k].src[groups[k].n++] = one;
     }
     svc->sni = gh_calloc(ng, sizeof(*svc->sni));
     for (k = 0; k < ng; k++) {
@@ -266,8 +271,7 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
         s->names = groups[k].names;
         s->nnames = groups[k].nnames;
         groups[k].names = NULL;
-        s->ctx = certs_server_ctx_new(groups[k].certs, groups[k].keys, groups[k].n, versions, e,
-                                      sizeof(e));
+        s->ctx = certs_server_ctx_new(groups[k].src, groups[k].n, versions, e, sizeof(e));
         if (s->ctx == NULL) {
             snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", conf->file,
                      groups[k].first->loc.line, groups[k].first->loc.col, groups[k].first->name,
@@ -275,13 +279,13 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
             goto done;
         }
         for (i = 0; i < groups[k].n; i++) {
-            long long left = certs_expiry_seconds(groups[k].certs[i]);
+            const struct certs_source *c = &groups[k].src[i];
+            long long left = certs_expiry_seconds(c);
+            const char *f = c->p12 ? c->p12 : c->cert;
             if (left < 7LL * 86400)
-                gh_log_err("certificate %s expires in %lld days", groups[k].certs[i],
-                           left / 86400);
+                gh_log_err("certificate %s expires in %lld days", f, left / 86400);
             else if (left < 30LL * 86400)
-                gh_log_warn("certificate %s expires in %lld days", groups[k].certs[i],
-                            left / 86400);
+                gh_log_warn("certificate %s expires in %lld days", f, left / 86400);
         }
     }
     svc->tls = svc->sni[0].ctx;
@@ -339,7 +343,8 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
     }
     if (cs->client_certificate != NULL && svc->up_tls != NULL) {
         const struct gh_conf_cert *cc = gh_conf_cert_find(conf, cs->client_certificate);
-        if (certs_ctx_use_pair(svc->up_tls, cc->cert, cc->key, e, sizeof(e)) == -1) {
+        struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
+        if (certs_ctx_use_pair(svc->up_tls, &src, e, sizeof(e)) == -1) {
             snprintf(err, errlen, "%s:%d:%d: certificate '%s' (client-certificate): %s",
                      conf->file, cc->loc.line, cc->loc.col, cc->name, e);
             return -1;

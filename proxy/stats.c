@@ -158,7 +158,9 @@ static void prometheus(struct out *o, struct proxy_gen *g)
     outf(o, "# HELP gatehouse_certificate_expiry_seconds Seconds until the certificate "
             "expires.\n# TYPE gatehouse_certificate_expiry_seconds gauge\n");
     for (i = 0; i < g->conf->ncerts; i++) {
-        long long left = certs_expiry_seconds(g->conf->certs[i].cert);
+        const struct gh_conf_cert *cc = &g->conf->certs[i];
+        struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
+        long long left = certs_expiry_seconds(&src);
         if (left != INT64_MIN)
             outf(o, "gatehouse_certificate_expiry_seconds{certificate=\"%s\"} %lld\n",
                  g->conf->certs[i].name, left);

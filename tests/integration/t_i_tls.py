@@ -285,3 +285,34 @@ def chain_order_and_key_mismatch_are_named(env):
     r = check_conf(leaf[0], other[1])
     check(r.returncode == 1 and "other.key" in r.stderr and "does not match" in r.stderr,
           "a key of another certificate is named: %r" % r.stderr)
+
+
+@test
+def pkcs12_certificate_with_passphrase_file(env):
+    p12, pw, badpw = env.path("edge.p12"), env.path("pass.txt"), env.path("bad.txt")
+    env.write("pass.txt", "s3cret phrase\n")
+    env.write("bad.txt", "wrong\n")
+    for f in (pw, badpw):
+        os.chmod(f, 0o600)
+    subprocess.run(["openssl", "pkcs12", "-export", "-in", env.cert, "-inkey", env.key,
+                    "-certfile", env.ca, "-out", p12, "-passout", "file:" + pw],
+                   check=True, capture_output=True)
+    os.chmod(p12, 0o600)
+    b = env.backend()
+    port = free_port()
+    block = "certificate edge {\n    pkcs12 %s\n    passphrase-file %s\n}\n"
+    g = env.gatehouse(base_conf(env) + block % (p12, pw) + service(
+        "front", port, servers=[("b", b)]).replace("    certificate main", "    certificate edge"))
+    r = curl("--cacert", env.ca, "https://localhost:%d/conn-id" % port)
+    check(r.returncode == 0 and r.stdout.isdigit(), "served with the PKCS#12 certificate")
+    path = env.write("bad.conf", base_conf(env) + block % (p12, badpw) + service(
+        "s", free_port(), app="status").replace("    certificate main", "    certificate edge"))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
+    check(r.returncode == 1 and "edge.p12: cannot read PKCS#12 (wrong passphrase" in r.stderr,
+          "wrong passphrase named: %r" % r.stderr)
+    os.chmod(pw, 0o644)
+    path = env.write("perm.conf", base_conf(env) + block % (p12, pw) + service(
+        "s", free_port(), app="status").replace("    certificate main", "    certificate edge"))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
+    check(r.returncode == 1 and "pass.txt: private key is accessible by group or others" in r.stderr,
+          "a readable passphrase file is refused: %r" % r.stderr)
