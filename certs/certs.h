@@ -55,6 +55,16 @@ int certs_pin_matches(SSL *ssl, const char *pin_hex);
 /* The last OpenSSL error as text, for logs. */
 const char *certs_last_error(char *buf, size_t len);
 
+/* ocsp.c */
+struct certs_ocsp;
+struct certs_ocsp *certs_ocsp_new(void);
+/* Reads a DER OCSP response for the certificate of src; -1 with err. */
+int certs_ocsp_add(struct certs_ocsp *o, const struct certs_source *src, const char *der_file,
+                   char *err, size_t errlen);
+/* Staples, on ctx, the response of whichever certificate is chosen. */
+void certs_ocsp_attach(SSL_CTX *ctx, struct certs_ocsp *o);
+void certs_ocsp_free(struct certs_ocsp *o);
+
 /* tickets.c */
 #define CERTS_TICKET_ROTATE_S (12 * 3600)
 /* Makes ctx issue and accept tickets under the process-wide rotating keys. */

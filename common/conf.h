@@ -133,6 +133,7 @@ struct gh_conf_cert {
     char *key;  /* owned; PEM key, or NULL with pkcs12 */
     char *pkcs12;          /* owned; PKCS#12 file, or NULL */
     char *passphrase_file; /* owned; its passphrase on the first line, or NULL */
+    char *ocsp_response;   /* owned; DER OCSP response to staple, or NULL */
     struct gh_loc loc, cert_loc, key_loc;
 };
 

@@ -904,6 +904,8 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
             return set_str_once(ps, &c->pkcs12, s, &c->cert_loc);
         if (strcmp(s->name.text, "passphrase-file") == 0)
             return set_str_once(ps, &c->passphrase_file, s, NULL);
+        if (strcmp(s->name.text, "ocsp-response") == 0)
+            return set_str_once(ps, &c->ocsp_response, s, NULL);
         return set_str_once(ps, &c->key, s, &c->key_loc);
     }
     case GH_CTX_CA: {
@@ -1130,6 +1132,7 @@ void gh_conf_free(struct gh_conf *c)
         free(c->certs[i].key);
         free(c->certs[i].pkcs12);
         free(c->certs[i].passphrase_file);
+        free(c->certs[i].ocsp_response);
     }
     for (i = 0; i < c->ncas; i++) {
         free(c->cas[i].name);

@@ -32,6 +32,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"key", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"pkcs12", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"passphrase-file", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
+    {"ocsp-response", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"file", GH_CTX_CA, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
 
     {"listen", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},

@@ -167,13 +167,16 @@ char *gh_conf_write(const struct gh_conf *c)
                 outf(&o, "\n    passphrase-file ");
                 outv(&o, c->certs[i].passphrase_file);
             }
-            outf(&o, "\n}\n");
-            continue;
+        } else {
+            outf(&o, " {\n    cert ");
+            outv(&o, c->certs[i].cert);
+            outf(&o, "\n    key ");
+            outv(&o, c->certs[i].key);
         }
-        outf(&o, " {\n    cert ");
-        outv(&o, c->certs[i].cert);
-        outf(&o, "\n    key ");
-        outv(&o, c->certs[i].key);
+        if (c->certs[i].ocsp_response) {
+            outf(&o, "\n    ocsp-response ");
+            outv(&o, c->certs[i].ocsp_response);
+        }
         outf(&o, "\n}\n");
     }
     for (i = 0; i < c->ncas; i++) {

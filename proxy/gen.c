@@ -40,6 +40,7 @@ static void gen_free(struct proxy_gen *g)
                 free(g->svcs[i].sni[k].names[m]);
             free(g->svcs[i].sni[k].names);
             SSL_CTX_free(g->svcs[i].sni[k].ctx);
+            certs_ocsp_free(g->svcs[i].sni[k].ocsp);
         }
         free(g->svcs[i].sni);
         SSL_CTX_free(g->svcs[i].up_tls);
@@ -216,6 +217,7 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
         char **names;
         size_t nnames;
         struct certs_source src[16];
+        const char *ocsp[16];
         const struct gh_conf_cert *first;
         size_t n;
     } *groups = gh_calloc(cs->certificates.n, sizeof(*groups));
@@ -263,6 +265,7 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
                      conf->file, cc->loc.line, cc->loc.col);
             goto done;
         }
+        groups[k].ocsp[groups[k].n] = cc->ocsp_response;
         groups[k].src[groups[k].n++] = one;
     }
     svc->sni = gh_calloc(ng, sizeof(*svc->sni));
@@ -277,6 +280,20 @@ static int build_sni(const struct gh_conf *conf, struct proxy_service *svc,
                      groups[k].first->loc.line, groups[k].first->loc.col, groups[k].first->name,
                      e);
             goto done;
+        }
+        for (i = 0; i < groups[k].n; i++) {
+            if (groups[k].ocsp[i] == NULL)
+                continue;
+            if (s->ocsp == NULL) {
+                s->ocsp = certs_ocsp_new();
+                certs_ocsp_attach(s->ctx, s->ocsp);
+            }
+            if (certs_ocsp_add(s->ocsp, &groups[k].src[i], groups[k].ocsp[i], e, sizeof(e)) == -1) {
+                snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", conf->file,
+                         groups[k].first->loc.line, groups[k].first->loc.col,
+                         groups[k].first->name, e);
+                goto done;
+            }
         }
         for (i = 0; i < groups[k].n; i++) {
             const struct certs_source *c = &groups[k].src[i];

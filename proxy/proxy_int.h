@@ -9,6 +9,8 @@
 
 #include <openssl/ssl.h>
 
+#include "../certs/certs.h"
+
 #include "../common/buf.h"
 #include "../common/common.h"
 #include "../common/conf.h"
@@ -93,6 +95,7 @@ struct proxy_server {
  * ECDSA and an RSA certificate, say); SNI picks the context. */
 struct proxy_sni {
     SSL_CTX *ctx;  /* owned */
+    struct certs_ocsp *ocsp; /* owned; responses to staple, or NULL */
     char **names;  /* owned: lower-case DNS names and IPs, "*.x" wildcards */
     size_t nnames;
 };

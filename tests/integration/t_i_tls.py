@@ -316,3 +316,36 @@ def pkcs12_certificate_with_passphrase_file(env):
     r = subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
     check(r.returncode == 1 and "pass.txt: private key is accessible by group or others" in r.stderr,
           "a readable passphrase file is refused: %r" % r.stderr)
+
+
+def ocsp_response(env, out):
+    serial = subprocess.run(["openssl", "x509", "-in", env.cert, "-noout", "-serial"],
+                            capture_output=True, text=True).stdout.strip().split("=")[1]
+    env.write("index.txt", "V\t301231235959Z\t\t%s\tunknown\t/O=gatehouse/CN=localhost\n" % serial)
+    subprocess.run(["openssl", "ocsp", "-issuer", env.ca, "-cert", env.cert, "-no_nonce",
+                    "-reqout", env.path("req.der")], check=True, capture_output=True)
+    subprocess.run(["openssl", "ocsp", "-index", env.path("index.txt"), "-rsigner", env.ca,
+                    "-rkey", env.path("ca.key"), "-CA", env.ca, "-reqin", env.path("req.der"),
+                    "-respout", out, "-ndays", "1"], check=True, capture_output=True)
+
+
+@test
+def ocsp_stapling_from_a_response_file(env):
+    b = env.backend()
+    port = free_port()
+    resp = env.path("resp.der")
+    text = base_conf(env).replace("    key %s\n}" % env.key,
+                                  "    key %s\n    ocsp-response %s\n}" % (env.key, resp))
+    text += service("front", port, servers=[("b", b)])
+    env.write("resp.der", "junk")
+    path = env.write("junk.conf", text)
+    r = subprocess.run([GATEHOUSE, "-t", "-c", path], capture_output=True, text=True)
+    check(r.returncode == 1 and "resp.der: not a successful DER OCSP response" in r.stderr,
+          "a bad response file is refused: %r" % r.stderr)
+    ocsp_response(env, resp)
+    g = env.gatehouse(text)
+    rc, out = s_client(port, "-servername", "localhost", "-status")
+    check("OCSP Response Status: successful" in out and "Cert Status: good" in out,
+          "response stapled: %s" % out[:800])
+    rc, out = s_client(port, "-servername", "localhost")
+    check("OCSP response" not in out or "no response sent" in out, "only when asked")
