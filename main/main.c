@@ -169,6 +169,7 @@ static int run(void)
             apps_stop();
             gh_kv_fini();
             certs_tickets_wipe();
+            proxy_persist_wipe();
             gh_log_info("stopped");
             return 0;
         }

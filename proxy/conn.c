@@ -342,7 +342,8 @@ static enum gh_reason check_request(struct proxy_conn *c, const char *head,
         if (rules_host_norm(c->sni, strlen(c->sni), sni, sizeof(sni)) == -1 ||
             !rules_host_match(svc->hosts, svc->nhosts, sni))
             return GH_REASON_SNI_NOT_ALLOWED;
-        if (svc->sni_strict && strcmp(sni, host) != 0)
+        /* HTTP/1.0 without Host names nothing that could differ from SNI */
+        if (svc->sni_strict && host[0] != '\0' && strcmp(sni, host) != 0)
             return GH_REASON_SNI_HOST_MISMATCH;
     }
     for (i = 0; i < cf->allowed_dirs.n && !ok; i++)

@@ -77,6 +77,13 @@ int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct h
     put(b, target, tlen);
     puts_(b, " HTTP/1.1\r\n");
     copy_fields(b, head, m, drop, &upg);
+    if (m->host.len == 0) {
+        /* HTTP/1.0 may omit Host; what we send is HTTP/1.1, which may not.
+         * The name the client asked for in TLS, else the address it reached. */
+        puts_(b, "Host: ");
+        puts_(b, c->sni[0] ? c->sni : c->svc->conf->listen);
+        puts_(b, "\r\n");
+    }
     puts_(b, "X-Forwarded-For: ");
     puts_(b, c->ip);
     puts_(b, c->svc->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");

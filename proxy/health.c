@@ -177,15 +177,39 @@ static void apply(const struct proxy_service *svc, const struct proxy_server *sr
     }
 }
 
+/* Once an hour, certificates that expire within 30 days get a warning
+ * (within 7, an error), so a long-running appliance says so in time. */
+static void expiry_warnings(struct proxy_gen *g)
+{
+    size_t i;
+
+    for (i = 0; i < g->conf->ncerts; i++) {
+        const struct gh_conf_cert *cc = &g->conf->certs[i];
+        struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
+        long long left = certs_expiry_seconds(&src);
+        if (left == INT64_MIN)
+            continue;
+        if (left < 7LL * 86400)
+            gh_log_err("certificate '%s' expires in %lld days", cc->name, left / 86400);
+        else if (left < 30LL * 86400)
+            gh_log_warn("certificate '%s' expires in %lld days", cc->name, left / 86400);
+    }
+}
+
 static void *checker(void *arg)
 {
     struct timespec tick = {0, 100000000};
+    uint64_t next_expiry = gh_now_ms() + 3600 * 1000;
 
     (void)arg;
     while (!atomic_load(&stopping)) {
         struct proxy_gen *g = proxy__gen_current();
         size_t i, j;
 
+        if (g != NULL && gh_now_ms() >= next_expiry) {
+            expiry_warnings(g);
+            next_expiry = gh_now_ms() + 3600 * 1000;
+        }
         for (i = 0; g != NULL && i < g->nsvcs && !atomic_load(&stopping); i++) {
             struct proxy_service *svc = &g->svcs[i];
             if (!svc->conf->check.enabled)

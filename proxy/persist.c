@@ -88,8 +88,13 @@ static __thread EVP_MAC_CTX *mac_ctx;
 
 void proxy__persist_thread_fini(void)
 {
-    EVP_MAC_CTX_free(mac_ctx);
+    EVP_MAC_CTX_free(mac_ctx); /* clears its copy of the key */
     mac_ctx = NULL;
+}
+
+void proxy_persist_wipe(void)
+{
+    OPENSSL_cleanse(secret, sizeof(secret));
 }
 
 static int mac_init(void)

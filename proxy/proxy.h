@@ -50,6 +50,10 @@ struct proxy_stats {
 };
 void proxy_stats_get(struct proxy_stats *st);
 
+/* persist.c */
+/* Clears the persistence-cookie key from memory (exit). */
+void proxy_persist_wipe(void);
+
 /* stats.c */
 /* Metrics of every service and real server of the installed generation:
  * Prometheus text (json 0) or JSON (json 1). Returns a malloc'd string. */

@@ -271,6 +271,22 @@ def handshakes(port, pids):
     return {"rps": rps, "cpu": cpu, "failed": failed, "proto": proto.group(1) if proto else "?"}
 
 
+def s_time(port, pids, reuse):
+    """Handshakes per second from openssl s_time (one connection at a time,
+    each fetching /1k.bin): -new makes every one a full handshake, -reuse
+    resumes the first session."""
+    c0, t0 = cpu_seconds(pids), time.time()
+    out = subprocess.run(LOAD_CPU + ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port,
+                                     "-reuse" if reuse else "-new", "-time", str(max(3, SECS // 2)),
+                                     "-www", "/1k.bin"], capture_output=True, text=True).stdout
+    cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
+    m = re.findall(r"(\d+) connections in (\d+) real seconds, (\d+) bytes read", out)
+    if not m:
+        raise SystemExit("s_time on port %d gave no result:\n%s" % (port, out))
+    n, secs, nbytes = (int(x) for x in m[-1])
+    return {"rps": n / secs, "cpu": cpu, "bytes": nbytes}
+
+
 def idle_memory(port, pids):
     """Opens IDLE_CONNS keep-alive TLS connections, one request each, and
     holds them; returns the proxy's VmHWM and VmRSS growth."""
@@ -425,6 +441,8 @@ def main():
         procs_by.pop(n).terminate()
     for n in ("gatehouse", "haproxy", "nginx"):
         results[n]["hs"] = handshakes(ports[n], pids[n])
+        results[n]["st_new"] = s_time(ports[n], pids[n], False)
+        results[n]["st_reuse"] = s_time(ports[n], pids[n], True)
     for n in ("gatehouse", "haproxy", "nginx"):
         results[n]["idle"] = idle[n]
     for name, r in results.items():
@@ -470,6 +488,9 @@ def report(res, m):
     row("full handshakes/s (new connection per request)", lambda r: r["hs"]["rps"], lambda v: "%.0f" % v, "higher")
     row("handshakes, proxy CPU (cores)", lambda r: r["hs"]["cpu"], lambda v: "%.2f" % v, "-")
     row("handshakes/s per proxy core", lambda r: r["hs"]["rps"] / max(r["hs"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
+    row("s_time full handshakes/s (one at a time)", lambda r: r["st_new"]["rps"], lambda v: "%.0f" % v, "higher")
+    row("s_time resumed handshakes/s (one at a time)", lambda r: r["st_reuse"]["rps"], lambda v: "%.0f" % v, "higher")
+    row("s_time resumed handshakes/s per proxy core", lambda r: r["st_reuse"]["rps"] / max(r["st_reuse"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
     row("%d idle keep-alive conns: VmHWM KiB" % IDLE_CONNS, lambda r: r["idle"]["hwm"], lambda v: "%d" % v, "lower")
     row("memory per idle connection, bytes", lambda r: r["idle"]["rss_per_conn"], lambda v: "%.0f" % v, "lower")
     table = "\n".join(["| measure | gatehouse | HAProxy | nginx | gatehouse / HAProxy | nginx / HAProxy | better |",
@@ -521,7 +542,8 @@ Machine: %(cpu)s, %(ncpu)d CPUs, Linux %(kernel)s. %(openssl)s; %(haproxy)s;
 %(nginx)s; %(wrk)s. %(secs)d s per run, 50 connections (wrk); keep-alive figures are
 the median of %(rounds)d interleaved rounds (every proxy once per round); 16 concurrent
 (ab, no keep-alive, no session resumption: every request is a full
-handshake), %(idle)d idle keep-alive connections for memory (each made one
+handshake; openssl s_time, one connection at a time, for full and resumed
+handshakes with the same ECDSA P-256 certificate), %(idle)d idle keep-alive connections for memory (each made one
 request, then held; VmHWM summed over the proxy's processes).
 
 %(table)s

@@ -246,3 +246,13 @@ def tls_sessions_to_real_servers_resumed(env):
     check(lines[0][3] == ".", "first connection is a full handshake: %r" % lines[0])
     check(all(l[3] == "r" for l in lines[1:]), "later connections resumed: %r" % lines)
     check(all(l[4] == "TLSv1.3" for l in lines), "TLS 1.3 to real servers")
+
+
+@test
+def http10_without_host_gets_one_upstream(env):
+    g, front, static = setup(env, nginx_files={"f.txt": 10})
+    from harness import raw_exchange
+    st, h, body, closed = raw_exchange(static, env.ca, b"GET /f.txt HTTP/1.0\r\n\r\n")
+    check(st == 200 and len(body) == 10, "nginx accepts the forwarded request: %r" % st)
+    st, h, body, closed = raw_exchange(front, env.ca, b"GET /headers HTTP/1.0\r\n\r\n")
+    check(b"Host: localhost" in body, "Host supplied from SNI: %r" % body[:200])

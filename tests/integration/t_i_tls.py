@@ -116,6 +116,12 @@ def session_resumption_seen_by_the_client(env):
         rc, out = s_client(p, proto, "-servername", "localhost", "-ign_eof", "-sess_in", sess,
                            data=req)
         check(rc == 0 and "Reused," in out, "second handshake resumed (%s): %s" % (proto, out[-400:]))
+    # Without tickets, TLS 1.2 resumes from the server's session cache.
+    rc, out = s_client(p, "-tls1_2", "-no_ticket", "-servername", "localhost", "-ign_eof",
+                       "-sess_out", sess, data=req)
+    rc, out = s_client(p, "-tls1_2", "-no_ticket", "-servername", "localhost", "-ign_eof",
+                       "-sess_in", sess, data=req)
+    check(rc == 0 and "Reused," in out, "resumed from the session cache: %s" % out[-300:])
     # Ticket keys are process-wide and outlive a reload's new TLS contexts.
     import signal as sig
     from harness import wait_until
