@@ -237,6 +237,9 @@ http {
 
 def parse_latency(s):
     m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+    if m is None:
+        print("    (unparsed wrk latency %r)" % s, flush=True)
+        return float("nan")
     if m.group(2) == "m":
         return float(m.group(1)) * 60000
     v = float(m.group(1))
@@ -249,7 +252,7 @@ def wrk(port, path, pids):
                                      "https://127.0.0.1:%d%s" % (port, path)],
                          capture_output=True, text=True).stdout
     cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
-    m_rps, m_p99 = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"99%\s+(\S+)", out)
+    m_rps, m_p99 = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"^\s+99%\s+(\S+)", out, re.M)
     if m_rps is None or m_p99 is None:
         raise SystemExit("wrk on port %d gave no result:\n%s" % (port, out))
     rps = float(m_rps.group(1))
@@ -536,7 +539,7 @@ worker/thread; wrk, ab and the backends share CPU 1, so with two cores the
 load generator side is often the bottleneck: compare the *per proxy core* rows
 (requests divided by the CPU the proxy actually used) before raw rates. On a
 shared two-vCPU virtual machine repeated runs of the 1 KiB rows vary by about
-5%: ratios inside that band are ties.
+5%%: ratios inside that band are ties.
 
 Machine: %(cpu)s, %(ncpu)d CPUs, Linux %(kernel)s. %(openssl)s; %(haproxy)s;
 %(nginx)s; %(wrk)s. %(secs)d s per run, 50 connections (wrk); keep-alive figures are
