@@ -215,18 +215,6 @@ static int check_req(const struct certs_req *r, char *err, size_t errlen)
     return 0;
 }
 
-static X509 *read_cert(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    X509 *x;
-
-    if (f == NULL)
-        return NULL;
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    return x;
-}
-
 static EVP_PKEY *read_key(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -254,7 +242,8 @@ static int gen_signed(const char *ca_cert, const char *ca_key, const char *cert_
     if (r->sans == NULL)
         snprintf(sans, sizeof(sans), "DNS:%s", r->cn);
     if (ca_cert != NULL) {
-        ca = read_cert(ca_cert);
+        struct certs_source src = {ca_cert, NULL, NULL, NULL};
+        ca = certs__read_leaf(&src, err, errlen);
         cakey = read_key(ca_key);
         if (ca == NULL || cakey == NULL || X509_check_private_key(ca, cakey) != 1) {
             snprintf(err, errlen, "%s / %s: cannot read a matching CA certificate and key",

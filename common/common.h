@@ -76,6 +76,15 @@ int gh_hexval(unsigned char c);
 int gh_strncaseeq(const char *a, size_t alen, const char *b);
 /* Appends JSON-escaped s (at most max bytes of it) into dst; returns bytes written. */
 size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max);
+/* A growable string: printf-style appends, storage owned by p (malloc'd;
+ * the caller frees it). Start from {NULL, 0, 0}. Aborts when out of memory. */
+struct gh_sbuf {
+    char *p;
+    size_t len, cap;
+};
+void gh_sbuf_printf(struct gh_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* FNV-1a over len bytes: hashing for tables and names, not for secrets. */
+uint64_t gh_fnv1a(const void *p, size_t len);
 /* Splits "host:port" / "[v6]:port" into host and port. */
 int gh_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 

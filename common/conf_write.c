@@ -13,35 +13,9 @@
 #include "common.h"
 #include "conf_int.h"
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void outf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0) + 64;
-        o->p = realloc(o->p, o->cap);
-        if (o->p == NULL)
-            abort();
-    }
-}
 
 /* Writes a value as a bare word when the lexer would read it back as one. */
-static void outv(struct out *o, const char *v)
+static void outv(struct gh_sbuf *o, const char *v)
 {
     const char *p;
     int plain = *v != '\0';
@@ -50,13 +24,13 @@ static void outv(struct out *o, const char *v)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("{};#\"", *p))
             plain = 0;
     if (plain) {
-        outf(o, "%s", v);
+        gh_sbuf_printf(o, "%s", v);
         return;
     }
-    outf(o, "\"");
+    gh_sbuf_printf(o, "\"");
     for (p = v; *p; p++)
-        outf(o, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
-    outf(o, "\"");
+        gh_sbuf_printf(o, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
+    gh_sbuf_printf(o, "\"");
 }
 
 void gh__conf_fmt_duration(char *buf, size_t len, long long ms)
@@ -84,7 +58,7 @@ void gh__conf_fmt_size(char *buf, size_t len, long long b)
 }
 
 /* Writes every typed directive of ctx whose value differs from its default. */
-static void typed(struct out *o, enum gh_conf_ctx ctx, const void *base, const char *indent)
+static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, const char *indent)
 {
     size_t i;
     char v[64], d[64];
@@ -108,21 +82,21 @@ static void typed(struct out *o, enum gh_conf_ctx ctx, const void *base, const c
                 continue;
             if (l->n == 0 && dir->def == NULL)
                 continue;
-            outf(o, "%s%s", indent, dir->name);
+            gh_sbuf_printf(o, "%s%s", indent, dir->name);
             for (k = 0; k < l->n; k++) {
-                outf(o, " ");
+                gh_sbuf_printf(o, " ");
                 outv(o, l->v[k]);
             }
-            outf(o, "\n");
+            gh_sbuf_printf(o, "\n");
             continue;
         }
         if (dir->type == GH_T_STR) {
             const char *s = *(char *const *)(const void *)field;
             if (s == NULL || (dir->def && strcmp(s, dir->def) == 0))
                 continue;
-            outf(o, "%s%s ", indent, dir->name);
+            gh_sbuf_printf(o, "%s%s ", indent, dir->name);
             outv(o, s);
-            outf(o, "\n");
+            gh_sbuf_printf(o, "\n");
             continue;
         }
         n = *(const long long *)(const void *)field;
@@ -146,156 +120,156 @@ static void typed(struct out *o, enum gh_conf_ctx ctx, const void *base, const c
                 snprintf(d, sizeof(d), "%s", dir->def);
         }
         if (strcmp(v, d) != 0)
-            outf(o, "%s%s %s\n", indent, dir->name, v);
+            gh_sbuf_printf(o, "%s%s %s\n", indent, dir->name, v);
     }
 }
 
 char *gh_conf_write(const struct gh_conf *c)
 {
-    struct out o = {NULL, 0, 0};
+    struct gh_sbuf o = {NULL, 0, 0};
     size_t i, j;
 
-    outf(&o, "# gatehouse configuration (canonical form)\n");
+    gh_sbuf_printf(&o, "# gatehouse configuration (canonical form)\n");
     typed(&o, GH_CTX_MAIN, c, "");
     for (i = 0; i < c->ncerts; i++) {
-        outf(&o, "\ncertificate ");
+        gh_sbuf_printf(&o, "\ncertificate ");
         outv(&o, c->certs[i].name);
         if (c->certs[i].pkcs12) {
-            outf(&o, " {\n    pkcs12 ");
+            gh_sbuf_printf(&o, " {\n    pkcs12 ");
             outv(&o, c->certs[i].pkcs12);
             if (c->certs[i].passphrase_file) {
-                outf(&o, "\n    passphrase-file ");
+                gh_sbuf_printf(&o, "\n    passphrase-file ");
                 outv(&o, c->certs[i].passphrase_file);
             }
         } else {
-            outf(&o, " {\n    cert ");
+            gh_sbuf_printf(&o, " {\n    cert ");
             outv(&o, c->certs[i].cert);
-            outf(&o, "\n    key ");
+            gh_sbuf_printf(&o, "\n    key ");
             outv(&o, c->certs[i].key);
         }
         if (c->certs[i].ocsp_response) {
-            outf(&o, "\n    ocsp-response ");
+            gh_sbuf_printf(&o, "\n    ocsp-response ");
             outv(&o, c->certs[i].ocsp_response);
         }
-        outf(&o, "\n}\n");
+        gh_sbuf_printf(&o, "\n}\n");
     }
     for (i = 0; i < c->ncas; i++) {
-        outf(&o, "\nca ");
+        gh_sbuf_printf(&o, "\nca ");
         outv(&o, c->cas[i].name);
-        outf(&o, " {\n    file ");
+        gh_sbuf_printf(&o, " {\n    file ");
         outv(&o, c->cas[i].file);
-        outf(&o, "\n}\n");
+        gh_sbuf_printf(&o, "\n}\n");
     }
     for (i = 0; i < c->nrulesets; i++) {
         const struct gh_conf_ruleset *r = &c->rulesets[i];
-        outf(&o, "\nrules ");
+        gh_sbuf_printf(&o, "\nrules ");
         outv(&o, r->name);
-        outf(&o, " {\n");
+        gh_sbuf_printf(&o, " {\n");
         for (j = 0; j < r->nrules; j++) {
             const struct gh_conf_rule *u = &r->rules[j];
-            outf(&o, "    rule ");
+            gh_sbuf_printf(&o, "    rule ");
             outv(&o, u->id);
-            outf(&o, " %s", u->action);
+            gh_sbuf_printf(&o, " %s", u->action);
             if (strcmp(u->action, "deny") == 0 && u->status != 403)
-                outf(&o, " %lld", u->status);
+                gh_sbuf_printf(&o, " %lld", u->status);
             if (strcmp(u->action, "redirect") == 0) {
                 if (u->status != 302)
-                    outf(&o, " %lld", u->status);
-                outf(&o, " ");
+                    gh_sbuf_printf(&o, " %lld", u->status);
+                gh_sbuf_printf(&o, " ");
                 outv(&o, u->target);
             }
-            outf(&o, " if %s", u->field);
+            gh_sbuf_printf(&o, " if %s", u->field);
             if (u->header) {
-                outf(&o, " ");
+                gh_sbuf_printf(&o, " ");
                 outv(&o, u->header);
             }
             if (strcmp(u->op, "cidr") != 0)
-                outf(&o, " %s", u->op);
-            outf(&o, " ");
+                gh_sbuf_printf(&o, " %s", u->op);
+            gh_sbuf_printf(&o, " ");
             outv(&o, u->value);
-            outf(&o, "\n");
+            gh_sbuf_printf(&o, "\n");
         }
-        outf(&o, "}\n");
+        gh_sbuf_printf(&o, "}\n");
     }
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *s = &c->services[i];
-        outf(&o, "\nservice ");
+        gh_sbuf_printf(&o, "\nservice ");
         outv(&o, s->name);
-        outf(&o, " {\n    listen %s\n", s->listen);
+        gh_sbuf_printf(&o, " {\n    listen %s\n", s->listen);
         if (s->certificates.n) {
-            outf(&o, "    certificate");
+            gh_sbuf_printf(&o, "    certificate");
             for (j = 0; j < s->certificates.n; j++) {
-                outf(&o, " ");
+                gh_sbuf_printf(&o, " ");
                 outv(&o, s->certificates.v[j]);
             }
-            outf(&o, "\n");
+            gh_sbuf_printf(&o, "\n");
         }
         if (s->app)
-            outf(&o, "    app %s\n", s->app);
+            gh_sbuf_printf(&o, "    app %s\n", s->app);
         if (s->rule_set) {
-            outf(&o, "    rule-set ");
+            gh_sbuf_printf(&o, "    rule-set ");
             outv(&o, s->rule_set);
-            outf(&o, "\n");
+            gh_sbuf_printf(&o, "\n");
         }
         if (strcmp(s->reencrypt, "pinned") == 0) {
-            outf(&o, "    reencrypt pinned\n");
+            gh_sbuf_printf(&o, "    reencrypt pinned\n");
         } else if (strcmp(s->reencrypt, "off") != 0) {
-            outf(&o, "    reencrypt verify ");
+            gh_sbuf_printf(&o, "    reencrypt verify ");
             outv(&o, s->reencrypt);
-            outf(&o, "\n");
+            gh_sbuf_printf(&o, "\n");
         }
         if (s->client_certificate) {
-            outf(&o, "    client-certificate ");
+            gh_sbuf_printf(&o, "    client-certificate ");
             outv(&o, s->client_certificate);
-            outf(&o, "\n");
+            gh_sbuf_printf(&o, "\n");
         }
         typed(&o, GH_CTX_SERVICE, s, "    ");
         if (strcmp(s->persistence, "off") != 0) {
             char to[32];
             gh__conf_fmt_duration(to, sizeof(to), s->persist_timeout);
-            outf(&o, "    persistence %s", s->persistence);
+            gh_sbuf_printf(&o, "    persistence %s", s->persistence);
             if (s->cookie_name)
-                outf(&o, " %s", s->cookie_name);
+                gh_sbuf_printf(&o, " %s", s->cookie_name);
             if (s->persist_mask)
-                outf(&o, " mask %lld", s->persist_mask);
-            outf(&o, " timeout %s\n", to);
+                gh_sbuf_printf(&o, " mask %lld", s->persist_mask);
+            gh_sbuf_printf(&o, " timeout %s\n", to);
         }
         if (s->check.enabled) {
             char iv[32], to[32];
             const struct gh_conf_check *k = &s->check;
             gh__conf_fmt_duration(iv, sizeof(iv), k->interval);
             gh__conf_fmt_duration(to, sizeof(to), k->timeout);
-            outf(&o, "    check %s %s", k->method[0] == 'G' ? "get" : "head", k->url);
+            gh_sbuf_printf(&o, "    check %s %s", k->method[0] == 'G' ? "get" : "head", k->url);
             if (k->port)
-                outf(&o, " port %lld", k->port);
-            outf(&o, " interval %s timeout %s rise %lld fall %lld expect %lld", iv, to, k->rise,
+                gh_sbuf_printf(&o, " port %lld", k->port);
+            gh_sbuf_printf(&o, " interval %s timeout %s rise %lld fall %lld expect %lld", iv, to, k->rise,
                  k->fall, k->expect);
             if (k->body) {
-                outf(&o, " body ");
+                gh_sbuf_printf(&o, " body ");
                 outv(&o, k->body);
             }
-            outf(&o, " start %s\n", k->start_up ? "up" : "down");
+            gh_sbuf_printf(&o, " start %s\n", k->start_up ? "up" : "down");
         }
         for (j = 0; j < s->nservers; j++) {
             const struct gh_conf_server *sv = &s->servers[j];
-            outf(&o, "    server ");
+            gh_sbuf_printf(&o, "    server ");
             outv(&o, sv->name);
-            outf(&o, " %s", sv->addr);
+            gh_sbuf_printf(&o, " %s", sv->addr);
             if (sv->weight != 1)
-                outf(&o, " weight %lld", sv->weight);
+                gh_sbuf_printf(&o, " weight %lld", sv->weight);
             if (sv->verify_name) {
-                outf(&o, " verify-name ");
+                gh_sbuf_printf(&o, " verify-name ");
                 outv(&o, sv->verify_name);
             }
             if (strcmp(sv->state, "up") != 0)
-                outf(&o, " state %s", sv->state);
+                gh_sbuf_printf(&o, " state %s", sv->state);
             if (sv->maxconn)
-                outf(&o, " maxconn %lld", sv->maxconn);
+                gh_sbuf_printf(&o, " maxconn %lld", sv->maxconn);
             if (sv->pin)
-                outf(&o, " pin sha256:%s", sv->pin);
-            outf(&o, "\n");
+                gh_sbuf_printf(&o, " pin sha256:%s", sv->pin);
+            gh_sbuf_printf(&o, "\n");
         }
-        outf(&o, "}\n");
+        gh_sbuf_printf(&o, "}\n");
     }
     return o.p;
 }

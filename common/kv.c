@@ -36,14 +36,8 @@ static _Atomic uint64_t evictions;
 static uint64_t hash(const void *key, size_t len)
 {
     /* FNV-1a, then a final mix so shard and slot bits are independent. */
-    const unsigned char *p = key;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    size_t i;
+    uint64_t h = gh_fnv1a(key, len);
 
-    for (i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,41 @@ int gh_parse_size(const char *s, long long *out)
         return -1;
     *out = v * mul;
     return 0;
+}
+
+void gh_sbuf_printf(struct gh_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
+        b->p = realloc(b->p, b->cap);
+        if (b->p == NULL) {
+            gh_log_err("out of memory");
+            abort();
+        }
+    }
+}
+
+uint64_t gh_fnv1a(const void *p, size_t len)
+{
+    const unsigned char *c = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
 }
 
 int gh_hexval(unsigned char c)

@@ -41,13 +41,7 @@ static void init_secret(void)
 
 uint64_t proxy__server_id(const char *key)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (; *key; key++) {
-        h ^= (unsigned char)*key;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    return gh_fnv1a(key, strlen(key));
 }
 
 static int usable(const struct proxy_server *s)

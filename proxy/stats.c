@@ -103,36 +103,10 @@ void proxy__stats_request(struct proxy_svc_stats *svc, struct proxy_srv_stats *s
     atomic_fetch_add(&srv->lat_sum_ms, ms);
 }
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void outf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        o->p = realloc(o->p, o->cap);
-        if (o->p == NULL)
-            abort();
-    }
-}
 
 static const char *const classes[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-static void histogram(struct out *o, const char *metric, const char *labels,
+static void histogram(struct gh_sbuf *o, const char *metric, const char *labels,
                       _Atomic unsigned long long *lat, unsigned long long sum_ms)
 {
     unsigned long long cum = 0;
@@ -141,70 +115,70 @@ static void histogram(struct out *o, const char *metric, const char *labels,
     for (b = 0; b < PROXY_LAT_BUCKETS; b++) {
         cum += atomic_load(&lat[b]);
         if (b < PROXY_LAT_BUCKETS - 1)
-            outf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", metric, labels, proxy__lat_ms[b] / 1000.0,
+            gh_sbuf_printf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", metric, labels, proxy__lat_ms[b] / 1000.0,
                  cum);
         else
-            outf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", metric, labels, cum);
+            gh_sbuf_printf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", metric, labels, cum);
     }
-    outf(o, "%s_sum{%s} %.3f\n%s_count{%s} %llu\n", metric, labels, sum_ms / 1000.0, metric,
+    gh_sbuf_printf(o, "%s_sum{%s} %.3f\n%s_count{%s} %llu\n", metric, labels, sum_ms / 1000.0, metric,
          labels, cum);
 }
 
-static void prometheus(struct out *o, struct proxy_gen *g)
+static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
 {
     size_t i, j, c;
     char l[256];
 
-    outf(o, "# HELP gatehouse_certificate_expiry_seconds Seconds until the certificate "
+    gh_sbuf_printf(o, "# HELP gatehouse_certificate_expiry_seconds Seconds until the certificate "
             "expires.\n# TYPE gatehouse_certificate_expiry_seconds gauge\n");
     for (i = 0; i < g->conf->ncerts; i++) {
         const struct gh_conf_cert *cc = &g->conf->certs[i];
         struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
         long long left = certs_expiry_seconds(&src);
         if (left != INT64_MIN)
-            outf(o, "gatehouse_certificate_expiry_seconds{certificate=\"%s\"} %lld\n",
+            gh_sbuf_printf(o, "gatehouse_certificate_expiry_seconds{certificate=\"%s\"} %lld\n",
                  g->conf->certs[i].name, left);
     }
 
-    outf(o, "# HELP gatehouse_service_connections Client connections open now.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_service_connections Client connections open now.\n"
             "# TYPE gatehouse_service_connections gauge\n");
     for (i = 0; i < g->nsvcs; i++)
-        outf(o, "gatehouse_service_connections{service=\"%s\"} %ld\n", g->svcs[i].st->name,
+        gh_sbuf_printf(o, "gatehouse_service_connections{service=\"%s\"} %ld\n", g->svcs[i].st->name,
              atomic_load(&g->svcs[i].st->conns_active));
-    outf(o, "# HELP gatehouse_service_queue Requests waiting for a real-server slot.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_service_queue Requests waiting for a real-server slot.\n"
             "# TYPE gatehouse_service_queue gauge\n");
     for (i = 0; i < g->nsvcs; i++)
-        outf(o, "gatehouse_service_queue{service=\"%s\"} %ld\n", g->svcs[i].st->name,
+        gh_sbuf_printf(o, "gatehouse_service_queue{service=\"%s\"} %ld\n", g->svcs[i].st->name,
              atomic_load(&g->svcs[i].st->queued));
-    outf(o, "# HELP gatehouse_service_connections_total Client connections accepted.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_service_connections_total Client connections accepted.\n"
             "# TYPE gatehouse_service_connections_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
-        outf(o, "gatehouse_service_connections_total{service=\"%s\"} %llu\n",
+        gh_sbuf_printf(o, "gatehouse_service_connections_total{service=\"%s\"} %llu\n",
              g->svcs[i].st->name, atomic_load(&g->svcs[i].st->conns_total));
-    outf(o, "# HELP gatehouse_service_requests_total Requests answered, by status class.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_service_requests_total Requests answered, by status class.\n"
             "# TYPE gatehouse_service_requests_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (c = 1; c < 6; c++)
-            outf(o, "gatehouse_service_requests_total{service=\"%s\",code=\"%s\"} %llu\n",
+            gh_sbuf_printf(o, "gatehouse_service_requests_total{service=\"%s\",code=\"%s\"} %llu\n",
                  g->svcs[i].st->name, classes[c], atomic_load(&g->svcs[i].st->requests[c]));
-    outf(o, "# HELP gatehouse_service_bytes_total Bytes from clients (in) and to clients (out).\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_service_bytes_total Bytes from clients (in) and to clients (out).\n"
             "# TYPE gatehouse_service_bytes_total counter\n");
     for (i = 0; i < g->nsvcs; i++) {
-        outf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"in\"} %llu\n",
+        gh_sbuf_printf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"in\"} %llu\n",
              g->svcs[i].st->name, atomic_load(&g->svcs[i].st->bytes_in));
-        outf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"out\"} %llu\n",
+        gh_sbuf_printf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"out\"} %llu\n",
              g->svcs[i].st->name, atomic_load(&g->svcs[i].st->bytes_out));
     }
-    outf(o, "# HELP gatehouse_service_rejections_total Requests or connections refused, by "
+    gh_sbuf_printf(o, "# HELP gatehouse_service_rejections_total Requests or connections refused, by "
             "reason.\n# TYPE gatehouse_service_rejections_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (c = 1; c < GH_REASON_MAX; c++) {
             unsigned long long v = atomic_load(&g->svcs[i].st->refused[c]);
             if (v)
-                outf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
+                gh_sbuf_printf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
                      g->svcs[i].st->name, rules_reason_name((enum gh_reason)c), v);
         }
-    outf(o, "# HELP gatehouse_service_request_duration_seconds Time from request head to the "
+    gh_sbuf_printf(o, "# HELP gatehouse_service_request_duration_seconds Time from request head to the "
             "end of the response.\n# TYPE gatehouse_service_request_duration_seconds "
             "histogram\n");
     for (i = 0; i < g->nsvcs; i++) {
@@ -212,74 +186,74 @@ static void prometheus(struct out *o, struct proxy_gen *g)
         histogram(o, "gatehouse_service_request_duration_seconds", l, g->svcs[i].st->lat,
                   atomic_load(&g->svcs[i].st->lat_sum_ms));
     }
-    outf(o, "# HELP gatehouse_server_up Health: 1 up, 0 down.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_server_up Health: 1 up, 0 down.\n"
             "# TYPE gatehouse_server_up gauge\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            outf(o, "gatehouse_server_up{service=\"%s\",server=\"%s\",state=\"%s\"} %d\n",
+            gh_sbuf_printf(o, "gatehouse_server_up{service=\"%s\",server=\"%s\",state=\"%s\"} %d\n",
                  s->st->service, s->st->name, s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
                  atomic_load(&s->st->up));
         }
-    outf(o, "# HELP gatehouse_server_active Requests in flight to the server.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_server_active Requests in flight to the server.\n"
             "# TYPE gatehouse_server_active gauge\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            outf(o, "gatehouse_server_active{service=\"%s\",server=\"%s\"} %ld\n",
+            gh_sbuf_printf(o, "gatehouse_server_active{service=\"%s\",server=\"%s\"} %ld\n",
                  s->st->service, s->st->name, atomic_load(&s->st->active));
         }
-    outf(o, "# HELP gatehouse_server_connections Connections open to the server (in use or "
+    gh_sbuf_printf(o, "# HELP gatehouse_server_connections Connections open to the server (in use or "
             "pooled).\n# TYPE gatehouse_server_connections gauge\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            outf(o, "gatehouse_server_connections{service=\"%s\",server=\"%s\"} %ld\n",
+            gh_sbuf_printf(o, "gatehouse_server_connections{service=\"%s\",server=\"%s\"} %ld\n",
                  s->st->service, s->st->name, atomic_load(&s->st->conns));
         }
-    outf(o, "# HELP gatehouse_server_connections_total Connections opened to the server.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_server_connections_total Connections opened to the server.\n"
             "# TYPE gatehouse_server_connections_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            outf(o, "gatehouse_server_connections_total{service=\"%s\",server=\"%s\"} %llu\n",
+            gh_sbuf_printf(o, "gatehouse_server_connections_total{service=\"%s\",server=\"%s\"} %llu\n",
                  s->st->service, s->st->name, atomic_load(&s->st->conns_total));
         }
-    outf(o, "# HELP gatehouse_server_requests_total Requests sent, by response status class.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_server_requests_total Requests sent, by response status class.\n"
             "# TYPE gatehouse_server_requests_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++)
             for (c = 1; c < 6; c++) {
                 struct proxy_server *s = &g->svcs[i].servers[j];
-                outf(o, "gatehouse_server_requests_total{service=\"%s\",server=\"%s\",code=\"%s\"} "
+                gh_sbuf_printf(o, "gatehouse_server_requests_total{service=\"%s\",server=\"%s\",code=\"%s\"} "
                         "%llu\n",
                      s->st->service, s->st->name, classes[c], atomic_load(&s->st->requests[c]));
             }
-    outf(o, "# HELP gatehouse_server_checks_total Active health checks, by result.\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_server_checks_total Active health checks, by result.\n"
             "# TYPE gatehouse_server_checks_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            outf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"ok\"} "
+            gh_sbuf_printf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"ok\"} "
                     "%llu\n",
                  s->st->service, s->st->name, atomic_load(&s->st->checks_ok));
-            outf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"fail\"} "
+            gh_sbuf_printf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"fail\"} "
                     "%llu\n",
                  s->st->service, s->st->name, atomic_load(&s->st->checks_fail));
         }
-    outf(o, "# HELP gatehouse_server_bytes_total Bytes to the server (out) and from it (in).\n"
+    gh_sbuf_printf(o, "# HELP gatehouse_server_bytes_total Bytes to the server (out) and from it (in).\n"
             "# TYPE gatehouse_server_bytes_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            outf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"in\"} "
+            gh_sbuf_printf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"in\"} "
                     "%llu\n",
                  s->st->service, s->st->name, atomic_load(&s->st->bytes_in));
-            outf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"out\"} "
+            gh_sbuf_printf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"out\"} "
                     "%llu\n",
                  s->st->service, s->st->name, atomic_load(&s->st->bytes_out));
         }
-    outf(o, "# HELP gatehouse_server_request_duration_seconds Time from request head to the end "
+    gh_sbuf_printf(o, "# HELP gatehouse_server_request_duration_seconds Time from request head to the end "
             "of the response.\n# TYPE gatehouse_server_request_duration_seconds histogram\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
@@ -290,32 +264,32 @@ static void prometheus(struct out *o, struct proxy_gen *g)
         }
 }
 
-static void json(struct out *o, struct proxy_gen *g)
+static void json(struct gh_sbuf *o, struct proxy_gen *g)
 {
     size_t i, j, c;
     int first;
 
-    outf(o, "{\"generation\":%llu,\"services\":[", (unsigned long long)g->id);
+    gh_sbuf_printf(o, "{\"generation\":%llu,\"services\":[", (unsigned long long)g->id);
     for (i = 0; i < g->nsvcs; i++) {
         struct proxy_svc_stats *v = g->svcs[i].st;
-        outf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"queue\":%ld,\"connections\":%ld,"
+        gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"queue\":%ld,\"connections\":%ld,"
                 "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
              i ? "," : "", v->name, g->svcs[i].conf->listen, atomic_load(&v->queued),
              atomic_load(&v->conns_active),
              atomic_load(&v->conns_total), atomic_load(&v->bytes_in),
              atomic_load(&v->bytes_out));
         for (c = 1; c < 6; c++)
-            outf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c], atomic_load(&v->requests[c]));
-        outf(o, "},\"rejections\":{");
+            gh_sbuf_printf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c], atomic_load(&v->requests[c]));
+        gh_sbuf_printf(o, "},\"rejections\":{");
         first = 1;
         for (c = 1; c < GH_REASON_MAX; c++) {
             unsigned long long n = atomic_load(&v->refused[c]);
             if (n) {
-                outf(o, "%s\"%s\":%llu", first ? "" : ",", rules_reason_name((enum gh_reason)c), n);
+                gh_sbuf_printf(o, "%s\"%s\":%llu", first ? "" : ",", rules_reason_name((enum gh_reason)c), n);
                 first = 0;
             }
         }
-        outf(o, "},\"servers\":[");
+        gh_sbuf_printf(o, "},\"servers\":[");
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             struct proxy_srv_stats *t = s->st;
@@ -323,7 +297,7 @@ static void json(struct out *o, struct proxy_gen *g)
             pthread_mutex_lock(&t->mu);
             gh_json_escape(last, sizeof(last), t->last_result, strlen(t->last_result), 96);
             pthread_mutex_unlock(&t->mu);
-            outf(o, "%s{\"name\":\"%s\",\"address\":\"%s\",\"weight\":%ld,\"state\":\"%s\","
+            gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"address\":\"%s\",\"weight\":%ld,\"state\":\"%s\","
                     "\"health\":\"%s\",\"checked\":%s,\"last_check\":\"%s\",\"checks_ok\":%llu,"
                     "\"checks_fail\":%llu,\"transitions\":%llu,\"active\":%ld,\"connections\":%ld,"
                     "\"connections_total\":%llu,\"bytes_in\":%llu,"
@@ -336,21 +310,21 @@ static void json(struct out *o, struct proxy_gen *g)
                  atomic_load(&t->conns), atomic_load(&t->conns_total),
                  atomic_load(&t->bytes_in), atomic_load(&t->bytes_out));
             for (c = 1; c < 6; c++)
-                outf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c],
+                gh_sbuf_printf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c],
                      atomic_load(&t->requests[c]));
-            outf(o, "}}");
+            gh_sbuf_printf(o, "}}");
         }
-        outf(o, "]}");
+        gh_sbuf_printf(o, "]}");
     }
-    outf(o, "]}\n");
+    gh_sbuf_printf(o, "]}\n");
 }
 
 char *proxy_metrics(int as_json, size_t *len)
 {
-    struct out o = {NULL, 0, 0};
+    struct gh_sbuf o = {NULL, 0, 0};
     struct proxy_gen *g = proxy__gen_current();
 
-    outf(&o, "%s", "");
+    gh_sbuf_printf(&o, "%s", "");
     if (g != NULL) {
         if (as_json)
             json(&o, g);

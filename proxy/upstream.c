@@ -42,9 +42,9 @@ static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_se
                                       const struct sockaddr_storage *src, uint64_t now)
 {
     struct proxy_server *best = NULL;
-    uint64_t best_score = 0, base = 0xcbf29ce484222325ULL;
+    uint64_t best_score = 0, base;
     const unsigned char *a = (const unsigned char *)src;
-    size_t i, k, alen = sizeof(*src);
+    size_t i, alen = sizeof(*src);
 
     if (src->ss_family == AF_INET) {
         a = (const unsigned char *)&((const struct sockaddr_in *)src)->sin_addr;
@@ -53,8 +53,7 @@ static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_se
         a = (const unsigned char *)&((const struct sockaddr_in6 *)src)->sin6_addr;
         alen = 16;
     }
-    for (k = 0; k < alen; k++)
-        base = (base ^ a[k]) * 0x100000001b3ULL;
+    base = gh_fnv1a(a, alen);
     for (i = 0; i < svc->nservers; i++) {
         struct proxy_server *s = &svc->servers[i];
         uint64_t h = (base ^ s->id) * 0xff51afd7ed558ccdULL;

@@ -33,13 +33,7 @@ static void make_key(unsigned char *k, char type, uint32_t scope, const struct s
 
 uint32_t rules_scope(const char *name)
 {
-    uint32_t h = 2166136261u;
-
-    for (; *name; name++) {
-        h ^= (unsigned char)*name;
-        h *= 16777619u;
-    }
-    return h;
+    return (uint32_t)gh_fnv1a(name, strlen(name));
 }
 
 struct bucket {
