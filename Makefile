@@ -9,7 +9,7 @@
 CC ?= cc
 O ?= build
 SAN ?=
-PKGS = openssl libpcre2-8 libmicrohttpd
+PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
        -Wformat=2 -Wno-format-nonliteral
@@ -25,15 +25,18 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
-         common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c
+         common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
+         common/kv_rec.c
 RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
         proxy/health.c proxy/persist.c
-APPS = apps/apps.c apps/status.c
-MAIN = main/main.c main/default_conf.c main/signals.c
-LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(APPS)
+SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
+       saml/authn.c saml/response.c saml/state.c
+APPS = apps/apps.c apps/status.c apps/conference.c
+MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c
+LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c

@@ -18,14 +18,19 @@ uint64_t apps__started_ms;
 struct app {
     const char *name;
     MHD_AccessHandlerCallback handler;
+    MHD_RequestCompletedCallback done;
+    unsigned threads; /* 0: one internal thread */
     int management; /* serves metrics too */
     struct MHD_Daemon *d;
     struct sockaddr_in addr;
 };
 
 static struct app apps[] = {
-    {"status", apps__status_handler, 0, NULL, {0}},
-    {"management", apps__status_handler, 1, NULL, {0}},
+    {"status", apps__status_handler, NULL, 0, 0, NULL, {0}},
+    {"management", apps__status_handler, NULL, 0, 1, NULL, {0}},
+    /* Signature checks are CPU work: a small pool keeps one slow client
+     * from holding up the others. */
+    {"conference", apps__conference_handler, apps__conference_done, 4, 0, NULL, {0}},
 };
 
 int apps_start(const struct apps_hooks *hooks)
@@ -43,10 +48,14 @@ int apps_start(const struct apps_hooks *hooks)
         sa.sin_family = AF_INET;
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         sa.sin_port = 0;
+        /* A pool size of 1 draws a warning: leave the option out then. */
         a->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                 a->handler, &a->management, MHD_OPTION_SOCK_ADDR, &sa,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+                                MHD_OPTION_NOTIFY_COMPLETED, a->done, NULL,
+                                a->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+                                a->threads, MHD_OPTION_END);
         if (a->d == NULL) {
             gh_log_err("application %s: cannot start", a->name);
             return -1;
@@ -77,6 +86,11 @@ int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len)
     return -1;
 }
 
+int apps_configure(const struct gh_conf *c, char *err, size_t errlen)
+{
+    return apps__conference_configure(c, err, errlen);
+}
+
 void apps_stop(void)
 {
     size_t i;
@@ -86,4 +100,5 @@ void apps_stop(void)
             MHD_stop_daemon(apps[i].d);
             apps[i].d = NULL;
         }
+    apps__conference_stop();
 }

@@ -8,6 +8,9 @@
  *   status      GET /healthcheck.html (probes), GET / (a status page)
  *   management  the same, plus GET /metrics (Prometheus) and
  *               GET /api/v1/stats (JSON); for a management listener only
+ *   conference  participant authentication: the SAML 2.0 service provider
+ *               (metadata, login, assertion consumer, sessions); see
+ *               apps/conference.c for its paths
  */
 #ifndef GH_APPS_APPS_H
 #define GH_APPS_APPS_H
@@ -15,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "../common/conf.h"
 
 struct apps_status {
     int healthy; /* every worker's loop turned recently, not draining */
@@ -26,11 +31,18 @@ struct apps_hooks {
     void (*status)(struct apps_status *st);
     /* Metrics as Prometheus text (json 0) or JSON (json 1); malloc'd. */
     char *(*metrics)(int json, size_t *len);
+    /* A refusal by an application, for the security log. */
+    void (*security)(const char *service, const char *client, const char *host,
+                     const char *method, const char *path, int status, const char *reason,
+                     const char *detail);
 };
 
 /* apps.c */
 /* Starts every built-in application. 0 or -1 (logged). */
 int apps_start(const struct apps_hooks *hooks);
+/* Hands the applications a configuration (at start and on every reload)
+ * before the proxy uses it: 0, or -1 with err, and the previous one stays. */
+int apps_configure(const struct gh_conf *c, char *err, size_t errlen);
 /* The local address of a running application; -1 if unknown. */
 int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len);
 void apps_stop(void);

@@ -49,6 +49,10 @@ int certs_client_set_peer(SSL *ssl, const char *name);
 /* Adds a certificate chain and key to ctx (a client context showing a
  * certificate to real servers), with the same checks as server ones. */
 int certs_ctx_use_pair(SSL_CTX *ctx, const struct certs_source *src, char *err, size_t errlen);
+/* The leaf certificate and private key of a source, with every check a
+ * listener's pair has: permissions, match, order, validity. Caller frees. */
+int certs_load_keypair(const struct certs_source *src, X509 **cert, EVP_PKEY **key, char *err,
+                       size_t errlen);
 /* True when the peer's certificate has this SHA-256 fingerprint (64
  * lower-case hex digits). */
 int certs_pin_matches(SSL *ssl, const char *pin_hex);

@@ -264,6 +264,27 @@ int certs_ctx_use_pair(SSL_CTX *ctx, const struct certs_source *src, char *err, 
     return load_pair(ctx, src, err, errlen);
 }
 
+int certs_load_keypair(const struct certs_source *src, X509 **cert, EVP_PKEY **key, char *err,
+                       size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    int rc = -1;
+
+    if (ctx == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (load_pair(ctx, src, err, errlen) == 0) {
+        *cert = SSL_CTX_get0_certificate(ctx);
+        *key = SSL_CTX_get0_privatekey(ctx);
+        if (*cert != NULL && *key != NULL && X509_up_ref(*cert) == 1 &&
+            EVP_PKEY_up_ref(*key) == 1)
+            rc = 0;
+    }
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
 int certs_pin_matches(SSL *ssl, const char *pin_hex)
 {
     static const char hex[] = "0123456789abcdef";

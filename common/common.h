@@ -70,6 +70,8 @@ int gh_parse_long(const char *s, long min, long max, long *out);
 int gh_parse_duration_ms(const char *s, long long *out);
 /* "64k", "1m", "4096" -> bytes. */
 int gh_parse_size(const char *s, long long *out);
+/* Zeroes memory holding a secret in a way the compiler cannot drop. */
+void gh_wipe(void *p, size_t n);
 /* The value of a hex digit, or -1. */
 int gh_hexval(unsigned char c);
 /* Case-insensitive comparison of a counted string with a C string. */

@@ -143,6 +143,37 @@ struct gh_conf_ca {
     struct gh_loc loc, file_loc;
 };
 
+/* A SAML 2.0 identity provider, with the fields of the seeds (Pexip
+ * "Identity Providers"). The block name is the name shown to participants. */
+struct gh_conf_idp {
+    char *name;        /* owned; shown to participants */
+    char *description; /* owned */
+    char *uuid;        /* owned; lower-case 8-4-4-4-12 hex; names the ACS URL */
+    char *sp_certificate; /* owned; certificate block: our signing and decryption key (RSA) */
+    struct gh_conf_list acs_urls;   /* https://<webapp_FQDN>/api/v1/samlconsumer/<uuid> */
+    char *acs_from_services;        /* owned; "on": add one per FQDN the services answer to */
+    char *sp_entity_id;             /* owned; "SAML 2.0 Entity ID for this service" */
+    char *signature_algorithm;      /* owned; rsa-sha256 ... */
+    char *digest_algorithm;         /* owned; sha256 ... */
+    char *allow_sha1;               /* owned; "on" accepts SHA-1 from the IdP and for us */
+    struct gh_conf_list idp_certificates; /* PEM files; several for key rollover */
+    char *idp_sso_url;              /* owned; HTTP-Redirect SingleSignOnService */
+    char *idp_entity_id;            /* owned */
+    char *display_name_attribute;   /* owned; "NameID", "" (participant types it) or a name */
+    char *require_encryption;       /* owned; "on": plain assertions are refused */
+    long long clock_skew;           /* ms */
+    long long session_timeout;      /* ms; SessionNotOnOrAfter may shorten it */
+    long long max_response_size;    /* bytes of the decoded SAMLResponse */
+    struct gh_loc loc;
+};
+
+struct gh_conf_idp_group {
+    char *name;        /* owned */
+    char *description; /* owned */
+    struct gh_conf_list members; /* identity-provider names */
+    struct gh_loc loc;
+};
+
 struct gh_conf {
     char *file;        /* owned; name used in messages */
     long long workers; /* 0 = auto, one per core */
@@ -161,6 +192,11 @@ struct gh_conf {
     struct gh_conf_ruleset *rulesets;
     size_t nrulesets;
     long long source_table_size; /* entries of the shared per-source state */
+    long long session_table_size; /* entries of the shared session and request state */
+    struct gh_conf_idp *idps;
+    size_t nidps;
+    struct gh_conf_idp_group *idp_groups;
+    size_t nidp_groups;
 };
 
 /* conf_parse.c */
@@ -175,6 +211,9 @@ const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, cons
 const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_ruleset *gh_conf_ruleset_find(const struct gh_conf *c, const char *name);
+const struct gh_conf_idp *gh_conf_idp_find(const struct gh_conf *c, const char *name);
+const struct gh_conf_idp *gh_conf_idp_find_uuid(const struct gh_conf *c, const char *uuid);
+const struct gh_conf_idp_group *gh_conf_idp_group_find(const struct gh_conf *c, const char *name);
 
 /* conf_write.c */
 /* Writes the model canonically: fixed order, defaults omitted, one directive
@@ -183,7 +222,8 @@ const struct gh_conf_ruleset *gh_conf_ruleset_find(const struct gh_conf *c, cons
 char *gh_conf_write(const struct gh_conf *c);
 
 /* conf_table.c */
-enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA, GH_CTX_RULES };
+enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA, GH_CTX_RULES, GH_CTX_IDP,
+                   GH_CTX_IDP_GROUP };
 enum gh_conf_type {
     GH_T_STR,      /* one word */
     GH_T_DURATION, /* 10s, 250ms, 20m */

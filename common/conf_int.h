@@ -24,6 +24,8 @@ struct gh_lexer {
 };
 
 #define GH_CONF_MAX_TOKEN 4096
+/* Bound of the directive table; a unit test checks the table fits. */
+#define GH_CONF_MAX_DIRECTIVES 256
 
 /* conf_lex.c */
 void gh__lex_init(struct gh_lexer *lx, const char *file, const char *text, size_t len, char *err,

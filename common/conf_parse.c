@@ -40,7 +40,7 @@ struct stmt {
     int has_block;
 };
 
-static const char *const app_names[] = {"status", "management"};
+static const char *const app_names[] = {"status", "management", "conference"};
 
 static int next(struct parser *ps, struct gh_tok *t)
 {
@@ -294,6 +294,101 @@ static int grow(struct parser *ps, void **arr, size_t *n, size_t size, struct gh
     return 0;
 }
 
+static int is_uuid(const char *u)
+{
+    size_t i;
+
+    if (strlen(u) != 36)
+        return 0;
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (u[i] != '-')
+                return 0;
+        } else if (!((u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An https URL with a host, no fragment, no white space or quotes. */
+static int is_https_url(const char *u)
+{
+    const char *p;
+
+    if (strncmp(u, "https://", 8) != 0 || u[8] == '\0' || u[8] == '/')
+        return 0;
+    for (p = u; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("\"'<>#\\", *p))
+            return 0;
+    return 1;
+}
+
+/* What one identity-provider block needs on its own; references are
+ * checked once the whole file is read. */
+static int check_idp(struct parser *ps, struct gh_conf_idp *p)
+{
+    static const char *const required[][2] = {
+        {"uuid", "uuid"},           {"sp-certificate", "sp-certificate"},
+        {"sp-entity-id", "sp-entity-id"}, {"idp-sso-url", "idp-sso-url"},
+        {"idp-entity-id", "idp-entity-id"}};
+    const char *vals[5];
+    size_t i;
+
+    vals[0] = p->uuid;
+    vals[1] = p->sp_certificate;
+    vals[2] = p->sp_entity_id;
+    vals[3] = p->idp_sso_url;
+    vals[4] = p->idp_entity_id;
+    for (i = 0; i < 5; i++)
+        if (vals[i] == NULL || vals[i][0] == '\0') {
+            ERR(ps, p->loc, "identity-provider '%s' needs '%s'%s", p->name, required[i][0],
+                i == 0 ? " (gatehouse saml uuid prints a fresh one)" : "");
+            return -1;
+        }
+    if (!is_uuid(p->uuid)) {
+        ERR(ps, p->loc, "identity-provider '%s': uuid '%s' is not of the form "
+            "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (lower-case hex)", p->name, p->uuid);
+        return -1;
+    }
+    if (p->idp_certificates.n == 0) {
+        ERR(ps, p->loc, "identity-provider '%s' needs 'idp-certificate' (the IdP's public key)",
+            p->name);
+        return -1;
+    }
+    if (strncmp(p->idp_sso_url, "https://", 8) != 0 && strncmp(p->idp_sso_url, "http://", 7) != 0) {
+        ERR(ps, p->loc, "identity-provider '%s': idp-sso-url must be an http(s) URL", p->name);
+        return -1;
+    }
+    if (strchr(p->idp_sso_url, '#') != NULL) {
+        ERR(ps, p->loc, "identity-provider '%s': idp-sso-url may not carry a fragment", p->name);
+        return -1;
+    }
+    for (i = 0; i < p->acs_urls.n; i++) {
+        const char *u = p->acs_urls.v[i];
+        const char *tail = strstr(u, "/api/v1/samlconsumer/");
+        if (!is_https_url(u) || tail == NULL || strcmp(tail + 21, p->uuid) != 0) {
+            ERR(ps, p->acs_urls.loc,
+                "identity-provider '%s': acs-url '%s' is not "
+                "https://<webapp_FQDN>/api/v1/samlconsumer/%s", p->name, u, p->uuid);
+            return -1;
+        }
+    }
+    if (p->acs_urls.n == 0 && strcmp(p->acs_from_services, "on") != 0) {
+        ERR(ps, p->loc, "identity-provider '%s' needs 'acs-url' or 'acs-from-services on'",
+            p->name);
+        return -1;
+    }
+    if (strcmp(p->allow_sha1, "on") != 0 &&
+        (strcmp(p->signature_algorithm, "rsa-sha1") == 0 ||
+         strcmp(p->digest_algorithm, "sha1") == 0)) {
+        ERR(ps, p->loc, "identity-provider '%s': SHA-1 is refused unless 'allow-sha1 on'",
+            p->name);
+        return -1;
+    }
+    return 0;
+}
+
 static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf, int depth)
 {
     const char *n = s->name.text;
@@ -344,6 +439,44 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
             return -1;
         if (c->file == NULL) {
             ERR(ps, s->name.loc, "ca '%s' needs 'file'", c->name);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(n, "identity-provider") == 0) {
+        struct gh_conf_idp *p;
+        if (gh_conf_idp_find(conf, s->args[0].text) != NULL) {
+            ERR(ps, s->args[0].loc, "identity-provider '%s' already defined", s->args[0].text);
+            return -1;
+        }
+        if (grow(ps, (void **)&conf->idps, &conf->nidps, sizeof(*p), s->name.loc) == -1)
+            return -1;
+        p = &conf->idps[conf->nidps - 1];
+        p->name = gh_strdup(s->args[0].text);
+        p->loc = s->name.loc;
+        apply_defaults(ps, GH_CTX_IDP, p);
+        if (parse_block(ps, GH_CTX_IDP, p, conf, depth + 1, s->name.loc) == -1)
+            return -1;
+        return check_idp(ps, p);
+    }
+    if (strcmp(n, "identity-provider-group") == 0) {
+        struct gh_conf_idp_group *g;
+        if (gh_conf_idp_group_find(conf, s->args[0].text) != NULL) {
+            ERR(ps, s->args[0].loc, "identity-provider-group '%s' already defined",
+                s->args[0].text);
+            return -1;
+        }
+        if (grow(ps, (void **)&conf->idp_groups, &conf->nidp_groups, sizeof(*g), s->name.loc) ==
+            -1)
+            return -1;
+        g = &conf->idp_groups[conf->nidp_groups - 1];
+        g->name = gh_strdup(s->args[0].text);
+        g->loc = s->name.loc;
+        if (parse_block(ps, GH_CTX_IDP_GROUP, g, conf, depth + 1, s->name.loc) == -1)
+            return -1;
+        if (g->members.n == 0) {
+            ERR(ps, s->name.loc, "identity-provider-group '%s' needs 'identity-providers'",
+                g->name);
             return -1;
         }
         return 0;
@@ -842,7 +975,7 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     for (i = 0; i < GH_ARRAY_LEN(app_names); i++)
         if (strcmp(s->args[0].text, app_names[i]) == 0)
             return set_str_once(ps, &sv->app, s, &sv->app_loc);
-    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status, management)",
+    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status, management, conference)",
         s->args[0].text);
     return -1;
 }
@@ -851,9 +984,10 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
                     int depth, struct stmt *s, unsigned char *seen)
 {
     const struct gh_conf_directive *d = lookup(ctx, s->name.text);
-    static const char *const ctx_names[] = {"at top level", "in a service block",
-                                            "in a certificate block", "in a ca block",
-                                            "in a rules block"};
+    static const char *const ctx_names[] = {
+        "at top level",   "in a service block", "in a certificate block",
+        "in a ca block",  "in a rules block",   "in an identity-provider block",
+        "in an identity-provider-group block"};
 
     if (d == NULL) {
         ERR(ps, s->name.loc, "unknown directive '%s' %s", s->name.text, ctx_names[ctx]);
@@ -880,6 +1014,8 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
     }
     if (d->type != GH_T_SPECIAL) {
         size_t idx = (size_t)(d - gh_conf_directives);
+        if (idx >= GH_CONF_MAX_DIRECTIVES)
+            abort(); /* the table outgrew the seen[] bound: raise it */
         if (want_args(ps, s, 1, 1, 0) == -1)
             return -1;
         if (seen[idx]) {
@@ -916,6 +1052,9 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
     }
     case GH_CTX_RULES:
         return special_rule(ps, s, base);
+    case GH_CTX_IDP:
+    case GH_CTX_IDP_GROUP:
+        break; /* every directive there is typed */
     }
     return -1;
 }
@@ -923,7 +1062,7 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
 static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct gh_conf *conf,
                        int depth, struct gh_loc open)
 {
-    unsigned char seen[64] = {0};
+    unsigned char seen[GH_CONF_MAX_DIRECTIVES] = {0};
     struct stmt s;
     struct gh_tok t;
 
@@ -974,6 +1113,30 @@ static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, stru
 static int check_refs(struct parser *ps, struct gh_conf *c)
 {
     size_t i, j;
+
+    for (i = 0; i < c->nidps; i++) {
+        const struct gh_conf_idp *p = &c->idps[i];
+        if (gh_conf_cert_find(c, p->sp_certificate) == NULL) {
+            ERR(ps, p->loc, "identity-provider '%s': no certificate named '%s'", p->name,
+                p->sp_certificate);
+            return -1;
+        }
+        for (j = 0; j < i; j++)
+            if (strcmp(c->idps[j].uuid, p->uuid) == 0) {
+                ERR(ps, p->loc, "identity-provider '%s' has the uuid of '%s'", p->name,
+                    c->idps[j].name);
+                return -1;
+            }
+    }
+    for (i = 0; i < c->nidp_groups; i++) {
+        const struct gh_conf_idp_group *g = &c->idp_groups[i];
+        for (j = 0; j < g->members.n; j++)
+            if (gh_conf_idp_find(c, g->members.v[j]) == NULL) {
+                ERR(ps, g->members.loc, "identity-provider-group '%s': no identity-provider "
+                    "named '%s'", g->name, g->members.v[j]);
+                return -1;
+            }
+    }
 
     for (i = 0; i < c->nservices; i++) {
         struct gh_conf_service *sv = &c->services[i];
@@ -1154,6 +1317,31 @@ void gh_conf_free(struct gh_conf *c)
         free(r->name);
     }
     free(c->rulesets);
+    for (i = 0; i < c->nidps; i++) {
+        struct gh_conf_idp *p = &c->idps[i];
+        free(p->name);
+        free(p->description);
+        free(p->uuid);
+        free(p->sp_certificate);
+        list_clear(&p->acs_urls);
+        free(p->acs_from_services);
+        free(p->sp_entity_id);
+        free(p->signature_algorithm);
+        free(p->digest_algorithm);
+        free(p->allow_sha1);
+        list_clear(&p->idp_certificates);
+        free(p->idp_sso_url);
+        free(p->idp_entity_id);
+        free(p->display_name_attribute);
+        free(p->require_encryption);
+    }
+    free(c->idps);
+    for (i = 0; i < c->nidp_groups; i++) {
+        free(c->idp_groups[i].name);
+        free(c->idp_groups[i].description);
+        list_clear(&c->idp_groups[i].members);
+    }
+    free(c->idp_groups);
     free(c->services);
     free(c->certs);
     free(c->cas);
@@ -1203,5 +1391,35 @@ const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *na
     for (i = 0; i < c->ncas; i++)
         if (strcmp(c->cas[i].name, name) == 0)
             return &c->cas[i];
+    return NULL;
+}
+
+const struct gh_conf_idp *gh_conf_idp_find(const struct gh_conf *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nidps; i++)
+        if (strcmp(c->idps[i].name, name) == 0)
+            return &c->idps[i];
+    return NULL;
+}
+
+const struct gh_conf_idp *gh_conf_idp_find_uuid(const struct gh_conf *c, const char *uuid)
+{
+    size_t i;
+
+    for (i = 0; i < c->nidps; i++)
+        if (strcmp(c->idps[i].uuid, uuid) == 0)
+            return &c->idps[i];
+    return NULL;
+}
+
+const struct gh_conf_idp_group *gh_conf_idp_group_find(const struct gh_conf *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nidp_groups; i++)
+        if (strcmp(c->idp_groups[i].name, name) == 0)
+            return &c->idp_groups[i];
     return NULL;
 }

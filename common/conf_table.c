@@ -10,6 +10,8 @@
 
 #define M(f) offsetof(struct gh_conf, f)
 #define S(f) offsetof(struct gh_conf_service, f)
+#define I(f) offsetof(struct gh_conf_idp, f)
+#define G(f) offsetof(struct gh_conf_idp_group, f)
 #define DAY (86400LL * 1000)
 
 const struct gh_conf_directive gh_conf_directives[] = {
@@ -26,6 +28,10 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"rules", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"source-table-size", GH_CTX_MAIN, GH_T_INT, M(source_table_size), "65536", 1024, 16777216,
      NULL},
+    {"session-table-size", GH_CTX_MAIN, GH_T_INT, M(session_table_size), "16384", 1024,
+     4194304, NULL},
+    {"identity-provider", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
+    {"identity-provider-group", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"rule", GH_CTX_RULES, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
 
     {"cert", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
@@ -39,7 +45,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"certificate", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"tls-versions", GH_CTX_SERVICE, GH_T_LIST, S(tls_versions), "1.2 1.3", 0, 0, NULL},
     {"hsts-max-age", GH_CTX_SERVICE, GH_T_INT, S(hsts_max_age), "0", 0, 100000000, NULL},
-    {"app", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, "status management"},
+    {"app", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, "status management conference"},
     {"server", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
@@ -84,5 +90,31 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"request-burst-per-source", GH_CTX_SERVICE, GH_T_INT, S(request_burst_per_source), "0", 0,
      10000000, NULL},
     {"limit-action", GH_CTX_SERVICE, GH_T_STR, S(limit_action), "429", 0, 0, "429 close"},
+
+    {"description", GH_CTX_IDP, GH_T_STR, I(description), NULL, 0, 0, NULL},
+    {"uuid", GH_CTX_IDP, GH_T_STR, I(uuid), NULL, 0, 0, NULL},
+    {"sp-certificate", GH_CTX_IDP, GH_T_STR, I(sp_certificate), NULL, 0, 0, NULL},
+    {"acs-url", GH_CTX_IDP, GH_T_LIST, I(acs_urls), NULL, 0, 0, NULL},
+    {"acs-from-services", GH_CTX_IDP, GH_T_STR, I(acs_from_services), "off", 0, 0, "on off"},
+    {"sp-entity-id", GH_CTX_IDP, GH_T_STR, I(sp_entity_id), NULL, 0, 0, NULL},
+    {"signature-algorithm", GH_CTX_IDP, GH_T_STR, I(signature_algorithm), "rsa-sha256", 0, 0,
+     "rsa-sha256 rsa-sha384 rsa-sha512 rsa-sha1"},
+    {"digest-algorithm", GH_CTX_IDP, GH_T_STR, I(digest_algorithm), "sha256", 0, 0,
+     "sha256 sha384 sha512 sha1"},
+    {"allow-sha1", GH_CTX_IDP, GH_T_STR, I(allow_sha1), "off", 0, 0, "on off"},
+    {"idp-certificate", GH_CTX_IDP, GH_T_LIST, I(idp_certificates), NULL, 0, 0, NULL},
+    {"idp-sso-url", GH_CTX_IDP, GH_T_STR, I(idp_sso_url), NULL, 0, 0, NULL},
+    {"idp-entity-id", GH_CTX_IDP, GH_T_STR, I(idp_entity_id), NULL, 0, 0, NULL},
+    {"display-name-attribute", GH_CTX_IDP, GH_T_STR, I(display_name_attribute), "NameID", 0, 0,
+     NULL},
+    {"require-encryption", GH_CTX_IDP, GH_T_STR, I(require_encryption), "off", 0, 0, "on off"},
+    {"clock-skew", GH_CTX_IDP, GH_T_DURATION, I(clock_skew), "90s", 0, 3600 * 1000, NULL},
+    {"session-timeout", GH_CTX_IDP, GH_T_DURATION, I(session_timeout), "8h", 60 * 1000, DAY,
+     NULL},
+    {"max-response-size", GH_CTX_IDP, GH_T_SIZE, I(max_response_size), "256k", 4096,
+     4 * 1024 * 1024, NULL},
+
+    {"description", GH_CTX_IDP_GROUP, GH_T_STR, G(description), NULL, 0, 0, NULL},
+    {"identity-providers", GH_CTX_IDP_GROUP, GH_T_LIST, G(members), NULL, 0, 0, NULL},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);

@@ -191,6 +191,20 @@ char *gh_conf_write(const struct gh_conf *c)
         }
         gh_sbuf_printf(&o, "}\n");
     }
+    for (i = 0; i < c->nidps; i++) {
+        gh_sbuf_printf(&o, "\nidentity-provider ");
+        outv(&o, c->idps[i].name);
+        gh_sbuf_printf(&o, " {\n");
+        typed(&o, GH_CTX_IDP, &c->idps[i], "    ");
+        gh_sbuf_printf(&o, "}\n");
+    }
+    for (i = 0; i < c->nidp_groups; i++) {
+        gh_sbuf_printf(&o, "\nidentity-provider-group ");
+        outv(&o, c->idp_groups[i].name);
+        gh_sbuf_printf(&o, " {\n");
+        typed(&o, GH_CTX_IDP_GROUP, &c->idp_groups[i], "    ");
+        gh_sbuf_printf(&o, "}\n");
+    }
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *s = &c->services[i];
         gh_sbuf_printf(&o, "\nservice ");

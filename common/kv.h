@@ -43,4 +43,28 @@ void gh_kv_del(const void *key, size_t klen);
 /* Entries evicted while still live because the table was full. */
 uint64_t gh_kv_evictions(void);
 
+/*
+ * Records: the same store for values of up to GH_KV_REC_MAX bytes (sessions,
+ * outstanding SAML requests, the assertion replay cache, join tokens). A
+ * separate fixed table, so a flood of per-source counters cannot evict a
+ * session and the other way round.
+ */
+#define GH_KV_REC_MAX 1024
+
+/* kv_rec.c */
+int gh_kv_rec_init(size_t capacity);
+void gh_kv_rec_fini(void);
+/* Stores val (replacing, or only when absent if nx): 1 stored, 0 existed
+ * (nx), -1 too long or not initialised. */
+int gh_kv_rec_put(const void *key, size_t klen, const void *val, size_t vlen, int64_t ttl_ms,
+                  int nx);
+/* Copies the value into buf (cap bytes) and returns its length, or -1 when
+ * absent, expired or larger than cap. With take the entry is deleted in the
+ * same step, so of two concurrent takers exactly one gets it. *ttl_left_ms,
+ * when not NULL, receives the time the entry had left. */
+long gh_kv_rec_get(const void *key, size_t klen, void *buf, size_t cap, int take,
+                   int64_t *ttl_left_ms);
+void gh_kv_rec_del(const void *key, size_t klen);
+uint64_t gh_kv_rec_evictions(void);
+
 #endif

@@ -241,3 +241,8 @@ int gh_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
     *port = (uint16_t)p;
     return 0;
 }
+
+void gh_wipe(void *p, size_t n)
+{
+    explicit_bzero(p, n);
+}

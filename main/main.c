@@ -6,6 +6,7 @@
  *   gatehouse -t [-c FILE]    check the configuration (files included), exit 0/1
  *   gatehouse -p [-c FILE]    print the configuration in canonical form
  *   gatehouse certs default DIR   create a throwaway CA and server certificate
+ *   gatehouse saml ...        identity-provider helpers (saml_cmd.c)
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,6 +22,7 @@
 #include "../common/conf.h"
 #include "../common/kv.h"
 #include "../proxy/proxy.h"
+#include "../saml/saml.h"
 #include "main_int.h"
 
 static const char *conf_path; /* NULL: the embedded default */
@@ -36,6 +38,7 @@ static void usage(FILE *f)
                "       gatehouse certs selfsigned --out PREFIX --cn NAME [--san LIST] ...\n"
                "       gatehouse certs csr --out PREFIX --cn NAME [--san LIST] [--rsa BITS]\n"
                "       gatehouse certs list [-c FILE]\n"
+               "       gatehouse saml uuid | metadata [-c FILE] NAME | import METADATA ...\n"
                "  PREFIX names PREFIX.pem (or .csr) and PREFIX.key; LIST is like\n"
                "  DNS:meet.example.com,IP:192.0.2.10; keys are ECDSA P-256 unless --rsa\n"
                "  -c FILE  configuration file (default: the embedded loopback topology)\n"
@@ -66,6 +69,12 @@ static int check_resolver(const char *name, struct sockaddr_storage *ss, socklen
     ss->ss_family = AF_INET;
     *len = sizeof(struct sockaddr_in);
     return 0;
+}
+
+static struct gh_conf *load_path(const char *path, char *err, size_t errlen)
+{
+    conf_path = path;
+    return load(err, errlen);
 }
 
 static void status_hook(struct apps_status *st)
@@ -103,6 +112,11 @@ static void reload(void)
         gh_log_err("reload refused, previous configuration stays: %s", err);
         return;
     }
+    if (apps_configure(c, err, sizeof(err)) == -1) {
+        gh_conf_free(c);
+        gh_log_err("reload refused, previous configuration stays: %s", err);
+        return;
+    }
     g = proxy_gen_new(c, apps_resolve, err, sizeof(err));
     if (g == NULL) {
         gh_conf_free(c);
@@ -120,7 +134,7 @@ static void reload(void)
 static int run(void)
 {
     char err[1024];
-    struct apps_hooks hooks = {status_hook, proxy_metrics};
+    struct apps_hooks hooks = {status_hook, proxy_metrics, proxy_log_security_app};
     struct gh_conf *c;
     struct proxy_gen *g;
     long long drain_ms;
@@ -135,6 +149,11 @@ static int run(void)
     if (gh_log_open(c->error_log) == -1)
         gh_fatal("error-log %s: %s", c->error_log, strerror(errno));
     gh_kv_init((size_t)c->source_table_size); /* changing its size needs a restart */
+    gh_kv_rec_init((size_t)c->session_table_size);
+    if (saml_global_init() == -1)
+        gh_fatal("the XML security libraries did not start");
+    if (apps_configure(c, err, sizeof(err)) == -1)
+        gh_fatal("%s", err);
     if (apps_start(&hooks) == -1)
         gh_fatal("built-in applications did not start");
     workers = (int)c->workers;
@@ -168,6 +187,8 @@ static int run(void)
             proxy_drain(drain_ms);
             apps_stop();
             gh_kv_fini();
+            gh_kv_rec_fini();
+            saml_global_fini();
             certs_tickets_wipe();
             proxy_persist_wipe();
             gh_log_info("stopped");
@@ -275,6 +296,8 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "certs") == 0)
         return certs_cmd(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "saml") == 0)
+        return main_saml_cmd(argc, argv, load_path);
     while ((opt = getopt(argc, argv, "c:tpvh")) != -1) {
         switch (opt) {
         case 'c':
@@ -315,6 +338,18 @@ int main(int argc, char **argv)
             free(t);
         }
         if (check) {
+            struct saml_sp *sp;
+            if (saml_global_init() == -1) {
+                gh_conf_free(c);
+                return 1;
+            }
+            sp = saml_sp_new(c, err, sizeof(err));
+            if (sp == NULL) {
+                fprintf(stderr, "%s\n", err);
+                gh_conf_free(c);
+                return 1;
+            }
+            saml_sp_unref(sp);
             g = proxy_gen_new(c, check_resolver, err, sizeof(err));
             if (g == NULL) {
                 fprintf(stderr, "%s\n", err);

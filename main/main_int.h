@@ -2,6 +2,8 @@
 #ifndef GH_MAIN_MAIN_INT_H
 #define GH_MAIN_MAIN_INT_H
 
+#include <stddef.h>
+
 /* default_conf.c */
 /* The embedded default topology, as config text. */
 extern const char main_default_conf[];
@@ -14,5 +16,10 @@ extern const char main_default_sans[];
 void main_signals_block(void);
 /* Waits for the next handled signal and returns it. */
 int main_signals_wait(void);
+
+/* saml_cmd.c */
+struct gh_conf;
+int main_saml_cmd(int argc, char **argv,
+                  struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
 
 #endif

@@ -90,7 +90,7 @@ static void security_line(const char *service, const char *client, const char *s
                           const char *host_in, const char *method_in, const char *path_in,
                           int status, const char *reason, const char *detail, const char *action)
 {
-    char ts[40], line[2400], path[600], sni[300], host[300], method[64], det[200];
+    char ts[40], line[2400], path[600], sni[300], host[300], method[64], det[700];
     int n;
 
     if (proxy__security_log.fd == -1)
@@ -100,7 +100,7 @@ static void security_line(const char *service, const char *client, const char *s
     gh_json_escape(sni, sizeof(sni), sni_in, strlen(sni_in), 128);
     gh_json_escape(host, sizeof(host), host_in, strlen(host_in), 128);
     gh_json_escape(method, sizeof(method), method_in, strlen(method_in), 16);
-    gh_json_escape(det, sizeof(det), detail, strlen(detail), 64);
+    gh_json_escape(det, sizeof(det), detail, strlen(detail), 160);
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"service\":\"%s\",\"client\":\"%s\",\"sni\":\"%s\","
                  "\"host\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
@@ -119,6 +119,14 @@ void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
     security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, status,
                   rules_reason_name(why), why == GH_REASON_RULE && c->rule_id ? c->rule_id : "",
                   status == 0 ? "close" : status < 400 ? "redirect" : "refuse");
+}
+
+void proxy_log_security_app(const char *service, const char *client, const char *host,
+                            const char *method, const char *path, int status, const char *reason,
+                            const char *detail)
+{
+    security_line(service, client, "", host, method, path, status, reason, detail,
+                  status < 400 ? "redirect" : "refuse");
 }
 
 void proxy__log_flagged(struct proxy_conn *c, const char *rule_id)

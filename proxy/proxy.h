@@ -36,6 +36,10 @@ int proxy_start(int n);
 /* Stops accepting, lets in-flight requests finish, closes idle keep-alive
  * connections; returns when all workers ended or timeout_ms passed. */
 void proxy_drain(long long timeout_ms);
+/* A security-log line for a refusal decided by a built-in application. */
+void proxy_log_security_app(const char *service, const char *client, const char *host,
+                            const char *method, const char *path, int status, const char *reason,
+                            const char *detail);
 /* Reopens the access and security logs (SIGUSR1). */
 void proxy_reopen_logs(void);
 

@@ -5,7 +5,8 @@
 set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
 libxmlsec1-dev zlib1g-dev openssl"
-test_pkgs="$build curl python3 nginx-light wrk procps sslscan"
+test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
+php-mbstring xmlsec1"
 bench_pkgs="$test_pkgs haproxy apache2-utils util-linux"
 fuzz_pkgs="$build clang"
 case "${1:-build}" in

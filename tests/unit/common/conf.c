@@ -184,7 +184,7 @@ TEST(conf_roundtrip)
 TEST(conf_docs_cover_table)
 {
     FILE *f = fopen("docs/config.md", "r");
-    static char doc[65536];
+    static char doc[262144];
     size_t n, i;
     char needle[128];
 

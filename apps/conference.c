@@ -1,0 +1,482 @@
+/*
+ * The conference application's participant-authentication endpoints, on the
+ * SAML service provider in saml/. Paths follow the seeds' ACS URL form:
+ *
+ *   GET  /api/v1/samlmetadata/<uuid>          SP metadata for that IdP record
+ *   GET  /api/v1/samllogin/<group>[/<uuid>]   to the IdP (or a page to choose one)
+ *   POST /api/v1/samlconsumer/<uuid>          the assertion consumer (HTTP-POST)
+ *   GET  /api/v1/samlsession                  who this participant is (JSON)
+ *   POST /api/v1/samlsession/display-name     a typed name, when the IdP gives none
+ *   POST /api/v1/samllogout                   ends the session
+ *
+ * Every refusal is a plain page with no detail for the client, and a line in
+ * the security log with the reason and what did not match.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/common.h"
+#include "../saml/saml.h"
+#include "apps_int.h"
+
+#define COOKIE "__Host-gh-sp"
+#define MAX_FORM (6 * 1024 * 1024)
+
+static pthread_mutex_t sp_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct saml_sp *sp_current;
+
+int apps__conference_configure(const struct gh_conf *c, char *err, size_t errlen)
+{
+    struct saml_sp *sp = saml_sp_new(c, err, errlen), *old;
+
+    if (sp == NULL)
+        return -1;
+    pthread_mutex_lock(&sp_mu);
+    old = sp_current;
+    sp_current = sp;
+    pthread_mutex_unlock(&sp_mu);
+    saml_sp_unref(old);
+    return 0;
+}
+
+void apps__conference_stop(void)
+{
+    pthread_mutex_lock(&sp_mu);
+    saml_sp_unref(sp_current);
+    sp_current = NULL;
+    pthread_mutex_unlock(&sp_mu);
+}
+
+static struct saml_sp *sp_get(void)
+{
+    struct saml_sp *sp;
+
+    pthread_mutex_lock(&sp_mu);
+    sp = sp_current;
+    if (sp != NULL)
+        saml_sp_ref(sp);
+    pthread_mutex_unlock(&sp_mu);
+    return sp;
+}
+
+struct req {
+    struct gh_sbuf body;
+    int too_big;
+};
+
+void apps__conference_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct req *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r != NULL) {
+        free(r->body.p);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                            char *body, size_t len, const char *location, const char *cookie)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'self'; frame-ancestors 'none'");
+    if (location != NULL)
+        MHD_add_response_header(resp, "Location", location);
+    if (cookie != NULL)
+        MHD_add_response_header(resp, "Set-Cookie", cookie);
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    char *b = gh_strdup(msg);
+    return reply(conn, status, "text/plain; charset=utf-8", b, strlen(b), NULL, NULL);
+}
+
+static void html_escape(struct gh_sbuf *o, const char *s)
+{
+    for (; *s; s++)
+        switch (*s) {
+        case '&': gh_sbuf_printf(o, "&amp;"); break;
+        case '<': gh_sbuf_printf(o, "&lt;"); break;
+        case '>': gh_sbuf_printf(o, "&gt;"); break;
+        case '"': gh_sbuf_printf(o, "&quot;"); break;
+        case '\'': gh_sbuf_printf(o, "&#39;"); break;
+        default: gh_sbuf_printf(o, "%c", *s);
+        }
+}
+
+static void url_escape(struct gh_sbuf *o, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~' || c == '/')
+            gh_sbuf_printf(o, "%c", c);
+        else
+            gh_sbuf_printf(o, "%%%02X", c);
+    }
+}
+
+/* The client as the proxy saw it: the last X-Forwarded-For entry. */
+static void client_of(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *p;
+
+    if (xff == NULL) {
+        gh_strlcpy(out, "-", len);
+        return;
+    }
+    p = strrchr(xff, ',');
+    p = p ? p + 1 : xff;
+    while (*p == ' ')
+        p++;
+    if (gh_strlcpy(out, p, len) == -1)
+        gh_strlcpy(out, "-", len);
+}
+
+static void security(struct MHD_Connection *conn, const char *method, const char *url,
+                     int status, const char *reason, const char *detail)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    char client[64];
+
+    client_of(conn, client, sizeof(client));
+    if (apps__hooks != NULL && apps__hooks->security != NULL)
+        apps__hooks->security("conference", client, host ? host : "", method, url, status,
+                              reason, detail ? detail : "");
+}
+
+/* One field of an application/x-www-form-urlencoded body, decoded; NULL if absent. */
+static char *form_get(const char *body, size_t len, const char *key)
+{
+    size_t kl = strlen(key), i = 0;
+
+    while (i < len) {
+        size_t e = i;
+        while (e < len && body[e] != '&')
+            e++;
+        if (e - i > kl && memcmp(body + i, key, kl) == 0 && body[i + kl] == '=') {
+            const char *v = body + i + kl + 1;
+            size_t vl = e - (i + kl + 1), j, o = 0;
+            char *out = gh_calloc(1, vl + 1);
+            for (j = 0; j < vl; j++) {
+                if (v[j] == '+') {
+                    out[o++] = ' ';
+                } else if (v[j] == '%' && j + 2 < vl &&
+                           gh_hexval((unsigned char)v[j + 1]) >= 0 &&
+                           gh_hexval((unsigned char)v[j + 2]) >= 0) {
+                    out[o++] = (char)(gh_hexval((unsigned char)v[j + 1]) << 4 |
+                                      gh_hexval((unsigned char)v[j + 2]));
+                    j += 2;
+                } else {
+                    out[o++] = v[j];
+                }
+            }
+            out[o] = '\0';
+            if (strlen(out) != o) { /* a NUL inside: refuse the field */
+                free(out);
+                return NULL;
+            }
+            return out;
+        }
+        i = e + 1;
+    }
+    return NULL;
+}
+
+static int session_of(struct MHD_Connection *conn, char id[SAML_SESSION_ID_HEX + 1],
+                      struct saml_session *s)
+{
+    const char *c = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE);
+
+    if (c == NULL || strlen(c) != SAML_SESSION_ID_HEX)
+        return -1;
+    memcpy(id, c, SAML_SESSION_ID_HEX + 1);
+    return saml_session_get(id, s);
+}
+
+/* State-changing requests from a browser must come from our own origin. */
+static int same_origin(struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+
+    if (origin == NULL)
+        return 1; /* non-browser clients; the cookie is SameSite=Lax regardless */
+    return host != NULL && strncmp(origin, "https://", 8) == 0 && strcmp(origin + 8, host) == 0;
+}
+
+static enum MHD_Result metadata(struct MHD_Connection *conn, struct saml_sp *sp, const char *uuid)
+{
+    const struct saml_idp *idp = saml_idp_by_uuid(sp, uuid);
+    char err[512], disp[128];
+    size_t len = 0;
+    char *xml;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (idp == NULL)
+        return text(conn, 404, "not found\n");
+    xml = saml_sp_metadata(idp, &len, err, sizeof(err));
+    if (xml == NULL) {
+        gh_log_err("%s", err);
+        return text(conn, 500, "metadata unavailable\n");
+    }
+    resp = MHD_create_response_from_buffer(len, xml, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(xml);
+        return MHD_NO;
+    }
+    snprintf(disp, sizeof(disp), "attachment; filename=\"gatehouse-sp-%s.xml\"", uuid);
+    MHD_add_response_header(resp, "Content-Type", "application/samlmetadata+xml");
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result redirect_to_idp(struct MHD_Connection *conn, const struct saml_idp *idp,
+                                       const char *relay, const char *url)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    char err[256];
+    char *loc = saml_login_url(idp, host ? host : "", relay, err, sizeof(err));
+    enum MHD_Result ret;
+
+    if (loc == NULL) {
+        security(conn, "GET", url, 400, "saml-login", err);
+        return text(conn, 400, "cannot start sign-in\n");
+    }
+    ret = reply(conn, 302, "text/plain; charset=utf-8", gh_strdup("to the identity provider\n"),
+               25, loc, NULL);
+    free(loc);
+    return ret;
+}
+
+static enum MHD_Result login(struct MHD_Connection *conn, struct saml_sp *sp, const char *rest,
+                             const char *url)
+{
+    const char *relay = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "RelayState");
+    const char *slash = strchr(rest, '/');
+    char group[256];
+    const struct saml_idp *idp;
+    struct gh_sbuf page = {NULL, 0, 0};
+    size_t i, n = 0;
+
+    if (relay != NULL && !saml_relay_ok(relay)) {
+        security(conn, "GET", url, 400, "saml-relay-state", "not a local path");
+        return text(conn, 400, "RelayState must be a local path\n");
+    }
+    if (gh_strlcpy(group, rest, sizeof(group)) == -1)
+        return text(conn, 404, "not found\n");
+    if (slash != NULL)
+        group[slash - rest] = '\0';
+    if (!saml_group_exists(sp, group))
+        return text(conn, 404, "not found\n");
+    if (slash != NULL) {
+        idp = saml_idp_by_uuid(sp, slash + 1);
+        if (idp == NULL || !saml_group_has(sp, group, idp))
+            return text(conn, 404, "not found\n");
+        return redirect_to_idp(conn, idp, relay, url);
+    }
+    while (saml_group_idp(sp, group, n) != NULL)
+        n++;
+    if (n == 1)
+        return redirect_to_idp(conn, saml_group_idp(sp, group, 0), relay, url);
+    gh_sbuf_printf(&page, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                          "<title>Sign in</title></head><body><h1>Sign in with</h1><ul>");
+    for (i = 0; i < n; i++) {
+        idp = saml_group_idp(sp, group, i);
+        gh_sbuf_printf(&page, "<li><a href=\"/api/v1/samllogin/");
+        url_escape(&page, group);
+        gh_sbuf_printf(&page, "/%s", saml_idp_uuid(idp));
+        if (relay != NULL) {
+            gh_sbuf_printf(&page, "?RelayState=");
+            url_escape(&page, relay);
+        }
+        gh_sbuf_printf(&page, "\">");
+        html_escape(&page, saml_idp_name(idp));
+        gh_sbuf_printf(&page, "</a></li>");
+    }
+    gh_sbuf_printf(&page, "</ul></body></html>\n");
+    return reply(conn, 200, "text/html; charset=utf-8", page.p, page.len, NULL, NULL);
+}
+
+static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, const char *uuid,
+                               struct req *rq, const char *url)
+{
+    const struct saml_idp *idp = saml_idp_by_uuid(sp, uuid);
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    struct saml_result res;
+    char *resp, id[SAML_SESSION_ID_HEX + 1], cookie[256];
+    struct gh_sbuf loc = {NULL, 0, 0};
+    enum MHD_Result ret;
+
+    if (idp == NULL) {
+        security(conn, "POST", url, 404, saml_reason_name(SAML_UNKNOWN_IDP), uuid);
+        return text(conn, 404, "not found\n");
+    }
+    if (!saml_idp_usable(idp)) {
+        security(conn, "POST", url, 403, saml_reason_name(SAML_NOT_IN_GROUP), saml_idp_name(idp));
+        return text(conn, 403, "sign-in refused\n");
+    }
+    if (rq->too_big) {
+        security(conn, "POST", url, 413, saml_reason_name(SAML_TOO_LARGE), "form body");
+        return text(conn, 413, "sign-in refused\n");
+    }
+    resp = form_get(rq->body.p ? rq->body.p : "", rq->body.len, "SAMLResponse");
+    if (resp == NULL) {
+        security(conn, "POST", url, 400, saml_reason_name(SAML_ENCODING), "no SAMLResponse");
+        return text(conn, 400, "sign-in refused\n");
+    }
+    saml_response_check(idp, host ? host : "", resp, strlen(resp), (int64_t)time(NULL), &res);
+    free(resp);
+    if (saml_response_commit(idp, &res) != SAML_OK) {
+        security(conn, "POST", url, 403, saml_reason_name(res.reason), res.detail);
+        return text(conn, 403, "sign-in refused\n");
+    }
+    if (saml_session_create(&res, id) == -1) {
+        security(conn, "POST", url, 503, "saml-session", "store refused the session");
+        return text(conn, 503, "sign-in could not be completed\n");
+    }
+    snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Lax; "
+                                            "Max-Age=%lld",
+             id, (long long)(res.expires - (int64_t)time(NULL)));
+    gh_wipe(id, sizeof(id));
+    gh_sbuf_printf(&loc, "%s", res.relay[0] ? res.relay : "/");
+    gh_log_info("participant signed in with %s", saml_idp_name(idp));
+    ret = reply(conn, 303, "text/plain; charset=utf-8", gh_strdup("signed in\n"), 10, loc.p,
+               cookie);
+    free(loc.p);
+    return ret;
+}
+
+static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp *sp)
+{
+    char id[SAML_SESSION_ID_HEX + 1], a[600], b[600], c[80];
+    struct saml_session s;
+    const struct saml_idp *idp;
+    struct gh_sbuf o = {NULL, 0, 0};
+
+    if (session_of(conn, id, &s) == -1)
+        return text(conn, 401, "no session\n");
+    idp = saml_idp_by_uuid(sp, s.idp_uuid);
+    gh_json_escape(a, sizeof(a), s.name_id, strlen(s.name_id), 255);
+    gh_json_escape(b, sizeof(b), s.display_name, strlen(s.display_name), 255);
+    gh_json_escape(c, sizeof(c), idp ? saml_idp_name(idp) : "", idp ? strlen(saml_idp_name(idp)) : 0,
+                   60);
+    gh_sbuf_printf(&o, "{\"name_id\":\"%s\",\"display_name\":\"%s\",\"display_name_from_idp\":%s,"
+                       "\"idp_uuid\":\"%s\",\"idp_name\":\"%s\",\"expires\":%lld}\n",
+                   a, b, s.name_from_idp ? "true" : "false", s.idp_uuid, c,
+                   (long long)s.expires);
+    return reply(conn, 200, "application/json", o.p, o.len, NULL, NULL);
+}
+
+static enum MHD_Result set_name(struct MHD_Connection *conn, struct req *rq)
+{
+    char id[SAML_SESSION_ID_HEX + 1];
+    struct saml_session s;
+    char *name;
+    int rc;
+
+    if (session_of(conn, id, &s) == -1)
+        return text(conn, 401, "no session\n");
+    if (s.name_from_idp)
+        return text(conn, 409, "the identity provider gives this name; it cannot be changed\n");
+    name = form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");
+    if (name == NULL || name[0] == '\0' || strlen(name) > 200) {
+        free(name);
+        return text(conn, 400, "name: 1 to 200 bytes\n");
+    }
+    rc = saml_session_set_name(id, name);
+    free(name);
+    return rc == 0 ? text(conn, 204, "") : text(conn, 409, "cannot change the name\n");
+}
+
+static enum MHD_Result logout(struct MHD_Connection *conn)
+{
+    char id[SAML_SESSION_ID_HEX + 1];
+    struct saml_session s;
+
+    if (session_of(conn, id, &s) == 0)
+        saml_session_end(id);
+    return reply(conn, 200, "text/plain; charset=utf-8", gh_strdup("signed out\n"), 11, NULL,
+                COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+}
+
+enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                         const char *method, const char *version,
+                                         const char *upload_data, size_t *upload_data_size,
+                                         void **con_cls)
+{
+    struct req *rq = *con_cls;
+    struct saml_sp *sp;
+    enum MHD_Result ret;
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0 ||
+                                                strcmp(method, "HEAD") == 0;
+
+    (void)cls;
+    (void)version;
+    if (rq == NULL) {
+        rq = gh_calloc(1, sizeof(*rq));
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        if (rq->body.len + *upload_data_size > MAX_FORM)
+            rq->too_big = 1;
+        else
+            gh_sbuf_printf(&rq->body, "%.*s", (int)*upload_data_size, upload_data);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/healthcheck.html") == 0 || strcmp(url, "/") == 0)
+        return apps__status_handler(cls, conn, url, method, version, upload_data,
+                                    upload_data_size, con_cls);
+    sp = sp_get();
+    if (sp == NULL)
+        return text(conn, 503, "not configured\n");
+    if (get && strncmp(url, "/api/v1/samlmetadata/", 21) == 0)
+        ret = metadata(conn, sp, url + 21);
+    else if (get && strncmp(url, "/api/v1/samllogin/", 18) == 0)
+        ret = login(conn, sp, url + 18, url);
+    else if (post && strncmp(url, "/api/v1/samlconsumer/", 21) == 0)
+        ret = consume(conn, sp, url + 21, rq, url);
+    else if (get && strcmp(url, "/api/v1/samlsession") == 0)
+        ret = session_json(conn, sp);
+    else if (post && strcmp(url, "/api/v1/samlsession/display-name") == 0)
+        ret = same_origin(conn) ? set_name(conn, rq) : text(conn, 403, "cross-origin\n");
+    else if (post && strcmp(url, "/api/v1/samllogout") == 0)
+        ret = same_origin(conn) ? logout(conn) : text(conn, 403, "cross-origin\n");
+    else if (!get && !post)
+        ret = text(conn, 405, "method not allowed\n");
+    else
+        ret = text(conn, 404, "not found\n");
+    saml_sp_unref(sp);
+    return ret;
+}

@@ -1,0 +1,157 @@
+/*
+ * The shared-store records of the SP: outstanding requests (used once; a
+ * marker remembers a used one so a second response to it is told apart from
+ * an unknown one), the assertion replay cache, and sessions. Keys are short
+ * binary strings: a type byte then raw ID bytes or a SHA-256.
+ */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/common.h"
+#include "../common/kv.h"
+#include "saml_int.h"
+#include "state.h"
+
+#define USED_TTL_MS (60 * 60 * 1000)
+
+static int id_key(char type, const char *id, unsigned char key[21])
+{
+    size_t i;
+
+    if (strlen(id) != 41 || id[0] != '_')
+        return -1;
+    key[0] = (unsigned char)type;
+    for (i = 0; i < 20; i++) {
+        int hi = gh_hexval((unsigned char)id[1 + 2 * i]), lo = gh_hexval((unsigned char)id[2 + 2 * i]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        key[1 + i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int saml__request_put(const char *id, const struct saml__request *rq)
+{
+    unsigned char key[21];
+
+    if (id_key('q', id, key) == -1)
+        return -1;
+    return gh_kv_rec_put(key, sizeof(key), rq, sizeof(*rq), SAML_REQUEST_TTL_MS, 1) == 1 ? 0 : -1;
+}
+
+int saml__request_take(const char *id, struct saml__request *rq)
+{
+    unsigned char key[21], used[21];
+    char mark = 1;
+
+    if (id_key('q', id, key) == -1)
+        return -1;
+    memcpy(used, key, sizeof(used));
+    used[0] = 'u';
+    if (gh_kv_rec_get(key, sizeof(key), rq, sizeof(*rq), 1, NULL) != (long)sizeof(*rq))
+        return gh_kv_rec_get(used, sizeof(used), &mark, 1, 0, NULL) == 1 ? -2 : -1;
+    rq->uuid[sizeof(rq->uuid) - 1] = '\0';
+    rq->relay[sizeof(rq->relay) - 1] = '\0';
+    gh_kv_rec_put(used, sizeof(used), &mark, 1, USED_TTL_MS, 0);
+    return 0;
+}
+
+int saml__replay_mark(const char *uuid, const char *assertion_id, int64_t expires)
+{
+    unsigned char key[1 + 32];
+    unsigned int n = 32;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int64_t ttl = (expires - (int64_t)time(NULL)) * 1000;
+    char one = 1;
+
+    key[0] = 'a';
+    if (m == NULL || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(m, uuid, strlen(uuid) + 1) != 1 ||
+        EVP_DigestUpdate(m, assertion_id, strlen(assertion_id)) != 1 ||
+        EVP_DigestFinal_ex(m, key + 1, &n) != 1) {
+        EVP_MD_CTX_free(m);
+        return 0; /* fail closed: treat as seen */
+    }
+    EVP_MD_CTX_free(m);
+    if (ttl < 60000)
+        ttl = 60000;
+    return gh_kv_rec_put(key, sizeof(key), &one, 1, ttl, 1) == 1;
+}
+
+static int session_key(const char *id, unsigned char key[33])
+{
+    size_t i;
+
+    if (strlen(id) != SAML_SESSION_ID_HEX)
+        return -1;
+    key[0] = 's';
+    for (i = 0; i < 32; i++) {
+        int hi = gh_hexval((unsigned char)id[2 * i]), lo = gh_hexval((unsigned char)id[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        key[1 + i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int saml_session_create(const struct saml_result *r, char id[SAML_SESSION_ID_HEX + 1])
+{
+    unsigned char raw[32], key[33];
+    struct saml_session s;
+    int64_t now = (int64_t)time(NULL);
+    size_t i;
+
+    if (r->expires <= now || RAND_bytes(raw, sizeof(raw)) != 1)
+        return -1;
+    for (i = 0; i < sizeof(raw); i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    memset(&s, 0, sizeof(s));
+    gh_strlcpy(s.name_id, r->name_id, sizeof(s.name_id));
+    gh_strlcpy(s.display_name, r->display_name, sizeof(s.display_name));
+    s.name_from_idp = r->name_from_idp;
+    gh_strlcpy(s.idp_uuid, r->idp_uuid, sizeof(s.idp_uuid));
+    s.expires = r->expires;
+    session_key(id, key);
+    gh_wipe(raw, sizeof(raw));
+    return gh_kv_rec_put(key, sizeof(key), &s, sizeof(s), (r->expires - now) * 1000, 1) == 1 ? 0
+                                                                                             : -1;
+}
+
+int saml_session_get(const char *id, struct saml_session *s)
+{
+    unsigned char key[33];
+
+    if (session_key(id, key) == -1 ||
+        gh_kv_rec_get(key, sizeof(key), s, sizeof(*s), 0, NULL) != (long)sizeof(*s))
+        return -1;
+    s->name_id[sizeof(s->name_id) - 1] = '\0';
+    s->display_name[sizeof(s->display_name) - 1] = '\0';
+    s->idp_uuid[sizeof(s->idp_uuid) - 1] = '\0';
+    return s->expires > (int64_t)time(NULL) ? 0 : -1;
+}
+
+int saml_session_set_name(const char *id, const char *name)
+{
+    unsigned char key[33];
+    struct saml_session s;
+    int64_t left = 0;
+
+    if (session_key(id, key) == -1 ||
+        gh_kv_rec_get(key, sizeof(key), &s, sizeof(s), 0, &left) != (long)sizeof(s))
+        return -1;
+    if (s.name_from_idp || name[0] == '\0' || strlen(name) >= sizeof(s.display_name))
+        return -1;
+    gh_strlcpy(s.display_name, name, sizeof(s.display_name));
+    return gh_kv_rec_put(key, sizeof(key), &s, sizeof(s), left, 0) == 1 ? 0 : -1;
+}
+
+void saml_session_end(const char *id)
+{
+    unsigned char key[33];
+
+    if (session_key(id, key) == 0)
+        gh_kv_rec_del(key, sizeof(key));
+}

@@ -1,0 +1,24 @@
+/* Private to saml/: the records saml keeps in the shared store (common/kv.h). */
+#ifndef GH_SAML_STATE_H
+#define GH_SAML_STATE_H
+
+#include <stdint.h>
+
+#include "saml.h"
+
+/* An outstanding AuthnRequest. */
+struct saml__request {
+    char uuid[40];   /* the IdP it went to */
+    char relay[520]; /* where to send the participant afterwards */
+};
+
+/* state.c */
+/* Keys are the request ID ("_" + 40 hex digits, as authn.c makes them). */
+int saml__request_put(const char *id, const struct saml__request *rq);
+/* Takes the request (once). 0; -1 unknown; -2 already used. */
+int saml__request_take(const char *id, struct saml__request *rq);
+/* 1 first sighting of this assertion ID for this IdP (kept until expires,
+ * unix seconds), 0 seen before. */
+int saml__replay_mark(const char *uuid, const char *assertion_id, int64_t expires);
+
+#endif
