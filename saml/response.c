@@ -370,7 +370,11 @@ enum saml_reason saml_response_commit(const struct saml_idp *idp, struct saml_re
         r->reason = SAML_NOT_IN_GROUP;
         return r->reason;
     }
-    if (!saml__replay_mark(idp->uuid, r->assertion_id, r->assertion_expires)) {
+    /* Seen before: replay. Then the request is consumed, and only then the
+     * assertion ID is marked, so a response refused for its request does
+     * not burn an assertion; set-if-absent settles a race between two
+     * posts of one response. */
+    if (saml__replay_seen(idp->uuid, r->assertion_id)) {
         r->reason = SAML_REPLAY;
         snprintf(r->detail, sizeof(r->detail), "assertion %.100s seen before", r->assertion_id);
         return r->reason;
@@ -379,6 +383,11 @@ enum saml_reason saml_response_commit(const struct saml_idp *idp, struct saml_re
     if (rc != 0) {
         r->reason = rc == -2 ? SAML_REQUEST_REUSED : SAML_REQUEST_UNKNOWN;
         snprintf(r->detail, sizeof(r->detail), "InResponseTo %.100s", r->in_response_to);
+        return r->reason;
+    }
+    if (!saml__replay_mark(idp->uuid, r->assertion_id, r->assertion_expires)) {
+        r->reason = SAML_REPLAY;
+        snprintf(r->detail, sizeof(r->detail), "assertion %.100s seen before", r->assertion_id);
         return r->reason;
     }
     if (strcmp(rq.uuid, idp->uuid) != 0) {

@@ -59,23 +59,39 @@ int saml__request_take(const char *id, struct saml__request *rq)
     return 0;
 }
 
+static int replay_key(const char *uuid, const char *assertion_id, unsigned char key[33])
+{
+    unsigned int n = 32;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok;
+
+    key[0] = 'a';
+    ok = m != NULL && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(m, uuid, strlen(uuid) + 1) == 1 &&
+         EVP_DigestUpdate(m, assertion_id, strlen(assertion_id)) == 1 &&
+         EVP_DigestFinal_ex(m, key + 1, &n) == 1;
+    EVP_MD_CTX_free(m);
+    return ok ? 0 : -1;
+}
+
+int saml__replay_seen(const char *uuid, const char *assertion_id)
+{
+    unsigned char key[33];
+    char one;
+
+    if (replay_key(uuid, assertion_id, key) == -1)
+        return 1; /* fail closed */
+    return gh_kv_rec_get(key, sizeof(key), &one, 1, 0, NULL) == 1;
+}
+
 int saml__replay_mark(const char *uuid, const char *assertion_id, int64_t expires)
 {
     unsigned char key[1 + 32];
-    unsigned int n = 32;
-    EVP_MD_CTX *m = EVP_MD_CTX_new();
     int64_t ttl = (expires - (int64_t)time(NULL)) * 1000;
     char one = 1;
 
-    key[0] = 'a';
-    if (m == NULL || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(m, uuid, strlen(uuid) + 1) != 1 ||
-        EVP_DigestUpdate(m, assertion_id, strlen(assertion_id)) != 1 ||
-        EVP_DigestFinal_ex(m, key + 1, &n) != 1) {
-        EVP_MD_CTX_free(m);
+    if (replay_key(uuid, assertion_id, key) == -1)
         return 0; /* fail closed: treat as seen */
-    }
-    EVP_MD_CTX_free(m);
     if (ttl < 60000)
         ttl = 60000;
     return gh_kv_rec_put(key, sizeof(key), &one, 1, ttl, 1) == 1;

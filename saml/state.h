@@ -17,6 +17,8 @@ struct saml__request {
 int saml__request_put(const char *id, const struct saml__request *rq);
 /* Takes the request (once). 0; -1 unknown; -2 already used. */
 int saml__request_take(const char *id, struct saml__request *rq);
+/* 1 when this assertion ID of this IdP was consumed already. */
+int saml__replay_seen(const char *uuid, const char *assertion_id);
 /* 1 first sighting of this assertion ID for this IdP (kept until expires,
  * unix seconds), 0 seen before. */
 int saml__replay_mark(const char *uuid, const char *assertion_id, int64_t expires);

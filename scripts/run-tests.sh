@@ -31,6 +31,6 @@ run() {
 }
 run style scripts/check-style.sh
 run unit "./$O/unit_tests"
-GH_BUILD="$PWD/$O" run integration python3 tests/integration/run.py ${GH_TESTS:-}
+GH_BUILD="$PWD/$O" run integration /usr/bin/python3 tests/integration/run.py ${GH_TESTS:-}
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ]
