@@ -39,7 +39,7 @@ MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
-           tests/unit/rules/ruleset.c
+           tests/unit/rules/ruleset.c tests/unit/saml/xml.c
 
 LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o)
 MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)
@@ -87,15 +87,15 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 chunk conf path rules
+FUZZ_TARGETS = http1 chunk conf path rules saml
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
 	@for t in $(FUZZ_TARGETS); do \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
-	    $$(pkg-config --cflags libpcre2-8) \
-	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $$(pkg-config --libs libpcre2-8) \
-	    proxy/http1_parse.c proxy/http1_chunk.c || exit 1; \
+	    $$(pkg-config --cflags $(PKGS)) \
+	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
+	    proxy/http1_parse.c proxy/http1_chunk.c $$(pkg-config --libs $(PKGS)) -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \
 	    $(O)/fuzz/corpus_$$t tests/fuzz/corpus/$$t > $(O)/fuzz/$$t.log 2>&1 || \

@@ -338,7 +338,7 @@ static int b64val(unsigned char c)
 
 long saml__b64dec(const char *in, size_t inlen, unsigned char *out, size_t outcap)
 {
-    size_t i, n = 0;
+    size_t i, n = 0, chars = 0;
     unsigned acc = 0;
     int bits = 0, pad = 0;
 
@@ -354,6 +354,7 @@ long saml__b64dec(const char *in, size_t inlen, unsigned char *out, size_t outca
         if (pad || (v = b64val(c)) < 0)
             return -1; /* data after padding, or a byte outside the alphabet */
         acc = (acc << 6) | (unsigned)v;
+        chars++;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
@@ -362,7 +363,8 @@ long saml__b64dec(const char *in, size_t inlen, unsigned char *out, size_t outca
             out[n++] = (unsigned char)(acc >> bits);
         }
     }
-    if (pad > 2 || bits >= 6)
+    /* Padding only where it completes the last group of four. */
+    if (pad > 2 || bits >= 6 || chars % 4 == 1 || (pad && (chars + (size_t)pad) % 4 != 0))
         return -1;
     return (long)n;
 }

@@ -57,13 +57,14 @@ class Idp:
         with urllib.request.urlopen(self.entity_id, timeout=20) as r:
             return r.read()
 
-    def register_sp(self, sp_metadata, encrypt=False):
+    def register_sp(self, sp_metadata, encrypt=False, algorithm=None):
         """SimpleSAMLphp parses our metadata and checks its signature."""
         mdfile = os.path.join(self.dir, "sp-metadata.xml")
         with open(mdfile, "wb") as f:
             f.write(sp_metadata)
         r = subprocess.run(["php", os.path.join(FIX, "register-sp.php"), mdfile,
-                            self.sp_remote, "1" if encrypt else "0"], capture_output=True,
+                            self.sp_remote, "1" if encrypt else "0"] +
+                           ([algorithm] if algorithm else []), capture_output=True,
                            timeout=60, env=self.penv)
         check(r.returncode == 0, "SimpleSAMLphp refused our metadata: %r %r" %
               (r.stdout, r.stderr))

@@ -105,3 +105,148 @@ def saml_login_with_simplesamlphp_ends_in_session(env):
     st, h, body = b.request(t.url + "/api/v1/samlsession", headers={"Cookie": "__Host-gh-sp=" + sid})
     check(st == 401, "session survived logout: %d" % st)
     del acs_seen
+
+
+def encrypt_gcm(env, b64):
+    """Replaces the Assertion of a response by an EncryptedAssertion made by
+    xmlsec1: AES-128-GCM content, RSA-OAEP key transport to our SP cert."""
+    import base64
+    from lxml import etree
+    ns = {"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
+    root = etree.fromstring(base64.b64decode(b64))
+    a = root.find("saml:Assertion", ns)
+    data, tpl, out = env.path("a.xml"), env.path("enc-tpl.xml"), env.path("enc.xml")
+    with open(data, "wb") as f:
+        f.write(etree.tostring(a))
+    with open(tpl, "w") as f:
+        f.write('<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" '
+                'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" '
+                'Type="http://www.w3.org/2001/04/xmlenc#Element">'
+                '<xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/>'
+                '<ds:KeyInfo><xenc:EncryptedKey><xenc:EncryptionMethod '
+                'Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>'
+                '<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey>'
+                '</ds:KeyInfo><xenc:CipherData><xenc:CipherValue/></xenc:CipherData>'
+                '</xenc:EncryptedData>')
+    r = subprocess.run(["xmlsec1", "--encrypt", "--pubkey-cert-pem", env.path("sp.pem"),
+                        "--session-key", "aes-128", "--xml-data", data, "--node-xpath", "/*",
+                        "--output", out, tpl], capture_output=True, timeout=30)
+    check(r.returncode == 0, "xmlsec1 --encrypt: %r" % r.stderr[:300])
+    ea = etree.Element("{%s}EncryptedAssertion" % ns["saml"])
+    ea.append(etree.parse(out).getroot())
+    root.replace(a, ea)
+    return base64.b64encode(etree.tostring(root)).decode()
+
+
+@test
+def saml_encrypted_assertion_is_decrypted(env):
+    """The IdP encrypts the assertion to the key in our metadata; with
+    require-encryption on, only that is accepted."""
+    t = Topology(env, encrypt=True, extra_idp="    require-encryption on",
+                 display="displayName")
+    b = Browser(env.ca)
+    acs, fields = idp_response(b, t.url, "staff", "bob", "builder")
+    import base64
+    raw = base64.b64decode(fields["SAMLResponse"])
+    check(b"EncryptedAssertion" in raw and b"<saml:Assertion" not in raw,
+          "the IdP did not encrypt the assertion")
+    check(b"rsa-oaep" in raw, "key transport is not RSA-OAEP")
+    st, h, body = post_acs(b, acs, fields)
+    check(st == 303, "encrypted assertion refused: %d %r" % (st, t.security()[-1:]))
+    st, s = t.session(b)
+    check(st == 200 and s["name_id"] == "bob" and s["display_name"] == "Bob the Builder",
+          "session: %r" % s)
+    # AES-128-GCM (XML Encryption 1.1): SimpleSAMLphp 1.19 encrypts to a
+    # certificate with AES-128-CBC only, so xmlsec1 encrypts its genuine
+    # signed assertion to our certificate instead.
+    idp, name, uuid = t.idps[0]
+    st, h, md = t.browser.request("%s/api/v1/samlmetadata/%s" % (t.url, uuid))
+    idp.register_sp(md, encrypt=False)
+    b = Browser(env.ca)
+    acs, fields = idp_response(b, t.url, "staff", "alice", "wonderland")
+    fields["SAMLResponse"] = encrypt_gcm(env, fields["SAMLResponse"])
+    st, h, body = post_acs(b, acs, fields)
+    check(st == 303, "AES-GCM assertion refused: %d %r" % (st, t.security()[-1:]))
+    idp.register_sp(md, encrypt=True)
+    # A flipped byte in the ciphertext is a decryption failure, not a crash.
+    b = Browser(env.ca)
+    acs, fields = idp_response(b, t.url, "staff", "alice", "wonderland")
+    raw = bytearray(base64.b64decode(fields["SAMLResponse"]))
+    i = raw.rfind(b"</xenc:CipherValue>") - 10
+    raw[i] = ord("A") if raw[i] != ord("A") else ord("B")
+    fields["SAMLResponse"] = base64.b64encode(bytes(raw)).decode()
+    st, h, body = post_acs(b, acs, fields)
+    check(st == 403 and t.security()[-1]["reason"].startswith("saml-decrypt"),
+          "tampered ciphertext: %d %r" % (st, t.security()[-1:]))
+
+
+@test
+def saml_plain_assertion_refused_when_encryption_required(env):
+    t = Topology(env, encrypt=False, extra_idp="    require-encryption on")
+    b, st, h, body = t.login()
+    check(st == 403, "plain assertion accepted: %d" % st)
+    check(t.security()[-1]["reason"].startswith("saml-not-encrypted"), "%r" % t.security()[-1])
+
+
+@test
+def saml_two_idps_in_one_group(env):
+    """A group of two: the login page lists both by name; each signs its
+    participants in, and each session records which IdP it came from."""
+    t = Topology(env, idps=(("Contoso staff", UUID_A), ("Fabrikam partners", UUID_B)))
+    st, h, page = t.browser.request(t.url + "/api/v1/samllogin/staff?RelayState=/room/1")
+    check(st == 200 and b"Contoso staff" in page and b"Fabrikam partners" in page,
+          "choice page: %d %r" % (st, page[:300]))
+    check("script-src" not in h.get("Content-Security-Policy", "x") and
+          "default-src 'none'" in h.get("Content-Security-Policy", ""), "page CSP")
+    for name, uuid, user, pw in (("Fabrikam partners", UUID_B, "bob", "builder"),
+                                 ("Contoso staff", UUID_A, "alice", "wonderland")):
+        b, st, h, body = t.login(user, pw, pick=name)
+        check(st == 303, "%s: ACS %d %r" % (name, st, t.security()[-1:]))
+        st, s = t.session(b)
+        check(s["idp_uuid"] == uuid and s["idp_name"] == name and s["name_id"] == user,
+              "%s: session %r" % (name, s))
+    # A response from one IdP posted to the other's consumer is refused.
+    b = Browser(env.ca)
+    acs, fields = idp_response(b, t.url, "staff", "alice", "wonderland", pick="Contoso staff")
+    wrong = acs.replace(UUID_A, UUID_B)
+    st, h, body = b.request(wrong, data=fields)
+    check(st == 403, "cross-IdP post accepted: %d" % st)
+    check(t.security()[-1]["reason"].split(":")[0] in ("saml-destination", "saml-bad-signature",
+                                                        "saml-issuer"), "%r" % t.security()[-1])
+
+
+@test
+def saml_display_name_typed_when_attribute_empty(env):
+    """display-name-attribute "": the participant types a name, and can."""
+    t = Topology(env, display="")
+    b, st, h, body = t.login()
+    check(st == 303, "ACS %d" % st)
+    st, s = t.session(b)
+    check(s["display_name"] == "" and s["display_name_from_idp"] is False, "%r" % s)
+    st, h, body = b.request(t.url + "/api/v1/samlsession/display-name", data={"name": "Alice L."})
+    check(st == 204, "typing a name answered %d" % st)
+    st, s = t.session(b)
+    check(s["display_name"] == "Alice L.", "%r" % s)
+    # Cross-origin state changes are refused.
+    st, h, body = b.request(t.url + "/api/v1/samlsession/display-name", data={"name": "x"},
+                            headers={"Origin": "https://evil.example"})
+    check(st == 403, "cross-origin rename answered %d" % st)
+
+
+@test
+def saml_open_redirect_and_unknown_paths_refused(env):
+    t = Topology(env)
+    for relay in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:x",
+                  "/ok/%2F%2Fevil"):
+        import urllib.parse
+        st, h, body = t.browser.request(t.url + "/api/v1/samllogin/staff?RelayState=" +
+                                        urllib.parse.quote(relay, safe=""))
+        check(st == 400, "RelayState %r answered %d" % (relay, st))
+    for path in ("/api/v1/samllogin/nogroup", "/api/v1/samlmetadata/" + UUID_B,
+                 "/api/v1/samllogin/staff/" + UUID_B):
+        st, h, body = t.browser.request(t.url + path)
+        check(st == 404, "%s answered %d" % (path, st))
+    st, h, body = t.browser.request(t.url + "/api/v1/samlconsumer/" + UUID_A,
+                                    data={"SAMLResponse": "not base64 !!"})
+    check(st in (400, 403), "garbage SAMLResponse answered %d" % st)
+    check(t.security()[-1]["reason"].startswith("saml-encoding"), "%r" % t.security()[-1])

@@ -2,7 +2,7 @@
 /* Registers a service provider at this IdP from the SP's own metadata file,
  * the way an administrator would: SimpleSAMLphp's parser reads it, and its
  * signature must verify with the certificate the metadata carries.
- * usage: php register-sp.php METADATA.xml OUT.php encrypt(0|1) */
+ * usage: php register-sp.php METADATA.xml OUT.php encrypt(0|1) [DATA-ALGORITHM] */
 require '/usr/share/simplesamlphp/lib/_autoload.php';
 $xml = file_get_contents($argv[1]);
 $entities = \SimpleSAML\Metadata\SAMLParser::parseDescriptorsString($xml);
@@ -17,7 +17,7 @@ foreach ($entities as $e) {
     if (!$e->validateSignature(['sp-check.pem'])) { fwrite(STDERR, "metadata signature does not verify\n"); exit(3); }
     $md['validate.authnrequest'] = true;
     $md['assertion.encryption'] = $argv[3] === '1';
-    $md['sharedkey_algorithm'] = 'http://www.w3.org/2001/04/xmlenc#aes128-cbc';
+    $md['sharedkey_algorithm'] = $argv[4] ?? 'http://www.w3.org/2001/04/xmlenc#aes128-cbc';
     $md['attributes.NameFormat'] = 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic';
     $out .= '$metadata[' . var_export($md['entityid'], true) . '] = ' . var_export($md, true) . ";\n";
 }

@@ -10,6 +10,13 @@
 #include "../unit.h"
 
 #define SVC_OK "service s {\n listen 127.0.0.1:1\n app status\n}\n"
+#define UU "0f5e2a36-6c1e-4d0b-9c41-5b7a2f0e9d11"
+#define IDP_HEAD(u)                                                                                \
+    "identity-provider i {\n uuid " u "\n sp-certificate sp\n sp-entity-id https://m.example/sp\n" \
+    " idp-sso-url https://idp.example/sso\n idp-entity-id https://idp.example\n"
+#define IDP_OK                                                                                     \
+    IDP_HEAD(UU) " idp-certificate c.pem\n acs-url https://m.example/api/v1/samlconsumer/" UU       \
+                 "\n}\n"
 
 static const struct {
     const char *name;
@@ -77,6 +84,34 @@ static const struct {
     {"string as directive", "\"workers\" 2\n", "1:1: a directive name must be a plain word"},
     {"service in service", "service s {\n service t {\n }\n}\n",
      "2:2: unknown directive 'service' in a service block"},
+    {"idp without uuid", "identity-provider i {\n}\n",
+     "1:1: identity-provider 'i' needs 'uuid'"},
+    {"idp bad uuid", IDP_HEAD("0F5E2A36-6C1E-4D0B-9C41-5B7A2F0E9D11") "}\n",
+     "1:1: identity-provider 'i': uuid '0F5E2A36-6C1E-4D0B-9C41-5B7A2F0E9D11' is not"},
+    {"idp no idp cert", IDP_HEAD(UU) " acs-url https://m.example/api/v1/samlconsumer/" UU "\n}\n",
+     "1:1: identity-provider 'i' needs 'idp-certificate'"},
+    {"idp acs wrong uuid",
+     IDP_HEAD(UU) " idp-certificate c.pem\n acs-url https://m.example/api/v1/samlconsumer/x\n}\n",
+     "8:2: identity-provider 'i': acs-url 'https://m.example/api/v1/samlconsumer/x' is not"},
+    {"idp acs http",
+     IDP_HEAD(UU) " idp-certificate c.pem\n acs-url http://m.example/api/v1/samlconsumer/" UU
+     "\n}\n",
+     "8:2: identity-provider 'i': acs-url"},
+    {"idp no acs", IDP_HEAD(UU) " idp-certificate c.pem\n}\n",
+     "1:1: identity-provider 'i' needs 'acs-url' or 'acs-from-services on'"},
+    {"idp sha1 refused",
+     IDP_HEAD(UU) " idp-certificate c.pem\n acs-from-services on\n digest-algorithm sha1\n}\n",
+     "1:1: identity-provider 'i': SHA-1 is refused unless 'allow-sha1 on'"},
+    {"idp bad signature algorithm",
+     IDP_HEAD(UU) " signature-algorithm dsa-sha1\n}\n", "7:22: 'signature-algorithm' must be"},
+    {"idp unknown sp cert", IDP_OK "", "1:1: identity-provider 'i': no certificate named 'sp'"},
+    {"group unknown member",
+     "identity-provider-group g {\n identity-providers nobody\n}\n",
+     "2:2: identity-provider-group 'g': no identity-provider named 'nobody'"},
+    {"group empty", "identity-provider-group g {\n description x\n}\n",
+     "1:1: identity-provider-group 'g' needs 'identity-providers'"},
+    {"idp in service", "service s {\n listen 127.0.0.1:1\n app status\n uuid x\n}\n",
+     "4:2: unknown directive 'uuid' in a service block"},
 };
 
 TEST(conf_error_table)
@@ -116,7 +151,21 @@ static const char full[] =
     "    server fe1 10.154.201.2:4443 weight 3 verify-name fe1.example.com\n"
     "    server fe2 10.154.201.3:4443\n"
     "}\n"
-    "service status { listen [::1]:9443; app status }\n";
+    "service status { listen [::1]:9443; app status }\n"
+    "identity-provider \"Contoso staff\" {\n"
+    "    description \"Contoso's ADFS\"\n"
+    "    uuid " UU "\n"
+    "    sp-certificate web\n"
+    "    sp-entity-id https://meet.example.com/saml\n"
+    "    acs-url https://meet.example.com/api/v1/samlconsumer/" UU "\n"
+    "    acs-from-services on\n"
+    "    idp-sso-url https://sts.contoso.com/adfs/ls/\n"
+    "    idp-entity-id https://sts.contoso.com/adfs/services/trust\n"
+    "    idp-certificate /etc/gh/old.pem /etc/gh/new.pem\n"
+    "    display-name-attribute \"\"\n"
+    "    clock-skew 2m\n"
+    "}\n"
+    "identity-provider-group staff { identity-providers \"Contoso staff\" }\n";
 
 TEST(conf_valid_and_defaults)
 {
@@ -148,6 +197,21 @@ TEST(conf_valid_and_defaults)
     CHECK(s != NULL && s->app != NULL && strcmp(s->reencrypt, "off") == 0);
     CHECK_EQ(c->ncerts, 1, "certs");
     CHECK_EQ(c->ncas, 1, "cas");
+    CHECK_EQ(c->nidps, 1, "identity providers");
+    if (c->nidps == 1) {
+        const struct gh_conf_idp *p = gh_conf_idp_find(c, "Contoso staff");
+        CHECK(p != NULL && p == gh_conf_idp_find_uuid(c, UU));
+        if (p) {
+            CHECK_STR(p->display_name_attribute, "", "empty display-name-attribute");
+            CHECK_STR(p->signature_algorithm, "rsa-sha256", "default signature algorithm");
+            CHECK_STR(p->digest_algorithm, "sha256", "default digest algorithm");
+            CHECK_EQ(p->idp_certificates.n, 2, "two IdP certificates (rollover)");
+            CHECK_EQ(p->clock_skew, 120000, "clock-skew");
+            CHECK_EQ(p->session_timeout, 8 * 3600 * 1000, "default session-timeout");
+        }
+        CHECK(gh_conf_idp_group_find(c, "staff") != NULL &&
+              gh_conf_idp_group_find(c, "staff")->members.n == 1);
+    }
     gh_conf_free(c);
 }
 
