@@ -51,6 +51,10 @@ $(O)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
 	@echo "  LD   $@"
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
+$(O)/saml_bench: $(LIB_OBJ) $(O)/obj/tests/bench/saml_bench.o
+	@echo "  LD   $@"
+	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
 $(O)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
 	@echo "  LD   $@"
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
@@ -105,7 +109,7 @@ fuzz:
 
 bench: deps
 	@scripts/deps.sh bench
-	$(MAKE) $(O)/gatehouse
+	$(MAKE) $(O)/gatehouse $(O)/saml_bench
 	scripts/bench.sh $(O)
 
 clean:
