@@ -253,7 +253,10 @@ enum saml_reason saml__decrypt(const struct saml_idp *idp, xmlDocPtr doc, xmlNod
         gh_wipe(pt, ptlen);
         free(pt);
         xmlFreeNodeList(list);
-        return SAML_XML_MALFORMED;
+        /* The same answer as a padding or tag failure: telling them apart
+         * is what CBC padding-oracle attacks on XML Encryption feed on. */
+        snprintf(detail, dlen, "plaintext is not XML");
+        return SAML_DECRYPT;
     }
     gh_wipe(pt, ptlen);
     free(pt);
@@ -264,11 +267,12 @@ enum saml_reason saml__decrypt(const struct saml_idp *idp, xmlDocPtr doc, xmlNod
         if (saml__is(c, SAML_NS_A, "Assertion") && assertion == NULL)
             assertion = c;
         else
-            r = c->type == XML_COMMENT_NODE ? SAML_XML_COMMENT : SAML_ASSERTION_COUNT;
+            r = SAML_DECRYPT;
     }
     if (assertion == NULL || r != SAML_OK) {
         xmlFreeNodeList(list);
-        return assertion == NULL && r == SAML_OK ? SAML_ASSERTION_COUNT : r;
+        snprintf(detail, dlen, "plaintext is not one Assertion");
+        return SAML_DECRYPT;
     }
     /* Put the Assertion where the EncryptedAssertion was. */
     for (c = list; c != NULL; c = next) {
