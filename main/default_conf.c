@@ -1,8 +1,9 @@
 /*
  * The embedded default topology: what `gatehouse` runs with no arguments.
  * The public service on 127.0.0.1:8443 re-encrypts to two conference
- * services on 127.0.0.1:4443 and :4444 (so balancing and health are
- * visible); the management service listens on 127.0.0.1:9443. Certificates
+ * services on 127.0.0.1:4443 and :4444 running the conference application
+ * (so balancing and health are visible; with no identity provider declared
+ * its SAML paths answer 404); the management service listens on 127.0.0.1:9443. Certificates
  * are generated into the state folder on first start.
  */
 #include "main_int.h"
@@ -36,14 +37,14 @@ const char main_default_conf[] =
     "    certificate default\n"
     "    allowed-hosts localhost 127.0.0.1\n"
     "    allowed-dirs /*\n"
-    "    app status\n"
+    "    app conference\n"
     "}\n"
     "service conference-b {\n"
     "    listen 127.0.0.1:4444\n"
     "    certificate default\n"
     "    allowed-hosts localhost 127.0.0.1\n"
     "    allowed-dirs /*\n"
-    "    app status\n"
+    "    app conference\n"
     "}\n"
     "service management {\n"
     "    listen 127.0.0.1:9443\n"
