@@ -9,7 +9,7 @@
 CC ?= cc
 O ?= build
 SAN ?=
-PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib
+PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib sqlite3
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
        -Wformat=2 -Wno-format-nonliteral
@@ -34,12 +34,14 @@ PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy
         proxy/health.c proxy/persist.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
+SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
 APPS = apps/apps.c apps/status.c apps/conference.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c
-LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(APPS)
+LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
-           tests/unit/rules/ruleset.c tests/unit/saml/xml.c
+           tests/unit/rules/ruleset.c tests/unit/saml/xml.c \
+           tests/unit/slides/join.c
 
 LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o)
 MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)

@@ -8,7 +8,7 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok   style/$1"; }
 bad() { failed=$((failed + 1)); echo "FAIL style/$1"; }
 
-src=$(find common certs rules proxy saml apps web-ui main -name '*.[ch]' 2>/dev/null)
+src=$(find common certs rules proxy saml slides apps web-ui main -name '*.[ch]' 2>/dev/null)
 
 if grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|alloca)\s*\(' $src; then
     bad banned-functions
@@ -24,7 +24,8 @@ allowed() {
     rules) echo "common rules" ;;
     proxy) echo "common certs rules proxy" ;;
     saml) echo "common certs saml" ;;
-    apps) echo "common saml apps" ;;
+    slides) echo "common slides" ;;
+    apps) echo "common saml slides apps" ;;
     web-ui) echo "common certs rules web-ui" ;;
     main) echo "common certs rules proxy apps web-ui main saml slides" ;;
     esac

@@ -1,0 +1,361 @@
+/*
+ * The slide-content store. An upload streams through zlib and AES-128-GCM
+ * into a temp file in the content folder (".up-<random>.tmp", never a name
+ * a download could ask for); at the end the tag is written, the file is
+ * fsynced, renamed to its 128-bit random id, the folder is fsynced, and
+ * only then the row with the key is committed. A crash at any point leaves
+ * either a temp file or a file without a row, both swept at the next start,
+ * and nothing acknowledged is lost. The key is made here, stored only in
+ * the row, and given out only in a manifest.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../common/common.h"
+#include "slides_int.h"
+
+#define CHUNK 65536
+
+struct slides_upload {
+    struct slides_store *st;
+    int64_t meeting;
+    char name[256];
+    char tmp[1100];
+    int fd;
+    z_stream z;
+    EVP_CIPHER_CTX *cx;
+    unsigned char key[16], iv[12];
+    int64_t in_bytes, out_bytes;
+    unsigned char zbuf[CHUNK], cbuf[CHUNK + 32];
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void io_error(char *err, size_t errlen, const char *what)
+{
+    if (errno == ENOSPC || errno == EDQUOT)
+        snprintf(err, errlen, "the content store is full (%s); nothing was stored", what);
+    else
+        snprintf(err, errlen, "content store: %s: %s", what, strerror(errno));
+}
+
+void slides_upload_abort(struct slides_upload *up)
+{
+    if (up == NULL)
+        return;
+    if (up->fd != -1) {
+        close(up->fd);
+        unlink(up->tmp);
+    }
+    deflateEnd(&up->z);
+    EVP_CIPHER_CTX_free(up->cx);
+    gh_wipe(up->key, sizeof(up->key));
+    free(up);
+}
+
+struct slides_upload *slides_upload_begin(struct slides_store *st, int64_t meeting,
+                                          const char *name, char *err, size_t errlen)
+{
+    struct slides_upload *up = gh_calloc(1, sizeof(*up));
+    char rnd[33];
+    unsigned char head[SLIDES_HEADER];
+
+    up->st = st;
+    up->meeting = meeting;
+    up->fd = -1;
+    gh_strlcpy(up->name, name, sizeof(up->name));
+    if (RAND_bytes(up->key, sizeof(up->key)) != 1 || RAND_bytes(up->iv, sizeof(up->iv)) != 1 ||
+        deflateInit(&up->z, 6) != Z_OK) {
+        snprintf(err, errlen, "content store: no randomness or memory");
+        free(up);
+        return NULL;
+    }
+    up->cx = EVP_CIPHER_CTX_new();
+    if (up->cx == NULL ||
+        EVP_EncryptInit_ex2(up->cx, EVP_aes_128_gcm(), up->key, up->iv, NULL) != 1) {
+        snprintf(err, errlen, "content store: cipher set-up failed");
+        slides_upload_abort(up);
+        return NULL;
+    }
+    slides__random_hex(rnd, 16);
+    snprintf(up->tmp, sizeof(up->tmp), "%s/.up-%s.tmp", st->content_dir, rnd);
+    up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (up->fd == -1) {
+        io_error(err, errlen, "create");
+        slides_upload_abort(up);
+        return NULL;
+    }
+    memcpy(head, SLIDES_MAGIC, 4);
+    memcpy(head + 4, up->iv, 12);
+    if (write_all(up->fd, head, sizeof(head)) == -1) {
+        io_error(err, errlen, "write");
+        slides_upload_abort(up);
+        return NULL;
+    }
+    up->out_bytes = sizeof(head);
+    return up;
+}
+
+static int pump(struct slides_upload *up, int flush, char *err, size_t errlen)
+{
+    int zr;
+
+    do {
+        int n = 0;
+        size_t have;
+        up->z.next_out = up->zbuf;
+        up->z.avail_out = CHUNK;
+        zr = deflate(&up->z, flush);
+        if (zr == Z_STREAM_ERROR) {
+            snprintf(err, errlen, "content store: compression failed");
+            return -1;
+        }
+        have = CHUNK - up->z.avail_out;
+        if (have > 0) {
+            if (EVP_EncryptUpdate(up->cx, up->cbuf, &n, up->zbuf, (int)have) != 1) {
+                snprintf(err, errlen, "content store: encryption failed");
+                return -1;
+            }
+            if (write_all(up->fd, up->cbuf, (size_t)n) == -1) {
+                io_error(err, errlen, "write");
+                return -1;
+            }
+            up->out_bytes += n;
+        }
+    } while (up->z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
+    return 0;
+}
+
+int slides_upload_write(struct slides_upload *up, const void *data, size_t len, char *err,
+                        size_t errlen)
+{
+    up->z.next_in = (Bytef *)(uintptr_t)data;
+    up->z.avail_in = (uInt)len;
+    up->in_bytes += (int64_t)len;
+    return pump(up, Z_NO_FLUSH, err, errlen);
+}
+
+int64_t slides_upload_size(const struct slides_upload *up)
+{
+    return up->in_bytes;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+    if (fd == -1)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_t errlen)
+{
+    unsigned char tag[SLIDES_TAG];
+    char final[1100];
+    int n = 0;
+
+    up->z.next_in = NULL;
+    up->z.avail_in = 0;
+    if (pump(up, Z_FINISH, err, errlen) == -1)
+        goto fail;
+    if (EVP_EncryptFinal_ex(up->cx, up->cbuf, &n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(up->cx, EVP_CTRL_GCM_GET_TAG, SLIDES_TAG, tag) != 1) {
+        snprintf(err, errlen, "content store: encryption failed");
+        goto fail;
+    }
+    if ((n > 0 && write_all(up->fd, up->cbuf, (size_t)n) == -1) ||
+        write_all(up->fd, tag, sizeof(tag)) == -1) {
+        io_error(err, errlen, "write");
+        goto fail;
+    }
+    up->out_bytes += n + SLIDES_TAG;
+    if (fsync(up->fd) == -1) {
+        io_error(err, errlen, "fsync");
+        goto fail;
+    }
+    close(up->fd);
+    up->fd = -1;
+    slides__random_hex(id, 16);
+    snprintf(final, sizeof(final), "%s/%s", up->st->content_dir, id);
+    if (rename(up->tmp, final) == -1) {
+        io_error(err, errlen, "rename");
+        unlink(up->tmp);
+        goto fail;
+    }
+    if (fsync_dir(up->st->content_dir) == -1 ||
+        slides__resource_insert(up->st, id, up->meeting, up->name, up->in_bytes, up->out_bytes,
+                                up->key) == -1) {
+        if (errno == ENOSPC)
+            io_error(err, errlen, "commit");
+        else
+            snprintf(err, errlen, "content store: the resource could not be recorded");
+        unlink(final);
+        goto fail;
+    }
+    slides_upload_abort(up); /* frees; the file is no longer the temp one */
+    return 0;
+fail:
+    slides_upload_abort(up);
+    return -1;
+}
+
+static int is_id(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < 32; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[32] == '\0';
+}
+
+void slides__content_sweep(struct slides_store *st)
+{
+    DIR *d = opendir(st->content_dir);
+    struct dirent *e;
+    char p[1400];
+    int removed = 0;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (is_id(e->d_name) && slides__resource_known(st, e->d_name))
+            continue;
+        /* An interrupted upload, or a file whose row never committed: it was
+         * never acknowledged, so it goes. */
+        snprintf(p, sizeof(p), "%s/%s", st->content_dir, e->d_name);
+        if (unlink(p) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0) {
+        fsync_dir(st->content_dir);
+        gh_log_info("content store: removed %d file(s) of interrupted uploads", removed);
+    }
+}
+
+void slides__content_unlink(struct slides_store *st, const char *id)
+{
+    char p[1100];
+
+    if (!is_id(id))
+        return;
+    snprintf(p, sizeof(p), "%s/%s", st->content_dir, id);
+    unlink(p);
+    fsync_dir(st->content_dir);
+}
+
+int slides_content_open(struct slides_store *st, const char *id, int64_t *size)
+{
+    char p[1100];
+    struct stat sb;
+    int fd;
+
+    if (!is_id(id) || !slides__resource_known(st, id))
+        return -1;
+    snprintf(p, sizeof(p), "%s/%s", st->content_dir, id);
+    fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd == -1)
+        return -1;
+    if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    *size = (int64_t)sb.st_size;
+    return fd;
+}
+
+unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const unsigned char key[16],
+                              size_t *outlen)
+{
+    EVP_CIPHER_CTX *cx;
+    unsigned char *z = NULL, *out = NULL;
+    size_t clen, cap;
+    int n = 0, f = 0, ok;
+    z_stream zs;
+
+    if (len < SLIDES_HEADER + SLIDES_TAG || memcmp(stored, SLIDES_MAGIC, 4) != 0)
+        return NULL;
+    clen = len - SLIDES_HEADER - SLIDES_TAG;
+    cx = EVP_CIPHER_CTX_new();
+    z = gh_calloc(1, clen + 16);
+    ok = cx != NULL && EVP_DecryptInit_ex2(cx, EVP_aes_128_gcm(), key, stored + 4, NULL) == 1 &&
+         EVP_DecryptUpdate(cx, z, &n, stored + SLIDES_HEADER, (int)clen) == 1 &&
+         EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_TAG, SLIDES_TAG,
+                             (void *)(uintptr_t)(stored + len - SLIDES_TAG)) == 1 &&
+         EVP_DecryptFinal_ex(cx, z + n, &f) == 1;
+    EVP_CIPHER_CTX_free(cx);
+    if (!ok) {
+        free(z);
+        return NULL; /* wrong key or a changed byte: GCM's tag says no */
+    }
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit(&zs) != Z_OK) {
+        free(z);
+        return NULL;
+    }
+    cap = (size_t)(n + f) * 4 + 1024;
+    out = gh_calloc(1, cap);
+    zs.next_in = z;
+    zs.avail_in = (uInt)(n + f);
+    for (;;) {
+        int r;
+        zs.next_out = out + zs.total_out;
+        zs.avail_out = (uInt)(cap - zs.total_out);
+        r = inflate(&zs, Z_NO_FLUSH);
+        if (r == Z_STREAM_END)
+            break;
+        if ((r != Z_OK && r != Z_BUF_ERROR) || (r == Z_BUF_ERROR && zs.avail_in == 0)) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        if (zs.avail_out == 0) {
+            unsigned char *np;
+            if (cap > ((size_t)1 << 31)) {
+                free(out);
+                out = NULL;
+                break;
+            }
+            np = realloc(out, cap * 2);
+            if (np == NULL)
+                abort();
+            out = np;
+            cap *= 2;
+        }
+    }
+    if (out != NULL)
+        *outlen = zs.total_out;
+    inflateEnd(&zs);
+    free(z);
+    return out;
+}

@@ -1,0 +1,181 @@
+/*
+ * slides — the conference application's meetings: who may join and as what
+ * (the seeds' PIN, SSO, waiting-room and transfer rules, join.c), the
+ * meeting store (SQLite in WAL mode, store.c), join tokens in the shared
+ * key-value store (token.c), and the encrypted slide-content store
+ * (content.c): every resource compressed with zlib and encrypted with
+ * AES-128-GCM under a key of its own, kept at a 128-bit random name, written
+ * durably (temp file, fsync, rename, fsync of the folder) before anyone is
+ * told it exists, and shredded with its key when the meeting ends.
+ *
+ * slides depends on common only; the HTTP side is apps/conference.c.
+ */
+#ifndef GH_SLIDES_SLIDES_H
+#define GH_SLIDES_SLIDES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- join decisions (join.c) ---- */
+
+enum slides_role { SLIDES_NO_ROLE, SLIDES_HOST, SLIDES_GUEST };
+/* "Participant authentication required for": none, Hosts, Guests, both. */
+enum slides_auth { SLIDES_AUTH_NONE, SLIDES_AUTH_HOSTS, SLIDES_AUTH_GUESTS, SLIDES_AUTH_BOTH };
+/* "Other participants": Allowed if trusted, or Disallow all. */
+enum slides_other { SLIDES_OTHER_ALLOWED_IF_TRUSTED, SLIDES_OTHER_DISALLOW_ALL };
+/* A web client (Infinity Connect: can do SSO unless it is too old), or a
+ * SIP/H.323 device. */
+enum slides_client { SLIDES_CLIENT_WEB, SLIDES_CLIENT_DEVICE };
+
+struct slides_policy {
+    char host_pin[33];  /* "" when none */
+    char guest_pin[33]; /* "" when none; only with a host PIN */
+    enum slides_auth auth;
+    enum slides_other other;
+};
+
+struct slides_join_req {
+    enum slides_client client;
+    int sso_capable;   /* web client new enough for SSO-protected meetings */
+    int registered;    /* device registered to this deployment */
+    const char *pin;   /* entered, or NULL when none was entered */
+    int authenticated; /* holds a participant session ... */
+    int idp_in_group;  /* ... from an IdP in the meeting's group */
+    int transfer;      /* transferred from another meeting by a Host */
+    enum slides_role transfer_role;
+};
+
+enum slides_outcome {
+    SLIDES_JOIN,             /* in, with decision.role */
+    SLIDES_NEED_PIN,         /* ask for the PIN first */
+    SLIDES_BAD_PIN,
+    SLIDES_NEED_SSO,         /* sign in with the meeting's IdP group */
+    SLIDES_CLIENT_NO_SSO,    /* the seed's "client does not support SSO" */
+    SLIDES_WAITING_ROOM,     /* wait for a Host; admitted as a Guest */
+    SLIDES_TRANSFER_REFUSED, /* the participant stays where they are */
+};
+
+struct slides_decision {
+    enum slides_outcome outcome;
+    enum slides_role role;
+    int sso_done; /* the role required SSO and the session satisfied it */
+};
+
+enum slides_outcome slides_join_decide(const struct slides_policy *m,
+                                       const struct slides_join_req *q,
+                                       struct slides_decision *d);
+/* A Host makes a Guest a Host: no authentication needed (the seeds). */
+enum slides_role slides_escalate(enum slides_role current);
+const char *slides_outcome_message(enum slides_outcome o);
+/* The name a participant is shown with: the IdP's when the role went
+ * through SSO and the IdP gave one (then it is fixed), else what they typed.
+ * Returns 1 when the name is fixed. */
+int slides_display_name(const struct slides_decision *d, const char *idp_name,
+                        int idp_name_given, const char *typed, char *out, size_t outlen);
+
+/* ---- the meeting store (store.c) ---- */
+
+struct slides_store;
+
+struct slides_meeting {
+    int64_t id;
+    char alias[65];
+    char uri[120];            /* "gh-meet:<alias>.<64 random bits>", from the invitation */
+    char conference_key[33];  /* 128 random bits, from the invitation */
+    struct slides_policy policy;
+    char idp_group[128];      /* the identity-provider group SSO uses */
+    int64_t epoch;            /* bumped when the meeting ends: tokens die */
+    int64_t created;
+};
+
+struct slides_resource {
+    char id[33];              /* 128 random bits: the URL and the file name */
+    int64_t meeting;
+    char name[256];
+    int64_t size, stored;     /* plaintext bytes, stored (compressed + encrypted) bytes */
+    unsigned char key[16];    /* AES-128 key of this resource alone */
+};
+
+struct slides_waiter {
+    char id[33];
+    int64_t meeting, epoch;
+    char name[128];
+    int state; /* 0 waiting, 1 admitted, 2 refused */
+};
+
+/* Opens (creating) DIR/meetings.db and DIR/content/, and sweeps the content
+ * folder: temp files of interrupted uploads and files no row names go. */
+struct slides_store *slides_store_open(const char *dir, char *err, size_t errlen);
+void slides_store_close(struct slides_store *st);
+/* Fills m->uri, conference_key, id and created. -1 with err (validation). */
+int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, char *err,
+                          size_t errlen);
+int slides_meeting_by_uri(struct slides_store *st, const char *uri, struct slides_meeting *m);
+int slides_meeting_by_alias(struct slides_store *st, const char *alias,
+                            struct slides_meeting *m);
+int slides_meeting_by_id(struct slides_store *st, int64_t id, struct slides_meeting *m);
+int slides_meeting_list(struct slides_store *st,
+                        void (*fn)(const struct slides_meeting *m, void *arg), void *arg);
+/* Ends the meeting: resource keys and rows deleted (secure_delete, WAL
+ * truncated), files unlinked, waiting room cleared, epoch bumped (every
+ * token revoked); with delete_room the room itself goes too. */
+int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room);
+int slides_resource_list(struct slides_store *st, int64_t meeting,
+                         void (*fn)(const struct slides_resource *r, void *arg), void *arg);
+/* Without the key. */
+int slides_resource_get(struct slides_store *st, const char *id, struct slides_resource *r);
+int slides_waiting_add(struct slides_store *st, const struct slides_meeting *m, const char *name,
+                       char id[33]);
+int slides_waiting_list(struct slides_store *st, int64_t meeting,
+                        void (*fn)(const struct slides_waiter *w, void *arg), void *arg);
+int slides_waiting_get(struct slides_store *st, const char *id, struct slides_waiter *w);
+/* A Host admits (1) or refuses (2) a waiting participant: 0, or -1 when no
+ * such participant waits in that meeting. */
+int slides_waiting_set(struct slides_store *st, int64_t meeting, const char *id, int state);
+int slides_waiting_take(struct slides_store *st, const char *id);
+
+/* ---- content (content.c) ---- */
+
+/* Stored form: "GHS1", 12-byte IV, AES-128-GCM(zlib(plaintext)), 16-byte tag. */
+#define SLIDES_MAGIC "GHS1"
+#define SLIDES_HEADER 16
+#define SLIDES_TAG 16
+
+struct slides_upload;
+struct slides_upload *slides_upload_begin(struct slides_store *st, int64_t meeting,
+                                          const char *name, char *err, size_t errlen);
+/* -1 with err (a full disk says so). */
+int slides_upload_write(struct slides_upload *up, const void *data, size_t len, char *err,
+                        size_t errlen);
+/* Durable before it returns 0: file fsynced, renamed, folder fsynced, row
+ * committed. id receives the resource id. The upload is freed either way. */
+int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_t errlen);
+void slides_upload_abort(struct slides_upload *up);
+int64_t slides_upload_size(const struct slides_upload *up);
+/* An open descriptor on a stored resource, or -1. */
+int slides_content_open(struct slides_store *st, const char *id, int64_t *size);
+/* Decrypts and inflates a stored resource with its key (the client side;
+ * also what tests and gatehouse join use). malloc'd plaintext or NULL. */
+unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const unsigned char key[16],
+                              size_t *outlen);
+
+/* ---- join tokens (token.c) ---- */
+
+struct slides_token {
+    int64_t meeting, epoch;
+    enum slides_role role;
+    char name[128];
+    int name_fixed;
+    int64_t expires; /* unix seconds */
+};
+#define SLIDES_TOKEN_HEX 32
+/* A fresh 128-bit token in the shared store; out receives 32 hex digits. */
+int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
+                       char out[SLIDES_TOKEN_HEX + 1]);
+/* 0 when the token exists, has not expired, and its meeting still has the
+ * epoch it was issued in; m receives the meeting. */
+int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
+                       struct slides_meeting *m);
+void slides_token_revoke(const char *tok);
+
+#endif

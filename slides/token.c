@@ -1,0 +1,70 @@
+/*
+ * Join tokens (the seeds' call sequence, steps 4-6): 128 random bits,
+ * handed to a participant once the join decision lets them in, kept in the
+ * shared key-value store with the meeting, its epoch, the role and the
+ * display name. A token dies when it expires, when the participant leaves
+ * (revoked), or when the meeting ends (the epoch moves on).
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/common.h"
+#include "../common/kv.h"
+#include "slides_int.h"
+
+static int token_key(const char *tok, unsigned char key[17])
+{
+    size_t i;
+
+    if (strlen(tok) != SLIDES_TOKEN_HEX)
+        return -1;
+    key[0] = 'j';
+    for (i = 0; i < 16; i++) {
+        int hi = gh_hexval((unsigned char)tok[2 * i]), lo = gh_hexval((unsigned char)tok[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        key[1 + i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
+                       char out[SLIDES_TOKEN_HEX + 1])
+{
+    unsigned char raw[16], key[17];
+    struct slides_token v = *t;
+    size_t i;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return -1;
+    for (i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    v.expires = (int64_t)time(NULL) + ttl_ms / 1000;
+    token_key(out, key);
+    return gh_kv_rec_put(key, sizeof(key), &v, sizeof(v), ttl_ms, 1) == 1 ? 0 : -1;
+}
+
+int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
+                       struct slides_meeting *m)
+{
+    unsigned char key[17];
+
+    if (token_key(tok, key) == -1 ||
+        gh_kv_rec_get(key, sizeof(key), t, sizeof(*t), 0, NULL) != (long)sizeof(*t))
+        return -1;
+    t->name[sizeof(t->name) - 1] = '\0';
+    if (t->expires <= (int64_t)time(NULL) || slides_meeting_by_id(st, t->meeting, m) == -1 ||
+        m->epoch != t->epoch)
+        return -1;
+    return 0;
+}
+
+void slides_token_revoke(const char *tok)
+{
+    unsigned char key[17];
+
+    if (token_key(tok, key) == 0)
+        gh_kv_rec_del(key, sizeof(key));
+}
