@@ -4,6 +4,7 @@
 
 #include <microhttpd.h>
 
+#include "../common/common.h"
 #include "apps.h"
 
 extern const struct apps_hooks *apps__hooks;
@@ -15,7 +16,35 @@ enum MHD_Result apps__status_handler(void *cls, struct MHD_Connection *conn, con
                                      const char *upload_data, size_t *upload_data_size,
                                      void **con_cls);
 
+struct saml_sp;
+struct saml_session;
+struct slides_upload;
+
+/* Per-request state of the conference application. */
+struct apps__req {
+    struct gh_sbuf body; /* a form body, bounded */
+    int too_big;
+    int started;         /* a streamed upload saw its head */
+    int status;          /* an upload's refusal, once decided */
+    char err[256];
+    struct slides_upload *up;
+};
+
 /* conference.c */
+/* One field of an application/x-www-form-urlencoded body, decoded; NULL if absent. */
+char *apps__form_get(const char *body, size_t len, const char *key);
+void apps__security(struct MHD_Connection *conn, const char *method, const char *url, int status,
+                    const char *reason, const char *detail);
+int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s);
+char *apps__b64(const unsigned char *p, size_t n);
+
+/* meetings.c */
+int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen);
+void apps__meetings_stop(void);
+enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *url,
+                                       const char *method, const char *data, size_t *size,
+                                       struct apps__req *rq, struct saml_sp *sp);
+
 enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                          const char *method, const char *version,
                                          const char *upload_data, size_t *upload_data_size,

@@ -12,6 +12,7 @@
  * Every refusal is a plain page with no detail for the client, and a line in
  * the security log with the reason and what did not match.
  */
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "../common/common.h"
 #include "../saml/saml.h"
+#include "../slides/slides.h"
 #include "apps_int.h"
 
 #define COOKIE "__Host-gh-sp"
@@ -30,8 +32,11 @@ static struct saml_sp *sp_current;
 
 int apps__conference_configure(const struct gh_conf *c, char *err, size_t errlen)
 {
-    struct saml_sp *sp = saml_sp_new(c, err, errlen), *old;
+    struct saml_sp *sp, *old;
 
+    if (apps__meetings_configure(c, err, errlen) == -1)
+        return -1;
+    sp = saml_sp_new(c, err, errlen);
     if (sp == NULL)
         return -1;
     pthread_mutex_lock(&sp_mu);
@@ -44,6 +49,7 @@ int apps__conference_configure(const struct gh_conf *c, char *err, size_t errlen
 
 void apps__conference_stop(void)
 {
+    apps__meetings_stop();
     pthread_mutex_lock(&sp_mu);
     saml_sp_unref(sp_current);
     sp_current = NULL;
@@ -62,24 +68,28 @@ static struct saml_sp *sp_get(void)
     return sp;
 }
 
-struct req {
-    struct gh_sbuf body;
-    int too_big;
-};
-
 void apps__conference_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
-    struct req *r = *con_cls;
+    struct apps__req *r = *con_cls;
 
     (void)cls;
     (void)conn;
     (void)toe;
     if (r != NULL) {
+        slides_upload_abort(r->up); /* a client that went away: nothing stored */
         free(r->body.p);
         free(r);
         *con_cls = NULL;
     }
+}
+
+char *apps__b64(const unsigned char *p, size_t n)
+{
+    char *out = gh_calloc(1, 4 * ((n + 2) / 3) + 1);
+
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -157,8 +167,8 @@ static void client_of(struct MHD_Connection *conn, char *out, size_t len)
         gh_strlcpy(out, "-", len);
 }
 
-static void security(struct MHD_Connection *conn, const char *method, const char *url,
-                     int status, const char *reason, const char *detail)
+void apps__security(struct MHD_Connection *conn, const char *method, const char *url,
+                    int status, const char *reason, const char *detail)
 {
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
     char client[64];
@@ -170,7 +180,7 @@ static void security(struct MHD_Connection *conn, const char *method, const char
 }
 
 /* One field of an application/x-www-form-urlencoded body, decoded; NULL if absent. */
-static char *form_get(const char *body, size_t len, const char *key)
+char *apps__form_get(const char *body, size_t len, const char *key)
 {
     size_t kl = strlen(key), i = 0;
 
@@ -207,8 +217,7 @@ static char *form_get(const char *body, size_t len, const char *key)
     return NULL;
 }
 
-static int session_of(struct MHD_Connection *conn, char id[SAML_SESSION_ID_HEX + 1],
-                      struct saml_session *s)
+int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s)
 {
     const char *c = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE);
 
@@ -269,7 +278,7 @@ static enum MHD_Result redirect_to_idp(struct MHD_Connection *conn, const struct
     enum MHD_Result ret;
 
     if (loc == NULL) {
-        security(conn, "GET", url, 400, "saml-login", err);
+        apps__security(conn, "GET", url, 400, "saml-login", err);
         return text(conn, 400, "cannot start sign-in\n");
     }
     ret = reply(conn, 302, "text/plain; charset=utf-8", gh_strdup("to the identity provider\n"),
@@ -289,7 +298,7 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct saml_sp *sp, co
     size_t i, n = 0;
 
     if (relay != NULL && !saml_relay_ok(relay)) {
-        security(conn, "GET", url, 400, "saml-relay-state", "not a local path");
+        apps__security(conn, "GET", url, 400, "saml-relay-state", "not a local path");
         return text(conn, 400, "RelayState must be a local path\n");
     }
     if (gh_strlcpy(group, rest, sizeof(group)) == -1)
@@ -328,7 +337,7 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct saml_sp *sp, co
 }
 
 static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, const char *uuid,
-                               struct req *rq, const char *url)
+                               struct apps__req *rq, const char *url)
 {
     const struct saml_idp *idp = saml_idp_by_uuid(sp, uuid);
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
@@ -338,30 +347,30 @@ static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, 
     enum MHD_Result ret;
 
     if (idp == NULL) {
-        security(conn, "POST", url, 404, saml_reason_name(SAML_UNKNOWN_IDP), uuid);
+        apps__security(conn, "POST", url, 404, saml_reason_name(SAML_UNKNOWN_IDP), uuid);
         return text(conn, 404, "not found\n");
     }
     if (!saml_idp_usable(idp)) {
-        security(conn, "POST", url, 403, saml_reason_name(SAML_NOT_IN_GROUP), saml_idp_name(idp));
+        apps__security(conn, "POST", url, 403, saml_reason_name(SAML_NOT_IN_GROUP), saml_idp_name(idp));
         return text(conn, 403, "sign-in refused\n");
     }
     if (rq->too_big) {
-        security(conn, "POST", url, 413, saml_reason_name(SAML_TOO_LARGE), "form body");
+        apps__security(conn, "POST", url, 413, saml_reason_name(SAML_TOO_LARGE), "form body");
         return text(conn, 413, "sign-in refused\n");
     }
-    resp = form_get(rq->body.p ? rq->body.p : "", rq->body.len, "SAMLResponse");
+    resp = apps__form_get(rq->body.p ? rq->body.p : "", rq->body.len, "SAMLResponse");
     if (resp == NULL) {
-        security(conn, "POST", url, 400, saml_reason_name(SAML_ENCODING), "no SAMLResponse");
+        apps__security(conn, "POST", url, 400, saml_reason_name(SAML_ENCODING), "no SAMLResponse");
         return text(conn, 400, "sign-in refused\n");
     }
     saml_response_check(idp, host ? host : "", resp, strlen(resp), (int64_t)time(NULL), &res);
     free(resp);
     if (saml_response_commit(idp, &res) != SAML_OK) {
-        security(conn, "POST", url, 403, saml_reason_name(res.reason), res.detail);
+        apps__security(conn, "POST", url, 403, saml_reason_name(res.reason), res.detail);
         return text(conn, 403, "sign-in refused\n");
     }
     if (saml_session_create(&res, id) == -1) {
-        security(conn, "POST", url, 503, "saml-session", "store refused the session");
+        apps__security(conn, "POST", url, 503, "saml-session", "store refused the session");
         return text(conn, 503, "sign-in could not be completed\n");
     }
     snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Lax; "
@@ -383,7 +392,7 @@ static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp 
     const struct saml_idp *idp;
     struct gh_sbuf o = {NULL, 0, 0};
 
-    if (session_of(conn, id, &s) == -1)
+    if (apps__session_of(conn, id, &s) == -1)
         return text(conn, 401, "no session\n");
     idp = saml_idp_by_uuid(sp, s.idp_uuid);
     gh_json_escape(a, sizeof(a), s.name_id, strlen(s.name_id), 255);
@@ -397,18 +406,18 @@ static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp 
     return reply(conn, 200, "application/json", o.p, o.len, NULL, NULL);
 }
 
-static enum MHD_Result set_name(struct MHD_Connection *conn, struct req *rq)
+static enum MHD_Result set_name(struct MHD_Connection *conn, struct apps__req *rq)
 {
     char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
     char *name;
     int rc;
 
-    if (session_of(conn, id, &s) == -1)
+    if (apps__session_of(conn, id, &s) == -1)
         return text(conn, 401, "no session\n");
     if (s.name_from_idp)
         return text(conn, 409, "the identity provider gives this name; it cannot be changed\n");
-    name = form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");
+    name = apps__form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");
     if (name == NULL || name[0] == '\0' || strlen(name) > 200) {
         free(name);
         return text(conn, 400, "name: 1 to 200 bytes\n");
@@ -423,7 +432,7 @@ static enum MHD_Result logout(struct MHD_Connection *conn)
     char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
 
-    if (session_of(conn, id, &s) == 0)
+    if (apps__session_of(conn, id, &s) == 0)
         saml_session_end(id);
     return reply(conn, 200, "text/plain; charset=utf-8", gh_strdup("signed out\n"), 11, NULL,
                 COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -434,7 +443,7 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
                                          const char *upload_data, size_t *upload_data_size,
                                          void **con_cls)
 {
-    struct req *rq = *con_cls;
+    struct apps__req *rq = *con_cls;
     struct saml_sp *sp;
     enum MHD_Result ret;
     int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0 ||
@@ -446,6 +455,15 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
         rq = gh_calloc(1, sizeof(*rq));
         *con_cls = rq;
         return MHD_YES;
+    }
+    if (strncmp(url, "/api/v1/meetings", 16) == 0 || strncmp(url, "/api/v1/content/", 16) == 0 ||
+        strncmp(url, "/api/v1/admin/", 14) == 0) {
+        sp = sp_get();
+        if (sp == NULL)
+            return text(conn, 503, "not configured\n");
+        ret = apps__meetings_handler(conn, url, method, upload_data, upload_data_size, rq, sp);
+        saml_sp_unref(sp);
+        return ret;
     }
     if (*upload_data_size != 0) {
         if (rq->body.len + *upload_data_size > MAX_FORM)

@@ -193,6 +193,8 @@ struct gh_conf {
     size_t nrulesets;
     long long source_table_size; /* entries of the shared per-source state */
     long long session_table_size; /* entries of the shared session and request state */
+    long long join_token_timeout; /* ms a join token lives */
+    long long max_upload_size;    /* bytes of one slide resource */
     struct gh_conf_idp *idps;
     size_t nidps;
     struct gh_conf_idp_group *idp_groups;

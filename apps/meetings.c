@@ -1,0 +1,712 @@
+/*
+ * The conference application's meetings (the seeds' call sequence):
+ *
+ *   POST /api/v1/meetings/join              uri, key (from the invitation), pin, name,
+ *                                           client (web, web-legacy, device) -> token
+ *   GET  /api/v1/meetings/waiting/<id>      a waiting participant polls: token once admitted
+ *   GET  /api/v1/meetings/manifest          Bearer token -> resource URLs and keys
+ *   GET  /api/v1/content/<128-bit id>       Bearer token -> the encrypted resource (Range)
+ *   POST /api/v1/meetings/content?name=N    Bearer Host token, body = the file -> 201
+ *   GET  /api/v1/meetings/waiting           Bearer Host token -> who waits
+ *   POST /api/v1/meetings/waiting/<id>/admit|refuse
+ *   POST /api/v1/meetings/leave             Bearer token: revoked
+ *   POST /api/v1/meetings/end               Bearer Host token: keys and content shredded
+ *   GET|POST /api/v1/admin/meetings, DELETE /api/v1/admin/meetings/<alias>
+ *                                           Bearer admin token (state-dir/conference/admin.token)
+ *
+ * Anything that does not name a meeting, token or resource the caller may
+ * see answers the same 404, so URLs and meetings cannot be enumerated.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/common.h"
+#include "../common/kv.h"
+#include "../saml/saml.h"
+#include "../slides/slides.h"
+#include "apps_int.h"
+
+static struct slides_store *store;
+static char admin_token[65];
+static int64_t token_ttl_ms = 15 * 60 * 1000;
+static int64_t max_upload = 64 * 1024 * 1024;
+
+#define NOT_FOUND "{\"error\":\"not found\"}\n"
+#define PIN_WINDOW_MS (5 * 60 * 1000)
+#define PIN_ATTEMPTS 10
+
+static int admin_token_load(const char *dir, char *err, size_t errlen)
+{
+    char path[1100];
+    FILE *f;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/admin.token", dir);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        int ok = fgets(admin_token, sizeof(admin_token), f) != NULL;
+        fclose(f);
+        admin_token[strcspn(admin_token, "\r\n")] = '\0';
+        if (ok && strlen(admin_token) == 64)
+            return 0;
+        snprintf(err, errlen, "%s: not a 64-hex-digit token", path);
+        return -1;
+    }
+    {
+        unsigned char b[32];
+        size_t i;
+        if (RAND_bytes(b, sizeof(b)) != 1) {
+            snprintf(err, errlen, "no randomness");
+            return -1;
+        }
+        for (i = 0; i < sizeof(b); i++)
+            snprintf(admin_token + 2 * i, 3, "%02x", b[i]);
+        gh_wipe(b, sizeof(b));
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd == -1 || write(fd, admin_token, 64) != 64 || write(fd, "\n", 1) != 1 ||
+        fsync(fd) == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (fd != -1)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    gh_log_info("conference: created the admin API token in %s", path);
+    return 0;
+}
+
+int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
+{
+    char dir[1024];
+
+    token_ttl_ms = c->join_token_timeout;
+    max_upload = c->max_upload_size;
+    if (store != NULL)
+        return 0; /* the state folder is read at start only */
+    snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
+    if (mkdir(c->state_dir, 0700) == -1 && errno != EEXIST) {
+        snprintf(err, errlen, "state-dir %s: %s", c->state_dir, strerror(errno));
+        return -1;
+    }
+    store = slides_store_open(dir, err, errlen);
+    if (store == NULL)
+        return -1;
+    return admin_token_load(dir, err, errlen);
+}
+
+void apps__meetings_stop(void)
+{
+    slides_store_close(store);
+    store = NULL;
+    gh_wipe(admin_token, sizeof(admin_token));
+}
+
+static enum MHD_Result json(struct MHD_Connection *conn, unsigned status, char *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
+                                                             MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *conn)
+{
+    return json(conn, 404, gh_strdup(NOT_FOUND));
+}
+
+static const char *bearer(struct MHD_Connection *conn)
+{
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+
+    if (a == NULL || strncmp(a, "Bearer ", 7) != 0)
+        return NULL;
+    return a + 7;
+}
+
+static int is_admin(struct MHD_Connection *conn)
+{
+    const char *b = bearer(conn);
+
+    return b != NULL && strlen(b) == 64 && admin_token[0] != '\0' &&
+           CRYPTO_memcmp(b, admin_token, 64) == 0;
+}
+
+static int token_of(struct MHD_Connection *conn, struct slides_token *t, struct slides_meeting *m)
+{
+    const char *b = bearer(conn);
+
+    return b != NULL && slides_token_check(store, b, t, m) == 0 ? 0 : -1;
+}
+
+static const char *role_name(enum slides_role r)
+{
+    return r == SLIDES_HOST ? "host" : r == SLIDES_GUEST ? "guest" : "none";
+}
+
+static void jstr(struct gh_sbuf *o, const char *s)
+{
+    char buf[1200];
+
+    gh_json_escape(buf, sizeof(buf), s, strlen(s), 500);
+    gh_sbuf_printf(o, "\"%s\"", buf);
+}
+
+static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_meeting *m,
+                             enum slides_role role, const char *name, int fixed)
+{
+    struct slides_token t;
+    char tok[SLIDES_TOKEN_HEX + 1];
+    struct gh_sbuf o = {NULL, 0, 0};
+
+    memset(&t, 0, sizeof(t));
+    t.meeting = m->id;
+    t.epoch = m->epoch;
+    t.role = role;
+    t.name_fixed = fixed;
+    gh_strlcpy(t.name, name, sizeof(t.name));
+    if (slides_token_issue(&t, token_ttl_ms, tok) == -1)
+        return json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
+    gh_sbuf_printf(&o, "{\"outcome\":\"joined\",\"role\":\"%s\",\"token\":\"%s\",\"meeting\":",
+                   role_name(role), tok);
+    jstr(&o, m->alias);
+    gh_sbuf_printf(&o, ",\"display_name\":");
+    jstr(&o, name);
+    gh_sbuf_printf(&o, ",\"name_fixed\":%s,\"expires_in\":%lld}\n", fixed ? "true" : "false",
+                   (long long)(token_ttl_ms / 1000));
+    gh_wipe(tok, sizeof(tok));
+    return json(conn, 200, o.p);
+}
+
+/* Ten wrong PINs in five minutes close a meeting to PIN guessing for the
+ * rest of the window (per meeting, across all sources). */
+static int pin_locked(const struct slides_meeting *m, int failed)
+{
+    char key[24];
+    int64_t v = 0;
+
+    snprintf(key, sizeof(key), "pin:%lld", (long long)m->id);
+    if (failed)
+        return gh_kv_incr(key, strlen(key), 1, PIN_WINDOW_MS) > PIN_ATTEMPTS;
+    return gh_kv_get(key, strlen(key), &v) == 0 && v >= PIN_ATTEMPTS;
+}
+
+static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
+                            struct saml_sp *sp, const char *url)
+{
+    const char *body = rq->body.p ? rq->body.p : "";
+    char *uri = apps__form_get(body, rq->body.len, "uri");
+    char *key = apps__form_get(body, rq->body.len, "key");
+    char *pin = apps__form_get(body, rq->body.len, "pin");
+    char *name = apps__form_get(body, rq->body.len, "name");
+    char *client = apps__form_get(body, rq->body.len, "client");
+    char *registered = apps__form_get(body, rq->body.len, "registered");
+    struct slides_meeting m;
+    struct slides_join_req q;
+    struct slides_decision d;
+    struct saml_session s;
+    char sid[SAML_SESSION_ID_HEX + 1], shown[128];
+    const struct saml_idp *idp = NULL;
+    struct gh_sbuf o = {NULL, 0, 0};
+    enum MHD_Result ret;
+    int have_session, fixed;
+
+    if (uri == NULL || key == NULL || slides_meeting_by_uri(store, uri, &m) == -1 ||
+        strlen(key) != strlen(m.conference_key) ||
+        CRYPTO_memcmp(key, m.conference_key, strlen(key)) != 0) {
+        apps__security(conn, "POST", url, 404, "meeting-unknown", "URI or conference key");
+        ret = not_found(conn);
+        goto done;
+    }
+    memset(&q, 0, sizeof(q));
+    q.client = client && strcmp(client, "device") == 0 ? SLIDES_CLIENT_DEVICE : SLIDES_CLIENT_WEB;
+    q.sso_capable = !(client && strcmp(client, "web-legacy") == 0);
+    /* Only the internal side (admin token: the call-control gateway) can
+     * vouch that a device is registered here. */
+    q.registered = registered && strcmp(registered, "1") == 0 && is_admin(conn);
+    q.pin = pin;
+    have_session = apps__session_of(conn, sid, &s) == 0;
+    if (have_session) {
+        idp = saml_idp_by_uuid(sp, s.idp_uuid);
+        q.authenticated = idp != NULL;
+        q.idp_in_group = idp != NULL && m.idp_group[0] && saml_group_has(sp, m.idp_group, idp);
+    }
+    if (pin != NULL && pin_locked(&m, 0)) {
+        apps__security(conn, "POST", url, 429, "meeting-pin-locked", m.alias);
+        ret = json(conn, 429, gh_strdup("{\"outcome\":\"too-many-attempts\"}\n"));
+        goto done;
+    }
+    slides_join_decide(&m.policy, &q, &d);
+    switch (d.outcome) {
+    case SLIDES_JOIN:
+        fixed = slides_display_name(&d, have_session ? s.display_name : NULL,
+                                    have_session && s.name_from_idp, name, shown, sizeof(shown));
+        ret = issue(conn, &m, d.role, shown, fixed);
+        break;
+    case SLIDES_NEED_PIN:
+        ret = json(conn, 401, gh_strdup("{\"outcome\":\"need-pin\"}\n"));
+        break;
+    case SLIDES_BAD_PIN:
+        pin_locked(&m, 1);
+        apps__security(conn, "POST", url, 403, "meeting-bad-pin", m.alias);
+        ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
+        break;
+    case SLIDES_NEED_SSO:
+        gh_sbuf_printf(&o, "{\"outcome\":\"need-sso\",\"login\":\"/api/v1/samllogin/%s\"}\n",
+                       m.idp_group);
+        ret = json(conn, 401, o.p);
+        break;
+    case SLIDES_CLIENT_NO_SSO:
+        gh_sbuf_printf(&o, "{\"outcome\":\"client-no-sso\",\"message\":");
+        jstr(&o, slides_outcome_message(d.outcome));
+        gh_sbuf_printf(&o, "}\n");
+        ret = json(conn, 403, o.p);
+        break;
+    case SLIDES_WAITING_ROOM: {
+        char wid[33];
+        if (slides_waiting_add(store, &m, name && name[0] ? name : "Participant", wid) == -1) {
+            ret = json(conn, 503, gh_strdup("{\"error\":\"store unavailable\"}\n"));
+            break;
+        }
+        gh_sbuf_printf(&o, "{\"outcome\":\"waiting-room\",\"waiting\":\"%s\"}\n", wid);
+        ret = json(conn, 202, o.p);
+        break;
+    }
+    default:
+        ret = json(conn, 409, gh_strdup("{\"outcome\":\"transfer-refused\"}\n"));
+        break;
+    }
+done:
+    free(uri);
+    if (key)
+        gh_wipe(key, strlen(key));
+    free(key);
+    if (pin)
+        gh_wipe(pin, strlen(pin));
+    free(pin);
+    free(name);
+    free(client);
+    free(registered);
+    return ret;
+}
+
+static enum MHD_Result waiting_poll(struct MHD_Connection *conn, const char *wid)
+{
+    struct slides_waiter w;
+    struct slides_meeting m;
+
+    if (slides_waiting_get(store, wid, &w) == -1 ||
+        slides_meeting_by_id(store, w.meeting, &m) == -1 || m.epoch != w.epoch)
+        return not_found(conn);
+    if (w.state == 0)
+        return json(conn, 202, gh_strdup("{\"outcome\":\"waiting-room\"}\n"));
+    if (w.state == 2)
+        return json(conn, 403, gh_strdup("{\"outcome\":\"refused\"}\n"));
+    if (slides_waiting_take(store, wid) == -1)
+        return not_found(conn);
+    /* Admitted from the waiting room: a Guest, without a PIN (the seeds). */
+    return issue(conn, &m, SLIDES_GUEST, w.name, 0);
+}
+
+struct list_ctx {
+    struct gh_sbuf *o;
+    int n;
+};
+
+static void add_resource(const struct slides_resource *r, void *arg)
+{
+    struct list_ctx *c = arg;
+    char *k = apps__b64(r->key, sizeof(r->key));
+
+    gh_sbuf_printf(c->o, "%s{\"name\":", c->n++ ? "," : "");
+    jstr(c->o, r->name);
+    gh_sbuf_printf(c->o, ",\"size\":%lld,\"stored\":%lld,\"url\":\"/api/v1/content/%s\","
+                         "\"key\":\"%s\"}",
+                   (long long)r->size, (long long)r->stored, r->id, k);
+    gh_wipe(k, strlen(k));
+    free(k);
+}
+
+static enum MHD_Result manifest(struct MHD_Connection *conn, const struct slides_token *t,
+                                const struct slides_meeting *m)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct list_ctx c = {&o, 0};
+
+    gh_sbuf_printf(&o, "{\"meeting\":");
+    jstr(&o, m->alias);
+    gh_sbuf_printf(&o, ",\"role\":\"%s\",\"display_name\":", role_name(t->role));
+    jstr(&o, t->name);
+    gh_sbuf_printf(&o, ",\"cipher\":\"AES-128-GCM\",\"compression\":\"zlib\","
+                       "\"format\":\"GHS1 | iv(12) | ciphertext | tag(16)\",\"resources\":[");
+    slides_resource_list(store, m->id, add_resource, &c);
+    gh_sbuf_printf(&o, "]}\n");
+    return json(conn, 200, o.p);
+}
+
+static void add_waiter(const struct slides_waiter *w, void *arg)
+{
+    struct list_ctx *c = arg;
+
+    gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"name\":", c->n++ ? "," : "", w->id);
+    jstr(c->o, w->name);
+    gh_sbuf_printf(c->o, "}");
+}
+
+/* Range: bytes=a-b, bytes=a-, bytes=-n; one range only. 0 with the span,
+ * 1 for the whole, -1 unsatisfiable. */
+static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+{
+    long long a = -1, b = -1;
+    const char *p;
+    char *end;
+
+    if (h == NULL)
+        return 1;
+    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+        return 1; /* not understood: the whole resource (RFC 9110 allows it) */
+    p = h + 6;
+    if (*p == '-') {
+        b = strtoll(p + 1, &end, 10);
+        if (*end != '\0' || b <= 0)
+            return -1;
+        if (b > size)
+            b = size;
+        *off = size - b;
+        *len = b;
+        return size == 0 ? -1 : 0;
+    }
+    a = strtoll(p, &end, 10);
+    if (end == p || *end != '-' || a < 0)
+        return -1;
+    if (end[1] != '\0') {
+        b = strtoll(end + 1, &end, 10);
+        if (*end != '\0' || b < a)
+            return -1;
+    }
+    if (a >= size)
+        return -1;
+    if (b < 0 || b >= size)
+        b = size - 1;
+    *off = a;
+    *len = b - a + 1;
+    return 0;
+}
+
+static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
+{
+    struct slides_token t;
+    struct slides_meeting m;
+    struct slides_resource r;
+    struct MHD_Response *resp;
+    int64_t size = 0, off = 0, len = 0;
+    enum MHD_Result ret;
+    int fd, whole;
+
+    /* Token, resource, and the two of the same meeting; else the same 404. */
+    if (token_of(conn, &t, &m) == -1 || slides_resource_get(store, id, &r) == -1 ||
+        r.meeting != m.id || (fd = slides_content_open(store, id, &size)) == -1)
+        return not_found(conn);
+    whole = parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"), size, &off,
+                        &len);
+    if (whole == -1) {
+        char cr[64];
+        close(fd);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+        snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        ret = MHD_queue_response(conn, 416, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    if (whole == 1) {
+        off = 0;
+        len = size;
+    }
+    resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
+    if (resp == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (whole == 0) {
+        char cr[96];
+        snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)off,
+                 (long long)(off + len - 1), (long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+    }
+    ret = MHD_queue_response(conn, whole == 0 ? 206 : 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Streaming upload: called for the head (no data yet), each chunk, and the
+ * end. The token is checked before a byte is stored. */
+static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq, const char *url,
+                              const char *data, size_t *size)
+{
+    struct slides_token t;
+    struct slides_meeting m;
+    char id[33];
+
+    if (!rq->started) {
+        const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+        rq->started = 1;
+        if (token_of(conn, &t, &m) == -1 || t.role != SLIDES_HOST) {
+            rq->status = 404;
+        } else if (name == NULL || name[0] == '\0' || strlen(name) > 200 || strchr(name, '/') ||
+                   strchr(name, '\\')) {
+            rq->status = 400;
+            snprintf(rq->err, sizeof(rq->err), "name: 1 to 200 bytes, no slashes");
+        } else {
+            rq->up = slides_upload_begin(store, m.id, name, rq->err, sizeof(rq->err));
+            if (rq->up == NULL)
+                rq->status = errno == ENOSPC ? 507 : 500;
+        }
+        /* MHD's first call (the head) went to conference.c; this one holds
+         * the first data, or is the end of an empty body: go on. */
+    }
+    if (*size != 0) {
+        if (rq->up != NULL && rq->status == 0) {
+            if (slides_upload_size(rq->up) + (int64_t)*size > max_upload) {
+                rq->status = 413;
+                snprintf(rq->err, sizeof(rq->err), "larger than max-upload-size");
+                slides_upload_abort(rq->up);
+                rq->up = NULL;
+            } else if (slides_upload_write(rq->up, data, *size, rq->err, sizeof(rq->err)) == -1) {
+                rq->status = strstr(rq->err, "full") ? 507 : 500;
+                slides_upload_abort(rq->up);
+                rq->up = NULL;
+            }
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    if (rq->status == 404)
+        return not_found(conn);
+    if (rq->status != 0 || rq->up == NULL) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        if (rq->status == 507 || rq->status == 500)
+            gh_log_err("conference: upload refused: %s", rq->err);
+        apps__security(conn, "POST", url, rq->status ? rq->status : 500, "upload-refused",
+                       rq->err);
+        gh_sbuf_printf(&o, "{\"error\":");
+        jstr(&o, rq->err[0] ? rq->err : "upload failed");
+        gh_sbuf_printf(&o, "}\n");
+        return json(conn, rq->status ? (unsigned)rq->status : 500, o.p);
+    }
+    {
+        struct slides_upload *up = rq->up;
+        rq->up = NULL;
+        if (slides_upload_finish(up, id, rq->err, sizeof(rq->err)) == -1) {
+            struct gh_sbuf o = {NULL, 0, 0};
+            int st = strstr(rq->err, "full") ? 507 : 500;
+            gh_log_err("conference: upload not stored: %s", rq->err);
+            gh_sbuf_printf(&o, "{\"error\":");
+            jstr(&o, rq->err);
+            gh_sbuf_printf(&o, "}\n");
+            return json(conn, (unsigned)st, o.p);
+        }
+    }
+    {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"id\":\"%s\"}\n", id);
+        return json(conn, 201, o.p);
+    }
+}
+
+static void add_meeting(const struct slides_meeting *m, void *arg)
+{
+    struct list_ctx *c = arg;
+    static const char *const auth[] = {"none", "hosts", "guests", "both"};
+
+    gh_sbuf_printf(c->o, "%s{\"alias\":", c->n++ ? "," : "");
+    jstr(c->o, m->alias);
+    gh_sbuf_printf(c->o, ",\"uri\":");
+    jstr(c->o, m->uri);
+    gh_sbuf_printf(c->o, ",\"conference_key\":\"%s\",\"host_pin\":", m->conference_key);
+    jstr(c->o, m->policy.host_pin);
+    gh_sbuf_printf(c->o, ",\"guest_pin\":");
+    jstr(c->o, m->policy.guest_pin);
+    gh_sbuf_printf(c->o, ",\"authentication\":\"%s\",\"idp_group\":", auth[m->policy.auth & 3]);
+    jstr(c->o, m->idp_group);
+    gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\"}",
+                   m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
+                                                                : "allowed-if-trusted");
+}
+
+static int meeting_from_form(const char *body, size_t len, struct slides_meeting *m, char *err,
+                             size_t errlen)
+{
+    static const char *const auth[] = {"none", "hosts", "guests", "both"};
+    const char *names[] = {"alias", "host_pin", "guest_pin", "idp_group"};
+    char *dst[] = {m->alias, m->policy.host_pin, m->policy.guest_pin, m->idp_group};
+    size_t sizes[] = {sizeof(m->alias), sizeof(m->policy.host_pin), sizeof(m->policy.guest_pin),
+                      sizeof(m->idp_group)};
+    char *v;
+    size_t i;
+
+    memset(m, 0, sizeof(*m));
+    for (i = 0; i < 4; i++) {
+        v = apps__form_get(body, len, names[i]);
+        if (v != NULL && gh_strlcpy(dst[i], v, sizes[i]) == -1) {
+            snprintf(err, errlen, "%s is too long", names[i]);
+            free(v);
+            return -1;
+        }
+        free(v);
+    }
+    v = apps__form_get(body, len, "authentication");
+    m->policy.auth = SLIDES_AUTH_NONE;
+    for (i = 0; v != NULL && i < 4; i++)
+        if (strcmp(v, auth[i]) == 0)
+            m->policy.auth = (enum slides_auth)i;
+    if (v != NULL && strcmp(v, auth[m->policy.auth]) != 0) {
+        snprintf(err, errlen, "authentication: none, hosts, guests or both");
+        free(v);
+        return -1;
+    }
+    free(v);
+    v = apps__form_get(body, len, "other_participants");
+    if (v != NULL && strcmp(v, "disallow-all") != 0 && strcmp(v, "allowed-if-trusted") != 0) {
+        snprintf(err, errlen, "other_participants: allowed-if-trusted or disallow-all");
+        free(v);
+        return -1;
+    }
+    m->policy.other = v && strcmp(v, "disallow-all") == 0 ? SLIDES_OTHER_DISALLOW_ALL
+                                                          : SLIDES_OTHER_ALLOWED_IF_TRUSTED;
+    free(v);
+    return 0;
+}
+
+static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, const char *rest,
+                             struct apps__req *rq)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct list_ctx c = {&o, 0};
+    struct slides_meeting m;
+    char err[256];
+
+    if (!is_admin(conn))
+        return not_found(conn);
+    if (strcmp(rest, "") == 0 && strcmp(method, "GET") == 0) {
+        gh_sbuf_printf(&o, "{\"meetings\":[");
+        slides_meeting_list(store, add_meeting, &c);
+        gh_sbuf_printf(&o, "]}\n");
+        return json(conn, 200, o.p);
+    }
+    if (strcmp(rest, "") == 0 && strcmp(method, "POST") == 0) {
+        if (meeting_from_form(rq->body.p ? rq->body.p : "", rq->body.len, &m, err,
+                                    sizeof(err)) == -1 ||
+            slides_meeting_create(store, &m, err, sizeof(err)) == -1) {
+            gh_sbuf_printf(&o, "{\"error\":");
+            jstr(&o, err);
+            gh_sbuf_printf(&o, "}\n");
+            return json(conn, 422, o.p);
+        }
+        add_meeting(&m, &c);
+        gh_sbuf_printf(&o, "\n");
+        return json(conn, 201, o.p);
+    }
+    if (rest[0] == '/' && strcmp(method, "DELETE") == 0) {
+        if (slides_meeting_by_alias(store, rest + 1, &m) == -1)
+            return not_found(conn);
+        if (slides_meeting_end(store, m.id, 1) == -1)
+            return json(conn, 500, gh_strdup("{\"error\":\"store\"}\n"));
+        return json(conn, 200, gh_strdup("{\"deleted\":true}\n"));
+    }
+    return not_found(conn);
+}
+
+enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *url,
+                                       const char *method, const char *data, size_t *size,
+                                       struct apps__req *rq, struct saml_sp *sp)
+{
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    struct slides_token t;
+    struct slides_meeting m;
+
+    if (store == NULL)
+        return json(conn, 503, gh_strdup("{\"error\":\"meetings unavailable\"}\n"));
+    if (post && strcmp(url, "/api/v1/meetings/content") == 0)
+        return upload(conn, rq, url, data, size);
+    if (*size != 0) { /* a form body: gather it (bounded) */
+        if (rq->body.len + *size > 65536)
+            rq->too_big = 1;
+        else
+            gh_sbuf_printf(&rq->body, "%.*s", (int)*size, data);
+        *size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_big)
+        return json(conn, 413, gh_strdup("{\"error\":\"form too large\"}\n"));
+    if (strncmp(url, "/api/v1/admin/meetings", 22) == 0)
+        return admin(conn, method, url + 22, rq);
+    if (post && strcmp(url, "/api/v1/meetings/join") == 0)
+        return join(conn, rq, sp, url);
+    if (get && strncmp(url, "/api/v1/meetings/waiting/", 25) == 0 && strchr(url + 25, '/') == NULL)
+        return waiting_poll(conn, url + 25);
+    if (get && strncmp(url, "/api/v1/content/", 16) == 0)
+        return content(conn, url + 16);
+    if (token_of(conn, &t, &m) == -1)
+        return not_found(conn);
+    if (get && strcmp(url, "/api/v1/meetings/manifest") == 0)
+        return manifest(conn, &t, &m);
+    if (post && strcmp(url, "/api/v1/meetings/leave") == 0) {
+        slides_token_revoke(bearer(conn));
+        return json(conn, 200, gh_strdup("{\"left\":true}\n"));
+    }
+    if (t.role != SLIDES_HOST)
+        return not_found(conn);
+    if (get && strcmp(url, "/api/v1/meetings/waiting") == 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        struct list_ctx c = {&o, 0};
+        gh_sbuf_printf(&o, "{\"waiting\":[");
+        slides_waiting_list(store, m.id, add_waiter, &c);
+        gh_sbuf_printf(&o, "]}\n");
+        return json(conn, 200, o.p);
+    }
+    if (post && strncmp(url, "/api/v1/meetings/waiting/", 25) == 0) {
+        char wid[40];
+        const char *act = strchr(url + 25, '/');
+        if (act == NULL || (size_t)(act - (url + 25)) >= sizeof(wid))
+            return not_found(conn);
+        memcpy(wid, url + 25, (size_t)(act - (url + 25)));
+        wid[act - (url + 25)] = '\0';
+        if ((strcmp(act, "/admit") != 0 && strcmp(act, "/refuse") != 0) ||
+            slides_waiting_set(store, m.id, wid, act[1] == 'a' ? 1 : 2) == -1)
+            return not_found(conn);
+        return json(conn, 200, gh_strdup(act[1] == 'a' ? "{\"admitted\":true}\n"
+                                                        : "{\"refused\":true}\n"));
+    }
+    if (post && strcmp(url, "/api/v1/meetings/end") == 0) {
+        if (slides_meeting_end(store, m.id, 0) == -1)
+            return json(conn, 500, gh_strdup("{\"error\":\"store\"}\n"));
+        gh_log_info("conference: meeting %s ended; its keys and content are shredded", m.alias);
+        return json(conn, 200, gh_strdup("{\"ended\":true}\n"));
+    }
+    return not_found(conn);
+}
