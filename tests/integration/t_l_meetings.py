@@ -1,0 +1,290 @@
+"""Meetings and the slide-content store through the full topology (TLS
+proxy -> TLS conference service -> the conference application): joins by
+PIN, the waiting room, tokens that expire and are revoked, encrypted
+content decrypted here independently (Python's cryptography + zlib), Range
+downloads, identical 404s for everything else, and crypto-shredding when a
+meeting ends."""
+import json
+import os
+import sqlite3
+import zlib
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from harness import base_conf, check, free_port, service, test, wait_until
+from saml_idp import Browser
+
+
+class Conference:
+    def __init__(self, env, extra=""):
+        self.env = env
+        self.port = free_port()
+        self.conf_port = free_port()
+        self.url = "https://localhost:%d" % self.port
+        text = base_conf(env, extra=extra) + \
+            service("public", self.port, servers=[("conf", self.conf_port)], hosts="localhost") + \
+            service("conference", self.conf_port, app="conference", hosts="localhost")
+        self.gh = env.gatehouse(text)
+        self.state = env.path("gatehouse-state/conference")
+        with open(os.path.join(self.state, "admin.token")) as f:
+            self.admin = f.read().strip()
+        self.b = Browser(env.ca)
+
+    def req(self, path, data=None, token=None, headers=None, method=None):
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        import urllib.request
+        st, hd, body = None, None, None
+        if method:
+            import urllib.error
+            r = urllib.request.Request(self.url + path, data=data, headers=h, method=method)
+            try:
+                with self.b.opener.open(r, timeout=30) as resp:
+                    return resp.status, resp.headers, resp.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.headers, e.read()
+        st, hd, body = self.b.request(self.url + path, data=data, headers=h)
+        return st, hd, body
+
+    def create(self, **fields):
+        st, h, body = self.req("/api/v1/admin/meetings", data=fields, token=self.admin)
+        check(st == 201, "create meeting: %d %r" % (st, body))
+        return json.loads(body)
+
+    def join(self, m, **fields):
+        f = {"uri": m["uri"], "key": m["conference_key"]}
+        f.update(fields)
+        st, h, body = self.req("/api/v1/meetings/join", data=f)
+        return st, json.loads(body)
+
+    def token(self, m, **fields):
+        st, j = self.join(m, **fields)
+        check(st == 200 and j["outcome"] == "joined", "join: %d %r" % (st, j))
+        return j["token"], j
+
+    def upload(self, token, name, data):
+        st, h, body = self.req("/api/v1/meetings/content?name=" + name, data=data, token=token)
+        return st, json.loads(body)
+
+    def manifest(self, token):
+        st, h, body = self.req("/api/v1/meetings/manifest", token=token)
+        return st, (json.loads(body) if st == 200 else body)
+
+    def fetch(self, token, url, rng=None):
+        return self.req(url, token=token, headers={"Range": rng} if rng else None)
+
+
+def decrypt(stored, key_b64):
+    import base64
+    check(stored[:4] == b"GHS1", "stored form lacks its magic")
+    aes = AESGCM(base64.b64decode(key_b64))
+    return zlib.decompress(aes.decrypt(stored[4:16], stored[16:], None))
+
+
+@test
+def meetings_pin_roles_content_roundtrip_and_range(env):
+    c = Conference(env)
+    m = c.create(alias="board", host_pin="1234", guest_pin="5678")
+    check(m["uri"].startswith("gh-meet:board.") and len(m["conference_key"]) == 32, "%r" % m)
+    st, j = c.join(m)
+    check(st == 401 and j["outcome"] == "need-pin", "no PIN: %d %r" % (st, j))
+    st, j = c.join(m, pin="0000")
+    check(st == 403 and j["outcome"] == "bad-pin", "wrong PIN: %d %r" % (st, j))
+    host, j = c.token(m, pin="1234", name="Alice")
+    check(j["role"] == "host" and j["display_name"] == "Alice", "host: %r" % j)
+    guest, j = c.token(m, pin="5678", name="Bob")
+    check(j["role"] == "guest", "guest: %r" % j)
+    files = {"deck.bin": os.urandom(1 << 20),
+             "notes.txt": b"Quarterly review\n" * 20000,
+             "empty.txt": b""}
+    ids = {}
+    for name, data in files.items():
+        st, j = c.upload(host, name, data)
+        check(st == 201 and len(j["id"]) == 32, "upload %s: %d %r" % (name, st, j))
+        ids[name] = j["id"]
+    st, j = c.upload(guest, "x.bin", b"guest data")
+    check(st == 404, "a Guest uploaded: %d" % st)
+    st, man = c.manifest(guest)
+    check(st == 200 and man["role"] == "guest", "manifest: %d %r" % (st, man))
+    check(sorted(r["name"] for r in man["resources"]) == sorted(files), "%r" % man)
+    for r in man["resources"]:
+        st, h, stored = c.fetch(guest, r["url"])
+        check(st == 200 and len(stored) == r["stored"], "%s: %d %d" % (r["name"], st, len(stored)))
+        check(decrypt(stored, r["key"]) == files[r["name"]], "%s: plaintext differs" % r["name"])
+        on_disk = open(os.path.join(c.state, "content", r["url"].rsplit("/", 1)[1]), "rb").read()
+        check(on_disk == stored, "served bytes are not the stored file")
+        if files[r["name"]]:
+            check(files[r["name"]][:64] not in on_disk, "plaintext visible on disk")
+    notes = [r for r in man["resources"] if r["name"] == "notes.txt"][0]
+    check(notes["stored"] < notes["size"] / 10, "not compressed: %r" % notes)
+    deck = [r for r in man["resources"] if r["name"] == "deck.bin"][0]
+    st, h, whole = c.fetch(guest, deck["url"])
+    st, h, part = c.fetch(guest, deck["url"], "bytes=1000-4999")
+    check(st == 206 and part == whole[1000:5000] and
+          h["Content-Range"] == "bytes 1000-4999/%d" % len(whole), "range: %d %r" % (st, h))
+    st, h, part = c.fetch(guest, deck["url"], "bytes=-16")
+    check(st == 206 and part == whole[-16:], "suffix range: %d" % st)
+    st, h, part = c.fetch(guest, deck["url"], "bytes=%d-" % (len(whole) + 5))
+    check(st == 416, "unsatisfiable range: %d" % st)
+    # The key is unique per resource and separate from the conference key.
+    keys = [r["key"] for r in man["resources"]]
+    check(len(set(keys)) == len(keys), "keys repeat")
+    import base64
+    check(all(base64.b64decode(k).hex() != m["conference_key"] for k in keys), "key reuse")
+
+
+@test
+def meetings_tampered_or_wrong_key_fails_decryption(env):
+    c = Conference(env)
+    m = c.create(alias="r1")
+    host, _ = c.token(m)
+    c.upload(host, "s.bin", os.urandom(50000))
+    st, man = c.manifest(host)
+    r = man["resources"][0]
+    st, h, stored = c.fetch(host, r["url"])
+    check(decrypt(stored, r["key"]) is not None, "genuine does not decrypt")
+    for pos in (20, len(stored) // 2, len(stored) - 1):
+        bad = bytearray(stored)
+        bad[pos] ^= 1
+        try:
+            decrypt(bytes(bad), r["key"])
+            check(False, "a flipped byte at %d decrypted" % pos)
+        except InvalidTag:
+            pass
+    import base64
+    wrong = base64.b64encode(os.urandom(16)).decode()
+    try:
+        decrypt(stored, wrong)
+        check(False, "a wrong key decrypted")
+    except InvalidTag:
+        pass
+
+
+@test
+def meetings_everything_else_is_the_same_404(env):
+    c = Conference(env)
+    a = c.create(alias="a")
+    b = c.create(alias="b")
+    ta, _ = c.token(a)
+    tb, _ = c.token(b)
+    c.upload(ta, "s.bin", b"slides of a")
+    st, man = c.manifest(ta)
+    url = man["resources"][0]["url"]
+    rid = url.rsplit("/", 1)[1]
+    answers = []
+    probes = [
+        (url, None), (url, tb), (url, "0" * 32), ("/api/v1/content/" + "0" * 32, ta),
+        ("/api/v1/content/" + rid[:-1] + ("0" if rid[-1] != "0" else "1"), ta),
+        ("/api/v1/content/", ta), ("/api/v1/content/" + rid + "/", ta),
+        ("/api/v1/content/" + rid.upper(), ta), ("/api/v1/content/" + rid + "x", ta),
+        ("/api/v1/meetings/manifest", None), ("/api/v1/meetings/manifest", "f" * 32),
+        ("/api/v1/meetings/waiting", ta.upper()), ("/api/v1/admin/meetings", ta),
+        ("/api/v1/admin/meetings", None), ("/api/v1/meetings/nothing", ta),
+    ]
+    for path, tok in probes:
+        st, h, body = c.req(path, token=tok)
+        answers.append((st, body))
+        check(st == 404, "%s with %r answered %d" % (path, tok, st))
+    check(len(set(answers)) == 1, "404 bodies differ: %r" % set(answers))
+    # Traversal never reaches the application: the proxy refuses it first.
+    for bad in ("/api/v1/content/..%2f" + rid, "/api/v1/content/" + rid + "%00"):
+        st, h, body = c.req(bad, token=ta)
+        check(st == 400, "%s answered %d" % (bad, st))
+    st, j = c.join({"uri": a["uri"], "conference_key": b["conference_key"]})
+    check(st == 404 and json.dumps(j) == json.dumps({"error": "not found"}), "wrong key: %d" % st)
+    st, j = c.join({"uri": a["uri"] + "x", "conference_key": a["conference_key"]})
+    check(st == 404, "unknown URI: %d" % st)
+    # Nothing lists: the folder itself is not served, and file names are
+    # 128-bit random hex.
+    check(len(rid) == 32 and int(rid, 16) >= 0, "resource id %r" % rid)
+
+
+@test
+def meetings_tokens_expire_and_are_revoked_and_end_shreds(env):
+    c = Conference(env, extra="join-token-timeout 2s")
+    m = c.create(alias="short", host_pin="1234", guest_pin="5678")
+    host, _ = c.token(m, pin="1234")
+    guest, _ = c.token(m, pin="5678")
+    st, j = c.upload(host, "s.bin", b"x" * 1000)
+    path = os.path.join(c.state, "content", j["id"])
+    check(os.path.exists(path), "content file missing")
+    # Leaving revokes.
+    st, h, body = c.req("/api/v1/meetings/leave", data=b"", token=guest)
+    check(st == 200, "leave %d" % st)
+    st, man = c.manifest(guest)
+    check(st == 404, "revoked token still works: %d" % st)
+    # Expiry: the token stops working within its lifetime plus a second.
+    t2, _ = c.token(m, pin="5678")
+    check(c.manifest(t2)[0] == 200, "fresh token refused")
+    wait_until(lambda: c.manifest(t2)[0] == 404, timeout=6, what="token expiry")
+    # Ending the meeting: every token dies, keys and files are gone.
+    host, _ = c.token(m, pin="1234")
+    guest, _ = c.token(m, pin="5678")
+    st, h, body = c.req("/api/v1/meetings/end", data=b"", token=guest)
+    check(st == 404, "a Guest ended the meeting: %d" % st)
+    st, h, body = c.req("/api/v1/meetings/end", data=b"", token=host)
+    check(st == 200, "end %d" % st)
+    check(c.manifest(guest)[0] == 404 and c.manifest(host)[0] == 404, "tokens survived the end")
+    check(not os.path.exists(path), "content survived the end")
+    db = sqlite3.connect(os.path.join(c.state, "meetings.db"))
+    check(db.execute("SELECT COUNT(*) FROM resources").fetchone()[0] == 0, "keys survived")
+    db.close()
+    # The room itself stays; a new join works and sees no content.
+    t3, _ = c.token(m, pin="5678")
+    st, man = c.manifest(t3)
+    check(st == 200 and man["resources"] == [], "after the end: %r" % man)
+
+
+@test
+def meetings_waiting_room_admit_and_refuse(env):
+    c = Conference(env)
+    m = c.create(alias="vmr", host_pin="1234", guest_pin="5678", authentication="guests",
+                 idp_group="staff", other_participants="disallow-all")
+    host, j = c.token(m, pin="1234", name="Host")
+    st, j = c.join(m, client="device", name="Room 1 (SIP)")
+    check(st == 202 and j["outcome"] == "waiting-room", "device: %d %r" % (st, j))
+    w1 = j["waiting"]
+    st, j = c.join(m, client="device", name="Lobby phone")
+    w2 = j["waiting"]
+    st, h, body = c.req("/api/v1/meetings/waiting/" + w1)
+    check(st == 202, "still waiting: %d" % st)
+    st, h, body = c.req("/api/v1/meetings/waiting", token=host)
+    names = [w["name"] for w in json.loads(body)["waiting"]]
+    check(st == 200 and names == ["Room 1 (SIP)", "Lobby phone"], "list: %r" % names)
+    st, h, body = c.req("/api/v1/meetings/waiting/%s/admit" % w1, data=b"", token=host)
+    check(st == 200, "admit %d" % st)
+    st, h, body = c.req("/api/v1/meetings/waiting/%s/refuse" % w2, data=b"", token=host)
+    check(st == 200, "refuse %d" % st)
+    st, h, body = c.req("/api/v1/meetings/waiting/" + w1)
+    j = json.loads(body)
+    check(st == 200 and j["role"] == "guest" and j["display_name"] == "Room 1 (SIP)",
+          "admitted: %d %r" % (st, j))
+    check(c.manifest(j["token"])[0] == 200, "admitted token refused")
+    st, h, body = c.req("/api/v1/meetings/waiting/" + w1)
+    check(st == 404, "a second token for one admission: %d" % st)
+    st, h, body = c.req("/api/v1/meetings/waiting/" + w2)
+    check(st == 403, "refused participant: %d" % st)
+    # A Guest cannot see or act on the waiting room.
+    guest = j["token"]
+    st, h, body = c.req("/api/v1/meetings/waiting", token=guest)
+    check(st == 404, "a Guest listed the waiting room: %d" % st)
+    # A web client that cannot do SSO, joining as Guest where Guests must
+    # sign in, gets the seed's message.
+    st, j = c.join(m, pin="5678", client="web-legacy")
+    check(st == 403 and "does not support SSO" in j["message"], "legacy: %d %r" % (st, j))
+    st, j = c.join(m, pin="5678")
+    check(st == 401 and j["outcome"] == "need-sso" and j["login"] == "/api/v1/samllogin/staff",
+          "need-sso: %d %r" % (st, j))
+
+
+@test
+def meetings_pin_guessing_is_locked(env):
+    c = Conference(env)
+    m = c.create(alias="locked", host_pin="424242")
+    for i in range(10):
+        st, j = c.join(m, pin="%06d" % i)
+        check(st == 403, "attempt %d: %d" % (i, st))
+    st, j = c.join(m, pin="424242")
+    check(st == 429, "the right PIN after 10 wrong ones was let through: %d" % st)
