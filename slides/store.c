@@ -349,7 +349,7 @@ int slides_resource_list(struct slides_store *st, int64_t meeting,
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db,
                            "SELECT id, meeting, name, size, stored, key FROM resources"
-                           " WHERE meeting = ? ORDER BY created, id",
+                           " WHERE meeting = ? ORDER BY rowid",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, meeting);
         while (sqlite3_step(s) == SQLITE_ROW) {
@@ -440,7 +440,7 @@ int slides_waiting_list(struct slides_store *st, int64_t meeting,
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db,
                            "SELECT id, meeting, epoch, name, state, created FROM waiting"
-                           " WHERE meeting = ? AND state = 0 ORDER BY created, id",
+                           " WHERE meeting = ? AND state = 0 ORDER BY rowid",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, meeting);
         while (sqlite3_step(s) == SQLITE_ROW) {

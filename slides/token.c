@@ -21,6 +21,9 @@ static int token_key(const char *tok, unsigned char key[17])
     if (strlen(tok) != SLIDES_TOKEN_HEX)
         return -1;
     key[0] = 'j';
+    for (i = 0; i < 32; i++)
+        if (tok[i] >= 'A' && tok[i] <= 'F')
+            return -1; /* one spelling per token: lower-case, as issued */
     for (i = 0; i < 16; i++) {
         int hi = gh_hexval((unsigned char)tok[2 * i]), lo = gh_hexval((unsigned char)tok[2 * i + 1]);
         if (hi < 0 || lo < 0)
