@@ -17,7 +17,7 @@ from saml_idp import Browser
 
 
 class Conference:
-    def __init__(self, env, extra=""):
+    def __init__(self, env, extra="", state=None):
         self.env = env
         self.port = free_port()
         self.conf_port = free_port()
@@ -26,7 +26,7 @@ class Conference:
             service("public", self.port, servers=[("conf", self.conf_port)], hosts="localhost") + \
             service("conference", self.conf_port, app="conference", hosts="localhost")
         self.gh = env.gatehouse(text)
-        self.state = env.path("gatehouse-state/conference")
+        self.state = state or env.path("gatehouse-state/conference")
         with open(os.path.join(self.state, "admin.token")) as f:
             self.admin = f.read().strip()
         self.b = Browser(env.ca)
@@ -288,3 +288,110 @@ def meetings_pin_guessing_is_locked(env):
         check(st == 403, "attempt %d: %d" % (i, st))
     st, j = c.join(m, pin="424242")
     check(st == 429, "the right PIN after 10 wrong ones was let through: %d" % st)
+
+
+@test
+def meetings_uploads_survive_kill_9(env):
+    """50 times: uploads stream in, gatehouse is killed with SIGKILL at a
+    random moment, and restarted on the same state. Every upload that was
+    acknowledged (201 read by the client) must be there and decrypt to what
+    was sent; no temp or orphan file may be visible after a restart."""
+    import hashlib
+    import random
+    import threading
+    from harness import Gatehouse
+    port, conf_port = free_port(), free_port()
+    url = "https://localhost:%d" % port
+    text = base_conf(env) + \
+        service("public", port, servers=[("conf", conf_port)], hosts="localhost") + \
+        service("conference", conf_port, app="conference", hosts="localhost")
+    conf = env.write("gh.conf", text)
+    state = env.path("gatehouse-state/conference")
+    content = os.path.join(state, "content")
+    rnd = random.Random(1234)
+    acked = {}
+    meeting = None
+    trials = 50
+    for trial in range(trials):
+        g = Gatehouse(env, conf)
+        c = Conference.__new__(Conference)
+        c.env, c.url, c.state, c.b = env, url, state, Browser(env.ca)
+        with open(os.path.join(state, "admin.token")) as f:
+            c.admin = f.read().strip()
+        leftovers = [n for n in os.listdir(content) if len(n) != 32]
+        check(not leftovers, "trial %d: temp files visible after restart: %r" % (trial, leftovers))
+        if meeting is None:
+            meeting = c.create(alias="durable")
+        host, _ = c.token(meeting)
+        stop = threading.Event()
+
+        def uploader():
+            while not stop.is_set():
+                data = os.urandom(rnd.randint(1, 200) * 1024)
+                try:
+                    st, j = c.upload(host, "s.bin", data)
+                except Exception:
+                    return
+                if st == 201:
+                    acked[j["id"]] = hashlib.sha256(data).hexdigest()
+        th = threading.Thread(target=uploader)
+        th.start()
+        # The kill lands at a random moment of the upload stream.
+        stop.wait(rnd.uniform(0.02, 0.3))
+        g.proc.kill()
+        g.proc.wait()
+        stop.set()
+        th.join(timeout=30)
+        check(not th.is_alive(), "uploader hung")
+    g = Gatehouse(env, conf)
+    c = Conference.__new__(Conference)
+    c.env, c.url, c.state, c.b = env, url, state, Browser(env.ca)
+    host, _ = c.token(meeting)
+    st, man = c.manifest(host)
+    present = {r["url"].rsplit("/", 1)[1]: r for r in man["resources"]}
+    lost = [i for i in acked if i not in present]
+    check(not lost, "%d acknowledged uploads lost of %d" % (len(lost), len(acked)))
+    corrupt = 0
+    for rid, sha in acked.items():
+        st, h, stored = c.fetch(host, present[rid]["url"])
+        if st != 200 or hashlib.sha256(decrypt(stored, present[rid]["key"])).hexdigest() != sha:
+            corrupt += 1
+    check(corrupt == 0, "%d corrupt files" % corrupt)
+    files = set(os.listdir(content))
+    check(files == set(present), "files without a row, or rows without a file: %r" %
+          (files ^ set(present)))
+    check(len(acked) >= trials, "too few uploads acknowledged to mean anything: %d" % len(acked))
+    print("    %d kills, %d acknowledged uploads, 0 lost, 0 corrupt, %d unacknowledged kept" %
+          (trials, len(acked), len(present) - len(acked)))
+
+
+@test
+def meetings_full_disk_is_a_clear_error(env):
+    """The state folder on a 3 MiB tmpfs: an upload that does not fit gets
+    507 with a message saying so, leaves nothing behind, and everything
+    else keeps working."""
+    state_root = env.path("small")
+    os.makedirs(state_root)
+    r = __import__("subprocess").run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs",
+                                      state_root], capture_output=True)
+    check(r.returncode == 0, "cannot mount a tmpfs for the test: %r" % r.stderr)
+    try:
+        c = Conference(env, extra="state-dir %s/state" % state_root,
+                       state=os.path.join(state_root, "state/conference"))
+        m = c.create(alias="full")
+        host, _ = c.token(m)
+        st, j = c.upload(host, "small.bin", os.urandom(100 * 1024))
+        check(st == 201, "small upload: %d %r" % (st, j))
+        st, j = c.upload(host, "big.bin", os.urandom(5 * 1024 * 1024))
+        check(st == 507 and "full" in j["error"], "big upload: %d %r" % (st, j))
+        content = os.path.join(c.state, "content")
+        check(len(os.listdir(content)) == 1, "leftovers: %r" % os.listdir(content))
+        st, man = c.manifest(host)
+        check(st == 200 and [r["name"] for r in man["resources"]] == ["small.bin"], "%r" % man)
+        st, h, stored = c.fetch(host, man["resources"][0]["url"])
+        check(st == 200 and len(decrypt(stored, man["resources"][0]["key"])) == 100 * 1024,
+              "the earlier upload was damaged")
+        check("the content store is full" in c.gh.output(), "no clear error in the log")
+    finally:
+        env.close(keep=True)
+        __import__("subprocess").run(["umount", state_root], capture_output=True)
