@@ -36,7 +36,8 @@ SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metada
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
-MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c
+MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
+       main/meeting_cmd.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \

@@ -7,6 +7,8 @@
  *   gatehouse -p [-c FILE]    print the configuration in canonical form
  *   gatehouse certs default DIR   create a throwaway CA and server certificate
  *   gatehouse saml ...        identity-provider helpers (saml_cmd.c)
+ *   gatehouse meeting ...     virtual meeting rooms (meeting_cmd.c)
+ *   gatehouse join URI ...    join a meeting and decrypt its slides (join_cmd.c)
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,6 +41,8 @@ static void usage(FILE *f)
                "       gatehouse certs csr --out PREFIX --cn NAME [--san LIST] [--rsa BITS]\n"
                "       gatehouse certs list [-c FILE]\n"
                "       gatehouse saml uuid | metadata [-c FILE] NAME | import METADATA ...\n"
+               "       gatehouse meeting create ALIAS [options] | list | end ALIAS | delete ALIAS\n"
+               "       gatehouse join URI --key KEY --server https://HOST:PORT [--pin PIN] ...\n"
                "  PREFIX names PREFIX.pem (or .csr) and PREFIX.key; LIST is like\n"
                "  DNS:meet.example.com,IP:192.0.2.10; keys are ECDSA P-256 unless --rsa\n"
                "  -c FILE  configuration file (default: the embedded loopback topology)\n"
@@ -298,6 +302,10 @@ int main(int argc, char **argv)
         return certs_cmd(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "saml") == 0)
         return main_saml_cmd(argc, argv, load_path);
+    if (argc >= 2 && strcmp(argv[1], "meeting") == 0)
+        return main_meeting_cmd(argc, argv, load_path);
+    if (argc >= 2 && strcmp(argv[1], "join") == 0)
+        return main_join_cmd(argc, argv);
     while ((opt = getopt(argc, argv, "c:tpvh")) != -1) {
         switch (opt) {
         case 'c':

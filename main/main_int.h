@@ -22,4 +22,11 @@ struct gh_conf;
 int main_saml_cmd(int argc, char **argv,
                   struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
 
+/* join_cmd.c */
+int main_join_cmd(int argc, char **argv);
+
+/* meeting_cmd.c */
+int main_meeting_cmd(int argc, char **argv,
+                     struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
+
 #endif

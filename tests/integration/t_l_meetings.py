@@ -395,3 +395,119 @@ def meetings_full_disk_is_a_clear_error(env):
     finally:
         env.close(keep=True)
         __import__("subprocess").run(["umount", state_root], capture_output=True)
+
+
+def gh_join(env, c, m, *args, out="out"):
+    import subprocess
+    from harness import GATEHOUSE
+    r = subprocess.run([GATEHOUSE, "join", m["uri"], "--key", m["conference_key"], "--server",
+                        c.url, "--cacert", env.ca, "--out", env.path(out)] + list(args),
+                       capture_output=True, timeout=60)
+    return r.returncode, r.stdout.decode() + r.stderr.decode()
+
+
+@test
+def meetings_gatehouse_join_cli_decrypts_and_refuses_tampering(env):
+    c = Conference(env)
+    m = c.create(alias="cli", host_pin="1234", guest_pin="5678")
+    host, _ = c.token(m, pin="1234")
+    slides = {"deck.pdf": os.urandom(300000), "agenda.txt": b"1. budget\n2. roadmap\n" * 500}
+    for n, d in slides.items():
+        c.upload(host, n, d)
+    rc, out = gh_join(env, c, m)
+    check(rc == 1 and "need-pin" in out, "no PIN: %d %s" % (rc, out))
+    rc, out = gh_join(env, c, m, "--pin", "5678", "--name", "Bob")
+    check(rc == 0 and "joined as guest (Bob)" in out, "join: %d %s" % (rc, out))
+    for n, d in slides.items():
+        with open(env.path("out/" + n), "rb") as f:
+            check(f.read() == d, "%s differs after gatehouse join" % n)
+    # A byte changed in the store: the client refuses it instead of writing it.
+    content = os.path.join(c.state, "content")
+    victim = os.path.join(content, sorted(os.listdir(content))[0])
+    with open(victim, "r+b") as f:
+        f.seek(40)
+        b = f.read(1)
+        f.seek(40)
+        f.write(bytes([b[0] ^ 0x80]))
+    rc, out = gh_join(env, c, m, "--pin", "5678", out="out2")
+    check(rc == 1 and "does not decrypt" in out, "tampered: %d %s" % (rc, out))
+
+
+@test
+def meetings_gatehouse_join_waits_to_be_admitted(env):
+    import subprocess
+    from harness import GATEHOUSE
+    c = Conference(env)
+    m = c.create(alias="lobby", host_pin="1234", authentication="both", idp_group="staff",
+                 other_participants="disallow-all")
+    # The Host needs SSO here; a registered device vouched for by the admin
+    # token (the call-control side) joins straight in with the Host PIN.
+    st, h, body = c.req("/api/v1/meetings/join", token=c.admin,
+                        data={"uri": m["uri"], "key": m["conference_key"], "client": "device",
+                              "registered": "1", "pin": "1234"})
+    check(st == 202, "Disallow all puts even registered devices in the waiting room: %d" % st)
+    m2 = c.create(alias="lobby2", host_pin="1234", authentication="both", idp_group="staff")
+    st, h, body = c.req("/api/v1/meetings/join", token=c.admin,
+                        data={"uri": m2["uri"], "key": m2["conference_key"], "client": "device",
+                              "registered": "1", "pin": "1234"})
+    check(st == 200 and json.loads(body)["role"] == "host", "registered device: %d %r" % (st, body))
+    host = json.loads(body)["token"]
+    st, h, body = c.req("/api/v1/meetings/join",
+                        data={"uri": m2["uri"], "key": m2["conference_key"], "client": "device",
+                              "registered": "1", "pin": "1234"})
+    check(st == 202, "a device claiming registration without the admin token: %d" % st)
+    c.upload(host, "welcome.txt", b"welcome")
+    p = subprocess.Popen([GATEHOUSE, "join", m2["uri"], "--key", m2["conference_key"],
+                          "--server", c.url, "--cacert", env.ca, "--out", env.path("w"),
+                          "--client", "web-legacy", "--name", "Visitor", "--pin", "1234"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # A web-legacy client cannot do SSO: refused with the seed's message.
+    out = p.communicate(timeout=30)[0].decode()
+    check(p.returncode == 1 and "does not support SSO" in out, "legacy: %s" % out)
+    # gatehouse join as an (unregistered) device waits; a Host admits it
+    # while the CLI polls, and the CLI then writes the slides.
+    p = subprocess.Popen([GATEHOUSE, "join", m2["uri"], "--key", m2["conference_key"],
+                          "--server", c.url, "--cacert", env.ca, "--out", env.path("w"),
+                          "--client", "device", "--name", "Phone", "--wait", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def waiting():
+        st, h, b = c.req("/api/v1/meetings/waiting", token=host)
+        return [w for w in json.loads(b)["waiting"] if w["name"] == "Phone"]
+    wait_until(lambda: waiting(), timeout=15, what="the device in the waiting room")
+    wid = waiting()[0]["id"]
+    st, h, body = c.req("/api/v1/meetings/waiting/%s/admit" % wid, data=b"", token=host)
+    check(st == 200, "admit: %d" % st)
+    out = p.communicate(timeout=30)[0].decode()
+    check(p.returncode == 0 and "joined as guest (Phone)" in out, "device via CLI: %s" % out)
+    with open(env.path("w/welcome.txt"), "rb") as f:
+        check(f.read() == b"welcome", "slides written after admission differ")
+
+
+@test
+def meetings_sso_room_through_the_real_idp(env):
+    """A room requiring SSO for everyone, its group the SimpleSAMLphp IdP:
+    gatehouse join is sent to sign in; after a browser-less sign-in the same
+    CLI with the session joins as a Host under the IdP's display name, which
+    a typed name cannot override."""
+    from t_j_saml import Topology
+    t = Topology(env, display="displayName")
+    c = Conference.__new__(Conference)
+    c.env, c.url, c.b = env, t.url, Browser(env.ca)
+    c.state = env.path("gatehouse-state/conference")
+    with open(os.path.join(c.state, "admin.token")) as f:
+        c.admin = f.read().strip()
+    m = c.create(alias="sso-room", authentication="both", idp_group="staff")
+    rc, out = gh_join(env, c, m)
+    check(rc == 1 and "need-sso" in out and "/api/v1/samllogin/staff" in out, "no session: %s" % out)
+    b, st, h, body = t.login()
+    check(st == 303, "sign-in: %d" % st)
+    sid = b.cookie("__Host-gh-sp").value
+    rc, out = gh_join(env, c, m, "--session", sid, "--name", "Mallory")
+    check(rc == 0 and "joined as host (Alice Liddell)" in out, "with session: %s" % out)
+    # The same through the API with the browser's cookie: the name is fixed.
+    st, hd, body = b.request(t.url + "/api/v1/meetings/join",
+                             data={"uri": m["uri"], "key": m["conference_key"], "name": "Mallory"})
+    j = json.loads(body)
+    check(st == 200 and j["display_name"] == "Alice Liddell" and j["name_fixed"] is True,
+          "API join: %d %r" % (st, j))

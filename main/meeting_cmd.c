@@ -1,0 +1,119 @@
+/*
+ * gatehouse meeting ...: virtual meeting rooms from the command line, on
+ * the same store the conference application uses (SQLite takes care of a
+ * running appliance next to it).
+ *
+ *   gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]
+ *        [--auth none|hosts|guests|both] [--idp-group G]
+ *        [--other allowed-if-trusted|disallow-all] [-c FILE]
+ *   gatehouse meeting list [-c FILE]
+ *   gatehouse meeting end ALIAS [-c FILE]      keys and content shredded
+ *   gatehouse meeting delete ALIAS [-c FILE]   the room too
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/common.h"
+#include "../common/conf.h"
+#include "../slides/slides.h"
+#include "main_int.h"
+
+static const char *const auth_names[] = {"none", "hosts", "guests", "both"};
+
+static void print_meeting(const struct slides_meeting *m, void *arg)
+{
+    (void)arg;
+    printf("%s\t%s\t%s\thost-pin=%s\tguest-pin=%s\tauth=%s\tidp-group=%s\tother=%s\n", m->alias,
+           m->uri, m->conference_key, m->policy.host_pin[0] ? m->policy.host_pin : "-",
+           m->policy.guest_pin[0] ? m->policy.guest_pin : "-", auth_names[m->policy.auth & 3],
+           m->idp_group[0] ? m->idp_group : "-",
+           m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all" : "allowed-if-trusted");
+}
+
+int main_meeting_cmd(int argc, char **argv,
+                     struct gh_conf *(*load)(const char *path, char *err, size_t errlen))
+{
+    const char *cmd = argc > 2 ? argv[2] : "", *alias = NULL, *path = NULL;
+    struct slides_meeting m;
+    struct slides_store *st;
+    struct gh_conf *c;
+    char err[1024], dir[1100];
+    int i, rc = 1;
+    size_t k;
+
+    memset(&m, 0, sizeof(m));
+    for (i = 3; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (o[0] != '-' && alias == NULL) {
+            alias = o;
+            continue;
+        }
+        if (v == NULL)
+            goto usage;
+        if (strcmp(o, "-c") == 0)
+            path = v;
+        else if (strcmp(o, "--host-pin") == 0)
+            gh_strlcpy(m.policy.host_pin, v, sizeof(m.policy.host_pin));
+        else if (strcmp(o, "--guest-pin") == 0)
+            gh_strlcpy(m.policy.guest_pin, v, sizeof(m.policy.guest_pin));
+        else if (strcmp(o, "--idp-group") == 0)
+            gh_strlcpy(m.idp_group, v, sizeof(m.idp_group));
+        else if (strcmp(o, "--other") == 0 && strcmp(v, "disallow-all") == 0)
+            m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
+        else if (strcmp(o, "--other") == 0 && strcmp(v, "allowed-if-trusted") == 0)
+            m.policy.other = SLIDES_OTHER_ALLOWED_IF_TRUSTED;
+        else if (strcmp(o, "--auth") == 0) {
+            for (k = 0; k < 4 && strcmp(v, auth_names[k]) != 0; k++)
+                ;
+            if (k == 4)
+                goto usage;
+            m.policy.auth = (enum slides_auth)k;
+        } else {
+            goto usage;
+        }
+        i++;
+    }
+    c = load(path, err, sizeof(err));
+    if (c == NULL) {
+        fprintf(stderr, "gatehouse meeting: %s\n", err);
+        return 1;
+    }
+    snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
+    gh_conf_free(c);
+    st = slides_store_open(dir, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "gatehouse meeting: %s\n", err);
+        return 1;
+    }
+    if (strcmp(cmd, "create") == 0 && alias != NULL) {
+        gh_strlcpy(m.alias, alias, sizeof(m.alias));
+        if (slides_meeting_create(st, &m, err, sizeof(err)) == 0) {
+            print_meeting(&m, NULL);
+            rc = 0;
+        } else {
+            fprintf(stderr, "gatehouse meeting: %s\n", err);
+        }
+    } else if (strcmp(cmd, "list") == 0) {
+        slides_meeting_list(st, print_meeting, NULL);
+        rc = 0;
+    } else if ((strcmp(cmd, "end") == 0 || strcmp(cmd, "delete") == 0) && alias != NULL) {
+        if (slides_meeting_by_alias(st, alias, &m) == -1)
+            fprintf(stderr, "gatehouse meeting: no meeting '%s'\n", alias);
+        else if (slides_meeting_end(st, m.id, cmd[0] == 'd') == 0)
+            rc = 0;
+        else
+            fprintf(stderr, "gatehouse meeting: the store refused\n");
+    } else {
+        slides_store_close(st);
+        goto usage;
+    }
+    slides_store_close(st);
+    return rc;
+usage:
+    fprintf(stderr, "usage: gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]\n"
+                    "         [--auth none|hosts|guests|both] [--idp-group G]\n"
+                    "         [--other allowed-if-trusted|disallow-all] [-c FILE]\n"
+                    "       gatehouse meeting list|end ALIAS|delete ALIAS [-c FILE]\n");
+    return 2;
+}
