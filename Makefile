@@ -44,7 +44,8 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/rules/ruleset.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c
 
-LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o)
+ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
+LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o) $(O)/obj/gen/apps_assets.o
 MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(O)/obj/%.o)
 
@@ -61,6 +62,15 @@ $(O)/saml_bench: $(LIB_OBJ) $(O)/obj/tests/bench/saml_bench.o
 $(O)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
 	@echo "  LD   $@"
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
+$(O)/gen/apps_assets.c: $(ASSETS) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@scripts/embed.sh $@ $(ASSETS)
+
+$(O)/obj/gen/apps_assets.o: $(O)/gen/apps_assets.c apps/assets.h
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	@$(CC) $(CFLAGS_ALL) -I. -c -o $@ $<
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

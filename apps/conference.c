@@ -23,6 +23,7 @@
 #include "../saml/saml.h"
 #include "../slides/slides.h"
 #include "apps_int.h"
+#include "assets.h"
 
 #define COOKIE "__Host-gh-sp"
 #define MAX_FORM (6 * 1024 * 1024)
@@ -236,6 +237,30 @@ static int same_origin(struct MHD_Connection *conn)
     if (origin == NULL)
         return 1; /* non-browser clients; the cookie is SameSite=Lax regardless */
     return host != NULL && strncmp(origin, "https://", 8) == 0 && strcmp(origin + 8, host) == 0;
+}
+
+/* The join page and its script and style: no inline script anywhere, so
+ * the policy can forbid it. */
+static enum MHD_Result asset(struct MHD_Connection *conn, const struct apps_asset *a)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        a->len, (void *)(uintptr_t)a->data, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", a->type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "connect-src 'self'; img-src 'self'; form-action 'self'; "
+                            "base-uri 'none'; frame-ancestors 'none'");
+    ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 static enum MHD_Result metadata(struct MHD_Connection *conn, struct saml_sp *sp, const char *uuid)
@@ -472,6 +497,15 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
             gh_sbuf_printf(&rq->body, "%.*s", (int)*upload_data_size, upload_data);
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (get && strcmp(url, "/favicon.ico") == 0)
+        return reply(conn, 204, "image/x-icon", gh_strdup(""), 0, NULL, NULL);
+    if (get) {
+        const char *want = strcmp(url, "/join") == 0 ? "/join.html" : url;
+        const struct apps_asset *a;
+        for (a = apps_assets; a->path != NULL; a++)
+            if (strcmp(a->path, want) == 0 && strcmp(url, "/join.html") != 0)
+                return asset(conn, a);
     }
     if (strcmp(url, "/healthcheck.html") == 0 || strcmp(url, "/") == 0)
         return apps__status_handler(cls, conn, url, method, version, upload_data,

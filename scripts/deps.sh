@@ -6,7 +6,7 @@ set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
 libxmlsec1-dev zlib1g-dev libsqlite3-dev openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
-php-mbstring xmlsec1 python3-lxml python3-cryptography"
+php-mbstring xmlsec1 python3-lxml python3-cryptography chromium"
 bench_pkgs="$test_pkgs haproxy apache2-utils util-linux"
 fuzz_pkgs="$build clang"
 case "${1:-build}" in
@@ -16,12 +16,27 @@ bench) want=$bench_pkgs ;;
 fuzz) want=$fuzz_pkgs ;;
 *) echo "usage: $0 build|test|bench|fuzz" >&2; exit 2 ;;
 esac
+# The browser tests drive Debian's chromium with playwright-core from npm
+# (test-only). A machine without Node.js gets Debian's.
+if [ "${1:-build}" = test ] || [ "${1:-build}" = bench ]; then
+    command -v node >/dev/null 2>&1 || want="$want nodejs npm"
+fi
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+npm_deps() {
+    case "${1:-build}" in test | bench) ;; *) return 0 ;; esac
+    [ -d tests/browser/node_modules/playwright-core ] && return 0
+    echo "deps: npm ci in tests/browser (playwright-core, test-only)"
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+cd "$(dirname "$0")/.."
+if [ -z "$missing" ]; then
+    npm_deps "${1:-build}"
+    exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
     echo "deps: missing Debian packages:$missing (run as root, or install them)" >&2
     exit 1
@@ -31,3 +46,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+npm_deps "${1:-build}"

@@ -1,0 +1,102 @@
+// The participant's side of the seeds' call sequence in the browser: join,
+// fetch the manifest, download each resource, decrypt it with WebCrypto
+// (AES-128-GCM) and inflate it (zlib) in memory. Keys live only in these
+// variables: nothing is written to storage.
+'use strict';
+
+const status = (text) => { document.getElementById('status').textContent = text; };
+
+function form(fields) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(fields)) if (v) p.append(k, v);
+  return p;
+}
+
+function b64(s) {
+  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+}
+
+function hex(buf) {
+  return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function inflate(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function decrypt(stored, keyBytes) {
+  const magic = String.fromCharCode(...stored.slice(0, 4));
+  if (magic !== 'GHS1') throw new Error('not a gatehouse resource');
+  const key = await crypto.subtle.importKey('raw', keyBytes, 'AES-GCM', false, ['decrypt']);
+  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: stored.slice(4, 16) }, key,
+                                            stored.slice(16));
+  return inflate(new Uint8Array(plain));
+}
+
+async function join(fields) {
+  let r = await fetch('/api/v1/meetings/join', { method: 'POST', body: form(fields),
+                                                 credentials: 'same-origin' });
+  let j = await r.json();
+  if (j.outcome === 'need-sso') {
+    status('Sign in with your identity provider…');
+    window.location.assign(j.login + '?RelayState=' + encodeURIComponent('/join'));
+    return null;
+  }
+  while (j.outcome === 'waiting-room') {
+    status('Waiting for a Host to admit you…');
+    await new Promise((ok) => setTimeout(ok, 1000));
+    r = await fetch('/api/v1/meetings/waiting/' + (j.waiting || fields.waiting));
+    fields.waiting = fields.waiting || j.waiting;
+    j = await r.json();
+  }
+  if (j.outcome !== 'joined') {
+    status(j.message || ('Refused: ' + (j.outcome || r.status)));
+    return null;
+  }
+  return j;
+}
+
+async function run(ev) {
+  ev.preventDefault();
+  const get = (id) => document.getElementById(id).value.trim();
+  const list = document.getElementById('slides');
+  list.replaceChildren();
+  status('Joining…');
+  const j = await join({ uri: get('uri'), key: get('key'), pin: get('pin'), name: get('name'),
+                         client: 'web' });
+  if (!j) return;
+  const auth = { Authorization: 'Bearer ' + j.token };
+  const m = await (await fetch('/api/v1/meetings/manifest', { headers: auth })).json();
+  status('Joined as ' + j.role + ' (' + j.display_name + '); ' + m.resources.length +
+         ' resource(s)');
+  let ok = 0;
+  for (const res of m.resources) {
+    const li = document.createElement('li');
+    list.append(li);
+    try {
+      const stored = new Uint8Array(await (await fetch(res.url, { headers: auth })).arrayBuffer());
+      const plain = await decrypt(stored, b64(res.key));
+      const digest = hex(await crypto.subtle.digest('SHA-256', plain));
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([plain]));
+      a.download = res.name;
+      a.textContent = res.name;
+      li.append(a, ' ' + plain.length + ' bytes, sha256 ');
+      const d = document.createElement('span');
+      d.className = 'sha256';
+      d.dataset.name = res.name;
+      d.textContent = digest;
+      li.append(d);
+      ok++;
+    } catch (e) {
+      li.className = 'failed';
+      li.textContent = res.name + ': cannot decrypt (' + e.name + ')';
+    }
+  }
+  document.body.dataset.done = String(ok) + '/' + m.resources.length;
+}
+
+document.getElementById('join').addEventListener('submit', (ev) => {
+  run(ev).catch((e) => status('Failed: ' + e.message));
+});

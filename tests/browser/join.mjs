@@ -1,0 +1,52 @@
+// Drives Debian's chromium (headless, fresh profile) through the conference
+// application's join page: fill in the invitation, join, let the page
+// download and decrypt every resource with WebCrypto, and report what the
+// page shows, every console error and CSP violation, and a screenshot.
+// usage: node join.mjs URL URI KEY PIN NAME SCREENSHOT.png
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [url, uri, key, pin, name, shot] = process.argv.slice(2);
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-chromium-'));
+const result = { errors: [], csp: [] };
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  ignoreHTTPSErrors: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--disable-dev-shm-usage'],
+});
+try {
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
+  page.on('pageerror', (e) => result.errors.push(String(e)));
+  await page.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation',
+      (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+  });
+  const resp = await page.goto(url + '/join');
+  result.csp_header = resp.headers()['content-security-policy'] || '';
+  await page.fill('#uri', uri);
+  await page.fill('#key', key);
+  await page.fill('#pin', pin);
+  await page.fill('#name', name);
+  await page.click('#go');
+  await page.waitForFunction(() => document.body.dataset.done, null, { timeout: 30000 });
+  result.done = await page.evaluate(() => document.body.dataset.done);
+  result.status = await page.textContent('#status');
+  result.secure = await page.evaluate(() => window.isSecureContext);
+  result.digests = await page.$$eval('.sha256',
+    (els) => els.map((e) => ({ name: e.dataset.name, sha256: e.textContent })));
+  result.failed = await page.$$eval('li.failed', (els) => els.map((e) => e.textContent));
+  result.stored = await page.evaluate(() => Object.keys(localStorage).length +
+                                              Object.keys(sessionStorage).length);
+  result.csp = await page.evaluate(() => window.__csp);
+  await page.screenshot({ path: shot, fullPage: true });
+} finally {
+  await ctx.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
