@@ -42,7 +42,7 @@ LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/saml/xml.c \
-           tests/unit/slides/join.c
+           tests/unit/slides/join.c tests/unit/slides/store.c
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
 LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o) $(O)/obj/gen/apps_assets.o

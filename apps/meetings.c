@@ -373,46 +373,6 @@ static void add_waiter(const struct slides_waiter *w, void *arg)
     gh_sbuf_printf(c->o, "}");
 }
 
-/* Range: bytes=a-b, bytes=a-, bytes=-n; one range only. 0 with the span,
- * 1 for the whole, -1 unsatisfiable. */
-static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
-{
-    long long a = -1, b = -1;
-    const char *p;
-    char *end;
-
-    if (h == NULL)
-        return 1;
-    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
-        return 1; /* not understood: the whole resource (RFC 9110 allows it) */
-    p = h + 6;
-    if (*p == '-') {
-        b = strtoll(p + 1, &end, 10);
-        if (*end != '\0' || b <= 0)
-            return -1;
-        if (b > size)
-            b = size;
-        *off = size - b;
-        *len = b;
-        return size == 0 ? -1 : 0;
-    }
-    a = strtoll(p, &end, 10);
-    if (end == p || *end != '-' || a < 0)
-        return -1;
-    if (end[1] != '\0') {
-        b = strtoll(end + 1, &end, 10);
-        if (*end != '\0' || b < a)
-            return -1;
-    }
-    if (a >= size)
-        return -1;
-    if (b < 0 || b >= size)
-        b = size - 1;
-    *off = a;
-    *len = b - a + 1;
-    return 0;
-}
-
 static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
 {
     struct slides_token t;
@@ -427,8 +387,8 @@ static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
     if (token_of(conn, &t, &m) == -1 || slides_resource_get(store, id, &r) == -1 ||
         r.meeting != m.id || (fd = slides_content_open(store, id, &size)) == -1)
         return not_found(conn);
-    whole = parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"), size, &off,
-                        &len);
+    whole = slides_parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"), size,
+                               &off, &len);
     if (whole == -1) {
         char cr[64];
         close(fd);

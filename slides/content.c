@@ -359,3 +359,48 @@ unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const uns
     free(z);
     return out;
 }
+
+int slides_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+{
+    long long a, b = -1;
+    const char *p;
+    char *end;
+
+    if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+        return 1;
+    p = h + 6;
+    if (*p == '-') {
+        if (p[1] < '0' || p[1] > '9')
+            return -1;
+        errno = 0;
+        b = strtoll(p + 1, &end, 10);
+        if (*end != '\0' || b <= 0 || errno == ERANGE || size == 0)
+            return -1;
+        if (b > size)
+            b = size;
+        *off = size - b;
+        *len = b;
+        return 0;
+    }
+    if (*p < '0' || *p > '9')
+        return -1;
+    errno = 0;
+    a = strtoll(p, &end, 10);
+    if (*end != '-' || errno == ERANGE)
+        return -1;
+    if (end[1] != '\0') {
+        const char *q = end + 1;
+        if (*q < '0' || *q > '9')
+            return -1;
+        b = strtoll(q, &end, 10);
+        if (*end != '\0' || b < a || errno == ERANGE)
+            return -1;
+    }
+    if (a >= size)
+        return -1;
+    if (b < 0 || b >= size)
+        b = size - 1;
+    *off = a;
+    *len = b - a + 1;
+    return 0;
+}

@@ -154,6 +154,11 @@ void slides_upload_abort(struct slides_upload *up);
 int64_t slides_upload_size(const struct slides_upload *up);
 /* An open descriptor on a stored resource, or -1. */
 int slides_content_open(struct slides_store *st, const char *id, int64_t *size);
+/* A Range header (RFC 9110 14.1.2) for a resource of size bytes: one
+ * "bytes=a-b", "bytes=a-" or "bytes=-n". 0 with the span; 1 to send the
+ * whole (no header, or a form we do not serve partially, such as several
+ * ranges); -1 unsatisfiable (416). */
+int slides_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
 /* Decrypts and inflates a stored resource with its key (the client side;
  * also what tests and gatehouse join use). malloc'd plaintext or NULL. */
 unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const unsigned char key[16],

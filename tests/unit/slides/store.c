@@ -1,0 +1,148 @@
+/* The content store and the meeting store on a real folder: a round trip
+ * through compression and AES-128-GCM, tampering and wrong keys refused,
+ * the sweep of interrupted uploads, meeting validation, Range parsing. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../../common/common.h"
+#include "../../../common/kv.h"
+#include "../../../slides/slides.h"
+#include "../unit.h"
+
+static const struct {
+    const char *h;
+    long long size;
+    int rc;
+    long long off, len;
+} ranges[] = {
+    {NULL, 100, 1, 0, 0},
+    {"bytes=0-9", 100, 0, 0, 10},
+    {"bytes=90-", 100, 0, 90, 10},
+    {"bytes=90-200", 100, 0, 90, 10},
+    {"bytes=-10", 100, 0, 90, 10},
+    {"bytes=-200", 100, 0, 0, 100},
+    {"bytes=100-", 100, -1, 0, 0},
+    {"bytes=5-4", 100, -1, 0, 0},
+    {"bytes=-0", 100, -1, 0, 0},
+    {"bytes=a-b", 100, -1, 0, 0},
+    {"bytes= 1-2", 100, -1, 0, 0},
+    {"bytes=1-2,5-6", 100, 1, 0, 0},
+    {"items=1-2", 100, 1, 0, 0},
+    {"bytes=-5", 0, -1, 0, 0},
+    {"bytes=99999999999999999999-", 100, -1, 0, 0},
+    {"bytes=1--2", 100, -1, 0, 0},
+};
+
+TEST(slides_range_table)
+{
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(ranges); i++) {
+        int64_t off = -7, len = -7;
+        int rc = slides_parse_range(ranges[i].h, ranges[i].size, &off, &len);
+        CHECK_EQ(rc, ranges[i].rc, ranges[i].h ? ranges[i].h : "(none)");
+        if (rc == 0) {
+            CHECK_EQ(off, ranges[i].off, ranges[i].h);
+            CHECK_EQ(len, ranges[i].len, ranges[i].h);
+        }
+    }
+}
+
+static void grab(const struct slides_resource *r, void *arg)
+{
+    memcpy(arg, r, sizeof(*r));
+}
+
+TEST(slides_store_content_roundtrip_and_sweep)
+{
+    char dir[] = "/tmp/gh-unit-slides-XXXXXX", err[256], id[33], path[300];
+    struct slides_meeting m;
+    struct slides_resource r;
+    struct slides_store *st;
+    struct slides_upload *up;
+    unsigned char *plain = NULL, *stored, data[70000];
+    size_t i, plen = 0;
+    int64_t size = 0;
+    int fd;
+
+    CHECK(mkdtemp(dir) != NULL);
+    st = slides_store_open(dir, err, sizeof(err));
+    CHECK(st != NULL);
+    if (st == NULL)
+        return;
+    memset(&m, 0, sizeof(m));
+    gh_strlcpy(m.alias, "Bad Alias", sizeof(m.alias));
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "alias with a space");
+    gh_strlcpy(m.alias, "ok", sizeof(m.alias));
+    gh_strlcpy(m.policy.guest_pin, "12", sizeof(m.policy.guest_pin));
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "guest PIN without host PIN");
+    gh_strlcpy(m.policy.host_pin, "12", sizeof(m.policy.host_pin));
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "equal PINs");
+    gh_strlcpy(m.policy.host_pin, "1x", sizeof(m.policy.host_pin));
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "non-digit PIN");
+    memset(&m.policy, 0, sizeof(m.policy));
+    m.policy.auth = SLIDES_AUTH_BOTH;
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "SSO without a group");
+    m.policy.auth = SLIDES_AUTH_NONE;
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), 0, "valid meeting");
+    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "duplicate alias");
+    for (i = 0; i < sizeof(data); i++)
+        data[i] = (unsigned char)(i % 251 < 200 ? 'a' + i % 7 : i * 31);
+    up = slides_upload_begin(st, m.id, "s.bin", err, sizeof(err));
+    CHECK(up != NULL);
+    if (up != NULL) {
+        CHECK_EQ(slides_upload_write(up, data, 30000, err, sizeof(err)), 0, "write 1");
+        CHECK_EQ(slides_upload_write(up, data + 30000, sizeof(data) - 30000, err, sizeof(err)),
+                 0, "write 2");
+        CHECK_EQ(slides_upload_finish(up, id, err, sizeof(err)), 0, "finish");
+    }
+    memset(&r, 0, sizeof(r));
+    slides_resource_list(st, m.id, grab, &r);
+    CHECK_EQ(r.size, (long long)sizeof(data), "plain size recorded");
+    fd = slides_content_open(st, id, &size);
+    CHECK(fd != -1 && size == r.stored && size < (int64_t)sizeof(data));
+    stored = gh_calloc(1, (size_t)size + 1);
+    CHECK(fd != -1 && read(fd, stored, (size_t)size) == (ssize_t)size);
+    if (fd != -1)
+        close(fd);
+    plain = slides_decrypt(stored, (size_t)size, r.key, &plen);
+    CHECK(plain != NULL && plen == sizeof(data) && memcmp(plain, data, plen) == 0);
+    free(plain);
+    stored[size / 2] ^= 1;
+    CHECK(slides_decrypt(stored, (size_t)size, r.key, &plen) == NULL);
+    stored[size / 2] ^= 1;
+    r.key[0] ^= 1;
+    CHECK(slides_decrypt(stored, (size_t)size, r.key, &plen) == NULL);
+    CHECK(slides_decrypt(stored, 10, r.key, &plen) == NULL);
+    free(stored);
+    CHECK_EQ(slides_content_open(st, "../meetings.db", &size), -1, "no traversal");
+    CHECK_EQ(slides_content_open(st, "0123456789abcdef0123456789abcdef", &size), -1,
+             "unknown id");
+    /* An interrupted upload and an orphan file vanish at the next open. */
+    up = slides_upload_begin(st, m.id, "half.bin", err, sizeof(err));
+    CHECK(up != NULL && slides_upload_write(up, data, 1000, err, sizeof(err)) == 0);
+    snprintf(path, sizeof(path), "%s/content/0123456789abcdef0123456789abcdef", dir);
+    fd = open(path, O_WRONLY | O_CREAT, 0600);
+    CHECK(fd != -1);
+    if (fd != -1)
+        close(fd);
+    slides_store_close(st);
+    st = slides_store_open(dir, err, sizeof(err));
+    CHECK(st != NULL);
+    CHECK(access(path, F_OK) == -1);
+    fd = slides_content_open(st, id, &size);
+    CHECK(fd != -1);
+    if (fd != -1)
+        close(fd);
+    /* Ending the meeting shreds rows and files. */
+    CHECK_EQ(slides_meeting_end(st, m.id, 1), 0, "end");
+    CHECK_EQ(slides_content_open(st, id, &size), -1, "gone");
+    slides_upload_abort(up); /* its temp file was swept already */
+    slides_store_close(st);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    CHECK(system(path) == 0);
+}
