@@ -408,10 +408,86 @@ def saml_bench():
     return {k: float(v) for k, v in vals.items()}
 
 
+def slides_bench(ca, cert, key):
+    """Slide download throughput through one gatehouse: service "slides"
+    re-encrypts to gatehouse's own conference service (the conference
+    application, token checked, file streamed), service "files" re-encrypts
+    to nginx serving the very same encrypted files. MB/s of ciphertext."""
+    import json
+    import ssl
+    import urllib.request
+    front, conf_port, files_port, ngx = free_port(), free_port(), free_port(), free_port()
+    direct = free_port()
+    state = os.path.join(TMP, "slides-state")
+    text = "workers 1\naccess-log off\nstate-dir %s\n" % state
+    text += "certificate main { cert %s; key %s }\nca internal { file %s }\n" % (cert, key, ca)
+    for name, port, target in (("slides", front, conf_port), ("files", files_port, ngx)):
+        text += ("service %s {\n listen 127.0.0.1:%d\n certificate main\n allowed-hosts *\n"
+                 " allowed-dirs /*\n reencrypt verify internal\n keepalive-timeout 300s\n"
+                 " server s 127.0.0.1:%d verify-name localhost\n}\n" % (name, port, target))
+    for name, port in (("conference", conf_port), ("direct", direct)):
+        text += ("service %s {\n listen 127.0.0.1:%d\n certificate main\n allowed-hosts *\n"
+                 " allowed-dirs /*\n app conference\n keepalive-timeout 300s\n}\n" % (name, port))
+    conf = write("slides.conf", text)
+    p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], "slides")
+    wait_port(front)
+    ctx = ssl.create_default_context(cafile=ca)
+
+    def call(path, data=None, token=None, method=None):
+        h = {"Authorization": "Bearer " + token} if token else {}
+        r = urllib.request.Request("https://localhost:%d%s" % (front, path), data=data,
+                                   headers=h, method=method)
+        with urllib.request.urlopen(r, context=ctx, timeout=60) as resp:
+            return resp.read()
+    admin = open(os.path.join(state, "conference", "admin.token")).read().strip()
+    m = json.loads(call("/api/v1/admin/meetings", data=b"alias=bench", token=admin))
+    tok = json.loads(call("/api/v1/meetings/join", data=("uri=%s&key=%s" % (
+        m["uri"], m["conference_key"])).encode()))["token"]
+    ids = {}
+    for label, size in (("1 MiB", 1 << 20), ("20 MiB", 20 << 20)):
+        ids[label] = json.loads(call("/api/v1/meetings/content?name=%d.bin" % size,
+                                     data=os.urandom(size), token=tok))["id"]
+    www = os.path.join(TMP, "slides-www")
+    os.makedirs(www)
+    for rid in ids.values():
+        with open(os.path.join(state, "conference", "content", rid), "rb") as src, \
+                open(os.path.join(www, rid), "wb") as dst:
+            dst.write(src.read())
+    nconf = write("slides-nginx.conf", """user root; worker_processes 1; pid %s/slides-nginx.pid;
+error_log %s/slides-nginx.err; events { worker_connections 1024; }
+http { access_log off; sendfile on; server { listen 127.0.0.1:%d ssl; ssl_certificate %s;
+ssl_certificate_key %s; keepalive_requests 10000000; root %s; } }
+""" % (TMP, TMP, ngx, cert, key, www))
+    spawn(LOAD_CPU + ["nginx", "-c", nconf, "-g", "daemon off;"], "slides-nginx")
+    wait_port(ngx)
+    pids = children(p.pid)
+    res = {}
+    for label, rid in ids.items():
+        auth = ["-H", "Authorization: Bearer " + tok]
+        for via, port, path, hdr in (("gatehouse", front, "/api/v1/content/" + rid, auth),
+                                     ("direct", direct, "/api/v1/content/" + rid, auth),
+                                     ("nginx", files_port, "/" + rid, [])):
+            c0, t0 = cpu_seconds(pids), time.time()
+            out = subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c8", "-d%ds" % max(SECS // 2, 3)] + hdr +
+                                 ["https://localhost:%d%s" % (port, path)],
+                                 capture_output=True, text=True).stdout
+            t = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+            bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}.get(t.group(2), 0) if t else 0
+            res[(label, via)] = {"mbs": float(t.group(1)) * unit / 1e6 if t else 0.0,
+                                 "bad": int(bad.group(1)) if bad else 0,
+                                 "cpu": (cpu_seconds(pids) - c0) / (time.time() - t0)}
+            print("slides %-6s via %-9s %8.1f MB/s" % (label, via, res[(label, via)]["mbs"]),
+                  flush=True)
+    p.terminate()
+    return res
+
+
 def main():
     saml = saml_bench()
     print("saml: %r" % saml, flush=True)
     ca, cert, key, combined = setup_certs()
+    slides = slides_bench(ca, cert, key)
     b1, b2 = start_backends(cert, key)
     ports = {n: free_port() for n in ("gatehouse+filter", "gatehouse+cookie", "gatehouse+source",
                                       "gatehouse", "haproxy", "nginx")}
@@ -474,10 +550,10 @@ def main():
         results[n]["kill"] = kill_test(n, ca, cert, key, combined)
         print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
               flush=True)
-    report(results, machine(), saml)
+    report(results, machine(), saml, slides)
 
 
-def report(res, m, saml):
+def report(res, m, saml, slides):
     h = res["haproxy"]
 
     def ratio(a, b):
@@ -541,6 +617,17 @@ def report(res, m, saml):
     kill = ("| proxy | requests in 6 s | failed (non-2xx, socket errors) |\n|---|---|---|\n" +
             "\n".join("| %s | %d | %d |" % (n, res[n]["kill"]["requests"], res[n]["kill"]["lost"])
                       for n in ("gatehouse", "haproxy", "nginx")))
+    srows = ["| resource | proxy -> conference service (TLS) -> application | proxy -> application "
+             "| proxy -> nginx (TLS) | first / nginx | second / nginx |",
+             "|---|---|---|---|---|---|"]
+    for label in ("1 MiB", "20 MiB"):
+        a, d, b = (slides[(label, v)] for v in ("gatehouse", "direct", "nginx"))
+        srows.append("| %s | %.0f MB/s (%.2f cores) | %.0f MB/s (%.2f cores) | %.0f MB/s "
+                     "(%.2f gatehouse cores) | %s | %s |" % (
+                         label, a["mbs"], a["cpu"], d["mbs"], d["cpu"], b["mbs"], b["cpu"],
+                         ratio(a["mbs"], b["mbs"]), ratio(d["mbs"], b["mbs"])))
+    bad = sum(v["bad"] for v in slides.values())
+    slides_table = "\n".join(srows) + ("\n\nNon-2xx answers during the runs: %d." % bad)
     text = """# Performance
 
 Measured by `make bench` (tests/bench/bench.py) on %(date)s. All three
@@ -593,6 +680,21 @@ error timeout`). Failed requests are what the clients saw:
 
 %(kill)s
 
+## Slide downloads
+
+One gatehouse, two public services: one re-encrypts to gatehouse's own
+conference service (TLS), where the conference application checks the join
+token and streams the encrypted resource from disk; the other re-encrypts
+to nginx (TLS, `sendfile on`) serving byte-identical copies of the same
+encrypted files; a third service reaches the application directly (the
+single-box layout). wrk, 8 connections, keep-alive; MB/s of ciphertext
+(10^6 bytes), and the CPU the gatehouse process used. gatehouse is pinned to
+CPU 0, nginx shares CPU 1 with wrk: in the first column gatehouse does two
+TLS sessions per byte on its one core (the public one and the conference
+listener's), where the nginx column has nginx do the second on another core.
+
+%(slides_table)s
+
 ## SAML assertion consumer
 
 The stateless half of the assertion consumer (base64, the restricted XML
@@ -614,7 +716,7 @@ expect there; a participant signs in once per meeting, so even one core
 covers thousands of sign-ins a second.
 
 Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
-""" % {"saml_acs": saml.get("acs_checks_per_s", 0), "saml_rsa": saml.get("rsa2048_verifies_per_s", 0),
+""" % {"slides_table": slides_table, "saml_acs": saml.get("acs_checks_per_s", 0), "saml_rsa": saml.get("rsa2048_verifies_per_s", 0),
        "saml_bytes": saml.get("response_bytes", 0),
        "saml_over": 100.0 * (1 - saml.get("acs_checks_per_s", 0) / max(saml.get("rsa2048_verifies_per_s", 1), 1)),
        **{"date": time.strftime("%%Y-%%m-%%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
