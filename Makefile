@@ -26,7 +26,7 @@ LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
-         common/kv_rec.c
+         common/kv_rec.c common/fs.c
 RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
@@ -35,17 +35,22 @@ PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
+WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
+        web-ui/app.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
-       main/meeting_cmd.c
-LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(APPS)
+       main/meeting_cmd.c main/admin_cmd.c
+LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/saml/xml.c \
-           tests/unit/slides/join.c tests/unit/slides/store.c
+           tests/unit/slides/join.c tests/unit/slides/store.c \
+           tests/unit/web-ui/auth.c
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
-LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o) $(O)/obj/gen/apps_assets.o
+WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \
+               web-ui/web/admin.css
+LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o) $(O)/obj/gen/apps_assets.o $(O)/obj/gen/webui_assets.o
 MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(O)/obj/%.o)
 
@@ -65,9 +70,13 @@ $(O)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
 
 $(O)/gen/apps_assets.c: $(ASSETS) scripts/embed.sh
 	@mkdir -p $(dir $@)
-	@scripts/embed.sh $@ $(ASSETS)
+	@scripts/embed.sh $@ apps_assets $(ASSETS)
 
-$(O)/obj/gen/apps_assets.o: $(O)/gen/apps_assets.c apps/assets.h
+$(O)/gen/webui_assets.c: $(WEBUI_ASSETS) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@scripts/embed.sh $@ webui_assets $(WEBUI_ASSETS)
+
+$(O)/obj/gen/%.o: $(O)/gen/%.c common/asset.h
 	@mkdir -p $(dir $@)
 	@echo "  CC   $<"
 	@$(CC) $(CFLAGS_ALL) -I. -c -o $@ $<

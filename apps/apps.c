@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/common.h"
+#include "../web-ui/webui.h"
 #include "apps_int.h"
 
 const struct apps_hooks *apps__hooks;
@@ -31,6 +32,9 @@ static struct app apps[] = {
     /* Signature checks are CPU work: a small pool keeps one slow client
      * from holding up the others. */
     {"conference", apps__conference_handler, apps__conference_done, 4, 0, NULL, {0}},
+    /* Password hashing takes a third of a second on purpose: a pool keeps
+     * one sign-in from stalling the others. */
+    {"admin", webui_handler, webui_done, 2, 0, NULL, {0}},
 };
 
 int apps_start(const struct apps_hooks *hooks)

@@ -31,8 +31,6 @@ struct apps__req {
 };
 
 /* conference.c */
-/* One field of an application/x-www-form-urlencoded body, decoded; NULL if absent. */
-char *apps__form_get(const char *body, size_t len, const char *key);
 void apps__security(struct MHD_Connection *conn, const char *method, const char *url, int status,
                     const char *reason, const char *detail);
 int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s);

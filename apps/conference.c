@@ -23,7 +23,7 @@
 #include "../saml/saml.h"
 #include "../slides/slides.h"
 #include "apps_int.h"
-#include "assets.h"
+#include "../common/asset.h"
 
 #define COOKIE "__Host-gh-sp"
 #define MAX_FORM (6 * 1024 * 1024)
@@ -178,44 +178,6 @@ void apps__security(struct MHD_Connection *conn, const char *method, const char 
     if (apps__hooks != NULL && apps__hooks->security != NULL)
         apps__hooks->security("conference", client, host ? host : "", method, url, status,
                               reason, detail ? detail : "");
-}
-
-/* One field of an application/x-www-form-urlencoded body, decoded; NULL if absent. */
-char *apps__form_get(const char *body, size_t len, const char *key)
-{
-    size_t kl = strlen(key), i = 0;
-
-    while (i < len) {
-        size_t e = i;
-        while (e < len && body[e] != '&')
-            e++;
-        if (e - i > kl && memcmp(body + i, key, kl) == 0 && body[i + kl] == '=') {
-            const char *v = body + i + kl + 1;
-            size_t vl = e - (i + kl + 1), j, o = 0;
-            char *out = gh_calloc(1, vl + 1);
-            for (j = 0; j < vl; j++) {
-                if (v[j] == '+') {
-                    out[o++] = ' ';
-                } else if (v[j] == '%' && j + 2 < vl &&
-                           gh_hexval((unsigned char)v[j + 1]) >= 0 &&
-                           gh_hexval((unsigned char)v[j + 2]) >= 0) {
-                    out[o++] = (char)(gh_hexval((unsigned char)v[j + 1]) << 4 |
-                                      gh_hexval((unsigned char)v[j + 2]));
-                    j += 2;
-                } else {
-                    out[o++] = v[j];
-                }
-            }
-            out[o] = '\0';
-            if (strlen(out) != o) { /* a NUL inside: refuse the field */
-                free(out);
-                return NULL;
-            }
-            return out;
-        }
-        i = e + 1;
-    }
-    return NULL;
 }
 
 int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s)
@@ -383,7 +345,7 @@ static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, 
         apps__security(conn, "POST", url, 413, saml_reason_name(SAML_TOO_LARGE), "form body");
         return text(conn, 413, "sign-in refused\n");
     }
-    resp = apps__form_get(rq->body.p ? rq->body.p : "", rq->body.len, "SAMLResponse");
+    resp = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "SAMLResponse");
     if (resp == NULL) {
         apps__security(conn, "POST", url, 400, saml_reason_name(SAML_ENCODING), "no SAMLResponse");
         return text(conn, 400, "sign-in refused\n");
@@ -442,7 +404,7 @@ static enum MHD_Result set_name(struct MHD_Connection *conn, struct apps__req *r
         return text(conn, 401, "no session\n");
     if (s.name_from_idp)
         return text(conn, 409, "the identity provider gives this name; it cannot be changed\n");
-    name = apps__form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");
+    name = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");
     if (name == NULL || name[0] == '\0' || strlen(name) > 200) {
         free(name);
         return text(conn, 400, "name: 1 to 200 bytes\n");

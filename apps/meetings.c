@@ -215,12 +215,12 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
                             struct saml_sp *sp, const char *url)
 {
     const char *body = rq->body.p ? rq->body.p : "";
-    char *uri = apps__form_get(body, rq->body.len, "uri");
-    char *key = apps__form_get(body, rq->body.len, "key");
-    char *pin = apps__form_get(body, rq->body.len, "pin");
-    char *name = apps__form_get(body, rq->body.len, "name");
-    char *client = apps__form_get(body, rq->body.len, "client");
-    char *registered = apps__form_get(body, rq->body.len, "registered");
+    char *uri = gh_form_get(body, rq->body.len, "uri");
+    char *key = gh_form_get(body, rq->body.len, "key");
+    char *pin = gh_form_get(body, rq->body.len, "pin");
+    char *name = gh_form_get(body, rq->body.len, "name");
+    char *client = gh_form_get(body, rq->body.len, "client");
+    char *registered = gh_form_get(body, rq->body.len, "registered");
     struct slides_meeting m;
     struct slides_join_req q;
     struct slides_decision d;
@@ -531,7 +531,7 @@ static int meeting_from_form(const char *body, size_t len, struct slides_meeting
 
     memset(m, 0, sizeof(*m));
     for (i = 0; i < 4; i++) {
-        v = apps__form_get(body, len, names[i]);
+        v = gh_form_get(body, len, names[i]);
         if (v != NULL && gh_strlcpy(dst[i], v, sizes[i]) == -1) {
             snprintf(err, errlen, "%s is too long", names[i]);
             free(v);
@@ -539,7 +539,7 @@ static int meeting_from_form(const char *body, size_t len, struct slides_meeting
         }
         free(v);
     }
-    v = apps__form_get(body, len, "authentication");
+    v = gh_form_get(body, len, "authentication");
     m->policy.auth = SLIDES_AUTH_NONE;
     for (i = 0; v != NULL && i < 4; i++)
         if (strcmp(v, auth[i]) == 0)
@@ -550,7 +550,7 @@ static int meeting_from_form(const char *body, size_t len, struct slides_meeting
         return -1;
     }
     free(v);
-    v = apps__form_get(body, len, "other_participants");
+    v = gh_form_get(body, len, "other_participants");
     if (v != NULL && strcmp(v, "disallow-all") != 0 && strcmp(v, "allowed-if-trusted") != 0) {
         snprintf(err, errlen, "other_participants: allowed-if-trusted or disallow-all");
         free(v);

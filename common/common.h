@@ -70,6 +70,13 @@ int gh_parse_long(const char *s, long min, long max, long *out);
 int gh_parse_duration_ms(const char *s, long long *out);
 /* "64k", "1m", "4096" -> bytes. */
 int gh_parse_size(const char *s, long long *out);
+/* fs.c */
+/* mkdir -p: 0, or -1 with errno. */
+int gh_mkdir_p(const char *path, unsigned mode);
+
+/* One field of an application/x-www-form-urlencoded body, decoded (+ and
+ * %XX); NULL when absent or when it decodes to a NUL byte. Caller frees. */
+char *gh_form_get(const char *body, size_t len, const char *key);
 /* Zeroes memory holding a secret in a way the compiler cannot drop. */
 void gh_wipe(void *p, size_t n);
 /* The value of a hex digit, or -1. */

@@ -40,7 +40,7 @@ struct stmt {
     int has_block;
 };
 
-static const char *const app_names[] = {"status", "management", "conference"};
+static const char *const app_names[] = {"status", "management", "conference", "admin"};
 
 static int next(struct parser *ps, struct gh_tok *t)
 {
@@ -975,7 +975,7 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     for (i = 0; i < GH_ARRAY_LEN(app_names); i++)
         if (strcmp(s->args[0].text, app_names[i]) == 0)
             return set_str_once(ps, &sv->app, s, &sv->app_loc);
-    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status, management, conference)",
+    ERR(ps, s->args[0].loc, "unknown application '%s' (known: status, management, conference, admin)",
         s->args[0].text);
     return -1;
 }

@@ -49,7 +49,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"certificate", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"tls-versions", GH_CTX_SERVICE, GH_T_LIST, S(tls_versions), "1.2 1.3", 0, 0, NULL},
     {"hsts-max-age", GH_CTX_SERVICE, GH_T_INT, S(hsts_max_age), "0", 0, 100000000, NULL},
-    {"app", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, "status management conference"},
+    {"app", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, "status management conference admin"},
     {"server", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},

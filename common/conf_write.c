@@ -124,6 +124,27 @@ static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, con
     }
 }
 
+void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, const char *state)
+{
+    const char *st = state ? state : sv->state;
+
+    gh_sbuf_printf(o, "server ");
+    outv(o, sv->name);
+    gh_sbuf_printf(o, " %s", sv->addr);
+    if (sv->weight != 1)
+        gh_sbuf_printf(o, " weight %lld", sv->weight);
+    if (sv->verify_name) {
+        gh_sbuf_printf(o, " verify-name ");
+        outv(o, sv->verify_name);
+    }
+    if (strcmp(st, "up") != 0)
+        gh_sbuf_printf(o, " state %s", st);
+    if (sv->maxconn)
+        gh_sbuf_printf(o, " maxconn %lld", sv->maxconn);
+    if (sv->pin)
+        gh_sbuf_printf(o, " pin sha256:%s", sv->pin);
+}
+
 char *gh_conf_write(const struct gh_conf *c)
 {
     struct gh_sbuf o = {NULL, 0, 0};
@@ -265,22 +286,8 @@ char *gh_conf_write(const struct gh_conf *c)
             gh_sbuf_printf(&o, " start %s\n", k->start_up ? "up" : "down");
         }
         for (j = 0; j < s->nservers; j++) {
-            const struct gh_conf_server *sv = &s->servers[j];
-            gh_sbuf_printf(&o, "    server ");
-            outv(&o, sv->name);
-            gh_sbuf_printf(&o, " %s", sv->addr);
-            if (sv->weight != 1)
-                gh_sbuf_printf(&o, " weight %lld", sv->weight);
-            if (sv->verify_name) {
-                gh_sbuf_printf(&o, " verify-name ");
-                outv(&o, sv->verify_name);
-            }
-            if (strcmp(sv->state, "up") != 0)
-                gh_sbuf_printf(&o, " state %s", sv->state);
-            if (sv->maxconn)
-                gh_sbuf_printf(&o, " maxconn %lld", sv->maxconn);
-            if (sv->pin)
-                gh_sbuf_printf(&o, " pin sha256:%s", sv->pin);
+            gh_sbuf_printf(&o, "    ");
+            gh_conf_write_server(&o, &s->servers[j], NULL);
             gh_sbuf_printf(&o, "\n");
         }
         gh_sbuf_printf(&o, "}\n");

@@ -246,3 +246,40 @@ void gh_wipe(void *p, size_t n)
 {
     explicit_bzero(p, n);
 }
+
+char *gh_form_get(const char *body, size_t len, const char *key)
+{
+    size_t kl = strlen(key), i = 0;
+
+    while (i < len) {
+        size_t e = i;
+        while (e < len && body[e] != '&')
+            e++;
+        if (e - i > kl && memcmp(body + i, key, kl) == 0 && body[i + kl] == '=') {
+            const char *v = body + i + kl + 1;
+            size_t vl = e - (i + kl + 1), j, o = 0;
+            char *out = gh_calloc(1, vl + 1);
+            for (j = 0; j < vl; j++) {
+                if (v[j] == '+') {
+                    out[o++] = ' ';
+                } else if (v[j] == '%' && j + 2 < vl &&
+                           gh_hexval((unsigned char)v[j + 1]) >= 0 &&
+                           gh_hexval((unsigned char)v[j + 2]) >= 0) {
+                    out[o++] = (char)(gh_hexval((unsigned char)v[j + 1]) << 4 |
+                                      gh_hexval((unsigned char)v[j + 2]));
+                    j += 2;
+                } else {
+                    out[o++] = v[j];
+                }
+            }
+            out[o] = '\0';
+            if (strlen(out) != o) { /* a NUL inside: refuse the field */
+                free(out);
+                return NULL;
+            }
+            return out;
+        }
+        i = e + 1;
+    }
+    return NULL;
+}

@@ -51,5 +51,5 @@ const char main_default_conf[] =
     "    certificate default\n"
     "    allowed-hosts localhost 127.0.0.1\n"
     "    allowed-dirs /*\n"
-    "    app management\n"
+    "    app admin\n"
     "}\n";

@@ -9,8 +9,10 @@
  *   gatehouse saml ...        identity-provider helpers (saml_cmd.c)
  *   gatehouse meeting ...     virtual meeting rooms (meeting_cmd.c)
  *   gatehouse join URI ...    join a meeting and decrypt its slides (join_cmd.c)
+ *   gatehouse admin ...       users and API tokens of the admin application (admin_cmd.c)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "../common/kv.h"
 #include "../proxy/proxy.h"
 #include "../saml/saml.h"
+#include "../web-ui/webui.h"
 #include "main_int.h"
 
 static const char *conf_path; /* NULL: the embedded default */
@@ -43,6 +46,7 @@ static void usage(FILE *f)
                "       gatehouse saml uuid | metadata [-c FILE] NAME | import METADATA ...\n"
                "       gatehouse meeting create ALIAS [options] | list | end ALIAS | delete ALIAS\n"
                "       gatehouse join URI --key KEY --server https://HOST:PORT [--pin PIN] ...\n"
+               "       gatehouse admin user add NAME --role ROLE | user list | token add NAME\n"
                "  PREFIX names PREFIX.pem (or .csr) and PREFIX.key; LIST is like\n"
                "  DNS:meet.example.com,IP:192.0.2.10; keys are ECDSA P-256 unless --rsa\n"
                "  -c FILE  configuration file (default: the embedded loopback topology)\n"
@@ -106,34 +110,80 @@ static void apply_log_level(const struct gh_conf *c)
             gh_log_level = i;
 }
 
+/* One reload at a time: SIGHUP and the admin application both come here. */
+static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int reload_locked(char *err, size_t errlen)
+{
+    struct gh_conf *c = load(err, errlen);
+    struct proxy_gen *g;
+
+    if (c == NULL)
+        return -1;
+    if (apps_configure(c, err, errlen) == -1) {
+        gh_conf_free(c);
+        return -1;
+    }
+    g = proxy_gen_new(c, apps_resolve, err, errlen);
+    if (g == NULL) {
+        gh_conf_free(c);
+        return -1;
+    }
+    if (proxy_install(g, err, errlen) == -1) {
+        proxy_gen_unref(g);
+        return -1;
+    }
+    return 0;
+}
+
+static int reload_with_err(char *err, size_t errlen)
+{
+    int rc;
+
+    pthread_mutex_lock(&reload_mu);
+    rc = reload_locked(err, errlen);
+    pthread_mutex_unlock(&reload_mu);
+    if (rc == -1)
+        gh_log_err("reload refused, previous configuration stays: %s", err);
+    else
+        gh_log_info("configuration reloaded");
+    return rc;
+}
+
 static void reload(void)
 {
     char err[1024];
-    struct gh_conf *c = load(err, sizeof(err));
+
+    reload_with_err(err, sizeof(err));
+}
+
+/* What `gatehouse -t` checks, on text the admin application is about to
+ * write: the model, the SAML keys, and a proxy generation built and thrown
+ * away (certificates, CAs, rules). */
+static int validate_text(const char *text, size_t len, char *err, size_t errlen)
+{
+    struct gh_conf *c = gh_conf_parse(conf_path ? conf_path : "(default)", text, len, err, errlen);
+    struct saml_sp *sp;
     struct proxy_gen *g;
 
-    if (c == NULL) {
-        gh_log_err("reload refused, previous configuration stays: %s", err);
-        return;
-    }
-    if (apps_configure(c, err, sizeof(err)) == -1) {
+    if (c == NULL)
+        return -1;
+    sp = saml_sp_new(c, err, errlen);
+    if (sp == NULL) {
         gh_conf_free(c);
-        gh_log_err("reload refused, previous configuration stays: %s", err);
-        return;
+        return -1;
     }
-    g = proxy_gen_new(c, apps_resolve, err, sizeof(err));
+    saml_sp_unref(sp);
+    g = proxy_gen_new(c, check_resolver, err, errlen);
     if (g == NULL) {
-        gh_conf_free(c);
-        gh_log_err("reload refused, previous configuration stays: %s", err);
-        return;
+        gh_conf_free(c); /* on failure the model stays the caller's */
+        return -1;
     }
-    if (proxy_install(g, err, sizeof(err)) == -1) {
-        proxy_gen_unref(g);
-        gh_log_err("reload refused, previous configuration stays: %s", err);
-        return;
-    }
-    gh_log_info("configuration reloaded");
+    proxy_gen_unref(g);
+    return 0;
 }
+
+static struct webui_hooks webui_hooks = {proxy_metrics, validate_text, reload_with_err, NULL};
 
 static int run(void)
 {
@@ -158,6 +208,9 @@ static int run(void)
         gh_fatal("the XML security libraries did not start");
     if (apps_configure(c, err, sizeof(err)) == -1)
         gh_fatal("%s", err);
+    webui_hooks.conf_path = conf_path;
+    if (webui_configure(&webui_hooks, c, err, sizeof(err)) == -1)
+        gh_fatal("admin: %s", err);
     if (apps_start(&hooks) == -1)
         gh_fatal("built-in applications did not start");
     workers = (int)c->workers;
@@ -190,6 +243,7 @@ static int run(void)
             draining = 1;
             proxy_drain(drain_ms);
             apps_stop();
+            webui_stop();
             gh_kv_fini();
             gh_kv_rec_fini();
             saml_global_fini();
@@ -306,6 +360,8 @@ int main(int argc, char **argv)
         return main_meeting_cmd(argc, argv, load_path);
     if (argc >= 2 && strcmp(argv[1], "join") == 0)
         return main_join_cmd(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "admin") == 0)
+        return main_admin_cmd(argc, argv, load_path);
     while ((opt = getopt(argc, argv, "c:tpvh")) != -1) {
         switch (opt) {
         case 'c':

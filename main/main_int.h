@@ -29,4 +29,8 @@ int main_join_cmd(int argc, char **argv);
 int main_meeting_cmd(int argc, char **argv,
                      struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
 
+/* admin_cmd.c */
+int main_admin_cmd(int argc, char **argv,
+                   struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
+
 #endif

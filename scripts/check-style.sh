@@ -25,7 +25,7 @@ allowed() {
     proxy) echo "common certs rules proxy" ;;
     saml) echo "common certs saml" ;;
     slides) echo "common slides" ;;
-    apps) echo "common saml slides apps" ;;
+    apps) echo "common saml slides web-ui apps" ;;
     web-ui) echo "common certs rules web-ui" ;;
     main) echo "common certs rules proxy apps web-ui main saml slides" ;;
     esac

@@ -65,7 +65,7 @@ struct slides_store *slides_store_open(const char *dir, char *err, size_t errlen
     struct slides_store *st;
     char path[1024], *msg = NULL;
 
-    if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+    if (gh_mkdir_p(dir, 0700) == -1) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return NULL;
     }

@@ -1,0 +1,239 @@
+"""The admin application through gatehouse's own TLS listener: no default
+password, sign-in with PBKDF2, the same answer for a wrong password and an
+unknown user, lockout after five failures, CSRF and Origin checks, roles,
+bearer tokens, config write-back with ETag/If-Match (412, 428, 422), a
+change that keeps every other byte of the file, hot reload with zero failed
+requests under load, a hand edit visible after SIGHUP, and the audit log."""
+import json
+import os
+import re
+import signal
+import subprocess
+
+from harness import GATEHOUSE, base_conf, check, free_port, service, test, wait_until
+from saml_idp import Browser
+
+PW = {"root": "admin password 1", "ops": "operator password 1", "viewer": "viewer password 1",
+      "users": "user admin password 1"}
+ROLES = {"root": "admin", "ops": "operator", "viewer": "read-only", "users": "user-admin"}
+
+
+class Admin:
+    def __init__(self, env, users=True):
+        self.env = env
+        self.port, self.pub = free_port(), free_port()
+        self.b1, self.b2 = env.backend(), env.backend()
+        self.url = "https://localhost:%d" % self.port
+        self.text = base_conf(env) + "# the public face\n" + service(
+            "public", self.pub, servers=[("web1", self.b1), ("web2", self.b2)],
+            hosts="localhost") + service("admin", self.port, app="admin", hosts="localhost")
+        self.text = self.text.replace("    server web1", "    # first real server\n    server web1")
+        self.conf = env.write("gh.conf", self.text)
+        if users:
+            for name, pw in PW.items():
+                r = subprocess.run([GATEHOUSE, "admin", "user", "add", name, "--role", ROLES[name],
+                                    "-c", self.conf], input=(pw + "\n").encode(),
+                                   capture_output=True, cwd=env.dir)
+                check(r.returncode == 0, "user add %s: %r" % (name, r.stderr))
+        self.gh = env.gatehouse(self.text)
+
+    def browser(self, user=None):
+        b = Browser(self.env.ca)
+        if user:
+            st, h, body = self.login(b, user, PW[user])
+            check(st == 303, "login %s: %d %r" % (user, st, body[:200]))
+        return b
+
+    def login(self, b, user, pw, origin=None):
+        hd = {"Origin": origin} if origin else {}
+        return b.request(self.url + "/login", data={"user": user, "password": pw}, headers=hd)
+
+    def whoami(self, b):
+        st, h, body = b.request(self.url + "/api/v1/whoami")
+        return st, (json.loads(body) if st == 200 else None)
+
+    def version(self, b, headers=None):
+        st, h, body = b.request(self.url + "/api/v1/config", headers=headers or {})
+        check(st == 200, "config: %d %r" % (st, body[:200]))
+        j = json.loads(body)
+        check(h["ETag"] == '"%s"' % j["version"], "ETag %r vs %r" % (h["ETag"], j["version"]))
+        return j["version"]
+
+    def set_state(self, b, server, state, version, csrf=None, origin=None, token=None):
+        hd = {"If-Match": '"%s"' % version} if version else {}
+        if csrf:
+            hd["X-CSRF-Token"] = csrf
+        if origin:
+            hd["Origin"] = origin
+        if token:
+            hd["Authorization"] = "Bearer " + token
+        st, h, body = b.request(self.url + "/api/v1/servers/public/%s/state" % server,
+                                data={"state": state}, headers=hd)
+        return st, json.loads(body)
+
+    def audit(self):
+        with open(self.env.path("gatehouse-state/admin/audit.log")) as f:
+            return [json.loads(line) for line in f]
+
+
+@test
+def admin_no_default_password_and_uniform_login_failures(env):
+    a = Admin(env, users=False)
+    check("no users yet" in a.gh.output(), "no hint about the first user in the log")
+    b = Browser(env.ca)
+    st, h, body = a.login(b, "admin", "admin")
+    check(st == 401, "a default account exists: %d" % st)
+    r = subprocess.run([GATEHOUSE, "admin", "user", "add", "root", "--role", "admin", "-c", a.conf],
+                       input=b"short\n", capture_output=True, cwd=env.dir)
+    check(r.returncode == 1 and b"at least 12" in r.stderr, "weak password taken: %r" % r.stderr)
+    r = subprocess.run([GATEHOUSE, "admin", "user", "add", "root", "--role", "admin", "-c", a.conf],
+                       input=(PW["root"] + "\n").encode(), capture_output=True, cwd=env.dir)
+    check(r.returncode == 0, "user add: %r" % r.stderr)
+    st1, h1, body1 = a.login(b, "root", "wrong password 99")
+    st2, h2, body2 = a.login(b, "nobody", "wrong password 99")
+    check(st1 == st2 == 401 and body1 == body2, "answers differ: %d %d" % (st1, st2))
+    st, h, body = a.login(b, "root", PW["root"])
+    check(st == 303 and h["Location"] == "/", "login: %d" % st)
+    cookie = [v for k, v in h.items() if k.lower() == "set-cookie"][0]
+    for attr in ("__Host-gh-admin=", "Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
+        check(attr in cookie, "cookie lacks %s: %s" % (attr, cookie))
+    # The database holds a PBKDF2 hash, never the password.
+    db = b"".join(open(env.path("gatehouse-state/admin/" + n), "rb").read()
+                  for n in os.listdir(env.path("gatehouse-state/admin")) if n.startswith("admin.db"))
+    check(PW["root"].encode() not in db and b"pbkdf2-sha256$600000$" in db, "password storage")
+    results = [e["result"] for e in a.audit() if e["action"] == "login"]
+    check(results == ["failed", "failed", "failed", "ok"], "audit: %r" % results)
+
+
+@test
+def admin_lockout_after_five_failures_and_unlock(env):
+    a = Admin(env)
+    b = Browser(env.ca)
+    for i in range(5):
+        st, h, body = a.login(b, "ops", "wrong password %02d" % i)
+        check(st == 401, "failure %d: %d" % (i, st))
+    st, h, body = a.login(b, "ops", PW["ops"])
+    check(st == 401, "locked user signed in: %d" % st)
+    check("locked" in [e["result"] for e in a.audit()], "no lockout in the audit log")
+    r = subprocess.run([GATEHOUSE, "admin", "user", "list", "-c", a.conf], capture_output=True,
+                       cwd=env.dir)
+    check(re.search(rb"ops\toperator\tlocked", r.stdout), "list: %r" % r.stdout)
+    subprocess.run([GATEHOUSE, "admin", "user", "unlock", "ops", "-c", a.conf], check=True,
+                   capture_output=True, cwd=env.dir)
+    st, h, body = a.login(b, "ops", PW["ops"])
+    check(st == 303, "after unlock: %d" % st)
+
+
+@test
+def admin_roles_csrf_etag_and_write_back(env):
+    a = Admin(env)
+    viewer, ops = a.browser("viewer"), a.browser("ops")
+    st, me = a.whoami(viewer)
+    check(st == 200 and me["role"] == "read-only", "%r" % me)
+    v = a.version(viewer)
+    st, j = a.set_state(viewer, "web1", "drain", v, csrf=me["csrf"])
+    check(st == 403, "read-only changed a server: %d" % st)
+    st, me = a.whoami(ops)
+    st, j = a.set_state(ops, "web1", "drain", v)
+    check(st == 403 and "CSRF" in j["error"], "no CSRF token: %d %r" % (st, j))
+    st, j = a.set_state(ops, "web1", "drain", v, csrf=me["csrf"], origin="https://evil.example")
+    check(st == 403, "cross-origin: %d" % st)
+    st, j = a.set_state(ops, "web1", "drain", None, csrf=me["csrf"])
+    check(st == 428, "without If-Match: %d" % st)
+    st, j = a.set_state(ops, "web1", "drain", "0123456789abcdef", csrf=me["csrf"])
+    check(st == 412 and j["version"] == v, "stale: %d %r" % (st, j))
+    st, j = a.set_state(ops, "web1", "sideways", v, csrf=me["csrf"])
+    check(st == 422, "bad state: %d" % st)
+    st, j = a.set_state(ops, "nosuch", "drain", v, csrf=me["csrf"])
+    check(st == 422 and "no server" in j["error"], "unknown server: %d %r" % (st, j))
+    before = open(a.conf).read()
+    st, j = a.set_state(ops, "web1", "drain", v, csrf=me["csrf"])
+    check(st == 200 and j["version"] != v, "drain: %d %r" % (st, j))
+    after = open(a.conf).read()
+    diff = [(x, y) for x, y in zip(before.splitlines(), after.splitlines()) if x != y]
+    check(len(before.splitlines()) == len(after.splitlines()) and len(diff) == 1 and
+          "state drain" in diff[0][1], "more than the one line changed: %r" % diff)
+    check("# first real server" in after and "# the public face" in after, "comments lost")
+    wait_until(lambda: '"name":"web1","address"' in viewer.request(a.url + "/api/v1/stats")[2]
+               .decode() and '"state":"drain"' in viewer.request(a.url + "/api/v1/stats")[2]
+               .decode(), timeout=5, what="drain visible in stats")
+    hist = os.listdir(env.path("gatehouse-state/admin/history"))
+    check(len(hist) == 1 and v in hist[0], "history: %r" % hist)
+    # Two editors: the second one's version is stale now.
+    st, j = a.set_state(ops, "web2", "maint", v, csrf=me["csrf"])
+    check(st == 412, "a stale second editor got through: %d" % st)
+    # A hand edit plus SIGHUP shows in the API.
+    with open(a.conf, "a") as f:
+        f.write("# hand edit\n")
+    a.gh.signal(signal.SIGHUP)
+    v3 = a.version(viewer)
+    check(v3 != j["version"], "hand edit not visible")
+    st, j = a.set_state(ops, "web1", "up", v3, csrf=me["csrf"])
+    check(st == 200, "up after hand edit: %d" % st)
+    # An API client: a bearer token, no CSRF needed, hashed at rest.
+    r = subprocess.run([GATEHOUSE, "admin", "token", "add", "ops", "-c", a.conf],
+                       capture_output=True, cwd=env.dir)
+    tok = r.stdout.decode().strip()
+    check(len(tok) == 64, "token %r" % tok)
+    api = Browser(env.ca)
+    st, j = a.set_state(api, "web2", "drain", j["version"], token=tok)
+    check(st == 200, "bearer token: %d %r" % (st, j))
+    st, j2 = a.set_state(api, "web2", "up", j["version"], token="f" * 64)
+    check(st == 401, "bad token: %d" % st)
+    db = b"".join(open(env.path("gatehouse-state/admin/" + n), "rb").read()
+                  for n in os.listdir(env.path("gatehouse-state/admin")) if n.startswith("admin.db"))
+    check(tok.encode() not in db, "token stored in clear")
+    acts = [(e["user"], e["action"], e["result"]) for e in a.audit() if e["action"] != "login"]
+    check(("ops", "server-state", "ok") in acts and ("ops", "server-state", "stale") in acts and
+          ("ops", "csrf", "refused") in acts, "audit: %r" % acts)
+    # Logout ends the session on the server.
+    sid = ops.cookie("__Host-gh-admin").value
+    st, h, body = ops.request(a.url + "/logout", data={"csrf": me["csrf"]})
+    check(st == 303, "logout %d" % st)
+    st, h, body = Browser(env.ca).request(a.url + "/api/v1/whoami",
+                                          headers={"Cookie": "__Host-gh-admin=" + sid})
+    check(st == 401, "session survived logout: %d" % st)
+
+
+@test
+def admin_commit_and_reload_under_load_fail_nothing(env):
+    a = Admin(env)
+    ops = a.browser("ops")
+    st, me = a.whoami(ops)
+    p = subprocess.Popen(["wrk", "-t1", "-c16", "-d6s", "--timeout", "2s",
+                          "https://localhost:%d/whoami" % a.pub], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    changes = 0
+    for state in ("drain", "up", "maint", "up", "drain", "up"):
+        v = a.version(ops)
+        st, j = a.set_state(ops, "web1", state, v, csrf=me["csrf"])
+        check(st == 200, "%s: %d %r" % (state, st, j))
+        changes += 1
+    out = p.communicate(timeout=30)[0].decode()
+    reqs = re.search(r"(\d+) requests in", out)
+    check(reqs and int(reqs.group(1)) > 100, "wrk ran too little: %s" % out)
+    check("Non-2xx" not in out and "Socket errors" not in out, "failed requests: %s" % out)
+    check(changes == 6, "changes %d" % changes)
+
+
+@test
+def admin_pages_headers(env):
+    a = Admin(env)
+    b = Browser(env.ca)
+    st, h, body = b.request(a.url + "/")
+    check(st == 303 and h["Location"] == "/login", "anonymous /: %d" % st)
+    st, h, body = b.request(a.url + "/login")
+    csp = h["Content-Security-Policy"]
+    for want in ("default-src 'none'", "script-src 'self'", "style-src 'self'",
+                 "connect-src 'self'", "frame-ancestors 'none'"):
+        check(want in csp, "CSP lacks %s: %s" % (want, csp))
+    for k, v in (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                 ("Cache-Control", "no-store")):
+        check(h[k] == v, "%s: %r" % (k, h[k]))
+    check("Strict-Transport-Security" in h, "no HSTS")
+    check(b"<script>" not in body and b"onclick" not in body, "inline script on the login page")
+    st, h, body = a.browser("root").request(a.url + "/")
+    check(st == 200 and b'src="/admin.js"' in body and b"<script>" not in body, "admin page")
+    st, h, body = b.request(a.url + "/login", data={"user": "root", "password": PW["root"]},
+                            headers={"Origin": "https://evil.example"})
+    check(st == 403, "cross-origin sign-in: %d" % st)

@@ -1,0 +1,477 @@
+/*
+ * The admin application's HTTP side:
+ *
+ *   GET  /login, POST /login, POST /logout       sessions (cookie __Host-gh-admin)
+ *   GET  /                                       the administration page
+ *   GET  /api/v1/whoami                          user, role, CSRF token
+ *   GET  /api/v1/stats                           the proxy's counters (JSON)
+ *   GET  /api/v1/config                          {version, text}, ETag
+ *   POST /api/v1/servers/<service>/<server>/state  state=up|drain|maint, If-Match
+ *   GET  /healthcheck.html, /metrics             for probes and scrapers
+ *
+ * Browsers use the session cookie (SameSite=Strict) and must send the
+ * session's CSRF token and a same-origin Origin on every POST; API clients
+ * use a per-user bearer token (stored hashed). Roles are checked in one
+ * place (webui_allowed). Every login, failure, lockout and change goes to
+ * the audit log.
+ */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/asset.h"
+#include "../common/common.h"
+#include "../common/kv.h"
+#include "webui_int.h"
+
+#define COOKIE "__Host-gh-admin"
+#define LOGIN_IP_LIMIT 20 /* attempts per source address per 5 minutes */
+
+static const struct webui_hooks *hooks;
+static struct webui_users *users;
+static char history_dir[1200];
+static int64_t started;
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct wreq {
+    struct gh_sbuf body;
+    int too_big;
+};
+
+int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *err,
+                    size_t errlen)
+{
+    char dir[1100], audit[1200];
+
+    hooks = h;
+    if (users != NULL)
+        return 0; /* the state folder is read at start only */
+    started = (int64_t)time(NULL);
+    snprintf(dir, sizeof(dir), "%s/admin", c->state_dir);
+    users = webui_users_open(dir, err, errlen);
+    if (users == NULL)
+        return -1;
+    snprintf(history_dir, sizeof(history_dir), "%s/history", dir);
+    snprintf(audit, sizeof(audit), "%s/audit.log", dir);
+    if (webui_audit_open(audit) == -1) {
+        snprintf(err, errlen, "%s: cannot open", audit);
+        return -1;
+    }
+    if (webui_user_count(users) == 0)
+        gh_log_warn("admin: no users yet; create one with "
+                    "gatehouse admin user add NAME --role admin (there is no default password)");
+    return 0;
+}
+
+void webui_stop(void)
+{
+    webui_users_close(users);
+    users = NULL;
+    webui_audit_close();
+}
+
+struct webui_users *webui__users(void)
+{
+    return users;
+}
+
+void webui_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                enum MHD_RequestTerminationCode toe)
+{
+    struct wreq *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r != NULL) {
+        if (r->body.p)
+            gh_wipe(r->body.p, r->body.len); /* may hold a password */
+        free(r->body.p);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+static void headers(struct MHD_Response *r, const char *type)
+{
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "connect-src 'self'; img-src 'self'; form-action 'self'; "
+                            "base-uri 'none'; frame-ancestors 'none'");
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, const char *type,
+                                char *body, size_t len, const char *etag, const char *cookie,
+                                const char *location)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    headers(r, type);
+    if (etag)
+        MHD_add_response_header(r, "ETag", etag);
+    if (cookie)
+        MHD_add_response_header(r, "Set-Cookie", cookie);
+    if (location)
+        MHD_add_response_header(r, "Location", location);
+    ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result json_msg(struct MHD_Connection *conn, unsigned status, const char *key,
+                                const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[1200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 500);
+    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
+    return send_buf(conn, status, "application/json", o.p, o.len, NULL, NULL, NULL);
+}
+
+static enum MHD_Result asset(struct MHD_Connection *conn, const char *path)
+{
+    const struct apps_asset *a;
+
+    for (a = webui_assets; a->path != NULL; a++)
+        if (strcmp(a->path, path) == 0) {
+            struct MHD_Response *r = MHD_create_response_from_buffer(
+                a->len, (void *)(uintptr_t)a->data, MHD_RESPMEM_PERSISTENT);
+            enum MHD_Result ret;
+            if (r == NULL)
+                return MHD_NO;
+            headers(r, a->type);
+            ret = MHD_queue_response(conn, 200, r);
+            MHD_destroy_response(r);
+            return ret;
+        }
+    return json_msg(conn, 404, "error", "not found");
+}
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *p = xff ? strrchr(xff, ',') : NULL;
+
+    p = p ? p + 1 : xff;
+    while (p && *p == ' ')
+        p++;
+    if (p == NULL || gh_strlcpy(out, p, len) == -1)
+        gh_strlcpy(out, "-", len);
+}
+
+/* Who is asking: a session (cookie) or an API token (bearer). 0 found. */
+static int caller(struct MHD_Connection *conn, struct webui_session *s, int *via_cookie,
+                  char sid[65])
+{
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *c = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE);
+    struct webui_user u;
+
+    *via_cookie = 0;
+    if (a != NULL && strncmp(a, "Bearer ", 7) == 0) {
+        if (webui_token_check(users, a + 7, &u) == -1)
+            return -1;
+        memset(s, 0, sizeof(*s));
+        gh_strlcpy(s->user, u.name, sizeof(s->user));
+        s->role = u.role;
+        return 0;
+    }
+    if (c == NULL || gh_strlcpy(sid, c, 65) == -1 ||
+        webui_session_get(sid, (int64_t)time(NULL), s) == -1)
+        return -1;
+    *via_cookie = 1;
+    return 0;
+}
+
+/* A browser's state change must carry the session's CSRF token and come
+ * from our own origin. */
+static int csrf_ok(struct MHD_Connection *conn, const struct webui_session *s, struct wreq *rq)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    const char *tok = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
+    char *form = NULL;
+    int ok;
+
+    if (origin != NULL && (host == NULL || strncmp(origin, "https://", 8) != 0 ||
+                           strcmp(origin + 8, host) != 0))
+        return 0;
+    if (tok == NULL)
+        tok = form = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "csrf");
+    ok = webui_csrf_ok(s, tok);
+    free(form);
+    return ok;
+}
+
+static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
+{
+    const char *body = rq->body.p ? rq->body.p : "";
+    char *user = gh_form_get(body, rq->body.len, "user");
+    char *pw = gh_form_get(body, rq->body.len, "password");
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    char ip[64], key[80], id[65], cookie[256];
+    struct webui_user u;
+    struct webui_session s;
+    enum webui_login r;
+    enum MHD_Result ret;
+
+    client_ip(conn, ip, sizeof(ip));
+    snprintf(key, sizeof(key), "admin-login:%s", ip);
+    if (origin != NULL && (host == NULL || strncmp(origin, "https://", 8) != 0 ||
+                           strcmp(origin + 8, host) != 0)) {
+        ret = json_msg(conn, 403, "error", "cross-origin sign-in refused");
+        goto done;
+    }
+    if (gh_kv_incr(key, strlen(key), 1, 5 * 60 * 1000) > LOGIN_IP_LIMIT) {
+        webui_audit(user ? user : "", "", ip, "login", "", "", "", "rate-limited");
+        ret = json_msg(conn, 429, "error", "too many attempts; try again later");
+        goto done;
+    }
+    r = user && pw ? webui_login(users, user, pw, (int64_t)time(NULL), &u) : WEBUI_LOGIN_BAD;
+    if (r != WEBUI_LOGIN_OK) {
+        webui_audit(user ? user : "", "", ip, "login", user ? user : "", "", "",
+                    r == WEBUI_LOGIN_LOCKED ? "locked" : "failed");
+        /* The same answer for a wrong password, an unknown user and a lock. */
+        ret = send_buf(conn, 401, "text/html; charset=utf-8",
+                       gh_strdup("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                                 "<title>gatehouse</title><link rel=\"stylesheet\" "
+                                 "href=\"/admin.css\"></head><body><main class=\"login\">"
+                                 "<p id=\"error\">Wrong user name or password, or the account "
+                                 "is locked.</p><p><a href=\"/login\">Try again</a></p></main>"
+                                 "</body></html>\n"),
+                       0, NULL, NULL, NULL);
+        goto done;
+    }
+    if (webui_session_new(&u, (int64_t)time(NULL), id, &s) == -1) {
+        ret = json_msg(conn, 503, "error", "the session store is full");
+        goto done;
+    }
+    snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict; "
+                                            "Max-Age=%d", id, WEBUI_ABSOLUTE_SECONDS);
+    webui_audit(u.name, webui_role_name(u.role), ip, "login", u.name, "", "", "ok");
+    ret = send_buf(conn, 303, "text/plain", gh_strdup("signed in\n"), 10, NULL, cookie, "/");
+    gh_wipe(id, sizeof(id));
+done:
+    if (pw)
+        gh_wipe(pw, strlen(pw));
+    free(pw);
+    free(user);
+    return ret;
+}
+
+static enum MHD_Result config_get(struct MHD_Connection *conn)
+{
+    size_t len = 0;
+    char *text, ver[17], etag[24], esc[1];
+    struct gh_sbuf o = {NULL, 0, 0};
+    char *e;
+
+    (void)esc;
+    if (hooks->conf_path == NULL)
+        return json_msg(conn, 409, "error", "running the embedded default topology: start with "
+                                            "-c FILE to manage a configuration");
+    text = webui__read_file(hooks->conf_path, &len);
+    if (text == NULL)
+        return json_msg(conn, 500, "error", "cannot read the configuration");
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    e = gh_calloc(1, len * 6 + 16);
+    gh_json_escape(e, len * 6 + 16, text, len, len);
+    gh_sbuf_printf(&o, "{\"version\":\"%s\",\"path\":", ver);
+    {
+        char p[2200];
+        gh_json_escape(p, sizeof(p), hooks->conf_path, strlen(hooks->conf_path), 1000);
+        gh_sbuf_printf(&o, "\"%s\",\"text\":\"%s\"}\n", p, e);
+    }
+    free(e);
+    free(text);
+    return send_buf(conn, 200, "application/json", o.p, o.len, etag, NULL, NULL);
+}
+
+static enum MHD_Result server_state(struct MHD_Connection *conn, const char *rest,
+                                    const struct webui_session *s, struct wreq *rq)
+{
+    char svc[128], srv[128], ver[17], nver[17], etag[24], err[1024], ip[64], obj[300];
+    const char *slash = strchr(rest, '/'), *im;
+    char *state = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "state");
+    char *text = NULL, *ntext = NULL;
+    size_t len = 0;
+    enum MHD_Result ret;
+
+    client_ip(conn, ip, sizeof(ip));
+    if (slash == NULL || strcmp(strchr(slash + 1, '/') ? strchr(slash + 1, '/') : "", "/state") ||
+        (size_t)(slash - rest) >= sizeof(svc)) {
+        free(state);
+        return json_msg(conn, 404, "error", "not found");
+    }
+    snprintf(svc, sizeof(svc), "%.*s", (int)(slash - rest), rest);
+    snprintf(srv, sizeof(srv), "%.*s", (int)(strchr(slash + 1, '/') - (slash + 1)), slash + 1);
+    snprintf(obj, sizeof(obj), "server %s/%s", svc, srv);
+    if (state == NULL || (strcmp(state, "up") && strcmp(state, "drain") && strcmp(state, "maint"))) {
+        free(state);
+        return json_msg(conn, 422, "error", "state: up, drain or maint");
+    }
+    if (hooks->conf_path == NULL) {
+        free(state);
+        return json_msg(conn, 409, "error", "running the embedded default topology");
+    }
+    pthread_mutex_lock(&write_mu);
+    text = webui__read_file(hooks->conf_path, &len);
+    if (text == NULL) {
+        ret = json_msg(conn, 500, "error", "cannot read the configuration");
+        goto done;
+    }
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    if (im == NULL || strcmp(im, etag) != 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"error\":\"%s\",\"version\":\"%s\"}\n",
+                       im ? "the configuration changed since you read it" : "If-Match required",
+                       ver);
+        webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, "", state,
+                    "stale");
+        ret = send_buf(conn, im ? 412 : 428, "application/json", o.p, o.len, etag, NULL, NULL);
+        goto done;
+    }
+    ntext = webui__set_server_state(text, len, svc, srv, state, err, sizeof(err));
+    if (ntext == NULL || hooks->validate(ntext, strlen(ntext), err, sizeof(err)) == -1) {
+        webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, "", state,
+                    "invalid");
+        ret = json_msg(conn, 422, "error", err);
+        goto done;
+    }
+    if (webui__commit(hooks->conf_path, history_dir, text, len, ntext, strlen(ntext), err,
+                      sizeof(err)) == -1 ||
+        hooks->reload(err, sizeof(err)) == -1) {
+        webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, "", state,
+                    "failed");
+        ret = json_msg(conn, 500, "error", err);
+        goto done;
+    }
+    webui__version(ntext, strlen(ntext), nver);
+    webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, ver, state, "ok");
+    {
+        struct gh_sbuf o = {NULL, 0, 0};
+        char ne[24];
+        snprintf(ne, sizeof(ne), "\"%s\"", nver);
+        gh_sbuf_printf(&o, "{\"version\":\"%s\",\"state\":\"%s\"}\n", nver, state);
+        ret = send_buf(conn, 200, "application/json", o.p, o.len, ne, NULL, NULL);
+    }
+done:
+    pthread_mutex_unlock(&write_mu);
+    free(text);
+    free(ntext);
+    free(state);
+    return ret;
+}
+
+enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **con_cls)
+{
+    struct wreq *rq = *con_cls;
+    struct webui_session s;
+    char sid[65] = "";
+    int via_cookie = 0, post = strcmp(method, "POST") == 0;
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+    (void)cls;
+    (void)version;
+    if (rq == NULL) {
+        *con_cls = gh_calloc(1, sizeof(struct wreq));
+        return MHD_YES;
+    }
+    if (*size != 0) {
+        if (rq->body.len + *size > 65536)
+            rq->too_big = 1;
+        else
+            gh_sbuf_printf(&rq->body, "%.*s", (int)*size, data);
+        *size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_big)
+        return json_msg(conn, 413, "error", "request body too large");
+    if (users == NULL)
+        return json_msg(conn, 503, "error", "admin unavailable");
+    if (get && strcmp(url, "/healthcheck.html") == 0)
+        return send_buf(conn, 200, "text/html", gh_strdup("<html><body>OK</body></html>\n"), 29,
+                        NULL, NULL, NULL);
+    if (get && strcmp(url, "/metrics") == 0) {
+        size_t len = 0;
+        char *m = hooks->metrics(0, &len);
+        return send_buf(conn, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL,
+                        NULL, NULL);
+    }
+    if (get && (strcmp(url, "/login") == 0))
+        return asset(conn, "/login.html");
+    if (get && (strcmp(url, "/admin.css") == 0 || strcmp(url, "/admin.js") == 0))
+        return asset(conn, url);
+    if (post && strcmp(url, "/login") == 0)
+        return login(conn, rq);
+    if (get && strcmp(url, "/favicon.ico") == 0)
+        return send_buf(conn, 204, "image/x-icon", gh_strdup(""), 0, NULL, NULL, NULL);
+    if (caller(conn, &s, &via_cookie, sid) == -1) {
+        if (get && strncmp(url, "/api/", 5) != 0)
+            return send_buf(conn, 303, "text/plain", gh_strdup("sign in\n"), 8, NULL, NULL,
+                            "/login");
+        return json_msg(conn, 401, "error", "sign in, or send a bearer token");
+    }
+    if (post && via_cookie && !csrf_ok(conn, &s, rq)) {
+        char ip[64];
+        client_ip(conn, ip, sizeof(ip));
+        webui_audit(s.user, webui_role_name(s.role), ip, "csrf", url, "", "", "refused");
+        return json_msg(conn, 403, "error", "missing or wrong CSRF token, or cross-origin");
+    }
+    if (get && strcmp(url, "/") == 0)
+        return asset(conn, "/admin.html");
+    if (post && strcmp(url, "/logout") == 0) {
+        char ip[64];
+        client_ip(conn, ip, sizeof(ip));
+        if (via_cookie)
+            webui_session_end(sid);
+        webui_audit(s.user, webui_role_name(s.role), ip, "logout", s.user, "", "", "ok");
+        return send_buf(conn, 303, "text/plain", gh_strdup("signed out\n"), 11, NULL,
+                        COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+                        "/login");
+    }
+    if (get && strcmp(url, "/api/v1/whoami") == 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"user\":\"%s\",\"role\":\"%s\",\"csrf\":\"%s\",\"version\":\"%s\","
+                           "\"uptime\":%lld}\n",
+                       s.user, webui_role_name(s.role), s.csrf, GH_VERSION,
+                       (long long)((int64_t)time(NULL) - started));
+        return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
+    }
+    if (get && strcmp(url, "/api/v1/stats") == 0) {
+        size_t len = 0;
+        char *m = hooks->metrics(1, &len);
+        return send_buf(conn, 200, "application/json", m, len, NULL, NULL, NULL);
+    }
+    if (get && strcmp(url, "/api/v1/config") == 0)
+        return config_get(conn);
+    if (post && strncmp(url, "/api/v1/servers/", 16) == 0) {
+        if (!webui_allowed(s.role, WEBUI_SERVER_STATE))
+            return json_msg(conn, 403, "error", "your role may not change servers");
+        return server_state(conn, url + 16, &s, rq);
+    }
+    if (!get && !post)
+        return json_msg(conn, 405, "error", "method not allowed");
+    return json_msg(conn, 404, "error", "not found");
+}

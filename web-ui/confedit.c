@@ -1,0 +1,207 @@
+/*
+ * Config write-back. The file stays the single source of truth: a change
+ * rewrites only the directive it touches (every other byte, comments
+ * included, stays), the result must pass the same validation as
+ * `gatehouse -t`, and it is written atomically (temp, fsync, rename, fsync
+ * of the folder) after the previous version was copied to the history.
+ * The version is a hash of the file's bytes, so a hand edit shows as a new
+ * version too.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/common.h"
+#include "webui_int.h"
+
+void webui__version(const char *text, size_t len, char out[17])
+{
+    unsigned char h[32];
+    unsigned n = 32, i;
+
+    EVP_Digest(text, len, h, &n, EVP_sha256(), NULL);
+    for (i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+char *webui__read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *buf;
+
+    if (f == NULL)
+        return NULL;
+    if (fstat(fileno(f), &st) == -1 || st.st_size > 4 * 1024 * 1024) {
+        fclose(f);
+        return NULL;
+    }
+    buf = gh_calloc(1, (size_t)st.st_size + 1);
+    *len = fread(buf, 1, (size_t)st.st_size, f);
+    fclose(f);
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* The offset of line (1-based), col (1-based) in text, or -1. */
+static long offset_of(const char *text, size_t len, int line, int col)
+{
+    size_t i = 0;
+    int l = 1;
+
+    while (l < line && i < len) {
+        if (text[i] == '\n')
+            l++;
+        i++;
+    }
+    if (l != line || i + (size_t)col - 1 > len)
+        return -1;
+    return (long)(i + (size_t)col - 1);
+}
+
+char *webui__set_server_state(const char *text, size_t len, const char *svc, const char *server,
+                              const char *state, char *err, size_t errlen)
+{
+    struct gh_conf *c = gh_conf_parse("config", text, len, err, errlen);
+    const struct gh_conf_service *s;
+    const struct gh_conf_server *sv = NULL;
+    struct gh_sbuf o = {NULL, 0, 0};
+    long start, end;
+    size_t i;
+    char quote = 0;
+
+    if (c == NULL)
+        return NULL;
+    s = gh_conf_service_find(c, svc);
+    for (i = 0; s != NULL && i < s->nservers; i++)
+        if (strcmp(s->servers[i].name, server) == 0)
+            sv = &s->servers[i];
+    if (sv == NULL) {
+        snprintf(err, errlen, "no server '%s' in service '%s'", server, svc);
+        gh_conf_free(c);
+        return NULL;
+    }
+    start = offset_of(text, len, sv->loc.line, sv->loc.col);
+    if (start < 0 || strncmp(text + start, "server", 6) != 0) {
+        snprintf(err, errlen, "cannot locate the server line");
+        gh_conf_free(c);
+        return NULL;
+    }
+    /* The directive runs to the end of its line or a comment; one that
+     * shares its line with another directive is left to a hand edit. */
+    for (end = start; (size_t)end < len && text[end] != '\n'; end++) {
+        if (quote) {
+            if (text[end] == '\\' && (size_t)end + 1 < len)
+                end++;
+            else if (text[end] == '"')
+                quote = 0;
+            continue;
+        }
+        if (text[end] == '"')
+            quote = '"';
+        else if (text[end] == '#')
+            break;
+        else if (text[end] == ';' || text[end] == '}') {
+            snprintf(err, errlen, "server '%s' shares its line (%d) with another directive; "
+                                  "edit the file by hand", server, sv->loc.line);
+            gh_conf_free(c);
+            return NULL;
+        }
+    }
+    while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t'))
+        end--;
+    gh_sbuf_printf(&o, "%.*s", (int)start, text);
+    gh_conf_write_server(&o, sv, state);
+    gh_sbuf_printf(&o, "%.*s", (int)(len - (size_t)end), text + end);
+    gh_conf_free(c);
+    return o.p;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char dir[1100];
+    const char *slash = strrchr(path, '/');
+    int fd, rc;
+
+    if (slash == NULL)
+        gh_strlcpy(dir, ".", sizeof(dir));
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_durably(const char *path, const char *text, size_t len, mode_t mode)
+{
+    char tmp[1200];
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd == -1)
+        return -1;
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) == -1) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) == -1) {
+        unlink(tmp);
+        return -1;
+    }
+    return fsync_dir_of(path);
+}
+
+/* Keeps the newest `keep` files of the history folder. */
+static void prune(const char *dir, int keep)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort), i;
+
+    for (i = 0; i < n; i++) {
+        if (list[i]->d_name[0] != '.' && i < n - keep) {
+            char p[1400];
+            snprintf(p, sizeof(p), "%s/%s", dir, list[i]->d_name);
+            unlink(p);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
+
+int webui__commit(const char *conf_path, const char *history_dir, const char *old,
+                  size_t oldlen, const char *text, size_t len, char *err, size_t errlen)
+{
+    char ver[17], hist[1400];
+    struct stat st;
+
+    if (mkdir(history_dir, 0700) == -1 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", history_dir, strerror(errno));
+        return -1;
+    }
+    webui__version(old, oldlen, ver);
+    snprintf(hist, sizeof(hist), "%s/%010lld-%s.conf", history_dir, (long long)time(NULL), ver);
+    if (write_durably(hist, old, oldlen, 0600) == -1) {
+        snprintf(err, errlen, "history %s: %s", hist, strerror(errno));
+        return -1;
+    }
+    prune(history_dir, WEBUI_HISTORY_KEEP);
+    if (write_durably(conf_path, text, len,
+                      stat(conf_path, &st) == 0 ? (st.st_mode & 07777) : 0644) == -1) {
+        snprintf(err, errlen, "%s: %s", conf_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

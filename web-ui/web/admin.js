@@ -1,0 +1,89 @@
+// The administration page: who is signed in, the version, and live
+// statistics every 2 s from the same JSON the API serves. Everything shown
+// goes in through textContent, never as HTML. Operators see buttons to put
+// a real server up, drain it or take it out (maint); the server decides
+// whether they may, this page only hides what they cannot do.
+'use strict';
+
+let me = null;
+let version = null;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+async function api(path, opts) {
+  const r = await fetch(path, Object.assign({ credentials: 'same-origin' }, opts || {}));
+  if (r.status === 401) { window.location.assign('/login'); throw new Error('signed out'); }
+  return r;
+}
+
+async function setState(svc, srv, state) {
+  const body = new URLSearchParams({ state });
+  const r = await api('/api/v1/servers/' + encodeURIComponent(svc) + '/' +
+                      encodeURIComponent(srv) + '/state',
+                      { method: 'POST', body, headers: { 'X-CSRF-Token': me.csrf,
+                                                         'If-Match': '"' + version + '"' } });
+  const j = await r.json();
+  document.getElementById('message').textContent =
+    r.ok ? (srv + ': ' + state + ' (configuration ' + j.version + ')') : ('Refused: ' + j.error);
+  await loadConfigVersion();
+  await refresh();
+}
+
+async function loadConfigVersion() {
+  const r = await api('/api/v1/config');
+  if (r.ok) version = (await r.json()).version;
+}
+
+async function refresh() {
+  const r = await api('/api/v1/stats');
+  const s = await r.json();
+  const tb = document.querySelector('#stats tbody');
+  const rows = [];
+  for (const svc of s.services) {
+    const tr = el('tr', undefined, 'service');
+    tr.append(el('td', svc.name + ' (' + svc.listen + ')'), el('td', ''), el('td', ''), el('td', ''),
+              el('td', svc.connections), el('td', svc.requests['2xx']), el('td', svc.requests['5xx']),
+              el('td', svc.bytes_out), el('td', ''));
+    rows.push(tr);
+    for (const srv of svc.servers) {
+      const t = el('tr');
+      t.dataset.server = svc.name + '/' + srv.name;
+      const ops = el('td', undefined, 'ops');
+      if (me && (me.role === 'operator' || me.role === 'admin') && version) {
+        for (const st of ['up', 'drain', 'maint']) {
+          if (st === srv.state) continue;
+          const b = el('button', st === 'up' ? 'enable' : st === 'maint' ? 'disable' : 'drain');
+          b.dataset.action = st;
+          b.addEventListener('click', () => setState(svc.name, srv.name, st));
+          ops.append(b);
+        }
+      }
+      t.append(el('td', '  ' + srv.name + ' ' + srv.address), el('td', srv.state, 'state'),
+               el('td', srv.health, srv.health), el('td', srv.last_check), el('td', srv.connections),
+               el('td', srv.requests['2xx']), el('td', srv.requests['5xx']), el('td', srv.bytes_out),
+               ops);
+      rows.push(t);
+    }
+  }
+  tb.replaceChildren(...rows);
+}
+
+async function main() {
+  me = await (await api('/api/v1/whoami')).json();
+  document.getElementById('who').textContent = me.user + ' (' + me.role + ')';
+  document.getElementById('csrf').value = me.csrf;
+  document.getElementById('version').textContent = 'gatehouse ' + me.version + ', up ' +
+    me.uptime + ' s';
+  if (me.role !== 'operator' && me.role !== 'admin')
+    for (const th of document.querySelectorAll('.ops')) th.hidden = true;
+  await loadConfigVersion();
+  await refresh();
+  setInterval(() => { refresh().catch(() => {}); }, 2000);
+}
+
+main().catch((e) => { document.getElementById('message').textContent = e.message; });
