@@ -223,9 +223,10 @@ const struct gh_conf_idp_group *gh_conf_idp_group_find(const struct gh_conf *c, 
  * yields an equal model. */
 char *gh_conf_write(const struct gh_conf *c);
 struct gh_sbuf;
-/* One server directive, canonically, without indent or newline; state
- * overrides the server's own when not NULL. */
-void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, const char *state);
+/* One server directive, canonically, without indent or newline; state (not
+ * NULL) and weight (> 0) override the server's own. */
+void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, const char *state,
+                          long long weight);
 
 /* conf_table.c */
 enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA, GH_CTX_RULES, GH_CTX_IDP,

@@ -124,15 +124,17 @@ static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, con
     }
 }
 
-void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, const char *state)
+void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, const char *state,
+                          long long weight)
 {
     const char *st = state ? state : sv->state;
+    long long w = weight > 0 ? weight : sv->weight;
 
     gh_sbuf_printf(o, "server ");
     outv(o, sv->name);
     gh_sbuf_printf(o, " %s", sv->addr);
-    if (sv->weight != 1)
-        gh_sbuf_printf(o, " weight %lld", sv->weight);
+    if (w != 1)
+        gh_sbuf_printf(o, " weight %lld", w);
     if (sv->verify_name) {
         gh_sbuf_printf(o, " verify-name ");
         outv(o, sv->verify_name);
@@ -287,7 +289,7 @@ char *gh_conf_write(const struct gh_conf *c)
         }
         for (j = 0; j < s->nservers; j++) {
             gh_sbuf_printf(&o, "    ");
-            gh_conf_write_server(&o, &s->servers[j], NULL);
+            gh_conf_write_server(&o, &s->servers[j], NULL, 0);
             gh_sbuf_printf(&o, "\n");
         }
         gh_sbuf_printf(&o, "}\n");

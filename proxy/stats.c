@@ -272,9 +272,12 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
     gh_sbuf_printf(o, "{\"generation\":%llu,\"services\":[", (unsigned long long)g->id);
     for (i = 0; i < g->nsvcs; i++) {
         struct proxy_svc_stats *v = g->svcs[i].st;
+        char sname[400];
+        /* Names come from the config and may hold anything a string can. */
+        gh_json_escape(sname, sizeof(sname), v->name, strlen(v->name), 128);
         gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"queue\":%ld,\"connections\":%ld,"
                 "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
-             i ? "," : "", v->name, g->svcs[i].conf->listen, atomic_load(&v->queued),
+             i ? "," : "", sname, g->svcs[i].conf->listen, atomic_load(&v->queued),
              atomic_load(&v->conns_active),
              atomic_load(&v->conns_total), atomic_load(&v->bytes_in),
              atomic_load(&v->bytes_out));
@@ -293,7 +296,8 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             struct proxy_srv_stats *t = s->st;
-            char last[200];
+            char last[200], tname[400];
+            gh_json_escape(tname, sizeof(tname), t->name, strlen(t->name), 128);
             pthread_mutex_lock(&t->mu);
             gh_json_escape(last, sizeof(last), t->last_result, strlen(t->last_result), 96);
             pthread_mutex_unlock(&t->mu);
@@ -302,7 +306,7 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
                     "\"checks_fail\":%llu,\"transitions\":%llu,\"active\":%ld,\"connections\":%ld,"
                     "\"connections_total\":%llu,\"bytes_in\":%llu,"
                     "\"bytes_out\":%llu,\"requests\":{",
-                 j ? "," : "", t->name, t->addr, s->weight,
+                 j ? "," : "", tname, t->addr, s->weight,
                  s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
                  atomic_load(&t->up) ? "up" : "down", atomic_load(&t->checked) ? "true" : "false",
                  last, atomic_load(&t->checks_ok), atomic_load(&t->checks_fail),

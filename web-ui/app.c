@@ -16,6 +16,8 @@
  * the audit log.
  */
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #include "webui_int.h"
 
 #define COOKIE "__Host-gh-admin"
+#define LOGIN_COOKIE "__Host-gh-login"
 #define LOGIN_IP_LIMIT 20 /* attempts per source address per 5 minutes */
 
 static const struct webui_hooks *hooks;
@@ -132,6 +135,13 @@ static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, co
     return ret;
 }
 
+/* A constant text body. */
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
+                                 const char *text, const char *cookie, const char *location)
+{
+    return send_buf(conn, status, type, gh_strdup(text), strlen(text), NULL, cookie, location);
+}
+
 static enum MHD_Result json_msg(struct MHD_Connection *conn, unsigned status, const char *key,
                                 const char *msg)
 {
@@ -198,18 +208,28 @@ static int caller(struct MHD_Connection *conn, struct webui_session *s, int *via
     return 0;
 }
 
+/* An Origin header, when present, names us. "null" is what a browser sends
+ * for a form post from a page with Referrer-Policy no-referrer; the token
+ * checked next is what protects those. */
+static int origin_ok(struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+
+    if (origin == NULL || strcmp(origin, "null") == 0)
+        return 1;
+    return host != NULL && strncmp(origin, "https://", 8) == 0 && strcmp(origin + 8, host) == 0;
+}
+
 /* A browser's state change must carry the session's CSRF token and come
  * from our own origin. */
 static int csrf_ok(struct MHD_Connection *conn, const struct webui_session *s, struct wreq *rq)
 {
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
     const char *tok = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
     char *form = NULL;
     int ok;
 
-    if (origin != NULL && (host == NULL || strncmp(origin, "https://", 8) != 0 ||
-                           strcmp(origin + 8, host) != 0))
+    if (!origin_ok(conn))
         return 0;
     if (tok == NULL)
         tok = form = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "csrf");
@@ -223,8 +243,8 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
     const char *body = rq->body.p ? rq->body.p : "";
     char *user = gh_form_get(body, rq->body.len, "user");
     char *pw = gh_form_get(body, rq->body.len, "password");
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    char *ltok = gh_form_get(body, rq->body.len, "login_token");
+    const char *lcookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, LOGIN_COOKIE);
     char ip[64], key[80], id[65], cookie[256];
     struct webui_user u;
     struct webui_session s;
@@ -233,8 +253,10 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
 
     client_ip(conn, ip, sizeof(ip));
     snprintf(key, sizeof(key), "admin-login:%s", ip);
-    if (origin != NULL && (host == NULL || strncmp(origin, "https://", 8) != 0 ||
-                           strcmp(origin + 8, host) != 0)) {
+    /* Login CSRF: the form's token must equal the SameSite=Strict cookie the
+     * login page set, which a cross-site post cannot carry. */
+    if (!origin_ok(conn) || ltok == NULL || lcookie == NULL || strlen(ltok) != 32 ||
+        strlen(lcookie) != 32 || CRYPTO_memcmp(ltok, lcookie, 32) != 0) {
         ret = json_msg(conn, 403, "error", "cross-origin sign-in refused");
         goto done;
     }
@@ -248,14 +270,14 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
         webui_audit(user ? user : "", "", ip, "login", user ? user : "", "", "",
                     r == WEBUI_LOGIN_LOCKED ? "locked" : "failed");
         /* The same answer for a wrong password, an unknown user and a lock. */
-        ret = send_buf(conn, 401, "text/html; charset=utf-8",
-                       gh_strdup("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        ret = send_text(conn, 401, "text/html; charset=utf-8",
+                       ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                                  "<title>gatehouse</title><link rel=\"stylesheet\" "
                                  "href=\"/admin.css\"></head><body><main class=\"login\">"
                                  "<p id=\"error\">Wrong user name or password, or the account "
                                  "is locked.</p><p><a href=\"/login\">Try again</a></p></main>"
                                  "</body></html>\n"),
-                       0, NULL, NULL, NULL);
+                       NULL, NULL);
         goto done;
     }
     if (webui_session_new(&u, (int64_t)time(NULL), id, &s) == -1) {
@@ -265,14 +287,49 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
     snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict; "
                                             "Max-Age=%d", id, WEBUI_ABSOLUTE_SECONDS);
     webui_audit(u.name, webui_role_name(u.role), ip, "login", u.name, "", "", "ok");
-    ret = send_buf(conn, 303, "text/plain", gh_strdup("signed in\n"), 10, NULL, cookie, "/");
+    ret = send_text(conn, 303, "text/plain", "signed in\n", cookie, "/");
     gh_wipe(id, sizeof(id));
 done:
     if (pw)
         gh_wipe(pw, strlen(pw));
     free(pw);
     free(user);
+    free(ltok);
     return ret;
+}
+
+/* The sign-in page with a fresh login token in its form and its cookie. */
+static enum MHD_Result login_page(struct MHD_Connection *conn)
+{
+    const struct apps_asset *a;
+    char tok[33], cookie[160];
+    unsigned char raw[16];
+    const char *mark;
+    struct gh_sbuf o = {NULL, 0, 0};
+    size_t i;
+
+    for (a = webui_assets; a->path != NULL && strcmp(a->path, "/login.html") != 0; a++)
+        ;
+    if (a->path == NULL || RAND_bytes(raw, sizeof(raw)) != 1)
+        return json_msg(conn, 500, "error", "no login page");
+    for (i = 0; i < sizeof(raw); i++)
+        snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+    gh_sbuf_printf(&o, "%.*s", (int)a->len, (const char *)a->data);
+    mark = strstr(o.p, "@LOGIN_TOKEN@");
+    if (mark == NULL) {
+        free(o.p);
+        return json_msg(conn, 500, "error", "no login page");
+    }
+    {
+        struct gh_sbuf p = {NULL, 0, 0};
+        size_t at = (size_t)(mark - o.p);
+        gh_sbuf_printf(&p, "%.*s%s%s", (int)at, o.p, tok, o.p + at + strlen("@LOGIN_TOKEN@"));
+        free(o.p);
+        o = p;
+    }
+    snprintf(cookie, sizeof(cookie), LOGIN_COOKIE "=%s; Path=/; Secure; HttpOnly; "
+                                                  "SameSite=Strict; Max-Age=600", tok);
+    return send_buf(conn, 200, "text/html; charset=utf-8", o.p, o.len, NULL, cookie, NULL);
 }
 
 static enum MHD_Result config_get(struct MHD_Connection *conn)
@@ -304,28 +361,46 @@ static enum MHD_Result config_get(struct MHD_Connection *conn)
     return send_buf(conn, 200, "application/json", o.p, o.len, etag, NULL, NULL);
 }
 
-static enum MHD_Result server_state(struct MHD_Connection *conn, const char *rest,
-                                    const struct webui_session *s, struct wreq *rq)
+/* POST /api/v1/servers/<service>/<server>/state (state=up|drain|maint) or
+ * .../weight (weight=1..1000). */
+static enum MHD_Result server_change(struct MHD_Connection *conn, const char *rest,
+                                     const struct webui_session *s, struct wreq *rq)
 {
-    char svc[128], srv[128], ver[17], nver[17], etag[24], err[1024], ip[64], obj[300];
-    const char *slash = strchr(rest, '/'), *im;
-    char *state = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "state");
+    char svc[128], srv[128], ver[17], nver[17], etag[24], err[1024], ip[64], obj[300], wtxt[24];
+    const char *slash = strchr(rest, '/'), *im, *what = slash ? strchr(slash + 1, '/') : NULL;
+    char *state = NULL, *weight_s = NULL;
     char *text = NULL, *ntext = NULL;
+    long weight = 0;
     size_t len = 0;
     enum MHD_Result ret;
+    const char *action;
 
     client_ip(conn, ip, sizeof(ip));
-    if (slash == NULL || strcmp(strchr(slash + 1, '/') ? strchr(slash + 1, '/') : "", "/state") ||
-        (size_t)(slash - rest) >= sizeof(svc)) {
-        free(state);
+    if (slash == NULL || what == NULL || (strcmp(what, "/state") && strcmp(what, "/weight")) ||
+        (size_t)(slash - rest) >= sizeof(svc) || (size_t)(what - slash) >= sizeof(srv))
         return json_msg(conn, 404, "error", "not found");
-    }
+    action = what[1] == 's' ? "server-state" : "server-weight";
+    if (!webui_allowed(s->role, what[1] == 's' ? WEBUI_SERVER_STATE : WEBUI_CONFIG_WRITE))
+        return json_msg(conn, 403, "error", "your role may not do this");
     snprintf(svc, sizeof(svc), "%.*s", (int)(slash - rest), rest);
-    snprintf(srv, sizeof(srv), "%.*s", (int)(strchr(slash + 1, '/') - (slash + 1)), slash + 1);
+    snprintf(srv, sizeof(srv), "%.*s", (int)(what - (slash + 1)), slash + 1);
     snprintf(obj, sizeof(obj), "server %s/%s", svc, srv);
-    if (state == NULL || (strcmp(state, "up") && strcmp(state, "drain") && strcmp(state, "maint"))) {
-        free(state);
-        return json_msg(conn, 422, "error", "state: up, drain or maint");
+    if (what[1] == 's') {
+        state = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "state");
+        if (state == NULL ||
+            (strcmp(state, "up") && strcmp(state, "drain") && strcmp(state, "maint"))) {
+            free(state);
+            return json_msg(conn, 422, "error", "state: up, drain or maint");
+        }
+        gh_strlcpy(wtxt, state, sizeof(wtxt));
+    } else {
+        weight_s = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "weight");
+        if (weight_s == NULL || gh_parse_long(weight_s, 1, 1000, &weight) == -1) {
+            free(weight_s);
+            return json_msg(conn, 422, "error", "weight: a whole number from 1 to 1000");
+        }
+        snprintf(wtxt, sizeof(wtxt), "weight %ld", weight);
+        free(weight_s);
     }
     if (hooks->conf_path == NULL) {
         free(state);
@@ -345,33 +420,30 @@ static enum MHD_Result server_state(struct MHD_Connection *conn, const char *res
         gh_sbuf_printf(&o, "{\"error\":\"%s\",\"version\":\"%s\"}\n",
                        im ? "the configuration changed since you read it" : "If-Match required",
                        ver);
-        webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, "", state,
-                    "stale");
+        webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "stale");
         ret = send_buf(conn, im ? 412 : 428, "application/json", o.p, o.len, etag, NULL, NULL);
         goto done;
     }
-    ntext = webui__set_server_state(text, len, svc, srv, state, err, sizeof(err));
+    ntext = webui__set_server(text, len, svc, srv, state, weight, err, sizeof(err));
     if (ntext == NULL || hooks->validate(ntext, strlen(ntext), err, sizeof(err)) == -1) {
-        webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, "", state,
-                    "invalid");
+        webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "invalid");
         ret = json_msg(conn, 422, "error", err);
         goto done;
     }
     if (webui__commit(hooks->conf_path, history_dir, text, len, ntext, strlen(ntext), err,
                       sizeof(err)) == -1 ||
         hooks->reload(err, sizeof(err)) == -1) {
-        webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, "", state,
-                    "failed");
+        webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "failed");
         ret = json_msg(conn, 500, "error", err);
         goto done;
     }
     webui__version(ntext, strlen(ntext), nver);
-    webui_audit(s->user, webui_role_name(s->role), ip, "server-state", obj, ver, state, "ok");
+    webui_audit(s->user, webui_role_name(s->role), ip, action, obj, ver, wtxt, "ok");
     {
         struct gh_sbuf o = {NULL, 0, 0};
         char ne[24];
         snprintf(ne, sizeof(ne), "\"%s\"", nver);
-        gh_sbuf_printf(&o, "{\"version\":\"%s\",\"state\":\"%s\"}\n", nver, state);
+        gh_sbuf_printf(&o, "{\"version\":\"%s\",\"change\":\"%s\"}\n", nver, wtxt);
         ret = send_buf(conn, 200, "application/json", o.p, o.len, ne, NULL, NULL);
     }
 done:
@@ -411,8 +483,7 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     if (users == NULL)
         return json_msg(conn, 503, "error", "admin unavailable");
     if (get && strcmp(url, "/healthcheck.html") == 0)
-        return send_buf(conn, 200, "text/html", gh_strdup("<html><body>OK</body></html>\n"), 29,
-                        NULL, NULL, NULL);
+        return send_text(conn, 200, "text/html", "<html><body>OK</body></html>\n", NULL, NULL);
     if (get && strcmp(url, "/metrics") == 0) {
         size_t len = 0;
         char *m = hooks->metrics(0, &len);
@@ -420,17 +491,16 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
                         NULL, NULL);
     }
     if (get && (strcmp(url, "/login") == 0))
-        return asset(conn, "/login.html");
+        return login_page(conn);
     if (get && (strcmp(url, "/admin.css") == 0 || strcmp(url, "/admin.js") == 0))
         return asset(conn, url);
     if (post && strcmp(url, "/login") == 0)
         return login(conn, rq);
     if (get && strcmp(url, "/favicon.ico") == 0)
-        return send_buf(conn, 204, "image/x-icon", gh_strdup(""), 0, NULL, NULL, NULL);
+        return send_text(conn, 204, "image/x-icon", "", NULL, NULL);
     if (caller(conn, &s, &via_cookie, sid) == -1) {
         if (get && strncmp(url, "/api/", 5) != 0)
-            return send_buf(conn, 303, "text/plain", gh_strdup("sign in\n"), 8, NULL, NULL,
-                            "/login");
+            return send_text(conn, 303, "text/plain", "sign in\n", NULL, "/login");
         return json_msg(conn, 401, "error", "sign in, or send a bearer token");
     }
     if (post && via_cookie && !csrf_ok(conn, &s, rq)) {
@@ -447,9 +517,9 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         if (via_cookie)
             webui_session_end(sid);
         webui_audit(s.user, webui_role_name(s.role), ip, "logout", s.user, "", "", "ok");
-        return send_buf(conn, 303, "text/plain", gh_strdup("signed out\n"), 11, NULL,
-                        COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-                        "/login");
+        return send_text(conn, 303, "text/plain", "signed out\n",
+                         COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+                         "/login");
     }
     if (get && strcmp(url, "/api/v1/whoami") == 0) {
         struct gh_sbuf o = {NULL, 0, 0};
@@ -466,11 +536,8 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     }
     if (get && strcmp(url, "/api/v1/config") == 0)
         return config_get(conn);
-    if (post && strncmp(url, "/api/v1/servers/", 16) == 0) {
-        if (!webui_allowed(s.role, WEBUI_SERVER_STATE))
-            return json_msg(conn, 403, "error", "your role may not change servers");
-        return server_state(conn, url + 16, &s, rq);
-    }
+    if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
+        return server_change(conn, url + 16, &s, rq);
     if (!get && !post)
         return json_msg(conn, 405, "error", "method not allowed");
     return json_msg(conn, 404, "error", "not found");

@@ -66,8 +66,8 @@ static long offset_of(const char *text, size_t len, int line, int col)
     return (long)(i + (size_t)col - 1);
 }
 
-char *webui__set_server_state(const char *text, size_t len, const char *svc, const char *server,
-                              const char *state, char *err, size_t errlen)
+char *webui__set_server(const char *text, size_t len, const char *svc, const char *server,
+                        const char *state, long long weight, char *err, size_t errlen)
 {
     struct gh_conf *c = gh_conf_parse("config", text, len, err, errlen);
     const struct gh_conf_service *s;
@@ -118,7 +118,7 @@ char *webui__set_server_state(const char *text, size_t len, const char *svc, con
     while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t'))
         end--;
     gh_sbuf_printf(&o, "%.*s", (int)start, text);
-    gh_conf_write_server(&o, sv, state);
+    gh_conf_write_server(&o, sv, state, weight);
     gh_sbuf_printf(&o, "%.*s", (int)(len - (size_t)end), text + end);
     gh_conf_free(c);
     return o.p;

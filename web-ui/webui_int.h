@@ -13,10 +13,10 @@
 /* 16 hex digits of SHA-256 over the file's bytes: the ETag. */
 void webui__version(const char *text, size_t len, char out[17]);
 char *webui__read_file(const char *path, size_t *len);
-/* The text with one server's directive rewritten to the new state, every
- * other byte kept; NULL with err. */
-char *webui__set_server_state(const char *text, size_t len, const char *svc, const char *server,
-                              const char *state, char *err, size_t errlen);
+/* The text with one server's directive rewritten with a new state (not
+ * NULL) and/or weight (> 0), every other byte kept; NULL with err. */
+char *webui__set_server(const char *text, size_t len, const char *svc, const char *server,
+                        const char *state, long long weight, char *err, size_t errlen);
 /* Copies old into the history, then writes text atomically in place. */
 int webui__commit(const char *conf_path, const char *history_dir, const char *old,
                   size_t oldlen, const char *text, size_t len, char *err, size_t errlen);

@@ -45,8 +45,13 @@ class Admin:
         return b
 
     def login(self, b, user, pw, origin=None):
+        """As a browser does: the login page (its token and cookie), then the post."""
+        st, h, page = b.request(self.url + "/login")
+        m = re.search(rb'name="login_token" value="([0-9a-f]{32})"', page)
+        check(st == 200 and m, "login page: %d" % st)
         hd = {"Origin": origin} if origin else {}
-        return b.request(self.url + "/login", data={"user": user, "password": pw}, headers=hd)
+        return b.request(self.url + "/login", headers=hd,
+                         data={"user": user, "password": pw, "login_token": m.group(1).decode()})
 
     def whoami(self, b):
         st, h, body = b.request(self.url + "/api/v1/whoami")
@@ -234,6 +239,65 @@ def admin_pages_headers(env):
     check(b"<script>" not in body and b"onclick" not in body, "inline script on the login page")
     st, h, body = a.browser("root").request(a.url + "/")
     check(st == 200 and b'src="/admin.js"' in body and b"<script>" not in body, "admin page")
-    st, h, body = b.request(a.url + "/login", data={"user": "root", "password": PW["root"]},
-                            headers={"Origin": "https://evil.example"})
+    st, h, body = a.login(b, "root", PW["root"], origin="https://evil.example")
     check(st == 403, "cross-origin sign-in: %d" % st)
+    st, h, body = Browser(env.ca).request(a.url + "/login",
+                                          data={"user": "root", "password": PW["root"]})
+    check(st == 403, "sign-in without the login page's token (login CSRF): %d" % st)
+    st, h, body = a.login(b, "root", PW["root"], origin="null")
+    check(st == 303, "a form post from our page (Origin: null) refused: %d" % st)
+
+
+@test
+def admin_browser_signin_drain_weight_readonly_and_escaping(env):
+    """Debian's chromium through the admin pages: a wrong password refused,
+    sign-in, drain and a weight change seen in Statistics and in the file,
+    a read-only user with no write controls, a service name carrying markup
+    shown as text; no console error or CSP violation; PNGs of every page."""
+    import shutil
+    from harness import ROOT
+    a = Admin(env)
+    # A service whose name is an XSS payload.
+    evil = '<img src=x onerror=alert(1)>'
+    text = open(a.conf).read() + 'service "%s" {\n    listen 127.0.0.1:%d\n    app status\n}\n' % (
+        evil.replace('"', '\\"'), free_port())
+    with open(a.conf, "w") as f:
+        f.write(text)
+    a.gh.signal(signal.SIGHUP)
+    wait_until(lambda: evil in Browser(env.ca).request(
+        a.url + "/api/v1/stats", headers={"Authorization": "Bearer " + a_token(env, a)})[2].decode(),
+        timeout=10, what="the reload with the odd service")
+    shots = env.path("shots")
+    os.makedirs(shots)
+    r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin.mjs"), a.url, "root",
+                        PW["root"], "viewer", PW["viewer"], shots], capture_output=True,
+                       timeout=120, cwd=os.path.join(ROOT, "tests/browser"))
+    check(r.returncode == 0, "browser run failed: %s %s" % (r.stdout[-2000:], r.stderr[-3000:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check("Wrong user name or password" in res["wrong"], "wrong password page: %r" % res["wrong"])
+    check(res["who"] == "root (admin)", "who: %r" % res["who"])
+    check("weight 7" in res["message"], "message: %r" % res["message"])
+    conf = open(a.conf).read()
+    check(re.search(r"server web1 127\.0\.0\.1:\d+ weight 7 state drain", conf), "file: %s" % conf)
+    check(any(evil in n for n in res["names"]), "the odd name is not shown as text: %r" %
+          res["names"])
+    check(res["injected"] == 0, "markup from a name became elements")
+    check(res["viewerButtons"] == 0 and res["viewerWho"] == "viewer (read-only)",
+          "read-only view: %r" % res)
+    check(not res["errors"], "console errors or CSP violations: %r" % res["errors"])
+    check(len(res["expected"]) == 1 and "401" in res["expected"][0],
+          "the refused sign-in: %r" % res["expected"])
+    check(len(res["shots"]) == 4 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+          "screenshots: %r" % res["shots"])
+    out = os.path.join(ROOT, "build", "test-screens")
+    os.makedirs(out, exist_ok=True)
+    for p in res["shots"]:
+        shutil.copy(p, os.path.join(out, "admin-" + os.path.basename(p)))
+
+
+def a_token(env, a):
+    if not hasattr(a, "token"):
+        r = subprocess.run([GATEHOUSE, "admin", "token", "add", "viewer", "-c", a.conf],
+                           capture_output=True, cwd=env.dir)
+        a.token = r.stdout.decode().strip()
+    return a.token

@@ -34,6 +34,20 @@ async function setState(svc, srv, state) {
   await refresh();
 }
 
+async function setWeight(svc, srv, weight) {
+  const body = new URLSearchParams({ weight });
+  const r = await api('/api/v1/servers/' + encodeURIComponent(svc) + '/' +
+                      encodeURIComponent(srv) + '/weight',
+                      { method: 'POST', body, headers: { 'X-CSRF-Token': me.csrf,
+                                                         'If-Match': '"' + version + '"' } });
+  const j = await r.json();
+  document.getElementById('message').textContent =
+    r.ok ? (srv + ': weight ' + weight + ' (configuration ' + j.version + ')')
+         : ('Refused: ' + j.error);
+  await loadConfigVersion();
+  await refresh();
+}
+
 async function loadConfigVersion() {
   const r = await api('/api/v1/config');
   if (r.ok) version = (await r.json()).version;
@@ -63,7 +77,20 @@ async function refresh() {
           ops.append(b);
         }
       }
-      t.append(el('td', '  ' + srv.name + ' ' + srv.address), el('td', srv.state, 'state'),
+      if (me && me.role === 'admin' && version) {
+        const w = el('input');
+        w.type = 'number';
+        w.min = '1';
+        w.max = '1000';
+        w.value = String(srv.weight);
+        w.className = 'weight';
+        const set = el('button', 'set weight');
+        set.dataset.action = 'weight';
+        set.addEventListener('click', () => setWeight(svc.name, srv.name, w.value));
+        ops.append(w, set);
+      }
+      t.append(el('td', '  ' + srv.name + ' ' + srv.address + ' (weight ' + srv.weight + ')',
+                  'name'), el('td', srv.state, 'state'),
                el('td', srv.health, srv.health), el('td', srv.last_check), el('td', srv.connections),
                el('td', srv.requests['2xx']), el('td', srv.requests['5xx']), el('td', srv.bytes_out),
                ops);

@@ -100,8 +100,8 @@ TEST(webui_config_line_editor)
 
     for (i = 0; i < GH_ARRAY_LEN(edits); i++) {
         const char *server = strcmp(edits[i].name, "quoted hash") == 0 ? "a#b" : "a";
-        char *out = webui__set_server_state(edits[i].text, strlen(edits[i].text), "s", server,
-                                            edits[i].state, err, sizeof(err));
+        char *out = webui__set_server(edits[i].text, strlen(edits[i].text), "s", server,
+                                      edits[i].state, 0, err, sizeof(err));
         if (edits[i].want == NULL) {
             if (strcmp(edits[i].name, "quoted hash") == 0) {
                 /* a quoted name with '#' is not a comment: the edit works */
@@ -114,5 +114,12 @@ TEST(webui_config_line_editor)
         }
         free(out);
     }
-    CHECK(webui__set_server_state("x", 1, "s", "a", "up", err, sizeof(err)) == NULL);
+    CHECK(webui__set_server("x", 1, "s", "a", "up", 0, err, sizeof(err)) == NULL);
+    {
+        const char *t = "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2 state drain\n}\n";
+        char *out = webui__set_server(t, strlen(t), "s", "a", NULL, 5, err, sizeof(err));
+        CHECK_STR(out, "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2 weight 5 state "
+                       "drain\n}\n", "weight only");
+        free(out);
+    }
 }
