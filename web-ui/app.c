@@ -35,9 +35,19 @@
 
 static const struct webui_hooks *hooks;
 static struct webui_users *users;
-static char history_dir[1200];
+static char history_dir[1200], audit_path[1200], security_log[1024];
 static int64_t started;
 static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void webui__lock(void)
+{
+    pthread_mutex_lock(&write_mu);
+}
+
+void webui__unlock(void)
+{
+    pthread_mutex_unlock(&write_mu);
+}
 
 struct wreq {
     struct gh_sbuf body;
@@ -59,6 +69,10 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
         return -1;
     snprintf(history_dir, sizeof(history_dir), "%s/history", dir);
     snprintf(audit, sizeof(audit), "%s/audit.log", dir);
+    gh_strlcpy(audit_path, audit, sizeof(audit_path));
+    if (c->security_log && strcmp(c->security_log, "stderr") != 0 &&
+        strcmp(c->security_log, "off") != 0)
+        gh_strlcpy(security_log, c->security_log, sizeof(security_log));
     if (webui_audit_open(audit) == -1) {
         snprintf(err, errlen, "%s: cannot open", audit);
         return -1;
@@ -79,6 +93,36 @@ void webui_stop(void)
 struct webui_users *webui__users(void)
 {
     return users;
+}
+
+const char *webui__history_dir(void)
+{
+    return history_dir;
+}
+
+const char *webui__conf_path(void)
+{
+    return hooks ? hooks->conf_path : NULL;
+}
+
+const char *webui__audit_path(void)
+{
+    return audit_path;
+}
+
+const char *webui__security_log_path(void)
+{
+    return security_log[0] ? security_log : NULL;
+}
+
+int webui__validate(const char *text, size_t len, char *err, size_t errlen)
+{
+    return hooks->validate(text, len, err, errlen);
+}
+
+int webui__reload(char *err, size_t errlen)
+{
+    return hooks->reload(err, errlen);
 }
 
 void webui_done(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -135,6 +179,12 @@ static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, co
     return ret;
 }
 
+enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const char *type,
+                            char *body, size_t len, const char *etag)
+{
+    return send_buf(conn, status, type, body, len, etag, NULL, NULL);
+}
+
 /* A constant text body. */
 static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
                                  const char *text, const char *cookie, const char *location)
@@ -182,6 +232,15 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
         p++;
     if (p == NULL || gh_strlcpy(out, p, len) == -1)
         gh_strlcpy(out, "-", len);
+}
+
+void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, const char *action,
+                  const char *object, const char *before, const char *after, const char *result)
+{
+    char ip[64];
+
+    client_ip(conn, ip, sizeof(ip));
+    webui_audit(s->user, webui_role_name(s->role), ip, action, object, before, after, result);
 }
 
 /* Who is asking: a session (cookie) or an API token (bearer). 0 found. */
@@ -538,6 +597,10 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (strncmp(url, "/api/v1/config/", 15) == 0 || strncmp(url, "/api/v1/logs/", 13) == 0 ||
+        strncmp(url, "/api/v1/users", 13) == 0)
+        return webui__api_more(conn, url, method, &s, rq->body.p ? rq->body.p : "",
+                               rq->body.len);
     if (!get && !post)
         return json_msg(conn, 405, "error", "method not allowed");
     return json_msg(conn, 404, "error", "not found");

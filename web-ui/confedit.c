@@ -50,6 +50,34 @@ char *webui__read_file(const char *path, size_t *len)
     return buf;
 }
 
+char *webui__read_file_tail(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *buf, *start;
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    if (fstat(fileno(f), &st) == -1) {
+        fclose(f);
+        return NULL;
+    }
+    if ((size_t)st.st_size > max)
+        fseek(f, (long)((size_t)st.st_size - max), SEEK_SET);
+    buf = gh_calloc(1, max + 1);
+    n = fread(buf, 1, max, f);
+    fclose(f);
+    buf[n] = '\0';
+    start = (size_t)st.st_size > max ? strchr(buf, '\n') : NULL;
+    if (start != NULL) {
+        memmove(buf, start + 1, n - (size_t)(start + 1 - buf) + 1);
+        n -= (size_t)(start + 1 - buf);
+    }
+    *len = n;
+    return buf;
+}
+
 /* The offset of line (1-based), col (1-based) in text, or -1. */
 static long offset_of(const char *text, size_t len, int line, int col)
 {

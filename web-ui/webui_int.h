@@ -21,7 +21,26 @@ char *webui__set_server(const char *text, size_t len, const char *svc, const cha
 int webui__commit(const char *conf_path, const char *history_dir, const char *old,
                   size_t oldlen, const char *text, size_t len, char *err, size_t errlen);
 
-/* app.c */
+/* The last max bytes of a file (from a line start), malloc'd. */
+char *webui__read_file_tail(const char *path, size_t max, size_t *len);
+
+/* app.c: what the other API files use of the application's state. */
 struct webui_users *webui__users(void);
+const char *webui__history_dir(void);
+const char *webui__conf_path(void); /* NULL: the embedded default */
+const char *webui__audit_path(void);
+const char *webui__security_log_path(void); /* NULL: none or stderr */
+void webui__lock(void);   /* one config change at a time */
+void webui__unlock(void);
+int webui__validate(const char *text, size_t len, char *err, size_t errlen);
+int webui__reload(char *err, size_t errlen);
+void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, const char *action,
+                  const char *object, const char *before, const char *after, const char *result);
+enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const char *type,
+                            char *body, size_t len, const char *etag);
+
+/* api_more.c */
+enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, const char *method,
+                                const struct webui_session *s, const char *body, size_t blen);
 
 #endif

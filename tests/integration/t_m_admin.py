@@ -301,3 +301,73 @@ def a_token(env, a):
                            capture_output=True, cwd=env.dir)
         a.token = r.stdout.decode().strip()
     return a.token
+
+
+@test
+def admin_history_diff_rollback_logs_and_users(env):
+    a = Admin(env)
+    root, ua = a.browser("root"), a.browser("users")
+    st, me = a.whoami(root)
+    original = open(a.conf).read()
+    v0 = a.version(root)
+    st, j = a.set_state(root, "web2", "maint", v0, csrf=me["csrf"])
+    check(st == 200, "maint: %d" % st)
+    st, h, body = root.request(a.url + "/api/v1/config/history")
+    hist = json.loads(body)["versions"]
+    check(st == 200 and len(hist) == 1 and hist[0]["version"] == v0, "history: %r" % hist)
+    st, h, body = root.request(a.url + "/api/v1/config/history/" + hist[0]["id"])
+    d = json.loads(body)
+    check(d["text"] == original, "history text differs from the original file")
+    check(len(d["diff_to_current"]) == 2 and d["diff_to_current"][0].startswith("- ") and
+          d["diff_to_current"][1].endswith("state maint"), "diff: %r" % d["diff_to_current"])
+    st, h, body = root.request(a.url + "/api/v1/config/history/..%2f..%2fgh.conf")
+    check(st in (400, 404), "history traversal: %d" % st)
+    # Roll back to the original.
+    v1 = a.version(root)
+    st, h, body = root.request(a.url + "/api/v1/config/rollback", data={"id": hist[0]["id"]},
+                               headers={"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v0})
+    check(st == 412, "rollback with a stale version: %d" % st)
+    st, h, body = root.request(a.url + "/api/v1/config/rollback", data={"id": hist[0]["id"]},
+                               headers={"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v1})
+    check(st == 200 and open(a.conf).read() == original, "rollback: %d %r" % (st, body))
+    check(a.version(root) == v0, "version after rollback")
+    # Logs: the security log filtered by reason; the audit log for admins.
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context(cafile=env.ca)
+    cn = http.client.HTTPSConnection("localhost", a.pub, context=ctx, timeout=10)
+    cn.request("GET", "/whoami", headers={"Host": "intranet.corp"})
+    cn.getresponse().read()
+    cn.close()
+    wait_until(lambda: b"intranet.corp" in open(env.path("security.log"), "rb").read(),
+               timeout=5, what="the refusal in the security log")
+    st, h, body = root.request(a.url + "/api/v1/logs/security?host=intranet.corp&limit=5")
+    entries = json.loads(body)["entries"]
+    check(st == 200 and len(entries) >= 1 and entries[0]["host"] == "intranet.corp",
+          "security log: %r" % entries)
+    st, h, body = root.request(a.url + "/api/v1/logs/security?reason=no-such-reason")
+    check(json.loads(body)["entries"] == [], "filter by reason")
+    st, h, body = root.request(a.url + "/api/v1/logs/audit?limit=3")
+    acts = [e["action"] for e in json.loads(body)["entries"]]
+    check(st == 200 and acts[0] == "rollback", "audit log, newest first: %r" % acts)
+    viewer = a.browser("viewer")
+    st, h, body = viewer.request(a.url + "/api/v1/logs/audit")
+    check(st == 403, "a read-only user read the audit log: %d" % st)
+    # Users: only a user admin, and only with the password given again.
+    st, me_u = a.whoami(ua)
+    st, h, body = root.request(a.url + "/api/v1/users")
+    check(st == 403, "an admin (not user admin) listed users: %d" % st)
+    form = {"name": "newbie", "role": "operator", "password": "newbie password 1"}
+    st, h, body = ua.request(a.url + "/api/v1/users", data=form,
+                             headers={"X-CSRF-Token": me_u["csrf"]})
+    check(st == 403 and b"current_password" in body, "no re-authentication: %d" % st)
+    form["current_password"] = PW["users"]
+    st, h, body = ua.request(a.url + "/api/v1/users", data=form,
+                             headers={"X-CSRF-Token": me_u["csrf"]})
+    check(st == 201, "create user: %d %r" % (st, body))
+    st, h, body = ua.request(a.url + "/api/v1/users")
+    names = [u["name"] for u in json.loads(body)["users"]]
+    check("newbie" in names, "users: %r" % names)
+    nb = a.browser()
+    st, h, body = a.login(nb, "newbie", "newbie password 1")
+    check(st == 303, "new user signs in: %d" % st)

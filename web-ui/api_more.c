@@ -1,0 +1,375 @@
+/*
+ * The rest of the admin JSON API:
+ *
+ *   GET  /api/v1/config/history            previous versions, newest first
+ *   GET  /api/v1/config/history/<id>       one of them, with a diff to the current file
+ *   POST /api/v1/config/rollback           id=..., If-Match: the current version
+ *   GET  /api/v1/logs/audit?limit=N        the audit log's last entries (admins, user admins)
+ *   GET  /api/v1/logs/security?reason=&host=&ip=&limit=N
+ *   GET  /api/v1/users                     (user admins)
+ *   POST /api/v1/users                     name, role, password, current_password
+ *   POST /api/v1/users/<name>/unlock|delete  current_password
+ *
+ * Changes to users ask for the acting user's password again.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/common.h"
+#include "webui_int.h"
+
+static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, char *body,
+                                  const char *etag)
+{
+    return webui__send(conn, status, "application/json", body, strlen(body), etag);
+}
+
+static enum MHD_Result msg(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[1200];
+
+    gh_json_escape(esc, sizeof(esc), text, strlen(text), 500);
+    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", esc);
+    return reply_json(conn, status, o.p, NULL);
+}
+
+static int valid_history_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    return n > 5 && n < 64 && strspn(id, "0123456789abcdef-") == n - 5 &&
+           strcmp(id + n - 5, ".conf") == 0;
+}
+
+static enum MHD_Result history_list(struct MHD_Connection *conn)
+{
+    struct dirent **list = NULL;
+    struct gh_sbuf o = {NULL, 0, 0};
+    int n = scandir(webui__history_dir(), &list, NULL, alphasort), i, first = 1;
+
+    gh_sbuf_printf(&o, "{\"versions\":[");
+    for (i = n - 1; i >= 0; i--) {
+        const char *d = list[i]->d_name;
+        if (valid_history_id(d)) {
+            long long t = strtoll(d, NULL, 10);
+            const char *dash = strchr(d, '-');
+            gh_sbuf_printf(&o, "%s{\"id\":\"%s\",\"time\":%lld,\"version\":\"%.16s\"}",
+                           first ? "" : ",", d, t, dash ? dash + 1 : "");
+            first = 0;
+        }
+        free(list[i]);
+    }
+    free(list);
+    gh_sbuf_printf(&o, "]}\n");
+    return reply_json(conn, 200, o.p, NULL);
+}
+
+/* A line diff good for the edits the UI makes: the common head and tail
+ * (whole lines) are skipped, the middle is shown as removed and added. */
+static void emit(struct gh_sbuf *o, const char *p, const char *end, const char *sign, int *first)
+{
+    char esc[2400];
+
+    while (p < end) {
+        const char *q = memchr(p, '\n', (size_t)(end - p));
+        q = q ? q : end;
+        gh_json_escape(esc, sizeof(esc), p, (size_t)(q - p), 1000);
+        gh_sbuf_printf(o, "%s\"%s%s\"", *first ? "" : ",", sign, esc);
+        *first = 0;
+        p = q < end ? q + 1 : q;
+    }
+}
+
+static void diff(struct gh_sbuf *o, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), pre = 0, suf = 0;
+    int first = 1;
+
+    while (pre < la && pre < lb && a[pre] == b[pre])
+        pre++;
+    while (pre > 0 && a[pre - 1] != '\n')
+        pre--;
+    while (suf < la - pre && suf < lb - pre && a[la - 1 - suf] == b[lb - 1 - suf])
+        suf++;
+    while (suf > 0 && la - suf > 0 && a[la - suf - 1] != '\n')
+        suf--;
+    emit(o, a + pre, a + la - suf, "- ", &first);
+    emit(o, b + pre, b + lb - suf, "+ ", &first);
+}
+
+static enum MHD_Result history_get(struct MHD_Connection *conn, const char *id)
+{
+    char path[1400];
+    size_t len = 0, clen = 0;
+    char *text, *cur, *esc;
+    struct gh_sbuf o = {NULL, 0, 0};
+
+    if (!valid_history_id(id))
+        return msg(conn, 404, "not found");
+    snprintf(path, sizeof(path), "%s/%s", webui__history_dir(), id);
+    text = webui__read_file(path, &len);
+    if (text == NULL)
+        return msg(conn, 404, "not found");
+    cur = webui__conf_path() ? webui__read_file(webui__conf_path(), &clen) : NULL;
+    esc = gh_calloc(1, len * 6 + 16);
+    gh_json_escape(esc, len * 6 + 16, text, len, len);
+    gh_sbuf_printf(&o, "{\"id\":\"%s\",\"text\":\"%s\",\"diff_to_current\":[", id, esc);
+    if (cur != NULL)
+        diff(&o, text, cur);
+    gh_sbuf_printf(&o, "]}\n");
+    free(esc);
+    free(text);
+    free(cur);
+    return reply_json(conn, 200, o.p, NULL);
+}
+
+static enum MHD_Result rollback(struct MHD_Connection *conn, const struct webui_session *s,
+                                const char *body, size_t blen)
+{
+    char *id = gh_form_get(body, blen, "id"), path[1400], ver[17], etag[24], err[1024], nv[17];
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    size_t len = 0, olen = 0;
+    char *text = NULL, *old = NULL;
+    enum MHD_Result ret;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE)) {
+        free(id);
+        return msg(conn, 403, "your role may not change the configuration");
+    }
+    if (id == NULL || !valid_history_id(id) || webui__conf_path() == NULL) {
+        free(id);
+        return msg(conn, 404, "not found");
+    }
+    snprintf(path, sizeof(path), "%s/%s", webui__history_dir(), id);
+    webui__lock();
+    text = webui__read_file(path, &len);
+    old = webui__read_file(webui__conf_path(), &olen);
+    if (text == NULL || old == NULL) {
+        ret = msg(conn, 404, "not found");
+        goto done;
+    }
+    webui__version(old, olen, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (im == NULL || strcmp(im, etag) != 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"error\":\"stale or missing If-Match\",\"version\":\"%s\"}\n", ver);
+        ret = webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
+        goto done;
+    }
+    if (webui__validate(text, len, err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "rollback", id, ver, "", "invalid");
+        ret = msg(conn, 422, err);
+        goto done;
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), old, olen, text, len, err,
+                      sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "rollback", id, ver, "", "failed");
+        ret = msg(conn, 500, err);
+        goto done;
+    }
+    webui__version(text, len, nv);
+    webui__audit(conn, s, "rollback", id, ver, nv, "ok");
+    {
+        struct gh_sbuf o = {NULL, 0, 0};
+        snprintf(etag, sizeof(etag), "\"%s\"", nv);
+        gh_sbuf_printf(&o, "{\"version\":\"%s\"}\n", nv);
+        ret = webui__send(conn, 200, "application/json", o.p, o.len, etag);
+    }
+done:
+    webui__unlock();
+    free(text);
+    free(old);
+    free(id);
+    return ret;
+}
+
+/* The last `limit` lines of a JSON-lines file that contain every needle. */
+static enum MHD_Result tail_json(struct MHD_Connection *conn, const char *path, long limit,
+                                 const char *const *needles, size_t nneedles)
+{
+    size_t len = 0;
+    char *text = path ? webui__read_file_tail(path, 4 * 1024 * 1024, &len) : NULL;
+    struct gh_sbuf o = {NULL, 0, 0};
+    const char **lines;
+    size_t n = 0, cap = 1024, i, k;
+    char *p;
+    long shown = 0;
+
+    gh_sbuf_printf(&o, "{\"entries\":[");
+    if (text != NULL) {
+        lines = gh_calloc(cap, sizeof(*lines));
+        p = text;
+        while (*p) {
+            char *nl = strchr(p, '\n');
+            if (nl)
+                *nl = '\0';
+            if (p[0] == '{') {
+                int keep = 1;
+                for (k = 0; k < nneedles; k++)
+                    if (needles[k] && !strstr(p, needles[k]))
+                        keep = 0;
+                if (keep) {
+                    if (n == cap) {
+                        cap *= 2;
+                        lines = realloc(lines, cap * sizeof(*lines));
+                        if (lines == NULL)
+                            abort();
+                    }
+                    lines[n++] = p;
+                }
+            }
+            if (!nl)
+                break;
+            p = nl + 1;
+        }
+        for (i = n; i > 0 && shown < limit; i--, shown++)
+            gh_sbuf_printf(&o, "%s%s", shown ? "," : "", lines[i - 1]);
+        free(lines);
+        free(text);
+    }
+    gh_sbuf_printf(&o, "]}\n");
+    return reply_json(conn, 200, o.p, NULL);
+}
+
+static enum MHD_Result logs(struct MHD_Connection *conn, const struct webui_session *s,
+                            const char *which)
+{
+    const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    long limit = 100;
+    char nr[160], nh[300], ni[120];
+    const char *needles[3] = {NULL, NULL, NULL};
+    const char *q;
+
+    if (l != NULL && gh_parse_long(l, 1, 10000, &limit) == -1)
+        return msg(conn, 422, "limit: 1 to 10000");
+    if (strcmp(which, "audit") == 0) {
+        if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE) && !webui_allowed(s->role, WEBUI_USERS))
+            return msg(conn, 403, "the audit log is for admins and user admins");
+        return tail_json(conn, webui__audit_path(), limit, needles, 0);
+    }
+    if (strcmp(which, "security") != 0)
+        return msg(conn, 404, "not found");
+    /* Filters match the JSON fields exactly as the proxy writes them. */
+    if ((q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "reason")) && *q) {
+        snprintf(nr, sizeof(nr), "\"reason\":\"%.100s", q);
+        needles[0] = nr;
+    }
+    if ((q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "host")) && *q) {
+        snprintf(nh, sizeof(nh), "\"host\":\"%.200s\"", q);
+        needles[1] = nh;
+    }
+    if ((q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "ip")) && *q) {
+        snprintf(ni, sizeof(ni), "\"client\":\"%.60s\"", q);
+        needles[2] = ni;
+    }
+    return tail_json(conn, webui__security_log_path(), limit, needles, 3);
+}
+
+struct ulist {
+    struct gh_sbuf *o;
+    int n;
+};
+
+static void add_user(const struct webui_user *u, void *arg)
+{
+    struct ulist *l = arg;
+
+    gh_sbuf_printf(l->o, "%s{\"name\":\"%s\",\"role\":\"%s\",\"locked\":%s}", l->n++ ? "," : "",
+                   u->name, webui_role_name(u->role),
+                   u->locked_until > (int64_t)time(NULL) ? "true" : "false");
+}
+
+static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui_session *s,
+                                 const char *method, const char *rest, const char *body,
+                                 size_t blen)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct ulist l = {&o, 0};
+    char err[256], *cur, *name, *role, *pw;
+    enum webui_role r;
+    enum MHD_Result ret;
+    int ok;
+
+    if (!webui_allowed(s->role, WEBUI_USERS))
+        return msg(conn, 403, "only user admins manage users");
+    if (strcmp(method, "GET") == 0 && rest[0] == '\0') {
+        gh_sbuf_printf(&o, "{\"users\":[");
+        webui_user_list(webui__users(), add_user, &l);
+        gh_sbuf_printf(&o, "]}\n");
+        return reply_json(conn, 200, o.p, NULL);
+    }
+    if (strcmp(method, "POST") != 0)
+        return msg(conn, 405, "method not allowed");
+    /* Re-authentication: the acting user's password, again. */
+    cur = gh_form_get(body, blen, "current_password");
+    ok = cur != NULL && webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) ==
+                            WEBUI_LOGIN_OK;
+    if (cur)
+        gh_wipe(cur, strlen(cur));
+    free(cur);
+    if (!ok) {
+        webui__audit(conn, s, "reauth", s->user, "", "", "failed");
+        return msg(conn, 403, "give your own password again (current_password)");
+    }
+    if (rest[0] == '\0') {
+        name = gh_form_get(body, blen, "name");
+        role = gh_form_get(body, blen, "role");
+        pw = gh_form_get(body, blen, "password");
+        if (name == NULL || role == NULL || pw == NULL || webui_role_parse(role, &r) == -1) {
+            ret = msg(conn, 422, "name, role (read-only, operator, admin, user-admin) and "
+                                 "password are needed");
+        } else if (webui_user_add(webui__users(), name, r, pw, err, sizeof(err)) == -1) {
+            webui__audit(conn, s, "user-add", name, "", role, "invalid");
+            ret = msg(conn, 422, err);
+        } else {
+            webui__audit(conn, s, "user-add", name, "", role, "ok");
+            gh_sbuf_printf(&o, "{\"created\":\"%s\"}\n", name);
+            ret = reply_json(conn, 201, o.p, NULL);
+        }
+        if (pw)
+            gh_wipe(pw, strlen(pw));
+        free(name);
+        free(role);
+        free(pw);
+        return ret;
+    }
+    {
+        char who[64];
+        const char *act = strchr(rest + 1, '/');
+        if (rest[0] != '/' || act == NULL || (size_t)(act - rest - 1) >= sizeof(who))
+            return msg(conn, 404, "not found");
+        snprintf(who, sizeof(who), "%.*s", (int)(act - rest - 1), rest + 1);
+        if (strcmp(act, "/unlock") == 0)
+            ok = webui_user_unlock(webui__users(), who) == 0;
+        else if (strcmp(act, "/delete") == 0 && strcmp(who, s->user) != 0)
+            ok = webui_user_delete(webui__users(), who) == 0;
+        else
+            return msg(conn, 404, "not found");
+        webui__audit(conn, s, act + 1, who, "", "", ok ? "ok" : "failed");
+        return ok ? reply_json(conn, 200, gh_strdup("{\"done\":true}\n"), NULL)
+                  : msg(conn, 404, "no such user");
+    }
+}
+
+enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, const char *method,
+                                const struct webui_session *s, const char *body, size_t blen)
+{
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+
+    if (get && strcmp(url, "/api/v1/config/history") == 0)
+        return history_list(conn);
+    if (get && strncmp(url, "/api/v1/config/history/", 23) == 0)
+        return history_get(conn, url + 23);
+    if (post && strcmp(url, "/api/v1/config/rollback") == 0)
+        return rollback(conn, s, body, blen);
+    if (get && strncmp(url, "/api/v1/logs/", 13) == 0)
+        return logs(conn, s, url + 13);
+    if (strncmp(url, "/api/v1/users", 13) == 0)
+        return users_api(conn, s, method, url + 13, body, blen);
+    return msg(conn, 404, "not found");
+}
