@@ -34,7 +34,7 @@ static void gen_free(struct proxy_gen *g)
         free(g->svcs[i].hosts);
         free(g->svcs[i].wrr);
         rules_set_free(g->svcs[i].rules);
-        for (k = 0; k < g->svcs[i].nsni; k++) {
+        for (k = 0; !g->svcs[i].sni_shared && k < g->svcs[i].nsni; k++) {
             size_t m;
             for (m = 0; m < g->svcs[i].sni[k].nnames; m++)
                 free(g->svcs[i].sni[k].names[m]);
@@ -42,7 +42,8 @@ static void gen_free(struct proxy_gen *g)
             SSL_CTX_free(g->svcs[i].sni[k].ctx);
             certs_ocsp_free(g->svcs[i].sni[k].ocsp);
         }
-        free(g->svcs[i].sni);
+        if (!g->svcs[i].sni_shared)
+            free(g->svcs[i].sni);
         SSL_CTX_free(g->svcs[i].up_tls);
         free(g->svcs[i].servers);
     }
@@ -321,6 +322,42 @@ done:
     return rc;
 }
 
+static int same_list(const struct gh_conf_list *a, const struct gh_conf_list *b)
+{
+    size_t i;
+
+    if (a->n != b->n)
+        return 0;
+    for (i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Services with the same certificates and TLS versions share one set of
+ * contexts: the SNI groups, names and OCSP would be built identically, and
+ * a context costs a millisecond of OpenSSL set-up (a thousand services on
+ * one certificate reload in a fraction of the time). The SNI callback only
+ * reads that shared set, so the first service's copy serves them all. */
+static int share_sni(struct proxy_gen *g, struct proxy_service *svc,
+                     const struct gh_conf_service *cs)
+{
+    size_t i;
+
+    for (i = 0; &g->svcs[i] != svc; i++) {
+        const struct proxy_service *o = &g->svcs[i];
+        if (o->tls == NULL || o->sni_shared || !same_list(&o->conf->certificates, &cs->certificates) ||
+            !same_list(&o->conf->tls_versions, &cs->tls_versions))
+            continue;
+        svc->sni = o->sni;
+        svc->nsni = o->nsni;
+        svc->tls = o->tls;
+        svc->sni_shared = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int build_service(struct proxy_gen *g, struct proxy_service *svc,
                          const struct gh_conf_service *cs, proxy_app_resolver apps, char *err,
                          size_t errlen)
@@ -338,7 +375,8 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
     svc->lim.max_chunk_ext = (size_t)cs->max_chunk_ext;
     if (build_filters(conf, svc, cs, err, errlen) == -1)
         return -1;
-    if (cs->certificates.n > 0 && build_sni(conf, svc, cs, err, errlen) == -1)
+    if (cs->certificates.n > 0 && !share_sni(g, svc, cs) &&
+        build_sni(conf, svc, cs, err, errlen) == -1)
         return -1;
     if (strcmp(cs->reencrypt, "pinned") == 0) {
         /* Self-signed real servers: each one's certificate fingerprint is

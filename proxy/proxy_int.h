@@ -18,7 +18,7 @@
 #include "http1.h"
 #include "proxy.h"
 
-#define PROXY_MAX_LISTENERS 64
+#define PROXY_MAX_LISTENERS 2048 /* a thousand virtual services, each its own address */
 #define PROXY_KEY_LEN 384
 #define PROXY_MAGIC_CONN 0x47484331u
 #define PROXY_MAGIC_DEAD 0xdeadc0deu
@@ -103,8 +103,9 @@ struct proxy_sni {
 struct proxy_service {
     const struct gh_conf_service *conf; /* borrowed from the generation's config */
     SSL_CTX *tls;                       /* borrowed: sni[0].ctx, the default; NULL: plain */
-    struct proxy_sni *sni;              /* owned */
+    struct proxy_sni *sni;              /* owned, unless sni_shared */
     size_t nsni;
+    int sni_shared;                     /* sni and tls borrowed from an earlier service */
     SSL_CTX *up_tls;                    /* owned; NULL: plain-text real servers */
     struct proxy_server *servers;       /* owned array */
     size_t nservers;
