@@ -250,3 +250,37 @@ def saml_open_redirect_and_unknown_paths_refused(env):
                                     data={"SAMLResponse": "not base64 !!"})
     check(st in (400, 403), "garbage SAMLResponse answered %d" % st)
     check(t.security()[-1]["reason"].startswith("saml-encoding"), "%r" % t.security()[-1])
+
+
+@test
+def saml_import_refuses_unusable_metadata_clearly(env):
+    """gatehouse saml import says what the IdP metadata lacks, and writes
+    nothing then; the SP metadata of a record is also available from the
+    command line."""
+    md = '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="%s">%s' \
+         '</md:EntityDescriptor>'
+    post_only = ('<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:'
+                 'protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:'
+                 'HTTP-POST" Location="https://idp.example/sso"/></md:IDPSSODescriptor>')
+    no_key = post_only.replace("HTTP-POST", "HTTP-Redirect")
+    cases = [("not-xml.xml", "this is not XML", "not usable XML"),
+             ("doctype.xml", '<!DOCTYPE x [<!ENTITY e "x">]>' + md % ("https://idp", post_only),
+              "not usable XML"),
+             ("sp-only.xml", md % ("https://idp", "<md:SPSSODescriptor/>"),
+              "no md:EntityDescriptor with an IDPSSODescriptor"),
+             ("post-only.xml", md % ("https://idp", post_only), "HTTP-Redirect"),
+             ("no-key.xml", md % ("https://idp", no_key), "no signing certificate")]
+    for name, text, want in cases:
+        path = env.write(name, text)
+        out = env.path(name + ".pem")
+        r = subprocess.run([GATEHOUSE, "saml", "import", path, "--name", "X", "--cert-out", out],
+                           capture_output=True, timeout=30)
+        check(r.returncode == 1 and want in r.stderr.decode(), "%s: %d %r" % (name, r.returncode,
+                                                                             r.stderr))
+        import os
+        check(not os.path.exists(out), "%s: a certificate file was written" % name)
+    t = Topology(env)
+    r = subprocess.run([GATEHOUSE, "saml", "metadata", "-c", t.gh.conf, "Test IdP"],
+                       capture_output=True, timeout=30, cwd=env.dir)
+    check(r.returncode == 0 and b"SPSSODescriptor" in r.stdout and
+          ("samlconsumer/" + UUID_A).encode() in r.stdout, "saml metadata: %r" % r.stderr)
