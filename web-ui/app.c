@@ -185,6 +185,25 @@ enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const 
     return send_buf(conn, status, type, body, len, etag, NULL, NULL);
 }
 
+enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, size_t len,
+                                     const char *type, const char *name)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    char disp[160];
+    enum MHD_Result ret;
+
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    headers(r, type);
+    snprintf(disp, sizeof(disp), "attachment; filename=\"gatehouse-sp-%.40s.xml\"", name);
+    MHD_add_response_header(r, "Content-Disposition", disp);
+    ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* A constant text body. */
 static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
                                  const char *text, const char *cookie, const char *location)
@@ -530,7 +549,7 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (*size != 0) {
-        if (rq->body.len + *size > 65536)
+        if (rq->body.len + *size > 1024 * 1024) /* IdP metadata can be large; nothing more */
             rq->too_big = 1;
         else
             gh_sbuf_printf(&rq->body, "%.*s", (int)*size, data);
@@ -597,6 +616,10 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (strncmp(url, "/api/v1/identity-providers", 26) == 0)
+        return webui__api_idp(conn, url, method, &s, rq->body.p ? rq->body.p : "", rq->body.len);
+    if (get && (strcmp(url, "/api/v1/services") == 0 || strcmp(url, "/api/v1/certificates") == 0))
+        return webui__api_inventory(conn, url);
     if (strncmp(url, "/api/v1/config/", 15) == 0 || strncmp(url, "/api/v1/logs/", 13) == 0 ||
         strncmp(url, "/api/v1/users", 13) == 0)
         return webui__api_more(conn, url, method, &s, rq->body.p ? rq->body.p : "",

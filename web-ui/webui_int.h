@@ -39,6 +39,16 @@ void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, co
 enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const char *type,
                             char *body, size_t len, const char *etag);
 
+enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, size_t len,
+                                     const char *type, const char *name);
+
+/* api_idp.c */
+enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,
+                               const struct webui_session *s, const char *body, size_t blen);
+
+/* api_inventory.c */
+enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);
+
 /* api_more.c */
 enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, const char *method,
                                 const struct webui_session *s, const char *body, size_t blen);

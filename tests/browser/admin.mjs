@@ -76,6 +76,22 @@ await session('admin', async (page) => {
   result.names = await page.$$eval('tr.service td:first-child', (els) => els.map((e) => e.textContent));
   result.injected = await page.evaluate(() => document.querySelectorAll('img, script:not([src])').length);
   await shot(page, 'after-changes');
+  if (process.env.GH_IDP_METADATA) {
+    await page.fill('#idp-name', 'Browser IdP');
+    await page.fill('#idp-spcert', 'sp');
+    await page.fill('#idp-spentity', 'https://localhost/saml-browser');
+    await page.setInputFiles('#idp-file', process.env.GH_IDP_METADATA);
+    await page.click('#idp-upload');
+    await page.waitForFunction(() => document.getElementById('idp-message').textContent.startsWith('Imported'),
+                               null, { timeout: 15000 });
+    const link = page.locator('a.sp-metadata').first();
+    const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const saved = path.join(out, 'sp-metadata.xml');
+    await dl.saveAs(saved);
+    result.downloaded = saved;
+    result.idpMessage = await page.textContent('#idp-message');
+    await shot(page, 'identity-providers');
+  }
 });
 
 await session('viewer', async (page) => {

@@ -19,12 +19,12 @@ ROLES = {"root": "admin", "ops": "operator", "viewer": "read-only", "users": "us
 
 
 class Admin:
-    def __init__(self, env, users=True):
+    def __init__(self, env, users=True, extra=""):
         self.env = env
         self.port, self.pub = free_port(), free_port()
         self.b1, self.b2 = env.backend(), env.backend()
         self.url = "https://localhost:%d" % self.port
-        self.text = base_conf(env) + "# the public face\n" + service(
+        self.text = base_conf(env) + extra + "# the public face\n" + service(
             "public", self.pub, servers=[("web1", self.b1), ("web2", self.b2)],
             hosts="localhost") + service("admin", self.port, app="admin", hosts="localhost")
         self.text = self.text.replace("    server web1", "    # first real server\n    server web1")
@@ -256,7 +256,11 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     shown as text; no console error or CSP violation; PNGs of every page."""
     import shutil
     from harness import ROOT
-    a = Admin(env)
+    from saml_idp import Idp
+    from t_j_saml import sp_cert
+    idp = Idp(env, "browser")
+    md = env.write("idp-metadata.xml", idp.metadata().decode())
+    a = Admin(env, extra=sp_cert(env))
     # A service whose name is an XSS payload.
     evil = '<img src=x onerror=alert(1)>'
     text = open(a.conf).read() + 'service "%s" {\n    listen 127.0.0.1:%d\n    app status\n}\n' % (
@@ -271,7 +275,8 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     os.makedirs(shots)
     r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin.mjs"), a.url, "root",
                         PW["root"], "viewer", PW["viewer"], shots], capture_output=True,
-                       timeout=120, cwd=os.path.join(ROOT, "tests/browser"))
+                       timeout=120, cwd=os.path.join(ROOT, "tests/browser"),
+                       env=dict(os.environ, GH_IDP_METADATA=md))
     check(r.returncode == 0, "browser run failed: %s %s" % (r.stdout[-2000:], r.stderr[-3000:]))
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     check("Wrong user name or password" in res["wrong"], "wrong password page: %r" % res["wrong"])
@@ -287,7 +292,12 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     check(not res["errors"], "console errors or CSP violations: %r" % res["errors"])
     check(len(res["expected"]) == 1 and "401" in res["expected"][0],
           "the refused sign-in: %r" % res["expected"])
-    check(len(res["shots"]) == 4 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+    check(res["idpMessage"].startswith("Imported Browser IdP"), "import: %r" % res["idpMessage"])
+    with open(res["downloaded"], "rb") as f:
+        xml = f.read()
+    check(b"SPSSODescriptor" in xml, "the downloaded SP metadata: %r" % xml[:200])
+    idp.register_sp(xml)
+    check(len(res["shots"]) == 5 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
           "screenshots: %r" % res["shots"])
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)
@@ -371,3 +381,64 @@ def admin_history_diff_rollback_logs_and_users(env):
     nb = a.browser()
     st, h, body = a.login(nb, "newbie", "newbie password 1")
     check(st == 303, "new user signs in: %d" % st)
+
+
+@test
+def admin_inventory_services_and_certificates(env):
+    a = Admin(env)
+    viewer = a.browser("viewer")
+    st, h, body = viewer.request(a.url + "/api/v1/services")
+    j = json.loads(body)
+    check(st == 200 and h["ETag"] == '"%s"' % j["version"], "services: %d" % st)
+    pub = [s for s in j["services"] if s["name"] == "public"][0]
+    check(pub["allowed_hosts"] == ["localhost"] and pub["allowed_dirs"] == ["/*"] and
+          [x["name"] for x in pub["servers"]] == ["web1", "web2"] and
+          pub["scheduler"] == "least-conn", "public service: %r" % pub)
+    adm = [s for s in j["services"] if s["name"] == "admin"][0]
+    check(adm["app"] == "admin" and adm["servers"] == [], "admin service: %r" % adm)
+    st, h, body = viewer.request(a.url + "/api/v1/certificates")
+    certs = json.loads(body)["certificates"]
+    check(st == 200 and len(certs) == 1 and certs[0]["name"] == "main", "certs: %r" % certs)
+    c = certs[0]
+    check("DNS:localhost" in c["sans"] and int(c["days_left"]) > 0 and c["key"], "cert: %r" % c)
+    check(b"PRIVATE KEY" not in body, "a private key in the answer")
+
+
+@test
+def admin_idp_import_and_sp_metadata_download(env):
+    """Upload a real IdP's metadata (SimpleSAMLphp): the record lands in
+    the config with its certificate file, is listed, and its SP metadata
+    downloads, and SimpleSAMLphp accepts that metadata's signature."""
+    from saml_idp import Idp
+    from t_j_saml import sp_cert
+    idp = Idp(env, "adm")
+    a = Admin(env, extra=sp_cert(env))
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    md = idp.metadata()
+    before = open(a.conf).read()
+    v = a.version(root)
+    path = "/api/v1/identity-providers/import?name=Corp%20SSO&sp_certificate=sp" \
+           "&sp_entity_id=https://localhost/saml"
+    viewer = a.browser("viewer")
+    st, me_v = a.whoami(viewer)
+    st, h, body = viewer.request(a.url + path, data=md,
+                                 headers={"X-CSRF-Token": me_v["csrf"], "If-Match": '"%s"' % v})
+    check(st == 403, "a read-only user imported: %d" % st)
+    st, h, body = root.request(a.url + path, data=b"<md:EntityDescriptor/>",
+                               headers={"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v})
+    check(st == 422 and open(a.conf).read() == before, "bad metadata: %d %r" % (st, body))
+    st, h, body = root.request(a.url + path, data=md,
+                               headers={"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v})
+    j = json.loads(body)
+    check(st == 201 and j["certificates"] == 1, "import: %d %r" % (st, body))
+    after = open(a.conf).read()
+    check(after.startswith(before) and 'identity-provider "Corp SSO"' in after and
+          j["uuid"] in after, "config after import:\n%s" % after[len(before):])
+    st, h, body = root.request(a.url + "/api/v1/identity-providers")
+    listed = json.loads(body)["identity_providers"]
+    check(len(listed) == 1 and listed[0]["idp_entity_id"] == idp.entity_id, "%r" % listed)
+    st, h, xml = root.request(a.url + "/api/v1/identity-providers/%s/metadata" % j["uuid"])
+    check(st == 200 and b"SPSSODescriptor" in xml and
+          "attachment" in h.get("Content-Disposition", ""), "metadata: %d %r" % (st, xml[:200]))
+    idp.register_sp(xml)  # SimpleSAMLphp checks the signature

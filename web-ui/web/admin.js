@@ -100,6 +100,83 @@ async function refresh() {
   tb.replaceChildren(...rows);
 }
 
+async function loadInventory() {
+  let r = await api('/api/v1/services');
+  if (r.ok) {
+    const j = await r.json();
+    const rows = j.services.map((sv) => {
+      const tr = el('tr');
+      tr.dataset.service = sv.name;
+      const target = sv.app ? 'app ' + sv.app
+        : sv.servers.map((x) => x.name + ' ' + x.address + ' w' + x.weight +
+                               (x.state !== 'up' ? ' ' + x.state : '')).join(', ');
+      const chk = sv.check ? sv.check.url + ' every ' + sv.check.interval_ms / 1000 + ' s' : '-';
+      tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
+                el('td', target), el('td', sv.scheduler),
+                el('td', sv.persistence === 'off' ? '-' : sv.persistence + ' ' +
+                   sv.persistence_timeout_ms / 60000 + ' min'),
+                el('td', sv.allowed_hosts.join(' ')), el('td', sv.allowed_dirs.join(' ')),
+                el('td', chk));
+      return tr;
+    });
+    document.querySelector('#svc-table tbody').replaceChildren(...rows);
+  }
+  r = await api('/api/v1/certificates');
+  if (r.ok) {
+    const j = await r.json();
+    const rows = [];
+    const soon = [];
+    for (const c of j.certificates) {
+      const tr = el('tr');
+      tr.dataset.certificate = c.name;
+      tr.append(el('td', c.name), el('td', c.subject), el('td', c.sans), el('td', c.issuer),
+                el('td', c.key), el('td', c.not_after), el('td', c.days_left));
+      rows.push(tr);
+      if (Number(c.days_left) <= 30) soon.push(el('li', c.name + ': ' + c.days_left + ' days'));
+    }
+    document.querySelector('#cert-table tbody').replaceChildren(...rows);
+    document.getElementById('expiring').replaceChildren(...(soon.length ? soon : [el('li', 'none')]));
+  }
+}
+
+async function loadIdps() {
+  const r = await api('/api/v1/identity-providers');
+  if (!r.ok) return;
+  const j = await r.json();
+  const rows = j.identity_providers.map((p) => {
+    const tr = el('tr');
+    tr.dataset.idp = p.uuid;
+    const a = el('a', 'Download service metadata');
+    a.href = '/api/v1/identity-providers/' + encodeURIComponent(p.uuid) + '/metadata';
+    a.className = 'sp-metadata';
+    const td = el('td');
+    td.append(a);
+    tr.append(el('td', p.name), el('td', p.uuid), el('td', p.idp_entity_id),
+              el('td', p.idp_sso_url), el('td', p.display_name_attribute), td);
+    return tr;
+  });
+  document.querySelector('#idp-table tbody').replaceChildren(...rows);
+  document.getElementById('idp-groups').replaceChildren(
+    ...j.groups.map((g) => el('li', g.name + ': ' + g.identity_providers.join(', '))));
+}
+
+async function importIdp(ev) {
+  ev.preventDefault();
+  const get = (id) => document.getElementById(id).value.trim();
+  const file = document.getElementById('idp-file').files[0];
+  const q = new URLSearchParams({ name: get('idp-name'), sp_certificate: get('idp-spcert'),
+                                  sp_entity_id: get('idp-spentity') });
+  const r = await api('/api/v1/identity-providers/import?' + q, {
+    method: 'POST', body: await file.text(),
+    headers: { 'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"',
+               'Content-Type': 'application/samlmetadata+xml' } });
+  const j = await r.json();
+  document.getElementById('idp-message').textContent =
+    r.ok ? ('Imported ' + get('idp-name') + ' (' + j.uuid + ')') : ('Refused: ' + j.error);
+  await loadConfigVersion();
+  await loadIdps();
+}
+
 async function main() {
   me = await (await api('/api/v1/whoami')).json();
   document.getElementById('who').textContent = me.user + ' (' + me.role + ')';
@@ -110,6 +187,14 @@ async function main() {
     for (const th of document.querySelectorAll('.ops')) th.hidden = true;
   await loadConfigVersion();
   await refresh();
+  await loadInventory();
+  await loadIdps();
+  if (me.role === 'admin') {
+    const f = document.getElementById('idp-import');
+    f.hidden = false;
+    f.addEventListener('submit', (ev) => { importIdp(ev).catch((e) => {
+      document.getElementById('idp-message').textContent = e.message; }); });
+  }
   setInterval(() => { refresh().catch(() => {}); }, 2000);
 }
 

@@ -1,0 +1,263 @@
+/*
+ * Identity providers in the admin application (the seeds' Pexip pages):
+ *
+ *   GET  /api/v1/identity-providers                  records and groups
+ *   GET  /api/v1/identity-providers/<uuid>/metadata  "Download service metadata"
+ *   POST /api/v1/identity-providers/import?name=N&sp_certificate=C&sp_entity_id=E
+ *        body: the IdP's metadata XML ("Upload file"); admins only, If-Match
+ *
+ * An import writes the IdP's signing certificates to
+ * state-dir/admin/idp/<uuid>.pem and appends an identity-provider block
+ * (ACS URLs derived from the services) to the configuration: every existing
+ * byte stays, the result is validated, written atomically and reloaded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/common.h"
+#include "../saml/saml.h"
+#include "webui_int.h"
+
+static enum MHD_Result err_json(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[2200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
+    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", esc);
+    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
+}
+
+static void js(struct gh_sbuf *o, const char *s)
+{
+    char buf[2100];
+
+    gh_json_escape(buf, sizeof(buf), s ? s : "", s ? strlen(s) : 0, 1000);
+    gh_sbuf_printf(o, "\"%s\"", buf);
+}
+
+static struct gh_conf *current(char ver[17], char **text, size_t *len, char *err, size_t errlen)
+{
+    struct gh_conf *c;
+
+    if (webui__conf_path() == NULL) {
+        snprintf(err, errlen, "running the embedded default topology");
+        return NULL;
+    }
+    *text = webui__read_file(webui__conf_path(), len);
+    if (*text == NULL) {
+        snprintf(err, errlen, "cannot read the configuration");
+        return NULL;
+    }
+    webui__version(*text, *len, ver);
+    c = gh_conf_parse(webui__conf_path(), *text, *len, err, errlen);
+    if (c == NULL) {
+        free(*text);
+        *text = NULL;
+    }
+    return c;
+}
+
+static enum MHD_Result list(struct MHD_Connection *conn)
+{
+    char ver[17], err[1024];
+    char *text = NULL;
+    size_t len = 0, i, j;
+    struct gh_conf *c = current(ver, &text, &len, err, sizeof(err));
+    struct gh_sbuf o = {NULL, 0, 0};
+
+    if (c == NULL)
+        return err_json(conn, 409, err);
+    gh_sbuf_printf(&o, "{\"version\":\"%s\",\"identity_providers\":[", ver);
+    for (i = 0; i < c->nidps; i++) {
+        const struct gh_conf_idp *p = &c->idps[i];
+        gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
+        js(&o, p->name);
+        gh_sbuf_printf(&o, ",\"uuid\":\"%s\",\"description\":", p->uuid);
+        js(&o, p->description);
+        gh_sbuf_printf(&o, ",\"sp_entity_id\":");
+        js(&o, p->sp_entity_id);
+        gh_sbuf_printf(&o, ",\"idp_entity_id\":");
+        js(&o, p->idp_entity_id);
+        gh_sbuf_printf(&o, ",\"idp_sso_url\":");
+        js(&o, p->idp_sso_url);
+        gh_sbuf_printf(&o, ",\"display_name_attribute\":");
+        js(&o, p->display_name_attribute);
+        gh_sbuf_printf(&o, ",\"signature_algorithm\":\"%s\",\"digest_algorithm\":\"%s\"}",
+                       p->signature_algorithm, p->digest_algorithm);
+    }
+    gh_sbuf_printf(&o, "],\"groups\":[");
+    for (i = 0; i < c->nidp_groups; i++) {
+        gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
+        js(&o, c->idp_groups[i].name);
+        gh_sbuf_printf(&o, ",\"identity_providers\":[");
+        for (j = 0; j < c->idp_groups[i].members.n; j++) {
+            if (j)
+                gh_sbuf_printf(&o, ",");
+            js(&o, c->idp_groups[i].members.v[j]);
+        }
+        gh_sbuf_printf(&o, "]}");
+    }
+    gh_sbuf_printf(&o, "]}\n");
+    gh_conf_free(c);
+    free(text);
+    return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
+}
+
+static enum MHD_Result metadata(struct MHD_Connection *conn, const char *uuid)
+{
+    char ver[17], err[1024];
+    char *text = NULL, *xml;
+    size_t len = 0, xlen = 0;
+    struct gh_conf *c = current(ver, &text, &len, err, sizeof(err));
+    struct saml_sp *sp;
+    const struct saml_idp *idp;
+    enum MHD_Result ret;
+
+    if (c == NULL)
+        return err_json(conn, 409, err);
+    free(text);
+    sp = saml_sp_new(c, err, sizeof(err));
+    gh_conf_free(c);
+    if (sp == NULL)
+        return err_json(conn, 500, err);
+    idp = saml_idp_by_uuid(sp, uuid);
+    xml = idp ? saml_sp_metadata(idp, &xlen, err, sizeof(err)) : NULL;
+    saml_sp_unref(sp);
+    if (xml == NULL)
+        return err_json(conn, idp ? 500 : 404, idp ? err : "not found");
+    ret = webui__send_download(conn, xml, xlen, "application/samlmetadata+xml", uuid);
+    return ret;
+}
+
+static int write_new(const char *path, const char *data)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    size_t n = strlen(data);
+
+    if (fd == -1)
+        return -1;
+    if (write(fd, data, n) != (ssize_t)n || fsync(fd) == -1) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void quoted(struct gh_sbuf *o, const char *s)
+{
+    gh_sbuf_printf(o, "\"");
+    for (; *s; s++)
+        gh_sbuf_printf(o, (*s == '"' || *s == '\\') ? "\\%c" : "%c", *s);
+    gh_sbuf_printf(o, "\"");
+}
+
+static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *body, size_t blen)
+{
+    const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+    const char *spc = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_certificate");
+    const char *spe = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_entity_id");
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    char ver[17], etag[24], err[1024], uuid[37], dir[1300], pem[1400], nv[17];
+    struct saml_idp_meta m;
+    struct gh_sbuf nt = {NULL, 0, 0};
+    char *text = NULL;
+    size_t len = 0;
+    struct gh_conf *c;
+    enum MHD_Result ret;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return err_json(conn, 403, "your role may not change the configuration");
+    if (name == NULL || spc == NULL || spe == NULL || !*name || !*spc || !*spe)
+        return err_json(conn, 422, "name, sp_certificate and sp_entity_id are needed");
+    if (saml_idp_meta_parse(body, blen, &m, err, sizeof(err)) == -1)
+        return err_json(conn, 422, err);
+    webui__lock();
+    c = current(ver, &text, &len, err, sizeof(err));
+    if (c == NULL) {
+        ret = err_json(conn, 409, err);
+        goto done;
+    }
+    gh_conf_free(c);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (im == NULL || strcmp(im, etag) != 0) {
+        ret = err_json(conn, im ? 412 : 428, "stale or missing If-Match");
+        goto done;
+    }
+    saml_uuid(uuid);
+    snprintf(dir, sizeof(dir), "%s/../idp", webui__history_dir());
+    snprintf(pem, sizeof(pem), "%s/%s.pem", dir, uuid);
+    if (gh_mkdir_p(dir, 0700) == -1 || write_new(pem, m.certs_pem) == -1) {
+        snprintf(err, sizeof(err), "%.900s: %s", pem, strerror(errno));
+        ret = err_json(conn, 500, err);
+        goto done;
+    }
+    gh_sbuf_printf(&nt, "%s%s\n# imported from metadata by %s\nidentity-provider ", text,
+                   len && text[len - 1] != '\n' ? "\n" : "", s->user);
+    quoted(&nt, name);
+    gh_sbuf_printf(&nt, " {\n    uuid %s\n    sp-certificate ", uuid);
+    quoted(&nt, spc);
+    gh_sbuf_printf(&nt, "\n    sp-entity-id ");
+    quoted(&nt, spe);
+    gh_sbuf_printf(&nt, "\n    acs-from-services on\n    idp-entity-id ");
+    quoted(&nt, m.entity_id);
+    gh_sbuf_printf(&nt, "\n    idp-sso-url ");
+    quoted(&nt, m.sso_url);
+    gh_sbuf_printf(&nt, "\n    idp-certificate ");
+    quoted(&nt, pem);
+    gh_sbuf_printf(&nt, "\n}\n");
+    if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
+        unlink(pem);
+        webui__audit(conn, s, "idp-import", name, ver, "", "invalid");
+        ret = err_json(conn, 422, err);
+        goto done;
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
+                      sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "idp-import", name, ver, "", "failed");
+        ret = err_json(conn, 500, err);
+        goto done;
+    }
+    webui__version(nt.p, nt.len, nv);
+    webui__audit(conn, s, "idp-import", name, ver, nv, "ok");
+    {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"uuid\":\"%s\",\"version\":\"%s\",\"certificates\":%zu}\n", uuid,
+                       nv, m.ncerts);
+        ret = webui__send(conn, 201, "application/json", o.p, o.len, NULL);
+    }
+done:
+    webui__unlock();
+    saml_idp_meta_free(&m);
+    free(text);
+    free(nt.p);
+    return ret;
+}
+
+enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,
+                               const struct webui_session *s, const char *body, size_t blen)
+{
+    const char *rest = url + strlen("/api/v1/identity-providers");
+    int get = strcmp(method, "GET") == 0;
+
+    if (get && *rest == '\0')
+        return list(conn);
+    if (get && rest[0] == '/' && strlen(rest) == 1 + 36 + 9 && strcmp(rest + 37, "/metadata") == 0) {
+        char uuid[37];
+        memcpy(uuid, rest + 1, 36);
+        uuid[36] = '\0';
+        return metadata(conn, uuid);
+    }
+    if (strcmp(method, "POST") == 0 && strcmp(rest, "/import") == 0)
+        return import(conn, s, body, blen);
+    return err_json(conn, 404, "not found");
+}
