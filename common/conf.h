@@ -124,6 +124,7 @@ struct gh_conf_service {
     struct gh_conf_server *servers; /* owned array */
     size_t nservers;
     struct gh_loc loc;
+    struct gh_loc end_loc; /* just after the block's closing brace */
     struct gh_loc cert_loc, app_loc, reencrypt_loc, listen_loc;
 };
 

@@ -514,6 +514,8 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         apply_defaults(ps, GH_CTX_SERVICE, sv);
         if (parse_block(ps, GH_CTX_SERVICE, sv, conf, depth + 1, s->name.loc) == -1)
             return -1;
+        sv->end_loc.line = ps->lx.line;
+        sv->end_loc.col = ps->lx.col;
         if (sv->listen == NULL) {
             ERR(ps, s->name.loc, "service '%s' needs 'listen'", sv->name);
             return -1;

@@ -618,6 +618,9 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return server_change(conn, url + 16, &s, rq);
     if (strncmp(url, "/api/v1/identity-providers", 26) == 0)
         return webui__api_idp(conn, url, method, &s, rq->body.p ? rq->body.p : "", rq->body.len);
+    if ((post && strcmp(url, "/api/v1/services") == 0) || strncmp(url, "/api/v1/services/", 17) == 0)
+        return webui__api_services(conn, url, method, &s, rq->body.p ? rq->body.p : "",
+                                   rq->body.len);
     if (get && (strcmp(url, "/api/v1/services") == 0 || strcmp(url, "/api/v1/certificates") == 0))
         return webui__api_inventory(conn, url);
     if (strncmp(url, "/api/v1/config/", 15) == 0 || strncmp(url, "/api/v1/logs/", 13) == 0 ||

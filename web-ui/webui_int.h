@@ -46,6 +46,11 @@ enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, si
 enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,
                                const struct webui_session *s, const char *body, size_t blen);
 
+/* api_services.c */
+enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url,
+                                    const char *method, const struct webui_session *s,
+                                    const char *body, size_t blen);
+
 /* api_inventory.c */
 enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);
 

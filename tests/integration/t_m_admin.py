@@ -442,3 +442,60 @@ def admin_idp_import_and_sp_metadata_download(env):
     check(st == 200 and b"SPSSODescriptor" in xml and
           "attachment" in h.get("Content-Disposition", ""), "metadata: %d %r" % (st, xml[:200]))
     idp.register_sp(xml)  # SimpleSAMLphp checks the signature
+
+
+@test
+def admin_service_blocks_add_modify_delete(env):
+    """Whole service blocks through the API: read one as written, modify it
+    (only its bytes change), add one, delete one; a block that does not
+    parse or breaks a reference is 422 with file:line:col and changes
+    nothing; each change takes effect by hot reload."""
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    hd = lambda v: {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v}
+    st, h, body = root.request(a.url + "/api/v1/services/public/block")
+    j = json.loads(body)
+    check(st == 200 and j["block"].startswith("service public {") and j["block"].endswith("}"),
+          "block: %d %r" % (st, body[:200]))
+    before = open(a.conf).read()
+    newblock = j["block"].replace("allowed-dirs /*", "allowed-dirs /whoami /healthcheck.html")
+    st, h, body = root.request(a.url + "/api/v1/services/public/block",
+                               data=newblock.encode(), headers=hd(j["version"]))
+    check(st == 200, "modify: %d %r" % (st, body))
+    after = open(a.conf).read()
+    check(after == before.replace(j["block"], newblock), "more than the block changed")
+    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/other" % a.pub)[0] == 403,
+               timeout=5, what="the new allowed-dirs in force")
+    check(Browser(env.ca).request("https://localhost:%d/whoami" % a.pub)[0] == 200,
+          "an allowed directory is refused")
+    v = a.version(root)
+    st, h, body = root.request(a.url + "/api/v1/services/public/block",
+                               data=b"service public {\n listen 127.0.0.1:1\n certificate nope\n"
+                                    b" app status\n}", headers=hd(v))
+    check(st == 422 and b"no certificate named 'nope'" in body and b":" in body,
+          "bad reference: %d %r" % (st, body))
+    check(open(a.conf).read() == after, "a refused change touched the file")
+    st, h, body = root.request(a.url + "/api/v1/services/public/block", data=b"service x {",
+                               headers=hd(v))
+    check(st == 422, "unparsable block: %d" % st)
+    st, h, body = root.request(a.url + "/api/v1/services/public/block",
+                               data=b"workers 3\nservice p2 {\n listen 127.0.0.1:2\n app status\n}",
+                               headers=hd(v))
+    check(st == 422 and b"exactly one service block" in body, "smuggled directive: %d" % st)
+    port = free_port()
+    add = ("service added {\n    listen 127.0.0.1:%d\n    certificate main\n"
+           "    allowed-hosts localhost\n    allowed-dirs /*\n    app status\n}" % port).encode()
+    st, h, body = root.request(a.url + "/api/v1/services", data=add, headers=hd(v))
+    check(st == 201, "add: %d %r" % (st, body))
+    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/healthcheck.html" % port)[0]
+               == 200, timeout=5, what="the added service listening")
+    v = a.version(root)
+    st, h, body = root.request(a.url + "/api/v1/services/added/delete", data=b"", headers=hd(v))
+    check(st == 200 and "service added" not in open(a.conf).read(), "delete: %d" % st)
+    ops = a.browser("ops")
+    st, me_o = a.whoami(ops)
+    v = a.version(ops)
+    st, h, body = ops.request(a.url + "/api/v1/services", data=add,
+                              headers={"X-CSRF-Token": me_o["csrf"], "If-Match": '"%s"' % v})
+    check(st == 403, "an operator added a service: %d" % st)

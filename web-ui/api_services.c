@@ -1,0 +1,248 @@
+/*
+ * Virtual services as blocks of the configuration (admins):
+ *
+ *   GET  /api/v1/services/<name>/block          the block's text as written
+ *   POST /api/v1/services/<name>/block          body: the new text of the block
+ *   POST /api/v1/services                       body: a new block, appended
+ *   POST /api/v1/services/<name>/delete         the block removed
+ *
+ * Every change needs If-Match, replaces exactly the bytes of that one block
+ * (comments and the rest of the file stay), must leave a file that passes
+ * the `gatehouse -t` checks (422 with file:line:col otherwise), and is
+ * written atomically, kept in the history and reloaded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/common.h"
+#include "webui_int.h"
+
+static enum MHD_Result fail(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[2200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
+    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", esc);
+    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
+}
+
+static long offset_of(const char *text, size_t len, struct gh_loc l)
+{
+    size_t i = 0;
+    int line = 1;
+
+    while (line < l.line && i < len) {
+        if (text[i] == '\n')
+            line++;
+        i++;
+    }
+    if (line != l.line || i + (size_t)l.col - 1 > len)
+        return -1;
+    return (long)(i + (size_t)l.col - 1);
+}
+
+/* The byte span of service name's block in text: [start, end). */
+static int span(const char *text, size_t len, const char *name, long *start, long *end, char *err,
+                size_t errlen)
+{
+    struct gh_conf *c = gh_conf_parse("config", text, len, err, errlen);
+    const struct gh_conf_service *s;
+
+    if (c == NULL)
+        return -1;
+    s = gh_conf_service_find(c, name);
+    if (s == NULL) {
+        snprintf(err, errlen, "no service '%s'", name);
+        gh_conf_free(c);
+        return -1;
+    }
+    *start = offset_of(text, len, s->loc);
+    *end = offset_of(text, len, s->end_loc);
+    gh_conf_free(c);
+    if (*start < 0 || *end <= *start) {
+        snprintf(err, errlen, "cannot locate service '%s'", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Skips white space and comments. */
+static size_t skip(const char *b, size_t n, size_t i)
+{
+    while (i < n) {
+        if (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')
+            i++;
+        else if (b[i] == '#')
+            while (i < n && b[i] != '\n')
+                i++;
+        else
+            break;
+    }
+    return i;
+}
+
+/* The new text must be exactly one service block and nothing else (no
+ * top-level directive smuggled in beside it); whether it is a valid one
+ * is for the validator, on the whole file. */
+static int one_block(const char *b, size_t n, char *err, size_t errlen)
+{
+    size_t i = skip(b, n, 0);
+    int depth = 0, seen = 0;
+    char quote = 0;
+
+    if (n - i < 8 || strncmp(b + i, "service", 7) != 0 || (b[i + 7] != ' ' && b[i + 7] != '\t'))
+        goto bad;
+    for (; i < n; i++) {
+        char ch = b[i];
+        if (quote) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                quote = 0;
+            continue;
+        }
+        if (ch == '"')
+            quote = 1;
+        else if (ch == '#')
+            while (i + 1 < n && b[i + 1] != '\n')
+                i++;
+        else if (ch == '{')
+            depth++, seen = 1;
+        else if (ch == '}' && --depth == 0)
+            break;
+        else if (ch == '\0' || depth < 0)
+            goto bad;
+    }
+    if (!seen || depth != 0 || skip(b, n, i + 1) != n)
+        goto bad;
+    return 0;
+bad:
+    snprintf(err, errlen, "send exactly one service block and nothing else");
+    return -1;
+}
+
+static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *what, const char *name, const char *body, size_t blen)
+{
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    char ver[17], nv[17], etag[24], err[1024];
+    struct gh_sbuf nt = {NULL, 0, 0};
+    size_t len = 0;
+    long start = 0, end = 0;
+    char *text;
+    enum MHD_Result ret;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return fail(conn, 403, "your role may not change the configuration");
+    if (webui__conf_path() == NULL)
+        return fail(conn, 409, "running the embedded default topology");
+    if (strcmp(what, "delete") != 0 && one_block(body, blen, err, sizeof(err)) == -1)
+        return fail(conn, 422, err);
+    webui__lock();
+    text = webui__read_file(webui__conf_path(), &len);
+    if (text == NULL) {
+        ret = fail(conn, 500, "cannot read the configuration");
+        goto done;
+    }
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (im == NULL || strcmp(im, etag) != 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"error\":\"stale or missing If-Match\",\"version\":\"%s\"}\n", ver);
+        ret = webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
+        goto done;
+    }
+    if (strcmp(what, "add") == 0) {
+        gh_sbuf_printf(&nt, "%s%s\n%.*s\n", text, len && text[len - 1] != '\n' ? "\n" : "",
+                       (int)blen, body);
+    } else {
+        if (span(text, len, name, &start, &end, err, sizeof(err)) == -1) {
+            ret = fail(conn, 404, err);
+            goto done;
+        }
+        if (strcmp(what, "delete") == 0 && (size_t)end < len && text[end] == '\n')
+            end++; /* the line the block ended */
+        gh_sbuf_printf(&nt, "%.*s%.*s%s", (int)start, text,
+                       strcmp(what, "delete") == 0 ? 0 : (int)blen, body, text + end);
+    }
+    if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "service-change", name ? name : "", ver, what, "invalid");
+        ret = fail(conn, 422, err);
+        goto done;
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
+                      sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "service-change", name ? name : "", ver, what, "failed");
+        ret = fail(conn, 500, err);
+        goto done;
+    }
+    webui__version(nt.p, nt.len, nv);
+    webui__audit(conn, s, "service-change", name ? name : "", ver, what, "ok");
+    {
+        struct gh_sbuf o = {NULL, 0, 0};
+        char ne[24];
+        snprintf(ne, sizeof(ne), "\"%s\"", nv);
+        gh_sbuf_printf(&o, "{\"version\":\"%s\"}\n", nv);
+        ret = webui__send(conn, strcmp(what, "add") == 0 ? 201 : 200, "application/json", o.p,
+                          o.len, ne);
+    }
+done:
+    webui__unlock();
+    free(text);
+    free(nt.p);
+    return ret;
+}
+
+static enum MHD_Result block_get(struct MHD_Connection *conn, const char *name)
+{
+    char err[1024], ver[17], etag[24];
+    size_t len = 0;
+    long start, end;
+    char *text, *esc;
+    struct gh_sbuf o = {NULL, 0, 0};
+
+    if (webui__conf_path() == NULL)
+        return fail(conn, 409, "running the embedded default topology");
+    text = webui__read_file(webui__conf_path(), &len);
+    if (text == NULL)
+        return fail(conn, 500, "cannot read the configuration");
+    if (span(text, len, name, &start, &end, err, sizeof(err)) == -1) {
+        free(text);
+        return fail(conn, 404, err);
+    }
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    esc = gh_calloc(1, (size_t)(end - start) * 6 + 16);
+    gh_json_escape(esc, (size_t)(end - start) * 6 + 16, text + start, (size_t)(end - start),
+                   (size_t)(end - start));
+    gh_sbuf_printf(&o, "{\"version\":\"%s\",\"block\":\"%s\"}\n", ver, esc);
+    free(esc);
+    free(text);
+    return webui__send(conn, 200, "application/json", o.p, o.len, etag);
+}
+
+enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url,
+                                    const char *method, const struct webui_session *s,
+                                    const char *body, size_t blen)
+{
+    const char *rest = url + strlen("/api/v1/services"), *slash;
+    char name[200];
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+
+    if (post && *rest == '\0')
+        return change(conn, s, "add", NULL, body, blen);
+    if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
+        (size_t)(slash - rest - 1) >= sizeof(name))
+        return fail(conn, 404, "not found");
+    snprintf(name, sizeof(name), "%.*s", (int)(slash - rest - 1), rest + 1);
+    if (get && strcmp(slash, "/block") == 0)
+        return block_get(conn, name);
+    if (post && strcmp(slash, "/block") == 0)
+        return change(conn, s, "modify", name, body, blen);
+    if (post && strcmp(slash, "/delete") == 0)
+        return change(conn, s, "delete", name, body, blen);
+    return fail(conn, 404, "not found");
+}
