@@ -26,7 +26,7 @@ allowed() {
     saml) echo "common certs saml" ;;
     slides) echo "common slides" ;;
     apps) echo "common saml slides web-ui apps" ;;
-    web-ui) echo "common certs rules saml web-ui" ;;
+    web-ui) echo "common certs rules saml slides web-ui" ;;
     main) echo "common certs rules proxy apps web-ui main saml slides" ;;
     esac
 }

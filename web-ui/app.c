@@ -77,6 +77,8 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
         snprintf(err, errlen, "%s: cannot open", audit);
         return -1;
     }
+    if (webui__meetings_open(c->state_dir, err, errlen) == -1)
+        return -1;
     if (webui_user_count(users) == 0)
         gh_log_warn("admin: no users yet; create one with "
                     "gatehouse admin user add NAME --role admin (there is no default password)");
@@ -85,6 +87,7 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
 
 void webui_stop(void)
 {
+    webui__meetings_close();
     webui_users_close(users);
     users = NULL;
     webui_audit_close();
@@ -616,6 +619,9 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (strcmp(url, "/api/v1/meetings") == 0 || strncmp(url, "/api/v1/meetings/", 17) == 0)
+        return webui__api_meetings(conn, url, method, &s, rq->body.p ? rq->body.p : "",
+                                   rq->body.len);
     if (strncmp(url, "/api/v1/identity-providers", 26) == 0)
         return webui__api_idp(conn, url, method, &s, rq->body.p ? rq->body.p : "", rq->body.len);
     if ((post && strcmp(url, "/api/v1/services") == 0) || strncmp(url, "/api/v1/services/", 17) == 0)

@@ -46,6 +46,13 @@ enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, si
 enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,
                                const struct webui_session *s, const char *body, size_t blen);
 
+/* api_meetings.c */
+int webui__meetings_open(const char *state_dir, char *err, size_t errlen);
+void webui__meetings_close(void);
+enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
+                                    const char *method, const struct webui_session *s,
+                                    const char *body, size_t blen);
+
 /* api_services.c */
 enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url,
                                     const char *method, const struct webui_session *s,

@@ -499,3 +499,41 @@ def admin_service_blocks_add_modify_delete(env):
     st, h, body = ops.request(a.url + "/api/v1/services", data=add,
                               headers={"X-CSRF-Token": me_o["csrf"], "If-Match": '"%s"' % v})
     check(st == 403, "an operator added a service: %d" % st)
+
+
+@test
+def admin_meetings_list_create_end(env):
+    """Meetings from the admin application: an admin creates a room, an
+    operator ends it (content shredded), a read-only user can only look; no
+    PIN or key is ever in the list."""
+    a = Admin(env)
+    root, ops, viewer = a.browser("root"), a.browser("ops"), a.browser("viewer")
+    st, me = a.whoami(root)
+    st, h, body = root.request(a.url + "/api/v1/meetings",
+                               data={"alias": "board", "host_pin": "1234", "guest_pin": "5678",
+                                     "authentication": "guests", "idp_group": "staff"},
+                               headers={"X-CSRF-Token": me["csrf"]})
+    m = json.loads(body)
+    check(st == 201 and m["uri"].startswith("gh-meet:board."), "create: %d %r" % (st, body))
+    st, h, body = root.request(a.url + "/api/v1/meetings",
+                               data={"alias": "bad", "guest_pin": "5678"},
+                               headers={"X-CSRF-Token": me["csrf"]})
+    check(st == 422 and b"Host PIN" in body, "guest PIN alone: %d %r" % (st, body))
+    st, h, body = viewer.request(a.url + "/api/v1/meetings")
+    lst = json.loads(body)["meetings"]
+    check(st == 200 and lst[0]["alias"] == "board" and lst[0]["host_pin_set"] is True and
+          b"1234" not in body and m["conference_key"].encode() not in body, "list: %r" % body)
+    st, me_v = a.whoami(viewer)
+    st, h, body = viewer.request(a.url + "/api/v1/meetings/board/end", data=b"",
+                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    check(st == 403, "a read-only user ended a meeting: %d" % st)
+    st, me_o = a.whoami(ops)
+    st, h, body = ops.request(a.url + "/api/v1/meetings/board/end", data=b"",
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    check(st == 200, "operator end: %d %r" % (st, body))
+    st, h, body = ops.request(a.url + "/api/v1/meetings/board/delete", data=b"",
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    check(st == 403, "an operator deleted a room: %d" % st)
+    acts = [(e["action"], e["result"]) for e in a.audit()]
+    check(("meeting-create", "ok") in acts and ("meeting-end", "ok") in acts, "audit: %r" % acts)
+    check(not any("1234" in json.dumps(e) for e in a.audit()), "a PIN in the audit log")

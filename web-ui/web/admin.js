@@ -177,6 +177,52 @@ async function importIdp(ev) {
   await loadIdps();
 }
 
+async function loadMeetings() {
+  const r = await api('/api/v1/meetings');
+  if (!r.ok) return;
+  const j = await r.json();
+  const rows = j.meetings.map((m) => {
+    const tr = el('tr');
+    tr.dataset.meeting = m.alias;
+    const ops = el('td', undefined, 'ops');
+    if (me.role === 'operator' || me.role === 'admin') {
+      const b = el('button', 'end meeting');
+      b.dataset.action = 'end';
+      b.addEventListener('click', async () => {
+        if (!window.confirm('End ' + m.alias + '? Its content and keys are destroyed.')) return;
+        const rr = await api('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/end',
+                             { method: 'POST', headers: { 'X-CSRF-Token': me.csrf } });
+        document.getElementById('meeting-message').textContent =
+          rr.ok ? (m.alias + ' ended') : ('Refused: ' + (await rr.json()).error);
+        await loadMeetings();
+      });
+      ops.append(b);
+    }
+    tr.append(el('td', m.alias), el('td', m.uri),
+              el('td', (m.host_pin_set ? 'host' : '-') + ' / ' + (m.guest_pin_set ? 'guest' : '-')),
+              el('td', m.authentication), el('td', m.idp_group || '-'),
+              el('td', m.other_participants),
+              el('td', m.content.map((c) => c.name + ' (' + c.size + ' B)').join(', ') || '-'),
+              el('td', m.waiting.map((w) => w.name).join(', ') || '-'), ops);
+    return tr;
+  });
+  document.querySelector('#meeting-table tbody').replaceChildren(...rows);
+}
+
+async function createMeeting(ev) {
+  ev.preventDefault();
+  const get = (id) => document.getElementById(id).value.trim();
+  const body = new URLSearchParams({ alias: get('m-alias'), host_pin: get('m-host'),
+                                     guest_pin: get('m-guest'), authentication: get('m-auth'),
+                                     idp_group: get('m-group'), other_participants: get('m-other') });
+  const r = await api('/api/v1/meetings', { method: 'POST', body,
+                                            headers: { 'X-CSRF-Token': me.csrf } });
+  const j = await r.json();
+  document.getElementById('meeting-message').textContent =
+    r.ok ? ('Created ' + j.alias + ': ' + j.uri) : ('Refused: ' + j.error);
+  await loadMeetings();
+}
+
 async function main() {
   me = await (await api('/api/v1/whoami')).json();
   document.getElementById('who').textContent = me.user + ' (' + me.role + ')';
@@ -189,7 +235,12 @@ async function main() {
   await refresh();
   await loadInventory();
   await loadIdps();
+  await loadMeetings();
   if (me.role === 'admin') {
+    const mf = document.getElementById('meeting-create');
+    mf.hidden = false;
+    mf.addEventListener('submit', (ev) => { createMeeting(ev).catch((e) => {
+      document.getElementById('meeting-message').textContent = e.message; }); });
     const f = document.getElementById('idp-import');
     f.hidden = false;
     f.addEventListener('submit', (ev) => { importIdp(ev).catch((e) => {

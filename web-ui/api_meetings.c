@@ -1,0 +1,225 @@
+/*
+ * Meetings (virtual meeting rooms) in the admin application, on the same
+ * SQLite store the conference application uses (state-dir/conference):
+ *
+ *   GET  /api/v1/meetings                    rooms, with their live waiting room and content
+ *   POST /api/v1/meetings                    alias, host_pin, guest_pin, authentication,
+ *                                            idp_group, other_participants (admins)
+ *   POST /api/v1/meetings/<alias>/end        keys and content shredded, tokens revoked
+ *                                            (operators and admins)
+ *   POST /api/v1/meetings/<alias>/delete     the room too (admins)
+ *
+ * Content is listed by name and size only: resource keys never leave the
+ * conference application's manifest.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/common.h"
+#include "../slides/slides.h"
+#include "webui_int.h"
+
+static struct slides_store *store;
+
+int webui__meetings_open(const char *state_dir, char *err, size_t errlen)
+{
+    char dir[1100];
+
+    if (store != NULL)
+        return 0;
+    snprintf(dir, sizeof(dir), "%s/conference", state_dir);
+    store = slides_store_open(dir, err, errlen);
+    return store ? 0 : -1;
+}
+
+void webui__meetings_close(void)
+{
+    slides_store_close(store);
+    store = NULL;
+}
+
+static enum MHD_Result out(struct MHD_Connection *conn, unsigned status, const char *key,
+                           const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[1200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 500);
+    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
+    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
+}
+
+static void js(struct gh_sbuf *o, const char *s)
+{
+    char buf[1200];
+
+    gh_json_escape(buf, sizeof(buf), s, strlen(s), 500);
+    gh_sbuf_printf(o, "\"%s\"", buf);
+}
+
+struct ctx {
+    struct gh_sbuf *o;
+    int n;
+};
+
+static void add_res(const struct slides_resource *r, void *arg)
+{
+    struct ctx *c = arg;
+
+    gh_sbuf_printf(c->o, "%s{\"name\":", c->n++ ? "," : "");
+    js(c->o, r->name);
+    gh_sbuf_printf(c->o, ",\"size\":%lld}", (long long)r->size);
+}
+
+static void add_waiter(const struct slides_waiter *w, void *arg)
+{
+    struct ctx *c = arg;
+
+    gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"name\":", c->n++ ? "," : "", w->id);
+    js(c->o, w->name);
+    gh_sbuf_printf(c->o, "}");
+}
+
+struct collected {
+    struct slides_meeting *v;
+    size_t n;
+};
+
+/* The store's lock is held during a listing: gather first, then look up
+ * each meeting's content and waiting room after it is released. */
+static void collect(const struct slides_meeting *m, void *arg)
+{
+    struct collected *c = arg;
+    struct slides_meeting *p = realloc(c->v, (c->n + 1) * sizeof(*p));
+
+    if (p == NULL)
+        abort();
+    c->v = p;
+    c->v[c->n++] = *m;
+}
+
+static void add_meeting(const struct slides_meeting *m, void *arg)
+{
+    static const char *const auth[] = {"none", "hosts", "guests", "both"};
+    struct ctx *c = arg, r = {c->o, 0}, w = {c->o, 0};
+
+    gh_sbuf_printf(c->o, "%s{\"alias\":", c->n++ ? "," : "");
+    js(c->o, m->alias);
+    gh_sbuf_printf(c->o, ",\"uri\":");
+    js(c->o, m->uri);
+    gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s,\"authentication\":\"%s\","
+                         "\"idp_group\":",
+                   m->policy.host_pin[0] ? "true" : "false",
+                   m->policy.guest_pin[0] ? "true" : "false", auth[m->policy.auth & 3]);
+    js(c->o, m->idp_group);
+    gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"content\":[",
+                   m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
+                                                                : "allowed-if-trusted");
+    slides_resource_list(store, m->id, add_res, &r);
+    gh_sbuf_printf(c->o, "],\"waiting\":[");
+    slides_waiting_list(store, m->id, add_waiter, &w);
+    gh_sbuf_printf(c->o, "]}");
+}
+
+static int field(const char *body, size_t blen, const char *key, char *dst, size_t cap)
+{
+    char *v = gh_form_get(body, blen, key);
+    int rc = 0;
+
+    if (v != NULL)
+        rc = gh_strlcpy(dst, v, cap);
+    free(v);
+    return rc;
+}
+
+static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *body, size_t blen)
+{
+    static const char *const auth[] = {"none", "hosts", "guests", "both"};
+    struct slides_meeting m;
+    char a[16] = "none", other[32] = "allowed-if-trusted", err[256];
+    struct gh_sbuf o = {NULL, 0, 0};
+    size_t i;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return out(conn, 403, "error", "your role may not create meetings");
+    memset(&m, 0, sizeof(m));
+    if (field(body, blen, "alias", m.alias, sizeof(m.alias)) == -1 ||
+        field(body, blen, "host_pin", m.policy.host_pin, sizeof(m.policy.host_pin)) == -1 ||
+        field(body, blen, "guest_pin", m.policy.guest_pin, sizeof(m.policy.guest_pin)) == -1 ||
+        field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
+        field(body, blen, "authentication", a, sizeof(a)) == -1 ||
+        field(body, blen, "other_participants", other, sizeof(other)) == -1)
+        return out(conn, 422, "error", "a field is too long");
+    for (i = 0; i < 4 && strcmp(a, auth[i]) != 0; i++)
+        ;
+    if (i == 4)
+        return out(conn, 422, "error", "authentication: none, hosts, guests or both");
+    m.policy.auth = (enum slides_auth)i;
+    if (strcmp(other, "disallow-all") == 0)
+        m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
+    else if (strcmp(other, "allowed-if-trusted") != 0)
+        return out(conn, 422, "error", "other_participants: allowed-if-trusted or disallow-all");
+    if (slides_meeting_create(store, &m, err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "meeting-create", m.alias, "", "", "invalid");
+        return out(conn, 422, "error", err);
+    }
+    /* The PINs are in the audit's "after" only as set / not set. */
+    webui__audit(conn, s, "meeting-create", m.alias, "", a, "ok");
+    gh_sbuf_printf(&o, "{\"alias\":");
+    js(&o, m.alias);
+    gh_sbuf_printf(&o, ",\"uri\":");
+    js(&o, m.uri);
+    gh_sbuf_printf(&o, ",\"conference_key\":\"%s\"}\n", m.conference_key);
+    return webui__send(conn, 201, "application/json", o.p, o.len, NULL);
+}
+
+enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
+                                    const char *method, const struct webui_session *s,
+                                    const char *body, size_t blen)
+{
+    const char *rest = url + strlen("/api/v1/meetings"), *slash;
+    struct slides_meeting m;
+    char alias[80];
+    int del;
+
+    if (store == NULL)
+        return out(conn, 503, "error", "the meeting store is not open");
+    if (strcmp(method, "GET") == 0 && *rest == '\0') {
+        struct gh_sbuf o = {NULL, 0, 0};
+        struct ctx c = {&o, 0};
+        struct collected all = {NULL, 0};
+        size_t i;
+        slides_meeting_list(store, collect, &all);
+        gh_sbuf_printf(&o, "{\"meetings\":[");
+        for (i = 0; i < all.n; i++) {
+            add_meeting(&all.v[i], &c);
+            gh_wipe(&all.v[i], sizeof(all.v[i])); /* PINs and keys */
+        }
+        free(all.v);
+        gh_sbuf_printf(&o, "]}\n");
+        return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
+    }
+    if (strcmp(method, "POST") != 0)
+        return out(conn, 404, "error", "not found");
+    if (*rest == '\0')
+        return create(conn, s, body, blen);
+    if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
+        (size_t)(slash - rest - 1) >= sizeof(alias))
+        return out(conn, 404, "error", "not found");
+    snprintf(alias, sizeof(alias), "%.*s", (int)(slash - rest - 1), rest + 1);
+    del = strcmp(slash, "/delete") == 0;
+    if (!del && strcmp(slash, "/end") != 0)
+        return out(conn, 404, "error", "not found");
+    if (!webui_allowed(s->role, del ? WEBUI_CONFIG_WRITE : WEBUI_SERVER_STATE))
+        return out(conn, 403, "error", "your role may not do this");
+    if (slides_meeting_by_alias(store, alias, &m) == -1)
+        return out(conn, 404, "error", "no such meeting");
+    if (slides_meeting_end(store, m.id, del) == -1) {
+        webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "failed");
+        return out(conn, 500, "error", "the store refused");
+    }
+    webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "ok");
+    return out(conn, 200, del ? "deleted" : "ended", alias);
+}
