@@ -123,6 +123,29 @@ bad:
     return -1;
 }
 
+char *webui__service_op(const char *text, size_t len, const char *what, const char *name,
+                        const char *body, size_t blen, char *err, size_t errlen)
+{
+    struct gh_sbuf nt = {NULL, 0, 0};
+    long start = 0, end = 0;
+
+    if (strcmp(what, "delete") != 0 && one_block(body, blen, err, errlen) == -1)
+        return NULL;
+    if (strcmp(what, "add") == 0) {
+        gh_sbuf_printf(&nt, "%.*s%s\n%.*s\n", (int)len, text,
+                       len && text[len - 1] != '\n' ? "\n" : "", (int)blen, body);
+        return nt.p;
+    }
+    if (span(text, len, name, &start, &end, err, errlen) == -1)
+        return NULL;
+    if (strcmp(what, "delete") == 0 && (size_t)end < len && text[end] == '\n')
+        end++; /* the line the block ended */
+    gh_sbuf_printf(&nt, "%.*s%.*s%.*s", (int)start, text,
+                   strcmp(what, "delete") == 0 ? 0 : (int)blen, body, (int)(len - (size_t)end),
+                   text + end);
+    return nt.p;
+}
+
 static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_session *s,
                               const char *what, const char *name, const char *body, size_t blen)
 {
@@ -130,7 +153,6 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     char ver[17], nv[17], etag[24], err[1024];
     struct gh_sbuf nt = {NULL, 0, 0};
     size_t len = 0;
-    long start = 0, end = 0;
     char *text;
     enum MHD_Result ret;
 
@@ -154,19 +176,12 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
         ret = webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
         goto done;
     }
-    if (strcmp(what, "add") == 0) {
-        gh_sbuf_printf(&nt, "%s%s\n%.*s\n", text, len && text[len - 1] != '\n' ? "\n" : "",
-                       (int)blen, body);
-    } else {
-        if (span(text, len, name, &start, &end, err, sizeof(err)) == -1) {
-            ret = fail(conn, 404, err);
-            goto done;
-        }
-        if (strcmp(what, "delete") == 0 && (size_t)end < len && text[end] == '\n')
-            end++; /* the line the block ended */
-        gh_sbuf_printf(&nt, "%.*s%.*s%s", (int)start, text,
-                       strcmp(what, "delete") == 0 ? 0 : (int)blen, body, text + end);
+    nt.p = webui__service_op(text, len, what, name, body, blen, err, sizeof(err));
+    if (nt.p == NULL) {
+        ret = fail(conn, strncmp(err, "no service", 10) == 0 ? 404 : 422, err);
+        goto done;
     }
+    nt.len = strlen(nt.p);
     if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
         webui__audit(conn, s, "service-change", name ? name : "", ver, what, "invalid");
         ret = fail(conn, 422, err);

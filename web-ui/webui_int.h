@@ -54,9 +54,19 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
                                     const char *body, size_t blen);
 
 /* api_services.c */
+/* The text after one service-block operation: what is "add" (body is the
+ * block), "modify" (name's block replaced by body) or "delete". NULL with
+ * err ("no service ..." when name does not exist). */
+char *webui__service_op(const char *text, size_t len, const char *what, const char *name,
+                        const char *body, size_t blen, char *err, size_t errlen);
 enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url,
                                     const char *method, const struct webui_session *s,
                                     const char *body, size_t blen);
+
+/* api_transactions.c */
+enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char *url,
+                                        const char *method, const struct webui_session *s,
+                                        const char *body, size_t blen);
 
 /* api_inventory.c */
 enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);

@@ -537,3 +537,54 @@ def admin_meetings_list_create_end(env):
     acts = [(e["action"], e["result"]) for e in a.audit()]
     check(("meeting-create", "ok") in acts and ("meeting-end", "ok") in acts, "audit: %r" % acts)
     check(not any("1234" in json.dumps(e) for e in a.audit()), "a PIN in the audit log")
+
+
+@test
+def admin_transaction_commits_several_changes_at_once(env):
+    a = Admin(env)
+    root, ops = a.browser("root"), a.browser("ops")
+    st, me = a.whoami(root)
+    h0 = {"X-CSRF-Token": me["csrf"]}
+    st, h, body = root.request(a.url + "/api/v1/transactions", data=b"", headers=h0)
+    tx = json.loads(body)["id"]
+    check(st == 201 and len(tx) == 32, "open: %d %r" % (st, body))
+    port = free_port()
+    block = ("service extra {\n    listen 127.0.0.1:%d\n    certificate main\n"
+             "    allowed-hosts localhost\n    allowed-dirs /*\n    app status\n}" % port)
+    for form in ({"op": "server-state", "service": "public", "server": "web1", "state": "drain"},
+                 {"op": "server-weight", "service": "public", "server": "web2", "weight": "4"},
+                 {"op": "service-add", "block": block}):
+        st, h, body = root.request(a.url + "/api/v1/transactions/" + tx, data=form, headers=h0)
+        check(st == 200, "stage %r: %d %r" % (form["op"], st, body))
+    st, h, body = root.request(a.url + "/api/v1/transactions/" + tx,
+                               data={"op": "server-state", "service": "public"}, headers=h0)
+    check(st == 422, "an incomplete change was staged: %d" % st)
+    st, me_o = a.whoami(ops)
+    st, h, body = ops.request(a.url + "/api/v1/transactions/" + tx,
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    check(st == 403, "an operator saw an admin's transaction: %d" % st)
+    before = open(a.conf).read()
+    v = a.version(root)
+    check(before == open(a.conf).read(), "staging touched the file")
+    st, h, body = root.request(a.url + "/api/v1/transactions/%s/commit" % tx, data=b"",
+                               headers=dict(h0, **{"If-Match": '"%s"' % v}))
+    check(st == 200, "commit: %d %r" % (st, body))
+    after = open(a.conf).read()
+    check(re.search(r"server web1 127\.0\.0\.1:\d+ state drain", after) and
+          re.search(r"server web2 127\.0\.0\.1:\d+ weight 4", after) and "service extra" in after,
+          "not all three changes: %s" % after)
+    hist = os.listdir(env.path("gatehouse-state/admin/history"))
+    check(len(hist) == 1, "one commit, one history entry: %r" % hist)
+    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/healthcheck.html" % port)[0]
+               == 200, timeout=5, what="the added service")
+    # A transaction whose second change fails commits nothing.
+    st, h, body = root.request(a.url + "/api/v1/transactions", data=b"", headers=h0)
+    tx2 = json.loads(body)["id"]
+    for form in ({"op": "server-state", "service": "public", "server": "web1", "state": "up"},
+                 {"op": "server-state", "service": "public", "server": "ghost", "state": "up"}):
+        root.request(a.url + "/api/v1/transactions/" + tx2, data=form, headers=h0)
+    v = a.version(root)
+    st, h, body = root.request(a.url + "/api/v1/transactions/%s/commit" % tx2, data=b"",
+                               headers=dict(h0, **{"If-Match": '"%s"' % v}))
+    check(st == 422 and b"change 2" in body and b"ghost" in body, "failing tx: %d %r" % (st, body))
+    check(open(a.conf).read() == after, "a failed transaction changed the file")

@@ -1,0 +1,287 @@
+/*
+ * Transactions: several configuration changes staged, then committed at
+ * once (one validation, one write, one reload), or discarded.
+ *
+ *   POST /api/v1/transactions                     -> {"id"}
+ *   POST /api/v1/transactions/<id>                stage one change (form):
+ *        op=server-state  service, server, state
+ *        op=server-weight service, server, weight
+ *        op=service-block service, block        (replace a service block)
+ *        op=service-add   block
+ *        op=service-delete service
+ *   GET  /api/v1/transactions/<id>                the staged changes
+ *   POST /api/v1/transactions/<id>/commit         If-Match; 422 names the change that failed
+ *   POST /api/v1/transactions/<id>/discard
+ *
+ * A transaction belongs to the user who opened it, lives in this process
+ * (at most 64 open, an hour each) and holds at most 100 changes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "../common/common.h"
+#include "webui_int.h"
+
+#define MAX_TX 64
+#define MAX_OPS 100
+
+struct op {
+    char kind[16], service[128], server[128], state[8], *block;
+    long weight;
+};
+
+struct tx {
+    char id[33], user[64];
+    int64_t created;
+    struct op ops[MAX_OPS];
+    int nops;
+};
+
+static struct tx *txs[MAX_TX];
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *key,
+                             const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[2200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
+    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
+    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
+}
+
+static void tx_free(int i)
+{
+    int k;
+
+    if (txs[i] == NULL)
+        return;
+    for (k = 0; k < txs[i]->nops; k++)
+        free(txs[i]->ops[k].block);
+    free(txs[i]);
+    txs[i] = NULL;
+}
+
+/* Called under webui__lock(). */
+static int find(const char *id, const struct webui_session *s)
+{
+    int i;
+    int64_t now = (int64_t)time(NULL);
+
+    for (i = 0; i < MAX_TX; i++) {
+        if (txs[i] != NULL && now - txs[i]->created > 3600)
+            tx_free(i);
+        if (txs[i] != NULL && strcmp(txs[i]->id, id) == 0 && strcmp(txs[i]->user, s->user) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int field(const char *body, size_t blen, const char *key, char *dst, size_t cap)
+{
+    char *v = gh_form_get(body, blen, key);
+    int rc = v != NULL && gh_strlcpy(dst, v, cap) == 0 ? 0 : -1;
+
+    free(v);
+    return rc;
+}
+
+static int stage(struct tx *t, const char *body, size_t blen, char *err, size_t errlen)
+{
+    struct op o;
+    char w[16];
+
+    memset(&o, 0, sizeof(o));
+    if (t->nops == MAX_OPS) {
+        snprintf(err, errlen, "at most %d changes in one transaction", MAX_OPS);
+        return -1;
+    }
+    if (field(body, blen, "op", o.kind, sizeof(o.kind)) == -1) {
+        snprintf(err, errlen, "op is needed");
+        return -1;
+    }
+    if (strcmp(o.kind, "server-state") == 0) {
+        if (field(body, blen, "service", o.service, sizeof(o.service)) == -1 ||
+            field(body, blen, "server", o.server, sizeof(o.server)) == -1 ||
+            field(body, blen, "state", o.state, sizeof(o.state)) == -1 ||
+            (strcmp(o.state, "up") && strcmp(o.state, "drain") && strcmp(o.state, "maint"))) {
+            snprintf(err, errlen, "server-state needs service, server and state up|drain|maint");
+            return -1;
+        }
+    } else if (strcmp(o.kind, "server-weight") == 0) {
+        if (field(body, blen, "service", o.service, sizeof(o.service)) == -1 ||
+            field(body, blen, "server", o.server, sizeof(o.server)) == -1 ||
+            field(body, blen, "weight", w, sizeof(w)) == -1 ||
+            gh_parse_long(w, 1, 1000, &o.weight) == -1) {
+            snprintf(err, errlen, "server-weight needs service, server and weight 1-1000");
+            return -1;
+        }
+    } else if (strcmp(o.kind, "service-block") == 0 || strcmp(o.kind, "service-add") == 0 ||
+               strcmp(o.kind, "service-delete") == 0) {
+        if (strcmp(o.kind, "service-add") != 0 &&
+            field(body, blen, "service", o.service, sizeof(o.service)) == -1) {
+            snprintf(err, errlen, "%s needs service", o.kind);
+            return -1;
+        }
+        if (strcmp(o.kind, "service-delete") != 0 &&
+            (o.block = gh_form_get(body, blen, "block")) == NULL) {
+            snprintf(err, errlen, "%s needs block", o.kind);
+            return -1;
+        }
+    } else {
+        snprintf(err, errlen, "unknown op '%s'", o.kind);
+        return -1;
+    }
+    t->ops[t->nops++] = o;
+    return 0;
+}
+
+static char *apply(const struct op *o, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (strcmp(o->kind, "server-state") == 0)
+        return webui__set_server(text, len, o->service, o->server, o->state, 0, err, errlen);
+    if (strcmp(o->kind, "server-weight") == 0)
+        return webui__set_server(text, len, o->service, o->server, NULL, o->weight, err, errlen);
+    if (strcmp(o->kind, "service-add") == 0)
+        return webui__service_op(text, len, "add", NULL, o->block, strlen(o->block), err, errlen);
+    if (strcmp(o->kind, "service-delete") == 0)
+        return webui__service_op(text, len, "delete", o->service, "", 0, err, errlen);
+    return webui__service_op(text, len, "modify", o->service, o->block, strlen(o->block), err,
+                             errlen);
+}
+
+static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_session *s, int i)
+{
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    char ver[17], nv[17], etag[24], err[1024], what[64];
+    size_t len = 0, cl;
+    char *text = webui__read_file(webui__conf_path(), &len), *cur;
+    struct tx *t = txs[i];
+    int k;
+
+    if (text == NULL)
+        return reply(conn, 500, "error", "cannot read the configuration");
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (im == NULL || strcmp(im, etag) != 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        free(text);
+        gh_sbuf_printf(&o, "{\"error\":\"stale or missing If-Match\",\"version\":\"%s\"}\n", ver);
+        return webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
+    }
+    cur = gh_strndup(text, len);
+    cl = len;
+    for (k = 0; k < t->nops; k++) {
+        char *next = apply(&t->ops[k], cur, cl, err, sizeof(err));
+        if (next == NULL) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "change %d (%s): %s", k + 1, t->ops[k].kind, err);
+            free(cur);
+            free(text);
+            return reply(conn, 422, "error", msg);
+        }
+        free(cur);
+        cur = next;
+        cl = strlen(cur);
+    }
+    if (webui__validate(cur, cl, err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "transaction", t->id, ver, "", "invalid");
+        free(cur);
+        free(text);
+        return reply(conn, 422, "error", err);
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, cur, cl, err,
+                      sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "transaction", t->id, ver, "", "failed");
+        free(cur);
+        free(text);
+        return reply(conn, 500, "error", err);
+    }
+    webui__version(cur, cl, nv);
+    snprintf(what, sizeof(what), "%d changes", t->nops);
+    webui__audit(conn, s, "transaction", t->id, ver, what, "ok");
+    free(cur);
+    free(text);
+    tx_free(i);
+    return reply(conn, 200, "version", nv);
+}
+
+enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char *url,
+                                        const char *method, const struct webui_session *s,
+                                        const char *body, size_t blen)
+{
+    const char *rest = url + strlen("/api/v1/transactions");
+    char id[40], err[512];
+    const char *slash;
+    enum MHD_Result ret;
+    int i;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return reply(conn, 403, "error", "your role may not change the configuration");
+    if (webui__conf_path() == NULL)
+        return reply(conn, 409, "error", "running the embedded default topology");
+    webui__lock();
+    if (strcmp(method, "POST") == 0 && *rest == '\0') {
+        unsigned char r[16];
+        size_t k;
+        for (i = 0; i < MAX_TX && txs[i] != NULL; i++)
+            ;
+        if (i == MAX_TX || RAND_bytes(r, sizeof(r)) != 1) {
+            ret = reply(conn, 503, "error", "too many open transactions");
+            goto done;
+        }
+        txs[i] = gh_calloc(1, sizeof(struct tx));
+        for (k = 0; k < sizeof(r); k++)
+            snprintf(txs[i]->id + 2 * k, 3, "%02x", r[k]);
+        gh_strlcpy(txs[i]->user, s->user, sizeof(txs[i]->user));
+        txs[i]->created = (int64_t)time(NULL);
+        ret = reply(conn, 201, "id", txs[i]->id);
+        goto done;
+    }
+    if (rest[0] != '/' || strlen(rest + 1) < 32) {
+        ret = reply(conn, 404, "error", "not found");
+        goto done;
+    }
+    snprintf(id, sizeof(id), "%.32s", rest + 1);
+    slash = rest + 33;
+    i = find(id, s);
+    if (i == -1 || (*slash != '\0' && *slash != '/')) {
+        ret = reply(conn, 404, "error", "no such transaction");
+        goto done;
+    }
+    if (strcmp(method, "GET") == 0 && *slash == '\0') {
+        struct gh_sbuf o = {NULL, 0, 0};
+        int k;
+        gh_sbuf_printf(&o, "{\"id\":\"%s\",\"changes\":[", id);
+        for (k = 0; k < txs[i]->nops; k++) {
+            char sv[300], sr[300];
+            gh_json_escape(sv, sizeof(sv), txs[i]->ops[k].service, strlen(txs[i]->ops[k].service),
+                           128);
+            gh_json_escape(sr, sizeof(sr), txs[i]->ops[k].server, strlen(txs[i]->ops[k].server),
+                           128);
+            gh_sbuf_printf(&o, "%s{\"op\":\"%s\",\"service\":\"%s\",\"server\":\"%s\"}",
+                           k ? "," : "", txs[i]->ops[k].kind, sv, sr);
+        }
+        gh_sbuf_printf(&o, "]}\n");
+        ret = webui__send(conn, 200, "application/json", o.p, o.len, NULL);
+    } else if (strcmp(method, "POST") == 0 && *slash == '\0') {
+        ret = stage(txs[i], body, blen, err, sizeof(err)) == 0
+                  ? reply(conn, 200, "staged", txs[i]->ops[txs[i]->nops - 1].kind)
+                  : reply(conn, 422, "error", err);
+    } else if (strcmp(method, "POST") == 0 && strcmp(slash, "/commit") == 0) {
+        ret = commit(conn, s, i);
+    } else if (strcmp(method, "POST") == 0 && strcmp(slash, "/discard") == 0) {
+        tx_free(i);
+        ret = reply(conn, 200, "discarded", id);
+    } else {
+        ret = reply(conn, 404, "error", "not found");
+    }
+done:
+    webui__unlock();
+    return ret;
+}
