@@ -223,6 +223,39 @@ async function createMeeting(ev) {
   await loadMeetings();
 }
 
+async function loadLogs(ev) {
+  if (ev) ev.preventDefault();
+  const q = new URLSearchParams({ limit: '50' });
+  for (const [k, id] of [['reason', 'f-reason'], ['host', 'f-host'], ['ip', 'f-ip']]) {
+    const v = document.getElementById(id).value.trim();
+    if (v) q.append(k, v);
+  }
+  let r = await api('/api/v1/logs/security?' + q);
+  if (r.ok) {
+    const rows = (await r.json()).entries.map((e) => {
+      const tr = el('tr');
+      tr.append(el('td', e.time), el('td', e.service), el('td', e.client), el('td', e.host),
+                el('td', e.method + ' ' + e.path), el('td', e.status), el('td', e.reason));
+      return tr;
+    });
+    document.querySelector('#sec-table tbody').replaceChildren(...rows);
+  }
+  // The audit log is for admins and user admins; others are not asked for it.
+  r = me.role === 'admin' || me.role === 'user-admin' ? await api('/api/v1/logs/audit?limit=50')
+                                                      : null;
+  if (r && r.ok) {
+    const rows = (await r.json()).entries.map((e) => {
+      const tr = el('tr');
+      tr.append(el('td', e.time), el('td', e.user), el('td', e.role), el('td', e.ip),
+                el('td', e.action), el('td', e.object), el('td', e.result));
+      return tr;
+    });
+    document.querySelector('#audit-table tbody').replaceChildren(...rows);
+  } else {
+    document.getElementById('audit-table').hidden = true;
+  }
+}
+
 async function main() {
   me = await (await api('/api/v1/whoami')).json();
   document.getElementById('who').textContent = me.user + ' (' + me.role + ')';
@@ -236,6 +269,9 @@ async function main() {
   await loadInventory();
   await loadIdps();
   await loadMeetings();
+  document.getElementById('sec-filter').addEventListener('submit', (ev) => {
+    loadLogs(ev).catch(() => {}); });
+  await loadLogs();
   if (me.role === 'admin') {
     const mf = document.getElementById('meeting-create');
     mf.hidden = false;
