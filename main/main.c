@@ -157,6 +157,30 @@ static void reload(void)
     reload_with_err(err, sizeof(err));
 }
 
+/* Every certificate block loads (key matches, chain in order, valid now),
+ * used by a service or not: a block added for later must not hide a
+ * broken pair until the day a service names it. */
+static int check_certificates(const struct gh_conf *c, char *err, size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; i < c->ncerts; i++) {
+        const struct gh_conf_cert *cc = &c->certs[i];
+        struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
+        X509 *x = NULL;
+        EVP_PKEY *k = NULL;
+        char e[768];
+        if (certs_load_keypair(&src, &x, &k, e, sizeof(e)) == -1) {
+            snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", c->file, cc->loc.line,
+                     cc->loc.col, cc->name, e);
+            return -1;
+        }
+        X509_free(x);
+        EVP_PKEY_free(k);
+    }
+    return 0;
+}
+
 /* What `gatehouse -t` checks, on text the admin application is about to
  * write: the model, the SAML keys, and a proxy generation built and thrown
  * away (certificates, CAs, rules). */
@@ -168,6 +192,10 @@ static int validate_text(const char *text, size_t len, char *err, size_t errlen)
 
     if (c == NULL)
         return -1;
+    if (check_certificates(c, err, errlen) == -1) {
+        gh_conf_free(c);
+        return -1;
+    }
     sp = saml_sp_new(c, err, errlen);
     if (sp == NULL) {
         gh_conf_free(c);
@@ -404,6 +432,11 @@ int main(int argc, char **argv)
         if (check) {
             struct saml_sp *sp;
             if (saml_global_init() == -1) {
+                gh_conf_free(c);
+                return 1;
+            }
+            if (check_certificates(c, err, sizeof(err)) == -1) {
+                fprintf(stderr, "%s\n", err);
                 gh_conf_free(c);
                 return 1;
             }

@@ -619,6 +619,9 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (strncmp(url, "/api/v1/certificates/", 21) == 0)
+        return webui__api_certs(conn, url, method, &s, rq->body.p ? rq->body.p : "",
+                                rq->body.len);
     if (strncmp(url, "/api/v1/transactions", 20) == 0)
         return webui__api_transactions(conn, url, method, &s, rq->body.p ? rq->body.p : "",
                                        rq->body.len);

@@ -68,6 +68,10 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
                                         const char *method, const struct webui_session *s,
                                         const char *body, size_t blen);
 
+/* api_certs.c */
+enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, const char *method,
+                                 const struct webui_session *s, const char *body, size_t blen);
+
 /* api_inventory.c */
 enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);
 

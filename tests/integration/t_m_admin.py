@@ -588,3 +588,46 @@ def admin_transaction_commits_several_changes_at_once(env):
                                headers=dict(h0, **{"If-Match": '"%s"' % v}))
     check(st == 422 and b"change 2" in body and b"ghost" in body, "failing tx: %d %r" % (st, body))
     check(open(a.conf).read() == after, "a failed transaction changed the file")
+
+
+@test
+def admin_certificates_selfsigned_and_csr_workflow(env):
+    """Certificates from the API: a self-signed one added as a block; a CSR
+    whose key never leaves the box, signed here by the test CA, and the
+    issued chain imported (a chain for another key is refused)."""
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    hd = lambda: {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % a.version(root)}
+    st, h, body = root.request(a.url + "/api/v1/certificates/selfsigned",
+                               data={"name": "lab", "cn": "lab.example.com",
+                                     "sans": "DNS:lab.example.com", "rsa": "2048"}, headers=hd())
+    check(st == 201, "self-signed: %d %r" % (st, body))
+    check("certificate lab {" in open(a.conf).read(), "no block for lab")
+    st, h, body = root.request(a.url + "/api/v1/certificates")
+    c = [x for x in json.loads(body)["certificates"] if x["name"] == "lab"][0]
+    check("lab.example.com" in c["subject"] and c["key"].startswith("RSA"), "%r" % c)
+    st, h, csr = root.request(a.url + "/api/v1/certificates/csr",
+                              data={"name": "meet", "cn": "meet.example.com",
+                                    "sans": "DNS:meet.example.com"}, headers=hd())
+    check(st == 201 and b"BEGIN CERTIFICATE REQUEST" in csr and b"PRIVATE" not in csr,
+          "csr: %d %r" % (st, csr[:100]))
+    csrf, crt = env.path("meet.csr"), env.path("meet-issued.pem")
+    with open(csrf, "wb") as f:
+        f.write(csr)
+    subprocess.run(["openssl", "x509", "-req", "-in", csrf, "-CA", env.ca, "-CAkey",
+                    env.path("ca.key"), "-out", crt, "-days", "30", "-copy_extensions", "copy"],
+                   check=True, capture_output=True)
+    wrong = open(env.cert, "rb").read()  # a chain for another key
+    st, h, body = root.request(a.url + "/api/v1/certificates/meet/issued", data=wrong,
+                               headers=hd())
+    check(st == 422 and b"does not match" in body, "a chain for another key: %d %r" % (st, body))
+    issued = open(crt, "rb").read() + open(env.ca, "rb").read()
+    st, h, body = root.request(a.url + "/api/v1/certificates/meet/issued", data=issued,
+                               headers=hd())
+    check(st == 201, "issued: %d %r" % (st, body))
+    st, h, body = root.request(a.url + "/api/v1/certificates")
+    names = [x["name"] for x in json.loads(body)["certificates"]]
+    check("meet" in names and b"PRIVATE KEY" not in body, "certs: %r" % names)
+    key = env.path("gatehouse-state/admin/certs/meet.key")
+    check(oct(os.stat(key).st_mode & 0o777) == "0o600", "key mode")

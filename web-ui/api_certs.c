@@ -1,0 +1,257 @@
+/*
+ * Certificates from the admin application (admins). Keys are made here and
+ * never leave the box: no answer ever carries one.
+ *
+ *   POST /api/v1/certificates/selfsigned   name, cn, sans, rsa (0 = ECDSA P-256), days
+ *   POST /api/v1/certificates/csr          name, cn, sans, rsa -> the CSR (PEM) to send to a CA
+ *   POST /api/v1/certificates/<name>/issued  body: the CA's chain (PEM), leaf first
+ *
+ * Files go to state-dir/admin/certs/<name>.{key,csr,pem}; self-signed and
+ * issued certificates are added as a `certificate` block (validated: the
+ * key must match, the chain be in order and valid now), written atomically
+ * and reloaded, all with If-Match like every change.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../certs/certs.h"
+#include "../common/common.h"
+#include "webui_int.h"
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *key,
+                             const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[2200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
+    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
+    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
+}
+
+static int valid_name(const char *n)
+{
+    size_t i, len = strlen(n);
+
+    if (len == 0 || len > 60)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-' ||
+              n[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static void dir_of(char *out, size_t len)
+{
+    snprintf(out, len, "%s/../certs", webui__history_dir());
+}
+
+/* Appends a certificate block for name and commits it (If-Match checked). */
+static enum MHD_Result add_block(struct MHD_Connection *conn, const struct webui_session *s,
+                                 const char *name, const char *cert, const char *key)
+{
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    char ver[17], nv[17], etag[24], err[1024];
+    struct gh_sbuf nt = {NULL, 0, 0};
+    size_t len = 0;
+    char *text;
+    enum MHD_Result ret;
+
+    webui__lock();
+    text = webui__read_file(webui__conf_path(), &len);
+    if (text == NULL) {
+        ret = reply(conn, 500, "error", "cannot read the configuration");
+        goto done;
+    }
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (im == NULL || strcmp(im, etag) != 0) {
+        ret = reply(conn, im ? 412 : 428, "error", "stale or missing If-Match");
+        goto done;
+    }
+    gh_sbuf_printf(&nt, "%.*s%s\ncertificate %s {\n    cert \"%s\"\n    key \"%s\"\n}\n", (int)len,
+                   text, len && text[len - 1] != '\n' ? "\n" : "", name, cert, key);
+    if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "certificate-add", name, ver, "", "invalid");
+        ret = reply(conn, 422, "error", err);
+        goto done;
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
+                      sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "certificate-add", name, ver, "", "failed");
+        ret = reply(conn, 500, "error", err);
+        goto done;
+    }
+    webui__version(nt.p, nt.len, nv);
+    webui__audit(conn, s, "certificate-add", name, ver, nv, "ok");
+    ret = reply(conn, 201, "version", nv);
+done:
+    webui__unlock();
+    free(text);
+    free(nt.p);
+    return ret;
+}
+
+static int req_from(const char *body, size_t blen, struct certs_req *r, char **cn, char **sans,
+                    char *err, size_t errlen)
+{
+    char *rsa = gh_form_get(body, blen, "rsa"), *days = gh_form_get(body, blen, "days");
+    long v;
+
+    memset(r, 0, sizeof(*r));
+    r->days = 825;
+    *cn = gh_form_get(body, blen, "cn");
+    *sans = gh_form_get(body, blen, "sans");
+    if (*cn == NULL || **cn == '\0') {
+        snprintf(err, errlen, "cn (the common name) is needed");
+        goto bad;
+    }
+    if (rsa && *rsa) {
+        if (gh_parse_long(rsa, 0, 4096, &v) == -1 ||
+            (v != 0 && v != 2048 && v != 3072 && v != 4096)) {
+            snprintf(err, errlen, "rsa: 0 (ECDSA P-256), 2048, 3072 or 4096");
+            goto bad;
+        }
+        r->rsa_bits = (int)v;
+    }
+    if (days && *days) {
+        if (gh_parse_long(days, 1, 3650, &v) == -1) {
+            snprintf(err, errlen, "days: 1 to 3650");
+            goto bad;
+        }
+        r->days = (int)v;
+    }
+    r->cn = *cn;
+    r->sans = *sans && **sans ? *sans : NULL;
+    free(rsa);
+    free(days);
+    return 0;
+bad:
+    free(rsa);
+    free(days);
+    return -1;
+}
+
+static enum MHD_Result generate(struct MHD_Connection *conn, const struct webui_session *s,
+                                int csr, const char *body, size_t blen)
+{
+    char *name = gh_form_get(body, blen, "name"), *cn = NULL, *sans = NULL;
+    char dir[1300], cert[1400], key[1400], err[1024];
+    struct certs_req r;
+    enum MHD_Result ret;
+
+    if (name == NULL || !valid_name(name)) {
+        ret = reply(conn, 422, "error", "name: 1-60 of a-z 0-9 - _");
+        goto done;
+    }
+    if (req_from(body, blen, &r, &cn, &sans, err, sizeof(err)) == -1) {
+        ret = reply(conn, 422, "error", err);
+        goto done;
+    }
+    dir_of(dir, sizeof(dir));
+    if (gh_mkdir_p(dir, 0700) == -1) {
+        snprintf(err, sizeof(err), "%.900s: %s", dir, strerror(errno));
+        ret = reply(conn, 500, "error", err);
+        goto done;
+    }
+    snprintf(cert, sizeof(cert), "%s/%s.%s", dir, name, csr ? "csr" : "pem");
+    snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+    if ((csr ? certs_gen_csr(cert, key, &r, err, sizeof(err))
+             : certs_gen_selfsigned(cert, key, &r, err, sizeof(err))) == -1) {
+        ret = reply(conn, 422, "error", err); /* e.g. the files exist already */
+        goto done;
+    }
+    if (csr) {
+        size_t len = 0;
+        char *pem = webui__read_file(cert, &len);
+        webui__audit(conn, s, "csr", name, "", r.cn, pem ? "ok" : "failed");
+        ret = pem ? webui__send(conn, 201, "application/pkcs10", pem, len, NULL)
+                  : reply(conn, 500, "error", "the CSR vanished");
+        goto done;
+    }
+    ret = add_block(conn, s, name, cert, key);
+    {
+        /* A refused block would leave files nobody references: remove them. */
+        size_t len = 0;
+        char *text = webui__read_file(webui__conf_path(), &len);
+        if (text == NULL || strstr(text, cert) == NULL) {
+            unlink(cert);
+            unlink(key);
+        }
+        free(text);
+    }
+done:
+    free(name);
+    free(cn);
+    free(sans);
+    return ret;
+}
+
+static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *name, const char *body, size_t blen)
+{
+    char dir[1300], cert[1400], key[1400], err[1024];
+    int fd;
+
+    if (!valid_name(name))
+        return reply(conn, 404, "error", "not found");
+    dir_of(dir, sizeof(dir));
+    snprintf(cert, sizeof(cert), "%s/%s.pem", dir, name);
+    snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+    if (access(key, F_OK) == -1)
+        return reply(conn, 404, "error", "no CSR was made under that name here");
+    if (blen == 0 || blen > 64 * 1024 || memmem(body, blen, "PRIVATE KEY", 11) != NULL)
+        return reply(conn, 422, "error", "send the issued certificate chain (PEM), no key");
+    fd = open(cert, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd == -1 || write(fd, body, blen) != (ssize_t)blen || fsync(fd) == -1) {
+        snprintf(err, sizeof(err), "%.900s: %s", cert, strerror(errno));
+        if (fd != -1) {
+            close(fd);
+            unlink(cert);
+        }
+        return reply(conn, 409, "error", err);
+    }
+    close(fd);
+    {
+        enum MHD_Result ret = add_block(conn, s, name, cert, key);
+        /* The chain stays on disk only if the block was accepted. */
+        size_t len = 0;
+        char *text = webui__read_file(webui__conf_path(), &len);
+        if (text == NULL || strstr(text, cert) == NULL)
+            unlink(cert);
+        free(text);
+        return ret;
+    }
+}
+
+enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, const char *method,
+                                 const struct webui_session *s, const char *body, size_t blen)
+{
+    const char *rest = url + strlen("/api/v1/certificates/");
+    const char *slash = strchr(rest, '/');
+    char name[80];
+
+    if (strcmp(method, "POST") != 0)
+        return reply(conn, 404, "error", "not found");
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return reply(conn, 403, "error", "your role may not change certificates");
+    if (webui__conf_path() == NULL)
+        return reply(conn, 409, "error", "running the embedded default topology");
+    if (strcmp(rest, "selfsigned") == 0)
+        return generate(conn, s, 0, body, blen);
+    if (strcmp(rest, "csr") == 0)
+        return generate(conn, s, 1, body, blen);
+    if (slash != NULL && strcmp(slash, "/issued") == 0 &&
+        (size_t)(slash - rest) < sizeof(name)) {
+        snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
+        return issued(conn, s, name, body, blen);
+    }
+    return reply(conn, 404, "error", "not found");
+}
