@@ -456,7 +456,7 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
         if (rq->body.len + *upload_data_size > MAX_FORM)
             rq->too_big = 1;
         else
-            gh_sbuf_printf(&rq->body, "%.*s", (int)*upload_data_size, upload_data);
+            gh_sbuf_append(&rq->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }

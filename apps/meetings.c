@@ -617,7 +617,7 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
         if (rq->body.len + *size > 65536)
             rq->too_big = 1;
         else
-            gh_sbuf_printf(&rq->body, "%.*s", (int)*size, data);
+            gh_sbuf_append(&rq->body, data, *size);
         *size = 0;
         return MHD_YES;
     }

@@ -92,6 +92,9 @@ struct gh_sbuf {
     size_t len, cap;
 };
 void gh_sbuf_printf(struct gh_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends n bytes as they are (NUL bytes included); the buffer stays
+ * NUL-terminated after them. */
+void gh_sbuf_append(struct gh_sbuf *b, const void *data, size_t n);
 /* FNV-1a over len bytes: hashing for tables and names, not for secrets. */
 uint64_t gh_fnv1a(const void *p, size_t len);
 /* Splits "host:port" / "[v6]:port" into host and port. */

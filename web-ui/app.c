@@ -555,7 +555,7 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         if (rq->body.len + *size > 1024 * 1024) /* IdP metadata can be large; nothing more */
             rq->too_big = 1;
         else
-            gh_sbuf_printf(&rq->body, "%.*s", (int)*size, data);
+            gh_sbuf_append(&rq->body, data, *size);
         *size = 0;
         return MHD_YES;
     }
@@ -619,6 +619,9 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (strncmp(url, "/api/v1/system/", 15) == 0)
+        return webui__api_system(conn, url, method, &s, rq->body.p ? rq->body.p : "",
+                                 rq->body.len);
     if (strncmp(url, "/api/v1/certificates/", 21) == 0)
         return webui__api_certs(conn, url, method, &s, rq->body.p ? rq->body.p : "",
                                 rq->body.len);

@@ -72,6 +72,11 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
 enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, const char *method,
                                  const struct webui_session *s, const char *body, size_t blen);
 
+/* backup.c */
+enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
+                                  const char *method, const struct webui_session *s,
+                                  const char *body, size_t blen);
+
 /* api_inventory.c */
 enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);
 

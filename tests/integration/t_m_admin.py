@@ -631,3 +631,56 @@ def admin_certificates_selfsigned_and_csr_workflow(env):
     check("meet" in names and b"PRIVATE KEY" not in body, "certs: %r" % names)
     key = env.path("gatehouse-state/admin/certs/meet.key")
     check(oct(os.stat(key).st_mode & 0o777) == "0o600", "key mode")
+
+
+@test
+def admin_backup_and_restore(env):
+    """A passphrase-encrypted backup of the configuration and the files it
+    names; after changes and a lost key file, a restore (asking for the
+    admin's password again) brings both back; a wrong passphrase or a
+    damaged bundle changes nothing."""
+    import urllib.request
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    st, h, bundle = root.request(a.url + "/api/v1/system/backup",
+                                 data={"passphrase": "backup passphrase 1"},
+                                 headers={"X-CSRF-Token": me["csrf"]})
+    check(st == 200 and bundle[:4] == b"GHB1" and "attachment" in h["Content-Disposition"],
+          "backup: %d %r" % (st, bundle[:40]))
+    check(b"BEGIN" not in bundle and b"service public" not in bundle, "the bundle is not encrypted")
+    original = open(a.conf).read()
+    key_before = open(env.key, "rb").read()
+    st, j = a.set_state(root, "web1", "drain", a.version(root), csrf=me["csrf"])
+    check(st == 200, "change before restore: %d" % st)
+    with open(env.key, "wb") as f:  # a key damaged on disk
+        f.write(b"garbage")
+    os.chmod(env.key, 0o600)
+
+    def restore(data, passphrase, password, version):
+        req = urllib.request.Request(a.url + "/api/v1/system/restore", data=data, headers={
+            "X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % version,
+            "X-Backup-Passphrase": passphrase, "X-Current-Password": password,
+            "Content-Type": "application/octet-stream"})
+        try:
+            with root.opener.open(req, timeout=60) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    v = a.version(root)
+    st, body = restore(bundle, "backup passphrase 1", "not my password", v)
+    check(st == 403, "restore without re-authentication: %d" % st)
+    st, body = restore(bundle, "wrong passphrase 22", PW["root"], v)
+    check(st == 422 and b"does not decrypt" in body, "wrong passphrase: %d %r" % (st, body))
+    damaged = bytearray(bundle)
+    damaged[60] ^= 1
+    st, body = restore(bytes(damaged), "backup passphrase 1", PW["root"], v)
+    check(st == 422, "damaged bundle: %d" % st)
+    check(open(env.key, "rb").read() == b"garbage", "a refused restore wrote files")
+    st, body = restore(bundle, "backup passphrase 1", PW["root"], v)
+    check(st == 200, "restore: %d %r" % (st, body))
+    check(open(a.conf).read() == original, "the configuration is not the backed-up one")
+    check(open(env.key, "rb").read() == key_before, "the key file is not restored")
+    acts = [(e["action"], e["result"]) for e in a.audit()]
+    check(("backup", "ok") in acts and ("restore", "ok") in acts and
+          ("restore", "wrong-passphrase") in acts, "audit: %r" % acts)

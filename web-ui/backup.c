@@ -1,0 +1,388 @@
+/*
+ * Backup and restore (admins): the configuration and every file it names
+ * that makes the appliance what it is (certificates and keys, PKCS#12 and
+ * passphrase files, OCSP responses, CA bundles, IdP certificates), in one
+ * bundle encrypted under a passphrase.
+ *
+ *   POST /api/v1/system/backup    passphrase (12+) -> the bundle (download)
+ *   POST /api/v1/system/restore   body: the bundle; X-Backup-Passphrase,
+ *                                 X-Current-Password (asked again), If-Match
+ *
+ * Bundle: "GHB1", salt (16), IV (12), AES-256-GCM(entries), tag (16); the key
+ * is PBKDF2-HMAC-SHA256(passphrase, salt, 600,000). An entry is a 4-byte
+ * path length, the path ("@config" for the configuration), an 8-byte data
+ * length and the data, big-endian. A restore keeps every file it replaces
+ * in state-dir/admin/restore-<time>/ and puts them back if the restored
+ * configuration does not validate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/common.h"
+#include "webui_int.h"
+
+#define MAGIC "GHB1"
+#define MAX_BUNDLE (16 * 1024 * 1024)
+#define MAX_FILES 512
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *key,
+                             const char *msg)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char esc[2200];
+
+    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
+    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
+    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
+}
+
+static int derive(const char *pass, const unsigned char salt[16], unsigned char key[32])
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "PBKDF2", NULL);
+    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    unsigned iter = WEBUI_PBKDF2_ITER;
+    OSSL_PARAM p[5];
+    int ok;
+
+    p[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)(uintptr_t)pass,
+                                             strlen(pass));
+    p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, 16);
+    p[2] = OSSL_PARAM_construct_uint(OSSL_KDF_PARAM_ITER, &iter);
+    p[3] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)(uintptr_t)"SHA256",
+                                            0);
+    p[4] = OSSL_PARAM_construct_end();
+    ok = ctx != NULL && EVP_KDF_derive(ctx, key, 32, p) == 1;
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    return ok ? 0 : -1;
+}
+
+static void be(struct gh_sbuf *o, uint64_t v, int bytes)
+{
+    int i;
+
+    for (i = bytes - 1; i >= 0; i--)
+        gh_sbuf_printf(o, "%c", (char)((v >> (8 * i)) & 0xff));
+}
+
+static int add_entry(struct gh_sbuf *o, const char *path, const char *data, size_t len)
+{
+    size_t pl = strlen(path), need = o->len + 12 + pl + len + 1;
+
+    if (need > o->cap) {
+        size_t cap = o->cap ? o->cap : 65536;
+        char *p;
+        while (cap < need)
+            cap *= 2;
+        p = realloc(o->p, cap);
+        if (p == NULL)
+            abort();
+        o->p = p;
+        o->cap = cap;
+    }
+    be(o, pl, 4);
+    memcpy(o->p + o->len, path, pl);
+    o->len += pl;
+    be(o, len, 8);
+    memcpy(o->p + o->len, data, len);
+    o->len += len;
+    o->p[o->len] = '\0';
+    return 0;
+}
+
+static void add_file(struct gh_sbuf *o, const char *path, int *n)
+{
+    size_t len = 0;
+    char *data;
+
+    if (path == NULL || *n >= MAX_FILES)
+        return;
+    data = webui__read_file(path, &len);
+    if (data == NULL)
+        return;
+    add_entry(o, path, data, len);
+    gh_wipe(data, len); /* keys among them */
+    free(data);
+    (*n)++;
+}
+
+static enum MHD_Result backup(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *body, size_t blen)
+{
+    char *pass = gh_form_get(body, blen, "passphrase"), err[512];
+    struct gh_sbuf plain = {NULL, 0, 0};
+    unsigned char salt[16], iv[12], key[32], tag[16];
+    size_t len = 0, i, j;
+    char *text = NULL, *out = NULL;
+    struct gh_conf *c = NULL;
+    EVP_CIPHER_CTX *cx = NULL;
+    int n = 0, outl = 0, fl = 0;
+    const char *why;
+    enum MHD_Result ret;
+
+    if (pass == NULL || webui_password_ok(pass, &why) == -1) {
+        ret = reply(conn, 422, "error", "passphrase: at least 12 characters, two kinds");
+        goto done;
+    }
+    text = webui__read_file(webui__conf_path(), &len);
+    c = text ? gh_conf_parse(webui__conf_path(), text, len, err, sizeof(err)) : NULL;
+    if (c == NULL) {
+        ret = reply(conn, 500, "error", "the configuration does not read back");
+        goto done;
+    }
+    add_entry(&plain, "@config", text, len);
+    for (i = 0; i < c->ncerts; i++) {
+        add_file(&plain, c->certs[i].cert, &n);
+        add_file(&plain, c->certs[i].key, &n);
+        add_file(&plain, c->certs[i].pkcs12, &n);
+        add_file(&plain, c->certs[i].passphrase_file, &n);
+        add_file(&plain, c->certs[i].ocsp_response, &n);
+    }
+    for (i = 0; i < c->ncas; i++)
+        add_file(&plain, c->cas[i].file, &n);
+    for (i = 0; i < c->nidps; i++)
+        for (j = 0; j < c->idps[i].idp_certificates.n; j++)
+            add_file(&plain, c->idps[i].idp_certificates.v[j], &n);
+    out = gh_calloc(1, 4 + 16 + 12 + plain.len + 16);
+    cx = EVP_CIPHER_CTX_new();
+    if (RAND_bytes(salt, 16) != 1 || RAND_bytes(iv, 12) != 1 || derive(pass, salt, key) == -1 ||
+        cx == NULL || EVP_EncryptInit_ex2(cx, EVP_aes_256_gcm(), key, iv, NULL) != 1 ||
+        EVP_EncryptUpdate(cx, (unsigned char *)out + 32, &outl, (unsigned char *)plain.p,
+                          (int)plain.len) != 1 ||
+        EVP_EncryptFinal_ex(cx, (unsigned char *)out + 32 + outl, &fl) != 1 ||
+        EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) {
+        ret = reply(conn, 500, "error", "encryption failed");
+        goto done;
+    }
+    memcpy(out, MAGIC, 4);
+    memcpy(out + 4, salt, 16);
+    memcpy(out + 20, iv, 12);
+    memcpy(out + 32 + outl + fl, tag, 16);
+    {
+        char what[32];
+        snprintf(what, sizeof(what), "%d files", n);
+        webui__audit(conn, s, "backup", "configuration", "", what, "ok");
+    }
+    ret = webui__send_download(conn, out, 32 + (size_t)(outl + fl) + 16,
+                               "application/octet-stream", "backup");
+    out = NULL;
+done:
+    gh_wipe(key, sizeof(key));
+    if (plain.p)
+        gh_wipe(plain.p, plain.len);
+    free(plain.p);
+    if (pass)
+        gh_wipe(pass, strlen(pass));
+    free(pass);
+    free(text);
+    free(out);
+    gh_conf_free(c);
+    EVP_CIPHER_CTX_free(cx);
+    return ret;
+}
+
+struct entry {
+    char *path;
+    const char *data;
+    size_t len;
+};
+
+static uint64_t rd(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < bytes; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int write_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+    char tmp[1300];
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.restore-%d", path, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd == -1)
+        return -1;
+    if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    return rename(tmp, path);
+}
+
+static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_session *s,
+                               const char *body, size_t blen)
+{
+    const char *pass = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Backup-Passphrase");
+    const char *cur = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Current-Password");
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    const unsigned char *b = (const unsigned char *)body;
+    unsigned char key[32];
+    unsigned char *plain = NULL;
+    struct entry e[MAX_FILES + 1];
+    char *old_data[MAX_FILES + 1];
+    size_t old_len[MAX_FILES + 1];
+    size_t ne = 0, off = 0, clen, len = 0, i;
+    char ver[17], etag[24], err[1024], saved[1300], *text = NULL;
+    const char *config = NULL;
+    size_t config_len = 0;
+    EVP_CIPHER_CTX *cx = NULL;
+    int outl = 0, fl = 0, ok, old_data_set = 0;
+    enum MHD_Result ret;
+
+    if (cur == NULL || webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) !=
+                           WEBUI_LOGIN_OK) {
+        webui__audit(conn, s, "reauth", s->user, "", "", "failed");
+        return reply(conn, 403, "error", "give your own password again (X-Current-Password)");
+    }
+    if (pass == NULL || blen < 48 || blen > MAX_BUNDLE || memcmp(body, MAGIC, 4) != 0)
+        return reply(conn, 422, "error", "not a gatehouse backup, or no passphrase");
+    clen = blen - 48;
+    plain = gh_calloc(1, clen + 16);
+    cx = EVP_CIPHER_CTX_new();
+    ok = derive(pass, b + 4, key) == 0 && cx != NULL &&
+         EVP_DecryptInit_ex2(cx, EVP_aes_256_gcm(), key, b + 20, NULL) == 1 &&
+         EVP_DecryptUpdate(cx, plain, &outl, b + 32, (int)clen) == 1 &&
+         EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_TAG, 16,
+                             (void *)(uintptr_t)(b + blen - 16)) == 1 &&
+         EVP_DecryptFinal_ex(cx, plain + outl, &fl) == 1;
+    EVP_CIPHER_CTX_free(cx);
+    gh_wipe(key, sizeof(key));
+    if (!ok) {
+        free(plain);
+        webui__audit(conn, s, "restore", "configuration", "", "", "wrong-passphrase");
+        return reply(conn, 422, "error", "the backup does not decrypt with that passphrase");
+    }
+    clen = (size_t)(outl + fl);
+    while (off < clen && ne < MAX_FILES + 1) {
+        uint64_t pl, dl;
+        if (clen - off < 4 || (pl = rd(plain + off, 4)) == 0 || pl > 1024 ||
+            clen - off - 4 < pl + 8)
+            break;
+        dl = rd(plain + off + 4 + pl, 8);
+        if (dl > clen - off - 12 - pl)
+            break;
+        e[ne].path = gh_strndup((const char *)plain + off + 4, (size_t)pl);
+        e[ne].data = (const char *)plain + off + 12 + pl;
+        e[ne].len = (size_t)dl;
+        if (strcmp(e[ne].path, "@config") == 0) {
+            config = e[ne].data;
+            config_len = e[ne].len;
+        }
+        ne++;
+        off += 12 + pl + dl;
+    }
+    if (off != clen || config == NULL) {
+        ret = reply(conn, 422, "error", "the backup is damaged");
+        goto done;
+    }
+    webui__lock();
+    text = webui__read_file(webui__conf_path(), &len);
+    webui__version(text ? text : "", len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (text == NULL || im == NULL || strcmp(im, etag) != 0) {
+        webui__unlock();
+        ret = reply(conn, im ? 412 : 428, "error", "stale or missing If-Match");
+        goto done;
+    }
+    /* Keep what is replaced, then put the files in place. */
+    snprintf(saved, sizeof(saved), "%s/../restore-%lld", webui__history_dir(),
+             (long long)time(NULL));
+    gh_mkdir_p(saved, 0700);
+    memset(old_data, 0, sizeof(old_data));
+    old_data_set = 1;
+    for (i = 0; i < ne; i++) {
+        size_t ol = 0;
+        char *old, sp[2600], *q;
+        if (strcmp(e[i].path, "@config") == 0)
+            continue;
+        old = webui__read_file(e[i].path, &ol);
+        if (old != NULL) {
+            snprintf(sp, sizeof(sp), "%s/%s", saved, e[i].path);
+            for (q = sp + strlen(saved) + 1; *q; q++)
+                if (*q == '/')
+                    *q = '_';
+            write_file(sp, old, ol, 0600);
+            old_data[i] = old;
+            old_len[i] = ol;
+        }
+        /* 0600 for all: keys and passphrase files must be, the rest may be. */
+        if (write_file(e[i].path, e[i].data, e[i].len, 0600) == -1) {
+            snprintf(err, sizeof(err), "%.900s: %s", e[i].path, strerror(errno));
+            webui__unlock();
+            ret = reply(conn, 500, "error", err);
+            goto done;
+        }
+    }
+    if (webui__validate(config, config_len, err, sizeof(err)) == -1 ||
+        webui__commit(webui__conf_path(), webui__history_dir(), text, len, config, config_len,
+                      err, sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "restore", "configuration", ver, "", "invalid");
+        /* Nothing of the restore stays: every file it replaced goes back. */
+        for (i = 0; i < ne; i++) {
+            if (strcmp(e[i].path, "@config") == 0)
+                continue;
+            if (old_data[i] != NULL)
+                write_file(e[i].path, old_data[i], old_len[i], 0600);
+            else
+                unlink(e[i].path);
+        }
+        webui__unlock();
+        {
+            char msg[1300];
+            snprintf(msg, sizeof(msg), "%s (the files replaced are kept in %s)", err, saved);
+            ret = reply(conn, 422, "error", msg);
+        }
+        goto done;
+    }
+    webui__version(config, config_len, ver);
+    webui__audit(conn, s, "restore", "configuration", "", ver, "ok");
+    webui__unlock();
+    ret = reply(conn, 200, "version", ver);
+done:
+    for (i = 0; i < ne; i++) {
+        free(e[i].path);
+        if (i < MAX_FILES + 1 && old_data_set && old_data[i] != NULL) {
+            gh_wipe(old_data[i], old_len[i]);
+            free(old_data[i]);
+        }
+    }
+    gh_wipe(plain, clen);
+    free(plain);
+    free(text);
+    return ret;
+}
+
+enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
+                                  const char *method, const struct webui_session *s,
+                                  const char *body, size_t blen)
+{
+    if (strcmp(method, "POST") != 0)
+        return reply(conn, 404, "error", "not found");
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return reply(conn, 403, "error", "backup and restore are for admins");
+    if (webui__conf_path() == NULL)
+        return reply(conn, 409, "error", "running the embedded default topology");
+    if (strcmp(url, "/api/v1/system/backup") == 0)
+        return backup(conn, s, body, blen);
+    if (strcmp(url, "/api/v1/system/restore") == 0)
+        return restore(conn, s, body, blen);
+    return reply(conn, 404, "error", "not found");
+}
