@@ -356,6 +356,73 @@ static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui
     }
 }
 
+static void add_session(const char *handle, const struct webui_session *s, void *arg)
+{
+    struct ulist *l = arg;
+
+    gh_sbuf_printf(l->o, "%s{\"handle\":\"%s\",\"user\":\"%s\",\"role\":\"%s\","
+                         "\"created\":%lld,\"last_seen\":%lld}",
+                   l->n++ ? "," : "", handle, s->user, webui_role_name(s->role),
+                   (long long)s->created, (long long)s->last_seen);
+}
+
+/* GET /api/v1/sessions, POST /api/v1/sessions/<handle>/end: user admins
+ * and admins. */
+static enum MHD_Result sessions_api(struct MHD_Connection *conn, const struct webui_session *s,
+                                    const char *method, const char *rest)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct ulist l = {&o, 0};
+    char handle[20];
+
+    if (!webui_allowed(s->role, WEBUI_USERS) && !webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return msg(conn, 403, "sessions are for admins and user admins");
+    if (strcmp(method, "GET") == 0 && *rest == '\0') {
+        gh_sbuf_printf(&o, "{\"sessions\":[");
+        webui_session_list(add_session, &l);
+        gh_sbuf_printf(&o, "]}\n");
+        return reply_json(conn, 200, o.p, NULL);
+    }
+    if (strcmp(method, "POST") == 0 && rest[0] == '/' && strlen(rest) == 1 + 16 + 4 &&
+        strcmp(rest + 17, "/end") == 0) {
+        snprintf(handle, sizeof(handle), "%.16s", rest + 1);
+        if (webui_session_end_handle(handle) == -1)
+            return msg(conn, 404, "no such session");
+        webui__audit(conn, s, "session-end", handle, "", "", "ok");
+        return reply_json(conn, 200, gh_strdup("{\"ended\":true}\n"), NULL);
+    }
+    return msg(conn, 404, "not found");
+}
+
+/* POST /api/v1/password: current_password, new_password (anyone, for
+ * themselves; the old password is asked again). */
+static enum MHD_Result password_api(struct MHD_Connection *conn, const struct webui_session *s,
+                                    const char *body, size_t blen)
+{
+    char *cur = gh_form_get(body, blen, "current_password");
+    char *nw = gh_form_get(body, blen, "new_password"), err[256];
+    enum MHD_Result ret;
+
+    if (cur == NULL || webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) !=
+                           WEBUI_LOGIN_OK) {
+        webui__audit(conn, s, "password-change", s->user, "", "", "reauth-failed");
+        ret = msg(conn, 403, "give your current password (current_password)");
+    } else if (nw == NULL ||
+               webui_user_set_password(webui__users(), s->user, nw, err, sizeof(err)) == -1) {
+        ret = msg(conn, 422, nw ? err : "new_password is needed");
+    } else {
+        webui__audit(conn, s, "password-change", s->user, "", "", "ok");
+        ret = reply_json(conn, 200, gh_strdup("{\"changed\":true}\n"), NULL);
+    }
+    if (cur)
+        gh_wipe(cur, strlen(cur));
+    if (nw)
+        gh_wipe(nw, strlen(nw));
+    free(cur);
+    free(nw);
+    return ret;
+}
+
 enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, const char *method,
                                 const struct webui_session *s, const char *body, size_t blen)
 {
@@ -371,5 +438,9 @@ enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, co
         return logs(conn, s, url + 13);
     if (strncmp(url, "/api/v1/users", 13) == 0)
         return users_api(conn, s, method, url + 13, body, blen);
+    if (strncmp(url, "/api/v1/sessions", 16) == 0)
+        return sessions_api(conn, s, method, url + 16);
+    if (post && strcmp(url, "/api/v1/password") == 0)
+        return password_api(conn, s, body, blen);
     return msg(conn, 404, "not found");
 }

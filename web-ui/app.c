@@ -639,7 +639,8 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     if (get && (strcmp(url, "/api/v1/services") == 0 || strcmp(url, "/api/v1/certificates") == 0))
         return webui__api_inventory(conn, url);
     if (strncmp(url, "/api/v1/config/", 15) == 0 || strncmp(url, "/api/v1/logs/", 13) == 0 ||
-        strncmp(url, "/api/v1/users", 13) == 0)
+        strncmp(url, "/api/v1/users", 13) == 0 || strncmp(url, "/api/v1/sessions", 16) == 0 ||
+        strcmp(url, "/api/v1/password") == 0)
         return webui__api_more(conn, url, method, &s, rq->body.p ? rq->body.p : "",
                                rq->body.len);
     if (!get && !post)

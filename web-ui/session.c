@@ -4,13 +4,37 @@
  * a CSRF token per session that every state-changing request must carry.
  */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../common/common.h"
 #include "../common/kv.h"
 #include "webui.h"
+
+/* Which sessions exist, for admins to list and end: the store itself
+ * cannot list. Entries whose session has gone from the store are dropped
+ * when met. A session is shown by a handle (a hash of its id), never by
+ * the id, which is a credential. */
+#define REGISTRY 1024
+static struct {
+    char id[65];
+    char user[64];
+    int64_t created;
+} registry[REGISTRY];
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void handle_of(const char *id, char out[17])
+{
+    unsigned char h[32];
+    unsigned n = 32, i;
+
+    EVP_Digest(id, strlen(id), h, &n, EVP_sha256(), NULL);
+    for (i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
 
 static int key_of(const char *id, unsigned char key[33])
 {
@@ -49,9 +73,71 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
     s->created = s->last_seen = now;
     rand_hex(id, 32);
     key_of(id, key);
-    return gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), WEBUI_IDLE_SECONDS * 1000LL, 1) == 1
-               ? 0
-               : -1;
+    if (gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), WEBUI_IDLE_SECONDS * 1000LL, 1) != 1)
+        return -1;
+    {
+        int i, slot = -1;
+        struct webui_session tmp;
+        unsigned char k2[33];
+        pthread_mutex_lock(&reg_mu);
+        for (i = 0; i < REGISTRY && slot == -1; i++)
+            if (registry[i].id[0] == '\0' ||
+                (key_of(registry[i].id, k2) == 0 &&
+                 gh_kv_rec_get(k2, sizeof(k2), &tmp, sizeof(tmp), 0, NULL) == -1))
+                slot = i;
+        if (slot != -1) {
+            gh_strlcpy(registry[slot].id, id, sizeof(registry[slot].id));
+            gh_strlcpy(registry[slot].user, usr->name, sizeof(registry[slot].user));
+            registry[slot].created = now;
+        }
+        pthread_mutex_unlock(&reg_mu);
+    }
+    return 0;
+}
+
+int webui_session_list(void (*fn)(const char *handle, const struct webui_session *s, void *arg),
+                       void *arg)
+{
+    int i, n = 0;
+
+    pthread_mutex_lock(&reg_mu);
+    for (i = 0; i < REGISTRY; i++) {
+        unsigned char key[33];
+        struct webui_session s;
+        char h[17];
+        if (registry[i].id[0] == '\0' || key_of(registry[i].id, key) == -1)
+            continue;
+        if (gh_kv_rec_get(key, sizeof(key), &s, sizeof(s), 0, NULL) != (long)sizeof(s)) {
+            gh_wipe(&registry[i], sizeof(registry[i]));
+            continue;
+        }
+        handle_of(registry[i].id, h);
+        fn(h, &s, arg);
+        n++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return n;
+}
+
+int webui_session_end_handle(const char *handle)
+{
+    int i, found = -1;
+
+    pthread_mutex_lock(&reg_mu);
+    for (i = 0; i < REGISTRY; i++) {
+        char h[17];
+        unsigned char key[33];
+        if (registry[i].id[0] == '\0')
+            continue;
+        handle_of(registry[i].id, h);
+        if (strcmp(h, handle) == 0 && key_of(registry[i].id, key) == 0) {
+            gh_kv_rec_del(key, sizeof(key));
+            gh_wipe(&registry[i], sizeof(registry[i]));
+            found = 0;
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return found;
 }
 
 int webui_session_get(const char *id, int64_t now, struct webui_session *s)

@@ -105,6 +105,10 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
 /* Checks idle and absolute timeouts and refreshes last_seen. */
 int webui_session_get(const char *id, int64_t now, struct webui_session *s);
 void webui_session_end(const char *id);
+/* Live sessions, each shown by a handle (never its id); ending by handle. */
+int webui_session_list(void (*fn)(const char *handle, const struct webui_session *s, void *arg),
+                       void *arg);
+int webui_session_end_handle(const char *handle);
 /* Constant-time comparison of a presented CSRF token with the session's. */
 int webui_csrf_ok(const struct webui_session *s, const char *presented);
 

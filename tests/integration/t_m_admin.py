@@ -684,3 +684,39 @@ def admin_backup_and_restore(env):
     acts = [(e["action"], e["result"]) for e in a.audit()]
     check(("backup", "ok") in acts and ("restore", "ok") in acts and
           ("restore", "wrong-passphrase") in acts, "audit: %r" % acts)
+
+
+@test
+def admin_sessions_listed_and_ended_and_password_change(env):
+    a = Admin(env)
+    ops1, ops2, ua = a.browser("ops"), a.browser("ops"), a.browser("users")
+    st, me = a.whoami(ua)
+    st, h, body = ua.request(a.url + "/api/v1/sessions")
+    ss = json.loads(body)["sessions"]
+    mine = [x for x in ss if x["user"] == "ops"]
+    check(st == 200 and len(mine) == 2, "sessions: %r" % ss)
+    sid = ops1.cookie("__Host-gh-admin").value
+    check(sid.encode() not in body, "a session id (a credential) in the list")
+    st, me_o = a.whoami(ops1)
+    st, h, b = ops1.request(a.url + "/api/v1/sessions")
+    check(st == 403, "an operator listed sessions: %d" % st)
+    st, h, b = ua.request(a.url + "/api/v1/sessions/%s/end" % mine[0]["handle"], data=b"",
+                          headers={"X-CSRF-Token": me["csrf"]})
+    check(st == 200, "end: %d %r" % (st, b))
+    alive = [a.whoami(x)[0] for x in (ops1, ops2)]
+    check(sorted(alive) == [200, 401], "one of the two sessions should be gone: %r" % alive)
+    # Changing one's password asks for the current one.
+    b2 = ops2 if alive[1] == 200 else ops1
+    st, me2 = a.whoami(b2)
+    st, h, body = b2.request(a.url + "/api/v1/password",
+                             data={"current_password": "wrong one 123",
+                                   "new_password": "a new password 2"},
+                             headers={"X-CSRF-Token": me2["csrf"]})
+    check(st == 403, "password change without the old password: %d" % st)
+    st, h, body = b2.request(a.url + "/api/v1/password",
+                             data={"current_password": PW["ops"],
+                                   "new_password": "a new password 2"},
+                             headers={"X-CSRF-Token": me2["csrf"]})
+    check(st == 200, "password change: %d %r" % (st, body))
+    st, h, body = a.login(Browser(env.ca), "ops", "a new password 2")
+    check(st == 303, "sign-in with the new password: %d" % st)
