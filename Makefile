@@ -38,7 +38,7 @@ SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
-        web-ui/api_certs.c web-ui/backup.c
+        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c

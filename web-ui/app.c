@@ -619,6 +619,8 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (post && strcmp(url, "/api/v1/rules/test") == 0)
+        return webui__api_rules(conn, rq->body.p ? rq->body.p : "", rq->body.len);
     if (strncmp(url, "/api/v1/system/", 15) == 0)
         return webui__api_system(conn, url, method, &s, rq->body.p ? rq->body.p : "",
                                  rq->body.len);

@@ -77,6 +77,9 @@ enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
                                   const char *method, const struct webui_session *s,
                                   const char *body, size_t blen);
 
+/* api_rules.c */
+enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, size_t blen);
+
 /* api_inventory.c */
 enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);
 

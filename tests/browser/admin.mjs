@@ -76,6 +76,23 @@ await session('admin', async (page) => {
   result.names = await page.$$eval('tr.service td:first-child', (els) => els.map((e) => e.textContent));
   result.injected = await page.evaluate(() => document.querySelectorAll('img, script:not([src])').length);
   await shot(page, 'after-changes');
+  // The rule tester and the service editor.
+  await page.fill('#rt-set', 'guard');
+  await page.fill('#rt-req', 'GET /admin/secret HTTP/1.1\nHost: localhost\n');
+  await page.click('#rt-go');
+  await page.waitForFunction(() => document.getElementById('rt-result').textContent.length > 0,
+                             null, { timeout: 15000 });
+  result.ruleResult = await page.textContent('#rt-result');
+  await page.click('tr[data-service="public"] button[data-action="modify"]');
+  await page.waitForFunction(() => document.getElementById('svc-text').value.startsWith('service public'),
+                             null, { timeout: 15000 });
+  const block = await page.inputValue('#svc-text');
+  await page.fill('#svc-text', block.replace('allowed-dirs /*', 'allowed-dirs /whoami /*'));
+  await page.click('#svc-save');
+  await page.waitForFunction(() => document.getElementById('svc-message').textContent.startsWith('Saved'),
+                             null, { timeout: 15000 });
+  result.svcMessage = await page.textContent('#svc-message');
+  await shot(page, 'services-edited');
   if (process.env.GH_IDP_METADATA) {
     await page.fill('#idp-name', 'Browser IdP');
     await page.fill('#idp-spcert', 'sp');

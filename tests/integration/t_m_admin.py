@@ -260,7 +260,7 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     from t_j_saml import sp_cert
     idp = Idp(env, "browser")
     md = env.write("idp-metadata.xml", idp.metadata().decode())
-    a = Admin(env, extra=sp_cert(env))
+    a = Admin(env, extra=sp_cert(env) + "rules guard {\n    rule no-admin deny if path prefix /admin\n}\n")
     # A service whose name is an XSS payload.
     evil = '<img src=x onerror=alert(1)>'
     text = open(a.conf).read() + 'service "%s" {\n    listen 127.0.0.1:%d\n    app status\n}\n' % (
@@ -293,11 +293,15 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     check(len(res["expected"]) == 1 and "401" in res["expected"][0],
           "the refused sign-in: %r" % res["expected"])
     check(res["idpMessage"].startswith("Imported Browser IdP"), "import: %r" % res["idpMessage"])
+    check("no-admin" in res["ruleResult"] and "deny" in res["ruleResult"],
+          "rule tester: %r" % res["ruleResult"])
+    check(res["svcMessage"].startswith("Saved") and "allowed-dirs /whoami /*" in open(a.conf).read(),
+          "service editor: %r" % res["svcMessage"])
     with open(res["downloaded"], "rb") as f:
         xml = f.read()
     check(b"SPSSODescriptor" in xml, "the downloaded SP metadata: %r" % xml[:200])
     idp.register_sp(xml)
-    check(len(res["shots"]) == 5 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+    check(len(res["shots"]) == 6 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
           "screenshots: %r" % res["shots"])
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)

@@ -100,6 +100,55 @@ async function refresh() {
   tb.replaceChildren(...rows);
 }
 
+let editing = null; // null: adding; else the service name
+
+function openEditor(name, text) {
+  editing = name;
+  document.getElementById('svc-editor-title').textContent = name ? 'Modify ' + name : 'Add a service';
+  document.getElementById('svc-text').value = text;
+  document.getElementById('svc-editor').hidden = false;
+}
+
+async function saveService(ev) {
+  ev.preventDefault();
+  const url = editing ? '/api/v1/services/' + encodeURIComponent(editing) + '/block'
+                      : '/api/v1/services';
+  const r = await api(url, { method: 'POST', body: document.getElementById('svc-text').value,
+                             headers: { 'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"',
+                                        'Content-Type': 'text/plain' } });
+  const j = await r.json();
+  document.getElementById('svc-message').textContent =
+    r.ok ? 'Saved (configuration ' + j.version + ')' : 'Refused: ' + j.error;
+  if (r.ok) document.getElementById('svc-editor').hidden = true;
+  await loadConfigVersion();
+  await loadInventory();
+}
+
+async function deleteService(name) {
+  if (!window.confirm('Delete the service ' + name + '?')) return;
+  const r = await api('/api/v1/services/' + encodeURIComponent(name) + '/delete',
+                      { method: 'POST', headers: { 'X-CSRF-Token': me.csrf,
+                                                   'If-Match': '"' + version + '"' } });
+  const j = await r.json();
+  document.getElementById('svc-message').textContent =
+    r.ok ? name + ' deleted' : 'Refused: ' + j.error;
+  await loadConfigVersion();
+  await loadInventory();
+}
+
+async function testRule(ev) {
+  ev.preventDefault();
+  const body = new URLSearchParams({ set: document.getElementById('rt-set').value.trim(),
+                                     request: document.getElementById('rt-req').value });
+  const r = await api('/api/v1/rules/test', { method: 'POST', body,
+                                              headers: { 'X-CSRF-Token': me.csrf } });
+  const j = await r.json();
+  document.getElementById('rt-result').textContent = !r.ok ? 'Refused: ' + j.error
+    : (j.decided_by ? 'rule ' + j.decided_by + ': ' + j.action +
+                      (j.status ? ' (' + j.status + ')' : '') : 'no rule decides: it passes') +
+      (j.logged.length ? '; logged by ' + j.logged.join(', ') : '');
+}
+
 async function loadInventory() {
   let r = await api('/api/v1/services');
   if (r.ok) {
@@ -111,12 +160,25 @@ async function loadInventory() {
         : sv.servers.map((x) => x.name + ' ' + x.address + ' w' + x.weight +
                                (x.state !== 'up' ? ' ' + x.state : '')).join(', ');
       const chk = sv.check ? sv.check.url + ' every ' + sv.check.interval_ms / 1000 + ' s' : '-';
+      const edit = el('td', undefined, 'admin-col');
+      if (me.role === 'admin') {
+        const m = el('button', 'modify');
+        m.dataset.action = 'modify';
+        m.addEventListener('click', async () => {
+          const rr = await api('/api/v1/services/' + encodeURIComponent(sv.name) + '/block');
+          if (rr.ok) openEditor(sv.name, (await rr.json()).block);
+        });
+        const d = el('button', 'delete');
+        d.dataset.action = 'delete';
+        d.addEventListener('click', () => deleteService(sv.name));
+        edit.append(m, d);
+      }
       tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
                 el('td', target), el('td', sv.scheduler),
                 el('td', sv.persistence === 'off' ? '-' : sv.persistence + ' ' +
                    sv.persistence_timeout_ms / 60000 + ' min'),
                 el('td', sv.allowed_hosts.join(' ')), el('td', sv.allowed_dirs.join(' ')),
-                el('td', chk));
+                el('td', chk), edit);
       return tr;
     });
     document.querySelector('#svc-table tbody').replaceChildren(...rows);
@@ -269,6 +331,22 @@ async function main() {
   await loadInventory();
   await loadIdps();
   await loadMeetings();
+  document.getElementById('rule-test').addEventListener('submit', (ev) => {
+    testRule(ev).catch(() => {}); });
+  if (me.role === 'admin') {
+    const add = document.getElementById('svc-add');
+    add.hidden = false;
+    add.addEventListener('click', () => openEditor(null,
+      'service new-service {\n    listen 127.0.0.1:9999\n    allowed-hosts localhost\n' +
+      '    allowed-dirs /*\n    app status\n}'));
+    document.getElementById('svc-editor').addEventListener('submit', (ev) => {
+      saveService(ev).catch((e) => { document.getElementById('svc-message').textContent = e.message; });
+    });
+    document.getElementById('svc-cancel').addEventListener('click', () => {
+      document.getElementById('svc-editor').hidden = true; });
+  } else {
+    for (const th of document.querySelectorAll('.admin-col')) th.hidden = true;
+  }
   document.getElementById('sec-filter').addEventListener('submit', (ev) => {
     loadLogs(ev).catch(() => {}); });
   await loadLogs();
