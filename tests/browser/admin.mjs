@@ -119,4 +119,18 @@ await session('viewer', async (page) => {
   await shot(page, 'read-only');
 });
 
+if (process.env.GH_LOCKOUT_USER) {
+  await session('lockout', async (page) => {
+    const u = process.env.GH_LOCKOUT_USER;
+    for (let i = 0; i < 5; i++) await signIn(page, u, 'wrong password ' + i);
+    await signIn(page, u, process.env.GH_LOCKOUT_PASSWORD);
+    result.lockedText = await page.textContent('body');
+    result.lockedUrl = page.url();
+    await shot(page, 'locked-out');
+    // Six refused sign-ins are six 401s, which Chrome logs as errors.
+    result.lockoutErrors = result.errors.filter((e) => e.startsWith('lockout: '));
+    result.errors = result.errors.filter((e) => !e.startsWith('lockout: '));
+  });
+}
+
 console.log(JSON.stringify(result));

@@ -276,7 +276,8 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin.mjs"), a.url, "root",
                         PW["root"], "viewer", PW["viewer"], shots], capture_output=True,
                        timeout=120, cwd=os.path.join(ROOT, "tests/browser"),
-                       env=dict(os.environ, GH_IDP_METADATA=md))
+                       env=dict(os.environ, GH_IDP_METADATA=md, GH_LOCKOUT_USER="users",
+                                GH_LOCKOUT_PASSWORD=PW["users"]))
     check(r.returncode == 0, "browser run failed: %s %s" % (r.stdout[-2000:], r.stderr[-3000:]))
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     check("Wrong user name or password" in res["wrong"], "wrong password page: %r" % res["wrong"])
@@ -301,7 +302,11 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
         xml = f.read()
     check(b"SPSSODescriptor" in xml, "the downloaded SP metadata: %r" % xml[:200])
     idp.register_sp(xml)
-    check(len(res["shots"]) == 6 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+    check("locked" in res["lockedText"] and res["lockedUrl"].endswith("/login"),
+          "lockout in the browser: %r" % res["lockedText"][:200])
+    check(len(res["lockoutErrors"]) == 6 and all("401" in e for e in res["lockoutErrors"]),
+          "lockout errors: %r" % res["lockoutErrors"])
+    check(len(res["shots"]) == 7 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
           "screenshots: %r" % res["shots"])
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)
