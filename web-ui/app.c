@@ -159,6 +159,11 @@ static void headers(struct MHD_Response *r, const char *type)
                             "base-uri 'none'; frame-ancestors 'none'");
 }
 
+/* The configuration's version for this request's GET answers (every API
+ * GET carries it as ETag, so a client can send it back as If-Match). Set
+ * by the handler per request; one request per thread at a time. */
+static __thread char req_etag[24];
+
 static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, const char *type,
                                 char *body, size_t len, const char *etag, const char *cookie,
                                 const char *location)
@@ -171,6 +176,8 @@ static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, co
         return MHD_NO;
     }
     headers(r, type);
+    if (etag == NULL && status == 200 && req_etag[0] != '\0')
+        etag = req_etag;
     if (etag)
         MHD_add_response_header(r, "ETag", etag);
     if (cookie)
@@ -561,6 +568,16 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     }
     if (rq->too_big)
         return json_msg(conn, 413, "error", "request body too large");
+    req_etag[0] = '\0';
+    if (get && strncmp(url, "/api/", 5) == 0 && hooks != NULL && hooks->conf_path != NULL) {
+        size_t len = 0;
+        char *text = webui__read_file(hooks->conf_path, &len), ver[17];
+        if (text != NULL) {
+            webui__version(text, len, ver);
+            snprintf(req_etag, sizeof(req_etag), "\"%s\"", ver);
+            free(text);
+        }
+    }
     if (users == NULL)
         return json_msg(conn, 503, "error", "admin unavailable");
     if (get && strcmp(url, "/healthcheck.html") == 0)

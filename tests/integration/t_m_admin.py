@@ -729,3 +729,16 @@ def admin_sessions_listed_and_ended_and_password_change(env):
     check(st == 200, "password change: %d %r" % (st, body))
     st, h, body = a.login(Browser(env.ca), "ops", "a new password 2")
     check(st == 303, "sign-in with the new password: %d" % st)
+
+
+@test
+def admin_every_api_get_carries_the_version(env):
+    a = Admin(env)
+    b = a.browser("viewer")
+    v = a.version(b)
+    for path in ("/api/v1/whoami", "/api/v1/stats", "/api/v1/services", "/api/v1/certificates",
+                 "/api/v1/config/history", "/api/v1/identity-providers", "/api/v1/meetings",
+                 "/api/v1/logs/security"):
+        st, h, body = b.request(a.url + path)
+        check(st == 200 and h.get("ETag") == '"%s"' % v, "%s: %d ETag %r" % (path, st,
+                                                                            h.get("ETag")))
