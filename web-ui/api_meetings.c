@@ -8,6 +8,7 @@
  *   POST /api/v1/meetings/<alias>/end        keys and content shredded, tokens revoked
  *                                            (operators and admins)
  *   POST /api/v1/meetings/<alias>/delete     the room too (admins)
+ *   POST /api/v1/meetings/<alias>/waiting/<id>/admit|refuse   (operators and admins)
  *
  * Content is listed by name and size only: resource keys never leave the
  * conference application's manifest.
@@ -209,6 +210,25 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
         (size_t)(slash - rest - 1) >= sizeof(alias))
         return out(conn, 404, "error", "not found");
     snprintf(alias, sizeof(alias), "%.*s", (int)(slash - rest - 1), rest + 1);
+    if (strncmp(slash, "/waiting/", 9) == 0) {
+        const char *act = strchr(slash + 9, '/');
+        char wid[40];
+        int admit;
+        if (act == NULL || (size_t)(act - slash - 9) >= sizeof(wid) ||
+            (strcmp(act, "/admit") != 0 && strcmp(act, "/refuse") != 0))
+            return out(conn, 404, "error", "not found");
+        if (!webui_allowed(s->role, WEBUI_SERVER_STATE))
+            return out(conn, 403, "error", "your role may not do this");
+        snprintf(wid, sizeof(wid), "%.*s", (int)(act - slash - 9), slash + 9);
+        admit = act[1] == 'a';
+        /* Admitted from the waiting room: a Guest (the seeds); the
+         * participant collects the token by polling, as with a Host. */
+        if (slides_meeting_by_alias(store, alias, &m) == -1 ||
+            slides_waiting_set(store, m.id, wid, admit ? 1 : 2) == -1)
+            return out(conn, 404, "error", "nobody with that id waits in that meeting");
+        webui__audit(conn, s, admit ? "waiting-admit" : "waiting-refuse", alias, "", wid, "ok");
+        return out(conn, 200, admit ? "admitted" : "refused", wid);
+    }
     del = strcmp(slash, "/delete") == 0;
     if (!del && strcmp(slash, "/end") != 0)
         return out(conn, 404, "error", "not found");

@@ -742,3 +742,41 @@ def admin_every_api_get_carries_the_version(env):
         st, h, body = b.request(a.url + path)
         check(st == 200 and h.get("ETag") == '"%s"' % v, "%s: %d ETag %r" % (path, st,
                                                                             h.get("ETag")))
+
+
+@test
+def admin_admits_from_the_waiting_room(env):
+    """A device waits in a meeting (joined through the conference service);
+    an operator admits it from the admin application; the device then
+    collects a Guest token."""
+    a = Admin(env)
+    conf_port = free_port()
+    text = open(a.conf).read() + service("conference", conf_port, app="conference",
+                                         hosts="localhost")
+    with open(a.conf, "w") as f:
+        f.write(text)
+    a.gh.signal(signal.SIGHUP)
+    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/healthcheck.html" %
+                                                conf_port)[0] == 200, timeout=5, what="conference")
+    root, ops = a.browser("root"), a.browser("ops")
+    st, me = a.whoami(root)
+    st, h, body = root.request(a.url + "/api/v1/meetings",
+                               data={"alias": "lobby", "authentication": "both",
+                                     "idp_group": "staff", "other_participants": "disallow-all"},
+                               headers={"X-CSRF-Token": me["csrf"]})
+    m = json.loads(body)
+    dev = Browser(env.ca)
+    st, h, body = dev.request("https://localhost:%d/api/v1/meetings/join" % conf_port,
+                              data={"uri": m["uri"], "key": m["conference_key"],
+                                    "client": "device", "name": "Room phone"})
+    wid = json.loads(body)["waiting"]
+    st, h, body = ops.request(a.url + "/api/v1/meetings")
+    waiting = json.loads(body)["meetings"][0]["waiting"]
+    check([w["name"] for w in waiting] == ["Room phone"], "waiting: %r" % waiting)
+    st, me_o = a.whoami(ops)
+    st, h, body = ops.request(a.url + "/api/v1/meetings/lobby/waiting/%s/admit" % wid, data=b"",
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    check(st == 200, "admit: %d %r" % (st, body))
+    st, h, body = dev.request("https://localhost:%d/api/v1/meetings/waiting/%s" % (conf_port, wid))
+    j = json.loads(body)
+    check(st == 200 and j["role"] == "guest", "the admitted device: %d %r" % (st, j))

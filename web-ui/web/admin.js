@@ -239,6 +239,31 @@ async function importIdp(ev) {
   await loadIdps();
 }
 
+function waitingCell(m) {
+  const td = el('td');
+  if (!m.waiting.length) td.textContent = '-';
+  for (const w of m.waiting) {
+    const span = el('span', w.name + ' ', 'waiter');
+    if (me.role === 'operator' || me.role === 'admin') {
+      for (const act of ['admit', 'refuse']) {
+        const b = el('button', act);
+        b.dataset.action = act;
+        b.addEventListener('click', async () => {
+          const rr = await api('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/waiting/' +
+                               encodeURIComponent(w.id) + '/' + act,
+                               { method: 'POST', headers: { 'X-CSRF-Token': me.csrf } });
+          document.getElementById('meeting-message').textContent =
+            rr.ok ? (w.name + ': ' + act + 'ed') : 'Refused';
+          await loadMeetings();
+        });
+        span.append(b);
+      }
+    }
+    td.append(span);
+  }
+  return td;
+}
+
 async function loadMeetings() {
   const r = await api('/api/v1/meetings');
   if (!r.ok) return;
@@ -265,7 +290,7 @@ async function loadMeetings() {
               el('td', m.authentication), el('td', m.idp_group || '-'),
               el('td', m.other_participants),
               el('td', m.content.map((c) => c.name + ' (' + c.size + ' B)').join(', ') || '-'),
-              el('td', m.waiting.map((w) => w.name).join(', ') || '-'), ops);
+              waitingCell(m), ops);
     return tr;
   });
   document.querySelector('#meeting-table tbody').replaceChildren(...rows);
