@@ -55,7 +55,11 @@ static enum MHD_Result history_list(struct MHD_Connection *conn)
     for (i = n - 1; i >= 0; i--) {
         const char *d = list[i]->d_name;
         if (valid_history_id(d)) {
-            long long t = strtoll(d, NULL, 10);
+            char secs[11];
+            long long t;
+            memcpy(secs, d, 10);
+            secs[10] = '\0';
+            t = strtoll(secs, NULL, 10);
             const char *dash = strchr(d, '-');
             gh_sbuf_printf(&o, "%s{\"id\":\"%s\",\"time\":%lld,\"version\":\"%.16s\"}",
                            first ? "" : ",", d, t, dash ? dash + 1 : "");

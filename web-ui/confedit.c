@@ -220,7 +220,14 @@ int webui__commit(const char *conf_path, const char *history_dir, const char *ol
         return -1;
     }
     webui__version(old, oldlen, ver);
-    snprintf(hist, sizeof(hist), "%s/%010lld-%s.conf", history_dir, (long long)time(NULL), ver);
+    {
+        /* Seconds and nanoseconds: names sort in the order changes were
+         * made, even several in one second. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(hist, sizeof(hist), "%s/%010lld%09ld-%s.conf", history_dir,
+                 (long long)ts.tv_sec, ts.tv_nsec, ver);
+    }
     if (write_durably(hist, old, oldlen, 0600) == -1) {
         snprintf(err, errlen, "history %s: %s", hist, strerror(errno));
         return -1;

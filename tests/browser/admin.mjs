@@ -93,6 +93,14 @@ await session('admin', async (page) => {
                              null, { timeout: 15000 });
   result.svcMessage = await page.textContent('#svc-message');
   await shot(page, 'services-edited');
+  // Roll the service edit back from the history, confirming the dialog.
+  page.once('dialog', (d) => d.accept());
+  await page.waitForSelector('#hist-table button[data-action="rollback"]', { timeout: 15000 });
+  await page.click('#hist-table tr:first-child button[data-action="rollback"]');
+  await page.waitForFunction(() => document.getElementById('sys-message').textContent.startsWith('Rolled back'),
+                             null, { timeout: 15000 });
+  result.rollback = await page.textContent('#sys-message');
+  await shot(page, 'system');
   if (process.env.GH_IDP_METADATA) {
     await page.fill('#idp-name', 'Browser IdP');
     await page.fill('#idp-spcert', 'sp');

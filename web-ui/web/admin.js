@@ -48,9 +48,12 @@ async function setWeight(svc, srv, weight) {
   await refresh();
 }
 
+let systemShown = false;
+
 async function loadConfigVersion() {
   const r = await api('/api/v1/config');
   if (r.ok) version = (await r.json()).version;
+  if (systemShown) await loadSystem(); // every change adds a history entry
 }
 
 async function refresh() {
@@ -343,6 +346,130 @@ async function loadLogs(ev) {
   }
 }
 
+function sysMessage(text) { document.getElementById('sys-message').textContent = text; }
+
+async function post(path, body, extra) {
+  return api(path, { method: 'POST', body,
+                     headers: Object.assign({ 'X-CSRF-Token': me.csrf }, extra || {}) });
+}
+
+async function loadSystem() {
+  let r = await api('/api/v1/config/history');
+  if (r.ok) {
+    const rows = (await r.json()).versions.map((v) => {
+      const tr = el('tr');
+      tr.dataset.history = v.id;
+      const ops = el('td');
+      const d = el('button', 'diff');
+      d.dataset.action = 'diff';
+      d.addEventListener('click', async () => {
+        const rr = await api('/api/v1/config/history/' + encodeURIComponent(v.id));
+        document.getElementById('hist-diff').textContent =
+          rr.ok ? (await rr.json()).diff_to_current.join('\n') || '(same as now)' : '';
+      });
+      ops.append(d);
+      if (me.role === 'admin') {
+        const b = el('button', 'roll back');
+        b.dataset.action = 'rollback';
+        b.addEventListener('click', async () => {
+          if (!window.confirm('Roll the configuration back to ' + v.version + '?')) return;
+          const rr = await post('/api/v1/config/rollback', new URLSearchParams({ id: v.id }),
+                                { 'If-Match': '"' + version + '"' });
+          const j = await rr.json();
+          sysMessage(rr.ok ? 'Rolled back (configuration ' + j.version + ')' : 'Refused: ' + j.error);
+          await loadConfigVersion();
+          await loadSystem();
+          await loadInventory();
+        });
+        ops.append(b);
+      }
+      tr.append(el('td', new Date(v.time * 1000).toISOString()), el('td', v.version), ops);
+      return tr;
+    });
+    document.querySelector('#hist-table tbody').replaceChildren(...rows);
+  }
+  if (me.role === 'user-admin') {
+    document.getElementById('users-box').hidden = false;
+    r = await api('/api/v1/users');
+    if (r.ok) {
+      const rows = (await r.json()).users.map((u) => {
+        const tr = el('tr');
+        const ops = el('td');
+        for (const act of ['unlock', 'delete']) {
+          const b = el('button', act);
+          b.addEventListener('click', async () => {
+            const pw = document.getElementById('u-me').value;
+            const rr = await post('/api/v1/users/' + encodeURIComponent(u.name) + '/' + act,
+                                  new URLSearchParams({ current_password: pw }));
+            sysMessage(rr.ok ? u.name + ': ' + act + ' done' : 'Refused: ' + (await rr.json()).error);
+            await loadSystem();
+          });
+          ops.append(b);
+        }
+        tr.append(el('td', u.name), el('td', u.role), el('td', u.locked ? 'locked' : '-'), ops);
+        return tr;
+      });
+      document.querySelector('#user-table tbody').replaceChildren(...rows);
+    }
+  }
+  if (me.role === 'admin' || me.role === 'user-admin') {
+    document.getElementById('sessions-box').hidden = false;
+    r = await api('/api/v1/sessions');
+    if (r.ok) {
+      const rows = (await r.json()).sessions.map((x) => {
+        const tr = el('tr');
+        const b = el('button', 'end');
+        b.addEventListener('click', async () => {
+          const rr = await post('/api/v1/sessions/' + x.handle + '/end', '');
+          sysMessage(rr.ok ? 'session ended' : 'Refused');
+          await loadSystem();
+        });
+        const td = el('td');
+        td.append(b);
+        tr.append(el('td', x.user), el('td', x.role), el('td', new Date(x.created * 1000).toISOString()),
+                  el('td', new Date(x.last_seen * 1000).toISOString()), td);
+        return tr;
+      });
+      document.querySelector('#session-table tbody').replaceChildren(...rows);
+    }
+  }
+  if (me.role === 'admin') document.getElementById('backup-box').hidden = false;
+}
+
+async function makeBackup(ev) {
+  ev.preventDefault();
+  const r = await post('/api/v1/system/backup',
+                       new URLSearchParams({ passphrase: document.getElementById('bk-pass').value }));
+  if (!r.ok) { sysMessage('Refused: ' + (await r.json()).error); return; }
+  const a = document.getElementById('bk-link');
+  a.href = URL.createObjectURL(await r.blob());
+  a.download = 'gatehouse-backup.bin';
+  a.hidden = false;
+  sysMessage('Backup ready');
+}
+
+async function restore(ev) {
+  ev.preventDefault();
+  const file = document.getElementById('rs-file').files[0];
+  const r = await post('/api/v1/system/restore', await file.arrayBuffer(), {
+    'If-Match': '"' + version + '"', 'Content-Type': 'application/octet-stream',
+    'X-Backup-Passphrase': document.getElementById('rs-pass').value,
+    'X-Current-Password': document.getElementById('rs-me').value });
+  const j = await r.json();
+  sysMessage(r.ok ? 'Restored (configuration ' + j.version + ')' : 'Refused: ' + j.error);
+  await loadConfigVersion();
+  await loadSystem();
+}
+
+async function addUser(ev) {
+  ev.preventDefault();
+  const get = (id) => document.getElementById(id).value;
+  const r = await post('/api/v1/users', new URLSearchParams({
+    name: get('u-name'), role: get('u-role'), password: get('u-pass'), current_password: get('u-me') }));
+  sysMessage(r.ok ? 'User added' : 'Refused: ' + (await r.json()).error);
+  await loadSystem();
+}
+
 async function main() {
   me = await (await api('/api/v1/whoami')).json();
   document.getElementById('who').textContent = me.user + ' (' + me.role + ')';
@@ -375,6 +502,14 @@ async function main() {
   document.getElementById('sec-filter').addEventListener('submit', (ev) => {
     loadLogs(ev).catch(() => {}); });
   await loadLogs();
+  systemShown = true;
+  await loadSystem();
+  document.getElementById('backup-form').addEventListener('submit', (ev) => {
+    makeBackup(ev).catch((e) => sysMessage(e.message)); });
+  document.getElementById('restore-form').addEventListener('submit', (ev) => {
+    restore(ev).catch((e) => sysMessage(e.message)); });
+  document.getElementById('user-form').addEventListener('submit', (ev) => {
+    addUser(ev).catch((e) => sysMessage(e.message)); });
   if (me.role === 'admin') {
     const mf = document.getElementById('meeting-create');
     mf.hidden = false;
