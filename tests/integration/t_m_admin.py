@@ -18,6 +18,14 @@ PW = {"root": "admin password 1", "ops": "operator password 1", "viewer": "viewe
 ROLES = {"root": "admin", "ops": "operator", "viewer": "read-only", "users": "user-admin"}
 
 
+def status_of(env, url):
+    """The status of a GET, or 0 while nothing listens there yet."""
+    try:
+        return Browser(env.ca).request(url)[0]
+    except OSError:
+        return 0
+
+
 class Admin:
     def __init__(self, env, users=True, extra=""):
         self.env = env
@@ -476,7 +484,7 @@ def admin_service_blocks_add_modify_delete(env):
     check(st == 200, "modify: %d %r" % (st, body))
     after = open(a.conf).read()
     check(after == before.replace(j["block"], newblock), "more than the block changed")
-    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/other" % a.pub)[0] == 403,
+    wait_until(lambda: status_of(env, "https://localhost:%d/other" % a.pub) == 403,
                timeout=5, what="the new allowed-dirs in force")
     check(Browser(env.ca).request("https://localhost:%d/whoami" % a.pub)[0] == 200,
           "an allowed directory is refused")
@@ -499,7 +507,7 @@ def admin_service_blocks_add_modify_delete(env):
            "    allowed-hosts localhost\n    allowed-dirs /*\n    app status\n}" % port).encode()
     st, h, body = root.request(a.url + "/api/v1/services", data=add, headers=hd(v))
     check(st == 201, "add: %d %r" % (st, body))
-    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/healthcheck.html" % port)[0]
+    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" % port)
                == 200, timeout=5, what="the added service listening")
     v = a.version(root)
     st, h, body = root.request(a.url + "/api/v1/services/added/delete", data=b"", headers=hd(v))
@@ -586,7 +594,7 @@ def admin_transaction_commits_several_changes_at_once(env):
           "not all three changes: %s" % after)
     hist = os.listdir(env.path("gatehouse-state/admin/history"))
     check(len(hist) == 1, "one commit, one history entry: %r" % hist)
-    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/healthcheck.html" % port)[0]
+    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" % port)
                == 200, timeout=5, what="the added service")
     # A transaction whose second change fails commits nothing.
     st, h, body = root.request(a.url + "/api/v1/transactions", data=b"", headers=h0)
@@ -758,8 +766,8 @@ def admin_admits_from_the_waiting_room(env):
     with open(a.conf, "w") as f:
         f.write(text)
     a.gh.signal(signal.SIGHUP)
-    wait_until(lambda: Browser(env.ca).request("https://localhost:%d/healthcheck.html" %
-                                                conf_port)[0] == 200, timeout=5, what="conference")
+    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" %
+                                                conf_port) == 200, timeout=5, what="conference")
     root, ops = a.browser("root"), a.browser("ops")
     st, me = a.whoami(root)
     st, h, body = root.request(a.url + "/api/v1/meetings",
