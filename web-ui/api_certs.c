@@ -23,17 +23,6 @@
 #include "../common/common.h"
 #include "webui_int.h"
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *key,
-                             const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[2200];
-
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
-    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
-    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
-}
-
 static int valid_name(const char *n)
 {
     size_t i, len = strlen(n);
@@ -66,32 +55,32 @@ static enum MHD_Result add_block(struct MHD_Connection *conn, const struct webui
     webui__lock();
     text = webui__read_file(webui__conf_path(), &len);
     if (text == NULL) {
-        ret = reply(conn, 500, "error", "cannot read the configuration");
+        ret = webui__json(conn, 500, "error", "cannot read the configuration");
         goto done;
     }
     webui__version(text, len, ver);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     if (im == NULL || strcmp(im, etag) != 0) {
-        ret = reply(conn, im ? 412 : 428, "error", "stale or missing If-Match");
+        ret = webui__json(conn, im ? 412 : 428, "error", "stale or missing If-Match");
         goto done;
     }
     gh_sbuf_printf(&nt, "%.*s%s\ncertificate %s {\n    cert \"%s\"\n    key \"%s\"\n}\n", (int)len,
                    text, len && text[len - 1] != '\n' ? "\n" : "", name, cert, key);
     if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
         webui__audit(conn, s, "certificate-add", name, ver, "", "invalid");
-        ret = reply(conn, 422, "error", err);
+        ret = webui__json(conn, 422, "error", err);
         goto done;
     }
     if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
                       sizeof(err)) == -1 ||
         webui__reload(err, sizeof(err)) == -1) {
         webui__audit(conn, s, "certificate-add", name, ver, "", "failed");
-        ret = reply(conn, 500, "error", err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     webui__version(nt.p, nt.len, nv);
     webui__audit(conn, s, "certificate-add", name, ver, nv, "ok");
-    ret = reply(conn, 201, "version", nv);
+    ret = webui__json(conn, 201, "version", nv);
 done:
     webui__unlock();
     free(text);
@@ -148,24 +137,24 @@ static enum MHD_Result generate(struct MHD_Connection *conn, const struct webui_
     enum MHD_Result ret;
 
     if (name == NULL || !valid_name(name)) {
-        ret = reply(conn, 422, "error", "name: 1-60 of a-z 0-9 - _");
+        ret = webui__json(conn, 422, "error", "name: 1-60 of a-z 0-9 - _");
         goto done;
     }
     if (req_from(body, blen, &r, &cn, &sans, err, sizeof(err)) == -1) {
-        ret = reply(conn, 422, "error", err);
+        ret = webui__json(conn, 422, "error", err);
         goto done;
     }
     dir_of(dir, sizeof(dir));
     if (gh_mkdir_p(dir, 0700) == -1) {
         snprintf(err, sizeof(err), "%.900s: %s", dir, strerror(errno));
-        ret = reply(conn, 500, "error", err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     snprintf(cert, sizeof(cert), "%s/%s.%s", dir, name, csr ? "csr" : "pem");
     snprintf(key, sizeof(key), "%s/%s.key", dir, name);
     if ((csr ? certs_gen_csr(cert, key, &r, err, sizeof(err))
              : certs_gen_selfsigned(cert, key, &r, err, sizeof(err))) == -1) {
-        ret = reply(conn, 422, "error", err); /* e.g. the files exist already */
+        ret = webui__json(conn, 422, "error", err); /* e.g. the files exist already */
         goto done;
     }
     if (csr) {
@@ -173,7 +162,7 @@ static enum MHD_Result generate(struct MHD_Connection *conn, const struct webui_
         char *pem = webui__read_file(cert, &len);
         webui__audit(conn, s, "csr", name, "", r.cn, pem ? "ok" : "failed");
         ret = pem ? webui__send(conn, 201, "application/pkcs10", pem, len, NULL)
-                  : reply(conn, 500, "error", "the CSR vanished");
+                  : webui__json(conn, 500, "error", "the CSR vanished");
         goto done;
     }
     ret = add_block(conn, s, name, cert, key);
@@ -201,14 +190,14 @@ static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_se
     int fd;
 
     if (!valid_name(name))
-        return reply(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     dir_of(dir, sizeof(dir));
     snprintf(cert, sizeof(cert), "%s/%s.pem", dir, name);
     snprintf(key, sizeof(key), "%s/%s.key", dir, name);
     if (access(key, F_OK) == -1)
-        return reply(conn, 404, "error", "no CSR was made under that name here");
+        return webui__json(conn, 404, "error", "no CSR was made under that name here");
     if (blen == 0 || blen > 64 * 1024 || memmem(body, blen, "PRIVATE KEY", 11) != NULL)
-        return reply(conn, 422, "error", "send the issued certificate chain (PEM), no key");
+        return webui__json(conn, 422, "error", "send the issued certificate chain (PEM), no key");
     fd = open(cert, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd == -1 || write(fd, body, blen) != (ssize_t)blen || fsync(fd) == -1) {
         snprintf(err, sizeof(err), "%.900s: %s", cert, strerror(errno));
@@ -216,7 +205,7 @@ static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_se
             close(fd);
             unlink(cert);
         }
-        return reply(conn, 409, "error", err);
+        return webui__json(conn, 409, "error", err);
     }
     close(fd);
     {
@@ -239,11 +228,11 @@ enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, c
     char name[80];
 
     if (strcmp(method, "POST") != 0)
-        return reply(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return reply(conn, 403, "error", "your role may not change certificates");
+        return webui__json(conn, 403, "error", "your role may not change certificates");
     if (webui__conf_path() == NULL)
-        return reply(conn, 409, "error", "running the embedded default topology");
+        return webui__json(conn, 409, "error", "running the embedded default topology");
     if (strcmp(rest, "selfsigned") == 0)
         return generate(conn, s, 0, body, blen);
     if (strcmp(rest, "csr") == 0)
@@ -253,5 +242,5 @@ enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, c
         snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
         return issued(conn, s, name, body, blen);
     }
-    return reply(conn, 404, "error", "not found");
+    return webui__json(conn, 404, "error", "not found");
 }

@@ -23,24 +23,6 @@
 #include "../saml/saml.h"
 #include "webui_int.h"
 
-static enum MHD_Result err_json(struct MHD_Connection *conn, unsigned status, const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[2200];
-
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
-    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", esc);
-    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
-}
-
-static void js(struct gh_sbuf *o, const char *s)
-{
-    char buf[2100];
-
-    gh_json_escape(buf, sizeof(buf), s ? s : "", s ? strlen(s) : 0, 1000);
-    gh_sbuf_printf(o, "\"%s\"", buf);
-}
-
 static struct gh_conf *current(char ver[17], char **text, size_t *len, char *err, size_t errlen)
 {
     struct gh_conf *c;
@@ -72,34 +54,34 @@ static enum MHD_Result list(struct MHD_Connection *conn)
     struct gh_sbuf o = {NULL, 0, 0};
 
     if (c == NULL)
-        return err_json(conn, 409, err);
+        return webui__json(conn, 409, "error", err);
     gh_sbuf_printf(&o, "{\"version\":\"%s\",\"identity_providers\":[", ver);
     for (i = 0; i < c->nidps; i++) {
         const struct gh_conf_idp *p = &c->idps[i];
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        js(&o, p->name);
+        webui__js(&o, p->name);
         gh_sbuf_printf(&o, ",\"uuid\":\"%s\",\"description\":", p->uuid);
-        js(&o, p->description);
+        webui__js(&o, p->description);
         gh_sbuf_printf(&o, ",\"sp_entity_id\":");
-        js(&o, p->sp_entity_id);
+        webui__js(&o, p->sp_entity_id);
         gh_sbuf_printf(&o, ",\"idp_entity_id\":");
-        js(&o, p->idp_entity_id);
+        webui__js(&o, p->idp_entity_id);
         gh_sbuf_printf(&o, ",\"idp_sso_url\":");
-        js(&o, p->idp_sso_url);
+        webui__js(&o, p->idp_sso_url);
         gh_sbuf_printf(&o, ",\"display_name_attribute\":");
-        js(&o, p->display_name_attribute);
+        webui__js(&o, p->display_name_attribute);
         gh_sbuf_printf(&o, ",\"signature_algorithm\":\"%s\",\"digest_algorithm\":\"%s\"}",
                        p->signature_algorithm, p->digest_algorithm);
     }
     gh_sbuf_printf(&o, "],\"groups\":[");
     for (i = 0; i < c->nidp_groups; i++) {
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        js(&o, c->idp_groups[i].name);
+        webui__js(&o, c->idp_groups[i].name);
         gh_sbuf_printf(&o, ",\"identity_providers\":[");
         for (j = 0; j < c->idp_groups[i].members.n; j++) {
             if (j)
                 gh_sbuf_printf(&o, ",");
-            js(&o, c->idp_groups[i].members.v[j]);
+            webui__js(&o, c->idp_groups[i].members.v[j]);
         }
         gh_sbuf_printf(&o, "]}");
     }
@@ -120,17 +102,17 @@ static enum MHD_Result metadata(struct MHD_Connection *conn, const char *uuid)
     enum MHD_Result ret;
 
     if (c == NULL)
-        return err_json(conn, 409, err);
+        return webui__json(conn, 409, "error", err);
     free(text);
     sp = saml_sp_new(c, err, sizeof(err));
     gh_conf_free(c);
     if (sp == NULL)
-        return err_json(conn, 500, err);
+        return webui__json(conn, 500, "error", err);
     idp = saml_idp_by_uuid(sp, uuid);
     xml = idp ? saml_sp_metadata(idp, &xlen, err, sizeof(err)) : NULL;
     saml_sp_unref(sp);
     if (xml == NULL)
-        return err_json(conn, idp ? 500 : 404, idp ? err : "not found");
+        return webui__json(conn, idp ? 500 : 404, "error", idp ? err : "not found");
     ret = webui__send_download(conn, xml, xlen, "application/samlmetadata+xml", uuid);
     return ret;
 }
@@ -175,21 +157,21 @@ static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_se
     enum MHD_Result ret;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return err_json(conn, 403, "your role may not change the configuration");
+        return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (name == NULL || spc == NULL || spe == NULL || !*name || !*spc || !*spe)
-        return err_json(conn, 422, "name, sp_certificate and sp_entity_id are needed");
+        return webui__json(conn, 422, "error", "name, sp_certificate and sp_entity_id are needed");
     if (saml_idp_meta_parse(body, blen, &m, err, sizeof(err)) == -1)
-        return err_json(conn, 422, err);
+        return webui__json(conn, 422, "error", err);
     webui__lock();
     c = current(ver, &text, &len, err, sizeof(err));
     if (c == NULL) {
-        ret = err_json(conn, 409, err);
+        ret = webui__json(conn, 409, "error", err);
         goto done;
     }
     gh_conf_free(c);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     if (im == NULL || strcmp(im, etag) != 0) {
-        ret = err_json(conn, im ? 412 : 428, "stale or missing If-Match");
+        ret = webui__json(conn, im ? 412 : 428, "error", "stale or missing If-Match");
         goto done;
     }
     saml_uuid(uuid);
@@ -197,7 +179,7 @@ static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_se
     snprintf(pem, sizeof(pem), "%s/%s.pem", dir, uuid);
     if (gh_mkdir_p(dir, 0700) == -1 || write_new(pem, m.certs_pem) == -1) {
         snprintf(err, sizeof(err), "%.900s: %s", pem, strerror(errno));
-        ret = err_json(conn, 500, err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     gh_sbuf_printf(&nt, "%s%s\n# imported from metadata by %s\nidentity-provider ", text,
@@ -217,14 +199,14 @@ static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_se
     if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
         unlink(pem);
         webui__audit(conn, s, "idp-import", name, ver, "", "invalid");
-        ret = err_json(conn, 422, err);
+        ret = webui__json(conn, 422, "error", err);
         goto done;
     }
     if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
                       sizeof(err)) == -1 ||
         webui__reload(err, sizeof(err)) == -1) {
         webui__audit(conn, s, "idp-import", name, ver, "", "failed");
-        ret = err_json(conn, 500, err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     webui__version(nt.p, nt.len, nv);
@@ -259,5 +241,5 @@ enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, con
     }
     if (strcmp(method, "POST") == 0 && strcmp(rest, "/import") == 0)
         return import(conn, s, body, blen);
-    return err_json(conn, 404, "not found");
+    return webui__json(conn, 404, "error", "not found");
 }

@@ -18,14 +18,6 @@
 #include "../common/common.h"
 #include "webui_int.h"
 
-static void js(struct gh_sbuf *o, const char *s)
-{
-    char buf[2100];
-
-    gh_json_escape(buf, sizeof(buf), s ? s : "", s ? strlen(s) : 0, 1000);
-    gh_sbuf_printf(o, "\"%s\"", buf);
-}
-
 static void jlist(struct gh_sbuf *o, const struct gh_conf_list *l)
 {
     size_t i;
@@ -34,7 +26,7 @@ static void jlist(struct gh_sbuf *o, const struct gh_conf_list *l)
     for (i = 0; i < l->n; i++) {
         if (i)
             gh_sbuf_printf(o, ",");
-        js(o, l->v[i]);
+        webui__js(o, l->v[i]);
     }
     gh_sbuf_printf(o, "]");
 }
@@ -69,7 +61,7 @@ static enum MHD_Result services(struct MHD_Connection *conn)
 
     if (c == NULL) {
         gh_sbuf_printf(&o, "{\"error\":");
-        js(&o, err);
+        webui__js(&o, err);
         gh_sbuf_printf(&o, "}\n");
         return webui__send(conn, 409, "application/json", o.p, o.len, NULL);
     }
@@ -77,33 +69,33 @@ static enum MHD_Result services(struct MHD_Connection *conn)
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *s = &c->services[i];
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        js(&o, s->name);
+        webui__js(&o, s->name);
         gh_sbuf_printf(&o, ",\"listen\":");
-        js(&o, s->listen);
+        webui__js(&o, s->listen);
         gh_sbuf_printf(&o, ",\"certificates\":");
         jlist(&o, &s->certificates);
         gh_sbuf_printf(&o, ",\"tls_versions\":");
         jlist(&o, &s->tls_versions);
         gh_sbuf_printf(&o, ",\"app\":");
-        js(&o, s->app);
+        webui__js(&o, s->app);
         gh_sbuf_printf(&o, ",\"scheduler\":");
-        js(&o, s->scheduler);
+        webui__js(&o, s->scheduler);
         gh_sbuf_printf(&o, ",\"persistence\":");
-        js(&o, s->persistence);
+        webui__js(&o, s->persistence);
         gh_sbuf_printf(&o, ",\"persistence_timeout_ms\":%lld,\"idle_timeout_ms\":%lld,"
                            "\"reencrypt\":",
                        s->persist_timeout, s->idle_timeout);
-        js(&o, s->reencrypt);
+        webui__js(&o, s->reencrypt);
         gh_sbuf_printf(&o, ",\"allowed_hosts\":");
         jlist(&o, &s->allowed_hosts);
         gh_sbuf_printf(&o, ",\"allowed_dirs\":");
         jlist(&o, &s->allowed_dirs);
         gh_sbuf_printf(&o, ",\"rule_set\":");
-        js(&o, s->rule_set);
+        webui__js(&o, s->rule_set);
         gh_sbuf_printf(&o, ",\"check\":");
         if (s->check.enabled) {
             gh_sbuf_printf(&o, "{\"url\":");
-            js(&o, s->check.url);
+            webui__js(&o, s->check.url);
             gh_sbuf_printf(&o, ",\"port\":%lld,\"interval_ms\":%lld,\"rise\":%lld,\"fall\":%lld}",
                            s->check.port, s->check.interval, s->check.rise, s->check.fall);
         } else {
@@ -113,12 +105,12 @@ static enum MHD_Result services(struct MHD_Connection *conn)
         for (j = 0; j < s->nservers; j++) {
             const struct gh_conf_server *sv = &s->servers[j];
             gh_sbuf_printf(&o, "%s{\"name\":", j ? "," : "");
-            js(&o, sv->name);
+            webui__js(&o, sv->name);
             gh_sbuf_printf(&o, ",\"address\":");
-            js(&o, sv->addr);
+            webui__js(&o, sv->addr);
             gh_sbuf_printf(&o, ",\"weight\":%lld,\"maxconn\":%lld,\"state\":", sv->weight,
                            sv->maxconn);
-            js(&o, sv->state);
+            webui__js(&o, sv->state);
             gh_sbuf_printf(&o, "}");
         }
         gh_sbuf_printf(&o, "]}");
@@ -140,7 +132,7 @@ static enum MHD_Result certificates(struct MHD_Connection *conn)
 
     if (c == NULL) {
         gh_sbuf_printf(&o, "{\"error\":");
-        js(&o, err);
+        webui__js(&o, err);
         gh_sbuf_printf(&o, "}\n");
         return webui__send(conn, 409, "application/json", o.p, o.len, NULL);
     }
@@ -152,9 +144,9 @@ static enum MHD_Result certificates(struct MHD_Connection *conn)
         size_t f;
         certs_describe(&src, line, sizeof(line));
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        js(&o, cc->name);
+        webui__js(&o, cc->name);
         gh_sbuf_printf(&o, ",\"file\":");
-        js(&o, cc->pkcs12 ? cc->pkcs12 : cc->cert);
+        webui__js(&o, cc->pkcs12 ? cc->pkcs12 : cc->cert);
         /* The describe line is tab-separated in a fixed order; a file that
          * cannot be read gives one message instead. */
         for (f = 0; f < GH_ARRAY_LEN(fields); f++) {
@@ -162,7 +154,7 @@ static enum MHD_Result certificates(struct MHD_Connection *conn)
             if (tab)
                 *tab = '\0';
             gh_sbuf_printf(&o, ",\"%s\":", fields[f]);
-            js(&o, p ? p : "");
+            webui__js(&o, p ? p : "");
             p = tab ? tab + 1 : NULL;
         }
         gh_sbuf_printf(&o, "}");

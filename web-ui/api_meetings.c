@@ -40,25 +40,6 @@ void webui__meetings_close(void)
     store = NULL;
 }
 
-static enum MHD_Result out(struct MHD_Connection *conn, unsigned status, const char *key,
-                           const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[1200];
-
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 500);
-    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
-    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
-}
-
-static void js(struct gh_sbuf *o, const char *s)
-{
-    char buf[1200];
-
-    gh_json_escape(buf, sizeof(buf), s, strlen(s), 500);
-    gh_sbuf_printf(o, "\"%s\"", buf);
-}
-
 struct ctx {
     struct gh_sbuf *o;
     int n;
@@ -69,7 +50,7 @@ static void add_res(const struct slides_resource *r, void *arg)
     struct ctx *c = arg;
 
     gh_sbuf_printf(c->o, "%s{\"name\":", c->n++ ? "," : "");
-    js(c->o, r->name);
+    webui__js(c->o, r->name);
     gh_sbuf_printf(c->o, ",\"size\":%lld}", (long long)r->size);
 }
 
@@ -78,7 +59,7 @@ static void add_waiter(const struct slides_waiter *w, void *arg)
     struct ctx *c = arg;
 
     gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"name\":", c->n++ ? "," : "", w->id);
-    js(c->o, w->name);
+    webui__js(c->o, w->name);
     gh_sbuf_printf(c->o, "}");
 }
 
@@ -106,14 +87,14 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     struct ctx *c = arg, r = {c->o, 0}, w = {c->o, 0};
 
     gh_sbuf_printf(c->o, "%s{\"alias\":", c->n++ ? "," : "");
-    js(c->o, m->alias);
+    webui__js(c->o, m->alias);
     gh_sbuf_printf(c->o, ",\"uri\":");
-    js(c->o, m->uri);
+    webui__js(c->o, m->uri);
     gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s,\"authentication\":\"%s\","
                          "\"idp_group\":",
                    m->policy.host_pin[0] ? "true" : "false",
                    m->policy.guest_pin[0] ? "true" : "false", auth[m->policy.auth & 3]);
-    js(c->o, m->idp_group);
+    webui__js(c->o, m->idp_group);
     gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"content\":[",
                    m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
                                                                 : "allowed-if-trusted");
@@ -144,7 +125,7 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     size_t i;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return out(conn, 403, "error", "your role may not create meetings");
+        return webui__json(conn, 403, "error", "your role may not create meetings");
     memset(&m, 0, sizeof(m));
     if (field(body, blen, "alias", m.alias, sizeof(m.alias)) == -1 ||
         field(body, blen, "host_pin", m.policy.host_pin, sizeof(m.policy.host_pin)) == -1 ||
@@ -152,26 +133,26 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
         field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
         field(body, blen, "authentication", a, sizeof(a)) == -1 ||
         field(body, blen, "other_participants", other, sizeof(other)) == -1)
-        return out(conn, 422, "error", "a field is too long");
+        return webui__json(conn, 422, "error", "a field is too long");
     for (i = 0; i < 4 && strcmp(a, auth[i]) != 0; i++)
         ;
     if (i == 4)
-        return out(conn, 422, "error", "authentication: none, hosts, guests or both");
+        return webui__json(conn, 422, "error", "authentication: none, hosts, guests or both");
     m.policy.auth = (enum slides_auth)i;
     if (strcmp(other, "disallow-all") == 0)
         m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
     else if (strcmp(other, "allowed-if-trusted") != 0)
-        return out(conn, 422, "error", "other_participants: allowed-if-trusted or disallow-all");
+        return webui__json(conn, 422, "error", "other_participants: allowed-if-trusted or disallow-all");
     if (slides_meeting_create(store, &m, err, sizeof(err)) == -1) {
         webui__audit(conn, s, "meeting-create", m.alias, "", "", "invalid");
-        return out(conn, 422, "error", err);
+        return webui__json(conn, 422, "error", err);
     }
     /* The PINs are in the audit's "after" only as set / not set. */
     webui__audit(conn, s, "meeting-create", m.alias, "", a, "ok");
     gh_sbuf_printf(&o, "{\"alias\":");
-    js(&o, m.alias);
+    webui__js(&o, m.alias);
     gh_sbuf_printf(&o, ",\"uri\":");
-    js(&o, m.uri);
+    webui__js(&o, m.uri);
     gh_sbuf_printf(&o, ",\"conference_key\":\"%s\"}\n", m.conference_key);
     return webui__send(conn, 201, "application/json", o.p, o.len, NULL);
 }
@@ -186,7 +167,7 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
     int del;
 
     if (store == NULL)
-        return out(conn, 503, "error", "the meeting store is not open");
+        return webui__json(conn, 503, "error", "the meeting store is not open");
     if (strcmp(method, "GET") == 0 && *rest == '\0') {
         struct gh_sbuf o = {NULL, 0, 0};
         struct ctx c = {&o, 0};
@@ -203,12 +184,12 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
         return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
     }
     if (strcmp(method, "POST") != 0)
-        return out(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     if (*rest == '\0')
         return create(conn, s, body, blen);
     if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
         (size_t)(slash - rest - 1) >= sizeof(alias))
-        return out(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     snprintf(alias, sizeof(alias), "%.*s", (int)(slash - rest - 1), rest + 1);
     if (strncmp(slash, "/waiting/", 9) == 0) {
         const char *act = strchr(slash + 9, '/');
@@ -216,30 +197,30 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
         int admit;
         if (act == NULL || (size_t)(act - slash - 9) >= sizeof(wid) ||
             (strcmp(act, "/admit") != 0 && strcmp(act, "/refuse") != 0))
-            return out(conn, 404, "error", "not found");
+            return webui__json(conn, 404, "error", "not found");
         if (!webui_allowed(s->role, WEBUI_SERVER_STATE))
-            return out(conn, 403, "error", "your role may not do this");
+            return webui__json(conn, 403, "error", "your role may not do this");
         snprintf(wid, sizeof(wid), "%.*s", (int)(act - slash - 9), slash + 9);
         admit = act[1] == 'a';
         /* Admitted from the waiting room: a Guest (the seeds); the
          * participant collects the token by polling, as with a Host. */
         if (slides_meeting_by_alias(store, alias, &m) == -1 ||
             slides_waiting_set(store, m.id, wid, admit ? 1 : 2) == -1)
-            return out(conn, 404, "error", "nobody with that id waits in that meeting");
+            return webui__json(conn, 404, "error", "nobody with that id waits in that meeting");
         webui__audit(conn, s, admit ? "waiting-admit" : "waiting-refuse", alias, "", wid, "ok");
-        return out(conn, 200, admit ? "admitted" : "refused", wid);
+        return webui__json(conn, 200, admit ? "admitted" : "refused", wid);
     }
     del = strcmp(slash, "/delete") == 0;
     if (!del && strcmp(slash, "/end") != 0)
-        return out(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     if (!webui_allowed(s->role, del ? WEBUI_CONFIG_WRITE : WEBUI_SERVER_STATE))
-        return out(conn, 403, "error", "your role may not do this");
+        return webui__json(conn, 403, "error", "your role may not do this");
     if (slides_meeting_by_alias(store, alias, &m) == -1)
-        return out(conn, 404, "error", "no such meeting");
+        return webui__json(conn, 404, "error", "no such meeting");
     if (slides_meeting_end(store, m.id, del) == -1) {
         webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "failed");
-        return out(conn, 500, "error", "the store refused");
+        return webui__json(conn, 500, "error", "the store refused");
     }
     webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "ok");
-    return out(conn, 200, del ? "deleted" : "ended", alias);
+    return webui__json(conn, 200, del ? "deleted" : "ended", alias);
 }

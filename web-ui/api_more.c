@@ -27,16 +27,6 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, 
     return webui__send(conn, status, "application/json", body, strlen(body), etag);
 }
 
-static enum MHD_Result msg(struct MHD_Connection *conn, unsigned status, const char *text)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[1200];
-
-    gh_json_escape(esc, sizeof(esc), text, strlen(text), 500);
-    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", esc);
-    return reply_json(conn, status, o.p, NULL);
-}
-
 static int valid_history_id(const char *id)
 {
     size_t n = strlen(id);
@@ -113,11 +103,11 @@ static enum MHD_Result history_get(struct MHD_Connection *conn, const char *id)
     struct gh_sbuf o = {NULL, 0, 0};
 
     if (!valid_history_id(id))
-        return msg(conn, 404, "not found");
+        return webui__json(conn, 404, "error", "not found");
     snprintf(path, sizeof(path), "%s/%s", webui__history_dir(), id);
     text = webui__read_file(path, &len);
     if (text == NULL)
-        return msg(conn, 404, "not found");
+        return webui__json(conn, 404, "error", "not found");
     cur = webui__conf_path() ? webui__read_file(webui__conf_path(), &clen) : NULL;
     esc = gh_calloc(1, len * 6 + 16);
     gh_json_escape(esc, len * 6 + 16, text, len, len);
@@ -142,18 +132,18 @@ static enum MHD_Result rollback(struct MHD_Connection *conn, const struct webui_
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE)) {
         free(id);
-        return msg(conn, 403, "your role may not change the configuration");
+        return webui__json(conn, 403, "error", "your role may not change the configuration");
     }
     if (id == NULL || !valid_history_id(id) || webui__conf_path() == NULL) {
         free(id);
-        return msg(conn, 404, "not found");
+        return webui__json(conn, 404, "error", "not found");
     }
     snprintf(path, sizeof(path), "%s/%s", webui__history_dir(), id);
     webui__lock();
     text = webui__read_file(path, &len);
     old = webui__read_file(webui__conf_path(), &olen);
     if (text == NULL || old == NULL) {
-        ret = msg(conn, 404, "not found");
+        ret = webui__json(conn, 404, "error", "not found");
         goto done;
     }
     webui__version(old, olen, ver);
@@ -166,14 +156,14 @@ static enum MHD_Result rollback(struct MHD_Connection *conn, const struct webui_
     }
     if (webui__validate(text, len, err, sizeof(err)) == -1) {
         webui__audit(conn, s, "rollback", id, ver, "", "invalid");
-        ret = msg(conn, 422, err);
+        ret = webui__json(conn, 422, "error", err);
         goto done;
     }
     if (webui__commit(webui__conf_path(), webui__history_dir(), old, olen, text, len, err,
                       sizeof(err)) == -1 ||
         webui__reload(err, sizeof(err)) == -1) {
         webui__audit(conn, s, "rollback", id, ver, "", "failed");
-        ret = msg(conn, 500, err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     webui__version(text, len, nv);
@@ -250,14 +240,14 @@ static enum MHD_Result logs(struct MHD_Connection *conn, const struct webui_sess
     const char *q;
 
     if (l != NULL && gh_parse_long(l, 1, 10000, &limit) == -1)
-        return msg(conn, 422, "limit: 1 to 10000");
+        return webui__json(conn, 422, "error", "limit: 1 to 10000");
     if (strcmp(which, "audit") == 0) {
         if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE) && !webui_allowed(s->role, WEBUI_USERS))
-            return msg(conn, 403, "the audit log is for admins and user admins");
+            return webui__json(conn, 403, "error", "the audit log is for admins and user admins");
         return tail_json(conn, webui__audit_path(), limit, needles, 0);
     }
     if (strcmp(which, "security") != 0)
-        return msg(conn, 404, "not found");
+        return webui__json(conn, 404, "error", "not found");
     /* Filters match the JSON fields exactly as the proxy writes them. */
     if ((q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "reason")) && *q) {
         snprintf(nr, sizeof(nr), "\"reason\":\"%.100s", q);
@@ -300,7 +290,7 @@ static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui
     int ok;
 
     if (!webui_allowed(s->role, WEBUI_USERS))
-        return msg(conn, 403, "only user admins manage users");
+        return webui__json(conn, 403, "error", "only user admins manage users");
     if (strcmp(method, "GET") == 0 && rest[0] == '\0') {
         gh_sbuf_printf(&o, "{\"users\":[");
         webui_user_list(webui__users(), add_user, &l);
@@ -308,7 +298,7 @@ static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui
         return reply_json(conn, 200, o.p, NULL);
     }
     if (strcmp(method, "POST") != 0)
-        return msg(conn, 405, "method not allowed");
+        return webui__json(conn, 405, "error", "method not allowed");
     /* Re-authentication: the acting user's password, again. */
     cur = gh_form_get(body, blen, "current_password");
     ok = cur != NULL && webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) ==
@@ -318,18 +308,18 @@ static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui
     free(cur);
     if (!ok) {
         webui__audit(conn, s, "reauth", s->user, "", "", "failed");
-        return msg(conn, 403, "give your own password again (current_password)");
+        return webui__json(conn, 403, "error", "give your own password again (current_password)");
     }
     if (rest[0] == '\0') {
         name = gh_form_get(body, blen, "name");
         role = gh_form_get(body, blen, "role");
         pw = gh_form_get(body, blen, "password");
         if (name == NULL || role == NULL || pw == NULL || webui_role_parse(role, &r) == -1) {
-            ret = msg(conn, 422, "name, role (read-only, operator, admin, user-admin) and "
+            ret = webui__json(conn, 422, "error", "name, role (read-only, operator, admin, user-admin) and "
                                  "password are needed");
         } else if (webui_user_add(webui__users(), name, r, pw, err, sizeof(err)) == -1) {
             webui__audit(conn, s, "user-add", name, "", role, "invalid");
-            ret = msg(conn, 422, err);
+            ret = webui__json(conn, 422, "error", err);
         } else {
             webui__audit(conn, s, "user-add", name, "", role, "ok");
             gh_sbuf_printf(&o, "{\"created\":\"%s\"}\n", name);
@@ -346,17 +336,17 @@ static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui
         char who[64];
         const char *act = strchr(rest + 1, '/');
         if (rest[0] != '/' || act == NULL || (size_t)(act - rest - 1) >= sizeof(who))
-            return msg(conn, 404, "not found");
+            return webui__json(conn, 404, "error", "not found");
         snprintf(who, sizeof(who), "%.*s", (int)(act - rest - 1), rest + 1);
         if (strcmp(act, "/unlock") == 0)
             ok = webui_user_unlock(webui__users(), who) == 0;
         else if (strcmp(act, "/delete") == 0 && strcmp(who, s->user) != 0)
             ok = webui_user_delete(webui__users(), who) == 0;
         else
-            return msg(conn, 404, "not found");
+            return webui__json(conn, 404, "error", "not found");
         webui__audit(conn, s, act + 1, who, "", "", ok ? "ok" : "failed");
         return ok ? reply_json(conn, 200, gh_strdup("{\"done\":true}\n"), NULL)
-                  : msg(conn, 404, "no such user");
+                  : webui__json(conn, 404, "error", "no such user");
     }
 }
 
@@ -380,7 +370,7 @@ static enum MHD_Result sessions_api(struct MHD_Connection *conn, const struct we
     char handle[20];
 
     if (!webui_allowed(s->role, WEBUI_USERS) && !webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return msg(conn, 403, "sessions are for admins and user admins");
+        return webui__json(conn, 403, "error", "sessions are for admins and user admins");
     if (strcmp(method, "GET") == 0 && *rest == '\0') {
         gh_sbuf_printf(&o, "{\"sessions\":[");
         webui_session_list(add_session, &l);
@@ -391,11 +381,11 @@ static enum MHD_Result sessions_api(struct MHD_Connection *conn, const struct we
         strcmp(rest + 17, "/end") == 0) {
         snprintf(handle, sizeof(handle), "%.16s", rest + 1);
         if (webui_session_end_handle(handle) == -1)
-            return msg(conn, 404, "no such session");
+            return webui__json(conn, 404, "error", "no such session");
         webui__audit(conn, s, "session-end", handle, "", "", "ok");
         return reply_json(conn, 200, gh_strdup("{\"ended\":true}\n"), NULL);
     }
-    return msg(conn, 404, "not found");
+    return webui__json(conn, 404, "error", "not found");
 }
 
 /* POST /api/v1/password: current_password, new_password (anyone, for
@@ -410,10 +400,10 @@ static enum MHD_Result password_api(struct MHD_Connection *conn, const struct we
     if (cur == NULL || webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) !=
                            WEBUI_LOGIN_OK) {
         webui__audit(conn, s, "password-change", s->user, "", "", "reauth-failed");
-        ret = msg(conn, 403, "give your current password (current_password)");
+        ret = webui__json(conn, 403, "error", "give your current password (current_password)");
     } else if (nw == NULL ||
                webui_user_set_password(webui__users(), s->user, nw, err, sizeof(err)) == -1) {
-        ret = msg(conn, 422, nw ? err : "new_password is needed");
+        ret = webui__json(conn, 422, "error", nw ? err : "new_password is needed");
     } else {
         webui__audit(conn, s, "password-change", s->user, "", "", "ok");
         ret = reply_json(conn, 200, gh_strdup("{\"changed\":true}\n"), NULL);
@@ -446,5 +436,5 @@ enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, co
         return sessions_api(conn, s, method, url + 16);
     if (post && strcmp(url, "/api/v1/password") == 0)
         return password_api(conn, s, body, blen);
-    return msg(conn, 404, "not found");
+    return webui__json(conn, 404, "error", "not found");
 }

@@ -50,14 +50,6 @@ static int header(void *ctx, const char *name, const char **v, size_t *vlen)
     return -1;
 }
 
-static enum MHD_Result jerr(struct MHD_Connection *conn, const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-
-    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", msg); /* msg: our own constant */
-    return webui__send(conn, 422, "application/json", o.p, o.len, NULL);
-}
-
 enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, size_t blen)
 {
     char *set = gh_form_get(body, blen, "set"), *req = gh_form_get(body, blen, "request");
@@ -77,7 +69,7 @@ enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, 
     enum MHD_Result ret;
 
     if (set == NULL || req == NULL || webui__conf_path() == NULL) {
-        ret = jerr(conn, "set and request are needed");
+        ret = webui__json(conn, 422, "error", "set and request are needed");
         goto done;
     }
     text = webui__read_file(webui__conf_path(), &len);
@@ -90,7 +82,7 @@ enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, 
     sp1 = strchr(req, ' ');
     sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
     if (compiled == NULL || sp1 == NULL || sp2 == NULL || (eol && sp2 > eol)) {
-        ret = jerr(conn, compiled ? "the request line is not METHOD TARGET VERSION"
+        ret = webui__json(conn, 422, "error", compiled ? "the request line is not METHOD TARGET VERSION"
                                   : "no such rule set");
         goto done;
     }

@@ -18,16 +18,6 @@
 #include "../common/common.h"
 #include "webui_int.h"
 
-static enum MHD_Result fail(struct MHD_Connection *conn, unsigned status, const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[2200];
-
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
-    gh_sbuf_printf(&o, "{\"error\":\"%s\"}\n", esc);
-    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
-}
-
 static long offset_of(const char *text, size_t len, struct gh_loc l)
 {
     size_t i = 0;
@@ -157,15 +147,15 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     enum MHD_Result ret;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return fail(conn, 403, "your role may not change the configuration");
+        return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (webui__conf_path() == NULL)
-        return fail(conn, 409, "running the embedded default topology");
+        return webui__json(conn, 409, "error", "running the embedded default topology");
     if (strcmp(what, "delete") != 0 && one_block(body, blen, err, sizeof(err)) == -1)
-        return fail(conn, 422, err);
+        return webui__json(conn, 422, "error", err);
     webui__lock();
     text = webui__read_file(webui__conf_path(), &len);
     if (text == NULL) {
-        ret = fail(conn, 500, "cannot read the configuration");
+        ret = webui__json(conn, 500, "error", "cannot read the configuration");
         goto done;
     }
     webui__version(text, len, ver);
@@ -178,20 +168,20 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     }
     nt.p = webui__service_op(text, len, what, name, body, blen, err, sizeof(err));
     if (nt.p == NULL) {
-        ret = fail(conn, strncmp(err, "no service", 10) == 0 ? 404 : 422, err);
+        ret = webui__json(conn, strncmp(err, "no service", 10) == 0 ? 404 : 422, "error", err);
         goto done;
     }
     nt.len = strlen(nt.p);
     if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
         webui__audit(conn, s, "service-change", name ? name : "", ver, what, "invalid");
-        ret = fail(conn, 422, err);
+        ret = webui__json(conn, 422, "error", err);
         goto done;
     }
     if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
                       sizeof(err)) == -1 ||
         webui__reload(err, sizeof(err)) == -1) {
         webui__audit(conn, s, "service-change", name ? name : "", ver, what, "failed");
-        ret = fail(conn, 500, err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     webui__version(nt.p, nt.len, nv);
@@ -220,13 +210,13 @@ static enum MHD_Result block_get(struct MHD_Connection *conn, const char *name)
     struct gh_sbuf o = {NULL, 0, 0};
 
     if (webui__conf_path() == NULL)
-        return fail(conn, 409, "running the embedded default topology");
+        return webui__json(conn, 409, "error", "running the embedded default topology");
     text = webui__read_file(webui__conf_path(), &len);
     if (text == NULL)
-        return fail(conn, 500, "cannot read the configuration");
+        return webui__json(conn, 500, "error", "cannot read the configuration");
     if (span(text, len, name, &start, &end, err, sizeof(err)) == -1) {
         free(text);
-        return fail(conn, 404, err);
+        return webui__json(conn, 404, "error", err);
     }
     webui__version(text, len, ver);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
@@ -251,7 +241,7 @@ enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url
         return change(conn, s, "add", NULL, body, blen);
     if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
         (size_t)(slash - rest - 1) >= sizeof(name))
-        return fail(conn, 404, "not found");
+        return webui__json(conn, 404, "error", "not found");
     snprintf(name, sizeof(name), "%.*s", (int)(slash - rest - 1), rest + 1);
     if (get && strcmp(slash, "/block") == 0)
         return block_get(conn, name);
@@ -259,5 +249,5 @@ enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url
         return change(conn, s, "modify", name, body, blen);
     if (post && strcmp(slash, "/delete") == 0)
         return change(conn, s, "delete", name, body, blen);
-    return fail(conn, 404, "not found");
+    return webui__json(conn, 404, "error", "not found");
 }

@@ -43,17 +43,6 @@ struct tx {
 
 static struct tx *txs[MAX_TX];
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *key,
-                             const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[2200];
-
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
-    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
-    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
-}
-
 static void tx_free(int i)
 {
     int k;
@@ -164,7 +153,7 @@ static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_se
     int k;
 
     if (text == NULL)
-        return reply(conn, 500, "error", "cannot read the configuration");
+        return webui__json(conn, 500, "error", "cannot read the configuration");
     webui__version(text, len, ver);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     if (im == NULL || strcmp(im, etag) != 0) {
@@ -182,7 +171,7 @@ static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_se
             snprintf(msg, sizeof(msg), "change %d (%s): %s", k + 1, t->ops[k].kind, err);
             free(cur);
             free(text);
-            return reply(conn, 422, "error", msg);
+            return webui__json(conn, 422, "error", msg);
         }
         free(cur);
         cur = next;
@@ -192,7 +181,7 @@ static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_se
         webui__audit(conn, s, "transaction", t->id, ver, "", "invalid");
         free(cur);
         free(text);
-        return reply(conn, 422, "error", err);
+        return webui__json(conn, 422, "error", err);
     }
     if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, cur, cl, err,
                       sizeof(err)) == -1 ||
@@ -200,7 +189,7 @@ static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_se
         webui__audit(conn, s, "transaction", t->id, ver, "", "failed");
         free(cur);
         free(text);
-        return reply(conn, 500, "error", err);
+        return webui__json(conn, 500, "error", err);
     }
     webui__version(cur, cl, nv);
     snprintf(what, sizeof(what), "%d changes", t->nops);
@@ -208,7 +197,7 @@ static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_se
     free(cur);
     free(text);
     tx_free(i);
-    return reply(conn, 200, "version", nv);
+    return webui__json(conn, 200, "version", nv);
 }
 
 enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char *url,
@@ -222,9 +211,9 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
     int i;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return reply(conn, 403, "error", "your role may not change the configuration");
+        return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (webui__conf_path() == NULL)
-        return reply(conn, 409, "error", "running the embedded default topology");
+        return webui__json(conn, 409, "error", "running the embedded default topology");
     webui__lock();
     if (strcmp(method, "POST") == 0 && *rest == '\0') {
         unsigned char r[16];
@@ -232,7 +221,7 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
         for (i = 0; i < MAX_TX && txs[i] != NULL; i++)
             ;
         if (i == MAX_TX || RAND_bytes(r, sizeof(r)) != 1) {
-            ret = reply(conn, 503, "error", "too many open transactions");
+            ret = webui__json(conn, 503, "error", "too many open transactions");
             goto done;
         }
         txs[i] = gh_calloc(1, sizeof(struct tx));
@@ -240,18 +229,18 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
             snprintf(txs[i]->id + 2 * k, 3, "%02x", r[k]);
         gh_strlcpy(txs[i]->user, s->user, sizeof(txs[i]->user));
         txs[i]->created = (int64_t)time(NULL);
-        ret = reply(conn, 201, "id", txs[i]->id);
+        ret = webui__json(conn, 201, "id", txs[i]->id);
         goto done;
     }
     if (rest[0] != '/' || strlen(rest + 1) < 32) {
-        ret = reply(conn, 404, "error", "not found");
+        ret = webui__json(conn, 404, "error", "not found");
         goto done;
     }
     snprintf(id, sizeof(id), "%.32s", rest + 1);
     slash = rest + 33;
     i = find(id, s);
     if (i == -1 || (*slash != '\0' && *slash != '/')) {
-        ret = reply(conn, 404, "error", "no such transaction");
+        ret = webui__json(conn, 404, "error", "no such transaction");
         goto done;
     }
     if (strcmp(method, "GET") == 0 && *slash == '\0') {
@@ -271,15 +260,15 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
         ret = webui__send(conn, 200, "application/json", o.p, o.len, NULL);
     } else if (strcmp(method, "POST") == 0 && *slash == '\0') {
         ret = stage(txs[i], body, blen, err, sizeof(err)) == 0
-                  ? reply(conn, 200, "staged", txs[i]->ops[txs[i]->nops - 1].kind)
-                  : reply(conn, 422, "error", err);
+                  ? webui__json(conn, 200, "staged", txs[i]->ops[txs[i]->nops - 1].kind)
+                  : webui__json(conn, 422, "error", err);
     } else if (strcmp(method, "POST") == 0 && strcmp(slash, "/commit") == 0) {
         ret = commit(conn, s, i);
     } else if (strcmp(method, "POST") == 0 && strcmp(slash, "/discard") == 0) {
         tx_free(i);
-        ret = reply(conn, 200, "discarded", id);
+        ret = webui__json(conn, 200, "discarded", id);
     } else {
-        ret = reply(conn, 404, "error", "not found");
+        ret = webui__json(conn, 404, "error", "not found");
     }
 done:
     webui__unlock();

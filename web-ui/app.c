@@ -221,7 +221,15 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
     return send_buf(conn, status, type, gh_strdup(text), strlen(text), NULL, cookie, location);
 }
 
-static enum MHD_Result json_msg(struct MHD_Connection *conn, unsigned status, const char *key,
+void webui__js(struct gh_sbuf *o, const char *s)
+{
+    char buf[2100];
+
+    gh_json_escape(buf, sizeof(buf), s ? s : "", s ? strlen(s) : 0, 1000);
+    gh_sbuf_printf(o, "\"%s\"", buf);
+}
+
+enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
                                 const char *msg)
 {
     struct gh_sbuf o = {NULL, 0, 0};
@@ -248,7 +256,7 @@ static enum MHD_Result asset(struct MHD_Connection *conn, const char *path)
             MHD_destroy_response(r);
             return ret;
         }
-    return json_msg(conn, 404, "error", "not found");
+    return webui__json(conn, 404, "error", "not found");
 }
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
@@ -345,12 +353,12 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
      * login page set, which a cross-site post cannot carry. */
     if (!origin_ok(conn) || ltok == NULL || lcookie == NULL || strlen(ltok) != 32 ||
         strlen(lcookie) != 32 || CRYPTO_memcmp(ltok, lcookie, 32) != 0) {
-        ret = json_msg(conn, 403, "error", "cross-origin sign-in refused");
+        ret = webui__json(conn, 403, "error", "cross-origin sign-in refused");
         goto done;
     }
     if (gh_kv_incr(key, strlen(key), 1, 5 * 60 * 1000) > LOGIN_IP_LIMIT) {
         webui_audit(user ? user : "", "", ip, "login", "", "", "", "rate-limited");
-        ret = json_msg(conn, 429, "error", "too many attempts; try again later");
+        ret = webui__json(conn, 429, "error", "too many attempts; try again later");
         goto done;
     }
     r = user && pw ? webui_login(users, user, pw, (int64_t)time(NULL), &u) : WEBUI_LOGIN_BAD;
@@ -369,7 +377,7 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
         goto done;
     }
     if (webui_session_new(&u, (int64_t)time(NULL), id, &s) == -1) {
-        ret = json_msg(conn, 503, "error", "the session store is full");
+        ret = webui__json(conn, 503, "error", "the session store is full");
         goto done;
     }
     snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict; "
@@ -399,14 +407,14 @@ static enum MHD_Result login_page(struct MHD_Connection *conn)
     for (a = webui_assets; a->path != NULL && strcmp(a->path, "/login.html") != 0; a++)
         ;
     if (a->path == NULL || RAND_bytes(raw, sizeof(raw)) != 1)
-        return json_msg(conn, 500, "error", "no login page");
+        return webui__json(conn, 500, "error", "no login page");
     for (i = 0; i < sizeof(raw); i++)
         snprintf(tok + 2 * i, 3, "%02x", raw[i]);
     gh_sbuf_printf(&o, "%.*s", (int)a->len, (const char *)a->data);
     mark = strstr(o.p, "@LOGIN_TOKEN@");
     if (mark == NULL) {
         free(o.p);
-        return json_msg(conn, 500, "error", "no login page");
+        return webui__json(conn, 500, "error", "no login page");
     }
     {
         struct gh_sbuf p = {NULL, 0, 0};
@@ -429,11 +437,11 @@ static enum MHD_Result config_get(struct MHD_Connection *conn)
 
     (void)esc;
     if (hooks->conf_path == NULL)
-        return json_msg(conn, 409, "error", "running the embedded default topology: start with "
+        return webui__json(conn, 409, "error", "running the embedded default topology: start with "
                                             "-c FILE to manage a configuration");
     text = webui__read_file(hooks->conf_path, &len);
     if (text == NULL)
-        return json_msg(conn, 500, "error", "cannot read the configuration");
+        return webui__json(conn, 500, "error", "cannot read the configuration");
     webui__version(text, len, ver);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     e = gh_calloc(1, len * 6 + 16);
@@ -466,10 +474,10 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
     client_ip(conn, ip, sizeof(ip));
     if (slash == NULL || what == NULL || (strcmp(what, "/state") && strcmp(what, "/weight")) ||
         (size_t)(slash - rest) >= sizeof(svc) || (size_t)(what - slash) >= sizeof(srv))
-        return json_msg(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     action = what[1] == 's' ? "server-state" : "server-weight";
     if (!webui_allowed(s->role, what[1] == 's' ? WEBUI_SERVER_STATE : WEBUI_CONFIG_WRITE))
-        return json_msg(conn, 403, "error", "your role may not do this");
+        return webui__json(conn, 403, "error", "your role may not do this");
     snprintf(svc, sizeof(svc), "%.*s", (int)(slash - rest), rest);
     snprintf(srv, sizeof(srv), "%.*s", (int)(what - (slash + 1)), slash + 1);
     snprintf(obj, sizeof(obj), "server %s/%s", svc, srv);
@@ -478,26 +486,26 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
         if (state == NULL ||
             (strcmp(state, "up") && strcmp(state, "drain") && strcmp(state, "maint"))) {
             free(state);
-            return json_msg(conn, 422, "error", "state: up, drain or maint");
+            return webui__json(conn, 422, "error", "state: up, drain or maint");
         }
         gh_strlcpy(wtxt, state, sizeof(wtxt));
     } else {
         weight_s = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "weight");
         if (weight_s == NULL || gh_parse_long(weight_s, 1, 1000, &weight) == -1) {
             free(weight_s);
-            return json_msg(conn, 422, "error", "weight: a whole number from 1 to 1000");
+            return webui__json(conn, 422, "error", "weight: a whole number from 1 to 1000");
         }
         snprintf(wtxt, sizeof(wtxt), "weight %ld", weight);
         free(weight_s);
     }
     if (hooks->conf_path == NULL) {
         free(state);
-        return json_msg(conn, 409, "error", "running the embedded default topology");
+        return webui__json(conn, 409, "error", "running the embedded default topology");
     }
     pthread_mutex_lock(&write_mu);
     text = webui__read_file(hooks->conf_path, &len);
     if (text == NULL) {
-        ret = json_msg(conn, 500, "error", "cannot read the configuration");
+        ret = webui__json(conn, 500, "error", "cannot read the configuration");
         goto done;
     }
     webui__version(text, len, ver);
@@ -515,14 +523,14 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
     ntext = webui__set_server(text, len, svc, srv, state, weight, err, sizeof(err));
     if (ntext == NULL || hooks->validate(ntext, strlen(ntext), err, sizeof(err)) == -1) {
         webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "invalid");
-        ret = json_msg(conn, 422, "error", err);
+        ret = webui__json(conn, 422, "error", err);
         goto done;
     }
     if (webui__commit(hooks->conf_path, history_dir, text, len, ntext, strlen(ntext), err,
                       sizeof(err)) == -1 ||
         hooks->reload(err, sizeof(err)) == -1) {
         webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "failed");
-        ret = json_msg(conn, 500, "error", err);
+        ret = webui__json(conn, 500, "error", err);
         goto done;
     }
     webui__version(ntext, strlen(ntext), nver);
@@ -567,19 +575,15 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (rq->too_big)
-        return json_msg(conn, 413, "error", "request body too large");
+        return webui__json(conn, 413, "error", "request body too large");
     req_etag[0] = '\0';
     if (get && strncmp(url, "/api/", 5) == 0 && hooks != NULL && hooks->conf_path != NULL) {
-        size_t len = 0;
-        char *text = webui__read_file(hooks->conf_path, &len), ver[17];
-        if (text != NULL) {
-            webui__version(text, len, ver);
+        char ver[17];
+        if (webui__file_version(hooks->conf_path, ver) == 0)
             snprintf(req_etag, sizeof(req_etag), "\"%s\"", ver);
-            free(text);
-        }
     }
     if (users == NULL)
-        return json_msg(conn, 503, "error", "admin unavailable");
+        return webui__json(conn, 503, "error", "admin unavailable");
     if (get && strcmp(url, "/healthcheck.html") == 0)
         return send_text(conn, 200, "text/html", "<html><body>OK</body></html>\n", NULL, NULL);
     if (get && strcmp(url, "/metrics") == 0) {
@@ -599,13 +603,13 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     if (caller(conn, &s, &via_cookie, sid) == -1) {
         if (get && strncmp(url, "/api/", 5) != 0)
             return send_text(conn, 303, "text/plain", "sign in\n", NULL, "/login");
-        return json_msg(conn, 401, "error", "sign in, or send a bearer token");
+        return webui__json(conn, 401, "error", "sign in, or send a bearer token");
     }
     if (post && via_cookie && !csrf_ok(conn, &s, rq)) {
         char ip[64];
         client_ip(conn, ip, sizeof(ip));
         webui_audit(s.user, webui_role_name(s.role), ip, "csrf", url, "", "", "refused");
-        return json_msg(conn, 403, "error", "missing or wrong CSRF token, or cross-origin");
+        return webui__json(conn, 403, "error", "missing or wrong CSRF token, or cross-origin");
     }
     if (get && strcmp(url, "/") == 0)
         return asset(conn, "/admin.html");
@@ -663,6 +667,6 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return webui__api_more(conn, url, method, &s, rq->body.p ? rq->body.p : "",
                                rq->body.len);
     if (!get && !post)
-        return json_msg(conn, 405, "error", "method not allowed");
-    return json_msg(conn, 404, "error", "not found");
+        return webui__json(conn, 405, "error", "method not allowed");
+    return webui__json(conn, 404, "error", "not found");
 }

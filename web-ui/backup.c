@@ -36,17 +36,6 @@
 #define MAX_BUNDLE (16 * 1024 * 1024)
 #define MAX_FILES 512
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *key,
-                             const char *msg)
-{
-    struct gh_sbuf o = {NULL, 0, 0};
-    char esc[2200];
-
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 1000);
-    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
-    return webui__send(conn, status, "application/json", o.p, o.len, NULL);
-}
-
 static int derive(const char *pass, const unsigned char salt[16], unsigned char key[32])
 {
     EVP_KDF *kdf = EVP_KDF_fetch(NULL, "PBKDF2", NULL);
@@ -132,13 +121,13 @@ static enum MHD_Result backup(struct MHD_Connection *conn, const struct webui_se
     enum MHD_Result ret;
 
     if (pass == NULL || webui_password_ok(pass, &why) == -1) {
-        ret = reply(conn, 422, "error", "passphrase: at least 12 characters, two kinds");
+        ret = webui__json(conn, 422, "error", "passphrase: at least 12 characters, two kinds");
         goto done;
     }
     text = webui__read_file(webui__conf_path(), &len);
     c = text ? gh_conf_parse(webui__conf_path(), text, len, err, sizeof(err)) : NULL;
     if (c == NULL) {
-        ret = reply(conn, 500, "error", "the configuration does not read back");
+        ret = webui__json(conn, 500, "error", "the configuration does not read back");
         goto done;
     }
     add_entry(&plain, "@config", text, len);
@@ -162,7 +151,7 @@ static enum MHD_Result backup(struct MHD_Connection *conn, const struct webui_se
                           (int)plain.len) != 1 ||
         EVP_EncryptFinal_ex(cx, (unsigned char *)out + 32 + outl, &fl) != 1 ||
         EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) {
-        ret = reply(conn, 500, "error", "encryption failed");
+        ret = webui__json(conn, 500, "error", "encryption failed");
         goto done;
     }
     memcpy(out, MAGIC, 4);
@@ -249,10 +238,10 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
     if (cur == NULL || webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) !=
                            WEBUI_LOGIN_OK) {
         webui__audit(conn, s, "reauth", s->user, "", "", "failed");
-        return reply(conn, 403, "error", "give your own password again (X-Current-Password)");
+        return webui__json(conn, 403, "error", "give your own password again (X-Current-Password)");
     }
     if (pass == NULL || blen < 48 || blen > MAX_BUNDLE || memcmp(body, MAGIC, 4) != 0)
-        return reply(conn, 422, "error", "not a gatehouse backup, or no passphrase");
+        return webui__json(conn, 422, "error", "not a gatehouse backup, or no passphrase");
     clen = blen - 48;
     plain = gh_calloc(1, clen + 16);
     cx = EVP_CIPHER_CTX_new();
@@ -267,7 +256,7 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
     if (!ok) {
         free(plain);
         webui__audit(conn, s, "restore", "configuration", "", "", "wrong-passphrase");
-        return reply(conn, 422, "error", "the backup does not decrypt with that passphrase");
+        return webui__json(conn, 422, "error", "the backup does not decrypt with that passphrase");
     }
     clen = (size_t)(outl + fl);
     while (off < clen && ne < MAX_FILES + 1) {
@@ -289,7 +278,7 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
         off += 12 + pl + dl;
     }
     if (off != clen || config == NULL) {
-        ret = reply(conn, 422, "error", "the backup is damaged");
+        ret = webui__json(conn, 422, "error", "the backup is damaged");
         goto done;
     }
     webui__lock();
@@ -298,7 +287,7 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     if (text == NULL || im == NULL || strcmp(im, etag) != 0) {
         webui__unlock();
-        ret = reply(conn, im ? 412 : 428, "error", "stale or missing If-Match");
+        ret = webui__json(conn, im ? 412 : 428, "error", "stale or missing If-Match");
         goto done;
     }
     /* Keep what is replaced, then put the files in place. */
@@ -326,7 +315,7 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
         if (write_file(e[i].path, e[i].data, e[i].len, 0600) == -1) {
             snprintf(err, sizeof(err), "%.900s: %s", e[i].path, strerror(errno));
             webui__unlock();
-            ret = reply(conn, 500, "error", err);
+            ret = webui__json(conn, 500, "error", err);
             goto done;
         }
     }
@@ -348,14 +337,14 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
         {
             char msg[1300];
             snprintf(msg, sizeof(msg), "%s (the files replaced are kept in %s)", err, saved);
-            ret = reply(conn, 422, "error", msg);
+            ret = webui__json(conn, 422, "error", msg);
         }
         goto done;
     }
     webui__version(config, config_len, ver);
     webui__audit(conn, s, "restore", "configuration", "", ver, "ok");
     webui__unlock();
-    ret = reply(conn, 200, "version", ver);
+    ret = webui__json(conn, 200, "version", ver);
 done:
     for (i = 0; i < ne; i++) {
         free(e[i].path);
@@ -375,14 +364,14 @@ enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
                                   const char *body, size_t blen)
 {
     if (strcmp(method, "POST") != 0)
-        return reply(conn, 404, "error", "not found");
+        return webui__json(conn, 404, "error", "not found");
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return reply(conn, 403, "error", "backup and restore are for admins");
+        return webui__json(conn, 403, "error", "backup and restore are for admins");
     if (webui__conf_path() == NULL)
-        return reply(conn, 409, "error", "running the embedded default topology");
+        return webui__json(conn, 409, "error", "running the embedded default topology");
     if (strcmp(url, "/api/v1/system/backup") == 0)
         return backup(conn, s, body, blen);
     if (strcmp(url, "/api/v1/system/restore") == 0)
         return restore(conn, s, body, blen);
-    return reply(conn, 404, "error", "not found");
+    return webui__json(conn, 404, "error", "not found");
 }

@@ -8,6 +8,7 @@
  * version too.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -29,6 +30,39 @@ void webui__version(const char *text, size_t len, char out[17])
     EVP_Digest(text, len, h, &n, EVP_sha256(), NULL);
     for (i = 0; i < 8; i++)
         snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+int webui__file_version(const char *path, char out[17])
+{
+    /* Every API GET names the version: hash the file again only when it
+     * changed (a write renames a new file in, a hand edit moves mtime). */
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static struct stat seen;
+    static char cached[17];
+    struct stat st;
+    size_t len = 0;
+    char *text;
+    int rc = 0;
+
+    if (stat(path, &st) == -1)
+        return -1;
+    pthread_mutex_lock(&mu);
+    if (cached[0] == '\0' || st.st_ino != seen.st_ino || st.st_dev != seen.st_dev ||
+        st.st_size != seen.st_size || st.st_mtim.tv_sec != seen.st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != seen.st_mtim.tv_nsec) {
+        text = webui__read_file(path, &len);
+        if (text == NULL) {
+            rc = -1;
+        } else {
+            webui__version(text, len, cached);
+            seen = st;
+            free(text);
+        }
+    }
+    if (rc == 0)
+        memcpy(out, cached, 17);
+    pthread_mutex_unlock(&mu);
+    return rc;
 }
 
 char *webui__read_file(const char *path, size_t *len)

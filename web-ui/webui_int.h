@@ -13,6 +13,8 @@
 /* 16 hex digits of SHA-256 over the file's bytes: the ETag. */
 void webui__version(const char *text, size_t len, char out[17]);
 char *webui__read_file(const char *path, size_t *len);
+/* The version of the file now, cached while the file is unchanged. */
+int webui__file_version(const char *path, char out[17]);
 /* The text with one server's directive rewritten with a new state (not
  * NULL) and/or weight (> 0), every other byte kept; NULL with err. */
 char *webui__set_server(const char *text, size_t len, const char *svc, const char *server,
@@ -38,6 +40,11 @@ void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, co
                   const char *object, const char *before, const char *after, const char *result);
 enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const char *type,
                             char *body, size_t len, const char *etag);
+/* {"key":"msg"} with msg JSON-escaped: errors and one-word outcomes. */
+enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
+                            const char *msg);
+/* s as a JSON string (quoted, escaped, at most 1000 bytes of it); NULL as "". */
+void webui__js(struct gh_sbuf *o, const char *s);
 
 enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, size_t len,
                                      const char *type, const char *name);

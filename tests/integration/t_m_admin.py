@@ -752,6 +752,13 @@ def admin_every_api_get_carries_the_version(env):
         st, h, body = b.request(a.url + path)
         check(st == 200 and h.get("ETag") == '"%s"' % v, "%s: %d ETag %r" % (path, st,
                                                                             h.get("ETag")))
+    # The version is cached while the file is unchanged: a hand edit shows at once.
+    with open(a.conf, "a") as f:
+        f.write("# hand edit\n")
+    st, h, body = b.request(a.url + "/api/v1/stats")
+    v2 = a.version(b)
+    check(v2 != v and h.get("ETag") == '"%s"' % v2, "stale ETag after a hand edit: %r" %
+          h.get("ETag"))
 
 
 @test
