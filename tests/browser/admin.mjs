@@ -3,25 +3,14 @@
 // and the read-only view. Reports what the pages show, console errors and
 // CSP violations, and saves a PNG of every page.
 // usage: node admin.mjs URL USER PASSWORD VIEWER VIEWER_PASSWORD OUTDIR
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { withChromium } from './chromium.mjs';
 
 const [url, user, pw, viewer, viewerPw, out] = process.argv.slice(2);
 const result = { errors: [], csp: [], shots: [] };
 
 async function session(name, fn) {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    ignoreHTTPSErrors: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-dev-shm-usage'],
-  });
-  try {
-    const page = ctx.pages()[0] || await ctx.newPage();
+  await withChromium(async (page) => {
     page.on('console', (m) => { if (m.type() === 'error') result.errors.push(name + ': ' + m.text()); });
     page.on('pageerror', (e) => result.errors.push(name + ': ' + String(e)));
     await page.addInitScript(() => {
@@ -29,10 +18,7 @@ async function session(name, fn) {
         (e) => console.error('CSP violation ' + e.violatedDirective + ' ' + e.blockedURI));
     });
     await fn(page);
-  } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 async function shot(page, name) {

@@ -3,23 +3,11 @@
 // download and decrypt every resource with WebCrypto, and report what the
 // page shows, every console error and CSP violation, and a screenshot.
 // usage: node join.mjs URL URI KEY PIN NAME SCREENSHOT.png
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { withChromium } from './chromium.mjs';
 
 const [url, uri, key, pin, name, shot] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-chromium-'));
 const result = { errors: [], csp: [] };
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  ignoreHTTPSErrors: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--disable-dev-shm-usage'],
-});
-try {
-  const page = ctx.pages()[0] || await ctx.newPage();
+await withChromium(async (page) => {
   page.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
   page.on('pageerror', (e) => result.errors.push(String(e)));
   await page.addInitScript(() => {
@@ -45,8 +33,5 @@ try {
                                               Object.keys(sessionStorage).length);
   result.csp = await page.evaluate(() => window.__csp);
   await page.screenshot({ path: shot, fullPage: true });
-} finally {
-  await ctx.close();
-  fs.rmSync(profile, { recursive: true, force: true });
-}
+});
 console.log(JSON.stringify(result));

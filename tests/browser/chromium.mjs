@@ -1,0 +1,24 @@
+// Debian's chromium for the browser tests: headless, a fresh profile each
+// time (removed afterwards), the flags this machine needs (no sandbox as
+// root, no background networking to a closed network).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export async function withChromium(fn) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    ignoreHTTPSErrors: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--disable-dev-shm-usage'],
+  });
+  try {
+    return await fn(ctx.pages()[0] || await ctx.newPage());
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
