@@ -36,7 +36,7 @@ SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metada
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
-        web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
+        web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
         web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c

@@ -41,50 +41,40 @@ static void dir_of(char *out, size_t len)
     snprintf(out, len, "%s/../certs", webui__history_dir());
 }
 
+struct cert_block {
+    const char *name, *cert, *key;
+};
+
+static char *cert_transform(const char *text, size_t len, void *ctx, unsigned *status, char *err,
+                            size_t errlen)
+{
+    const struct cert_block *cb = ctx;
+    struct gh_sbuf nt = {NULL, 0, 0};
+
+    (void)status;
+    (void)err;
+    (void)errlen;
+    gh_sbuf_printf(&nt, "%.*s%s\ncertificate %s {\n    cert \"%s\"\n    key \"%s\"\n}\n", (int)len,
+                   text, len && text[len - 1] != '\n' ? "\n" : "", cb->name, cb->cert, cb->key);
+    return nt.p;
+}
+
 /* Appends a certificate block for name and commits it (If-Match checked). */
 static enum MHD_Result add_block(struct MHD_Connection *conn, const struct webui_session *s,
-                                 const char *name, const char *cert, const char *key)
+                                 const char *name, const char *cert, const char *key,
+                                 int *committed)
 {
-    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
-    char ver[17], nv[17], etag[24], err[1024];
-    struct gh_sbuf nt = {NULL, 0, 0};
-    size_t len = 0;
-    char *text;
+    struct cert_block cb = {name, cert, key};
+    struct webui_change ch = {0};
     enum MHD_Result ret;
 
-    webui__lock();
-    text = webui__read_file(webui__conf_path(), &len);
-    if (text == NULL) {
-        ret = webui__json(conn, 500, "error", "cannot read the configuration");
-        goto done;
-    }
-    webui__version(text, len, ver);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    if (im == NULL || strcmp(im, etag) != 0) {
-        ret = webui__json(conn, im ? 412 : 428, "error", "stale or missing If-Match");
-        goto done;
-    }
-    gh_sbuf_printf(&nt, "%.*s%s\ncertificate %s {\n    cert \"%s\"\n    key \"%s\"\n}\n", (int)len,
-                   text, len && text[len - 1] != '\n' ? "\n" : "", name, cert, key);
-    if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "certificate-add", name, ver, "", "invalid");
-        ret = webui__json(conn, 422, "error", err);
-        goto done;
-    }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
-                      sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "certificate-add", name, ver, "", "failed");
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
-    }
-    webui__version(nt.p, nt.len, nv);
-    webui__audit(conn, s, "certificate-add", name, ver, nv, "ok");
-    ret = webui__json(conn, 201, "version", nv);
-done:
-    webui__unlock();
-    free(text);
-    free(nt.p);
+    ch.action = "certificate-add";
+    ch.object = name;
+    ch.transform = cert_transform;
+    ch.ctx = &cb;
+    ch.ok_status = 201;
+    ret = webui__apply(conn, s, &ch);
+    *committed = ch.committed;
     return ret;
 }
 
@@ -135,6 +125,7 @@ static enum MHD_Result generate(struct MHD_Connection *conn, const struct webui_
     char dir[1300], cert[1400], key[1400], err[1024];
     struct certs_req r;
     enum MHD_Result ret;
+    int committed = 0;
 
     if (name == NULL || !valid_name(name)) {
         ret = webui__json(conn, 422, "error", "name: 1-60 of a-z 0-9 - _");
@@ -165,16 +156,10 @@ static enum MHD_Result generate(struct MHD_Connection *conn, const struct webui_
                   : webui__json(conn, 500, "error", "the CSR vanished");
         goto done;
     }
-    ret = add_block(conn, s, name, cert, key);
-    {
-        /* A refused block would leave files nobody references: remove them. */
-        size_t len = 0;
-        char *text = webui__read_file(webui__conf_path(), &len);
-        if (text == NULL || strstr(text, cert) == NULL) {
-            unlink(cert);
-            unlink(key);
-        }
-        free(text);
+    ret = add_block(conn, s, name, cert, key, &committed);
+    if (!committed) { /* a refused block would leave files nobody references */
+        unlink(cert);
+        unlink(key);
     }
 done:
     free(name);
@@ -209,13 +194,10 @@ static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_se
     }
     close(fd);
     {
-        enum MHD_Result ret = add_block(conn, s, name, cert, key);
-        /* The chain stays on disk only if the block was accepted. */
-        size_t len = 0;
-        char *text = webui__read_file(webui__conf_path(), &len);
-        if (text == NULL || strstr(text, cert) == NULL)
+        int committed = 0;
+        enum MHD_Result ret = add_block(conn, s, name, cert, key, &committed);
+        if (!committed) /* the chain stays on disk only if the block was accepted */
             unlink(cert);
-        free(text);
         return ret;
     }
 }

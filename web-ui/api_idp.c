@@ -141,87 +141,79 @@ static void quoted(struct gh_sbuf *o, const char *s)
     gh_sbuf_printf(o, "\"");
 }
 
+struct idp_import {
+    const char *name, *spc, *spe, *user;
+    struct saml_idp_meta m;
+    char uuid[37], pem[1400], extra[160];
+};
+
+static char *import_transform(const char *text, size_t len, void *ctx, unsigned *status,
+                              char *err, size_t errlen)
+{
+    struct idp_import *im = ctx;
+    struct gh_sbuf nt = {NULL, 0, 0};
+    char dir[1300];
+
+    saml_uuid(im->uuid);
+    snprintf(dir, sizeof(dir), "%s/../idp", webui__history_dir());
+    snprintf(im->pem, sizeof(im->pem), "%s/%s.pem", dir, im->uuid);
+    if (gh_mkdir_p(dir, 0700) == -1 || write_new(im->pem, im->m.certs_pem) == -1) {
+        snprintf(err, errlen, "%.900s: %s", im->pem, strerror(errno));
+        *status = 500;
+        return NULL;
+    }
+    gh_sbuf_printf(&nt, "%.*s%s\n# imported from metadata by %s\nidentity-provider ", (int)len,
+                   text, len && text[len - 1] != '\n' ? "\n" : "", im->user);
+    quoted(&nt, im->name);
+    gh_sbuf_printf(&nt, " {\n    uuid %s\n    sp-certificate ", im->uuid);
+    quoted(&nt, im->spc);
+    gh_sbuf_printf(&nt, "\n    sp-entity-id ");
+    quoted(&nt, im->spe);
+    gh_sbuf_printf(&nt, "\n    acs-from-services on\n    idp-entity-id ");
+    quoted(&nt, im->m.entity_id);
+    gh_sbuf_printf(&nt, "\n    idp-sso-url ");
+    quoted(&nt, im->m.sso_url);
+    gh_sbuf_printf(&nt, "\n    idp-certificate ");
+    quoted(&nt, im->pem);
+    gh_sbuf_printf(&nt, "\n}\n");
+    snprintf(im->extra, sizeof(im->extra), "\"uuid\":\"%s\",\"certificates\":%zu", im->uuid,
+             im->m.ncerts);
+    return nt.p;
+}
+
+static void import_undo(void *ctx)
+{
+    unlink(((struct idp_import *)ctx)->pem);
+}
+
 static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_session *s,
                               const char *body, size_t blen)
 {
-    const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
-    const char *spc = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_certificate");
-    const char *spe = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_entity_id");
-    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
-    char ver[17], etag[24], err[1024], uuid[37], dir[1300], pem[1400], nv[17];
-    struct saml_idp_meta m;
-    struct gh_sbuf nt = {NULL, 0, 0};
-    char *text = NULL;
-    size_t len = 0;
-    struct gh_conf *c;
+    struct idp_import im;
+    struct webui_change ch = {0};
+    char err[1024];
     enum MHD_Result ret;
 
+    memset(&im, 0, sizeof(im));
+    im.name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+    im.spc = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_certificate");
+    im.spe = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_entity_id");
+    im.user = s->user;
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not change the configuration");
-    if (name == NULL || spc == NULL || spe == NULL || !*name || !*spc || !*spe)
+    if (im.name == NULL || im.spc == NULL || im.spe == NULL || !*im.name || !*im.spc || !*im.spe)
         return webui__json(conn, 422, "error", "name, sp_certificate and sp_entity_id are needed");
-    if (saml_idp_meta_parse(body, blen, &m, err, sizeof(err)) == -1)
+    if (saml_idp_meta_parse(body, blen, &im.m, err, sizeof(err)) == -1)
         return webui__json(conn, 422, "error", err);
-    webui__lock();
-    c = current(ver, &text, &len, err, sizeof(err));
-    if (c == NULL) {
-        ret = webui__json(conn, 409, "error", err);
-        goto done;
-    }
-    gh_conf_free(c);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    if (im == NULL || strcmp(im, etag) != 0) {
-        ret = webui__json(conn, im ? 412 : 428, "error", "stale or missing If-Match");
-        goto done;
-    }
-    saml_uuid(uuid);
-    snprintf(dir, sizeof(dir), "%s/../idp", webui__history_dir());
-    snprintf(pem, sizeof(pem), "%s/%s.pem", dir, uuid);
-    if (gh_mkdir_p(dir, 0700) == -1 || write_new(pem, m.certs_pem) == -1) {
-        snprintf(err, sizeof(err), "%.900s: %s", pem, strerror(errno));
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
-    }
-    gh_sbuf_printf(&nt, "%s%s\n# imported from metadata by %s\nidentity-provider ", text,
-                   len && text[len - 1] != '\n' ? "\n" : "", s->user);
-    quoted(&nt, name);
-    gh_sbuf_printf(&nt, " {\n    uuid %s\n    sp-certificate ", uuid);
-    quoted(&nt, spc);
-    gh_sbuf_printf(&nt, "\n    sp-entity-id ");
-    quoted(&nt, spe);
-    gh_sbuf_printf(&nt, "\n    acs-from-services on\n    idp-entity-id ");
-    quoted(&nt, m.entity_id);
-    gh_sbuf_printf(&nt, "\n    idp-sso-url ");
-    quoted(&nt, m.sso_url);
-    gh_sbuf_printf(&nt, "\n    idp-certificate ");
-    quoted(&nt, pem);
-    gh_sbuf_printf(&nt, "\n}\n");
-    if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
-        unlink(pem);
-        webui__audit(conn, s, "idp-import", name, ver, "", "invalid");
-        ret = webui__json(conn, 422, "error", err);
-        goto done;
-    }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
-                      sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "idp-import", name, ver, "", "failed");
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
-    }
-    webui__version(nt.p, nt.len, nv);
-    webui__audit(conn, s, "idp-import", name, ver, nv, "ok");
-    {
-        struct gh_sbuf o = {NULL, 0, 0};
-        gh_sbuf_printf(&o, "{\"uuid\":\"%s\",\"version\":\"%s\",\"certificates\":%zu}\n", uuid,
-                       nv, m.ncerts);
-        ret = webui__send(conn, 201, "application/json", o.p, o.len, NULL);
-    }
-done:
-    webui__unlock();
-    saml_idp_meta_free(&m);
-    free(text);
-    free(nt.p);
+    ch.action = "idp-import";
+    ch.object = im.name;
+    ch.transform = import_transform;
+    ch.undo = import_undo;
+    ch.ctx = &im;
+    ch.ok_status = 201;
+    ch.extra = im.extra;
+    ret = webui__apply(conn, s, &ch);
+    saml_idp_meta_free(&im.m);
     return ret;
 }
 

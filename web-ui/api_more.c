@@ -121,13 +121,26 @@ static enum MHD_Result history_get(struct MHD_Connection *conn, const char *id)
     return reply_json(conn, 200, o.p, NULL);
 }
 
+static char *rollback_transform(const char *text, size_t len, void *ctx, unsigned *status,
+                                char *err, size_t errlen)
+{
+    size_t hlen = 0;
+    char *old = webui__read_file(ctx, &hlen);
+
+    (void)text;
+    (void)len;
+    if (old == NULL) {
+        *status = 404;
+        snprintf(err, errlen, "no such version in the history");
+    }
+    return old;
+}
+
 static enum MHD_Result rollback(struct MHD_Connection *conn, const struct webui_session *s,
                                 const char *body, size_t blen)
 {
-    char *id = gh_form_get(body, blen, "id"), path[1400], ver[17], etag[24], err[1024], nv[17];
-    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
-    size_t len = 0, olen = 0;
-    char *text = NULL, *old = NULL;
+    char *id = gh_form_get(body, blen, "id"), path[1400];
+    struct webui_change ch = {0};
     enum MHD_Result ret;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE)) {
@@ -139,45 +152,11 @@ static enum MHD_Result rollback(struct MHD_Connection *conn, const struct webui_
         return webui__json(conn, 404, "error", "not found");
     }
     snprintf(path, sizeof(path), "%s/%s", webui__history_dir(), id);
-    webui__lock();
-    text = webui__read_file(path, &len);
-    old = webui__read_file(webui__conf_path(), &olen);
-    if (text == NULL || old == NULL) {
-        ret = webui__json(conn, 404, "error", "not found");
-        goto done;
-    }
-    webui__version(old, olen, ver);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    if (im == NULL || strcmp(im, etag) != 0) {
-        struct gh_sbuf o = {NULL, 0, 0};
-        gh_sbuf_printf(&o, "{\"error\":\"stale or missing If-Match\",\"version\":\"%s\"}\n", ver);
-        ret = webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
-        goto done;
-    }
-    if (webui__validate(text, len, err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "rollback", id, ver, "", "invalid");
-        ret = webui__json(conn, 422, "error", err);
-        goto done;
-    }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), old, olen, text, len, err,
-                      sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "rollback", id, ver, "", "failed");
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
-    }
-    webui__version(text, len, nv);
-    webui__audit(conn, s, "rollback", id, ver, nv, "ok");
-    {
-        struct gh_sbuf o = {NULL, 0, 0};
-        snprintf(etag, sizeof(etag), "\"%s\"", nv);
-        gh_sbuf_printf(&o, "{\"version\":\"%s\"}\n", nv);
-        ret = webui__send(conn, 200, "application/json", o.p, o.len, etag);
-    }
-done:
-    webui__unlock();
-    free(text);
-    free(old);
+    ch.action = "rollback";
+    ch.object = id;
+    ch.transform = rollback_transform;
+    ch.ctx = path;
+    ret = webui__apply(conn, s, &ch);
     free(id);
     return ret;
 }

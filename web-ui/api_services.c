@@ -136,69 +136,40 @@ char *webui__service_op(const char *text, size_t len, const char *what, const ch
     return nt.p;
 }
 
+struct svc_op {
+    const char *what, *name, *body;
+    size_t blen;
+};
+
+static char *svc_transform(const char *text, size_t len, void *ctx, unsigned *status, char *err,
+                           size_t errlen)
+{
+    const struct svc_op *op = ctx;
+    char *nt = webui__service_op(text, len, op->what, op->name, op->body, op->blen, err, errlen);
+
+    if (nt == NULL && strncmp(err, "no service", 10) == 0)
+        *status = 404;
+    return nt;
+}
+
 static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_session *s,
                               const char *what, const char *name, const char *body, size_t blen)
 {
-    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
-    char ver[17], nv[17], etag[24], err[1024];
-    struct gh_sbuf nt = {NULL, 0, 0};
-    size_t len = 0;
-    char *text;
-    enum MHD_Result ret;
+    struct svc_op op = {what, name, body, blen};
+    struct webui_change ch = {0};
+    char err[256];
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not change the configuration");
-    if (webui__conf_path() == NULL)
-        return webui__json(conn, 409, "error", "running the embedded default topology");
     if (strcmp(what, "delete") != 0 && one_block(body, blen, err, sizeof(err)) == -1)
         return webui__json(conn, 422, "error", err);
-    webui__lock();
-    text = webui__read_file(webui__conf_path(), &len);
-    if (text == NULL) {
-        ret = webui__json(conn, 500, "error", "cannot read the configuration");
-        goto done;
-    }
-    webui__version(text, len, ver);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    if (im == NULL || strcmp(im, etag) != 0) {
-        struct gh_sbuf o = {NULL, 0, 0};
-        gh_sbuf_printf(&o, "{\"error\":\"stale or missing If-Match\",\"version\":\"%s\"}\n", ver);
-        ret = webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
-        goto done;
-    }
-    nt.p = webui__service_op(text, len, what, name, body, blen, err, sizeof(err));
-    if (nt.p == NULL) {
-        ret = webui__json(conn, strncmp(err, "no service", 10) == 0 ? 404 : 422, "error", err);
-        goto done;
-    }
-    nt.len = strlen(nt.p);
-    if (webui__validate(nt.p, nt.len, err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "service-change", name ? name : "", ver, what, "invalid");
-        ret = webui__json(conn, 422, "error", err);
-        goto done;
-    }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt.p, nt.len, err,
-                      sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "service-change", name ? name : "", ver, what, "failed");
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
-    }
-    webui__version(nt.p, nt.len, nv);
-    webui__audit(conn, s, "service-change", name ? name : "", ver, what, "ok");
-    {
-        struct gh_sbuf o = {NULL, 0, 0};
-        char ne[24];
-        snprintf(ne, sizeof(ne), "\"%s\"", nv);
-        gh_sbuf_printf(&o, "{\"version\":\"%s\"}\n", nv);
-        ret = webui__send(conn, strcmp(what, "add") == 0 ? 201 : 200, "application/json", o.p,
-                          o.len, ne);
-    }
-done:
-    webui__unlock();
-    free(text);
-    free(nt.p);
-    return ret;
+    ch.action = "service-change";
+    ch.object = name ? name : "";
+    ch.after = what;
+    ch.transform = svc_transform;
+    ch.ctx = &op;
+    ch.ok_status = strcmp(what, "add") == 0 ? 201 : 200;
+    return webui__apply(conn, s, &ch);
 }
 
 static enum MHD_Result block_get(struct MHD_Connection *conn, const char *name)

@@ -16,6 +16,7 @@
  * A transaction belongs to the user who opened it, lives in this process
  * (at most 64 open, an hour each) and holds at most 100 changes.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 
 #define MAX_TX 64
 #define MAX_OPS 100
+
+static pthread_mutex_t tx_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct op {
     char kind[16], service[128], server[128], state[8], *block;
@@ -55,7 +58,7 @@ static void tx_free(int i)
     txs[i] = NULL;
 }
 
-/* Called under webui__lock(). */
+/* Called under tx_mu. */
 static int find(const char *id, const struct webui_session *s)
 {
     int i;
@@ -143,61 +146,45 @@ static char *apply(const struct op *o, const char *text, size_t len, char *err, 
                              errlen);
 }
 
-static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_session *s, int i)
+static char *tx_transform(const char *text, size_t len, void *ctx, unsigned *status, char *err,
+                          size_t errlen)
 {
-    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
-    char ver[17], nv[17], etag[24], err[1024], what[64];
-    size_t len = 0, cl;
-    char *text = webui__read_file(webui__conf_path(), &len), *cur;
-    struct tx *t = txs[i];
+    const struct tx *t = ctx;
+    char *cur = gh_strndup(text, len), e[900];
     int k;
 
-    if (text == NULL)
-        return webui__json(conn, 500, "error", "cannot read the configuration");
-    webui__version(text, len, ver);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    if (im == NULL || strcmp(im, etag) != 0) {
-        struct gh_sbuf o = {NULL, 0, 0};
-        free(text);
-        gh_sbuf_printf(&o, "{\"error\":\"stale or missing If-Match\",\"version\":\"%s\"}\n", ver);
-        return webui__send(conn, im ? 412 : 428, "application/json", o.p, o.len, etag);
-    }
-    cur = gh_strndup(text, len);
-    cl = len;
+    (void)status;
     for (k = 0; k < t->nops; k++) {
-        char *next = apply(&t->ops[k], cur, cl, err, sizeof(err));
+        char *next = apply(&t->ops[k], cur, strlen(cur), e, sizeof(e));
+        free(cur);
         if (next == NULL) {
-            char msg[1200];
-            snprintf(msg, sizeof(msg), "change %d (%s): %s", k + 1, t->ops[k].kind, err);
-            free(cur);
-            free(text);
-            return webui__json(conn, 422, "error", msg);
+            snprintf(err, errlen, "change %d (%s): %s", k + 1, t->ops[k].kind, e);
+            return NULL;
         }
-        free(cur);
         cur = next;
-        cl = strlen(cur);
     }
-    if (webui__validate(cur, cl, err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "transaction", t->id, ver, "", "invalid");
-        free(cur);
-        free(text);
-        return webui__json(conn, 422, "error", err);
-    }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, cur, cl, err,
-                      sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "transaction", t->id, ver, "", "failed");
-        free(cur);
-        free(text);
-        return webui__json(conn, 500, "error", err);
-    }
-    webui__version(cur, cl, nv);
-    snprintf(what, sizeof(what), "%d changes", t->nops);
-    webui__audit(conn, s, "transaction", t->id, ver, what, "ok");
-    free(cur);
-    free(text);
-    tx_free(i);
-    return webui__json(conn, 200, "version", nv);
+    return cur;
+}
+
+/* Called with tx_mu held; apply takes the write lock after it (never the
+ * other way round). A stale or refused transaction stays open to be fixed
+ * or discarded. */
+static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_session *s, int i)
+{
+    struct webui_change ch = {0};
+    char what[64];
+    enum MHD_Result ret;
+
+    snprintf(what, sizeof(what), "%d changes", txs[i]->nops);
+    ch.action = "transaction";
+    ch.object = txs[i]->id;
+    ch.after = what;
+    ch.transform = tx_transform;
+    ch.ctx = txs[i];
+    ret = webui__apply(conn, s, &ch);
+    if (ch.committed)
+        tx_free(i);
+    return ret;
 }
 
 enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char *url,
@@ -214,7 +201,7 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
         return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (webui__conf_path() == NULL)
         return webui__json(conn, 409, "error", "running the embedded default topology");
-    webui__lock();
+    pthread_mutex_lock(&tx_mu);
     if (strcmp(method, "POST") == 0 && *rest == '\0') {
         unsigned char r[16];
         size_t k;
@@ -271,6 +258,6 @@ enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char 
         ret = webui__json(conn, 404, "error", "not found");
     }
 done:
-    webui__unlock();
+    pthread_mutex_unlock(&tx_mu);
     return ret;
 }

@@ -457,30 +457,41 @@ static enum MHD_Result config_get(struct MHD_Connection *conn)
     return send_buf(conn, 200, "application/json", o.p, o.len, etag, NULL, NULL);
 }
 
+struct server_op {
+    char svc[128], srv[128];
+    const char *state;
+    long weight;
+};
+
+static char *server_transform(const char *text, size_t len, void *ctx, unsigned *status,
+                              char *err, size_t errlen)
+{
+    const struct server_op *op = ctx;
+
+    (void)status;
+    return webui__set_server(text, len, op->svc, op->srv, op->state, op->weight, err, errlen);
+}
+
 /* POST /api/v1/servers/<service>/<server>/state (state=up|drain|maint) or
  * .../weight (weight=1..1000). */
 static enum MHD_Result server_change(struct MHD_Connection *conn, const char *rest,
                                      const struct webui_session *s, struct wreq *rq)
 {
-    char svc[128], srv[128], ver[17], nver[17], etag[24], err[1024], ip[64], obj[300], wtxt[24];
-    const char *slash = strchr(rest, '/'), *im, *what = slash ? strchr(slash + 1, '/') : NULL;
-    char *state = NULL, *weight_s = NULL;
-    char *text = NULL, *ntext = NULL;
-    long weight = 0;
-    size_t len = 0;
+    const char *slash = strchr(rest, '/'), *what = slash ? strchr(slash + 1, '/') : NULL;
+    char obj[300], wtxt[24], extra[64];
+    struct server_op op = {{0}, {0}, NULL, 0};
+    struct webui_change ch = {0};
+    char *state = NULL, *weight_s;
     enum MHD_Result ret;
-    const char *action;
 
-    client_ip(conn, ip, sizeof(ip));
     if (slash == NULL || what == NULL || (strcmp(what, "/state") && strcmp(what, "/weight")) ||
-        (size_t)(slash - rest) >= sizeof(svc) || (size_t)(what - slash) >= sizeof(srv))
+        (size_t)(slash - rest) >= sizeof(op.svc) || (size_t)(what - slash) >= sizeof(op.srv))
         return webui__json(conn, 404, "error", "not found");
-    action = what[1] == 's' ? "server-state" : "server-weight";
     if (!webui_allowed(s->role, what[1] == 's' ? WEBUI_SERVER_STATE : WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not do this");
-    snprintf(svc, sizeof(svc), "%.*s", (int)(slash - rest), rest);
-    snprintf(srv, sizeof(srv), "%.*s", (int)(what - (slash + 1)), slash + 1);
-    snprintf(obj, sizeof(obj), "server %s/%s", svc, srv);
+    snprintf(op.svc, sizeof(op.svc), "%.*s", (int)(slash - rest), rest);
+    snprintf(op.srv, sizeof(op.srv), "%.*s", (int)(what - (slash + 1)), slash + 1);
+    snprintf(obj, sizeof(obj), "server %s/%s", op.svc, op.srv);
     if (what[1] == 's') {
         state = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "state");
         if (state == NULL ||
@@ -489,63 +500,24 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
             return webui__json(conn, 422, "error", "state: up, drain or maint");
         }
         gh_strlcpy(wtxt, state, sizeof(wtxt));
+        op.state = state;
     } else {
         weight_s = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "weight");
-        if (weight_s == NULL || gh_parse_long(weight_s, 1, 1000, &weight) == -1) {
+        if (weight_s == NULL || gh_parse_long(weight_s, 1, 1000, &op.weight) == -1) {
             free(weight_s);
             return webui__json(conn, 422, "error", "weight: a whole number from 1 to 1000");
         }
-        snprintf(wtxt, sizeof(wtxt), "weight %ld", weight);
+        snprintf(wtxt, sizeof(wtxt), "weight %ld", op.weight);
         free(weight_s);
     }
-    if (hooks->conf_path == NULL) {
-        free(state);
-        return webui__json(conn, 409, "error", "running the embedded default topology");
-    }
-    pthread_mutex_lock(&write_mu);
-    text = webui__read_file(hooks->conf_path, &len);
-    if (text == NULL) {
-        ret = webui__json(conn, 500, "error", "cannot read the configuration");
-        goto done;
-    }
-    webui__version(text, len, ver);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
-    if (im == NULL || strcmp(im, etag) != 0) {
-        struct gh_sbuf o = {NULL, 0, 0};
-        gh_sbuf_printf(&o, "{\"error\":\"%s\",\"version\":\"%s\"}\n",
-                       im ? "the configuration changed since you read it" : "If-Match required",
-                       ver);
-        webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "stale");
-        ret = send_buf(conn, im ? 412 : 428, "application/json", o.p, o.len, etag, NULL, NULL);
-        goto done;
-    }
-    ntext = webui__set_server(text, len, svc, srv, state, weight, err, sizeof(err));
-    if (ntext == NULL || hooks->validate(ntext, strlen(ntext), err, sizeof(err)) == -1) {
-        webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "invalid");
-        ret = webui__json(conn, 422, "error", err);
-        goto done;
-    }
-    if (webui__commit(hooks->conf_path, history_dir, text, len, ntext, strlen(ntext), err,
-                      sizeof(err)) == -1 ||
-        hooks->reload(err, sizeof(err)) == -1) {
-        webui_audit(s->user, webui_role_name(s->role), ip, action, obj, "", wtxt, "failed");
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
-    }
-    webui__version(ntext, strlen(ntext), nver);
-    webui_audit(s->user, webui_role_name(s->role), ip, action, obj, ver, wtxt, "ok");
-    {
-        struct gh_sbuf o = {NULL, 0, 0};
-        char ne[24];
-        snprintf(ne, sizeof(ne), "\"%s\"", nver);
-        gh_sbuf_printf(&o, "{\"version\":\"%s\",\"change\":\"%s\"}\n", nver, wtxt);
-        ret = send_buf(conn, 200, "application/json", o.p, o.len, ne, NULL, NULL);
-    }
-done:
-    pthread_mutex_unlock(&write_mu);
-    free(text);
-    free(ntext);
+    snprintf(extra, sizeof(extra), "\"change\":\"%s\"", wtxt);
+    ch.action = what[1] == 's' ? "server-state" : "server-weight";
+    ch.object = obj;
+    ch.after = wtxt;
+    ch.transform = server_transform;
+    ch.ctx = &op;
+    ch.extra = extra;
+    ret = webui__apply(conn, s, &ch);
     free(state);
     return ret;
 }

@@ -215,26 +215,90 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
     return rename(tmp, path);
 }
 
+struct restore_state {
+    struct entry *e;
+    size_t ne;
+    const char *config;
+    size_t config_len;
+    char *old_data[MAX_FILES + 1];
+    size_t old_len[MAX_FILES + 1];
+};
+
+/* Nothing of a refused restore stays: every file it replaced goes back. */
+static void restore_undo(void *ctx)
+{
+    struct restore_state *rs = ctx;
+    size_t i;
+
+    for (i = 0; i < rs->ne; i++) {
+        if (strcmp(rs->e[i].path, "@config") == 0)
+            continue;
+        if (rs->old_data[i] != NULL)
+            write_file(rs->e[i].path, rs->old_data[i], rs->old_len[i], 0600);
+        else
+            unlink(rs->e[i].path);
+    }
+}
+
+/* Puts the bundle's files in place (keeping what they replace, in memory
+ * for the undo and on disk beside the history) and gives its config. */
+static char *restore_transform(const char *text, size_t len, void *ctx, unsigned *status,
+                               char *err, size_t errlen)
+{
+    struct restore_state *rs = ctx;
+    char saved[1300];
+    size_t i;
+
+    (void)text;
+    (void)len;
+    snprintf(saved, sizeof(saved), "%s/../restore-%lld", webui__history_dir(),
+             (long long)time(NULL));
+    gh_mkdir_p(saved, 0700);
+    for (i = 0; i < rs->ne; i++) {
+        size_t ol = 0;
+        char *old, sp[2600], *q;
+        if (strcmp(rs->e[i].path, "@config") == 0)
+            continue;
+        old = webui__read_file(rs->e[i].path, &ol);
+        if (old != NULL) {
+            snprintf(sp, sizeof(sp), "%s/%s", saved, rs->e[i].path);
+            for (q = sp + strlen(saved) + 1; *q; q++)
+                if (*q == '/')
+                    *q = '_';
+            write_file(sp, old, ol, 0600);
+            rs->old_data[i] = old;
+            rs->old_len[i] = ol;
+        }
+        /* 0600 for all: keys and passphrase files must be, the rest may be. */
+        if (write_file(rs->e[i].path, rs->e[i].data, rs->e[i].len, 0600) == -1) {
+            snprintf(err, errlen, "%.900s: %s", rs->e[i].path, strerror(errno));
+            restore_undo(rs);
+            *status = 500;
+            return NULL;
+        }
+    }
+    return gh_strndup(rs->config, rs->config_len);
+}
+
 static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_session *s,
                                const char *body, size_t blen)
 {
     const char *pass = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Backup-Passphrase");
     const char *cur = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Current-Password");
-    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
     const unsigned char *b = (const unsigned char *)body;
     unsigned char key[32];
     unsigned char *plain = NULL;
     struct entry e[MAX_FILES + 1];
-    char *old_data[MAX_FILES + 1];
-    size_t old_len[MAX_FILES + 1];
-    size_t ne = 0, off = 0, clen, len = 0, i;
-    char ver[17], etag[24], err[1024], saved[1300], *text = NULL;
+    struct restore_state rs;
+    struct webui_change ch = {0};
+    size_t ne = 0, off = 0, clen, i;
     const char *config = NULL;
     size_t config_len = 0;
     EVP_CIPHER_CTX *cx = NULL;
-    int outl = 0, fl = 0, ok, old_data_set = 0;
+    int outl = 0, fl = 0, ok;
     enum MHD_Result ret;
 
+    memset(&rs, 0, sizeof(rs));
     if (cur == NULL || webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) !=
                            WEBUI_LOGIN_OK) {
         webui__audit(conn, s, "reauth", s->user, "", "", "failed");
@@ -281,81 +345,26 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
         ret = webui__json(conn, 422, "error", "the backup is damaged");
         goto done;
     }
-    webui__lock();
-    text = webui__read_file(webui__conf_path(), &len);
-    webui__version(text ? text : "", len, ver);
-    snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    if (text == NULL || im == NULL || strcmp(im, etag) != 0) {
-        webui__unlock();
-        ret = webui__json(conn, im ? 412 : 428, "error", "stale or missing If-Match");
-        goto done;
-    }
-    /* Keep what is replaced, then put the files in place. */
-    snprintf(saved, sizeof(saved), "%s/../restore-%lld", webui__history_dir(),
-             (long long)time(NULL));
-    gh_mkdir_p(saved, 0700);
-    memset(old_data, 0, sizeof(old_data));
-    old_data_set = 1;
-    for (i = 0; i < ne; i++) {
-        size_t ol = 0;
-        char *old, sp[2600], *q;
-        if (strcmp(e[i].path, "@config") == 0)
-            continue;
-        old = webui__read_file(e[i].path, &ol);
-        if (old != NULL) {
-            snprintf(sp, sizeof(sp), "%s/%s", saved, e[i].path);
-            for (q = sp + strlen(saved) + 1; *q; q++)
-                if (*q == '/')
-                    *q = '_';
-            write_file(sp, old, ol, 0600);
-            old_data[i] = old;
-            old_len[i] = ol;
-        }
-        /* 0600 for all: keys and passphrase files must be, the rest may be. */
-        if (write_file(e[i].path, e[i].data, e[i].len, 0600) == -1) {
-            snprintf(err, sizeof(err), "%.900s: %s", e[i].path, strerror(errno));
-            webui__unlock();
-            ret = webui__json(conn, 500, "error", err);
-            goto done;
-        }
-    }
-    if (webui__validate(config, config_len, err, sizeof(err)) == -1 ||
-        webui__commit(webui__conf_path(), webui__history_dir(), text, len, config, config_len,
-                      err, sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        webui__audit(conn, s, "restore", "configuration", ver, "", "invalid");
-        /* Nothing of the restore stays: every file it replaced goes back. */
-        for (i = 0; i < ne; i++) {
-            if (strcmp(e[i].path, "@config") == 0)
-                continue;
-            if (old_data[i] != NULL)
-                write_file(e[i].path, old_data[i], old_len[i], 0600);
-            else
-                unlink(e[i].path);
-        }
-        webui__unlock();
-        {
-            char msg[1300];
-            snprintf(msg, sizeof(msg), "%s (the files replaced are kept in %s)", err, saved);
-            ret = webui__json(conn, 422, "error", msg);
-        }
-        goto done;
-    }
-    webui__version(config, config_len, ver);
-    webui__audit(conn, s, "restore", "configuration", "", ver, "ok");
-    webui__unlock();
-    ret = webui__json(conn, 200, "version", ver);
+    rs.e = e;
+    rs.ne = ne;
+    rs.config = config;
+    rs.config_len = config_len;
+    ch.action = "restore";
+    ch.object = "configuration";
+    ch.transform = restore_transform;
+    ch.undo = restore_undo;
+    ch.ctx = &rs;
+    ret = webui__apply(conn, s, &ch);
 done:
     for (i = 0; i < ne; i++) {
         free(e[i].path);
-        if (i < MAX_FILES + 1 && old_data_set && old_data[i] != NULL) {
-            gh_wipe(old_data[i], old_len[i]);
-            free(old_data[i]);
+        if (rs.old_data[i] != NULL) {
+            gh_wipe(rs.old_data[i], rs.old_len[i]);
+            free(rs.old_data[i]);
         }
     }
     gh_wipe(plain, clen);
     free(plain);
-    free(text);
     return ret;
 }
 

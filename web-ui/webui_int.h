@@ -23,6 +23,27 @@ char *webui__set_server(const char *text, size_t len, const char *svc, const cha
 int webui__commit(const char *conf_path, const char *history_dir, const char *old,
                   size_t oldlen, const char *text, size_t len, char *err, size_t errlen);
 
+/* apply.c: one configuration change. transform returns the whole new text
+ * (malloc'd) or NULL with *status (404, 409 or 422; 422 is preset) and err;
+ * undo, when set, reverts side effects of transform (files it wrote) if
+ * the text is then refused or cannot be written. The reply is
+ * {"version":"NEW"[,extra]} with the new ETag and ok_status (200 if 0);
+ * 428 without If-Match, 412 with the current version when stale. The
+ * caller checks the role first. */
+struct webui_change {
+    const char *action, *object; /* audit */
+    const char *after;           /* audit summary, secrets left out; NULL: new version */
+    char *(*transform)(const char *text, size_t len, void *ctx, unsigned *status, char *err,
+                       size_t errlen);
+    void (*undo)(void *ctx);
+    void *ctx;
+    unsigned ok_status;
+    const char *extra; /* JSON members for the reply, filled by transform via ctx */
+    int committed;     /* set by webui__apply when the change is in place */
+};
+enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_session *s,
+                             struct webui_change *ch);
+
 /* The last max bytes of a file (from a line start), malloc'd. */
 char *webui__read_file_tail(const char *path, size_t max, size_t *len);
 

@@ -1,0 +1,98 @@
+/*
+ * The one path every configuration change takes: under the write lock,
+ * read the file, check If-Match against its version, let the change
+ * compute the new text, validate it as `gatehouse -t` does, keep the old
+ * file in the history, write the new one atomically, reload, audit, and
+ * answer with the new version as ETag. Keeping the sequence in one place
+ * is what makes "stale → 412 with the current version, invalid → 422 and
+ * nothing changed" true for every endpoint, not most of them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/common.h"
+#include "webui_int.h"
+
+static enum MHD_Result with_version(struct MHD_Connection *conn, unsigned status,
+                                    const char *msg, const char *ver)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char etag[24];
+
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    gh_sbuf_printf(&o, "{\"error\":");
+    webui__js(&o, msg);
+    gh_sbuf_printf(&o, ",\"version\":\"%s\"}\n", ver);
+    return webui__send(conn, status, "application/json", o.p, o.len, etag);
+}
+
+enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_session *s,
+                             struct webui_change *ch)
+{
+    const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
+    char ver[17], nv[17], etag[24], err[1024] = "";
+    const char *after = ch->after ? ch->after : "";
+    struct gh_sbuf o = {NULL, 0, 0};
+    unsigned status = 422;
+    size_t len = 0, nlen;
+    char *text, *nt = NULL;
+    enum MHD_Result ret;
+
+    if (webui__conf_path() == NULL)
+        return webui__json(conn, 409, "error",
+                           "running the embedded default topology: start with -c FILE to "
+                           "manage a configuration");
+    webui__lock();
+    text = webui__read_file(webui__conf_path(), &len);
+    if (text == NULL) {
+        ret = webui__json(conn, 500, "error", "cannot read the configuration");
+        goto done;
+    }
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    if (im == NULL || strcmp(im, etag) != 0) {
+        webui__audit(conn, s, ch->action, ch->object, ver, after, "stale");
+        ret = with_version(conn, im ? 412 : 428,
+                           im ? "the configuration changed since you read it"
+                              : "If-Match required (the version from any GET's ETag)",
+                           ver);
+        goto done;
+    }
+    nt = ch->transform(text, len, ch->ctx, &status, err, sizeof(err));
+    if (nt == NULL) {
+        webui__audit(conn, s, ch->action, ch->object, ver, after, "invalid");
+        ret = webui__json(conn, status, "error", err[0] ? err : "the change cannot be made");
+        goto done;
+    }
+    nlen = strlen(nt);
+    if (webui__validate(nt, nlen, err, sizeof(err)) == -1) {
+        if (ch->undo)
+            ch->undo(ch->ctx);
+        webui__audit(conn, s, ch->action, ch->object, ver, after, "invalid");
+        ret = webui__json(conn, 422, "error", err);
+        goto done;
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt, nlen, err,
+                      sizeof(err)) == -1 ||
+        webui__reload(err, sizeof(err)) == -1) {
+        if (ch->undo)
+            ch->undo(ch->ctx);
+        webui__audit(conn, s, ch->action, ch->object, ver, after, "failed");
+        ret = webui__json(conn, 500, "error", err);
+        goto done;
+    }
+    ch->committed = 1;
+    webui__version(nt, nlen, nv);
+    webui__audit(conn, s, ch->action, ch->object, ver, ch->after ? ch->after : nv, "ok");
+    snprintf(etag, sizeof(etag), "\"%s\"", nv);
+    gh_sbuf_printf(&o, "{\"version\":\"%s\"%s%s}\n", nv, ch->extra ? "," : "",
+                   ch->extra ? ch->extra : "");
+    ret = webui__send(conn, ch->ok_status ? ch->ok_status : 200, "application/json", o.p, o.len,
+                      etag);
+done:
+    webui__unlock();
+    free(text);
+    free(nt);
+    return ret;
+}
