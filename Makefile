@@ -26,7 +26,7 @@ LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
-         common/kv_rec.c common/fs.c
+         common/kv_rec.c common/fs.c common/conf_outline.c
 RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
@@ -38,7 +38,8 @@ SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
-        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c
+        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c \
+        web-ui/api_blocks.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c
@@ -47,7 +48,7 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c \
-           tests/unit/web-ui/auth.c
+           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
 WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \

@@ -77,6 +77,11 @@ int gh_mkdir_p(const char *path, unsigned mode);
 /* One field of an application/x-www-form-urlencoded body, decoded (+ and
  * %XX); NULL when absent or when it decodes to a NUL byte. Caller frees. */
 char *gh_form_get(const char *body, size_t len, const char *key);
+/* Calls fn(key, value, ctx) for each field of a form-encoded body, both
+ * decoded, in order; -1 as soon as fn returns -1 or a field decodes to a
+ * NUL. */
+int gh_form_each(const char *body, size_t len,
+                 int (*fn)(const char *key, const char *value, void *ctx), void *ctx);
 /* Zeroes memory holding a secret in a way the compiler cannot drop. */
 void gh_wipe(void *p, size_t n);
 /* The value of a hex digit, or -1. */

@@ -210,6 +210,29 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
 /* Reads and parses a file (at most 4 MiB). */
 struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen);
 void gh_conf_free(struct gh_conf *c);
+
+/* The statements of a text with their byte spans, in order, for editors
+ * that change one directive and keep every other byte. Only the syntax is
+ * checked (tokens, braces), not the directives. */
+struct gh_conf_stmt {
+    char *name;               /* owned: the directive */
+    char *arg0;               /* owned: its first argument, escapes resolved; or NULL */
+    int parent;               /* index of the enclosing block's statement; -1: top level */
+    int has_block;
+    int line;
+    size_t start, args_end;   /* the name's first byte; just after the last argument */
+    size_t arg0_off, arg0_end;
+    size_t open, close;       /* with a block: offsets of its '{' and '}' */
+};
+struct gh_conf_outline {
+    struct gh_conf_stmt *v;
+    size_t n;
+};
+int gh_conf_outline(const char *text, size_t len, struct gh_conf_outline *o, char *err,
+                    size_t errlen);
+void gh_conf_outline_free(struct gh_conf_outline *o);
+/* The index of the top-level block `kind name { }`, or -1. */
+int gh_conf_outline_find(const struct gh_conf_outline *o, const char *kind, const char *name);
 const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *name);

@@ -13,11 +13,12 @@ struct gh_tok {
     enum gh_tok_type type;
     char *text; /* owned; the word, or the string with escapes resolved */
     struct gh_loc loc;
+    size_t off, end; /* bytes [off, end) of the text it came from */
 };
 
 struct gh_lexer {
     const char *file;
-    const char *p, *end;
+    const char *start, *p, *end;
     int line, col;
     char *err;
     size_t errlen;

@@ -30,6 +30,7 @@ void gh__lex_init(struct gh_lexer *lx, const char *file, const char *text, size_
                   size_t errlen)
 {
     lx->file = file;
+    lx->start = text;
     lx->p = text;
     lx->end = text + len;
     lx->line = 1;
@@ -63,6 +64,7 @@ int gh__lex_next(struct gh_lexer *lx, struct gh_tok *t)
     for (;;) {
         if (lx->p >= lx->end) {
             t->type = GH_TOK_EOF;
+            t->off = t->end = (size_t)(lx->p - lx->start);
             t->loc.line = lx->line;
             t->loc.col = lx->col;
             return 0;
@@ -83,6 +85,8 @@ int gh__lex_next(struct gh_lexer *lx, struct gh_tok *t)
     }
     t->loc.line = lx->line;
     t->loc.col = lx->col;
+    t->off = (size_t)(lx->p - lx->start);
+    t->end = t->off + 1;
     switch (*lx->p) {
     case '\n':
     case ';':
@@ -130,6 +134,7 @@ int gh__lex_next(struct gh_lexer *lx, struct gh_tok *t)
             advance(lx);
         }
         t->type = GH_TOK_STRING;
+        t->end = (size_t)(lx->p - lx->start);
         t->text = gh_strndup(buf, n);
         return 0;
     default:
@@ -147,6 +152,7 @@ int gh__lex_next(struct gh_lexer *lx, struct gh_tok *t)
             advance(lx);
         }
         t->type = GH_TOK_WORD;
+        t->end = (size_t)(lx->p - lx->start);
         t->text = gh_strndup(buf, n);
         return 0;
     }

@@ -247,6 +247,32 @@ void gh_wipe(void *p, size_t n)
     explicit_bzero(p, n);
 }
 
+/* One form-encoded component, decoded; NULL when it decodes to a NUL. */
+static char *form_decode(const char *v, size_t vl)
+{
+    char *out = gh_calloc(1, vl + 1);
+    size_t j, o = 0;
+
+    for (j = 0; j < vl; j++) {
+        if (v[j] == '+') {
+            out[o++] = ' ';
+        } else if (v[j] == '%' && j + 2 < vl && gh_hexval((unsigned char)v[j + 1]) >= 0 &&
+                   gh_hexval((unsigned char)v[j + 2]) >= 0) {
+            out[o++] = (char)(gh_hexval((unsigned char)v[j + 1]) << 4 |
+                              gh_hexval((unsigned char)v[j + 2]));
+            j += 2;
+        } else {
+            out[o++] = v[j];
+        }
+    }
+    out[o] = '\0';
+    if (strlen(out) != o) { /* a NUL inside: refuse the field */
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 char *gh_form_get(const char *body, size_t len, const char *key)
 {
     size_t kl = strlen(key), i = 0;
@@ -255,33 +281,38 @@ char *gh_form_get(const char *body, size_t len, const char *key)
         size_t e = i;
         while (e < len && body[e] != '&')
             e++;
-        if (e - i > kl && memcmp(body + i, key, kl) == 0 && body[i + kl] == '=') {
-            const char *v = body + i + kl + 1;
-            size_t vl = e - (i + kl + 1), j, o = 0;
-            char *out = gh_calloc(1, vl + 1);
-            for (j = 0; j < vl; j++) {
-                if (v[j] == '+') {
-                    out[o++] = ' ';
-                } else if (v[j] == '%' && j + 2 < vl &&
-                           gh_hexval((unsigned char)v[j + 1]) >= 0 &&
-                           gh_hexval((unsigned char)v[j + 2]) >= 0) {
-                    out[o++] = (char)(gh_hexval((unsigned char)v[j + 1]) << 4 |
-                                      gh_hexval((unsigned char)v[j + 2]));
-                    j += 2;
-                } else {
-                    out[o++] = v[j];
-                }
-            }
-            out[o] = '\0';
-            if (strlen(out) != o) { /* a NUL inside: refuse the field */
-                free(out);
-                return NULL;
-            }
-            return out;
-        }
+        if (e - i > kl && memcmp(body + i, key, kl) == 0 && body[i + kl] == '=')
+            return form_decode(body + i + kl + 1, e - (i + kl + 1));
         i = e + 1;
     }
     return NULL;
+}
+
+int gh_form_each(const char *body, size_t len,
+                 int (*fn)(const char *key, const char *value, void *ctx), void *ctx)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t e = i, eq;
+        char *k, *v;
+        int rc;
+        while (e < len && body[e] != '&')
+            e++;
+        for (eq = i; eq < e && body[eq] != '='; eq++)
+            ;
+        if (e > i) {
+            k = form_decode(body + i, eq - i);
+            v = form_decode(body + (eq < e ? eq + 1 : e), eq < e ? e - eq - 1 : 0);
+            rc = k && v ? fn(k, v, ctx) : -1;
+            free(k);
+            free(v);
+            if (rc == -1)
+                return -1;
+        }
+        i = e + 1;
+    }
+    return 0;
 }
 
 void gh_sbuf_append(struct gh_sbuf *b, const void *data, size_t n)

@@ -223,10 +223,12 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
 
 void webui__js(struct gh_sbuf *o, const char *s)
 {
-    char buf[2100];
+    size_t n = s ? strlen(s) : 0, cap = n * 6 + 16;
+    char *buf = gh_calloc(1, cap);
 
-    gh_json_escape(buf, sizeof(buf), s ? s : "", s ? strlen(s) : 0, 1000);
+    gh_json_escape(buf, cap, s ? s : "", n, n);
     gh_sbuf_printf(o, "\"%s\"", buf);
+    free(buf);
 }
 
 enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
@@ -628,6 +630,9 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
                                    rq->body.len);
     if (strncmp(url, "/api/v1/identity-providers", 26) == 0)
         return webui__api_idp(conn, url, method, &s, rq->body.p ? rq->body.p : "", rq->body.len);
+    if (strncmp(url, "/api/v1/blocks/", 15) == 0)
+        return webui__api_blocks(conn, url, method, &s, rq->body.p ? rq->body.p : "",
+                                 rq->body.len);
     if ((post && strcmp(url, "/api/v1/services") == 0) || strncmp(url, "/api/v1/services/", 17) == 0)
         return webui__api_services(conn, url, method, &s, rq->body.p ? rq->body.p : "",
                                    rq->body.len);

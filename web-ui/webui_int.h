@@ -64,11 +64,41 @@ enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const 
 /* {"key":"msg"} with msg JSON-escaped: errors and one-word outcomes. */
 enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
                             const char *msg);
-/* s as a JSON string (quoted, escaped, at most 1000 bytes of it); NULL as "". */
+/* s as a JSON string (quoted, escaped, whole); NULL as "". */
 void webui__js(struct gh_sbuf *o, const char *s);
 
 enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, size_t len,
                                      const char *type, const char *name);
+
+/* blockedit.c: directive-level edits of the top-level block `kind name`. */
+struct webui_field {
+    const char *key;   /* a directive, or "_name" (the block's own name) */
+    const char *value; /* its lines, one statement each; "" removes it */
+};
+/* The text with each field's directive lines replacing the old ones (in
+ * place; new ones before the closing brace), every other byte kept. NULL
+ * with err and *status (404 no block, 409 name taken; else left as is). */
+char *webui__block_set(const char *text, size_t len, const char *kind, const char *name,
+                       const struct webui_field *f, size_t nf, unsigned *status, char *err,
+                       size_t errlen);
+/* The text with a new block appended (its name from the _name field). */
+char *webui__block_add(const char *text, size_t len, const char *kind,
+                       const struct webui_field *f, size_t nf, unsigned *status, char *err,
+                       size_t errlen);
+char *webui__block_delete(const char *text, size_t len, const char *kind, const char *name,
+                          unsigned *status, char *err, size_t errlen);
+/* "kind":..,"name":..,"line":N,"directives":[{"name","value","line","block"}]
+ * appended to out (the value as written, quotes included). */
+int webui__block_json(const char *text, size_t len, const char *kind, const char *name,
+                      struct gh_sbuf *out, char *err, size_t errlen);
+/* Whether s can be written bare; s written bare or quoted (-1: control bytes). */
+int webui__conf_word(const char *s);
+int webui__conf_quote(struct gh_sbuf *o, const char *s);
+
+/* api_blocks.c */
+enum MHD_Result webui__api_blocks(struct MHD_Connection *conn, const char *url,
+                                  const char *method, const struct webui_session *s,
+                                  const char *body, size_t blen);
 
 /* api_idp.c */
 enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,

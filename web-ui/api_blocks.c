@@ -1,0 +1,185 @@
+/*
+ * Named blocks of the configuration, directive by directive (admins):
+ *
+ *   GET  /api/v1/blocks/<kind>/<name>          its directives as written
+ *   POST /api/v1/blocks/<kind>/<name>          form: DIRECTIVE=lines ... [_name=new name]
+ *   POST /api/v1/blocks/<kind>                 form: _name=NAME DIRECTIVE=lines ...
+ *   POST /api/v1/blocks/<kind>/<name>/delete
+ *
+ * kind: service, identity-provider, identity-provider-group or rules. Each
+ * field replaces every line of that directive in the block with its own
+ * lines (one per line; empty removes it); directives not sent stay as they
+ * are, so a form that shows only some of them drops nothing. A new
+ * identity provider gets a fresh UUID unless one is sent. Writes go
+ * through webui__apply: If-Match, validation (422 with file:line:col),
+ * history, atomic write, reload, audit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/common.h"
+#include "../saml/saml.h"
+#include "webui_int.h"
+
+#define MAX_FIELDS 128
+
+static const char *const kinds[] = {"service", "identity-provider", "identity-provider-group",
+                                    "rules"};
+
+struct form {
+    struct webui_field f[MAX_FIELDS + 1];
+    char *keys[MAX_FIELDS + 1], *values[MAX_FIELDS + 1];
+    size_t n;
+};
+
+static int collect(const char *key, const char *value, void *ctx)
+{
+    struct form *fm = ctx;
+
+    if (strcmp(key, "csrf") == 0)
+        return 0;
+    if (fm->n == MAX_FIELDS)
+        return -1;
+    fm->keys[fm->n] = gh_strdup(key);
+    fm->values[fm->n] = gh_strdup(value);
+    fm->f[fm->n].key = fm->keys[fm->n];
+    fm->f[fm->n].value = fm->values[fm->n];
+    fm->n++;
+    return 0;
+}
+
+static void form_free(struct form *fm)
+{
+    size_t i;
+
+    for (i = 0; i < fm->n; i++) {
+        free(fm->keys[i]);
+        free(fm->values[i]);
+    }
+}
+
+struct block_op {
+    const char *what, *kind, *name;
+    struct form *fm;
+};
+
+static char *block_transform(const char *text, size_t len, void *ctx, unsigned *status,
+                             char *err, size_t errlen)
+{
+    const struct block_op *op = ctx;
+
+    if (strcmp(op->what, "add") == 0)
+        return webui__block_add(text, len, op->kind, op->fm->f, op->fm->n, status, err, errlen);
+    if (strcmp(op->what, "delete") == 0)
+        return webui__block_delete(text, len, op->kind, op->name, status, err, errlen);
+    return webui__block_set(text, len, op->kind, op->name, op->fm->f, op->fm->n, status, err,
+                            errlen);
+}
+
+static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *what, const char *kind, const char *name,
+                              const char *body, size_t blen)
+{
+    struct form fm;
+    struct block_op op = {what, kind, name, &fm};
+    struct webui_change ch = {0};
+    char obj[300], uuid[37];
+    enum MHD_Result ret;
+    size_t i;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return webui__json(conn, 403, "error", "your role may not change the configuration");
+    memset(&fm, 0, sizeof(fm));
+    if (strcmp(what, "delete") != 0 && gh_form_each(body, blen, collect, &fm) == -1) {
+        form_free(&fm);
+        return webui__json(conn, 422, "error", "the form is malformed or has too many fields");
+    }
+    if (strcmp(what, "add") == 0 && strcmp(kind, "identity-provider") == 0) {
+        for (i = 0; i < fm.n && strcmp(fm.f[i].key, "uuid") != 0; i++)
+            ;
+        if (i == fm.n) {
+            saml_uuid(uuid);
+            fm.keys[fm.n] = gh_strdup("uuid");
+            fm.values[fm.n] = gh_strdup(uuid);
+            fm.f[fm.n].key = fm.keys[fm.n];
+            fm.f[fm.n].value = fm.values[fm.n];
+            fm.n++;
+        }
+    }
+    if (strcmp(what, "add") == 0)
+        for (i = 0; i < fm.n; i++)
+            if (strcmp(fm.f[i].key, "_name") == 0)
+                name = fm.f[i].value;
+    snprintf(obj, sizeof(obj), "%s %.200s", kind, name ? name : "");
+    ch.action = strcmp(what, "add") == 0      ? "block-add"
+                : strcmp(what, "delete") == 0 ? "block-delete"
+                                              : "block-change";
+    ch.object = obj;
+    ch.transform = block_transform;
+    ch.ctx = &op;
+    ch.ok_status = strcmp(what, "add") == 0 ? 201 : 200;
+    ret = webui__apply(conn, s, &ch);
+    form_free(&fm);
+    return ret;
+}
+
+static enum MHD_Result get(struct MHD_Connection *conn, const char *kind, const char *name)
+{
+    char err[1024], ver[17], etag[24];
+    struct gh_sbuf o = {NULL, 0, 0};
+    size_t len = 0;
+    char *text;
+
+    if (webui__conf_path() == NULL)
+        return webui__json(conn, 409, "error", "running the embedded default topology");
+    text = webui__read_file(webui__conf_path(), &len);
+    if (text == NULL)
+        return webui__json(conn, 500, "error", "cannot read the configuration");
+    webui__version(text, len, ver);
+    snprintf(etag, sizeof(etag), "\"%s\"", ver);
+    gh_sbuf_printf(&o, "{\"version\":\"%s\",", ver);
+    if (webui__block_json(text, len, kind, name, &o, err, sizeof(err)) == -1) {
+        free(o.p);
+        free(text);
+        return webui__json(conn, 404, "error", err);
+    }
+    gh_sbuf_printf(&o, "}\n");
+    free(text);
+    return webui__send(conn, 200, "application/json", o.p, o.len, etag);
+}
+
+enum MHD_Result webui__api_blocks(struct MHD_Connection *conn, const char *url,
+                                  const char *method, const struct webui_session *s,
+                                  const char *body, size_t blen)
+{
+    const char *rest = url + strlen("/api/v1/blocks/"), *slash, *kind = NULL;
+    char name[200];
+    int get_ = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    size_t i, kl;
+
+    slash = strchr(rest, '/');
+    kl = slash ? (size_t)(slash - rest) : strlen(rest);
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strlen(kinds[i]) == kl && strncmp(rest, kinds[i], kl) == 0)
+            kind = kinds[i];
+    if (kind == NULL)
+        return webui__json(conn, 404, "error", "not found");
+    if (post && slash == NULL)
+        return change(conn, s, "add", kind, NULL, body, blen);
+    if (slash == NULL || slash[1] == '\0')
+        return webui__json(conn, 404, "error", "not found");
+    rest = slash + 1;
+    slash = strchr(rest, '/');
+    kl = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (kl >= sizeof(name))
+        return webui__json(conn, 404, "error", "not found");
+    snprintf(name, sizeof(name), "%.*s", (int)kl, rest);
+    if (get_ && slash == NULL)
+        return get(conn, kind, name);
+    if (post && slash == NULL)
+        return change(conn, s, "modify", kind, name, body, blen);
+    if (post && strcmp(slash, "/delete") == 0)
+        return change(conn, s, "delete", kind, name, body, blen);
+    return webui__json(conn, 404, "error", "not found");
+}
