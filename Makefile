@@ -52,6 +52,7 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
 WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \
+               web-ui/web/admin-forms.js \
                web-ui/web/admin.css
 LIB_OBJ = $(LIB_SRC:%.c=$(O)/obj/%.o) $(O)/obj/gen/apps_assets.o $(O)/obj/gen/webui_assets.o
 MAIN_OBJ = $(MAIN:%.c=$(O)/obj/%.o)

@@ -136,3 +136,39 @@ done:
     free(req);
     return ret;
 }
+
+/* GET /api/v1/rule-sets: each set, its rule count and the services using it. */
+enum MHD_Result webui__api_rule_sets(struct MHD_Connection *conn)
+{
+    char err[1024];
+    size_t len = 0, i, j;
+    char *text;
+    struct gh_conf *c;
+    struct gh_sbuf o = {NULL, 0, 0};
+
+    if (webui__conf_path() == NULL)
+        return webui__json(conn, 409, "error", "running the embedded default topology");
+    text = webui__read_file(webui__conf_path(), &len);
+    c = text ? gh_conf_parse(webui__conf_path(), text, len, err, sizeof(err)) : NULL;
+    free(text);
+    if (c == NULL)
+        return webui__json(conn, 500, "error", "cannot read the configuration");
+    gh_sbuf_printf(&o, "{\"rule_sets\":[");
+    for (i = 0; i < c->nrulesets; i++) {
+        int first = 1;
+        gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
+        webui__js(&o, c->rulesets[i].name);
+        gh_sbuf_printf(&o, ",\"rules\":%zu,\"used_by\":[", c->rulesets[i].nrules);
+        for (j = 0; j < c->nservices; j++)
+            if (c->services[j].rule_set && strcmp(c->services[j].rule_set,
+                                                  c->rulesets[i].name) == 0) {
+                gh_sbuf_printf(&o, "%s", first ? "" : ",");
+                webui__js(&o, c->services[j].name);
+                first = 0;
+            }
+        gh_sbuf_printf(&o, "]}");
+    }
+    gh_sbuf_printf(&o, "]}\n");
+    gh_conf_free(c);
+    return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
+}

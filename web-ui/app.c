@@ -568,7 +568,8 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     }
     if (get && (strcmp(url, "/login") == 0))
         return login_page(conn);
-    if (get && (strcmp(url, "/admin.css") == 0 || strcmp(url, "/admin.js") == 0))
+    if (get && (strcmp(url, "/admin.css") == 0 || strcmp(url, "/admin.js") == 0 ||
+                strcmp(url, "/admin-forms.js") == 0))
         return asset(conn, url);
     if (post && strcmp(url, "/login") == 0)
         return login(conn, rq);
@@ -614,6 +615,8 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return config_get(conn);
     if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
         return server_change(conn, url + 16, &s, rq);
+    if (get && strcmp(url, "/api/v1/rule-sets") == 0)
+        return webui__api_rule_sets(conn);
     if (post && strcmp(url, "/api/v1/rules/test") == 0)
         return webui__api_rules(conn, rq->body.p ? rq->body.p : "", rq->body.len);
     if (strncmp(url, "/api/v1/system/", 15) == 0)

@@ -137,6 +137,7 @@ enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
 
 /* api_rules.c */
 enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, size_t blen);
+enum MHD_Result webui__api_rule_sets(struct MHD_Connection *conn);
 
 /* api_inventory.c */
 enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);

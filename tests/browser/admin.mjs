@@ -69,7 +69,7 @@ await session('admin', async (page) => {
   await page.waitForFunction(() => document.getElementById('rt-result').textContent.length > 0,
                              null, { timeout: 15000 });
   result.ruleResult = await page.textContent('#rt-result');
-  await page.click('tr[data-service="public"] button[data-action="modify"]');
+  await page.click('tr[data-service="public"] button[data-action="edit-text"]');
   await page.waitForFunction(() => document.getElementById('svc-text').value.startsWith('service public'),
                              null, { timeout: 15000 });
   const block = await page.inputValue('#svc-text');
@@ -87,6 +87,18 @@ await session('admin', async (page) => {
                              null, { timeout: 15000 });
   result.rollback = await page.textContent('#sys-message');
   await shot(page, 'system');
+  // The service in sections: change a timeout and the second server's weight.
+  await page.click('tr[data-service="public"] button[data-action="modify"]');
+  await page.waitForSelector('#svc-form form.block-form fieldset[data-section="Real servers"]',
+                             { timeout: 15000 });
+  result.formSections = await page.$$eval('#svc-form fieldset', (els) => els.map((e) => e.dataset.section));
+  await page.fill('#svc-form input[name="idle-timeout"]', '120s');
+  await page.fill('#svc-form table.servers tr:nth-child(3) input[name="server-weight"]', '5');
+  await page.click('#svc-form button[data-action="save-form"]');
+  await page.waitForFunction(() => document.querySelector('#svc-form .form-message')?.textContent.startsWith('Saved'),
+                             null, { timeout: 15000 });
+  result.formMessage = await page.textContent('#svc-form .form-message');
+  await shot(page, 'service-form');
   if (process.env.GH_IDP_METADATA) {
     await page.fill('#idp-name', 'Browser IdP');
     await page.fill('#idp-spcert', 'sp');
@@ -102,6 +114,14 @@ await session('admin', async (page) => {
     result.downloaded = saved;
     result.idpMessage = await page.textContent('#idp-message');
     await shot(page, 'identity-providers');
+    await page.click('#idp-table tr[data-idp] button[data-action="modify"]');
+    await page.waitForSelector('#idp-form form.block-form', { timeout: 15000 });
+    await page.fill('#idp-form input[name="description"]', 'Edited in the browser');
+    await page.click('#idp-form button[data-action="save-form"]');
+    await page.waitForFunction(() => document.querySelector('#idp-form .form-message')?.textContent.startsWith('Saved'),
+                               null, { timeout: 15000 });
+    result.idpFormMessage = await page.textContent('#idp-form .form-message');
+    await shot(page, 'idp-form');
   }
 });
 

@@ -167,14 +167,17 @@ async function loadInventory() {
       if (me.role === 'admin') {
         const m = el('button', 'modify');
         m.dataset.action = 'modify';
-        m.addEventListener('click', async () => {
+        m.addEventListener('click', () => openServiceForm(sv.name));
+        const t = el('button', 'edit text');
+        t.dataset.action = 'edit-text';
+        t.addEventListener('click', async () => {
           const rr = await api('/api/v1/services/' + encodeURIComponent(sv.name) + '/block');
           if (rr.ok) openEditor(sv.name, (await rr.json()).block);
         });
         const d = el('button', 'delete');
         d.dataset.action = 'delete';
         d.addEventListener('click', () => deleteService(sv.name));
-        edit.append(m, d);
+        edit.append(m, t, d);
       }
       tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
                 el('td', target), el('td', sv.scheduler),
@@ -217,12 +220,32 @@ async function loadIdps() {
     const td = el('td');
     td.append(a);
     tr.append(el('td', p.name), el('td', p.uuid), el('td', p.idp_entity_id),
-              el('td', p.idp_sso_url), el('td', p.display_name_attribute), td);
+              el('td', p.idp_sso_url), el('td', p.display_name_attribute), td,
+              editCell('identity-provider', p.name, openIdpForm, 'idp-message', loadIdps));
     return tr;
   });
   document.querySelector('#idp-table tbody').replaceChildren(...rows);
-  document.getElementById('idp-groups').replaceChildren(
-    ...j.groups.map((g) => el('li', g.name + ': ' + g.identity_providers.join(', '))));
+  document.querySelector('#group-table tbody').replaceChildren(...j.groups.map((g) => {
+    const tr = el('tr');
+    tr.dataset.group = g.name;
+    tr.append(el('td', g.name), el('td', g.identity_providers.join(', ')),
+              editCell('identity-provider-group', g.name, openGroupForm, 'idp-message', loadIdps));
+    return tr;
+  }));
+}
+
+// modify / delete buttons for a block, for admins (an empty cell otherwise).
+function editCell(kind, name, open, msgId, after) {
+  const td = el('td', undefined, 'admin-col');
+  if (me.role !== 'admin') return td;
+  const m = el('button', 'modify');
+  m.dataset.action = 'modify';
+  m.addEventListener('click', () => open(name));
+  const d = el('button', 'delete');
+  d.dataset.action = 'delete';
+  d.addEventListener('click', () => deleteBlock(kind, name, msgId, after));
+  td.append(m, d);
+  return td;
 }
 
 async function importIdp(ev) {
@@ -485,8 +508,19 @@ async function main() {
   await loadMeetings();
   document.getElementById('rule-test').addEventListener('submit', (ev) => {
     testRule(ev).catch(() => {}); });
+  await loadRuleSets();
   if (me.role === 'admin') {
-    const add = document.getElementById('svc-add');
+    for (const [id, fn] of [['svc-add', () => openServiceForm(null)],
+                            ['rules-add', () => blockForm(document.getElementById('rules-form'),
+                                                          'rules', null, RULES_FORM, loadRuleSets)],
+                            ['idp-add', () => openIdpForm(null)],
+                            ['group-add', () => openGroupForm(null)]]) {
+      const b = document.getElementById(id);
+      b.hidden = false;
+      b.addEventListener('click', () => { fn().catch((e) => {
+        document.getElementById('svc-message').textContent = e.message; }); });
+    }
+    const add = document.getElementById('svc-add-text');
     add.hidden = false;
     add.addEventListener('click', () => openEditor(null,
       'service new-service {\n    listen 127.0.0.1:9999\n    allowed-hosts localhost\n' +
@@ -523,4 +557,7 @@ async function main() {
   setInterval(() => { refresh().catch(() => {}); }, 2000);
 }
 
-main().catch((e) => { document.getElementById('message').textContent = e.message; });
+// After admin-forms.js too (deferred scripts run before DOMContentLoaded).
+document.addEventListener('DOMContentLoaded', () => {
+  main().catch((e) => { document.getElementById('message').textContent = e.message; });
+});

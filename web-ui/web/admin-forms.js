@@ -1,0 +1,399 @@
+// Structured forms over /api/v1/blocks: a virtual service in sections
+// (Basic, Standard, SSL, ESP, Rules, Real servers), an identity provider,
+// a group, a rule set. A form sends only the directives whose value it
+// changed; the server rewrites just those lines, so directives a form does
+// not show (listed under "Other directives") and comments stay as written.
+// Uses el(), api(), me and version from admin.js.
+'use strict';
+
+// Splits a directive's value as the config lexer does: words and "strings".
+function tokens(raw) {
+  const out = [];
+  let i = 0;
+  while (i < raw.length) {
+    if (raw[i] === ' ' || raw[i] === '\t') { i++; continue; }
+    if (raw[i] === '"') {
+      let s = '';
+      i++;
+      while (i < raw.length && raw[i] !== '"') {
+        if (raw[i] === '\\' && i + 1 < raw.length) i++;
+        s += raw[i++];
+      }
+      i++;
+      out.push(s);
+    } else {
+      let s = '';
+      while (i < raw.length && raw[i] !== ' ' && raw[i] !== '\t') s += raw[i++];
+      out.push(s);
+    }
+  }
+  return out;
+}
+
+// A value as the config writes it: bare when it can be, else quoted.
+function quote(s) {
+  return /^[\x21-\x7e]+$/.test(s) && !/[{};#"]/.test(s) ? s
+    : '"' + s.replace(/[\\"]/g, (c) => '\\' + c) + '"';
+}
+
+function input(value, attrs) {
+  const e = el('input');
+  e.value = value || '';
+  Object.assign(e, attrs || {});
+  return e;
+}
+
+function select(value, options) {
+  const e = el('select');
+  for (const o of options) {
+    const opt = el('option', o === '' ? '(default)' : o);
+    opt.value = o;
+    e.append(opt);
+  }
+  e.value = options.includes(value) ? value : '';
+  return e;
+}
+
+function labelled(text, control, note) {
+  const l = el('label', text + ' ');
+  l.append(control);
+  if (note) l.append(el('span', ' ' + note, 'note'));
+  return l;
+}
+
+// Widgets: each has key (the directive), node, value() -> lines joined by \n.
+const widgets = {
+  text(f, vals) { // one directive line, as written (quotes and all)
+    const i = input(vals[0], { name: f.key, placeholder: f.placeholder || '' });
+    return { node: labelled(f.label, i, f.note), value: () => i.value.trim() };
+  },
+  string(f, vals) { // one quoted string, shown without its quotes
+    const i = input(vals.length ? tokens(vals[0]).join(' ') : '', { name: f.key });
+    return { node: labelled(f.label, i, f.note),
+             value: () => (i.value.trim() === '' ? '' : quote(i.value.trim())) };
+  },
+  lines(f, vals) { // one directive line per text line
+    const t = el('textarea');
+    t.name = f.key;
+    t.rows = Math.max(2, vals.length + 1);
+    t.cols = 70;
+    t.spellcheck = false;
+    t.value = vals.join('\n');
+    return { node: labelled(f.label, t, f.note),
+             value: () => t.value.split('\n').map((x) => x.trim()).filter((x) => x).join('\n') };
+  },
+  select(f, vals) {
+    const s = select(vals[0] || '', f.options);
+    s.name = f.key;
+    return { node: labelled(f.label, s, f.note), value: () => s.value };
+  },
+  persistence(f, vals) {
+    const t = tokens(vals[0] || 'off');
+    const kind = select(t[0], ['', 'off', 'source-ip', 'cookie']);
+    kind.name = 'persistence';
+    const opt = (k) => { const j = t.indexOf(k); return j > 0 ? t[j + 1] : ''; };
+    const cookie = input(t[0] === 'cookie' ? t[1] : '', { name: 'persistence-cookie' });
+    const mask = input(opt('mask'), { name: 'persistence-mask', size: 4 });
+    const timeout = input(opt('timeout'), { name: 'persistence-timeout', size: 6 });
+    const box = el('div', undefined, 'composite');
+    box.append(labelled('Persistence', kind), labelled('cookie name', cookie),
+               labelled('source mask bits', mask), labelled('timeout', timeout, '(default 20m)'));
+    return { node: box, value: () => {
+      if (kind.value === '') return '';
+      let v = kind.value;
+      if (v === 'cookie') v += ' ' + quote(cookie.value.trim() || 'GHSRV');
+      if (v === 'source-ip' && mask.value.trim()) v += ' mask ' + mask.value.trim();
+      if (v !== 'off' && timeout.value.trim()) v += ' timeout ' + timeout.value.trim();
+      return v;
+    } };
+  },
+  reencrypt(f, vals) {
+    const t = tokens(vals[0] || '');
+    const mode = select(t[0] || '', ['', 'off', 'verify', 'pinned']);
+    mode.name = 'reencrypt';
+    const ca = input(t[0] === 'verify' ? t[1] : '', { name: 'reencrypt-ca' });
+    const box = el('div', undefined, 'composite');
+    box.append(labelled('Re-encrypt to real servers', mode),
+               labelled('CA for real servers (with verify)', ca));
+    return { node: box, value: () => (mode.value === 'verify'
+      ? 'verify ' + quote(ca.value.trim()) : mode.value) };
+  },
+  check(f, vals) {
+    const t = tokens(vals[0] || '');
+    const keys = ['port', 'interval', 'timeout', 'rise', 'fall', 'expect', 'body', 'start'];
+    const got = {};
+    const extra = [];
+    for (let i = 2; i < t.length; i++) {
+      if (keys.includes(t[i]) && i + 1 < t.length) got[t[i]] = t[++i];
+      else extra.push(quote(t[i]));
+    }
+    const method = select(t[0] || '', ['', 'get', 'head']);
+    method.name = 'check-method';
+    const url = input(t[1] || '', { name: 'check-url', placeholder: '/healthcheck.html' });
+    const box = el('div', undefined, 'composite');
+    box.append(labelled('Health check', method, '(default: off)'), labelled('URL', url));
+    const ins = {};
+    for (const k of keys) {
+      ins[k] = input(got[k] || '', { name: 'check-' + k, size: k === 'body' ? 16 : 6 });
+      box.append(labelled(k, ins[k]));
+    }
+    return { node: box, value: () => {
+      if (method.value === '') return '';
+      let v = method.value + ' ' + quote(url.value.trim() || '/');
+      for (const k of keys) if (ins[k].value.trim()) v += ' ' + k + ' ' + quote(ins[k].value.trim());
+      return extra.length ? v + ' ' + extra.join(' ') : v;
+    } };
+  },
+  servers(f, vals) {
+    const cols = ['weight', 'maxconn', 'state', 'verify-name', 'pin'];
+    const table = el('table', undefined, 'servers');
+    const head = el('tr');
+    for (const h of ['name', 'address:port', ...cols, 'other options', '']) head.append(el('th', h));
+    table.append(head);
+    const rows = [];
+    const addRow = (raw) => {
+      const t = tokens(raw || '');
+      const got = {};
+      const extra = [];
+      for (let i = 2; i < t.length; i++) {
+        if (cols.includes(t[i]) && i + 1 < t.length) got[t[i]] = t[++i];
+        else extra.push(quote(t[i]));
+      }
+      const r = { tr: el('tr'), name: input(t[0], { size: 10, name: 'server-name' }),
+                  addr: input(t[1], { size: 18, name: 'server-address' }),
+                  extra: input(extra.join(' '), { size: 12 }), ins: {} };
+      r.tr.append(el('td'), el('td'));
+      r.tr.children[0].append(r.name);
+      r.tr.children[1].append(r.addr);
+      for (const c of cols) {
+        r.ins[c] = c === 'state' ? select(got.state || '', ['', 'up', 'drain', 'maint'])
+          : input(got[c] || '', { size: c === 'pin' ? 20 : 6, name: 'server-' + c });
+        const td = el('td');
+        td.append(r.ins[c]);
+        r.tr.append(td);
+      }
+      const tdx = el('td');
+      tdx.append(r.extra);
+      const rm = el('button', 'remove');
+      rm.type = 'button';
+      rm.addEventListener('click', () => { r.tr.remove(); rows.splice(rows.indexOf(r), 1); });
+      const tdr = el('td');
+      tdr.append(rm);
+      r.tr.append(tdx, tdr);
+      table.append(r.tr);
+      rows.push(r);
+    };
+    for (const v of vals) addRow(v);
+    const add = el('button', 'add a real server');
+    add.type = 'button';
+    add.dataset.action = 'add-server';
+    add.addEventListener('click', () => addRow(''));
+    const box = el('div', undefined, 'composite');
+    box.append(table, add);
+    return { node: box, value: () => rows.filter((r) => r.name.value.trim()).map((r) => {
+      let v = quote(r.name.value.trim()) + ' ' + r.addr.value.trim();
+      for (const c of cols) if (r.ins[c].value.trim()) v += ' ' + c + ' ' + quote(r.ins[c].value.trim());
+      return r.extra.value.trim() ? v + ' ' + r.extra.value.trim() : v;
+    }).join('\n') };
+  },
+};
+
+const SERVICE_FORM = [
+  ['Basic', [
+    { key: 'listen', label: 'Address:port', type: 'text', placeholder: '0.0.0.0:443' },
+    { key: 'app', label: 'Built-in application', type: 'select',
+      options: ['', 'status', 'management', 'conference', 'admin'],
+      note: '(none: the real servers below)' }]],
+  ['Standard', [
+    { key: 'scheduler', label: 'Scheduler', type: 'select',
+      options: ['', 'least-conn', 'round-robin', 'source-hash'], note: '(default least-conn)' },
+    { key: 'persistence', type: 'persistence' },
+    { key: 'idle-timeout', label: 'Idle timeout', type: 'text', note: '(default 1800s)' },
+    { key: 'keepalive-timeout', label: 'Keep-alive timeout', type: 'text' },
+    { key: 'client-header-timeout', label: 'Client header timeout', type: 'text' },
+    { key: 'connect-timeout', label: 'Connect timeout', type: 'text' },
+    { key: 'server-timeout', label: 'Real server timeout', type: 'text' }]],
+  ['SSL', [
+    { key: 'certificate', label: 'Certificates', type: 'text',
+      note: '(certificate names, space separated; none: plain HTTP)' },
+    { key: 'tls-versions', label: 'TLS versions', type: 'text', placeholder: '1.2 1.3' },
+    { key: 'hsts-max-age', label: 'HSTS max-age', type: 'text' },
+    { key: 'sni-host-match', label: 'Host must equal SNI', type: 'select', options: ['', 'on', 'off'] },
+    { key: 'reencrypt', type: 'reencrypt' },
+    { key: 'client-certificate', label: 'Client certificate to real servers', type: 'text' }]],
+  ['ESP', [
+    { key: 'allowed-hosts', label: 'Allowed virtual hosts', type: 'lines',
+      note: '(empty refuses every request; * allows all)' },
+    { key: 'allowed-dirs', label: 'Allowed directories', type: 'lines', note: '(e.g. /meet/*)' },
+    { key: 'allowed-methods', label: 'Allowed methods', type: 'text' },
+    { key: 'merge-slashes', label: 'Merge slashes', type: 'select', options: ['', 'on', 'off'] },
+    { key: 'encoded-slash', label: 'Encoded slash', type: 'select', options: ['', 'refuse', 'allow'] },
+    { key: 'server-header', label: 'Server header', type: 'select', options: ['', 'strip', 'pass'] }]],
+  ['Rules', [
+    { key: 'rule-set', label: 'Rule set', type: 'text', note: '(a rules block; see Rule sets)' },
+    { key: 'max-conns-per-source', label: 'Connections per client', type: 'text' },
+    { key: 'conn-rate-per-source', label: 'New connections per second per client', type: 'text' },
+    { key: 'request-rate-per-source', label: 'Requests per second per client', type: 'text' },
+    { key: 'request-burst-per-source', label: 'Request burst per client', type: 'text' },
+    { key: 'limit-action', label: 'Over the rate', type: 'select', options: ['', '429', 'close'] }]],
+  ['Real servers', [
+    { key: 'server', type: 'servers' },
+    { key: 'check', type: 'check' }]],
+];
+
+const IDP_FORM = [
+  ['Identity Provider', [
+    { key: 'description', label: 'Description', type: 'string' },
+    { key: 'uuid', label: 'UUID', type: 'text', note: '(fixed: in the ACS URLs the IdP knows)' },
+    { key: 'idp-entity-id', label: 'IdP entity ID', type: 'string' },
+    { key: 'idp-sso-url', label: 'SSO URL', type: 'string' },
+    { key: 'idp-certificate', label: 'IdP public certificates (PEM files)', type: 'lines' },
+    { key: 'display-name-attribute', label: 'Display name attribute', type: 'text',
+      note: '(empty: NameID; "" lets participants type a name)' }]],
+  ['Service provider', [
+    { key: 'sp-certificate', label: 'Service entity certificate', type: 'text',
+      note: '(a certificate block)' },
+    { key: 'sp-entity-id', label: 'SAML 2.0 Entity ID for this service', type: 'string' },
+    { key: 'acs-from-services', label: 'ACS URLs from every service name', type: 'select',
+      options: ['', 'on', 'off'] },
+    { key: 'acs-url', label: 'Assertion consumer service URLs', type: 'lines' },
+    { key: 'signature-algorithm', label: 'Signature algorithm', type: 'select',
+      options: ['', 'rsa-sha256', 'rsa-sha384', 'rsa-sha512', 'rsa-sha1'] },
+    { key: 'digest-algorithm', label: 'Digest algorithm', type: 'select',
+      options: ['', 'sha256', 'sha384', 'sha512', 'sha1'] },
+    { key: 'allow-sha1', label: 'Allow SHA-1', type: 'select', options: ['', 'off', 'on'] },
+    { key: 'require-encryption', label: 'Require encrypted assertions', type: 'select',
+      options: ['', 'off', 'on'] },
+    { key: 'session-timeout', label: 'Session timeout', type: 'text' },
+    { key: 'clock-skew', label: 'Clock skew', type: 'text' }]],
+];
+
+const GROUP_FORM = [
+  ['Identity Provider group', [
+    { key: 'description', label: 'Description', type: 'string' },
+    { key: 'identity-providers', label: 'Identity providers', type: 'lines',
+      note: '(names; quote a name with spaces)' }]],
+];
+
+const RULES_FORM = [
+  ['Rules', [
+    { key: 'rule', label: 'Rules, in order', type: 'lines',
+      note: '(ID ACTION if FIELD OP VALUE, one per line)' }]],
+];
+
+// Renders the form for block kind/name (name null: a new block) into box.
+async function blockForm(box, kind, name, spec, onSaved) {
+  let dirs = [];
+  if (name !== null) {
+    const r = await api('/api/v1/blocks/' + kind + '/' + encodeURIComponent(name));
+    if (!r.ok) { box.replaceChildren(el('p', 'Refused: ' + (await r.json()).error)); return; }
+    dirs = (await r.json()).directives;
+  }
+  const byKey = {};
+  for (const d of dirs) (byKey[d.name] = byKey[d.name] || []).push(d.value);
+  const form = el('form', undefined, 'block-form');
+  form.dataset.kind = kind;
+  form.append(el('h2', (name === null ? 'New ' + kind : 'Modify ' + kind + ' ' + name)));
+  const nameIn = input(name === null ? '' : name, { name: '_name', required: true });
+  form.append(labelled('Name', nameIn));
+  const ws = [];
+  const shown = new Set();
+  for (const [title, fields] of spec) {
+    const fs = el('fieldset');
+    fs.dataset.section = title;
+    fs.append(el('legend', title));
+    for (const f of fields) {
+      const w = widgets[f.type](f, byKey[f.key] || []);
+      w.key = f.key;
+      w.initial = w.value();
+      ws.push(w);
+      shown.add(f.key);
+      fs.append(w.node);
+    }
+    form.append(fs);
+  }
+  const other = dirs.filter((d) => !shown.has(d.name));
+  if (other.length) {
+    const fs = el('fieldset');
+    fs.dataset.section = 'Other';
+    fs.append(el('legend', 'Other directives (kept as written; edit them in the block text)'));
+    const pre = el('pre', other.map((d) => d.name + ' ' + d.value).join('\n'), 'other');
+    fs.append(pre);
+    form.append(fs);
+  }
+  const save = el('button', name === null ? 'Add' : 'Save');
+  save.type = 'submit';
+  save.dataset.action = 'save-form';
+  const cancel = el('button', 'Close');
+  cancel.type = 'button';
+  cancel.addEventListener('click', () => box.replaceChildren());
+  const msg = el('p', '', 'form-message');
+  msg.setAttribute('role', 'status');
+  form.append(save, cancel, msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = new URLSearchParams();
+    if (name === null || nameIn.value.trim() !== name) body.append('_name', nameIn.value.trim());
+    for (const w of ws) {
+      const v = w.value();
+      if (v !== w.initial) body.append(w.key, v);
+    }
+    const url = '/api/v1/blocks/' + kind + (name === null ? '' : '/' + encodeURIComponent(name));
+    const r = await api(url, { method: 'POST', body, headers: {
+      'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"' } });
+    const j = await r.json();
+    msg.textContent = r.ok ? 'Saved (configuration ' + j.version + ')' : 'Refused: ' + j.error;
+    await loadConfigVersion();
+    if (r.ok) await onSaved(nameIn.value.trim());
+  });
+  box.replaceChildren(form);
+}
+
+async function deleteBlock(kind, name, msgId, after) {
+  if (!window.confirm('Delete the ' + kind + ' ' + name + '?')) return;
+  const r = await api('/api/v1/blocks/' + kind + '/' + encodeURIComponent(name) + '/delete', {
+    method: 'POST', headers: { 'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"' } });
+  const j = await r.json();
+  document.getElementById(msgId).textContent = r.ok ? name + ' deleted' : 'Refused: ' + j.error;
+  await loadConfigVersion();
+  await after();
+}
+
+function openServiceForm(name) {
+  const box = document.getElementById('svc-form');
+  return blockForm(box, 'service', name, SERVICE_FORM, async () => { await loadInventory(); });
+}
+
+function openIdpForm(name) {
+  return blockForm(document.getElementById('idp-form'), 'identity-provider', name, IDP_FORM,
+                   async () => { await loadIdps(); });
+}
+
+function openGroupForm(name) {
+  return blockForm(document.getElementById('idp-form'), 'identity-provider-group', name,
+                   GROUP_FORM, async () => { await loadIdps(); });
+}
+
+async function loadRuleSets() {
+  const r = await api('/api/v1/rule-sets');
+  if (!r.ok) return;
+  const j = await r.json();
+  const rows = j.rule_sets.map((rs) => {
+    const tr = el('tr');
+    tr.dataset.ruleset = rs.name;
+    const ops = el('td', undefined, 'admin-col');
+    if (me.role === 'admin') {
+      const m = el('button', 'modify');
+      m.dataset.action = 'modify';
+      m.addEventListener('click', () => blockForm(document.getElementById('rules-form'), 'rules',
+                                                  rs.name, RULES_FORM, loadRuleSets));
+      const d = el('button', 'delete');
+      d.dataset.action = 'delete';
+      d.addEventListener('click', () => deleteBlock('rules', rs.name, 'svc-message', loadRuleSets));
+      ops.append(m, d);
+    }
+    tr.append(el('td', rs.name), el('td', rs.rules), el('td', rs.used_by.join(' ') || '-'), ops);
+    return tr;
+  });
+  document.querySelector('#rules-table tbody').replaceChildren(...rows);
+}
