@@ -124,6 +124,31 @@ static void histogram(struct gh_sbuf *o, const char *metric, const char *labels,
          labels, cum);
 }
 
+/* A label value in the Prometheus text format: \\, \" and \n escaped (names
+ * come from the config and may hold any of them). Rotating thread-local
+ * buffers, as one line names at most two. */
+static const char *pl(const char *s)
+{
+    static __thread char buf[4][520];
+    static __thread unsigned k;
+    char *o = buf[k++ % 4];
+    size_t n = 0;
+
+    for (; *s && n + 3 < sizeof(buf[0]); s++) {
+        if (*s == '\\' || *s == '"') {
+            o[n++] = '\\';
+            o[n++] = *s;
+        } else if (*s == '\n') {
+            o[n++] = '\\';
+            o[n++] = 'n';
+        } else {
+            o[n++] = *s;
+        }
+    }
+    o[n] = '\0';
+    return o;
+}
+
 static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
 {
     size_t i, j, c;
@@ -137,37 +162,37 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
         long long left = certs_expiry_seconds(&src);
         if (left != INT64_MIN)
             gh_sbuf_printf(o, "gatehouse_certificate_expiry_seconds{certificate=\"%s\"} %lld\n",
-                 g->conf->certs[i].name, left);
+                 pl(g->conf->certs[i].name), left);
     }
 
     gh_sbuf_printf(o, "# HELP gatehouse_service_connections Client connections open now.\n"
             "# TYPE gatehouse_service_connections gauge\n");
     for (i = 0; i < g->nsvcs; i++)
-        gh_sbuf_printf(o, "gatehouse_service_connections{service=\"%s\"} %ld\n", g->svcs[i].st->name,
+        gh_sbuf_printf(o, "gatehouse_service_connections{service=\"%s\"} %ld\n", pl(g->svcs[i].st->name),
              atomic_load(&g->svcs[i].st->conns_active));
     gh_sbuf_printf(o, "# HELP gatehouse_service_queue Requests waiting for a real-server slot.\n"
             "# TYPE gatehouse_service_queue gauge\n");
     for (i = 0; i < g->nsvcs; i++)
-        gh_sbuf_printf(o, "gatehouse_service_queue{service=\"%s\"} %ld\n", g->svcs[i].st->name,
+        gh_sbuf_printf(o, "gatehouse_service_queue{service=\"%s\"} %ld\n", pl(g->svcs[i].st->name),
              atomic_load(&g->svcs[i].st->queued));
     gh_sbuf_printf(o, "# HELP gatehouse_service_connections_total Client connections accepted.\n"
             "# TYPE gatehouse_service_connections_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         gh_sbuf_printf(o, "gatehouse_service_connections_total{service=\"%s\"} %llu\n",
-             g->svcs[i].st->name, atomic_load(&g->svcs[i].st->conns_total));
+             pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->conns_total));
     gh_sbuf_printf(o, "# HELP gatehouse_service_requests_total Requests answered, by status class.\n"
             "# TYPE gatehouse_service_requests_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
         for (c = 1; c < 6; c++)
             gh_sbuf_printf(o, "gatehouse_service_requests_total{service=\"%s\",code=\"%s\"} %llu\n",
-                 g->svcs[i].st->name, classes[c], atomic_load(&g->svcs[i].st->requests[c]));
+                 pl(g->svcs[i].st->name), classes[c], atomic_load(&g->svcs[i].st->requests[c]));
     gh_sbuf_printf(o, "# HELP gatehouse_service_bytes_total Bytes from clients (in) and to clients (out).\n"
             "# TYPE gatehouse_service_bytes_total counter\n");
     for (i = 0; i < g->nsvcs; i++) {
         gh_sbuf_printf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"in\"} %llu\n",
-             g->svcs[i].st->name, atomic_load(&g->svcs[i].st->bytes_in));
+             pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->bytes_in));
         gh_sbuf_printf(o, "gatehouse_service_bytes_total{service=\"%s\",direction=\"out\"} %llu\n",
-             g->svcs[i].st->name, atomic_load(&g->svcs[i].st->bytes_out));
+             pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->bytes_out));
     }
     gh_sbuf_printf(o, "# HELP gatehouse_service_rejections_total Requests or connections refused, by "
             "reason.\n# TYPE gatehouse_service_rejections_total counter\n");
@@ -176,13 +201,13 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
             unsigned long long v = atomic_load(&g->svcs[i].st->refused[c]);
             if (v)
                 gh_sbuf_printf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
-                     g->svcs[i].st->name, rules_reason_name((enum gh_reason)c), v);
+                     pl(g->svcs[i].st->name), rules_reason_name((enum gh_reason)c), v);
         }
     gh_sbuf_printf(o, "# HELP gatehouse_service_request_duration_seconds Time from request head to the "
             "end of the response.\n# TYPE gatehouse_service_request_duration_seconds "
             "histogram\n");
     for (i = 0; i < g->nsvcs; i++) {
-        snprintf(l, sizeof(l), "service=\"%s\"", g->svcs[i].st->name);
+        snprintf(l, sizeof(l), "service=\"%s\"", pl(g->svcs[i].st->name));
         histogram(o, "gatehouse_service_request_duration_seconds", l, g->svcs[i].st->lat,
                   atomic_load(&g->svcs[i].st->lat_sum_ms));
     }
@@ -192,7 +217,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             gh_sbuf_printf(o, "gatehouse_server_up{service=\"%s\",server=\"%s\",state=\"%s\"} %d\n",
-                 s->st->service, s->st->name, s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
+                 pl(s->st->service), pl(s->st->name), s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
                  atomic_load(&s->st->up));
         }
     gh_sbuf_printf(o, "# HELP gatehouse_server_active Requests in flight to the server.\n"
@@ -201,7 +226,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             gh_sbuf_printf(o, "gatehouse_server_active{service=\"%s\",server=\"%s\"} %ld\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->active));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->active));
         }
     gh_sbuf_printf(o, "# HELP gatehouse_server_connections Connections open to the server (in use or "
             "pooled).\n# TYPE gatehouse_server_connections gauge\n");
@@ -209,7 +234,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             gh_sbuf_printf(o, "gatehouse_server_connections{service=\"%s\",server=\"%s\"} %ld\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->conns));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->conns));
         }
     gh_sbuf_printf(o, "# HELP gatehouse_server_connections_total Connections opened to the server.\n"
             "# TYPE gatehouse_server_connections_total counter\n");
@@ -217,7 +242,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             gh_sbuf_printf(o, "gatehouse_server_connections_total{service=\"%s\",server=\"%s\"} %llu\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->conns_total));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->conns_total));
         }
     gh_sbuf_printf(o, "# HELP gatehouse_server_requests_total Requests sent, by response status class.\n"
             "# TYPE gatehouse_server_requests_total counter\n");
@@ -227,7 +252,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
                 struct proxy_server *s = &g->svcs[i].servers[j];
                 gh_sbuf_printf(o, "gatehouse_server_requests_total{service=\"%s\",server=\"%s\",code=\"%s\"} "
                         "%llu\n",
-                     s->st->service, s->st->name, classes[c], atomic_load(&s->st->requests[c]));
+                     pl(s->st->service), pl(s->st->name), classes[c], atomic_load(&s->st->requests[c]));
             }
     gh_sbuf_printf(o, "# HELP gatehouse_server_checks_total Active health checks, by result.\n"
             "# TYPE gatehouse_server_checks_total counter\n");
@@ -236,10 +261,10 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
             struct proxy_server *s = &g->svcs[i].servers[j];
             gh_sbuf_printf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"ok\"} "
                     "%llu\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->checks_ok));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->checks_ok));
             gh_sbuf_printf(o, "gatehouse_server_checks_total{service=\"%s\",server=\"%s\",result=\"fail\"} "
                     "%llu\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->checks_fail));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->checks_fail));
         }
     gh_sbuf_printf(o, "# HELP gatehouse_server_bytes_total Bytes to the server (out) and from it (in).\n"
             "# TYPE gatehouse_server_bytes_total counter\n");
@@ -248,17 +273,17 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
             struct proxy_server *s = &g->svcs[i].servers[j];
             gh_sbuf_printf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"in\"} "
                     "%llu\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->bytes_in));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->bytes_in));
             gh_sbuf_printf(o, "gatehouse_server_bytes_total{service=\"%s\",server=\"%s\",direction=\"out\"} "
                     "%llu\n",
-                 s->st->service, s->st->name, atomic_load(&s->st->bytes_out));
+                 pl(s->st->service), pl(s->st->name), atomic_load(&s->st->bytes_out));
         }
     gh_sbuf_printf(o, "# HELP gatehouse_server_request_duration_seconds Time from request head to the end "
             "of the response.\n# TYPE gatehouse_server_request_duration_seconds histogram\n");
     for (i = 0; i < g->nsvcs; i++)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
-            snprintf(l, sizeof(l), "service=\"%s\",server=\"%s\"", s->st->service, s->st->name);
+            snprintf(l, sizeof(l), "service=\"%s\",server=\"%s\"", pl(s->st->service), pl(s->st->name));
             histogram(o, "gatehouse_server_request_duration_seconds", l, s->st->lat,
                       atomic_load(&s->st->lat_sum_ms));
         }
@@ -275,9 +300,12 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         char sname[400];
         /* Names come from the config and may hold anything a string can. */
         gh_json_escape(sname, sizeof(sname), v->name, strlen(v->name), 128);
-        gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"queue\":%ld,\"connections\":%ld,"
+        gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"app\":%s%s%s,\"queue\":%ld,"
+                "\"connections\":%ld,"
                 "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
-             i ? "," : "", sname, g->svcs[i].conf->listen, atomic_load(&v->queued),
+             i ? "," : "", sname, g->svcs[i].conf->listen, g->svcs[i].conf->app ? "\"" : "",
+             g->svcs[i].conf->app ? g->svcs[i].conf->app : "null",
+             g->svcs[i].conf->app ? "\"" : "", atomic_load(&v->queued),
              atomic_load(&v->conns_active),
              atomic_load(&v->conns_total), atomic_load(&v->bytes_in),
              atomic_load(&v->bytes_out));

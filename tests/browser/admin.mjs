@@ -49,6 +49,9 @@ await session('admin', async (page) => {
                     ' errors: ' + result.errors.join(' | '));
   }
   result.who = await page.textContent('#who');
+  result.appRows = await page.$$eval('tr[data-server^="admin/"]', (els) => els.length);
+  result.appButtons = await page.$$eval('tr[data-server^="admin/"] button, tr[data-server^="admin/"] input',
+                                        (els) => els.length);
   await shot(page, 'statistics');
   const row = 'tr[data-server="public/web1"]';
   await page.click(row + ' button[data-action="drain"]');

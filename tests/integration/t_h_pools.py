@@ -162,6 +162,29 @@ def metrics_match_the_traffic_sent(env):
 
 
 @test
+def metrics_label_values_are_escaped(env):
+    """Names from the config may hold a quote or a backslash: /metrics still
+    parses line by line as the Prometheus text format, and the JSON too."""
+    a = env.backend()
+    front, m = free_port(), free_port()
+    conf = service("front", front, servers=[("a", a)]).replace(
+        "service front", 'service "we\\"ird\\\\name"').replace(
+        "server a ", 'server "x\\"y" ')
+    env.gatehouse(base_conf(env) + conf + mgmt(m))
+    text = curl("--cacert", env.ca, "https://localhost:%d/metrics" % m).stdout.decode()
+    line = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*'
+                      r'(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\\n])*"'
+                      r'(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\\n])*")*\})? \S+$')
+    bad = [x for x in text.splitlines() if x and not x.startswith("#") and not line.match(x)]
+    check(not bad, "lines that do not parse: %r" % bad[:5])
+    check('gatehouse_server_up{service="we\\"ird\\\\name",server="x\\"y",state="up"}' in text,
+          "escaped labels missing:\n%s" % text[:1500])
+    stats = json.loads(curl("--cacert", env.ca, "https://localhost:%d/api/v1/stats" % m).stdout)
+    names = [(s["name"], [x["name"] for x in s["servers"]]) for s in stats["services"]]
+    check(('we"ird\\name', ['x"y']) in names, "JSON names: %r" % names)
+
+
+@test
 def killing_a_server_under_load_loses_little(env):
     a, b = env.backend(), env.backend()
     front = free_port()

@@ -290,6 +290,8 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     check("Wrong user name or password" in res["wrong"], "wrong password page: %r" % res["wrong"])
     check(res["who"] == "root (admin)", "who: %r" % res["who"])
+    check(res["appRows"] == 1 and res["appButtons"] == 0,
+          "an application's internal server offered operations: %r" % res)
     check("weight 7" in res["message"], "message: %r" % res["message"])
     conf = open(a.conf).read()
     check(re.search(r"server web1 127\.0\.0\.1:\d+ weight 7 state drain", conf), "file: %s" % conf)

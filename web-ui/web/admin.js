@@ -71,7 +71,8 @@ async function refresh() {
       const t = el('tr');
       t.dataset.server = svc.name + '/' + srv.name;
       const ops = el('td', undefined, 'ops');
-      if (me && (me.role === 'operator' || me.role === 'admin') && version) {
+      // A built-in application's internal server is not in the config to operate.
+      if (me && (me.role === 'operator' || me.role === 'admin') && version && !svc.app) {
         for (const st of ['up', 'drain', 'maint']) {
           if (st === srv.state) continue;
           const b = el('button', st === 'up' ? 'enable' : st === 'maint' ? 'disable' : 'drain');
@@ -80,7 +81,7 @@ async function refresh() {
           ops.append(b);
         }
       }
-      if (me && me.role === 'admin' && version) {
+      if (me && me.role === 'admin' && version && !svc.app) {
         const w = el('input');
         w.type = 'number';
         w.min = '1';
