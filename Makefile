@@ -28,7 +28,7 @@ COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
          common/kv_rec.c common/fs.c common/conf_outline.c
 RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
-CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c
+CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
         proxy/health.c proxy/persist.c

@@ -93,6 +93,15 @@ int certs_gen_selfsigned(const char *cert_out, const char *key_out, const struct
                          char *err, size_t errlen);
 int certs_gen_csr(const char *csr_out, const char *key_out, const struct certs_req *r, char *err,
                   size_t errlen);
+/* import.c */
+/* A certificate made elsewhere: PEM text holding a chain and its private
+ * key (any order; the key may be encrypted with pass), or PKCS#12 bytes
+ * opened with pass. Writes the chain (leaf first, each issuer after it)
+ * to cert_out and the key, unencrypted, to key_out (0600); refuses to
+ * overwrite, a key matching no certificate, and certificates outside the
+ * leaf's chain. 0 or -1 with err. */
+int certs_import(const void *data, size_t len, const char *pass, const char *cert_out,
+                 const char *key_out, char *err, size_t errlen);
 /* One line describing a certificate file: subject, SANs, issuer, key type,
  * not-after and days left (tab-separated). */
 int certs_describe(const struct certs_source *src, char *out, size_t outlen);

@@ -5,6 +5,8 @@
  *   POST /api/v1/certificates/selfsigned   name, cn, sans, rsa (0 = ECDSA P-256), days
  *   POST /api/v1/certificates/csr          name, cn, sans, rsa -> the CSR (PEM) to send to a CA
  *   POST /api/v1/certificates/<name>/issued  body: the CA's chain (PEM), leaf first
+ *   POST /api/v1/certificates/<name>/import  body: PEM (chain and key, any order) or
+ *                                            PKCS#12; X-Passphrase: the key's or the file's
  *
  * Files go to state-dir/admin/certs/<name>.{key,csr,pem}; self-signed and
  * issued certificates are added as a `certificate` block (validated: the
@@ -202,6 +204,37 @@ static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_se
     }
 }
 
+/* A pair made elsewhere: converted to our two files (the passphrase is
+ * used once and not kept), then added like a generated one. */
+static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *name, const char *body, size_t blen)
+{
+    const char *pass = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Passphrase");
+    char dir[1300], cert[1400], key[1400], err[1024];
+    int committed = 0;
+    enum MHD_Result ret;
+
+    if (!valid_name(name))
+        return webui__json(conn, 422, "error", "name: 1-60 of a-z 0-9 - _");
+    dir_of(dir, sizeof(dir));
+    if (gh_mkdir_p(dir, 0700) == -1) {
+        snprintf(err, sizeof(err), "%.900s: %s", dir, strerror(errno));
+        return webui__json(conn, 500, "error", err);
+    }
+    snprintf(cert, sizeof(cert), "%s/%s.pem", dir, name);
+    snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+    if (certs_import(body, blen, pass, cert, key, err, sizeof(err)) == -1) {
+        webui__audit(conn, s, "certificate-import", name, "", "", "invalid");
+        return webui__json(conn, 422, "error", err);
+    }
+    ret = add_block(conn, s, name, cert, key, &committed);
+    if (!committed) { /* refused (stale, expired, in use...): nothing stays */
+        unlink(cert);
+        unlink(key);
+    }
+    return ret;
+}
+
 enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, const char *method,
                                  const struct webui_session *s, const char *body, size_t blen)
 {
@@ -223,6 +256,10 @@ enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, c
         (size_t)(slash - rest) < sizeof(name)) {
         snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
         return issued(conn, s, name, body, blen);
+    }
+    if (slash != NULL && strcmp(slash, "/import") == 0 && (size_t)(slash - rest) < sizeof(name)) {
+        snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
+        return import(conn, s, name, body, blen);
     }
     return webui__json(conn, 404, "error", "not found");
 }

@@ -102,6 +102,16 @@ await session('admin', async (page) => {
                              null, { timeout: 15000 });
   result.formMessage = await page.textContent('#svc-form .form-message');
   await shot(page, 'service-form');
+  if (process.env.GH_CERT_FILES) {
+    await page.fill('#ci-name', 'from-browser');
+    await page.setInputFiles('#ci-files', process.env.GH_CERT_FILES.split(','));
+    await page.click('#ci-go');
+    await page.waitForFunction(() => document.getElementById('cert-message').textContent.length > 0,
+                               null, { timeout: 15000 });
+    result.certMessage = await page.textContent('#cert-message');
+    await page.waitForSelector('tr[data-certificate="from-browser"]', { timeout: 15000 });
+    await shot(page, 'certificates');
+  }
   if (process.env.GH_IDP_METADATA) {
     await page.fill('#idp-name', 'Browser IdP');
     await page.fill('#idp-spcert', 'sp');

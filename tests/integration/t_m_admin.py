@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 
 from harness import GATEHOUSE, base_conf, check, free_port, service, test, wait_until
@@ -281,10 +282,16 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
         timeout=10, what="the reload with the odd service")
     shots = env.path("shots")
     os.makedirs(shots)
+    pair = [env.path("pair.pem"), env.path("pair.key")]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", pair[1], "-out", pair[0],
+                    "-days", "30", "-subj", "/CN=browser.example.com"],
+                   check=True, capture_output=True)
     r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin.mjs"), a.url, "root",
                         PW["root"], "viewer", PW["viewer"], shots], capture_output=True,
                        timeout=120, cwd=os.path.join(ROOT, "tests/browser"),
                        env=dict(os.environ, GH_IDP_METADATA=md, GH_LOCKOUT_USER="users",
+                                GH_CERT_FILES=",".join(pair),
                                 GH_LOCKOUT_PASSWORD=PW["users"]))
     check(r.returncode == 0, "browser run failed: %s %s" % (r.stdout[-2000:], r.stderr[-3000:]))
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
@@ -327,7 +334,9 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
           "service form save: %r\n%s" % (res["formMessage"], conf))
     check(res["idpFormMessage"].startswith("Saved") and
           'description "Edited in the browser"' in conf, "IdP form: %r" % res["idpFormMessage"])
-    check(len(res["shots"]) == 10 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+    check(res["certMessage"].startswith("Imported from-browser") and
+          "certificate from-browser {" in open(a.conf).read(), "cert import: %r" % res["certMessage"])
+    check(len(res["shots"]) == 11 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
           "screenshots: %r" % res["shots"])
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)
@@ -964,3 +973,87 @@ def admin_every_stale_write_gets_412_with_the_current_version(env):
                 ok = st in (want, 404)
             check(ok, "%s %s: %d %r" % (path, hdrs, st, body[:200]))
     check(open(a.conf).read() == before, "a refused write changed the file")
+
+
+@test
+def admin_certificates_imported_as_pem_pair_or_pkcs12(env):
+    """A certificate made elsewhere: PEM (chain and encrypted key, in any
+    order) or PKCS#12, each with its passphrase; stored as chain + 0600
+    key without the passphrase, added as a block and served once a service
+    names it. Wrong passphrases, a key matching nothing, a stray
+    certificate and garbage are 422 and leave no file and no change."""
+    import hashlib
+    import ssl
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    hd = lambda **k: dict({"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % a.version(root)}, **k)
+    d = env.path("ext")
+    os.makedirs(d)
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True, cwd=d)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.pem", "-days", "30", "-subj", "/CN=Outside CA")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=DNS:localhost")
+    run("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-out", "leaf.pem", "-days", "30", "-copy_extensions", "copy")
+    run("openssl", "pkey", "-in", "leaf.key", "-aes256", "-passout", "pass:pem secret",
+        "-out", "leaf-enc.key")
+    run("openssl", "pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.pem", "-certfile",
+        "ca.pem", "-passout", "pass:p12 secret", "-out", "leaf.p12")
+    rd = lambda n: open(os.path.join(d, n), "rb").read()
+    certs_dir = env.path("gatehouse-state/admin/certs")
+    before = open(a.conf).read()
+    refused = [("garbage", b"not a certificate at all", {}, b"neither PEM nor"),
+               ("wrong-pem-pass", rd("leaf-enc.key") + rd("leaf.pem"),
+                {"X-Passphrase": "nope"}, b"passphrase"),
+               ("no-match", rd("ca.key") + rd("leaf.pem"), {}, b"matches"),
+               ("stray", rd("leaf.key") + rd("leaf.pem") + open(env.ca, "rb").read(), {},
+                b"not in the chain"),
+               ("wrong-p12-pass", rd("leaf.p12"), {"X-Passphrase": "nope"}, b"passphrase")]
+    for name, body, extra, why in refused:
+        st, h, out = root.request(a.url + "/api/v1/certificates/%s/import" % name, data=body,
+                                  headers=hd(**extra))
+        check(st == 422 and why in out, "%s: %d %r" % (name, st, out))
+        check(not os.path.exists(os.path.join(certs_dir, name + ".key")),
+              "%s left a key behind" % name)
+    check(open(a.conf).read() == before, "a refused import changed the config")
+    # Key first, then the CA, then the leaf: reordered on the way in.
+    st, h, out = root.request(a.url + "/api/v1/certificates/outside/import",
+                              data=rd("leaf-enc.key") + rd("ca.pem") + rd("leaf.pem"),
+                              headers=hd(**{"X-Passphrase": "pem secret"}))
+    check(st == 201, "PEM import: %d %r" % (st, out))
+    chain = open(os.path.join(certs_dir, "outside.pem")).read()
+    check(chain.index(rd("leaf.pem").decode().strip()) == 0 and
+          rd("ca.pem").decode().strip() in chain, "chain order:\n%s" % chain)
+    key = os.path.join(certs_dir, "outside.key")
+    check(oct(os.stat(key).st_mode & 0o777) == "0o600" and
+          b"BEGIN PRIVATE KEY" in open(key, "rb").read(), "stored key")
+    st, h, out = root.request(a.url + "/api/v1/certificates/bundle/import", data=rd("leaf.p12"),
+                              headers=hd(**{"X-Passphrase": "p12 secret"}))
+    check(st == 201, "PKCS#12 import: %d %r" % (st, out))
+    st, h, out = root.request(a.url + "/api/v1/certificates/bundle/import", data=rd("leaf.p12"),
+                              headers=hd(**{"X-Passphrase": "p12 secret"}))
+    check(st == 422 and b"exists" in out, "second import under a used name: %d %r" % (st, out))
+    st, h, out = root.request(a.url + "/api/v1/certificates")
+    listed = {c["name"]: c for c in json.loads(out)["certificates"]}
+    check("Outside CA" in listed["outside"]["issuer"] and "Outside CA" in listed["bundle"]["issuer"]
+          and b"PRIVATE" not in out, "listing: %r" % listed.keys())
+    audit = json.dumps(a.audit())
+    check("pem secret" not in audit and "p12 secret" not in audit, "a passphrase in the audit")
+    # Serve it: the public service now shows the imported leaf.
+    st, h, out = root.request(a.url + "/api/v1/blocks/service/public",
+                              data={"certificate": "bundle"}, headers=hd())
+    check(st == 200, "use it: %d %r" % (st, out))
+    ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+    want = hashlib.sha256(ssl.PEM_cert_to_DER_cert(rd("leaf.pem").decode())).hexdigest()
+
+    def served():
+        try:
+            with socket.create_connection(("127.0.0.1", a.pub), timeout=2) as s:
+                with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                    return hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()
+        except (OSError, ssl.SSLError):
+            return None
+    wait_until(lambda: served() == want, timeout=5, what="the imported certificate served")

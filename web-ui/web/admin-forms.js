@@ -397,3 +397,71 @@ async function loadRuleSets() {
   });
   document.querySelector('#rules-table tbody').replaceChildren(...rows);
 }
+
+// Certificates: import (PEM pair or PKCS#12), self-signed or CSR, issued chain.
+function certMessage(text) { document.getElementById('cert-message').textContent = text; }
+
+async function certPost(path, body, extra) {
+  const r = await api(path, { method: 'POST', body, headers: Object.assign({
+    'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"' }, extra || {}) });
+  await loadConfigVersion();
+  await loadInventory();
+  return r;
+}
+
+async function importCert(ev) {
+  ev.preventDefault();
+  const name = document.getElementById('ci-name').value.trim();
+  const files = [...document.getElementById('ci-files').files];
+  const bufs = await Promise.all(files.map((f) => f.arrayBuffer()));
+  const text = (b) => new TextDecoder().decode(b);
+  // PEM files go up as one text; a binary file (PKCS#12) goes alone.
+  const pem = bufs.every((b) => text(b).includes('-----BEGIN '));
+  const body = pem ? bufs.map(text).join('\n') : bufs[0];
+  const extra = { 'Content-Type': pem ? 'application/x-pem-file' : 'application/x-pkcs12' };
+  const pass = document.getElementById('ci-pass').value;
+  if (pass) extra['X-Passphrase'] = pass;
+  const r = await certPost('/api/v1/certificates/' + encodeURIComponent(name) + '/import', body,
+                           extra);
+  const j = await r.json();
+  certMessage(r.ok ? 'Imported ' + name + ' (configuration ' + j.version + ')'
+                   : 'Refused: ' + j.error);
+}
+
+async function makeCert(ev) {
+  ev.preventDefault();
+  const kind = ev.submitter ? ev.submitter.dataset.kind : 'selfsigned';
+  const get = (id) => document.getElementById(id).value.trim();
+  const body = new URLSearchParams({ name: get('cm-name'), cn: get('cm-cn'), sans: get('cm-sans'),
+                                     rsa: get('cm-key'), days: get('cm-days') });
+  const r = await certPost('/api/v1/certificates/' + kind, body);
+  if (kind === 'csr' && r.ok) {
+    const out = document.getElementById('csr-out');
+    out.textContent = await r.text();
+    out.hidden = false;
+    document.getElementById('cs-name').value = get('cm-name');
+    certMessage('CSR made: send it to your CA, then install what it issues below');
+    return;
+  }
+  const j = await r.json();
+  certMessage(r.ok ? 'Made ' + get('cm-name') : 'Refused: ' + j.error);
+}
+
+async function installIssued(ev) {
+  ev.preventDefault();
+  const name = document.getElementById('cs-name').value.trim();
+  const file = document.getElementById('cs-file').files[0];
+  const r = await certPost('/api/v1/certificates/' + encodeURIComponent(name) + '/issued',
+                           await file.text(), { 'Content-Type': 'application/x-pem-file' });
+  const j = await r.json();
+  certMessage(r.ok ? 'Installed ' + name : 'Refused: ' + j.error);
+}
+
+function setupCertForms() {
+  document.getElementById('cert-forms').hidden = false;
+  const on = (id, fn) => document.getElementById(id).addEventListener('submit', (ev) => {
+    fn(ev).catch((e) => certMessage(e.message)); });
+  on('cert-import', importCert);
+  on('cert-make', makeCert);
+  on('cert-issued', installIssued);
+}

@@ -511,6 +511,7 @@ async function main() {
     testRule(ev).catch(() => {}); });
   await loadRuleSets();
   if (me.role === 'admin') {
+    setupCertForms();
     for (const [id, fn] of [['svc-add', () => openServiceForm(null)],
                             ['rules-add', () => blockForm(document.getElementById('rules-form'),
                                                           'rules', null, RULES_FORM, loadRuleSets)],
