@@ -110,6 +110,12 @@ void slides_store_close(struct slides_store *st);
 /* Fills m->uri, conference_key, id and created. -1 with err (validation). */
 int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, char *err,
                           size_t errlen);
+/* Sets m->policy (PINs, authentication, Other participants) and
+ * m->idp_group of room m->id, checked as at creation; the alias, URI and
+ * key of the invitation stay. revoke_tokens bumps the epoch: everyone in
+ * the meeting must join again under the new rules. -1 with err. */
+int slides_meeting_update(struct slides_store *st, const struct slides_meeting *m,
+                          int revoke_tokens, char *err, size_t errlen);
 int slides_meeting_by_uri(struct slides_store *st, const char *uri, struct slides_meeting *m);
 int slides_meeting_by_alias(struct slides_store *st, const char *alias,
                             struct slides_meeting *m);

@@ -137,6 +137,61 @@ static int valid_pin(const char *p)
     return 1;
 }
 
+/* The join policy's own rules, for a new room and a changed one alike. */
+static int check_policy(const struct slides_meeting *m, char *err, size_t errlen)
+{
+    if (!valid_pin(m->policy.host_pin) || !valid_pin(m->policy.guest_pin)) {
+        snprintf(err, errlen, "PINs are up to 20 digits");
+        return -1;
+    }
+    if (m->policy.guest_pin[0] != '\0' && m->policy.host_pin[0] == '\0') {
+        snprintf(err, errlen, "a Guest PIN needs a Host PIN");
+        return -1;
+    }
+    if (m->policy.guest_pin[0] != '\0' && strcmp(m->policy.guest_pin, m->policy.host_pin) == 0) {
+        snprintf(err, errlen, "the Guest PIN must differ from the Host PIN");
+        return -1;
+    }
+    if (m->policy.auth != SLIDES_AUTH_NONE && m->idp_group[0] == '\0') {
+        snprintf(err, errlen, "participant authentication needs an identity provider group");
+        return -1;
+    }
+    return 0;
+}
+
+int slides_meeting_update(struct slides_store *st, const struct slides_meeting *m,
+                          int revoke_tokens, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    if (check_policy(m, err, errlen) == -1)
+        return -1;
+    pthread_mutex_lock(&st->mu);
+    rc = sqlite3_prepare_v2(st->db,
+                            "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
+                            " idp_group = ?, epoch = epoch + ? WHERE id = ?",
+                            -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, m->policy.host_pin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, m->policy.guest_pin, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, (int)m->policy.auth);
+        sqlite3_bind_int(s, 4, (int)m->policy.other);
+        sqlite3_bind_text(s, 5, m->idp_group, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 6, revoke_tokens ? 1 : 0);
+        sqlite3_bind_int64(s, 7, m->id);
+        rc = sqlite3_step(s);
+    }
+    if (rc != SQLITE_DONE)
+        snprintf(err, errlen, "store: %s", sqlite3_errmsg(st->db));
+    else if (sqlite3_changes(st->db) != 1)
+        snprintf(err, errlen, "no such meeting");
+    rc = rc == SQLITE_DONE && sqlite3_changes(st->db) == 1 ? 0 : -1;
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
 int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, char *err,
                           size_t errlen)
 {
@@ -155,22 +210,8 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, cha
             snprintf(err, errlen, "alias: lower-case letters, digits, '-', '_' and '.' only");
             return -1;
         }
-    if (!valid_pin(m->policy.host_pin) || !valid_pin(m->policy.guest_pin)) {
-        snprintf(err, errlen, "PINs are up to 20 digits");
+    if (check_policy(m, err, errlen) == -1)
         return -1;
-    }
-    if (m->policy.guest_pin[0] != '\0' && m->policy.host_pin[0] == '\0') {
-        snprintf(err, errlen, "a Guest PIN needs a Host PIN");
-        return -1;
-    }
-    if (m->policy.guest_pin[0] != '\0' && strcmp(m->policy.guest_pin, m->policy.host_pin) == 0) {
-        snprintf(err, errlen, "the Guest PIN must differ from the Host PIN");
-        return -1;
-    }
-    if (m->policy.auth != SLIDES_AUTH_NONE && m->idp_group[0] == '\0') {
-        snprintf(err, errlen, "participant authentication needs an identity provider group");
-        return -1;
-    }
     /* The URI and the key of the invitation: unique, random, not HTTP. */
     slides__random_hex(rnd, 8);
     snprintf(m->uri, sizeof(m->uri), "gh-meet:%s.%s", m->alias, rnd);

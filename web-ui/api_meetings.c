@@ -5,6 +5,10 @@
  *   GET  /api/v1/meetings                    rooms, with their live waiting room and content
  *   POST /api/v1/meetings                    alias, host_pin, guest_pin, authentication,
  *                                            idp_group, other_participants (admins)
+ *   POST /api/v1/meetings/<alias>            modify (admins): any of host_pin, guest_pin
+ *                                            ("" removes), authentication, idp_group,
+ *                                            other_participants; revoke_tokens=1 makes
+ *                                            everyone join again under the new rules
  *   POST /api/v1/meetings/<alias>/end        keys and content shredded, tokens revoked
  *                                            (operators and admins)
  *   POST /api/v1/meetings/<alias>/delete     the room too (admins)
@@ -104,13 +108,16 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     gh_sbuf_printf(c->o, "]}");
 }
 
+/* 1 when the field was sent (copied into dst), 0 when not, -1 too long. */
 static int field(const char *body, size_t blen, const char *key, char *dst, size_t cap)
 {
     char *v = gh_form_get(body, blen, key);
     int rc = 0;
 
     if (v != NULL)
-        rc = gh_strlcpy(dst, v, cap);
+        rc = gh_strlcpy(dst, v, cap) == -1 ? -1 : 1;
+    if (v != NULL)
+        gh_wipe(v, strlen(v)); /* may be a PIN */
     free(v);
     return rc;
 }
@@ -157,6 +164,63 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     return webui__send(conn, 201, "application/json", o.p, o.len, NULL);
 }
 
+/* Fields not sent stay as they are; the alias, URI and key never change
+ * (they are in the invitations already sent). */
+static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_session *s,
+                              const char *alias, const char *body, size_t blen)
+{
+    static const char *const auth[] = {"none", "hosts", "guests", "both"};
+    struct slides_meeting m;
+    char a[16] = "", other[32] = "", revoke[4] = "", err[256], after[160];
+    size_t i;
+    int hp, gp;
+
+    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
+        return webui__json(conn, 403, "error", "your role may not change meetings");
+    if (slides_meeting_by_alias(store, alias, &m) == -1)
+        return webui__json(conn, 404, "error", "no such meeting");
+    hp = field(body, blen, "host_pin", m.policy.host_pin, sizeof(m.policy.host_pin));
+    gp = field(body, blen, "guest_pin", m.policy.guest_pin, sizeof(m.policy.guest_pin));
+    if (hp == -1 || gp == -1 ||
+        field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
+        field(body, blen, "authentication", a, sizeof(a)) == -1 ||
+        field(body, blen, "other_participants", other, sizeof(other)) == -1 ||
+        field(body, blen, "revoke_tokens", revoke, sizeof(revoke)) == -1) {
+        gh_wipe(&m, sizeof(m));
+        return webui__json(conn, 422, "error", "a field is too long");
+    }
+    if (a[0] != '\0') {
+        for (i = 0; i < 4 && strcmp(a, auth[i]) != 0; i++)
+            ;
+        if (i == 4) {
+            gh_wipe(&m, sizeof(m));
+            return webui__json(conn, 422, "error", "authentication: none, hosts, guests or both");
+        }
+        m.policy.auth = (enum slides_auth)i;
+    }
+    if (strcmp(other, "disallow-all") == 0) {
+        m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
+    } else if (strcmp(other, "allowed-if-trusted") == 0) {
+        m.policy.other = SLIDES_OTHER_ALLOWED_IF_TRUSTED;
+    } else if (other[0] != '\0') {
+        gh_wipe(&m, sizeof(m));
+        return webui__json(conn, 422, "error",
+                           "other_participants: allowed-if-trusted or disallow-all");
+    }
+    /* PINs appear in the audit only as changed or not. */
+    snprintf(after, sizeof(after), "authentication %s, host PIN %s, guest PIN %s%s",
+             auth[m.policy.auth & 3], hp ? "changed" : "kept", gp ? "changed" : "kept",
+             revoke[0] == '1' ? ", tokens revoked" : "");
+    if (slides_meeting_update(store, &m, revoke[0] == '1', err, sizeof(err)) == -1) {
+        gh_wipe(&m, sizeof(m));
+        webui__audit(conn, s, "meeting-modify", alias, "", after, "invalid");
+        return webui__json(conn, 422, "error", err);
+    }
+    gh_wipe(&m, sizeof(m));
+    webui__audit(conn, s, "meeting-modify", alias, "", after, "ok");
+    return webui__json(conn, 200, "modified", alias);
+}
+
 enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
                                     const char *method, const struct webui_session *s,
                                     const char *body, size_t blen)
@@ -187,6 +251,8 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
         return webui__json(conn, 404, "error", "not found");
     if (*rest == '\0')
         return create(conn, s, body, blen);
+    if (rest[0] == '/' && strchr(rest + 1, '/') == NULL && strlen(rest + 1) < sizeof(alias))
+        return modify(conn, s, rest + 1, body, blen);
     if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
         (size_t)(slash - rest - 1) >= sizeof(alias))
         return webui__json(conn, 404, "error", "not found");

@@ -102,6 +102,19 @@ await session('admin', async (page) => {
                              null, { timeout: 15000 });
   result.formMessage = await page.textContent('#svc-form .form-message');
   await shot(page, 'service-form');
+  // A meeting created, then its Host PIN changed.
+  await page.fill('#m-alias', 'browser-room');
+  await page.fill('#m-host', '1234');
+  await page.click('#m-create');
+  await page.waitForSelector('tr[data-meeting="browser-room"] button[data-action="modify"]',
+                             { timeout: 15000 });
+  await page.click('tr[data-meeting="browser-room"] button[data-action="modify"]');
+  await page.fill('#meeting-form input[name="host_pin"]', '5678');
+  await page.click('#meeting-form button[data-action="save-meeting"]');
+  await page.waitForFunction(() => document.querySelector('#meeting-form .form-message')?.textContent.length > 0,
+                             null, { timeout: 15000 });
+  result.meetingMessage = await page.textContent('#meeting-form .form-message');
+  await shot(page, 'meetings');
   if (process.env.GH_CERT_FILES) {
     await page.fill('#ci-name', 'from-browser');
     await page.setInputFiles('#ci-files', process.env.GH_CERT_FILES.split(','));

@@ -336,7 +336,10 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
           'description "Edited in the browser"' in conf, "IdP form: %r" % res["idpFormMessage"])
     check(res["certMessage"].startswith("Imported from-browser") and
           "certificate from-browser {" in open(a.conf).read(), "cert import: %r" % res["certMessage"])
-    check(len(res["shots"]) == 11 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+    check(res["meetingMessage"] == "Saved" and
+          ("meeting-modify", "ok") in [(e["action"], e["result"]) for e in a.audit()],
+          "meeting modify: %r" % res["meetingMessage"])
+    check(len(res["shots"]) == 12 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
           "screenshots: %r" % res["shots"])
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)
@@ -817,6 +820,69 @@ def admin_admits_from_the_waiting_room(env):
     st, h, body = dev.request("https://localhost:%d/api/v1/meetings/waiting/%s" % (conf_port, wid))
     j = json.loads(body)
     check(st == 200 and j["role"] == "guest", "the admitted device: %d %r" % (st, j))
+
+
+@test
+def admin_meeting_modified_applies_to_joins(env):
+    """A meeting's rules changed from the admin application: a new Host
+    PIN works and the old one no longer does; participants keep their
+    token unless the change revokes tokens; PINs never reach the audit;
+    a read-only user and a bad rule are refused."""
+    a = Admin(env)
+    conf_port = free_port()
+    with open(a.conf, "a") as f:
+        f.write(service("conference", conf_port, app="conference", hosts="localhost"))
+    a.gh.signal(signal.SIGHUP)
+    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" %
+                                                conf_port) == 200, timeout=5, what="conference")
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    hd = {"X-CSRF-Token": me["csrf"]}
+    st, h, body = root.request(a.url + "/api/v1/meetings", headers=hd,
+                               data={"alias": "team", "host_pin": "1111", "guest_pin": "2222"})
+    m = json.loads(body)
+    base = "https://localhost:%d/api/v1/meetings" % conf_port
+
+    def join(pin):
+        st, h, body = Browser(env.ca).request(base + "/join", data={
+            "uri": m["uri"], "key": m["conference_key"], "pin": pin, "name": "P"})
+        return st, json.loads(body)
+
+    def token_ok(tok):
+        st, h, body = Browser(env.ca).request(base + "/manifest",
+                                              headers={"Authorization": "Bearer " + tok})
+        return st == 200
+
+    st, j = join("1111")
+    check(st == 200 and j.get("role") == "host", "host before: %d %r" % (st, j))
+    tok = j["token"]
+    st, h, body = root.request(a.url + "/api/v1/meetings/team", headers=hd,
+                               data={"host_pin": "3333"})
+    check(st == 200, "modify: %d %r" % (st, body))
+    check(join("1111")[1].get("role") != "host", "the old Host PIN still works")
+    check(join("3333")[1].get("role") == "host", "the new Host PIN does not work")
+    check(join("2222")[1].get("role") == "guest", "the Guest PIN was lost")
+    check(token_ok(tok), "a token died without revoke_tokens")
+    st, h, body = root.request(a.url + "/api/v1/meetings/team", headers=hd,
+                               data={"guest_pin": "", "revoke_tokens": "1"})
+    check(st == 200 and not token_ok(tok), "revoke: %d, token still works" % st)
+    st, h, body = root.request(a.url + "/api/v1/meetings")
+    t = [x for x in json.loads(body)["meetings"] if x["alias"] == "team"][0]
+    check(t["host_pin_set"] and not t["guest_pin_set"] and t["uri"] == m["uri"],
+          "after: %r" % t)
+    for bad, why in (({"guest_pin": "3333"}, b"differ"), ({"authentication": "hosts"}, b"group"),
+                     ({"host_pin": "12ab"}, b"digits"), ({"other_participants": "x"}, b"other")):
+        st, h, body = root.request(a.url + "/api/v1/meetings/team", headers=hd, data=bad)
+        check(st == 422 and why in body, "%r: %d %r" % (bad, st, body))
+    viewer = a.browser("viewer")
+    st, me_v = a.whoami(viewer)
+    st, h, body = viewer.request(a.url + "/api/v1/meetings/team", data={"host_pin": "9"},
+                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    check(st == 403, "read-only modify: %d" % st)
+    st, h, body = root.request(a.url + "/api/v1/meetings/nope", headers=hd, data={"host_pin": "9"})
+    check(st == 404, "unknown meeting: %d" % st)
+    log = json.dumps(a.audit())
+    check("3333" not in log and "1111" not in log and "meeting-modify" in log, "audit: PINs")
 
 
 def changed_lines(before, after):

@@ -465,3 +465,56 @@ function setupCertForms() {
   on('cert-make', makeCert);
   on('cert-issued', installIssued);
 }
+
+// A meeting's join rules. PINs are never shown: a PIN field left empty
+// keeps the PIN, "remove" clears it. The alias and the invitation stay.
+function openMeetingForm(m) {
+  const form = el('form', undefined, 'meeting-form');
+  form.append(el('h2', 'Modify ' + m.alias));
+  const pin = (label, set) => {
+    const i = input('', { inputMode: 'numeric', placeholder: set ? '(unchanged)' : '(none)' });
+    const rm = input('', { type: 'checkbox' });
+    rm.className = 'inline';
+    const box = el('div', undefined, 'composite');
+    box.append(labelled(label, i), labelled('remove it', rm));
+    return { box, i, rm };
+  };
+  const host = pin('Host PIN', m.host_pin_set);
+  const guest = pin('Guest PIN', m.guest_pin_set);
+  host.i.name = 'host_pin';
+  guest.i.name = 'guest_pin';
+  const auth = select(m.authentication, ['none', 'hosts', 'guests', 'both']);
+  auth.name = 'authentication';
+  const group = input(m.idp_group, { name: 'idp_group' });
+  const other = select(m.other_participants, ['allowed-if-trusted', 'disallow-all']);
+  other.name = 'other_participants';
+  const revoke = input('', { type: 'checkbox', name: 'revoke_tokens' });
+  revoke.className = 'inline';
+  const msg = el('p', '', 'form-message');
+  msg.setAttribute('role', 'status');
+  const save = el('button', 'Save');
+  save.type = 'submit';
+  save.dataset.action = 'save-meeting';
+  const close = el('button', 'Close');
+  close.type = 'button';
+  close.addEventListener('click', () => form.remove());
+  form.append(host.box, guest.box, labelled('Participant authentication', auth),
+              labelled('Identity Provider group', group), labelled('Other participants', other),
+              labelled('Everyone joins again under the new rules', revoke), save, close, msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = new URLSearchParams({ authentication: auth.value, idp_group: group.value.trim(),
+                                       other_participants: other.value });
+    for (const p of [['host_pin', host], ['guest_pin', guest]]) {
+      if (p[1].rm.checked) body.append(p[0], '');
+      else if (p[1].i.value.trim()) body.append(p[0], p[1].i.value.trim());
+    }
+    if (revoke.checked) body.append('revoke_tokens', '1');
+    const r = await api('/api/v1/meetings/' + encodeURIComponent(m.alias), {
+      method: 'POST', body, headers: { 'X-CSRF-Token': me.csrf } });
+    const j = await r.json();
+    msg.textContent = r.ok ? 'Saved' : 'Refused: ' + j.error;
+    if (r.ok) await loadMeetings();
+  });
+  document.getElementById('meeting-form').replaceChildren(form);
+}

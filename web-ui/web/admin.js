@@ -312,6 +312,12 @@ async function loadMeetings() {
       });
       ops.append(b);
     }
+    if (me.role === 'admin') {
+      const b = el('button', 'modify');
+      b.dataset.action = 'modify';
+      b.addEventListener('click', () => openMeetingForm(m));
+      ops.append(b);
+    }
     tr.append(el('td', m.alias), el('td', m.uri),
               el('td', (m.host_pin_set ? 'host' : '-') + ' / ' + (m.guest_pin_set ? 'guest' : '-')),
               el('td', m.authentication), el('td', m.idp_group || '-'),
