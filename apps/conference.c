@@ -150,31 +150,14 @@ static void url_escape(struct gh_sbuf *o, const char *s)
     }
 }
 
-/* The client as the proxy saw it: the last X-Forwarded-For entry. */
-static void client_of(struct MHD_Connection *conn, char *out, size_t len)
-{
-    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    const char *p;
-
-    if (xff == NULL) {
-        gh_strlcpy(out, "-", len);
-        return;
-    }
-    p = strrchr(xff, ',');
-    p = p ? p + 1 : xff;
-    while (*p == ' ')
-        p++;
-    if (gh_strlcpy(out, p, len) == -1)
-        gh_strlcpy(out, "-", len);
-}
-
 void apps__security(struct MHD_Connection *conn, const char *method, const char *url,
                     int status, const char *reason, const char *detail)
 {
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
     char client[64];
 
-    client_of(conn, client, sizeof(client));
+    gh_xff_last(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), client,
+                sizeof(client));
     if (apps__hooks != NULL && apps__hooks->security != NULL)
         apps__hooks->security("conference", client, host ? host : "", method, url, status,
                               reason, detail ? detail : "");

@@ -80,6 +80,10 @@ char *gh_form_get(const char *body, size_t len, const char *key);
 /* Calls fn(key, value, ctx) for each field of a form-encoded body, both
  * decoded, in order; -1 as soon as fn returns -1 or a field decodes to a
  * NUL. */
+/* The last entry of an X-Forwarded-For value into out: the address our
+ * own proxy appended for the built-in applications behind it (entries
+ * before it are the client's word). "-" when absent, empty or too long. */
+void gh_xff_last(const char *xff, char *out, size_t len);
 int gh_form_each(const char *body, size_t len,
                  int (*fn)(const char *key, const char *value, void *ctx), void *ctx);
 /* Zeroes memory holding a secret in a way the compiler cannot drop. */

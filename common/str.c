@@ -332,3 +332,14 @@ void gh_sbuf_append(struct gh_sbuf *b, const void *data, size_t n)
     b->len += n;
     b->p[b->len] = '\0';
 }
+
+void gh_xff_last(const char *xff, char *out, size_t len)
+{
+    const char *p = xff ? strrchr(xff, ',') : NULL;
+
+    p = p ? p + 1 : xff;
+    while (p && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == NULL || *p == '\0' || gh_strlcpy(out, p, len) == -1)
+        gh_strlcpy(out, "-", len);
+}

@@ -263,14 +263,7 @@ static enum MHD_Result asset(struct MHD_Connection *conn, const char *path)
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
 {
-    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    const char *p = xff ? strrchr(xff, ',') : NULL;
-
-    p = p ? p + 1 : xff;
-    while (p && *p == ' ')
-        p++;
-    if (p == NULL || gh_strlcpy(out, p, len) == -1)
-        gh_strlcpy(out, "-", len);
+    gh_xff_last(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), out, len);
 }
 
 void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, const char *action,

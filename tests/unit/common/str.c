@@ -1,9 +1,16 @@
 /* Number, duration and size parsers with hostile inputs. */
 #include "../../../common/common.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../unit.h"
+
+static int form_seen(const char *k, const char *v, void *ctx)
+{
+    gh_sbuf_printf(ctx, "[%s=%s]", k, v);
+    return 0;
+}
 
 TEST(str_parsers)
 {
@@ -37,4 +44,26 @@ TEST(str_parsers)
     CHECK(gh_strlcpy(buf, "0123456789", 4) == -1 && strcmp(buf, "012") == 0);
     gh_json_escape(buf, sizeof(buf), "a\"b\\\x01\xff", 6, 100);
     CHECK_STR(buf, "a\\\"b\\\\\\u0001\\u00ff", "json escape");
+    {
+        /* the entry our proxy appended is the last; the rest is the client's word */
+        static const struct { const char *in, *want; } xff[] = {
+            {"203.0.113.9", "203.0.113.9"}, {"1.1.1.1, 203.0.113.9", "203.0.113.9"},
+            {"spoofed,  \t10.0.0.1", "10.0.0.1"}, {NULL, "-"}, {"", "-"}, {"a,", "-"},
+            {"1.2.3.4,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "-"},
+        };
+        size_t i;
+        for (i = 0; i < GH_ARRAY_LEN(xff); i++) {
+            gh_xff_last(xff[i].in, buf, sizeof(buf));
+            CHECK_STR(buf, xff[i].want, xff[i].in ? xff[i].in : "(none)");
+        }
+    }
+    {
+        /* each field decoded, in order; a NUL stops the walk */
+        struct gh_sbuf seen = {NULL, 0, 0};
+        const char *body = "a=1&b%2Dc=x+y%0Az&&d=&e";
+        CHECK(gh_form_each(body, strlen(body), form_seen, &seen) == 0);
+        CHECK_STR(seen.p, "[a=1][b-c=x y\nz][d=][e=]", "form_each");
+        free(seen.p);
+        CHECK(gh_form_each("a=%00", 5, form_seen, &seen) == -1);
+    }
 }
