@@ -35,6 +35,7 @@
 
 static const struct webui_hooks *hooks;
 static struct webui_users *users;
+static char state_dir[1024];
 static char history_dir[1200], audit_path[1200], security_log[1024];
 static int64_t started;
 static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -68,6 +69,7 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
     if (users == NULL)
         return -1;
     snprintf(history_dir, sizeof(history_dir), "%s/history", dir);
+    gh_strlcpy(state_dir, c->state_dir, sizeof(state_dir));
     snprintf(audit, sizeof(audit), "%s/audit.log", dir);
     gh_strlcpy(audit_path, audit, sizeof(audit_path));
     if (c->security_log && strcmp(c->security_log, "stderr") != 0 &&
@@ -101,6 +103,11 @@ struct webui_users *webui__users(void)
 const char *webui__history_dir(void)
 {
     return history_dir;
+}
+
+const char *webui__state_dir(void)
+{
+    return state_dir;
 }
 
 const char *webui__conf_path(void)
@@ -534,7 +541,8 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (*size != 0) {
-        if (rq->body.len + *size > 1024 * 1024) /* IdP metadata can be large; nothing more */
+        if (rq->body.len + *size > (strcmp(url, "/api/v1/system/restore") == 0
+                                        ? WEBUI_BUNDLE_MAX : WEBUI_BODY_MAX))
             rq->too_big = 1;
         else
             gh_sbuf_append(&rq->body, data, *size);

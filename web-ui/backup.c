@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,6 @@
 #include "webui_int.h"
 
 #define MAGIC "GHB1"
-#define MAX_BUNDLE (16 * 1024 * 1024)
 #define MAX_FILES 512
 
 static int derive(const char *pass, const unsigned char salt[16], unsigned char key[32])
@@ -143,6 +143,11 @@ static enum MHD_Result backup(struct MHD_Connection *conn, const struct webui_se
     for (i = 0; i < c->nidps; i++)
         for (j = 0; j < c->idps[i].idp_certificates.n; j++)
             add_file(&plain, c->idps[i].idp_certificates.v[j], &n);
+    if (48 + plain.len > WEBUI_BUNDLE_MAX) { /* it could never be restored */
+        ret = webui__json(conn, 507, "error", "the backup would be larger than a restore "
+                                              "accepts (16 MiB)");
+        goto done;
+    }
     out = gh_calloc(1, 4 + 16 + 12 + plain.len + 16);
     cx = EVP_CIPHER_CTX_new();
     if (RAND_bytes(salt, 16) != 1 || RAND_bytes(iv, 12) != 1 || derive(pass, salt, key) == -1 ||
@@ -203,7 +208,8 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
     int fd;
 
     snprintf(tmp, sizeof(tmp), "%s.restore-%d", path, (int)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd == -1)
         return -1;
     if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
@@ -213,6 +219,56 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
     }
     close(fd);
     return rename(tmp, path);
+}
+
+/* Whether dir (resolved) is root or under it. */
+static int under(const char *dir, const char *root)
+{
+    char r[PATH_MAX];
+    size_t n;
+
+    if (realpath(root, r) == NULL)
+        return 0;
+    n = strlen(r);
+    return strncmp(dir, r, n) == 0 && (dir[n] == '\0' || dir[n] == '/' || strcmp(r, "/") == 0);
+}
+
+/* A restored file may land only in the state folder or the config file's
+ * folder (where gatehouse and its installer keep certificates, keys and
+ * IdP files): the bundle names its own paths, and a restore must not be
+ * a way to write, say, /etc/cron.d as the appliance's user. The folder
+ * must exist already and is resolved (symbolic links included). */
+static int restore_path_ok(const char *path)
+{
+    char dir[PATH_MAX], real[PATH_MAX], conf_dir[PATH_MAX];
+    const char *base = strrchr(path, '/');
+    size_t dl;
+
+    if (path[0] == '\0' || strstr(path, "/../") || strncmp(path, "../", 3) == 0 ||
+        strlen(path) >= sizeof(dir))
+        return 0;
+    if (base == NULL) {
+        gh_strlcpy(dir, ".", sizeof(dir));
+        base = path;
+    } else {
+        dl = (size_t)(base - path);
+        snprintf(dir, sizeof(dir), "%.*s", (int)(dl ? dl : 1), path);
+        base++;
+    }
+    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        realpath(dir, real) == NULL)
+        return 0;
+    gh_strlcpy(conf_dir, webui__conf_path(), sizeof(conf_dir));
+    {
+        char *slash = strrchr(conf_dir, '/');
+        if (slash == NULL)
+            gh_strlcpy(conf_dir, ".", sizeof(conf_dir));
+        else if (slash == conf_dir)
+            conf_dir[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    return under(real, webui__state_dir()) || under(real, conf_dir);
 }
 
 struct restore_state {
@@ -251,6 +307,12 @@ static char *restore_transform(const char *text, size_t len, void *ctx, unsigned
 
     (void)text;
     (void)len;
+    for (i = 0; i < rs->ne; i++)
+        if (strcmp(rs->e[i].path, "@config") != 0 && !restore_path_ok(rs->e[i].path)) {
+            snprintf(err, errlen, "%.300s: outside the state folder and the configuration's "
+                     "folder; nothing was restored (copy such files by hand)", rs->e[i].path);
+            return NULL;
+        }
     snprintf(saved, sizeof(saved), "%s/../restore-%lld", webui__history_dir(),
              (long long)time(NULL));
     gh_mkdir_p(saved, 0700);
@@ -304,7 +366,7 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
         webui__audit(conn, s, "reauth", s->user, "", "", "failed");
         return webui__json(conn, 403, "error", "give your own password again (X-Current-Password)");
     }
-    if (pass == NULL || blen < 48 || blen > MAX_BUNDLE || memcmp(body, MAGIC, 4) != 0)
+    if (pass == NULL || blen < 48 || blen > WEBUI_BUNDLE_MAX || memcmp(body, MAGIC, 4) != 0)
         return webui__json(conn, 422, "error", "not a gatehouse backup, or no passphrase");
     clen = blen - 48;
     plain = gh_calloc(1, clen + 16);

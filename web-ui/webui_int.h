@@ -8,6 +8,10 @@
 
 /* Previous versions of the config kept in state-dir/admin/history. */
 #define WEBUI_HISTORY_KEEP 20
+/* Request bodies: 1 MiB (IdP metadata, certificates), except a restore,
+ * whose bundle carries the config, certificates and IdP files. */
+#define WEBUI_BODY_MAX (1024 * 1024)
+#define WEBUI_BUNDLE_MAX (16 * 1024 * 1024)
 
 /* confedit.c */
 /* 16 hex digits of SHA-256 over the file's bytes: the ETag. */
@@ -50,6 +54,7 @@ char *webui__read_file_tail(const char *path, size_t max, size_t *len);
 /* app.c: what the other API files use of the application's state. */
 struct webui_users *webui__users(void);
 const char *webui__history_dir(void);
+const char *webui__state_dir(void);
 const char *webui__conf_path(void); /* NULL: the embedded default */
 const char *webui__audit_path(void);
 const char *webui__security_log_path(void); /* NULL: none or stderr */

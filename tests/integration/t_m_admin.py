@@ -719,6 +719,31 @@ def admin_backup_and_restore(env):
     st, body = restore(bytes(damaged), "backup passphrase 1", PW["root"], v)
     check(st == 422, "damaged bundle: %d" % st)
     check(open(env.key, "rb").read() == b"garbage", "a refused restore wrote files")
+    # A bundle (well encrypted) naming a file outside the state and config
+    # folders: refused whole, nothing written there or anywhere.
+    import hashlib
+    import struct
+    import tempfile
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    outside = tempfile.mkdtemp(prefix="gh-outside-")
+    try:
+        def entry(path, data):
+            return struct.pack(">I", len(path)) + path.encode() + struct.pack(">Q", len(data)) + data
+        salt, iv = os.urandom(16), os.urandom(12)
+        k = hashlib.pbkdf2_hmac("sha256", b"crafted passphrase 9", salt, 600000, 32)
+        plain = entry("@config", original.encode()) + entry(env.key, key_before) + \
+            entry(os.path.join(outside, "evil"), b"* * * * * root id\n")
+        crafted = b"GHB1" + salt + iv + AESGCM(k).encrypt(iv, plain, None)
+        st, body = restore(crafted, "crafted passphrase 9", PW["root"], v)
+        check(st == 422 and b"outside" in body, "a path outside: %d %r" % (st, body))
+        check(os.listdir(outside) == [] and open(env.key, "rb").read() == b"garbage",
+              "a refused restore wrote files")
+    finally:
+        os.rmdir(outside) if not os.listdir(outside) else None
+    st, body = restore(b"GHB1" + b"\0" * (2 * 1024 * 1024), "backup passphrase 1", PW["root"], v)
+    check(st == 422, "a 2 MiB bundle is read (not 413): %d" % st)
+    st, body = restore(b"GHB1" + b"\0" * (17 * 1024 * 1024), "backup passphrase 1", PW["root"], v)
+    check(st == 413, "a 17 MiB bundle: %d" % st)
     st, body = restore(bundle, "backup passphrase 1", PW["root"], v)
     check(st == 200, "restore: %d %r" % (st, body))
     check(open(a.conf).read() == original, "the configuration is not the backed-up one")
