@@ -49,6 +49,7 @@ await session('admin', async (page) => {
                     ' errors: ' + result.errors.join(' | '));
   }
   result.who = await page.textContent('#who');
+  result.health = await page.textContent('#health');
   result.appRows = await page.$$eval('tr[data-server^="admin/"]', (els) => els.length);
   result.appButtons = await page.$$eval('tr[data-server^="admin/"] button, tr[data-server^="admin/"] input',
                                         (els) => els.length);
@@ -57,6 +58,11 @@ await session('admin', async (page) => {
   await page.click(row + ' button[data-action="drain"]');
   await page.waitForFunction((r) => document.querySelector(r + ' .state')?.textContent === 'drain',
                              row, { timeout: 15000 });
+  // Two polls at least: the request rate is a number, the drained server shows on Home.
+  await page.waitForFunction((r) => /^[0-9.]+$/.test(document.querySelector(r + ' .rate')?.textContent),
+                             row, { timeout: 15000 });
+  result.rate = await page.textContent(row + ' .rate');
+  result.healthAfterDrain = await page.textContent('#health');
   await page.fill(row + ' input.weight', '7');
   await page.click(row + ' button[data-action="weight"]');
   await page.waitForFunction((r) => document.querySelector(r + ' .name')?.textContent.includes('(weight 7)'),

@@ -297,6 +297,10 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     check("Wrong user name or password" in res["wrong"], "wrong password page: %r" % res["wrong"])
     check(res["who"] == "root (admin)", "who: %r" % res["who"])
+    check("public: 2 of 2 real servers up" in res["health"] and
+          "public: 1 of 2 real servers up (web1 drain)" in res["healthAfterDrain"] and
+          float(res["rate"]) >= 0, "home health / rate: %r %r %r" % (
+              res["health"], res["healthAfterDrain"], res["rate"]))
     check(res["appRows"] == 1 and res["appButtons"] == 0,
           "an application's internal server offered operations: %r" % res)
     check("weight 7" in res["message"], "message: %r" % res["message"])

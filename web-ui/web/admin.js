@@ -56,16 +56,46 @@ async function loadConfigVersion() {
   if (systemShown) await loadSystem(); // every change adds a history entry
 }
 
+// Request rates from the change of the counters between two polls.
+let lastCounts = null;
+let lastTime = 0;
+
+function total(req) { return Object.values(req).reduce((a, b) => a + b, 0); }
+
+function rate(key, now, counts, req) {
+  counts[key] = total(req);
+  if (!lastCounts || !(key in lastCounts) || now <= lastTime) return '-';
+  return ((counts[key] - lastCounts[key]) * 1000 / (now - lastTime)).toFixed(1);
+}
+
+function health(s) {
+  const items = [];
+  for (const svc of s.services) {
+    const down = svc.servers.filter((x) => x.health !== 'up' || x.state !== 'up');
+    const text = svc.name + ': ' + (svc.app ? 'application ' + svc.app
+      : (svc.servers.length - down.length) + ' of ' + svc.servers.length + ' real servers up' +
+        (down.length ? ' (' + down.map((x) => x.name + ' ' +
+                                       (x.state !== 'up' ? x.state : x.health)).join(', ') + ')' : ''));
+    items.push(el('li', text, down.length && !svc.app ? 'down' : 'up'));
+  }
+  document.getElementById('health').replaceChildren(...items);
+}
+
 async function refresh() {
   const r = await api('/api/v1/stats');
   const s = await r.json();
+  const now = Date.now();
+  const counts = {};
   const tb = document.querySelector('#stats tbody');
   const rows = [];
+  const errs = (q) => q['4xx'] + ' / ' + q['5xx'];
+  health(s);
   for (const svc of s.services) {
     const tr = el('tr', undefined, 'service');
     tr.append(el('td', svc.name + ' (' + svc.listen + ')'), el('td', ''), el('td', ''), el('td', ''),
-              el('td', svc.connections), el('td', svc.requests['2xx']), el('td', svc.requests['5xx']),
-              el('td', svc.bytes_out), el('td', ''));
+              el('td', svc.connections), el('td', rate('s/' + svc.name, now, counts, svc.requests)),
+              el('td', svc.requests['2xx']), el('td', errs(svc.requests)),
+              el('td', svc.bytes_in + ' / ' + svc.bytes_out), el('td', ''));
     rows.push(tr);
     for (const srv of svc.servers) {
       const t = el('tr');
@@ -96,11 +126,14 @@ async function refresh() {
       t.append(el('td', '  ' + srv.name + ' ' + srv.address + ' (weight ' + srv.weight + ')',
                   'name'), el('td', srv.state, 'state'),
                el('td', srv.health, srv.health), el('td', srv.last_check), el('td', srv.connections),
-               el('td', srv.requests['2xx']), el('td', srv.requests['5xx']), el('td', srv.bytes_out),
-               ops);
+               el('td', rate('r/' + svc.name + '/' + srv.name, now, counts, srv.requests), 'rate'),
+               el('td', srv.requests['2xx']), el('td', errs(srv.requests)),
+               el('td', srv.bytes_in + ' / ' + srv.bytes_out), ops);
       rows.push(t);
     }
   }
+  lastCounts = counts;
+  lastTime = now;
   tb.replaceChildren(...rows);
 }
 
@@ -359,6 +392,16 @@ async function loadLogs(ev) {
       return tr;
     });
     document.querySelector('#sec-table tbody').replaceChildren(...rows);
+  }
+  r = await api('/api/v1/logs/security?limit=10');
+  if (r.ok) {
+    const rows = (await r.json()).entries.reverse().map((e) => {
+      const tr = el('tr');
+      tr.append(el('td', e.time), el('td', e.service), el('td', e.client),
+                el('td', e.method + ' ' + e.path), el('td', e.status), el('td', e.reason));
+      return tr;
+    });
+    document.querySelector('#home-events tbody').replaceChildren(...rows);
   }
   // The audit log is for admins and user admins; others are not asked for it.
   r = me.role === 'admin' || me.role === 'user-admin' ? await api('/api/v1/logs/audit?limit=50')
