@@ -196,6 +196,10 @@ struct gh_conf {
     long long session_table_size; /* entries of the shared session and request state */
     long long join_token_timeout; /* ms a join token lives */
     long long max_upload_size;    /* bytes of one slide resource */
+    long long admin_session_idle;     /* ms an admin session lives unused */
+    long long admin_session_lifetime; /* ms an admin session lives at most */
+    long long admin_lockout_failures; /* failed sign-ins that lock a user */
+    long long admin_lockout_time;     /* ms the lock lasts */
     struct gh_conf_idp *idps;
     size_t nidps;
     struct gh_conf_idp_group *idp_groups;

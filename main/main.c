@@ -124,6 +124,7 @@ static int reload_locked(char *err, size_t errlen)
         gh_conf_free(c);
         return -1;
     }
+    webui_reconfigure(c); /* the admin session policy */
     g = proxy_gen_new(c, apps_resolve, err, errlen);
     if (g == NULL) {
         gh_conf_free(c);

@@ -55,12 +55,24 @@ struct wreq {
     int too_big;
 };
 
+void webui_reconfigure(const struct gh_conf *c)
+{
+    struct webui_policy p;
+
+    p.idle = c->admin_session_idle / 1000;
+    p.lifetime = c->admin_session_lifetime / 1000;
+    p.lock = c->admin_lockout_time / 1000;
+    p.failures = (int)c->admin_lockout_failures;
+    webui_set_policy(&p);
+}
+
 int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *err,
                     size_t errlen)
 {
     char dir[1100], audit[1200];
 
     hooks = h;
+    webui_reconfigure(c);
     if (users != NULL)
         return 0; /* the state folder is read at start only */
     started = (int64_t)time(NULL);
@@ -383,7 +395,7 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
         goto done;
     }
     snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict; "
-                                            "Max-Age=%d", id, WEBUI_ABSOLUTE_SECONDS);
+                                            "Max-Age=%lld", id, (long long)webui_policy().lifetime);
     webui_audit(u.name, webui_role_name(u.role), ip, "login", u.name, "", "", "ok");
     ret = send_text(conn, 303, "text/plain", "signed in\n", cookie, "/");
     gh_wipe(id, sizeof(id));
@@ -601,10 +613,14 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     }
     if (get && strcmp(url, "/api/v1/whoami") == 0) {
         struct gh_sbuf o = {NULL, 0, 0};
+        struct webui_policy p = webui_policy();
         gh_sbuf_printf(&o, "{\"user\":\"%s\",\"role\":\"%s\",\"csrf\":\"%s\",\"version\":\"%s\","
-                           "\"uptime\":%lld}\n",
+                           "\"uptime\":%lld,\"policy\":{\"session_idle\":%lld,"
+                           "\"session_lifetime\":%lld,\"lockout_failures\":%d,"
+                           "\"lockout_time\":%lld}}\n",
                        s.user, webui_role_name(s.role), s.csrf, GH_VERSION,
-                       (long long)((int64_t)time(NULL) - started));
+                       (long long)((int64_t)time(NULL) - started), (long long)p.idle,
+                       (long long)p.lifetime, p.failures, (long long)p.lock);
         return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
     }
     if (get && strcmp(url, "/api/v1/stats") == 0) {

@@ -73,7 +73,7 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
     s->created = s->last_seen = now;
     rand_hex(id, 32);
     key_of(id, key);
-    if (gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), WEBUI_IDLE_SECONDS * 1000LL, 1) != 1)
+    if (gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), webui_policy().idle * 1000LL, 1) != 1)
         return -1;
     {
         int i, slot = -1;
@@ -140,22 +140,44 @@ int webui_session_end_handle(const char *handle)
     return found;
 }
 
+static pthread_mutex_t policy_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct webui_policy policy = {WEBUI_IDLE_SECONDS, WEBUI_ABSOLUTE_SECONDS,
+                                     WEBUI_LOCK_SECONDS, WEBUI_MAX_FAILURES};
+
+void webui_set_policy(const struct webui_policy *p)
+{
+    pthread_mutex_lock(&policy_mu);
+    policy = *p;
+    pthread_mutex_unlock(&policy_mu);
+}
+
+struct webui_policy webui_policy(void)
+{
+    struct webui_policy p;
+
+    pthread_mutex_lock(&policy_mu);
+    p = policy;
+    pthread_mutex_unlock(&policy_mu);
+    return p;
+}
+
 int webui_session_get(const char *id, int64_t now, struct webui_session *s)
 {
     unsigned char key[33];
+    struct webui_policy p = webui_policy();
     int64_t left;
 
     if (key_of(id, key) == -1 ||
         gh_kv_rec_get(key, sizeof(key), s, sizeof(*s), 0, NULL) != (long)sizeof(*s))
         return -1;
-    if (now - s->last_seen >= WEBUI_IDLE_SECONDS || now - s->created >= WEBUI_ABSOLUTE_SECONDS) {
+    if (now - s->last_seen >= p.idle || now - s->created >= p.lifetime) {
         gh_kv_rec_del(key, sizeof(key));
         return -1;
     }
     s->last_seen = now;
-    left = WEBUI_ABSOLUTE_SECONDS - (now - s->created);
-    if (left > WEBUI_IDLE_SECONDS)
-        left = WEBUI_IDLE_SECONDS;
+    left = p.lifetime - (now - s->created);
+    if (left > p.idle)
+        left = p.idle;
     gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), left * 1000, 0);
     return 0;
 }

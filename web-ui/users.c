@@ -303,13 +303,14 @@ enum webui_login webui_login(struct webui_users *u, const char *name, const char
         run(u, "UPDATE users SET failures = 0, locked_until = 0 WHERE name = ?", name, NULL,
             INT64_MIN, INT64_MIN);
     } else {
-        int lock = w.failures + 1 >= WEBUI_MAX_FAILURES;
+        struct webui_policy p = webui_policy();
+        int lock = w.failures + 1 >= p.failures;
         {
             sqlite3_stmt *s = NULL;
             if (sqlite3_prepare_v2(u->db, "UPDATE users SET failures = ?, locked_until = ?"
                                           " WHERE name = ?", -1, &s, NULL) == SQLITE_OK) {
                 sqlite3_bind_int(s, 1, lock ? 0 : w.failures + 1);
-                sqlite3_bind_int64(s, 2, lock ? now + WEBUI_LOCK_SECONDS : 0);
+                sqlite3_bind_int64(s, 2, lock ? now + p.lock : 0);
                 sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
                 sqlite3_step(s);
             }

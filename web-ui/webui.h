@@ -41,6 +41,9 @@ struct webui_hooks {
     int (*reload)(char *err, size_t errlen);
     const char *conf_path; /* NULL: the embedded default, which cannot be edited */
 };
+/* At each reload: the parts of the config the admin application follows
+ * live (the session and lockout policy). */
+void webui_reconfigure(const struct gh_conf *c);
 int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *err,
                     size_t errlen);
 void webui_stop(void);
@@ -82,8 +85,6 @@ int webui_user_list(struct webui_users *u, void (*fn)(const struct webui_user *,
 /* The outcome of a login attempt: the same answer to the client whatever
  * the reason, a precise one for the audit log. */
 enum webui_login { WEBUI_LOGIN_OK, WEBUI_LOGIN_BAD, WEBUI_LOGIN_LOCKED };
-#define WEBUI_MAX_FAILURES 5
-#define WEBUI_LOCK_SECONDS (15 * 60)
 enum webui_login webui_login(struct webui_users *u, const char *name, const char *password,
                              int64_t now, struct webui_user *out);
 /* API bearer tokens, stored as SHA-256. */
@@ -92,8 +93,19 @@ int webui_token_add(struct webui_users *u, const char *user, char out[65], char 
 int webui_token_check(struct webui_users *u, const char *token, struct webui_user *out);
 
 /* session.c: sessions in the shared store (common/kv.h). */
-#define WEBUI_IDLE_SECONDS (15 * 60)
+#define WEBUI_IDLE_SECONDS (15 * 60)     /* defaults of the policy below */
 #define WEBUI_ABSOLUTE_SECONDS (8 * 3600)
+#define WEBUI_MAX_FAILURES 5
+#define WEBUI_LOCK_SECONDS (15 * 60)
+/* The session and lockout policy (admin-session-idle, -lifetime,
+ * admin-lockout-failures, -time), set at start and each reload; sessions
+ * already open follow the new one from their next request. */
+struct webui_policy {
+    int64_t idle, lifetime, lock; /* seconds */
+    int failures;
+};
+void webui_set_policy(const struct webui_policy *p);
+struct webui_policy webui_policy(void);
 struct webui_session {
     char user[64];
     enum webui_role role;

@@ -139,6 +139,37 @@ def admin_lockout_after_five_failures_and_unlock(env):
 
 
 @test
+def admin_session_policy_from_the_config_and_reload(env):
+    """admin-lockout-failures 2 locks after two wrong passwords; the
+    lifetime is the cookie's Max-Age; the policy shows in whoami (the
+    System page); a reload changes it. (Idle expiry itself is in the
+    unit tests: waiting a minute here would only slow the suite.)"""
+    a = Admin(env, extra="admin-lockout-failures 2\nadmin-session-lifetime 2h\n")
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    check(me["policy"] == {"session_idle": 900, "session_lifetime": 7200,
+                           "lockout_failures": 2, "lockout_time": 900}, "policy: %r" % me)
+    b = Browser(env.ca)
+    for i in range(2):
+        check(a.login(b, "ops", "wrong password %02d" % i)[0] == 401, "failure %d" % i)
+    check(a.login(b, "ops", PW["ops"])[0] == 401, "not locked after two failures")
+    check("locked" in [e["result"] for e in a.audit()], "no lockout in the audit log")
+    with open(a.conf) as f:
+        text = f.read()
+    with open(a.conf, "w") as f:
+        f.write(text.replace("admin-lockout-failures 2", "admin-lockout-failures 7\n"
+                             "admin-session-idle 1m"))
+    n = a.gh.output().count("configuration reloaded")
+    a.gh.signal(signal.SIGHUP)
+    wait_until(lambda: a.gh.output().count("configuration reloaded") > n, 5, "reload")
+    st, me = a.whoami(root)
+    check(st == 200 and me["policy"]["lockout_failures"] == 7 and
+          me["policy"]["session_idle"] == 60, "after reload: %r" % me)
+    st, h, body = a.login(Browser(env.ca), "root", PW["root"])
+    check(st == 303 and "Max-Age=7200" in h.get("Set-Cookie", ""), "cookie: %r" % h)
+
+
+@test
 def admin_roles_csrf_etag_and_write_back(env):
     a = Admin(env)
     viewer, ops = a.browser("viewer"), a.browser("ops")

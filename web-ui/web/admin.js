@@ -549,6 +549,13 @@ async function main() {
   document.getElementById('csrf').value = me.csrf;
   document.getElementById('version').textContent = 'gatehouse ' + me.version + ', up ' +
     me.uptime + ' s';
+  const p = me.policy;
+  const mins = (x) => (x % 3600 === 0 ? x / 3600 + ' h' : x / 60 + ' min');
+  document.getElementById('policy').replaceChildren(
+    el('li', 'A session ends after ' + mins(p.session_idle) + ' unused, and ' +
+       mins(p.session_lifetime) + ' after sign-in at the latest'),
+    el('li', p.lockout_failures + ' wrong passwords in a row lock a user for ' +
+       mins(p.lockout_time)));
   if (me.role !== 'operator' && me.role !== 'admin')
     for (const th of document.querySelectorAll('.ops')) th.hidden = true;
   await loadConfigVersion();
