@@ -117,7 +117,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 chunk conf path rules saml
+FUZZ_TARGETS = http1 chunk conf path rules saml blockedit
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
@@ -125,7 +125,8 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c $$(pkg-config --libs $(PKGS)) -pthread || exit 1; \
+	    proxy/http1_parse.c proxy/http1_chunk.c web-ui/blockedit.c $$(pkg-config --libs $(PKGS)) \
+	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \
 	    $(O)/fuzz/corpus_$$t tests/fuzz/corpus/$$t > $(O)/fuzz/$$t.log 2>&1 || \

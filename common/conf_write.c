@@ -84,6 +84,10 @@ static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, con
                 continue;
             gh_sbuf_printf(o, "%s%s", indent, dir->name);
             for (k = 0; k < l->n; k++) {
+                /* A line takes at most 32 words and repeated lines append:
+                 * a long list goes on several lines. */
+                if (k > 0 && k % 16 == 0)
+                    gh_sbuf_printf(o, "\n%s%s", indent, dir->name);
                 gh_sbuf_printf(o, " ");
                 outv(o, l->v[k]);
             }

@@ -135,7 +135,8 @@ void gh_sbuf_printf(struct gh_sbuf *b, const char *fmt, ...)
 
     for (;;) {
         va_start(ap, fmt);
-        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        /* an empty buffer has no pointer to offset yet (NULL + 0 is UB) */
+        n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap - b->len, fmt, ap);
         va_end(ap);
         if (n >= 0 && (size_t)n < b->cap - b->len) {
             b->len += (size_t)n;

@@ -7,9 +7,10 @@
  * directive goes before the closing brace; no lines remove it.
  *
  * Each value line is read back by the config lexer as "DIRECTIVE LINE"
- * and must be exactly one statement without a block, so a value cannot
- * smuggle a second directive, a brace or a comment into the file; what
- * the directive means is for the validator of the whole file.
+ * and must be exactly one statement without a block, ending with its last
+ * token, so a value cannot smuggle a second directive, a brace or a
+ * comment (which would swallow a brace on the same line) into the file;
+ * what the directive means is for the validator of the whole file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,18 @@
 #include "webui_int.h"
 
 #define MAX_EDITS 4096
+
+/* s as a JSON string: this file stands alone (the fuzz target builds it
+ * without the HTTP side). */
+static void js(struct gh_sbuf *o, const char *s)
+{
+    size_t n = strlen(s), cap = n * 6 + 3;
+    char *b = gh_calloc(1, cap);
+
+    gh_json_escape(b, cap, s, n, n);
+    gh_sbuf_printf(o, "\"%s\"", b);
+    free(b);
+}
 
 struct edit {
     size_t off, end;
@@ -170,6 +183,13 @@ int webui__conf_quote(struct gh_sbuf *o, const char *s)
     return 0;
 }
 
+/* Whether c ends a word for the lexer (so a token may touch it). */
+static int separates(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '{' || c == '}' || c == ';' ||
+           c == '#';
+}
+
 static int valid_directive(const char *d)
 {
     size_t i, n = strlen(d);
@@ -211,13 +231,16 @@ static int value_lines(const char *d, const char *value, char ***out, char *err,
             gh_sbuf_printf(&probe, "%s %.*s\n", d, (int)(z - a), a);
             ok = gh_conf_outline(probe.p, probe.len, &o, e2, sizeof(e2)) == 0;
             if (ok) {
-                ok = o.n == 1 && !o.v[0].has_block && strcmp(o.v[0].name, d) == 0;
+                /* ...ending with its last token: a trailing comment would
+                 * swallow what follows it once the line is joined inline */
+                ok = o.n == 1 && !o.v[0].has_block && strcmp(o.v[0].name, d) == 0 &&
+                     o.v[0].args_end == probe.len - 1;
                 gh_conf_outline_free(&o);
             }
             free(probe.p);
             if (!ok) {
                 snprintf(err, errlen,
-                         "%s: \"%.*s\" is not one value (no ; { } or open quote)", d,
+                         "%s: \"%.*s\" is not one value (no ; { } #comment or open quote)", d,
                          (int)(z - a > 200 ? 200 : z - a), a);
                 goto bad;
             }
@@ -368,7 +391,16 @@ char *webui__block_set(const char *text, size_t len, const char *kind, const cha
                 snprintf(err, errlen, "a %s named '%.200s' exists already", kind, f[i].value);
                 goto done;
             }
-            add_edit(e, o.v[b].arg0_off, o.v[b].arg0_end, q.p);
+            {
+                /* a quoted name may touch its neighbours (kind"a"b): keep a
+                 * bare one apart from them */
+                size_t nx = o.v[b].arg0_end, pv = o.v[b].arg0_off;
+                struct gh_sbuf r = {NULL, 0, 0};
+                gh_sbuf_printf(&r, "%s%s%s", pv > 0 && separates(text[pv - 1]) ? "" : " ", q.p,
+                               nx >= len || separates(text[nx]) ? "" : " ");
+                free(q.p);
+                add_edit(e, o.v[b].arg0_off, o.v[b].arg0_end, r.p);
+            }
             continue;
         }
         if (!valid_directive(f[i].key)) {
@@ -495,9 +527,9 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
         return -1;
     }
     gh_sbuf_printf(out, "\"kind\":");
-    webui__js(out, kind);
+    js(out, kind);
     gh_sbuf_printf(out, ",\"name\":");
-    webui__js(out, name);
+    js(out, name);
     gh_sbuf_printf(out, ",\"line\":%d,\"directives\":[", o.v[b].line);
     for (i = (size_t)b + 1; i < o.n; i++) {
         const struct gh_conf_stmt *s = &o.v[i];
@@ -509,9 +541,9 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
         ve = s->has_block ? s->close + 1 : s->args_end;
         val = gh_strndup(text + vs, ve - vs);
         gh_sbuf_printf(out, "%s{\"name\":", first ? "" : ",");
-        webui__js(out, s->name);
+        js(out, s->name);
         gh_sbuf_printf(out, ",\"value\":");
-        webui__js(out, val);
+        js(out, val);
         gh_sbuf_printf(out, ",\"line\":%d,\"block\":%s}", s->line, s->has_block ? "true" : "false");
         free(val);
         first = 0;

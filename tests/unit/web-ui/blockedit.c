@@ -53,6 +53,8 @@ static const struct {
     {"no newline at the end", "service s {\n  listen 1:1\n}", "service", "s",
      {{"allowed-dirs", "/a/*\n/b/*"}}, "service s {\n  listen 1:1\n  allowed-dirs /a/*\n"
      "  allowed-dirs /b/*\n}", 0},
+    {"rename where the name touches its neighbours", "service\"b\"{ listen 1:1 }\n", "service",
+     "b", {{"_name", "x"}}, "service x{ listen 1:1 }\n", 0},
     /* hostile values and names */
     {"second statement smuggled", T2, "service", "a", {{"listen", "127.0.0.1:5; app status"}},
      NULL, 422},
@@ -62,6 +64,12 @@ static const struct {
     {"open quote", T2, "service", "a", {{"listen", "\"127.0.0.1:5"}}, NULL, 422},
     {"bad escape", T2, "service", "a", {{"listen", "\"a\\n\""}}, NULL, 422},
     {"control byte", T2, "service", "a", {{"listen", "a\x01"}}, NULL, 422},
+    {"comment swallowing the brace of a one-line block", T2, "service", "b",
+     {{"app", "status # }"}}, NULL, 422},
+    {"a quoted # stays", T2, "service", "b", {{"app", "\"st#tus\""}},
+     "service a {\n    listen 127.0.0.1:1  # public\n    allowed-hosts *\n    # the pool\n"
+     "    server x 127.0.0.1:2\n    server y 127.0.0.1:3 weight 2\n}\n"
+     "service b { listen 127.0.0.1:9 ; app \"st#tus\" }\n", 0},
     {"upper-case directive", T2, "service", "a", {{"Listen", "127.0.0.1:5"}}, NULL, 422},
     {"directive with a space", T2, "service", "a", {{"listen x", "1"}}, NULL, 422},
     {"empty directive", T2, "service", "a", {{"", "1"}}, NULL, 422},
