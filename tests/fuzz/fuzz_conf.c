@@ -1,5 +1,6 @@
 /* libFuzzer target: the config parser; whatever parses must write back to
- * text that parses to the same canonical text. */
+ * text that parses to the same canonical text, and must have an outline
+ * (the editors' view of the same syntax). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     struct gh_conf *c = gh_conf_parse("fuzz", (const char *)data, size, err, sizeof(err));
 
+    struct gh_conf_outline o;
+    char oerr[512];
+    int outlined = gh_conf_outline((const char *)data, size, &o, oerr, sizeof(oerr)) == 0;
+
+    if (outlined)
+        gh_conf_outline_free(&o);
     if (c != NULL) {
         char *t1 = gh_conf_write(c);
+        if (!outlined)
+            abort();
         struct gh_conf *c2 = gh_conf_parse("w", t1, strlen(t1), err, sizeof(err));
         char *t2;
         if (c2 == NULL)
