@@ -22,46 +22,12 @@
 #include "../saml/saml.h"
 #include "webui_int.h"
 
-#define MAX_FIELDS 128
-
 static const char *const kinds[] = {"service", "identity-provider", "identity-provider-group",
                                     "rules"};
 
-struct form {
-    struct webui_field f[MAX_FIELDS + 1];
-    char *keys[MAX_FIELDS + 1], *values[MAX_FIELDS + 1];
-    size_t n;
-};
-
-static int collect(const char *key, const char *value, void *ctx)
-{
-    struct form *fm = ctx;
-
-    if (strcmp(key, "csrf") == 0)
-        return 0;
-    if (fm->n == MAX_FIELDS)
-        return -1;
-    fm->keys[fm->n] = gh_strdup(key);
-    fm->values[fm->n] = gh_strdup(value);
-    fm->f[fm->n].key = fm->keys[fm->n];
-    fm->f[fm->n].value = fm->values[fm->n];
-    fm->n++;
-    return 0;
-}
-
-static void form_free(struct form *fm)
-{
-    size_t i;
-
-    for (i = 0; i < fm->n; i++) {
-        free(fm->keys[i]);
-        free(fm->values[i]);
-    }
-}
-
 struct block_op {
     const char *what, *kind, *name;
-    struct form *fm;
+    struct webui_fields *fm;
 };
 
 static char *block_transform(const char *text, size_t len, void *ctx, unsigned *status,
@@ -81,7 +47,7 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
                               const char *what, const char *kind, const char *name,
                               const char *body, size_t blen)
 {
-    struct form fm;
+    struct webui_fields fm;
     struct block_op op = {what, kind, name, &fm};
     struct webui_change ch = {0};
     char obj[300], uuid[37];
@@ -91,8 +57,8 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not change the configuration");
     memset(&fm, 0, sizeof(fm));
-    if (strcmp(what, "delete") != 0 && gh_form_each(body, blen, collect, &fm) == -1) {
-        form_free(&fm);
+    if (strcmp(what, "delete") != 0 && webui__fields_parse(body, blen, &fm) == -1) {
+        webui__fields_free(&fm);
         return webui__json(conn, 422, "error", "the form is malformed or has too many fields");
     }
     if (strcmp(what, "add") == 0 && strcmp(kind, "identity-provider") == 0) {
@@ -100,11 +66,7 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
             ;
         if (i == fm.n) {
             saml_uuid(uuid);
-            fm.keys[fm.n] = gh_strdup("uuid");
-            fm.values[fm.n] = gh_strdup(uuid);
-            fm.f[fm.n].key = fm.keys[fm.n];
-            fm.f[fm.n].value = fm.values[fm.n];
-            fm.n++;
+            webui__fields_add(&fm, "uuid", uuid);
         }
     }
     if (strcmp(what, "add") == 0)
@@ -120,7 +82,7 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     ch.ctx = &op;
     ch.ok_status = strcmp(what, "add") == 0 ? 201 : 200;
     ret = webui__apply(conn, s, &ch);
-    form_free(&fm);
+    webui__fields_free(&fm);
     return ret;
 }
 
@@ -160,7 +122,7 @@ enum MHD_Result webui__api_blocks(struct MHD_Connection *conn, const char *url,
 
     slash = strchr(rest, '/');
     kl = slash ? (size_t)(slash - rest) : strlen(rest);
-    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+    for (i = 0; i < GH_ARRAY_LEN(kinds); i++)
         if (strlen(kinds[i]) == kl && strncmp(rest, kinds[i], kl) == 0)
             kind = kinds[i];
     if (kind == NULL)

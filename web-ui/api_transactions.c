@@ -9,6 +9,10 @@
  *        op=service-block service, block        (replace a service block)
  *        op=service-add   block
  *        op=service-delete service
+ *        op=block-set     kind, name, fields   (directives of a named block, as
+ *                                               /api/v1/blocks takes them, form-encoded)
+ *        op=block-add     kind, fields
+ *        op=block-delete  kind, name
  *   GET  /api/v1/transactions/<id>                the staged changes
  *   POST /api/v1/transactions/<id>/commit         If-Match; 422 names the change that failed
  *   POST /api/v1/transactions/<id>/discard
@@ -124,6 +128,23 @@ static int stage(struct tx *t, const char *body, size_t blen, char *err, size_t 
             snprintf(err, errlen, "%s needs block", o.kind);
             return -1;
         }
+    } else if (strcmp(o.kind, "block-set") == 0 || strcmp(o.kind, "block-add") == 0 ||
+               strcmp(o.kind, "block-delete") == 0) {
+        /* kind in server, name in service, the fields (form-encoded) in block */
+        if (field(body, blen, "kind", o.server, sizeof(o.server)) == -1 ||
+            (strcmp(o.server, "service") && strcmp(o.server, "identity-provider") &&
+             strcmp(o.server, "identity-provider-group") && strcmp(o.server, "rules")) ||
+            (strcmp(o.kind, "block-add") != 0 &&
+             field(body, blen, "name", o.service, sizeof(o.service)) == -1) ||
+            (strcmp(o.kind, "block-delete") != 0 &&
+             (o.block = gh_form_get(body, blen, "fields")) == NULL)) {
+            free(o.block);
+            snprintf(err, errlen, "%s needs kind (service, identity-provider, "
+                     "identity-provider-group, rules)%s%s", o.kind,
+                     strcmp(o.kind, "block-add") ? ", name" : "",
+                     strcmp(o.kind, "block-delete") ? ", fields" : "");
+            return -1;
+        }
     } else {
         snprintf(err, errlen, "unknown op '%s'", o.kind);
         return -1;
@@ -142,6 +163,23 @@ static char *apply(const struct op *o, const char *text, size_t len, char *err, 
         return webui__service_op(text, len, "add", NULL, o->block, strlen(o->block), err, errlen);
     if (strcmp(o->kind, "service-delete") == 0)
         return webui__service_op(text, len, "delete", o->service, "", 0, err, errlen);
+    if (strncmp(o->kind, "block-", 6) == 0) {
+        struct webui_fields *fm = gh_calloc(1, sizeof(*fm));
+        unsigned status = 422;
+        char *out = NULL;
+        if (strcmp(o->kind, "block-delete") == 0)
+            out = webui__block_delete(text, len, o->server, o->service, &status, err, errlen);
+        else if (webui__fields_parse(o->block, strlen(o->block), fm) == -1)
+            snprintf(err, errlen, "fields: malformed or too many");
+        else if (strcmp(o->kind, "block-add") == 0)
+            out = webui__block_add(text, len, o->server, fm->f, fm->n, &status, err, errlen);
+        else
+            out = webui__block_set(text, len, o->server, o->service, fm->f, fm->n, &status, err,
+                                   errlen);
+        webui__fields_free(fm);
+        free(fm);
+        return out;
+    }
     return webui__service_op(text, len, "modify", o->service, o->block, strlen(o->block), err,
                              errlen);
 }

@@ -552,3 +552,41 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
     gh_conf_outline_free(&o);
     return 0;
 }
+
+static int collect(const char *key, const char *value, void *ctx)
+{
+    struct webui_fields *fm = ctx;
+
+    if (strcmp(key, "csrf") == 0)
+        return 0;
+    return webui__fields_add(fm, key, value);
+}
+
+int webui__fields_add(struct webui_fields *fm, const char *key, const char *value)
+{
+    if (fm->n == WEBUI_MAX_FIELDS)
+        return -1;
+    fm->keys[fm->n] = gh_strdup(key);
+    fm->values[fm->n] = gh_strdup(value);
+    fm->f[fm->n].key = fm->keys[fm->n];
+    fm->f[fm->n].value = fm->values[fm->n];
+    fm->n++;
+    return 0;
+}
+
+int webui__fields_parse(const char *body, size_t blen, struct webui_fields *fm)
+{
+    memset(fm, 0, sizeof(*fm));
+    return gh_form_each(body, blen, collect, fm);
+}
+
+void webui__fields_free(struct webui_fields *fm)
+{
+    size_t i;
+
+    for (i = 0; i < fm->n; i++) {
+        free(fm->keys[i]);
+        free(fm->values[i]);
+    }
+    fm->n = 0;
+}

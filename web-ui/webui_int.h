@@ -96,6 +96,17 @@ char *webui__block_delete(const char *text, size_t len, const char *kind, const 
  * appended to out (the value as written, quotes included). */
 int webui__block_json(const char *text, size_t len, const char *kind, const char *name,
                       struct gh_sbuf *out, char *err, size_t errlen);
+/* A form's fields in order (csrf left out), for block edits. */
+#define WEBUI_MAX_FIELDS 128
+struct webui_fields {
+    struct webui_field f[WEBUI_MAX_FIELDS];
+    char *keys[WEBUI_MAX_FIELDS], *values[WEBUI_MAX_FIELDS];
+    size_t n;
+};
+/* -1 when malformed (a NUL) or more than WEBUI_MAX_FIELDS; free in any case. */
+int webui__fields_parse(const char *body, size_t blen, struct webui_fields *fm);
+int webui__fields_add(struct webui_fields *fm, const char *key, const char *value);
+void webui__fields_free(struct webui_fields *fm);
 /* Whether s can be written bare; s written bare or quoted (-1: control bytes). */
 int webui__conf_word(const char *s);
 int webui__conf_quote(struct gh_sbuf *o, const char *s);

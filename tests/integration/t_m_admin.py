@@ -1183,3 +1183,80 @@ def admin_certificates_imported_as_pem_pair_or_pkcs12(env):
         except (OSError, ssl.SSLError):
             return None
     wait_until(lambda: served() == want, timeout=5, what="the imported certificate served")
+
+
+@test
+def admin_transaction_stages_block_edits_together(env):
+    """A rule set added and a service switched to it in one transaction:
+    one validation, one history entry, one reload; staged alone, the
+    service change would be refused (the rule set does not exist yet)."""
+    import urllib.parse
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    h0 = {"X-CSRF-Token": me["csrf"]}
+    v = a.version(root)
+    st, h, body = root.request(a.url + "/api/v1/blocks/service/public", data={"rule-set": "edge"},
+                               headers=dict(h0, **{"If-Match": '"%s"' % v}))
+    check(st == 422 and b"edge" in body, "a dangling rule-set alone: %d %r" % (st, body))
+    st, h, body = root.request(a.url + "/api/v1/transactions", data=b"", headers=h0)
+    tx = json.loads(body)["id"]
+    stages = [{"op": "block-add", "kind": "rules", "fields": urllib.parse.urlencode(
+                  {"_name": "edge", "rule": "no-who deny 403 if path prefix /whoami"})},
+              {"op": "block-set", "kind": "service", "name": "public",
+               "fields": urllib.parse.urlencode({"rule-set": "edge", "idle-timeout": "77s"})}]
+    for form in stages:
+        st, h, body = root.request(a.url + "/api/v1/transactions/" + tx, data=form, headers=h0)
+        check(st == 200, "stage %r: %d %r" % (form["op"], st, body))
+    st, h, body = root.request(a.url + "/api/v1/transactions/" + tx, headers=h0,
+                               data={"op": "block-set", "kind": "ca", "name": "x", "fields": ""})
+    check(st == 422, "a block kind the API does not edit: %d" % st)
+    hdir = env.path("gatehouse-state/admin/history")
+    hist = len(os.listdir(hdir)) if os.path.isdir(hdir) else 0
+    st, h, body = root.request(a.url + "/api/v1/transactions/%s/commit" % tx, data=b"",
+                               headers=dict(h0, **{"If-Match": '"%s"' % a.version(root)}))
+    check(st == 200, "commit: %d %r" % (st, body))
+    conf = open(a.conf).read()
+    check("rules edge {" in conf and "    rule-set edge\n" in conf and
+          "    idle-timeout 77s\n" in conf, "after commit:\n%s" % conf)
+    check(len(os.listdir(hdir)) == hist + 1,
+          "one history entry for the transaction")
+    wait_until(lambda: status_of(env, "https://localhost:%d/whoami" % a.pub) == 403,
+               timeout=5, what="the rule in force")
+
+
+@test
+def admin_concurrent_editors_exactly_one_wins(env):
+    """Eight editors send a change at the same moment, all with the same
+    version: exactly one is written, the seven others get 412 with the
+    new version, and the file holds that one change."""
+    import threading
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    v = a.version(root)
+    results = {}
+    go = threading.Event()
+
+    def edit(i):
+        b = a.browser("root")
+        st, me_i = a.whoami(b)
+        go.wait(10)
+        st, h, body = b.request(a.url + "/api/v1/blocks/service/public",
+                                data={"idle-timeout": "%ds" % (100 + i)},
+                                headers={"X-CSRF-Token": me_i["csrf"], "If-Match": '"%s"' % v})
+        results[i] = (st, json.loads(body))
+    ts = [threading.Thread(target=edit, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    go.set()
+    for t in ts:
+        t.join(60)
+    won = [i for i, (st, j) in results.items() if st == 200]
+    lost = [j for st, j in results.values() if st == 412]
+    check(len(results) == 8 and len(won) == 1 and len(lost) == 7, "results: %r" % results)
+    nv = results[won[0]][1]["version"]
+    check(all(j["version"] == nv for j in lost), "a 412 without the winner's version")
+    conf = open(a.conf).read()
+    check(conf.count("idle-timeout") == 1 and "idle-timeout %ds" % (100 + won[0]) in conf,
+          "the file: %s" % conf)
