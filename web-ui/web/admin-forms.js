@@ -374,6 +374,11 @@ function openGroupForm(name) {
                    GROUP_FORM, async () => { await loadIdps(); });
 }
 
+function openRulesForm(name) {
+  return blockForm(document.getElementById('rules-form'), 'rules', name, RULES_FORM,
+                   loadRuleSets);
+}
+
 async function loadRuleSets() {
   const r = await api('/api/v1/rule-sets');
   if (!r.ok) return;
@@ -381,18 +386,8 @@ async function loadRuleSets() {
   const rows = j.rule_sets.map((rs) => {
     const tr = el('tr');
     tr.dataset.ruleset = rs.name;
-    const ops = el('td', undefined, 'admin-col');
-    if (me.role === 'admin') {
-      const m = el('button', 'modify');
-      m.dataset.action = 'modify';
-      m.addEventListener('click', () => blockForm(document.getElementById('rules-form'), 'rules',
-                                                  rs.name, RULES_FORM, loadRuleSets));
-      const d = el('button', 'delete');
-      d.dataset.action = 'delete';
-      d.addEventListener('click', () => deleteBlock('rules', rs.name, 'svc-message', loadRuleSets));
-      ops.append(m, d);
-    }
-    tr.append(el('td', rs.name), el('td', rs.rules), el('td', rs.used_by.join(' ') || '-'), ops);
+    tr.append(el('td', rs.name), el('td', rs.rules), el('td', rs.used_by.join(' ') || '-'),
+              editCell('rules', rs.name, openRulesForm, 'svc-message', loadRuleSets));
     return tr;
   });
   document.querySelector('#rules-table tbody').replaceChildren(...rows);

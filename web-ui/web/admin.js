@@ -569,8 +569,7 @@ async function main() {
   if (me.role === 'admin') {
     setupCertForms();
     for (const [id, fn] of [['svc-add', () => openServiceForm(null)],
-                            ['rules-add', () => blockForm(document.getElementById('rules-form'),
-                                                          'rules', null, RULES_FORM, loadRuleSets)],
+                            ['rules-add', () => openRulesForm(null)],
                             ['idp-add', () => openIdpForm(null)],
                             ['group-add', () => openGroupForm(null)]]) {
       const b = document.getElementById(id);
