@@ -5,9 +5,12 @@
  * when the service re-encrypts, "METHOD URL HTTP/1.1" with Connection: close,
  * then the status line (and a body substring if asked). rise consecutive
  * successes bring a server up, fall consecutive failures take it down; each
- * change is logged and counted. Checks run one after another, each bounded by
- * its timeout (per step), so a hung server delays the others' checks by at
- * most that; workers never wait on a check.
+ * change is logged and counted. PROXY_CHECK_THREADS checker threads share
+ * the work: a thread claims a server whose time has come by swapping its
+ * next-check time for UINT64_MAX, so each server has one check at a time
+ * and a hung or silent server holds up one checker for at most its
+ * timeout per step, not the checks of everyone else; workers never wait on
+ * a check.
  */
 #include "proxy_int.h"
 
@@ -15,6 +18,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,7 +30,9 @@
 
 #include "../certs/certs.h"
 
-static pthread_t thread;
+#define PROXY_CHECK_THREADS 8
+
+static pthread_t threads[PROXY_CHECK_THREADS];
 static int running;
 static _Atomic int stopping;
 
@@ -200,13 +206,13 @@ static void *checker(void *arg)
 {
     struct timespec tick = {0, 100000000};
     uint64_t next_expiry = gh_now_ms() + 3600 * 1000;
+    int first = arg != NULL; /* one thread also warns about certificates */
 
-    (void)arg;
     while (!atomic_load(&stopping)) {
         struct proxy_gen *g = proxy__gen_current();
         size_t i, j;
 
-        if (g != NULL && gh_now_ms() >= next_expiry) {
+        if (g != NULL && first && gh_now_ms() >= next_expiry) {
             expiry_warnings(g);
             next_expiry = gh_now_ms() + 3600 * 1000;
         }
@@ -216,13 +222,16 @@ static void *checker(void *arg)
                 continue;
             for (j = 0; j < svc->nservers && !atomic_load(&stopping); j++) {
                 struct proxy_server *srv = &svc->servers[j];
+                uint64_t due = atomic_load(&srv->st->next_check);
                 char res[96];
                 int ok;
-                if (gh_now_ms() < srv->st->next_check)
-                    continue;
+                if (due == UINT64_MAX || gh_now_ms() < due ||
+                    !atomic_compare_exchange_strong(&srv->st->next_check, &due, UINT64_MAX))
+                    continue; /* not yet, or another checker has it */
                 ok = check_one(svc, srv, res, sizeof(res));
                 apply(svc, srv, ok, res);
-                srv->st->next_check = gh_now_ms() + (uint64_t)svc->conf->check.interval;
+                atomic_store(&srv->st->next_check,
+                             gh_now_ms() + (uint64_t)svc->conf->check.interval);
             }
         }
         proxy_gen_unref(g);
@@ -233,17 +242,29 @@ static void *checker(void *arg)
 
 int proxy__health_start(void)
 {
-    if (pthread_create(&thread, NULL, checker, NULL) != 0)
-        return -1;
+    static int one = 1;
+    int i;
+
+    for (i = 0; i < PROXY_CHECK_THREADS; i++)
+        if (pthread_create(&threads[i], NULL, checker, i == 0 ? &one : NULL) != 0) {
+            atomic_store(&stopping, 1);
+            while (i-- > 0)
+                pthread_join(threads[i], NULL);
+            atomic_store(&stopping, 0);
+            return -1;
+        }
     running = 1;
     return 0;
 }
 
 void proxy__health_stop(void)
 {
+    int i;
+
     if (!running)
         return;
     atomic_store(&stopping, 1);
-    pthread_join(thread, NULL);
+    for (i = 0; i < PROXY_CHECK_THREADS; i++)
+        pthread_join(threads[i], NULL);
     running = 0;
 }

@@ -57,8 +57,8 @@ struct proxy_srv_stats {
     _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
     pthread_mutex_t mu;     /* guards last_result */
     char last_result[96];
-    int rise_cnt, fall_cnt; /* the checker thread's own */
-    uint64_t next_check;    /* the checker thread's own */
+    int rise_cnt, fall_cnt;         /* the checker holding the claim's own */
+    _Atomic uint64_t next_check;    /* UINT64_MAX: a checker has claimed it */
 };
 
 /* Counters of one service, by name, for the life of the process. */

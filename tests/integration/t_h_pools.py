@@ -122,6 +122,37 @@ def drain_and_maint_take_no_new_requests(env):
 
 
 @test
+def silent_servers_do_not_hold_up_the_checks_of_others(env):
+    """Three real servers accept connections and never answer (each check
+    of them lasts its whole 3 s timeout); the healthy server of another
+    service is still checked every 300 ms or so, since checks run side by side
+    (one after another, it would wait 9 s between checks)."""
+    holes = []
+    for _ in range(3):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)  # accepted by the kernel, never read
+        holes.append(s)
+    try:
+        a = env.backend()
+        front, slow, m = free_port(), free_port(), free_port()
+        chk = "    check get /healthcheck.html interval %s timeout %s rise 1 fall 1 start up"
+        env.gatehouse(base_conf(env) +
+                      service("slow", slow, reencrypt=False, extra=chk % ("3s", "3s"),
+                              servers=[("h%d" % i, h.getsockname()[1])
+                                       for i, h in enumerate(holes)]) +
+                      service("front", front, servers=[("a", a)],
+                              extra=chk % ("300ms", "250ms")) + mgmt(m))
+        wait_until(lambda: (server_health(env, m, "front", "a") or {}).get("checks_ok", 0) >= 6,
+                   timeout=10, what="six checks of the healthy server")
+        h0 = server_health(env, m, "slow", "h0")
+        check(h0["checks_ok"] == 0, "a silent server passed a check: %r" % h0)
+    finally:
+        for h in holes:
+            h.close()
+
+
+@test
 def metrics_match_the_traffic_sent(env):
     a = env.backend()
     front, m = free_port(), free_port()
