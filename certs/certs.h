@@ -65,6 +65,11 @@ struct certs_ocsp *certs_ocsp_new(void);
 /* Reads a DER OCSP response for the certificate of src; -1 with err. */
 int certs_ocsp_add(struct certs_ocsp *o, const struct certs_source *src, const char *der_file,
                    char *err, size_t errlen);
+/* Reads again each response file that changed since it was read (stat);
+ * a response that fails its checks leaves the last good one in place.
+ * 1 when one was replaced, -1 when a changed file was refused, 0 when
+ * nothing changed; msg says which file. Safe beside handshakes. */
+int certs_ocsp_refresh(struct certs_ocsp *o, char *msg, size_t msglen);
 /* Staples, on ctx, the response of whichever certificate is chosen. */
 void certs_ocsp_attach(SSL_CTX *ctx, struct certs_ocsp *o);
 void certs_ocsp_free(struct certs_ocsp *o);

@@ -183,6 +183,23 @@ static void apply(const struct proxy_service *svc, const struct proxy_server *sr
     }
 }
 
+/* OCSP response files renewed on disk (a cron job) are stapled from the
+ * next handshake on, without a reload. */
+static void ocsp_refresh(struct proxy_gen *g)
+{
+    size_t i, k;
+
+    for (i = 0; i < g->nsvcs; i++)
+        for (k = 0; !g->svcs[i].sni_shared && k < g->svcs[i].nsni; k++) {
+            char msg[400];
+            int rc = certs_ocsp_refresh(g->svcs[i].sni[k].ocsp, msg, sizeof(msg));
+            if (rc == 1)
+                gh_log_info("%s", msg);
+            else if (rc == -1)
+                gh_log_warn("%s; the previous response is still stapled", msg);
+        }
+}
+
 /* Once an hour, certificates that expire within 30 days get a warning
  * (within 7, an error), so a long-running appliance says so in time. */
 static void expiry_warnings(struct proxy_gen *g)
@@ -205,7 +222,7 @@ static void expiry_warnings(struct proxy_gen *g)
 static void *checker(void *arg)
 {
     struct timespec tick = {0, 100000000};
-    uint64_t next_expiry = gh_now_ms() + 3600 * 1000;
+    uint64_t next_expiry = gh_now_ms() + 3600 * 1000, next_ocsp = 0;
     int first = arg != NULL; /* one thread also warns about certificates */
 
     while (!atomic_load(&stopping)) {
@@ -215,6 +232,10 @@ static void *checker(void *arg)
         if (g != NULL && first && gh_now_ms() >= next_expiry) {
             expiry_warnings(g);
             next_expiry = gh_now_ms() + 3600 * 1000;
+        }
+        if (g != NULL && first && gh_now_ms() >= next_ocsp) {
+            ocsp_refresh(g);
+            next_ocsp = gh_now_ms() + 1000;
         }
         for (i = 0; g != NULL && i < g->nsvcs && !atomic_load(&stopping); i++) {
             struct proxy_service *svc = &g->svcs[i];

@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from harness import GATEHOUSE, base_conf, check, curl, free_port, service, test
+from harness import GATEHOUSE, base_conf, check, curl, free_port, service, test, wait_until
 
 
 def make_cert(env, name, sans, key="ec", days=30):
@@ -324,10 +324,11 @@ def pkcs12_certificate_with_passphrase_file(env):
           "a readable passphrase file is refused: %r" % r.stderr)
 
 
-def ocsp_response(env, out):
+def ocsp_response(env, out, revoked=False):
     serial = subprocess.run(["openssl", "x509", "-in", env.cert, "-noout", "-serial"],
                             capture_output=True, text=True).stdout.strip().split("=")[1]
-    env.write("index.txt", "V\t301231235959Z\t\t%s\tunknown\t/O=gatehouse/CN=localhost\n" % serial)
+    env.write("index.txt", "%s\t301231235959Z\t%s\t%s\tunknown\t/O=gatehouse/CN=localhost\n" % (
+        "R" if revoked else "V", "240101000000Z" if revoked else "", serial))
     subprocess.run(["openssl", "ocsp", "-issuer", env.ca, "-cert", env.cert, "-no_nonce",
                     "-reqout", env.path("req.der")], check=True, capture_output=True)
     subprocess.run(["openssl", "ocsp", "-index", env.path("index.txt"), "-rsigner", env.ca,
@@ -355,3 +356,42 @@ def ocsp_stapling_from_a_response_file(env):
           "response stapled: %s" % out[:800])
     rc, out = s_client(port, "-servername", "localhost")
     check("OCSP response" not in out or "no response sent" in out, "only when asked")
+    # A renewed file (as a cron job writes it: a new file renamed in) is
+    # stapled without a reload; here the renewal says "revoked".
+    ocsp_response(env, env.path("next.der"), revoked=True)
+    os.rename(env.path("next.der"), resp)
+    wait_until(lambda: "Cert Status: revoked" in s_client(port, "-servername", "localhost",
+                                                          "-status")[1],
+               timeout=10, what="the renewed response stapled")
+    check("OCSP response read again" in g.output(), "the refresh is not logged")
+    # Junk in its place: the last good response stays, with a warning.
+    env.write("next.der", "junk")
+    os.rename(env.path("next.der"), resp)
+    wait_until(lambda: "still stapled" in g.output(), timeout=10, what="the warning")
+    check("Cert Status: revoked" in s_client(port, "-servername", "localhost", "-status")[1],
+          "a bad file replaced the last good response")
+    # A response past its nextUpdate is not stapled at all.
+    expired_ocsp_response(env, env.path("next.der"))
+    os.rename(env.path("next.der"), resp)
+    wait_until(lambda: "no response sent" in s_client(port, "-servername", "localhost",
+                                                      "-status")[1],
+               timeout=10, what="an expired response no longer stapled")
+
+
+def expired_ocsp_response(env, out):
+    """A good response whose nextUpdate is past, signed by the test CA."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+    cert = x509.load_pem_x509_certificate(open(env.cert, "rb").read())
+    ca = x509.load_pem_x509_certificate(open(env.ca, "rb").read())
+    key = serialization.load_pem_private_key(open(env.path("ca.key"), "rb").read(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = ocsp.OCSPResponseBuilder().add_response(
+        cert=cert, issuer=ca, algorithm=hashes.SHA1(), cert_status=ocsp.OCSPCertStatus.GOOD,
+        this_update=now - datetime.timedelta(days=2), next_update=now - datetime.timedelta(days=1),
+        revocation_time=None, revocation_reason=None).responder_id(
+        ocsp.OCSPResponderEncoding.HASH, ca)
+    with open(out, "wb") as f:
+        f.write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
