@@ -1,13 +1,19 @@
 /*
  * The registry of built-in applications and their libmicrohttpd daemons.
- * Each binds 127.0.0.1 on a port the kernel picks, so two gatehouse
- * processes (or a test next to a running appliance) never collide.
+ * Each listens on a unix socket in state-dir/run/ (the folder 0700, the
+ * socket 0600), reached only through gatehouse's own listeners: no other
+ * local user can talk to an application directly, around the TLS, the
+ * firewall and the X-Forwarded-For the proxy vouches for.
  */
 #include "apps.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "../common/common.h"
 #include "../web-ui/webui.h"
@@ -23,38 +29,68 @@ struct app {
     unsigned threads; /* 0: one internal thread */
     int management; /* serves metrics too */
     struct MHD_Daemon *d;
-    struct sockaddr_in addr;
+    struct sockaddr_un addr;
 };
 
+static char run_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
 static struct app apps[] = {
-    {"status", apps__status_handler, NULL, 0, 0, NULL, {0}},
-    {"management", apps__status_handler, NULL, 0, 1, NULL, {0}},
+    {"status", apps__status_handler, NULL, 0, 0, NULL, {0, {0}}},
+    {"management", apps__status_handler, NULL, 0, 1, NULL, {0, {0}}},
     /* Signature checks are CPU work: a small pool keeps one slow client
      * from holding up the others. */
-    {"conference", apps__conference_handler, apps__conference_done, 4, 0, NULL, {0}},
+    {"conference", apps__conference_handler, apps__conference_done, 4, 0, NULL, {0, {0}}},
     /* Password hashing takes a third of a second on purpose: a pool keeps
      * one sign-in from stalling the others. */
-    {"admin", webui_handler, webui_done, 2, 0, NULL, {0}},
+    {"admin", webui_handler, webui_done, 2, 0, NULL, {0, {0}}},
 };
+
+/* A listening unix socket at dir/name.sock, 0600; -1 logged. */
+static int listen_unix(const char *name, struct sockaddr_un *sa)
+{
+    int fd;
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s.sock", run_dir, name) >=
+        sizeof(sa->sun_path)) {
+        gh_log_err("application %s: %s/%s.sock is longer than a socket path may be (%zu); "
+                   "choose a shorter state-dir", name, run_dir, name, sizeof(sa->sun_path) - 1);
+        return -1;
+    }
+    unlink(sa->sun_path); /* left by a process that was killed */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == -1 ||
+        chmod(sa->sun_path, 0600) == -1 || listen(fd, 1024) == -1) {
+        gh_log_err("application %s: %s: %s", name, sa->sun_path, strerror(errno));
+        if (fd != -1)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 int apps_start(const struct apps_hooks *hooks)
 {
+    struct stat st;
     size_t i;
 
     apps__hooks = hooks;
     apps__started_ms = gh_now_ms();
+    if (gh_mkdir_p(run_dir, 0700) == -1 || chmod(run_dir, 0700) == -1 ||
+        stat(run_dir, &st) == -1 || st.st_uid != geteuid()) {
+        gh_log_err("applications: %s: not a folder of ours (%s)", run_dir, strerror(errno));
+        return -1;
+    }
     for (i = 0; i < GH_ARRAY_LEN(apps); i++) {
         struct app *a = &apps[i];
-        const union MHD_DaemonInfo *info;
-        struct sockaddr_in sa;
+        int fd = listen_unix(a->name, &a->addr);
 
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sa.sin_port = 0;
+        if (fd == -1)
+            return -1;
         /* A pool size of 1 draws a warning: leave the option out then. */
         a->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                a->handler, &a->management, MHD_OPTION_SOCK_ADDR, &sa,
+                                a->handler, &a->management, MHD_OPTION_LISTEN_SOCKET, fd,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
                                 MHD_OPTION_NOTIFY_COMPLETED, a->done, NULL,
@@ -62,16 +98,10 @@ int apps_start(const struct apps_hooks *hooks)
                                 a->threads, MHD_OPTION_END);
         if (a->d == NULL) {
             gh_log_err("application %s: cannot start", a->name);
+            close(fd);
             return -1;
         }
-        info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
-        if (info == NULL || info->port == 0) {
-            gh_log_err("application %s: no port", a->name);
-            return -1;
-        }
-        a->addr = sa;
-        a->addr.sin_port = htons(info->port);
-        gh_log_info("application %s on 127.0.0.1:%u", a->name, (unsigned)info->port);
+        gh_log_info("application %s on %s", a->name, a->addr.sun_path);
     }
     return 0;
 }
@@ -92,6 +122,8 @@ int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len)
 
 int apps_configure(const struct gh_conf *c, char *err, size_t errlen)
 {
+    if (run_dir[0] == '\0') /* where the sockets are is fixed at start */
+        snprintf(run_dir, sizeof(run_dir), "%.*s/run", (int)sizeof(run_dir) - 5, c->state_dir);
     return apps__conference_configure(c, err, errlen);
 }
 
@@ -103,6 +135,7 @@ void apps_stop(void)
         if (apps[i].d != NULL) {
             MHD_stop_daemon(apps[i].d);
             apps[i].d = NULL;
+            unlink(apps[i].addr.sun_path);
         }
     apps__conference_stop();
 }

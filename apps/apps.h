@@ -43,7 +43,7 @@ int apps_start(const struct apps_hooks *hooks);
 /* Hands the applications a configuration (at start and on every reload)
  * before the proxy uses it: 0, or -1 with err, and the previous one stays. */
 int apps_configure(const struct gh_conf *c, char *err, size_t errlen);
-/* The local address of a running application; -1 if unknown. */
+/* The local address of a running application (a unix socket); -1 if unknown. */
 int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len);
 void apps_stop(void);
 

@@ -417,10 +417,15 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
                      cs->app_loc.line, cs->app_loc.col, cs->app);
             return -1;
         }
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&s->ss)->sin_addr, host, sizeof(host));
-        snprintf(s->host, sizeof(s->host), "%s", host);
-        snprintf(s->addr, sizeof(s->addr), "%s:%u", host,
-                 ntohs(((struct sockaddr_in *)&s->ss)->sin_port));
+        if (s->ss.ss_family == AF_UNIX) {
+            snprintf(s->host, sizeof(s->host), "localhost");
+            snprintf(s->addr, sizeof(s->addr), "unix:%s.sock", cs->app);
+        } else { /* the check resolver of -t */
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&s->ss)->sin_addr, host, sizeof(host));
+            snprintf(s->host, sizeof(s->host), "%s", host);
+            snprintf(s->addr, sizeof(s->addr), "%s:%u", host,
+                     ntohs(((struct sockaddr_in *)&s->ss)->sin_port));
+        }
         snprintf(s->key, sizeof(s->key), "app|%s", s->addr);
         s->st = proxy__srv_stats(s->key, cs->name, s->name, s->addr, 1);
         atomic_store(&s->st->checked, 0);

@@ -138,3 +138,50 @@ def reload_adds_and_removes_listeners(env):
           "removed listener closed")
     check(curl("--cacert", env.ca, "https://localhost:%d/conn-id" % two).returncode == 0,
           "kept listener still serves")
+
+
+def tcp_listen_ports(pid):
+    """The TCP ports a process listens on (its socket inodes in LISTEN)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@test
+def applications_listen_only_on_private_unix_sockets(env):
+    """The built-in applications are reached only through gatehouse's own
+    listeners: each is a 0600 unix socket in a 0700 folder of the state
+    directory, and the process listens on no TCP port but the configured
+    ones; the sockets go when the process ends."""
+    import stat
+    port, m = free_port(), free_port()
+    g = env.gatehouse(base_conf(env) + service("st", port, app="status") +
+                      service("mg", m, app="management"))
+    check(tcp_listen_ports(g.proc.pid) == {port, m},
+          "TCP listeners: %r, configured %r" % (tcp_listen_ports(g.proc.pid), {port, m}))
+    run = env.path("gatehouse-state/run")
+    check(stat.S_IMODE(os.stat(run).st_mode) == 0o700, "run folder mode")
+    socks = sorted(os.listdir(run))
+    check(socks == ["admin.sock", "conference.sock", "management.sock", "status.sock"],
+          "sockets: %r" % socks)
+    for s in socks:
+        st = os.stat(os.path.join(run, s))
+        check(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, "%s mode" % s)
+    r = curl("--cacert", env.ca, "https://localhost:%d/healthcheck.html" % port)
+    check(r.returncode == 0 and b"OK" in r.stdout, "through the proxy: %r" % r.stdout)
+    g.proc.send_signal(signal.SIGTERM)
+    g.proc.wait(timeout=30)
+    check(os.listdir(run) == [], "sockets left behind: %r" % os.listdir(run))
