@@ -101,6 +101,14 @@ await session('admin', async (page) => {
   await page.waitForSelector('#svc-form form.block-form fieldset[data-section="Real servers"]',
                              { timeout: 15000 });
   result.formSections = await page.$$eval('#svc-form fieldset', (els) => els.map((e) => e.dataset.section));
+  // The Rules section's tester, on a set typed in (not saved: cleared again).
+  await page.fill('#svc-form input[name="rule-set"]', 'guard');
+  await page.fill('#svc-form textarea[name="rule-test-request"]', 'GET /admin/x HTTP/1.1\nHost: localhost\n');
+  await page.click('#svc-form button[data-action="rule-test"]');
+  await page.waitForFunction(() => document.querySelector('#svc-form .rule-test-result')?.textContent.length > 0,
+                             null, { timeout: 15000 });
+  result.formRuleTest = await page.textContent('#svc-form .rule-test-result');
+  await page.fill('#svc-form input[name="rule-set"]', '');
   await page.fill('#svc-form input[name="idle-timeout"]', '120s');
   await page.fill('#svc-form table.servers tr:nth-child(3) input[name="server-weight"]', '5');
   await page.click('#svc-form button[data-action="save-form"]');

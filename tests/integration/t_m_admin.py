@@ -360,6 +360,8 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
           "lockout in the browser: %r" % res["lockedText"][:200])
     check(len(res["lockoutErrors"]) == 6 and all("401" in e for e in res["lockoutErrors"]),
           "lockout errors: %r" % res["lockoutErrors"])
+    check(res["formRuleTest"] == "rule no-admin: deny (403)",
+          "the form's rule tester: %r" % res["formRuleTest"])
     check(res["formSections"] == ["Basic", "Standard", "SSL", "ESP", "Rules", "Real servers"],
           "service form sections: %r" % res["formSections"])
     conf = open(a.conf).read()

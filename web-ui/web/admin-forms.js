@@ -281,6 +281,34 @@ const RULES_FORM = [
       note: '(ID ACTION if FIELD OP VALUE, one per line)' }]],
 ];
 
+// The Rules section's box: which rule of the service's set decides a
+// pasted request (the set as saved; the same check as the proxy's).
+function ruleTester(ws) {
+  const box = el('div', undefined, 'composite');
+  const req = el('textarea');
+  req.rows = 4;
+  req.name = 'rule-test-request';
+  req.spellcheck = false;
+  req.value = 'GET /path?q=1 HTTP/1.1\nHost: meet.example.com\nUser-Agent: test';
+  const go = el('button', 'Which rule matches?');
+  go.type = 'button';
+  go.dataset.action = 'rule-test';
+  const out = el('p', '', 'rule-test-result');
+  go.addEventListener('click', async () => {
+    const set = ws.find((w) => w.key === 'rule-set').value();
+    if (!set) { out.textContent = 'No rule set: every request passes to the directory check'; return; }
+    const r = await api('/api/v1/rules/test', { method: 'POST', headers: { 'X-CSRF-Token': me.csrf },
+      body: new URLSearchParams({ set, request: req.value }) });
+    const j = await r.json();
+    out.textContent = !r.ok ? 'Refused: ' + j.error
+      : (j.decided_by ? 'rule ' + j.decided_by + ': ' + j.action +
+                        (j.status ? ' (' + j.status + ')' : '') : 'no rule decides: it passes') +
+        (j.logged.length ? '; logged by ' + j.logged.join(', ') : '');
+  });
+  box.append(labelled('A request (paste it)', req), go, out);
+  return box;
+}
+
 // Renders the form for block kind/name (name null: a new block) into box.
 async function blockForm(box, kind, name, spec, onSaved) {
   let dirs = [];
@@ -310,6 +338,7 @@ async function blockForm(box, kind, name, spec, onSaved) {
       shown.add(f.key);
       fs.append(w.node);
     }
+    if (title === 'Rules' && kind === 'service') fs.append(ruleTester(ws));
     form.append(fs);
   }
   const other = dirs.filter((d) => !shown.has(d.name));
