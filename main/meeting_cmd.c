@@ -6,6 +6,9 @@
  *   gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]
  *        [--auth none|hosts|guests|both] [--idp-group G]
  *        [--other allowed-if-trusted|disallow-all] [-c FILE]
+ *   gatehouse meeting set ALIAS [the options of create] [--revoke-tokens] [-c FILE]
+ *        changes only what is given ("" removes a PIN); the alias and the
+ *        invitation stay; --revoke-tokens makes everyone join again
  *   gatehouse meeting list [-c FILE]
  *   gatehouse meeting end ALIAS [-c FILE]      keys and content shredded
  *   gatehouse meeting delete ALIAS [-c FILE]   the room too
@@ -39,7 +42,8 @@ int main_meeting_cmd(int argc, char **argv,
     struct slides_store *st;
     struct gh_conf *c;
     char err[1024], dir[1100];
-    int i, rc = 1;
+    int i, rc = 1, revoke = 0;
+    unsigned given = 0; /* which options set gives: a bit per field below */
     size_t k;
 
     memset(&m, 0, sizeof(m));
@@ -49,25 +53,30 @@ int main_meeting_cmd(int argc, char **argv,
             alias = o;
             continue;
         }
+        if (strcmp(o, "--revoke-tokens") == 0) {
+            revoke = 1;
+            continue;
+        }
         if (v == NULL)
             goto usage;
         if (strcmp(o, "-c") == 0)
             path = v;
         else if (strcmp(o, "--host-pin") == 0)
-            gh_strlcpy(m.policy.host_pin, v, sizeof(m.policy.host_pin));
+            given |= 1, gh_strlcpy(m.policy.host_pin, v, sizeof(m.policy.host_pin));
         else if (strcmp(o, "--guest-pin") == 0)
-            gh_strlcpy(m.policy.guest_pin, v, sizeof(m.policy.guest_pin));
+            given |= 2, gh_strlcpy(m.policy.guest_pin, v, sizeof(m.policy.guest_pin));
         else if (strcmp(o, "--idp-group") == 0)
-            gh_strlcpy(m.idp_group, v, sizeof(m.idp_group));
+            given |= 4, gh_strlcpy(m.idp_group, v, sizeof(m.idp_group));
         else if (strcmp(o, "--other") == 0 && strcmp(v, "disallow-all") == 0)
-            m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
+            given |= 8, m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
         else if (strcmp(o, "--other") == 0 && strcmp(v, "allowed-if-trusted") == 0)
-            m.policy.other = SLIDES_OTHER_ALLOWED_IF_TRUSTED;
+            given |= 8, m.policy.other = SLIDES_OTHER_ALLOWED_IF_TRUSTED;
         else if (strcmp(o, "--auth") == 0) {
             for (k = 0; k < 4 && strcmp(v, auth_names[k]) != 0; k++)
                 ;
             if (k == 4)
                 goto usage;
+            given |= 16;
             m.policy.auth = (enum slides_auth)k;
         } else {
             goto usage;
@@ -94,6 +103,29 @@ int main_meeting_cmd(int argc, char **argv,
         } else {
             fprintf(stderr, "gatehouse meeting: %s\n", err);
         }
+    } else if (strcmp(cmd, "set") == 0 && alias != NULL) {
+        struct slides_meeting cur;
+        if (slides_meeting_by_alias(st, alias, &cur) == -1) {
+            fprintf(stderr, "gatehouse meeting: no meeting '%s'\n", alias);
+        } else {
+            if (given & 1)
+                memcpy(cur.policy.host_pin, m.policy.host_pin, sizeof(cur.policy.host_pin));
+            if (given & 2)
+                memcpy(cur.policy.guest_pin, m.policy.guest_pin, sizeof(cur.policy.guest_pin));
+            if (given & 4)
+                memcpy(cur.idp_group, m.idp_group, sizeof(cur.idp_group));
+            if (given & 8)
+                cur.policy.other = m.policy.other;
+            if (given & 16)
+                cur.policy.auth = m.policy.auth;
+            if (slides_meeting_update(st, &cur, revoke, err, sizeof(err)) == 0) {
+                print_meeting(&cur, NULL);
+                rc = 0;
+            } else {
+                fprintf(stderr, "gatehouse meeting: %s\n", err);
+            }
+        }
+        gh_wipe(&cur, sizeof(cur));
     } else if (strcmp(cmd, "list") == 0) {
         slides_meeting_list(st, print_meeting, NULL);
         rc = 0;
@@ -114,6 +146,8 @@ usage:
     fprintf(stderr, "usage: gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]\n"
                     "         [--auth none|hosts|guests|both] [--idp-group G]\n"
                     "         [--other allowed-if-trusted|disallow-all] [-c FILE]\n"
+                    "       gatehouse meeting set ALIAS [the options of create] [--revoke-tokens]\n"
+                    "         [-c FILE]\n"
                     "       gatehouse meeting list|end ALIAS|delete ALIAS [-c FILE]\n");
     return 2;
 }

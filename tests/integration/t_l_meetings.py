@@ -7,12 +7,13 @@ meeting ends."""
 import json
 import os
 import sqlite3
+import subprocess
 import zlib
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from harness import base_conf, check, free_port, service, test, wait_until
+from harness import GATEHOUSE, base_conf, check, free_port, service, test, wait_until
 from saml_idp import Browser
 
 
@@ -558,3 +559,31 @@ def meetings_browser_joins_and_decrypts_with_webcrypto(env):
     os.makedirs(out, exist_ok=True)
     import shutil
     shutil.copy(shot, os.path.join(out, "join-page.png"))
+
+
+@test
+def meetings_cli_set_changes_the_rules_of_a_live_room(env):
+    """gatehouse meeting set next to the running appliance: only what is
+    given changes (here the Host PIN), joins follow at once; with
+    --revoke-tokens everyone must join again; a bad rule is refused."""
+    c = Conference(env)
+    m = c.create(alias="cli-room", host_pin="1234", guest_pin="5678")
+    host, _ = c.token(m, pin="1234")
+
+    def cli(*args):
+        return subprocess.run([GATEHOUSE, "meeting", "set", "cli-room", "-c", c.gh.conf] +
+                              list(args), capture_output=True, text=True, cwd=env.dir)
+    r = cli("--host-pin", "4321")
+    check(r.returncode == 0 and "host-pin=4321" in r.stdout and "guest-pin=5678" in r.stdout,
+          "set: %r %r" % (r.stdout, r.stderr))
+    check(c.join(m, pin="1234")[1].get("role") != "host", "the old Host PIN still works")
+    check(c.join(m, pin="4321")[1].get("role") == "host", "the new Host PIN does not")
+    check(c.manifest(host)[0] == 200, "a token died without --revoke-tokens")
+    r = cli("--guest-pin", "4321")
+    check(r.returncode == 1 and "differ" in r.stderr, "same PINs: %r" % r.stderr)
+    r = cli("--auth", "both", "--idp-group", "staff", "--revoke-tokens")
+    check(r.returncode == 0 and "auth=both" in r.stdout, "auth: %r" % r.stderr)
+    check(c.manifest(host)[0] == 404, "a token survived --revoke-tokens")
+    r = subprocess.run([GATEHOUSE, "meeting", "set", "no-room", "--host-pin", "1", "-c",
+                        c.gh.conf], capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 1 and "no meeting" in r.stderr, "unknown room: %r" % r.stderr)
