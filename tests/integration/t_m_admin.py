@@ -362,10 +362,12 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
           "lockout errors: %r" % res["lockoutErrors"])
     check(res["formRuleTest"] == "rule no-admin: deny (403)",
           "the form's rule tester: %r" % res["formRuleTest"])
-    check(res["formSections"] == ["Basic", "Standard", "SSL", "ESP", "Rules", "Real servers"],
+    check(res["formSections"] == ["Basic", "Standard", "SSL", "ESP", "Rules", "Real servers",
+                                  "Other"],
           "service form sections: %r" % res["formSections"])
     conf = open(a.conf).read()
     check(res["formMessage"].startswith("Saved") and "    idle-timeout 120s\n" in conf and
+          "    retries 2\n" in conf and
           re.search(r"server web2 127\.0\.0\.1:\d+ weight 5\n", conf) and
           "    # first real server\n    server web1" in conf,
           "service form save: %r\n%s" % (res["formMessage"], conf))

@@ -341,15 +341,29 @@ async function blockForm(box, kind, name, spec, onSaved) {
     if (title === 'Rules' && kind === 'service') fs.append(ruleTester(ws));
     form.append(fs);
   }
+  // Directives no section shows: each editable as its lines, as written;
+  // a nested block (none today) only shown. Plus one new directive.
   const other = dirs.filter((d) => !shown.has(d.name));
-  if (other.length) {
-    const fs = el('fieldset');
-    fs.dataset.section = 'Other';
-    fs.append(el('legend', 'Other directives (kept as written; edit them in the block text)'));
-    const pre = el('pre', other.map((d) => d.name + ' ' + d.value).join('\n'), 'other');
-    fs.append(pre);
-    form.append(fs);
+  const fs = el('fieldset');
+  fs.dataset.section = 'Other';
+  fs.append(el('legend', 'Other directives (as written)'));
+  for (const key of [...new Set(other.filter((d) => !d.block).map((d) => d.name))]) {
+    const w = widgets.lines({ key, label: key }, byKey[key]);
+    w.key = key;
+    w.initial = w.value();
+    ws.push(w);
+    shown.add(key);
+    fs.append(w.node);
   }
+  const blocks = other.filter((d) => d.block);
+  if (blocks.length)
+    fs.append(el('pre', blocks.map((d) => d.name + ' ' + d.value).join('\n'), 'other'));
+  const newKey = input('', { name: 'new-directive', placeholder: 'directive' });
+  const newVal = input('', { name: 'new-value', placeholder: 'value' });
+  const add = el('div', undefined, 'composite');
+  add.append(labelled('Add a directive', newKey), labelled('value', newVal));
+  fs.append(add);
+  form.append(fs);
   const save = el('button', name === null ? 'Add' : 'Save');
   save.type = 'submit';
   save.dataset.action = 'save-form';
@@ -366,6 +380,14 @@ async function blockForm(box, kind, name, spec, onSaved) {
     for (const w of ws) {
       const v = w.value();
       if (v !== w.initial) body.append(w.key, v);
+    }
+    const nk = newKey.value.trim();
+    if (nk) {
+      if (shown.has(nk)) {
+        msg.textContent = nk + ' has a field of its own above: change it there';
+        return;
+      }
+      body.append(nk, newVal.value.trim());
     }
     const url = '/api/v1/blocks/' + kind + (name === null ? '' : '/' + encodeURIComponent(name));
     const r = await api(url, { method: 'POST', body, headers: {
