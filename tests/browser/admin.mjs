@@ -158,6 +158,7 @@ await session('admin', async (page) => {
     await shot(page, 'identity-providers');
     await page.click('#idp-table tr[data-idp] button[data-action="modify"]');
     await page.waitForSelector('#idp-form form.block-form', { timeout: 15000 });
+    result.uuidReadOnly = await page.$eval('#idp-form input[name="uuid"]', (e) => e.readOnly);
     await page.fill('#idp-form input[name="description"]', 'Edited in the browser');
     await page.click('#idp-form button[data-action="save-form"]');
     await page.waitForFunction(() => document.querySelector('#idp-form .form-message')?.textContent.startsWith('Saved'),

@@ -371,6 +371,7 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
           re.search(r"server web2 127\.0\.0\.1:\d+ weight 5\n", conf) and
           "    # first real server\n    server web1" in conf,
           "service form save: %r\n%s" % (res["formMessage"], conf))
+    check(res["uuidReadOnly"] is True, "the IdP's UUID is editable in the form")
     check(res["idpFormMessage"].startswith("Saved") and
           'description "Edited in the browser"' in conf, "IdP form: %r" % res["idpFormMessage"])
     check(res["certMessage"].startswith("Imported from-browser") and

@@ -67,6 +67,10 @@ const widgets = {
     const i = input(vals[0], { name: f.key, placeholder: f.placeholder || '' });
     return { node: labelled(f.label, i, f.note), value: () => i.value.trim() };
   },
+  fixed(f, vals) { // shown, never sent: changing it would break what others hold
+    const i = input(vals[0] || '(made when the record is added)', { name: f.key, readOnly: true });
+    return { node: labelled(f.label, i, f.note), value: () => vals[0] || '' };
+  },
   string(f, vals) { // one quoted string, shown without its quotes
     const i = input(vals.length ? tokens(vals[0]).join(' ') : '', { name: f.key });
     return { node: labelled(f.label, i, f.note),
@@ -244,7 +248,7 @@ const SERVICE_FORM = [
 const IDP_FORM = [
   ['Identity Provider', [
     { key: 'description', label: 'Description', type: 'string' },
-    { key: 'uuid', label: 'UUID', type: 'text', note: '(fixed: in the ACS URLs the IdP knows)' },
+    { key: 'uuid', label: 'UUID', type: 'fixed', note: '(fixed: it is in the ACS URLs the IdP knows)' },
     { key: 'idp-entity-id', label: 'IdP entity ID', type: 'string' },
     { key: 'idp-sso-url', label: 'SSO URL', type: 'string' },
     { key: 'idp-certificate', label: 'IdP public certificates (PEM files)', type: 'lines' },
