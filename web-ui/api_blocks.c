@@ -50,9 +50,9 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     struct webui_fields fm;
     struct block_op op = {what, kind, name, &fm};
     struct webui_change ch = {0};
-    char obj[300], uuid[37];
+    char obj[300], uuid[37], changed[300] = "";
     enum MHD_Result ret;
-    size_t i;
+    size_t i, what_len;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not change the configuration");
@@ -74,6 +74,11 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
             if (strcmp(fm.f[i].key, "_name") == 0)
                 name = fm.f[i].value;
     snprintf(obj, sizeof(obj), "%s %.200s", kind, name ? name : "");
+    /* The audit names the directives changed (not their values). */
+    for (i = 0, what_len = 0; i < fm.n && what_len < sizeof(changed) - 2; i++)
+        what_len += (size_t)snprintf(changed + what_len, sizeof(changed) - what_len, "%s%s",
+                                     i ? " " : "", fm.f[i].key);
+    ch.after = strcmp(what, "delete") == 0 ? "deleted" : changed;
     ch.action = strcmp(what, "add") == 0      ? "block-add"
                 : strcmp(what, "delete") == 0 ? "block-delete"
                                               : "block-change";

@@ -1023,6 +1023,8 @@ def admin_structured_service_form_changes_only_its_directives(env):
     check(json.loads(body)["rule_sets"] == [{"name": "edge", "rules": 1, "used_by": ["public"]}],
           "rule sets: %r" % body)
     audit = [e for e in a.audit() if e["action"].startswith("block-")]
+    check(any(e["after"] == "allowed-dirs idle-timeout server" and e["result"] == "ok"
+              for e in audit), "the audit names the directives changed: %r" % audit[:2])
     check([e["result"] for e in audit].count("ok") == 3 and
           [e["result"] for e in audit].count("invalid") == 5, "audit: %r" % audit)
 
