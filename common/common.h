@@ -73,6 +73,11 @@ int gh_parse_size(const char *s, long long *out);
 /* fs.c */
 /* mkdir -p: 0, or -1 with errno. */
 int gh_mkdir_p(const char *path, unsigned mode);
+/* Writes a whole file so that a crash leaves the old one or the new one:
+ * a temp file beside it (O_EXCL|O_NOFOLLOW), fsync, then rename over path
+ * (replace) or link to it (no replace: EEXIST when path exists), then
+ * fsync of the folder. 0, or -1 with errno and nothing left behind. */
+int gh_write_file(const char *path, const void *data, size_t len, unsigned mode, int replace);
 
 /* One field of an application/x-www-form-urlencoded body, decoded (+ and
  * %XX); NULL when absent or when it decodes to a NUL byte. Caller frees. */

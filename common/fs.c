@@ -1,7 +1,10 @@
 /* Small file-system helpers shared by the stores. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -22,4 +25,55 @@ int gh_mkdir_p(const char *path, unsigned mode)
     if (mkdir(p, (mode_t)mode) == -1 && errno != EEXIST)
         return -1;
     return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char dir[1100];
+    const char *slash = strrchr(path, '/');
+    int fd, rc;
+
+    if (slash == NULL)
+        gh_strlcpy(dir, ".", sizeof(dir));
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int gh_write_file(const char *path, const void *data, size_t len, unsigned mode, int replace)
+{
+    char tmp[1200];
+    int fd;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) >= sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    unlink(tmp); /* left by a process that was killed */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd == -1)
+        return -1;
+    if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e ? e : EIO;
+        return -1;
+    }
+    close(fd);
+    /* link() refuses an existing name where rename() replaces it */
+    if ((replace ? rename(tmp, path) : link(tmp, path)) == -1) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    if (!replace)
+        unlink(tmp);
+    return fsync_dir_of(path);
 }

@@ -174,7 +174,6 @@ static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_se
                               const char *name, const char *body, size_t blen)
 {
     char dir[1300], cert[1400], key[1400], err[1024];
-    int fd;
 
     if (!valid_name(name))
         return webui__json(conn, 404, "error", "not found");
@@ -185,16 +184,10 @@ static enum MHD_Result issued(struct MHD_Connection *conn, const struct webui_se
         return webui__json(conn, 404, "error", "no CSR was made under that name here");
     if (blen == 0 || blen > 64 * 1024 || memmem(body, blen, "PRIVATE KEY", 11) != NULL)
         return webui__json(conn, 422, "error", "send the issued certificate chain (PEM), no key");
-    fd = open(cert, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd == -1 || write(fd, body, blen) != (ssize_t)blen || fsync(fd) == -1) {
+    if (gh_write_file(cert, body, blen, 0644, 0) == -1) {
         snprintf(err, sizeof(err), "%.900s: %s", cert, strerror(errno));
-        if (fd != -1) {
-            close(fd);
-            unlink(cert);
-        }
         return webui__json(conn, 409, "error", err);
     }
-    close(fd);
     {
         int committed = 0;
         enum MHD_Result ret = add_block(conn, s, name, cert, key, &committed);

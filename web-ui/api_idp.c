@@ -117,22 +117,6 @@ static enum MHD_Result metadata(struct MHD_Connection *conn, const char *uuid)
     return ret;
 }
 
-static int write_new(const char *path, const char *data)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    size_t n = strlen(data);
-
-    if (fd == -1)
-        return -1;
-    if (write(fd, data, n) != (ssize_t)n || fsync(fd) == -1) {
-        close(fd);
-        unlink(path);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 static void quoted(struct gh_sbuf *o, const char *s)
 {
     gh_sbuf_printf(o, "\"");
@@ -157,7 +141,7 @@ static char *import_transform(const char *text, size_t len, void *ctx, unsigned 
     saml_uuid(im->uuid);
     snprintf(dir, sizeof(dir), "%s/../idp", webui__history_dir());
     snprintf(im->pem, sizeof(im->pem), "%s/%s.pem", dir, im->uuid);
-    if (gh_mkdir_p(dir, 0700) == -1 || write_new(im->pem, im->m.certs_pem) == -1) {
+    if (gh_mkdir_p(dir, 0700) == -1 || gh_write_file(im->pem, im->m.certs_pem, strlen(im->m.certs_pem), 0644, 0) == -1) {
         snprintf(err, errlen, "%.900s: %s", im->pem, strerror(errno));
         *status = 500;
         return NULL;

@@ -202,25 +202,6 @@ static uint64_t rd(const unsigned char *p, int bytes)
     return v;
 }
 
-static int write_file(const char *path, const char *data, size_t len, mode_t mode)
-{
-    char tmp[1300];
-    int fd;
-
-    snprintf(tmp, sizeof(tmp), "%s.restore-%d", path, (int)getpid());
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd == -1)
-        return -1;
-    if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    return rename(tmp, path);
-}
-
 /* Whether dir (resolved) is root or under it. */
 static int under(const char *dir, const char *root)
 {
@@ -290,7 +271,7 @@ static void restore_undo(void *ctx)
         if (strcmp(rs->e[i].path, "@config") == 0)
             continue;
         if (rs->old_data[i] != NULL)
-            write_file(rs->e[i].path, rs->old_data[i], rs->old_len[i], 0600);
+            gh_write_file(rs->e[i].path, rs->old_data[i], rs->old_len[i], 0600, 1);
         else
             unlink(rs->e[i].path);
     }
@@ -327,12 +308,12 @@ static char *restore_transform(const char *text, size_t len, void *ctx, unsigned
             for (q = sp + strlen(saved) + 1; *q; q++)
                 if (*q == '/')
                     *q = '_';
-            write_file(sp, old, ol, 0600);
+            gh_write_file(sp, old, ol, 0600, 1);
             rs->old_data[i] = old;
             rs->old_len[i] = ol;
         }
         /* 0600 for all: keys and passphrase files must be, the rest may be. */
-        if (write_file(rs->e[i].path, rs->e[i].data, rs->e[i].len, 0600) == -1) {
+        if (gh_write_file(rs->e[i].path, rs->e[i].data, rs->e[i].len, 0600, 1) == -1) {
             snprintf(err, errlen, "%.900s: %s", rs->e[i].path, strerror(errno));
             restore_undo(rs);
             *status = 500;

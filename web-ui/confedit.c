@@ -186,46 +186,6 @@ char *webui__set_server(const char *text, size_t len, const char *svc, const cha
     return o.p;
 }
 
-static int fsync_dir_of(const char *path)
-{
-    char dir[1100];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (slash == NULL)
-        gh_strlcpy(dir, ".", sizeof(dir));
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd == -1)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int write_durably(const char *path, const char *text, size_t len, mode_t mode)
-{
-    char tmp[1200];
-    int fd;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd == -1)
-        return -1;
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) == -1) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    if (rename(tmp, path) == -1) {
-        unlink(tmp);
-        return -1;
-    }
-    return fsync_dir_of(path);
-}
-
 /* Keeps the newest `keep` files of the history folder. */
 static void prune(const char *dir, int keep)
 {
@@ -262,13 +222,13 @@ int webui__commit(const char *conf_path, const char *history_dir, const char *ol
         snprintf(hist, sizeof(hist), "%s/%010lld%09ld-%s.conf", history_dir,
                  (long long)ts.tv_sec, ts.tv_nsec, ver);
     }
-    if (write_durably(hist, old, oldlen, 0600) == -1) {
+    if (gh_write_file(hist, old, oldlen, 0600, 1) == -1) {
         snprintf(err, errlen, "history %s: %s", hist, strerror(errno));
         return -1;
     }
     prune(history_dir, WEBUI_HISTORY_KEEP);
-    if (write_durably(conf_path, text, len,
-                      stat(conf_path, &st) == 0 ? (st.st_mode & 07777) : 0644) == -1) {
+    if (gh_write_file(conf_path, text, len,
+                      stat(conf_path, &st) == 0 ? (st.st_mode & 07777) : 0644, 1) == -1) {
         snprintf(err, errlen, "%s: %s", conf_path, strerror(errno));
         return -1;
     }

@@ -1,8 +1,11 @@
 /* Number, duration and size parsers with hostile inputs. */
 #include "../../../common/common.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../unit.h"
 
@@ -66,4 +69,27 @@ TEST(str_parsers)
         free(seen.p);
         CHECK(gh_form_each("a=%00", 5, form_seen, &seen) == -1);
     }
+}
+
+TEST(fs_write_file)
+{
+    char dir[] = "/tmp/gh-unit-XXXXXX", path[200], tmp[240], buf[16] = "";
+    FILE *f;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/a.conf", dir);
+    CHECK(gh_write_file(path, "one", 3, 0600, 0) == 0);
+    CHECK(gh_write_file(path, "two", 3, 0600, 0) == -1 && errno == EEXIST);
+    /* a link planted where the temp file goes is not followed */
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    CHECK(symlink("/nonexistent-gh-target", tmp) == 0);
+    CHECK(gh_write_file(path, "three", 5, 0600, 1) == 0);
+    f = fopen(path, "r");
+    CHECK(f != NULL && fread(buf, 1, sizeof(buf) - 1, f) == 5);
+    if (f)
+        fclose(f);
+    CHECK_STR(buf, "three", "replaced");
+    CHECK(access(tmp, F_OK) == -1 && access("/nonexistent-gh-target", F_OK) == -1);
+    unlink(path);
+    rmdir(dir);
 }
