@@ -38,7 +38,7 @@ SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
-        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c \
+        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c web-ui/json.c \
         web-ui/api_blocks.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
@@ -125,7 +125,7 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c web-ui/blockedit.c $$(pkg-config --libs $(PKGS)) \
+	    proxy/http1_parse.c proxy/http1_chunk.c web-ui/blockedit.c web-ui/json.c $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \

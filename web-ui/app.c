@@ -240,16 +240,6 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
     return send_buf(conn, status, type, gh_strdup(text), strlen(text), NULL, cookie, location);
 }
 
-void webui__js(struct gh_sbuf *o, const char *s)
-{
-    size_t n = s ? strlen(s) : 0, cap = n * 6 + 16;
-    char *buf = gh_calloc(1, cap);
-
-    gh_json_escape(buf, cap, s ? s : "", n, n);
-    gh_sbuf_printf(o, "\"%s\"", buf);
-    free(buf);
-}
-
 enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
                                 const char *msg)
 {

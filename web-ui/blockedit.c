@@ -21,18 +21,6 @@
 
 #define MAX_EDITS 4096
 
-/* s as a JSON string: this file stands alone (the fuzz target builds it
- * without the HTTP side). */
-static void js(struct gh_sbuf *o, const char *s)
-{
-    size_t n = strlen(s), cap = n * 6 + 3;
-    char *b = gh_calloc(1, cap);
-
-    gh_json_escape(b, cap, s, n, n);
-    gh_sbuf_printf(o, "\"%s\"", b);
-    free(b);
-}
-
 struct edit {
     size_t off, end;
     char *rep;
@@ -527,9 +515,9 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
         return -1;
     }
     gh_sbuf_printf(out, "\"kind\":");
-    js(out, kind);
+    webui__js(out, kind);
     gh_sbuf_printf(out, ",\"name\":");
-    js(out, name);
+    webui__js(out, name);
     gh_sbuf_printf(out, ",\"line\":%d,\"directives\":[", o.v[b].line);
     for (i = (size_t)b + 1; i < o.n; i++) {
         const struct gh_conf_stmt *s = &o.v[i];
@@ -541,9 +529,9 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
         ve = s->has_block ? s->close + 1 : s->args_end;
         val = gh_strndup(text + vs, ve - vs);
         gh_sbuf_printf(out, "%s{\"name\":", first ? "" : ",");
-        js(out, s->name);
+        webui__js(out, s->name);
         gh_sbuf_printf(out, ",\"value\":");
-        js(out, val);
+        webui__js(out, val);
         gh_sbuf_printf(out, ",\"line\":%d,\"block\":%s}", s->line, s->has_block ? "true" : "false");
         free(val);
         first = 0;

@@ -24,12 +24,7 @@
 
 void webui__version(const char *text, size_t len, char out[17])
 {
-    unsigned char h[32];
-    unsigned n = 32, i;
-
-    EVP_Digest(text, len, h, &n, EVP_sha256(), NULL);
-    for (i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    webui__sha256_hex(text, len, 8, out);
 }
 
 int webui__file_version(const char *path, char out[17])

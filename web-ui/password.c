@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "../common/common.h"
-#include "webui.h"
+#include "webui_int.h"
 
 static int pbkdf2(const char *pw, const unsigned char *salt, size_t saltlen, unsigned iter,
                   unsigned char *out, size_t outlen)
@@ -130,4 +130,15 @@ int webui_password_ok(const char *pw, const char **why)
         return -1;
     }
     return 0;
+}
+
+void webui__sha256_hex(const void *p, size_t len, size_t bytes, char *out)
+{
+    unsigned char h[32];
+    unsigned n = 32;
+    size_t i;
+
+    EVP_Digest(p, len, h, &n, EVP_sha256(), NULL);
+    for (i = 0; i < bytes && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
 }

@@ -12,7 +12,7 @@
 
 #include "../common/common.h"
 #include "../common/kv.h"
-#include "webui.h"
+#include "webui_int.h"
 
 /* Which sessions exist, for admins to list and end: the store itself
  * cannot list. Entries whose session has gone from the store are dropped
@@ -28,12 +28,7 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void handle_of(const char *id, char out[17])
 {
-    unsigned char h[32];
-    unsigned n = 32, i;
-
-    EVP_Digest(id, strlen(id), h, &n, EVP_sha256(), NULL);
-    for (i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    webui__sha256_hex(id, strlen(id), 8, out);
 }
 
 static int key_of(const char *id, unsigned char key[33])

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "../common/common.h"
-#include "webui.h"
+#include "webui_int.h"
 
 struct webui_users {
     pthread_mutex_t mu;
@@ -329,12 +329,7 @@ enum webui_login webui_login(struct webui_users *u, const char *name, const char
 
 static void sha256_hex(const char *s, char out[65])
 {
-    unsigned char h[32];
-    unsigned n = 32, i;
-
-    EVP_Digest(s, strlen(s), h, &n, EVP_sha256(), NULL);
-    for (i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    webui__sha256_hex(s, strlen(s), 32, out);
 }
 
 int webui_token_add(struct webui_users *u, const char *user, char out[65], char *err,

@@ -13,6 +13,10 @@
 #define WEBUI_BODY_MAX (1024 * 1024)
 #define WEBUI_BUNDLE_MAX (16 * 1024 * 1024)
 
+/* password.c: the first `bytes` bytes of SHA-256(p) as hex, NUL-ended
+ * (out holds 2 * bytes + 1). */
+void webui__sha256_hex(const void *p, size_t len, size_t bytes, char *out);
+
 /* confedit.c */
 /* 16 hex digits of SHA-256 over the file's bytes: the ETag. */
 void webui__version(const char *text, size_t len, char out[17]);
@@ -69,7 +73,7 @@ enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const 
 /* {"key":"msg"} with msg JSON-escaped: errors and one-word outcomes. */
 enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
                             const char *msg);
-/* s as a JSON string (quoted, escaped, whole); NULL as "". */
+/* json.c: s as a JSON string (quoted, escaped, whole); NULL as "". */
 void webui__js(struct gh_sbuf *o, const char *s);
 
 enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, size_t len,
