@@ -61,33 +61,20 @@ static void be(struct gh_sbuf *o, uint64_t v, int bytes)
 {
     int i;
 
-    for (i = bytes - 1; i >= 0; i--)
-        gh_sbuf_printf(o, "%c", (char)((v >> (8 * i)) & 0xff));
+    for (i = bytes - 1; i >= 0; i--) {
+        char b = (char)((v >> (8 * i)) & 0xff);
+        gh_sbuf_append(o, &b, 1);
+    }
 }
 
-static int add_entry(struct gh_sbuf *o, const char *path, const char *data, size_t len)
+static void add_entry(struct gh_sbuf *o, const char *path, const char *data, size_t len)
 {
-    size_t pl = strlen(path), need = o->len + 12 + pl + len + 1;
+    size_t pl = strlen(path);
 
-    if (need > o->cap) {
-        size_t cap = o->cap ? o->cap : 65536;
-        char *p;
-        while (cap < need)
-            cap *= 2;
-        p = realloc(o->p, cap);
-        if (p == NULL)
-            abort();
-        o->p = p;
-        o->cap = cap;
-    }
     be(o, pl, 4);
-    memcpy(o->p + o->len, path, pl);
-    o->len += pl;
+    gh_sbuf_append(o, path, pl);
     be(o, len, 8);
-    memcpy(o->p + o->len, data, len);
-    o->len += len;
-    o->p[o->len] = '\0';
-    return 0;
+    gh_sbuf_append(o, data, len);
 }
 
 static void add_file(struct gh_sbuf *o, const char *path, int *n)

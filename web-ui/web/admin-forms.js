@@ -301,13 +301,7 @@ function ruleTester(ws) {
   go.addEventListener('click', async () => {
     const set = ws.find((w) => w.key === 'rule-set').value();
     if (!set) { out.textContent = 'No rule set: every request passes to the directory check'; return; }
-    const r = await api('/api/v1/rules/test', { method: 'POST', headers: { 'X-CSRF-Token': me.csrf },
-      body: new URLSearchParams({ set, request: req.value }) });
-    const j = await r.json();
-    out.textContent = !r.ok ? 'Refused: ' + j.error
-      : (j.decided_by ? 'rule ' + j.decided_by + ': ' + j.action +
-                        (j.status ? ' (' + j.status + ')' : '') : 'no rule decides: it passes') +
-        (j.logged.length ? '; logged by ' + j.logged.join(', ') : '');
+    out.textContent = await ruleVerdict(set, req.value);
   });
   box.append(labelled('A request (paste it)', req), go, out);
   return box;
@@ -394,8 +388,7 @@ async function blockForm(box, kind, name, spec, onSaved) {
       body.append(nk, newVal.value.trim());
     }
     const url = '/api/v1/blocks/' + kind + (name === null ? '' : '/' + encodeURIComponent(name));
-    const r = await api(url, { method: 'POST', body, headers: {
-      'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"' } });
+    const r = await change(url, body);
     const j = await r.json();
     msg.textContent = r.ok ? 'Saved (configuration ' + j.version + ')' : 'Refused: ' + j.error;
     await loadConfigVersion();
@@ -406,8 +399,7 @@ async function blockForm(box, kind, name, spec, onSaved) {
 
 async function deleteBlock(kind, name, msgId, after) {
   if (!window.confirm('Delete the ' + kind + ' ' + name + '?')) return;
-  const r = await api('/api/v1/blocks/' + kind + '/' + encodeURIComponent(name) + '/delete', {
-    method: 'POST', headers: { 'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"' } });
+  const r = await change('/api/v1/blocks/' + kind + '/' + encodeURIComponent(name) + '/delete', '');
   const j = await r.json();
   document.getElementById(msgId).textContent = r.ok ? name + ' deleted' : 'Refused: ' + j.error;
   await loadConfigVersion();
@@ -452,8 +444,7 @@ async function loadRuleSets() {
 function certMessage(text) { document.getElementById('cert-message').textContent = text; }
 
 async function certPost(path, body, extra) {
-  const r = await api(path, { method: 'POST', body, headers: Object.assign({
-    'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"' }, extra || {}) });
+  const r = await change(path, body, extra);
   await loadConfigVersion();
   await loadInventory();
   return r;
@@ -560,8 +551,7 @@ function openMeetingForm(m) {
       else if (p[1].i.value.trim()) body.append(p[0], p[1].i.value.trim());
     }
     if (revoke.checked) body.append('revoke_tokens', '1');
-    const r = await api('/api/v1/meetings/' + encodeURIComponent(m.alias), {
-      method: 'POST', body, headers: { 'X-CSRF-Token': me.csrf } });
+    const r = await post('/api/v1/meetings/' + encodeURIComponent(m.alias), body);
     const j = await r.json();
     msg.textContent = r.ok ? 'Saved' : 'Refused: ' + j.error;
     if (r.ok) await loadMeetings();

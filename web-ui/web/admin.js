@@ -21,29 +21,36 @@ async function api(path, opts) {
   return r;
 }
 
-async function setState(svc, srv, state) {
-  const body = new URLSearchParams({ state });
-  const r = await api('/api/v1/servers/' + encodeURIComponent(svc) + '/' +
-                      encodeURIComponent(srv) + '/state',
-                      { method: 'POST', body, headers: { 'X-CSRF-Token': me.csrf,
-                                                         'If-Match': '"' + version + '"' } });
-  const j = await r.json();
-  document.getElementById('message').textContent =
-    r.ok ? (srv + ': ' + state + ' (configuration ' + j.version + ')') : ('Refused: ' + j.error);
-  await loadConfigVersion();
-  await refresh();
+// A state-changing request (the CSRF token), and one that changes the
+// configuration (also If-Match: the version this page last read).
+async function post(path, body, extra) {
+  return api(path, { method: 'POST', body,
+                     headers: Object.assign({ 'X-CSRF-Token': me.csrf }, extra || {}) });
 }
 
-async function setWeight(svc, srv, weight) {
-  const body = new URLSearchParams({ weight });
-  const r = await api('/api/v1/servers/' + encodeURIComponent(svc) + '/' +
-                      encodeURIComponent(srv) + '/weight',
-                      { method: 'POST', body, headers: { 'X-CSRF-Token': me.csrf,
-                                                         'If-Match': '"' + version + '"' } });
+async function change(path, body, extra) {
+  return post(path, body, Object.assign({ 'If-Match': '"' + version + '"' }, extra || {}));
+}
+
+// Which rule of a set decides a pasted request, as one line of text.
+async function ruleVerdict(set, request) {
+  const r = await post('/api/v1/rules/test', new URLSearchParams({ set, request }));
   const j = await r.json();
-  document.getElementById('message').textContent =
-    r.ok ? (srv + ': weight ' + weight + ' (configuration ' + j.version + ')')
-         : ('Refused: ' + j.error);
+  if (!r.ok) return 'Refused: ' + j.error;
+  return (j.decided_by ? 'rule ' + j.decided_by + ': ' + j.action +
+                         (j.status ? ' (' + j.status + ')' : '') : 'no rule decides: it passes') +
+    (j.logged.length ? '; logged by ' + j.logged.join(', ') : '');
+}
+
+// A real server's state (up, drain, maint) or weight, written back to the config.
+async function serverChange(svc, srv, what, value) {
+  const r = await change('/api/v1/servers/' + encodeURIComponent(svc) + '/' +
+                         encodeURIComponent(srv) + '/' + what,
+                         new URLSearchParams({ [what]: value }));
+  const j = await r.json();
+  document.getElementById('message').textContent = r.ok
+    ? srv + ': ' + (what === 'weight' ? 'weight ' : '') + value + ' (configuration ' + j.version + ')'
+    : 'Refused: ' + j.error;
   await loadConfigVersion();
   await refresh();
 }
@@ -107,7 +114,7 @@ async function refresh() {
           if (st === srv.state) continue;
           const b = el('button', st === 'up' ? 'enable' : st === 'maint' ? 'disable' : 'drain');
           b.dataset.action = st;
-          b.addEventListener('click', () => setState(svc.name, srv.name, st));
+          b.addEventListener('click', () => serverChange(svc.name, srv.name, 'state', st));
           ops.append(b);
         }
       }
@@ -120,7 +127,7 @@ async function refresh() {
         w.className = 'weight';
         const set = el('button', 'set weight');
         set.dataset.action = 'weight';
-        set.addEventListener('click', () => setWeight(svc.name, srv.name, w.value));
+        set.addEventListener('click', () => serverChange(svc.name, srv.name, 'weight', w.value));
         ops.append(w, set);
       }
       t.append(el('td', '  ' + srv.name + ' ' + srv.address + ' (weight ' + srv.weight + ')',
@@ -150,9 +157,8 @@ async function saveService(ev) {
   ev.preventDefault();
   const url = editing ? '/api/v1/services/' + encodeURIComponent(editing) + '/block'
                       : '/api/v1/services';
-  const r = await api(url, { method: 'POST', body: document.getElementById('svc-text').value,
-                             headers: { 'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"',
-                                        'Content-Type': 'text/plain' } });
+  const r = await change(url, document.getElementById('svc-text').value,
+                         { 'Content-Type': 'text/plain' });
   const j = await r.json();
   document.getElementById('svc-message').textContent =
     r.ok ? 'Saved (configuration ' + j.version + ')' : 'Refused: ' + j.error;
@@ -163,9 +169,7 @@ async function saveService(ev) {
 
 async function deleteService(name) {
   if (!window.confirm('Delete the service ' + name + '?')) return;
-  const r = await api('/api/v1/services/' + encodeURIComponent(name) + '/delete',
-                      { method: 'POST', headers: { 'X-CSRF-Token': me.csrf,
-                                                   'If-Match': '"' + version + '"' } });
+  const r = await change('/api/v1/services/' + encodeURIComponent(name) + '/delete', '');
   const j = await r.json();
   document.getElementById('svc-message').textContent =
     r.ok ? name + ' deleted' : 'Refused: ' + j.error;
@@ -175,15 +179,9 @@ async function deleteService(name) {
 
 async function testRule(ev) {
   ev.preventDefault();
-  const body = new URLSearchParams({ set: document.getElementById('rt-set').value.trim(),
-                                     request: document.getElementById('rt-req').value });
-  const r = await api('/api/v1/rules/test', { method: 'POST', body,
-                                              headers: { 'X-CSRF-Token': me.csrf } });
-  const j = await r.json();
-  document.getElementById('rt-result').textContent = !r.ok ? 'Refused: ' + j.error
-    : (j.decided_by ? 'rule ' + j.decided_by + ': ' + j.action +
-                      (j.status ? ' (' + j.status + ')' : '') : 'no rule decides: it passes') +
-      (j.logged.length ? '; logged by ' + j.logged.join(', ') : '');
+  document.getElementById('rt-result').textContent =
+    await ruleVerdict(document.getElementById('rt-set').value.trim(),
+                      document.getElementById('rt-req').value);
 }
 
 async function loadInventory() {
@@ -288,10 +286,8 @@ async function importIdp(ev) {
   const file = document.getElementById('idp-file').files[0];
   const q = new URLSearchParams({ name: get('idp-name'), sp_certificate: get('idp-spcert'),
                                   sp_entity_id: get('idp-spentity') });
-  const r = await api('/api/v1/identity-providers/import?' + q, {
-    method: 'POST', body: await file.text(),
-    headers: { 'X-CSRF-Token': me.csrf, 'If-Match': '"' + version + '"',
-               'Content-Type': 'application/samlmetadata+xml' } });
+  const r = await change('/api/v1/identity-providers/import?' + q, await file.text(),
+                         { 'Content-Type': 'application/samlmetadata+xml' });
   const j = await r.json();
   document.getElementById('idp-message').textContent =
     r.ok ? ('Imported ' + get('idp-name') + ' (' + j.uuid + ')') : ('Refused: ' + j.error);
@@ -309,9 +305,8 @@ function waitingCell(m) {
         const b = el('button', act);
         b.dataset.action = act;
         b.addEventListener('click', async () => {
-          const rr = await api('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/waiting/' +
-                               encodeURIComponent(w.id) + '/' + act,
-                               { method: 'POST', headers: { 'X-CSRF-Token': me.csrf } });
+          const rr = await post('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/waiting/' +
+                                encodeURIComponent(w.id) + '/' + act, '');
           document.getElementById('meeting-message').textContent =
             rr.ok ? (w.name + ': ' + act + 'ed') : 'Refused';
           await loadMeetings();
@@ -337,8 +332,7 @@ async function loadMeetings() {
       b.dataset.action = 'end';
       b.addEventListener('click', async () => {
         if (!window.confirm('End ' + m.alias + '? Its content and keys are destroyed.')) return;
-        const rr = await api('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/end',
-                             { method: 'POST', headers: { 'X-CSRF-Token': me.csrf } });
+        const rr = await post('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/end', '');
         document.getElementById('meeting-message').textContent =
           rr.ok ? (m.alias + ' ended') : ('Refused: ' + (await rr.json()).error);
         await loadMeetings();
@@ -368,8 +362,7 @@ async function createMeeting(ev) {
   const body = new URLSearchParams({ alias: get('m-alias'), host_pin: get('m-host'),
                                      guest_pin: get('m-guest'), authentication: get('m-auth'),
                                      idp_group: get('m-group'), other_participants: get('m-other') });
-  const r = await api('/api/v1/meetings', { method: 'POST', body,
-                                            headers: { 'X-CSRF-Token': me.csrf } });
+  const r = await post('/api/v1/meetings', body);
   const j = await r.json();
   document.getElementById('meeting-message').textContent =
     r.ok ? ('Created ' + j.alias + ': ' + j.uri) : ('Refused: ' + j.error);
@@ -421,11 +414,6 @@ async function loadLogs(ev) {
 
 function sysMessage(text) { document.getElementById('sys-message').textContent = text; }
 
-async function post(path, body, extra) {
-  return api(path, { method: 'POST', body,
-                     headers: Object.assign({ 'X-CSRF-Token': me.csrf }, extra || {}) });
-}
-
 async function loadSystem() {
   let r = await api('/api/v1/config/history');
   if (r.ok) {
@@ -446,8 +434,7 @@ async function loadSystem() {
         b.dataset.action = 'rollback';
         b.addEventListener('click', async () => {
           if (!window.confirm('Roll the configuration back to ' + v.version + '?')) return;
-          const rr = await post('/api/v1/config/rollback', new URLSearchParams({ id: v.id }),
-                                { 'If-Match': '"' + version + '"' });
+          const rr = await change('/api/v1/config/rollback', new URLSearchParams({ id: v.id }));
           const j = await rr.json();
           sysMessage(rr.ok ? 'Rolled back (configuration ' + j.version + ')' : 'Refused: ' + j.error);
           await loadConfigVersion();
@@ -524,8 +511,8 @@ async function makeBackup(ev) {
 async function restore(ev) {
   ev.preventDefault();
   const file = document.getElementById('rs-file').files[0];
-  const r = await post('/api/v1/system/restore', await file.arrayBuffer(), {
-    'If-Match': '"' + version + '"', 'Content-Type': 'application/octet-stream',
+  const r = await change('/api/v1/system/restore', await file.arrayBuffer(), {
+    'Content-Type': 'application/octet-stream',
     'X-Backup-Passphrase': document.getElementById('rs-pass').value,
     'X-Current-Password': document.getElementById('rs-me').value });
   const j = await r.json();
