@@ -85,6 +85,20 @@ class Admin:
                                 data={"state": state}, headers=hd)
         return st, json.loads(body)
 
+    def edit_headers(self, me, version):
+        """What a browser sends with a configuration change."""
+        return {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % version}
+
+    def add_conference(self):
+        """A conference service added by hand and SIGHUP; its port once it answers."""
+        port = free_port()
+        with open(self.conf, "a") as f:
+            f.write(service("conference", port, app="conference", hosts="localhost"))
+        self.gh.signal(signal.SIGHUP)
+        wait_until(lambda: status_of(self.env, "https://localhost:%d/healthcheck.html" % port)
+                   == 200, timeout=5, what="the conference service")
+        return port
+
     def audit(self):
         with open(self.env.path("gatehouse-state/admin/audit.log")) as f:
             return [json.loads(line) for line in f]
@@ -535,7 +549,7 @@ def admin_service_blocks_add_modify_delete(env):
     a = Admin(env)
     root = a.browser("root")
     st, me = a.whoami(root)
-    hd = lambda v: {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v}
+    hd = lambda v: a.edit_headers(me, v)
     st, h, body = root.request(a.url + "/api/v1/services/public/block")
     j = json.loads(body)
     check(st == 200 and j["block"].startswith("service public {") and j["block"].endswith("}"),
@@ -680,7 +694,7 @@ def admin_certificates_selfsigned_and_csr_workflow(env):
     a = Admin(env)
     root = a.browser("root")
     st, me = a.whoami(root)
-    hd = lambda: {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % a.version(root)}
+    hd = lambda: a.edit_headers(me, a.version(root))
     st, h, body = root.request(a.url + "/api/v1/certificates/selfsigned",
                                data={"name": "lab", "cn": "lab.example.com",
                                      "sans": "DNS:lab.example.com", "rsa": "2048"}, headers=hd())
@@ -855,14 +869,7 @@ def admin_admits_from_the_waiting_room(env):
     an operator admits it from the admin application; the device then
     collects a Guest token."""
     a = Admin(env)
-    conf_port = free_port()
-    text = open(a.conf).read() + service("conference", conf_port, app="conference",
-                                         hosts="localhost")
-    with open(a.conf, "w") as f:
-        f.write(text)
-    a.gh.signal(signal.SIGHUP)
-    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" %
-                                                conf_port) == 200, timeout=5, what="conference")
+    conf_port = a.add_conference()
     root, ops = a.browser("root"), a.browser("ops")
     st, me = a.whoami(root)
     st, h, body = root.request(a.url + "/api/v1/meetings",
@@ -894,12 +901,7 @@ def admin_meeting_modified_applies_to_joins(env):
     token unless the change revokes tokens; PINs never reach the audit;
     a read-only user and a bad rule are refused."""
     a = Admin(env)
-    conf_port = free_port()
-    with open(a.conf, "a") as f:
-        f.write(service("conference", conf_port, app="conference", hosts="localhost"))
-    a.gh.signal(signal.SIGHUP)
-    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" %
-                                                conf_port) == 200, timeout=5, what="conference")
+    conf_port = a.add_conference()
     root = a.browser("root")
     st, me = a.whoami(root)
     hd = {"X-CSRF-Token": me["csrf"]}
@@ -966,7 +968,7 @@ def admin_structured_service_form_changes_only_its_directives(env):
     a = Admin(env)
     root = a.browser("root")
     st, me = a.whoami(root)
-    hd = lambda v: {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v}
+    hd = lambda v: a.edit_headers(me, v)
     st, h, body = root.request(a.url + "/api/v1/blocks/service/public")
     j = json.loads(body)
     names = [d["name"] for d in j["directives"]]
@@ -1038,7 +1040,7 @@ def admin_identity_providers_and_groups_edited_in_place(env):
     a = Admin(env, extra=sp_cert(env))
     root = a.browser("root")
     st, me = a.whoami(root)
-    hd = lambda v: {"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % v}
+    hd = lambda v: a.edit_headers(me, v)
     v = a.version(root)
     st, h, body = root.request(a.url + "/api/v1/blocks/identity-provider", headers=hd(v), data={
         "_name": "Corp SSO", "description": '"Staff sign-in"', "sp-certificate": "sp",
@@ -1120,7 +1122,7 @@ def admin_certificates_imported_as_pem_pair_or_pkcs12(env):
     a = Admin(env)
     root = a.browser("root")
     st, me = a.whoami(root)
-    hd = lambda **k: dict({"X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % a.version(root)}, **k)
+    hd = lambda **k: dict(a.edit_headers(me, a.version(root)), **k)
     d = env.path("ext")
     os.makedirs(d)
     run = lambda *args: subprocess.run(args, check=True, capture_output=True, cwd=d)
