@@ -23,34 +23,11 @@
 #include "../saml/saml.h"
 #include "webui_int.h"
 
-static struct gh_conf *current(char ver[17], char **text, size_t *len, char *err, size_t errlen)
-{
-    struct gh_conf *c;
-
-    if (webui__conf_path() == NULL) {
-        snprintf(err, errlen, "running the embedded default topology");
-        return NULL;
-    }
-    *text = webui__read_file(webui__conf_path(), len);
-    if (*text == NULL) {
-        snprintf(err, errlen, "cannot read the configuration");
-        return NULL;
-    }
-    webui__version(*text, *len, ver);
-    c = gh_conf_parse(webui__conf_path(), *text, *len, err, errlen);
-    if (c == NULL) {
-        free(*text);
-        *text = NULL;
-    }
-    return c;
-}
-
 static enum MHD_Result list(struct MHD_Connection *conn)
 {
     char ver[17], err[1024];
-    char *text = NULL;
-    size_t len = 0, i, j;
-    struct gh_conf *c = current(ver, &text, &len, err, sizeof(err));
+    size_t i, j;
+    struct gh_conf *c = webui__conf_current(ver, err, sizeof(err));
     struct gh_sbuf o = {NULL, 0, 0};
 
     if (c == NULL)
@@ -87,23 +64,21 @@ static enum MHD_Result list(struct MHD_Connection *conn)
     }
     gh_sbuf_printf(&o, "]}\n");
     gh_conf_free(c);
-    free(text);
     return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
 }
 
 static enum MHD_Result metadata(struct MHD_Connection *conn, const char *uuid)
 {
     char ver[17], err[1024];
-    char *text = NULL, *xml;
-    size_t len = 0, xlen = 0;
-    struct gh_conf *c = current(ver, &text, &len, err, sizeof(err));
+    char *xml;
+    size_t xlen = 0;
+    struct gh_conf *c = webui__conf_current(ver, err, sizeof(err));
     struct saml_sp *sp;
     const struct saml_idp *idp;
     enum MHD_Result ret;
 
     if (c == NULL)
         return webui__json(conn, 409, "error", err);
-    free(text);
     sp = saml_sp_new(c, err, sizeof(err));
     gh_conf_free(c);
     if (sp == NULL)

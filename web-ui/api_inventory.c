@@ -31,40 +31,15 @@ static void jlist(struct gh_sbuf *o, const struct gh_conf_list *l)
     gh_sbuf_printf(o, "]");
 }
 
-static struct gh_conf *current(char ver[17], char *err, size_t errlen)
-{
-    size_t len = 0;
-    char *text;
-    struct gh_conf *c;
-
-    if (webui__conf_path() == NULL) {
-        snprintf(err, errlen, "running the embedded default topology");
-        return NULL;
-    }
-    text = webui__read_file(webui__conf_path(), &len);
-    if (text == NULL) {
-        snprintf(err, errlen, "cannot read the configuration");
-        return NULL;
-    }
-    webui__version(text, len, ver);
-    c = gh_conf_parse(webui__conf_path(), text, len, err, errlen);
-    free(text);
-    return c;
-}
-
 static enum MHD_Result services(struct MHD_Connection *conn)
 {
     char ver[17], err[1024], etag[24];
-    struct gh_conf *c = current(ver, err, sizeof(err));
+    struct gh_conf *c = webui__conf_current(ver, err, sizeof(err));
     struct gh_sbuf o = {NULL, 0, 0};
     size_t i, j;
 
-    if (c == NULL) {
-        gh_sbuf_printf(&o, "{\"error\":");
-        webui__js(&o, err);
-        gh_sbuf_printf(&o, "}\n");
-        return webui__send(conn, 409, "application/json", o.p, o.len, NULL);
-    }
+    if (c == NULL)
+        return webui__json(conn, 409, "error", err);
     gh_sbuf_printf(&o, "{\"version\":\"%s\",\"services\":[", ver);
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *s = &c->services[i];
@@ -124,18 +99,14 @@ static enum MHD_Result services(struct MHD_Connection *conn)
 static enum MHD_Result certificates(struct MHD_Connection *conn)
 {
     char ver[17], err[1024], etag[24];
-    struct gh_conf *c = current(ver, err, sizeof(err));
+    struct gh_conf *c = webui__conf_current(ver, err, sizeof(err));
     struct gh_sbuf o = {NULL, 0, 0};
     static const char *const fields[] = {"subject", "sans", "issuer", "key", "not_after",
                                          "days_left"};
     size_t i;
 
-    if (c == NULL) {
-        gh_sbuf_printf(&o, "{\"error\":");
-        webui__js(&o, err);
-        gh_sbuf_printf(&o, "}\n");
-        return webui__send(conn, 409, "application/json", o.p, o.len, NULL);
-    }
+    if (c == NULL)
+        return webui__json(conn, 409, "error", err);
     gh_sbuf_printf(&o, "{\"version\":\"%s\",\"certificates\":[", ver);
     for (i = 0; i < c->ncerts; i++) {
         const struct gh_conf_cert *cc = &c->certs[i];

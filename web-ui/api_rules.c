@@ -63,8 +63,6 @@ enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, 
     struct sockaddr_in src;
     struct gh_sbuf o = {NULL, 0, 0};
     const char *sp1, *sp2, *q, *eol;
-    size_t len = 0;
-    char *text = NULL;
     int i;
     enum MHD_Result ret;
 
@@ -72,10 +70,7 @@ enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, 
         ret = webui__json(conn, 422, "error", "set and request are needed");
         goto done;
     }
-    text = webui__read_file(webui__conf_path(), &len);
-    if (text != NULL)
-        webui__version(text, len, ver);
-    c = text ? gh_conf_parse(webui__conf_path(), text, len, err, sizeof(err)) : NULL;
+    c = webui__conf_current(ver, err, sizeof(err));
     rs = c ? gh_conf_ruleset_find(c, set) : NULL;
     compiled = rs ? rules_set_new(c->file, rs, err, sizeof(err)) : NULL;
     eol = strchr(req, '\n');
@@ -131,7 +126,6 @@ enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, 
 done:
     rules_set_free(compiled);
     gh_conf_free(c);
-    free(text);
     free(set);
     free(req);
     return ret;
@@ -140,19 +134,13 @@ done:
 /* GET /api/v1/rule-sets: each set, its rule count and the services using it. */
 enum MHD_Result webui__api_rule_sets(struct MHD_Connection *conn)
 {
-    char err[1024];
-    size_t len = 0, i, j;
-    char *text;
-    struct gh_conf *c;
+    char err[1024], ver[17];
+    size_t i, j;
+    struct gh_conf *c = webui__conf_current(ver, err, sizeof(err));
     struct gh_sbuf o = {NULL, 0, 0};
 
-    if (webui__conf_path() == NULL)
-        return webui__json(conn, 409, "error", "running the embedded default topology");
-    text = webui__read_file(webui__conf_path(), &len);
-    c = text ? gh_conf_parse(webui__conf_path(), text, len, err, sizeof(err)) : NULL;
-    free(text);
     if (c == NULL)
-        return webui__json(conn, 500, "error", "cannot read the configuration");
+        return webui__json(conn, 409, "error", err);
     gh_sbuf_printf(&o, "{\"rule_sets\":[");
     for (i = 0; i < c->nrulesets; i++) {
         int first = 1;

@@ -60,6 +60,27 @@ int webui__file_version(const char *path, char out[17])
     return rc;
 }
 
+struct gh_conf *webui__conf_current(char ver[17], char *err, size_t errlen)
+{
+    struct gh_conf *c;
+    size_t len = 0;
+    char *text;
+
+    if (webui__conf_path() == NULL) {
+        snprintf(err, errlen, "running the embedded default topology");
+        return NULL;
+    }
+    text = webui__read_file(webui__conf_path(), &len);
+    if (text == NULL) {
+        snprintf(err, errlen, "cannot read the configuration");
+        return NULL;
+    }
+    webui__version(text, len, ver);
+    c = gh_conf_parse(webui__conf_path(), text, len, err, errlen);
+    free(text);
+    return c;
+}
+
 char *webui__read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

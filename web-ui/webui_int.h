@@ -21,6 +21,9 @@ void webui__sha256_hex(const void *p, size_t len, size_t bytes, char *out);
 /* 16 hex digits of SHA-256 over the file's bytes: the ETag. */
 void webui__version(const char *text, size_t len, char out[17]);
 char *webui__read_file(const char *path, size_t *len);
+/* The configuration file now, parsed, and its version; NULL with err
+ * (the embedded default, unreadable, or not parsing). */
+struct gh_conf *webui__conf_current(char ver[17], char *err, size_t errlen);
 /* The version of the file now, cached while the file is unchanged. */
 int webui__file_version(const char *path, char out[17]);
 /* The text with one server's directive rewritten with a new state (not
