@@ -88,12 +88,16 @@ struct gh_conf_service {
     char *scheduler;   /* owned; "least-conn" or "round-robin" */
     char *reencrypt;   /* owned; "off", "pinned", or the name of a ca block to verify with */
     char *client_certificate; /* owned; certificate shown to real servers (mutual TLS) */
-    long long client_header_timeout; /* ms */
-    long long keepalive_timeout;     /* ms */
-    long long idle_timeout;          /* ms */
-    long long tunnel_timeout;        /* ms; WebSocket tunnels */
-    long long connect_timeout;       /* ms */
-    long long server_timeout;        /* ms */
+    /* Timeouts, ms, each the effective value (gh_conf_timeouts in conf_table.c):
+     * one not written in the block has taken the service's idle_timeout
+     * already when it follows idle-timeout, its own default otherwise. */
+    long long client_header_timeout; /* TLS handshake and a request head */
+    long long keepalive_timeout;     /* an idle client connection between requests */
+    long long idle_timeout;          /* any wait for the other side once in use */
+    long long tunnel_timeout;        /* silence both ways in a WebSocket tunnel */
+    long long connect_timeout;       /* TCP + TLS to a real server */
+    long long server_timeout;        /* a real server starting its response */
+    long long client_body_timeout;   /* silence in a request body from the client */
     long long max_request_line;
     long long max_header_size;
     long long max_headers;
@@ -247,8 +251,10 @@ const struct gh_conf_idp_group *gh_conf_idp_group_find(const struct gh_conf *c, 
 
 /* conf_write.c */
 /* Writes the model canonically: fixed order, defaults omitted, one directive
- * per line. Returns a malloc'd string the caller frees. Parsing the output
- * yields an equal model. */
+ * per line; the service timeouts are the exception, printed always with
+ * their effective values so the output says what each wait is bounded by.
+ * Returns a malloc'd string the caller frees. Parsing the output yields an
+ * equal model. */
 char *gh_conf_write(const struct gh_conf *c);
 struct gh_sbuf;
 /* One server directive, canonically, without indent or newline; state (not
@@ -273,11 +279,25 @@ struct gh_conf_directive {
     enum gh_conf_ctx ctx;
     enum gh_conf_type type;
     size_t off;       /* offset of the field in the context's struct */
-    const char *def;  /* default as written in the config, NULL: required or none */
+    const char *def;  /* default as written in the config; NULL: required, none, or
+                       * another directive's value (gh_conf_timeouts) */
     long long min, max;
     const char *enums; /* space-separated allowed words for GH_T_STR, or NULL */
 };
 extern const struct gh_conf_directive gh_conf_directives[];
 extern const size_t gh_conf_ndirectives;
+
+/* The service timeouts, one documented set (docs/config.md, "Timeouts").
+ * A row with follows takes, when not written in the service, the effective
+ * value of that directive in the same service; a row without keeps its own
+ * default from gh_conf_directives. */
+struct gh_conf_timeout {
+    const char *name;    /* a GH_T_DURATION directive of GH_CTX_SERVICE */
+    const char *follows; /* NULL, or the directive whose value is the default */
+};
+extern const struct gh_conf_timeout gh_conf_timeouts[];
+extern const size_t gh_conf_ntimeouts;
+/* The row of a service timeout, or NULL when name is not one. */
+const struct gh_conf_timeout *gh_conf_timeout_find(const char *name);
 
 #endif

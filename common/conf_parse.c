@@ -262,7 +262,7 @@ static int want_args(struct parser *ps, struct stmt *s, int min, int max, int bl
 }
 
 static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct gh_conf *conf,
-                       int depth, struct gh_loc open);
+                       int depth, struct gh_loc open, unsigned char *seen);
 
 static int set_str_once(struct parser *ps, char **field, struct stmt *s, struct gh_loc *loc)
 {
@@ -389,6 +389,29 @@ static int check_idp(struct parser *ps, struct gh_conf_idp *p)
     return 0;
 }
 
+/* A service timeout the block did not write takes the value its row in
+ * gh_conf_timeouts follows (the service's idle-timeout), so that one
+ * `idle-timeout 1800s`, as the seeds set it, bounds every wait. The rows are
+ * in order: a followed value is final before it is copied. */
+static void resolve_timeouts(struct gh_conf_service *sv, const unsigned char *seen)
+{
+    size_t i;
+
+    for (i = 0; i < gh_conf_ntimeouts; i++) {
+        const struct gh_conf_timeout *t = &gh_conf_timeouts[i];
+        const struct gh_conf_directive *d, *f;
+        if (t->follows == NULL)
+            continue;
+        d = lookup(GH_CTX_SERVICE, t->name);
+        f = lookup(GH_CTX_SERVICE, t->follows);
+        if (d == NULL || f == NULL || d->type != GH_T_DURATION || f->type != GH_T_DURATION)
+            abort(); /* a row that names no service duration is a bug in the table */
+        if (!seen[d - gh_conf_directives])
+            *(long long *)(void *)((char *)sv + d->off) =
+                *(const long long *)(const void *)((const char *)sv + f->off);
+    }
+}
+
 static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf, int depth)
 {
     const char *n = s->name.text;
@@ -409,7 +432,7 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         c = &conf->certs[conf->ncerts - 1];
         c->name = gh_strdup(s->args[0].text);
         c->loc = s->name.loc;
-        if (parse_block(ps, GH_CTX_CERT, c, conf, depth + 1, s->name.loc) == -1)
+        if (parse_block(ps, GH_CTX_CERT, c, conf, depth + 1, s->name.loc, NULL) == -1)
             return -1;
         if (c->pkcs12 != NULL && (c->cert != NULL || c->key != NULL)) {
             ERR(ps, s->name.loc, "certificate '%s': use 'pkcs12' or 'cert' and 'key', not both",
@@ -435,7 +458,7 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         c = &conf->cas[conf->ncas - 1];
         c->name = gh_strdup(s->args[0].text);
         c->loc = s->name.loc;
-        if (parse_block(ps, GH_CTX_CA, c, conf, depth + 1, s->name.loc) == -1)
+        if (parse_block(ps, GH_CTX_CA, c, conf, depth + 1, s->name.loc, NULL) == -1)
             return -1;
         if (c->file == NULL) {
             ERR(ps, s->name.loc, "ca '%s' needs 'file'", c->name);
@@ -455,7 +478,7 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         p->name = gh_strdup(s->args[0].text);
         p->loc = s->name.loc;
         apply_defaults(ps, GH_CTX_IDP, p);
-        if (parse_block(ps, GH_CTX_IDP, p, conf, depth + 1, s->name.loc) == -1)
+        if (parse_block(ps, GH_CTX_IDP, p, conf, depth + 1, s->name.loc, NULL) == -1)
             return -1;
         return check_idp(ps, p);
     }
@@ -472,7 +495,7 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         g = &conf->idp_groups[conf->nidp_groups - 1];
         g->name = gh_strdup(s->args[0].text);
         g->loc = s->name.loc;
-        if (parse_block(ps, GH_CTX_IDP_GROUP, g, conf, depth + 1, s->name.loc) == -1)
+        if (parse_block(ps, GH_CTX_IDP_GROUP, g, conf, depth + 1, s->name.loc, NULL) == -1)
             return -1;
         if (g->members.n == 0) {
             ERR(ps, s->name.loc, "identity-provider-group '%s' needs 'identity-providers'",
@@ -492,10 +515,11 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         r = &conf->rulesets[conf->nrulesets - 1];
         r->name = gh_strdup(s->args[0].text);
         r->loc = s->name.loc;
-        return parse_block(ps, GH_CTX_RULES, r, conf, depth + 1, s->name.loc);
+        return parse_block(ps, GH_CTX_RULES, r, conf, depth + 1, s->name.loc, NULL);
     }
     /* service */
     {
+        unsigned char seen[GH_CONF_MAX_DIRECTIVES] = {0};
         struct gh_conf_service *sv;
         for (i = 0; i < conf->nservices; i++)
             if (strcmp(conf->services[i].name, s->args[0].text) == 0) {
@@ -512,8 +536,9 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         sv->persistence = gh_strdup("off");
         sv->persist_timeout = 20 * 60 * 1000; /* the seeds' 20 minutes */
         apply_defaults(ps, GH_CTX_SERVICE, sv);
-        if (parse_block(ps, GH_CTX_SERVICE, sv, conf, depth + 1, s->name.loc) == -1)
+        if (parse_block(ps, GH_CTX_SERVICE, sv, conf, depth + 1, s->name.loc, seen) == -1)
             return -1;
+        resolve_timeouts(sv, seen);
         sv->end_loc.line = ps->lx.line;
         sv->end_loc.col = ps->lx.col;
         if (sv->listen == NULL) {
@@ -1061,13 +1086,20 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
     return -1;
 }
 
+/* Parses statements up to the block's '}' (or the end, at depth 0). seen,
+ * GH_CONF_MAX_DIRECTIVES zeroed bytes or NULL, marks the typed directives the
+ * block wrote, for a caller that resolves defaults afterwards. */
 static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct gh_conf *conf,
-                       int depth, struct gh_loc open)
+                       int depth, struct gh_loc open, unsigned char *seen)
 {
-    unsigned char seen[GH_CONF_MAX_DIRECTIVES] = {0};
+    unsigned char own[GH_CONF_MAX_DIRECTIVES];
     struct stmt s;
     struct gh_tok t;
 
+    if (seen == NULL) {
+        memset(own, 0, sizeof(own));
+        seen = own;
+    }
     if (depth > MAX_DEPTH) {
         ERR(ps, open, "blocks nested too deeply");
         return -1;
@@ -1207,7 +1239,7 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
         gh__conf_error(err, errlen, file, top, "file contains a NUL byte");
         goto fail;
     }
-    if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top) == -1 || check_refs(&ps, c) == -1)
+    if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top, NULL) == -1 || check_refs(&ps, c) == -1)
         goto fail;
     return c;
 fail:

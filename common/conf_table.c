@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <string.h>
 
 #define M(f) offsetof(struct gh_conf, f)
 #define S(f) offsetof(struct gh_conf_service, f)
@@ -65,14 +66,18 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"client-certificate", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"scheduler", GH_CTX_SERVICE, GH_T_STR, S(scheduler), "least-conn", 0, 0,
      "least-conn round-robin source-hash"},
+    /* Timeouts. keepalive, tunnel, server and client-body have no default of their
+     * own: they follow the service's idle-timeout (gh_conf_timeouts, below). */
     {"client-header-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(client_header_timeout), "10s", 1,
      DAY, NULL},
-    {"keepalive-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(keepalive_timeout), "75s", 1, DAY,
+    {"keepalive-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(keepalive_timeout), NULL, 1, DAY,
      NULL},
     {"idle-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(idle_timeout), "1800s", 1, DAY, NULL},
-    {"tunnel-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(tunnel_timeout), "1800s", 1, DAY, NULL},
+    {"tunnel-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(tunnel_timeout), NULL, 1, DAY, NULL},
     {"connect-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(connect_timeout), "5s", 1, DAY, NULL},
-    {"server-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(server_timeout), "60s", 1, DAY, NULL},
+    {"server-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(server_timeout), NULL, 1, DAY, NULL},
+    {"client-body-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(client_body_timeout), NULL, 1, DAY,
+     NULL},
     {"max-request-line", GH_CTX_SERVICE, GH_T_SIZE, S(max_request_line), "8k", 64, 1024 * 1024,
      NULL},
     {"max-header-size", GH_CTX_SERVICE, GH_T_SIZE, S(max_header_size), "64k", 1024,
@@ -130,3 +135,35 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"identity-providers", GH_CTX_IDP_GROUP, GH_T_LIST, G(members), NULL, 0, 0, NULL},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);
+
+/*
+ * The seeds set one number per virtual service, "1800 in the Idle Connection
+ * Timeout", and Lync and Pexip long polls last minutes: so idle-timeout bounds
+ * every wait for the other side once a connection is in use, and the narrower
+ * bounds below apply only where a service writes them. A written value may be
+ * larger than idle-timeout; it is used as written. The parser resolves these
+ * after each service block (conf_parse.c), the writer prints every row, and
+ * docs/config.md has one table of them, checked against this one.
+ * A follows target comes before the rows that follow it.
+ */
+const struct gh_conf_timeout gh_conf_timeouts[] = {
+    {"idle-timeout", NULL},
+    {"keepalive-timeout", "idle-timeout"},
+    {"server-timeout", "idle-timeout"},
+    {"tunnel-timeout", "idle-timeout"},
+    {"client-body-timeout", "idle-timeout"},
+    {"client-header-timeout", NULL}, /* against slowloris: its own short default */
+    {"connect-timeout", NULL},
+    {"queue-timeout", NULL},
+};
+const size_t gh_conf_ntimeouts = sizeof(gh_conf_timeouts) / sizeof(gh_conf_timeouts[0]);
+
+const struct gh_conf_timeout *gh_conf_timeout_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < gh_conf_ntimeouts; i++)
+        if (strcmp(gh_conf_timeouts[i].name, name) == 0)
+            return &gh_conf_timeouts[i];
+    return NULL;
+}

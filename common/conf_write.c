@@ -1,7 +1,8 @@
 /*
  * Canonical writer: the model back to text in a fixed order, values in their
- * largest exact unit, defaults left out. It is what `gatehouse -t -p` prints
- * and what the admin UI will write; parsing its output gives the same model.
+ * largest exact unit, defaults left out (but every service timeout written).
+ * It is what `gatehouse -t -p` prints and what the admin UI will write;
+ * parsing its output gives the same model.
  */
 #include "conf.h"
 
@@ -57,7 +58,10 @@ void gh__conf_fmt_size(char *buf, size_t len, long long b)
         snprintf(buf, len, "%lld", b);
 }
 
-/* Writes every typed directive of ctx whose value differs from its default. */
+/* Writes every typed directive of ctx whose value differs from its default,
+ * and every service timeout whatever its value: several of them follow
+ * idle-timeout, so the effective value is the only one that says what bounds
+ * a wait, and a file written from this output parses back to the same. */
 static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, const char *indent)
 {
     size_t i;
@@ -67,6 +71,7 @@ static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, con
         const struct gh_conf_directive *dir = &gh_conf_directives[i];
         const char *field = (const char *)base + dir->off;
         long long n;
+        int always;
 
         if (dir->ctx != ctx || dir->type == GH_T_SPECIAL)
             continue;
@@ -123,7 +128,8 @@ static void typed(struct gh_sbuf *o, enum gh_conf_ctx ctx, const void *base, con
             else
                 snprintf(d, sizeof(d), "%s", dir->def);
         }
-        if (strcmp(v, d) != 0)
+        always = ctx == GH_CTX_SERVICE && gh_conf_timeout_find(dir->name) != NULL;
+        if (always || strcmp(v, d) != 0)
             gh_sbuf_printf(o, "%s%s %s\n", indent, dir->name, v);
     }
 }

@@ -45,6 +45,13 @@ static const struct {
     {"duration overflow",
      "service s {\n listen 127.0.0.1:1\n app status\n idle-timeout 99999999999999999999s\n}\n",
      "4:15: 'idle-timeout' needs a duration"},
+    {"client-body-timeout zero",
+     "service s {\n listen 127.0.0.1:1\n app status\n client-body-timeout 0s\n}\n",
+     "4:22: 'client-body-timeout' needs a duration"},
+    {"duplicate keepalive-timeout",
+     "service s {\n listen 127.0.0.1:1\n app status\n keepalive-timeout 2s\n"
+     " keepalive-timeout 3s\n}\n",
+     "5:2: duplicate 'keepalive-timeout'"},
     {"size too small", "service s {\n listen 127.0.0.1:1\n app status\n max-header-size 10\n}\n",
      "4:18: 'max-header-size' needs a size"},
     {"bad enum", "service s {\n listen 127.0.0.1:1\n app status\n scheduler random\n}\n",
@@ -234,13 +241,158 @@ TEST(conf_roundtrip)
         t2 = gh_conf_write(b);
         CHECK_STR(t2, t1, "write(parse(write(x))) == write(x)");
         CHECK(strstr(t1, "idle-timeout 40m") != NULL);
-        CHECK(strstr(t1, "client-header-timeout") == NULL); /* defaults left out */
+        CHECK(strstr(t1, "max-headers") == NULL); /* defaults left out */
+        /* ... but not the timeouts: each with its effective value */
+        CHECK(strstr(t1, "    client-header-timeout 10s\n") != NULL);
+        CHECK(strstr(t1, "    keepalive-timeout 40m\n") != NULL);  /* meet-ext's idle */
+        CHECK(strstr(t1, "    keepalive-timeout 30m\n") != NULL);  /* status: 1800s */
+        CHECK(strstr(t1, "    client-body-timeout 40m\n") != NULL);
         CHECK(strstr(t1, "state-dir \"/var/lib/gate house\"") != NULL);
         free(t2);
     }
     free(t1);
     gh_conf_free(a);
     gh_conf_free(b);
+}
+
+/* The service timeouts (issue 13): idle-timeout bounds every wait; the
+ * narrower ones apply where written and otherwise take the service's
+ * idle-timeout; client-header, connect and queue keep their own defaults.
+ * Each row: a config, the service to look at, and what it must resolve to. */
+#define TSVC(x) "service s {\n listen 127.0.0.1:1\n app status\n" x "}\n"
+#define TTWO                                                                                       \
+    "service a {\n listen 127.0.0.1:1\n app status\n idle-timeout 20s\n}\n"                        \
+    "service b {\n listen 127.0.0.1:2\n app status\n idle-timeout 90s\n server-timeout 3s\n}\n"    \
+    "service c {\n listen 127.0.0.1:3\n app status\n}\n"
+#define M30 (30 * 60 * 1000LL)
+static const struct {
+    const char *name, *text, *service;
+    long long keepalive, server, tunnel, body, idle, header, connect, queue; /* ms */
+} touts[] = {
+    {"nothing written", TSVC(""), "s", M30, M30, M30, M30, M30, 10000, 5000, 5000},
+    {"only idle-timeout 1800s (the seeds)", TSVC(" idle-timeout 1800s\n"), "s", M30, M30, M30,
+     M30, M30, 10000, 5000, 5000},
+    {"idle 20s, keepalive 2s", TSVC(" idle-timeout 20s\n keepalive-timeout 2s\n"), "s", 2000,
+     20000, 20000, 20000, 20000, 10000, 5000, 5000},
+    {"keepalive written before idle", TSVC(" keepalive-timeout 2s\n idle-timeout 20s\n"), "s",
+     2000, 20000, 20000, 20000, 20000, 10000, 5000, 5000},
+    {"server-timeout larger than idle is used as written",
+     TSVC(" idle-timeout 20s\n server-timeout 5m\n"), "s", 20000, 300000, 20000, 20000, 20000,
+     10000, 5000, 5000},
+    {"keepalive-timeout alone", TSVC(" keepalive-timeout 2s\n"), "s", 2000, M30, M30, M30, M30,
+     10000, 5000, 5000},
+    {"server-timeout alone", TSVC(" server-timeout 60s\n"), "s", M30, 60000, M30, M30, M30,
+     10000, 5000, 5000},
+    {"tunnel-timeout alone", TSVC(" tunnel-timeout 1h\n"), "s", M30, M30, 3600000, M30, M30,
+     10000, 5000, 5000},
+    {"client-body-timeout alone", TSVC(" client-body-timeout 30s\n"), "s", M30, M30, M30, 30000,
+     M30, 10000, 5000, 5000},
+    {"client-header-timeout alone", TSVC(" client-header-timeout 3s\n"), "s", M30, M30, M30,
+     M30, M30, 3000, 5000, 5000},
+    {"connect-timeout alone", TSVC(" connect-timeout 250ms\n"), "s", M30, M30, M30, M30, M30,
+     10000, 250, 5000},
+    {"queue-timeout alone", TSVC(" queue-timeout 1s\n"), "s", M30, M30, M30, M30, M30, 10000,
+     5000, 1000},
+    {"client-header-timeout does not follow idle", TSVC(" idle-timeout 2s\n"), "s", 2000, 2000,
+     2000, 2000, 2000, 10000, 5000, 5000},
+    {"two services: a", TTWO, "a", 20000, 20000, 20000, 20000, 20000, 10000, 5000, 5000},
+    {"two services: b", TTWO, "b", 90000, 3000, 90000, 90000, 90000, 10000, 5000, 5000},
+    {"two services: c after them", TTWO, "c", M30, M30, M30, M30, M30, 10000, 5000, 5000},
+};
+
+static void check_touts(size_t i, const struct gh_conf *c, const char *what)
+{
+    const struct gh_conf_service *s = gh_conf_service_find(c, touts[i].service);
+    char ctx[160];
+
+    snprintf(ctx, sizeof(ctx), "%s, %s", touts[i].name, what);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    CHECK_EQ(s->keepalive_timeout, touts[i].keepalive, ctx);
+    CHECK_EQ(s->server_timeout, touts[i].server, ctx);
+    CHECK_EQ(s->tunnel_timeout, touts[i].tunnel, ctx);
+    CHECK_EQ(s->client_body_timeout, touts[i].body, ctx);
+    CHECK_EQ(s->idle_timeout, touts[i].idle, ctx);
+    CHECK_EQ(s->client_header_timeout, touts[i].header, ctx);
+    CHECK_EQ(s->connect_timeout, touts[i].connect, ctx);
+    CHECK_EQ(s->queue_timeout, touts[i].queue, ctx);
+}
+
+TEST(conf_timeout_table)
+{
+    char err[512], needle[128];
+    size_t i, k;
+
+    for (i = 0; i < GH_ARRAY_LEN(touts); i++) {
+        struct gh_conf *a = gh_conf_parse("t.conf", touts[i].text, strlen(touts[i].text), err,
+                                          sizeof(err));
+        struct gh_conf *b;
+        char *t;
+        CHECK(a != NULL);
+        if (a == NULL) {
+            fprintf(stderr, "[%s] %s\n", touts[i].name, err);
+            continue;
+        }
+        check_touts(i, a, "parsed");
+        /* -p prints every timeout of every service, and what it prints
+         * parses back to the same values. */
+        t = gh_conf_write(a);
+        for (k = 0; k < gh_conf_ntimeouts; k++) {
+            const char *p = t;
+            size_t n = 0;
+            snprintf(needle, sizeof(needle), "\n    %s ", gh_conf_timeouts[k].name);
+            while ((p = strstr(p, needle)) != NULL) {
+                n++;
+                p++;
+            }
+            CHECK_EQ(n, a->nservices, needle);
+        }
+        b = gh_conf_parse("w.conf", t, strlen(t), err, sizeof(err));
+        CHECK(b != NULL);
+        if (b != NULL)
+            check_touts(i, b, "written and parsed back");
+        else
+            fprintf(stderr, "[%s] %s\n%s\n", touts[i].name, err, t);
+        free(t);
+        gh_conf_free(a);
+        gh_conf_free(b);
+    }
+}
+
+/* gh_conf_timeouts lists exactly the service durations; a row that follows
+ * names a row before it that follows nothing; only the rows that follow
+ * lack a default of their own. */
+TEST(conf_timeouts_match_directives)
+{
+    size_t i, k, n = 0;
+
+    for (i = 0; i < gh_conf_ndirectives; i++) {
+        const struct gh_conf_directive *d = &gh_conf_directives[i];
+        const struct gh_conf_timeout *t;
+        if (d->ctx != GH_CTX_SERVICE || d->type != GH_T_DURATION)
+            continue;
+        n++;
+        t = gh_conf_timeout_find(d->name);
+        CHECK(t != NULL);
+        if (t == NULL) {
+            fprintf(stderr, "service duration %s is not in gh_conf_timeouts\n", d->name);
+            continue;
+        }
+        CHECK((t->follows == NULL) == (d->def != NULL));
+    }
+    CHECK_EQ(n, gh_conf_ntimeouts, "one row per service duration");
+    for (i = 0; i < gh_conf_ntimeouts; i++) {
+        const char *f = gh_conf_timeouts[i].follows;
+        int before = 0;
+        if (f == NULL)
+            continue;
+        for (k = 0; k < i; k++)
+            if (strcmp(gh_conf_timeouts[k].name, f) == 0 && gh_conf_timeouts[k].follows == NULL)
+                before = 1;
+        CHECK(before);
+    }
+    CHECK(gh_conf_timeout_find("drain-timeout") == NULL);
 }
 
 /* docs/config.md must document every directive of the table with its
@@ -272,6 +424,22 @@ TEST(conf_docs_cover_table)
                 fprintf(stderr, "docs/config.md does not give the default %s\n", needle);
                 unit_failures++;
             }
+        }
+    }
+    /* One table of every timeout, its default first: a value, or the
+     * directive it follows. */
+    for (i = 0; i < gh_conf_ntimeouts; i++) {
+        const struct gh_conf_timeout *t = &gh_conf_timeouts[i];
+        const char *def = t->follows;
+        size_t k;
+        for (k = 0; def == NULL && k < gh_conf_ndirectives; k++)
+            if (gh_conf_directives[k].ctx == GH_CTX_SERVICE &&
+                strcmp(gh_conf_directives[k].name, t->name) == 0)
+                def = gh_conf_directives[k].def;
+        snprintf(needle, sizeof(needle), "| `%s` | `%s` |", t->name, def ? def : "?");
+        if (strstr(doc, needle) == NULL) {
+            fprintf(stderr, "docs/config.md's timeout table lacks the row %s\n", needle);
+            unit_failures++;
         }
     }
 }
