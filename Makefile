@@ -31,7 +31,7 @@ RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c ru
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
-        proxy/health.c proxy/persist.c
+        proxy/health.c proxy/persist.c proxy/tls_fail.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c

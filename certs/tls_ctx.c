@@ -44,10 +44,16 @@ const char *certs_last_error(char *buf, size_t len)
     return buf;
 }
 
+/* Picks http/1.1, else http/1.0, from the client's ALPN list. A client
+ * that offers ALPN but neither of them (only h2, say) would speak a protocol
+ * we do not: RFC 7301 section 3.2 says to end the handshake with the fatal
+ * no_application_protocol alert rather than go on with something else. A
+ * client without ALPN never gets here and is unaffected. OpenSSL has checked
+ * the list's framing before calling us; the bounds check stays anyway. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned inlen, void *arg)
 {
-    static const unsigned char h11[] = "\x08http/1.1";
+    const unsigned char *h10 = NULL;
     unsigned i = 0;
 
     (void)ssl;
@@ -56,15 +62,21 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
         unsigned n = in[i];
         if (i + 1 + n > inlen)
             break;
-        if (n == 8 && memcmp(in + i + 1, h11 + 1, 8) == 0) {
+        if (n == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
             *out = in + i + 1;
             *outlen = 8;
             return SSL_TLSEXT_ERR_OK;
         }
+        if (n == 8 && h10 == NULL && memcmp(in + i + 1, "http/1.0", 8) == 0)
+            h10 = in + i + 1;
         i += 1 + n;
     }
-    /* A client offering only h2 gets no ALPN and speaks HTTP/1.1 to us. */
-    return SSL_TLSEXT_ERR_NOACK;
+    if (h10 != NULL) {
+        *out = h10;
+        *outlen = 8;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
 static int check_key_perms(const char *key_file, char *err, size_t errlen)

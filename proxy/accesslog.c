@@ -85,11 +85,14 @@ void proxy__log_access(struct proxy_conn *c)
 }
 
 /* One JSON object per line; fields in this order: time, service, client,
- * sni, host, method, path, status, reason, action. */
+ * sni, host, method, path, status, reason, action, and suppressed when
+ * positive (failed handshakes whose own lines the rate limit dropped). */
 static void security_line(const char *service, const char *client, const char *sni_in,
                           const char *host_in, const char *method_in, const char *path_in,
-                          int status, const char *reason, const char *detail, const char *action)
+                          int status, const char *reason, const char *detail, const char *action,
+                          unsigned long long suppressed)
 {
+    char more[48] = "";
     char ts[40], line[2400], path[600], sni[300], host[300], method[64], det[700];
     int n;
 
@@ -101,12 +104,14 @@ static void security_line(const char *service, const char *client, const char *s
     gh_json_escape(host, sizeof(host), host_in, strlen(host_in), 128);
     gh_json_escape(method, sizeof(method), method_in, strlen(method_in), 16);
     gh_json_escape(det, sizeof(det), detail, strlen(detail), 160);
+    if (suppressed > 0)
+        snprintf(more, sizeof(more), ",\"suppressed\":%llu", suppressed);
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"service\":\"%s\",\"client\":\"%s\",\"sni\":\"%s\","
                  "\"host\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
-                 "\"reason\":\"%s%s%s\",\"action\":\"%s\"}\n",
+                 "\"reason\":\"%s%s%s\",\"action\":\"%s\"%s}\n",
                  ts, service, client, sni, host, method, path, status, reason,
-                 det[0] ? ":" : "", det, action);
+                 det[0] ? ":" : "", det, action, more);
     if (n > 0 && (size_t)n < sizeof(line))
         gh_logfile_write(&proxy__security_log, line, (size_t)n);
 }
@@ -118,7 +123,7 @@ void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
         atomic_fetch_add(&c->svc->st->refused[why], 1);
     security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, status,
                   rules_reason_name(why), why == GH_REASON_RULE && c->rule_id ? c->rule_id : "",
-                  status == 0 ? "close" : status < 400 ? "redirect" : "refuse");
+                  status == 0 ? "close" : status < 400 ? "redirect" : "refuse", 0);
 }
 
 void proxy_log_security_app(const char *service, const char *client, const char *host,
@@ -126,13 +131,13 @@ void proxy_log_security_app(const char *service, const char *client, const char 
                             const char *detail)
 {
     security_line(service, client, "", host, method, path, status, reason, detail,
-                  status < 400 ? "redirect" : "refuse");
+                  status < 400 ? "redirect" : "refuse", 0);
 }
 
 void proxy__log_flagged(struct proxy_conn *c, const char *rule_id)
 {
     security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, 0, "rule",
-                  rule_id, "log");
+                  rule_id, "log", 0);
 }
 
 void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr_storage *ss,
@@ -147,5 +152,12 @@ void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, ip,
                   sizeof(ip));
-    security_line(svc->conf->name, ip, "", "", "", "", 0, rules_reason_name(why), "", "close");
+    security_line(svc->conf->name, ip, "", "", "", "", 0, rules_reason_name(why), "", "close",
+                  0);
+}
+
+void proxy__log_security_tls(const char *service, const char *client, const char *sni,
+                             const char *word, unsigned long long suppressed)
+{
+    security_line(service, client, sni, "", "", "", 0, "tls", word, "close", suppressed);
 }

@@ -201,7 +201,7 @@ static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
 
 static int st_handshake(struct proxy_conn *c)
 {
-    int n = SSL_do_handshake(c->cli.ssl);
+    int n = SSL_do_handshake(c->cli.ssl), e;
 
     if (n == 1) {
         const char *sni = SSL_get_servername(c->cli.ssl, TLSEXT_NAMETYPE_host_name);
@@ -210,7 +210,7 @@ static int st_handshake(struct proxy_conn *c)
         set_state(c, ST_READ_HEAD);
         return RUN_CONTINUE;
     }
-    switch (SSL_get_error(c->cli.ssl, n)) {
+    switch ((e = SSL_get_error(c->cli.ssl, n))) {
     case SSL_ERROR_WANT_READ:
         c->cli.rd = 0;
         return RUN_WAIT;
@@ -218,8 +218,7 @@ static int st_handshake(struct proxy_conn *c)
         c->cli.wr = 0;
         return RUN_WAIT;
     default:
-        ERR_clear_error();
-        gh_log_debug("conn %s: client TLS handshake failed", c->peer);
+        proxy__tls_failed(c, e); /* counts, logs, clears the error queue */
         conn_close(c);
         return RUN_CONTINUE;
     }
@@ -1102,6 +1101,10 @@ void proxy__conn_requeue(struct proxy_conn *c)
 void proxy__conn_timeout(struct proxy_conn *c)
 {
     switch (c->st) {
+    case ST_TLS_HANDSHAKE:
+        proxy__tls_timed_out(c);
+        conn_close(c);
+        return;
     case ST_READ_HEAD:
         if (gh_buf_len(&c->cin) > 0) {
             c->nreq++;
@@ -1109,7 +1112,6 @@ void proxy__conn_timeout(struct proxy_conn *c)
             break;
         }
         /* FALLTHROUGH */
-    case ST_TLS_HANDSHAKE:
     case ST_TUNNEL:
     case ST_CLOSING:
         conn_close(c);

@@ -61,6 +61,26 @@ struct proxy_srv_stats {
     _Atomic uint64_t next_check;    /* UINT64_MAX: a checker has claimed it */
 };
 
+/* Why a client's TLS handshake failed: the word in the metrics and, as
+ * tls:WORD, in the security log. tls_fail.c maps OpenSSL's codes to them.
+ * (CLOSED, not EOF, which stdio.h defines.) */
+#define PROXY_TLS_FAILS(X)                                                                         \
+    X(NO_SHARED_CIPHER, "no-shared-cipher")    /* no suite of ours offered */                     \
+    X(PROTOCOL_VERSION, "protocol-version")    /* a TLS version not enabled */                    \
+    X(NO_APP_PROTOCOL, "no-application-protocol") /* ALPN without http/1.x */                     \
+    X(HTTP_ON_TLS, "http-on-tls")              /* plain HTTP sent to a TLS port */                \
+    X(CLIENT_CERT, "client-certificate")       /* mutual TLS: missing or refused */               \
+    X(CLOSED, "eof")                           /* the peer closed or reset mid-handshake */       \
+    X(TIMEOUT, "timeout")                      /* client-header-timeout expired */                \
+    X(OTHER, "other")
+
+enum proxy_tls_fail {
+#define PROXY_TLS_FAIL_ENUM(e, word) PROXY_TLS_FAIL_##e,
+    PROXY_TLS_FAILS(PROXY_TLS_FAIL_ENUM)
+#undef PROXY_TLS_FAIL_ENUM
+    PROXY_TLS_FAIL_MAX
+};
+
 /* Counters of one service, by name, for the life of the process. */
 struct proxy_svc_stats {
     char name[64];
@@ -70,6 +90,7 @@ struct proxy_svc_stats {
     _Atomic unsigned long long requests[6];
     _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
     _Atomic unsigned long long refused[GH_REASON_MAX];
+    _Atomic unsigned long long tls_failed[PROXY_TLS_FAIL_MAX]; /* client handshakes */
 };
 
 struct proxy_server {
@@ -213,6 +234,18 @@ struct proxy_sess {
     SSL_SESSION *s; /* owned */
 };
 
+/* A worker's security-log lines for failed handshakes: at most
+ * PROXY_TLS_LOG_PER_SEC a second, the rest counted as suppressed; the last
+ * suppressed failure is kept so a quiet second can still report the count. */
+#define PROXY_TLS_LOG_PER_SEC 20
+struct proxy_tls_log {
+    uint64_t sec;                  /* monotonic second the lines are counted in */
+    unsigned lines;                /* lines written in it */
+    unsigned long long suppressed; /* failures without a line since the last line */
+    enum proxy_tls_fail last_why;  /* the last suppressed failure, */
+    char last_service[128], last_client[64], last_sni[128]; /* copied: may outlive it */
+};
+
 #define PROXY_MAX_SESS 64
 #define PROXY_LOGBUF 16384
 
@@ -246,6 +279,7 @@ struct proxy_worker {
     void **grave;             /* freed after the current batch of events */
     size_t ngrave, grave_cap;
     _Atomic uint64_t n_conns_total, n_requests, n_refused;
+    struct proxy_tls_log tls_log;
 };
 
 /* worker.c */
@@ -332,6 +366,23 @@ void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr
 /* A request a log-only rule flagged (it goes on). */
 void proxy__log_flagged(struct proxy_conn *c, const char *rule_id);
 void proxy__log_flush(struct proxy_worker *w);
+/* A failed client TLS handshake; suppressed > 0 adds "suppressed":N (that
+ * many earlier failures got no line of their own). */
+void proxy__log_security_tls(const char *service, const char *client, const char *sni,
+                             const char *word, unsigned long long suppressed);
+
+/* tls_fail.c */
+/* A client handshake failed: ssl_error is SSL_get_error's result, and the
+ * OpenSSL error queue (and errno) must still be as the failure left them.
+ * Counts the reason for c's service, writes a rate-limited security-log
+ * line and clears the error queue. The caller closes c. */
+void proxy__tls_failed(struct proxy_conn *c, int ssl_error);
+/* client-header-timeout expired during c's handshake; as above. */
+void proxy__tls_timed_out(struct proxy_conn *c);
+/* Once a second: the line for failures suppressed in an earlier second
+ * that no later line has reported yet. */
+void proxy__tls_log_tick(struct proxy_worker *w, uint64_t now);
+const char *proxy__tls_fail_name(enum proxy_tls_fail why);
 
 /* gen.c */
 struct proxy_gen *proxy__gen_ref(struct proxy_gen *g);

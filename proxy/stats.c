@@ -203,6 +203,16 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
                 gh_sbuf_printf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
                      pl(g->svcs[i].st->name), rules_reason_name((enum gh_reason)c), v);
         }
+    /* Every reason row, zeros too: a rate() over a row that appears only
+     * with its first failure misses that failure. */
+    gh_sbuf_printf(o, "# HELP gatehouse_tls_handshake_failures_total Client TLS handshakes that "
+            "failed, by reason.\n# TYPE gatehouse_tls_handshake_failures_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (c = 0; c < PROXY_TLS_FAIL_MAX; c++)
+            gh_sbuf_printf(o, "gatehouse_tls_handshake_failures_total{service=\"%s\","
+                    "reason=\"%s\"} %llu\n",
+                 pl(g->svcs[i].st->name), proxy__tls_fail_name((enum proxy_tls_fail)c),
+                 atomic_load(&g->svcs[i].st->tls_failed[c]));
     gh_sbuf_printf(o, "# HELP gatehouse_service_request_duration_seconds Time from request head to the "
             "end of the response.\n# TYPE gatehouse_service_request_duration_seconds "
             "histogram\n");
@@ -320,6 +330,10 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
                 first = 0;
             }
         }
+        gh_sbuf_printf(o, "},\"tls_failures\":{");
+        for (c = 0; c < PROXY_TLS_FAIL_MAX; c++)
+            gh_sbuf_printf(o, "%s\"%s\":%llu", c ? "," : "",
+                 proxy__tls_fail_name((enum proxy_tls_fail)c), atomic_load(&v->tls_failed[c]));
         gh_sbuf_printf(o, "},\"servers\":[");
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];

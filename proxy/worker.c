@@ -437,6 +437,7 @@ static void *worker_main(void *arg)
             last_tick = now;
             proxy__idle_expire(w, now);
             proxy__log_flush(w);
+            proxy__tls_log_tick(w, now);
         }
         if (w->draining && w->nconns == 0)
             break;

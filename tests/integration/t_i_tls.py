@@ -1,11 +1,12 @@
 """Certificates and TLS policy, observed from the client with openssl
 s_client and sslscan: SNI selection (exact, wildcard, default, ECDSA vs
-RSA), refused versions and ciphers, resumption, HSTS, expiry checks."""
+RSA), refused versions and ciphers, resumption, HSTS, expiry checks, the
+ALPN alert, and failed handshakes counted by reason and logged (limited)."""
 import os
 import re
 import subprocess
 
-from harness import GATEHOUSE, base_conf, check, curl, free_port, service, test, wait_until
+from harness import GATEHOUSE, Fail, base_conf, check, curl, free_port, service, test, wait_until
 
 
 def make_cert(env, name, sans, key="ec", days=30):
@@ -395,3 +396,216 @@ def expired_ocsp_response(env, out):
         ocsp.OCSPResponderEncoding.HASH, ca)
     with open(out, "wb") as f:
         f.write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+
+
+# Failed client handshakes: the reason counted per service in /metrics and
+# /api/v1/stats, a tls:WORD line in the security log, nothing sent to the
+# real server, and the service still serving right after.
+
+def tls_failures(env, mgmt_port, svc):
+    text = curl("--cacert", env.ca, "https://localhost:%d/metrics" % mgmt_port).stdout.decode()
+    got = {}
+    for reason, n in re.findall(r'^gatehouse_tls_handshake_failures_total\{service="%s",'
+                                r'reason="([a-z-]+)"\} (\d+)$' % re.escape(svc), text, re.M):
+        got[reason] = int(n)
+    return got
+
+
+def security_tls_lines(env):
+    import json
+    path = env.path("security.log")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        lines = [json.loads(x) for x in f if x.strip()]
+    return [x for x in lines if x["reason"].startswith("tls:")]
+
+
+def raw_tcp(port, payload=b"", wait_close=True, timeout=10):
+    """Connects, sends payload, and (unless told not to) waits until the
+    server closes or resets. Returns (seconds until the close, first bytes)."""
+    import socket
+    import time
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    t0, got = time.time(), None
+    try:
+        if payload:
+            s.sendall(payload)
+        if wait_close:
+            got = s.recv(100)
+    except ConnectionResetError:
+        got = b""
+    finally:
+        s.close()
+    return time.time() - t0, got
+
+
+TLS_REASONS = ("no-shared-cipher", "protocol-version", "no-application-protocol", "http-on-tls",
+               "client-certificate", "eof", "timeout", "other")
+
+GET = b"GET /f.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def fail_alpn_h2(env, p):
+    rc, out = s_client(p, "-servername", "localhost", "-alpn", "h2")
+    return rc != 0 and "no application protocol" in out and "alert number 120" in out, out
+
+
+def fail_tls11(env, p):
+    rc, out = s_client(p, "-servername", "localhost", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+    return rc != 0 and "alert protocol version" in out, out
+
+
+def fail_cipher(env, p):
+    rc, out = s_client(p, "-servername", "localhost", "-tls1_2", "-cipher", "AES128-SHA")
+    return rc != 0 and "alert handshake failure" in out, out
+
+
+def fail_plain_http(env, p):
+    secs, got = raw_tcp(p, GET)
+    return got is not None and b"HTTP/" not in got, repr(got)
+
+
+def fail_tcp_close(env, p):
+    raw_tcp(p, wait_close=False)
+    return True, ""
+
+
+def fail_silent(env, p):
+    secs, got = raw_tcp(p)
+    return got == b"" and 0.8 <= secs < 5, "closed after %.2fs: %r" % (secs, got)
+
+
+def fail_untrusted(env, p):
+    r = curl("https://localhost:%d/f.txt" % p)  # without our CA: curl refuses the server
+    return r.returncode == 60, r.stderr.decode()
+
+
+# (reason, attempts, what one attempt does and whether the client saw what it should)
+TLS_FAIL_CASES = [
+    ("no-application-protocol", 2, fail_alpn_h2),
+    ("protocol-version", 2, fail_tls11),
+    ("no-shared-cipher", 2, fail_cipher),
+    ("http-on-tls", 2, fail_plain_http),
+    ("eof", 2, fail_tcp_close),
+    ("timeout", 1, fail_silent),
+    ("other", 1, fail_untrusted),
+]
+
+
+def tls_fail_env(env, workers=2):
+    ngx = env.nginx({"f.txt": 10})
+    front, m = free_port(), free_port()
+    g = env.gatehouse(base_conf(env, workers=workers) +
+                      service("front", front, servers=[("n", ngx)],
+                              extra="    client-header-timeout 1s") +
+                      service("mgmt", m, app="management"))
+    return g, ngx, front, m
+
+
+def nginx_requests(env, ngx):
+    path = env.path("nginx-%d.access" % ngx)
+    return open(path).read().count("GET /f.txt") if os.path.exists(path) else 0
+
+
+def served(env, front):
+    r = curl("--cacert", env.ca, "-o", "/dev/null", "-w", "%{http_code}",
+             "https://localhost:%d/f.txt" % front)
+    return r.stdout.decode() == "200"
+
+
+@test
+def alpn_without_http1_is_refused_with_the_alert(env):
+    g, ngx, front, m = tls_fail_env(env)
+    ok, out = fail_alpn_h2(env, front)
+    check(ok, "h2 only: the handshake fails with no_application_protocol: %s" % out[-600:])
+    wait_until(lambda: tls_failures(env, m, "front").get("no-application-protocol") == 1, 5,
+               "no-application-protocol counted")
+    check(tls_failures(env, m, "mgmt").get("no-application-protocol") == 0,
+          "counted for its own service only")
+    for alpn, want in (("h2,http/1.1", "http/1.1"), ("http/1.0", "http/1.0"),
+                       ("spdy/3,http/1.0,http/1.1", "http/1.1")):
+        rc, out = s_client(front, "-servername", "localhost", "-alpn", alpn, "-ign_eof",
+                           data=GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        check(rc == 0 and "ALPN protocol: %s" % want in out and "HTTP/1.1 200" in out,
+              "-alpn %s negotiates %s and is served: %s" % (alpn, want, out[-600:]))
+    rc, out = s_client(front, "-servername", "localhost", "-ign_eof",
+                       data=GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    check(rc == 0 and "No ALPN negotiated" in out and "HTTP/1.1 200" in out,
+          "a client without ALPN is unaffected: %s" % out[-600:])
+    r = curl("--cacert", env.ca, "-o", "/dev/null", "-w", "%{http_version}",
+             "https://localhost:%d/f.txt" % front)
+    check(r.returncode == 0 and r.stdout.decode() == "1.1", "curl (h2,http/1.1) gets HTTP/1.1")
+    check(nginx_requests(env, ngx) == 5, "only the five served requests reached nginx")
+    check(tls_failures(env, m, "front") == dict.fromkeys(TLS_REASONS, 0) |
+          {"no-application-protocol": 1}, "nothing else counted: %r" % tls_failures(env, m, "front"))
+
+
+@test
+def tls_handshake_failures_counted_by_reason(env):
+    import json
+    g, ngx, front, m = tls_fail_env(env)
+    before = tls_failures(env, m, "front")
+    check(before == dict.fromkeys(TLS_REASONS, 0), "every reason row, zero included: %r" % before)
+    reached = 0
+    for reason, n, attempt in TLS_FAIL_CASES:
+        lines0 = len(security_tls_lines(env))
+        for _ in range(n):
+            ok, out = attempt(env, front)
+            check(ok, "%s: what the client saw: %s" % (reason, out[-600:]))
+        want = dict(before)
+        want[reason] += n
+        try:
+            wait_until(lambda: tls_failures(env, m, "front") == want, 5, "%s counted" % reason)
+        except Fail:
+            raise Fail("%s: counters %r, wanted %r" % (
+                reason, tls_failures(env, m, "front"), want))
+        lines = security_tls_lines(env)[lines0:]
+        check(len(lines) == n and all(x["reason"] == "tls:" + reason and x["service"] == "front"
+                                      and x["client"].startswith("127.0.0.1:") and
+                                      x["action"] == "close" and "suppressed" not in x
+                                      for x in lines),
+              "%s: one security line per failure: %r" % (reason, lines))
+        check(served(env, front), "%s: a normal request right after works" % reason)
+        reached += 1
+        check(nginx_requests(env, ngx) == reached,
+              "%s: only the normal requests reached nginx" % reason)
+        before = want
+    sni = [x["sni"] for x in security_tls_lines(env) if x["reason"] == "tls:no-shared-cipher"]
+    check(sni == ["localhost"] * 2, "the SNI the client sent is logged: %r" % sni)
+    st = json.loads(curl("--cacert", env.ca, "https://localhost:%d/api/v1/stats" % m).stdout)
+    svc = [s for s in st["services"] if s["name"] == "front"][0]
+    check(svc["tls_failures"] == before, "the JSON stats agree: %r" % svc.get("tls_failures"))
+    check(tls_failures(env, m, "mgmt") == dict.fromkeys(TLS_REASONS, 0), "mgmt untouched")
+
+
+@test
+def tls_failure_log_is_rate_limited_but_counting_is_not(env):
+    import time
+    workers = 2
+    g, ngx, front, m = tls_fail_env(env, workers=workers)
+    t0 = time.time()
+    deadline = t0 + 60
+    n = 0
+    while n < 300 and time.time() < deadline:
+        raw_tcp(front, GET)  # returns once the server closed or reset: it has counted it
+        n += 1
+    elapsed = time.time() - t0
+    check(n == 300, "300 plain-HTTP connects within 60 s (did %d)" % n)
+    wait_until(lambda: tls_failures(env, m, "front").get("http-on-tls") == 300, 5,
+               "all 300 counted")
+
+    def accounted():
+        lines = security_tls_lines(env)
+        return len(lines) + sum(x.get("suppressed", 0) for x in lines)
+    # A quiet second later each worker writes the line for what it suppressed last.
+    wait_until(lambda: accounted() == 300, 5, "lines plus suppressed counts to reach 300")
+    lines = security_tls_lines(env)
+    import math
+    bound = 20 * workers * (math.ceil(elapsed) + 1) + workers
+    check(len(lines) <= bound and len(lines) < 300,
+          "%d lines for 300 failures in %.2fs (at most %d)" % (len(lines), elapsed, bound))
+    check(any(x.get("suppressed", 0) > 0 for x in lines), "a line says how many were suppressed")
+    check(all(x["reason"] == "tls:http-on-tls" for x in lines), "every line names the reason")
+    check(served(env, front), "still serving after the flood")
+    check(nginx_requests(env, ngx) == 1, "none of the 300 reached nginx")
