@@ -26,12 +26,12 @@ LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
-         common/kv_rec.c common/fs.c common/conf_outline.c
-RULES = rules/reason.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
+         common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c
+RULES = rules/policy.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
-        proxy/health.c proxy/persist.c proxy/tls_fail.c
+        proxy/health.c proxy/persist.c proxy/http1_write.c proxy/http1_msg.c proxy/body.c proxy/tunnel.c proxy/upgrade.c proxy/client.c proxy/tls_fail.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
@@ -117,7 +117,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 chunk conf path rules saml blockedit
+FUZZ_TARGETS = http1 h1write chunk conf path rules saml blockedit
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
@@ -125,7 +125,7 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c web-ui/blockedit.c web-ui/json.c $$(pkg-config --libs $(PKGS)) \
+	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c web-ui/blockedit.c web-ui/json.c $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \

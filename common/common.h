@@ -70,6 +70,18 @@ int gh_parse_long(const char *s, long min, long max, long *out);
 int gh_parse_duration_ms(const char *s, long long *out);
 /* "64k", "1m", "4096" -> bytes. */
 int gh_parse_size(const char *s, long long *out);
+/* cidr.c */
+struct sockaddr;
+struct gh_cidr {
+    int family; /* 4 or 6 */
+    int bits;   /* prefix length */
+    unsigned char addr[16];
+};
+/* "10.0.0.0/8", "192.0.2.7", "2001:db8::/32": 0, or -1 when it is none of these. */
+int gh_cidr_parse(const char *s, struct gh_cidr *out);
+/* True when the address of sa (AF_INET or AF_INET6) lies in c. */
+int gh_cidr_match(const struct gh_cidr *c, const struct sockaddr *sa);
+
 /* fs.c */
 /* mkdir -p: 0, or -1 with errno. */
 int gh_mkdir_p(const char *path, unsigned mode);

@@ -119,6 +119,10 @@ struct gh_conf_service {
     long long request_rate_per_source;   /* requests per second; 0: unlimited */
     long long request_burst_per_source;  /* bucket size; 0: equal to the rate */
     char *limit_action;                  /* owned; "429" or "close" */
+    struct gh_conf_list allowed_upgrades; /* "websocket" (default) or "none" */
+    char *upgrade_action;                /* owned; "strip" or "refuse" other upgrades */
+    char *underscore_headers;            /* owned; "drop" or "refuse" names with '_' */
+    struct gh_conf_list trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
     struct gh_loc rule_set_loc;
     struct gh_conf_check check;
     char *persistence;        /* owned; "off", "source-ip" or "cookie" */

@@ -1188,6 +1188,25 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
                 return -1;
             }
         }
+        for (j = 0; j < sv->allowed_upgrades.n; j++) {
+            const char *v = sv->allowed_upgrades.v[j];
+            if ((strcmp(v, "websocket") != 0 && strcmp(v, "none") != 0) ||
+                (strcmp(v, "none") == 0 && sv->allowed_upgrades.n > 1)) {
+                ERR(ps, sv->allowed_upgrades.loc,
+                    "allowed-upgrades: '%s': only 'websocket' or 'none' (gatehouse checks the "
+                    "WebSocket handshake; h2c and other protocols are never tunnelled)", v);
+                return -1;
+            }
+        }
+        for (j = 0; j < sv->trusted_proxies.n; j++) {
+            struct gh_cidr cidr;
+            if (gh_cidr_parse(sv->trusted_proxies.v[j], &cidr) == -1) {
+                ERR(ps, sv->trusted_proxies.loc,
+                    "trusted-proxies: '%s' is not an address or ADDRESS/PREFIX",
+                    sv->trusted_proxies.v[j]);
+                return -1;
+            }
+        }
         if (sv->rule_set && gh_conf_ruleset_find(c, sv->rule_set) == NULL) {
             ERR(ps, sv->rule_set_loc, "service '%s': no rules named '%s'", sv->name, sv->rule_set);
             return -1;
@@ -1316,6 +1335,10 @@ void gh_conf_free(struct gh_conf *c)
         free(s->encoded_slash);
         free(s->server_header);
         free(s->limit_action);
+        list_clear(&s->allowed_upgrades);
+        free(s->upgrade_action);
+        free(s->underscore_headers);
+        list_clear(&s->trusted_proxies);
         free(s->name);
         free(s->listen);
         free(s->certificate);

@@ -107,6 +107,12 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"request-burst-per-source", GH_CTX_SERVICE, GH_T_INT, S(request_burst_per_source), "0", 0,
      10000000, NULL},
     {"limit-action", GH_CTX_SERVICE, GH_T_STR, S(limit_action), "429", 0, 0, "429 close"},
+    {"allowed-upgrades", GH_CTX_SERVICE, GH_T_LIST, S(allowed_upgrades), "websocket", 0, 0, NULL},
+    {"upgrade-action", GH_CTX_SERVICE, GH_T_STR, S(upgrade_action), "strip", 0, 0,
+     "strip refuse"},
+    {"underscore-headers", GH_CTX_SERVICE, GH_T_STR, S(underscore_headers), "drop", 0, 0,
+     "drop refuse"},
+    {"trusted-proxies", GH_CTX_SERVICE, GH_T_LIST, S(trusted_proxies), NULL, 0, 0, NULL},
 
     {"description", GH_CTX_IDP, GH_T_STR, I(description), NULL, 0, 0, NULL},
     {"uuid", GH_CTX_IDP, GH_T_STR, I(uuid), NULL, 0, 0, NULL},

@@ -46,16 +46,12 @@ static void esc(char *dst, size_t len, const char *s)
     dst[o] = '\0';
 }
 
-void proxy__log_access(struct proxy_conn *c)
+static void access_line(struct proxy_conn *c, uint64_t now)
 {
     struct proxy_worker *w = c->w;
     char ts[40], path[1100], line[1700], up[32], reason[80];
-    uint64_t now = gh_now_ms();
     int n;
 
-    /* Every finished request passes here once: the metrics count it too. */
-    proxy__stats_request(c->svc->st, c->srv ? c->srv->st : NULL, c->status, c->bytes_in,
-                         c->bytes_out, now - c->t_start);
     if (proxy__access_log.fd == -1)
         return;
     gh_time_rfc3339(ts, sizeof(ts));
@@ -68,9 +64,9 @@ void proxy__log_access(struct proxy_conn *c)
         snprintf(reason, sizeof(reason), "rule:%.60s", c->rule_id);
     else
         snprintf(reason, sizeof(reason), "%s",
-                 c->why != GH_REASON_NONE ? rules_reason_name(c->why) : "-");
+                 c->why != GH_REASON_NONE ? gh_reason_name(c->why) : "-");
     n = snprintf(line, sizeof(line), "%s %s %s \"%s %s HTTP/1.%d\" %d %llu %llu %s %llu %s %s\n",
-                 ts, c->svc->conf->name, c->peer, c->method[0] ? c->method : "-", path,
+                 ts, c->svc->conf->name, c->client, c->method[0] ? c->method : "-", path,
                  c->req.version == 10 ? 0 : 1, c->status, (unsigned long long)c->bytes_in,
                  (unsigned long long)c->bytes_out, c->srv ? c->srv->name : "-",
                  (unsigned long long)(now - c->t_start), up, reason);
@@ -82,6 +78,21 @@ void proxy__log_access(struct proxy_conn *c)
         proxy__log_flush(w);
     memcpy(w->logbuf + w->loglen, line, (size_t)n);
     w->loglen += (size_t)n;
+}
+
+void proxy__log_access(struct proxy_conn *c)
+{
+    uint64_t now = gh_now_ms();
+
+    /* Every finished request passes here once: the metrics count it too. */
+    proxy__stats_request(c->svc->st, c->srv ? c->srv->st : NULL, c->status, c->bytes_in,
+                         c->bytes_out, now - c->t_start);
+    access_line(c, now);
+}
+
+void proxy__log_tunnel(struct proxy_conn *c)
+{
+    access_line(c, gh_now_ms());
 }
 
 /* One JSON object per line; fields in this order: time, service, client,
@@ -121,8 +132,8 @@ void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
     atomic_fetch_add(&c->w->n_refused, 1);
     if ((unsigned)why < GH_REASON_MAX)
         atomic_fetch_add(&c->svc->st->refused[why], 1);
-    security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, status,
-                  rules_reason_name(why), why == GH_REASON_RULE && c->rule_id ? c->rule_id : "",
+    security_line(c->svc->conf->name, c->client, c->sni, c->host, c->method, c->path, status,
+                  gh_reason_name(why), why == GH_REASON_RULE && c->rule_id ? c->rule_id : "",
                   status == 0 ? "close" : status < 400 ? "redirect" : "refuse", 0);
 }
 
@@ -136,7 +147,7 @@ void proxy_log_security_app(const char *service, const char *client, const char 
 
 void proxy__log_flagged(struct proxy_conn *c, const char *rule_id)
 {
-    security_line(c->svc->conf->name, c->peer, c->sni, c->host, c->method, c->path, 0, "rule",
+    security_line(c->svc->conf->name, c->client, c->sni, c->host, c->method, c->path, 0, "rule",
                   rule_id, "log", 0);
 }
 
@@ -152,7 +163,7 @@ void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, ip,
                   sizeof(ip));
-    security_line(svc->conf->name, ip, "", "", "", "", 0, rules_reason_name(why), "", "close",
+    security_line(svc->conf->name, ip, "", "", "", "", 0, gh_reason_name(why), "", "close",
                   0);
 }
 

@@ -3,20 +3,28 @@
  * event sets the endpoint's readiness and calls run(), which loops on the
  * state until nothing more can be done without waiting.
  *
- *   TLS_HANDSHAKE -> READ_HEAD -> CONNECT -> EXCHANGE -> READ_HEAD (keep-alive)
- *                                    |          |-> TUNNEL (after a 101)
- *                                    '----------'-> CLOSING -> CLOSED
+ *   TLS_HANDSHAKE -> READ_HEAD -> [HOLD_BODY] -> [QUEUED] -> CONNECT -> EXCHANGE
+ *   EXCHANGE -> READ_HEAD (keep-alive) | TUNNEL (a checked 101) | CLOSING -> CLOSED
  *
  * READ_HEAD reads until the head is complete and parses it (http1_parse.c
- * decides framing, once). CONNECT takes a pooled real-server connection or
- * makes one. EXCHANGE runs both directions at once: the request body is
- * decoded and re-framed into the real server's buffer while the response
- * head is awaited, then the response body flows back the same way. A full
- * buffer stops reading the side that fills it: that is back-pressure, and
- * it bounds memory per connection to four buffers. When the response ends
- * the real-server connection goes back to the pool (or stays private to
- * this client after NTLM/Negotiate) and the client connection waits for the
- * next request.
+ * decides framing and what every header line is, once). The firewall then
+ * decides in one call (rules_policy_check); the upgrade is decided
+ * (upgrade.c). A chunked request waits in HOLD_BODY until its first chunk
+ * line has parsed and what is buffered of its body is valid, so the common
+ * malformed bodies never reach the application. Only then is the head for
+ * the real server written, from the parsed model (headers.c), and a server
+ * chosen: a pooled connection or a new one (CONNECT). EXCHANGE runs both
+ * directions at once, each an explicit message machine (c->rq, c->rs:
+ * HEAD, BODY_*, DONE, TUNNEL; http1_msg.c) whose bodies body.c pumps
+ * between the buffers. A full buffer stops reading the side that fills it:
+ * that is back-pressure, and it bounds memory per connection to four
+ * buffers. When both messages are DONE the real-server connection goes back
+ * to the pool (or stays private to this client after NTLM/Negotiate) and
+ * the client connection waits for the next request.
+ *
+ * Every move goes through proxy__conn_set_state(), checked against legal[]:
+ * an illegal one is an internal error, logged, counted and the connection
+ * closed, never a silent jump.
  */
 #include "proxy_int.h"
 
@@ -33,8 +41,6 @@
 
 #include <openssl/err.h>
 
-#define RUN_CONTINUE 0
-#define RUN_WAIT 1
 #define RUN_STEPS 64
 #define CLOSING_MS 5000
 #define LINGER_MAX (1024 * 1024)
@@ -45,54 +51,115 @@ static const char *const state_names[] = {
 #undef PROXY_STATE_NAME
 };
 
+#define B(s) (1u << ST_##s)
+static const unsigned legal[ST_COUNT] = {
+    [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(CLOSED),
+    [ST_READ_HEAD] = B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
+    [ST_HOLD_BODY] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
+    [ST_QUEUED] = B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
+    /* CONNECT and EXCHANGE go to CONNECT or EXCHANGE again when a request
+     * moves to another (or a fresh) real-server connection. */
+    [ST_CONNECT] = B(CONNECT) | B(EXCHANGE) | B(QUEUED) | B(CLOSING) | B(CLOSED),
+    [ST_EXCHANGE] = B(READ_HEAD) | B(TUNNEL) | B(CONNECT) | B(EXCHANGE) | B(QUEUED) | B(CLOSING) |
+                    B(CLOSED),
+    [ST_TUNNEL] = B(CLOSING) | B(CLOSED),
+    [ST_CLOSING] = B(CLOSED),
+    [ST_CLOSED] = 0,
+};
+#undef B
+
 const char *proxy__state_name(enum proxy_state st)
 {
-    return state_names[st];
+    return (unsigned)st < ST_COUNT ? state_names[st] : "?";
 }
 
-static void arm(struct proxy_conn *c, long long ms)
+void proxy__conn_arm(struct proxy_conn *c, long long ms)
 {
     proxy__timer_set(c->w, c, gh_now_ms() + (uint64_t)ms);
 }
 
-static void set_state(struct proxy_conn *c, enum proxy_state st)
+/* The bound on the exchange's current wait: a response streaming is
+ * bounded by idle-timeout, a client still sending its body by
+ * client-body-timeout, a response not yet begun by server-timeout. */
+static long long exchange_timeout(const struct proxy_conn *c)
+{
+    const struct gh_conf_service *cf = c->svc->conf;
+
+    if (c->rs.st != H1M_HEAD)
+        return cf->idle_timeout;
+    if (http1_m_in_body(&c->rq))
+        return cf->client_body_timeout;
+    return cf->server_timeout;
+}
+
+static void internal_error(struct proxy_conn *c, const char *what)
+{
+    atomic_fetch_add(&c->svc->st->internal_errors, 1);
+    gh_log_err("internal error: service %s, conn %s: %s (state %s, request %s, response %s)",
+               c->svc->conf->name, c->peer, what, state_names[c->st], http1_m_name(c->rq.st),
+               http1_m_name(c->rs.st));
+}
+
+void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st)
 {
     const struct gh_conf_service *cf = c->svc->conf;
 
     assert(c->st != ST_CLOSED);
+    if (!(legal[c->st] & (1u << st))) {
+        char what[96];
+        snprintf(what, sizeof(what), "illegal transition %s -> %s", state_names[c->st],
+                 state_names[st]);
+        internal_error(c, what);
+        proxy__conn_close(c);
+        return;
+    }
     gh_log_debug("conn %p %s: %s -> %s", (void *)c, c->peer, state_names[c->st],
                  state_names[st]);
     c->st = st;
     switch (st) {
     case ST_TLS_HANDSHAKE:
-        arm(c, cf->client_header_timeout);
+    case ST_HOLD_BODY:
+        proxy__conn_arm(c, cf->client_header_timeout);
         break;
     case ST_READ_HEAD:
-        arm(c, c->nreq > 0 && gh_buf_len(&c->cin) == 0 ? cf->keepalive_timeout
-                                                       : cf->client_header_timeout);
+        proxy__conn_arm(c, c->nreq > 0 && gh_buf_len(&c->cin) == 0 ? cf->keepalive_timeout
+                                                                   : cf->client_header_timeout);
         break;
     case ST_QUEUED:
-        arm(c, cf->queue_timeout);
+        proxy__conn_arm(c, cf->queue_timeout);
         break;
     case ST_CONNECT:
-        arm(c, cf->connect_timeout);
+        proxy__conn_arm(c, cf->connect_timeout);
         break;
     case ST_EXCHANGE:
-        arm(c, cf->server_timeout);
+        proxy__conn_arm(c, exchange_timeout(c));
         break;
     case ST_TUNNEL:
-        arm(c, cf->tunnel_timeout);
+        proxy__conn_arm(c, cf->tunnel_timeout);
         break;
     case ST_CLOSING:
-        arm(c, CLOSING_MS);
+        proxy__conn_arm(c, CLOSING_MS);
         break;
     case ST_CLOSED:
         proxy__timer_clear(c->w, c);
         break;
+    case ST_COUNT:
+        break;
     }
 }
 
-static void uncount(struct proxy_conn *c)
+/* A message machine refused a move: the same kind of bug as an illegal
+ * state transition. */
+static int msg_set(struct proxy_conn *c, struct http1_m *m, enum http1_mstate st)
+{
+    if (http1_m_set(m, st) == 0)
+        return 0;
+    internal_error(c, m == &c->rq ? "illegal request message transition"
+                                  : "illegal response message transition");
+    return -1;
+}
+
+void proxy__conn_uncount(struct proxy_conn *c)
 {
     if (c->counted) {
         atomic_fetch_sub(&c->srv->st->active, 1);
@@ -118,7 +185,7 @@ static void waitq_remove(struct proxy_conn *c)
     atomic_fetch_sub(&c->svc->st->queued, 1);
 }
 
-static void conn_close(struct proxy_conn *c)
+void proxy__conn_close(struct proxy_conn *c)
 {
     struct proxy_worker *w = c->w;
 
@@ -126,8 +193,11 @@ static void conn_close(struct proxy_conn *c)
         return;
     if (c->st == ST_QUEUED)
         waitq_remove(c);
-    set_state(c, ST_CLOSED);
-    uncount(c);
+    if (c->st == ST_TUNNEL)
+        proxy__tunnel_end(c);
+    c->st = ST_CLOSING; /* CLOSED is legal from here, whatever came before */
+    proxy__conn_set_state(c, ST_CLOSED);
+    proxy__conn_uncount(c);
     atomic_fetch_sub(&c->svc->st->conns_active, 1);
     if (c->limited)
         rules_limit_conn_close(c->svc->scope, (struct sockaddr *)&c->peer_ss,
@@ -150,34 +220,34 @@ void proxy__conn_free(struct proxy_conn *c)
     free(c);
 }
 
-/* Answers the current request with an error page and closes after it. */
+/* Answers the current request with an error page and closes after it.
+ * Whatever the real server got of this request, its connection is closed:
+ * it is never reused after a refusal. */
 static int refuse(struct proxy_conn *c, enum gh_reason why)
 {
-    int status = rules_reason_status(why);
+    int status = gh_reason_status(why);
 
     c->why = why;
-    uncount(c);
+    proxy__conn_uncount(c);
     proxy__up_close(c);
     gh_buf_put(&c->uout);
     gh_buf_put(&c->uin);
-    if (c->resp_started) {
+    if (gh_reason_is_security(why))
+        proxy__log_security(c, why, status);
+    if (c->rs.st != H1M_HEAD) {
         /* Part of a response is out: the only honest signal left is a cut. */
         proxy__log_access(c);
-        conn_close(c);
+        proxy__conn_close(c);
         return RUN_CONTINUE;
     }
-    /* Refusals of what a client sent are security events; a real server's
-     * failure is the error log's business. */
-    if (why < GH_REASON_BAD_RESPONSE || why == GH_REASON_NO_SERVER)
-        proxy__log_security(c, why, status);
     gh_buf_put(&c->cout);
     proxy__write_error(c, status);
     c->bytes_out += gh_buf_len(&c->cout);
     proxy__log_access(c);
     /* Unread request bytes are drained before closing so the client sees
      * the answer rather than a reset. */
-    c->lingering = !c->req_done || c->st == ST_READ_HEAD;
-    set_state(c, ST_CLOSING);
+    c->lingering = c->rq.st != H1M_DONE || c->st == ST_READ_HEAD;
+    proxy__conn_set_state(c, ST_CLOSING);
     return RUN_CONTINUE;
 }
 
@@ -185,7 +255,7 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
 static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
 {
     c->why = GH_REASON_RULE;
-    uncount(c);
+    c->rule_id = v->id;
     proxy__log_security(c, GH_REASON_RULE, v->status);
     gh_buf_put(&c->cout);
     if (v->action == RULES_DENY)
@@ -194,8 +264,8 @@ static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
         proxy__write_redirect(c, v->status, v->target);
     c->bytes_out += gh_buf_len(&c->cout);
     proxy__log_access(c);
-    c->lingering = !c->req_done;
-    set_state(c, ST_CLOSING);
+    c->lingering = c->rq.st != H1M_DONE;
+    proxy__conn_set_state(c, ST_CLOSING);
     return RUN_CONTINUE;
 }
 
@@ -207,7 +277,7 @@ static int st_handshake(struct proxy_conn *c)
         const char *sni = SSL_get_servername(c->cli.ssl, TLSEXT_NAMETYPE_host_name);
         if (sni != NULL)
             gh_strlcpy(c->sni, sni, sizeof(c->sni));
-        set_state(c, ST_READ_HEAD);
+        proxy__conn_set_state(c, ST_READ_HEAD);
         return RUN_CONTINUE;
     }
     switch ((e = SSL_get_error(c->cli.ssl, n))) {
@@ -219,7 +289,7 @@ static int st_handshake(struct proxy_conn *c)
         return RUN_WAIT;
     default:
         proxy__tls_failed(c, e); /* counts, logs, clears the error queue */
-        conn_close(c);
+        proxy__conn_close(c);
         return RUN_CONTINUE;
     }
 }
@@ -232,59 +302,17 @@ static void copy_for_log(char *dst, size_t len, const char *src, size_t n)
     dst[n] = '\0';
 }
 
-static int start_upstream(struct proxy_conn *c, struct proxy_server *srv);
+static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m);
+static int start_upstream(struct proxy_conn *c, struct proxy_server *srv, int fresh);
 static int enqueue(struct proxy_conn *c);
 static void run(struct proxy_conn *c);
-
-/* Normalises the request's path into the worker's scratch and appends the
- * raw query: the target that is checked is the target that is forwarded.
- * Returns the reason it is refused, or NONE with *t and *tlen set. */
-static enum gh_reason prepare_target(struct proxy_conn *c, const char *head,
-                                     const struct http1_msg *m, const char **t, size_t *tlen,
-                                     size_t *plen)
-{
-    struct proxy_worker *w = c->w;
-    const char *p = head + m->path.off, *q;
-    size_t len = m->path.len, pl, n;
-    enum gh_reason r;
-
-    if (w->target_cap < len + 2) {
-        free(w->target);
-        w->target_cap = len + 64;
-        w->target = gh_calloc(1, w->target_cap);
-    }
-    if (len == 1 && p[0] == '*') { /* OPTIONS * */
-        memcpy(w->target, "*", 2);
-        *t = w->target;
-        *tlen = *plen = 1;
-        return GH_REASON_NONE;
-    }
-    q = memchr(p, '?', len);
-    pl = q ? (size_t)(q - p) : len;
-    if (pl == 0) { /* absolute-form with no path: "http://host?x" */
-        w->target[0] = '/';
-        n = 1;
-    } else {
-        r = rules_path_norm(p, pl, &c->svc->path_opts, w->target, w->target_cap, &n);
-        if (r != GH_REASON_NONE)
-            return r;
-    }
-    *plen = n;
-    if (q != NULL) {
-        memcpy(w->target + n, q, len - pl); /* normalising never grows: it fits */
-        n += len - pl;
-    }
-    w->target[n] = '\0';
-    *t = w->target;
-    *tlen = n;
-    return GH_REASON_NONE;
-}
 
 struct hdr_ctx {
     const char *head;
     const struct http1_msg *m;
 };
 
+/* The rule set's view of headers: the first end-to-end line of a name. */
 static int rules_header(void *ctx, const char *name, const char **v, size_t *vlen)
 {
     const struct hdr_ctx *h = ctx;
@@ -299,80 +327,62 @@ static int rules_header(void *ctx, const char *name, const char **v, size_t *vle
     return -1;
 }
 
-static int list_has(const struct gh_conf_list *l, const char *s, size_t n)
+/* Room for the normalised target in the worker's scratch. */
+static char *target_room(struct proxy_worker *w, size_t len)
 {
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        if (strlen(l->v[i]) == n && memcmp(l->v[i], s, n) == 0)
-            return 1;
-    return 0;
+    if (w->target_cap < len + 2) {
+        free(w->target);
+        w->target_cap = len + 64;
+        w->target = gh_calloc(1, w->target_cap);
+    }
+    return w->target;
 }
 
-/* The firewall: rate, method, host and SNI, path and directories, rules.
- * Returns NONE to forward, or the reason to refuse (c->rule_id and the
- * redirect set for rules). */
+/* Asks the firewall about the request at the front of cin. NONE with d
+ * filled (the normalised target in the worker's scratch), or the reason. */
 static enum gh_reason check_request(struct proxy_conn *c, const char *head,
-                                    const struct http1_msg *m, const char *path, size_t plen,
-                                    struct rules_verdict *v)
+                                    const struct http1_msg *m, struct rules_decision *d)
 {
-    const struct proxy_service *svc = c->svc;
-    const struct gh_conf_service *cf = svc->conf;
-    char host[300], sni[300];
-    size_t i;
-    int ok = 0;
+    struct hdr_ctx hc = {head, m};
+    struct rules_http_req r;
+    int k;
 
-    v->action = RULES_NONE;
-    if (cf->request_rate_per_source > 0 &&
-        rules_limit_request(svc->scope, (struct sockaddr *)&c->peer_ss,
-                            (long)cf->request_rate_per_source,
-                            (long)cf->request_burst_per_source) == -1)
-        return GH_REASON_RATE_LIMIT;
-    if (!list_has(&cf->allowed_methods, head + m->method.off, m->method.len))
-        return GH_REASON_METHOD_NOT_ALLOWED;
-    if (m->host.len == 0) {
-        host[0] = '\0'; /* HTTP/1.0 without Host: only "*" lets it through */
-    } else if (rules_host_norm(head + m->host.off, m->host.len, host, sizeof(host)) == -1) {
-        return GH_REASON_BAD_HOST;
-    }
-    if (!rules_host_match(svc->hosts, svc->nhosts, host)) /* "" matches only "*" */
-        return GH_REASON_HOST_NOT_ALLOWED;
-    if (c->sni[0] != '\0') {
-        if (rules_host_norm(c->sni, strlen(c->sni), sni, sizeof(sni)) == -1 ||
-            !rules_host_match(svc->hosts, svc->nhosts, sni))
-            return GH_REASON_SNI_NOT_ALLOWED;
-        /* HTTP/1.0 without Host names nothing that could differ from SNI */
-        if (svc->sni_strict && host[0] != '\0' && strcmp(sni, host) != 0)
-            return GH_REASON_SNI_HOST_MISMATCH;
-    }
-    for (i = 0; i < cf->allowed_dirs.n && !ok; i++)
-        ok = rules_glob_match(cf->allowed_dirs.v[i], path, plen);
-    if (!ok)
-        return GH_REASON_DIR_NOT_ALLOWED;
-    if (svc->rules != NULL) {
-        struct hdr_ctx hc = {head, m};
-        struct rules_req q;
-        const char *qm = memchr(head + m->path.off, '?', m->path.len);
-        int k;
-        memset(&q, 0, sizeof(q));
-        q.method = head + m->method.off;
-        q.method_len = m->method.len;
-        q.path = path;
-        q.path_len = plen;
-        q.query = qm ? qm + 1 : "";
-        q.query_len = qm ? (size_t)(head + m->path.off + m->path.len - qm - 1) : 0;
-        q.source = (struct sockaddr *)&c->peer_ss;
-        q.header = rules_header;
-        q.ctx = &hc;
-        rules_set_eval(svc->rules, &q, v);
-        for (k = 0; k < v->nlogged; k++)
-            proxy__log_flagged(c, v->logged[k]);
-        if (v->action == RULES_DENY || v->action == RULES_REDIRECT) {
-            c->rule_id = v->id;
-            return GH_REASON_RULE;
-        }
-    }
-    return GH_REASON_NONE;
+    memset(&r, 0, sizeof(r));
+    r.method = head + m->method.off;
+    r.method_len = m->method.len;
+    r.target = head + m->path.off;
+    r.target_len = m->path.len;
+    r.host = head + m->host.off;
+    r.host_len = m->host.len;
+    r.sni = c->sni;
+    r.source = (struct sockaddr *)&c->client_ss;
+    r.header = rules_header;
+    r.ctx = &hc;
+    rules_policy_check(c->svc->policy, &r, target_room(c->w, m->path.len), d);
+    for (k = 0; k < d->rule.nlogged; k++)
+        proxy__log_flagged(c, d->rule.logged[k]);
+    return d->why;
+}
+
+/* A fresh exchange: both message machines at HEAD, nothing counted yet. */
+static void exchange_reset(struct proxy_conn *c)
+{
+    if (c->rq.st != H1M_HEAD && msg_set(c, &c->rq, H1M_HEAD) == -1)
+        http1_m_init(&c->rq);
+    if (c->rs.st != H1M_HEAD && msg_set(c, &c->rs, H1M_HEAD) == -1)
+        http1_m_init(&c->rs);
+    c->t_start = gh_now_ms();
+    c->t_up = 0;
+    c->bytes_in = c->req.head_len;
+    c->bytes_out = 0;
+    c->status = 0;
+    c->why = GH_REASON_NONE;
+    c->tries = 0;
+    c->up_sent = 0;
+    c->kept = 0;
+    c->continue_sent = 0;
+    c->upgrade = PROXY_UPGRADE_NONE;
+    c->rule_id = NULL;
 }
 
 /* A complete, valid request head is at the front of cin. */
@@ -381,79 +391,184 @@ static int begin_request(struct proxy_conn *c)
     struct proxy_worker *w = c->w;
     const char *head = c->cin.data + c->cin.r;
     struct http1_msg *m = &c->req;
-    struct proxy_server *srv;
+    struct rules_decision d;
+    enum gh_reason r;
 
     c->nreq++;
     atomic_fetch_add(&w->n_requests, 1);
-    c->t_start = gh_now_ms();
-    c->t_up = 0;
-    c->bytes_in = m->head_len;
-    c->bytes_out = 0;
-    c->status = 0;
-    c->why = GH_REASON_NONE;
-    c->tries = 0;
-    c->resp_started = c->resp_done = c->resp_chunk_out = 0;
-    c->up_written = 0;
-    c->no_pool = 0;
+    exchange_reset(c);
     copy_for_log(c->method, sizeof(c->method), head + m->method.off, m->method.len);
     copy_for_log(c->path, sizeof(c->path), head + m->path.off, m->path.len);
-    c->req_done = m->framing == HTTP1_BODY_NONE;
-    c->req_left = m->content_length;
-    http1_chunk_init(&c->req_ck);
-    c->close_after = (m->flags & HTTP1_F_CONN_CLOSE) || w->draining;
-    c->rule_id = NULL;
     copy_for_log(c->host, sizeof(c->host), head + m->host.off, m->host.len);
-    {
-        const char *t;
-        size_t tlen, plen;
-        struct rules_verdict v;
-        enum gh_reason r = prepare_target(c, head, m, &t, &tlen, &plen);
-        if (r == GH_REASON_NONE)
-            r = check_request(c, head, m, t, plen, &v);
-        if (r != GH_REASON_NONE) {
-            m->hdrs = NULL;
-            if (r == GH_REASON_RULE)
-                return refuse_rule(c, &v);
-            if (r == GH_REASON_RATE_LIMIT && c->svc->limit_close) {
-                proxy__log_security(c, r, 0);
-                c->why = r;
-                proxy__log_access(c);
-                conn_close(c);
+    c->close_after = (m->flags & HTTP1_F_CONN_CLOSE) || w->draining;
+    proxy__client_from_request(c, head, m);
+    /* The request's body is owed from here: a refusal drains it. */
+    if (http1_m_begin(&c->rq, m, m->framing) == -1) {
+        internal_error(c, "request message did not start at HEAD");
+        return refuse(c, GH_REASON_INTERNAL);
+    }
+    r = check_request(c, head, m, &d);
+    if (r == GH_REASON_RULE) {
+        m->hdrs = NULL;
+        return refuse_rule(c, &d.rule);
+    }
+    if (r == GH_REASON_RATE_LIMIT && c->svc->limit_close) {
+        proxy__log_security(c, r, 0);
+        c->why = r;
+        proxy__log_access(c);
+        proxy__conn_close(c);
+        return RUN_CONTINUE;
+    }
+    if (r == GH_REASON_NONE && (m->flags & HTTP1_F_UNDERSCORE) && c->svc->underscore_refuse)
+        r = GH_REASON_UNDERSCORE_HEADER;
+    if (r == GH_REASON_NONE)
+        r = proxy__upgrade_request(c, head, m);
+    if (r != GH_REASON_NONE) {
+        m->hdrs = NULL;
+        return refuse(c, r);
+    }
+    copy_for_log(c->path, sizeof(c->path), d.target, d.target_len);
+    if (m->flags & HTTP1_F_WINAUTH)
+        c->up_private = 1;
+    if (m->framing == HTTP1_BODY_CHUNKED) {
+        /* The client that waits for 100 before sending its body gets it
+         * from us: the server is not asked anything before the body's
+         * first line has been checked. */
+        if ((m->flags & HTTP1_F_EXPECT_CONTINUE) && gh_buf_len(&c->cin) == m->head_len &&
+            c->req.version == 11) {
+            http1_puts(&c->cout, "HTTP/1.1 100 Continue\r\n\r\n");
+            c->continue_sent = 1;
+        }
+        /* The head stays parsed in the worker's scratch only until we return. */
+        m->hdrs = NULL;
+        proxy__conn_set_state(c, ST_HOLD_BODY);
+        return RUN_CONTINUE;
+    }
+    proxy__write_req_head(c, head, m, d.target, d.target_len);
+    return dispatch(c, head, m);
+}
+
+/* Result of looking at the start of a held chunked body. */
+static int body_start_checked(struct proxy_conn *c, enum gh_reason *why)
+{
+    struct http1_chunk ck;
+    const char *p = c->cin.data + c->cin.r + c->req.head_len, *d;
+    size_t len = gh_buf_len(&c->cin) - c->req.head_len, used, dlen;
+    int done = 0, rc = GH_AGAIN;
+
+    /* A throwaway decoder over everything buffered: the real pump later
+     * decodes the same bytes the same way. */
+    http1_chunk_init(&ck);
+    while (len > 0 && !done) {
+        rc = http1_chunk_decode(&ck, p, len, &c->svc->lim, &used, &d, &dlen, &done, why);
+        if (rc == GH_ERR)
+            return GH_ERR;
+        p += used;
+        len -= used;
+        if (used == 0)
+            break;
+    }
+    return done || http1_chunk_started(&ck) ? GH_OK : GH_AGAIN;
+}
+
+static int st_hold_body(struct proxy_conn *c)
+{
+    for (;;) {
+        enum gh_reason why = GH_REASON_BAD_CHUNK;
+        long n;
+        int rc;
+
+        if (gh_buf_len(&c->cout) > 0 && c->cli.wr) {
+            n = proxy__ep_write(&c->cli, &c->cout);
+            if (n == GH_ERR) {
+                proxy__conn_close(c);
                 return RUN_CONTINUE;
             }
-            return refuse(c, r);
+            if (n > 0)
+                c->bytes_out += (uint64_t)n;
         }
-        copy_for_log(c->path, sizeof(c->path), t, tlen);
-        if (m->flags & HTTP1_F_WINAUTH)
-            c->up_private = 1;
-        proxy__write_req_head(c, head, m, t, tlen);
+        rc = body_start_checked(c, &why);
+        if (rc == GH_ERR)
+            return refuse(c, why);
+        if (rc == GH_OK && gh_buf_len(&c->cout) == 0)
+            break;
+        if (rc == GH_AGAIN && gh_buf_room(&c->cin) == 0) {
+            gh_buf_compact(&c->cin);
+            if (gh_buf_room(&c->cin) == 0)
+                return refuse(c, GH_REASON_BAD_CHUNK); /* a chunk line longer than a buffer */
+        }
+        if (rc == GH_OK || !c->cli.rd) {
+            if (!c->cli.rd && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0) {
+                c->cli.rd = 1;
+                continue;
+            }
+            return RUN_WAIT; /* waiting for bytes, or for the 100 to leave */
+        }
+        n = proxy__ep_read(&c->cli, &c->cin);
+        if (n > 0) {
+            c->bytes_in += (uint64_t)n;
+            continue;
+        }
+        if (n == GH_AGAIN)
+            continue;
+        c->why = GH_REASON_BODY_TIMEOUT;
+        proxy__log_access(c);
+        proxy__conn_close(c); /* the client gave up before its body began */
+        return RUN_CONTINUE;
     }
+    {
+        /* Parse the head again (the scratch index was another request's
+         * meanwhile) and write it for the real server. */
+        struct http1_msg m;
+        const char *head = c->cin.data + c->cin.r;
+        const char *t;
+        size_t tlen;
+        memset(&m, 0, sizeof(m));
+        m.hdrs = c->w->scratch;
+        if (http1_parse_request(head, c->req.head_len, &c->svc->lim, &m) != GH_OK ||
+            rules_policy_normalise(c->svc->policy, head + m.path.off, m.path.len,
+                                   target_room(c->w, m.path.len), &t, &tlen) != GH_REASON_NONE) {
+            internal_error(c, "a held request no longer parses");
+            return refuse(c, GH_REASON_INTERNAL);
+        }
+        proxy__write_req_head(c, head, &m, t, tlen);
+        return dispatch(c, head, &m);
+    }
+}
+
+/* The head for the real server is in uout; m is the request's parsed head
+ * at the front of cin (its index in the worker's scratch): choose where it
+ * goes. */
+static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m)
+{
+    struct proxy_server *srv = NULL;
+
+    if (c->up == NULL && c->svc->conf->persistence[0] != 'o')
+        srv = proxy__persist_find(c, head, m);
+    m->hdrs = NULL;
+    c->req.hdrs = NULL;
     /* Without a body the head stays in cin until the exchange ends, so a
      * request that met a dead pooled connection can be sent again. */
-    c->head_kept = m->framing == HTTP1_BODY_NONE;
-    if (!c->head_kept)
-        gh_buf_consume(&c->cin, m->head_len);
-    m->hdrs = NULL;
+    if (c->req.framing == HTTP1_BODY_NONE)
+        c->kept = c->req.head_len;
+    else
+        gh_buf_consume(&c->cin, c->req.head_len);
     if (c->up != NULL) {
         /* Private real-server connection (Windows authentication). */
         atomic_fetch_add(&c->srv->st->active, 1);
         c->counted = 1;
         c->t_up = gh_now_ms();
-        set_state(c, ST_EXCHANGE);
+        c->up->reused = 1;
+        proxy__conn_set_state(c, ST_EXCHANGE);
         return RUN_CONTINUE;
-    }
-    srv = NULL;
-    if (c->svc->conf->persistence[0] != 'o') {
-        c->req.hdrs = c->w->scratch; /* the parsed index is still in scratch */
-        srv = proxy__persist_find(c, head, m);
     }
     if (srv == NULL) {
         int full;
-        srv = proxy__pick_server(c->svc, NULL, &c->peer_ss, &full);
+        srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full);
         if (srv == NULL)
             return full ? enqueue(c) : refuse(c, GH_REASON_NO_SERVER);
     }
-    return start_upstream(c, srv);
+    return start_upstream(c, srv, 0);
 }
 
 /* Every healthy server is at maxconn: wait, bounded in number and time. */
@@ -471,7 +586,7 @@ static int enqueue(struct proxy_conn *c)
     else
         w->waitq = c;
     w->waitq_tail = c;
-    set_state(c, ST_QUEUED);
+    proxy__conn_set_state(c, ST_QUEUED);
     return RUN_WAIT;
 }
 
@@ -480,19 +595,19 @@ void proxy__waitq_dispatch(struct proxy_worker *w)
     while (w->waitq != NULL) {
         struct proxy_conn *c = w->waitq;
         int full;
-        struct proxy_server *srv = proxy__pick_server(c->svc, NULL, &c->peer_ss, &full);
+        struct proxy_server *srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full);
         if (srv == NULL && full)
             return; /* still no slot: the oldest keeps its place */
         waitq_remove(c);
         if (srv == NULL)
             refuse(c, GH_REASON_NO_SERVER);
         else
-            start_upstream(c, srv);
+            start_upstream(c, srv, 0);
         run(c);
     }
 }
 
-static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
+static int start_upstream(struct proxy_conn *c, struct proxy_server *srv, int fresh)
 {
     int r;
 
@@ -505,72 +620,84 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv)
     c->counted = 1;
     proxy__persist_remember(c); /* a failover re-pins the client to the new server */
     c->t_up = gh_now_ms();
-    r = proxy__up_open(c, srv); /* no_pool: a retry after a pooled connection died */
+    c->up_sent = 0;
+    r = proxy__up_open(c, srv, fresh);
     if (r == -1) {
         gh_log_warn_errno("service %s: server %s (%s): connect", c->svc->conf->name, srv->name,
                           srv->addr);
         proxy__server_failed(srv);
-        uncount(c);
+        proxy__conn_uncount(c);
         return refuse(c, GH_REASON_UPSTREAM_CONNECT);
     }
-    set_state(c, r == 1 ? ST_EXCHANGE : ST_CONNECT);
+    proxy__conn_set_state(c, r == 1 ? ST_EXCHANGE : ST_CONNECT);
     return RUN_CONTINUE;
 }
 
-/* The real server failed before a response began. Retries on another server
- * when nothing of the request is lost: nothing was sent yet, or the request
- * has no body and its head is still in cin. */
+/* Methods a client expects may be sent twice (RFC 9110 9.2.2). */
 static int idempotent(const char *m)
 {
     return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
            strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
 }
 
+/* Writes the kept head for the real server again (what was written of it
+ * went to a connection that died). */
+static int rewrite_kept_head(struct proxy_conn *c)
+{
+    struct http1_msg m;
+    const char *head = c->cin.data + c->cin.r, *t;
+    size_t tlen;
+
+    memset(&m, 0, sizeof(m));
+    m.hdrs = c->w->scratch;
+    if (http1_parse_request(head, c->kept, &c->svc->lim, &m) != GH_OK ||
+        rules_policy_normalise(c->svc->policy, head + m.path.off, m.path.len,
+                               target_room(c->w, m.path.len), &t, &tlen) != GH_REASON_NONE)
+        return -1;
+    c->uout.r = c->uout.w = 0;
+    proxy__write_req_head(c, head, &m, t, tlen);
+    return 0;
+}
+
+/* The real server failed before a response began.
+ *   - A request that can have acted (bytes of a body, or a method that is
+ *     not idempotent, reached the server) is refused: 502/504.
+ *   - A pooled connection found dead is replaced by a fresh connection to
+ *     the same server; that is not the server's failure, nor a retry.
+ *   - Otherwise the server is marked failed at once and the request goes to
+ *     a different server, up to the service's retries. */
 static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
 {
-    struct proxy_server *old = c->srv;
-    int pooled_race = c->up_reused && c->head_kept;
+    struct proxy_server *old = c->srv, *srv;
+    int reused = c->up != NULL && c->up->reused && !c->up_private;
+    int resendable = c->up_sent == 0 || (c->kept > 0 && idempotent(c->method));
 
-    if (!pooled_race)
-        proxy__server_failed(old);
-    uncount(c);
+    proxy__conn_uncount(c);
     proxy__up_close(c);
     gh_buf_put(&c->uin);
-    /* Once bytes reached the server, only a request that is idempotent and
-     * still whole in cin (no body) may go again: a POST might have acted. */
-    if (c->resp_started || c->tries >= c->svc->conf->retries + (pooled_race ? 1 : 0) ||
-        (c->up_written && (!c->head_kept || !idempotent(c->method))))
+    if (c->rs.st != H1M_HEAD || !resendable) {
+        if (!reused)
+            proxy__server_failed(old);
+        return refuse(c, why);
+    }
+    if (c->up_sent > 0 && rewrite_kept_head(c) == -1)
+        return refuse(c, why);
+    c->up_private = 0;
+    if (reused) {
+        gh_log_debug("service %s: pooled connection to %s was closed; a fresh one",
+                     c->svc->conf->name, old->name);
+        return start_upstream(c, old, 1);
+    }
+    proxy__server_failed(old);
+    if (c->tries >= c->svc->conf->retries)
         return refuse(c, why);
     c->tries++;
-    if (c->up_written) {
-        /* Rebuild the request head from the copy kept in cin. */
-        struct http1_msg m;
-        memset(&m, 0, sizeof(m));
-        m.hdrs = c->w->scratch;
-        if (http1_parse_request(c->cin.data + c->cin.r, gh_buf_len(&c->cin), &c->svc->lim,
-                                &m) != GH_OK)
-            return refuse(c, why);
-        {
-            const char *t;
-            size_t tlen, plen;
-            if (prepare_target(c, c->cin.data + c->cin.r, &m, &t, &tlen, &plen) !=
-                GH_REASON_NONE)
-                return refuse(c, why);
-            c->uout.r = c->uout.w = 0;
-            proxy__write_req_head(c, c->cin.data + c->cin.r, &m, t, tlen);
-        }
-        c->up_written = 0;
-    }
-    c->no_pool = 1;
-    gh_log_info("service %s: retrying request on another server after %s from %s",
-                c->svc->conf->name, rules_reason_name(why), old->name);
-    {
-        struct proxy_server *srv =
-            proxy__pick_server(c->svc, pooled_race ? NULL : old, &c->peer_ss, NULL);
-        if (srv == NULL)
-            return refuse(c, why);
-        return start_upstream(c, srv);
-    }
+    srv = proxy__pick_server(c->svc, old, &c->client_ss, NULL);
+    if (srv == NULL)
+        return refuse(c, why);
+    gh_log_info("service %s: retrying request on %s after %s from %s", c->svc->conf->name,
+                srv->name, gh_reason_name(why), old->name);
+    return start_upstream(c, srv, 1);
 }
 
 /* For the logs of a refused head: the method and target as sent, up to the
@@ -606,7 +733,8 @@ static int st_read_head(struct proxy_conn *c)
                 return begin_request(c);
             if (rc == GH_ERR) {
                 c->nreq++;
-                c->t_start = gh_now_ms();
+                exchange_reset(c);
+                proxy__client_from_request(c, NULL, NULL);
                 log_request_line(c);
                 return refuse(c, c->req.why);
             }
@@ -625,12 +753,12 @@ static int st_read_head(struct proxy_conn *c)
         n = proxy__ep_read(&c->cli, &c->cin);
         if (n > 0) {
             if ((size_t)n == gh_buf_len(&c->cin) && c->nreq > 0)
-                arm(c, c->svc->conf->client_header_timeout); /* first byte after keep-alive */
+                proxy__conn_arm(c, c->svc->conf->client_header_timeout); /* first byte after keep-alive */
             continue;
         }
         if (n == GH_AGAIN)
             continue; /* rd was cleared: the check above waits */
-        conn_close(c); /* end of stream or error between requests */
+        proxy__conn_close(c); /* end of stream or error between requests */
         return RUN_CONTINUE;
     }
 }
@@ -648,97 +776,29 @@ static int st_connect(struct proxy_conn *c)
         return upstream_failed(c, c->why == GH_REASON_UPSTREAM_TLS ? GH_REASON_UPSTREAM_TLS
                                                                   : GH_REASON_UPSTREAM_CONNECT);
     }
-    set_state(c, ST_EXCHANGE);
+    proxy__conn_set_state(c, ST_EXCHANGE);
     return RUN_CONTINUE;
 }
 
-/* Appends one chunk (size line, data, CRLF); room was checked. */
-static void put_chunk(struct gh_buf *out, const char *d, size_t n)
-{
-    char line[24];
-    int l = snprintf(line, sizeof(line), "%zx\r\n", n);
-
-    gh_buf_append(out, line, (size_t)l);
-    gh_buf_append(out, d, n);
-    gh_buf_append(out, "\r\n", 2);
-}
-
-/* Moves body bytes from in to out under framing f. Returns bytes of input
- * consumed, or -1 on malformed chunked input (*why set). Sets *done. */
-static long pump(struct gh_buf *in, struct gh_buf *out, enum http1_framing f, uint64_t *left,
-                 struct http1_chunk *ck, int chunk_out, const struct http1_limits *lim,
-                 int *done, enum gh_reason *why)
-{
-    long moved = 0;
-
-    if (out->data == NULL)
-        gh_buf_get(out);
-    if (gh_buf_room(out) < 64)
-        gh_buf_compact(out);
-    if (f == HTTP1_BODY_LENGTH || f == HTTP1_BODY_CLOSE) {
-        size_t n = gh_buf_len(in), room = gh_buf_room(out);
-        if (chunk_out)
-            room = room > 32 ? room - 32 : 0;
-        if (n > room)
-            n = room;
-        if (f == HTTP1_BODY_LENGTH && n > *left)
-            n = (size_t)*left;
-        if (n == 0)
-            return 0;
-        if (chunk_out)
-            put_chunk(out, in->data + in->r, n);
-        else
-            gh_buf_append(out, in->data + in->r, n);
-        gh_buf_consume(in, n);
-        if (f == HTTP1_BODY_LENGTH) {
-            *left -= n;
-            *done = *left == 0;
-        }
-        return (long)n;
-    }
-    /* chunked in, chunked out (re-framed) */
-    while (gh_buf_len(in) > 0 && !*done) {
-        size_t room = gh_buf_room(out), lim_in, used, dlen;
-        const char *d;
-        int rc;
-        if (room < 64) {
-            gh_buf_compact(out);
-            room = gh_buf_room(out);
-            if (room < 64)
-                break;
-        }
-        lim_in = gh_buf_len(in);
-        if (lim_in > room - 32)
-            lim_in = room - 32;
-        rc = http1_chunk_decode(ck, in->data + in->r, lim_in, lim, &used, &d, &dlen, done, why);
-        if (rc == GH_ERR)
-            return -1;
-        if (dlen)
-            put_chunk(out, d, dlen);
-        gh_buf_consume(in, used);
-        moved += (long)used;
-        if (*done)
-            gh_buf_append(out, "0\r\n\r\n", 5);
-        if (used == 0)
-            break;
-    }
-    return moved;
-}
-
-/* The final response head is parsed; decide how it reaches the client. */
+/* The final response head m is parsed: decide how its body reaches the
+ * client, and write the head. */
 static int begin_response(struct proxy_conn *c, const struct http1_msg *m)
 {
+    enum http1_framing out = m->framing;
+
     c->resp = *m;
     c->resp.hdrs = NULL;
     c->status = m->status;
-    c->resp_started = 1;
-    c->resp_left = m->content_length;
-    http1_chunk_init(&c->resp_ck);
     if (m->framing == HTTP1_BODY_CLOSE) {
+        /* Until close: an HTTP/1.1 client keeps its connection, chunked. */
         if (c->req.version == 11)
-            c->resp_chunk_out = 1;
+            out = HTTP1_BODY_CHUNKED;
         else
             c->close_after = 1;
+    }
+    if (http1_m_begin(&c->rs, m, out) == -1) {
+        internal_error(c, "response message did not start at HEAD");
+        return -1;
     }
     if (m->flags & HTTP1_F_WINAUTH)
         c->up_private = 1;
@@ -746,18 +806,18 @@ static int begin_response(struct proxy_conn *c, const struct http1_msg *m)
         c->close_after = 1;
     proxy__write_resp_head(c, c->uin.data + c->uin.r, m);
     gh_buf_consume(&c->uin, m->head_len);
-    c->resp_done = m->framing == HTTP1_BODY_NONE;
     return 0;
 }
 
 static void finish_exchange(struct proxy_conn *c)
 {
-    int reusable = c->req_done && c->resp_done && !(c->resp.flags & HTTP1_F_CONN_CLOSE) &&
+    int done = c->rq.st == H1M_DONE;
+    int reusable = done && c->rs.st == H1M_DONE && !(c->resp.flags & HTTP1_F_CONN_CLOSE) &&
                    gh_buf_len(&c->uin) == 0 && c->up != NULL &&
                    (c->up->ep.ssl == NULL || !SSL_has_pending(c->up->ep.ssl));
 
     proxy__log_access(c);
-    uncount(c);
+    proxy__conn_uncount(c);
     if (c->up_private && reusable && !c->close_after) {
         /* Stays with this client: an authenticated connection is never
          * handed to anyone else. */
@@ -766,67 +826,117 @@ static void finish_exchange(struct proxy_conn *c)
         if (c->up_private)
             c->up_private = 0, c->srv = NULL;
     }
-    if (c->head_kept) {
-        gh_buf_consume(&c->cin, c->req.head_len);
-        c->head_kept = 0;
+    if (c->kept > 0) {
+        gh_buf_consume(&c->cin, c->kept);
+        c->kept = 0;
     }
     gh_buf_put(&c->uin);
     gh_buf_put(&c->uout);
     gh_buf_put(&c->cout); /* empty here: an idle connection keeps no buffer */
-    if (c->close_after || !c->req_done) {
-        set_state(c, ST_CLOSING);
+    if (c->close_after || !done) {
+        proxy__conn_set_state(c, ST_CLOSING);
+        return;
+    }
+    if (msg_set(c, &c->rq, H1M_HEAD) == -1 || msg_set(c, &c->rs, H1M_HEAD) == -1) {
+        proxy__conn_set_state(c, ST_CLOSING);
         return;
     }
     memset(&c->req, 0, sizeof(c->req));
-    set_state(c, ST_READ_HEAD);
+    proxy__conn_set_state(c, ST_READ_HEAD);
 }
 
-static int st_exchange(struct proxy_conn *c)
+/* The request towards the real server: write what is queued, pump the
+ * body, read more of it. Returns 1 on progress, 0 none, or a RUN_ value
+ * (negated, minus one) when the step ended the exchange. */
+#define ENDED(r) (-1 - (r))
+static int exchange_request(struct proxy_conn *c)
 {
     const struct http1_limits *lim = &c->svc->lim;
-    int progress = 0, done;
     enum gh_reason why = GH_REASON_NONE;
+    int progress = 0;
     long n;
 
-    /* request towards the real server */
     if (gh_buf_len(&c->uout) > 0 && c->up->ep.wr) {
         n = proxy__ep_write(&c->up->ep, &c->uout);
         if (n == GH_ERR)
-            return upstream_failed(c, GH_REASON_UPSTREAM_CLOSED);
+            return ENDED(upstream_failed(c, GH_REASON_UPSTREAM_CLOSED));
         if (n > 0) {
-            c->up_written = 1;
+            c->up_sent += (uint64_t)n;
             progress = 1;
         }
     }
-    if (!c->req_done) {
-        if (gh_buf_len(&c->cin) > 0) {
-            done = 0;
-            n = pump(&c->cin, &c->uout, c->req.framing, &c->req_left, &c->req_ck, 0, lim, &done,
-                     &why);
-            if (n < 0)
-                return refuse(c, why);
-            if (n > 0)
-                progress = 1;
-            if (done)
-                c->req_done = 1;
-        }
-        if (!c->req_done && c->cli.rd && gh_buf_len(&c->cin) < GH_BUF_SIZE / 2) {
-            if (c->cin.data == NULL)
-                gh_buf_get(&c->cin);
-            n = proxy__ep_read(&c->cli, &c->cin);
-            if (n > 0) {
-                c->bytes_in += (uint64_t)n;
-                progress = 1;
-            } else if (n == 0 || n == GH_ERR) {
-                /* The client gave up in the middle of its body. */
-                c->why = GH_REASON_CLIENT_TIMEOUT;
-                proxy__log_access(c);
-                conn_close(c);
-                return RUN_CONTINUE;
-            }
+    if (!http1_m_in_body(&c->rq))
+        return progress;
+    if (gh_buf_len(&c->cin) > 0) {
+        n = proxy__body_pump(&c->rq, &c->cin, &c->uout, lim, &why);
+        if (n < 0)
+            return ENDED(refuse(c, why)); /* the real server's connection is closed with it */
+        if (n > 0)
+            progress = 1;
+    }
+    if (http1_m_in_body(&c->rq) && c->cli.rd && gh_buf_len(&c->cin) < GH_BUF_SIZE / 2) {
+        if (c->cin.data == NULL)
+            gh_buf_get(&c->cin);
+        n = proxy__ep_read(&c->cli, &c->cin);
+        if (n > 0) {
+            c->bytes_in += (uint64_t)n;
+            progress = 1;
+        } else if (n == 0 || n == GH_ERR) {
+            /* The client gave up in the middle of its body. */
+            c->why = GH_REASON_BODY_TIMEOUT;
+            proxy__log_access(c);
+            proxy__conn_close(c);
+            return ENDED(RUN_CONTINUE);
         }
     }
-    /* response from the real server */
+    return progress;
+}
+
+/* A head from the real server is at the front of uin. */
+static int response_head(struct proxy_conn *c, const struct http1_msg *m)
+{
+    const char *head = c->uin.data + c->uin.r;
+
+    if (m->status == 101) {
+        enum gh_reason why = proxy__upgrade_response(c, head, m);
+        if (why != GH_REASON_NONE) {
+            gh_log_warn("service %s: server %s switched protocols without the checked "
+                        "WebSocket handshake", c->svc->conf->name, c->srv->name);
+            return ENDED(refuse(c, why));
+        }
+        c->status = 101;
+        if (msg_set(c, &c->rs, H1M_TUNNEL) == -1 || msg_set(c, &c->rq, H1M_TUNNEL) == -1)
+            return ENDED(refuse(c, GH_REASON_INTERNAL));
+        proxy__write_resp_head(c, head, m);
+        gh_buf_consume(&c->uin, m->head_len);
+        if (c->kept > 0) {
+            gh_buf_consume(&c->cin, c->kept);
+            c->kept = 0;
+        }
+        proxy__tunnel_begin(c);
+        proxy__conn_set_state(c, ST_TUNNEL);
+        return ENDED(RUN_CONTINUE);
+    }
+    if (m->status < 200) {
+        /* Interim responses go to HTTP/1.1 clients only. */
+        if (c->req.version == 11)
+            proxy__write_resp_head(c, head, m);
+        gh_buf_consume(&c->uin, m->head_len);
+        return 1;
+    }
+    if (begin_response(c, m) == -1)
+        return ENDED(refuse(c, GH_REASON_INTERNAL));
+    return 1;
+}
+
+/* The response from the real server: read, parse its head, pump its body. */
+static int exchange_response(struct proxy_conn *c)
+{
+    const struct http1_limits *lim = &c->svc->lim;
+    enum gh_reason why = GH_REASON_NONE;
+    int progress = 0, r;
+    long n;
+
     if (c->up->ep.rd && (c->uin.data == NULL || gh_buf_room(&c->uin) > 0 || c->uin.r > 0)) {
         if (c->uin.data == NULL)
             gh_buf_get(&c->uin);
@@ -834,27 +944,19 @@ static int st_exchange(struct proxy_conn *c)
         if (n > 0) {
             progress = 1;
         } else if (n == 0 || n == GH_ERR) {
-            if (c->resp_started && c->resp.framing == HTTP1_BODY_CLOSE && !c->resp_done &&
-                n == 0) {
-                c->resp_done = 1;
-                if (c->resp_chunk_out) {
-                    if (gh_buf_room(&c->cout) < 5)
-                        gh_buf_compact(&c->cout);
-                    if (gh_buf_room(&c->cout) < 5)
-                        gh_buf_grow(&c->cout, c->cout.cap + 64);
-                    gh_buf_append(&c->cout, "0\r\n\r\n", 5);
-                }
+            if (c->rs.st == H1M_BODY_CLOSE && n == 0 && gh_buf_len(&c->uin) == 0) {
+                proxy__body_closed(&c->rs, &c->cout);
                 c->up->ep.hup = 1; /* not reusable */
                 progress = 1;
-            } else if (!c->resp_started && gh_buf_len(&c->uin) == 0) {
-                return upstream_failed(c, GH_REASON_UPSTREAM_CLOSED);
-            } else if (!c->resp_done) {
-                return refuse(c, c->resp_started ? GH_REASON_UPSTREAM_CLOSED
-                                                 : GH_REASON_BAD_RESPONSE);
+            } else if (c->rs.st == H1M_HEAD && gh_buf_len(&c->uin) == 0) {
+                return ENDED(upstream_failed(c, GH_REASON_UPSTREAM_CLOSED));
+            } else if (c->rs.st != H1M_DONE && !(c->rs.st == H1M_BODY_CLOSE && n == 0)) {
+                return ENDED(refuse(c, c->rs.st != H1M_HEAD ? GH_REASON_UPSTREAM_CLOSED
+                                                            : GH_REASON_BAD_RESPONSE));
             }
         }
     }
-    while (!c->resp_started && gh_buf_len(&c->uin) > 0) {
+    while (c->rs.st == H1M_HEAD && gh_buf_len(&c->uin) > 0) {
         struct http1_msg m;
         int rc;
         memset(&m, 0, sizeof(m));
@@ -862,9 +964,9 @@ static int st_exchange(struct proxy_conn *c)
         rc = http1_parse_response(c->uin.data + c->uin.r, gh_buf_len(&c->uin), lim,
                                   c->req.flags & HTTP1_F_HEAD, &m);
         if (rc == GH_ERR) {
-            gh_log_warn("service %s: server %s sent a malformed response head",
-                        c->svc->conf->name, c->srv->name);
-            return refuse(c, GH_REASON_BAD_RESPONSE);
+            gh_log_warn("service %s: server %s sent a response head refused as %s",
+                        c->svc->conf->name, c->srv->name, gh_reason_name(m.why));
+            return ENDED(refuse(c, m.why));
         }
         if (rc == GH_AGAIN) {
             if (gh_buf_room(&c->uin) == 0 && c->uin.r == 0)
@@ -872,50 +974,39 @@ static int st_exchange(struct proxy_conn *c)
             break;
         }
         progress = 1;
-        if (m.status == 101) {
-            if (!(c->req.flags & HTTP1_F_UPGRADE))
-                return refuse(c, GH_REASON_BAD_RESPONSE);
-            c->status = 101;
-            c->resp_started = 1;
-            proxy__write_resp_head(c, c->uin.data + c->uin.r, &m);
-            gh_buf_consume(&c->uin, m.head_len);
-            if (c->head_kept) {
-                gh_buf_consume(&c->cin, c->req.head_len);
-                c->head_kept = 0;
-            }
-            proxy__log_access(c);
-            set_state(c, ST_TUNNEL);
-            return RUN_CONTINUE;
-        }
-        if (m.status < 200) {
-            /* Interim responses go to HTTP/1.1 clients only. */
-            if (c->req.version == 11)
-                proxy__write_resp_head(c, c->uin.data + c->uin.r, &m);
-            gh_buf_consume(&c->uin, m.head_len);
-            continue;
-        }
-        begin_response(c, &m);
+        if ((r = response_head(c, &m)) < 0)
+            return r;
     }
-    if (c->resp_started && !c->resp_done && gh_buf_len(&c->uin) > 0) {
-        done = 0;
-        n = pump(&c->uin, &c->cout, c->resp.framing, &c->resp_left, &c->resp_ck,
-                 c->resp_chunk_out, lim, &done, &why);
+    if (http1_m_in_body(&c->rs) && gh_buf_len(&c->uin) > 0) {
+        n = proxy__body_pump(&c->rs, &c->uin, &c->cout, lim, &why);
         if (n < 0) {
             gh_log_warn("service %s: server %s sent malformed chunked framing",
                         c->svc->conf->name, c->srv->name);
-            return refuse(c, GH_REASON_BAD_RESPONSE);
+            return ENDED(refuse(c, GH_REASON_BAD_RESPONSE));
         }
         if (n > 0)
             progress = 1;
-        if (done)
-            c->resp_done = 1;
     }
+    return progress;
+}
+
+static int st_exchange(struct proxy_conn *c)
+{
+    int progress, r;
+    long n;
+
+    if ((r = exchange_request(c)) < 0)
+        return ENDED(r);
+    progress = r;
+    if ((r = exchange_response(c)) < 0)
+        return ENDED(r);
+    progress |= r;
     /* towards the client */
     if (gh_buf_len(&c->cout) > 0 && c->cli.wr) {
         n = proxy__ep_write(&c->cli, &c->cout);
         if (n == GH_ERR) {
             proxy__log_access(c);
-            conn_close(c);
+            proxy__conn_close(c);
             return RUN_CONTINUE;
         }
         if (n > 0) {
@@ -923,71 +1014,12 @@ static int st_exchange(struct proxy_conn *c)
             progress = 1;
         }
     }
-    if (c->resp_done && gh_buf_len(&c->cout) == 0) {
+    if (c->rs.st == H1M_DONE && gh_buf_len(&c->cout) == 0) {
         finish_exchange(c);
         return RUN_CONTINUE;
     }
     if (progress) {
-        const struct gh_conf_service *cf = c->svc->conf;
-        arm(c, c->resp_started || !c->req_done ? cf->idle_timeout : cf->server_timeout);
-        return RUN_CONTINUE;
-    }
-    return RUN_WAIT;
-}
-
-/* Copies bytes one way for the tunnel; returns >0 moved, 0 nothing, -1 end. */
-static int relay(struct proxy_ep *from, struct gh_buf *in, struct proxy_ep *to, struct gh_buf *out)
-{
-    int moved = 0;
-    long n;
-
-    if (in->data == NULL)
-        gh_buf_get(in);
-    if (out->data == NULL)
-        gh_buf_get(out);
-    if (from->rd && gh_buf_room(in) > 0) {
-        n = proxy__ep_read(from, in);
-        if (n == 0 || n == GH_ERR)
-            return -1;
-        moved |= n > 0;
-    }
-    if (gh_buf_len(in) > 0) {
-        size_t k = gh_buf_len(in);
-        if (gh_buf_room(out) < k)
-            gh_buf_compact(out);
-        if (k > gh_buf_room(out))
-            k = gh_buf_room(out);
-        gh_buf_append(out, in->data + in->r, k);
-        gh_buf_consume(in, k);
-        moved |= k > 0;
-    }
-    if (gh_buf_len(out) > 0 && to->wr) {
-        n = proxy__ep_write(to, out);
-        if (n == GH_ERR)
-            return -1;
-        moved |= n > 0;
-    }
-    return moved;
-}
-
-static int st_tunnel(struct proxy_conn *c)
-{
-    int a = relay(&c->cli, &c->cin, &c->up->ep, &c->uout);
-    int b = a < 0 ? -1 : relay(&c->up->ep, &c->uin, &c->cli, &c->cout);
-
-    if (a < 0 || b < 0) {
-        /* Flush what the server said last, then close both sides. */
-        if (b >= 0 || gh_buf_len(&c->cout) > 0) {
-            uncount(c);
-            proxy__up_close(c);
-            set_state(c, ST_CLOSING);
-            return RUN_CONTINUE;
-        }
-        conn_close(c);
-        return RUN_CONTINUE;
-    }
-    if (a || b) {
-        arm(c, c->svc->conf->tunnel_timeout);
+        proxy__conn_arm(c, exchange_timeout(c));
         return RUN_CONTINUE;
     }
     return RUN_WAIT;
@@ -1001,7 +1033,7 @@ static int st_closing(struct proxy_conn *c)
             return RUN_WAIT;
         n = proxy__ep_write(&c->cli, &c->cout);
         if (n == GH_ERR) {
-            conn_close(c);
+            proxy__conn_close(c);
             return RUN_CONTINUE;
         }
         return RUN_CONTINUE; /* a partial write cleared wr: the next pass waits */
@@ -1016,22 +1048,22 @@ static int st_closing(struct proxy_conn *c)
             ERR_clear_error();
             shutdown(c->cli.fd, SHUT_WR);
             c->shut_done = 1;
-            c->req_left = 0;
+            c->bytes_in = 0;
         }
         gh_buf_get(&c->cin);
         while (c->cli.rd) {
             c->cin.r = c->cin.w = 0;
             n = proxy__ep_read(&c->cli, &c->cin);
-            if (n == 0 || n == GH_ERR || c->req_left > LINGER_MAX) {
-                conn_close(c);
+            if (n == 0 || n == GH_ERR || c->bytes_in > LINGER_MAX) {
+                proxy__conn_close(c);
                 return RUN_CONTINUE;
             }
             if (n > 0)
-                c->req_left += (uint64_t)n;
+                c->bytes_in += (uint64_t)n;
         }
         return RUN_WAIT;
     }
-    conn_close(c);
+    proxy__conn_close(c);
     return RUN_CONTINUE;
 }
 
@@ -1048,6 +1080,9 @@ static void run(struct proxy_conn *c)
         case ST_READ_HEAD:
             r = st_read_head(c);
             break;
+        case ST_HOLD_BODY:
+            r = st_hold_body(c);
+            break;
         case ST_QUEUED:
             r = RUN_WAIT; /* proxy__waitq_dispatch moves it on */
             break;
@@ -1058,12 +1093,13 @@ static void run(struct proxy_conn *c)
             r = st_exchange(c);
             break;
         case ST_TUNNEL:
-            r = st_tunnel(c);
+            r = proxy__tunnel_step(c);
             break;
         case ST_CLOSING:
             r = st_closing(c);
             break;
         case ST_CLOSED:
+        case ST_COUNT:
             return;
         }
         if (r == RUN_WAIT)
@@ -1103,7 +1139,7 @@ void proxy__conn_timeout(struct proxy_conn *c)
     switch (c->st) {
     case ST_TLS_HANDSHAKE:
         proxy__tls_timed_out(c);
-        conn_close(c);
+        proxy__conn_close(c);
         return;
     case ST_READ_HEAD:
         if (gh_buf_len(&c->cin) > 0) {
@@ -1112,10 +1148,15 @@ void proxy__conn_timeout(struct proxy_conn *c)
             break;
         }
         /* FALLTHROUGH */
-    case ST_TUNNEL:
     case ST_CLOSING:
-        conn_close(c);
+        proxy__conn_close(c);
         return;
+    case ST_TUNNEL:
+        proxy__conn_close(c); /* which ends the tunnel's count and logs it */
+        return;
+    case ST_HOLD_BODY:
+        refuse(c, GH_REASON_BODY_TIMEOUT);
+        break;
     case ST_QUEUED:
         waitq_remove(c);
         refuse(c, GH_REASON_QUEUE_TIMEOUT);
@@ -1126,17 +1167,21 @@ void proxy__conn_timeout(struct proxy_conn *c)
         upstream_failed(c, GH_REASON_UPSTREAM_TIMEOUT);
         break;
     case ST_EXCHANGE:
-        if (!c->resp_started) {
-            gh_log_warn("service %s: server %s (%s): no response in time", c->svc->conf->name,
-                        c->srv->name, c->srv->addr);
-            refuse(c, GH_REASON_UPSTREAM_TIMEOUT);
-        } else {
+        if (c->rs.st != H1M_HEAD) {
             proxy__log_access(c);
-            conn_close(c);
+            proxy__conn_close(c);
             return;
         }
+        if (http1_m_in_body(&c->rq)) {
+            refuse(c, GH_REASON_BODY_TIMEOUT);
+            break;
+        }
+        gh_log_warn("service %s: server %s (%s): no response in time", c->svc->conf->name,
+                    c->srv->name, c->srv->addr);
+        refuse(c, GH_REASON_UPSTREAM_TIMEOUT);
         break;
     case ST_CLOSED:
+    case ST_COUNT:
         return;
     }
     if (c->st != ST_CLOSED)
@@ -1146,7 +1191,7 @@ void proxy__conn_timeout(struct proxy_conn *c)
 void proxy__conn_drain(struct proxy_conn *c)
 {
     if (c->st == ST_READ_HEAD && gh_buf_len(&c->cin) == 0 && c->nreq > 0)
-        conn_close(c);
+        proxy__conn_close(c);
     else
         c->close_after = 1;
 }
@@ -1169,7 +1214,11 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     c->cli.rd = c->cli.wr = 1; /* optimistic: data often arrives with the accept */
     c->t_start = gh_now_ms();
     c->peer_ss = *ss;
-    c->limited = svc->conf->max_conns_per_source > 0;
+    c->client_ss = *ss;
+    c->peer_trusted = proxy__is_trusted(svc, ss);
+    c->limited = svc->conf->max_conns_per_source > 0 && !c->peer_trusted;
+    http1_m_init(&c->rq);
+    http1_m_init(&c->rs);
     if (ss->ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
@@ -1181,7 +1230,9 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
         port = ntohs(a->sin6_port);
         snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, port);
     }
+    gh_strlcpy(c->peer_ip, ip, sizeof(c->peer_ip));
     gh_strlcpy(c->ip, ip, sizeof(c->ip));
+    gh_strlcpy(c->client, c->peer, sizeof(c->client));
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -1191,22 +1242,21 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     atomic_fetch_add(&svc->st->conns_active, 1);
     atomic_fetch_add(&svc->st->conns_total, 1);
     if (svc->tls != NULL) {
+        c->st = ST_TLS_HANDSHAKE;
         c->cli.ssl = SSL_new(svc->tls);
         if (c->cli.ssl == NULL || SSL_set_fd(c->cli.ssl, fd) != 1) {
             ERR_clear_error();
-            c->st = ST_TLS_HANDSHAKE;
-            conn_close(c);
+            proxy__conn_close(c);
             return;
         }
         SSL_set_accept_state(c->cli.ssl);
-        c->st = ST_TLS_HANDSHAKE;
-        set_state(c, ST_TLS_HANDSHAKE);
+        proxy__conn_arm(c, svc->conf->client_header_timeout);
     } else {
         c->st = ST_READ_HEAD;
-        set_state(c, ST_READ_HEAD);
+        proxy__conn_arm(c, svc->conf->client_header_timeout);
     }
     if (proxy__ep_add(w, &c->cli) == -1) {
-        conn_close(c);
+        proxy__conn_close(c);
         return;
     }
     run(c);

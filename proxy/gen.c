@@ -29,11 +29,9 @@ static void gen_free(struct proxy_gen *g)
 
     for (i = 0; i < g->nsvcs; i++) {
         size_t k;
-        for (k = 0; k < g->svcs[i].nhosts; k++)
-            free(g->svcs[i].hosts[k]);
-        free(g->svcs[i].hosts);
         free(g->svcs[i].wrr);
-        rules_set_free(g->svcs[i].rules);
+        rules_policy_free(g->svcs[i].policy);
+        free(g->svcs[i].trusted);
         for (k = 0; !g->svcs[i].sni_shared && k < g->svcs[i].nsni; k++) {
             size_t m;
             for (m = 0; m < g->svcs[i].sni[k].nnames; m++)
@@ -111,60 +109,35 @@ static void build_wrr(struct proxy_service *svc)
     }
 }
 
-/* allowed-hosts patterns normalised once; rule set compiled once. */
+/* The firewall policy (rules/policy.c) and the protocol hygiene options,
+ * built once per generation. */
 static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
                          const struct gh_conf_service *cs, char *err, size_t errlen)
 {
     size_t i;
 
     svc->scope = rules_scope(cs->name);
-    svc->path_opts.merge_slashes = strcmp(cs->merge_slashes, "on") == 0;
-    svc->path_opts.allow_encoded_slash = strcmp(cs->encoded_slash, "allow") == 0;
     svc->strip_server = strcmp(cs->server_header, "strip") == 0;
-    svc->sni_strict = strcmp(cs->sni_host_match, "on") == 0;
     svc->limit_close = strcmp(cs->limit_action, "close") == 0;
-    svc->hosts = gh_calloc(cs->allowed_hosts.n, sizeof(char *));
-    for (i = 0; i < cs->allowed_hosts.n; i++) {
-        const char *p = cs->allowed_hosts.v[i];
-        size_t len = strlen(p);
-        char *norm = gh_calloc(1, len + 2);
-        int ok;
-        if (strcmp(p, "*") == 0) {
-            ok = 1;
-            memcpy(norm, p, len);
-        } else if (p[0] == '*' && p[1] == '.') {
-            norm[0] = '*';
-            norm[1] = '.';
-            ok = rules_host_norm(p + 2, len - 2, norm + 2, len) == 0 && norm[2] != '[';
-        } else {
-            ok = rules_host_norm(p, len, norm, len + 1) == 0;
-        }
-        if (!ok) {
-            free(norm);
-            snprintf(err, errlen, "%s:%d:%d: allowed-hosts: '%s' is not a host name, address, "
-                                  "'*' or '*.domain'", conf->file, cs->allowed_hosts.loc.line,
-                     cs->allowed_hosts.loc.col, p);
-            return -1;
-        }
-        svc->hosts[svc->nhosts++] = norm;
-    }
-    for (i = 0; i < cs->allowed_dirs.n; i++)
-        if (cs->allowed_dirs.v[i][0] != '/' && strcmp(cs->allowed_dirs.v[i], "*") != 0) {
-            snprintf(err, errlen, "%s:%d:%d: allowed-dirs: '%s' must start with '/'", conf->file,
-                     cs->allowed_dirs.loc.line, cs->allowed_dirs.loc.col, cs->allowed_dirs.v[i]);
+    svc->upgrade_refuse = strcmp(cs->upgrade_action, "refuse") == 0;
+    svc->underscore_refuse = strcmp(cs->underscore_headers, "refuse") == 0;
+    for (i = 0; i < cs->allowed_upgrades.n; i++)
+        if (strcmp(cs->allowed_upgrades.v[i], "websocket") == 0)
+            svc->ws_allowed = 1;
+    svc->trusted = gh_calloc(cs->trusted_proxies.n + 1, sizeof(*svc->trusted));
+    for (i = 0; i < cs->trusted_proxies.n; i++)
+        if (gh_cidr_parse(cs->trusted_proxies.v[i], &svc->trusted[svc->ntrusted++]) == -1) {
+            snprintf(err, errlen, "%s:%d:%d: trusted-proxies: '%s' is not an address range",
+                     conf->file, cs->trusted_proxies.loc.line, cs->trusted_proxies.loc.col,
+                     cs->trusted_proxies.v[i]);
             return -1;
         }
     if (cs->allowed_hosts.n == 0 || cs->allowed_dirs.n == 0)
         gh_log_warn("%s:%d:%d: service '%s' has no allowed-%s: it refuses every request",
                     conf->file, cs->loc.line, cs->loc.col, cs->name,
                     cs->allowed_hosts.n == 0 ? "hosts" : "dirs");
-    if (cs->rule_set != NULL) {
-        svc->rules = rules_set_new(conf->file, gh_conf_ruleset_find(conf, cs->rule_set), err,
-                                   errlen);
-        if (svc->rules == NULL)
-            return -1;
-    }
-    return 0;
+    svc->policy = rules_policy_new(conf->file, conf, cs, err, errlen);
+    return svc->policy == NULL ? -1 : 0;
 }
 
 static int sni_cb(SSL *ssl, int *alert, void *arg)

@@ -1,155 +1,154 @@
 /*
- * Heads as they leave the proxy. The request head for a real server is
- * rebuilt from the parsed one: the normalised target, every end-to-end
- * header in its original order, hop-by-hop headers (and those named in
- * Connection) removed, X-Forwarded-* set by us (never trusted from the
- * Internet), Via appended and our own framing header. The response head for
- * the client is rebuilt the same way. Error pages are fixed texts.
+ * Heads as they leave the proxy, written from the parsed, checked message
+ * (http1_write.c) and never passed through.
+ *
+ * Towards the real server: the method, the normalised target (the one the
+ * directory check saw), Host, the client's end-to-end headers in order,
+ * then gatehouse's own: X-Forwarded-For (the client's chain only when it
+ * came from a trusted proxy), X-Forwarded-Proto, X-Forwarded-Host,
+ * X-Real-IP, Forwarded, Via, and the framing header for the body it will
+ * send. Whatever the client said about those (or in Connection) is gone
+ * before they are written, so nothing a client sends can remove or forge
+ * them.
+ *
+ * Towards the client: the status line, the server's end-to-end headers
+ * (Server dropped unless configured, its HSTS replaced by ours), our
+ * framing, persistence cookie and Connection. Error pages are fixed texts.
  */
 #include "proxy_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static void put(struct gh_buf *b, const char *s, size_t n)
+static int needs_quotes(const char *s, size_t n)
 {
-    gh_buf_append(b, s, n);
-}
+    size_t i;
 
-static void puts_(struct gh_buf *b, const char *s)
-{
-    gh_buf_append(b, s, strlen(s));
-}
-
-/* Makes room for need more bytes in b (heads can exceed one buffer). */
-static void reserve(struct gh_buf *b, size_t need)
-{
-    if (b->data == NULL)
-        gh_buf_get(b);
-    if (gh_buf_room(b) < need) {
-        gh_buf_compact(b);
-        if (gh_buf_room(b) < need)
-            gh_buf_grow(b, b->w + need);
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", ch) != NULL))
+            return 1;
     }
+    return 0;
 }
 
-static int is_named(const char *head, const struct http1_hdr *h, const char *name)
+/* Forwarded: for=<client>;proto=<scheme>;host=<Host> (RFC 7239), values
+ * quoted where they are not tokens (IPv6 addresses, a Host with a port). */
+static void write_forwarded(struct gh_buf *b, const struct proxy_conn *c, const char *host,
+                            size_t hlen)
 {
-    return gh_strncaseeq(head + h->name.off, h->name.len, name);
+    int v6 = strchr(c->ip, ':') != NULL;
+
+    http1_puts(b, "Forwarded: for=");
+    http1_puts(b, v6 ? "\"[" : "");
+    http1_puts(b, c->ip);
+    http1_puts(b, v6 ? "]\"" : "");
+    http1_puts(b, c->svc->tls ? ";proto=https" : ";proto=http");
+    if (hlen > 0) {
+        int q = needs_quotes(host, hlen);
+        http1_puts(b, q ? ";host=\"" : ";host=");
+        http1_put(b, host, hlen);
+        http1_puts(b, q ? "\"" : "");
+    }
+    http1_puts(b, "\r\n");
 }
 
-static void copy_fields(struct gh_buf *b, const char *head, const struct http1_msg *m,
-                        const char *const *drop, struct http1_span *upgrade)
+/* X-Forwarded-For: from a trusted proxy its chain (every X-Forwarded-For
+ * line, in order) and then that proxy's own address; from anyone else the
+ * client's address alone. */
+static void write_xff(struct gh_buf *b, const struct proxy_conn *c, const char *head,
+                      const struct http1_msg *m)
 {
     unsigned i;
-    size_t k;
+    int any = 0;
 
-    upgrade->len = 0;
-    for (i = 0; i < m->nhdrs; i++) {
-        const struct http1_hdr *h = &m->hdrs[i];
-        int skip = 0;
-        if (is_named(head, h, "upgrade"))
-            *upgrade = h->value;
-        if (http1_is_hop(head, m, head + h->name.off, h->name.len))
-            continue;
-        for (k = 0; drop[k] != NULL && !skip; k++)
-            skip = is_named(head, h, drop[k]);
-        if (skip)
-            continue;
-        put(b, head + h->name.off, h->name.len);
-        put(b, ": ", 2);
-        put(b, head + h->value.off, h->value.len);
-        put(b, "\r\n", 2);
-    }
+    http1_puts(b, "X-Forwarded-For: ");
+    if (c->peer_trusted)
+        for (i = 0; i < m->nhdrs; i++) {
+            const struct http1_hdr *h = &m->hdrs[i];
+            if (h->kind != HTTP1_H_PROXY || h->value.len == 0 ||
+                !gh_strncaseeq(head + h->name.off, h->name.len, "x-forwarded-for"))
+                continue;
+            http1_put(b, head + h->value.off, h->value.len);
+            http1_puts(b, ", ");
+            any = 1;
+        }
+    http1_puts(b, any ? c->peer_ip : c->ip);
+    http1_puts(b, "\r\n");
 }
 
 int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m,
                           const char *target, size_t tlen)
 {
-    static const char *const drop[] = {"x-forwarded-for", "x-forwarded-proto",
-                                       "x-forwarded-host", NULL};
     struct gh_buf *b = &c->uout;
-    struct http1_span upg;
+    const char *host = head + m->host.off;
+    size_t hlen = m->host.len;
 
-    reserve(b, m->head_len + tlen + 512);
-    put(b, head + m->method.off, m->method.len);
-    put(b, " ", 1);
-    put(b, target, tlen);
-    puts_(b, " HTTP/1.1\r\n");
-    copy_fields(b, head, m, drop, &upg);
-    if (m->host.len == 0) {
+    if (hlen == 0) {
         /* HTTP/1.0 may omit Host; what we send is HTTP/1.1, which may not.
          * The name the client asked for in TLS, else the address it reached. */
-        puts_(b, "Host: ");
-        puts_(b, c->sni[0] ? c->sni : c->svc->conf->listen);
-        puts_(b, "\r\n");
+        host = c->sni[0] ? c->sni : c->svc->conf->listen;
+        hlen = strlen(host);
     }
-    puts_(b, "X-Forwarded-For: ");
-    puts_(b, c->ip);
-    puts_(b, c->svc->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-    if (m->host.len) {
-        puts_(b, "X-Forwarded-Host: ");
-        put(b, head + m->host.off, m->host.len);
-        puts_(b, "\r\n");
-    }
-    puts_(b, "Via: 1.1 gatehouse\r\n");
-    if (m->framing == HTTP1_BODY_CHUNKED)
-        puts_(b, "Transfer-Encoding: chunked\r\n");
-    if ((m->flags & HTTP1_F_UPGRADE) && upg.len) {
-        puts_(b, "Connection: Upgrade\r\nUpgrade: ");
-        put(b, head + upg.off, upg.len);
-        puts_(b, "\r\n");
-    }
-    puts_(b, "\r\n");
+    http1_write_request_line(b, head, m, target, tlen, host, hlen);
+    http1_write_fields(b, head, m,
+                       HTTP1_KEEP(HTTP1_H_E2E) |
+                           (c->continue_sent ? 0 : HTTP1_KEEP(HTTP1_H_EXPECT)));
+    write_xff(b, c, head, m);
+    http1_puts(b, c->svc->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+    if (m->host.len)
+        http1_write_field(b, "X-Forwarded-Host", head + m->host.off, m->host.len);
+    http1_write_field(b, "X-Real-IP", c->ip, strlen(c->ip));
+    write_forwarded(b, c, head + m->host.off, m->host.len);
+    http1_puts(b, "Via: 1.1 gatehouse\r\n");
+    http1_write_req_framing(b, m);
+    if (c->upgrade == PROXY_UPGRADE_WEBSOCKET)
+        http1_puts(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+    http1_write_end(b);
     return 0;
 }
 
 int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct http1_msg *m)
 {
-    /* Our Strict-Transport-Security replaces a real server's. */
-    static const char *const both[] = {"server", "strict-transport-security", NULL};
-    static const char *const server_only[] = {"server", NULL};
     int hsts = c->svc->tls != NULL && c->svc->conf->hsts_max_age > 0;
-    const char *const *drop = c->svc->strip_server ? (hsts ? both : server_only)
-                                                   : (hsts ? both + 1 : both + 2);
+    unsigned keep = HTTP1_KEEP(HTTP1_H_E2E);
     struct gh_buf *b = &c->cout;
-    struct http1_span upg;
     char line[64];
 
-    reserve(b, m->head_len + 256);
-    snprintf(line, sizeof(line), "HTTP/1.1 %03d ", m->status);
-    puts_(b, line);
-    put(b, head + m->reason.off, m->reason.len);
-    puts_(b, "\r\n");
-    copy_fields(b, head, m, drop, &upg);
+    /* Our Strict-Transport-Security replaces a real server's. */
+    if (!c->svc->strip_server)
+        keep |= HTTP1_KEEP(HTTP1_H_SERVER);
+    if (!hsts)
+        keep |= HTTP1_KEEP(HTTP1_H_HSTS);
+    http1_write_status_line(b, head, m);
+    http1_write_fields(b, head, m, keep);
     if (m->status == 101) {
-        puts_(b, "Connection: Upgrade\r\nUpgrade: ");
-        put(b, head + upg.off, upg.len);
-        puts_(b, "\r\n\r\n");
+        http1_puts(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+        http1_write_end(b);
         return 0;
     }
     if (m->status < 200) {
-        puts_(b, "\r\n");
+        http1_write_end(b);
         return 0;
     }
-    if (m->framing == HTTP1_BODY_CHUNKED || c->resp_chunk_out)
-        puts_(b, "Transfer-Encoding: chunked\r\n");
+    http1_write_resp_framing(b, m, c->rs.out);
     if (hsts) {
         snprintf(line, sizeof(line), "Strict-Transport-Security: max-age=%lld\r\n",
                  c->svc->conf->hsts_max_age);
-        puts_(b, line);
+        http1_puts(b, line);
     }
     {
         char cookie[256];
         int n = proxy__persist_set_cookie(c, cookie, sizeof(cookie));
         if (n > 0 && (size_t)n < sizeof(cookie))
-            put(b, cookie, (size_t)n);
+            http1_put(b, cookie, (size_t)n);
     }
     if (c->close_after)
-        puts_(b, "Connection: close\r\n");
+        http1_puts(b, "Connection: close\r\n");
     else if (c->req.version == 10)
-        puts_(b, "Connection: keep-alive\r\n");
-    puts_(b, "\r\n");
+        http1_puts(b, "Connection: keep-alive\r\n");
+    http1_write_end(b);
     return 0;
 }
 
@@ -166,8 +165,7 @@ void proxy__write_redirect(struct proxy_conn *c, int status, const char *locatio
     if (n < 0 || (size_t)n >= sizeof(head))
         n = snprintf(head, sizeof(head), "HTTP/1.1 500 Error\r\nContent-Length: 0\r\n"
                                          "Connection: close\r\n\r\n");
-    reserve(b, (size_t)n);
-    put(b, head, (size_t)n);
+    http1_put(b, head, (size_t)n);
     c->status = status;
     c->close_after = 1;
 }
@@ -180,15 +178,14 @@ void proxy__write_error(struct proxy_conn *c, int status)
     char head[256];
     int n;
 
-    body = rules_status_page(status, &text, &len);
+    body = gh_status_page(status, &text, &len);
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
                  "Content-Length: %u\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
                  status, text, len);
-    reserve(b, (size_t)n + len);
-    put(b, head, (size_t)n);
+    http1_put(b, head, (size_t)n);
     if (!(c->req.flags & HTTP1_F_HEAD) || c->st == ST_READ_HEAD)
-        put(b, body, len); /* a HEAD gets the length, not the body */
+        http1_put(b, body, len); /* a HEAD gets the length, not the body */
     c->status = status;
     c->close_after = 1;
 }

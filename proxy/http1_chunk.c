@@ -27,9 +27,15 @@ enum {
 void http1_chunk_init(struct http1_chunk *ck)
 {
     ck->state = CK_SIZE_FIRST;
+    ck->lines = 0;
     ck->remaining = 0;
     ck->count = 0;
     ck->trailer = 0;
+}
+
+int http1_chunk_started(const struct http1_chunk *ck)
+{
+    return ck->lines > 0;
 }
 
 int http1_chunk_decode(struct http1_chunk *ck, const char *p, size_t len,
@@ -82,6 +88,7 @@ int http1_chunk_decode(struct http1_chunk *ck, const char *p, size_t len,
         case CK_SIZE_LF:
             if (c != '\n')
                 goto bad;
+            ck->lines++;
             ck->state = ck->remaining ? CK_DATA : CK_TRAILER_START;
             break;
         case CK_DATA: {

@@ -219,9 +219,196 @@ static int is_winauth(const char *v, size_t n)
 }
 
 struct fields_info {
-    int hosts, cls, tes, te_codings, te_chunked, conn_close, conn_ka, conn_upgrade, upgrade;
+    int hosts, cls, tes, te_codings, te_chunked, conn_close, conn_ka, conn_upgrade, conn_other;
+    int upgrades;
     enum gh_reason bad;
 };
+
+/* Steps through a comma-separated list: the next element (trimmed) is
+ * v[*s, *e). Returns 0 at the end of the list. */
+static int next_elem(const char *v, size_t vl, size_t *i, size_t *s, size_t *e)
+{
+    while (*i < vl && (v[*i] == ' ' || v[*i] == '\t' || v[*i] == ','))
+        (*i)++;
+    if (*i >= vl)
+        return 0;
+    *s = *i;
+    while (*i < vl && v[*i] != ',')
+        (*i)++;
+    *e = *i;
+    while (*e > *s && (v[*e - 1] == ' ' || v[*e - 1] == '\t'))
+        (*e)--;
+    return 1;
+}
+
+/* The options of one Connection header. Naming a framing header or Host is
+ * refused outright: a proxy that honoured "Connection: Content-Length"
+ * would forward a body with nothing left to say where it ends. */
+static void scan_connection(const char *v, size_t vl, struct fields_info *fi, int is_request)
+{
+    size_t i = 0, s, e;
+
+    while (next_elem(v, vl, &i, &s, &e)) {
+        const char *t = v + s;
+        size_t n = e - s;
+        if (gh_strncaseeq(t, n, "close"))
+            fi->conn_close = 1;
+        else if (gh_strncaseeq(t, n, "keep-alive"))
+            fi->conn_ka = 1;
+        else if (gh_strncaseeq(t, n, "upgrade"))
+            fi->conn_upgrade = 1;
+        else if (gh_strncaseeq(t, n, "content-length") ||
+                 gh_strncaseeq(t, n, "transfer-encoding") || gh_strncaseeq(t, n, "host"))
+            fi->bad = is_request ? GH_REASON_CONN_OPTION : GH_REASON_UPSTREAM_CONN_OPTION;
+        else
+            fi->conn_other = 1;
+    }
+}
+
+static int has_underscore(const char *n, size_t len)
+{
+    return memchr(n, '_', len) != NULL;
+}
+
+/* Classifies one header by name and records what framing and the proxy
+ * need from it. */
+static void scan_field(const char *b, struct http1_msg *m, struct http1_hdr *h,
+                       struct fields_info *fi, int is_request)
+{
+    const char *v = b + h->value.off;
+    size_t vl = h->value.len, k;
+    struct http1_span nm = h->name;
+
+    h->kind = HTTP1_H_E2E;
+    switch (nm.len) {
+    case 2:
+        if (span_eq(b, nm, "te"))
+            h->kind = HTTP1_H_HOP;
+        break;
+    case 4:
+        if (is_request && span_eq(b, nm, "host")) {
+            h->kind = HTTP1_H_HOST;
+            if (++fi->hosts > 1) {
+                fi->bad = GH_REASON_DUP_HOST;
+                break;
+            }
+            if (vl == 0)
+                fi->bad = GH_REASON_BAD_HOST;
+            for (k = 0; k < vl; k++)
+                if (!is_host_char((unsigned char)v[k]))
+                    fi->bad = GH_REASON_BAD_HOST;
+            m->host = h->value;
+        }
+        break;
+    case 6:
+        if (is_request && span_eq(b, nm, "expect")) {
+            if (m->version == 10)
+                h->kind = HTTP1_H_IGNORED;
+            else if (gh_strncaseeq(v, vl, "100-continue"))
+                m->flags |= HTTP1_F_EXPECT_CONTINUE, h->kind = HTTP1_H_EXPECT;
+            else
+                fi->bad = GH_REASON_BAD_EXPECT;
+        } else if (!is_request && span_eq(b, nm, "server")) {
+            h->kind = HTTP1_H_SERVER;
+        }
+        break;
+    case 7:
+        if (span_eq(b, nm, "upgrade")) {
+            h->kind = HTTP1_H_HOP;
+            fi->upgrades++;
+        } else if (span_eq(b, nm, "trailer")) {
+            h->kind = HTTP1_H_HOP;
+        }
+        break;
+    case 9:
+        if (is_request && (span_eq(b, nm, "forwarded") || span_eq(b, nm, "x-real-ip")))
+            h->kind = HTTP1_H_PROXY;
+        break;
+    case 10:
+        if (span_eq(b, nm, "connection")) {
+            h->kind = HTTP1_H_HOP;
+            scan_connection(v, vl, fi, is_request);
+        } else if (span_eq(b, nm, "keep-alive")) {
+            h->kind = HTTP1_H_HOP;
+        }
+        break;
+    case 13:
+        if (is_request && span_eq(b, nm, "authorization") && is_winauth(v, vl))
+            m->flags |= HTTP1_F_WINAUTH;
+        break;
+    case 14:
+        if (span_eq(b, nm, "content-length")) {
+            h->kind = HTTP1_H_FRAMING;
+            m->flags |= HTTP1_F_HAS_CL;
+            if (++fi->cls > 1)
+                fi->bad = GH_REASON_DUP_CL;
+            else if (parse_cl(v, vl, &m->content_length) == -1)
+                fi->bad = GH_REASON_BAD_CL;
+        }
+        break;
+    case 15:
+        if (is_request && span_eq(b, nm, "x-forwarded-for"))
+            h->kind = HTTP1_H_PROXY;
+        break;
+    case 16:
+        if (!is_request && span_eq(b, nm, "www-authenticate") && is_winauth(v, vl))
+            m->flags |= HTTP1_F_WINAUTH;
+        else if (span_eq(b, nm, "proxy-connection"))
+            h->kind = HTTP1_H_HOP;
+        else if (is_request && span_eq(b, nm, "x-forwarded-host"))
+            h->kind = HTTP1_H_PROXY;
+        break;
+    case 17:
+        if (span_eq(b, nm, "transfer-encoding")) {
+            h->kind = HTTP1_H_FRAMING;
+            fi->tes++;
+            if (te_add(v, vl, &fi->te_codings, &fi->te_chunked) == -1)
+                fi->bad = GH_REASON_BAD_TE;
+        } else if (is_request && span_eq(b, nm, "x-forwarded-proto")) {
+            h->kind = HTTP1_H_PROXY;
+        }
+        break;
+    case 19:
+        if (is_request && span_eq(b, nm, "proxy-authorization"))
+            h->kind = HTTP1_H_PROXY;
+        break;
+    case 25:
+        if (!is_request && span_eq(b, nm, "strict-transport-security"))
+            h->kind = HTTP1_H_HSTS;
+        break;
+    }
+    if (is_request && h->kind == HTTP1_H_E2E && has_underscore(b + nm.off, nm.len)) {
+        h->kind = HTTP1_H_UNDERSCORE;
+        m->flags |= HTTP1_F_UNDERSCORE;
+    }
+}
+
+/* True when some Connection header of m lists the name n. */
+static int named_in_connection(const char *b, const struct http1_msg *m, const char *n,
+                               size_t nl)
+{
+    unsigned k;
+
+    for (k = 0; k < m->nhdrs; k++) {
+        const struct http1_hdr *c = &m->hdrs[k];
+        size_t i = 0, s, e;
+        if (c->name.len != 10 || !span_eq(b, c->name, "connection"))
+            continue;
+        while (next_elem(b + c->value.off, c->value.len, &i, &s, &e))
+            if (e - s == nl && strncasecmp(b + c->value.off + s, n, nl) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* Records one WebSocket handshake field; a second copy marks the message,
+ * since two keys (or two Upgrade headers) can be read two ways. */
+static void ws_span(struct http1_msg *m, struct http1_span *dst, struct http1_span v)
+{
+    if (dst->len != 0 || dst->off != 0)
+        m->flags |= HTTP1_F_WS_DUP;
+    *dst = v;
+}
 
 static void scan_semantics(const char *b, struct http1_msg *m, struct fields_info *fi,
                            int is_request)
@@ -229,75 +416,38 @@ static void scan_semantics(const char *b, struct http1_msg *m, struct fields_inf
     unsigned i;
 
     memset(fi, 0, sizeof(*fi));
-    for (i = 0; i < m->nhdrs && fi->bad == GH_REASON_NONE; i++) {
-        const struct http1_hdr *h = &m->hdrs[i];
-        const char *v = b + h->value.off;
-        size_t vl = h->value.len, k;
-
-        switch (h->name.len) {
-        case 4:
-            if (is_request && span_eq(b, h->name, "host")) {
-                if (++fi->hosts > 1) {
-                    fi->bad = GH_REASON_DUP_HOST;
-                    break;
-                }
-                if (vl == 0)
-                    fi->bad = GH_REASON_BAD_HOST;
-                for (k = 0; k < vl; k++)
-                    if (!is_host_char((unsigned char)v[k]))
-                        fi->bad = GH_REASON_BAD_HOST;
-                m->host = h->value;
-            }
-            break;
-        case 6:
-            if (is_request && span_eq(b, h->name, "expect")) {
-                if (gh_strncaseeq(v, vl, "100-continue"))
-                    m->flags |= HTTP1_F_EXPECT_CONTINUE;
-                else
-                    fi->bad = GH_REASON_BAD_EXPECT;
-            }
-            break;
-        case 7:
-            if (span_eq(b, h->name, "upgrade"))
-                fi->upgrade = 1;
-            break;
-        case 10:
-            if (span_eq(b, h->name, "connection")) {
-                if (http1_list_has(v, vl, "close"))
-                    fi->conn_close = 1;
-                if (http1_list_has(v, vl, "keep-alive"))
-                    fi->conn_ka = 1;
-                if (http1_list_has(v, vl, "upgrade"))
-                    fi->conn_upgrade = 1;
-            }
-            break;
-        case 13:
-            if (is_request && span_eq(b, h->name, "authorization") && is_winauth(v, vl))
-                m->flags |= HTTP1_F_WINAUTH;
-            break;
-        case 14:
-            if (span_eq(b, h->name, "content-length")) {
-                if (++fi->cls > 1)
-                    fi->bad = GH_REASON_DUP_CL;
-                else if (parse_cl(v, vl, &m->content_length) == -1)
-                    fi->bad = GH_REASON_BAD_CL;
-            }
-            break;
-        case 16:
-            if (!is_request && span_eq(b, h->name, "www-authenticate") && is_winauth(v, vl))
-                m->flags |= HTTP1_F_WINAUTH;
-            break;
-        case 17:
-            if (span_eq(b, h->name, "transfer-encoding")) {
-                fi->tes++;
-                if (te_add(v, vl, &fi->te_codings, &fi->te_chunked) == -1)
-                    fi->bad = GH_REASON_BAD_TE;
-            }
-            break;
-        }
-    }
+    for (i = 0; i < m->nhdrs && fi->bad == GH_REASON_NONE; i++)
+        scan_field(b, m, &m->hdrs[i], fi, is_request);
     if (fi->bad == GH_REASON_NONE && fi->tes && (fi->te_codings != 1 || fi->te_chunked != 1))
         fi->bad = GH_REASON_BAD_TE;
+    if (fi->bad != GH_REASON_NONE)
+        return;
+    /* Options naming other headers remove the sender's copies (RFC 9110
+     * 7.6.1). It happens here, before the proxy adds anything, so no option
+     * can ever remove a header gatehouse writes itself. */
+    if (fi->conn_other)
+        for (i = 0; i < m->nhdrs; i++) {
+            struct http1_hdr *h = &m->hdrs[i];
+            if (h->kind != HTTP1_H_HOP && h->kind != HTTP1_H_FRAMING && h->kind != HTTP1_H_HOST &&
+                named_in_connection(b, m, b + h->name.off, h->name.len))
+                h->kind = HTTP1_H_HOP;
+        }
+    for (i = 0; i < m->nhdrs; i++) {
+        const struct http1_hdr *h = &m->hdrs[i];
+        struct http1_span nm = h->name;
+        if (span_eq(b, nm, "upgrade")) {
+            ws_span(m, &m->upgrade, h->value);
+            continue;
+        }
+        if (h->kind != HTTP1_H_E2E || nm.len < 17)
+            continue;
+        if (span_eq(b, nm, "sec-websocket-key"))
+            ws_span(m, &m->ws_key, h->value);
+        else if (span_eq(b, nm, "sec-websocket-version"))
+            ws_span(m, &m->ws_version, h->value);
+        else if (span_eq(b, nm, "sec-websocket-accept"))
+            ws_span(m, &m->ws_accept, h->value);
+    }
 }
 
 /* Checks the target's form; for absolute-form, its authority must be the
@@ -426,7 +576,7 @@ int http1_parse_request(const char *b, size_t len, const struct http1_limits *li
     }
     if (fi.conn_close || (m->version == 10 && !fi.conn_ka))
         m->flags |= HTTP1_F_CONN_CLOSE;
-    if (fi.conn_upgrade && fi.upgrade)
+    if (fi.conn_upgrade && fi.upgrades)
         m->flags |= HTTP1_F_UPGRADE;
     return GH_OK;
 bad:
@@ -473,8 +623,11 @@ int http1_parse_response(const char *b, size_t len, const struct http1_limits *l
     if (parse_fields(b, p, m->head_len, lim->max_headers, m) != GH_REASON_NONE)
         return GH_ERR;
     scan_semantics(b, m, &fi, 0);
-    if (fi.bad != GH_REASON_NONE)
+    if (fi.bad != GH_REASON_NONE) {
+        if (fi.bad == GH_REASON_UPSTREAM_CONN_OPTION)
+            m->why = fi.bad;
         return GH_ERR;
+    }
     if (m->status != 401)
         m->flags &= ~HTTP1_F_WINAUTH;
     if (m->status < 200 || m->status == 204 || m->status == 304 || (req_flags & HTTP1_F_HEAD)) {
@@ -493,32 +646,8 @@ int http1_parse_response(const char *b, size_t len, const struct http1_limits *l
     }
     if (fi.conn_close || (m->version == 10 && !fi.conn_ka) || m->framing == HTTP1_BODY_CLOSE)
         m->flags |= HTTP1_F_CONN_CLOSE;
-    if (fi.conn_upgrade && fi.upgrade)
+    if (fi.conn_upgrade && fi.upgrades)
         m->flags |= HTTP1_F_UPGRADE;
     m->why = GH_REASON_NONE;
     return GH_OK;
-}
-
-int http1_is_hop(const char *head, const struct http1_msg *m, const char *name, size_t nlen)
-{
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer", "transfer-encoding", "upgrade"};
-    size_t i;
-    unsigned k;
-    char lower[64];
-
-    for (i = 0; i < GH_ARRAY_LEN(hop); i++)
-        if (gh_strncaseeq(name, nlen, hop[i]))
-            return 1;
-    if (nlen >= sizeof(lower))
-        return 0;
-    memcpy(lower, name, nlen);
-    lower[nlen] = '\0';
-    for (k = 0; k < m->nhdrs; k++) {
-        const struct http1_hdr *h = &m->hdrs[k];
-        if (h->name.len == 10 && span_eq(head, h->name, "connection") &&
-            http1_list_has(head + h->value.off, h->value.len, lower))
-            return 1;
-    }
-    return 0;
 }

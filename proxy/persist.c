@@ -52,7 +52,7 @@ static int usable(const struct proxy_server *s)
 /* source-ip key: type, service scope, family, masked address */
 static size_t source_key(const struct proxy_conn *c, unsigned char *k)
 {
-    const struct sockaddr_storage *ss = &c->peer_ss;
+    const struct sockaddr_storage *ss = &c->client_ss;
     long bits = (long)c->svc->conf->persist_mask;
     size_t alen = ss->ss_family == AF_INET ? 4 : 16, i;
     const unsigned char *a = ss->ss_family == AF_INET

@@ -91,6 +91,9 @@ struct proxy_svc_stats {
     _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
     _Atomic unsigned long long refused[GH_REASON_MAX];
     _Atomic unsigned long long tls_failed[PROXY_TLS_FAIL_MAX]; /* client handshakes */
+    _Atomic unsigned long long tunnels_total;
+    _Atomic long tunnels_active;
+    _Atomic unsigned long long internal_errors; /* illegal state transitions caught */
 };
 
 struct proxy_server {
@@ -136,12 +139,14 @@ struct proxy_service {
     uint16_t *wrr;             /* owned: weighted round-robin schedule (server indexes) */
     size_t nwrr;
     int sched;                 /* 0 least-conn, 1 round-robin, 2 source-hash */
-    char **hosts;              /* owned: normalised allowed-hosts patterns */
-    size_t nhosts;
-    struct rules_set *rules;   /* owned; NULL: none */
-    struct rules_path_opts path_opts;
+    struct rules_policy *policy; /* owned: the firewall of this service */
     uint32_t scope;            /* per-source limit keys of this service */
-    int strip_server, sni_strict, limit_close;
+    int strip_server, limit_close;
+    int ws_allowed;            /* allowed-upgrades websocket */
+    int upgrade_refuse;        /* upgrade-action refuse: other upgrades get 400 */
+    int underscore_refuse;     /* underscore-headers refuse: names with '_' get 400 */
+    struct gh_cidr *trusted;   /* owned: trusted-proxies */
+    size_t ntrusted;
     struct proxy_svc_stats *st; /* borrowed from the process-wide table */
 };
 
@@ -158,6 +163,7 @@ struct proxy_gen {
 #define PROXY_STATES(X)                                                                            \
     X(TLS_HANDSHAKE)   /* client TLS handshake under way */                                       \
     X(READ_HEAD)       /* waiting for a complete request head */                                  \
+    X(HOLD_BODY)       /* a chunked request waits for its first chunk line; nothing chosen or sent */ \
     X(QUEUED)          /* every server is at maxconn: waiting for a slot */                       \
     X(CONNECT)         /* a real-server connection is being made (TCP, then TLS) */               \
     X(EXCHANGE)        /* request sent or streaming; response awaited or streaming */             \
@@ -169,7 +175,22 @@ enum proxy_state {
 #define PROXY_STATE_ENUM(n) ST_##n,
     PROXY_STATES(PROXY_STATE_ENUM)
 #undef PROXY_STATE_ENUM
+    ST_COUNT
 };
+
+/* What a step of the state machine tells run(). */
+#define RUN_CONTINUE 0
+#define RUN_WAIT 1
+
+/* The real-server connection's own progress. */
+enum proxy_up_state {
+    UP_CONNECTING, /* TCP connect under way */
+    UP_HANDSHAKE,  /* TLS handshake under way */
+    UP_READY,      /* usable: attached to a request, or pooled */
+};
+
+/* What the current request asked to become. */
+enum proxy_upgrade { PROXY_UPGRADE_NONE, PROXY_UPGRADE_WEBSOCKET };
 
 struct proxy_worker;
 struct proxy_conn;
@@ -185,7 +206,8 @@ struct proxy_upconn {
     char key[PROXY_KEY_LEN];
     struct proxy_srv_stats *st;    /* borrowed: process-wide, outlives generations */
     uint64_t since;                /* pooled at, monotonic ms */
-    int phase;                     /* 1 TCP connecting, 2 TLS handshake, 3 ready */
+    enum proxy_up_state st_up;
+    int reused;                    /* came from the pool for the current request */
 };
 
 struct proxy_conn {
@@ -198,14 +220,17 @@ struct proxy_conn {
     struct proxy_server *srv;  /* borrowed from gen; the server of this exchange */
     enum proxy_state st;
     struct gh_buf cin, cout, uin, uout; /* owned */
-    struct http1_msg req;  /* framing and flags of the current request (hdrs NULL) */
-    struct http1_msg resp; /* of the current response (hdrs NULL) */
-    uint64_t req_left, resp_left;
-    struct http1_chunk req_ck, resp_ck;
-    unsigned req_done : 1, resp_started : 1, resp_done : 1, resp_chunk_out : 1,
-        close_after : 1, up_private : 1, up_reused : 1, up_written : 1, head_kept : 1,
-        counted : 1, queued : 1, lingering : 1, shut_done : 1, no_pool : 1;
-    int tries;
+    struct http1_msg req;  /* the current request's parsed head (hdrs NULL) */
+    struct http1_msg resp; /* the current response's */
+    struct http1_m rq, rs; /* where the request and the response stand */
+    enum proxy_upgrade upgrade;
+    char ws_accept[32];    /* the Sec-WebSocket-Accept the 101 must carry */
+    size_t kept;           /* bytes at the front of cin: a body-less request's head, kept
+                            * so it can be sent again; 0: none */
+    uint64_t up_sent;      /* bytes of this request written to the current real server */
+    unsigned close_after : 1, up_private : 1, counted : 1, queued : 1, lingering : 1,
+        shut_done : 1, continue_sent : 1, peer_trusted : 1;
+    int tries;             /* retries on another server, against the service's retries */
     unsigned nreq;
     uint64_t deadline; /* monotonic ms; 0: none */
     size_t heap_idx;   /* position in the worker's timer heap, or SIZE_MAX */
@@ -215,13 +240,16 @@ struct proxy_conn {
     enum gh_reason why;
     char method[16];
     char path[256];
-    char peer[64]; /* "ip:port" */
-    char host[128]; /* Host as sent (for the logs) */
+    char peer[64];    /* TCP peer "ip:port" */
+    char peer_ip[48]; /* TCP peer address */
+    char client[64];  /* the logs' client: the peer, or the real client behind a trusted proxy */
+    char ip[48];      /* the real client's address (X-Real-IP, Forwarded, limits) */
+    char host[128];   /* Host as sent (for the logs) */
     const char *rule_id; /* borrowed from gen: the rule that refused, for the logs */
-    struct sockaddr_storage peer_ss;
+    struct sockaddr_storage peer_ss;   /* TCP peer */
+    struct sockaddr_storage client_ss; /* the real client (== peer_ss unless trusted chain) */
     int limited; /* counted by max-conns-per-source (released at close) */
     int persist_fresh; /* the request carried a valid cookie that need not be renewed */
-    char ip[48];
     char sni[128];
     struct proxy_conn *next, *prev; /* the worker's list */
     struct proxy_conn *qnext;       /* the worker's run-again queue */
@@ -305,6 +333,53 @@ void proxy__waitq_dispatch(struct proxy_worker *w);
 void proxy__conn_drain(struct proxy_conn *c);
 void proxy__conn_free(struct proxy_conn *c);
 const char *proxy__state_name(enum proxy_state st);
+/* Moves c to st if the transition table allows it, arming st's timer; an
+ * illegal move is logged as an internal error and closes c. */
+void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st);
+/* (Re)arms c's timer ms from now. */
+void proxy__conn_arm(struct proxy_conn *c, long long ms);
+/* Closes c at once: both sockets, its buffers; freed after the batch. */
+void proxy__conn_close(struct proxy_conn *c);
+/* The exchange no longer counts against its server's in-flight requests. */
+void proxy__conn_uncount(struct proxy_conn *c);
+
+/* body.c */
+/* Moves body bytes of m from in to out, decoded by their framing and
+ * written as m->out; m becomes DONE when the body ends. Returns input bytes
+ * consumed (0: none could move), or -1 on malformed chunked input (*why). */
+long proxy__body_pump(struct http1_m *m, struct gh_buf *in, struct gh_buf *out,
+                      const struct http1_limits *lim, enum gh_reason *why);
+/* The server closed a close-delimited body: ends it (the last chunk for a
+ * chunked client). -1 when m was not such a body. */
+int proxy__body_closed(struct http1_m *m, struct gh_buf *out);
+
+/* tunnel.c */
+/* One turn of an upgraded connection: RUN_CONTINUE or RUN_WAIT. */
+int proxy__tunnel_step(struct proxy_conn *c);
+/* The 101 went out: counts the tunnel and logs its start. */
+void proxy__tunnel_begin(struct proxy_conn *c);
+/* The tunnel ends (either side closed, or timed out): logs and uncounts it. */
+void proxy__tunnel_end(struct proxy_conn *c);
+
+/* upgrade.c */
+/* Decides the Upgrade of request m: c->upgrade becomes WEBSOCKET (checked,
+ * c->ws_accept computed) or NONE (no upgrade, or one removed); returns a
+ * refusal reason or GH_REASON_NONE. */
+enum gh_reason proxy__upgrade_request(struct proxy_conn *c, const char *head,
+                                      const struct http1_msg *m);
+/* A 101 for c's request: GH_REASON_NONE when it is the WebSocket switch we
+ * checked and forwarded, else GH_REASON_UPSTREAM_BAD_UPGRADE. */
+enum gh_reason proxy__upgrade_response(const struct proxy_conn *c, const char *head,
+                                       const struct http1_msg *m);
+
+/* client.c */
+/* Sets c's real client for this request: the TCP peer, or, when the peer
+ * is a trusted proxy, the rightmost untrusted address of its
+ * X-Forwarded-For chain. */
+void proxy__client_from_request(struct proxy_conn *c, const char *head,
+                                const struct http1_msg *m);
+/* True when ss is inside the service's trusted-proxies. */
+int proxy__is_trusted(const struct proxy_service *svc, const struct sockaddr_storage *ss);
 
 /* io.c */
 /* Reads into b's free room. >0 bytes, 0 end of stream, GH_AGAIN, GH_ERR. */
@@ -321,9 +396,9 @@ struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_
                                         const struct sockaddr_storage *src, int *full);
 /* Takes a slot on srv unless it is at maxconn: 0 taken, -1 full. */
 int proxy__server_take(struct proxy_server *srv);
-/* Starts a connection to srv into c->up: a pooled one (returns 1) or a new
- * non-blocking connect (returns 0). -1 on immediate failure. */
-int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv);
+/* Starts a connection to srv into c->up: a pooled one (returns 1, unless
+ * fresh) or a new non-blocking connect (returns 0). -1 on immediate failure. */
+int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv, int fresh);
 /* Drives connect and TLS handshake. GH_OK when ready, GH_AGAIN, GH_ERR. */
 int proxy__up_progress(struct proxy_conn *c);
 /* Gives c->up back to the worker's pool (or closes it); c->up becomes NULL. */
@@ -359,6 +434,8 @@ struct proxy_conn *proxy__timer_pop_expired(struct proxy_worker *w, uint64_t now
 
 /* accesslog.c */
 void proxy__log_access(struct proxy_conn *c);
+/* The access line of a tunnel that ended (the request was counted at its 101). */
+void proxy__log_tunnel(struct proxy_conn *c);
 void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status);
 /* A refusal before there is a connection object (accept-time limits). */
 void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr_storage *ss,

@@ -175,6 +175,22 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
     for (i = 0; i < g->nsvcs; i++)
         gh_sbuf_printf(o, "gatehouse_service_queue{service=\"%s\"} %ld\n", pl(g->svcs[i].st->name),
              atomic_load(&g->svcs[i].st->queued));
+    gh_sbuf_printf(o, "# HELP gatehouse_tunnels_active WebSocket tunnels open now.\n"
+            "# TYPE gatehouse_tunnels_active gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        gh_sbuf_printf(o, "gatehouse_tunnels_active{service=\"%s\"} %ld\n", pl(g->svcs[i].st->name),
+             atomic_load(&g->svcs[i].st->tunnels_active));
+    gh_sbuf_printf(o, "# HELP gatehouse_tunnels_total WebSocket tunnels opened (after a checked "
+            "101).\n# TYPE gatehouse_tunnels_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        gh_sbuf_printf(o, "gatehouse_tunnels_total{service=\"%s\"} %llu\n", pl(g->svcs[i].st->name),
+             atomic_load(&g->svcs[i].st->tunnels_total));
+    gh_sbuf_printf(o, "# HELP gatehouse_internal_errors_total Connections closed because the proxy "
+            "caught itself in an illegal state transition.\n"
+            "# TYPE gatehouse_internal_errors_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        gh_sbuf_printf(o, "gatehouse_internal_errors_total{service=\"%s\"} %llu\n",
+             pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->internal_errors));
     gh_sbuf_printf(o, "# HELP gatehouse_service_connections_total Client connections accepted.\n"
             "# TYPE gatehouse_service_connections_total counter\n");
     for (i = 0; i < g->nsvcs; i++)
@@ -201,7 +217,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
             unsigned long long v = atomic_load(&g->svcs[i].st->refused[c]);
             if (v)
                 gh_sbuf_printf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
-                     pl(g->svcs[i].st->name), rules_reason_name((enum gh_reason)c), v);
+                     pl(g->svcs[i].st->name), gh_reason_name((enum gh_reason)c), v);
         }
     /* Every reason row, zeros too: a rate() over a row that appears only
      * with its first failure misses that failure. */
@@ -326,7 +342,7 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         for (c = 1; c < GH_REASON_MAX; c++) {
             unsigned long long n = atomic_load(&v->refused[c]);
             if (n) {
-                gh_sbuf_printf(o, "%s\"%s\":%llu", first ? "" : ",", rules_reason_name((enum gh_reason)c), n);
+                gh_sbuf_printf(o, "%s\"%s\":%llu", first ? "" : ",", gh_reason_name((enum gh_reason)c), n);
                 first = 0;
             }
         }
@@ -334,7 +350,10 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         for (c = 0; c < PROXY_TLS_FAIL_MAX; c++)
             gh_sbuf_printf(o, "%s\"%s\":%llu", c ? "," : "",
                  proxy__tls_fail_name((enum proxy_tls_fail)c), atomic_load(&v->tls_failed[c]));
-        gh_sbuf_printf(o, "},\"servers\":[");
+        gh_sbuf_printf(o, "},\"tunnels\":%llu,\"tunnels_active\":%ld,\"internal_errors\":%llu",
+             atomic_load(&v->tunnels_total), atomic_load(&v->tunnels_active),
+             atomic_load(&v->internal_errors));
+        gh_sbuf_printf(o, ",\"servers\":[");
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             struct proxy_srv_stats *t = s->st;

@@ -199,14 +199,14 @@ static void upconn_free(struct proxy_worker *w, struct proxy_upconn *u)
     proxy__defer_free(w, u); /* a later event of this batch may still name it */
 }
 
-int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv)
+int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv, int fresh)
 {
     struct proxy_worker *w = c->w;
     struct proxy_upconn *u;
     int fd, one = 1;
 
     c->srv = srv;
-    if (!c->no_pool) {
+    if (!fresh) {
         for (u = w->idle; u != NULL; u = u->next) {
             if (strcmp(u->key, srv->key) != 0)
                 continue;
@@ -215,12 +215,11 @@ int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv)
             u->srv = srv;
             u->ep.rd = 0; /* a pooled connection with input was closed when it came */
             u->ep.wr = 1;
+            u->reused = 1;
             c->up = u;
-            c->up_reused = 1;
             return 1;
         }
     }
-    c->up_reused = 0;
     fd = socket(srv->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return -1;
@@ -235,7 +234,8 @@ int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv)
     u->ep.owner = u;
     u->conn = c;
     u->srv = srv;
-    u->phase = 1;
+    u->st_up = UP_CONNECTING;
+    u->reused = 0;
     u->st = srv->st;
     atomic_fetch_add(&u->st->conns, 1);
     atomic_fetch_add(&u->st->conns_total, 1);
@@ -265,7 +265,7 @@ int proxy__up_progress(struct proxy_conn *c)
 {
     struct proxy_upconn *u = c->up;
 
-    if (u->phase == 1) {
+    if (u->st_up == UP_CONNECTING) {
         int err = 0;
         socklen_t len = sizeof(err);
         if (!u->ep.wr && !u->ep.hup)
@@ -274,9 +274,9 @@ int proxy__up_progress(struct proxy_conn *c)
             errno = err;
             return GH_ERR;
         }
-        u->phase = u->ep.ssl ? 2 : 3;
+        u->st_up = u->ep.ssl ? UP_HANDSHAKE : UP_READY;
     }
-    if (u->phase == 2) {
+    if (u->st_up == UP_HANDSHAKE) {
         int n = SSL_do_handshake(u->ep.ssl);
         if (n != 1) {
             switch (SSL_get_error(u->ep.ssl, n)) {
@@ -305,7 +305,7 @@ int proxy__up_progress(struct proxy_conn *c)
             c->why = GH_REASON_UPSTREAM_TLS;
             return GH_ERR;
         }
-        u->phase = 3;
+        u->st_up = UP_READY;
     }
     atomic_store(&c->srv->st->fails, 0);
     return GH_OK;
@@ -328,14 +328,14 @@ void proxy__up_release(struct proxy_conn *c, int reusable)
 
     if (u == NULL)
         return;
-    if (u->ep.ssl != NULL && u->phase == 3) {
+    if (u->ep.ssl != NULL && u->st_up == UP_READY) {
         SSL_SESSION *s = SSL_get1_session(u->ep.ssl);
         if (s != NULL && SSL_SESSION_is_resumable(s))
             sess_put(w, u->key, s);
         else
             SSL_SESSION_free(s);
     }
-    if (!reusable || w->draining || u->phase != 3 || u->ep.hup) {
+    if (!reusable || w->draining || u->st_up != UP_READY || u->ep.hup) {
         proxy__up_close(c);
         return;
     }

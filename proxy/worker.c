@@ -335,7 +335,10 @@ static void accept_some(struct proxy_worker *w, struct listener *l)
             close(fd);
             continue;
         }
+        /* A trusted proxy carries many clients: they are limited per request,
+         * by their own addresses, not as one source. */
         if ((svc->conf->max_conns_per_source > 0 || svc->conf->conn_rate_per_source > 0) &&
+            !proxy__is_trusted(svc, &ss) &&
             rules_limit_conn_open(svc->scope, (struct sockaddr *)&ss,
                                   (long)svc->conf->max_conns_per_source,
                                   (long)svc->conf->conn_rate_per_source) == -1) {

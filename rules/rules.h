@@ -1,81 +1,14 @@
 /*
  * rules — what may pass: allowed virtual hosts (and SNI), the path
  * normaliser and allowed directories, pcre2 rule sets, per-source limits
- * (through the shared key-value store), and the reason codes every refusal
- * carries, mapped in one table to the HTTP status and the word the security
- * log prints. Everything here works on bytes handed in; no sockets.
+ * (through the shared key-value store). Refusals are named by the reason
+ * codes of common/reason.h. Everything here works on bytes handed in; no
+ * sockets.
  */
 #ifndef GH_RULES_RULES_H
 #define GH_RULES_RULES_H
 
-#define GH_REASONS(X)                                                                              \
-    X(NONE, 200, "none")                                                                           \
-    X(BAD_METHOD, 400, "malformed:method")                                                         \
-    X(BAD_TARGET, 400, "malformed:target")                                                         \
-    X(BAD_VERSION, 400, "malformed:version")                                                       \
-    X(VERSION_UNSUPPORTED, 505, "malformed:version-unsupported")                                   \
-    X(BAD_REQUEST_LINE, 400, "malformed:request-line")                                             \
-    X(BARE_LF, 400, "malformed:bare-lf")                                                           \
-    X(BARE_CR, 400, "malformed:bare-cr")                                                           \
-    X(CTL_CHAR, 400, "malformed:control-char")                                                     \
-    X(BAD_HEADER_NAME, 400, "malformed:header-name")                                               \
-    X(WS_BEFORE_COLON, 400, "malformed:space-before-colon")                                        \
-    X(OBS_FOLD, 400, "malformed:obs-fold")                                                         \
-    X(NO_HOST, 400, "malformed:missing-host")                                                      \
-    X(DUP_HOST, 400, "malformed:duplicate-host")                                                   \
-    X(BAD_HOST, 400, "malformed:host")                                                             \
-    X(HOST_MISMATCH, 400, "malformed:authority-host-mismatch")                                     \
-    X(BAD_CL, 400, "malformed:content-length")                                                     \
-    X(DUP_CL, 400, "malformed:duplicate-content-length")                                           \
-    X(CL_AND_TE, 400, "malformed:content-length-and-transfer-encoding")                            \
-    X(BAD_TE, 400, "malformed:transfer-encoding")                                                  \
-    X(TE_HTTP10, 400, "malformed:transfer-encoding-http10")                                        \
-    X(BAD_CHUNK, 400, "malformed:chunk")                                                           \
-    X(CHUNK_EXT_TOO_LONG, 400, "malformed:chunk-extension-too-long")                               \
-    X(BAD_EXPECT, 417, "malformed:expect")                                                         \
-    X(METHOD_NOT_ALLOWED, 405, "method")                                                           \
-    X(URI_TOO_LONG, 414, "limit:request-line")                                                     \
-    X(HEADERS_TOO_LARGE, 431, "limit:header-size")                                                 \
-    X(TOO_MANY_HEADERS, 431, "limit:header-count")                                                 \
-    X(CLIENT_TIMEOUT, 408, "timeout:client-header")                                                \
-    X(HOST_NOT_ALLOWED, 403, "host-not-allowed")                                                   \
-    X(SNI_NOT_ALLOWED, 421, "sni-not-allowed")                                                     \
-    X(SNI_HOST_MISMATCH, 421, "sni-host-mismatch")                                                 \
-    X(DIR_NOT_ALLOWED, 403, "dir-not-allowed")                                                     \
-    X(PATH_NUL, 400, "malformed:path-nul")                                                         \
-    X(PATH_ENCODED_SLASH, 400, "malformed:path-encoded-slash")                                     \
-    X(PATH_BACKSLASH, 400, "malformed:path-backslash")                                             \
-    X(PATH_BAD_ESCAPE, 400, "malformed:path-bad-escape")                                           \
-    X(PATH_BAD_UTF8, 400, "malformed:path-utf8")                                                   \
-    X(PATH_DOUBLE_ENCODING, 400, "malformed:path-double-encoding")                                 \
-    X(PATH_TRAVERSAL, 400, "malformed:path-traversal")                                             \
-    X(RULE, 403, "rule")                                                                           \
-    X(RATE_LIMIT, 429, "rate-limit")                                                               \
-    X(CONN_LIMIT, 429, "conn-limit")                                                               \
-    X(BAD_RESPONSE, 502, "upstream:malformed-response")                                            \
-    X(UPSTREAM_CONNECT, 502, "upstream:connect")                                                   \
-    X(UPSTREAM_TLS, 502, "upstream:tls")                                                           \
-    X(UPSTREAM_CLOSED, 502, "upstream:closed")                                                     \
-    X(UPSTREAM_TIMEOUT, 504, "upstream:timeout")                                                   \
-    X(NO_SERVER, 503, "upstream:no-server")                                                        \
-    X(QUEUE_FULL, 503, "upstream:queue-full")                                                      \
-    X(QUEUE_TIMEOUT, 503, "upstream:queue-timeout")
-
-enum gh_reason {
-#define GH_REASON_ENUM(n, s, w) GH_REASON_##n,
-    GH_REASONS(GH_REASON_ENUM)
-#undef GH_REASON_ENUM
-    GH_REASON_MAX
-};
-
-/* reason.c */
-/* The HTTP status a refusal for this reason answers with. */
-int rules_reason_status(enum gh_reason r);
-/* The word logged for this reason ("malformed:obs-fold"). */
-const char *rules_reason_name(enum gh_reason r);
-/* The plain body for a status: identical for every refusal of that status,
- * naming nothing internal. Sets *len. */
-const char *rules_status_page(int status, const char **text, unsigned *len);
+#include "../common/reason.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -149,6 +82,49 @@ void rules_set_eval(const struct rules_set *s, const struct rules_req *r,
 size_t rules_set_count(const struct rules_set *s);
 /* Frees this thread's pcre2 scratch (worker exit). */
 void rules_thread_fini(void);
+
+/* policy.c: the firewall of one service in one call */
+struct gh_conf;
+struct gh_conf_service;
+struct rules_policy;
+
+/* The request as the firewall sees it; spans are not NUL-terminated. */
+struct rules_http_req {
+    const char *method, *target, *host;
+    size_t method_len, target_len, host_len; /* target: origin-form path[?query] or "*";
+                                              * host_len 0: no Host (HTTP/1.0) */
+    const char *sni;                         /* TLS server name; NULL or "": none */
+    const struct sockaddr *source;           /* the client the limits count */
+    /* First value of header name, or -1 (for the rule set). */
+    int (*header)(void *ctx, const char *name, const char **v, size_t *vlen);
+    void *ctx;
+};
+
+struct rules_decision {
+    enum gh_reason why;        /* GH_REASON_NONE: forward */
+    const char *target;        /* the normalised target (the caller's out buffer) */
+    size_t target_len, path_len;
+    struct rules_verdict rule; /* the rule set's verdict: deny/redirect, log-only ids */
+};
+
+/* Builds the policy of service cs (host patterns normalised, rule set
+ * compiled). NULL with "file:line:col: message" in err. cs and conf must
+ * outlive the policy. */
+struct rules_policy *rules_policy_new(const char *file, const struct gh_conf *conf,
+                                      const struct gh_conf_service *cs, char *err,
+                                      size_t errlen);
+void rules_policy_free(struct rules_policy *p);
+/* Decides one request; see policy.c for the order. out must have room for
+ * r->target_len + 2 bytes and receives the normalised target. Returns
+ * d->why. */
+enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rules_http_req *r,
+                                  char *out, struct rules_decision *d);
+/* The normalisation alone (no limits counted, nothing logged): for writing
+ * a checked request's head again. out as for rules_policy_check. */
+enum gh_reason rules_policy_normalise(const struct rules_policy *p, const char *target,
+                                      size_t len, char *out, const char **t, size_t *tlen);
+/* True when a normalised name is among the service's allowed hosts. */
+int rules_policy_host_allowed(const struct rules_policy *p, const char *name);
 
 /* limits.c */
 /* Per-source limits through the shared key-value store; scope separates

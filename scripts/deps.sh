@@ -6,7 +6,7 @@ set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
 libxmlsec1-dev zlib1g-dev libsqlite3-dev openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
-php-mbstring xmlsec1 python3-lxml python3-cryptography chromium"
+php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium"
 bench_pkgs="$test_pkgs haproxy apache2-utils util-linux"
 fuzz_pkgs="$build clang"
 case "${1:-build}" in

@@ -13,12 +13,13 @@ Endpoints, each there to let a test observe what the proxy forwarded:
   /garbage       answers with bytes that are not HTTP
   /bad-cl        answers with two Content-Length headers
   /nocontent     204
-  /ws            WebSocket-style upgrade: 101 then echoes bytes until close
+  /ws            WebSocket upgrade: 101 (with the Accept of the key) then echoes bytes
   /whoami        this backend's port (which real server answered)
   /healthcheck.html  200, or 503 while a file "down-PORT" exists in the cwd
 Usage: backend.py PORT CERT KEY|plain [DELAY_MS]
 DELAY_MS delays every answer (a slow real server).
 """
+import base64
 import hashlib
 import os
 import socket
@@ -150,8 +151,11 @@ def serve(conn, cid):
         elif path == b"/nocontent":
             conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
         elif path == b"/ws":
+            key = headers.get(b"sec-websocket-key", b"")
+            accept = base64.b64encode(hashlib.sha1(
+                key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                         b"Upgrade: websocket\r\n\r\n")
+                         b"Upgrade: websocket\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
             while True:
                 d = f.read1(65536) if hasattr(f, "read1") else f.read(1)
                 if not d:

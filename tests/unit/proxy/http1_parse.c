@@ -133,7 +133,7 @@ TEST(http1_request_table)
         rc = http1_parse_request(r->raw, r->len, &lim, &m);
         CHECK_EQ(rc, r->rc, r->name);
         if (rc == GH_ERR && r->rc == GH_ERR)
-            CHECK_STR(rules_reason_name(m.why), rules_reason_name(r->why), r->name);
+            CHECK_STR(gh_reason_name(m.why), gh_reason_name(r->why), r->name);
         if (rc == GH_OK && r->rc == GH_OK) {
             CHECK_EQ(m.framing, r->framing, r->name);
             CHECK_EQ(m.head_len, r->len, r->name);
@@ -159,8 +159,10 @@ TEST(http1_request_fields)
     CHECK(m.flags & HTTP1_F_ABSOLUTE);
     CHECK(!(m.flags & HTTP1_F_UPGRADE)); /* Upgrade not listed in Connection */
     CHECK_EQ(m.nhdrs, 4, "header count");
-    CHECK(http1_is_hop(req, &m, "x-hop", 5));
-    CHECK(!http1_is_hop(req, &m, "host", 4));
+    CHECK_EQ(hdrs[0].kind, HTTP1_H_HOST, "host");
+    CHECK_EQ(hdrs[1].kind, HTTP1_H_HOP, "connection");
+    CHECK_EQ(hdrs[2].kind, HTTP1_H_E2E, "authorization");
+    CHECK_EQ(hdrs[3].kind, HTTP1_H_HOP, "upgrade");
 
     /* HTTP/1.0 closes unless it asks for keep-alive. */
     {
@@ -205,14 +207,14 @@ TEST(http1_request_incremental)
     rc = http1_parse_request(big, 40, &small, &m);
     CHECK_EQ(rc, GH_ERR, "long request line before its end arrives");
     CHECK_EQ(m.why, GH_REASON_URI_TOO_LONG, "414");
-    CHECK_EQ(rules_reason_status(m.why), 414, "414 status");
+    CHECK_EQ(gh_reason_status(m.why), 414, "414 status");
 
     memcpy(big, "GET / HTTP/1.1\r\nHost: a\r\nX: ", 28);
     memset(&m, 0, sizeof(m));
     m.hdrs = hdrs;
     rc = http1_parse_request(big, 200, &small, &m);
     CHECK_EQ(rc, GH_ERR, "head over max_header_size");
-    CHECK_EQ(rules_reason_status(m.why), 431, "431 status");
+    CHECK_EQ(gh_reason_status(m.why), 431, "431 status");
     {
         static const char many[] = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
         memset(&m, 0, sizeof(m));
@@ -290,7 +292,7 @@ TEST(http1_response_table)
             CHECK_EQ(m.status, r->status, r->name);
         }
         if (rc == GH_ERR)
-            CHECK_EQ(rules_reason_status(m.why), 502, r->name);
+            CHECK_EQ(gh_reason_status(m.why), 502, r->name);
     }
     {
         static const char ntlm[] = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\n"
@@ -315,7 +317,143 @@ TEST(http1_hop_by_hop)
     m.hdrs = hdrs;
     CHECK_EQ(http1_parse_request(req, sizeof(req) - 1, &lim, &m), GH_OK, "hop");
     for (i = 0; i < m.nhdrs; i++)
-        hop += (unsigned)http1_is_hop(req, &m, req + hdrs[i].name.off, hdrs[i].name.len);
+        hop += hdrs[i].kind == HTTP1_H_HOP;
     /* both Connection lines, X-Secret, Foo, Keep-Alive, TE */
     CHECK_EQ(hop, 6, "hop-by-hop count");
+    CHECK_EQ(hdrs[7].kind, HTTP1_H_E2E, "x-keep stays");
+}
+
+/* What each header line is to the proxy (issue 13): one row per header,
+ * the kind the parser gives it inside a request or a response. */
+struct kind_row {
+    const char *name;
+    const char *raw;
+    size_t len;
+    int response;
+    unsigned idx;           /* header index checked */
+    enum http1_hkind kind;
+};
+
+#define KREQ(n, hdrs, i, k) {n, L("GET / HTTP/1.1\r\nHost: a\r\n" hdrs "\r\n"), 0, i, k}
+#define KREQ10(n, hdrs, i, k) {n, L("POST / HTTP/1.0\r\n" hdrs "\r\n"), 0, i, k}
+#define KRESP(n, hdrs, i, k) {n, L("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" hdrs "\r\n"), 1, i, k}
+
+static const struct kind_row kind_rows[] = {
+    KREQ("host", "", 0, HTTP1_H_HOST),
+    KREQ("plain", "X-A: 1\r\n", 1, HTTP1_H_E2E),
+    KREQ("content-length", "Content-Length: 3\r\n", 1, HTTP1_H_FRAMING),
+    KREQ("transfer-encoding", "Transfer-Encoding: chunked\r\n", 1, HTTP1_H_FRAMING),
+    KREQ("connection", "Connection: close\r\n", 1, HTTP1_H_HOP),
+    KREQ("proxy-connection", "Proxy-Connection: keep-alive\r\n", 1, HTTP1_H_HOP),
+    KREQ("trailer", "Trailer: X\r\n", 1, HTTP1_H_HOP),
+    KREQ("te", "TE: trailers\r\n", 1, HTTP1_H_HOP),
+    KREQ("upgrade without connection", "Upgrade: h2c\r\n", 1, HTTP1_H_HOP),
+    KREQ("named in connection", "Connection: x-a\r\nX-A: 1\r\n", 2, HTTP1_H_HOP),
+    KREQ("named in a second connection", "Connection: close\r\nConnection: X-A\r\nX-A: 1\r\n", 3, HTTP1_H_HOP),
+    KREQ("named case-insensitively, in a list", "Connection: foo , X-a\r\nX-A: 1\r\n", 2, HTTP1_H_HOP),
+    KREQ("not named", "Connection: x-ab\r\nX-A: 1\r\n", 2, HTTP1_H_E2E),
+    KREQ("x-forwarded-for", "X-Forwarded-For: 6.6.6.6\r\n", 1, HTTP1_H_PROXY),
+    KREQ("x-forwarded-proto", "X-Forwarded-Proto: http\r\n", 1, HTTP1_H_PROXY),
+    KREQ("x-forwarded-host", "X-Forwarded-Host: evil\r\n", 1, HTTP1_H_PROXY),
+    KREQ("forwarded", "Forwarded: for=6.6.6.6\r\n", 1, HTTP1_H_PROXY),
+    KREQ("x-real-ip", "X-Real-IP: 6.6.6.6\r\n", 1, HTTP1_H_PROXY),
+    KREQ("proxy-authorization", "Proxy-Authorization: Basic eA==\r\n", 1, HTTP1_H_PROXY),
+    KREQ("via stays", "Via: 1.1 other\r\n", 1, HTTP1_H_E2E),
+    KREQ("underscore te", "Transfer_Encoding: chunked\r\n", 1, HTTP1_H_UNDERSCORE),
+    KREQ("underscore cl", "Content_Length: 5\r\n", 1, HTTP1_H_UNDERSCORE),
+    KREQ("underscore xff", "X_Forwarded_For: 1.2.3.4\r\n", 1, HTTP1_H_UNDERSCORE),
+    KREQ("expect 1.1", "Expect: 100-continue\r\n", 1, HTTP1_H_EXPECT),
+    KREQ10("expect 1.0 ignored", "Expect: 100-continue\r\nContent-Length: 1\r\n", 0, HTTP1_H_IGNORED),
+    KREQ10("any expect 1.0 ignored", "Expect: something-else\r\n", 0, HTTP1_H_IGNORED),
+    KREQ("websocket key is end-to-end", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", 1, HTTP1_H_E2E),
+    KRESP("server", "Server: IIS\r\n", 1, HTTP1_H_SERVER),
+    KRESP("hsts", "Strict-Transport-Security: max-age=1\r\n", 1, HTTP1_H_HSTS),
+    KRESP("response cl", "", 0, HTTP1_H_FRAMING),
+    KRESP("response named in connection", "Connection: X-Internal\r\nX-Internal: s\r\n", 2, HTTP1_H_HOP),
+    KRESP("response x-forwarded-for is not ours", "X-Forwarded-For: 1\r\n", 1, HTTP1_H_E2E),
+    KRESP("response underscore kept", "X_A: 1\r\n", 1, HTTP1_H_E2E),
+};
+
+TEST(http1_header_kind_table)
+{
+    struct http1_hdr hdrs[20];
+    struct http1_msg m;
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(kind_rows); i++) {
+        const struct kind_row *r = &kind_rows[i];
+        int rc;
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        rc = r->response ? http1_parse_response(r->raw, r->len, &lim, 0, &m)
+                         : http1_parse_request(r->raw, r->len, &lim, &m);
+        CHECK_EQ(rc, GH_OK, r->name);
+        if (rc == GH_OK) {
+            CHECK(r->idx < m.nhdrs);
+            CHECK_EQ(hdrs[r->idx].kind, r->kind, r->name);
+        }
+    }
+}
+
+/* Connection options naming framing or Host (issue 13 items 1-2): refused
+ * both ways; other facts the proxy decides on. */
+TEST(http1_connection_options_and_upgrade_fields)
+{
+    static const struct {
+        const char *name, *raw;
+        size_t len;
+        int response;
+        int rc;
+        enum gh_reason why;
+    } crows[] = {
+        {"connection: content-length", L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 43\r\nConnection: Content-Length\r\n\r\n"), 0, GH_ERR, GH_REASON_CONN_OPTION},
+        {"connection: transfer-encoding", L("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n"), 0, GH_ERR, GH_REASON_CONN_OPTION},
+        {"connection: host", L("GET / HTTP/1.1\r\nHost: a\r\nConnection: Host\r\n\r\n"), 0, GH_ERR, GH_REASON_CONN_OPTION},
+        {"in a list", L("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, HOST\r\n\r\n"), 0, GH_ERR, GH_REASON_CONN_OPTION},
+        {"second connection header", L("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nConnection: content-length\r\n\r\n"), 0, GH_ERR, GH_REASON_CONN_OPTION},
+        {"http/1.0 too", L("GET / HTTP/1.0\r\nConnection: keep-alive, content-length\r\n\r\n"), 0, GH_ERR, GH_REASON_CONN_OPTION},
+        {"not a framing name", L("GET / HTTP/1.1\r\nHost: a\r\nConnection: content-lengthy\r\n\r\n"), 0, GH_OK, GH_REASON_NONE},
+        {"response connection: content-length", L("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: content-length\r\n\r\n"), 1, GH_ERR, GH_REASON_UPSTREAM_CONN_OPTION},
+        {"response connection: transfer-encoding", L("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, Transfer-Encoding\r\n\r\n"), 1, GH_ERR, GH_REASON_UPSTREAM_CONN_OPTION},
+        {"response other option", L("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: x-a\r\n\r\n"), 1, GH_OK, GH_REASON_NONE},
+        {"expect 1.0 not checked", L("GET / HTTP/1.0\r\nExpect: nonsense\r\n\r\n"), 0, GH_OK, GH_REASON_NONE},
+        {"expect 1.1 checked", L("GET / HTTP/1.1\r\nHost: a\r\nExpect: nonsense\r\n\r\n"), 0, GH_ERR, GH_REASON_BAD_EXPECT},
+    };
+    static const char ws[] = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                             "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n";
+    static const char ws2[] = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                              "Upgrade: websocket\r\nSec-WebSocket-Key: a\r\nSec-WebSocket-Key: b\r\n\r\n";
+    static const char wsnamed[] = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, Sec-WebSocket-Key\r\n"
+                                  "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    struct http1_hdr hdrs[20];
+    struct http1_msg m;
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(crows); i++) {
+        int rc;
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        rc = crows[i].response ? http1_parse_response(crows[i].raw, crows[i].len, &lim, 0, &m)
+                              : http1_parse_request(crows[i].raw, crows[i].len, &lim, &m);
+        CHECK_EQ(rc, crows[i].rc, crows[i].name);
+        if (rc == GH_ERR)
+            CHECK_EQ(m.why, crows[i].why, crows[i].name);
+    }
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    CHECK_EQ(http1_parse_request(ws, sizeof(ws) - 1, &lim, &m), GH_OK, "ws");
+    CHECK(m.flags & HTTP1_F_UPGRADE);
+    CHECK(gh_strncaseeq(ws + m.upgrade.off, m.upgrade.len, "websocket"));
+    CHECK(gh_strncaseeq(ws + m.ws_key.off, m.ws_key.len, "dGhlIHNhbXBsZSBub25jZQ=="));
+    CHECK(gh_strncaseeq(ws + m.ws_version.off, m.ws_version.len, "13"));
+    CHECK(!(m.flags & HTTP1_F_WS_DUP));
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    CHECK_EQ(http1_parse_request(ws2, sizeof(ws2) - 1, &lim, &m), GH_OK, "ws2");
+    CHECK(m.flags & HTTP1_F_WS_DUP); /* two keys read two ways */
+    memset(&m, 0, sizeof(m));
+    m.hdrs = hdrs;
+    CHECK_EQ(http1_parse_request(wsnamed, sizeof(wsnamed) - 1, &lim, &m), GH_OK, "wsnamed");
+    CHECK_EQ(m.ws_key.len, 0, "a key the sender named in Connection is gone");
 }

@@ -196,7 +196,7 @@ TEST(rules_path_table)
     for (i = 0; i < GH_ARRAY_LEN(paths); i++) {
         enum gh_reason r = rules_path_norm(paths[i].in, strlen(paths[i].in), &def, out,
                                            sizeof(out), &n);
-        CHECK_STR(rules_reason_name(r), rules_reason_name(paths[i].why), paths[i].in);
+        CHECK_STR(gh_reason_name(r), gh_reason_name(paths[i].why), paths[i].in);
         if (r == GH_REASON_NONE && paths[i].out != NULL) {
             CHECK_STR(out, paths[i].out, paths[i].in);
             CHECK_EQ(n, strlen(paths[i].out), paths[i].in);

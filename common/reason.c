@@ -1,29 +1,40 @@
-/* The single table from reason code to HTTP status and log word. */
-#include "rules.h"
+/* The single table from reason code to HTTP status, kind and log word. */
+#include "reason.h"
 
 #include <stddef.h>
 #include <string.h>
 
 static const struct {
     int status;
+    enum gh_reason_kind kind;
     const char *name;
 } reasons[] = {
-#define GH_REASON_ROW(n, s, w) {s, w},
+#define GH_REASON_ROW(n, s, k, w) {s, GH_RK_##k, w},
     GH_REASONS(GH_REASON_ROW)
 #undef GH_REASON_ROW
 };
 
-int rules_reason_status(enum gh_reason r)
+int gh_reason_status(enum gh_reason r)
 {
     return (unsigned)r < GH_REASON_MAX ? reasons[r].status : 500;
 }
 
-const char *rules_reason_name(enum gh_reason r)
+const char *gh_reason_name(enum gh_reason r)
 {
     return (unsigned)r < GH_REASON_MAX ? reasons[r].name : "unknown";
 }
 
-const char *rules_status_page(int status, const char **text, unsigned *len)
+enum gh_reason_kind gh_reason_kind(enum gh_reason r)
+{
+    return (unsigned)r < GH_REASON_MAX ? reasons[r].kind : GH_RK_UPSTREAM;
+}
+
+int gh_reason_is_security(enum gh_reason r)
+{
+    return r != GH_REASON_NONE && gh_reason_kind(r) != GH_RK_UPSTREAM;
+}
+
+const char *gh_status_page(int status, const char **text, unsigned *len)
 {
     static const struct {
         int status;
