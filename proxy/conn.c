@@ -68,6 +68,11 @@ static const unsigned legal[ST_COUNT] = {
 };
 #undef B
 
+int proxy__conn_legal(enum proxy_state from, enum proxy_state to)
+{
+    return (unsigned)from < ST_COUNT && (unsigned)to < ST_COUNT && (legal[from] & (1u << to));
+}
+
 const char *proxy__state_name(enum proxy_state st)
 {
     return (unsigned)st < ST_COUNT ? state_names[st] : "?";

@@ -333,6 +333,8 @@ void proxy__waitq_dispatch(struct proxy_worker *w);
 void proxy__conn_drain(struct proxy_conn *c);
 void proxy__conn_free(struct proxy_conn *c);
 const char *proxy__state_name(enum proxy_state st);
+/* True when the connection machine may move from one state to the other. */
+int proxy__conn_legal(enum proxy_state from, enum proxy_state to);
 /* Moves c to st if the transition table allows it, arming st's timer; an
  * illegal move is logged as an internal error and closes c. */
 void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st);
