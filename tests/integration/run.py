@@ -19,5 +19,6 @@ import t_l_meetings  # noqa: F401
 import t_m_admin  # noqa: F401
 import t_n_integrity  # noqa: F401
 import t_o_timeouts  # noqa: F401
+import t_q_chain_timeouts  # noqa: F401
 
 sys.exit(0 if harness.run_all(sys.argv[1] if len(sys.argv) > 1 else None) else 1)

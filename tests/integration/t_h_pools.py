@@ -215,26 +215,111 @@ def metrics_label_values_are_escaped(env):
     check(('we"ird\\name', ['x"y']) in names, "JSON names: %r" % names)
 
 
-@test
-def killing_a_server_under_load_loses_little(env):
-    a, b = env.backend(), env.backend()
-    front = free_port()
-    g = env.gatehouse(base_conf(env) + service("front", front, servers=[("a", a), ("b", b)],
-                                               extra="    retries 2"))
-    p = subprocess.Popen(["wrk", "-t1", "-c8", "-d3s", "--timeout", "2s",
+def access_servers(env):
+    """Server names in the access log so far (the field after bytes out)."""
+    try:
+        with open(env.path("access.log")) as f:
+            return set(re.findall(r'" \d+ \d+ \d+ (\S+) ', f.read()))
+    except FileNotFoundError:
+        return set()
+
+
+def nginx_requests(env, port):
+    try:
+        with open(env.path("nginx-%d.access" % port)) as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def backend_requests(env, port):
+    with open(env.path("backend-%d.log" % port)) as f:
+        return sum(1 for l in f if l.startswith("REQ "))
+
+
+def nginx_pids(proc):
+    """The nginx master (started by the harness) and its workers."""
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        return [proc.pid] + [int(x) for x in f.read().split()]
+
+
+def kill_under_load(env, a, b, count, kill):
+    """wrk -c50 for 9 s on two real servers; b is SIGKILLed 3 s in. The
+    service keeps the default retries (1): a request caught at b (connect
+    refused, a pooled connection found dead, a GET written and never
+    answered) is resent, so none may be lost."""
+    front, m = free_port(), free_port()
+    env.gatehouse(base_conf(env) + service("front", front, servers=[("a", a), ("b", b)]) +
+                  mgmt(m))
+    t0 = time.monotonic()
+    p = subprocess.Popen(["wrk", "-t1", "-c50", "-d9s", "--timeout", "3s",
                           "https://127.0.0.1:%d/whoami" % front],
                          stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # let load run before the failure; the failure is the event under test
-    env.backends[b].send_signal(signal.SIGKILL)
-    out = p.communicate(timeout=30)[0]
+    try:
+        wait_until(lambda: {"a", "b"} <= access_servers(env), 3, "the load reaching both servers")
+        ready = time.monotonic() - t0
+        time.sleep(max(0.0, 3.0 - ready))  # the event time, once the load runs
+        before, at_b = count(a), count(b)
+        kill()
+        killed_at = time.monotonic() - t0
+        out = p.communicate(timeout=30)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    lost = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
-    check(reqs > 100, "load ran: %d" % reqs)
-    check(lost == 0, "GETs in flight at the killed server were retried: %d lost of %d\n%s"
-          % (lost, reqs, out))
-    print("    (one of two servers SIGKILLed under wrk: %d requests, %d lost)" % (reqs, lost))
+    bad = int(non2xx.group(1)) if non2xx else 0
+    errs = [int(x) for x in sock.groups()] if sock else [0, 0, 0, 0]
+    after = count(a) - before
+    print("    (wrk -c50 9s, b SIGKILLed at %.1fs (load on both after %.2fs): %d requests, "
+          "%d non-2xx, socket errors connect/read/write/timeout %s; a answered %d after the kill)"
+          % (killed_at, ready, reqs, bad, "/".join(map(str, errs)), after))
+    check(reqs > 500, "load ran: %d requests\n%s" % (reqs, out))
+    check(bad == 0 and sum(errs) == 0,
+          "lost with the default retries: %d non-2xx, socket errors %r of %d\n%s"
+          % (bad, errs, reqs, out))
+    check(at_b > 0, "b served before it was killed: %d" % at_b)
+    check(after > 100, "the surviving server answered after the kill: %d requests" % after)
+    text = {}
+
+    def active():
+        text["m"] = curl("--cacert", env.ca, "https://localhost:%d/metrics" % m).stdout.decode()
+        got = {}
+        for name in ("a", "b"):
+            mm = re.search(r'^gatehouse_server_active\{service="front",server="%s"\} (\S+)$'
+                           % name, text["m"], re.M)
+            got[name] = float(mm.group(1)) if mm else None
+        return got
+    try:
+        wait_until(lambda: active() == {"a": 0, "b": 0}, 5, "no requests in flight")
+    except AssertionError:
+        pass
+    got = active()
+    check(got["b"] == 0, "the dead server's in-flight count is back to 0: %r" % got)
+    check(got["a"] == 0, "the survivor's in-flight count is back to 0 once wrk ended: %r" % got)
+
+
+@test
+def killing_a_server_under_load_loses_nothing(env):
+    a, b = env.backend(), env.backend()
+    kill_under_load(env, a, b, lambda port: backend_requests(env, port),
+                    lambda: env.backends[b].send_signal(signal.SIGKILL))
+
+
+@test
+def killing_an_nginx_server_under_load_loses_nothing(env):
+    loc = 'location /whoami { return 200 "$server_port"; }'
+    a = env.nginx(extra=loc)
+    b = env.nginx(extra=loc)
+    pids = nginx_pids(env.procs[-1])
+    check(len(pids) >= 2, "nginx master and worker: %r" % pids)
+
+    def kill():
+        for pid in pids:  # the master first, so no worker is started again
+            os.kill(pid, signal.SIGKILL)
+    kill_under_load(env, a, b, lambda port: nginx_requests(env, port), kill)
 
 
 def sticky_run(env, front, n, cookie=None):
