@@ -1,6 +1,23 @@
 #!/bin/sh
 # make bench: gatehouse vs HAProxy vs nginx in one run; see tests/bench/bench.py.
+# GH_BENCH_BEFORE=DIR (a build folder of an earlier gatehouse) adds that build to
+# the same interleaved rounds and counts instructions per request of both with
+# callgrind (tests/bench/callgrind.py), appended to docs/performance.md.
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
-exec python3 tests/bench/bench.py "${1:-build}" "${BENCH_SECONDS:-10}"
+python3 tests/bench/bench.py "${1:-build}" "${BENCH_SECONDS:-10}"
+if [ -n "${GH_BENCH_BEFORE:-}" ]; then
+    out=$(python3 tests/bench/callgrind.py "$GH_BENCH_BEFORE" "${1:-build}")
+    echo "$out"
+    {
+        echo
+        echo "## Instructions per request (callgrind)"
+        echo
+        echo "One worker, one keep-alive TLS client, 1 KiB responses re-encrypted from nginx;"
+        echo "(Ir at 2200 requests - Ir at 200) / 2000, so start-up and handshakes cancel out."
+        echo "Counted instructions do not depend on what else the machine is doing."
+        echo
+        echo "$out" | sed 's/^/    /'
+    } >> docs/performance.md
+fi

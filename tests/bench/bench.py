@@ -27,6 +27,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
 SECS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 IDLE_CONNS = int(os.environ.get("GH_BENCH_IDLE", "5000"))
+# A build of an earlier gatehouse to measure beside this one in the same
+# interleaved rounds ("no worse than before" is a ratio from one run).
+BEFORE = os.environ.get("GH_BENCH_BEFORE")
 NCPU = os.cpu_count() or 1
 PROXY_CPU = ["taskset", "-c", "0"] if NCPU >= 2 else []
 LOAD_CPU = ["taskset", "-c", "1"] if NCPU >= 2 else []
@@ -155,7 +158,7 @@ def filter_rules():
     return "rules bench {\n" + "\n".join(rules) + "\n}\n", dirs
 
 
-def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag=""):
+def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="", build=None):
     rules, dirs = filter_rules() if filtered else ("", "/*")
     conf_text = "workers 1\naccess-log off\n"
     conf_text += "certificate main { cert %s; key %s }\n" % (cert, key)
@@ -171,7 +174,7 @@ def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="
     conf_text += "    server b2 127.0.0.1:%d verify-name localhost\n}\n" % b2
     name = "gatehouse-filter" if filtered else "gatehouse" + tag
     conf = write(name + ".conf", conf_text)
-    p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], name)
+    p = spawn(PROXY_CPU + [os.path.join(build or BUILD, "gatehouse"), "-c", conf], name)
     wait_port(port)
     return p
 
@@ -603,12 +606,17 @@ def main():
         "haproxy": start_haproxy(ports["haproxy"], b1, b2, ca, combined),
         "nginx": start_nginx(ports["nginx"], b1, b2, ca, cert, key),
     }
+    if BEFORE:
+        ports["gatehouse-before"] = free_port()
+        procs_by["gatehouse-before"] = start_gatehouse(ports["gatehouse-before"], b1, b2, ca,
+                                                       cert, key, tag="-before", build=BEFORE)
+    main_names = ("gatehouse", "haproxy", "nginx") + (("gatehouse-before",) if BEFORE else ())
     time.sleep(0.5)
     pids = {n: children(p.pid) for n, p in procs_by.items()}
     # Memory first, on fresh processes: after load, freed memory would absorb
     # new connections and hide their cost.
     idle = {}
-    for n in ("gatehouse", "haproxy", "nginx"):
+    for n in main_names:
         idle[n] = idle_memory(ports[n], pids[n])
     for n in procs_by:  # warm up real-server pools and session caches
         subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s",
@@ -624,16 +632,17 @@ def main():
         print("round %d done" % (rnd + 1), flush=True)
     results = {}
     for n in procs_by:
-        results[n] = {"ka1k": median_run(runs[n]["ka1k"])}
+        results[n] = {"ka1k": median_run(runs[n]["ka1k"]), "ka1k_all": runs[n]["ka1k"]}
         if "+" not in n:
             results[n]["ka64k"] = median_run(runs[n]["ka64k"])
+            results[n]["ka64k_all"] = runs[n]["ka64k"]
     for n in [n for n in procs_by if "+" in n]:
         procs_by.pop(n).terminate()
-    for n in ("gatehouse", "haproxy", "nginx"):
+    for n in main_names:
         results[n]["hs"] = handshakes(ports[n], pids[n])
         results[n]["st_new"] = s_time(ports[n], pids[n], False)
         results[n]["st_reuse"] = s_time(ports[n], pids[n], True)
-    for n in ("gatehouse", "haproxy", "nginx"):
+    for n in main_names:
         results[n]["idle"] = idle[n]
     for name, r in results.items():
         line = "%-16s 1k %8.0f req/s p99 %6.2f ms cpu %.2f" % (
@@ -650,6 +659,44 @@ def main():
         print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
               flush=True)
     report(results, machine(), saml, slides, admin)
+
+
+def before_after(res):
+    """This build against GH_BENCH_BEFORE, measured in the same rounds."""
+    if "gatehouse-before" not in res:
+        return ""
+    a, b = res["gatehouse"], res["gatehouse-before"]
+
+    def per_core(r):
+        return r["rps"] / max(r["cpu"], 0.01)
+
+    def spread(runs, f):
+        v = sorted(f(r) for r in runs)
+        return "%.0f-%.0f" % (v[0], v[-1])
+
+    rows = ["| measure | before | this build | this / before | rounds, before | rounds, this |",
+            "|---|---|---|---|---|---|"]
+    for label, key in (("keep-alive 1 KiB", "ka1k"), ("keep-alive 64 KiB", "ka64k")):
+        rows.append("| %s, req/s | %.0f | %.0f | %.3f | %s | %s |" % (
+            label, b[key]["rps"], a[key]["rps"], a[key]["rps"] / b[key]["rps"],
+            spread(b[key + "_all"], lambda r: r["rps"]), spread(a[key + "_all"], lambda r: r["rps"])))
+        rows.append("| %s, req/s per proxy core | %.0f | %.0f | %.3f | %s | %s |" % (
+            label, per_core(b[key]), per_core(a[key]), per_core(a[key]) / per_core(b[key]),
+            spread(b[key + "_all"], per_core), spread(a[key + "_all"], per_core)))
+        rows.append("| %s, p99 ms | %.2f | %.2f | %.3f | | |" % (
+            label, b[key]["p99"], a[key]["p99"], a[key]["p99"] / max(b[key]["p99"], 0.01)))
+    rows.append("| full handshakes/s per proxy core | %.0f | %.0f | %.3f | | |" % (
+        per_core(b["hs"]), per_core(a["hs"]), per_core(a["hs"]) / per_core(b["hs"])))
+    rows.append("| s_time resumed handshakes/s | %.0f | %.0f | %.3f | | |" % (
+        b["st_reuse"]["rps"], a["st_reuse"]["rps"], a["st_reuse"]["rps"] / b["st_reuse"]["rps"]))
+    rows.append("| memory per idle connection, bytes | %.0f | %.0f | %.3f | | |" % (
+        b["idle"]["rss_per_conn"], a["idle"]["rss_per_conn"],
+        a["idle"]["rss_per_conn"] / max(b["idle"]["rss_per_conn"], 1)))
+    return ("\n## This build against the one before it\n\nThe same configuration run from "
+            "GH_BENCH_BEFORE=%s in the same interleaved rounds (median of %d; the spread is the "
+            "lowest and highest round). Instruction counts per request, which do not depend on "
+            "the machine's other tenants, are in the next section when "
+            "`tests/bench/callgrind.py` was run.\n\n%s\n" % (BEFORE, ROUNDS, "\n".join(rows)))
 
 
 def report(res, m, saml, slides, admin):
@@ -836,6 +883,7 @@ Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
        "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items() if "hs" in r),
        "errors": errors, "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}}
     text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
+    text += before_after(res)
     with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
         f.write(text)
     print()
