@@ -117,7 +117,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 h1write chunk conf path rules saml blockedit
+FUZZ_TARGETS = http1 h1write chunk conf path rules policy saml blockedit
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
