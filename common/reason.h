@@ -54,6 +54,7 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(TOO_MANY_HEADERS, 431, CLIENT, "limit:header-count")                                         \
     X(CLIENT_TIMEOUT, 408, CLIENT, "timeout:client-header")                                        \
     X(BODY_TIMEOUT, 408, CLIENT, "timeout:client-body")                                            \
+    X(CLIENT_CLOSED, 499, CLIENT, "client:closed") /* logged, never answered */                    \
     X(HOST_NOT_ALLOWED, 403, CLIENT, "host-not-allowed")                                           \
     X(SNI_NOT_ALLOWED, 421, CLIENT, "sni-not-allowed")                                             \
     X(SNI_HOST_MISMATCH, 421, CLIENT, "sni-host-mismatch")                                         \

@@ -5,8 +5,9 @@
  * Content-Length body is copied up to its length and no further (the next
  * bytes belong to the next message); a chunked body is decoded and written
  * again with our own chunk sizes, no extensions and no trailers, so only
- * what the decoder accepted reaches the other side; a body that ends when
- * the server closes is copied, or chunked for an HTTP/1.1 client. A full
+ * what the decoder accepted reaches the other side (an HTTP/1.0 client gets
+ * it decoded, until close); a body that ends when the server closes is
+ * copied, or chunked for an HTTP/1.1 client. A full
  * output buffer stops the pump: that is the back-pressure.
  */
 #include "proxy_int.h"
@@ -87,8 +88,10 @@ long proxy__body_pump(struct http1_m *m, struct gh_buf *in, struct gh_buf *out,
                                 why);
         if (rc == GH_ERR)
             return -1;
-        if (dlen)
+        if (dlen && m->out == HTTP1_BODY_CHUNKED)
             put_chunk(out, d, dlen);
+        else if (dlen)
+            gh_buf_append(out, d, dlen); /* decoded, for a client that knows no chunks */
         gh_buf_consume(in, used);
         moved += (long)used;
         if (done)

@@ -56,7 +56,8 @@ static const unsigned legal[ST_COUNT] = {
     [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(CLOSED),
     [ST_READ_HEAD] = B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     [ST_HOLD_BODY] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
-    [ST_QUEUED] = B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
+    /* QUEUED again: the slot it was given went to another worker first. */
+    [ST_QUEUED] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     /* CONNECT and EXCHANGE go to CONNECT or EXCHANGE again when a request
      * moves to another (or a fresh) real-server connection. */
     [ST_CONNECT] = B(CONNECT) | B(EXCHANGE) | B(QUEUED) | B(CLOSING) | B(CLOSED),
@@ -83,18 +84,35 @@ void proxy__conn_arm(struct proxy_conn *c, long long ms)
     proxy__timer_set(c->w, c, gh_now_ms() + (uint64_t)ms);
 }
 
-/* The bound on the exchange's current wait: a response streaming is
- * bounded by idle-timeout, a client still sending its body by
- * client-body-timeout, a response not yet begun by server-timeout. */
-static long long exchange_timeout(const struct proxy_conn *c)
+/* What the exchange waits for now, from both message machines. */
+static enum proxy_wait exchange_wait(const struct proxy_conn *c)
+{
+    if (c->rs.st != H1M_HEAD)
+        return WAIT_STREAM;
+    if (http1_m_in_body(&c->rq) || gh_buf_len(&c->uout) > 0)
+        return WAIT_SEND;
+    return WAIT_RESPONSE;
+}
+
+/* Arms the bound on the exchange's current wait: a response streaming by
+ * idle-timeout, a request still on its way (each move re-arms these: they
+ * bound silence), and a response not yet begun by
+ * server-timeout, armed once when the request is out, so that a server
+ * trickling interim responses cannot stretch it. */
+static void exchange_arm(struct proxy_conn *c, int entering)
 {
     const struct gh_conf_service *cf = c->svc->conf;
+    enum proxy_wait w = exchange_wait(c);
 
-    if (c->rs.st != H1M_HEAD)
-        return cf->idle_timeout;
-    if (http1_m_in_body(&c->rq))
-        return cf->client_body_timeout;
-    return cf->server_timeout;
+    if (w == WAIT_RESPONSE && c->wait == WAIT_RESPONSE && !entering)
+        return;
+    c->wait = w;
+    /* While the request is on its way the client is bounded while it still
+     * owes body, the server (reading what we hold for it) by idle-timeout. */
+    proxy__conn_arm(c, w == WAIT_STREAM ? cf->idle_timeout
+                       : w == WAIT_SEND ? (http1_m_in_body(&c->rq) ? cf->client_body_timeout
+                                                                   : cf->idle_timeout)
+                                        : cf->server_timeout);
 }
 
 static void internal_error(struct proxy_conn *c, const char *what)
@@ -137,7 +155,7 @@ void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st)
         proxy__conn_arm(c, cf->connect_timeout);
         break;
     case ST_EXCHANGE:
-        proxy__conn_arm(c, exchange_timeout(c));
+        exchange_arm(c, 1);
         break;
     case ST_TUNNEL:
         proxy__conn_arm(c, cf->tunnel_timeout);
@@ -317,18 +335,24 @@ struct hdr_ctx {
     const struct http1_msg *m;
 };
 
-/* The rule set's view of headers: the first end-to-end line of a name. */
-static int rules_header(void *ctx, const char *name, const char **v, size_t *vlen)
+/* The rule set's view of headers: the idx-th line of a name among those
+ * the real server will get (Host and the end-to-end lines): a rule checks
+ * what is sent. */
+static int rules_header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
     const struct hdr_ctx *h = ctx;
     unsigned i;
 
-    for (i = 0; i < h->m->nhdrs; i++)
-        if (gh_strncaseeq(h->head + h->m->hdrs[i].name.off, h->m->hdrs[i].name.len, name)) {
-            *v = h->head + h->m->hdrs[i].value.off;
-            *vlen = h->m->hdrs[i].value.len;
+    for (i = 0; i < h->m->nhdrs; i++) {
+        const struct http1_hdr *f = &h->m->hdrs[i];
+        if (f->kind != HTTP1_H_E2E && f->kind != HTTP1_H_EXPECT && f->kind != HTTP1_H_HOST)
+            continue;
+        if (gh_strncaseeq(h->head + f->name.off, f->name.len, name) && idx-- == 0) {
+            *v = h->head + f->value.off;
+            *vlen = f->value.len;
             return 0;
         }
+    }
     return -1;
 }
 
@@ -503,7 +527,7 @@ static int st_hold_body(struct proxy_conn *c)
                 return refuse(c, GH_REASON_BAD_CHUNK); /* a chunk line longer than a buffer */
         }
         if (rc == GH_OK || !c->cli.rd) {
-            if (!c->cli.rd && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0) {
+            if (!c->cli.rd && !c->cli.rd_on_wr && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0) {
                 c->cli.rd = 1;
                 continue;
             }
@@ -746,7 +770,7 @@ static int st_read_head(struct proxy_conn *c)
             if (gh_buf_room(&c->cin) == 0 && c->cin.r == 0)
                 gh_buf_grow(&c->cin, c->svc->lim.max_header_size + 1024);
         }
-        if (!c->cli.rd && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0)
+        if (!c->cli.rd && !c->cli.rd_on_wr && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0)
             c->cli.rd = 1; /* decrypted bytes waiting inside OpenSSL: no edge will come */
         if (!c->cli.rd) {
             if (gh_buf_len(&c->cin) == 0)
@@ -800,6 +824,11 @@ static int begin_response(struct proxy_conn *c, const struct http1_msg *m)
             out = HTTP1_BODY_CHUNKED;
         else
             c->close_after = 1;
+    } else if (m->framing == HTTP1_BODY_CHUNKED && c->req.version == 10) {
+        /* HTTP/1.0 knows no chunked coding (RFC 9112 7.1): the decoded body
+         * goes out until close. */
+        out = HTTP1_BODY_CLOSE;
+        c->close_after = 1;
     }
     if (http1_m_begin(&c->rs, m, out) == -1) {
         internal_error(c, "response message did not start at HEAD");
@@ -817,8 +846,12 @@ static int begin_response(struct proxy_conn *c, const struct http1_msg *m)
 static void finish_exchange(struct proxy_conn *c)
 {
     int done = c->rq.st == H1M_DONE;
+    /* DONE means the request was copied out of cin, not that it reached the
+     * server: a connection with request bytes still in uout (a server that
+     * answered before reading everything) would start the next client's
+     * request in the middle of this one's body. */
     int reusable = done && c->rs.st == H1M_DONE && !(c->resp.flags & HTTP1_F_CONN_CLOSE) &&
-                   gh_buf_len(&c->uin) == 0 && c->up != NULL &&
+                   gh_buf_len(&c->uout) == 0 && gh_buf_len(&c->uin) == 0 && c->up != NULL &&
                    (c->up->ep.ssl == NULL || !SSL_has_pending(c->up->ep.ssl));
 
     proxy__log_access(c);
@@ -850,15 +883,39 @@ static void finish_exchange(struct proxy_conn *c)
     proxy__conn_set_state(c, ST_READ_HEAD);
 }
 
+/* A step that ended the exchange returns ENDED(the RUN_ value for run()). */
+#define ENDED(r) (-1 - (r))
+
+/* The whole request is out of the client: keep reading it (pipelined
+ * requests wait in cin, bounded by its room) so that a client that goes
+ * away is noticed at once and its real-server connection closed, rather
+ * than held until the server answers a request nobody waits for. */
+static int watch_client(struct proxy_conn *c)
+{
+    long n;
+
+    if (!c->cli.rd || c->cin.data == NULL || gh_buf_room(&c->cin) == 0 ||
+        c->rq.st == H1M_TUNNEL)
+        return 0;
+    n = proxy__ep_read(&c->cli, &c->cin);
+    if (n > 0)
+        return 0; /* the next request: read now, parsed after this exchange */
+    if (n == GH_AGAIN)
+        return 0;
+    c->why = GH_REASON_CLIENT_CLOSED;
+    proxy__log_access(c);
+    proxy__conn_close(c);
+    return ENDED(RUN_CONTINUE);
+}
+
 /* The request towards the real server: write what is queued, pump the
  * body, read more of it. Returns 1 on progress, 0 none, or a RUN_ value
  * (negated, minus one) when the step ended the exchange. */
-#define ENDED(r) (-1 - (r))
 static int exchange_request(struct proxy_conn *c)
 {
     const struct http1_limits *lim = &c->svc->lim;
     enum gh_reason why = GH_REASON_NONE;
-    int progress = 0;
+    int progress = 0, r;
     long n;
 
     if (gh_buf_len(&c->uout) > 0 && c->up->ep.wr) {
@@ -871,7 +928,7 @@ static int exchange_request(struct proxy_conn *c)
         }
     }
     if (!http1_m_in_body(&c->rq))
-        return progress;
+        return (r = watch_client(c)) < 0 ? r : progress;
     if (gh_buf_len(&c->cin) > 0) {
         n = proxy__body_pump(&c->rq, &c->cin, &c->uout, lim, &why);
         if (n < 0)
@@ -961,7 +1018,9 @@ static int exchange_response(struct proxy_conn *c)
             }
         }
     }
-    while (c->rs.st == H1M_HEAD && gh_buf_len(&c->uin) > 0) {
+    /* A head waits while the client has not taken the last ones: a server
+     * sending interim responses without end meets back-pressure like a body. */
+    while (c->rs.st == H1M_HEAD && gh_buf_len(&c->uin) > 0 && gh_buf_len(&c->cout) < GH_BUF_SIZE) {
         struct http1_msg m;
         int rc;
         memset(&m, 0, sizeof(m));
@@ -1024,7 +1083,7 @@ static int st_exchange(struct proxy_conn *c)
         return RUN_CONTINUE;
     }
     if (progress) {
-        proxy__conn_arm(c, exchange_timeout(c));
+        exchange_arm(c, 0);
         return RUN_CONTINUE;
     }
     return RUN_WAIT;
@@ -1123,10 +1182,16 @@ void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t event
 {
     if (c->st == ST_CLOSED || ep->fd == -1)
         return;
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
         ep->rd = 1;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        if (ep->wr_on_rd)
+            ep->wr = 1, ep->wr_on_rd = 0;
+    }
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
         ep->wr = 1;
+        if (ep->rd_on_wr)
+            ep->rd = 1, ep->rd_on_wr = 0;
+    }
     if (events & (EPOLLHUP | EPOLLERR))
         ep->hup = 1;
     run(c);

@@ -30,7 +30,10 @@ long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b)
             ep->rd = 0;
             return GH_AGAIN;
         case SSL_ERROR_WANT_WRITE:
-            ep->wr = 0;
+            /* A read that must write first: both wait for the write edge,
+             * else a loop on rd would spin on it. */
+            ep->rd = ep->wr = 0;
+            ep->rd_on_wr = 1;
             return GH_AGAIN;
         case SSL_ERROR_ZERO_RETURN:
             return 0;
@@ -74,7 +77,8 @@ long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b)
             ep->wr = 0;
             return GH_AGAIN;
         case SSL_ERROR_WANT_READ:
-            ep->rd = 0;
+            ep->rd = ep->wr = 0;
+            ep->wr_on_rd = 1;
             return GH_AGAIN;
         default:
             ERR_clear_error();
@@ -114,5 +118,5 @@ void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep)
     }
     close(ep->fd);
     ep->fd = -1;
-    ep->rd = ep->wr = ep->hup = 0;
+    ep->rd = ep->wr = ep->hup = ep->rd_on_wr = ep->wr_on_rd = 0;
 }

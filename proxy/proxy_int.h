@@ -33,6 +33,9 @@ struct proxy_ep {
     int fd;         /* owned, -1 when none */
     SSL *ssl;       /* owned; NULL for plain text */
     unsigned rd : 1, wr : 1, hup : 1;
+    /* TLS may need to write to read (a KeyUpdate reply) or read to write:
+     * the blocked operation waits for the other direction's edge. */
+    unsigned rd_on_wr : 1, wr_on_rd : 1;
     void *owner;    /* borrowed: the conn, upconn or listener */
 };
 
@@ -189,6 +192,9 @@ enum proxy_up_state {
     UP_READY,      /* usable: attached to a request, or pooled */
 };
 
+/* What an exchange waits for: it picks the timeout that bounds the wait. */
+enum proxy_wait { WAIT_SEND, WAIT_RESPONSE, WAIT_STREAM };
+
 /* What the current request asked to become. */
 enum proxy_upgrade { PROXY_UPGRADE_NONE, PROXY_UPGRADE_WEBSOCKET };
 
@@ -224,6 +230,7 @@ struct proxy_conn {
     struct http1_msg resp; /* the current response's */
     struct http1_m rq, rs; /* where the request and the response stand */
     enum proxy_upgrade upgrade;
+    enum proxy_wait wait;  /* the wait the exchange's timer was last armed for */
     char ws_accept[32];    /* the Sec-WebSocket-Accept the 101 must carry */
     size_t kept;           /* bytes at the front of cin: a body-less request's head, kept
                             * so it can be sent again; 0: none */

@@ -53,8 +53,9 @@ struct rules_req {
     const char *method, *path, *query;
     size_t method_len, path_len, query_len;
     const struct sockaddr *source;
-    /* First value of header name, or -1. */
-    int (*header)(void *ctx, const char *name, const char **v, size_t *vlen);
+    /* The idx-th line (from 0) of header name: 0 with *v, *vlen set, or -1
+     * when there are no more. */
+    int (*header)(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen);
     void *ctx;
 };
 
@@ -76,7 +77,10 @@ struct rules_set *rules_set_new(const char *file, const struct gh_conf_ruleset *
 void rules_set_free(struct rules_set *s);
 /* Evaluates in order: log rules are recorded and evaluation goes on; the
  * first deny, allow or redirect decides. A regex that hits its match limit
- * counts as a match for deny rules (fail closed) and not for others. */
+ * counts as a match for deny rules (fail closed) and not for others. A
+ * header sent several times is matched line by line, the way that fails
+ * closed: a deny, redirect or log rule matches when any line does, an
+ * allow rule only when every line does. */
 void rules_set_eval(const struct rules_set *s, const struct rules_req *r,
                     struct rules_verdict *v);
 size_t rules_set_count(const struct rules_set *s);
@@ -95,8 +99,8 @@ struct rules_http_req {
                                               * host_len 0: no Host (HTTP/1.0) */
     const char *sni;                         /* TLS server name; NULL or "": none */
     const struct sockaddr *source;           /* the client the limits count */
-    /* First value of header name, or -1 (for the rule set). */
-    int (*header)(void *ctx, const char *name, const char **v, size_t *vlen);
+    /* The idx-th line of header name, or -1 (for the rule set). */
+    int (*header)(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen);
     void *ctx;
 };
 

@@ -211,6 +211,31 @@ static int match(const struct rules_set *s, const struct rule *r, const char *v,
     return 0;
 }
 
+/* Every line of the header, so a second copy cannot hide behind the first
+ * (the server sees them all): any line for deny, redirect and log, every
+ * line for allow. A line at the regex limit counts as a match for deny. */
+static int header_match(const struct rules_set *s, const struct rule *r,
+                        const struct rules_req *q)
+{
+    const char *val;
+    size_t vl;
+    unsigned idx;
+    int all = r->action == RULES_ALLOW;
+
+    for (idx = 0; q->header(q->ctx, r->header, idx, &val, &vl) == 0; idx++) {
+        int m = match(s, r, val, vl);
+        if (m == -1)
+            m = r->action == RULES_DENY;
+        if (all && !m)
+            return 0;
+        if (!all && m)
+            return 1;
+        if (idx > 1000)
+            break; /* the parser allows fewer lines than this */
+    }
+    return all && idx > 0;
+}
+
 void rules_set_eval(const struct rules_set *s, const struct rules_req *q, struct rules_verdict *v)
 {
     size_t i;
@@ -235,15 +260,19 @@ void rules_set_eval(const struct rules_set *s, const struct rules_req *q, struct
             val = q->query, vl = q->query_len;
             break;
         case F_HEADER:
-            if (q->header == NULL || q->header(q->ctx, r->header, &val, &vl) == -1)
+            if (q->header == NULL || q->header(q->ctx, r->header, 0, &val, &vl) == -1)
                 continue;
             break;
         case F_SOURCE:
             break;
         }
-        m = r->field == F_SOURCE ? cidr_match(r, q->source) : match(s, r, val, vl);
-        if (m == -1)
-            m = r->action == RULES_DENY; /* fail closed only where closing is the point */
+        if (r->field == F_HEADER) {
+            m = header_match(s, r, q);
+        } else {
+            m = r->field == F_SOURCE ? cidr_match(r, q->source) : match(s, r, val, vl);
+            if (m == -1)
+                m = r->action == RULES_DENY; /* fail closed only where closing is the point */
+        }
         if (!m)
             continue;
         if (r->action == RULES_LOG) {

@@ -23,7 +23,7 @@ struct pasted {
     size_t len;
 };
 
-static int header(void *ctx, const char *name, const char **v, size_t *vlen)
+static int header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
     const struct pasted *p = ctx;
     const char *line = memchr(p->text, '\n', p->len), *end = p->text + p->len;
@@ -37,7 +37,8 @@ static int header(void *ctx, const char *name, const char **v, size_t *vlen)
         if (ll == 0)
             break; /* end of the head */
         colon = memchr(l, ':', ll);
-        if (colon != NULL && (size_t)(colon - l) == nl && strncasecmp(l, name, nl) == 0) {
+        if (colon != NULL && (size_t)(colon - l) == nl && strncasecmp(l, name, nl) == 0 &&
+            idx-- == 0) {
             const char *val = colon + 1;
             while (val < l + ll && (*val == ' ' || *val == '\t'))
                 val++;

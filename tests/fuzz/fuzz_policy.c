@@ -34,10 +34,11 @@ static const char conf_text[] =
 static struct gh_conf *conf;
 static struct rules_policy *pol;
 
-static int header(void *ctx, const char *name, const char **v, size_t *vlen)
+static int header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
     (void)ctx;
     (void)name;
+    (void)idx;
     (void)v;
     (void)vlen;
     return -1;

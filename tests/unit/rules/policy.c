@@ -80,10 +80,10 @@ static const struct prow prows[] = {
 
 static const char *ua_now;
 
-static int header(void *ctx, const char *name, const char **v, size_t *vlen)
+static int header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
     (void)ctx;
-    if (strcmp(name, "User-Agent") != 0 || ua_now == NULL)
+    if (strcmp(name, "User-Agent") != 0 || ua_now == NULL || idx > 0)
         return -1;
     *v = ua_now;
     *vlen = strlen(ua_now);

@@ -20,25 +20,36 @@ static const char ruleset_text[] =
     "    rule no-trace deny 405 if method exact TRACE\n"
     "    rule redos deny 400 if query regex \"^(a+)+$\"\n"
     "    rule v6 deny if source 2001:db8::/32\n"
+    "    rule role deny 403 if header X-Role exact admin\n"
+    "    rule trusted allow if header X-Trust exact yes\n"
+    "    rule after-trust deny 403 if path prefix /trust\n"
     "}\n";
 
 struct hdrs {
-    const char *ua;
+    const char *lines; /* "Name=value|value..." : the lines of one header, or NULL */
 };
 
-static int header(void *ctx, const char *name, const char **v, size_t *vlen)
+static int header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
     struct hdrs *h = ctx;
+    const char *p, *e;
+    size_t n = strlen(name);
 
-    if (strcmp(name, "User-Agent") != 0 || h->ua == NULL)
+    if (h->lines == NULL || strncmp(h->lines, name, n) != 0 || h->lines[n] != '=')
         return -1;
-    *v = h->ua;
-    *vlen = strlen(h->ua);
+    for (p = h->lines + n + 1; idx > 0; idx--) {
+        if ((p = strchr(p, '|')) == NULL)
+            return -1;
+        p++;
+    }
+    e = strchr(p, '|');
+    *v = p;
+    *vlen = e ? (size_t)(e - p) : strlen(p);
     return 0;
 }
 
 static const struct {
-    const char *name, *method, *path, *query, *ua, *src;
+    const char *name, *method, *path, *query, *hdr, *src;
     const char *id; /* deciding rule, or NULL */
     int nlogged;
 } cases[] = {
@@ -50,11 +61,18 @@ static const struct {
     {"redirect", "GET", "/old", "", NULL, "192.0.2.1", "old", 0},
     {"not exact", "GET", "/old/x", "", NULL, "192.0.2.1", NULL, 0},
     {"trace", "TRACE", "/", "", NULL, "192.0.2.1", "no-trace", 0},
-    {"scanner logged", "GET", "/", "", "Mozilla sqlmap/1.0", "192.0.2.1", NULL, 1},
-    {"scanner logged then denied", "GET", "/admin", "", "Nikto", "192.0.2.1", "no-admin", 1},
+    {"scanner logged", "GET", "/", "", "User-Agent=Mozilla sqlmap/1.0", "192.0.2.1", NULL, 1},
+    {"scanner logged then denied", "GET", "/admin", "", "User-Agent=Nikto", "192.0.2.1", "no-admin", 1},
     {"redos fails closed", "GET", "/", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", NULL, "192.0.2.1", "redos", 0},
     {"v6 cidr", "GET", "/", "", NULL, "2001:db8::5", "v6", 0},
     {"v6 outside", "GET", "/", "", NULL, "2001:db9::5", NULL, 0},
+    /* a header sent twice is matched line by line, failing closed */
+    {"header deny on the first line", "GET", "/", "", "X-Role=admin", "192.0.2.1", "role", 0},
+    {"header deny on a second line", "GET", "/", "", "X-Role=user|admin", "192.0.2.1", "role", 0},
+    {"header deny, no line matches", "GET", "/", "", "X-Role=user|guest", "192.0.2.1", NULL, 0},
+    {"allow needs every line", "GET", "/trust", "", "X-Trust=yes|no", "192.0.2.1", "after-trust", 0},
+    {"allow with every line", "GET", "/trust", "", "X-Trust=yes|yes", "192.0.2.1", "trusted", 0},
+    {"log rule on any line", "GET", "/", "", "User-Agent=ok|sqlmap", "192.0.2.1", NULL, 1},
 };
 
 TEST(rules_set_eval_table)
@@ -77,12 +95,12 @@ TEST(rules_set_eval_table)
         gh_conf_free(c);
         return;
     }
-    CHECK_EQ(rules_set_count(s), 8, "rules compiled");
+    CHECK_EQ(rules_set_count(s), 11, "rules compiled");
     for (i = 0; i < GH_ARRAY_LEN(cases); i++) {
         struct sockaddr_storage ss;
         struct rules_req q;
         struct rules_verdict v;
-        struct hdrs h = {cases[i].ua};
+        struct hdrs h = {cases[i].hdr};
         memset(&ss, 0, sizeof(ss));
         if (strchr(cases[i].src, ':')) {
             ss.ss_family = AF_INET6;
