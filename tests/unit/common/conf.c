@@ -443,3 +443,75 @@ TEST(conf_docs_cover_table)
         }
     }
 }
+
+/* Every configuration snippet in the README and docs/ parses: a fenced
+ * block whose first directive is a top-level one is configuration, and a
+ * reader who copies it must get a working file. */
+TEST(conf_docs_snippets_parse)
+{
+    static const char *const files[] = {"README.md", "docs/config.md", "docs/performance.md",
+                                        "docs/internals/proxy.md", "docs/internals/rules.md",
+                                        "docs/internals/saml.md", "docs/internals/slides.md",
+                                        "docs/internals/web-ui.md"};
+    size_t f, checked = 0;
+
+    for (f = 0; f < GH_ARRAY_LEN(files); f++) {
+        FILE *fp = fopen(files[f], "r");
+        char line[1024], *block = NULL, err[512];
+        size_t len = 0, cap = 0;
+        int in = 0, start = 0, lineno = 0;
+
+        if (fp == NULL)
+            continue; /* not every page exists in every tree */
+        while (fgets(line, sizeof(line), fp) != NULL) {
+            lineno++;
+            if (strncmp(line, "```", 3) == 0) {
+                if (in && block != NULL) {
+                    /* the first word of the first line that is not a comment */
+                    char word[64] = "";
+                    const char *p = block;
+                    size_t i;
+                    while (*p == '#' || *p == '\n' || *p == ' ') {
+                        if (*p == '#')
+                            p = strchr(p, '\n') ? strchr(p, '\n') : p + strlen(p);
+                        else
+                            p++;
+                    }
+                    for (i = 0; i + 1 < sizeof(word) && p[i] && p[i] != ' ' && p[i] != '\n'; i++)
+                        word[i] = p[i];
+                    word[i] = '\0';
+                    for (i = 0; i < gh_conf_ndirectives; i++)
+                        if (gh_conf_directives[i].ctx == GH_CTX_MAIN &&
+                            strcmp(gh_conf_directives[i].name, word) == 0)
+                            break;
+                    if (i < gh_conf_ndirectives) {
+                        struct gh_conf *c = gh_conf_parse(files[f], block, len, err, sizeof(err));
+                        char where[128];
+                        snprintf(where, sizeof(where), "%s: block at line %d", files[f], start);
+                        if (c == NULL)
+                            fprintf(stderr, "%s: %s\n", where, err);
+                        CHECK_EQ(c != NULL, 1, where);
+                        gh_conf_free(c);
+                        checked++;
+                    }
+                }
+                in = !in;
+                len = 0;
+                start = lineno + 1;
+                continue;
+            }
+            if (in) {
+                size_t n = strlen(line);
+                if (len + n + 1 > cap) {
+                    cap = (len + n + 1) * 2;
+                    block = realloc(block, cap);
+                }
+                memcpy(block + len, line, n + 1);
+                len += n;
+            }
+        }
+        fclose(fp);
+        free(block);
+    }
+    CHECK(checked >= 5); /* the README and config.md have at least these */
+}
