@@ -2,7 +2,8 @@
 # make bench: gatehouse vs HAProxy vs nginx in one run; see tests/bench/bench.py.
 # GH_BENCH_BEFORE=DIR (a build folder of an earlier gatehouse) adds that build to
 # the same interleaved rounds and counts instructions per request of both with
-# callgrind (tests/bench/callgrind.py), appended to docs/performance.md.
+# callgrind (tests/bench/callgrind.py); GH_BENCH_ONLY=before-after measures only
+# the two, back to back per round. Both write their sections of docs/performance.md.
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
@@ -10,6 +11,9 @@ python3 tests/bench/bench.py "${1:-build}" "${BENCH_SECONDS:-10}"
 if [ -n "${GH_BENCH_BEFORE:-}" ]; then
     out=$(python3 tests/bench/callgrind.py "$GH_BENCH_BEFORE" "${1:-build}")
     echo "$out"
+    # the section is replaced, not appended twice
+    awk '/^## Instructions per request \(callgrind\)/{skip=1; next} /^## /{skip=0} !skip' \
+        docs/performance.md > docs/performance.md.new
     {
         echo
         echo "## Instructions per request (callgrind)"
@@ -19,5 +23,6 @@ if [ -n "${GH_BENCH_BEFORE:-}" ]; then
         echo "Counted instructions do not depend on what else the machine is doing."
         echo
         echo "$out" | sed 's/^/    /'
-    } >> docs/performance.md
+    } >> docs/performance.md.new
+    mv docs/performance.md.new docs/performance.md
 fi

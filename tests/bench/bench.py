@@ -584,7 +584,82 @@ def admin_bench(ca, cert, key):
     return res
 
 
+def paired_before_after():
+    """GH_BENCH_ONLY=before-after: this build and GH_BENCH_BEFORE only,
+    measured back to back in each round (the order alternating, so neither
+    always runs first), for keep-alive 1 KiB and 64 KiB and full handshakes.
+    The figure is the ratio within each round, whose median and spread
+    machine drift between rounds cannot move the way it moves raw rates.
+    Replaces the "This build against the one before it" section of
+    docs/performance.md."""
+    ca, cert, key, combined = setup_certs()
+    b1, b2 = start_backends(cert, key)
+    ports = {"gatehouse": free_port(), "gatehouse-before": free_port()}
+    procs_by = {"gatehouse": start_gatehouse(ports["gatehouse"], b1, b2, ca, cert, key),
+                "gatehouse-before": start_gatehouse(ports["gatehouse-before"], b1, b2, ca, cert,
+                                                    key, tag="-before", build=BEFORE)}
+    time.sleep(0.5)
+    pids = {n: children(p.pid) for n, p in procs_by.items()}
+    for n in procs_by:
+        subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s",
+                                   "https://127.0.0.1:%d/1k.bin" % ports[n]], capture_output=True)
+    runs = {(n, k): [] for n in procs_by for k in ("ka1k", "ka64k", "hs")}
+    for rnd in range(ROUNDS):
+        order = ["gatehouse", "gatehouse-before"][::1 if rnd % 2 == 0 else -1]
+        for k in ("ka1k", "ka64k", "hs"):
+            for n in order:
+                if k == "hs":
+                    runs[(n, k)].append(handshakes(ports[n], pids[n]))
+                else:
+                    runs[(n, k)].append(wrk(ports[n], "/1k.bin" if k == "ka1k" else "/64k.bin",
+                                            pids[n]))
+        print("round %d done" % (rnd + 1), flush=True)
+    for p in procs_by.values():
+        p.terminate()
+
+    def per_core(r):
+        return r["rps"] / max(r["cpu"], 0.01)
+
+    rows = ["| measure | before (median) | this build (median) | this / before, per round: median | lowest | highest |",
+            "|---|---|---|---|---|---|"]
+    for k, label in (("ka1k", "keep-alive 1 KiB"), ("ka64k", "keep-alive 64 KiB"),
+                     ("hs", "full handshakes")):
+        for f, what in ((lambda r: r["rps"], "req/s" if k != "hs" else "handshakes/s"),
+                        (per_core, "per proxy core")):
+            a = [f(r) for r in runs[("gatehouse", k)]]
+            b = [f(r) for r in runs[("gatehouse-before", k)]]
+            ratios = sorted(x / y for x, y in zip(a, b) if y)
+            rows.append("| %s, %s | %.0f | %.0f | %.3f | %.3f | %.3f |" % (
+                label, what, sorted(b)[len(b) // 2], sorted(a)[len(a) // 2],
+                ratios[len(ratios) // 2], ratios[0], ratios[-1]))
+    errors = sorted({r.get("errors", "") for v in runs.values() for r in v if r.get("errors")})
+    section = ("## This build against the one before it\n\n"
+               "`GH_BENCH_ONLY=before-after GH_BENCH_BEFORE=DIR make bench` on %s: this build "
+               "and the build in %s, the same configuration (one worker, re-encrypting to two "
+               "nginx TLS backends), measured back to back in each of %d rounds, the order "
+               "alternating. Each ratio is taken within one round, so the drift of a shared "
+               "machine between rounds cancels; its median and spread are given. Errors: %s.\n\n"
+               "%s\n" % (time.strftime("%Y-%m-%d"), os.path.basename(os.path.dirname(BEFORE)) or BEFORE,
+                          ROUNDS, ", ".join(errors) or "none", "\n".join(rows)))
+    path = os.path.join(ROOT, "docs", "performance.md")
+    text = open(path).read()
+    start = text.find("## This build against the one before it")
+    if start >= 0:
+        end = text.find("\n## ", start + 10)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text += "\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+    print(section)
+
+
 def main():
+    if os.environ.get("GH_BENCH_ONLY") == "before-after":
+        if not BEFORE:
+            raise SystemExit("GH_BENCH_ONLY=before-after needs GH_BENCH_BEFORE=BUILD_DIR")
+        paired_before_after()
+        return
     saml = saml_bench()
     print("saml: %r" % saml, flush=True)
     ca, cert, key, combined = setup_certs()
@@ -607,9 +682,13 @@ def main():
         "nginx": start_nginx(ports["nginx"], b1, b2, ca, cert, key),
     }
     if BEFORE:
+        # measured right after this build in every round: the nearest in time
         ports["gatehouse-before"] = free_port()
-        procs_by["gatehouse-before"] = start_gatehouse(ports["gatehouse-before"], b1, b2, ca,
-                                                       cert, key, tag="-before", build=BEFORE)
+        before = start_gatehouse(ports["gatehouse-before"], b1, b2, ca, cert, key,
+                                 tag="-before", build=BEFORE)
+        procs_by = {k: v for n, p in procs_by.items()
+                    for k, v in ([(n, p), ("gatehouse-before", before)] if n == "gatehouse"
+                                 else [(n, p)])}
     main_names = ("gatehouse", "haproxy", "nginx") + (("gatehouse-before",) if BEFORE else ())
     time.sleep(0.5)
     pids = {n: children(p.pid) for n, p in procs_by.items()}
@@ -879,7 +958,7 @@ Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
        "admin_start": admin["start_s"], "slides_table": slides_table, "saml_acs": saml.get("acs_checks_per_s", 0), "saml_rsa": saml.get("rsa2048_verifies_per_s", 0),
        "saml_bytes": saml.get("response_bytes", 0),
        "saml_over": 100.0 * (1 - saml.get("acs_checks_per_s", 0) / max(saml.get("rsa2048_verifies_per_s", 1), 1)),
-       **{"date": time.strftime("%%Y-%%m-%%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
+       **{"date": time.strftime("%Y-%m-%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
        "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items() if "hs" in r),
        "errors": errors, "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}}
     text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
