@@ -84,14 +84,19 @@ void proxy__conn_arm(struct proxy_conn *c, long long ms)
     proxy__timer_set(c->w, c, gh_now_ms() + (uint64_t)ms);
 }
 
-/* What the exchange waits for now, from both message machines. */
+/* What the exchange waits for now, from both message machines and the
+ * buffers: while a body goes up, a full uout means the server is not
+ * reading (it is not the client's silence). */
 static enum proxy_wait exchange_wait(const struct proxy_conn *c)
 {
-    if (c->rs.st != H1M_HEAD)
+    if (c->rs.st != H1M_HEAD && c->rs.st != H1M_DONE)
         return WAIT_STREAM;
-    if (http1_m_in_body(&c->rq) || gh_buf_len(&c->uout) > 0)
-        return WAIT_SEND;
-    return WAIT_RESPONSE;
+    if (gh_buf_len(&c->uout) >= GH_BUF_SIZE / 2 ||
+        (!http1_m_in_body(&c->rq) && gh_buf_len(&c->uout) > 0))
+        return WAIT_SERVER_READ;
+    if (http1_m_in_body(&c->rq))
+        return WAIT_CLIENT_BODY;
+    return c->rs.st == H1M_DONE ? WAIT_STREAM : WAIT_RESPONSE;
 }
 
 /* Arms the bound on the exchange's current wait: a response streaming by
@@ -107,12 +112,9 @@ static void exchange_arm(struct proxy_conn *c, int entering)
     if (w == WAIT_RESPONSE && c->wait == WAIT_RESPONSE && !entering)
         return;
     c->wait = w;
-    /* While the request is on its way the client is bounded while it still
-     * owes body, the server (reading what we hold for it) by idle-timeout. */
-    proxy__conn_arm(c, w == WAIT_STREAM ? cf->idle_timeout
-                       : w == WAIT_SEND ? (http1_m_in_body(&c->rq) ? cf->client_body_timeout
-                                                                   : cf->idle_timeout)
-                                        : cf->server_timeout);
+    proxy__conn_arm(c, w == WAIT_CLIENT_BODY ? cf->client_body_timeout
+                       : w == WAIT_RESPONSE  ? cf->server_timeout
+                                             : cf->idle_timeout);
 }
 
 static void internal_error(struct proxy_conn *c, const char *what)
@@ -326,6 +328,7 @@ static void copy_for_log(char *dst, size_t len, const char *src, size_t n)
 }
 
 static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m);
+static int watch_client(struct proxy_conn *c);
 static int start_upstream(struct proxy_conn *c, struct proxy_server *srv, int fresh);
 static int enqueue(struct proxy_conn *c);
 static void run(struct proxy_conn *c);
@@ -333,11 +336,33 @@ static void run(struct proxy_conn *c);
 struct hdr_ctx {
     const char *head;
     const struct http1_msg *m;
+    const struct proxy_conn *c;
 };
 
+/* True for a line the real server will get from the client: Host, the
+ * end-to-end lines, a checked WebSocket Upgrade, a trusted proxy's
+ * X-Forwarded-For chain. Gatehouse's own lines are not the client's to
+ * match. */
+static int forwarded_line(const struct hdr_ctx *h, const struct http1_hdr *f)
+{
+    const char *n = h->head + f->name.off;
+
+    switch (f->kind) {
+    case HTTP1_H_E2E:
+    case HTTP1_H_EXPECT:
+    case HTTP1_H_HOST:
+        return 1;
+    case HTTP1_H_PROXY:
+        return h->c->peer_trusted && gh_strncaseeq(n, f->name.len, "x-forwarded-for");
+    case HTTP1_H_HOP:
+        return h->c->upgrade == PROXY_UPGRADE_WEBSOCKET && gh_strncaseeq(n, f->name.len, "upgrade");
+    default:
+        return 0;
+    }
+}
+
 /* The rule set's view of headers: the idx-th line of a name among those
- * the real server will get (Host and the end-to-end lines): a rule checks
- * what is sent. */
+ * the real server will get from the client: a rule checks what is sent. */
 static int rules_header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
     const struct hdr_ctx *h = ctx;
@@ -345,7 +370,7 @@ static int rules_header(void *ctx, const char *name, unsigned idx, const char **
 
     for (i = 0; i < h->m->nhdrs; i++) {
         const struct http1_hdr *f = &h->m->hdrs[i];
-        if (f->kind != HTTP1_H_E2E && f->kind != HTTP1_H_EXPECT && f->kind != HTTP1_H_HOST)
+        if (!forwarded_line(h, f))
             continue;
         if (gh_strncaseeq(h->head + f->name.off, f->name.len, name) && idx-- == 0) {
             *v = h->head + f->value.off;
@@ -372,7 +397,7 @@ static char *target_room(struct proxy_worker *w, size_t len)
 static enum gh_reason check_request(struct proxy_conn *c, const char *head,
                                     const struct http1_msg *m, struct rules_decision *d)
 {
-    struct hdr_ctx hc = {head, m};
+    struct hdr_ctx hc = {head, m, c};
     struct rules_http_req r;
     int k;
 
@@ -421,7 +446,7 @@ static int begin_request(struct proxy_conn *c)
     const char *head = c->cin.data + c->cin.r;
     struct http1_msg *m = &c->req;
     struct rules_decision d;
-    enum gh_reason r;
+    enum gh_reason r, r_up;
 
     c->nreq++;
     atomic_fetch_add(&w->n_requests, 1);
@@ -436,6 +461,9 @@ static int begin_request(struct proxy_conn *c)
         internal_error(c, "request message did not start at HEAD");
         return refuse(c, GH_REASON_INTERNAL);
     }
+    /* The upgrade is decided first, so the rules see the Upgrade line only
+     * when it is forwarded; its refusal comes after the firewall's. */
+    r_up = proxy__upgrade_request(c, head, m);
     r = check_request(c, head, m, &d);
     if (r == GH_REASON_RULE) {
         m->hdrs = NULL;
@@ -451,7 +479,7 @@ static int begin_request(struct proxy_conn *c)
     if (r == GH_REASON_NONE && (m->flags & HTTP1_F_UNDERSCORE) && c->svc->underscore_refuse)
         r = GH_REASON_UNDERSCORE_HEADER;
     if (r == GH_REASON_NONE)
-        r = proxy__upgrade_request(c, head, m);
+        r = r_up;
     if (r != GH_REASON_NONE) {
         m->hdrs = NULL;
         return refuse(c, r);
@@ -698,7 +726,9 @@ static int rewrite_kept_head(struct proxy_conn *c)
 static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
 {
     struct proxy_server *old = c->srv, *srv;
-    int reused = c->up != NULL && c->up->reused && !c->up_private;
+    /* A private (NTLM) connection the server closed while idle is as benign
+     * as a pooled one: a fresh connection, the client re-authenticates. */
+    int reused = c->up != NULL && c->up->reused;
     int resendable = c->up_sent == 0 || (c->kept > 0 && idempotent(c->method));
 
     proxy__conn_uncount(c);
@@ -872,6 +902,9 @@ static void finish_exchange(struct proxy_conn *c)
     gh_buf_put(&c->uout);
     gh_buf_put(&c->cout); /* empty here: an idle connection keeps no buffer */
     if (c->close_after || !done) {
+        /* What the client still sends of its body is read and dropped, so
+         * it sees the answer rather than a reset. */
+        c->lingering = !done;
         proxy__conn_set_state(c, ST_CLOSING);
         return;
     }
@@ -898,8 +931,11 @@ static int watch_client(struct proxy_conn *c)
         c->rq.st == H1M_TUNNEL)
         return 0;
     n = proxy__ep_read(&c->cli, &c->cin);
-    if (n > 0)
-        return 0; /* the next request: read now, parsed after this exchange */
+    if (n > 0) {
+        if (c->st != ST_EXCHANGE)
+            c->bytes_in += (uint64_t)n; /* body bytes, pumped once the server is there */
+        return 0; /* or the next request: read now, parsed after this exchange */
+    }
     if (n == GH_AGAIN)
         return 0;
     c->why = GH_REASON_CLIENT_CLOSED;
@@ -918,8 +954,14 @@ static int exchange_request(struct proxy_conn *c)
     int progress = 0, r;
     long n;
 
+    if (c->rs.st == H1M_DONE && c->up->ep.hup)
+        return 0; /* answered, and gone: the rest of the body has nowhere to go */
     if (gh_buf_len(&c->uout) > 0 && c->up->ep.wr) {
         n = proxy__ep_write(&c->up->ep, &c->uout);
+        if (n == GH_ERR && c->rs.st == H1M_DONE) {
+            c->up->ep.hup = 1; /* it answered early and stopped listening */
+            return 1;
+        }
         if (n == GH_ERR)
             return ENDED(upstream_failed(c, GH_REASON_UPSTREAM_CLOSED));
         if (n > 0) {
@@ -1010,6 +1052,10 @@ static int exchange_response(struct proxy_conn *c)
                 proxy__body_closed(&c->rs, &c->cout);
                 c->up->ep.hup = 1; /* not reusable */
                 progress = 1;
+            } else if (c->rs.st == H1M_DONE) {
+                if (!c->up->ep.hup)
+                    progress = 1;
+                c->up->ep.hup = 1; /* closed after its answer: done with it */
             } else if (c->rs.st == H1M_HEAD && gh_buf_len(&c->uin) == 0) {
                 return ENDED(upstream_failed(c, GH_REASON_UPSTREAM_CLOSED));
             } else if (c->rs.st != H1M_DONE && !(c->rs.st == H1M_BODY_CLOSE && n == 0)) {
@@ -1078,7 +1124,12 @@ static int st_exchange(struct proxy_conn *c)
             progress = 1;
         }
     }
-    if (c->rs.st == H1M_DONE && gh_buf_len(&c->cout) == 0) {
+    /* The exchange ends when the response is out and the request reached
+     * the server whole; a server that answered before reading all of the
+     * body gets the rest while it reads (an NTLM 401 to a POST keeps its
+     * connection), unless it went away. */
+    if (c->rs.st == H1M_DONE && gh_buf_len(&c->cout) == 0 &&
+        ((c->rq.st == H1M_DONE && gh_buf_len(&c->uout) == 0) || c->up->ep.hup)) {
         finish_exchange(c);
         return RUN_CONTINUE;
     }
@@ -1148,10 +1199,12 @@ static void run(struct proxy_conn *c)
             r = st_hold_body(c);
             break;
         case ST_QUEUED:
-            r = RUN_WAIT; /* proxy__waitq_dispatch moves it on */
+            /* proxy__waitq_dispatch moves it on; a client that leaves meanwhile
+             * leaves nothing behind at the server. */
+            r = watch_client(c) < 0 ? RUN_CONTINUE : RUN_WAIT;
             break;
         case ST_CONNECT:
-            r = st_connect(c);
+            r = watch_client(c) < 0 ? RUN_CONTINUE : st_connect(c);
             break;
         case ST_EXCHANGE:
             r = st_exchange(c);
@@ -1237,18 +1290,22 @@ void proxy__conn_timeout(struct proxy_conn *c)
         upstream_failed(c, GH_REASON_UPSTREAM_TIMEOUT);
         break;
     case ST_EXCHANGE:
-        if (c->rs.st != H1M_HEAD) {
+        switch (c->wait) {
+        case WAIT_STREAM:
             proxy__log_access(c);
             proxy__conn_close(c);
             return;
-        }
-        if (http1_m_in_body(&c->rq)) {
+        case WAIT_CLIENT_BODY:
             refuse(c, GH_REASON_BODY_TIMEOUT);
             break;
+        case WAIT_SERVER_READ:
+        case WAIT_RESPONSE:
+            gh_log_warn("service %s: server %s (%s): %s in time", c->svc->conf->name,
+                        c->srv->name, c->srv->addr,
+                        c->wait == WAIT_RESPONSE ? "no response" : "the request was not read");
+            refuse(c, GH_REASON_UPSTREAM_TIMEOUT);
+            break;
         }
-        gh_log_warn("service %s: server %s (%s): no response in time", c->svc->conf->name,
-                    c->srv->name, c->srv->addr);
-        refuse(c, GH_REASON_UPSTREAM_TIMEOUT);
         break;
     case ST_CLOSED:
     case ST_COUNT:

@@ -44,9 +44,26 @@ uint64_t proxy__server_id(const char *key)
     return gh_fnv1a(key, strlen(key));
 }
 
+/* A server a client may stay with: not in maint, up, and not held back
+ * after a failed connect (its clients go elsewhere, and are re-pinned). */
 static int usable(const struct proxy_server *s)
 {
-    return s->admin != 2 && atomic_load(&s->st->up);
+    return s->admin != 2 && atomic_load(&s->st->up) && atomic_load(&s->fail_until) <= gh_now_ms();
+}
+
+/* Eight hex digits, as the cookie writes its expiry; -1 for anything else. */
+static int parse_expiry(const char *v, unsigned long *out)
+{
+    unsigned long x = 0;
+    int i, h;
+
+    for (i = 0; i < 8; i++) {
+        if ((h = gh_hexval((unsigned char)v[i])) < 0)
+            return -1;
+        x = x * 16 + (unsigned long)h;
+    }
+    *out = x;
+    return 0;
 }
 
 /* source-ip key: type, service scope, family, masked address */
@@ -166,6 +183,7 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
     size_t i;
 
     c->persist_fresh = 0;
+    c->persist_srv = NULL;
     if (cf->persistence[0] == 's') {
         unsigned char k[22];
         int64_t id;
@@ -186,7 +204,7 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
             return NULL;
         memcpy(expiry, v, 8);
         expiry[8] = '\0';
-        if (sscanf(expiry, "%8lx", &exp) != 1 || (time_t)exp < time(NULL))
+        if (parse_expiry(expiry, &exp) == -1 || (time_t)exp < time(NULL))
             return NULL;
         for (i = 0; i < c->svc->nservers; i++) {
             mac(c, &c->svc->servers[i], expiry, want);
@@ -195,6 +213,7 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
                     return NULL;
                 /* refresh the cookie once half its life has passed */
                 c->persist_fresh = (time_t)exp - time(NULL) > (time_t)(cf->persist_timeout / 2000);
+                c->persist_srv = &c->svc->servers[i];
                 return &c->svc->servers[i];
             }
         }
@@ -226,7 +245,10 @@ int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen)
     char expiry[16], m[25];
     long ttl = (long)(cf->persist_timeout / 1000);
 
-    if (cf->persistence[0] != 'c' || c->persist_fresh || c->srv == NULL || c->srv->st == NULL)
+    /* A fresh cookie for the server that answered stays as it is; one that
+     * named another (a failover) is replaced: the client is re-pinned. */
+    if (cf->persistence[0] != 'c' || (c->persist_fresh && c->srv == c->persist_srv) ||
+        c->srv == NULL || c->srv->st == NULL)
         return 0;
     pthread_once(&once, init_secret);
     if (!have_secret)

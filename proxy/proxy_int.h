@@ -192,8 +192,21 @@ enum proxy_up_state {
     UP_READY,      /* usable: attached to a request, or pooled */
 };
 
-/* What an exchange waits for: it picks the timeout that bounds the wait. */
-enum proxy_wait { WAIT_SEND, WAIT_RESPONSE, WAIT_STREAM };
+/* What an exchange waits for: it picks the timeout that bounds the wait
+ * and names who was too slow when it expires. */
+enum proxy_wait {
+    WAIT_CLIENT_BODY, /* the client owes body: client-body-timeout, then 408 */
+    WAIT_SERVER_READ, /* the server does not read what we hold for it: idle-timeout, 504 */
+    WAIT_RESPONSE,    /* the request is out, no final response yet: server-timeout, 504 */
+    WAIT_STREAM,      /* the response streams: idle-timeout, then a cut */
+};
+
+/* One direction of a tunnel. */
+enum proxy_tun {
+    TUN_OPEN, /* bytes flow */
+    TUN_EOF,  /* its sender ended: what is buffered still goes */
+    TUN_SHUT, /* all of it went and the receiver's write side is shut */
+};
 
 /* What the current request asked to become. */
 enum proxy_upgrade { PROXY_UPGRADE_NONE, PROXY_UPGRADE_WEBSOCKET };
@@ -231,6 +244,7 @@ struct proxy_conn {
     struct http1_m rq, rs; /* where the request and the response stand */
     enum proxy_upgrade upgrade;
     enum proxy_wait wait;  /* the wait the exchange's timer was last armed for */
+    enum proxy_tun tun_up, tun_down; /* client to server, server to client */
     char ws_accept[32];    /* the Sec-WebSocket-Accept the 101 must carry */
     size_t kept;           /* bytes at the front of cin: a body-less request's head, kept
                             * so it can be sent again; 0: none */
@@ -257,6 +271,7 @@ struct proxy_conn {
     struct sockaddr_storage client_ss; /* the real client (== peer_ss unless trusted chain) */
     int limited; /* counted by max-conns-per-source (released at close) */
     int persist_fresh; /* the request carried a valid cookie that need not be renewed */
+    struct proxy_server *persist_srv; /* borrowed: the server that cookie names */
     char sni[128];
     struct proxy_conn *next, *prev; /* the worker's list */
     struct proxy_conn *qnext;       /* the worker's run-again queue */

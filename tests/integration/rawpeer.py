@@ -5,6 +5,7 @@ ever raising on a timeout, and the security log."""
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -372,3 +373,37 @@ def short(b, n=160):
     """A printable, bounded view of bytes for failure messages."""
     s = repr(b[:n])
     return s + ("...(%d bytes)" % len(b) if len(b) > n else "")
+
+
+def send_while_reading(c, data, limit):
+    """Sends data in pieces, reading whatever the proxy answers in between
+    (into c.buf), bounded by limit seconds."""
+    end = time.time() + limit
+    sock = c.s
+    view = memoryview(data)
+    while len(view) and time.time() < end:
+        r, w, _ = select.select([sock], [sock], [], 0.5)
+        if r or (hasattr(sock, "pending") and sock.pending()):
+            try:
+                sock.settimeout(0.5)
+                d = sock.recv(65536)
+                if d:
+                    c.buf += d
+                else:
+                    c.eof = True
+                    return
+            except (socket.timeout, ssl.SSLWantReadError, BlockingIOError):
+                pass
+            except (ssl.SSLError, OSError):
+                c.eof = True
+                return
+        if w:
+            try:
+                sock.settimeout(0.5)
+                n = sock.send(view[:65536])
+                view = view[n:]
+            except (socket.timeout, ssl.SSLWantWriteError, BlockingIOError):
+                pass
+            except (ssl.SSLError, OSError):
+                return
+    sock.settimeout(5)

@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import base_conf, curl, free_port, service, test, wait_until
-from rawpeer import Client, Problems, RawBackend, short
+from rawpeer import Client, Problems, RawBackend, send_while_reading, short
 from t_n_integrity import conf, req, ws_fields
 
 
@@ -167,26 +167,30 @@ def p_hostile_a_pool_desync_after_early_answer(env):
     p = Problems("a-pool-desync")
 
     # The kernel's buffers (gatehouse's send + the server's receive) are
-    # measured with a body far larger than them: gatehouse must close that
-    # connection (its request was not done), and what arrived is the capacity.
+    # measured with a body far larger than them: what arrived before the
+    # connection closed is the capacity (or all of it, where gatehouse
+    # forwards the rest of the body to a server that still reads).
     ok = p.row("probe: a body far larger than the buffers")
     big = 16 << 20
     before = set(srv.conns())
     c = Client(port, env.ca)
     c.send(req("POST", "/early?a=probe", [("Content-Length", str(big))]))
-    sender = threading.Thread(target=c.send, args=(b"B" * big,), daemon=True)
-    sender.start()
+    # one thread both sends and reads: an SSL socket is not for two at once
+    send_while_reading(c, b"B" * big, 3)
     r = c.final(timeout=5)
     ok(r.status == 200 and r.body == b"early", "client got %r %s" % (r, short(r.body)))
     c.close()
-    sender.join(5)
     time.sleep(0.8)
     new = [cid for cid in srv.conns() if cid not in before]
     ok(len(new) == 1, "probe used server conns %r" % new)
     cap = 0
     if new:
         declared, cap, _ = body_runs(srv.conns()[new[0]], b"")
-    ok(1 << 16 < cap < big, "capacity %d not measurable" % cap)
+    ok(1 << 16 < cap <= big, "capacity %d not measurable" % cap)
+    if cap == big:
+        # gatehouse went on forwarding the body after the early answer, as
+        # long as the server read it: probe around the usual capacity then
+        cap = 4 << 20
     # Bodies about the capacity: all of it leaves the client and gatehouse's
     # request is done, while its last bytes may still wait in gatehouse's
     # buffer when the early answer completes. The kernel's autotuning moves
@@ -201,10 +205,8 @@ def p_hostile_a_pool_desync_after_early_answer(env):
         before = dict(srv.conns())
         a = Client(port, env.ca)
         a.send(req("POST", "/early?a=%d" % extra, [("Content-Length", str(size))]))
-        sender = threading.Thread(target=a.send, args=(b"B" * size,), daemon=True)
-        sender.start()
+        send_while_reading(a, b"B" * size, 5)
         ra = a.final(timeout=5)
-        sender.join(5)
         marker = b"victim%d" % extra
         b = Client(port, env.ca)
         b.send(req("GET", "/next?%s" % marker.decode(), [("Cookie", "session=victim-secret")]))

@@ -11,13 +11,15 @@ acts by path), or rawbackend.py where its recording is enough."""
 import base64
 import hashlib
 import re
+import select
 import socket
 import ssl
 import threading
 import time
 
 from harness import base_conf, free_port, service, test, wait_until
-from rawpeer import Client, Problems, RawBackend, parse_requests, security, short
+from rawpeer import (Client, Problems, RawBackend, parse_requests, security, send_while_reading,
+                     short)
 from t_n_integrity import WS_GUID, req, ws_fields, ws_key
 from t_p_hostile import Scripted, access_lines, metrics
 
@@ -687,12 +689,12 @@ def r_hostile2_f_early_answers(env):
         c.send(req("POST", target, fields))
         chunked = fields[-1][0] == "Transfer-Encoding"
         data = b"%x\r\n%s\r\n0\r\n\r\n" % (size, b"B" * size) if chunked else b"B" * size
-        t = threading.Thread(target=c.send, args=(data,), daemon=True)
-        t.start()
+        # One thread sends the body and takes in what arrives meanwhile: an
+        # SSL socket used from two threads at once corrupts its own stream.
+        send_while_reading(c, data, 10)
         r = c.final(timeout=5)
         want = 401 if "ntlm" in target else 304 if "304" in target else 200
         ok(r.status == want, "client got %r, want %d" % (r, want))
-        t.join(5)
         # the same client's next request, and another client's
         c.send(req("GET", "/ok?%s-same" % target[7:]))
         rs = c.final(timeout=3)
@@ -920,10 +922,6 @@ def r_hostile2_k_timeouts(env):
     size = 8 << 20
     c.send(req("POST", "/hang?t=0&k=2", [("Content-Length", str(size))]))
     srv_slow = threading.Event()
-
-    def pump():
-        c.s.settimeout(10)
-        c.send(b"Z" * size)
     # the server reads the head, then the body after 2.5 s: make it slow
     orig = srv.read_body
 
@@ -933,10 +931,8 @@ def r_hostile2_k_timeouts(env):
             time.sleep(2.5)
         return orig(cc, cid, head, buf)
     srv.read_body = slow_body
-    th = threading.Thread(target=pump, daemon=True)
-    th.start()
+    send_while_reading(c, b"Z" * size, 10)  # one thread for the SSL socket
     r = c.final(timeout=8)
-    th.join(5)
     c.close()
     srv.read_body = orig
     rec = [x.get("reason") for x in security(env)[sec:]]
