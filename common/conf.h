@@ -111,6 +111,8 @@ struct gh_conf_service {
     struct gh_conf_list allowed_methods;
     char *rule_set;                      /* owned; NULL: none */
     char *sni_host_match;                /* owned; "on" or "off" */
+    char *sni_default;                   /* owned; "on": the listener's first certificate answers
+                                          * a server name no certificate names; "off": refused */
     char *merge_slashes;                 /* owned; "on" or "off" */
     char *encoded_slash;                 /* owned; "refuse" or "allow" */
     char *server_header;                 /* owned; "strip" or "pass" */

@@ -9,6 +9,7 @@
 #include "conf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1142,8 +1143,106 @@ static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, stru
     }
 }
 
-/* Checks between blocks: every name that refers to another block exists,
- * and no two services listen on one address. */
+static int lists_equal(const struct gh_conf_list *a, const struct gh_conf_list *b)
+{
+    size_t i;
+
+    if (a->n != b->n)
+        return 0;
+    for (i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* A pattern of allowed-hosts, lower-cased, without a trailing dot. */
+static void host_pat(const char *p, char *out, size_t len)
+{
+    size_t i;
+
+    for (i = 0; p[i] && i + 1 < len; i++)
+        out[i] = (char)tolower((unsigned char)p[i]);
+    out[i] = '\0';
+    if (i > 0 && out[i - 1] == '.')
+        out[i - 1] = '\0';
+}
+
+/* Two allowed-hosts patterns overlap when some name matches both: "*"
+ * matches everything, "*.d" exactly one label before d. */
+static int hosts_overlap(const char *a, const char *b)
+{
+    char x[300], y[300];
+
+    host_pat(a, x, sizeof(x));
+    host_pat(b, y, sizeof(y));
+    if (strcmp(x, "*") == 0 || strcmp(y, "*") == 0 || strcmp(x, y) == 0)
+        return 1;
+    if (x[0] == '*' && x[1] == '.' && y[0] != '*') {
+        const char *dot = strchr(y, '.');
+        return dot != NULL && strcmp(dot, x + 1) == 0;
+    }
+    if (y[0] == '*' && y[1] == '.' && x[0] != '*') {
+        const char *dot = strchr(x, '.');
+        return dot != NULL && strcmp(dot, y + 1) == 0;
+    }
+    return 0;
+}
+
+/* Services may share a listener (the TLS server name, then Host, choose
+ * among them). What is decided before a request names its service is the
+ * listener's, so the services on one listener must agree on it; and no
+ * name may be allowed by two of them, or Host could not choose. */
+static int check_listeners(struct parser *ps, struct gh_conf *c)
+{
+    size_t i, j, a, b;
+
+    for (i = 0; i < c->nservices; i++) {
+        const struct gh_conf_service *sv = &c->services[i];
+        for (j = 0; j < i; j++) {
+            const struct gh_conf_service *o = &c->services[j];
+            const char *what = NULL;
+            if (strcmp(o->listen, sv->listen) != 0)
+                continue;
+            if ((o->certificate == NULL) != (sv->certificate == NULL))
+                what = "TLS (certificate) or plain HTTP";
+            else if (!lists_equal(&o->tls_versions, &sv->tls_versions))
+                what = "tls-versions";
+            else if (o->client_header_timeout != sv->client_header_timeout)
+                what = "client-header-timeout";
+            else if (o->max_request_line != sv->max_request_line ||
+                     o->max_header_size != sv->max_header_size ||
+                     o->max_headers != sv->max_headers || o->max_chunk_ext != sv->max_chunk_ext)
+                what = "max-request-line, max-header-size, max-headers and max-chunk-ext";
+            else if (o->max_conns_per_source != sv->max_conns_per_source ||
+                     o->conn_rate_per_source != sv->conn_rate_per_source)
+                what = "max-conns-per-source and conn-rate-per-source";
+            else if (strcmp(o->sni_default, sv->sni_default) != 0)
+                what = "sni-default";
+            if (what != NULL) {
+                ERR(ps, sv->listen_loc,
+                    "service '%s' shares %s with service '%s' (%s:%d:%d) but not its %s, which "
+                    "apply before a request names its service",
+                    sv->name, sv->listen, o->name, ps->file, o->listen_loc.line,
+                    o->listen_loc.col, what);
+                return -1;
+            }
+            for (a = 0; a < sv->allowed_hosts.n; a++)
+                for (b = 0; b < o->allowed_hosts.n; b++)
+                    if (hosts_overlap(sv->allowed_hosts.v[a], o->allowed_hosts.v[b])) {
+                        ERR(ps, sv->allowed_hosts.loc,
+                            "service '%s' allows '%s', which overlaps '%s' of service '%s' "
+                            "(%s:%d:%d) on the same listener %s: Host could not choose",
+                            sv->name, sv->allowed_hosts.v[a], o->allowed_hosts.v[b], o->name,
+                            ps->file, o->allowed_hosts.loc.line, o->allowed_hosts.loc.col,
+                            sv->listen);
+                        return -1;
+                    }
+        }
+    }
+    return 0;
+}
+
+/* Checks between blocks: every name that refers to another block exists. */
 static int check_refs(struct parser *ps, struct gh_conf *c)
 {
     size_t i, j;
@@ -1229,14 +1328,8 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
             ERR(ps, sv->reencrypt_loc, "service '%s': no ca named '%s'", sv->name, sv->reencrypt);
             return -1;
         }
-        for (j = 0; j < i; j++)
-            if (strcmp(c->services[j].listen, sv->listen) == 0) {
-                ERR(ps, sv->listen_loc, "service '%s' listens on %s like service '%s'", sv->name,
-                    sv->listen, c->services[j].name);
-                return -1;
-            }
     }
-    return 0;
+    return check_listeners(ps, c);
 }
 
 struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, char *err,
@@ -1331,6 +1424,7 @@ void gh_conf_free(struct gh_conf *c)
         list_clear(&s->allowed_methods);
         free(s->rule_set);
         free(s->sni_host_match);
+        free(s->sni_default);
         free(s->merge_slashes);
         free(s->encoded_slash);
         free(s->server_header);

@@ -94,6 +94,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
      "GET HEAD POST PUT DELETE OPTIONS PATCH", 0, 0, NULL},
     {"rule-set", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"sni-host-match", GH_CTX_SERVICE, GH_T_STR, S(sni_host_match), "on", 0, 0, "on off"},
+    {"sni-default", GH_CTX_SERVICE, GH_T_STR, S(sni_default), "on", 0, 0, "on off"},
     {"merge-slashes", GH_CTX_SERVICE, GH_T_STR, S(merge_slashes), "on", 0, 0, "on off"},
     {"encoded-slash", GH_CTX_SERVICE, GH_T_STR, S(encoded_slash), "refuse", 0, 0,
      "refuse allow"},

@@ -225,8 +225,8 @@ void proxy__conn_close(struct proxy_conn *c)
     proxy__conn_uncount(c);
     atomic_fetch_sub(&c->svc->st->conns_active, 1);
     if (c->limited)
-        rules_limit_conn_close(c->svc->scope, (struct sockaddr *)&c->peer_ss,
-                               (long)c->svc->conf->max_conns_per_source);
+        rules_limit_conn_close(c->lsvc->scope, (struct sockaddr *)&c->peer_ss,
+                               (long)c->lsvc->conf->max_conns_per_source);
     proxy__up_close(c);
     proxy__ep_close(w, &c->cli);
     gh_buf_put(&c->cin);
@@ -439,6 +439,48 @@ static void exchange_reset(struct proxy_conn *c)
     c->rule_id = NULL;
 }
 
+/* The service of a request on a shared listener: the one whose allowed
+ * hosts name its Host; without such a one, the one whose allowed hosts
+ * name the TLS server name, else the listener's first (whose firewall then
+ * refuses the Host). */
+static struct proxy_service *service_for(const struct proxy_conn *c, const char *head,
+                                         const struct http1_msg *m)
+{
+    struct proxy_service *s;
+    char name[300];
+
+    if (c->lsvc->lnext == NULL)
+        return c->lsvc;
+    if (m->host.len > 0 && rules_host_norm(head + m->host.off, m->host.len, name, sizeof(name)) == 0)
+        for (s = c->lsvc; s != NULL; s = s->lnext)
+            if (rules_policy_host_allowed(s->policy, name))
+                return s;
+    if (c->sni[0] != '\0' && rules_host_norm(c->sni, strlen(c->sni), name, sizeof(name)) == 0)
+        for (s = c->lsvc; s != NULL; s = s->lnext)
+            if (rules_policy_host_allowed(s->policy, name))
+                return s;
+    return c->lsvc;
+}
+
+/* The connection now serves s: its counters follow it, a private real-
+ * server connection of another service is not carried over, and trust in
+ * the peer is s's to give. */
+static void use_service(struct proxy_conn *c, struct proxy_service *s)
+{
+    if (s == c->svc)
+        return;
+    atomic_fetch_sub(&c->svc->st->conns_active, 1);
+    atomic_fetch_add(&s->st->conns_active, 1);
+    atomic_fetch_add(&s->st->conns_total, 1);
+    if (c->up != NULL) {
+        proxy__up_close(c);
+        c->up_private = 0;
+        c->srv = NULL;
+    }
+    c->svc = s;
+    c->peer_trusted = proxy__is_trusted(s, &c->peer_ss);
+}
+
 /* A complete, valid request head is at the front of cin. */
 static int begin_request(struct proxy_conn *c)
 {
@@ -450,6 +492,7 @@ static int begin_request(struct proxy_conn *c)
 
     c->nreq++;
     atomic_fetch_add(&w->n_requests, 1);
+    use_service(c, service_for(c, head, m));
     exchange_reset(c);
     copy_for_log(c->method, sizeof(c->method), head + m->method.off, m->method.len);
     copy_for_log(c->path, sizeof(c->path), head + m->path.off, m->path.len);
@@ -1334,6 +1377,7 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     c->w = w;
     c->gen = proxy__gen_ref(g);
     c->svc = svc;
+    c->lsvc = svc;
     c->heap_idx = SIZE_MAX;
     c->cli.kind = EP_CLIENT;
     c->cli.fd = fd;
@@ -1377,6 +1421,7 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
             return;
         }
         SSL_set_accept_state(c->cli.ssl);
+        SSL_set_app_data(c->cli.ssl, c); /* the SNI callback looks at c's listener */
         proxy__conn_arm(c, svc->conf->client_header_timeout);
     } else {
         c->st = ST_READ_HEAD;

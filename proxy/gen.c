@@ -140,36 +140,60 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
     return svc->policy == NULL ? -1 : 0;
 }
 
+/* The context of the listener's services whose certificate names name
+ * (lower case): exact names first, in the order services and certificates
+ * are listed, then wildcards (one label); NULL when none does. */
+static SSL_CTX *sni_find(const struct proxy_service *head, const char *name)
+{
+    const struct proxy_service *s;
+    const char *dot = strchr(name, '.');
+    size_t i, k;
+
+    for (s = head; s != NULL; s = s->lnext)
+        for (i = 0; i < s->nsni; i++)
+            for (k = 0; k < s->sni[i].nnames; k++)
+                if (strcmp(s->sni[i].names[k], name) == 0)
+                    return s->sni[i].ctx;
+    for (s = head; dot != NULL && s != NULL; s = s->lnext)
+        for (i = 0; i < s->nsni; i++)
+            for (k = 0; k < s->sni[i].nnames; k++)
+                if (s->sni[i].names[k][0] == '*' && strcmp(s->sni[i].names[k] + 1, dot) == 0)
+                    return s->sni[i].ctx;
+    return NULL;
+}
+
+/* The TLS server name picks the certificate among every service on the
+ * listener (the connection names its listener's first service); a name no
+ * certificate answers gets the listener's default, or, with `sni-default
+ * off`, the unrecognized_name alert. */
 static int sni_cb(SSL *ssl, int *alert, void *arg)
 {
-    const struct proxy_service *svc = arg;
+    const struct proxy_conn *c = SSL_get_app_data(ssl);
+    const struct proxy_service *head = c != NULL ? c->lsvc : arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    int strict = strcmp(head->conf->sni_default, "off") == 0;
     char lower[256];
-    size_t i, k, n;
-    const char *dot;
+    size_t i, n;
+    SSL_CTX *ctx;
 
-    (void)alert;
-    if (name == NULL || svc->nsni < 2 || (n = strlen(name)) >= sizeof(lower))
+    if (name == NULL || (head->lnext == NULL && head->nsni < 2 && !strict))
         return SSL_TLSEXT_ERR_OK;
+    if ((n = strlen(name)) >= sizeof(lower))
+        goto unknown;
     for (i = 0; i <= n; i++)
         lower[i] = (char)tolower((unsigned char)name[i]);
     if (n > 0 && lower[n - 1] == '.')
         lower[--n] = '\0';
-    /* exact names first, in listed order; then wildcards (one label) */
-    for (i = 0; i < svc->nsni; i++)
-        for (k = 0; k < svc->sni[i].nnames; k++)
-            if (strcmp(svc->sni[i].names[k], lower) == 0)
-                goto found;
-    dot = strchr(lower, '.');
-    for (i = 0; dot != NULL && i < svc->nsni; i++)
-        for (k = 0; k < svc->sni[i].nnames; k++)
-            if (svc->sni[i].names[k][0] == '*' && strcmp(svc->sni[i].names[k] + 1, dot) == 0)
-                goto found;
-    return SSL_TLSEXT_ERR_OK; /* the default certificate */
-found:
-    if (i > 0)
-        SSL_set_SSL_CTX(ssl, svc->sni[i].ctx);
-    return SSL_TLSEXT_ERR_OK;
+    if ((ctx = sni_find(head, lower)) != NULL) {
+        if (ctx != SSL_get_SSL_CTX(ssl))
+            SSL_set_SSL_CTX(ssl, ctx);
+        return SSL_TLSEXT_ERR_OK;
+    }
+unknown:
+    if (!strict)
+        return SSL_TLSEXT_ERR_OK; /* the default certificate */
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -452,6 +476,27 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
     return 0;
 }
 
+/* Services naming one listen address form its chain, in config order; the
+ * first is the one a connection starts with. */
+static void link_listeners(struct proxy_gen *g)
+{
+    size_t i, j;
+
+    for (i = 0; i < g->nsvcs; i++) {
+        struct proxy_service *s = &g->svcs[i];
+        s->lhead = s;
+        for (j = 0; j < i; j++)
+            if (strcmp(g->svcs[j].conf->listen, s->conf->listen) == 0) {
+                struct proxy_service *t = g->svcs[j].lhead;
+                s->lhead = t;
+                while (t->lnext != NULL)
+                    t = t->lnext;
+                t->lnext = s;
+                break;
+            }
+    }
+}
+
 struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, char *err,
                                 size_t errlen)
 {
@@ -466,6 +511,7 @@ struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, c
     for (i = 0; i < conf->nservices; i++)
         if (build_service(g, &g->svcs[i], &conf->services[i], apps, err, errlen) == -1)
             goto fail;
+    link_listeners(g);
     return g;
 fail:
     g->conf = NULL; /* the caller still owns conf on failure */

@@ -143,6 +143,8 @@ struct proxy_service {
     size_t nwrr;
     int sched;                 /* 0 least-conn, 1 round-robin, 2 source-hash */
     struct rules_policy *policy; /* owned: the firewall of this service */
+    struct proxy_service *lhead; /* borrowed: the first service on this listener (maybe self) */
+    struct proxy_service *lnext; /* borrowed: the next service on this listener, or NULL */
     uint32_t scope;            /* per-source limit keys of this service */
     int strip_server, limit_close;
     int ws_allowed;            /* allowed-upgrades websocket */
@@ -235,7 +237,8 @@ struct proxy_conn {
     struct proxy_upconn *up;   /* owned while attached; NULL: none */
     struct proxy_worker *w;    /* borrowed */
     struct proxy_gen *gen;     /* ref */
-    struct proxy_service *svc; /* borrowed from gen */
+    struct proxy_service *svc; /* borrowed from gen: the service of the current request */
+    struct proxy_service *lsvc; /* borrowed from gen: the first service of the listener */
     struct proxy_server *srv;  /* borrowed from gen; the server of this exchange */
     enum proxy_state st;
     struct gh_buf cin, cout, uin, uout; /* owned */

@@ -328,9 +328,11 @@ static void accept_some(struct proxy_worker *w, struct listener *l)
             }
             return;
         }
-        for (s = 0; s < w->gen->nsvcs; s++)
+        /* The listener's first service: the TLS server name and then Host
+         * choose among the services that share it. */
+        for (s = 0; s < w->gen->nsvcs && svc == NULL; s++)
             if (w->gen->svcs[s].lidx == (int)(l - listeners))
-                svc = &w->gen->svcs[s];
+                svc = w->gen->svcs[s].lhead;
         if (svc == NULL || w->draining) {
             close(fd);
             continue;

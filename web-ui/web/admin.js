@@ -184,41 +184,58 @@ async function testRule(ev) {
                       document.getElementById('rt-req').value);
 }
 
+/* One row of the services table. */
+function serviceRow(sv) {
+  const tr = el('tr');
+  tr.dataset.service = sv.name;
+  const target = sv.app ? 'app ' + sv.app
+    : sv.servers.map((x) => x.name + ' ' + x.address + ' w' + x.weight +
+                           (x.state !== 'up' ? ' ' + x.state : '')).join(', ');
+  const chk = sv.check ? sv.check.url + ' every ' + sv.check.interval_ms / 1000 + ' s' : '-';
+  const edit = el('td', undefined, 'admin-col');
+  if (me.role === 'admin') {
+    const m = el('button', 'modify');
+    m.dataset.action = 'modify';
+    m.addEventListener('click', () => openServiceForm(sv.name));
+    const t = el('button', 'edit text');
+    t.dataset.action = 'edit-text';
+    t.addEventListener('click', async () => {
+      const rr = await api('/api/v1/services/' + encodeURIComponent(sv.name) + '/block');
+      if (rr.ok) openEditor(sv.name, (await rr.json()).block);
+    });
+    const d = el('button', 'delete');
+    d.dataset.action = 'delete';
+    d.addEventListener('click', () => deleteService(sv.name));
+    edit.append(m, t, d);
+  }
+  tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
+            el('td', target), el('td', sv.scheduler),
+            el('td', sv.persistence === 'off' ? '-' : sv.persistence + ' ' +
+               sv.persistence_timeout_ms / 60000 + ' min'),
+            el('td', sv.allowed_hosts.join(' ')), el('td', sv.allowed_dirs.join(' ')),
+            el('td', chk), edit);
+  return tr;
+}
+
 async function loadInventory() {
   let r = await api('/api/v1/services');
   if (r.ok) {
     const j = await r.json();
-    const rows = j.services.map((sv) => {
-      const tr = el('tr');
-      tr.dataset.service = sv.name;
-      const target = sv.app ? 'app ' + sv.app
-        : sv.servers.map((x) => x.name + ' ' + x.address + ' w' + x.weight +
-                               (x.state !== 'up' ? ' ' + x.state : '')).join(', ');
-      const chk = sv.check ? sv.check.url + ' every ' + sv.check.interval_ms / 1000 + ' s' : '-';
-      const edit = el('td', undefined, 'admin-col');
-      if (me.role === 'admin') {
-        const m = el('button', 'modify');
-        m.dataset.action = 'modify';
-        m.addEventListener('click', () => openServiceForm(sv.name));
-        const t = el('button', 'edit text');
-        t.dataset.action = 'edit-text';
-        t.addEventListener('click', async () => {
-          const rr = await api('/api/v1/services/' + encodeURIComponent(sv.name) + '/block');
-          if (rr.ok) openEditor(sv.name, (await rr.json()).block);
-        });
-        const d = el('button', 'delete');
-        d.dataset.action = 'delete';
-        d.addEventListener('click', () => deleteService(sv.name));
-        edit.append(m, t, d);
-      }
-      tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
-                el('td', target), el('td', sv.scheduler),
-                el('td', sv.persistence === 'off' ? '-' : sv.persistence + ' ' +
-                   sv.persistence_timeout_ms / 60000 + ' min'),
-                el('td', sv.allowed_hosts.join(' ')), el('td', sv.allowed_dirs.join(' ')),
-                el('td', chk), edit);
-      return tr;
-    });
+    // Services are shown by listener: the ones sharing an address are
+    // chosen among by the TLS server name, then Host.
+    const order = [];
+    for (const sv of j.services) if (!order.includes(sv.listen)) order.push(sv.listen);
+    const byListener = order.map((l) => j.services.filter((sv) => sv.listen === l));
+    const rows = [];
+    for (const group of byListener) {
+      const head = el('tr', undefined, 'listener');
+      head.dataset.listener = group[0].listen;
+      const td = el('th', 'listener ' + group[0].listen + (group.length > 1
+        ? ': ' + group.length + ' services, chosen by the TLS server name, then Host' : ''));
+      td.colSpan = 10;
+      head.append(td);
+      rows.push(head, ...group.map(serviceRow));
+    }
     document.querySelector('#svc-table tbody').replaceChildren(...rows);
   }
   r = await api('/api/v1/certificates');

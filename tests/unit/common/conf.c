@@ -66,8 +66,21 @@ static const struct {
      "3:6: unknown application 'chat'"},
     {"dup service", SVC_OK "service s {\n listen 127.0.0.1:2\n app status\n}\n",
      "5:9: service 's' already defined at line 1"},
-    {"dup listen", SVC_OK "service t {\n listen 127.0.0.1:1\n app status\n}\n",
-     "6:2: service 't' listens on 127.0.0.1:1 like service 's'"},
+    /* services may share a listener, but not a name, nor the listener's settings */
+    {"shared listener, one name twice",
+     "service s {\n listen 127.0.0.1:1\n allowed-hosts a.example\n app status\n}\n"
+     "service t {\n listen 127.0.0.1:1\n allowed-hosts b.example A.example.\n app status\n}\n",
+     "8:2: service 't' allows 'A.example.', which overlaps 'a.example' of service 's' "
+     "(t.conf:3:2) on the same listener 127.0.0.1:1"},
+    {"shared listener, wildcard over a name",
+     "service s {\n listen 127.0.0.1:1\n allowed-hosts meet.example.com\n app status\n}\n"
+     "service t {\n listen 127.0.0.1:1\n allowed-hosts *.example.com\n app status\n}\n",
+     "8:2: service 't' allows '*.example.com', which overlaps 'meet.example.com'"},
+    {"shared listener, other head limits",
+     "service s {\n listen 127.0.0.1:1\n allowed-hosts a.example\n app status\n}\n"
+     "service t {\n listen 127.0.0.1:1\n allowed-hosts b.example\n max-headers 50\n app status\n}\n",
+     "7:2: service 't' shares 127.0.0.1:1 with service 's' (t.conf:2:2) but not its "
+     "max-request-line, max-header-size, max-headers and max-chunk-ext"},
     {"missing cert ref",
      "service s {\n listen 127.0.0.1:1\n certificate web\n app status\n}\n",
      "3:2: service 's': no certificate named 'web'"},
