@@ -67,8 +67,10 @@ struct gh_conf_ruleset {
 /* Active health check of a service's real servers. */
 struct gh_conf_check {
     int enabled;
-    char *method;  /* owned; GET or HEAD */
-    char *url;     /* owned */
+    char *method;  /* owned; GET or HEAD (HTTP), TCP (connect), TLS (handshake), SEND (send,
+                    * then expect a reply starting with recv) */
+    char *url;     /* owned; HTTP checks, else NULL */
+    char *send, *recv; /* owned; SEND checks: as written, \r \n \t \\ \xHH escapes */
     long long port; /* 0: the server's own port */
     long long interval, timeout; /* ms */
     long long rise, fall, expect;
@@ -127,6 +129,10 @@ struct gh_conf_service {
     struct gh_conf_list trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
     struct gh_loc rule_set_loc;
     struct gh_conf_check check;
+    char *mode;               /* owned; "http" (default), "tcp" or "udp" */
+    char *tls_mode;           /* owned; tcp: "terminate" (default) or "passthrough" */
+    long long flow_timeout;   /* udp: ms a flow lives without a datagram */
+    long long max_flows;      /* udp: flows kept at most, per service */
     char *persistence;        /* owned; "off", "source-ip" or "cookie" */
     char *cookie_name;        /* owned; cookie persistence */
     long long persist_mask;   /* source-ip: prefix bits kept (IPv4; IPv6 uses 64 if unset) */

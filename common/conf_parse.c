@@ -413,6 +413,54 @@ static void resolve_timeouts(struct gh_conf_service *sv, const unsigned char *se
     }
 }
 
+/* What a Layer-4 service (mode tcp or udp) can be: servers, no HTTP. */
+static int check_mode(struct parser *ps, struct gh_conf_service *sv, const struct stmt *s)
+{
+    int tcp = strcmp(sv->mode, "tcp") == 0, udp = strcmp(sv->mode, "udp") == 0;
+    int pass = strcmp(sv->tls_mode, "passthrough") == 0;
+
+    if (!tcp && pass) {
+        ERR(ps, s->name.loc, "service '%s': 'tls passthrough' needs 'mode tcp'", sv->name);
+        return -1;
+    }
+    if (!tcp && !udp)
+        return 0;
+    if (sv->app != NULL) {
+        ERR(ps, sv->app_loc, "service '%s': 'app' needs 'mode http'", sv->name);
+        return -1;
+    }
+    if (sv->rule_set != NULL) {
+        ERR(ps, sv->rule_set_loc, "service '%s': a rule set needs 'mode http'", sv->name);
+        return -1;
+    }
+    if (strcmp(sv->persistence, "cookie") == 0) {
+        ERR(ps, s->name.loc, "service '%s': cookie persistence needs 'mode http' (use source-ip)",
+            sv->name);
+        return -1;
+    }
+    if (sv->check.enabled && sv->check.url != NULL) {
+        ERR(ps, sv->check.loc, "service '%s': an HTTP check needs 'mode http' (use tcp, tls or "
+                               "send ... recv ...)", sv->name);
+        return -1;
+    }
+    if ((udp || pass) && sv->certificate != NULL) {
+        ERR(ps, sv->cert_loc, "service '%s': %s does not terminate TLS: no 'certificate'",
+            sv->name, udp ? "mode udp" : "tls passthrough");
+        return -1;
+    }
+    if ((udp || pass) && strcmp(sv->reencrypt, "off") != 0) {
+        ERR(ps, sv->reencrypt_loc, "service '%s': %s forwards bytes as they come: no 'reencrypt'",
+            sv->name, udp ? "mode udp" : "tls passthrough");
+        return -1;
+    }
+    if (udp && sv->check.enabled && strcmp(sv->check.method, "SEND") != 0) {
+        ERR(ps, sv->check.loc, "service '%s': a UDP pool is checked with send ... recv ...",
+            sv->name);
+        return -1;
+    }
+    return 0;
+}
+
 static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf, int depth)
 {
     const char *n = s->name.text;
@@ -561,7 +609,7 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
             ERR(ps, sv->reencrypt_loc, "'reencrypt' does not apply to an 'app' target");
             return -1;
         }
-        return 0;
+        return check_mode(ps, sv, s);
     }
 }
 
@@ -780,44 +828,99 @@ static int special_rule(struct parser *ps, struct stmt *s, struct gh_conf_rulese
     return 0;
 }
 
-/* check get|head URL [port N] [interval D] [timeout D] [rise N] [fall N]
- *       [expect STATUS] [body TEXT] [start up|down] */
+/* A check's send or recv text: printable, escapes \r \n \t \\ and \xHH only
+ * (decoded when the check runs), at most 512 bytes. */
+static int check_text(struct parser *ps, const struct gh_tok *t)
+{
+    const char *p = t->text;
+    size_t n = strlen(p), i;
+
+    if (n == 0 || n > 512) {
+        ERR(ps, t->loc, "check text must be 1 to 512 characters");
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            ERR(ps, t->loc, "check text may not hold control characters (write \\r, \\n, \\xHH)");
+            return -1;
+        }
+        if (ch != '\\')
+            continue;
+        if (p[i + 1] == 'r' || p[i + 1] == 'n' || p[i + 1] == 't' || p[i + 1] == '\\') {
+            i++;
+        } else if (p[i + 1] == 'x' && gh_hexval((unsigned char)p[i + 2]) >= 0 &&
+                   gh_hexval((unsigned char)p[i + 3]) >= 0) {
+            i += 3;
+        } else {
+            ERR(ps, t->loc, "check text: unknown escape (\\r, \\n, \\t, \\\\, \\xHH)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* check get|head URL [options]
+ * check tcp [options]                 the server accepts a connection
+ * check tls [options]                 and completes a verified TLS handshake
+ * check send TEXT recv TEXT [options] and answers TEXT with a reply starting with TEXT
+ * options: [port N] [interval D] [timeout D] [rise N] [fall N] [expect STATUS]
+ *          [body TEXT] [start up|down] */
 static int special_check(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
 {
     struct gh_conf_check *c = &sv->check;
-    int i;
+    const char *kind;
+    int i, first;
     long v;
 
-    if (want_args(ps, s, 2, 20, 0) == -1)
+    if (want_args(ps, s, 1, 20, 0) == -1)
         return -1;
     if (c->enabled) {
         ERR(ps, s->name.loc, "duplicate 'check'");
         return -1;
     }
-    if (strcmp(s->args[0].text, "get") != 0 && strcmp(s->args[0].text, "head") != 0) {
-        ERR(ps, s->args[0].loc, "check method must be get or head");
-        return -1;
-    }
-    if (s->args[1].text[0] != '/') {
-        ERR(ps, s->args[1].loc, "check URL must start with '/'");
-        return -1;
-    }
-    for (i = 0; s->args[1].text[i]; i++)
-        if ((unsigned char)s->args[1].text[i] <= 0x20 || (unsigned char)s->args[1].text[i] >= 0x7f) {
-            ERR(ps, s->args[1].loc, "check URL must be printable ASCII without spaces");
+    kind = s->args[0].text;
+    c->loc = s->name.loc;
+    if (strcmp(kind, "tcp") == 0 || strcmp(kind, "tls") == 0) {
+        c->method = gh_strdup(kind[1] == 'c' ? "TCP" : "TLS");
+        first = 1;
+    } else if (strcmp(kind, "send") == 0) {
+        if (s->nargs < 4 || strcmp(s->args[2].text, "recv") != 0) {
+            ERR(ps, s->args[0].loc, "check send needs: send TEXT recv TEXT");
             return -1;
         }
+        if (check_text(ps, &s->args[1]) == -1 || check_text(ps, &s->args[3]) == -1)
+            return -1;
+        c->method = gh_strdup("SEND");
+        c->send = gh_strdup(s->args[1].text);
+        c->recv = gh_strdup(s->args[3].text);
+        first = 4;
+    } else if (strcmp(kind, "get") == 0 || strcmp(kind, "head") == 0) {
+        if (s->nargs < 2 || s->args[1].text[0] != '/') {
+            ERR(ps, s->nargs < 2 ? s->args[0].loc : s->args[1].loc, "check URL must start with '/'");
+            return -1;
+        }
+        for (i = 0; s->args[1].text[i]; i++)
+            if ((unsigned char)s->args[1].text[i] <= 0x20 ||
+                (unsigned char)s->args[1].text[i] >= 0x7f) {
+                ERR(ps, s->args[1].loc, "check URL must be printable ASCII without spaces");
+                return -1;
+            }
+        c->method = gh_strdup(kind[0] == 'g' ? "GET" : "HEAD");
+        c->url = gh_strdup(s->args[1].text);
+        first = 2;
+    } else {
+        ERR(ps, s->args[0].loc, "check must be get, head, tcp, tls or send");
+        return -1;
+    }
     c->enabled = 1;
-    c->loc = s->name.loc;
-    c->method = gh_strdup(strcmp(s->args[0].text, "get") == 0 ? "GET" : "HEAD");
-    c->url = gh_strdup(s->args[1].text);
     c->interval = 5000;
     c->timeout = 2000;
     c->rise = 2;
     c->fall = 3;
     c->expect = 200;
     c->start_up = 0;
-    for (i = 2; i < s->nargs; i += 2) {
+    for (i = first; i < s->nargs; i += 2) {
         const char *opt = s->args[i].text, *val;
         struct gh_loc vl;
         long long d;
@@ -1417,6 +1520,10 @@ void gh_conf_free(struct gh_conf *c)
         free(s->check.method);
         free(s->check.url);
         free(s->check.body);
+        free(s->check.send);
+        free(s->check.recv);
+        free(s->mode);
+        free(s->tls_mode);
         list_clear(&s->certificates);
         list_clear(&s->tls_versions);
         list_clear(&s->allowed_hosts);

@@ -62,6 +62,10 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"server", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
+    {"mode", GH_CTX_SERVICE, GH_T_STR, S(mode), "http", 0, 0, "http tcp udp"},
+    {"tls", GH_CTX_SERVICE, GH_T_STR, S(tls_mode), "terminate", 0, 0, "terminate passthrough"},
+    {"flow-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(flow_timeout), "60s", 1000, DAY, NULL},
+    {"max-flows", GH_CTX_SERVICE, GH_T_INT, S(max_flows), "65536", 16, 16777216, NULL},
     {"reencrypt", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"client-certificate", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"scheduler", GH_CTX_SERVICE, GH_T_STR, S(scheduler), "least-conn", 0, 0,
@@ -162,6 +166,7 @@ const struct gh_conf_timeout gh_conf_timeouts[] = {
     {"client-header-timeout", NULL}, /* against slowloris: its own short default */
     {"connect-timeout", NULL},
     {"queue-timeout", NULL},
+    {"flow-timeout", NULL}, /* mode udp: a datagram flow, not a connection */
 };
 const size_t gh_conf_ntimeouts = sizeof(gh_conf_timeouts) / sizeof(gh_conf_timeouts[0]);
 

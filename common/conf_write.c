@@ -286,7 +286,16 @@ char *gh_conf_write(const struct gh_conf *c)
             const struct gh_conf_check *k = &s->check;
             gh__conf_fmt_duration(iv, sizeof(iv), k->interval);
             gh__conf_fmt_duration(to, sizeof(to), k->timeout);
-            gh_sbuf_printf(&o, "    check %s %s", k->method[0] == 'G' ? "get" : "head", k->url);
+            if (k->url != NULL) {
+                gh_sbuf_printf(&o, "    check %s %s", k->method[0] == 'G' ? "get" : "head", k->url);
+            } else if (k->send != NULL) {
+                gh_sbuf_printf(&o, "    check send ");
+                outv(&o, k->send);
+                gh_sbuf_printf(&o, " recv ");
+                outv(&o, k->recv);
+            } else {
+                gh_sbuf_printf(&o, "    check %s", strcmp(k->method, "TCP") == 0 ? "tcp" : "tls");
+            }
             if (k->port)
                 gh_sbuf_printf(&o, " port %lld", k->port);
             gh_sbuf_printf(&o, " interval %s timeout %s rise %lld fall %lld expect %lld", iv, to, k->rise,
