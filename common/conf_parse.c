@@ -1306,7 +1306,9 @@ static int check_listeners(struct parser *ps, struct gh_conf *c)
             const char *what = NULL;
             if (strcmp(o->listen, sv->listen) != 0)
                 continue;
-            if ((o->certificate == NULL) != (sv->certificate == NULL))
+            if (strcmp(o->mode, sv->mode) != 0 || strcmp(o->tls_mode, sv->tls_mode) != 0)
+                what = "mode (and tls terminate or passthrough)";
+            else if ((o->certificate == NULL) != (sv->certificate == NULL))
                 what = "TLS (certificate) or plain HTTP";
             else if (!lists_equal(&o->tls_versions, &sv->tls_versions))
                 what = "tls-versions";

@@ -43,6 +43,7 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(BAD_TE, 400, CLIENT, "malformed:transfer-encoding")                                          \
     X(TE_HTTP10, 400, CLIENT, "malformed:transfer-encoding-http10")                                \
     X(CONN_OPTION, 400, CLIENT, "malformed:connection-option")                                     \
+    X(BAD_CLIENT_HELLO, 400, CLIENT, "malformed:client-hello")                                     \
     X(BAD_CHUNK, 400, CLIENT, "malformed:chunk")                                                   \
     X(CHUNK_EXT_TOO_LONG, 400, CLIENT, "malformed:chunk-extension-too-long")                       \
     X(BAD_EXPECT, 417, CLIENT, "malformed:expect")                                                 \

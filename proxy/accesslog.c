@@ -7,6 +7,9 @@
  * Access line fields, space-separated, in this order:
  *   time service client "METHOD path HTTP/1.x" status bytes_in bytes_out
  *   server total_ms upstream_ms reason
+ * A Layer-4 connection (mode tcp) writes one line when it ends, with
+ * "TCP name L4" (or "TLS name L4" for tls passthrough; name the TLS server
+ * name or "-") and status 0.
  * A field without a value is "-". Paths are truncated at 255 bytes and
  * bytes outside printable ASCII are escaped as \xHH.
  */
@@ -65,9 +68,10 @@ static void access_line(struct proxy_conn *c, uint64_t now)
     else
         snprintf(reason, sizeof(reason), "%s",
                  c->why != GH_REASON_NONE ? gh_reason_name(c->why) : "-");
-    n = snprintf(line, sizeof(line), "%s %s %s \"%s %s HTTP/1.%d\" %d %llu %llu %s %llu %s %s\n",
+    n = snprintf(line, sizeof(line), "%s %s %s \"%s %s %s\" %d %llu %llu %s %llu %s %s\n",
                  ts, c->svc->conf->name, c->client, c->method[0] ? c->method : "-", path,
-                 c->req.version == 10 ? 0 : 1, c->status, (unsigned long long)c->bytes_in,
+                 c->svc->mode == PROXY_MODE_TCP ? "L4" : c->req.version == 10 ? "HTTP/1.0" : "HTTP/1.1",
+                 c->status, (unsigned long long)c->bytes_in,
                  (unsigned long long)c->bytes_out, c->srv ? c->srv->name : "-",
                  (unsigned long long)(now - c->t_start), up, reason);
     if (n < 0)

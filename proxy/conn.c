@@ -53,14 +53,15 @@ static const char *const state_names[] = {
 
 #define B(s) (1u << ST_##s)
 static const unsigned legal[ST_COUNT] = {
-    [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(CLOSED),
+    [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(L4_CHOOSE) | B(CLOSED),
+    [ST_L4_CHOOSE] = B(QUEUED) | B(CONNECT) | B(CLOSING) | B(CLOSED),
     [ST_READ_HEAD] = B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     [ST_HOLD_BODY] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     /* QUEUED again: the slot it was given went to another worker first. */
     [ST_QUEUED] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     /* CONNECT and EXCHANGE go to CONNECT or EXCHANGE again when a request
      * moves to another (or a fresh) real-server connection. */
-    [ST_CONNECT] = B(CONNECT) | B(EXCHANGE) | B(QUEUED) | B(CLOSING) | B(CLOSED),
+    [ST_CONNECT] = B(CONNECT) | B(EXCHANGE) | B(TUNNEL) | B(QUEUED) | B(CLOSING) | B(CLOSED),
     [ST_EXCHANGE] = B(READ_HEAD) | B(TUNNEL) | B(CONNECT) | B(EXCHANGE) | B(QUEUED) | B(CLOSING) |
                     B(CLOSED),
     [ST_TUNNEL] = B(CLOSING) | B(CLOSED),
@@ -144,6 +145,7 @@ void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st)
     switch (st) {
     case ST_TLS_HANDSHAKE:
     case ST_HOLD_BODY:
+    case ST_L4_CHOOSE:
         proxy__conn_arm(c, cf->client_header_timeout);
         break;
     case ST_READ_HEAD:
@@ -258,7 +260,13 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
     gh_buf_put(&c->uout);
     gh_buf_put(&c->uin);
     if (gh_reason_is_security(why))
-        proxy__log_security(c, why, status);
+        proxy__log_security(c, why, c->svc->mode == PROXY_MODE_HTTP ? status : 0);
+    if (c->svc->mode != PROXY_MODE_HTTP) {
+        /* Layer 4 has no page to answer with: the refusal is a close. */
+        proxy__log_access(c);
+        proxy__conn_close(c);
+        return RUN_CONTINUE;
+    }
     if (c->rs.st != H1M_HEAD) {
         /* Part of a response is out: the only honest signal left is a cut. */
         proxy__log_access(c);
@@ -294,6 +302,11 @@ static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
     return RUN_CONTINUE;
 }
 
+int proxy__conn_refuse(struct proxy_conn *c, enum gh_reason why)
+{
+    return refuse(c, why);
+}
+
 static int st_handshake(struct proxy_conn *c)
 {
     int n = SSL_do_handshake(c->cli.ssl), e;
@@ -302,7 +315,7 @@ static int st_handshake(struct proxy_conn *c)
         const char *sni = SSL_get_servername(c->cli.ssl, TLSEXT_NAMETYPE_host_name);
         if (sni != NULL)
             gh_strlcpy(c->sni, sni, sizeof(c->sni));
-        proxy__conn_set_state(c, ST_READ_HEAD);
+        proxy__conn_set_state(c, c->lsvc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE : ST_READ_HEAD);
         return RUN_CONTINUE;
     }
     switch ((e = SSL_get_error(c->cli.ssl, n))) {
@@ -328,6 +341,7 @@ static void copy_for_log(char *dst, size_t len, const char *src, size_t n)
 }
 
 static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m);
+static int to_server(struct proxy_conn *c, struct proxy_server *srv);
 static int watch_client(struct proxy_conn *c);
 static int start_upstream(struct proxy_conn *c, struct proxy_server *srv, int fresh);
 static int enqueue(struct proxy_conn *c);
@@ -465,7 +479,7 @@ static struct proxy_service *service_for(const struct proxy_conn *c, const char 
 /* The connection now serves s: its counters follow it, a private real-
  * server connection of another service is not carried over, and trust in
  * the peer is s's to give. */
-static void use_service(struct proxy_conn *c, struct proxy_service *s)
+void proxy__conn_use_service(struct proxy_conn *c, struct proxy_service *s)
 {
     if (s == c->svc)
         return;
@@ -492,7 +506,7 @@ static int begin_request(struct proxy_conn *c)
 
     c->nreq++;
     atomic_fetch_add(&w->n_requests, 1);
-    use_service(c, service_for(c, head, m));
+    proxy__conn_use_service(c, service_for(c, head, m));
     exchange_reset(c);
     copy_for_log(c->method, sizeof(c->method), head + m->method.off, m->method.len);
     copy_for_log(c->path, sizeof(c->path), head + m->path.off, m->path.len);
@@ -662,6 +676,12 @@ static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m)
         proxy__conn_set_state(c, ST_EXCHANGE);
         return RUN_CONTINUE;
     }
+    return to_server(c, srv);
+}
+
+/* srv (from persistence) or the scheduler's choice: connect, queue or refuse. */
+static int to_server(struct proxy_conn *c, struct proxy_server *srv)
+{
     if (srv == NULL) {
         int full;
         srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full);
@@ -669,6 +689,15 @@ static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m)
             return full ? enqueue(c) : refuse(c, GH_REASON_NO_SERVER);
     }
     return start_upstream(c, srv, 0);
+}
+
+int proxy__conn_to_server(struct proxy_conn *c)
+{
+    struct proxy_server *srv = NULL;
+
+    if (strcmp(c->svc->conf->persistence, "source-ip") == 0)
+        srv = proxy__persist_find(c, NULL, NULL);
+    return to_server(c, srv);
 }
 
 /* Every healthy server is at maxconn: wait, bounded in number and time. */
@@ -721,7 +750,8 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv, int fr
     proxy__persist_remember(c); /* a failover re-pins the client to the new server */
     c->t_up = gh_now_ms();
     c->up_sent = 0;
-    r = proxy__up_open(c, srv, fresh);
+    /* A Layer-4 connection is its client's alone: never pooled, never reused. */
+    r = proxy__up_open(c, srv, fresh || c->svc->mode != PROXY_MODE_HTTP);
     if (r == -1) {
         gh_log_warn_errno("service %s: server %s (%s): connect", c->svc->conf->name, srv->name,
                           srv->addr);
@@ -877,6 +907,10 @@ static int st_connect(struct proxy_conn *c)
                               c->srv->name, c->srv->addr);
         return upstream_failed(c, c->why == GH_REASON_UPSTREAM_TLS ? GH_REASON_UPSTREAM_TLS
                                                                   : GH_REASON_UPSTREAM_CONNECT);
+    }
+    if (c->svc->mode == PROXY_MODE_TCP) {
+        proxy__l4_begin(c);
+        return RUN_CONTINUE;
     }
     proxy__conn_set_state(c, ST_EXCHANGE);
     return RUN_CONTINUE;
@@ -1235,6 +1269,9 @@ static void run(struct proxy_conn *c)
         case ST_TLS_HANDSHAKE:
             r = st_handshake(c);
             break;
+        case ST_L4_CHOOSE:
+            r = proxy__l4_step(c);
+            break;
         case ST_READ_HEAD:
             r = st_read_head(c);
             break;
@@ -1306,6 +1343,9 @@ void proxy__conn_timeout(struct proxy_conn *c)
     case ST_TLS_HANDSHAKE:
         proxy__tls_timed_out(c);
         proxy__conn_close(c);
+        return;
+    case ST_L4_CHOOSE:
+        refuse(c, GH_REASON_CLIENT_TIMEOUT); /* no ClientHello in time */
         return;
     case ST_READ_HEAD:
         if (gh_buf_len(&c->cin) > 0) {
@@ -1424,7 +1464,9 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
         SSL_set_app_data(c->cli.ssl, c); /* the SNI callback looks at c's listener */
         proxy__conn_arm(c, svc->conf->client_header_timeout);
     } else {
-        c->st = ST_READ_HEAD;
+        /* Plain HTTP, or Layer 4 without terminating TLS (plain TCP, or a
+         * ClientHello to read for passthrough). */
+        c->st = svc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE : ST_READ_HEAD;
         proxy__conn_arm(c, svc->conf->client_header_timeout);
     }
     if (proxy__ep_add(w, &c->cli) == -1) {

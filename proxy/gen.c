@@ -117,6 +117,15 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
     size_t i;
 
     svc->scope = rules_scope(cs->name);
+    svc->mode = strcmp(cs->mode, "tcp") == 0   ? PROXY_MODE_TCP
+                : strcmp(cs->mode, "udp") == 0 ? PROXY_MODE_UDP
+                                               : PROXY_MODE_HTTP;
+    svc->passthrough = svc->mode == PROXY_MODE_TCP && strcmp(cs->tls_mode, "passthrough") == 0;
+    if (svc->mode == PROXY_MODE_UDP) {
+        snprintf(err, errlen, "%s:%d:%d: service '%s': mode udp is not available in this build yet",
+                 conf->file, cs->loc.line, cs->loc.col, cs->name);
+        return -1;
+    }
     svc->strip_server = strcmp(cs->server_header, "strip") == 0;
     svc->limit_close = strcmp(cs->limit_action, "close") == 0;
     svc->upgrade_refuse = strcmp(cs->upgrade_action, "refuse") == 0;
@@ -132,7 +141,7 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
                      cs->trusted_proxies.v[i]);
             return -1;
         }
-    if (cs->allowed_hosts.n == 0 || cs->allowed_dirs.n == 0)
+    if (svc->mode == PROXY_MODE_HTTP && (cs->allowed_hosts.n == 0 || cs->allowed_dirs.n == 0))
         gh_log_warn("%s:%d:%d: service '%s' has no allowed-%s: it refuses every request",
                     conf->file, cs->loc.line, cs->loc.col, cs->name,
                     cs->allowed_hosts.n == 0 ? "hosts" : "dirs");

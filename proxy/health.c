@@ -57,6 +57,49 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int
     return 0;
 }
 
+/* A check's text as written in the config: \r \n \t \\ and \xHH decoded
+ * (the parser accepted nothing else). Returns the length. */
+static size_t unescape(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (; *in && n < cap; in++) {
+        if (*in != '\\') {
+            out[n++] = *in;
+            continue;
+        }
+        in++;
+        if (*in == 'r')
+            out[n++] = '\r';
+        else if (*in == 'n')
+            out[n++] = '\n';
+        else if (*in == 't')
+            out[n++] = '\t';
+        else if (*in == 'x' && in[1] && in[2]) {
+            out[n++] = (char)(gh_hexval((unsigned char)in[1]) * 16 + gh_hexval((unsigned char)in[2]));
+            in += 2;
+        } else
+            out[n++] = *in;
+    }
+    return n;
+}
+
+static pthread_mutex_t plain_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *plain_tls; /* `check tls` of a pass-through pool: TLS works, nothing verified */
+
+static SSL_CTX *check_ctx(const struct proxy_service *svc)
+{
+    char e[256];
+
+    if (svc->up_tls != NULL)
+        return svc->up_tls;
+    pthread_mutex_lock(&plain_mu);
+    if (plain_tls == NULL && (plain_tls = certs_client_ctx_new(NULL, e, sizeof(e))) != NULL)
+        SSL_CTX_set_verify(plain_tls, SSL_VERIFY_NONE, NULL);
+    pthread_mutex_unlock(&plain_mu);
+    return plain_tls;
+}
+
 /* One check; returns 1 healthy, 0 not, with what happened in res. */
 static int check_one(const struct proxy_service *svc, const struct proxy_server *srv, char *res,
                      size_t rlen)
@@ -87,10 +130,17 @@ static int check_one(const struct proxy_service *svc, const struct proxy_server 
     tv.tv_usec = (k->timeout % 1000) * 1000;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (svc->up_tls != NULL) {
-        ssl = SSL_new(svc->up_tls);
+    if (strcmp(k->method, "TCP") == 0) {
+        snprintf(res, rlen, "connected");
+        ok = 1;
+        goto done;
+    }
+    if (svc->up_tls != NULL || strcmp(k->method, "TLS") == 0) {
+        SSL_CTX *ctx = check_ctx(svc);
+        ssl = ctx ? SSL_new(ctx) : NULL;
         if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 ||
-            certs_client_set_peer(ssl, srv->verify) == -1 || SSL_connect(ssl) != 1) {
+            (svc->up_tls != NULL && certs_client_set_peer(ssl, srv->verify) == -1) ||
+            SSL_connect(ssl) != 1) {
             long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
             char e[200];
             snprintf(res, rlen, "TLS: %s",
@@ -102,6 +152,34 @@ static int check_one(const struct proxy_service *svc, const struct proxy_server 
             snprintf(res, rlen, "TLS: certificate does not match its pin");
             goto done;
         }
+        if (strcmp(k->method, "TLS") == 0) {
+            snprintf(res, rlen, "TLS handshake");
+            ok = 1;
+            goto done;
+        }
+    }
+    if (strcmp(k->method, "SEND") == 0) {
+        char want[600];
+        size_t wl = unescape(k->recv, want, sizeof(want));
+        n = (int)unescape(k->send, req, sizeof(req));
+        if ((ssl ? SSL_write(ssl, req, n) : (int)write(fd, req, (size_t)n)) != n) {
+            snprintf(res, rlen, "send failed");
+            goto done;
+        }
+        while (got < wl) {
+            int r = ssl ? SSL_read(ssl, buf + got, (int)(wl - got))
+                        : (int)read(fd, buf + got, wl - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got < wl || memcmp(buf, want, wl) != 0) {
+            snprintf(res, rlen, got < wl ? "no reply (timeout or closed)" : "unexpected reply");
+            goto done;
+        }
+        snprintf(res, rlen, "reply matched");
+        ok = 1;
+        goto done;
     }
     n = snprintf(req, sizeof(req),
                  "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gatehouse-check\r\n"

@@ -99,6 +99,9 @@ struct proxy_svc_stats {
     _Atomic unsigned long long internal_errors; /* illegal state transitions caught */
 };
 
+/* What a service speaks. */
+enum proxy_mode { PROXY_MODE_HTTP, PROXY_MODE_TCP, PROXY_MODE_UDP };
+
 struct proxy_server {
     const char *name; /* borrowed from the config */
     struct sockaddr_storage ss;
@@ -143,6 +146,8 @@ struct proxy_service {
     size_t nwrr;
     int sched;                 /* 0 least-conn, 1 round-robin, 2 source-hash */
     struct rules_policy *policy; /* owned: the firewall of this service */
+    enum proxy_mode mode;
+    int passthrough;           /* mode tcp, tls passthrough: the ClientHello is read, not answered */
     struct proxy_service *lhead; /* borrowed: the first service on this listener (maybe self) */
     struct proxy_service *lnext; /* borrowed: the next service on this listener, or NULL */
     uint32_t scope;            /* per-source limit keys of this service */
@@ -167,6 +172,8 @@ struct proxy_gen {
 /* The connection state machine; see conn.c's top comment. */
 #define PROXY_STATES(X)                                                                            \
     X(TLS_HANDSHAKE)   /* client TLS handshake under way */                                       \
+    X(L4_CHOOSE)       /* Layer 4: choosing the service and server (for tls passthrough, after */ \
+                       /* reading the ClientHello's server name) */                                \
     X(READ_HEAD)       /* waiting for a complete request head */                                  \
     X(HOLD_BODY)       /* a chunked request waits for its first chunk line; nothing chosen or sent */ \
     X(QUEUED)          /* every server is at maxconn: waiting for a slot */                       \
@@ -369,6 +376,19 @@ void proxy__conn_arm(struct proxy_conn *c, long long ms);
 void proxy__conn_close(struct proxy_conn *c);
 /* The exchange no longer counts against its server's in-flight requests. */
 void proxy__conn_uncount(struct proxy_conn *c);
+/* The connection now serves s (counters, trust, private connections follow). */
+void proxy__conn_use_service(struct proxy_conn *c, struct proxy_service *s);
+/* Chooses c's real server (source-ip persistence, then the scheduler) and
+ * connects, queues or refuses: a RUN_ value. */
+int proxy__conn_to_server(struct proxy_conn *c);
+/* Refuses what c asked for: an error page for HTTP, a close for Layer 4. */
+int proxy__conn_refuse(struct proxy_conn *c, enum gh_reason why);
+
+/* l4.c */
+/* One turn of L4_CHOOSE: RUN_CONTINUE or RUN_WAIT. */
+int proxy__l4_step(struct proxy_conn *c);
+/* The real server is connected: the bytes flow (TUNNEL). */
+void proxy__l4_begin(struct proxy_conn *c);
 
 /* body.c */
 /* Moves body bytes of m from in to out, decoded by their framing and

@@ -91,6 +91,12 @@ void proxy__tunnel_begin(struct proxy_conn *c)
 
 void proxy__tunnel_end(struct proxy_conn *c)
 {
+    if (c->svc->mode == PROXY_MODE_TCP) {
+        /* A Layer-4 connection is counted once, when it ends: bytes both
+         * ways and how long it lived. */
+        proxy__log_access(c);
+        return;
+    }
     atomic_fetch_sub(&c->svc->st->tunnels_active, 1);
     proxy__log_tunnel(c);
 }
