@@ -211,6 +211,7 @@ struct gh_conf {
     long long source_table_size; /* entries of the shared per-source state */
     long long session_table_size; /* entries of the shared session and request state */
     long long join_token_timeout; /* ms a join token lives */
+    long long persist_key_rotation; /* ms between persistence-cookie key rotations */
     long long max_upload_size;    /* bytes of one slide resource */
     long long admin_session_idle;     /* ms an admin session lives unused */
     long long admin_session_lifetime; /* ms an admin session lives at most */

@@ -181,7 +181,11 @@ static int set_value(struct parser *ps, const struct gh_conf_directive *d, void 
     }
     case GH_T_DURATION:
         if (gh_parse_duration_ms(v, &n) == -1 || n < d->min || n > d->max) {
-            ERR(ps, loc, "'%s' needs a duration such as 250ms, 10s, 20m (at most 1d)", d->name);
+            char lo[32], hi[32];
+            gh__conf_fmt_duration(lo, sizeof(lo), d->min);
+            gh__conf_fmt_duration(hi, sizeof(hi), d->max);
+            ERR(ps, loc, "'%s' needs a duration such as 250ms, 10s, 20m (%s to %s)", d->name, lo,
+                hi);
             return -1;
         }
         *(long long *)(void *)field = n;

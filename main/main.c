@@ -120,6 +120,10 @@ static int reload_locked(char *err, size_t errlen)
 
     if (c == NULL)
         return -1;
+    if (proxy_persist_keys_load(c, err, errlen) == -1) {
+        gh_conf_free(c);
+        return -1;
+    }
     if (apps_configure(c, err, errlen) == -1) {
         gh_conf_free(c);
         return -1;
@@ -134,6 +138,7 @@ static int reload_locked(char *err, size_t errlen)
         proxy_gen_unref(g);
         return -1;
     }
+    proxy_persist_keys_schedule(c); /* c lives with the installed generation */
     return 0;
 }
 
@@ -233,6 +238,10 @@ static int run(void)
         gh_fatal("error-log %s: %s", c->error_log, strerror(errno));
     gh_kv_init((size_t)c->source_table_size); /* changing its size needs a restart */
     gh_kv_rec_init((size_t)c->session_table_size);
+    if (proxy_persist_keys_load(c, err, sizeof(err)) == -1)
+        gh_fatal("%s", err);
+    if (proxy_persist_keys_schedule(c) == -1)
+        gh_fatal("the persistence key rotation did not start");
     if (saml_global_init() == -1)
         gh_fatal("the XML security libraries did not start");
     if (apps_configure(c, err, sizeof(err)) == -1)

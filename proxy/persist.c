@@ -7,11 +7,13 @@
  *
  * cookie: the proxy inserts NAME=EXPIRY.MAC where MAC is an HMAC-SHA256
  * (truncated to 96 bits) over the server's identity, the expiry and the
- * service, under a key drawn at start. The cookie names no address and
- * cannot be forged to pick a server; a cookie for a server that is down,
- * in maintenance or gone is ignored, the client is balanced again and gets
- * a cookie for its new server. The key lives in memory: after a restart old
- * cookies are ignored once.
+ * service. The cookie names no address and cannot be forged to pick a
+ * server; a cookie for a server that is down, in maintenance or gone is
+ * ignored, the client is balanced again and gets a cookie for its new
+ * server. The keys come from persist_key.c: kept in the state folder, so a
+ * cookie survives restarts and reloads, and rotated. A cookie signed with
+ * the previous key still holds and is re-issued under the current one, so
+ * clients move on before that key is dropped.
  *
  * A server in drain keeps its persistent clients; maint and down do not.
  */
@@ -26,18 +28,8 @@
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "../common/kv.h"
-
-static unsigned char secret[32];
-static int have_secret;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void init_secret(void)
-{
-    have_secret = RAND_bytes(secret, sizeof(secret)) == 1;
-}
 
 uint64_t proxy__server_id(const char *key)
 {
@@ -92,46 +84,67 @@ static size_t source_key(const struct proxy_conn *c, unsigned char *k)
     return 22;
 }
 
-/* Each worker keeps one HMAC context keyed once: OpenSSL 3's one-shot
- * HMAC() fetches the algorithm on every call, which cost a quarter of the
- * throughput when every response carries a cookie. */
-static __thread EVP_MAC_CTX *mac_ctx;
+/* Each worker keeps one HMAC context per key, re-keyed only when the keys
+ * change: OpenSSL 3's one-shot HMAC() fetches the algorithm on every call,
+ * which cost a quarter of the throughput when every response carries a
+ * cookie. */
+static __thread struct {
+    uint64_t version;    /* of the keys the contexts hold; 0: none */
+    int n;               /* contexts keyed: 1, or 2 with the previous key */
+    EVP_MAC_CTX *ctx[2]; /* owned: [0] the current key, [1] the previous */
+} tk;
 
 void proxy__persist_thread_fini(void)
 {
-    EVP_MAC_CTX_free(mac_ctx); /* clears its copy of the key */
-    mac_ctx = NULL;
+    EVP_MAC_CTX_free(tk.ctx[0]); /* each clears its copy of the key */
+    EVP_MAC_CTX_free(tk.ctx[1]);
+    memset(&tk, 0, sizeof(tk));
 }
 
-void proxy_persist_wipe(void)
+static int rekey(EVP_MAC_CTX **ctx, const unsigned char *key)
 {
-    OPENSSL_cleanse(secret, sizeof(secret));
-}
-
-static int mac_init(void)
-{
-    EVP_MAC *m;
     OSSL_PARAM params[2];
 
-    if (mac_ctx != NULL)
-        return 0;
-    m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (m == NULL)
-        return -1;
-    mac_ctx = EVP_MAC_CTX_new(m);
-    EVP_MAC_free(m);
+    if (*ctx == NULL) {
+        EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        if (m == NULL)
+            return -1;
+        *ctx = EVP_MAC_CTX_new(m);
+        EVP_MAC_free(m);
+        if (*ctx == NULL)
+            return -1;
+    }
     params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)(uintptr_t) "SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
-    if (mac_ctx == NULL || EVP_MAC_init(mac_ctx, secret, sizeof(secret), params) != 1) {
-        EVP_MAC_CTX_free(mac_ctx);
-        mac_ctx = NULL;
-        return -1;
-    }
-    return 0;
+    return EVP_MAC_init(*ctx, key, PROXY_PERSIST_KEY_LEN, params) == 1 ? 0 : -1;
 }
 
-static void mac(const struct proxy_conn *c, const struct proxy_server *s, const char *expiry,
-                char out[25])
+/* The number of keys this thread can use (0: none, or OpenSSL failed and
+ * the next call tries again); follows the installed keys: an atomic load
+ * per call, a copy and a re-key after each rotation or reload. */
+static int keys_ready(void)
+{
+    struct proxy_persist_keyset ks;
+    uint64_t v = proxy__persist_keys_version();
+
+    if (v == tk.version)
+        return tk.n;
+    v = proxy__persist_keys_get(&ks);
+    tk.n = 0;
+    if (v != 0 && rekey(&tk.ctx[0], ks.cur.k) == 0) {
+        tk.n = 1;
+        if (ks.have_prev && rekey(&tk.ctx[1], ks.prev.k) == 0)
+            tk.n = 2;
+    }
+    tk.version = tk.n ? v : 0;
+    OPENSSL_cleanse(&ks, sizeof(ks));
+    return tk.n;
+}
+
+/* The cookie MAC of server s under ctx, as 24 hex digits: 0, or -1 when
+ * OpenSSL failed (then nothing matches: a MAC of zeros must not). */
+static int mac(EVP_MAC_CTX *ctx, const struct proxy_conn *c, const struct proxy_server *s,
+               const char *expiry, char out[25])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE], msg[PROXY_KEY_LEN + 128];
@@ -139,16 +152,17 @@ static void mac(const struct proxy_conn *c, const struct proxy_server *s, const 
     int n = snprintf((char *)msg, sizeof(msg), "%s|%s|%s", s->key, expiry, c->svc->conf->name);
     int i;
 
-    memset(md, 0, sizeof(md));
     /* A NULL key re-initialises with the key already set: no allocation. */
-    if (mac_init() == 0 && EVP_MAC_init(mac_ctx, NULL, 0, NULL) == 1 &&
-        EVP_MAC_update(mac_ctx, msg, (size_t)n) == 1)
-        EVP_MAC_final(mac_ctx, md, &mdlen, sizeof(md));
+    if (n < 0 || (size_t)n >= sizeof(msg) || EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(ctx, msg, (size_t)n) != 1 ||
+        EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen < 12)
+        return -1;
     for (i = 0; i < 12; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[24] = '\0';
+    return 0;
 }
 
 /* The value of cookie name in the request, or NULL. */
@@ -198,25 +212,28 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
         size_t vl;
         char expiry[16], want[25];
         unsigned long exp;
-        pthread_once(&once, init_secret);
+        int nk, k;
         v = find_cookie(head, m, cf->cookie_name, &vl);
-        if (!have_secret || v == NULL || vl != 8 + 1 + 24 || v[8] != '.')
+        if (v == NULL || vl != 8 + 1 + 24 || v[8] != '.' || (nk = keys_ready()) == 0)
             return NULL;
         memcpy(expiry, v, 8);
         expiry[8] = '\0';
         if (parse_expiry(expiry, &exp) == -1 || (time_t)exp < time(NULL))
             return NULL;
-        for (i = 0; i < c->svc->nservers; i++) {
-            mac(c, &c->svc->servers[i], expiry, want);
-            if (CRYPTO_memcmp(want, v + 9, 24) == 0) {
+        for (k = 0; k < nk; k++)
+            for (i = 0; i < c->svc->nservers; i++) {
+                if (mac(tk.ctx[k], c, &c->svc->servers[i], expiry, want) == -1 ||
+                    CRYPTO_memcmp(want, v + 9, 24) != 0)
+                    continue;
                 if (!usable(&c->svc->servers[i]))
                     return NULL;
-                /* refresh the cookie once half its life has passed */
-                c->persist_fresh = (time_t)exp - time(NULL) > (time_t)(cf->persist_timeout / 2000);
+                /* refresh the cookie once half its life has passed, and at
+                 * once when the previous key signed it */
+                c->persist_fresh = k == 0 && (time_t)exp - time(NULL) >
+                                                 (time_t)(cf->persist_timeout / 2000);
                 c->persist_srv = &c->svc->servers[i];
                 return &c->svc->servers[i];
             }
-        }
     }
     return NULL;
 }
@@ -250,11 +267,11 @@ int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen)
     if (cf->persistence[0] != 'c' || (c->persist_fresh && c->srv == c->persist_srv) ||
         c->srv == NULL || c->srv->st == NULL)
         return 0;
-    pthread_once(&once, init_secret);
-    if (!have_secret)
+    if (keys_ready() == 0)
         return 0;
     snprintf(expiry, sizeof(expiry), "%08lx", (unsigned long)(time(NULL) + ttl) & 0xffffffffUL);
-    mac(c, c->srv, expiry, m);
+    if (mac(tk.ctx[0], c, c->srv, expiry, m) == -1)
+        return 0;
     return snprintf(out, outlen, "Set-Cookie: %s=%s.%s; Path=/; Max-Age=%ld; HttpOnly; "
                                  "SameSite=Lax%s\r\n",
                     cf->cookie_name, expiry, m, ttl, c->svc->tls ? "; Secure" : "");

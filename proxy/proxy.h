@@ -54,8 +54,19 @@ struct proxy_stats {
 };
 void proxy_stats_get(struct proxy_stats *st);
 
-/* persist.c */
-/* Clears the persistence-cookie key from memory (exit). */
+/* persist_key.c */
+/* The persistence-cookie keys, from STATE-DIR/persist/cookie.key (the path
+ * is taken at the first call, like state-dir). At start: read, or made and
+ * written when missing or corrupt (logged). At reload: a changed file is
+ * adopted; a missing or corrupt one gets the running keys written back.
+ * -1 with err: a file readable by group or others, not a plain file, or
+ * one that cannot be read or written (start fails; a reload is refused). */
+int proxy_persist_keys_load(const struct gh_conf *c, char *err, size_t errlen);
+/* Takes persistence-key-rotation and the longest cookie timeout from c;
+ * the first call starts the thread that rotates the keys. 0, or -1 when
+ * that thread did not start. Call after proxy_persist_keys_load. */
+int proxy_persist_keys_schedule(const struct gh_conf *c);
+/* Stops the rotation and clears the keys from memory (exit). */
 void proxy_persist_wipe(void);
 
 /* stats.c */

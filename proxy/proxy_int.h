@@ -533,8 +533,42 @@ void proxy__persist_remember(struct proxy_conn *c);
 /* cookie: writes a Set-Cookie header line for c->srv when one is due;
  * returns its length or 0. */
 int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen);
-/* Frees this thread's MAC context (worker exit). */
+/* Frees this thread's MAC contexts (worker exit). */
 void proxy__persist_thread_fini(void);
+
+/* persist_key.c */
+#define PROXY_PERSIST_KEY_LEN 32
+#define PROXY_PERSIST_KEYS_TEXT_MAX 256 /* the key file's text, with its NUL */
+/* One cookie key and when it was made (seconds since the epoch). */
+struct proxy_persist_key {
+    unsigned char k[PROXY_PERSIST_KEY_LEN];
+    int64_t created;
+};
+/* cur signs new cookies; prev (when have_prev) still checks them. */
+struct proxy_persist_keyset {
+    struct proxy_persist_key cur, prev;
+    int have_prev;
+};
+/* The key file's text (len bytes, not NUL-terminated) into ks: 0, or -1
+ * with why (no key material in it) and ks wiped. Strict: see the file. */
+int proxy__persist_keys_parse(const char *text, size_t len, struct proxy_persist_keyset *ks,
+                              char *why, size_t whylen);
+/* ks as the key file's text into out (at least PROXY_PERSIST_KEYS_TEXT_MAX
+ * bytes, NUL-terminated); returns its length, or -1. The caller wipes out. */
+int proxy__persist_keys_format(const struct proxy_persist_keyset *ks, char *out, size_t outlen);
+/* Reads path: 0 with ks; 1 no such file; 2 corrupt (why says how); -1
+ * refused: readable by group or others, not a plain file, an I/O error. */
+int proxy__persist_keyfile_read(const char *path, struct proxy_persist_keyset *ks, char *why,
+                                size_t whylen);
+/* Writes ks to path durably, mode 0600, making its folder (0700): 0 or -1. */
+int proxy__persist_keyfile_write(const char *path, const struct proxy_persist_keyset *ks,
+                                 char *why, size_t whylen);
+/* The installed keys' version: moves whenever they change; 0 before any.
+ * One atomic load: workers call it per cookie. */
+uint64_t proxy__persist_keys_version(void);
+/* Copies the installed keys into ks (the caller wipes it) and returns
+ * their version. */
+uint64_t proxy__persist_keys_get(struct proxy_persist_keyset *ks);
 
 /* health.c */
 int proxy__health_start(void);
