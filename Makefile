@@ -26,7 +26,8 @@ LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
-         common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c
+         common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c \
+         common/conf_headers.c
 RULES = rules/policy.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
@@ -48,7 +49,8 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c \
-           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c
+           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c \
+           tests/unit/common/conf_headers.c
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
 WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \
