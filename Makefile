@@ -26,12 +26,14 @@ LIBS = $(PKG_LIBS) -pthread
 
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
-         common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c
+         common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c \
+         common/conf_headers.c
 RULES = rules/policy.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
-        proxy/health.c proxy/persist.c proxy/http1_write.c proxy/http1_msg.c proxy/body.c proxy/tunnel.c proxy/upgrade.c proxy/client.c proxy/tls_fail.c proxy/l4.c proxy/tls_hello.c
+        proxy/health.c proxy/persist.c proxy/http1_write.c proxy/http1_msg.c proxy/body.c proxy/tunnel.c proxy/upgrade.c proxy/client.c proxy/tls_fail.c proxy/l4.c proxy/tls_hello.c \
+        proxy/header_rules.c
 PROXY += proxy/persist_key.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
@@ -49,7 +51,8 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c \
-           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c
+           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c \
+           tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c
 UNIT_SRC += tests/unit/proxy/persist_key.c
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
@@ -127,7 +130,7 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c web-ui/blockedit.c web-ui/json.c $$(pkg-config --libs $(PKGS)) \
+	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c web-ui/json.c $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \

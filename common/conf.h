@@ -79,6 +79,28 @@ struct gh_conf_check {
     struct gh_loc loc;
 };
 
+/* Header rules of one service (conf_headers.c), each list in the order
+ * written: request-header and response-header lines, and rewrite-host. */
+enum gh_conf_hdr_op { GH_HDR_ADD, GH_HDR_SET, GH_HDR_REMOVE };
+struct gh_conf_hdr_rule {
+    enum gh_conf_hdr_op op;
+    char *name;  /* owned; a token, as written */
+    char *value; /* owned; NULL for remove */
+    struct gh_loc loc;
+};
+struct gh_conf_host_rewrite {
+    char *internal;        /* owned; lower-case host name or address, no port */
+    char *public_host;     /* owned; lower-case */
+    long long public_port; /* 0: the service's listening port */
+    struct gh_loc loc;
+};
+struct gh_conf_headers {
+    struct gh_conf_hdr_rule *req, *resp; /* owned arrays */
+    size_t nreq, nresp;
+    struct gh_conf_host_rewrite *rewrites; /* owned array */
+    size_t nrewrites;
+};
+
 struct gh_conf_service {
     char *name;        /* owned */
     char *listen;      /* owned; "ip:port" */
@@ -118,6 +140,8 @@ struct gh_conf_service {
     char *merge_slashes;                 /* owned; "on" or "off" */
     char *encoded_slash;                 /* owned; "refuse" or "allow" */
     char *server_header;                 /* owned; "strip" or "pass" */
+    char *strip_version_headers;         /* owned; "on" or "off" (conf_headers.c) */
+    struct gh_conf_headers headers;      /* request-header, response-header, rewrite-host */
     long long max_conns_per_source;      /* 0: unlimited */
     long long conn_rate_per_source;      /* new connections per second; 0: unlimited */
     long long request_rate_per_source;   /* requests per second; 0: unlimited */

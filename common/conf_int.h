@@ -40,5 +40,24 @@ void gh__conf_error(char *err, size_t errlen, const char *file, struct gh_loc lo
 /* Formats a duration or size in the largest exact unit. */
 void gh__conf_fmt_duration(char *buf, size_t len, long long ms);
 void gh__conf_fmt_size(char *buf, size_t len, long long bytes);
+struct gh_sbuf;
+/* Writes v as a bare word when the lexer reads it back as one, else quoted. */
+void gh__conf_write_value(struct gh_sbuf *o, const char *v);
+
+/* conf_headers.c: request-header, response-header, rewrite-host */
+/* True when directive is one of the three whose grammar conf_headers.c reads. */
+int gh__conf_headers_own(const char *directive);
+/* Reads one of them into sv->headers; -1 with "file:line:col: ..." in err. */
+int gh__conf_headers_stmt(struct gh_conf_service *sv, const struct gh_tok *name,
+                          const struct gh_tok *args, int nargs, int has_block, const char *file,
+                          char *err, size_t errlen);
+/* After the service block: what needs the whole block (server-header
+ * follows strip-version-headers unless seen[] says it was written; no rule
+ * sets the persistence cookie). -1 with err set. */
+int gh__conf_headers_finish(struct gh_conf_service *sv, const unsigned char *seen,
+                            const char *file, char *err, size_t errlen);
+void gh__conf_headers_free(struct gh_conf_headers *h);
+/* The service's rules, canonically, one per line with a 4-space indent. */
+void gh__conf_headers_write(struct gh_sbuf *o, const struct gh_conf_service *s);
 
 #endif

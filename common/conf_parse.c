@@ -592,6 +592,8 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         if (parse_block(ps, GH_CTX_SERVICE, sv, conf, depth + 1, s->name.loc, seen) == -1)
             return -1;
         resolve_timeouts(sv, seen);
+        if (gh__conf_headers_finish(sv, seen, ps->file, ps->err, ps->errlen) == -1)
+            return -1;
         sv->end_loc.line = ps->lx.line;
         sv->end_loc.col = ps->lx.col;
         if (sv->listen == NULL) {
@@ -1062,6 +1064,9 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
 
     if (strcmp(n, "server") == 0)
         return special_server(ps, s, sv);
+    if (gh__conf_headers_own(n))
+        return gh__conf_headers_stmt(sv, &s->name, s->args, s->nargs, s->has_block, ps->file,
+                                     ps->err, ps->errlen);
     if (strcmp(n, "reencrypt") == 0) {
         if (want_args(ps, s, 1, 2, 0) == -1)
             return -1;
@@ -1541,6 +1546,8 @@ void gh_conf_free(struct gh_conf *c)
         free(s->merge_slashes);
         free(s->encoded_slash);
         free(s->server_header);
+        free(s->strip_version_headers);
+        gh__conf_headers_free(&s->headers);
         free(s->limit_action);
         list_clear(&s->allowed_upgrades);
         free(s->upgrade_action);

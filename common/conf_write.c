@@ -34,6 +34,11 @@ static void outv(struct gh_sbuf *o, const char *v)
     gh_sbuf_printf(o, "\"");
 }
 
+void gh__conf_write_value(struct gh_sbuf *o, const char *v)
+{
+    outv(o, v);
+}
+
 void gh__conf_fmt_duration(char *buf, size_t len, long long ms)
 {
     if (ms != 0 && ms % 86400000 == 0)
@@ -271,6 +276,7 @@ char *gh_conf_write(const struct gh_conf *c)
             gh_sbuf_printf(&o, "\n");
         }
         typed(&o, GH_CTX_SERVICE, s, "    ");
+        gh__conf_headers_write(&o, s);
         if (strcmp(s->persistence, "off") != 0) {
             char to[32];
             gh__conf_fmt_duration(to, sizeof(to), s->persist_timeout);

@@ -32,6 +32,7 @@ static void gen_free(struct proxy_gen *g)
         free(g->svcs[i].wrr);
         rules_policy_free(g->svcs[i].policy);
         free(g->svcs[i].trusted);
+        proxy__hdr_rules_free(g->svcs[i].hdr);
         for (k = 0; !g->svcs[i].sni_shared && k < g->svcs[i].nsni; k++) {
             size_t m;
             for (m = 0; m < g->svcs[i].sni[k].nnames; m++)
@@ -380,6 +381,8 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
     svc->lim.max_headers = (size_t)cs->max_headers;
     svc->lim.max_chunk_ext = (size_t)cs->max_chunk_ext;
     if (build_filters(conf, svc, cs, err, errlen) == -1)
+        return -1;
+    if ((svc->hdr = proxy__hdr_rules_new(conf->file, cs, err, errlen)) == NULL)
         return -1;
     if (cs->certificates.n > 0 && !share_sni(g, svc, cs) &&
         build_sni(conf, svc, cs, err, errlen) == -1)

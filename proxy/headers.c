@@ -3,8 +3,9 @@
  * (http1_write.c) and never passed through.
  *
  * Towards the real server: the method, the normalised target (the one the
- * directory check saw), Host, the client's end-to-end headers in order,
- * then gatehouse's own: X-Forwarded-For (the client's chain only when it
+ * directory check saw), Host, the client's end-to-end headers in order
+ * (less those the service's request-header rules remove or set), the
+ * rules' own lines (header_rules.c), then gatehouse's own: X-Forwarded-For (the client's chain only when it
  * came from a trusted proxy), X-Forwarded-Proto, X-Forwarded-Host,
  * X-Real-IP, Forwarded, Via, and the framing header for the body it will
  * send. Whatever the client said about those (or in Connection) is gone
@@ -12,8 +13,11 @@
  * them.
  *
  * Towards the client: the status line, the server's end-to-end headers
- * (Server dropped unless configured, its HSTS replaced by ours), our
- * framing, persistence cookie and Connection. Error pages are fixed texts.
+ * (Server and the other version headers dropped unless configured, its
+ * HSTS replaced by ours, response-header rules and rewrite-host applied),
+ * the rules' own lines, our framing, HSTS, persistence cookie and
+ * Connection. Error pages and redirects are fixed texts: rules never
+ * apply to them.
  */
 #include "proxy_int.h"
 
@@ -92,9 +96,10 @@ int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct h
         hlen = strlen(host);
     }
     http1_write_request_line(b, head, m, target, tlen, host, hlen);
-    http1_write_fields(b, head, m,
-                       HTTP1_KEEP(HTTP1_H_E2E) |
-                           (c->continue_sent ? 0 : HTTP1_KEEP(HTTP1_H_EXPECT)));
+    proxy__hdr_write_req_fields(b, head, m,
+                                HTTP1_KEEP(HTTP1_H_E2E) |
+                                    (c->continue_sent ? 0 : HTTP1_KEEP(HTTP1_H_EXPECT)),
+                                c->svc->hdr);
     write_xff(b, c, head, m);
     http1_puts(b, c->svc->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (m->host.len)
@@ -122,7 +127,7 @@ int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct 
     if (!hsts)
         keep |= HTTP1_KEEP(HTTP1_H_HSTS);
     http1_write_status_line(b, head, m);
-    http1_write_fields(b, head, m, keep);
+    proxy__hdr_write_resp_fields(b, head, m, keep, c->svc->hdr);
     if (m->status == 101) {
         http1_puts(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
         http1_write_end(b);

@@ -15,6 +15,7 @@
 #include "../common/common.h"
 #include "../common/conf.h"
 #include "../rules/rules.h"
+#include "header_rules.h"
 #include "http1.h"
 #include "proxy.h"
 
@@ -157,6 +158,7 @@ struct proxy_service {
     int underscore_refuse;     /* underscore-headers refuse: names with '_' get 400 */
     struct gh_cidr *trusted;   /* owned: trusted-proxies */
     size_t ntrusted;
+    struct proxy_hdr_rules *hdr; /* owned: request-header, response-header, rewrite-host */
     struct proxy_svc_stats *st; /* borrowed from the process-wide table */
 };
 
