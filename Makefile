@@ -32,6 +32,8 @@ CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
         proxy/health.c proxy/persist.c proxy/http1_write.c proxy/http1_msg.c proxy/body.c proxy/tunnel.c proxy/upgrade.c proxy/client.c proxy/tls_fail.c
+CERTS += certs/san.c
+PROXY += proxy/cover.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
