@@ -20,6 +20,7 @@ import t_m_admin  # noqa: F401
 import t_n_integrity  # noqa: F401
 import t_p_hostile  # noqa: F401
 import t_r_hostile2  # noqa: F401
+import t_s_site  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 
