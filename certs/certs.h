@@ -98,6 +98,20 @@ int certs_gen_selfsigned(const char *cert_out, const char *key_out, const struct
                          char *err, size_t errlen);
 int certs_gen_csr(const char *csr_out, const char *key_out, const struct certs_req *r, char *err,
                   size_t errlen);
+/* san.c */
+/* The names a client can verify the certificate of src against: its SAN
+ * dNSNames, lower case, and its IP SANs as "IP:" and the address in text
+ * form (inet_ntop); never the subject CN. A malloc'd array of malloc'd
+ * strings (certs_san_names_free). -1 with err when it cannot be read. */
+int certs_san_names(const struct certs_source *src, char ***names, size_t *n, char *err,
+                    size_t errlen);
+void certs_san_names_free(char **names, size_t n);
+/* True when a certificate with these names covers host, a normalised name
+ * (lower case, no port), "*.domain", or an address ("[v6]" in brackets):
+ * a name or wildcard equal to it, a wildcard "*.d" for one label before
+ * ".d", or an IP SAN equal to an address. */
+int certs_san_covers(char *const *names, size_t n, const char *host);
+
 /* import.c */
 /* A certificate made elsewhere: PEM text holding a chain and its private
  * key (any order; the key may be encrypted with pass), or PKCS#12 bytes

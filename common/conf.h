@@ -108,10 +108,13 @@ struct gh_conf_service {
     struct gh_conf_list certificates; /* all of them, chosen by SNI */
     struct gh_conf_list tls_versions; /* "1.2 1.3" by default */
     long long hsts_max_age;           /* seconds; 0: no Strict-Transport-Security */
+    char *certificate_coverage;       /* owned; "error" or "warn": an allowed host that no
+                                       * certificate of the service covers */
     char *app;         /* owned; built-in application target, or NULL */
     char *scheduler;   /* owned; "least-conn" or "round-robin" */
     char *reencrypt;   /* owned; "off", "pinned", or the name of a ca block to verify with */
     char *client_certificate; /* owned; certificate shown to real servers (mutual TLS) */
+    struct gh_loc client_certificate_loc;
     /* Timeouts, ms, each the effective value (gh_conf_timeouts in conf_table.c):
      * one not written in the block has taken the service's idle_timeout
      * already when it follows idle-timeout, its own default otherwise. */
@@ -132,6 +135,7 @@ struct gh_conf_service {
     long long queue_timeout; /* ms */
     struct gh_conf_list allowed_hosts;   /* empty refuses everything; "*" allows all */
     struct gh_conf_list allowed_dirs;    /* globs on the normalised path */
+    char *allowed_dirs_case;             /* owned; "sensitive" or "insensitive" matching */
     struct gh_conf_list allowed_methods;
     char *rule_set;                      /* owned; NULL: none */
     char *sni_host_match;                /* owned; "on" or "off" */
@@ -147,6 +151,9 @@ struct gh_conf_service {
     long long request_rate_per_source;   /* requests per second; 0: unlimited */
     long long request_burst_per_source;  /* bucket size; 0: equal to the rate */
     char *limit_action;                  /* owned; "429" or "close" */
+    long long redirect_https;            /* 0: off; else the status of `redirect https` */
+    long long redirect_https_port;       /* 0: not written (443, left out of Location) */
+    struct gh_loc redirect_loc;
     struct gh_conf_list allowed_upgrades; /* "websocket" (default) or "none" */
     char *upgrade_action;                /* owned; "strip" or "refuse" other upgrades */
     char *underscore_headers;            /* owned; "drop" or "refuse" names with '_' */
@@ -336,5 +343,13 @@ extern const struct gh_conf_timeout gh_conf_timeouts[];
 extern const size_t gh_conf_ntimeouts;
 /* The row of a service timeout, or NULL when name is not one. */
 const struct gh_conf_timeout *gh_conf_timeout_find(const char *name);
+
+/* The $names a rule's redirect location may use, expanded per request by
+ * rules/policy.c and checked here when the config is read. */
+#define GH_CONF_LOCVARS_MAX 7
+enum gh_conf_locvar { GH_LOCVAR_HOST, GH_LOCVAR_PATH, GH_LOCVAR_QUERY, GH_LOCVAR_UNKNOWN };
+/* s points at a '$': the variable it starts, with *len its length ("$path"
+ * is 5); GH_LOCVAR_UNKNOWN with *len the length of the unknown name. */
+enum gh_conf_locvar gh_conf_locvar(const char *s, size_t *len);
 
 #endif

@@ -600,7 +600,7 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
             ERR(ps, s->name.loc, "service '%s' needs 'listen'", sv->name);
             return -1;
         }
-        if ((sv->app != NULL) == (sv->nservers > 0)) {
+        if (sv->redirect_https == 0 && (sv->app != NULL) == (sv->nservers > 0)) {
             ERR(ps, s->name.loc,
                 sv->app ? "service '%s' has both 'app' and 'server' targets; choose one"
                         : "service '%s' has no target: add 'server' lines or 'app'",
@@ -726,6 +726,133 @@ static int check_cidr(const char *v)
     return 0;
 }
 
+/* Where byte i of a token's text is in the file: exact for a word and for
+ * a string without escapes, the token's start otherwise. */
+static struct gh_loc tok_loc_at(const struct gh_tok *t, size_t i)
+{
+    struct gh_loc l = t->loc;
+
+    if (t->type == GH_TOK_WORD)
+        l.col += (int)i;
+    else if (t->end - t->off == strlen(t->text) + 2)
+        l.col += (int)i + 1;
+    return l;
+}
+
+/* A redirect location's $names (expanded per request by rules/policy.c):
+ * each one known, at most GH_CONF_LOCVARS_MAX of them, $query only after a
+ * '?', and $path where a path begins or goes on: after the host part, or
+ * ending it right after $host or a host's last character
+ * ("https://$host$path", "https://a.example:8443$path"). So nothing a
+ * client sends can become the scheme or host it is sent to: "https://$path"
+ * would make "/evil.example/x" a host. */
+static int check_location(struct parser *ps, const struct gh_tok *t)
+{
+    const char *v = t->text;
+    size_t i, n, auth = 0, k = 0, nvars = 0;
+    int in_auth, in_query = 0;
+
+    /* "scheme://" or "//" opens a host part; it ends at '/' or '?'. */
+    if (v[0] == '/' && v[1] == '/') {
+        auth = 2;
+    } else if ((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')) {
+        while ((v[k] >= 'a' && v[k] <= 'z') || (v[k] >= 'A' && v[k] <= 'Z') ||
+               (v[k] >= '0' && v[k] <= '9') || v[k] == '+' || v[k] == '-' || v[k] == '.')
+            k++;
+        if (strncmp(v + k, "://", 3) == 0)
+            auth = k + 3;
+    }
+    in_auth = auth > 0;
+    for (i = 0; v[i]; i++) {
+        enum gh_conf_locvar var;
+        if (i >= auth && (v[i] == '/' || v[i] == '?'))
+            in_auth = 0;
+        if (v[i] == '?')
+            in_query = 1;
+        if (v[i] != '$')
+            continue;
+        var = gh_conf_locvar(v + i, &n);
+        if (var == GH_LOCVAR_UNKNOWN) {
+            ERR(ps, tok_loc_at(t, i),
+                "unknown '%.*s' in a redirect location (known: $host, $path, $query; write "
+                "%%24 for a '$')", (int)n, v + i);
+            return -1;
+        }
+        if (var == GH_LOCVAR_PATH && in_auth) {
+            /* the path begins here when a host stands right before it */
+            char b = i > auth ? v[i - 1] : '\0';
+            int after_host = i >= auth + 5 && strncmp(v + i - 5, "$host", 5) == 0;
+            if (after_host || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                (b >= '0' && b <= '9') || b == '.' || b == '-' || b == ']')
+                in_auth = 0;
+        }
+        if (var == GH_LOCVAR_PATH && (in_auth || in_query)) {
+            ERR(ps, tok_loc_at(t, i), "'$path' may only stand where the location's path begins "
+                "or goes on (after the host, before any '?')");
+            return -1;
+        }
+        if (var == GH_LOCVAR_QUERY && !in_query) {
+            ERR(ps, tok_loc_at(t, i), "'$query' may only stand after a '?' in the location");
+            return -1;
+        }
+        if (++nvars > GH_CONF_LOCVARS_MAX) {
+            ERR(ps, tok_loc_at(t, i), "at most %d $names in one redirect location",
+                GH_CONF_LOCVARS_MAX);
+            return -1;
+        }
+        i += n - 1;
+    }
+    return 0;
+}
+
+/* redirect https [code 301|302|307|308] [port N]: every request the
+ * firewall lets through is answered with a redirect to the same host,
+ * path and query over https (rules/policy.c builds the Location). */
+static int special_redirect(struct parser *ps, struct stmt *s, struct gh_conf_service *sv)
+{
+    int i;
+    long v;
+
+    if (want_args(ps, s, 1, 5, 0) == -1)
+        return -1;
+    if (sv->redirect_https != 0) {
+        ERR(ps, s->name.loc, "duplicate 'redirect'");
+        return -1;
+    }
+    if (strcmp(s->args[0].text, "https") != 0) {
+        ERR(ps, s->args[0].loc, "'redirect' takes 'https' [code 301|302|307|308] [port N] (a "
+            "redirect of some requests only is a rule: rule ID redirect URL if ...)");
+        return -1;
+    }
+    sv->redirect_https = 301;
+    sv->redirect_loc = s->name.loc;
+    for (i = 1; i < s->nargs; i += 2) {
+        const char *opt = s->args[i].text;
+        if (i + 1 >= s->nargs) {
+            ERR(ps, s->args[i].loc, "'%s' needs a value", opt);
+            return -1;
+        }
+        if (strcmp(opt, "code") == 0) {
+            if (gh_parse_long(s->args[i + 1].text, 301, 308, &v) == -1 ||
+                (v != 301 && v != 302 && v != 307 && v != 308)) {
+                ERR(ps, s->args[i + 1].loc, "redirect code must be 301, 302, 307 or 308");
+                return -1;
+            }
+            sv->redirect_https = v;
+        } else if (strcmp(opt, "port") == 0) {
+            if (gh_parse_long(s->args[i + 1].text, 1, 65535, &v) == -1) {
+                ERR(ps, s->args[i + 1].loc, "redirect port must be from 1 to 65535");
+                return -1;
+            }
+            sv->redirect_https_port = v;
+        } else {
+            ERR(ps, s->args[i].loc, "unknown redirect option '%s' (code, port)", opt);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* rule ID ACTION [STATUS] [URL] if FIELD [HEADER] OP VALUE
  *   ACTION: deny [STATUS] | allow | log | redirect [STATUS] URL
  *   FIELD:  method | path | query | header NAME | source (then just a CIDR) */
@@ -780,6 +907,8 @@ static int special_rule(struct parser *ps, struct stmt *s, struct gh_conf_rulese
                 ERR(ps, s->args[i].loc, "redirect location must be printable ASCII without spaces");
                 return -1;
             }
+        if (check_location(ps, &s->args[i]) == -1)
+            return -1;
     } else if (strcmp(r->action, "allow") != 0 && strcmp(r->action, "log") != 0) {
         ERR(ps, s->args[i].loc, "unknown rule action '%s' (deny, allow, redirect, log)", r->action);
         return -1;
@@ -1067,6 +1196,8 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     if (gh__conf_headers_own(n))
         return gh__conf_headers_stmt(sv, &s->name, s->args, s->nargs, s->has_block, ps->file,
                                      ps->err, ps->errlen);
+    if (strcmp(n, "redirect") == 0)
+        return special_redirect(ps, s, sv);
     if (strcmp(n, "reencrypt") == 0) {
         if (want_args(ps, s, 1, 2, 0) == -1)
             return -1;
@@ -1105,7 +1236,7 @@ static int special_service(struct parser *ps, struct stmt *s, struct gh_conf_ser
     if (strcmp(n, "rule-set") == 0)
         return set_str_once(ps, &sv->rule_set, s, &sv->rule_set_loc);
     if (strcmp(n, "client-certificate") == 0)
-        return set_str_once(ps, &sv->client_certificate, s, NULL);
+        return set_str_once(ps, &sv->client_certificate, s, &sv->client_certificate_loc);
     if (strcmp(n, "listen") == 0) {
         if (check_addr(ps, s->args[0].text, s->args[0].loc, "listen") == -1)
             return -1;
@@ -1425,7 +1556,8 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
             return -1;
         }
         if (sv->client_certificate && gh_conf_cert_find(c, sv->client_certificate) == NULL) {
-            ERR(ps, sv->loc, "service '%s': no certificate named '%s' (client-certificate)",
+            ERR(ps, sv->client_certificate_loc,
+                "service '%s': no certificate named '%s' (client-certificate)",
                 sv->name, sv->client_certificate);
             return -1;
         }
@@ -1444,6 +1576,74 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
         }
     }
     return check_listeners(ps, c);
+}
+
+/* The bytes of "ip:port" for comparison: [::1]:80 and [0::1]:80 are one
+ * address. -1 when it is not one (check_addr refused it already). */
+static int addr_bytes(const char *v, unsigned char b[18])
+{
+    char host[64];
+    uint16_t port;
+
+    memset(b, 0, 18);
+    if (gh_split_hostport(v, host, sizeof(host), &port) == -1 ||
+        (inet_pton(AF_INET, host, b) != 1 && inet_pton(AF_INET6, host, b) != 1))
+        return -1;
+    b[16] = (unsigned char)(port >> 8);
+    b[17] = (unsigned char)port;
+    return 0;
+}
+
+/* Checks for publishing a whole site from one appliance (issue 14) that
+ * need a whole service block: a `redirect https` service is plain and has
+ * no target of its own; no two real servers of one pool share an address
+ * (the metrics would show one server under two names, and draining one
+ * would leave the other sending to it). */
+static int check_site(struct parser *ps, struct gh_conf *c)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < c->nservices; i++) {
+        const struct gh_conf_service *sv = &c->services[i];
+        if (sv->redirect_https != 0) {
+            if (sv->certificate != NULL) {
+                ERR(ps, sv->redirect_loc,
+                    "service '%s': 'redirect https' is for a plain service; this one has "
+                    "'certificate'", sv->name);
+                return -1;
+            }
+            if (sv->app != NULL || sv->nservers > 0) {
+                ERR(ps, sv->redirect_loc,
+                    "service '%s' answers every request with a redirect: it takes no '%s'",
+                    sv->name, sv->app != NULL ? "app" : "server");
+                return -1;
+            }
+            if (sv->check.enabled) {
+                ERR(ps, sv->check.loc, "'check' does not apply to a 'redirect https' service");
+                return -1;
+            }
+        }
+        for (j = 0; j < sv->nservers; j++) {
+            unsigned char a[18], b[18];
+            if (addr_bytes(sv->servers[j].addr, a) == -1)
+                continue;
+            for (k = 0; k < j; k++)
+                if (addr_bytes(sv->servers[k].addr, b) == 0 && memcmp(a, b, sizeof(a)) == 0) {
+                    ERR(ps, sv->servers[j].loc,
+                        "service '%s': server '%s' has the address %s of server '%s' (%s:%d:%d)",
+                        sv->name, sv->servers[j].name, sv->servers[j].addr, sv->servers[k].name,
+                        ps->file, sv->servers[k].loc.line, sv->servers[k].loc.col);
+                    return -1;
+                }
+        }
+    }
+    return 0;
+}
+
+static void site_fields_free(struct gh_conf_service *s)
+{
+    free(s->certificate_coverage);
+    free(s->allowed_dirs_case);
 }
 
 struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, char *err,
@@ -1465,7 +1665,8 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
         gh__conf_error(err, errlen, file, top, "file contains a NUL byte");
         goto fail;
     }
-    if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top, NULL) == -1 || check_refs(&ps, c) == -1)
+    if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top, NULL) == -1 || check_refs(&ps, c) == -1 ||
+        check_site(&ps, c) == -1)
         goto fail;
     return c;
 fail:
@@ -1549,6 +1750,7 @@ void gh_conf_free(struct gh_conf *c)
         free(s->strip_version_headers);
         gh__conf_headers_free(&s->headers);
         free(s->limit_action);
+        site_fields_free(s);
         list_clear(&s->allowed_upgrades);
         free(s->upgrade_action);
         free(s->underscore_headers);

@@ -61,6 +61,8 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"certificate", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"tls-versions", GH_CTX_SERVICE, GH_T_LIST, S(tls_versions), "1.2 1.3", 0, 0, NULL},
     {"hsts-max-age", GH_CTX_SERVICE, GH_T_INT, S(hsts_max_age), "0", 0, 100000000, NULL},
+    {"certificate-coverage", GH_CTX_SERVICE, GH_T_STR, S(certificate_coverage), "error", 0, 0,
+     "error warn"},
     {"app", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, "status management conference admin"},
     {"server", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
@@ -97,6 +99,8 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"queue-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(queue_timeout), "5s", 1, DAY, NULL},
     {"allowed-hosts", GH_CTX_SERVICE, GH_T_LIST, S(allowed_hosts), NULL, 0, 0, NULL},
     {"allowed-dirs", GH_CTX_SERVICE, GH_T_LIST, S(allowed_dirs), NULL, 0, 0, NULL},
+    {"allowed-dirs-case", GH_CTX_SERVICE, GH_T_STR, S(allowed_dirs_case), "sensitive", 0, 0,
+     "sensitive insensitive"},
     {"allowed-methods", GH_CTX_SERVICE, GH_T_LIST, S(allowed_methods),
      "GET HEAD POST PUT DELETE OPTIONS PATCH", 0, 0, NULL},
     {"rule-set", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
@@ -120,6 +124,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"request-burst-per-source", GH_CTX_SERVICE, GH_T_INT, S(request_burst_per_source), "0", 0,
      10000000, NULL},
     {"limit-action", GH_CTX_SERVICE, GH_T_STR, S(limit_action), "429", 0, 0, "429 close"},
+    {"redirect", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"allowed-upgrades", GH_CTX_SERVICE, GH_T_LIST, S(allowed_upgrades), "websocket", 0, 0, NULL},
     {"upgrade-action", GH_CTX_SERVICE, GH_T_STR, S(upgrade_action), "strip", 0, 0,
      "strip refuse"},
@@ -186,4 +191,21 @@ const struct gh_conf_timeout *gh_conf_timeout_find(const char *name)
         if (strcmp(gh_conf_timeouts[i].name, name) == 0)
             return &gh_conf_timeouts[i];
     return NULL;
+}
+
+/* The variables of a redirect location. A name runs over letters, digits
+ * and '_', so "$paths" is an unknown name rather than "$path" and an "s". */
+enum gh_conf_locvar gh_conf_locvar(const char *s, size_t *len)
+{
+    static const char *const names[] = {"host", "path", "query"};
+    size_t n = 1, i;
+
+    while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+           (s[n] >= '0' && s[n] <= '9') || s[n] == '_')
+        n++;
+    *len = n;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == n - 1 && memcmp(names[i], s + 1, n - 1) == 0)
+            return (enum gh_conf_locvar)i;
+    return GH_LOCVAR_UNKNOWN;
 }

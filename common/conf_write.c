@@ -275,6 +275,14 @@ char *gh_conf_write(const struct gh_conf *c)
             outv(&o, s->client_certificate);
             gh_sbuf_printf(&o, "\n");
         }
+        if (s->redirect_https != 0) {
+            gh_sbuf_printf(&o, "    redirect https");
+            if (s->redirect_https != 301)
+                gh_sbuf_printf(&o, " code %lld", s->redirect_https);
+            if (s->redirect_https_port != 0)
+                gh_sbuf_printf(&o, " port %lld", s->redirect_https_port);
+            gh_sbuf_printf(&o, "\n");
+        }
         typed(&o, GH_CTX_SERVICE, s, "    ");
         gh__conf_headers_write(&o, s);
         if (strcmp(s->persistence, "off") != 0) {

@@ -284,17 +284,20 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
     return RUN_CONTINUE;
 }
 
-/* A deny or redirect rule decided: a fixed page or a Location, then close. */
-static int refuse_rule(struct proxy_conn *c, const struct rules_verdict *v)
+/* A deny or redirect rule decided, or a `redirect https` service answers:
+ * a fixed page or a Location, then close. Only a rule is a security event. */
+static int refuse_rule(struct proxy_conn *c, const struct rules_decision *d)
 {
-    c->why = GH_REASON_RULE;
-    c->rule_id = v->id;
-    proxy__log_security(c, GH_REASON_RULE, v->status);
+    if (d->why == GH_REASON_RULE) {
+        c->why = GH_REASON_RULE;
+        c->rule_id = d->rule.id;
+        proxy__log_security(c, GH_REASON_RULE, d->rule.status);
+    }
     gh_buf_put(&c->cout);
-    if (v->action == RULES_DENY)
-        proxy__write_error(c, v->status);
+    if (d->why == GH_REASON_RULE && d->rule.action == RULES_DENY)
+        proxy__write_error(c, d->rule.status);
     else
-        proxy__write_redirect(c, v->status, v->target);
+        proxy__write_redirect(c, &d->redirect);
     c->bytes_out += gh_buf_len(&c->cout);
     proxy__log_access(c);
     c->lingering = c->rq.st != H1M_DONE;
@@ -524,7 +527,7 @@ static int begin_request(struct proxy_conn *c)
     r = check_request(c, head, m, &d);
     if (r == GH_REASON_RULE) {
         m->hdrs = NULL;
-        return refuse_rule(c, &d.rule);
+        return refuse_rule(c, &d);
     }
     if (r == GH_REASON_RATE_LIMIT && c->svc->limit_close) {
         proxy__log_security(c, r, 0);
@@ -540,6 +543,10 @@ static int begin_request(struct proxy_conn *c)
     if (r != GH_REASON_NONE) {
         m->hdrs = NULL;
         return refuse(c, r);
+    }
+    if (d.redirect.status != 0) { /* redirect https: answered here, never forwarded */
+        m->hdrs = NULL;
+        return refuse_rule(c, &d);
     }
     copy_for_log(c->path, sizeof(c->path), d.target, d.target_len);
     if (m->flags & HTTP1_F_WINAUTH)

@@ -524,6 +524,8 @@ struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, c
         if (build_service(g, &g->svcs[i], &conf->services[i], apps, err, errlen) == -1)
             goto fail;
     link_listeners(g);
+    if (proxy__check_coverage(conf, err, errlen) == -1)
+        goto fail;
     return g;
 fail:
     g->conf = NULL; /* the caller still owns conf on failure */

@@ -157,21 +157,30 @@ int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct 
     return 0;
 }
 
-void proxy__write_redirect(struct proxy_conn *c, int status, const char *location)
+/* The Location comes from the policy as pieces (rules_location_write
+ * escapes what a URI may not hold), so it is one valid header value
+ * whatever the request was; the policy refused any longer than
+ * RULES_LOCATION_MAX. */
+void proxy__write_redirect(struct proxy_conn *c, const struct rules_location *loc)
 {
     struct gh_buf *b = &c->cout;
-    char head[512];
-    int n;
+    char location[RULES_LOCATION_MAX + 1], line[64];
+    const char *text = loc->status == 301   ? "Moved Permanently"
+                       : loc->status == 302 ? "Found"
+                       : loc->status == 303 ? "See Other"
+                       : loc->status == 307 ? "Temporary Redirect"
+                                            : "Permanent Redirect";
+    size_t n = rules_location_write(loc, location);
 
-    n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d Redirect\r\nLocation: %s\r\nContent-Length: 0\r\n"
-                 "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                 status, location);
-    if (n < 0 || (size_t)n >= sizeof(head))
-        n = snprintf(head, sizeof(head), "HTTP/1.1 500 Error\r\nContent-Length: 0\r\n"
-                                         "Connection: close\r\n\r\n");
-    http1_put(b, head, (size_t)n);
-    c->status = status;
+    if (n > RULES_LOCATION_MAX || loc->status < 300 || loc->status > 308) {
+        proxy__write_error(c, 500);
+        return;
+    }
+    snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nLocation: ", loc->status, text);
+    http1_puts(b, line);
+    http1_put(b, location, n);
+    http1_puts(b, "\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
+    c->status = loc->status;
     c->close_after = 1;
 }
 

@@ -467,8 +467,8 @@ void proxy__server_failed(struct proxy_server *s);
  * (the normalised path and the query) in place of the client's. */
 int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m,
                           const char *target, size_t tlen);
-/* Queues a redirect (status, Location) with Connection: close. */
-void proxy__write_redirect(struct proxy_conn *c, int status, const char *location);
+/* Queues a redirect (the policy's status and Location) with Connection: close. */
+void proxy__write_redirect(struct proxy_conn *c, const struct rules_location *loc);
 /* Writes the response head for the client into c->cout. */
 int proxy__write_resp_head(struct proxy_conn *c, const char *head, const struct http1_msg *m);
 /* Queues a plain error page with status for r, and Connection: close. */
@@ -575,5 +575,11 @@ uint64_t proxy__persist_keys_get(struct proxy_persist_keyset *ks);
 /* health.c */
 int proxy__health_start(void);
 void proxy__health_stop(void);
+
+/* cover.c */
+/* Every allowed host of every TLS service is covered by one of its
+ * certificates (read from the files). 0, or -1 with "file:line:col: ..."
+ * in err; with certificate-coverage warn the message is logged instead. */
+int proxy__check_coverage(const struct gh_conf *conf, char *err, size_t errlen);
 
 #endif

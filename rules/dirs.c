@@ -1,8 +1,23 @@
 /* Allowed virtual directories: globs as the seeds write them ("/abs/" then a star),
- * matched against the normalised path, which is also what is forwarded. */
+ * matched against the normalised path, which is also what is forwarded.
+ * IIS treats paths without regard to case, and its clients send
+ * "/Autodiscover/..." or "/ABS/...": allowed-dirs-case insensitive matches
+ * those against lower-case patterns and forwards the path unchanged. */
 #include "rules.h"
 
-int rules_glob_match(const char *pat, const char *s, size_t slen)
+static int same(char a, char b, int nocase)
+{
+    if (nocase) {
+        a = (a >= 'A' && a <= 'Z') ? (char)(a + 32) : a;
+        b = (b >= 'A' && b <= 'Z') ? (char)(b + 32) : b;
+    }
+    return a == b;
+}
+
+/* nocase folds ASCII letters only: the normalised path holds no other
+ * letters (bytes past 0x7e stay percent-encoded); it also lets an escape
+ * written "%2f" in a pattern meet the normaliser's upper-case "%2F". */
+static int glob(const char *pat, const char *s, size_t slen, int nocase)
 {
     size_t i = 0, star_p = (size_t)-1, star_s = 0;
     const char *p = pat;
@@ -14,7 +29,7 @@ int rules_glob_match(const char *pat, const char *s, size_t slen)
             star_p = (size_t)(p - pat);
             star_s = i;
             p++;
-        } else if (*p != '\0' && *p == s[i]) {
+        } else if (*p != '\0' && same(*p, s[i], nocase)) {
             p++;
             i++;
         } else if (star_p != (size_t)-1) {
@@ -27,4 +42,14 @@ int rules_glob_match(const char *pat, const char *s, size_t slen)
     while (*p == '*')
         p++;
     return *p == '\0';
+}
+
+int rules_glob_match(const char *pat, const char *s, size_t slen)
+{
+    return glob(pat, s, slen, 0);
+}
+
+int rules_glob_match_nocase(const char *pat, const char *s, size_t slen)
+{
+    return glob(pat, s, slen, 1);
 }

@@ -13,10 +13,24 @@
  *   SNI against allowed-hosts, and SNI equal to Host (no domain fronting)
  *                               -> sni-not-allowed, sni-host-mismatch
  *   path normalised             -> malformed:path-*
- *   normalised path against allowed-dirs -> dir-not-allowed
+ *   normalised path against allowed-dirs (allowed-dirs-case) -> dir-not-allowed
  *   the rule set (pcre2)        -> rule (deny, redirect); log rules noted
+ *   `redirect https`            -> NONE with d->redirect set: answered, not
+ *                                  forwarded (the whole firewall came first,
+ *                                  so a port-80 service refuses what its
+ *                                  https twin would, and never redirects a
+ *                                  path the normaliser refused)
  * The normalised target (path plus the raw query) is written to the
  * caller's buffer: what was checked is what the proxy forwards.
+ *
+ * Redirect locations are built here too, as pieces the proxy writes out
+ * (rules_location_write): a redirect rule's target with $host (the
+ * normalised Host), $path (the normalised path) and $query (the raw query,
+ * without '?') expanded; and for `redirect https`, https://HOST[:PORT]
+ * followed by the path and query exactly as the client sent them, once they
+ * have passed the parser and the normaliser. Bytes a URI may not hold are
+ * percent-encoded on the way out, so the Location is always one valid
+ * header value.
  */
 #include "rules.h"
 
@@ -35,6 +49,9 @@ struct rules_policy {
     struct rules_path_opts path_opts;
     uint32_t scope;
     int sni_strict;
+    int dirs_nocase;  /* allowed-dirs-case insensitive */
+    int redirect;     /* `redirect https`: its status; 0: none */
+    char port[8];     /* ":PORT" of `redirect https port`, or "" */
 };
 
 /* A pattern of allowed-hosts normalised once: "*", "*.domain" or a name. */
@@ -73,6 +90,10 @@ struct rules_policy *rules_policy_new(const char *file, const struct gh_conf *co
     p->path_opts.merge_slashes = strcmp(cs->merge_slashes, "on") == 0;
     p->path_opts.allow_encoded_slash = strcmp(cs->encoded_slash, "allow") == 0;
     p->sni_strict = strcmp(cs->sni_host_match, "on") == 0;
+    p->dirs_nocase = strcmp(cs->allowed_dirs_case, "insensitive") == 0;
+    p->redirect = (int)cs->redirect_https;
+    if (cs->redirect_https_port != 0 && cs->redirect_https_port != 443)
+        snprintf(p->port, sizeof(p->port), ":%lld", cs->redirect_https_port);
     p->hosts = gh_calloc(cs->allowed_hosts.n + 1, sizeof(char *));
     for (i = 0; i < cs->allowed_hosts.n; i++) {
         char *norm = host_pattern(cs->allowed_hosts.v[i]);
@@ -175,11 +196,168 @@ enum gh_reason rules_policy_normalise(const struct rules_policy *p, const char *
     return why;
 }
 
+/* Bytes a URI's path or query holds as they are: unreserved, sub-delims,
+ * ':', '@', '/', '?', and '%' (a valid escape, checked by the caller). The
+ * rest (quotes, '<', '>', '\\', '^', '`', '{', '|', '}', '#', and anything
+ * outside printable ASCII) is percent-encoded. */
+static int uri_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$&'()*+,;=:@/?%", c) != NULL);
+}
+
+size_t rules_location_write(const struct rules_location *l, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i, k, n = 0;
+
+    for (i = 0; i < l->n; i++) {
+        const struct rules_piece *pc = &l->v[i];
+        for (k = 0; k < pc->len; k++) {
+            unsigned char c = (unsigned char)pc->p[k];
+            int keep = !pc->esc || (uri_byte(c) && c != '%');
+            if (pc->esc && c == '%') /* kept only as the start of a valid escape */
+                keep = k + 2 < pc->len && gh_hexval((unsigned char)pc->p[k + 1]) >= 0 &&
+                       gh_hexval((unsigned char)pc->p[k + 2]) >= 0;
+            if (keep) {
+                if (out != NULL && n < RULES_LOCATION_MAX)
+                    out[n] = (char)c;
+                n++;
+                continue;
+            }
+            if (out != NULL && n + 3 <= RULES_LOCATION_MAX) {
+                out[n] = '%';
+                out[n + 1] = hex[c >> 4];
+                out[n + 2] = hex[c & 15];
+            }
+            n += 3;
+        }
+    }
+    if (out != NULL)
+        out[n < RULES_LOCATION_MAX ? n : RULES_LOCATION_MAX] = '\0';
+    return n;
+}
+
+/* Appends a piece; a full table counts as a location too long to write
+ * (the parser bounds the $names of a target, so it does not happen). */
+static int piece(struct rules_location *l, const char *p, size_t len, int esc)
+{
+    if (len == 0)
+        return 0;
+    if (l->n == RULES_LOCATION_PIECES)
+        return -1;
+    l->v[l->n].p = p;
+    l->v[l->n].len = len;
+    l->v[l->n].esc = esc;
+    l->n++;
+    return 0;
+}
+
+static enum gh_reason location_done(struct rules_location *l, int overflow)
+{
+    if (overflow || rules_location_write(l, NULL) > RULES_LOCATION_MAX) {
+        l->status = 0;
+        return GH_REASON_URI_TOO_LONG;
+    }
+    return GH_REASON_NONE;
+}
+
+/* A redirect rule's target with its $names expanded. $path after a '/'
+ * drops its own leading '/', and its leading run of '/' (merge-slashes
+ * off) counts as one, so neither "/$path" nor "$path" can become "//host"
+ * (a protocol-relative location, elsewhere). An empty $query at the end
+ * takes the '?' or '&' before it along. */
+static enum gh_reason rule_location(struct rules_decision *d, const char *path, size_t plen,
+                                    const char *query, size_t qlen)
+{
+    struct rules_location *l = &d->redirect;
+    const char *t = d->rule.target;
+    size_t i = 0, start = 0, n;
+    int bad = 0;
+
+    l->status = d->rule.status;
+    if (plen == 1 && path[0] == '*') /* OPTIONS *: no path to keep */
+        path = "/";
+    while (t[i] != '\0') {
+        if (t[i] != '$') {
+            i++;
+            continue;
+        }
+        bad |= piece(l, t + start, i - start, 0);
+        switch (gh_conf_locvar(t + i, &n)) {
+        case GH_LOCVAR_HOST:
+            if (d->host[0] == '\0') {
+                l->status = 0;
+                return GH_REASON_NO_HOST; /* HTTP/1.0 without Host: nothing to keep */
+            }
+            bad |= piece(l, d->host, strlen(d->host), 0);
+            break;
+        case GH_LOCVAR_PATH: {
+            const char *pp = path;
+            size_t pn = plen;
+            const struct rules_piece *last = l->n ? &l->v[l->n - 1] : NULL;
+            while (pn > 1 && pp[1] == '/') {
+                pp++;
+                pn--;
+            }
+            if (last != NULL && last->p[last->len - 1] == '/') {
+                pp++;
+                pn--;
+            }
+            bad |= piece(l, pp, pn, 1);
+            break;
+        }
+        case GH_LOCVAR_QUERY:
+            if (qlen == 0 && t[i + n] == '\0' && l->n > 0) {
+                struct rules_piece *last = &l->v[l->n - 1];
+                if (!last->esc && (last->p[last->len - 1] == '?' || last->p[last->len - 1] == '&') &&
+                    --last->len == 0)
+                    l->n--;
+            }
+            bad |= piece(l, query, qlen, 1);
+            break;
+        case GH_LOCVAR_UNKNOWN:
+            bad |= piece(l, t + i, n, 0); /* the parser refuses these */
+            break;
+        }
+        i += n;
+        start = i;
+    }
+    bad |= piece(l, t + start, i - start, 0);
+    return location_done(l, bad);
+}
+
+/* `redirect https`: https://HOST[:PORT] then the path and query as sent.
+ * r->target passed the parser (no control bytes, spaces or '#') and its path
+ * the normaliser; what a URI may not hold is escaped on the way out. */
+static enum gh_reason https_location(const struct rules_policy *p, const struct rules_http_req *r,
+                                     struct rules_decision *d)
+{
+    struct rules_location *l = &d->redirect;
+    const char *q = memchr(r->target, '?', r->target_len);
+    size_t pl = q ? (size_t)(q - r->target) : r->target_len;
+    int bad = 0;
+
+    if (d->host[0] == '\0')
+        return GH_REASON_NO_HOST; /* HTTP/1.0 without Host: nothing to keep */
+    l->status = p->redirect;
+    bad |= piece(l, "https://", 8, 0);
+    bad |= piece(l, d->host, strlen(d->host), 0);
+    bad |= piece(l, p->port, strlen(p->port), 0);
+    if (pl == 0 || (r->target_len == 1 && r->target[0] == '*'))
+        bad |= piece(l, "/", 1, 0);
+    else
+        bad |= piece(l, r->target, pl, 1);
+    if (q != NULL)
+        bad |= piece(l, q, r->target_len - pl, 1);
+    return location_done(l, bad);
+}
+
 enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rules_http_req *r,
                                   char *out, struct rules_decision *d)
 {
     const struct gh_conf_service *cf = p->cs;
-    char host[300], sni[300];
+    char *host = d->host, sni[300];
     enum gh_reason why;
     size_t i;
     int ok = 0;
@@ -194,7 +372,7 @@ enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rul
         return d->why = GH_REASON_METHOD_NOT_ALLOWED;
     if (r->host_len == 0)
         host[0] = '\0'; /* HTTP/1.0 without Host: only "*" lets it through */
-    else if (rules_host_norm(r->host, r->host_len, host, sizeof(host)) == -1)
+    else if (rules_host_norm(r->host, r->host_len, host, sizeof(d->host)) == -1)
         return d->why = GH_REASON_BAD_HOST;
     if (!rules_host_match(p->hosts, p->nhosts, host)) /* "" matches only "*" */
         return d->why = GH_REASON_HOST_NOT_ALLOWED;
@@ -209,7 +387,8 @@ enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rul
     if ((why = normalise_target(p, r->target, r->target_len, out, d)) != GH_REASON_NONE)
         return d->why = why;
     for (i = 0; i < cf->allowed_dirs.n && !ok; i++)
-        ok = rules_glob_match(cf->allowed_dirs.v[i], out, d->path_len);
+        ok = p->dirs_nocase ? rules_glob_match_nocase(cf->allowed_dirs.v[i], out, d->path_len)
+                            : rules_glob_match(cf->allowed_dirs.v[i], out, d->path_len);
     if (!ok)
         return d->why = GH_REASON_DIR_NOT_ALLOWED;
     if (p->rules != NULL) {
@@ -226,8 +405,14 @@ enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rul
         q.header = r->header;
         q.ctx = r->ctx;
         rules_set_eval(p->rules, &q, &d->rule);
-        if (d->rule.action == RULES_DENY || d->rule.action == RULES_REDIRECT)
+        if (d->rule.action == RULES_DENY)
             return d->why = GH_REASON_RULE;
+        if (d->rule.action == RULES_REDIRECT) {
+            why = rule_location(d, q.path, q.path_len, q.query, q.query_len);
+            return d->why = why != GH_REASON_NONE ? why : GH_REASON_RULE;
+        }
     }
+    if (p->redirect != 0)
+        return d->why = https_location(p, r, d);
     return d->why = GH_REASON_NONE;
 }

@@ -44,6 +44,9 @@ enum gh_reason rules_path_norm(const char *in, size_t len, const struct rules_pa
 /* Glob match of a normalised path: '*' matches any run of bytes, '/'
  * included; everything else matches itself. */
 int rules_glob_match(const char *pat, const char *s, size_t slen);
+/* The same with ASCII letters matched whatever their case
+ * (allowed-dirs-case insensitive). */
+int rules_glob_match_nocase(const char *pat, const char *s, size_t slen);
 
 /* ruleset.c */
 enum rules_action { RULES_NONE, RULES_DENY, RULES_ALLOW, RULES_REDIRECT, RULES_LOG };
@@ -104,11 +107,37 @@ struct rules_http_req {
     void *ctx;
 };
 
+/* A redirect's Location as pieces: text of the configured target and the
+ * request's host, path and query, which rules_location_write escapes where
+ * the URI syntax needs it. The pieces borrow from the request (its head and
+ * the caller's out buffer), the decision and the policy: valid while they
+ * are. */
+#define RULES_LOCATION_MAX (15 * 1024) /* longer: refused, limit:request-line */
+#define RULES_LOCATION_PIECES 16
+struct rules_location {
+    int status; /* 0: no redirect; else 301, 302, 303, 307 or 308 */
+    size_t n;
+    struct rules_piece {
+        const char *p;
+        size_t len;
+        int esc; /* percent-encode what a URI may not hold */
+    } v[RULES_LOCATION_PIECES];
+};
+/* Writes the Location, NUL-terminated, into out (room for
+ * RULES_LOCATION_MAX + 1 bytes) and returns its length; with out NULL only
+ * the length. */
+size_t rules_location_write(const struct rules_location *l, char *out);
+
 struct rules_decision {
-    enum gh_reason why;        /* GH_REASON_NONE: forward */
+    enum gh_reason why;        /* GH_REASON_NONE: forward, unless redirect.status is set */
     const char *target;        /* the normalised target (the caller's out buffer) */
     size_t target_len, path_len;
     struct rules_verdict rule; /* the rule set's verdict: deny/redirect, log-only ids */
+    /* The answer instead of forwarding: with why RULE, a redirect rule's
+     * location ($names expanded); with why NONE, a `redirect https`
+     * service's (the request's host, path and query over https). */
+    struct rules_location redirect;
+    char host[300]; /* the normalised Host ("" without one); pieces borrow it */
 };
 
 /* Builds the policy of service cs (host patterns normalised, rule set
@@ -120,7 +149,8 @@ struct rules_policy *rules_policy_new(const char *file, const struct gh_conf *co
 void rules_policy_free(struct rules_policy *p);
 /* Decides one request; see policy.c for the order. out must have room for
  * r->target_len + 2 bytes and receives the normalised target. Returns
- * d->why. */
+ * d->why; a request is forwarded only when that is GH_REASON_NONE and
+ * d->redirect.status is 0. */
 enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rules_http_req *r,
                                   char *out, struct rules_decision *d);
 /* The normalisation alone (no limits counted, nothing logged): for writing

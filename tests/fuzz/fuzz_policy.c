@@ -4,7 +4,11 @@
  * narrow directories and a rule set. Whatever is forwarded must be what the
  * checks saw: a normalised path starting with '/', inside an allowed
  * directory, with no dot segment, no "//" and no NUL, that normalises to
- * itself again; Host and SNI must have been allowed. */
+ * itself again; Host and SNI must have been allowed. The same input is
+ * also decided by a `redirect https` service and by redirect rules with
+ * $host, $path and $query: a Location is one header value of printable
+ * ASCII whose escapes are all valid, https://HOST:8443/... for the former,
+ * and never protocol-relative ("//elsewhere") for "/$path". */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -29,10 +33,30 @@ static const char conf_text[] =
     "    allowed-hosts meet.example.com *.lync.example.com\n"
     "    allowed-dirs /meet/* /abs/*.aspx /healthcheck.html\n"
     "    rule-set edge\n"
+    "}\n"
+    "service r80 {\n"
+    "    listen 127.0.0.1:2\n"
+    "    allowed-hosts meet.example.com *.lync.example.com\n"
+    "    allowed-dirs /*\n"
+    "    merge-slashes off\n"
+    "    redirect https port 8443\n"
+    "}\n"
+    "rules moves {\n"
+    "    rule abs redirect https://$host/x$path?$query if path prefix /a\n"
+    "    rule rel redirect 307 /$path?k=1&$query if path regex ^/[^a]\n"
+    "    rule top redirect $path if path exact /\n"
+    "}\n"
+    "service mv {\n"
+    "    listen 127.0.0.1:3\n"
+    "    server a 127.0.0.1:9\n"
+    "    allowed-hosts *\n"
+    "    allowed-dirs /*\n"
+    "    merge-slashes off\n"
+    "    rule-set moves\n"
     "}\n";
 
 static struct gh_conf *conf;
-static struct rules_policy *pol;
+static struct rules_policy *pol, *pol80, *polmv;
 
 static int header(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen)
 {
@@ -50,6 +74,53 @@ static int dirs_ok(const char *p, size_t n)
            rules_glob_match("/healthcheck.html", p, n);
 }
 
+/* A Location as the proxy writes it: printable ASCII, escapes valid. */
+static size_t check_location(const struct rules_decision *d, char *loc)
+{
+    size_t n = rules_location_write(&d->redirect, loc), i;
+
+    if (n > RULES_LOCATION_MAX || n != strlen(loc))
+        abort();
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)loc[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#' || c == '"' || c == '<' || c == '>' || c == '\\')
+            abort();
+        if (c == '%' && (i + 2 >= n || gh_hexval((unsigned char)loc[i + 1]) < 0 ||
+                         gh_hexval((unsigned char)loc[i + 2]) < 0))
+            abort();
+    }
+    return n;
+}
+
+static void check_redirects(const struct rules_http_req *r, char *out)
+{
+    static char loc[RULES_LOCATION_MAX + 1];
+    struct rules_decision d;
+    char h[300];
+    size_t n, hl;
+
+    if (rules_policy_check(pol80, r, out, &d) == GH_REASON_NONE) {
+        if (d.redirect.status != 301 || rules_host_norm(r->host, r->host_len, h, sizeof(h)) != 0)
+            abort();
+        n = check_location(&d, loc);
+        hl = strlen(h);
+        if (n < 8 + hl + 6 || memcmp(loc, "https://", 8) != 0 || memcmp(loc + 8, h, hl) != 0 ||
+            memcmp(loc + 8 + hl, ":8443/", 6) != 0)
+            abort();
+    } else if (d.redirect.status != 0) {
+        abort();
+    }
+    if (rules_policy_check(polmv, r, out, &d) == GH_REASON_RULE && d.redirect.status != 0) {
+        n = check_location(&d, loc);
+        if (n >= 2 && loc[0] == '/' && loc[1] == '/')
+            abort(); /* protocol-relative: another host */
+        if (loc[0] == 'h' && (strncmp(loc, "https://", 8) != 0 ||
+                              rules_host_norm(r->host, r->host_len, h, sizeof(h)) != 0 ||
+                              strncmp(loc + 8, h, strlen(h)) != 0 || loc[8 + strlen(h)] != '/'))
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *part[4] = {"", "", "", ""};
@@ -64,7 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gh_kv_init(4096);
         conf = gh_conf_parse("f", conf_text, sizeof(conf_text) - 1, err, sizeof(err));
         pol = conf ? rules_policy_new("f", conf, &conf->services[0], err, sizeof(err)) : NULL;
-        if (pol == NULL)
+        pol80 = conf ? rules_policy_new("f", conf, &conf->services[1], err, sizeof(err)) : NULL;
+        polmv = conf ? rules_policy_new("f", conf, &conf->services[2], err, sizeof(err)) : NULL;
+        if (pol == NULL || pol80 == NULL || polmv == NULL)
             abort();
     }
     if (size > 4096)
@@ -98,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.sni = sni;
     r.source = (struct sockaddr *)&sa;
     r.header = header;
+    check_redirects(&r, out);
     if (rules_policy_check(pol, &r, out, &d) == GH_REASON_NONE) {
         const char *t;
         size_t tlen;

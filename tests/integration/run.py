@@ -24,6 +24,7 @@ import t_v_listener  # noqa: F401
 import t_x_tcp  # noqa: F401
 import t_t_persist_key  # noqa: F401
 import t_u_headers  # noqa: F401
+import t_s_site  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 

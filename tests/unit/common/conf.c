@@ -18,6 +18,10 @@
     IDP_HEAD(UU) " idp-certificate c.pem\n acs-url https://m.example/api/v1/samlconsumer/" UU       \
                  "\n}\n"
 
+#define RSVC(x) "service s {\n listen 127.0.0.1:1\n" x "}\n"
+/* The location starts at column 18 of line 2. */
+#define RULE_TO(u) "rules r {\n rule a redirect " u " if path exact /a\n}\n"
+
 static const struct {
     const char *name;
     const char *text;
@@ -132,6 +136,74 @@ static const struct {
      "1:1: identity-provider-group 'g' needs 'identity-providers'"},
     {"idp in service", "service s {\n listen 127.0.0.1:1\n app status\n uuid x\n}\n",
      "4:2: unknown directive 'uuid' in a service block"},
+    /* issue 14: redirect https on a plain service */
+    {"redirect not https", RSVC(" redirect http\n"), "3:11: 'redirect' takes 'https'"},
+    {"redirect code 303", RSVC(" redirect https code 303\n"),
+     "3:22: redirect code must be 301, 302, 307 or 308"},
+    {"redirect code not a number", RSVC(" redirect https code x\n"),
+     "3:22: redirect code must be 301, 302, 307 or 308"},
+    {"redirect port 0", RSVC(" redirect https port 0\n"),
+     "3:22: redirect port must be from 1 to 65535"},
+    {"redirect port too big", RSVC(" redirect https port 65536\n"),
+     "3:22: redirect port must be from 1 to 65535"},
+    {"redirect unknown option", RSVC(" redirect https to 8443\n"),
+     "3:17: unknown redirect option 'to' (code, port)"},
+    {"redirect option without value", RSVC(" redirect https code\n"), "3:17: 'code' needs a value"},
+    {"redirect twice", RSVC(" redirect https\n redirect https code 308\n"),
+     "4:2: duplicate 'redirect'"},
+    {"redirect on a tls service",
+     "certificate c { cert a.pem; key a.key }\nservice s {\n listen 127.0.0.1:1\n certificate c\n"
+     " redirect https\n}\n",
+     "5:2: service 's': 'redirect https' is for a plain service; this one has 'certificate'"},
+    {"redirect with servers", RSVC(" redirect https\n server a 127.0.0.1:2\n"),
+     "3:2: service 's' answers every request with a redirect: it takes no 'server'"},
+    {"redirect with app", RSVC(" app status\n redirect https\n"),
+     "4:2: service 's' answers every request with a redirect: it takes no 'app'"},
+    {"redirect with check", RSVC(" redirect https\n check get /h\n"),
+     "4:2: 'check' does not apply to a 'redirect https' service"},
+    /* rule redirect locations: $host, $path, $query, checked where they stand */
+    {"location unknown name", RULE_TO("https://$hots/x"),
+     "2:26: unknown '$hots' in a redirect location (known: $host, $path, $query"},
+    {"location unknown name in a string", RULE_TO("\"https://x/$p\""), "2:29: unknown '$p'"},
+    {"location name runs on", RULE_TO("/a$paths"), "2:20: unknown '$paths'"},
+    {"location lone dollar", RULE_TO("/x$"), "2:20: unknown '$'"},
+    {"location $path as the host", RULE_TO("https://$path/x"),
+     "2:26: '$path' may only stand where the location's path begins"},
+    {"location $path in a protocol-relative host", RULE_TO("//$path"),
+     "2:20: '$path' may only stand where"},
+    {"location $path after userinfo", RULE_TO("https://u@$path"), "2:28: '$path' may only stand"},
+    {"location $path after a port colon", RULE_TO("https://h:$path"), "2:28: '$path' may only"},
+    {"location $path in the query", RULE_TO("/login?r=$path"), "2:27: '$path' may only stand"},
+    {"location $query outside the query", RULE_TO("/x/$query"),
+     "2:21: '$query' may only stand after a '?'"},
+    {"location too many names", RULE_TO("/$host$host$host$host$host$host$host$host"),
+     "2:54: at most 7 $names in one redirect location"},
+    /* one real server, one line */
+    {"duplicate server address",
+     "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2\n server b 127.0.0.1:2\n}\n",
+     "4:2: service 's': server 'b' has the address 127.0.0.1:2 of server 'a' (t.conf:3:2)"},
+    {"duplicate server address, other spelling",
+     "service s {\n listen 127.0.0.1:1\n server a [::1]:80 weight 2\n server c 127.0.0.1:80\n"
+     " server b [0:0::1]:80\n}\n",
+     "5:2: service 's': server 'b' has the address [0:0::1]:80 of server 'a' (t.conf:3:2)"},
+    /* every name a block refers to is defined, reported where it is named */
+    {"missing client-certificate",
+     "service s {\n listen 127.0.0.1:1\n server a 127.0.0.1:2\n client-certificate cc\n}\n",
+     "4:2: service 's': no certificate named 'cc' (client-certificate)"},
+    {"client-certificate twice",
+     "certificate cc { cert a.pem; key a.key }\nservice s {\n listen 127.0.0.1:1\n"
+     " client-certificate cc\n client-certificate cc\n server a 127.0.0.1:2\n}\n",
+     "5:2: duplicate 'client-certificate'"},
+    {"missing rule set", "service s {\n listen 127.0.0.1:1\n rule-set nope\n app status\n}\n",
+     "3:2: service 's': no rules named 'nope'"},
+    {"missing second certificate",
+     "certificate a { cert a.pem; key a.key }\nservice s {\n listen 127.0.0.1:1\n"
+     " certificate a b\n app status\n}\n",
+     "4:2: service 's': no certificate named 'b'"},
+    {"bad allowed-dirs-case", RSVC(" app status\n allowed-dirs-case upper\n"),
+     "4:20: 'allowed-dirs-case' must be one of: sensitive insensitive"},
+    {"bad certificate-coverage", RSVC(" app status\n certificate-coverage maybe\n"),
+     "4:23: 'certificate-coverage' must be one of: error warn"},
 };
 
 TEST(conf_error_table)
@@ -170,8 +242,24 @@ static const char full[] =
     "    max-header-size 128k\n"
     "    server fe1 10.154.201.2:4443 weight 3 verify-name fe1.example.com\n"
     "    server fe2 10.154.201.3:4443\n"
+    "    server fe3 10.154.201.3:4444\n" /* same address, another port: another server */
+    "    allowed-dirs-case insensitive\n"
+    "    certificate-coverage warn\n"
     "}\n"
     "service status { listen [::1]:9443; app status }\n"
+    "service web80 {\n"
+    "    listen 0.0.0.0:80\n"
+    "    allowed-hosts meet.example.com\n"
+    "    allowed-dirs /*\n"
+    "    redirect https code 308 port 8443\n"
+    "}\n"
+    "service web8080 { listen 0.0.0.0:8080; redirect https }\n"
+    "rules moves {\n"
+    "    rule a redirect 301 https://$host/new$path?$query if path prefix /old\n"
+    "    rule b redirect \"/$path\" if path prefix /x\n"
+    "    rule c redirect https://$host$path if path prefix /y\n"
+    "    rule d redirect https://[::1]:8443$path?from=$host&$query if path prefix /z\n"
+    "}\n"
     "identity-provider \"Contoso staff\" {\n"
     "    description \"Contoso's ADFS\"\n"
     "    uuid " UU "\n"
@@ -200,14 +288,17 @@ TEST(conf_valid_and_defaults)
     }
     CHECK_EQ(c->workers, 2, "workers");
     CHECK_STR(c->state_dir, "/var/lib/gate house", "quoted string");
-    CHECK_EQ(c->nservices, 2, "services");
+    CHECK_EQ(c->nservices, 4, "services");
     s = gh_conf_service_find(c, "meet-ext");
     CHECK(s != NULL);
     if (s) {
         CHECK_EQ(s->idle_timeout, 40 * 60 * 1000, "idle-timeout");
         CHECK_EQ(s->max_header_size, 128 * 1024, "max-header-size");
         CHECK_EQ(s->client_header_timeout, 10000, "default client-header-timeout");
-        CHECK_EQ(s->nservers, 2, "servers");
+        CHECK_EQ(s->nservers, 3, "servers");
+        CHECK_STR(s->allowed_dirs_case, "insensitive", "allowed-dirs-case");
+        CHECK_STR(s->certificate_coverage, "warn", "certificate-coverage");
+        CHECK_EQ(s->redirect_https, 0, "no redirect");
         CHECK_EQ(s->servers[0].weight, 3, "weight");
         CHECK_STR(s->servers[0].verify_name, "fe1.example.com", "verify-name");
         CHECK_STR(s->reencrypt, "internal", "reencrypt");
@@ -215,6 +306,19 @@ TEST(conf_valid_and_defaults)
     }
     s = gh_conf_service_find(c, "status");
     CHECK(s != NULL && s->app != NULL && strcmp(s->reencrypt, "off") == 0);
+    if (s) {
+        CHECK_STR(s->allowed_dirs_case, "sensitive", "default allowed-dirs-case");
+        CHECK_STR(s->certificate_coverage, "error", "default certificate-coverage");
+    }
+    s = gh_conf_service_find(c, "web80");
+    CHECK(s != NULL && s->app == NULL && s->nservers == 0);
+    if (s) {
+        CHECK_EQ(s->redirect_https, 308, "redirect code");
+        CHECK_EQ(s->redirect_https_port, 8443, "redirect port");
+        CHECK_EQ(s->redirect_loc.line, 26, "redirect line");
+    }
+    s = gh_conf_service_find(c, "web8080");
+    CHECK(s != NULL && s->redirect_https == 301 && s->redirect_https_port == 0);
     CHECK_EQ(c->ncerts, 1, "certs");
     CHECK_EQ(c->ncas, 1, "cas");
     CHECK_EQ(c->nidps, 1, "identity providers");
@@ -254,6 +358,12 @@ TEST(conf_roundtrip)
         t2 = gh_conf_write(b);
         CHECK_STR(t2, t1, "write(parse(write(x))) == write(x)");
         CHECK(strstr(t1, "idle-timeout 40m") != NULL);
+        CHECK(strstr(t1, "    redirect https code 308 port 8443\n") != NULL);
+        CHECK(strstr(t1, "    redirect https\n") != NULL);
+        CHECK(strstr(t1, "    allowed-dirs-case insensitive\n") != NULL);
+        CHECK(strstr(t1, "    certificate-coverage warn\n") != NULL);
+        CHECK(strstr(t1, "allowed-dirs-case sensitive") == NULL); /* the default */
+        CHECK(strstr(t1, "https://$host/new$path?$query") != NULL);
         CHECK(strstr(t1, "max-headers") == NULL); /* defaults left out */
         /* ... but not the timeouts: each with its effective value */
         CHECK(strstr(t1, "    client-header-timeout 10s\n") != NULL);

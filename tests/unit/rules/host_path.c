@@ -231,27 +231,34 @@ TEST(rules_path_options_and_idempotence)
 static const struct {
     const char *pat, *path;
     int match;
+    int nocase; /* the result of rules_glob_match_nocase */
 } globs[] = {
-    {"/*", "/", 1},
-    {"/*", "/anything/at/all", 1},
-    {"/abs/*", "/abs/", 1},
-    {"/abs/*", "/abs/x/y.png", 1},
-    {"/abs/*", "/abs", 0},
-    {"/abs/*", "/absx/y", 0},
-    {"/abs/*", "/ABS/x", 0},
-    {"/abs/*", "/x/abs/y", 0},
-    {"/meet/*", "/meet/user/1", 1},
-    {"/api/v1/samlconsumer/*", "/api/v1/samlconsumer/uuid", 1},
-    {"/api/v1/samlconsumer/*", "/api/v1/samlconsumerx", 0},
-    {"/healthcheck.html", "/healthcheck.html", 1},
-    {"/healthcheck.html", "/healthcheck.htm", 0},
-    {"/healthcheck.html", "/healthcheck.html/x", 0},
-    {"/*.css", "/a/b.css", 1},
-    {"/*.css", "/a/b.css.js", 0},
-    {"/a*b*c", "/axxbyyc", 1},
-    {"/a*b*c", "/axxbyy", 0},
-    {"/a**", "/a", 1},
-    {"", "/", 0},
+    {"/*", "/", 1, 1},
+    {"/*", "/anything/at/all", 1, 1},
+    {"/abs/*", "/abs/", 1, 1},
+    {"/abs/*", "/abs/x/y.png", 1, 1},
+    {"/abs/*", "/abs", 0, 0},
+    {"/abs/*", "/absx/y", 0, 0},
+    {"/abs/*", "/ABS/x", 0, 1},
+    {"/abs/*", "/x/abs/y", 0, 0},
+    {"/meet/*", "/meet/user/1", 1, 1},
+    {"/api/v1/samlconsumer/*", "/api/v1/samlconsumer/uuid", 1, 1},
+    {"/api/v1/samlconsumer/*", "/api/v1/samlconsumerx", 0, 0},
+    {"/healthcheck.html", "/healthcheck.html", 1, 1},
+    {"/healthcheck.html", "/healthcheck.htm", 0, 0},
+    {"/healthcheck.html", "/healthcheck.html/x", 0, 0},
+    {"/*.css", "/a/b.css", 1, 1},
+    {"/*.css", "/a/b.css.js", 0, 0},
+    {"/a*b*c", "/axxbyyc", 1, 1},
+    {"/a*b*c", "/axxbyy", 0, 0},
+    {"/a**", "/a", 1, 1},
+    {"", "/", 0, 0},
+    {"/autodiscover/*", "/Autodiscover/Autodiscover.xml", 0, 1},
+    {"/Autodiscover/*", "/autodiscover/x", 0, 1},
+    {"/abs/*", "/ABSX/y", 0, 0},
+    {"/a%2f*", "/a%2F/x", 0, 1},
+    {"/[*", "/{x", 0, 0}, /* only letters fold: '[' is not '{' */
+    {"/@*", "/`", 0, 0},
 };
 
 TEST(rules_glob_table)
@@ -259,9 +266,12 @@ TEST(rules_glob_table)
     size_t i;
     char big[5000];
 
-    for (i = 0; i < GH_ARRAY_LEN(globs); i++)
+    for (i = 0; i < GH_ARRAY_LEN(globs); i++) {
         CHECK_EQ(rules_glob_match(globs[i].pat, globs[i].path, strlen(globs[i].path)),
                  globs[i].match, globs[i].pat);
+        CHECK_EQ(rules_glob_match_nocase(globs[i].pat, globs[i].path, strlen(globs[i].path)),
+                 globs[i].nocase, globs[i].pat);
+    }
     /* many stars against a long near-miss stays linear, not exponential */
     memset(big, 'a', sizeof(big));
     big[0] = '/';
