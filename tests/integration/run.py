@@ -21,6 +21,7 @@ import t_n_integrity  # noqa: F401
 import t_p_hostile  # noqa: F401
 import t_r_hostile2  # noqa: F401
 import t_v_listener  # noqa: F401
+import t_w_udp  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 
