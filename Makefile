@@ -37,6 +37,7 @@ PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy
 PROXY += proxy/persist_key.c
 CERTS += certs/san.c
 PROXY += proxy/cover.c
+PROXY += proxy/udp.c proxy/health_udp.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c
@@ -49,7 +50,7 @@ APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS)
-UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c \
+UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c tests/unit/proxy/health_udp.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c \

@@ -1431,6 +1431,32 @@ static int hosts_overlap(const char *a, const char *b)
     return 0;
 }
 
+static int is_udp(const struct gh_conf_service *sv)
+{
+    return strcmp(sv->mode, "udp") == 0;
+}
+
+/* A UDP address carries one service: a datagram names no host, so nothing
+ * could choose between two. (A mode udp service and a TCP one may share an
+ * address: those are two ports.) */
+static int check_udp_listeners(struct parser *ps, const struct gh_conf *c)
+{
+    size_t i, j;
+
+    for (i = 0; i < c->nservices; i++)
+        for (j = 0; j < i && is_udp(&c->services[i]); j++) {
+            const struct gh_conf_service *sv = &c->services[i], *o = &c->services[j];
+            if (!is_udp(o) || strcmp(o->listen, sv->listen) != 0)
+                continue;
+            ERR(ps, sv->listen_loc,
+                "service '%s' listens on UDP %s like service '%s' (%s:%d:%d): a UDP address "
+                "carries one service (a datagram names no host to choose by)",
+                sv->name, sv->listen, o->name, ps->file, o->listen_loc.line, o->listen_loc.col);
+            return -1;
+        }
+    return 0;
+}
+
 /* Services may share a listener (the TLS server name, then Host, choose
  * among them). What is decided before a request names its service is the
  * listener's, so the services on one listener must agree on it; and no
@@ -1444,8 +1470,8 @@ static int check_listeners(struct parser *ps, struct gh_conf *c)
         for (j = 0; j < i; j++) {
             const struct gh_conf_service *o = &c->services[j];
             const char *what = NULL;
-            if (strcmp(o->listen, sv->listen) != 0)
-                continue;
+            if (strcmp(o->listen, sv->listen) != 0 || is_udp(o) != is_udp(sv))
+                continue; /* a UDP port and a TCP port are two listeners */
             if (strcmp(o->mode, sv->mode) != 0 || strcmp(o->tls_mode, sv->tls_mode) != 0)
                 what = "mode (and tls terminate or passthrough)";
             else if ((o->certificate == NULL) != (sv->certificate == NULL))
@@ -1575,7 +1601,7 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
             return -1;
         }
     }
-    return check_listeners(ps, c);
+    return check_udp_listeners(ps, c) == -1 ? -1 : check_listeners(ps, c);
 }
 
 /* The bytes of "ip:port" for comparison: [::1]:80 and [0::1]:80 are one

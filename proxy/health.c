@@ -327,7 +327,8 @@ static void *checker(void *arg)
                 if (due == UINT64_MAX || gh_now_ms() < due ||
                     !atomic_compare_exchange_strong(&srv->st->next_check, &due, UINT64_MAX))
                     continue; /* not yet, or another checker has it */
-                ok = check_one(svc, srv, res, sizeof(res));
+                ok = svc->udp ? proxy__check_udp(svc, srv, res, sizeof(res))
+                              : check_one(svc, srv, res, sizeof(res));
                 apply(svc, srv, ok, res);
                 atomic_store(&srv->st->next_check,
                              gh_now_ms() + (uint64_t)svc->conf->check.interval);

@@ -58,11 +58,13 @@ static int parse_expiry(const char *v, unsigned long *out)
     return 0;
 }
 
-/* source-ip key: type, service scope, family, masked address */
-static size_t source_key(const struct proxy_conn *c, unsigned char *k)
+/* source-ip key: type, service scope, family, masked address. A client is
+ * an address (the real client behind a trusted proxy, or a UDP datagram's
+ * source), so HTTP connections and mode udp flows share this one key. */
+static size_t source_key(const struct proxy_service *svc, const struct sockaddr_storage *ss,
+                         unsigned char *k)
 {
-    const struct sockaddr_storage *ss = &c->client_ss;
-    long bits = (long)c->svc->conf->persist_mask;
+    long bits = (long)svc->conf->persist_mask;
     size_t alen = ss->ss_family == AF_INET ? 4 : 16, i;
     const unsigned char *a = ss->ss_family == AF_INET
                                  ? (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr
@@ -74,7 +76,7 @@ static size_t source_key(const struct proxy_conn *c, unsigned char *k)
         bits = (long)alen * 8;
     memset(k, 0, 22);
     k[0] = 'p';
-    memcpy(k + 1, &c->svc->scope, 4);
+    memcpy(k + 1, &svc->scope, 4);
     k[5] = (unsigned char)ss->ss_family;
     for (i = 0; i < alen; i++) {
         long keep = bits - (long)i * 8;
@@ -198,15 +200,8 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
 
     c->persist_fresh = 0;
     c->persist_srv = NULL;
-    if (cf->persistence[0] == 's') {
-        unsigned char k[22];
-        int64_t id;
-        if (gh_kv_get(k, source_key(c, k), &id) == 0)
-            for (i = 0; i < c->svc->nservers; i++)
-                if ((int64_t)c->svc->servers[i].id == id && usable(&c->svc->servers[i]))
-                    return &c->svc->servers[i];
-        return NULL;
-    }
+    if (cf->persistence[0] == 's')
+        return proxy__persist_source_find(c->svc, &c->client_ss);
     if (cf->persistence[0] == 'c') {
         const char *v;
         size_t vl;
@@ -245,15 +240,33 @@ static enum gh_kv_op remember_fn(int64_t v[2], int exists, void *arg)
     return GH_KV_STORE;
 }
 
+struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,
+                                                const struct sockaddr_storage *ss)
+{
+    unsigned char k[22];
+    int64_t id;
+    size_t i;
+
+    if (gh_kv_get(k, source_key(svc, ss, k), &id) == 0)
+        for (i = 0; i < svc->nservers; i++)
+            if ((int64_t)svc->servers[i].id == id && usable(&svc->servers[i]))
+                return &svc->servers[i];
+    return NULL;
+}
+
+void proxy__persist_source_remember(struct proxy_service *svc, const struct sockaddr_storage *ss,
+                                    const struct proxy_server *srv)
+{
+    unsigned char k[22];
+    int64_t id = (int64_t)srv->id;
+
+    gh_kv_update(k, source_key(svc, ss, k), svc->conf->persist_timeout, remember_fn, &id);
+}
+
 void proxy__persist_remember(struct proxy_conn *c)
 {
-    const struct gh_conf_service *cf = c->svc->conf;
-
-    if (cf->persistence[0] == 's' && c->srv != NULL) {
-        unsigned char k[22];
-        int64_t id = (int64_t)c->srv->id;
-        gh_kv_update(k, source_key(c, k), cf->persist_timeout, remember_fn, &id);
-    }
+    if (c->svc->conf->persistence[0] == 's' && c->srv != NULL)
+        proxy__persist_source_remember(c->svc, &c->client_ss, c->srv);
 }
 
 int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen)

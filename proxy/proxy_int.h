@@ -24,7 +24,11 @@
 #define PROXY_MAGIC_CONN 0x47484331u
 #define PROXY_MAGIC_DEAD 0xdeadc0deu
 
-enum proxy_ep_kind { EP_LISTENER, EP_EVENT, EP_CLIENT, EP_UPSTREAM };
+enum proxy_ep_kind {
+    EP_LISTENER, EP_EVENT, EP_CLIENT, EP_UPSTREAM,
+    EP_UDP,  /* a mode udp listener (worker 0 only; udp.c) */
+    EP_FLOW, /* a UDP flow's socket connected to its real server (udp.c) */
+};
 
 /* One socket in an epoll set. Readiness is edge-triggered: rd/wr stay set
  * until an operation reports it would block, so data OpenSSL has already
@@ -85,6 +89,21 @@ enum proxy_tls_fail {
     PROXY_TLS_FAIL_MAX
 };
 
+/* Why mode udp dropped a datagram (besides max-flows, counted apart): the
+ * reason label of gatehouse_udp_datagrams_dropped_total. */
+#define PROXY_UDP_DROPS(X)                                                                         \
+    X(NO_SERVER, "no-server")     /* no real server could take a new flow */                     \
+    X(NO_SOCKET, "no-socket")     /* a flow's socket could not be made (descriptors) */          \
+    X(SERVER_SEND, "server-send") /* the datagram could not be written towards the server */     \
+    X(CLIENT_SEND, "client-send") /* a reply could not be written back to the client */
+
+enum proxy_udp_drop {
+#define PROXY_UDP_DROP_ENUM(e, word) PROXY_UDP_DROP_##e,
+    PROXY_UDP_DROPS(PROXY_UDP_DROP_ENUM)
+#undef PROXY_UDP_DROP_ENUM
+    PROXY_UDP_DROP_MAX
+};
+
 /* Counters of one service, by name, for the life of the process. */
 struct proxy_svc_stats {
     char name[64];
@@ -98,6 +117,12 @@ struct proxy_svc_stats {
     _Atomic unsigned long long tunnels_total;
     _Atomic long tunnels_active;
     _Atomic unsigned long long internal_errors; /* illegal state transitions caught */
+    /* mode udp (udp.c; written by worker 0 only, read by the metrics) */
+    _Atomic long udp_flows;                        /* flows open now */
+    _Atomic unsigned long long udp_flows_total;    /* flows opened */
+    _Atomic unsigned long long udp_flows_refused;  /* datagrams dropped at max-flows */
+    _Atomic unsigned long long udp_dgrams_in, udp_dgrams_out; /* from clients, to clients */
+    _Atomic unsigned long long udp_dropped[PROXY_UDP_DROP_MAX];
 };
 
 /* What a service speaks. */
@@ -160,6 +185,7 @@ struct proxy_service {
     size_t ntrusted;
     struct proxy_hdr_rules *hdr; /* owned: request-header, response-header, rewrite-host */
     struct proxy_svc_stats *st; /* borrowed from the process-wide table */
+    int udp;                    /* mode udp: udp.c forwards its datagrams */
 };
 
 struct proxy_gen {
@@ -532,6 +558,12 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
                                          const struct http1_msg *m);
 /* source-ip: records c->srv for this client (refreshing the timeout). */
 void proxy__persist_remember(struct proxy_conn *c);
+/* source-ip for a client address without a connection (mode udp): the
+ * server ss is persistent to if usable, else NULL; and recording srv. */
+struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,
+                                                const struct sockaddr_storage *ss);
+void proxy__persist_source_remember(struct proxy_service *svc, const struct sockaddr_storage *ss,
+                                    const struct proxy_server *srv);
 /* cookie: writes a Set-Cookie header line for c->srv when one is due;
  * returns its length or 0. */
 int proxy__persist_set_cookie(struct proxy_conn *c, char *out, size_t outlen);
@@ -581,5 +613,37 @@ void proxy__health_stop(void);
  * certificates (read from the files). 0, or -1 with "file:line:col: ..."
  * in err; with certificate-coverage warn the message is logged instead. */
 int proxy__check_coverage(const struct gh_conf *conf, char *err, size_t errlen);
+
+/* health_udp.c */
+/* Decodes a check text as written (\r \n \t \\ \xHH, validated by the
+ * parser) into out; returns its length (at most cap). */
+size_t proxy__check_text(const char *text, unsigned char *out, size_t cap);
+/* One `check send TEXT recv TEXT` of a mode udp server: the decoded send
+ * text as a datagram to the check port, then a datagram starting with the
+ * decoded recv text within the check's timeout. 1 healthy, 0 not (res says
+ * what happened). Runs on a checker thread; blocks at most the timeout. */
+int proxy__check_udp(const struct proxy_service *svc, const struct proxy_server *srv, char *res,
+                     size_t rlen);
+
+/* udp.c: mode udp. Worker 0 owns every UDP socket of the process (the
+ * listeners and each flow's socket to its server); every function here
+ * runs on worker 0 alone, so the flow table needs no lock. */
+struct proxy_flow;
+/* The UDP listener in slot (socket fd) is readable: reads up to a budget of
+ * datagrams, each forwarded on its client's flow (opened if need be). */
+void proxy__udp_listener_event(struct proxy_worker *w, int slot, int fd);
+/* A flow's socket is readable (its server's replies) or reports an error
+ * (ICMP port unreachable): replies go back to the client. */
+void proxy__udp_flow_event(struct proxy_worker *w, struct proxy_flow *f);
+/* Worker 0's generation changed, or draining began: each flow moves to the
+ * new generation's service and server, or ends (listener or server gone,
+ * server in maint, shutdown). Call while the previous generation is alive. */
+void proxy__udp_sync(struct proxy_worker *w);
+/* The earlier of next and the first flow deadline (0: none). */
+uint64_t proxy__udp_next(uint64_t next);
+/* Ends idle flows, and flows whose server is down (once a second). */
+void proxy__udp_expire(struct proxy_worker *w, uint64_t now);
+/* Worker exit: frees the flow table and the datagram buffer. */
+void proxy__udp_fini(void);
 
 #endif

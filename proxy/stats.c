@@ -149,6 +149,78 @@ static const char *pl(const char *s)
     return o;
 }
 
+static const char *const udp_drops[PROXY_UDP_DROP_MAX] = {
+#define PROXY_UDP_DROP_WORD(e, word) word,
+    PROXY_UDP_DROPS(PROXY_UDP_DROP_WORD)
+#undef PROXY_UDP_DROP_WORD
+};
+
+/* mode udp services: flows and datagrams (their bytes are in
+ * gatehouse_service_bytes_total, their servers' in-flight flows in
+ * gatehouse_server_active). Rows for udp services only. */
+static void udp_prometheus(struct gh_sbuf *o, struct proxy_gen *g)
+{
+    size_t i, c;
+
+    gh_sbuf_printf(o, "# HELP gatehouse_udp_flows UDP flows open now.\n"
+                      "# TYPE gatehouse_udp_flows gauge\n");
+    for (i = 0; i < g->nsvcs; i++)
+        if (g->svcs[i].udp)
+            gh_sbuf_printf(o, "gatehouse_udp_flows{service=\"%s\"} %ld\n",
+                           pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->udp_flows));
+    gh_sbuf_printf(o, "# HELP gatehouse_udp_flows_total UDP flows opened.\n"
+                      "# TYPE gatehouse_udp_flows_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        if (g->svcs[i].udp)
+            gh_sbuf_printf(o, "gatehouse_udp_flows_total{service=\"%s\"} %llu\n",
+                           pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->udp_flows_total));
+    gh_sbuf_printf(o, "# HELP gatehouse_udp_flows_refused_total Datagrams dropped because they "
+                      "would open a flow past max-flows.\n"
+                      "# TYPE gatehouse_udp_flows_refused_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        if (g->svcs[i].udp)
+            gh_sbuf_printf(o, "gatehouse_udp_flows_refused_total{service=\"%s\"} %llu\n",
+                           pl(g->svcs[i].st->name),
+                           atomic_load(&g->svcs[i].st->udp_flows_refused));
+    gh_sbuf_printf(o, "# HELP gatehouse_udp_datagrams_total Datagrams from clients (in) and to "
+                      "clients (out).\n# TYPE gatehouse_udp_datagrams_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        if (g->svcs[i].udp) {
+            gh_sbuf_printf(o, "gatehouse_udp_datagrams_total{service=\"%s\",direction=\"in\"} "
+                              "%llu\n",
+                           pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->udp_dgrams_in));
+            gh_sbuf_printf(o, "gatehouse_udp_datagrams_total{service=\"%s\",direction=\"out\"} "
+                              "%llu\n",
+                           pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->udp_dgrams_out));
+        }
+    gh_sbuf_printf(o, "# HELP gatehouse_udp_datagrams_dropped_total Datagrams dropped, by reason "
+                      "(max-flows apart).\n"
+                      "# TYPE gatehouse_udp_datagrams_dropped_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (c = 0; g->svcs[i].udp && c < PROXY_UDP_DROP_MAX; c++)
+            gh_sbuf_printf(o, "gatehouse_udp_datagrams_dropped_total{service=\"%s\","
+                              "reason=\"%s\"} %llu\n",
+                           pl(g->svcs[i].st->name), udp_drops[c],
+                           atomic_load(&g->svcs[i].st->udp_dropped[c]));
+}
+
+/* The "udp" object of a mode udp service in /api/v1/stats. */
+static void udp_json(struct gh_sbuf *o, const struct proxy_service *svc)
+{
+    const struct proxy_svc_stats *v = svc->st;
+    size_t c;
+
+    gh_sbuf_printf(o, ",\"udp\":{\"flows\":%ld,\"flows_total\":%llu,\"flows_refused\":%llu,"
+                      "\"datagrams_in\":%llu,\"datagrams_out\":%llu,\"dropped\":{",
+                   atomic_load(&v->udp_flows), atomic_load(&v->udp_flows_total),
+                   atomic_load(&v->udp_flows_refused), atomic_load(&v->udp_dgrams_in),
+                   atomic_load(&v->udp_dgrams_out));
+    for (c = 0; c < PROXY_UDP_DROP_MAX; c++)
+        gh_sbuf_printf(o, "%s\"%s\":%llu", c ? "," : "", udp_drops[c],
+                       atomic_load(&v->udp_dropped[c]));
+    gh_sbuf_printf(o, "}}");
+}
+
 static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
 {
     size_t i, j, c;
@@ -313,6 +385,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
             histogram(o, "gatehouse_server_request_duration_seconds", l, s->st->lat,
                       atomic_load(&s->st->lat_sum_ms));
         }
+    udp_prometheus(o, g);
 }
 
 static void json(struct gh_sbuf *o, struct proxy_gen *g)
@@ -353,6 +426,8 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         gh_sbuf_printf(o, "},\"tunnels\":%llu,\"tunnels_active\":%ld,\"internal_errors\":%llu",
              atomic_load(&v->tunnels_total), atomic_load(&v->tunnels_active),
              atomic_load(&v->internal_errors));
+        if (g->svcs[i].udp)
+            udp_json(o, &g->svcs[i]);
         gh_sbuf_printf(o, ",\"servers\":[");
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];

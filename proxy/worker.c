@@ -9,6 +9,10 @@
  * eventfd; each worker swaps its generation reference and re-syncs its
  * listener registrations, then acknowledges. Listeners no longer used are
  * closed only after every worker has removed them from its set.
+ *
+ * mode udp listeners sit in the same table (keyed by protocol and address,
+ * so a reload keeps their sockets too) but only worker 0 registers them:
+ * it owns every UDP socket (udp.c says why).
  */
 #include "proxy_int.h"
 
@@ -32,6 +36,7 @@ struct gh_logfile proxy__security_log = {-1, NULL};
 
 struct listener {
     int fd; /* owned; -1 when the slot is free */
+    int udp; /* a datagram socket (mode udp), registered by worker 0 alone */
     char addr[64];
     int used; /* referenced by the current generation */
     struct proxy_ep ep;
@@ -83,7 +88,7 @@ void proxy__conn_list_remove(struct proxy_worker *w, struct proxy_conn *c)
     w->nconns--;
 }
 
-static int open_listener(const char *addr, char *err, size_t errlen)
+static int open_listener(const char *addr, int udp, char *err, size_t errlen)
 {
     char host[64];
     uint16_t port;
@@ -109,10 +114,25 @@ static int open_listener(const char *addr, char *err, size_t errlen)
             goto bad;
         len = sizeof(*a);
     }
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         snprintf(err, errlen, "listen %s: socket: %s", addr, strerror(errno));
         return -1;
+    }
+    if (udp) {
+        /* No SO_REUSEADDR: on UDP it would let a second socket bind the same
+         * address and silently take its datagrams. A larger receive buffer
+         * rides out bursts while worker 0 is busy (capped by rmem_max). */
+        int rcv = 4 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+        if (ss.ss_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
+            snprintf(err, errlen, "listen %s (udp): %s", addr, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        return fd;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (ss.ss_family == AF_INET6)
@@ -166,9 +186,10 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
     pthread_mutex_lock(&lmu);
     for (s = 0; s < g->nsvcs; s++) {
         const char *addr = g->svcs[s].conf->listen;
-        int slot = -1, free_slot = -1;
+        int slot = -1, free_slot = -1, udp = g->svcs[s].udp;
         for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
-            if (listeners[i].fd != -1 && strcmp(listeners[i].addr, addr) == 0)
+            if (listeners[i].fd != -1 && listeners[i].udp == udp &&
+                strcmp(listeners[i].addr, addr) == 0)
                 slot = i;
             else if (listeners[i].fd == -1 && free_slot == -1)
                 free_slot = i;
@@ -179,13 +200,14 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
                 snprintf(err, errlen, "too many listeners (at most %d)", PROXY_MAX_LISTENERS);
                 goto fail;
             }
-            fd = open_listener(addr, err, errlen);
+            fd = open_listener(addr, udp, err, errlen);
             if (fd == -1)
                 goto fail;
             slot = free_slot;
             listeners[slot].fd = fd;
+            listeners[slot].udp = udp;
             snprintf(listeners[slot].addr, sizeof(listeners[slot].addr), "%s", addr);
-            listeners[slot].ep.kind = EP_LISTENER;
+            listeners[slot].ep.kind = udp ? EP_UDP : EP_LISTENER;
             listeners[slot].ep.fd = fd;
             listeners[slot].ep.owner = &listeners[slot];
             opened[nopened++] = slot;
@@ -265,7 +287,9 @@ static void worker_sync(struct proxy_worker *w)
         w->gen = proxy__gen_ref(current);
     }
     for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
-        int want = listeners[i].used && !draining ? listeners[i].fd : -1;
+        int want = listeners[i].used && !draining && (!listeners[i].udp || w->id == 0)
+                       ? listeners[i].fd
+                       : -1;
         if (w->reg_fd[i] == want)
             continue;
         if (w->reg_fd[i] != -1)
@@ -273,7 +297,8 @@ static void worker_sync(struct proxy_worker *w)
         w->reg_fd[i] = -1;
         if (want != -1) {
             struct epoll_event ev;
-            ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+            /* UDP: level-triggered, read up to a budget per wake-up */
+            ev.events = listeners[i].udp ? EPOLLIN : EPOLLIN | EPOLLEXCLUSIVE;
             ev.data.ptr = &listeners[i].ep;
             if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, want, &ev) == 0)
                 w->reg_fd[i] = want;
@@ -283,6 +308,8 @@ static void worker_sync(struct proxy_worker *w)
     }
     atomic_store(&w->acked, atomic_load(&lversion));
     pthread_mutex_unlock(&lmu);
+    if (w->id == 0)
+        proxy__udp_sync(w); /* flows move to the new generation while the old one lives */
     proxy_gen_unref(old);
     if (draining && !w->draining) {
         struct proxy_conn *c, *n;
@@ -390,6 +417,8 @@ static void *worker_main(void *arg)
 
         atomic_store(&w->heartbeat, now);
         next = proxy__timer_next(w);
+        if (w->id == 0)
+            next = proxy__udp_next(next);
         if (w->queue != NULL)
             timeout = 0;
         else if (w->waitq != NULL && timeout > 10)
@@ -404,6 +433,13 @@ static void *worker_main(void *arg)
             switch (ep->kind) {
             case EP_LISTENER:
                 accept_some(w, ep->owner);
+                break;
+            case EP_UDP:
+                proxy__udp_listener_event(w, (int)((struct listener *)ep->owner - listeners),
+                                          ep->fd);
+                break;
+            case EP_FLOW:
+                proxy__udp_flow_event(w, ep->owner);
                 break;
             case EP_EVENT: {
                 uint64_t v;
@@ -437,6 +473,8 @@ static void *worker_main(void *arg)
         now = gh_now_ms();
         while ((c = proxy__timer_pop_expired(w, now)) != NULL)
             proxy__conn_timeout(c);
+        if (w->id == 0)
+            proxy__udp_expire(w, now);
         bury(w);
         if (now - last_tick >= 1000) {
             last_tick = now;
@@ -451,6 +489,8 @@ static void *worker_main(void *arg)
     proxy__idle_close_all(w);
     bury(w);
     proxy__sess_clear(w);
+    if (w->id == 0)
+        proxy__udp_fini();
     rules_thread_fini();
     proxy__persist_thread_fini();
     free(w->target);

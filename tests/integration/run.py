@@ -25,6 +25,7 @@ import t_x_tcp  # noqa: F401
 import t_t_persist_key  # noqa: F401
 import t_u_headers  # noqa: F401
 import t_s_site  # noqa: F401
+import t_w_udp  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 

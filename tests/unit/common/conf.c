@@ -85,6 +85,14 @@ static const struct {
      "service t {\n listen 127.0.0.1:1\n allowed-hosts b.example\n max-headers 50\n app status\n}\n",
      "7:2: service 't' shares 127.0.0.1:1 with service 's' (t.conf:2:2) but not its "
      "max-request-line, max-header-size, max-headers and max-chunk-ext"},
+    /* a UDP address carries one service; a UDP and a TCP port may share one */
+    {"udp listener shared",
+     "service s {\n listen 127.0.0.1:1\n mode udp\n server a 127.0.0.1:2\n}\n"
+     "service t {\n listen 127.0.0.1:1\n mode udp\n server a 127.0.0.1:3\n}\n",
+     "7:2: service 't' listens on UDP 127.0.0.1:1 like service 's' (t.conf:2:2)"},
+    {"udp check not send",
+     "service s {\n listen 127.0.0.1:1\n mode udp\n server a 127.0.0.1:2\n check tls\n}\n",
+     "5:2: service 's': a UDP pool is checked with send ... recv ..."},
     {"missing cert ref",
      "service s {\n listen 127.0.0.1:1\n certificate web\n app status\n}\n",
      "3:2: service 's': no certificate named 'web'"},
