@@ -57,33 +57,6 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int
     return 0;
 }
 
-/* A check's text as written in the config: \r \n \t \\ and \xHH decoded
- * (the parser accepted nothing else). Returns the length. */
-static size_t unescape(const char *in, char *out, size_t cap)
-{
-    size_t n = 0;
-
-    for (; *in && n < cap; in++) {
-        if (*in != '\\') {
-            out[n++] = *in;
-            continue;
-        }
-        in++;
-        if (*in == 'r')
-            out[n++] = '\r';
-        else if (*in == 'n')
-            out[n++] = '\n';
-        else if (*in == 't')
-            out[n++] = '\t';
-        else if (*in == 'x' && in[1] && in[2]) {
-            out[n++] = (char)(gh_hexval((unsigned char)in[1]) * 16 + gh_hexval((unsigned char)in[2]));
-            in += 2;
-        } else
-            out[n++] = *in;
-    }
-    return n;
-}
-
 static pthread_mutex_t plain_mu = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *plain_tls; /* `check tls` of a pass-through pool: TLS works, nothing verified */
 
@@ -160,8 +133,8 @@ static int check_one(const struct proxy_service *svc, const struct proxy_server 
     }
     if (strcmp(k->method, "SEND") == 0) {
         char want[600];
-        size_t wl = unescape(k->recv, want, sizeof(want));
-        n = (int)unescape(k->send, req, sizeof(req));
+        size_t wl = proxy__check_text(k->recv, (unsigned char *)want, sizeof(want));
+        n = (int)proxy__check_text(k->send, (unsigned char *)req, sizeof(req));
         if ((ssl ? SSL_write(ssl, req, n) : (int)write(fd, req, (size_t)n)) != n) {
             snprintf(res, rlen, "send failed");
             goto done;
