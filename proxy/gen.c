@@ -122,6 +122,7 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
                 : strcmp(cs->mode, "udp") == 0 ? PROXY_MODE_UDP
                                                : PROXY_MODE_HTTP;
     svc->passthrough = svc->mode == PROXY_MODE_TCP && strcmp(cs->tls_mode, "passthrough") == 0;
+    svc->udp = svc->mode == PROXY_MODE_UDP; /* no hosts or paths: datagrams (udp.c) */
     svc->strip_server = strcmp(cs->server_header, "strip") == 0;
     svc->limit_close = strcmp(cs->limit_action, "close") == 0;
     svc->upgrade_refuse = strcmp(cs->upgrade_action, "refuse") == 0;
@@ -137,8 +138,7 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
                      cs->trusted_proxies.v[i]);
             return -1;
         }
-    if (svc->mode == PROXY_MODE_HTTP && !svc->udp &&
-        (cs->allowed_hosts.n == 0 || cs->allowed_dirs.n == 0))
+    if (svc->mode == PROXY_MODE_HTTP && (cs->allowed_hosts.n == 0 || cs->allowed_dirs.n == 0))
         gh_log_warn("%s:%d:%d: service '%s' has no allowed-%s: it refuses every request",
                     conf->file, cs->loc.line, cs->loc.col, cs->name,
                     cs->allowed_hosts.n == 0 ? "hosts" : "dirs");
@@ -371,7 +371,6 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
 
     svc->conf = cs;
     svc->lidx = -1;
-    svc->udp = strcmp(cs->mode, "udp") == 0; /* no hosts or paths: datagrams (udp.c) */
     svc->st = proxy__svc_stats(cs->name);
     svc->lim.max_request_line = (size_t)cs->max_request_line;
     svc->lim.max_header_size = (size_t)cs->max_header_size;
