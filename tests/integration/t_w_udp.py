@@ -81,7 +81,7 @@ class Echo:
 
 def free_port_udp():
     """A port free for both TCP and UDP on 127.0.0.1."""
-    while True:
+    for _ in range(200):  # bounded: a busy machine frees some port in far fewer
         p = free_port()
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -91,6 +91,7 @@ def free_port_udp():
             continue
         finally:
             u.close()
+    raise OSError("no port free for both TCP and UDP in 200 tries")
 
 
 class Client:

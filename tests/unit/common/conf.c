@@ -2,6 +2,7 @@
  * must give its file:line:col and a message naming the problem. */
 #include "../../../common/conf.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -583,7 +584,7 @@ TEST(conf_docs_snippets_parse)
     static const char *const files[] = {"README.md", "docs/config.md", "docs/performance.md",
                                         "docs/internals/proxy.md", "docs/internals/rules.md",
                                         "docs/internals/saml.md", "docs/internals/slides.md",
-                                        "docs/internals/web-ui.md"};
+                                        "docs/internals/web-ui.md", "docs/examples/README.md"};
     size_t f, checked = 0;
 
     for (f = 0; f < GH_ARRAY_LEN(files); f++) {
@@ -645,4 +646,33 @@ TEST(conf_docs_snippets_parse)
         free(block);
     }
     CHECK(checked >= 5); /* the README and config.md have at least these */
+}
+
+/* The example sites parse; tests/integration/t_y_examples.py also runs
+ * `gatehouse -t` on them with their certificates. */
+TEST(conf_examples_parse)
+{
+    DIR *d = opendir("docs/examples");
+    struct dirent *e;
+    size_t checked = 0;
+
+    CHECK(d != NULL);
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char path[512], err[512];
+        struct gh_conf *c;
+        if (n < 6 || strcmp(e->d_name + n - 5, ".conf") != 0)
+            continue;
+        snprintf(path, sizeof(path), "docs/examples/%s", e->d_name);
+        c = gh_conf_load(path, err, sizeof(err));
+        if (c == NULL)
+            fprintf(stderr, "%s\n", err);
+        CHECK_EQ(c != NULL, 1, path);
+        gh_conf_free(c);
+        checked++;
+    }
+    closedir(d);
+    CHECK(checked >= 3); /* the reverse proxy, the Edge pool, Pexip */
 }
