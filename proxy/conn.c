@@ -318,6 +318,9 @@ static int st_handshake(struct proxy_conn *c)
         const char *sni = SSL_get_servername(c->cli.ssl, TLSEXT_NAMETYPE_host_name);
         if (sni != NULL)
             gh_strlcpy(c->sni, sni, sizeof(c->sni));
+        /* Full against resumed tells an operator (and the bench) whether
+         * clients get the cheap handshake they asked for. */
+        atomic_fetch_add(&c->svc->st->tls_done[SSL_session_reused(c->cli.ssl) ? 1 : 0], 1);
         proxy__conn_set_state(c, c->lsvc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE : ST_READ_HEAD);
         return RUN_CONTINUE;
     }

@@ -114,6 +114,7 @@ struct proxy_svc_stats {
     _Atomic unsigned long long lat[PROXY_LAT_BUCKETS];
     _Atomic unsigned long long refused[GH_REASON_MAX];
     _Atomic unsigned long long tls_failed[PROXY_TLS_FAIL_MAX]; /* client handshakes */
+    _Atomic unsigned long long tls_done[2]; /* client handshakes done: [0] full, [1] resumed */
     _Atomic unsigned long long tunnels_total;
     _Atomic long tunnels_active;
     _Atomic unsigned long long internal_errors; /* illegal state transitions caught */

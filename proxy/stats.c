@@ -301,6 +301,13 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
                     "reason=\"%s\"} %llu\n",
                  pl(g->svcs[i].st->name), proxy__tls_fail_name((enum proxy_tls_fail)c),
                  atomic_load(&g->svcs[i].st->tls_failed[c]));
+    gh_sbuf_printf(o, "# HELP gatehouse_tls_handshakes_total Client TLS handshakes completed, "
+            "full or resumed.\n# TYPE gatehouse_tls_handshakes_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        for (c = 0; c < 2; c++)
+            gh_sbuf_printf(o, "gatehouse_tls_handshakes_total{service=\"%s\",resumed=\"%s\"} "
+                    "%llu\n", pl(g->svcs[i].st->name), c ? "yes" : "no",
+                 atomic_load(&g->svcs[i].st->tls_done[c]));
     gh_sbuf_printf(o, "# HELP gatehouse_service_request_duration_seconds Time from request head to the "
             "end of the response.\n# TYPE gatehouse_service_request_duration_seconds "
             "histogram\n");
@@ -423,6 +430,8 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         for (c = 0; c < PROXY_TLS_FAIL_MAX; c++)
             gh_sbuf_printf(o, "%s\"%s\":%llu", c ? "," : "",
                  proxy__tls_fail_name((enum proxy_tls_fail)c), atomic_load(&v->tls_failed[c]));
+        gh_sbuf_printf(o, "},\"tls_handshakes\":{\"full\":%llu,\"resumed\":%llu",
+             atomic_load(&v->tls_done[0]), atomic_load(&v->tls_done[1]));
         gh_sbuf_printf(o, "},\"tunnels\":%llu,\"tunnels_active\":%ld,\"internal_errors\":%llu",
              atomic_load(&v->tunnels_total), atomic_load(&v->tunnels_active),
              atomic_load(&v->internal_errors));

@@ -398,6 +398,42 @@ def expired_ocsp_response(env, out):
         f.write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
 
 
+def handshakes_done(env, mgmt_port, svc):
+    text = curl("--cacert", env.ca, "https://localhost:%d/metrics" % mgmt_port).stdout.decode()
+    return {r: int(n) for r, n in re.findall(
+        r'^gatehouse_tls_handshakes_total\{service="%s",resumed="(yes|no)"\} (\d+)$'
+        % re.escape(svc), text, re.M)}
+
+
+@test
+def tls13_resumption_renews_the_ticket(env):
+    # A TLS 1.3 client spends its ticket on the connection it resumes, so
+    # each resumption must hand out a new one: a chain of reconnections,
+    # each from the ticket of the one before (s_client -sess_in of the last
+    # -sess_out, as wrk and browsers do), stays resumed after the first
+    # handshake, on either of two workers, and /metrics counts them.
+    b = env.backend()
+    p, m = free_port(), free_port()
+    env.gatehouse(base_conf(env, workers=2) + service("front", p, servers=[("b", b)]) +
+                  service("mgmt", m, app="management"))
+    req = b"GET /conn-id HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    before = handshakes_done(env, m, "front")
+    seen = []
+    for i in range(8):
+        args = ["-tls1_3", "-servername", "localhost", "-ign_eof", "-sess_out",
+                env.path("s%d.pem" % (i + 1))]
+        if i:
+            args += ["-sess_in", env.path("s%d.pem" % i)]
+        rc, out = s_client(p, *args, data=req)
+        check(rc == 0 and "HTTP/1.1 200" in out, "connection %d answered: %s" % (i, out[-300:]))
+        seen.append("Reused," in out)
+    check(seen == [False] + [True] * 7, "each reconnection resumed from the last ticket: %r" % seen)
+    after = handshakes_done(env, m, "front")
+    check(after.get("no", 0) - before.get("no", 0) == 1 and
+          after.get("yes", 0) - before.get("yes", 0) == 7,
+          "handshakes counted full / resumed: %r -> %r" % (before, after))
+
+
 # Failed client handshakes: the reason counted per service in /metrics and
 # /api/v1/stats, a tls:WORD line in the security log, nothing sent to the
 # real server, and the service still serving right after.
