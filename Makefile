@@ -147,7 +147,16 @@ bench: deps
 	$(MAKE) $(O)/gatehouse $(O)/saml_bench
 	scripts/bench.sh $(O)
 
+# Instructions (callgrind) and system calls (strace) per request of this
+# build, HAProxy and nginx: keep-alive 1 KiB, then one resumed TLS
+# connection per request. Deterministic where bench's timings are not.
+bench-callgrind: deps
+	@scripts/deps.sh bench
+	$(MAKE) $(O)/gatehouse
+	GH_CG_OTHERS=1 python3 tests/bench/callgrind.py $(O)
+	GH_CG_OTHERS=1 GH_CG_MODE=resumed GH_CG_N=300 GH_CG_WARM=20 python3 tests/bench/callgrind.py $(O)
+
 clean:
 	rm -rf build
 
-.PHONY: all deps deps-test run unit test asan fuzz bench clean check-style
+.PHONY: all deps deps-test run unit test asan fuzz bench bench-callgrind clean check-style
