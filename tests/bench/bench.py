@@ -760,11 +760,15 @@ Errors during the Layer-4 runs: %(errors)s.
                      "Reproduce: `make bench` (GH_BENCH_ONLY=l4 measures these rows alone).")}
 
 
-def splice_section(text, heading, section):
+def splice_section(text, heading, section, before="## Cost of filtering"):
     """text with the section starting at heading replaced by section (up to
-    the next "## "), or section appended."""
+    the next "## "); else section inserted before the heading `before`
+    (where a whole `make bench` writes it), else appended."""
     start = text.find(heading)
     if start < 0:
+        at = text.find("\n" + before)
+        if at >= 0:
+            return text[:at + 1] + section + "\n" + text[at + 1:]
         return text.rstrip("\n") + "\n\n" + section
     end = text.find("\n## ", start + len(heading))
     return text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
