@@ -76,6 +76,15 @@ $(O)/saml_bench: $(LIB_OBJ) $(O)/obj/tests/bench/saml_bench.o
 	@echo "  LD   $@"
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
+# The UDP rows' load generator and echo servers (tests/bench/): libc only.
+$(O)/udp_load: $(O)/obj/tests/bench/udp_load.o
+	@echo "  LD   $@"
+	@$(CC) $(LDSAN) -o $@ $^
+
+$(O)/udp_echo: $(O)/obj/tests/bench/udp_echo.o
+	@echo "  LD   $@"
+	@$(CC) $(LDSAN) -o $@ $^
+
 $(O)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
 	@echo "  LD   $@"
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
@@ -144,7 +153,7 @@ fuzz:
 
 bench: deps
 	@scripts/deps.sh bench
-	$(MAKE) $(O)/gatehouse $(O)/saml_bench
+	$(MAKE) $(O)/gatehouse $(O)/saml_bench $(O)/udp_load $(O)/udp_echo
 	scripts/bench.sh $(O)
 
 # Instructions (callgrind) and system calls (strace) per request of this

@@ -4,6 +4,8 @@
 # the same interleaved rounds and counts instructions per request of both with
 # callgrind (tests/bench/callgrind.py); GH_BENCH_ONLY=before-after measures only
 # the two, back to back per round. Both write their sections of docs/performance.md.
+# GH_BENCH_ONLY=l4 measures only the Layer-4 rows (TLS pass-through, UDP flows)
+# and replaces their section.
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true

@@ -9,7 +9,12 @@ Measured per proxy:
   - full TLS handshakes/s, one new connection per request, no resumption (ab)
   - CPU seconds the proxy used during each run, so figures compare per core
   - memory holding 5,000 idle keep-alive TLS client connections (VmHWM)
+  - Layer 4, in the same rounds: TLS pass-through (gatehouse `mode tcp` +
+    `tls passthrough`, HAProxy `mode tcp`, nginx `stream` + ssl_preread)
+    keep-alive (wrk) and full handshakes (ab), and UDP flow round trips
+    (gatehouse `mode udp`, nginx `stream` udp; udp_load.c, udp_echo.c)
 and the SAML assertion consumer's verifications per second (saml_bench).
+GH_BENCH_ONLY=l4 runs the Layer-4 rows alone.
 Writes a table with ratios to HAProxy to docs/performance.md.
 Usage: bench.py BUILD_DIR [seconds-per-run]"""
 import os
@@ -250,10 +255,12 @@ def parse_latency(s):
     return v / 1000 if m.group(2) == "us" else (v * 1000 if m.group(2) == "s" else v)
 
 
-def wrk(port, path, pids):
+def wrk(port, path, pids, host="127.0.0.1"):
+    """host: the URL's, so the TLS server name wrk sends (the pass-through
+    rows route by it)."""
     c0, t0 = cpu_seconds(pids), time.time()
     out = subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d%ds" % SECS, "--latency",
-                                     "https://127.0.0.1:%d%s" % (port, path)],
+                                     "https://%s:%d%s" % (host, port, path)],
                          capture_output=True, text=True).stdout
     cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
     m_rps, m_p99 = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"^\s+99%\s+(\S+)", out, re.M)
@@ -265,11 +272,14 @@ def wrk(port, path, pids):
     return {"rps": rps, "p99": p99, "cpu": cpu, "errors": errs.group(0) if errs else ""}
 
 
-def handshakes(port, pids):
+def handshakes(port, pids, sni=None):
+    """sni: ab sends no server name for an IP address, but takes the one of
+    a Host header given with -H (the pass-through rows route by it)."""
     n = max(2000, SECS * 400)
     c0, t0 = cpu_seconds(pids), time.time()
-    out = subprocess.run(LOAD_CPU + ["ab", "-q", "-n", str(n), "-c", "16",
-                                     "https://127.0.0.1:%d/1k.bin" % port],
+    out = subprocess.run(LOAD_CPU + ["ab", "-q", "-n", str(n), "-c", "16"] +
+                         (["-H", "Host: " + sni] if sni else []) +
+                         ["https://127.0.0.1:%d/1k.bin" % port],
                          capture_output=True, text=True).stdout
     cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
@@ -400,6 +410,387 @@ ROUNDS = int(os.environ.get("GH_BENCH_ROUNDS", "3"))
 def median_run(runs):
     """The run with the median request rate (its p99 and CPU go with it)."""
     return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
+# Layer 4 (issue 14): a `mode tcp` + `tls passthrough` service and a
+# `mode udp` one, against HAProxy `mode tcp` and nginx `stream` (TCP with
+# ssl_preread, and UDP; HAProxy has no UDP proxy). The pass-through rows
+# reuse the HTTP rows' nginx TLS backends, which terminate TLS themselves:
+# every client connection is one end-to-end TLS session through the proxy.
+# All three read the ClientHello's server name and route by it (localhost).
+L4_NAMES = ("gatehouse", "haproxy", "nginx")
+UDP_FLOWS = int(os.environ.get("GH_BENCH_UDP_FLOWS", "50"))
+UDP_SIZE = int(os.environ.get("GH_BENCH_UDP_SIZE", "128"))
+# Debian's nginx-light builds `stream` as a module (libnginx-mod-stream).
+NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_udp(port, timeout=10):
+    """Readiness of a UDP service: a datagram sent to it comes back, from
+    that very address (a proxy's reply comes from its listener, not from
+    the echo server behind it)."""
+    end = time.time() + timeout
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    try:
+        while time.time() < end:
+            try:
+                s.sendto(b"ready?", ("127.0.0.1", port))
+                if s.recvfrom(2048) == (b"ready?", ("127.0.0.1", port)):
+                    return
+            except OSError:  # a timeout, or the ICMP unreachable of a port not yet bound
+                time.sleep(0.05)
+    finally:
+        s.close()
+    raise SystemExit("UDP port %d did not echo" % port)
+
+
+def start_udp_echoes():
+    """Two UDP echo servers (tests/bench/udp_echo.c) on the load CPU."""
+    ports = []
+    for tag in ("e1", "e2"):
+        port = free_udp_port()
+        spawn(LOAD_CPU + [os.path.join(BUILD, "udp_echo"), "127.0.0.1:%d" % port], "udp-echo-" + tag)
+        wait_udp(port)
+        ports.append(port)
+    return ports
+
+
+def start_gatehouse_l4(tcp, udp, b1, b2, e1, e2):
+    conf = write("gatehouse-l4.conf", """workers 1
+access-log off
+service pass {
+    listen 127.0.0.1:%d
+    mode tcp
+    tls passthrough
+    allowed-hosts localhost
+    idle-timeout 300s
+    server b1 127.0.0.1:%d
+    server b2 127.0.0.1:%d
+}
+service flows {
+    listen 127.0.0.1:%d
+    mode udp
+    server e1 127.0.0.1:%d
+    server e2 127.0.0.1:%d
+}
+""" % (tcp, b1, b2, udp, e1, e2))
+    p = spawn(PROXY_CPU + [os.path.join(BUILD, "gatehouse"), "-c", conf], "gatehouse-l4")
+    wait_port(tcp)
+    wait_udp(udp)
+    return p
+
+
+def start_haproxy_l4(tcp, b1, b2):
+    conf = write("haproxy-l4.cfg", """global
+    nbthread 1
+    maxconn 9000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend pass
+    bind 127.0.0.1:%d
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    use_backend pass if { req.ssl_sni -i localhost }
+backend pass
+    balance leastconn
+    server b1 127.0.0.1:%d
+    server b2 127.0.0.1:%d
+""" % (tcp, b1, b2))
+    p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf], "haproxy-l4")
+    wait_port(tcp)
+    return p
+
+
+def start_nginx_l4(tcp, udp, b1, b2, e1, e2):
+    """nginx `stream`: ssl_preread for the server name; UDP sessions kept
+    per client address and port until proxy_timeout (no proxy_responses
+    limit), as gatehouse keeps a flow until its flow-timeout (60 s)."""
+    conf = write("nginx-l4.conf", """load_module %s;
+user root; worker_processes 1; pid %s/nginx-l4.pid;
+error_log %s/nginx-l4.err; worker_rlimit_nofile 20000;
+events { worker_connections 9000; }
+stream {
+    upstream pass { least_conn; server 127.0.0.1:%d; server 127.0.0.1:%d; }
+    upstream flows { least_conn; server 127.0.0.1:%d; server 127.0.0.1:%d; }
+    map $ssl_preread_server_name $pass_to { localhost pass; default 127.0.0.1:1; }
+    server { listen 127.0.0.1:%d; ssl_preread on; proxy_pass $pass_to; proxy_timeout 300s; }
+    server { listen 127.0.0.1:%d udp; proxy_pass flows; proxy_timeout 60s; }
+}
+""" % (NGINX_STREAM, TMP, TMP, b1, b2, e1, e2, tcp, udp))
+    p = spawn(PROXY_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "nginx-l4")
+    wait_port(tcp)
+    wait_udp(udp)
+    return p
+
+
+def check_passthrough(name, port, backends, ca):
+    """The pass-through rows must be end-to-end TLS with a backend, the
+    proxy only copying bytes. A TLS 1.2 session made through the proxy is
+    offered to each backend directly: a backend resumes only a session it
+    made itself (its own session cache and ticket key), so one of them
+    resuming it proves the proxy did not terminate TLS. Returns the port of
+    the backend that did."""
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    def get(to, session=None):
+        with socket.create_connection(("127.0.0.1", to), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+                s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                got = b""
+                for _ in range(1000):  # bounded: 1 KiB and a head come in a few reads
+                    part = s.recv(65536)
+                    if not part:
+                        break
+                    got += part
+                if not got.startswith(b"HTTP/1.1 200") or not got.endswith(b"x" * 1024):
+                    raise SystemExit("%s pass-through: bad response %r" % (name, got[:200]))
+                return s.session, s.session_reused
+    sess, _ = get(port)
+    for b in backends:
+        if get(b, sess)[1]:
+            return b
+    raise SystemExit("%s pass-through: no backend resumed the session made through it, "
+                     "so the proxy terminated TLS" % name)
+
+
+def start_l4(b1, b2, ca):
+    """The three Layer-4 proxies and the UDP echo servers; returns
+    {name: {"tcp": port, "udp": port or None, "pids": [...]}}."""
+    if not os.path.exists(NGINX_STREAM):
+        raise SystemExit("%s missing: install libnginx-mod-stream (scripts/deps.sh bench)"
+                         % NGINX_STREAM)
+    e1, e2 = start_udp_echoes()
+    ports = {n: (free_port(), free_udp_port() if n != "haproxy" else None) for n in L4_NAMES}
+    procs_by = {"gatehouse": start_gatehouse_l4(*ports["gatehouse"], b1, b2, e1, e2),
+                "haproxy": start_haproxy_l4(ports["haproxy"][0], b1, b2),
+                "nginx": start_nginx_l4(*ports["nginx"], b1, b2, e1, e2)}
+    time.sleep(0.5)  # nginx's worker appears after the master listens; not a sync point
+    l4 = {n: {"tcp": ports[n][0], "udp": ports[n][1], "pids": children(procs_by[n].pid),
+              "proc": procs_by[n]} for n in L4_NAMES}
+    for n, v in l4.items():
+        print("l4 %-9s pass-through: session resumed by backend %d directly" % (
+            n, check_passthrough(n, v["tcp"], (b1, b2), ca)), flush=True)
+    for n, v in l4.items():  # warm up: backend sessions, the proxies' first allocations
+        subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s",
+                                   "https://localhost:%d/1k.bin" % v["tcp"]], capture_output=True)
+        if v["udp"]:
+            udp_run(v["udp"], v["pids"], 2)
+    return l4
+
+
+def udp_run(port, pids, secs=None):
+    """UDP_FLOWS flows through the proxy, each a closed loop of one
+    UDP_SIZE-byte datagram and its echo (tests/bench/udp_load.c)."""
+    c0, t0 = cpu_seconds(pids), time.time()
+    out = subprocess.run(LOAD_CPU + [os.path.join(BUILD, "udp_load"), "127.0.0.1:%d" % port,
+                                     str(UDP_FLOWS), str(secs or SECS), str(UDP_SIZE)],
+                         capture_output=True, text=True)
+    cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
+    vals = dict(line.split() for line in out.stdout.splitlines() if len(line.split()) == 2)
+    if out.returncode != 0 or "rate" not in vals:
+        raise SystemExit("udp_load on port %d failed (%d):\n%s%s" % (
+            port, out.returncode, out.stdout, out.stderr))
+    return {"rps": float(vals["rate"]), "p99": float(vals["p99_ms"]), "p50": float(vals["p50_ms"]),
+            "cpu": cpu, "lost": int(vals["lost"]), "send_errors": int(vals["send_errors"]),
+            "icmp_errors": int(vals["icmp_errors"]), "stale": int(vals["stale"]),
+            "round_trips": int(vals["round_trips"])}
+
+
+def l4_round(l4, rnd, runs):
+    """One round of the Layer-4 measures: each measure on every proxy in
+    turn, the proxies' order rotated per round so that none always runs
+    first after a change of measure."""
+    order = list(L4_NAMES[rnd % 3:] + L4_NAMES[:rnd % 3])
+    for n in order:
+        runs[n]["pass_ka"].append(wrk(l4[n]["tcp"], "/1k.bin", l4[n]["pids"], host="localhost"))
+    for n in order:
+        runs[n]["pass_hs"].append(handshakes(l4[n]["tcp"], l4[n]["pids"], sni="localhost"))
+    for n in order:
+        if l4[n]["udp"]:
+            runs[n]["udp"].append(udp_run(l4[n]["udp"], l4[n]["pids"]))
+    for n in order:
+        line = "l4 %-9s pass 1k %7.0f req/s p99 %6.2f ms cpu %.2f | pass hs %5.0f/s cpu %.2f" % (
+            n, runs[n]["pass_ka"][-1]["rps"], runs[n]["pass_ka"][-1]["p99"],
+            runs[n]["pass_ka"][-1]["cpu"], runs[n]["pass_hs"][-1]["rps"],
+            runs[n]["pass_hs"][-1]["cpu"])
+        if runs[n]["udp"]:
+            u = runs[n]["udp"][-1]
+            line += " | udp %7.0f rt/s p99 %6.2f ms cpu %.2f lost %d" % (
+                u["rps"], u["p99"], u["cpu"], u["lost"])
+        print(line, flush=True)
+
+
+def l4_new_runs():
+    return {n: {"pass_ka": [], "pass_hs": [], "udp": []} for n in L4_NAMES}
+
+
+def l4_section(runs, alone=False):
+    """The "Layer 4" section of docs/performance.md: median of the rounds,
+    with the lowest and highest round in brackets. alone: measured by
+    GH_BENCH_ONLY=l4, not in the rounds of the HTTP table."""
+    def per_core(r):
+        return r["rps"] / max(r["cpu"], 0.01)
+
+    def med(vals):
+        return sorted(vals)[len(vals) // 2] if vals else None
+
+    def cell(n, key, f, fmt, spread=True):
+        """(text, median, (lowest, highest)) of one proxy's rounds."""
+        vals = [f(r) for r in runs[n][key]]
+        if not vals:
+            return "-", None, None
+        v = med(vals)
+        text = fmt % v
+        if spread and len(vals) > 1:
+            text += (" [" + fmt + "-" + fmt + "]") % (min(vals), max(vals))
+        return text, v, (min(vals), max(vals))
+
+    def ratio(a, b):
+        """a / b of the medians; "tie" where the two proxies' lowest-highest
+        ranges overlap, so the round-to-round spread covers the ratio."""
+        if a[1] is None or not b[1]:
+            return "-"
+        text = "%.2f" % (a[1] / b[1])
+        if a[2][0] <= b[2][1] and b[2][0] <= a[2][1]:
+            text += " (tie)"
+        return text
+
+    rows = ["| measure | gatehouse | HAProxy (mode tcp) | nginx (stream) | gatehouse / HAProxy "
+            "| nginx / HAProxy | gatehouse / nginx | better |", "|---|---|---|---|---|---|---|---|"]
+
+    def row(label, key, f, fmt, better, spread=True):
+        c = {n: cell(n, key, f, fmt, spread) for n in L4_NAMES}
+        g, h, x = (c[n] for n in L4_NAMES)
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, c["gatehouse"][0], c["haproxy"][0], c["nginx"][0], ratio(g, h), ratio(x, h),
+            ratio(g, x), better))
+
+    rps, p99, cpu = (lambda r: r["rps"]), (lambda r: r["p99"]), (lambda r: r["cpu"])
+    row("TCP pass-through, keep-alive 1 KiB, req/s", "pass_ka", rps, "%.0f", "higher")
+    row("TCP pass-through, keep-alive 1 KiB, p99 ms", "pass_ka", p99, "%.2f", "lower")
+    row("TCP pass-through, keep-alive 1 KiB, proxy CPU (cores)", "pass_ka", cpu, "%.2f", "-")
+    row("TCP pass-through, keep-alive 1 KiB, req/s per proxy core", "pass_ka", per_core, "%.0f", "higher")
+    row("TCP pass-through, full handshakes/s (new connection per request)", "pass_hs", rps, "%.0f", "higher")
+    row("TCP pass-through, handshakes, proxy CPU (cores)", "pass_hs", cpu, "%.2f", "-")
+    row("TCP pass-through, handshakes/s per proxy core", "pass_hs", per_core, "%.0f", "higher")
+    row("UDP flows, datagrams/s (round trips)", "udp", rps, "%.0f", "higher")
+    row("UDP flows, p99 ms (round trip)", "udp", p99, "%.2f", "lower")
+    row("UDP flows, proxy CPU (cores)", "udp", cpu, "%.2f", "-")
+    row("UDP flows, round trips/s per proxy core", "udp", per_core, "%.0f", "higher")
+    errs = []
+    for n in L4_NAMES:
+        e = [r["errors"] for r in runs[n]["pass_ka"] if r["errors"]]
+        e += ["ab failed %d" % r["failed"] for r in runs[n]["pass_hs"] if r["failed"]]
+        lost = sum(r["lost"] for r in runs[n]["udp"])
+        sent = sum(r["send_errors"] for r in runs[n]["udp"])
+        icmp = sum(r["icmp_errors"] for r in runs[n]["udp"])
+        if lost or sent or icmp:
+            e.append("UDP %d datagrams lost (unanswered in 200 ms), %d send errors, %d ICMP "
+                     "errors" % (lost, sent, icmp))
+        if e:
+            errs.append("%s: %s" % (n, "; ".join(e)))
+    nrounds = len(runs["gatehouse"]["pass_ka"])
+    when = ("By `GH_BENCH_ONLY=l4 make bench` on %s, alone (not in the rounds of the table "
+            "above)" % time.strftime("%Y-%m-%d") if alone else
+            "In the same interleaved rounds as the table above")
+    return """## Layer 4: TLS pass-through and UDP flows
+
+%(when)s, %(rounds)d rounds.
+Each measure ran on the three proxies in turn, their order rotated every
+round. Every cell is the median round, the lowest and highest rounds in
+brackets; ratios are of the medians, marked "(tie)" where the two proxies'
+lowest-highest ranges overlap (the difference is inside the spread of the
+rounds).
+
+- **TCP pass-through**: gatehouse `mode tcp` + `tls passthrough`, HAProxy
+  `mode tcp` (`tcp-request inspect-delay` and `use_backend ... if {
+  req.ssl_sni -i localhost }`), nginx `stream` (`ssl_preread on`, a `map`
+  of `$ssl_preread_server_name` to the upstream): each reads the
+  ClientHello's server name, routes by it and copies bytes to the same two
+  nginx TLS backends as above (least connections, one worker/thread). The
+  TLS session is end-to-end with nginx, so each wrk connection (50,
+  keep-alive, 1 KiB) is one pass-through connection; ab (16 concurrent, `-H
+  "Host: localhost"` so that it sends the server name) makes a new
+  connection and a full handshake with the backend per request. The
+  handshakes themselves (client and server) run on CPU 1 with ab and the
+  backends, so the proxies are far from busy there: the per-core row is
+  the proxy's cost of accepting, reading the ClientHello, connecting and
+  closing. Before the rounds, each proxy is checked to pass TLS through: a
+  TLS 1.2 session made through it is offered to the backends directly, and
+  one of them must resume it (a backend resumes only sessions it made
+  itself, so a proxy that terminated TLS would fail this and stop the
+  bench).
+- **UDP flows**: gatehouse `mode udp` (defaults: `flow-timeout 60s`,
+  `max-flows 65536`) and nginx `stream` `listen ... udp` (sessions held
+  per client address and port up to `proxy_timeout 60s`, no
+  `proxy_responses` limit, so both keep one server socket per flow), to
+  two UDP echo servers (tests/bench/udp_echo.c) on CPU 1. HAProxy has no
+  UDP proxy: "-". Load: tests/bench/udp_load.c on CPU 1, %(flows)d flows (one
+  source port each), each sending a %(size)d-byte datagram and waiting for
+  its echo before the next, for %(secs)d s; a datagram unanswered in 200 ms
+  counts as lost and its flow sends a fresh one. Each flow's socket is
+  connected to the proxy's address, so only datagrams coming back from the
+  proxy (never from an echo server directly) are counted.
+
+%(table)s
+
+Errors during the Layer-4 runs: %(errors)s.
+
+%(reproduce)s
+""" % {"when": when, "rounds": nrounds, "flows": UDP_FLOWS, "size": UDP_SIZE, "secs": SECS,
+       "table": "\n".join(rows), "errors": "; ".join(errs) or "none",
+       "reproduce": ("Reproduce: `GH_BENCH_ONLY=l4 GH_BENCH_ROUNDS=%d BENCH_SECONDS=%d make bench` "
+                     "(or that environment with `scripts/bench.sh build` after building "
+                     "build/gatehouse, build/udp_load and build/udp_echo); a plain `make "
+                     "bench` measures these rows in its HTTP rounds." % (nrounds, SECS)
+                     if alone else
+                     "Reproduce: `make bench` (GH_BENCH_ONLY=l4 measures these rows alone).")}
+
+
+def splice_section(text, heading, section, before="## Cost of filtering"):
+    """text with the section starting at heading replaced by section (up to
+    the next "## "); else section inserted before the heading `before`
+    (where a whole `make bench` writes it), else appended."""
+    start = text.find(heading)
+    if start < 0:
+        at = text.find("\n" + before)
+        if at >= 0:
+            return text[:at + 1] + section + "\n" + text[at + 1:]
+        return text.rstrip("\n") + "\n\n" + section
+    end = text.find("\n## ", start + len(heading))
+    return text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
+
+
+def l4_only():
+    """GH_BENCH_ONLY=l4: the Layer-4 rows alone (their backends, ROUNDS
+    rounds), replacing that section of docs/performance.md; to iterate on
+    them without the whole bench."""
+    ca, cert, key, combined = setup_certs()
+    b1, b2 = start_backends(cert, key)
+    l4 = start_l4(b1, b2, ca)
+    runs = l4_new_runs()
+    for rnd in range(ROUNDS):
+        l4_round(l4, rnd, runs)
+        print("round %d done" % (rnd + 1), flush=True)
+    section = l4_section(runs, alone=True)
+    path = os.path.join(ROOT, "docs", "performance.md")
+    text = splice_section(open(path).read(), "## Layer 4: TLS pass-through and UDP flows", section)
+    with open(path, "w") as f:
+        f.write(text)
+    print(section)
 
 
 def saml_bench():
@@ -660,6 +1051,9 @@ def main():
             raise SystemExit("GH_BENCH_ONLY=before-after needs GH_BENCH_BEFORE=BUILD_DIR")
         paired_before_after()
         return
+    if os.environ.get("GH_BENCH_ONLY") == "l4":
+        l4_only()
+        return
     saml = saml_bench()
     print("saml: %r" % saml, flush=True)
     ca, cert, key, combined = setup_certs()
@@ -700,6 +1094,8 @@ def main():
     for n in procs_by:  # warm up real-server pools and session caches
         subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s",
                                    "https://127.0.0.1:%d/1k.bin" % ports[n]], capture_output=True)
+    l4 = start_l4(b1, b2, ca)
+    l4runs = l4_new_runs()
     # Interleaved rounds: every proxy is measured once per round, so drift in
     # the machine (other tenants, thermal) spreads over all of them alike.
     runs = {n: {"ka1k": [], "ka64k": []} for n in procs_by}
@@ -708,7 +1104,10 @@ def main():
             runs[n]["ka1k"].append(wrk(ports[n], "/1k.bin", pids[n]))
             if "+" not in n:
                 runs[n]["ka64k"].append(wrk(ports[n], "/64k.bin", pids[n]))
+        l4_round(l4, rnd, l4runs)
         print("round %d done" % (rnd + 1), flush=True)
+    for v in l4.values():
+        v["proc"].terminate()
     results = {}
     for n in procs_by:
         results[n] = {"ka1k": median_run(runs[n]["ka1k"]), "ka1k_all": runs[n]["ka1k"]}
@@ -737,7 +1136,7 @@ def main():
         results[n]["kill"] = kill_test(n, ca, cert, key, combined)
         print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
               flush=True)
-    report(results, machine(), saml, slides, admin)
+    report(results, machine(), saml, slides, admin, l4runs)
 
 
 def before_after(res):
@@ -778,7 +1177,7 @@ def before_after(res):
             "`tests/bench/callgrind.py` was run.\n\n%s\n" % (BEFORE, ROUNDS, "\n".join(rows)))
 
 
-def report(res, m, saml, slides, admin):
+def report(res, m, saml, slides, admin, l4runs):
     h = res["haproxy"]
 
     def ratio(a, b):
@@ -877,6 +1276,7 @@ request, then held; VmHWM summed over the proxy's processes).
 
 Protocols negotiated by ab: %(protos)s. Errors during runs: %(errors)s.
 
+%(l4)s
 ## Cost of filtering
 
 The same gatehouse configuration with a 100-rule set (prefix, exact and pcre2
@@ -952,7 +1352,8 @@ xmlsec1, libxml2, OpenSSL) per response, so it is the class of figure to
 expect there; a participant signs in once per meeting, so even one core
 covers thousands of sign-ins a second.
 
-Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
+Reproduce: `make bench` (installs HAProxy, nginx and its stream module, wrk and ab from
+Debian).
 """ % {"admin_list": admin["list_ms"], "admin_change": admin["change_ms"],
        "admin_block": admin.get("block_ms", 0),
        "admin_start": admin["start_s"], "slides_table": slides_table, "saml_acs": saml.get("acs_checks_per_s", 0), "saml_rsa": saml.get("rsa2048_verifies_per_s", 0),
@@ -960,10 +1361,21 @@ Reproduce: `make bench` (installs HAProxy, nginx, wrk and ab from Debian).
        "saml_over": 100.0 * (1 - saml.get("acs_checks_per_s", 0) / max(saml.get("rsa2048_verifies_per_s", 1), 1)),
        **{"date": time.strftime("%Y-%m-%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
        "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items() if "hs" in r),
-       "errors": errors, "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}}
+       "errors": errors, "l4": l4_section(l4runs), "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}}
     text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
     text += before_after(res)
-    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+    path = os.path.join(ROOT, "docs", "performance.md")
+    if not BEFORE:
+        # Sections only GH_BENCH_BEFORE runs write (each dated or naming its
+        # builds) stay until such a run replaces them.
+        old = open(path).read() if os.path.exists(path) else ""
+        for heading in ("## This build against the one before it",
+                        "## Instructions per request (callgrind)"):
+            start = old.find(heading)
+            if start >= 0:
+                end = old.find("\n## ", start + len(heading))
+                text = text.rstrip("\n") + "\n\n" + (old[start:end + 1] if end >= 0 else old[start:])
+    with open(path, "w") as f:
         f.write(text)
     print()
     print(table)
