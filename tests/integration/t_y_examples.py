@@ -181,7 +181,8 @@ def example_edge_pool_runs(env):
             peer = by_name(kind)[name.decode()]
             wait_until(lambda: any(r[:len(sent)] == sent for r in peer.raw), 5,
                        "%s: the client's own ClientHello and bytes at %s" % (addr, name))
-            check(peer.sni[-1] == host, "the server read the client's name: %r" % peer.sni)
+            # (the checks' handshakes, in between, send no name)
+            check(host in peer.sni, "the server read the client's name: %r" % peer.sni)
             answers.add(name)
         check(len(answers) == 1, "%s: one client address kept its Edge server "
               "(persistence source-ip): %r" % (addr, answers))
@@ -201,7 +202,9 @@ def example_edge_pool_runs(env):
     s.close()
     check(re.match(rb"^edge[12]-av:\x16\x03\x01 pseudo-TLS TURN$", got), "A/V 443: %r" % got)
     av = by_name("-av")[got.split(b":")[0].decode()]
-    check(av.raw[-1] == b"\x16\x03\x01 pseudo-TLS TURN", "the A/V server got the bytes as sent")
+    # (its checks connect and send nothing: their rows are empty)
+    check(b"\x16\x03\x01 pseudo-TLS TURN" in av.raw, "the A/V server got the bytes as sent: %r"
+          % av.raw)
 
     # A/V 3478/UDP: a STUN Binding request gets its success response through
     # the pool; flows from one address keep their Edge server.
