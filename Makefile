@@ -158,12 +158,13 @@ bench: deps
 
 # Instructions (callgrind) and system calls (strace) per request of this
 # build, HAProxy and nginx: keep-alive 1 KiB, then one resumed TLS
-# connection per request. Deterministic where bench's timings are not.
+# connection per request, then one full handshake per request. Deterministic where bench's timings are not.
 bench-callgrind: deps
 	@scripts/deps.sh bench
 	$(MAKE) $(O)/gatehouse
 	GH_CG_OTHERS=1 python3 tests/bench/callgrind.py $(O)
 	GH_CG_OTHERS=1 GH_CG_MODE=resumed GH_CG_N=300 GH_CG_WARM=20 python3 tests/bench/callgrind.py $(O)
+	GH_CG_OTHERS=1 GH_CG_MODE=full GH_CG_N=200 GH_CG_WARM=20 python3 tests/bench/callgrind.py $(O)
 
 clean:
 	rm -rf build

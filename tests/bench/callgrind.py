@@ -10,10 +10,11 @@ requests, then the counters are zeroed (callgrind_control -z), N
 requests are sent and the counters dumped: the dump holds exactly those N
 requests, with start-up, the handshake and shutdown outside it. The same
 is done without valgrind under `strace -c -f` for the system calls.
-Keep-alive 1 KiB requests (GH_CG_MODE=keepalive, the default), or one
+Keep-alive 1 KiB requests (GH_CG_MODE=keepalive, the default), one
 resumed TLS connection per request (GH_CG_MODE=resumed: each connection
 resumes from the ticket of the one before, sends one request with
-Connection: close).
+Connection: close), or one full handshake per request (GH_CG_MODE=full:
+the same without the ticket).
 
 Usage: callgrind.py BUILD_DIR [BUILD_DIR...]
 Prints one line per proxy, then (GH_CG_TABLE=FILE) writes a markdown table."""
@@ -84,7 +85,8 @@ class Client:
                 self.connect()
                 self.s.sendall(REQ % b"Connection: close\r\n")
                 read_answer(self.s, b"")
-                self.sess = self.s.session  # the ticket that came with this connection
+                if MODE == "resumed":
+                    self.sess = self.s.session  # the ticket that came with this connection
                 self.s.close()
 
     def close(self):
@@ -284,7 +286,7 @@ def main():
                       name, total, instr.get("proxy", 0), instr.get("libssl", 0),
                       instr.get("libcrypto", 0), instr.get("libc", 0), sc,
                       ", ".join("%s %.2f" % kv for kv in list(calls.items())[:5]),
-                      "; %d of %d connections resumed" % (resumed, N) if MODE == "resumed" else ""),
+                      "; %d of %d connections resumed" % (resumed, N) if MODE != "keepalive" else ""),
                   flush=True)
     finally:
         for p in bench.procs:
