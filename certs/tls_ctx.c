@@ -104,9 +104,13 @@ static void common_policy(SSL_CTX *ctx)
     SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
     /* Our buffers move when compacted and writes may be partial. Idle
      * connections give their OpenSSL buffers back. */
-    /* No read-ahead: with it OpenSSL can pull the next record into its own
-     * buffer while finishing a handshake, leaving a readable connection that
-     * an edge-triggered loop never hears about again. */
+    /* Read-ahead: one read() takes whole records (and more) instead of a
+     * 5-byte header and then a body. OpenSSL then holds bytes the kernel no
+     * longer has, so no edge will come for them: the proxy clears an
+     * endpoint's readiness only on WANT_READ (the kernel was drained), and
+     * wherever OpenSSL may have read without being asked to (a handshake
+     * step, a pooled connection) it looks with SSL_has_pending first. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
 }

@@ -321,6 +321,7 @@ static int st_handshake(struct proxy_conn *c)
         /* Full against resumed tells an operator (and the bench) whether
          * clients get the cheap handshake they asked for. */
         atomic_fetch_add(&c->svc->st->tls_done[SSL_session_reused(c->cli.ssl) ? 1 : 0], 1);
+        proxy__ep_tls_ready(&c->cli);
         proxy__conn_set_state(c, c->lsvc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE : ST_READ_HEAD);
         return RUN_CONTINUE;
     }

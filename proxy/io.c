@@ -101,6 +101,17 @@ long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b)
     }
 }
 
+void proxy__ep_tls_ready(struct proxy_ep *ep)
+{
+    /* The handshake step read without our readiness asking for it (any
+     * event of the connection drives it) and, with read-ahead, may have
+     * taken records after the handshake's end: their edge is spent, so
+     * readiness says so. A partial record only costs one read that ends in
+     * WANT_READ, after which its remainder gets an edge of its own. */
+    if (ep->ssl != NULL && !ep->rd && !ep->rd_on_wr && SSL_has_pending(ep->ssl))
+        ep->rd = 1;
+}
+
 void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep)
 {
     if (ep->fd == -1)

@@ -462,6 +462,8 @@ int proxy__is_trusted(const struct proxy_service *svc, const struct sockaddr_sto
 long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b);
 /* Writes b's bytes. >=0 bytes written (may be partial), GH_AGAIN, GH_ERR. */
 long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b);
+/* After a handshake step succeeded: readiness for what OpenSSL already holds. */
+void proxy__ep_tls_ready(struct proxy_ep *ep);
 /* Closes fd and frees SSL (quiet shutdown); ep becomes empty. */
 void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep);
 

@@ -211,6 +211,13 @@ int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv, int fresh)
             if (strcmp(u->key, srv->key) != 0)
                 continue;
             idle_unlink(w, u);
+            if (u->ep.ssl != NULL && SSL_has_pending(u->ep.ssl)) {
+                /* Bytes inside OpenSSL that no edge announced (the pool
+                 * takes none such, this is the check of last resort): an
+                 * alert or a record nobody asked for, not a fresh start. */
+                upconn_free(w, u);
+                return proxy__up_open(c, srv, fresh);
+            }
             u->conn = c;
             u->srv = srv;
             u->ep.rd = 0; /* a pooled connection with input was closed when it came */
@@ -305,6 +312,7 @@ int proxy__up_progress(struct proxy_conn *c)
             c->why = GH_REASON_UPSTREAM_TLS;
             return GH_ERR;
         }
+        proxy__ep_tls_ready(&u->ep);
         u->st_up = UP_READY;
     }
     atomic_store(&c->srv->st->fails, 0);

@@ -22,6 +22,7 @@ import t_p_hostile  # noqa: F401
 import t_r_hostile2  # noqa: F401
 import t_v_listener  # noqa: F401
 import t_x_tcp  # noqa: F401
+import t_readahead  # noqa: F401
 import t_t_persist_key  # noqa: F401
 import t_u_headers  # noqa: F401
 import t_s_site  # noqa: F401
