@@ -102,13 +102,13 @@ static void common_policy(SSL_CTX *ctx)
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
-    /* Our buffers move when compacted and writes may be partial. Idle
-     * connections give their OpenSSL buffers back. */
+    /* Our buffers move when compacted and writes may be partial. No
+     * SSL_MODE_RELEASE_BUFFERS: proxy/io.c decides when an idle
+     * connection gives its OpenSSL buffers back (SSL_free_buffers). */
     /* No read-ahead: with it OpenSSL can pull the next record into its own
      * buffer while finishing a handshake, leaving a readable connection that
      * an edge-triggered loop never hears about again. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
 /* Reads a PKCS#12 file with the passphrase on the first line of pass_file;
