@@ -102,8 +102,9 @@ static void common_policy(SSL_CTX *ctx)
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
-    /* Our buffers move when compacted and writes may be partial. Idle
-     * connections give their OpenSSL buffers back. */
+    /* Our buffers move when compacted and writes may be partial. No
+     * SSL_MODE_RELEASE_BUFFERS: proxy/io.c decides when an idle
+     * connection gives its OpenSSL buffers back (SSL_free_buffers). */
     /* Read-ahead: one read() takes whole records (and more) instead of a
      * 5-byte header and then a body. OpenSSL then holds bytes the kernel no
      * longer has, so no edge will come for them: the proxy clears an
@@ -111,8 +112,7 @@ static void common_policy(SSL_CTX *ctx)
      * wherever OpenSSL may have read without being asked to (a handshake
      * step, a pooled connection) it looks with SSL_has_pending first. */
     SSL_CTX_set_read_ahead(ctx, 1);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
 /* Reads a PKCS#12 file with the passphrase on the first line of pass_file;

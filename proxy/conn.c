@@ -328,6 +328,7 @@ static int st_handshake(struct proxy_conn *c)
     switch ((e = SSL_get_error(c->cli.ssl, n))) {
     case SSL_ERROR_WANT_READ:
         c->cli.rd = 0;
+        proxy__ep_idle(&c->cli); /* a stalled handshake holds no buffers past the budget */
         return RUN_WAIT;
     case SSL_ERROR_WANT_WRITE:
         c->cli.wr = 0;
@@ -887,8 +888,10 @@ static int st_read_head(struct proxy_conn *c)
         if (!c->cli.rd && !c->cli.rd_on_wr && c->cli.ssl != NULL && SSL_pending(c->cli.ssl) > 0)
             c->cli.rd = 1; /* decrypted bytes waiting inside OpenSSL: no edge will come */
         if (!c->cli.rd) {
-            if (gh_buf_len(&c->cin) == 0)
+            if (gh_buf_len(&c->cin) == 0) {
                 gh_buf_put(&c->cin); /* idle connections hold no buffer */
+                proxy__ep_idle(&c->cli);
+            }
             return RUN_WAIT;
         }
         if (c->cin.data == NULL)

@@ -41,6 +41,7 @@ struct proxy_ep {
     /* TLS may need to write to read (a KeyUpdate reply) or read to write:
      * the blocked operation waits for the other direction's edge. */
     unsigned rd_on_wr : 1, wr_on_rd : 1;
+    unsigned warm : 1; /* idle and keeping its OpenSSL buffers (io.c) */
     void *owner;    /* borrowed: the conn, upconn or listener */
 };
 
@@ -466,6 +467,9 @@ long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b);
 void proxy__ep_tls_ready(struct proxy_ep *ep);
 /* Closes fd and frees SSL (quiet shutdown); ep becomes empty. */
 void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep);
+/* ep has nothing to do until its next edge: it keeps its OpenSSL buffers
+ * while the worker's budget of warm endpoints allows, else gives them back. */
+void proxy__ep_idle(struct proxy_ep *ep);
 
 /* upstream.c */
 /* Picks a server by the service's scheduler (src feeds source-hash),

@@ -116,5 +116,8 @@ int proxy__tunnel_step(struct proxy_conn *c)
         proxy__conn_arm(c, c->svc->conf->tunnel_timeout);
         return RUN_CONTINUE;
     }
+    /* A quiet tunnel (a WebSocket between messages) may live for hours. */
+    proxy__ep_idle(&c->cli);
+    proxy__ep_idle(&c->up->ep);
     return RUN_WAIT;
 }

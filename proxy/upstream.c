@@ -357,6 +357,7 @@ void proxy__up_release(struct proxy_conn *c, int reusable)
     u->conn = NULL;
     u->srv = NULL;
     u->since = gh_now_ms();
+    proxy__ep_idle(&u->ep);
     u->prev = NULL;
     u->next = w->idle;
     if (w->idle)
