@@ -316,8 +316,10 @@ static int st_handshake(struct proxy_conn *c)
 
     if (n == 1) {
         const char *sni = SSL_get_servername(c->cli.ssl, TLSEXT_NAMETYPE_host_name);
-        if (sni != NULL)
-            gh_strlcpy(c->sni, sni, sizeof(c->sni));
+        if (sni != NULL && gh_strlcpy(c->sni, sni, sizeof(c->sni)) == -1) {
+            proxy__conn_close(c); /* OpenSSL takes at most 255 bytes: never happens */
+            return RUN_CONTINUE;
+        }
         proxy__conn_set_state(c, c->lsvc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE : ST_READ_HEAD);
         return RUN_CONTINUE;
     }

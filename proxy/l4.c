@@ -41,7 +41,10 @@ static int read_hello(struct proxy_conn *c)
             switch (tls_hello_sni((const unsigned char *)c->cin.data + c->cin.r,
                                   gh_buf_len(&c->cin), sni, sizeof(sni))) {
             case TLS_HELLO_OK:
-                gh_strlcpy(c->sni, sni, sizeof(c->sni));
+                if (gh_strlcpy(c->sni, sni, sizeof(c->sni)) == -1) {
+                    proxy__conn_refuse(c, GH_REASON_BAD_CLIENT_HELLO); /* not whole: refused */
+                    return GH_ERR;
+                }
                 return GH_OK;
             case TLS_HELLO_BAD:
                 proxy__conn_refuse(c, GH_REASON_BAD_CLIENT_HELLO);

@@ -26,6 +26,7 @@ import t_t_persist_key  # noqa: F401
 import t_u_headers  # noqa: F401
 import t_s_site  # noqa: F401
 import t_w_udp  # noqa: F401
+import t_z_hostile3  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 

@@ -1,0 +1,83 @@
+"""Hostile clients and careless operators against the issue-14 features
+(services sharing a listener, tls passthrough, mode udp, redirects, header
+rules, the persistence key). Each test is the regression test of one fix:
+it failed before it and checks what the client got and what reached the
+real server."""
+import socket
+import ssl
+import struct
+
+from harness import base_conf, check, curl, free_port, service, test, wait_until
+from rawpeer import security
+from t_i_tls import cert_block, make_cert
+from t_x_tcp import Peer
+
+
+def client_hello(names=(), extra_ext=b""):
+    """A ClientHello record as a TLS client writes it (the fields
+    tls_hello.c reads, nothing more), naming each of names (bytes) in one
+    server_name extension."""
+    ext = b""
+    if names:
+        lst = b"".join(b"\x00" + struct.pack(">H", len(n)) + n for n in names)
+        body = struct.pack(">H", len(lst)) + lst
+        ext += struct.pack(">HH", 0, len(body)) + body
+    ext += struct.pack(">HHHH", 10, 4, 2, 29) + extra_ext  # supported_groups: x25519
+    hs = b"\x03\x03" + b"\xab" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    hs += struct.pack(">H", len(ext)) + ext
+    hs = b"\x01" + struct.pack(">I", len(hs))[1:] + hs
+    return b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs
+
+
+def passthrough(env, port, hosts, peer, name="pass", extra=""):
+    return ("service %s {\n    listen 127.0.0.1:%d\n    mode tcp\n    tls passthrough\n"
+            "    allowed-hosts %s\n    server s 127.0.0.1:%d\n%s}\n" % (
+                name, port, hosts, peer.port, extra))
+
+
+def closed_unanswered(port, data):
+    """Sends data; True when the connection is closed with nothing read."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    try:
+        got = s.recv(100)
+    except OSError:
+        got = b""
+    s.close()
+    return got == b""
+
+
+# A server name longer than the 127 bytes the connection used to keep: cut
+# there, "a{115}.example.com.evil.org" read as "a{115}.example.com", which
+# *.example.com allows, and the connection was passed through.
+LONG_EVIL = b"a" * 115 + b".example.com.evil.org"
+# A real name of 194 bytes (labels of 60): cut, it no longer equalled Host.
+LONG_OK = ".".join(["a" * 60, "b" * 60, "c" * 60]) + ".example.com"
+
+
+@test
+def z3_long_server_name_is_read_whole(env):
+    peer = Peer("P")
+    rb = env.backend()
+    p, h = free_port(), free_port()
+    crt, key = make_cert(env, "long", ["long.example.com", LONG_OK])
+    text = base_conf(env) + cert_block("long", crt, key) + passthrough(env, p, "*.example.com", peer)
+    text += service("web", h, servers=[("b", rb)], hosts=LONG_OK).replace(
+        "certificate main", "certificate long")
+    env.gatehouse(text)
+    # passthrough: the cut name must not pass for an allowed one
+    check(closed_unanswered(p, client_hello([LONG_EVIL])), "a long foreign name passed through")
+    wait_until(lambda: any(r["reason"] == "sni-not-allowed" for r in security(env)), 5,
+               "sni-not-allowed in the security log")
+    check(peer.raw == [], "the real server got a connection: %r" % [len(r) for r in peer.raw])
+    # an allowed name within the bound still passes
+    s = socket.create_connection(("127.0.0.1", p), timeout=5)
+    s.sendall(client_hello([b"x.example.com"]))
+    check(s.recv(3) == b"P:\x16", "an allowed name was not passed through")
+    s.close()
+    # HTTP over TLS: a long real name equals its Host (no false sni-host-mismatch)
+    r = curl("--cacert", env.ca, "--resolve", "%s:%d:127.0.0.1" % (LONG_OK, h),
+             "-o", "/dev/null", "-w", "%{http_code}", "https://%s:%d/whoami?long" % (LONG_OK, h))
+    check(r.stdout == b"200", "a 194-byte server name and Host: %r %r" % (r.stdout, r.stderr))
+    with open(env.path("backend-%d.log" % rb)) as f:
+        check("whoami?long" in f.read(), "the request reached the real server")
