@@ -81,3 +81,29 @@ def z3_long_server_name_is_read_whole(env):
     check(r.stdout == b"200", "a 194-byte server name and Host: %r %r" % (r.stdout, r.stderr))
     with open(env.path("backend-%d.log" % rb)) as f:
         check("whoami?long" in f.read(), "the request reached the real server")
+
+
+@test
+def z3_udp_wildcard_listener_answers_from_the_address_written_to(env):
+    """listen 0.0.0.0 (the docs' A/V Edge): replies left from the address the
+    route picked (127.0.0.1), not the one the client wrote to, and a client
+    on a connected socket (or behind a NAT) never saw them. The listener is
+    on every address for the test's length; the traffic stays on 127/8."""
+    from t_w_udp import Echo, free_port_udp
+    a = Echo(env, "a")
+    port = free_port_udp()
+    env.gatehouse(base_conf(env) + "service av {\n    listen 0.0.0.0:%d\n    mode udp\n"
+                  "    server a 127.0.0.1:%d\n}\n" % (port, a.port))
+    for dst in ("127.0.0.2", "127.0.0.3", "127.0.0.1"):
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.bind(("127.0.0.1", 0))
+        c.connect((dst, port))  # hears only (dst, port), as a NAT would
+        c.settimeout(2)
+        c.send(b"to " + dst.encode())
+        try:
+            got = c.recv(100)
+        except socket.timeout:
+            got = None
+        check(got == b"a:to " + dst.encode(), "the reply to a datagram sent to %s: %r" % (dst, got))
+        c.close()
+    check(len(a.seen()) == 3, "each datagram reached the server once: %r" % a.seen())
