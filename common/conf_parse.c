@@ -1620,6 +1620,78 @@ static int addr_bytes(const char *v, unsigned char b[18])
     return 0;
 }
 
+/* An "ip:port" as its family, address and port; -1 when it is not one. */
+struct sock_addr {
+    int v6;
+    unsigned char a[16];
+    uint16_t port;
+};
+
+static int sock_addr(const char *v, struct sock_addr *sa)
+{
+    char host[64];
+
+    memset(sa, 0, sizeof(*sa));
+    if (gh_split_hostport(v, host, sizeof(host), &sa->port) == -1)
+        return -1;
+    if (inet_pton(AF_INET, host, sa->a) == 1)
+        return 0;
+    sa->v6 = 1;
+    return inet_pton(AF_INET6, host, sa->a) == 1 ? 0 : -1;
+}
+
+static int is_loopback(const struct sock_addr *sa)
+{
+    static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+    return sa->v6 ? memcmp(sa->a, v6_loop, 16) == 0 : sa->a[0] == 127;
+}
+
+/* Whether a connection to server srv reaches listener lst: the same
+ * address, a wildcard listener's port through loopback, or the unspecified
+ * address, which Linux connects to the host's loopback. Other addresses of
+ * the host would too, but the configuration does not say which they are. */
+static int reaches(const struct sock_addr *srv, const struct sock_addr *lst)
+{
+    static const unsigned char zero[16];
+    int srv_any = memcmp(srv->a, zero, 16) == 0, lst_any = memcmp(lst->a, zero, 16) == 0;
+
+    if (srv->v6 != lst->v6 || srv->port != lst->port)
+        return 0; /* IPv6 listeners are IPV6_V6ONLY: no family reaches the other */
+    return memcmp(srv->a, lst->a, 16) == 0 || (lst_any && is_loopback(srv)) ||
+           (srv_any && is_loopback(lst));
+}
+
+/* A server that is one of gatehouse's own listeners (of the same kind: a
+ * UDP pool's servers are UDP addresses) would have every connection or
+ * datagram come back as a new client, again and again: one datagram to a
+ * mode udp service filled its flow table and the process's descriptors. */
+static int check_loops(struct parser *ps, const struct gh_conf *c)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < c->nservices; i++) {
+        const struct gh_conf_service *sv = &c->services[i];
+        for (j = 0; j < sv->nservers; j++) {
+            struct sock_addr a, b;
+            if (sock_addr(sv->servers[j].addr, &a) == -1)
+                continue;
+            for (k = 0; k < c->nservices; k++) {
+                const struct gh_conf_service *o = &c->services[k];
+                if (is_udp(o) != is_udp(sv) || sock_addr(o->listen, &b) == -1 || !reaches(&a, &b))
+                    continue;
+                ERR(ps, sv->servers[j].loc,
+                    "service '%s': server '%s' (%s) is gatehouse's own listener %s of service "
+                    "'%s' (%s:%d:%d): what it forwards would come back to it without end",
+                    sv->name, sv->servers[j].name, sv->servers[j].addr, o->listen, o->name,
+                    ps->file, o->listen_loc.line, o->listen_loc.col);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Checks for publishing a whole site from one appliance (issue 14) that
  * need a whole service block: a `redirect https` service is plain and has
  * no target of its own; no two real servers of one pool share an address
@@ -1692,7 +1764,7 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
         goto fail;
     }
     if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top, NULL) == -1 || check_refs(&ps, c) == -1 ||
-        check_site(&ps, c) == -1)
+        check_site(&ps, c) == -1 || check_loops(&ps, c) == -1)
         goto fail;
     return c;
 fail:

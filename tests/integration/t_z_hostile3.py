@@ -107,3 +107,49 @@ def z3_udp_wildcard_listener_answers_from_the_address_written_to(env):
         check(got == b"a:to " + dst.encode(), "the reply to a datagram sent to %s: %r" % (dst, got))
         c.close()
     check(len(a.seen()) == 3, "each datagram reached the server once: %r" % a.seen())
+
+
+# (name, listen, mode, server, error expected)
+LOOPS = [
+    ("udp to its own address", "127.0.0.1:%d", "udp", "127.0.0.1:%d", True),
+    ("tcp to its own address", "127.0.0.1:%d", "tcp", "127.0.0.1:%d", True),
+    ("http to its own address", "127.0.0.1:%d", "http", "127.0.0.1:%d", True),
+    ("wildcard listener, loopback server", "0.0.0.0:%d", "udp", "127.0.0.2:%d", True),
+    ("unspecified server, loopback listener", "127.0.0.1:%d", "tcp", "0.0.0.0:%d", True),
+    ("ipv6 wildcard, ::1 server", "[::]:%d", "udp", "[0::1]:%d", True),
+    ("another loopback address", "127.0.0.1:%d", "udp", "127.0.0.2:%d", False),
+    ("ipv4 server, ipv6 wildcard (V6ONLY)", "[::]:%d", "tcp", "127.0.0.1:%d", False),
+]
+
+
+@test
+def z3_server_that_is_its_own_listener_refused_at_check(env):
+    """A server that is gatehouse's own listener looped: one datagram to a
+    mode udp service opened flows until max-flows (and the descriptors of
+    the whole process), a mode tcp one connected to itself without end."""
+    import subprocess
+    from harness import GATEHOUSE
+    from rawpeer import Problems
+    port = free_port()
+    p = Problems("loops at -t")
+    for name, listen, mode, server, bad in LOOPS:
+        ok = p.row(name)
+        conf = env.write("loop.conf", "service s {\n    listen %s\n    mode %s\n"
+                         "    server a %s\n}\n" % (listen % port, mode, server % port))
+        r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
+        out = r.stderr + r.stdout
+        if bad:
+            ok(r.returncode != 0 and out.startswith(conf + ":4:5: ") and
+               "gatehouse's own listener %s" % (listen % port) in out and conf + ":2:5" in out,
+               "refused with both places: %r" % out)
+        else:
+            ok(r.returncode == 0, "accepted: %r" % out)
+    # a UDP pool may name the port of a TCP listener (the A/V Edge's 443/TCP
+    # and 443/UDP are two sockets), and the other way round
+    ok = p.row("udp server on a tcp listener's port")
+    conf = env.write("loop.conf", "service t {\n    listen 127.0.0.1:%d\n    mode tcp\n"
+                     "    server a 127.0.0.2:1\n}\nservice u {\n    listen 127.0.0.1:%d\n"
+                     "    mode udp\n    server a 127.0.0.1:%d\n}\n" % (port, port + 1, port))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
+    ok(r.returncode == 0, "accepted: %r" % (r.stderr + r.stdout))
+    p.done()
