@@ -1431,9 +1431,51 @@ static int hosts_overlap(const char *a, const char *b)
     return 0;
 }
 
+/* An "ip:port" as its family, address and port; -1 when it is not one. */
+struct sock_addr {
+    int v6;
+    unsigned char a[16];
+    uint16_t port;
+};
+
+static int sock_addr(const char *v, struct sock_addr *sa)
+{
+    char host[64];
+
+    memset(sa, 0, sizeof(*sa));
+    if (gh_split_hostport(v, host, sizeof(host), &sa->port) == -1)
+        return -1;
+    if (inet_pton(AF_INET, host, sa->a) == 1)
+        return 0;
+    sa->v6 = 1;
+    return inet_pton(AF_INET6, host, sa->a) == 1 ? 0 : -1;
+}
+
 static int is_udp(const struct gh_conf_service *sv)
 {
     return strcmp(sv->mode, "udp") == 0;
+}
+
+/* 0 when services sv and o (of one transport) listen on different
+ * addresses, 1 when on the same one as written, -1 (error set) when on the
+ * same one written another way ("[::1]:443" and "[0::1]:443"): the
+ * listeners are matched by their text, so the second would be a socket of
+ * its own, which bind() refuses at start though -t let it pass. */
+static int same_listen(struct parser *ps, const struct gh_conf_service *sv,
+                       const struct gh_conf_service *o)
+{
+    struct sock_addr a, b;
+
+    if (strcmp(o->listen, sv->listen) == 0)
+        return 1;
+    if (sock_addr(sv->listen, &a) == -1 || sock_addr(o->listen, &b) == -1 || a.v6 != b.v6 ||
+        a.port != b.port || memcmp(a.a, b.a, sizeof(a.a)) != 0)
+        return 0;
+    ERR(ps, sv->listen_loc,
+        "service '%s' listens on %s, the address of service '%s' (%s:%d:%d) written as %s: "
+        "write one address the same way in every service",
+        sv->name, sv->listen, o->name, ps->file, o->listen_loc.line, o->listen_loc.col, o->listen);
+    return -1;
 }
 
 /* A UDP address carries one service: a datagram names no host, so nothing
@@ -1446,8 +1488,11 @@ static int check_udp_listeners(struct parser *ps, const struct gh_conf *c)
     for (i = 0; i < c->nservices; i++)
         for (j = 0; j < i && is_udp(&c->services[i]); j++) {
             const struct gh_conf_service *sv = &c->services[i], *o = &c->services[j];
-            if (!is_udp(o) || strcmp(o->listen, sv->listen) != 0)
+            int same;
+            if (!is_udp(o) || (same = same_listen(ps, sv, o)) == 0)
                 continue;
+            if (same == -1)
+                return -1;
             ERR(ps, sv->listen_loc,
                 "service '%s' listens on UDP %s like service '%s' (%s:%d:%d): a UDP address "
                 "carries one service (a datagram names no host to choose by)",
@@ -1470,8 +1515,11 @@ static int check_listeners(struct parser *ps, struct gh_conf *c)
         for (j = 0; j < i; j++) {
             const struct gh_conf_service *o = &c->services[j];
             const char *what = NULL;
-            if (strcmp(o->listen, sv->listen) != 0 || is_udp(o) != is_udp(sv))
+            int same;
+            if (is_udp(o) != is_udp(sv) || (same = same_listen(ps, sv, o)) == 0)
                 continue; /* a UDP port and a TCP port are two listeners */
+            if (same == -1)
+                return -1;
             if (strcmp(o->mode, sv->mode) != 0 || strcmp(o->tls_mode, sv->tls_mode) != 0)
                 what = "mode (and tls terminate or passthrough)";
             else if ((o->certificate == NULL) != (sv->certificate == NULL))
@@ -1618,26 +1666,6 @@ static int addr_bytes(const char *v, unsigned char b[18])
     b[16] = (unsigned char)(port >> 8);
     b[17] = (unsigned char)port;
     return 0;
-}
-
-/* An "ip:port" as its family, address and port; -1 when it is not one. */
-struct sock_addr {
-    int v6;
-    unsigned char a[16];
-    uint16_t port;
-};
-
-static int sock_addr(const char *v, struct sock_addr *sa)
-{
-    char host[64];
-
-    memset(sa, 0, sizeof(*sa));
-    if (gh_split_hostport(v, host, sizeof(host), &sa->port) == -1)
-        return -1;
-    if (inet_pton(AF_INET, host, sa->a) == 1)
-        return 0;
-    sa->v6 = 1;
-    return inet_pton(AF_INET6, host, sa->a) == 1 ? 0 : -1;
 }
 
 static int is_loopback(const struct sock_addr *sa)

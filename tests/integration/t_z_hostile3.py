@@ -153,3 +153,36 @@ def z3_server_that_is_its_own_listener_refused_at_check(env):
     r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
     ok(r.returncode == 0, "accepted: %r" % (r.stderr + r.stdout))
     p.done()
+
+
+@test
+def z3_one_listen_address_written_two_ways_refused_at_check(env):
+    """Listeners are matched by their text: "[::1]:P" and "[0::1]:P" passed
+    -t as two listeners (skipping the overlap checks of a shared one), and
+    the second bind() failed at start with "Address already in use"."""
+    import subprocess
+    from harness import GATEHOUSE
+    from rawpeer import Problems
+    port = free_port()
+    rows = [  # (name, mode, first, second)
+        ("ipv6 tcp", "tcp", "[::1]:%d", "[0::1]:%d"),
+        ("ipv6 udp", "udp", "[::1]:%d", "[0:0::1]:%d"),
+        ("port with a leading zero", "tcp", "127.0.0.1:%d", "127.0.0.1:0%d"),
+    ]
+    p = Problems("listen spellings")
+    for name, mode, first, second in rows:
+        ok = p.row(name)
+        conf = env.write("sp.conf", "service a {\n    listen %s\n    mode %s\n    server a 127.0.0.2:1\n}\n"
+                         "service b {\n    listen %s\n    mode %s\n    server a 127.0.0.2:2\n}\n" % (
+                             first % port, mode, second % port, mode))
+        r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
+        out = r.stderr + r.stdout
+        ok(r.returncode != 0 and out.startswith(conf + ":7:5: ") and conf + ":2:5" in out and
+           "write one address the same way" in out, "refused with both places: %r" % out)
+    ok = p.row("a UDP and a TCP service on one address, two spellings: two sockets")
+    conf = env.write("sp.conf", "service a {\n    listen [::1]:%d\n    mode tcp\n    server a 127.0.0.2:1\n}\n"
+                     "service b {\n    listen [0::1]:%d\n    mode udp\n    server a 127.0.0.2:2\n}\n" % (
+                         port, port))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
+    ok(r.returncode == 0, "accepted: %r" % (r.stderr + r.stdout))
+    p.done()
