@@ -1690,31 +1690,30 @@ static int reaches(const struct sock_addr *srv, const struct sock_addr *lst)
            (srv_any && is_loopback(lst));
 }
 
-/* A server that is one of gatehouse's own listeners (of the same kind: a
- * UDP pool's servers are UDP addresses) would have every connection or
- * datagram come back as a new client, again and again: one datagram to a
- * mode udp service filled its flow table and the process's descriptors. */
+/* A server that is the service's own listener would have every connection
+ * or datagram it forwards come back to it as a new client, again and
+ * again: one datagram to a mode udp service opened flows until max-flows
+ * and the process's descriptors ran out. (Another service's listener is a
+ * chain, as the default topology's public service in front of its
+ * applications; a cycle through several services is not looked for.) */
 static int check_loops(struct parser *ps, const struct gh_conf *c)
 {
-    size_t i, j, k;
+    size_t i, j;
 
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *sv = &c->services[i];
+        struct sock_addr a, b;
+        if (sock_addr(sv->listen, &b) == -1)
+            continue;
         for (j = 0; j < sv->nservers; j++) {
-            struct sock_addr a, b;
-            if (sock_addr(sv->servers[j].addr, &a) == -1)
+            if (sock_addr(sv->servers[j].addr, &a) == -1 || !reaches(&a, &b))
                 continue;
-            for (k = 0; k < c->nservices; k++) {
-                const struct gh_conf_service *o = &c->services[k];
-                if (is_udp(o) != is_udp(sv) || sock_addr(o->listen, &b) == -1 || !reaches(&a, &b))
-                    continue;
-                ERR(ps, sv->servers[j].loc,
-                    "service '%s': server '%s' (%s) is gatehouse's own listener %s of service "
-                    "'%s' (%s:%d:%d): what it forwards would come back to it without end",
-                    sv->name, sv->servers[j].name, sv->servers[j].addr, o->listen, o->name,
-                    ps->file, o->listen_loc.line, o->listen_loc.col);
-                return -1;
-            }
+            ERR(ps, sv->servers[j].loc,
+                "service '%s': server '%s' (%s) is the service's own listener %s (%s:%d:%d): "
+                "what it forwards would come back to it without end",
+                sv->name, sv->servers[j].name, sv->servers[j].addr, sv->listen, ps->file,
+                sv->listen_loc.line, sv->listen_loc.col);
+            return -1;
         }
     }
     return 0;

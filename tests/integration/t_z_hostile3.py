@@ -124,7 +124,7 @@ LOOPS = [
 
 @test
 def z3_server_that_is_its_own_listener_refused_at_check(env):
-    """A server that is gatehouse's own listener looped: one datagram to a
+    """A server that is the service's own listener looped: one datagram to a
     mode udp service opened flows until max-flows (and the descriptors of
     the whole process), a mode tcp one connected to itself without end."""
     import subprocess
@@ -140,18 +140,20 @@ def z3_server_that_is_its_own_listener_refused_at_check(env):
         out = r.stderr + r.stdout
         if bad:
             ok(r.returncode != 0 and out.startswith(conf + ":4:5: ") and
-               "gatehouse's own listener %s" % (listen % port) in out and conf + ":2:5" in out,
+               "the service's own listener %s" % (listen % port) in out and conf + ":2:5" in out,
                "refused with both places: %r" % out)
         else:
             ok(r.returncode == 0, "accepted: %r" % out)
-    # a UDP pool may name the port of a TCP listener (the A/V Edge's 443/TCP
-    # and 443/UDP are two sockets), and the other way round
-    ok = p.row("udp server on a tcp listener's port")
-    conf = env.write("loop.conf", "service t {\n    listen 127.0.0.1:%d\n    mode tcp\n"
-                     "    server a 127.0.0.2:1\n}\nservice u {\n    listen 127.0.0.1:%d\n"
-                     "    mode udp\n    server a 127.0.0.1:%d\n}\n" % (port, port + 1, port))
-    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
-    ok(r.returncode == 0, "accepted: %r" % (r.stderr + r.stdout))
+    # a service may front another one (a chain, as the default topology's
+    # public service in front of its applications' services)
+    for name, extra in (("a server that is another service's listener",
+                         "service f {\n    listen 127.0.0.1:%d\n    mode tcp\n"
+                         "    server a 127.0.0.1:%d\n}\n" % (port + 1, port)),):
+        ok = p.row(name)
+        conf = env.write("loop.conf", "service t {\n    listen 127.0.0.1:%d\n    mode tcp\n"
+                         "    server a 127.0.0.2:1\n}\n" % port + extra)
+        r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
+        ok(r.returncode == 0, "accepted: %r" % (r.stderr + r.stdout))
     p.done()
 
 
