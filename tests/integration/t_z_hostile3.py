@@ -240,3 +240,42 @@ def z3_passthrough_hello_in_tiny_records_costs_no_more_than_one(env):
     check(len(peer.raw) == 24 and all(r.startswith(b"\x16\x03\x01\x00\x01\x01") or
                                       r.startswith(one[:5]) for r in peer.raw),
           "the real server got each hello as sent")
+
+
+@test
+def z3_allowed_address_must_be_covered_by_the_default_certificate(env):
+    """A client connecting by address sends no server name and gets the
+    listener's default certificate (the first one). -t counted an IP SAN of
+    any of the service's certificates, so it passed a configuration whose
+    clients by address then failed verification."""
+    import os
+    import subprocess
+    from harness import GATEHOUSE
+    rb = env.backend()
+    a = make_cert(env, "a", ["a.example.com"])
+    key, csr, crt = env.path("ip.key"), env.path("ip.csr"), env.path("ip.pem")
+    subprocess.run(["openssl", "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-keyout", key, "-out", csr, "-subj", "/CN=ip",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", env.ca, "-CAkey",
+                    env.path("ca.key"), "-out", crt, "-days", "30", "-copy_extensions", "copy"],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    p = free_port()
+
+    def text(order):
+        return base_conf(env) + cert_block("a", *a) + cert_block("ip", crt, key) + service(
+            "s", p, servers=[("b", rb)], hosts="a.example.com 127.0.0.1").replace(
+                "certificate main", "certificate " + order)
+    conf = env.write("bad.conf", text("a ip"))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True)
+    out = r.stderr + r.stdout
+    check(r.returncode != 0 and "allowed host '127.0.0.1' is an address" in out and
+          "default certificate 'a'" in out, "refused, naming the host and the default: %r" % out)
+    # with the address's certificate first, both ways of connecting verify
+    env.gatehouse(text("ip a"))
+    for url, extra in (("https://127.0.0.1:%d/whoami?ip" % p, []),
+                       ("https://a.example.com:%d/whoami?name" % p,
+                        ["--resolve", "a.example.com:%d:127.0.0.1" % p])):
+        r = curl("--cacert", env.ca, "-o", "/dev/null", "-w", "%{http_code}", *(extra + [url]))
+        check(r.stdout == b"200", "%s: %r %r" % (url, r.stdout, r.stderr[:200]))
