@@ -1431,9 +1431,51 @@ static int hosts_overlap(const char *a, const char *b)
     return 0;
 }
 
+/* An "ip:port" as its family, address and port; -1 when it is not one. */
+struct sock_addr {
+    int v6;
+    unsigned char a[16];
+    uint16_t port;
+};
+
+static int sock_addr(const char *v, struct sock_addr *sa)
+{
+    char host[64];
+
+    memset(sa, 0, sizeof(*sa));
+    if (gh_split_hostport(v, host, sizeof(host), &sa->port) == -1)
+        return -1;
+    if (inet_pton(AF_INET, host, sa->a) == 1)
+        return 0;
+    sa->v6 = 1;
+    return inet_pton(AF_INET6, host, sa->a) == 1 ? 0 : -1;
+}
+
 static int is_udp(const struct gh_conf_service *sv)
 {
     return strcmp(sv->mode, "udp") == 0;
+}
+
+/* 0 when services sv and o (of one transport) listen on different
+ * addresses, 1 when on the same one as written, -1 (error set) when on the
+ * same one written another way ("[::1]:443" and "[0::1]:443"): the
+ * listeners are matched by their text, so the second would be a socket of
+ * its own, which bind() refuses at start though -t let it pass. */
+static int same_listen(struct parser *ps, const struct gh_conf_service *sv,
+                       const struct gh_conf_service *o)
+{
+    struct sock_addr a, b;
+
+    if (strcmp(o->listen, sv->listen) == 0)
+        return 1;
+    if (sock_addr(sv->listen, &a) == -1 || sock_addr(o->listen, &b) == -1 || a.v6 != b.v6 ||
+        a.port != b.port || memcmp(a.a, b.a, sizeof(a.a)) != 0)
+        return 0;
+    ERR(ps, sv->listen_loc,
+        "service '%s' listens on %s, the address of service '%s' (%s:%d:%d) written as %s: "
+        "write one address the same way in every service",
+        sv->name, sv->listen, o->name, ps->file, o->listen_loc.line, o->listen_loc.col, o->listen);
+    return -1;
 }
 
 /* A UDP address carries one service: a datagram names no host, so nothing
@@ -1446,8 +1488,11 @@ static int check_udp_listeners(struct parser *ps, const struct gh_conf *c)
     for (i = 0; i < c->nservices; i++)
         for (j = 0; j < i && is_udp(&c->services[i]); j++) {
             const struct gh_conf_service *sv = &c->services[i], *o = &c->services[j];
-            if (!is_udp(o) || strcmp(o->listen, sv->listen) != 0)
+            int same;
+            if (!is_udp(o) || (same = same_listen(ps, sv, o)) == 0)
                 continue;
+            if (same == -1)
+                return -1;
             ERR(ps, sv->listen_loc,
                 "service '%s' listens on UDP %s like service '%s' (%s:%d:%d): a UDP address "
                 "carries one service (a datagram names no host to choose by)",
@@ -1470,8 +1515,11 @@ static int check_listeners(struct parser *ps, struct gh_conf *c)
         for (j = 0; j < i; j++) {
             const struct gh_conf_service *o = &c->services[j];
             const char *what = NULL;
-            if (strcmp(o->listen, sv->listen) != 0 || is_udp(o) != is_udp(sv))
+            int same;
+            if (is_udp(o) != is_udp(sv) || (same = same_listen(ps, sv, o)) == 0)
                 continue; /* a UDP port and a TCP port are two listeners */
+            if (same == -1)
+                return -1;
             if (strcmp(o->mode, sv->mode) != 0 || strcmp(o->tls_mode, sv->tls_mode) != 0)
                 what = "mode (and tls terminate or passthrough)";
             else if ((o->certificate == NULL) != (sv->certificate == NULL))
@@ -1620,6 +1668,57 @@ static int addr_bytes(const char *v, unsigned char b[18])
     return 0;
 }
 
+static int is_loopback(const struct sock_addr *sa)
+{
+    static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+    return sa->v6 ? memcmp(sa->a, v6_loop, 16) == 0 : sa->a[0] == 127;
+}
+
+/* Whether a connection to server srv reaches listener lst: the same
+ * address, a wildcard listener's port through loopback, or the unspecified
+ * address, which Linux connects to the host's loopback. Other addresses of
+ * the host would too, but the configuration does not say which they are. */
+static int reaches(const struct sock_addr *srv, const struct sock_addr *lst)
+{
+    static const unsigned char zero[16];
+    int srv_any = memcmp(srv->a, zero, 16) == 0, lst_any = memcmp(lst->a, zero, 16) == 0;
+
+    if (srv->v6 != lst->v6 || srv->port != lst->port)
+        return 0; /* IPv6 listeners are IPV6_V6ONLY: no family reaches the other */
+    return memcmp(srv->a, lst->a, 16) == 0 || (lst_any && is_loopback(srv)) ||
+           (srv_any && is_loopback(lst));
+}
+
+/* A server that is the service's own listener would have every connection
+ * or datagram it forwards come back to it as a new client, again and
+ * again: one datagram to a mode udp service opened flows until max-flows
+ * and the process's descriptors ran out. (Another service's listener is a
+ * chain, as the default topology's public service in front of its
+ * applications; a cycle through several services is not looked for.) */
+static int check_loops(struct parser *ps, const struct gh_conf *c)
+{
+    size_t i, j;
+
+    for (i = 0; i < c->nservices; i++) {
+        const struct gh_conf_service *sv = &c->services[i];
+        struct sock_addr a, b;
+        if (sock_addr(sv->listen, &b) == -1)
+            continue;
+        for (j = 0; j < sv->nservers; j++) {
+            if (sock_addr(sv->servers[j].addr, &a) == -1 || !reaches(&a, &b))
+                continue;
+            ERR(ps, sv->servers[j].loc,
+                "service '%s': server '%s' (%s) is the service's own listener %s (%s:%d:%d): "
+                "what it forwards would come back to it without end",
+                sv->name, sv->servers[j].name, sv->servers[j].addr, sv->listen, ps->file,
+                sv->listen_loc.line, sv->listen_loc.col);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Checks for publishing a whole site from one appliance (issue 14) that
  * need a whole service block: a `redirect https` service is plain and has
  * no target of its own; no two real servers of one pool share an address
@@ -1692,7 +1791,7 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
         goto fail;
     }
     if (parse_block(&ps, GH_CTX_MAIN, c, c, 0, top, NULL) == -1 || check_refs(&ps, c) == -1 ||
-        check_site(&ps, c) == -1)
+        check_site(&ps, c) == -1 || check_loops(&ps, c) == -1)
         goto fail;
     return c;
 fail:

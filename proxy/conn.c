@@ -316,8 +316,10 @@ static int st_handshake(struct proxy_conn *c)
 
     if (n == 1) {
         const char *sni = SSL_get_servername(c->cli.ssl, TLSEXT_NAMETYPE_host_name);
-        if (sni != NULL)
-            gh_strlcpy(c->sni, sni, sizeof(c->sni));
+        if (sni != NULL && gh_strlcpy(c->sni, sni, sizeof(c->sni)) == -1) {
+            proxy__conn_close(c); /* OpenSSL takes at most 255 bytes: never happens */
+            return RUN_CONTINUE;
+        }
         /* Full against resumed tells an operator (and the bench) whether
          * clients get the cheap handshake they asked for. */
         atomic_fetch_add(&c->svc->st->tls_done[SSL_session_reused(c->cli.ssl) ? 1 : 0], 1);

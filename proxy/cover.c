@@ -9,9 +9,16 @@
  * names no host and is not checked. `certificate-coverage warn` logs the
  * same message instead of refusing, for a roll-out where the new
  * certificate comes later.
+ *
+ * An address is never a TLS server name (RFC 6066): a client connecting
+ * by address sends none and gets the listener's default certificate, the
+ * first one of the listener's first service. So an allowed address must be
+ * covered by that one; another of the service's certificates naming it is
+ * never shown to such a client.
  */
 #include "proxy_int.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +83,29 @@ static int host_form(const char *h, char *out, size_t outlen)
     return rules_host_norm(h, len, out, outlen);
 }
 
+/* An IPv4 address or a bracketed IPv6 one, as rules_host_norm leaves it. */
+static int is_address(const char *h)
+{
+    unsigned char b[16];
+
+    return h[0] == '[' || inet_pton(AF_INET, h, b) == 1;
+}
+
+/* The certificate block a client sending no server name gets on cs's
+ * listener: the first certificate of the listener's first service. */
+static size_t default_cert(const struct gh_conf *conf, const struct gh_conf_service *cs)
+{
+    size_t i;
+
+    for (i = 0; i < conf->nservices; i++)
+        if (strcmp(conf->services[i].listen, cs->listen) == 0 &&
+            strcmp(conf->services[i].mode, "udp") != 0 && conf->services[i].certificates.n > 0)
+            break;
+    if (i == conf->nservices)
+        i = (size_t)(cs - conf->services); /* cs itself is one: not reached */
+    return (size_t)(gh_conf_cert_find(conf, conf->services[i].certificates.v[0]) - conf->certs);
+}
+
 int proxy__check_coverage(const struct gh_conf *conf, char *err, size_t errlen)
 {
     struct cover_cache *cc = gh_calloc(conf->ncerts + 1, sizeof(*cc));
@@ -90,6 +120,24 @@ int proxy__check_coverage(const struct gh_conf *conf, char *err, size_t errlen)
             int covered = 0;
             if (host_form(cs->allowed_hosts.v[j], host, sizeof(host)) == -1)
                 continue;
+            if (is_address(host)) {
+                size_t ci = default_cert(conf, cs);
+                if (cached(conf, cc, ci, err, errlen) == -1)
+                    goto done;
+                if (certs_san_covers(cc[ci].names, cc[ci].n, host))
+                    continue;
+                gh_sbuf_printf(&msg,
+                               "%s:%d:%d: service '%s': allowed host '%s' is an address, so "
+                               "clients send no server name and get the listener's default "
+                               "certificate '%s' (names: ",
+                               conf->file, cs->allowed_hosts.loc.line, cs->allowed_hosts.loc.col,
+                               cs->name, cs->allowed_hosts.v[j], conf->certs[ci].name);
+                for (k = 0; k < cc[ci].n && k < 8; k++)
+                    gh_sbuf_printf(&msg, "%s%s", k ? ", " : "", cc[ci].names[k]);
+                gh_sbuf_printf(&msg, "%s), which does not cover it (list one that does first)",
+                               cc[ci].n == 0 ? "none" : k < cc[ci].n ? ", ..." : "");
+                goto report;
+            }
             for (k = 0; k < cs->certificates.n; k++) {
                 size_t ci = (size_t)(gh_conf_cert_find(conf, cs->certificates.v[k]) - conf->certs);
                 if (cached(conf, cc, ci, err, errlen) == -1)
@@ -102,6 +150,7 @@ int proxy__check_coverage(const struct gh_conf *conf, char *err, size_t errlen)
                            conf->file, cs->allowed_hosts.loc.line, cs->allowed_hosts.loc.col,
                            cs->name, cs->allowed_hosts.v[j]);
             describe(&msg, conf, cs, cc);
+        report:
             if (strcmp(cs->certificate_coverage, "warn") == 0) {
                 gh_log_warn("%s (certificate-coverage warn)", msg.p);
                 free(msg.p);

@@ -15,8 +15,6 @@
 
 #include <string.h>
 
-#include "tls_hello.h"
-
 /* The service whose allowed-hosts name the server name, else the first. */
 static struct proxy_service *service_for_sni(struct proxy_conn *c, const char *name)
 {
@@ -38,10 +36,13 @@ static int read_hello(struct proxy_conn *c)
     for (;;) {
         long n;
         if (c->cin.data != NULL && gh_buf_len(&c->cin) > 0) {
-            switch (tls_hello_sni((const unsigned char *)c->cin.data + c->cin.r,
-                                  gh_buf_len(&c->cin), sni, sizeof(sni))) {
+            switch (tls_hello_scan((const unsigned char *)c->cin.data + c->cin.r,
+                                   gh_buf_len(&c->cin), &c->hello, sni, sizeof(sni))) {
             case TLS_HELLO_OK:
-                gh_strlcpy(c->sni, sni, sizeof(c->sni));
+                if (gh_strlcpy(c->sni, sni, sizeof(c->sni)) == -1) {
+                    proxy__conn_refuse(c, GH_REASON_BAD_CLIENT_HELLO); /* not whole: refused */
+                    return GH_ERR;
+                }
                 return GH_OK;
             case TLS_HELLO_BAD:
                 proxy__conn_refuse(c, GH_REASON_BAD_CLIENT_HELLO);

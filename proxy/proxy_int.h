@@ -18,6 +18,7 @@
 #include "header_rules.h"
 #include "http1.h"
 #include "proxy.h"
+#include "tls_hello.h"
 
 #define PROXY_MAX_LISTENERS 2048 /* a thousand virtual services, each its own address */
 #define PROXY_KEY_LEN 384
@@ -312,7 +313,11 @@ struct proxy_conn {
     int limited; /* counted by max-conns-per-source (released at close) */
     int persist_fresh; /* the request carried a valid cookie that need not be renewed */
     struct proxy_server *persist_srv; /* borrowed: the server that cookie names */
-    char sni[128];
+    /* The TLS server name, whole: a DNS name has at most 255 bytes (RFC 6066;
+     * OpenSSL and tls_hello.c refuse longer), and a truncated one would be
+     * matched against allowed-hosts as a name the client never sent. */
+    char sni[256];
+    struct tls_hello_scan hello; /* tls passthrough: how far the ClientHello was read */
     struct proxy_conn *next, *prev; /* the worker's list */
     struct proxy_conn *qnext;       /* the worker's run-again queue */
     struct proxy_conn *wnext;       /* the worker's queue of requests waiting for a slot */

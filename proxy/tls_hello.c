@@ -100,14 +100,17 @@ static enum tls_hello_result client_hello(const unsigned char *h, size_t len, ch
     return TLS_HELLO_OK;
 }
 
-enum tls_hello_result tls_hello_sni(const unsigned char *p, size_t len, char *sni,
-                                    size_t sni_len)
+/* Walks the whole records of p[0, len) from where st left off, keeping the
+ * handshake header (which tiny records may split) and the handshake bytes
+ * counted. OK once the ClientHello is all there (st->need its length, its
+ * 4-byte header included), AGAIN before, BAD when a record or the
+ * handshake header is not what a ClientHello comes in. Nothing is copied
+ * and no record is walked twice, so a client dribbling its hello in tiny
+ * records costs each read its new bytes, not all it sent so far. */
+static enum tls_hello_result walk(const unsigned char *p, size_t len, struct tls_hello_scan *st)
 {
-    unsigned char hs[TLS_HELLO_MAX + 4];
-    size_t have = 0, at = 0, need = 0;
-
-    while (at < len) {
-        size_t rec, take;
+    while (st->at < len) {
+        size_t at = st->at, rec, i;
         if (len - at < 5)
             return TLS_HELLO_AGAIN;
         /* handshake record, TLS 1.0..1.3 legacy version, length within bounds */
@@ -118,24 +121,50 @@ enum tls_hello_result tls_hello_sni(const unsigned char *p, size_t len, char *sn
             return TLS_HELLO_BAD;
         if (len - at - 5 < rec)
             return TLS_HELLO_AGAIN;
-        take = rec;
-        if (have + take > sizeof(hs))
+        if (st->have + rec > TLS_HELLO_MAX + 4)
             return TLS_HELLO_BAD;
-        memcpy(hs + have, p + at + 5, take);
-        have += take;
-        at += 5 + rec;
-        if (need == 0 && have >= 4) {
-            if (hs[0] != 1) /* client_hello */
+        for (i = 0; st->nh4 < 4 && i < rec; i++)
+            st->h4[st->nh4++] = p[at + 5 + i];
+        st->have += rec;
+        st->at = at + 5 + rec;
+        if (st->need == 0 && st->nh4 == 4) {
+            if (st->h4[0] != 1) /* client_hello */
                 return TLS_HELLO_BAD;
-            need = 4 + ((size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3]);
-            if (need > sizeof(hs) || need < 4 + 38)
+            st->need = 4 + ((size_t)st->h4[1] << 16 | (size_t)st->h4[2] << 8 | st->h4[3]);
+            if (st->need > TLS_HELLO_MAX + 4 || st->need < 4 + 38)
                 return TLS_HELLO_BAD;
         }
-        if (need != 0 && have >= need) {
-            if (have > need)
-                return TLS_HELLO_BAD; /* more handshake bytes than the hello: not ours to read */
-            return client_hello(hs + 4, need - 4, sni, sni_len);
-        }
+        if (st->need != 0 && st->have >= st->need)
+            /* more handshake bytes than the hello: not ours to read */
+            return st->have > st->need ? TLS_HELLO_BAD : TLS_HELLO_OK;
     }
     return TLS_HELLO_AGAIN;
+}
+
+enum tls_hello_result tls_hello_scan(const unsigned char *p, size_t len,
+                                     struct tls_hello_scan *st, char *sni, size_t sni_len)
+{
+    unsigned char hs[TLS_HELLO_MAX + 4];
+    enum tls_hello_result r;
+    size_t at = 0, have = 0;
+
+    if ((r = walk(p, len, st)) != TLS_HELLO_OK)
+        return r;
+    /* all there: the handshake bytes copied out of their records, once */
+    while (at < st->at) {
+        size_t rec = (size_t)p[at + 3] << 8 | p[at + 4];
+        memcpy(hs + have, p + at + 5, rec);
+        have += rec;
+        at += 5 + rec;
+    }
+    return client_hello(hs + 4, st->need - 4, sni, sni_len);
+}
+
+enum tls_hello_result tls_hello_sni(const unsigned char *p, size_t len, char *sni,
+                                    size_t sni_len)
+{
+    struct tls_hello_scan st;
+
+    memset(&st, 0, sizeof(st));
+    return tls_hello_scan(p, len, &st, sni, sni_len);
 }

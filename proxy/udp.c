@@ -6,8 +6,9 @@
  * service's scheduler; least connections counts flows as in flight) and
  * opens a UDP socket connected to that server, so the server's replies come
  * back on that socket (and only the server's: the kernel filters a
- * connected socket by its peer), and go to the client with sendto() on the
- * listener's socket, from the address the client wrote to. Either direction
+ * connected socket by its peer), and go to the client with sendmsg() on the
+ * listener's socket, from the address the client wrote to (on a wildcard
+ * listener, the one its last datagram arrived at: IP_PKTINFO). Either direction
  * refreshes the flow; `flow-timeout` of silence ends it, with one
  * access-log line.
  *
@@ -66,6 +67,23 @@ union udp_addr {
 
 struct udp_port;
 
+/* Where a client's datagram arrived on a wildcard listener (IP_PKTINFO,
+ * worker.c): replies leave from there, the address the client wrote to.
+ * family 0: the listener is bound to one address, which says it already. */
+struct udp_local {
+    int family;
+    union {
+        struct in_addr v4;
+        struct in6_addr v6;
+    } a;
+};
+
+/* Room for the one control message either way (IPv4 or IPv6 pktinfo). */
+union udp_cmsg {
+    struct cmsghdr align;
+    char b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
+
 struct proxy_flow {
     struct proxy_ep ep;          /* kind EP_FLOW, owner this; first, so bury() frees it plainly */
     struct proxy_flow *hnext;    /* the hash chain */
@@ -73,6 +91,7 @@ struct proxy_flow {
     struct udp_port *port;       /* borrowed */
     union udp_addr peer;         /* the client */
     socklen_t peerlen;
+    struct udp_local local;      /* the address its last datagram was sent to */
     uint64_t hash;
     struct proxy_service *svc;   /* borrowed from worker 0's generation; rebound by sync */
     struct proxy_server *srv;    /* borrowed likewise */
@@ -473,7 +492,7 @@ static int to_server(struct proxy_flow *f, const unsigned char *buf, size_t n, u
 }
 
 static void from_client(struct proxy_worker *w, struct udp_port *p, const union udp_addr *peer,
-                        socklen_t plen, size_t n, uint64_t now)
+                        socklen_t plen, const struct udp_local *to, size_t n, uint64_t now)
 {
     uint64_t h = flow_hash(p->slot, peer);
     struct proxy_flow *f = flow_find(p, peer, h);
@@ -487,6 +506,7 @@ static void from_client(struct proxy_worker *w, struct udp_port *p, const union 
     for (tries = 0; tries < 2; tries++) {
         if (f == NULL && (f = flow_open(w, p, peer, plen, h, now)) == NULL)
             return;
+        f->local = *to;
         if (to_server(f, dgram, n, now) != 1)
             return;
         /* The server's port is closed: it is failed (passive health), the
@@ -508,6 +528,75 @@ static struct udp_port *port_get(int slot)
     return ports[slot];
 }
 
+/* The local address a datagram was delivered to, from recvmsg's control
+ * messages (only wildcard listeners ask for them). For IPv4 ipi_spec_dst,
+ * the local address, not the header's (which may be a broadcast); an IPv6
+ * multicast destination is no address to answer from. */
+static void local_of(struct msghdr *mh, struct udp_local *to)
+{
+    struct cmsghdr *cm;
+
+    to->family = 0;
+    for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            to->family = AF_INET;
+            to->a.v4 = pi.ipi_spec_dst;
+        } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            if (!IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) {
+                to->family = AF_INET6;
+                to->a.v6 = pi.ipi6_addr;
+            }
+        }
+    }
+}
+
+/* Sends dgram[0, n) to f's client on the listener's socket, from the
+ * address the client wrote to. */
+static ssize_t to_client(struct proxy_flow *f, size_t n)
+{
+    union udp_cmsg cb;
+    struct iovec iov;
+    struct msghdr mh;
+    struct cmsghdr *cm;
+
+    iov.iov_base = dgram;
+    iov.iov_len = n;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_name = &f->peer;
+    mh.msg_namelen = f->peerlen;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (f->local.family != 0) {
+        memset(&cb, 0, sizeof(cb));
+        mh.msg_control = cb.b;
+        mh.msg_controllen = f->local.family == AF_INET ? CMSG_SPACE(sizeof(struct in_pktinfo))
+                                                       : CMSG_SPACE(sizeof(struct in6_pktinfo));
+        cm = CMSG_FIRSTHDR(&mh);
+        if (f->local.family == AF_INET) {
+            struct in_pktinfo pi;
+            memset(&pi, 0, sizeof(pi));
+            pi.ipi_spec_dst = f->local.a.v4; /* ifindex 0: the route picks the interface */
+            cm->cmsg_level = IPPROTO_IP;
+            cm->cmsg_type = IP_PKTINFO;
+            cm->cmsg_len = CMSG_LEN(sizeof(pi));
+            memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        } else {
+            struct in6_pktinfo pi;
+            memset(&pi, 0, sizeof(pi));
+            pi.ipi6_addr = f->local.a.v6;
+            cm->cmsg_level = IPPROTO_IPV6;
+            cm->cmsg_type = IPV6_PKTINFO;
+            cm->cmsg_len = CMSG_LEN(sizeof(pi));
+            memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        }
+    }
+    return sendmsg(f->port->fd, &mh, 0);
+}
+
 void proxy__udp_listener_event(struct proxy_worker *w, int slot, int fd)
 {
     struct udp_port *p = ports[slot];
@@ -519,8 +608,24 @@ void proxy__udp_listener_event(struct proxy_worker *w, int slot, int fd)
         dgram = gh_calloc(1, UDP_MAX_DGRAM);
     for (k = 0; k < UDP_BUDGET; k++) {
         union udp_addr peer;
-        socklen_t plen = sizeof(peer);
-        ssize_t n = recvfrom(fd, dgram, UDP_MAX_DGRAM, 0, &peer.sa, &plen);
+        union udp_cmsg cb;
+        struct udp_local to;
+        struct iovec iov;
+        struct msghdr mh;
+        socklen_t plen;
+        ssize_t n;
+
+        iov.iov_base = dgram;
+        iov.iov_len = UDP_MAX_DGRAM;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_name = &peer;
+        mh.msg_namelen = sizeof(peer);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cb.b;
+        mh.msg_controllen = sizeof(cb.b);
+        n = recvmsg(fd, &mh, 0);
+        plen = mh.msg_namelen;
 
         if (n == -1) {
             if (errno == EINTR)
@@ -531,7 +636,8 @@ void proxy__udp_listener_event(struct proxy_worker *w, int slot, int fd)
             (peer.sa.sa_family != AF_INET && peer.sa.sa_family != AF_INET6))
             continue;
         p->fd = fd;
-        from_client(w, p, &peer, plen, (size_t)n, now);
+        local_of(&mh, &to);
+        from_client(w, p, &peer, plen, &to, (size_t)n, now);
     }
 }
 
@@ -557,7 +663,7 @@ void proxy__udp_flow_event(struct proxy_worker *w, struct proxy_flow *f)
             flow_end(w, f, errno == ECONNREFUSED ? "upstream:refused" : "upstream:error", now);
             return;
         }
-        if (sendto(f->port->fd, dgram, (size_t)n, 0, &f->peer.sa, f->peerlen) == -1) {
+        if (to_client(f, (size_t)n) == -1) {
             atomic_fetch_add(&f->svst->udp_dropped[PROXY_UDP_DROP_CLIENT_SEND], 1);
             continue;
         }

@@ -127,6 +127,20 @@ static int open_listener(const char *addr, int udp, char *err, size_t errlen)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
         if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        /* On a wildcard address a reply would leave from whatever address
+         * the route picks, not the one the client wrote to, and a client
+         * (or its NAT) drops it: each datagram says where it arrived
+         * (udp.c replies from there). */
+        if (ss.ss_family == AF_INET
+                ? ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)
+                : IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
+            if (setsockopt(fd, ss.ss_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+                           ss.ss_family == AF_INET ? IP_PKTINFO : IPV6_RECVPKTINFO, &one,
+                           sizeof(one)) == -1) {
+                snprintf(err, errlen, "listen %s (udp): IP_PKTINFO: %s", addr, strerror(errno));
+                close(fd);
+                return -1;
+            }
         if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
             snprintf(err, errlen, "listen %s (udp): %s", addr, strerror(errno));
             close(fd);

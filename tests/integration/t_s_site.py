@@ -318,7 +318,10 @@ def certificate_coverage_at_check_and_reload(env):
         ("address by an IP SAN", ["ip"], "127.0.0.1 [::1]", None, ""),
         ("address, DNS names only", ["exact"], "127.0.0.1", "127.0.0.1", ""),
         ("the CN is not a name", ["cnonly"], "cn.example.com", "cn.example.com", ""),
-        ("several certificates, any", ["exact", "ip"], "meet.example.com 127.0.0.1", None, ""),
+        ("several certificates, any", ["ip", "exact"], "meet.example.com 127.0.0.1", None, ""),
+        # a client by address sends no server name: only the default (first) counts
+        ("address, not in the default certificate", ["exact", "ip"],
+         "meet.example.com 127.0.0.1", "127.0.0.1", ""),
         ("several certificates, none", ["exact", "wild"], "meet.example.com other.example.net",
          "other.example.net", ""),
         ("allowed-hosts * names no host", ["cnonly"], "*", None, ""),
@@ -343,6 +346,11 @@ def certificate_coverage_at_check_and_reload(env):
         msg = "%s:%d:5: service 's': allowed host '%s' is not covered by certificate%s %s" % (
             path, line, bad, "s" if len(use) > 1 else "",
             ", ".join("'%s' (names: %s)" % (c, names[c]) for c in use))
+        if bad[0].isdigit() or bad[0] == "[":
+            msg = ("%s:%d:5: service 's': allowed host '%s' is an address, so clients send no "
+                   "server name and get the listener's default certificate '%s' (names: %s), "
+                   "which does not cover it (list one that does first)" % (
+                       path, line, bad, use[0], names[use[0]]))
         if extra:
             ok(rc == 0, "a warning, not a refusal: %r" % err)
             ok("[warn] " + msg + " (certificate-coverage warn)" in err, "warned: %r" % err)

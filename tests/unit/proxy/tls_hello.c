@@ -145,3 +145,37 @@ TEST(tls_hello_table)
         CHECK_EQ(tls_hello_sni(big, 5, sni, sizeof(sni)), TLS_HELLO_BAD, "record over 16 KiB");
     }
 }
+
+/* tls_hello_scan, called as a pass-through connection calls it (everything
+ * so far, one state): the same answers as reading it all at once, for a
+ * hello re-framed into one-byte records fed byte by byte (the shape that
+ * made every read walk and copy all that came before) and for a broken
+ * record found late. */
+TEST(tls_hello_scan_incremental)
+{
+    struct hello_opts o = {"tiny.example", 0, 0, 0, 0, 0, 0, 0, 1, 22, 32, 4};
+    static unsigned char one[8192], tiny[8192 * 6];
+    struct tls_hello_scan st;
+    char sni[256];
+    size_t n, t = 0, i, k;
+
+    n = build(&o, one);
+    for (i = 5; i < n; i++) { /* the handshake bytes, one record each */
+        tiny[t++] = 22, tiny[t++] = 3, tiny[t++] = 1, tiny[t++] = 0, tiny[t++] = 1;
+        tiny[t++] = one[i];
+    }
+    CHECK_EQ(tls_hello_sni(tiny, t, sni, sizeof(sni)), TLS_HELLO_OK, "tiny records, at once");
+    CHECK_STR(sni, "tiny.example", "tiny records, at once");
+    memset(&st, 0, sizeof(st));
+    for (k = 1; k < t; k++)
+        CHECK_EQ(tls_hello_scan(tiny, k, &st, sni, sizeof(sni)), TLS_HELLO_AGAIN, "tiny prefix");
+    CHECK_EQ(tls_hello_scan(tiny, t, &st, sni, sizeof(sni)), TLS_HELLO_OK, "tiny, by bytes");
+    CHECK_STR(sni, "tiny.example", "tiny, by bytes");
+    CHECK(st.at == t);
+    /* a record of another type after many good ones: BAD when it arrives */
+    tiny[t - 6] = 23;
+    memset(&st, 0, sizeof(st));
+    for (k = 1; k < t - 6; k++)
+        CHECK_EQ(tls_hello_scan(tiny, k, &st, sni, sizeof(sni)), TLS_HELLO_AGAIN, "good part");
+    CHECK_EQ(tls_hello_scan(tiny, t - 1, &st, sni, sizeof(sni)), TLS_HELLO_BAD, "bad record");
+}
