@@ -1,5 +1,9 @@
 #!/bin/sh
-# make bench: gatehouse vs HAProxy vs nginx in one run; see tests/bench/bench.py.
+# make bench: gatehouse vs HAProxy vs nginx vs no proxy in one run; see
+# tests/bench/bench.py. Knobs: BENCH_SECONDS (per measure, default 10),
+# GH_BENCH_ROUNDS (default 5), GH_BENCH_KEYS ("ec rsa", or one of them),
+# GH_BENCH_IDLE (idle connections for memory, default 5000). Quick check of the
+# code path: BENCH_SECONDS=2 GH_BENCH_ROUNDS=1 GH_BENCH_IDLE=500 scripts/bench.sh build
 # GH_BENCH_BEFORE=DIR (a build folder of an earlier gatehouse) adds that build to
 # the same interleaved rounds and counts instructions per request of both with
 # callgrind (tests/bench/callgrind.py); GH_BENCH_ONLY=before-after measures only

@@ -1,22 +1,36 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: gatehouse, HAProxy and nginx, each terminating
 TLS on loopback and re-encrypting to the same two TLS backends (nginx) with
-least-connection balancing and verified server certificates. The proxy under
-test is pinned to CPU 0; the load generator and the backends to CPU 1.
+least-connection balancing and verified server certificates, and a
+no-proxy origin (an nginx serving the files itself). The proxy under test
+and the origin are pinned to CPU 0; the load generator and the backends to
+CPU 1.
 
-Measured per proxy:
+The main table (issue 15), once per client-facing key type (GH_BENCH_KEYS,
+default "ec rsa": ECDSA P-256 and RSA-2048), GH_BENCH_ROUNDS interleaved
+rounds (default 5), every column once per measure and round in a rotating
+order, median and lowest-highest round per cell:
   - keep-alive requests/s and p99 latency, 1 KiB and 64 KiB responses (wrk)
-  - full TLS handshakes/s, one new connection per request, no resumption (ab)
+  - a new connection per request with TLS resumption (wrk, Connection:
+    close), resumption checked (gatehouse's handshake counters, openssl
+    s_client -sess_out/-sess_in for every column)
+  - full TLS handshakes/s, one new connection per request, no resumption
+    (GH_BENCH_AB_PROCS ab processes of GH_BENCH_AB_CONC connections each)
   - CPU seconds the proxy used during each run, so figures compare per core
-  - memory holding 5,000 idle keep-alive TLS client connections (VmHWM)
-  - Layer 4, in the same rounds: TLS pass-through (gatehouse `mode tcp` +
-    `tls passthrough`, HAProxy `mode tcp`, nginx `stream` + ssl_preread)
-    keep-alive (wrk) and full handshakes (ab), and UDP flow round trips
-    (gatehouse `mode udp`, nginx `stream` udp; udp_load.c, udp_echo.c)
-and the SAML assertion consumer's verifications per second (saml_bench).
+  - memory holding GH_BENCH_IDLE (5,000) idle keep-alive TLS connections
+In the first key type's rounds only: the filtering and persistence
+variants of gatehouse (1 KiB keep-alive) and Layer 4: TLS pass-through
+(gatehouse `mode tcp` + `tls passthrough`, HAProxy `mode tcp`, nginx
+`stream` + ssl_preread) keep-alive (wrk) and full handshakes (ab), and UDP
+flow round trips (gatehouse `mode udp`, nginx `stream` udp; udp_load.c,
+udp_echo.c). Once: the SAML assertion consumer's verifications per second
+(saml_bench), slide downloads, the admin application at scale, a real
+server killed under load.
 GH_BENCH_ONLY=l4 runs the Layer-4 rows alone.
-Writes a table with ratios to HAProxy to docs/performance.md.
-Usage: bench.py BUILD_DIR [seconds-per-run]"""
+Writes docs/performance.md.
+Usage: bench.py BUILD_DIR [seconds-per-run]
+Quick check of the code path: BENCH_SECONDS=2 GH_BENCH_ROUNDS=1 GH_BENCH_IDLE=500
+scripts/bench.sh build"""
 import os
 import platform
 import re
@@ -27,6 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import main_table  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
@@ -119,6 +136,45 @@ def setup_certs():
     return ca, cert, key, combined
 
 
+KEYS = os.environ.get("GH_BENCH_KEYS", "ec rsa").split()
+KEY_LABEL = {"ec": "ECDSA P-256", "rsa": "RSA-2048"}
+
+
+def key_certs(kind):
+    """The client-facing certificate of one key type, signed by the bench
+    CA (setup_certs); the backends keep the default ECDSA one throughout."""
+    if kind not in KEY_LABEL:
+        raise SystemExit("GH_BENCH_KEYS: unknown key type %r (ec, rsa)" % kind)
+    out = os.path.join(TMP, "front-" + kind)
+    subprocess.run([os.path.join(BUILD, "gatehouse"), "certs", "server", "--ca",
+                    os.path.join(TMP, "ca"), "--out", out, "--cn", "localhost",
+                    "--san", "DNS:localhost,IP:127.0.0.1"] +
+                   (["--rsa", "2048"] if kind == "rsa" else []), check=True, capture_output=True)
+    cert, key = out + ".pem", out + ".key"
+    combined = write("front-%s-combined.pem" % kind, open(cert).read() + open(key).read())
+    os.chmod(combined, 0o600)
+    return cert, key, combined
+
+
+def start_origin(cert, key, tag):
+    """The no-proxy column: one nginx configured as a backend, with the key
+    type's certificate, pinned to the proxies' CPU so that its per-core
+    figure compares with theirs; wrk talks to it directly."""
+    port = free_port()
+    www = os.path.join(TMP, "www")
+    conf = write("origin-%s.conf" % tag, """user root; worker_processes 1; pid %s/origin-%s.pid;
+error_log %s/origin-%s.err; worker_rlimit_nofile 20000;
+events { worker_connections 9000; }
+http { access_log off;
+    server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;
+             ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:O%s:10m;
+             keepalive_requests 10000000; keepalive_timeout 300s; root %s; } }
+""" % (TMP, tag, TMP, tag, port, cert, key, tag, www))
+    p = spawn(PROXY_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "origin-" + tag)
+    wait_port(port)
+    return p, port
+
+
 def start_backends(cert, key):
     b1, b2 = free_port(), free_port()
     www = os.path.join(TMP, "www")
@@ -163,9 +219,14 @@ def filter_rules():
     return "rules bench {\n" + "\n".join(rules) + "\n}\n", dirs
 
 
-def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="", build=None):
+def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="", build=None,
+                    mgmt=None):
+    """mgmt: the port of an `app management` service, whose /metrics
+    counts the bench service's full and resumed client handshakes."""
     rules, dirs = filter_rules() if filtered else ("", "/*")
     conf_text = "workers 1\naccess-log off\n"
+    if mgmt:
+        conf_text += "state-dir %s\n" % os.path.join(TMP, "gh-state" + tag)
     conf_text += "certificate main { cert %s; key %s }\n" % (cert, key)
     conf_text += "ca internal { file %s }\n" % ca
     conf_text += rules
@@ -177,6 +238,9 @@ def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="
     conf_text += "    reencrypt verify internal\n    keepalive-timeout 300s\n"
     conf_text += "    server b1 127.0.0.1:%d verify-name localhost\n" % b1
     conf_text += "    server b2 127.0.0.1:%d verify-name localhost\n}\n" % b2
+    if mgmt:
+        conf_text += ("service mgmt {\n    listen 127.0.0.1:%d\n    certificate main\n"
+                      "    allowed-hosts *\n    allowed-dirs /*\n    app management\n}\n" % mgmt)
     name = "gatehouse-filter" if filtered else "gatehouse" + tag
     conf = write(name + ".conf", conf_text)
     p = spawn(PROXY_CPU + [os.path.join(build or BUILD, "gatehouse"), "-c", conf], name)
@@ -185,7 +249,7 @@ def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="
 
 
 def start_haproxy(port, b1, b2, ca, combined, kill=False):
-    conf = write("haproxy%s.cfg" % ("-kill" if kill else ""), """global
+    conf = write("haproxy%s-%d.cfg" % ("-kill" if kill else "", port), """global
     nbthread 1
     maxconn 9000
     ssl-default-bind-options ssl-min-ver TLSv1.2
@@ -208,7 +272,8 @@ backend be
 """ % (port, combined,
        "    retries 3\n    option redispatch 1\n    retry-on all-retryable-errors" if kill else "",
        b1, ca, b2, ca))
-    p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf], "haproxy" + ("-kill" if kill else ""))
+    p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf],
+              "haproxy%s-%d" % ("-kill" if kill else "", port))
     wait_port(port)
     return p
 
@@ -255,12 +320,13 @@ def parse_latency(s):
     return v / 1000 if m.group(2) == "us" else (v * 1000 if m.group(2) == "s" else v)
 
 
-def wrk(port, path, pids, host="127.0.0.1"):
+def wrk(port, path, pids, host="127.0.0.1", headers=()):
     """host: the URL's, so the TLS server name wrk sends (the pass-through
-    rows route by it)."""
+    rows route by it). headers: wrk -H arguments."""
     c0, t0 = cpu_seconds(pids), time.time()
-    out = subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d%ds" % SECS, "--latency",
-                                     "https://%s:%d%s" % (host, port, path)],
+    out = subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d%ds" % SECS, "--latency"] +
+                         [a for h in headers for a in ("-H", h)] +
+                         ["https://%s:%d%s" % (host, port, path)],
                          capture_output=True, text=True).stdout
     cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
     m_rps, m_p99 = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"^\s+99%\s+(\S+)", out, re.M)
@@ -269,7 +335,10 @@ def wrk(port, path, pids, host="127.0.0.1"):
     rps = float(m_rps.group(1))
     p99 = parse_latency(m_p99.group(1))
     errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
-    return {"rps": rps, "p99": p99, "cpu": cpu, "errors": errs.group(0) if errs else ""}
+    errors = errs.group(0) if errs else ""
+    if rps == 0 and not errors:  # seen on a loaded machine: wrk waited out the run
+        errors = "no request completed in %d s" % SECS
+    return {"rps": rps, "p99": p99, "cpu": cpu, "errors": errors}
 
 
 def handshakes(port, pids, sni=None):
@@ -304,6 +373,90 @@ def s_time(port, pids, reuse):
     return {"rps": n / secs, "cpu": cpu, "bytes": nbytes}
 
 
+# Full handshakes: ab is single-threaded, so one ab process saturates its
+# core before the proxy does; HS_PROCS processes of HS_CONC connections each
+# run in parallel and their rates are summed (ab rather than parallel
+# `openssl s_time -new`: ab keeps HS_CONC handshakes in flight per process
+# where s_time has one, and counts failed and non-2xx responses).
+HS_PROCS = int(os.environ.get("GH_BENCH_AB_PROCS", "4"))
+HS_CONC = int(os.environ.get("GH_BENCH_AB_CONC", "8"))
+
+
+def handshakes_par(port, pids):
+    """HS_PROCS ab processes for SECS seconds each, one new connection and
+    full handshake per request (ab offers no session), summed."""
+    n = max(50000, SECS * 5000)  # ab stops at -t or -n, whichever first
+    c0, t0 = cpu_seconds(pids), time.time()
+    ps = [subprocess.Popen(LOAD_CPU + ["ab", "-q", "-t", str(SECS), "-n", str(n), "-c",
+                                       str(HS_CONC), "https://127.0.0.1:%d/1k.bin" % port],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+          for _ in range(HS_PROCS)]
+    outs = [p.communicate()[0] for p in ps]
+    cpu = (cpu_seconds(pids) - c0) / (time.time() - t0)
+    rps = failed = 0
+    for out in outs:
+        m = re.search(r"Requests per second:\s+([\d.]+)", out)
+        if m is None:
+            raise SystemExit("ab on port %d gave no result:\n%s" % (port, out))
+        rps += float(m.group(1))
+        failed += int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+        non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+        failed += int(non2xx.group(1)) if non2xx else 0
+    proto = re.search(r"SSL/TLS Protocol:\s+(\S+)", outs[0])
+    return {"rps": rps, "cpu": cpu, "failed": failed, "proto": proto.group(1) if proto else "?"}
+
+
+def gh_handshakes(mport):
+    """gatehouse's completed client handshakes of service bench, from its
+    management /metrics: {"no": full, "yes": resumed}, or None."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    end = time.time() + 10
+    while True:  # the application's socket may come up after the listener
+        try:
+            with socket.create_connection(("127.0.0.1", mport), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n"
+                              b"Connection: close\r\n\r\n")
+                    got = b""
+                    while len(got) < (4 << 20):
+                        part = s.recv(65536)
+                        if not part:
+                            break
+                        got += part
+            if got.startswith(b"HTTP/1.1 200"):
+                break
+        except OSError:
+            pass
+        if time.time() > end:
+            return None
+        time.sleep(0.1)
+    found = dict(re.findall(r'gatehouse_tls_handshakes_total\{service="bench",resumed="(yes|no)"\}'
+                            r" (\d+)", got.decode("latin-1")))
+    return {k: int(v) for k, v in found.items()} if len(found) == 2 else None
+
+
+def sclient_resumes(port):
+    """What a client that keeps its session gets from the server on port:
+    a first connection's session offered on a second connection, with
+    openssl s_client -sess_out / -sess_in. Returns (second connection
+    "Reused", second connection got a NewSessionTicket, a third connection
+    resumes that new ticket) - what wrk relies on when it reconnects."""
+    req = b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    files = [os.path.join(TMP, "sess-%d-%d" % (port, i)) for i in range(2)]
+
+    def connect(args):
+        return subprocess.run(LOAD_CPU + ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                                          "-servername", "localhost", "-ign_eof"] + args,
+                              input=req, capture_output=True, timeout=30).stdout.decode("latin-1")
+    connect(["-sess_out", files[0]])
+    second = connect(["-sess_in", files[0], "-sess_out", files[1], "-msg"])
+    third = connect(["-sess_in", files[1]])
+    reused = lambda out: re.search(r"^Reused, ", out, re.M) is not None
+    return reused(second), "NewSessionTicket" in second, reused(third)
+
+
 def idle_memory(port, pids):
     """Opens IDLE_CONNS keep-alive TLS connections, one request each, and
     holds them; returns the proxy's VmHWM and VmRSS growth."""
@@ -335,7 +488,8 @@ def idle_memory(port, pids):
         except OSError:
             pass
         s.close()
-    return {"hwm": hwm, "rss_per_conn": (rss - rss0) * 1024 / IDLE_CONNS, "alive": alive}
+    return {"hwm": hwm, "rss_per_conn": (rss - rss0) * 1024 / IDLE_CONNS, "alive": alive,
+            "conns": IDLE_CONNS}
 
 
 def machine():
@@ -404,7 +558,7 @@ def kill_test(name, ca, cert, key, combined):
     return {"requests": reqs, "lost": lost}
 
 
-ROUNDS = int(os.environ.get("GH_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("GH_BENCH_ROUNDS", "5"))
 
 
 def median_run(runs):
@@ -705,7 +859,7 @@ def l4_section(runs, alone=False):
     nrounds = len(runs["gatehouse"]["pass_ka"])
     when = ("By `GH_BENCH_ONLY=l4 make bench` on %s, alone (not in the rounds of the table "
             "above)" % time.strftime("%Y-%m-%d") if alone else
-            "In the same interleaved rounds as the table above")
+            "In the interleaved rounds of the %s table above" % KEY_LABEL.get(KEYS[0], KEYS[0]))
     return """## Layer 4: TLS pass-through and UDP flows
 
 %(when)s, %(rounds)d rounds.
@@ -1060,83 +1214,129 @@ def main():
     slides = slides_bench(ca, cert, key)
     admin = admin_bench(ca, cert, key)
     b1, b2 = start_backends(cert, key)
-    ports = {n: free_port() for n in ("gatehouse+filter", "gatehouse+cookie", "gatehouse+source",
-                                      "gatehouse", "haproxy", "nginx")}
-    procs_by = {
-        "gatehouse+filter": start_gatehouse(ports["gatehouse+filter"], b1, b2, ca, cert, key,
-                                            filtered=True),
-        "gatehouse+cookie": start_gatehouse(ports["gatehouse+cookie"], b1, b2, ca, cert, key,
-                                            extra="    persistence cookie MS-WSMAN\n",
-                                            tag="-cookie"),
-        "gatehouse+source": start_gatehouse(ports["gatehouse+source"], b1, b2, ca, cert, key,
-                                            extra="    persistence source-ip\n",
-                                            tag="-source"),
-        "gatehouse": start_gatehouse(ports["gatehouse"], b1, b2, ca, cert, key),
-        "haproxy": start_haproxy(ports["haproxy"], b1, b2, ca, combined),
-        "nginx": start_nginx(ports["nginx"], b1, b2, ca, cert, key),
-    }
+    per_key, l4runs = {}, l4_new_runs()
+    for ki, kind in enumerate(KEYS):
+        # The extra gatehouse configurations and the Layer-4 rows do not
+        # depend on the client-facing key: measured in the first key type's
+        # rounds only, which keeps the run time down.
+        per_key[kind] = key_type_run(kind, ki == 0, b1, b2, ca, l4runs)
+    results = per_key[KEYS[0]]
+    for n in ("gatehouse", "haproxy", "nginx"):
+        results[n]["kill"] = kill_test(n, ca, cert, key, combined)
+        print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
+              flush=True)
+    report(per_key, machine(), saml, slides, admin, l4runs)
+
+
+MAIN_NAMES = ("gatehouse", "haproxy", "nginx", "origin")
+
+
+def key_type_run(kind, first, b1, b2, ca, l4runs):
+    """The main table's rounds for one client-facing key type: the three
+    proxies and the origin, fresh processes; with first, the filtering and
+    persistence variants (1 KiB keep-alive) and the Layer-4 rows too.
+    Returns {name: {"ka1k": median run, "ka1k_all": [...], ..., "idle": ...}}
+    plus "_checks" (resumption checks) and "_runs" (every round)."""
+    label = KEY_LABEL[kind]
+    print("== %s: client-facing certificate %s" % (kind, label), flush=True)
+    cert, key, combined = key_certs(kind)
+    ports = {n: free_port() for n in MAIN_NAMES if n != "origin"}
+    mgmt = free_port()
+    procs_by = {"gatehouse": start_gatehouse(ports["gatehouse"], b1, b2, ca, cert, key,
+                                             tag="-" + kind, mgmt=mgmt),
+                "haproxy": start_haproxy(ports["haproxy"], b1, b2, ca, combined),
+                "nginx": start_nginx(ports["nginx"], b1, b2, ca, cert, key)}
+    procs_by["origin"], ports["origin"] = start_origin(cert, key, kind)
+    main_names = list(MAIN_NAMES)
     if BEFORE:
         # measured right after this build in every round: the nearest in time
         ports["gatehouse-before"] = free_port()
-        before = start_gatehouse(ports["gatehouse-before"], b1, b2, ca, cert, key,
-                                 tag="-before", build=BEFORE)
-        procs_by = {k: v for n, p in procs_by.items()
-                    for k, v in ([(n, p), ("gatehouse-before", before)] if n == "gatehouse"
-                                 else [(n, p)])}
-    main_names = ("gatehouse", "haproxy", "nginx") + (("gatehouse-before",) if BEFORE else ())
-    time.sleep(0.5)
+        procs_by["gatehouse-before"] = start_gatehouse(ports["gatehouse-before"], b1, b2, ca,
+                                                       cert, key, tag="-before-" + kind,
+                                                       build=BEFORE)
+        main_names.insert(1, "gatehouse-before")
+    variants = []
+    if first:
+        variants = ["gatehouse+filter", "gatehouse+cookie", "gatehouse+source"]
+        for n, extra in (("gatehouse+filter", ""),
+                         ("gatehouse+cookie", "    persistence cookie MS-WSMAN\n"),
+                         ("gatehouse+source", "    persistence source-ip\n")):
+            ports[n] = free_port()
+            procs_by[n] = start_gatehouse(ports[n], b1, b2, ca, cert, key,
+                                          filtered=n.endswith("filter"), extra=extra,
+                                          tag="-" + n.split("+")[1])
+    time.sleep(0.5)  # nginx's worker appears after the master listens; not a sync point
     pids = {n: children(p.pid) for n, p in procs_by.items()}
     # Memory first, on fresh processes: after load, freed memory would absorb
     # new connections and hide their cost.
     idle = {}
     for n in main_names:
         idle[n] = idle_memory(ports[n], pids[n])
+        print("%s %-16s idle: %r" % (kind, n, idle[n]), flush=True)
     for n in procs_by:  # warm up real-server pools and session caches
         subprocess.run(LOAD_CPU + ["wrk", "-t1", "-c50", "-d2s",
                                    "https://127.0.0.1:%d/1k.bin" % ports[n]], capture_output=True)
-    l4 = start_l4(b1, b2, ca)
-    l4runs = l4_new_runs()
-    # Interleaved rounds: every proxy is measured once per round, so drift in
-    # the machine (other tenants, thermal) spreads over all of them alike.
-    runs = {n: {"ka1k": [], "ka64k": []} for n in procs_by}
+    checks = {}
+    for n in main_names:
+        checks[n] = sclient_resumes(ports[n])
+        print("%s %-16s s_client: reused %s, new ticket on the resumed connection %s, "
+              "that ticket reused %s" % ((kind, n) + checks[n]), flush=True)
+    l4 = start_l4(b1, b2, ca) if first else None
+    # Interleaved rounds: every proxy once per measure and round, the order
+    # rotated every round, so drift in the machine (other tenants, thermal)
+    # spreads over all of them alike and none always runs first.
+    runs = {n: {"ka1k": [], "ka64k": [], "resumed": [], "hs": []} for n in procs_by}
+    close = ("Connection: close",)
     for rnd in range(ROUNDS):
-        for n in procs_by:
+        def rotated(names):
+            k = rnd % len(names)
+            return names[k:] + names[:k]
+        for n in rotated(main_names + variants):
             runs[n]["ka1k"].append(wrk(ports[n], "/1k.bin", pids[n]))
-            if "+" not in n:
-                runs[n]["ka64k"].append(wrk(ports[n], "/64k.bin", pids[n]))
-        l4_round(l4, rnd, l4runs)
-        print("round %d done" % (rnd + 1), flush=True)
-    for v in l4.values():
-        v["proc"].terminate()
-    results = {}
-    for n in procs_by:
-        results[n] = {"ka1k": median_run(runs[n]["ka1k"]), "ka1k_all": runs[n]["ka1k"]}
-        if "+" not in n:
-            results[n]["ka64k"] = median_run(runs[n]["ka64k"])
-            results[n]["ka64k_all"] = runs[n]["ka64k"]
-    for n in [n for n in procs_by if "+" in n]:
-        procs_by.pop(n).terminate()
-    for n in main_names:
-        results[n]["hs"] = handshakes(ports[n], pids[n])
-        results[n]["st_new"] = s_time(ports[n], pids[n], False)
-        results[n]["st_reuse"] = s_time(ports[n], pids[n], True)
-    for n in main_names:
-        results[n]["idle"] = idle[n]
-    for name, r in results.items():
-        line = "%-16s 1k %8.0f req/s p99 %6.2f ms cpu %.2f" % (
-            name, r["ka1k"]["rps"], r["ka1k"]["p99"], r["ka1k"]["cpu"])
-        if "hs" in r:
-            line += " | 64k %7.0f req/s p99 %6.2f ms | hs %6.0f/s cpu %.2f | idle hwm %6d KiB %5.0f B/conn alive %d" % (
-                r["ka64k"]["rps"], r["ka64k"]["p99"], r["hs"]["rps"], r["hs"]["cpu"],
-                r["idle"]["hwm"], r["idle"]["rss_per_conn"], r["idle"]["alive"])
-        print(line, flush=True)
+        for n in rotated(main_names):
+            runs[n]["ka64k"].append(wrk(ports[n], "/64k.bin", pids[n]))
+        for n in rotated(main_names):
+            before = gh_handshakes(mgmt) if n == "gatehouse" else None
+            r = wrk(ports[n], "/1k.bin", pids[n], headers=close)
+            after = gh_handshakes(mgmt) if n == "gatehouse" else None
+            if before and after:
+                r["hs_full"] = after["no"] - before["no"]
+                r["hs_resumed"] = after["yes"] - before["yes"]
+            runs[n]["resumed"].append(r)
+        for n in rotated(main_names):
+            before = gh_handshakes(mgmt) if n == "gatehouse" else None
+            r = handshakes_par(ports[n], pids[n])
+            after = gh_handshakes(mgmt) if n == "gatehouse" else None
+            if before and after:
+                r["hs_full"] = after["no"] - before["no"]
+                r["hs_resumed"] = after["yes"] - before["yes"]
+            runs[n]["hs"].append(r)
+        for n in main_names:
+            line = "%s %-16s" % (kind, n)
+            for k in ("ka1k", "ka64k", "resumed", "hs"):
+                x = runs[n][k][-1]
+                line += " | %s %6.0f/s cpu %.2f" % (k, x["rps"], x["cpu"])
+                if "hs_resumed" in x:
+                    line += " (full %d resumed %d)" % (x["hs_full"], x["hs_resumed"])
+            print(line, flush=True)
+        if l4:
+            l4_round(l4, rnd, l4runs)
+        print("%s round %d of %d done" % (kind, rnd + 1, ROUNDS), flush=True)
+    if l4:
+        for v in l4.values():
+            v["proc"].terminate()
     for p in procs_by.values():
         p.terminate()
-    for n in ("gatehouse", "haproxy", "nginx"):
-        results[n]["kill"] = kill_test(n, ca, cert, key, combined)
-        print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
-              flush=True)
-    report(results, machine(), saml, slides, admin, l4runs)
+    results = {"_checks": checks, "_runs": runs, "_idle": idle}
+    for n in procs_by:
+        results[n] = {}
+        for k, v in runs[n].items():
+            if v:
+                results[n][k] = median_run(v)
+                results[n][k + "_all"] = v
+        if n in idle:
+            results[n]["idle"] = idle[n]
+    return results
 
 
 def before_after(res):
@@ -1165,8 +1365,9 @@ def before_after(res):
             label, b[key]["p99"], a[key]["p99"], a[key]["p99"] / max(b[key]["p99"], 0.01)))
     rows.append("| full handshakes/s per proxy core | %.0f | %.0f | %.3f | | |" % (
         per_core(b["hs"]), per_core(a["hs"]), per_core(a["hs"]) / per_core(b["hs"])))
-    rows.append("| s_time resumed handshakes/s | %.0f | %.0f | %.3f | | |" % (
-        b["st_reuse"]["rps"], a["st_reuse"]["rps"], a["st_reuse"]["rps"] / b["st_reuse"]["rps"]))
+    rows.append("| new connection per request, resumed, req/s per proxy core | %.0f | %.0f "
+                "| %.3f | | |" % (per_core(b["resumed"]), per_core(a["resumed"]),
+                                  per_core(a["resumed"]) / per_core(b["resumed"])))
     rows.append("| memory per idle connection, bytes | %.0f | %.0f | %.3f | | |" % (
         b["idle"]["rss_per_conn"], a["idle"]["rss_per_conn"],
         a["idle"]["rss_per_conn"] / max(b["idle"]["rss_per_conn"], 1)))
@@ -1177,39 +1378,49 @@ def before_after(res):
             "`tests/bench/callgrind.py` was run.\n\n%s\n" % (BEFORE, ROUNDS, "\n".join(rows)))
 
 
-def report(res, m, saml, slides, admin, l4runs):
-    h = res["haproxy"]
+def key_section(kind, r):
+    """The main table of one key type, its tie paragraph, the resumption
+    checks and the errors of its rounds."""
+    runs, idle, checks = r["_runs"], r["_idle"], r["_checks"]
+    lines = ["### %s client-facing certificate" % KEY_LABEL[kind], "",
+             main_table.table(runs, idle), "",
+             main_table.paragraph(runs, idle, KEY_LABEL[kind]), ""]
+    g = runs["gatehouse"]
+    shares = ["%d of %d" % (x["hs_resumed"], x["hs_resumed"] + x["hs_full"])
+              for x in g["resumed"] if "hs_resumed" in x]
+    fulls = ["%d of %d" % (x["hs_full"], x["hs_resumed"] + x["hs_full"])
+             for x in g["hs"] if "hs_full" in x]
+    say = lambda ok: "yes" if ok else "**no**"
+    lines.append("Resumption: gatehouse's `gatehouse_tls_handshakes_total` (an `app management` "
+                 "service's /metrics, read before and after each run) counted %s handshakes "
+                 "resumed in the `Connection: close` runs (the rest are wrk's first connection "
+                 "per socket), and %s full in the ab runs. `openssl s_client -sess_out`, then "
+                 "`-sess_in` (reused?), `-msg` (a NewSessionTicket on the resumed connection?), "
+                 "and that new ticket on a third connection (reused?): %s." % (
+                     ", ".join(shares) or "(not read)", ", ".join(fulls) or "(not read)",
+                     "; ".join("%s %s/%s/%s" % ((main_table.HEAD.get(n, n),) +
+                                                tuple(say(c) for c in checks[n]))
+                               for n in checks)))
+    errs = []
+    for n, v in runs.items():
+        e = sorted({x["errors"] for k in v for x in v[k] if x.get("errors")})
+        e += ["ab failed %d" % x["failed"] for x in v.get("hs", []) if x["failed"]]
+        if e:
+            errs.append("%s: %s" % (n, ", ".join(e)))
+    proto = runs["gatehouse"]["hs"][0]["proto"] if runs["gatehouse"]["hs"] else "?"
+    lines.append("")
+    lines.append("Protocol negotiated by ab: %s. Errors during these rounds: %s." % (
+        proto, "; ".join(errs) or "none"))
+    return "\n".join(lines) + "\n"
+
+
+def report(per_key, m, saml, slides, admin, l4runs):
+    res = per_key[KEYS[0]]
 
     def ratio(a, b):
         return "%.2f" % (a / b) if b else "-"
 
-    rows = []
-
-    def row(label, key, fmt, better):
-        vals = [res[n] for n in ("gatehouse", "haproxy", "nginx")]
-        cells = [fmt(key(v)) for v in vals]
-        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            label, cells[0], cells[1], cells[2], ratio(key(vals[0]), key(h)),
-            ratio(key(vals[2]), key(h)), better))
-
-    row("keep-alive 1 KiB, req/s", lambda r: r["ka1k"]["rps"], lambda v: "%.0f" % v, "higher")
-    row("keep-alive 1 KiB, p99 ms", lambda r: r["ka1k"]["p99"], lambda v: "%.2f" % v, "lower")
-    row("keep-alive 1 KiB, proxy CPU (cores)", lambda r: r["ka1k"]["cpu"], lambda v: "%.2f" % v, "-")
-    row("keep-alive 1 KiB, req/s per proxy core", lambda r: r["ka1k"]["rps"] / max(r["ka1k"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
-    row("keep-alive 64 KiB, req/s", lambda r: r["ka64k"]["rps"], lambda v: "%.0f" % v, "higher")
-    row("keep-alive 64 KiB, p99 ms", lambda r: r["ka64k"]["p99"], lambda v: "%.2f" % v, "lower")
-    row("keep-alive 64 KiB, proxy CPU (cores)", lambda r: r["ka64k"]["cpu"], lambda v: "%.2f" % v, "-")
-    row("keep-alive 64 KiB, req/s per proxy core", lambda r: r["ka64k"]["rps"] / max(r["ka64k"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
-    row("full handshakes/s (new connection per request)", lambda r: r["hs"]["rps"], lambda v: "%.0f" % v, "higher")
-    row("handshakes, proxy CPU (cores)", lambda r: r["hs"]["cpu"], lambda v: "%.2f" % v, "-")
-    row("handshakes/s per proxy core", lambda r: r["hs"]["rps"] / max(r["hs"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
-    row("s_time full handshakes/s (one at a time)", lambda r: r["st_new"]["rps"], lambda v: "%.0f" % v, "higher")
-    row("s_time resumed handshakes/s (one at a time)", lambda r: r["st_reuse"]["rps"], lambda v: "%.0f" % v, "higher")
-    row("s_time resumed handshakes/s per proxy core", lambda r: r["st_reuse"]["rps"] / max(r["st_reuse"]["cpu"], 0.01), lambda v: "%.0f" % v, "higher")
-    row("%d idle keep-alive conns: VmHWM KiB" % IDLE_CONNS, lambda r: r["idle"]["hwm"], lambda v: "%d" % v, "lower")
-    row("memory per idle connection, bytes", lambda r: r["idle"]["rss_per_conn"], lambda v: "%.0f" % v, "lower")
-    table = "\n".join(["| measure | gatehouse | HAProxy | nginx | gatehouse / HAProxy | nginx / HAProxy | better |",
-                       "|---|---|---|---|---|---|---|"] + rows)
+    tables = "\n".join(key_section(k, per_key[k]) for k in KEYS)
     g, f = res["gatehouse"]["ka1k"], res["gatehouse+filter"]["ka1k"]
     filt = ("| measure | gatehouse, no rules | gatehouse, 100 rules + 20 dirs | ratio |\n"
             "|---|---|---|---|\n"
@@ -1221,10 +1432,6 @@ def report(res, m, saml, slides, admin, l4runs):
                 g["cpu"], f["cpu"], f["cpu"] / max(g["cpu"], 0.01),
                 g["rps"] / max(g["cpu"], 0.01), f["rps"] / max(f["cpu"], 0.01),
                 (f["rps"] / max(f["cpu"], 0.01)) / (g["rps"] / max(g["cpu"], 0.01))))
-    errors = "; ".join("%s: %s" % (n, ", ".join(x for x in (r["ka1k"]["errors"], r.get("ka64k", {}).get("errors", ""),
-                                                         "ab failed %d" % r["hs"]["failed"] if "hs" in r and r["hs"]["failed"] else "") if x))
-                       for n, r in res.items()) or "none"
-    errors = "; ".join(e for e in errors.split("; ") if not e.endswith(": ")) or "none"
     persist = ("| measure | no persistence | cookie (MS-WSMAN, inserted) | source-ip |\n"
                "|---|---|---|---|\n"
                "| keep-alive 1 KiB, req/s | %.0f | %.0f (%.3f) | %.0f (%.3f) |\n"
@@ -1260,22 +1467,44 @@ backends with least-connection balancing and verified server certificates,
 and reuse real-server connections. The proxy under test runs on CPU 0 with one
 worker/thread; wrk, ab and the backends share CPU 1, so with two cores the
 load generator side is often the bottleneck: compare the *per proxy core* rows
-(requests divided by the CPU the proxy actually used) before raw rates. On a
-shared two-vCPU virtual machine repeated runs of the 1 KiB rows vary by about
-5%%: ratios inside that band are ties.
+(requests divided by the CPU the proxy actually used; in bold) before raw
+rates. The "no proxy" column is wrk straight at an nginx origin configured as
+one of the backends (one worker, the same files, TLS 1.2 and 1.3, a session
+cache), with the table's certificate and pinned to CPU 0 like the proxies: what
+serving the file costs without a proxy in between.
 
 Machine: %(cpu)s, %(ncpu)d CPUs, Linux %(kernel)s. %(openssl)s; %(haproxy)s;
-%(nginx)s; %(wrk)s. %(secs)d s per run, 50 connections (wrk); keep-alive figures are
-the median of %(rounds)d interleaved rounds (every proxy once per round); 16 concurrent
-(ab, no keep-alive, no session resumption: every request is a full
-handshake; openssl s_time, one connection at a time, for full and resumed
-handshakes with the same ECDSA P-256 certificate), %(idle)d idle keep-alive connections for memory (each made one
-request, then held; VmHWM summed over the proxy's processes).
+%(nginx)s; %(wrk)s.
 
-%(table)s
+One run, %(rounds)d interleaved rounds per key type (%(keys)s; the client-facing
+certificate, made with `gatehouse certs server`, changes; the backends keep
+one ECDSA P-256 certificate), %(secs)d s per measure. In every round each measure
+runs once on every column, their order rotated from round to round so that
+none always runs first. Every cell is the median round with the lowest and
+highest round in brackets (a per-core cell is the median of the per-round
+per-core figures); ratios are of the medians, marked "(tie)" where the two
+columns' lowest-highest ranges overlap, i.e. the difference is inside the
+spread of the rounds. Rows:
 
-Protocols negotiated by ab: %(protos)s. Errors during runs: %(errors)s.
+- keep-alive 1 KiB and 64 KiB: wrk, 50 connections, one thread.
+- new connection per request, TLS resumed: wrk with `-H "Connection: close"`,
+  50 connections; wrk keeps each socket's TLS session when it reconnects, so
+  after the first connection every handshake is a resumption (checked below,
+  for each column).
+- full handshakes: %(hs_procs)d `ab` processes in parallel, %(hs_conc)d connections each
+  (`-t %(secs)d`), their rates summed; ab offers no session, so every request is a
+  new connection with a full handshake. ab rather than `openssl s_time -new`
+  in parallel: ab keeps %(hs_conc)d handshakes in flight per process where s_time has
+  one, and counts failed and non-2xx responses. One ab process is
+  single-threaded and would saturate its core before the proxy does; with one
+  load core, %(hs_procs)d processes share it, so read the proxy CPU and per-core rows:
+  where the proxy is below one core, the load side (client-side signature
+  verification included) is the limit.
+- memory: %(idle)d idle keep-alive TLS connections (each made one request, then
+  held), on fresh processes before any load; VmHWM summed over the
+  column's processes (nginx: master and worker), and the growth of VmRSS divided by the connections.
 
+%(tables)s
 %(l4)s
 ## Cost of filtering
 
@@ -1359,9 +1588,10 @@ Debian).
        "admin_start": admin["start_s"], "slides_table": slides_table, "saml_acs": saml.get("acs_checks_per_s", 0), "saml_rsa": saml.get("rsa2048_verifies_per_s", 0),
        "saml_bytes": saml.get("response_bytes", 0),
        "saml_over": 100.0 * (1 - saml.get("acs_checks_per_s", 0) / max(saml.get("rsa2048_verifies_per_s", 1), 1)),
-       **{"date": time.strftime("%Y-%m-%d"), "table": table, "secs": SECS, "idle": IDLE_CONNS,
-       "protos": ", ".join("%s %s" % (n, r["hs"]["proto"]) for n, r in res.items() if "hs" in r),
-       "errors": errors, "l4": l4_section(l4runs), "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}}
+       **{"date": time.strftime("%Y-%m-%d"), "secs": SECS, "idle": IDLE_CONNS,
+       "tables": tables, "keys": ", ".join(KEY_LABEL[k] for k in KEYS),
+       "hs_procs": HS_PROCS, "hs_conc": HS_CONC,
+       "l4": l4_section(l4runs), "filt": filt, "rounds": ROUNDS, "persist": persist, "kill": kill, **m}}
     text = text.replace("%Y-%m-%d", time.strftime("%Y-%m-%d"))
     text += before_after(res)
     path = os.path.join(ROOT, "docs", "performance.md")
@@ -1378,7 +1608,7 @@ Debian).
     with open(path, "w") as f:
         f.write(text)
     print()
-    print(table)
+    print(tables)
     print("\nwritten to docs/performance.md")
 
 
