@@ -265,7 +265,10 @@ frontend fe
     default_backend be
 backend be
     balance leastconn
-    http-reuse safe
+    # always: like gatehouse's pool, an idle server connection serves any
+    # client; with safe, every client connection's first request opens its
+    # own (a TLS handshake to nginx per client connection on resumed rows)
+    http-reuse always
 %s
     server b1 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
     server b2 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost

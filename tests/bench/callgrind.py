@@ -127,7 +127,10 @@ frontend fe
     bind 127.0.0.1:%d ssl crt %s alpn http/1.1
     default_backend be
 backend be
-    http-reuse safe
+    # always: like gatehouse's pool, an idle server connection serves any
+    # client; with safe, every client connection's first request opens its
+    # own (a TLS handshake to nginx per client connection on resumed rows)
+    http-reuse always
     server b1 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
 """ % (port, combined, b1, ca))
     return ["haproxy", "-db", "-f", conf]
