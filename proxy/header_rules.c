@@ -201,6 +201,8 @@ static const struct map *find_map(const struct proxy_hdr_rules *r, const char *h
 {
     size_t i;
 
+    if (n > 1 && h[n - 1] == '.')
+        n--; /* the fully-qualified spelling names the same host: it leaks the same */
     for (i = 0; i < r->nmaps; i++)
         if (name_eq(r->maps[i].internal, r->maps[i].ilen, h, n))
             return &r->maps[i];

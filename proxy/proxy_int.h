@@ -338,7 +338,7 @@ struct proxy_tls_log {
     unsigned lines;                /* lines written in it */
     unsigned long long suppressed; /* failures without a line since the last line */
     enum proxy_tls_fail last_why;  /* the last suppressed failure, */
-    char last_service[128], last_client[64], last_sni[128]; /* copied: may outlive it */
+    char last_service[128], last_client[64], last_sni[256]; /* copied: may outlive it */
 };
 
 #define PROXY_MAX_SESS 64
