@@ -10,7 +10,8 @@ requests, then the counters are zeroed (callgrind_control -z), N
 requests are sent and the counters dumped: the dump holds exactly those N
 requests, with start-up, the handshake and shutdown outside it. The same
 is done without valgrind under `strace -c -f` for the system calls.
-Keep-alive 1 KiB requests (GH_CG_MODE=keepalive, the default), one
+Keep-alive 1 KiB requests (GH_CG_MODE=keepalive, the default; 64 KiB with
+GH_CG_PATH=/64k.bin), one
 resumed TLS connection per request (GH_CG_MODE=resumed: each connection
 resumes from the ticket of the one before, sends one request with
 Connection: close), or one full handshake per request (GH_CG_MODE=full:
@@ -37,7 +38,10 @@ N = int(os.environ.get("GH_CG_N", "2000"))
 WARM = int(os.environ.get("GH_CG_WARM", "100"))
 MODE = os.environ.get("GH_CG_MODE", "keepalive")
 OTHERS = os.environ.get("GH_CG_OTHERS") == "1"
-REQ = b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cg\r\nAccept: */*\r\n%s\r\n"
+# GH_CG_PATH=/64k.bin for the 64 KiB row
+PATH = os.environ.get("GH_CG_PATH", "/1k.bin").encode()
+REQ = (b"GET " + PATH + b" HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cg\r\nAccept: */*\r\n"
+       b"%s\r\n")
 
 
 def read_answer(s, buf):
