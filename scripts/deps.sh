@@ -6,11 +6,12 @@ set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
 libxmlsec1-dev zlib1g-dev libsqlite3-dev openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
-php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium"
+php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium strace"
 # libnginx-mod-stream: nginx-light builds `stream` as a module; the bench's
-# Layer-4 rows load it (TCP pass-through with ssl_preread, UDP). strace:
-# system calls per request (make bench-callgrind).
-bench_pkgs="$test_pkgs haproxy apache2-utils util-linux valgrind strace libnginx-mod-stream"
+# Layer-4 rows load it (TCP pass-through with ssl_preread, UDP). strace (in
+# test_pkgs: t_readahead holds a worker's epoll_wait with it) also counts
+# system calls per request for make bench-callgrind.
+bench_pkgs="$test_pkgs haproxy apache2-utils util-linux valgrind libnginx-mod-stream"
 fuzz_pkgs="$build clang"
 case "${1:-build}" in
 build) want=$build ;;
