@@ -1065,7 +1065,8 @@ static int exchange_request(struct proxy_conn *c)
     if (!http1_m_in_body(&c->rq))
         return (r = watch_client(c)) < 0 ? r : progress;
     if (gh_buf_len(&c->cin) > 0) {
-        n = proxy__body_pump(&c->rq, &c->cin, &c->uout, lim, &why);
+        /* cin may keep the head for a retry (c->kept): never traded */
+        n = proxy__body_pump(&c->rq, &c->cin, &c->uout, lim, 0, &why);
         if (n < 0)
             return ENDED(refuse(c, why)); /* the real server's connection is closed with it */
         if (n > 0)
@@ -1181,7 +1182,7 @@ static int exchange_response(struct proxy_conn *c)
             return r;
     }
     if (http1_m_in_body(&c->rs) && gh_buf_len(&c->uin) > 0) {
-        n = proxy__body_pump(&c->rs, &c->uin, &c->cout, lim, &why);
+        n = proxy__body_pump(&c->rs, &c->uin, &c->cout, lim, 1, &why);
         if (n < 0) {
             gh_log_warn("service %s: server %s sent malformed chunked framing",
                         c->svc->conf->name, c->srv->name);

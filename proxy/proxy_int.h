@@ -428,9 +428,10 @@ void proxy__l4_begin(struct proxy_conn *c);
 /* body.c */
 /* Moves body bytes of m from in to out, decoded by their framing and
  * written as m->out; m becomes DONE when the body ends. Returns input bytes
- * consumed (0: none could move), or -1 on malformed chunked input (*why). */
+ * consumed (0: none could move), or -1 on malformed chunked input (*why).
+ * trade: in and out may swap storage (nothing else may point into in). */
 long proxy__body_pump(struct http1_m *m, struct gh_buf *in, struct gh_buf *out,
-                      const struct http1_limits *lim, enum gh_reason *why);
+                      const struct http1_limits *lim, int trade, enum gh_reason *why);
 /* The server closed a close-delimited body: ends it (the last chunk for a
  * chunked client). -1 when m was not such a body. */
 int proxy__body_closed(struct http1_m *m, struct gh_buf *out);
