@@ -75,6 +75,11 @@ def table(runs, idle):
         row(what + ", p99 ms", key, p99, "%.2f", "lower")
         row(what + ", proxy CPU (cores)", key, cpu, "%.2f", "-")
         row("**" + what + ", req/s per proxy core**", key, per_core, "%.0f", "higher")
+        if key != "resumed":
+            row(what + ", proxy CPU µs per request in user space", key,
+                lambda r: r.get("user_us", float("nan")), "%.1f", "lower")
+            row(what + ", proxy CPU µs per request in the kernel", key,
+                lambda r: r.get("sys_us", float("nan")), "%.1f", "lower")
     what = "1 KiB, full handshake per request"
     row(what + ", handshakes/s", "hs", rps, "%.0f", "higher")
     row(what + ", proxy CPU (cores)", "hs", cpu, "%.2f", "-")
