@@ -33,8 +33,10 @@ struct certs_source {
  * valid now. versions is a CERTS_TLS* mask. NULL with err naming the file. */
 SSL_CTX *certs_server_ctx_new(const struct certs_source *src, size_t n, unsigned versions,
                               char *err, size_t errlen);
-/* The DNS names a certificate answers for (its SANs, else its CN), lower
- * case, as a malloc'd array of malloc'd strings. -1 when it cannot be read. */
+/* The names a certificate is picked by for a client's SNI: its SAN
+ * dNSNames (lower case) and addresses, else its CN (san.c, read like
+ * certs_san_names). A malloc'd array of malloc'd strings. -1 when it
+ * cannot be read. */
 int certs_names(const struct certs_source *src, char ***names, size_t *n, char *err,
                 size_t errlen);
 /* Seconds until the leaf certificate in cert_file expires (negative when it

@@ -37,20 +37,14 @@ static void push(char ***names, size_t *n, const char *prefix, const char *s, si
     (*n)++;
 }
 
-int certs_san_names(const struct certs_source *src, char ***names, size_t *n, char *err,
-                    size_t errlen)
+/* The SAN names of x; ip_prefix: written before each address ("IP:" for
+ * the coverage check, "" for SNI selection, where a client naming an
+ * address sends the address itself). */
+static void san_names(X509 *x, const char *ip_prefix, char ***names, size_t *n)
 {
-    X509 *x = certs__read_leaf(src, err, errlen);
-    GENERAL_NAMES *sans;
+    GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     int i;
 
-    *names = NULL;
-    *n = 0;
-    if (x == NULL) {
-        ERR_clear_error();
-        return -1;
-    }
-    sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
         if (g->type == GEN_DNS) {
@@ -64,10 +58,49 @@ int certs_san_names(const struct certs_source *src, char ***names, size_t *n, ch
             char ip[INET6_ADDRSTRLEN];
             int af = g->d.iPAddress->length == 4 ? AF_INET : AF_INET6;
             if (inet_ntop(af, ASN1_STRING_get0_data(g->d.iPAddress), ip, sizeof(ip)) != NULL)
-                push(names, n, "IP:", ip, strlen(ip));
+                push(names, n, ip_prefix, ip, strlen(ip));
         }
     }
     GENERAL_NAMES_free(sans);
+}
+
+int certs_san_names(const struct certs_source *src, char ***names, size_t *n, char *err,
+                    size_t errlen)
+{
+    X509 *x = certs__read_leaf(src, err, errlen);
+
+    *names = NULL;
+    *n = 0;
+    if (x == NULL) {
+        ERR_clear_error();
+        return -1;
+    }
+    san_names(x, "IP:", names, n);
+    X509_free(x);
+    ERR_clear_error();
+    return 0;
+}
+
+int certs_names(const struct certs_source *src, char ***names, size_t *n, char *err,
+                size_t errlen)
+{
+    X509 *x = certs__read_leaf(src, err, errlen);
+
+    *names = NULL;
+    *n = 0;
+    if (x == NULL) {
+        ERR_clear_error();
+        return -1;
+    }
+    san_names(x, "", names, n);
+    if (*n == 0) {
+        /* No SAN at all: the subject CN is the only name it can be picked by */
+        char cn[256];
+        int l = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+                                          sizeof(cn));
+        if (l > 0)
+            push(names, n, "", cn, (size_t)l);
+    }
     X509_free(x);
     ERR_clear_error();
     return 0;

@@ -10,7 +10,6 @@
 #include "certs_int.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -360,61 +359,6 @@ SSL_CTX *certs_server_ctx_new(const struct certs_source *src, size_t n, unsigned
 fail:
     SSL_CTX_free(ctx);
     return NULL;
-}
-
-static void push_name(char ***names, size_t *n, const char *s, size_t len)
-{
-    char **v = realloc(*names, (*n + 1) * sizeof(char *));
-    char *c = malloc(len + 1);
-    size_t i;
-
-    if (v == NULL || c == NULL)
-        abort();
-    for (i = 0; i < len; i++)
-        c[i] = (char)tolower((unsigned char)s[i]);
-    c[len] = '\0';
-    v[*n] = c;
-    *names = v;
-    (*n)++;
-}
-
-int certs_names(const struct certs_source *src, char ***names, size_t *n, char *err,
-                size_t errlen)
-{
-    X509 *x = certs__read_leaf(src, err, errlen);
-    GENERAL_NAMES *sans;
-    int i;
-
-    *names = NULL;
-    *n = 0;
-    if (x == NULL) {
-        ERR_clear_error();
-        return -1;
-    }
-    sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-        if (g->type == GEN_DNS)
-            push_name(names, n, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-                      (size_t)ASN1_STRING_length(g->d.dNSName));
-        else if (g->type == GEN_IPADD && g->d.iPAddress->length == 4) {
-            char ip[32];
-            const unsigned char *b = ASN1_STRING_get0_data(g->d.iPAddress);
-            int l = snprintf(ip, sizeof(ip), "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-            push_name(names, n, ip, (size_t)l);
-        }
-    }
-    GENERAL_NAMES_free(sans);
-    if (*n == 0) {
-        char cn[256];
-        int l = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
-                                          sizeof(cn));
-        if (l > 0)
-            push_name(names, n, cn, (size_t)l);
-    }
-    X509_free(x);
-    ERR_clear_error();
-    return 0;
 }
 
 long long certs_expiry_seconds(const struct certs_source *src)
