@@ -285,6 +285,8 @@ int gh_conf_outline(const char *text, size_t len, struct gh_conf_outline *o, cha
 void gh_conf_outline_free(struct gh_conf_outline *o);
 /* The index of the top-level block `kind name { }`, or -1. */
 int gh_conf_outline_find(const struct gh_conf_outline *o, const char *kind, const char *name);
+/* The same words in the same order. */
+int gh_conf_list_equal(const struct gh_conf_list *a, const struct gh_conf_list *b);
 const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_cert *gh_conf_cert_find(const struct gh_conf *c, const char *name);
 const struct gh_conf_ca *gh_conf_ca_find(const struct gh_conf *c, const char *name);

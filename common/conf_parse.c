@@ -1386,18 +1386,6 @@ static int parse_block(struct parser *ps, enum gh_conf_ctx ctx, void *base, stru
     }
 }
 
-static int lists_equal(const struct gh_conf_list *a, const struct gh_conf_list *b)
-{
-    size_t i;
-
-    if (a->n != b->n)
-        return 0;
-    for (i = 0; i < a->n; i++)
-        if (strcmp(a->v[i], b->v[i]) != 0)
-            return 0;
-    return 1;
-}
-
 /* A pattern of allowed-hosts, lower-cased, without a trailing dot. */
 static void host_pat(const char *p, char *out, size_t len)
 {
@@ -1524,7 +1512,7 @@ static int check_listeners(struct parser *ps, struct gh_conf *c)
                 what = "mode (and tls terminate or passthrough)";
             else if ((o->certificate == NULL) != (sv->certificate == NULL))
                 what = "TLS (certificate) or plain HTTP";
-            else if (!lists_equal(&o->tls_versions, &sv->tls_versions))
+            else if (!gh_conf_list_equal(&o->tls_versions, &sv->tls_versions))
                 what = "tls-versions";
             else if (o->client_header_timeout != sv->client_header_timeout)
                 what = "client-header-timeout";
@@ -1950,6 +1938,18 @@ void gh_conf_free(struct gh_conf *c)
     free(c->security_log);
     free(c->log_level);
     free(c);
+}
+
+int gh_conf_list_equal(const struct gh_conf_list *a, const struct gh_conf_list *b)
+{
+    size_t i;
+
+    if (a->n != b->n)
+        return 0;
+    for (i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return 0;
+    return 1;
 }
 
 const struct gh_conf_service *gh_conf_service_find(const struct gh_conf *c, const char *name)

@@ -325,18 +325,6 @@ done:
     return rc;
 }
 
-static int same_list(const struct gh_conf_list *a, const struct gh_conf_list *b)
-{
-    size_t i;
-
-    if (a->n != b->n)
-        return 0;
-    for (i = 0; i < a->n; i++)
-        if (strcmp(a->v[i], b->v[i]) != 0)
-            return 0;
-    return 1;
-}
-
 /* Services with the same certificates and TLS versions share one set of
  * contexts: the SNI groups, names and OCSP would be built identically, and
  * a context costs a millisecond of OpenSSL set-up (a thousand services on
@@ -349,8 +337,9 @@ static int share_sni(struct proxy_gen *g, struct proxy_service *svc,
 
     for (i = 0; &g->svcs[i] != svc; i++) {
         const struct proxy_service *o = &g->svcs[i];
-        if (o->tls == NULL || o->sni_shared || !same_list(&o->conf->certificates, &cs->certificates) ||
-            !same_list(&o->conf->tls_versions, &cs->tls_versions))
+        if (o->tls == NULL || o->sni_shared ||
+            !gh_conf_list_equal(&o->conf->certificates, &cs->certificates) ||
+            !gh_conf_list_equal(&o->conf->tls_versions, &cs->tls_versions))
             continue;
         svc->sni = o->sni;
         svc->nsni = o->nsni;
