@@ -29,6 +29,18 @@ void proxy__log_flush(struct proxy_worker *w)
     w->log_flushed = gh_now_ms();
 }
 
+void proxy__log_append(struct proxy_worker *w, const char *line, int n, size_t cap)
+{
+    if (n < 0)
+        return;
+    if ((size_t)n >= cap)
+        n = (int)cap - 1; /* snprintf cut it: the line keeps what fitted */
+    if (w->loglen + (size_t)n > sizeof(w->logbuf))
+        proxy__log_flush(w);
+    memcpy(w->logbuf + w->loglen, line, (size_t)n);
+    w->loglen += (size_t)n;
+}
+
 /* Escapes what a log reader's terminal or parser could misread. */
 static void esc(char *dst, size_t len, const char *s)
 {
@@ -74,14 +86,7 @@ static void access_line(struct proxy_conn *c, uint64_t now)
                  c->status, (unsigned long long)c->bytes_in,
                  (unsigned long long)c->bytes_out, c->srv ? c->srv->name : "-",
                  (unsigned long long)(now - c->t_start), up, reason);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line))
-        n = (int)sizeof(line) - 1;
-    if (w->loglen + (size_t)n > sizeof(w->logbuf))
-        proxy__log_flush(w);
-    memcpy(w->logbuf + w->loglen, line, (size_t)n);
-    w->loglen += (size_t)n;
+    proxy__log_append(w, line, n, sizeof(line));
 }
 
 void proxy__log_access(struct proxy_conn *c)

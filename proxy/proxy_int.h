@@ -531,6 +531,9 @@ void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr
 /* A request a log-only rule flagged (it goes on). */
 void proxy__log_flagged(struct proxy_conn *c, const char *rule_id);
 void proxy__log_flush(struct proxy_worker *w);
+/* Adds a line snprintf wrote into a buffer of cap bytes (n its return) to
+ * the worker's batch, flushed first when it would not fit. */
+void proxy__log_append(struct proxy_worker *w, const char *line, int n, size_t cap);
 /* A failed client TLS handshake; suppressed > 0 adds "suppressed":N (that
  * many earlier failures got no line of their own). */
 void proxy__log_security_tls(const char *service, const char *client, const char *sni,

@@ -310,14 +310,7 @@ static void flow_log(struct proxy_worker *w, const struct proxy_flow *f, const c
                  (unsigned long long)f->dg_out, (unsigned long long)f->bytes_in,
                  (unsigned long long)f->bytes_out, f->srv->name,
                  (unsigned long long)(now - f->t_start), up, why);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line))
-        n = (int)sizeof(line) - 1;
-    if (w->loglen + (size_t)n > sizeof(w->logbuf))
-        proxy__log_flush(w);
-    memcpy(w->logbuf + w->loglen, line, (size_t)n);
-    w->loglen += (size_t)n;
+    proxy__log_append(w, line, n, sizeof(line));
 }
 
 /* Ends f: its line, its counts, its socket; freed after the event batch,
