@@ -254,8 +254,12 @@ def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="
     return p
 
 
-def start_haproxy(port, b1, b2, ca, combined, kill=False):
-    conf = write("haproxy%s-%d.cfg" % ("-kill" if kill else "", port), """global
+def haproxy_conf(port, backends, ca, combined, extra=""):
+    """The HAProxy of every HTTP row (callgrind.py runs it too): one thread,
+    TLS terminated and re-encrypted to backends, verified."""
+    servers = "".join("    server b%d 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) "
+                      "verifyhost localhost\n" % (i + 1, b, ca) for i, b in enumerate(backends))
+    return """global
     nbthread 1
     maxconn 9000
     ssl-default-bind-options ssl-min-ver TLSv1.2
@@ -275,26 +279,28 @@ backend be
     # client; with safe, every client connection's first request opens its
     # own (a TLS handshake to nginx per client connection on resumed rows)
     http-reuse always
-%s
-    server b1 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
-    server b2 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
-""" % (port, combined,
-       "    retries 3\n    option redispatch 1\n    retry-on all-retryable-errors" if kill else "",
-       b1, ca, b2, ca))
+%s%s""" % (port, combined, extra, servers)
+
+
+def start_haproxy(port, b1, b2, ca, combined, kill=False):
+    extra = ("    retries 3\n    option redispatch 1\n    retry-on all-retryable-errors\n"
+             if kill else "")
+    conf = write("haproxy%s-%d.cfg" % ("-kill" if kill else "", port),
+                 haproxy_conf(port, (b1, b2), ca, combined, extra))
     p = spawn(PROXY_CPU + ["haproxy", "-db", "-f", conf],
               "haproxy%s-%d" % ("-kill" if kill else "", port))
     wait_port(port)
     return p
 
 
-def start_nginx(port, b1, b2, ca, cert, key):
-    tag = "-%d" % port
-    conf = write("nginx-proxy%s.conf" % tag, """user root; worker_processes 1; pid %s/nginx-proxy%s.pid;
-error_log %s/nginx-proxy.err; worker_rlimit_nofile 20000;
+def nginx_conf(port, backends, ca, cert, key, process):
+    """The nginx proxy of every HTTP row (callgrind.py runs it too);
+    process: the lines before events (pid, workers, master)."""
+    return """%s
 events { worker_connections 9000; }
 http {
     access_log off;
-    upstream be { least_conn; server 127.0.0.1:%d; server 127.0.0.1:%d; keepalive 64; }
+    upstream be { least_conn; %s keepalive 64; }
     server {
         listen 127.0.0.1:%d ssl;
         ssl_certificate %s; ssl_certificate_key %s;
@@ -312,7 +318,15 @@ http {
         }
     }
 }
-""" % (TMP, tag, TMP, b1, b2, port, cert, key, ca))
+""" % (process, " ".join("server 127.0.0.1:%d;" % b for b in backends), port, cert, key, ca)
+
+
+def start_nginx(port, b1, b2, ca, cert, key):
+    tag = "-%d" % port
+    conf = write("nginx-proxy%s.conf" % tag, nginx_conf(
+        port, (b1, b2), ca, cert, key,
+        "user root; worker_processes 1; pid %s/nginx-proxy%s.pid;\n"
+        "error_log %s/nginx-proxy.err; worker_rlimit_nofile 20000;" % (TMP, tag, TMP)))
     p = spawn(PROXY_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "nginx-proxy" + tag)
     wait_port(port)
     return p

@@ -117,55 +117,16 @@ service cg {
 
 
 def haproxy_cmd(port, b1, ca, combined):
-    conf = bench.write("cg-haproxy-%d.cfg" % port, """global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 300s
-    timeout server 60s
-    timeout http-keep-alive 300s
-    option http-keep-alive
-frontend fe
-    bind 127.0.0.1:%d ssl crt %s alpn http/1.1
-    default_backend be
-backend be
-    # always: like gatehouse's pool, an idle server connection serves any
-    # client; with safe, every client connection's first request opens its
-    # own (a TLS handshake to nginx per client connection on resumed rows)
-    http-reuse always
-    server b1 127.0.0.1:%d ssl verify required ca-file %s sni str(localhost) verifyhost localhost
-""" % (port, combined, b1, ca))
+    conf = bench.write("cg-haproxy-%d.cfg" % port, bench.haproxy_conf(port, (b1,), ca, combined))
     return ["haproxy", "-db", "-f", conf]
 
 
 def nginx_cmd(port, b1, ca, cert, key):
     # One process (no master): the one callgrind and strace follow.
-    conf = bench.write("cg-nginx-%d.conf" % port, """master_process off; daemon off;
-user root; pid %s/cg-nginx-%d.pid; error_log %s/cg-nginx.err;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    upstream be { server 127.0.0.1:%d; keepalive 64; }
-    server {
-        listen 127.0.0.1:%d ssl;
-        ssl_certificate %s; ssl_certificate_key %s;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        keepalive_timeout 300s; keepalive_requests 10000000;
-        location / {
-            proxy_pass https://be;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_ssl_verify on;
-            proxy_ssl_trusted_certificate %s;
-            proxy_ssl_name localhost;
-            proxy_ssl_server_name on;
-            proxy_ssl_session_reuse on;
-        }
-    }
-}
-""" % (bench.TMP, port, bench.TMP, b1, port, cert, key, ca))
+    conf = bench.write("cg-nginx-%d.conf" % port, bench.nginx_conf(
+        port, (b1,), ca, cert, key, "master_process off; daemon off;\n"
+        "user root; pid %s/cg-nginx-%d.pid; error_log %s/cg-nginx.err;" % (
+            bench.TMP, port, bench.TMP)))
     return ["nginx", "-c", conf]
 
 
