@@ -19,31 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "udp_addr.h"
+
 #define BATCH 64
 #define DGRAM 65536
-
-/* "IP:PORT" (IPv4) into *sa; 0 or -1. */
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    char *end;
-    long port;
-    size_t n;
-
-    if (colon == NULL || (n = (size_t)(colon - s)) == 0 || n >= sizeof(host))
-        return -1;
-    memcpy(host, s, n);
-    host[n] = '\0';
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
-        return -1;
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)port);
-    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
 
 int main(int argc, char **argv)
 {

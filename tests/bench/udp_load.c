@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "udp_addr.h"
+
 #define RTO_NS 200000000LL
 #define MAX_SIZE 65507
 #define HIST_US 1000000         /* 1 s of 1 us buckets; later ones land in the last */
@@ -38,29 +40,6 @@ static int64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* "IP:PORT" (IPv4) into *sa; 0 or -1. */
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    char *end;
-    long port;
-    size_t n;
-
-    if (colon == NULL || (n = (size_t)(colon - s)) == 0 || n >= sizeof(host))
-        return -1;
-    memcpy(host, s, n);
-    host[n] = '\0';
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
-        return -1;
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)port);
-    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
 static long parse_num(const char *s, long lo, long hi)
