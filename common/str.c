@@ -175,13 +175,6 @@ int gh_hexval(unsigned char c)
     return -1;
 }
 
-int gh_strncaseeq(const char *a, size_t alen, const char *b)
-{
-    size_t blen = strlen(b);
-
-    return alen == blen && strncasecmp(a, b, alen) == 0;
-}
-
 size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max)
 {
     static const char hex[] = "0123456789abcdef";

@@ -43,6 +43,36 @@ static inline int is_value_char(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+#define ONES ((uint64_t)0x0101010101010101u)
+#define HIGHS ((uint64_t)0x8080808080808080u)
+
+/* The first byte from p that is not a field-vchar, SP or obs-text (CR,
+ * HTAB, any other CTL, DEL), looked for eight bytes at a time; fewer than
+ * eight bytes before end are left to the caller. In a word, "some byte
+ * below 0x20" and "some byte is DEL" are exact (a byte >= 0x80 keeps its
+ * high bit out of the result, and a borrow only runs upwards from a byte
+ * that is one), so the lowest flagged byte is the first such byte. Values
+ * are most of a head: this is several times fewer instructions than the
+ * byte loop (callgrind). */
+static size_t skip_plain_value(const char *b, size_t p, size_t end)
+{
+    while (p + 8 <= end) {
+        uint64_t w, del, hit;
+        memcpy(&w, b + p, 8);
+        del = w ^ (ONES * 0x7f); /* a zero byte where w has DEL */
+        hit = (((w - ONES * 0x20) & ~w) | ((del - ONES) & ~del)) & HIGHS;
+        if (hit != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + (size_t)(__builtin_ctzll(hit) >> 3);
+#else
+            return p; /* the caller's byte loop finds it */
+#endif
+        }
+        p += 8;
+    }
+    return p;
+}
+
 static int is_host_char(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -138,6 +168,9 @@ static enum gh_reason parse_fields(const char *b, size_t p, size_t end, size_t m
         if (b[p] == ' ' || b[p] == '\t')
             return GH_REASON_OBS_FOLD;
         ns = p;
+        while (p + 4 <= end && (tchar[(unsigned char)b[p]] & tchar[(unsigned char)b[p + 1]] &
+                                tchar[(unsigned char)b[p + 2]] & tchar[(unsigned char)b[p + 3]]))
+            p += 4;
         while (p < end && is_tchar((unsigned char)b[p]))
             p++;
         ne = p;
@@ -152,7 +185,9 @@ static enum gh_reason parse_fields(const char *b, size_t p, size_t end, size_t m
             p++;
         vs = p;
         for (;;) {
-            unsigned char c = (unsigned char)b[p];
+            unsigned char c;
+            p = skip_plain_value(b, p, end);
+            c = (unsigned char)b[p]; /* the head ends in CRLF CRLF: a CR comes before end */
             if (c == '\r') {
                 if (b[p + 1] != '\n')
                     return GH_REASON_BARE_CR;

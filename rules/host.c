@@ -8,10 +8,22 @@
 
 #include <string.h>
 
-static int is_label_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
+/* What a name byte becomes: its lower case for a label character, '.' for
+ * the separator, 0 for anything a name may not hold. One lookup a byte:
+ * every request normalises its Host and SNI here. */
+static const unsigned char name_byte[256] = {
+    ['-'] = '-', ['_'] = '_', ['.'] = '.',
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+    ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f', ['g'] = 'g',
+    ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n',
+    ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't', ['u'] = 'u',
+    ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y', ['z'] = 'z',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f', ['G'] = 'g',
+    ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n',
+    ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't', ['U'] = 'u',
+    ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z',
+};
 
 int rules_host_norm(const char *in, size_t len, char *out, size_t outlen)
 {
@@ -48,31 +60,29 @@ int rules_host_norm(const char *in, size_t len, char *out, size_t outlen)
         out[n] = '\0';
         return 0;
     }
-    for (i = 0; i < len; i++)
-        if (in[i] == ':') {
+    {
+        const char *colon = memchr(in, ':', len);
+        if (colon != NULL) {
             size_t k;
+            i = (size_t)(colon - in);
             if (i + 1 == len)
                 return -1;
             for (k = i + 1; k < len; k++)
                 if (in[k] < '0' || in[k] > '9')
                     return -1;
             n = i;
-            break;
         }
+    }
     if (n > 0 && in[n - 1] == '.')
         n--; /* the root label: "example.com." is "example.com" */
     if (n == 0 || n > 253)
         return -1;
     for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c + 32);
-        if (c == '.') {
-            if (i == 0 || out[i - 1] == '.')
-                return -1; /* empty label */
-        } else if (!is_label_char(c)) {
+        unsigned char c = name_byte[(unsigned char)in[i]];
+        if (c == 0)
             return -1;
-        }
+        if (c == '.' && (i == 0 || out[i - 1] == '.'))
+            return -1; /* empty label */
         out[i] = (char)c;
     }
     if (out[n - 1] == '.')

@@ -179,6 +179,87 @@ TEST(http1_request_fields)
     }
 }
 
+/* Field values are checked eight bytes at a time (skip_plain_value): every
+ * byte value at every position of a 24-byte value, with the value starting
+ * at each alignment, gets what the byte-by-byte rule says (RFC 9110 5.5:
+ * field-vchar, SP, HTAB, obs-text), and an accepted value keeps its exact
+ * span, SP/HTAB around it trimmed. Two bad bytes: the first one decides. */
+TEST(http1_value_bytes_every_position)
+{
+    struct http1_hdr hdrs[8];
+    struct http1_msg m;
+    char req[128], ctx[64];
+    unsigned c, k, a, bad = 0;
+
+    for (a = 0; a < 8; a++)
+        for (k = 0; k < 24; k++)
+            for (c = 0; c < 256; c++) {
+                char val[24];
+                enum gh_reason want = GH_REASON_NONE;
+                size_t n, vlen = 24;
+                int rc;
+
+                memset(val, 'v', sizeof(val));
+                val[k] = (char)c;
+                if (c == '\n')
+                    want = GH_REASON_BARE_LF;
+                else if (c == '\r')
+                    want = GH_REASON_BARE_CR;
+                else if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    want = GH_REASON_CTL_CHAR;
+                else if ((k == 0 || k == 23) && (c == ' ' || c == '\t'))
+                    vlen = 23; /* OWS around a value is not part of it */
+                n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\nX%.*s: ",
+                                     (int)a, "abcdefgh");
+                memcpy(req + n, val, sizeof(val));
+                n += sizeof(val);
+                memcpy(req + n, "\r\n\r\n", 4);
+                n += 4;
+                memset(&m, 0, sizeof(m));
+                m.hdrs = hdrs;
+                rc = http1_parse_request(req, n, &lim, &m);
+                snprintf(ctx, sizeof(ctx), "byte 0x%02x at %u, alignment %u", c, k, a);
+                if (want != GH_REASON_NONE) {
+                    bad += rc != GH_ERR || m.why != want;
+                    CHECK_EQ(rc, GH_ERR, ctx);
+                    if (rc == GH_ERR)
+                        CHECK_STR(gh_reason_name(m.why), gh_reason_name(want), ctx);
+                    continue;
+                }
+                bad += rc != GH_OK;
+                CHECK_EQ(rc, GH_OK, ctx);
+                if (rc != GH_OK)
+                    continue;
+                CHECK_EQ(m.nhdrs, 2, ctx);
+                CHECK_EQ(hdrs[1].value.len, vlen, ctx);
+                CHECK(memcmp(req + hdrs[1].value.off, val + (vlen < 24 && k == 0), vlen) == 0);
+            }
+    CHECK_EQ(bad, 0, "value bytes");
+    {
+        /* a DEL after a NUL, a NUL after a DEL, a CR after a tab */
+        static const struct {
+            const char *v;
+            size_t len;
+            enum gh_reason why;
+        } two[] = {
+            {L("abcdefg\0hij\x7fklmnop"), GH_REASON_CTL_CHAR},
+            {L("abcdefgh\x7fijk\0lmnop"), GH_REASON_CTL_CHAR},
+            {L("abc\tdefghijk\rlmnop"), GH_REASON_BARE_CR},
+            {L("\x80\xff\x9f\xa0\xc3\xa9\x7e\x20\x01"), GH_REASON_CTL_CHAR},
+        };
+        for (k = 0; k < GH_ARRAY_LEN(two); k++) {
+            size_t n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+            memcpy(req + n, two[k].v, two[k].len);
+            n += two[k].len;
+            memcpy(req + n, "\r\n\r\n", 4);
+            memset(&m, 0, sizeof(m));
+            m.hdrs = hdrs;
+            CHECK_EQ(http1_parse_request(req, n + 4, &lim, &m), GH_ERR, "two bad bytes");
+            CHECK_STR(gh_reason_name(m.why), gh_reason_name(two[k].why), "two bad bytes");
+        }
+    }
+}
+
 /* Limits apply while bytes arrive, and a head fed one byte at a time parses
  * the same as one fed whole. */
 TEST(http1_request_incremental)

@@ -57,6 +57,38 @@ static const struct {
     {"127.0.0.1", 1},          {"127.0.0.2", 0},
 };
 
+/* Every byte value in the middle of a name and at its start: accepted
+ * exactly when it is a letter (lowered), digit, '-' or '_' (names are
+ * looked up a byte at a time in a table, rules/host.c). */
+TEST(rules_host_every_byte)
+{
+    char in[16], out[32], want[16];
+    unsigned c, bad = 0;
+
+    for (c = 0; c < 256; c++) {
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_';
+        int rc;
+
+        memcpy(in, "ab?cd.example", 14);
+        in[2] = (char)c;
+        rc = rules_host_norm(in, 13, out, sizeof(out));
+        memcpy(want, in, 14);
+        want[2] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        if (c == '.') {
+            ok = 1; /* "ab.cd.example": a separator where a label ends */
+        } else if (c == ':') {
+            ok = 0; /* "ab" with port "cd.example" */
+        }
+        bad += ok ? (rc != 0 || strcmp(out, want) != 0) : rc != -1;
+        in[0] = (char)c;
+        in[2] = 'x';
+        rc = rules_host_norm(in, 13, out, sizeof(out));
+        bad += (ok && c != '.') ? rc != 0 : rc != -1; /* a leading '.' is an empty label */
+    }
+    CHECK_EQ(bad, 0, "host bytes");
+}
+
 TEST(rules_host_table)
 {
     char out[300];
