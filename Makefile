@@ -33,7 +33,7 @@ CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
         proxy/upstream.c proxy/headers.c proxy/accesslog.c proxy/timer.c proxy/stats.c \
         proxy/health.c proxy/persist.c proxy/http1_write.c proxy/http1_msg.c proxy/body.c proxy/tunnel.c proxy/upgrade.c proxy/client.c proxy/tls_fail.c proxy/l4.c proxy/tls_hello.c \
-        proxy/header_rules.c
+        proxy/header_rules.c proxy/tls_bio.c
 PROXY += proxy/persist_key.c
 CERTS += certs/san.c
 PROXY += proxy/cover.c
@@ -55,7 +55,7 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c \
            tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c \
-           tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c
+           tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c proxy/tls_bio.c
 UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c
 
 ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css

@@ -1344,6 +1344,8 @@ void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t event
     }
     if (events & (EPOLLHUP | EPOLLERR))
         ep->hup = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        ep->rdhup = 1;
     run(c);
 }
 
@@ -1472,7 +1474,7 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     if (svc->tls != NULL) {
         c->st = ST_TLS_HANDSHAKE;
         c->cli.ssl = SSL_new(svc->tls);
-        if (c->cli.ssl == NULL || SSL_set_fd(c->cli.ssl, fd) != 1) {
+        if (c->cli.ssl == NULL || proxy__ep_attach_ssl(&c->cli) == -1) {
             ERR_clear_error();
             proxy__conn_close(c);
             return;

@@ -1,7 +1,10 @@
 /*
  * Reads and writes on an endpoint, TLS or plain, with one vocabulary:
  * bytes, 0 for the end of the stream, GH_AGAIN, GH_ERR. The readiness flag
- * is cleared only when the kernel or OpenSSL says it would block.
+ * is cleared when the kernel or OpenSSL says it would block, or when a read
+ * came back short with nothing left inside OpenSSL: the kernel's queue was
+ * empty then, and with edge-triggered epoll the next byte brings an edge
+ * (unless the peer's end of stream was announced already, EPOLLRDHUP).
  */
 #include "proxy_int.h"
 
@@ -60,6 +63,12 @@ long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b)
         if (n > 0) {
             b->w += (size_t)n;
             ep_busy(ep);
+            /* The kernel had nothing more and OpenSSL holds nothing:
+             * the next byte brings an edge, so the read that would end in
+             * WANT_READ is skipped. Not after a half-close, whose end of
+             * stream has had its edge already. */
+            if (ep->drained && !ep->rdhup && !SSL_has_pending(ep->ssl))
+                ep->rd = 0;
             return n;
         }
         switch (SSL_get_error(ep->ssl, n)) {
@@ -83,6 +92,8 @@ long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b)
         ssize_t n = read(ep->fd, b->data + b->w, room);
         if (n > 0) {
             b->w += (size_t)n;
+            if ((size_t)n < room && !ep->rdhup)
+                ep->rd = 0; /* drained: the next byte brings an edge (see above) */
             return n;
         }
         if (n == 0)
@@ -168,4 +179,5 @@ void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep)
     close(ep->fd);
     ep->fd = -1;
     ep->rd = ep->wr = ep->hup = ep->rd_on_wr = ep->wr_on_rd = ep->warm = 0;
+    ep->rdhup = ep->drained = 0;
 }

@@ -43,6 +43,12 @@ struct proxy_ep {
      * the blocked operation waits for the other direction's edge. */
     unsigned rd_on_wr : 1, wr_on_rd : 1;
     unsigned warm : 1; /* idle and keeping its OpenSSL buffers (io.c) */
+    /* The peer half-closed (EPOLLRDHUP): the end of the stream is to be
+     * read, so a short read no longer means "wait for the next edge". */
+    unsigned rdhup : 1;
+    /* The last read from the kernel under TLS came back short or would
+     * have blocked: the receive queue was empty then (tls_bio.c). */
+    unsigned drained : 1;
     void *owner;    /* borrowed: the conn, upconn or listener */
 };
 
@@ -471,6 +477,9 @@ long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b);
 long proxy__ep_write(struct proxy_ep *ep, struct gh_buf *b);
 /* After a handshake step succeeded: readiness for what OpenSSL already holds. */
 void proxy__ep_tls_ready(struct proxy_ep *ep);
+/* tls_bio.c: puts ep->ssl on ep->fd through the endpoint BIO (in place
+ * of SSL_set_fd). 0, or -1 when OpenSSL could not make the BIO. */
+int proxy__ep_attach_ssl(struct proxy_ep *ep);
 /* Closes fd and frees SSL (quiet shutdown); ep becomes empty. */
 void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep);
 /* ep has nothing to do until its next edge: it keeps its OpenSSL buffers

@@ -251,7 +251,7 @@ int proxy__up_open(struct proxy_conn *c, struct proxy_server *srv, int fresh)
     if (c->svc->up_tls != NULL) {
         SSL_SESSION *s;
         u->ep.ssl = SSL_new(c->svc->up_tls);
-        if (u->ep.ssl == NULL || SSL_set_fd(u->ep.ssl, fd) != 1 ||
+        if (u->ep.ssl == NULL || proxy__ep_attach_ssl(&u->ep) == -1 ||
             certs_client_set_peer(u->ep.ssl, srv->verify) == -1) {
             ERR_clear_error();
             proxy__up_close(c);

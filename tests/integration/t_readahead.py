@@ -479,3 +479,160 @@ def idle_tls_connections_give_openssl_buffers_back_past_the_budget(env):
     finally:
         for s in conns:
             s.close()
+
+
+class PieceServer:
+    """A plain real server that answers each request (Content-Length
+    framing) in pieces sent 0.2 s apart: the head, then the body in two
+    halves, so each piece reaches gatehouse after its previous read came
+    back short. Records the bytes of every connection."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.conns = []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", self.port))
+        self.ls.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns.append(b"")
+            threading.Thread(target=self._serve, args=(s, len(self.conns) - 1), daemon=True).start()
+
+    def _serve(self, s, cid):
+        s.settimeout(30)
+        buf = b""
+        try:
+            for _ in range(100):  # bounded: requests on one connection
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    self.conns[cid] += d
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                body = b"%s piece-body %s" % (head.split(b" ")[1], b"x" * 3000)
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+                time.sleep(0.2)
+                s.sendall(body[:1500])
+                time.sleep(0.2)
+                s.sendall(body[1500:])
+        except OSError:
+            return
+        finally:
+            s.close()
+
+
+def read_answers(s, n, bound=BOUND):
+    """Reads until n complete responses or the end of the stream; returns
+    (responses, the stream ended)."""
+    got, deadline = b"", time.time() + bound
+    while len(responses(got)) < n and time.time() < deadline:
+        s.settimeout(max(0.01, deadline - time.time()))
+        try:
+            d = s.recv(65536)
+        except (socket.timeout, ssl.SSLError):
+            break
+        if not d:
+            return responses(got), True
+        got += d
+    return responses(got), False
+
+
+def ended_within(s, bound):
+    deadline = time.time() + bound
+    while time.time() < deadline:
+        s.settimeout(max(0.01, deadline - time.time()))
+        try:
+            if not s.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except (ssl.SSLError, OSError):
+            return True
+    return False
+
+
+@test
+def short_reads_wait_for_the_next_edge_and_lose_nothing(env):
+    # A read that came back short means the kernel had nothing more, so
+    # gatehouse waits for the next edge instead of reading again until
+    # EAGAIN (proxy/io.c, proxy/tls_bio.c). Each byte arriving after such a
+    # read must still be read, and an end of stream that came with the
+    # last bytes must still be seen. Timeouts here are 10 s; every wait
+    # is bounded by 4.
+    srv = PieceServer()
+    plain, tls = free_port(), free_port()
+    extra = "    server-timeout 10s\n    idle-timeout 10s\n    client-header-timeout 10s\n"
+    gpid = env.gatehouse(base_conf(env, workers=1) + service(
+        "plain", plain, [("p", srv.port)], tls=False, reencrypt=False, extra=extra) +
+        service("tls", tls, [("p", srv.port)], reencrypt=False, extra=extra)).proc.pid
+    ctx = ssl.create_default_context(cafile=env.ca)
+    want = lambda path: b"%s piece-body %s" % (path, b"x" * 3000)
+    for name, port in (("plain", plain), ("tls", tls)):
+        s = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        if name == "tls":
+            s = ctx.wrap_socket(s, server_hostname="localhost")
+        # The response in three pieces; then a request in three pieces
+        # (mid-line, mid-header), each after gatehouse read the last one.
+        s.sendall(get(b"/one"))
+        r, _ = read_answers(s, 1)
+        check(r == [(200, want(b"/one"))], "%s: an answer in three pieces: %r" % (name, r))
+        for piece in (b"GET /two HT", b"TP/1.1\r\nHost: loc", b"alhost\r\n\r\n"):
+            s.sendall(piece)
+            time.sleep(0.2)
+        r, _ = read_answers(s, 1)
+        check(r == [(200, want(b"/two"))], "%s: a request in three pieces: %r" % (name, r))
+        s.close()
+    # A request with the end of the stream right behind it, both queued
+    # before the worker's epoll_wait looks (one event: EPOLLIN|EPOLLRDHUP;
+    # a client that ends its stream is gone for gatehouse, as for nginx
+    # without proxy_ignore_client_abort): gatehouse sees the end although
+    # its read of the request came back short, and closes at once, not at
+    # the idle timeout. To queue both, the worker is held at the return of
+    # an epoll_wait woken by another connection (strace delays each
+    # return by 300 ms), as in the test above.
+    other = socket.create_connection(("127.0.0.1", plain), timeout=BOUND)
+    s = socket.create_connection(("127.0.0.1", plain), timeout=BOUND)
+    wait_until(lambda: worker_tid(gpid, plain) is not None, BOUND, "the worker in epoll_wait")
+    tid = worker_tid(gpid, plain)
+    st = env.spawn(["strace", "-p", str(tid), "-o", os.devnull, "-e", "trace=epoll_wait,epoll_pwait",
+                    "-e", "inject=epoll_wait,epoll_pwait:delay_exit=300000"], "strace-eof.log")
+    wait_until(lambda: "attached" in open(env.path("strace-eof.log")).read(), BOUND, "strace attached")
+    wait_until(lambda: thread_state(gpid, tid) == "S", BOUND, "the worker idle in epoll_wait")
+    other.sendall(b"G")  # wakes the worker; it is held at the return
+    wait_until(lambda: thread_state(gpid, tid) in ("t", "T"), BOUND, "epoll_wait held at its return")
+    s.sendall(get(b"/three"))
+    s.shutdown(socket.SHUT_WR)
+    check(ended_within(s, BOUND),
+          "gatehouse closed within %.0f s after a request with FIN behind it" % BOUND)
+    st.terminate()
+    st.wait(timeout=5)
+    s.close()
+    other.close()
+    # TLS: the request and the client's close_notify in one segment, then
+    # FIN; gatehouse ends the connection within the bound (and sends
+    # nothing to the real server after it).
+    c = MemClient(tls, env.ca)
+    c.handshake()
+    c.tls.write(get(b"/four"))
+    try:
+        c.tls.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    c.s.sendall(c.out.read())
+    c.s.shutdown(socket.SHUT_WR)
+    check(ended_within(c.s, BOUND),
+          "gatehouse closed within %.0f s after a request with close_notify and FIN" % BOUND)
+    c.s.close()
+    seen = b"".join(srv.conns)
+    paths = [m.group(1) for m in re.finditer(rb"^GET (\S+) HTTP/1\.1\r\n", seen, re.M)]
+    check(sorted(p for p in paths if p in (b"/one", b"/two")) == sorted([b"/one", b"/two"] * 2) and
+          len(paths) == len(set(paths)) + 2 and set(paths) <= {b"/one", b"/two", b"/three", b"/four"},
+          "requests that reached the real server, once each: %r" % paths)
