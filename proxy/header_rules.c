@@ -307,10 +307,7 @@ static void put_cookie(struct gh_buf *b, const char *v, size_t n, const struct p
 
 static void put_line(struct gh_buf *b, const char *head, const struct http1_hdr *h)
 {
-    http1_put(b, head + h->name.off, h->name.len);
-    http1_put(b, ": ", 2);
-    http1_put(b, head + h->value.off, h->value.len);
-    http1_put(b, "\r\n", 2);
+    http1_put_field(b, head, h->name.off, h->name.len, h->value.off, h->value.len);
 }
 
 void proxy__hdr_write_req_fields(struct gh_buf *b, const char *head, const struct http1_msg *m,

@@ -13,7 +13,7 @@
 
 #include "../common/common.h"
 
-static void reserve(struct gh_buf *b, size_t need)
+void http1_reserve_slow(struct gh_buf *b, size_t need)
 {
     if (b->data == NULL)
         gh_buf_get(b);
@@ -24,15 +24,10 @@ static void reserve(struct gh_buf *b, size_t need)
     }
 }
 
-void http1_put(struct gh_buf *b, const char *s, size_t n)
+static inline void reserve(struct gh_buf *b, size_t need)
 {
-    reserve(b, n);
-    gh_buf_append(b, s, n);
-}
-
-void http1_puts(struct gh_buf *b, const char *s)
-{
-    http1_put(b, s, strlen(s));
+    if (b->data == NULL || gh_buf_room(b) < need)
+        http1_reserve_slow(b, need);
 }
 
 void http1_write_request_line(struct gh_buf *b, const char *head, const struct http1_msg *m,
@@ -91,10 +86,7 @@ void http1_write_fields(struct gh_buf *b, const char *head, const struct http1_m
         const struct http1_hdr *h = &m->hdrs[i];
         if (!(keep & HTTP1_KEEP(h->kind)))
             continue;
-        http1_put(b, head + h->name.off, h->name.len);
-        http1_put(b, ": ", 2);
-        http1_put(b, head + h->value.off, h->value.len);
-        http1_put(b, "\r\n", 2);
+        http1_put_field(b, head, h->name.off, h->name.len, h->value.off, h->value.len);
     }
 }
 
