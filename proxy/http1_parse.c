@@ -478,6 +478,10 @@ static void scan_semantics(const char *b, struct http1_msg *m, struct fields_inf
                 named_in_connection(b, m, b + h->name.off, h->name.len))
                 h->kind = HTTP1_H_HOP;
         }
+    /* The WebSocket fields matter only beside an Upgrade header (every
+     * reader checks m->upgrade first): most heads have none. */
+    if (fi->upgrades == 0)
+        return;
     for (i = 0; i < m->nhdrs; i++) {
         const struct http1_hdr *h = &m->hdrs[i];
         struct http1_span nm = h->name;
