@@ -1332,7 +1332,7 @@ void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t event
 {
     if (c->st == ST_CLOSED || ep->fd == -1)
         return;
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP | EPOLLPRI)) {
         ep->rd = 1;
         if (ep->wr_on_rd)
             ep->wr = 1, ep->wr_on_rd = 0;
@@ -1344,8 +1344,8 @@ void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t event
     }
     if (events & (EPOLLHUP | EPOLLERR))
         ep->hup = 1;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        ep->rdhup = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
+        ep->read_to_eagain = 1;
     run(c);
 }
 

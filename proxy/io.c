@@ -4,7 +4,9 @@
  * is cleared when the kernel or OpenSSL says it would block, or when a read
  * came back short with nothing left inside OpenSSL: the kernel's queue was
  * empty then, and with edge-triggered epoll the next byte brings an edge
- * (unless the peer's end of stream was announced already, EPOLLRDHUP).
+ * (unless the peer's end of stream was announced already, EPOLLRDHUP, or
+ * it sent urgent data, EPOLLPRI: Linux ends a read at the urgent mark with
+ * the bytes behind it queued and no new edge to come).
  */
 #include "proxy_int.h"
 
@@ -66,8 +68,9 @@ long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b)
             /* The kernel had nothing more and OpenSSL holds nothing:
              * the next byte brings an edge, so the read that would end in
              * WANT_READ is skipped. Not after a half-close, whose end of
-             * stream has had its edge already. */
-            if (ep->drained && !ep->rdhup && !SSL_has_pending(ep->ssl))
+             * stream has had its edge already, nor after urgent data
+             * (read_to_eagain). */
+            if (ep->drained && !ep->read_to_eagain && !SSL_has_pending(ep->ssl))
                 ep->rd = 0;
             return n;
         }
@@ -92,7 +95,7 @@ long proxy__ep_read(struct proxy_ep *ep, struct gh_buf *b)
         ssize_t n = read(ep->fd, b->data + b->w, room);
         if (n > 0) {
             b->w += (size_t)n;
-            if ((size_t)n < room && !ep->rdhup)
+            if ((size_t)n < room && !ep->read_to_eagain)
                 ep->rd = 0; /* drained: the next byte brings an edge (see above) */
             return n;
         }
@@ -179,5 +182,5 @@ void proxy__ep_close(struct proxy_worker *w, struct proxy_ep *ep)
     close(ep->fd);
     ep->fd = -1;
     ep->rd = ep->wr = ep->hup = ep->rd_on_wr = ep->wr_on_rd = ep->warm = 0;
-    ep->rdhup = ep->drained = 0;
+    ep->read_to_eagain = ep->drained = 0;
 }

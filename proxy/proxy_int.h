@@ -43,9 +43,12 @@ struct proxy_ep {
      * the blocked operation waits for the other direction's edge. */
     unsigned rd_on_wr : 1, wr_on_rd : 1;
     unsigned warm : 1; /* idle and keeping its OpenSSL buffers (io.c) */
-    /* The peer half-closed (EPOLLRDHUP): the end of the stream is to be
-     * read, so a short read no longer means "wait for the next edge". */
-    unsigned rdhup : 1;
+    /* A short read no longer means "wait for the next edge": the peer
+     * half-closed (EPOLLRDHUP: the end of the stream is to be read), or
+     * sent TCP urgent data (EPOLLPRI: a read stops short at the urgent
+     * mark with bytes still queued behind it). Sticky: reads go on until
+     * EAGAIN for the rest of the endpoint's life. */
+    unsigned read_to_eagain : 1;
     /* The last read from the kernel under TLS came back short or would
      * have blocked: the receive queue was empty then (tls_bio.c). */
     unsigned drained : 1;

@@ -2,8 +2,10 @@
  * The socket under an endpoint's TLS: a BIO of our own instead of
  * OpenSSL's socket BIO, for one fact the socket BIO keeps to itself:
  * whether the last read from the kernel came back short. A short read
- * (or EAGAIN) means the socket's receive queue was empty at that moment,
- * so with edge-triggered epoll any later byte brings an edge of its own;
+ * (or EAGAIN) means the socket's receive queue was empty at that moment
+ * (but for TCP urgent data, whose mark ends a read early: proxy/io.c
+ * keeps reading after EPOLLPRI), so with edge-triggered epoll any later
+ * byte brings an edge of its own;
  * proxy__ep_read then stops without the SSL_read that would only end in
  * WANT_READ (one system call and ~1,000 instructions a request, strace
  * and callgrind). Everything else behaves as the socket BIO does: read

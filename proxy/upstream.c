@@ -370,7 +370,7 @@ void proxy__idle_event(struct proxy_worker *w, struct proxy_upconn *u, uint32_t 
 {
     if (u->ep.fd == -1)
         return;
-    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))) {
         u->ep.wr = 1; /* just writable: nothing to do while pooled */
         return;
     }

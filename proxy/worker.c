@@ -55,7 +55,8 @@ int proxy__ep_add(struct proxy_worker *w, struct proxy_ep *ep)
 {
     struct epoll_event ev;
 
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    /* EPOLLPRI: urgent data ends a read short (proxy/io.c) */
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
     ev.data.ptr = ep;
     return epoll_ctl(w->epfd, EPOLL_CTL_ADD, ep->fd, &ev);
 }
