@@ -22,6 +22,27 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BOUND = 4.0  # every wait below; the services' timeouts are longer
 
 
+def serve_on_free_port(start):
+    """A listening socket on a free loopback port whose accepted
+    connections go to start(sock), called in the accepting thread (which
+    keeps per-connection indexes in accept order). Returns (port, socket)."""
+    port = free_port()
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(16)
+
+    def loop():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            start(c)
+    threading.Thread(target=loop, daemon=True).start()
+    return port, ls
+
+
 class MemClient:
     """A TLS client whose flights leave only when the test says: the
     Finished of TLS 1.3 waits to go in one segment with what follows."""
@@ -122,22 +143,12 @@ class Backend:
         self.finished_in = threading.Event()
         self.conns = []  # plaintext received, per connection
         self.late = []  # bytes received after a close_notify, per connection
-        self.port = free_port()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", self.port))
-        self.ls.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.port, self.ls = serve_on_free_port(self._start)
 
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns.append(b"")
-            self.late.append(b"")
-            threading.Thread(target=self._serve, args=(s, len(self.conns) - 1), daemon=True).start()
+    def _start(self, s):
+        self.conns.append(b"")
+        self.late.append(b"")
+        threading.Thread(target=self._serve, args=(s, len(self.conns) - 1), daemon=True).start()
 
     def _answer(self, tls, path, k, cid, body):
         text = b"%s conn=%d req=%d body=%s" % (path, cid + 1, k, body)
@@ -489,22 +500,12 @@ class PieceServer:
     back short. Records the bytes of every connection."""
 
     def __init__(self):
-        self.port = free_port()
         self.conns = []
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", self.port))
-        self.ls.listen(8)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.port, self.ls = serve_on_free_port(self._start)
 
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns.append(b"")
-            threading.Thread(target=self._serve, args=(s, len(self.conns) - 1), daemon=True).start()
+    def _start(self, s):
+        self.conns.append(b"")
+        threading.Thread(target=self._serve, args=(s, len(self.conns) - 1), daemon=True).start()
 
     def _serve(self, s, cid):
         s.settimeout(30)
@@ -696,20 +697,8 @@ class HoldServer:
 
     def __init__(self):
         self.go, self.first, self.reqs = threading.Event(), threading.Event(), []
-        self.port = free_port()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", self.port))
-        self.ls.listen(8)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+        self.port, self.ls = serve_on_free_port(
+            lambda s: threading.Thread(target=self._serve, args=(s,), daemon=True).start())
 
     def _serve(self, s):
         s.settimeout(30)
