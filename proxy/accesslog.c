@@ -91,7 +91,7 @@ static void access_line(struct proxy_conn *c, uint64_t now)
 
 void proxy__log_access(struct proxy_conn *c)
 {
-    uint64_t now = gh_now_ms();
+    uint64_t now = c->w->now_ms;
 
     /* Every finished request passes here once: the metrics count it too. */
     proxy__stats_request(c->svc->st, c->srv ? c->srv->st : NULL, c->status, c->bytes_in,
@@ -101,7 +101,7 @@ void proxy__log_access(struct proxy_conn *c)
 
 void proxy__log_tunnel(struct proxy_conn *c)
 {
-    access_line(c, gh_now_ms());
+    access_line(c, c->w->now_ms);
 }
 
 /* One JSON object per line; fields in this order: time, service, client,

@@ -82,7 +82,7 @@ const char *proxy__state_name(enum proxy_state st)
 
 void proxy__conn_arm(struct proxy_conn *c, long long ms)
 {
-    proxy__timer_set(c->w, c, gh_now_ms() + (uint64_t)ms);
+    proxy__timer_set(c->w, c, c->w->now_ms + (uint64_t)ms);
 }
 
 /* What the exchange waits for now, from both message machines and the
@@ -449,7 +449,7 @@ static void exchange_reset(struct proxy_conn *c)
         http1_m_init(&c->rq);
     if (c->rs.st != H1M_HEAD && msg_set(c, &c->rs, H1M_HEAD) == -1)
         http1_m_init(&c->rs);
-    c->t_start = gh_now_ms();
+    c->t_start = c->w->now_ms;
     c->t_up = 0;
     c->bytes_in = c->req.head_len;
     c->bytes_out = 0;
@@ -685,7 +685,7 @@ static int dispatch(struct proxy_conn *c, const char *head, struct http1_msg *m)
         /* Private real-server connection (Windows authentication). */
         atomic_fetch_add(&c->srv->st->active, 1);
         c->counted = 1;
-        c->t_up = gh_now_ms();
+        c->t_up = c->w->now_ms;
         c->up->reused = 1;
         proxy__conn_set_state(c, ST_EXCHANGE);
         return RUN_CONTINUE;
@@ -698,7 +698,7 @@ static int to_server(struct proxy_conn *c, struct proxy_server *srv)
 {
     if (srv == NULL) {
         int full;
-        srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full);
+        srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full, c->w->now_ms);
         if (srv == NULL)
             return full ? enqueue(c) : refuse(c, GH_REASON_NO_SERVER);
     }
@@ -738,7 +738,7 @@ void proxy__waitq_dispatch(struct proxy_worker *w)
     while (w->waitq != NULL) {
         struct proxy_conn *c = w->waitq;
         int full;
-        struct proxy_server *srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full);
+        struct proxy_server *srv = proxy__pick_server(c->svc, NULL, &c->client_ss, &full, c->w->now_ms);
         if (srv == NULL && full)
             return; /* still no slot: the oldest keeps its place */
         waitq_remove(c);
@@ -762,7 +762,7 @@ static int start_upstream(struct proxy_conn *c, struct proxy_server *srv, int fr
     c->srv = srv;
     c->counted = 1;
     proxy__persist_remember(c); /* a failover re-pins the client to the new server */
-    c->t_up = gh_now_ms();
+    c->t_up = c->w->now_ms;
     c->up_sent = 0;
     /* A Layer-4 connection is its client's alone: never pooled, never reused. */
     r = proxy__up_open(c, srv, fresh || c->svc->mode != PROXY_MODE_HTTP);
@@ -838,7 +838,7 @@ static int upstream_failed(struct proxy_conn *c, enum gh_reason why)
     if (c->tries >= c->svc->conf->retries)
         return refuse(c, why);
     c->tries++;
-    srv = proxy__pick_server(c->svc, old, &c->client_ss, NULL);
+    srv = proxy__pick_server(c->svc, old, &c->client_ss, NULL, c->w->now_ms);
     if (srv == NULL)
         return refuse(c, why);
     gh_log_info("service %s: retrying request on %s after %s from %s", c->svc->conf->name,
@@ -1442,7 +1442,7 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     c->cli.fd = fd;
     c->cli.owner = c;
     c->cli.rd = c->cli.wr = 1; /* optimistic: data often arrives with the accept */
-    c->t_start = gh_now_ms();
+    c->t_start = c->w->now_ms;
     c->peer_ss = *ss;
     c->client_ss = *ss;
     c->peer_trusted = proxy__is_trusted(svc, ss);

@@ -91,7 +91,7 @@ int proxy__l4_step(struct proxy_conn *c)
         name[0] = '\0';
     s = service_for_sni(c, name);
     proxy__conn_use_service(c, s);
-    c->t_start = gh_now_ms();
+    c->t_start = c->w->now_ms;
     gh_strlcpy(c->method, c->lsvc->passthrough ? "TLS" : "TCP", sizeof(c->method));
     gh_strlcpy(c->path, c->sni[0] ? c->sni : "-", sizeof(c->path));
     if (c->sni[0] != '\0' && s->conf->allowed_hosts.n > 0 &&

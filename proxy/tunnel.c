@@ -85,7 +85,7 @@ void proxy__tunnel_begin(struct proxy_conn *c)
     atomic_fetch_add(&c->svc->st->tunnels_total, 1);
     atomic_fetch_add(&c->svc->st->tunnels_active, 1);
     proxy__log_access(c); /* the 101 itself */
-    c->t_start = gh_now_ms();
+    c->t_start = c->w->now_ms;
     c->bytes_in = c->bytes_out = 0;
 }
 

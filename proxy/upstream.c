@@ -86,9 +86,9 @@ static int has_room(const struct proxy_server *s)
 }
 
 struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude,
-                                        const struct sockaddr_storage *src, int *full)
+                                        const struct sockaddr_storage *src, int *full,
+                                        uint64_t now)
 {
-    uint64_t now = gh_now_ms();
     struct proxy_server *best = NULL, *held = NULL;
     size_t k, n = svc->nservers;
     int any_full = 0;
@@ -356,7 +356,7 @@ void proxy__up_release(struct proxy_conn *c, int reusable)
     c->up = NULL;
     u->conn = NULL;
     u->srv = NULL;
-    u->since = gh_now_ms();
+    u->since = w->now_ms;
     proxy__ep_idle(&u->ep);
     u->prev = NULL;
     u->next = w->idle;

@@ -424,9 +424,10 @@ static void *worker_main(void *arg)
     struct epoll_event evs[256];
     uint64_t last_tick = 0;
 
+    w->now_ms = gh_now_ms();
     worker_sync(w);
     for (;;) {
-        uint64_t now = gh_now_ms(), next;
+        uint64_t now = w->now_ms, next; /* read at the end of the last pass */
         int timeout = 1000, n, i;
         struct proxy_conn *q, *c;
 
@@ -441,6 +442,7 @@ static void *worker_main(void *arg)
         else if (next != 0)
             timeout = next <= now ? 0 : (next - now < 1000 ? (int)(next - now) : 1000);
         n = epoll_wait(w->epfd, evs, 256, timeout);
+        w->now_ms = gh_now_ms();
         if (n == -1 && errno != EINTR)
             gh_log_err_errno("worker %d: epoll_wait", w->id);
         for (i = 0; i < n; i++) {
@@ -485,7 +487,7 @@ static void *worker_main(void *arg)
         }
         if (w->waitq != NULL)
             proxy__waitq_dispatch(w);
-        now = gh_now_ms();
+        now = w->now_ms = gh_now_ms();
         while ((c = proxy__timer_pop_expired(w, now)) != NULL)
             proxy__conn_timeout(c);
         if (w->id == 0)
