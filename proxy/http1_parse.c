@@ -85,6 +85,38 @@ static int span_eq(const char *b, struct http1_span s, const char *lit)
     return gh_strncaseeq(b + s.off, s.len, lit);
 }
 
+/* A header name (parse_fields let only tchar through) against a literal
+ * of lowercase letters and '-', eight bytes at a time: OR-ing 0x20 into a
+ * byte maps both cases of a letter onto the lowercase one and nothing else
+ * onto a letter or '-' that is a tchar (0x0d | 0x20 is '-', but CR is not a
+ * tchar). Every field of every head is classified by name: this is a
+ * third of the byte loop's instructions (callgrind). Inline, so the
+ * literal's words and length fold to constants. */
+static inline int name_eq(const char *b, struct http1_span s, const char *lit)
+{
+    const size_t n = __builtin_strlen(lit);
+    const char *a = b + s.off;
+    uint64_t x = 0, y = 0;
+    size_t i;
+
+    if (s.len != n)
+        return 0;
+    if (n < 8) {
+        memcpy(&x, a, n);
+        memcpy(&y, lit, n);
+        return (x | ONES * 0x20) == (y | ONES * 0x20);
+    }
+    for (i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, lit + i, 8);
+        if ((x | ONES * 0x20) != y)
+            return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, lit + n - 8, 8);
+    return (x | ONES * 0x20) == y;
+}
+
 int http1_list_has(const char *v, size_t vlen, const char *tok)
 {
     size_t i = 0, s, e;
@@ -328,11 +360,11 @@ static void scan_field(const char *b, struct http1_msg *m, struct http1_hdr *h,
     h->kind = HTTP1_H_E2E;
     switch (nm.len) {
     case 2:
-        if (span_eq(b, nm, "te"))
+        if (name_eq(b, nm, "te"))
             h->kind = HTTP1_H_HOP;
         break;
     case 4:
-        if (is_request && span_eq(b, nm, "host")) {
+        if (is_request && name_eq(b, nm, "host")) {
             h->kind = HTTP1_H_HOST;
             if (++fi->hosts > 1) {
                 fi->bad = GH_REASON_DUP_HOST;
@@ -347,43 +379,43 @@ static void scan_field(const char *b, struct http1_msg *m, struct http1_hdr *h,
         }
         break;
     case 6:
-        if (is_request && span_eq(b, nm, "expect")) {
+        if (is_request && name_eq(b, nm, "expect")) {
             if (m->version == 10)
                 h->kind = HTTP1_H_IGNORED;
             else if (gh_strncaseeq(v, vl, "100-continue"))
                 m->flags |= HTTP1_F_EXPECT_CONTINUE, h->kind = HTTP1_H_EXPECT;
             else
                 fi->bad = GH_REASON_BAD_EXPECT;
-        } else if (!is_request && span_eq(b, nm, "server")) {
+        } else if (!is_request && name_eq(b, nm, "server")) {
             h->kind = HTTP1_H_SERVER;
         }
         break;
     case 7:
-        if (span_eq(b, nm, "upgrade")) {
+        if (name_eq(b, nm, "upgrade")) {
             h->kind = HTTP1_H_HOP;
             fi->upgrades++;
-        } else if (span_eq(b, nm, "trailer")) {
+        } else if (name_eq(b, nm, "trailer")) {
             h->kind = HTTP1_H_HOP;
         }
         break;
     case 9:
-        if (is_request && (span_eq(b, nm, "forwarded") || span_eq(b, nm, "x-real-ip")))
+        if (is_request && (name_eq(b, nm, "forwarded") || name_eq(b, nm, "x-real-ip")))
             h->kind = HTTP1_H_PROXY;
         break;
     case 10:
-        if (span_eq(b, nm, "connection")) {
+        if (name_eq(b, nm, "connection")) {
             h->kind = HTTP1_H_HOP;
             scan_connection(v, vl, fi, is_request);
-        } else if (span_eq(b, nm, "keep-alive")) {
+        } else if (name_eq(b, nm, "keep-alive")) {
             h->kind = HTTP1_H_HOP;
         }
         break;
     case 13:
-        if (is_request && span_eq(b, nm, "authorization") && is_winauth(v, vl))
+        if (is_request && name_eq(b, nm, "authorization") && is_winauth(v, vl))
             m->flags |= HTTP1_F_WINAUTH;
         break;
     case 14:
-        if (span_eq(b, nm, "content-length")) {
+        if (name_eq(b, nm, "content-length")) {
             h->kind = HTTP1_H_FRAMING;
             m->flags |= HTTP1_F_HAS_CL;
             if (++fi->cls > 1)
@@ -393,33 +425,33 @@ static void scan_field(const char *b, struct http1_msg *m, struct http1_hdr *h,
         }
         break;
     case 15:
-        if (is_request && span_eq(b, nm, "x-forwarded-for"))
+        if (is_request && name_eq(b, nm, "x-forwarded-for"))
             h->kind = HTTP1_H_PROXY;
         break;
     case 16:
-        if (!is_request && span_eq(b, nm, "www-authenticate") && is_winauth(v, vl))
+        if (!is_request && name_eq(b, nm, "www-authenticate") && is_winauth(v, vl))
             m->flags |= HTTP1_F_WINAUTH;
-        else if (span_eq(b, nm, "proxy-connection"))
+        else if (name_eq(b, nm, "proxy-connection"))
             h->kind = HTTP1_H_HOP;
-        else if (is_request && span_eq(b, nm, "x-forwarded-host"))
+        else if (is_request && name_eq(b, nm, "x-forwarded-host"))
             h->kind = HTTP1_H_PROXY;
         break;
     case 17:
-        if (span_eq(b, nm, "transfer-encoding")) {
+        if (name_eq(b, nm, "transfer-encoding")) {
             h->kind = HTTP1_H_FRAMING;
             fi->tes++;
             if (te_add(v, vl, &fi->te_codings, &fi->te_chunked) == -1)
                 fi->bad = GH_REASON_BAD_TE;
-        } else if (is_request && span_eq(b, nm, "x-forwarded-proto")) {
+        } else if (is_request && name_eq(b, nm, "x-forwarded-proto")) {
             h->kind = HTTP1_H_PROXY;
         }
         break;
     case 19:
-        if (is_request && span_eq(b, nm, "proxy-authorization"))
+        if (is_request && name_eq(b, nm, "proxy-authorization"))
             h->kind = HTTP1_H_PROXY;
         break;
     case 25:
-        if (!is_request && span_eq(b, nm, "strict-transport-security"))
+        if (!is_request && name_eq(b, nm, "strict-transport-security"))
             h->kind = HTTP1_H_HSTS;
         break;
     }
@@ -438,7 +470,7 @@ static int named_in_connection(const char *b, const struct http1_msg *m, const c
     for (k = 0; k < m->nhdrs; k++) {
         const struct http1_hdr *c = &m->hdrs[k];
         size_t i = 0, s, e;
-        if (c->name.len != 10 || !span_eq(b, c->name, "connection"))
+        if (c->name.len != 10 || !name_eq(b, c->name, "connection"))
             continue;
         while (next_elem(b + c->value.off, c->value.len, &i, &s, &e))
             if (e - s == nl && strncasecmp(b + c->value.off + s, n, nl) == 0)
@@ -485,17 +517,17 @@ static void scan_semantics(const char *b, struct http1_msg *m, struct fields_inf
     for (i = 0; i < m->nhdrs; i++) {
         const struct http1_hdr *h = &m->hdrs[i];
         struct http1_span nm = h->name;
-        if (span_eq(b, nm, "upgrade")) {
+        if (name_eq(b, nm, "upgrade")) {
             ws_span(m, &m->upgrade, h->value);
             continue;
         }
         if (h->kind != HTTP1_H_E2E || nm.len < 17)
             continue;
-        if (span_eq(b, nm, "sec-websocket-key"))
+        if (name_eq(b, nm, "sec-websocket-key"))
             ws_span(m, &m->ws_key, h->value);
-        else if (span_eq(b, nm, "sec-websocket-version"))
+        else if (name_eq(b, nm, "sec-websocket-version"))
             ws_span(m, &m->ws_version, h->value);
-        else if (span_eq(b, nm, "sec-websocket-accept"))
+        else if (name_eq(b, nm, "sec-websocket-accept"))
             ws_span(m, &m->ws_accept, h->value);
     }
 }

@@ -476,6 +476,82 @@ TEST(http1_header_kind_table)
     }
 }
 
+/* Header names are classified eight bytes at a time (name_eq): for names
+ * of every length the classifier knows (2 to 25 bytes, across the word
+ * boundaries), every tchar at every position, in both cases, gives the
+ * special kind exactly when it is the name's own letter in either case,
+ * and the plain kind otherwise (a '_' the underscore kind). */
+TEST(http1_header_names_every_byte)
+{
+    static const struct {
+        const char *name;
+        int response;
+        enum http1_hkind kind;
+    } names[] = {
+        {"te", 0, HTTP1_H_HOP},
+        {"server", 1, HTTP1_H_SERVER},
+        {"trailer", 0, HTTP1_H_HOP},
+        {"forwarded", 0, HTTP1_H_PROXY},
+        {"x-real-ip", 0, HTTP1_H_PROXY},
+        {"keep-alive", 0, HTTP1_H_HOP},
+        {"x-forwarded-for", 0, HTTP1_H_PROXY},
+        {"proxy-connection", 0, HTTP1_H_HOP},
+        {"x-forwarded-host", 0, HTTP1_H_PROXY},
+        {"x-forwarded-proto", 0, HTTP1_H_PROXY},
+        {"proxy-authorization", 0, HTTP1_H_PROXY},
+        {"strict-transport-security", 1, HTTP1_H_HSTS},
+    };
+    static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    struct http1_hdr hdrs[8];
+    struct http1_msg m;
+    char raw[160], nm[32], ctx[96];
+    size_t i, k, t;
+    unsigned bad = 0, tried = 0;
+
+    for (i = 0; i < GH_ARRAY_LEN(names); i++) {
+        size_t nlen = strlen(names[i].name);
+        for (k = 0; k < nlen; k++)
+            for (t = 0; t < sizeof(tchars) - 1; t++) {
+                unsigned char c = (unsigned char)tchars[t];
+                enum http1_hkind want = HTTP1_H_E2E;
+                size_t n;
+                int rc;
+
+                memcpy(nm, names[i].name, nlen + 1);
+                nm[k] = (char)c;
+                if (k % 2 == 1) /* the letters around in upper case on odd rows */
+                    for (n = 0; n < nlen; n++)
+                        if (n != k && nm[n] >= 'a' && nm[n] <= 'z')
+                            nm[n] = (char)(nm[n] - 32);
+                if ((c | 0x20) == (unsigned char)names[i].name[k] &&
+                    (c == '-' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+                    want = names[i].kind;
+                else if (!names[i].response && c == '_')
+                    want = HTTP1_H_UNDERSCORE;
+                n = (size_t)snprintf(raw, sizeof(raw),
+                                     names[i].response ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                                                         "%s: x\r\n\r\n"
+                                                       : "GET / HTTP/1.1\r\nHost: a\r\n%s: x\r\n\r\n",
+                                     nm);
+                memset(&m, 0, sizeof(m));
+                m.hdrs = hdrs;
+                rc = names[i].response ? http1_parse_response(raw, n, &lim, 0, &m)
+                                       : http1_parse_request(raw, n, &lim, &m);
+                snprintf(ctx, sizeof(ctx), "%s: 0x%02x at %zu", nm, c, k);
+                tried++;
+                if (rc != GH_OK || m.nhdrs != 2 || hdrs[1].kind != want) {
+                    bad++;
+                    CHECK_EQ(rc, GH_OK, ctx);
+                    if (rc == GH_OK && m.nhdrs == 2)
+                        CHECK_EQ(hdrs[1].kind, want, ctx);
+                }
+            }
+    }
+    CHECK(tried > 10000);
+    CHECK_EQ(bad, 0, "header names");
+}
+
 /* Connection options naming framing or Host (issue 13 items 1-2): refused
  * both ways; other facts the proxy decides on. */
 TEST(http1_connection_options_and_upgrade_fields)
