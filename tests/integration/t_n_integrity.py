@@ -890,3 +890,44 @@ def integrity_j_same_rows_against_nginx(env):
     if late:
         failures.append("nginx logged refused rows: %r" % late[:4])
     check(not failures, " | ".join(failures))
+
+
+# ---------------------------------------------------------------- e) method case
+
+@test
+def integrity_e_lowercase_head_is_an_unknown_method(env):
+    """Methods are case-sensitive (RFC 9110 9.1): to the real server "head"
+    is not HEAD, and it answers with a body. A proxy that took it for HEAD
+    would read that answer as bodiless and leave the body on the connection,
+    to be read as the next response. The default allowed-methods refuses
+    both spellings (405); an operator may list them, and then they pass as
+    the methods they are."""
+    rb = RawBackend(env)
+    front, plain, text = conf(env, [("raw", rb.port)],
+                              front_extra="    allowed-methods GET HEAD head Head\n")
+    env.gatehouse(text)
+    p = Problems("e-method-case")
+    for port, tls, label in ((front, True, b"tls"), (plain, False, b"plain")):
+        for method in (b"head", b"Head"):
+            ok = p.row("%s then GET on one connection (%s)" % (method.decode(), label.decode()))
+            m = rb.mark()
+            first = b"%s /ok?c=%s-%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % (method, method, label)
+            second = b"GET /ok?c=next-%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % label
+            c = Client(port, env.ca, tls=tls)
+            c.send(first)
+            r1 = c.final()
+            c.send(second)
+            r2 = c.final()
+            c.close()
+            ok(r1.status == 200 and r1.body.startswith(b"ok /ok?c=%s-%s " % (method, label)),
+               "client got %r %s for the %s request" % (r1, short(r1.body), method.decode()))
+            ok(r2.status == 200 and r2.body.startswith(b"ok /ok?c=next-%s " % label),
+               "client got %r %s for the GET after it" % (r2, short(r2.body)))
+            rb.settle()
+            reqs = rb.requests_since(m)
+            got = rb.since(m)
+            ok(got.startswith(b"%s /ok?c=%s-%s HTTP/1.1\r\n" % (method, method, label)),
+               "server got %s" % short(got))
+            ok(len(reqs) == 2 and b"GET /ok?c=next-%s HTTP/1.1\r\n" % label in got,
+               "server got %d requests: %s" % (len(reqs), short(got, 400)))
+    p.done()

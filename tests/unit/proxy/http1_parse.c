@@ -164,6 +164,36 @@ TEST(http1_request_fields)
     CHECK_EQ(hdrs[2].kind, HTTP1_H_E2E, "authorization");
     CHECK_EQ(hdrs[3].kind, HTTP1_H_HOP, "upgrade");
 
+    /* Methods are case-sensitive (RFC 9110 9.1): "head" is an unknown
+     * method, whose answer has a body, not HEAD; "connect" and "options"
+     * are not CONNECT and OPTIONS either. */
+    {
+        static const char up[] = "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n";
+        static const char low[] = "head / HTTP/1.1\r\nHost: a\r\n\r\n";
+        static const char mixed[] = "Head / HTTP/1.1\r\nHost: a\r\n\r\n";
+        static const char conn[] = "connect a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n";
+        static const char opt[] = "options * HTTP/1.1\r\nHost: a\r\n\r\n";
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(up, sizeof(up) - 1, &lim, &m), GH_OK, "HEAD");
+        CHECK(m.flags & HTTP1_F_HEAD);
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(low, sizeof(low) - 1, &lim, &m), GH_OK, "head");
+        CHECK(!(m.flags & HTTP1_F_HEAD));
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(mixed, sizeof(mixed) - 1, &lim, &m), GH_OK, "Head");
+        CHECK(!(m.flags & HTTP1_F_HEAD));
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(conn, sizeof(conn) - 1, &lim, &m), GH_ERR, "connect");
+        CHECK_STR(gh_reason_name(m.why), gh_reason_name(GH_REASON_BAD_TARGET), "connect");
+        memset(&m, 0, sizeof(m));
+        m.hdrs = hdrs;
+        CHECK_EQ(http1_parse_request(opt, sizeof(opt) - 1, &lim, &m), GH_ERR, "options *");
+        CHECK_STR(gh_reason_name(m.why), gh_reason_name(GH_REASON_BAD_TARGET), "options *");
+    }
     /* HTTP/1.0 closes unless it asks for keep-alive. */
     {
         static const char r10[] = "GET / HTTP/1.0\r\n\r\n";
