@@ -9,7 +9,9 @@
 # callgrind (tests/bench/callgrind.py); GH_BENCH_ONLY=before-after measures only
 # the two, back to back per round. Both write their sections of docs/performance.md.
 # GH_BENCH_ONLY=l4 measures only the Layer-4 rows (TLS pass-through, UDP flows)
-# and replaces their section.
+# and replaces their section. GH_BENCH_ONLY=main measures only the main table's
+# rows (both key types) and appends them as one more run to "Consecutive runs
+# of the main table", for runs made one after another.
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true

@@ -26,7 +26,9 @@ flow round trips (gatehouse `mode udp`, nginx `stream` udp; udp_load.c,
 udp_echo.c). Once: the SAML assertion consumer's verifications per second
 (saml_bench), slide downloads, the admin application at scale, a real
 server killed under load.
-GH_BENCH_ONLY=l4 runs the Layer-4 rows alone.
+GH_BENCH_ONLY=l4 runs the Layer-4 rows alone; GH_BENCH_ONLY=main the main
+table's rows alone, appended as one more run to "Consecutive runs of the
+main table".
 Writes docs/performance.md.
 Usage: bench.py BUILD_DIR [seconds-per-run]
 Quick check of the code path: BENCH_SECONDS=2 GH_BENCH_ROUNDS=1 GH_BENCH_IDLE=500
@@ -1229,7 +1231,48 @@ def paired_before_after():
     print(section)
 
 
+CONSEC = "## Consecutive runs of the main table"
+
+
+def main_only():
+    """GH_BENCH_ONLY=main: the main table's rounds alone, both key types (no
+    filtering or persistence variants, Layer-4, SAML, slide or admin rows:
+    about half the time of a whole run), for issue 15's consecutive runs.
+    Each run appends its own subsection (date, commit, the per-key tables
+    and their tie and goal paragraphs) to CONSEC of docs/performance.md and
+    keeps the runs before, so runs made one after another stand side by side."""
+    ca, cert, key, combined = setup_certs()
+    b1, b2 = start_backends(cert, key)
+    per_key = {kind: key_type_run(kind, False, b1, b2, ca, {}) for kind in KEYS}
+    rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    sub = ["### %s, gatehouse %s, %d rounds of %d s" % (
+        time.strftime("%Y-%m-%d %H:%M"), rev, ROUNDS, SECS), ""]
+    for kind in KEYS:
+        r = per_key[kind]
+        sub += ["#### " + KEY_LABEL[kind], "", main_table.table(r["_runs"], r["_idle"]), "",
+                main_table.paragraph(r["_runs"], r["_idle"], KEY_LABEL[kind]), ""]
+    path = os.path.join(ROOT, "docs", "performance.md")
+    text = open(path).read()
+    if CONSEC not in text:
+        text = text.rstrip("\n") + "\n\n" + CONSEC + "\n\n" + (
+            "`GH_BENCH_ONLY=main make bench`: the rows of the main table only, both key "
+            "types, each run appended below the runs before it (newest last).\n")
+    start = text.find(CONSEC)
+    end = text.find("\n## ", start + len(CONSEC))
+    end = len(text) if end < 0 else end + 1
+    body = text[start:end].rstrip("\n") + "\n\n" + "\n".join(sub).rstrip("\n") + "\n"
+    rest = text[end:]
+    text = text[:start] + body + ("\n" + rest if rest else "")
+    with open(path, "w") as f:
+        f.write(text)
+    print("\n".join(sub))
+
+
 def main():
+    if os.environ.get("GH_BENCH_ONLY") == "main":
+        main_only()
+        return
     if os.environ.get("GH_BENCH_ONLY") == "before-after":
         if not BEFORE:
             raise SystemExit("GH_BENCH_ONLY=before-after needs GH_BENCH_BEFORE=BUILD_DIR")
