@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../common/buf.h"
 #include "../common/reason.h"
@@ -105,6 +106,13 @@ int http1_parse_response(const char *buf, size_t len, const struct http1_limits 
                          unsigned req_flags, struct http1_msg *m);
 /* True when the comma-separated list in v contains token tok (any case). */
 int http1_list_has(const char *v, size_t vlen, const char *tok);
+/* True when m's method (in head) is exactly lit: methods are case-sensitive
+ * (RFC 9110 9.1), so "head" is an unknown method, not HEAD, and its answer
+ * has a body. */
+static inline int http1_method_is(const char *head, const struct http1_msg *m, const char *lit)
+{
+    return m->method.len == strlen(lit) && memcmp(head + m->method.off, lit, m->method.len) == 0;
+}
 
 /* The chunked decoder's state (http1_chunk.c). */
 struct http1_chunk {

@@ -80,15 +80,6 @@ static int is_host_char(unsigned char c)
     return strchr("-._~!$&'()*+,;=%:[]", c) != NULL && c != '\0';
 }
 
-/* Methods are case-sensitive (RFC 9110 9.1): "head" is not HEAD, and
- * taking it for one would read the real server's answer to an unknown
- * method as bodiless, leaving its body on the connection as the next
- * response. */
-static int method_is(const char *b, struct http1_span s, const char *lit)
-{
-    return s.len == strlen(lit) && memcmp(b + s.off, lit, s.len) == 0;
-}
-
 /* A header name (parse_fields let only tchar through) against a literal
  * of lowercase letters and '-', eight bytes at a time: OR-ing 0x20 into a
  * byte maps both cases of a letter onto the lowercase one and nothing else
@@ -547,7 +538,7 @@ static enum gh_reason check_target(const char *b, struct http1_msg *m)
     if (t[0] == '/')
         return GH_REASON_NONE;
     if (n == 1 && t[0] == '*')
-        return method_is(b, m->method, "OPTIONS") ? GH_REASON_NONE : GH_REASON_BAD_TARGET;
+        return http1_method_is(b, m, "OPTIONS") ? GH_REASON_NONE : GH_REASON_BAD_TARGET;
     if (n > 7 && strncasecmp(t, "http://", 7) == 0)
         skip = 7;
     else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
@@ -637,11 +628,11 @@ int http1_parse_request(const char *b, size_t len, const struct http1_limits *li
         r = GH_REASON_NO_HOST;
         goto bad;
     }
-    if (method_is(b, m->method, "CONNECT")) {
+    if (http1_method_is(b, m, "CONNECT")) {
         r = GH_REASON_METHOD_NOT_ALLOWED;
         goto bad;
     }
-    if (method_is(b, m->method, "HEAD"))
+    if (http1_method_is(b, m, "HEAD"))
         m->flags |= HTTP1_F_HEAD;
     if ((r = check_target(b, m)) != GH_REASON_NONE)
         goto bad;

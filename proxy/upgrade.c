@@ -61,7 +61,7 @@ enum gh_reason proxy__upgrade_request(struct proxy_conn *c, const char *head,
     if (!(m->flags & HTTP1_F_UPGRADE) || m->upgrade.len == 0)
         return GH_REASON_NONE; /* an Upgrade without Connection: upgrade is just removed */
     if (is_websocket(head, m->upgrade) && svc->ws_allowed) {
-        if (m->version != 11 || m->method.len != 3 || memcmp(head + m->method.off, "GET", 3) != 0 ||
+        if (m->version != 11 || !http1_method_is(head, m, "GET") ||
             m->framing != HTTP1_BODY_NONE || (m->flags & HTTP1_F_WS_DUP) ||
             !valid_key(head + m->ws_key.off, m->ws_key.len) ||
             !gh_strncaseeq(head + m->ws_version.off, m->ws_version.len, "13"))
