@@ -99,7 +99,7 @@ int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
         snprintf(err, errlen, "state-dir %s: %s", c->state_dir, strerror(errno));
         return -1;
     }
-    store = slides_store_open(dir, err, errlen);
+    store = slides_store_open(dir, c->slides_kek_file, err, errlen);
     if (store == NULL)
         return -1;
     return admin_token_load(dir, err, errlen);
@@ -232,8 +232,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     int have_session, fixed;
 
     if (uri == NULL || key == NULL || slides_meeting_by_uri(store, uri, &m) == -1 ||
-        strlen(key) != strlen(m.conference_key) ||
-        CRYPTO_memcmp(key, m.conference_key, strlen(key)) != 0) {
+        !slides_meeting_key_ok(&m, key)) {
         apps__security(conn, "POST", url, 404, "meeting-unknown", "URI or conference key");
         ret = not_found(conn);
         goto done;
@@ -507,10 +506,13 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     jstr(c->o, m->alias);
     gh_sbuf_printf(c->o, ",\"uri\":");
     jstr(c->o, m->uri);
-    gh_sbuf_printf(c->o, ",\"conference_key\":\"%s\",\"host_pin\":", m->conference_key);
-    jstr(c->o, m->policy.host_pin);
-    gh_sbuf_printf(c->o, ",\"guest_pin\":");
-    jstr(c->o, m->policy.guest_pin);
+    /* The key only in the answer to a creation: afterwards the store has
+     * its verifier alone, and PINs are never shown again. */
+    if (m->conference_key[0] != '\0')
+        gh_sbuf_printf(c->o, ",\"conference_key\":\"%s\"", m->conference_key);
+    gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s",
+                   m->policy.host_pin_v[0] ? "true" : "false",
+                   m->policy.guest_pin_v[0] ? "true" : "false");
     gh_sbuf_printf(c->o, ",\"authentication\":\"%s\",\"idp_group\":", auth[m->policy.auth & 3]);
     jstr(c->o, m->idp_group);
     gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\"}",
@@ -518,25 +520,34 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
                                                                 : "allowed-if-trusted");
 }
 
-static int meeting_from_form(const char *body, size_t len, struct slides_meeting *m, char *err,
-                             size_t errlen)
+/* The PINs of a form, in clear only here, on their way to verifiers. */
+struct typed_pins {
+    char host[33], guest[33];
+};
+
+static int meeting_from_form(const char *body, size_t len, struct slides_meeting *m,
+                             struct typed_pins *pins, char *err, size_t errlen)
 {
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
     const char *names[] = {"alias", "host_pin", "guest_pin", "idp_group"};
-    char *dst[] = {m->alias, m->policy.host_pin, m->policy.guest_pin, m->idp_group};
-    size_t sizes[] = {sizeof(m->alias), sizeof(m->policy.host_pin), sizeof(m->policy.guest_pin),
+    char *dst[] = {m->alias, pins->host, pins->guest, m->idp_group};
+    size_t sizes[] = {sizeof(m->alias), sizeof(pins->host), sizeof(pins->guest),
                       sizeof(m->idp_group)};
     char *v;
     size_t i;
 
     memset(m, 0, sizeof(*m));
+    memset(pins, 0, sizeof(*pins));
     for (i = 0; i < 4; i++) {
         v = gh_form_get(body, len, names[i]);
         if (v != NULL && gh_strlcpy(dst[i], v, sizes[i]) == -1) {
             snprintf(err, errlen, "%s is too long", names[i]);
+            gh_wipe(v, strlen(v));
             free(v);
             return -1;
         }
+        if (v != NULL)
+            gh_wipe(v, strlen(v));
         free(v);
     }
     v = gh_form_get(body, len, "authentication");
@@ -568,7 +579,10 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, co
     struct gh_sbuf o = {NULL, 0, 0};
     struct list_ctx c = {&o, 0};
     struct slides_meeting m;
+    struct typed_pins tp;
+    struct slides_pins pins = {tp.host, tp.guest};
     char err[256];
+    enum MHD_Result ret;
 
     if (!is_admin(conn))
         return not_found(conn);
@@ -579,17 +593,21 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, co
         return json(conn, 200, o.p);
     }
     if (strcmp(rest, "") == 0 && strcmp(method, "POST") == 0) {
-        if (meeting_from_form(rq->body.p ? rq->body.p : "", rq->body.len, &m, err,
-                                    sizeof(err)) == -1 ||
-            slides_meeting_create(store, &m, err, sizeof(err)) == -1) {
+        if (meeting_from_form(rq->body.p ? rq->body.p : "", rq->body.len, &m, &tp, err,
+                              sizeof(err)) == -1 ||
+            slides_meeting_create(store, &m, &pins, err, sizeof(err)) == -1) {
+            gh_wipe(&tp, sizeof(tp));
             gh_sbuf_printf(&o, "{\"error\":");
             jstr(&o, err);
             gh_sbuf_printf(&o, "}\n");
             return json(conn, 422, o.p);
         }
+        gh_wipe(&tp, sizeof(tp));
         add_meeting(&m, &c);
         gh_sbuf_printf(&o, "\n");
-        return json(conn, 201, o.p);
+        ret = json(conn, 201, o.p);
+        gh_wipe(m.conference_key, sizeof(m.conference_key));
+        return ret;
     }
     if (rest[0] == '/' && strcmp(method, "DELETE") == 0) {
         if (slides_meeting_by_alias(store, rest + 1, &m) == -1)

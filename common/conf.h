@@ -226,6 +226,7 @@ struct gh_conf {
     char *file;        /* owned; name used in messages */
     long long workers; /* 0 = auto, one per core */
     char *state_dir;   /* owned */
+    char *slides_kek_file; /* owned; NULL: STATE-DIR/conference/slides.kek, made when missing */
     char *error_log;   /* owned */
     char *access_log;  /* owned */
     char *security_log; /* owned */

@@ -1933,6 +1933,7 @@ void gh_conf_free(struct gh_conf *c)
     free(c->cas);
     free(c->file);
     free(c->state_dir);
+    free(c->slides_kek_file);
     free(c->error_log);
     free(c->access_log);
     free(c->security_log);

@@ -27,6 +27,7 @@
 #include "../common/kv.h"
 #include "../proxy/proxy.h"
 #include "../saml/saml.h"
+#include "../slides/slides.h"
 #include "../web-ui/webui.h"
 #include "main_int.h"
 
@@ -457,6 +458,12 @@ int main(int argc, char **argv)
                 return 1;
             }
             saml_sp_unref(sp);
+            if (c->slides_kek_file != NULL &&
+                slides_kek_check(c->slides_kek_file, err, sizeof(err)) == -1) {
+                fprintf(stderr, "slides-kek-file: %s\n", err);
+                gh_conf_free(c);
+                return 1;
+            }
             g = proxy_gen_new(c, check_resolver, err, sizeof(err));
             if (g == NULL) {
                 fprintf(stderr, "%s\n", err);

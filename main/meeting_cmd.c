@@ -10,6 +10,8 @@
  *        changes only what is given ("" removes a PIN); the alias and the
  *        invitation stay; --revoke-tokens makes everyone join again
  *   gatehouse meeting list [-c FILE]
+ *        the conference key is printed once, by create (the store keeps
+ *        only its verifier); PINs are shown as set or "-", never again
  *   gatehouse meeting end ALIAS [-c FILE]      keys and content shredded
  *   gatehouse meeting delete ALIAS [-c FILE]   the room too
  */
@@ -28,8 +30,9 @@ static void print_meeting(const struct slides_meeting *m, void *arg)
 {
     (void)arg;
     printf("%s\t%s\t%s\thost-pin=%s\tguest-pin=%s\tauth=%s\tidp-group=%s\tother=%s\n", m->alias,
-           m->uri, m->conference_key, m->policy.host_pin[0] ? m->policy.host_pin : "-",
-           m->policy.guest_pin[0] ? m->policy.guest_pin : "-", auth_names[m->policy.auth & 3],
+           m->uri, m->conference_key[0] ? m->conference_key : "-",
+           m->policy.host_pin_v[0] ? "set" : "-", m->policy.guest_pin_v[0] ? "set" : "-",
+           auth_names[m->policy.auth & 3],
            m->idp_group[0] ? m->idp_group : "-",
            m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all" : "allowed-if-trusted");
 }
@@ -41,7 +44,8 @@ int main_meeting_cmd(int argc, char **argv,
     struct slides_meeting m;
     struct slides_store *st;
     struct gh_conf *c;
-    char err[1024], dir[1100];
+    char err[1024], dir[1100], *kek = NULL, hpin[33] = "", gpin[33] = "";
+    struct slides_pins pins = {NULL, NULL};
     int i, rc = 1, revoke = 0;
     unsigned given = 0; /* which options set gives: a bit per field below */
     size_t k;
@@ -62,9 +66,9 @@ int main_meeting_cmd(int argc, char **argv,
         if (strcmp(o, "-c") == 0)
             path = v;
         else if (strcmp(o, "--host-pin") == 0)
-            given |= 1, gh_strlcpy(m.policy.host_pin, v, sizeof(m.policy.host_pin));
+            given |= 1, gh_strlcpy(hpin, v, sizeof(hpin)), pins.host = hpin;
         else if (strcmp(o, "--guest-pin") == 0)
-            given |= 2, gh_strlcpy(m.policy.guest_pin, v, sizeof(m.policy.guest_pin));
+            given |= 2, gh_strlcpy(gpin, v, sizeof(gpin)), pins.guest = gpin;
         else if (strcmp(o, "--idp-group") == 0)
             given |= 4, gh_strlcpy(m.idp_group, v, sizeof(m.idp_group));
         else if (strcmp(o, "--other") == 0 && strcmp(v, "disallow-all") == 0)
@@ -89,15 +93,17 @@ int main_meeting_cmd(int argc, char **argv,
         return 1;
     }
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
+    kek = c->slides_kek_file ? gh_strdup(c->slides_kek_file) : NULL;
     gh_conf_free(c);
-    st = slides_store_open(dir, err, sizeof(err));
+    st = slides_store_open(dir, kek, err, sizeof(err));
+    free(kek);
     if (st == NULL) {
         fprintf(stderr, "gatehouse meeting: %s\n", err);
         return 1;
     }
     if (strcmp(cmd, "create") == 0 && alias != NULL) {
         gh_strlcpy(m.alias, alias, sizeof(m.alias));
-        if (slides_meeting_create(st, &m, err, sizeof(err)) == 0) {
+        if (slides_meeting_create(st, &m, &pins, err, sizeof(err)) == 0) {
             print_meeting(&m, NULL);
             rc = 0;
         } else {
@@ -108,17 +114,13 @@ int main_meeting_cmd(int argc, char **argv,
         if (slides_meeting_by_alias(st, alias, &cur) == -1) {
             fprintf(stderr, "gatehouse meeting: no meeting '%s'\n", alias);
         } else {
-            if (given & 1)
-                memcpy(cur.policy.host_pin, m.policy.host_pin, sizeof(cur.policy.host_pin));
-            if (given & 2)
-                memcpy(cur.policy.guest_pin, m.policy.guest_pin, sizeof(cur.policy.guest_pin));
             if (given & 4)
                 memcpy(cur.idp_group, m.idp_group, sizeof(cur.idp_group));
             if (given & 8)
                 cur.policy.other = m.policy.other;
             if (given & 16)
                 cur.policy.auth = m.policy.auth;
-            if (slides_meeting_update(st, &cur, revoke, err, sizeof(err)) == 0) {
+            if (slides_meeting_update(st, &cur, &pins, revoke, err, sizeof(err)) == 0) {
                 print_meeting(&cur, NULL);
                 rc = 0;
             } else {
@@ -141,6 +143,9 @@ int main_meeting_cmd(int argc, char **argv,
         goto usage;
     }
     slides_store_close(st);
+    gh_wipe(hpin, sizeof(hpin));
+    gh_wipe(gpin, sizeof(gpin));
+    gh_wipe(&m, sizeof(m));
     return rc;
 usage:
     fprintf(stderr, "usage: gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]\n"

@@ -27,9 +27,27 @@ enum slides_other { SLIDES_OTHER_ALLOWED_IF_TRUSTED, SLIDES_OTHER_DISALLOW_ALL }
  * SIP/H.323 device. */
 enum slides_client { SLIDES_CLIENT_WEB, SLIDES_CLIENT_DEVICE };
 
+/* ---- secrets at rest (secrets.c) ---- */
+
+#define SLIDES_VERIFIER_MAX 112
+#define SLIDES_COST_MIN 10 /* log2 of scrypt's N */
+#define SLIDES_COST_MAX 20
+#define SLIDES_PIN_COST 14 /* a few digits: make each guess dear */
+#define SLIDES_KEY_COST 10 /* 128 random bits: no guessing reaches them */
+#define SLIDES_KEY_LEN 16
+#define SLIDES_KEK_LEN 32
+#define SLIDES_WRAPPED_LEN (1 + 12 + SLIDES_KEY_LEN + 16)
+
+/* A verifier of secret (scrypt, N = 2^log2n, a fresh salt): 0, or -1. */
+int slides_secret_hash(const char *secret, unsigned log2n, char out[SLIDES_VERIFIER_MAX]);
+/* 1 when secret matches verifier (constant-time compare); 0 otherwise,
+ * also for NULL, "" verifiers and malformed ones. */
+int slides_secret_check(const char *verifier, const char *secret);
+int slides_secret_is_verifier(const char *v);
+
 struct slides_policy {
-    char host_pin[33];  /* "" when none */
-    char guest_pin[33]; /* "" when none; only with a host PIN */
+    char host_pin_v[SLIDES_VERIFIER_MAX];  /* verifier; "" when none */
+    char guest_pin_v[SLIDES_VERIFIER_MAX]; /* verifier; "" when none; only with a host PIN */
     enum slides_auth auth;
     enum slides_other other;
 };
@@ -81,7 +99,9 @@ struct slides_meeting {
     int64_t id;
     char alias[65];
     char uri[120];            /* "gh-meet:<alias>.<64 random bits>", from the invitation */
-    char conference_key[33];  /* 128 random bits, from the invitation */
+    char conference_key[33];  /* 128 random bits, from the invitation: filled by
+                               * slides_meeting_create only; the store keeps key_v */
+    char key_v[SLIDES_VERIFIER_MAX]; /* the conference key's verifier */
     struct slides_policy policy;
     char idp_group[128];      /* the identity-provider group SSO uses */
     int64_t epoch;            /* bumped when the meeting ends: tokens die */
@@ -93,7 +113,7 @@ struct slides_resource {
     int64_t meeting;
     char name[256];
     int64_t size, stored;     /* plaintext bytes, stored (compressed + encrypted) bytes */
-    unsigned char key[16];    /* AES-128 key of this resource alone */
+    unsigned char key[16];    /* AES-128 key of this resource alone, unwrapped in memory */
 };
 
 struct slides_waiter {
@@ -103,19 +123,39 @@ struct slides_waiter {
     int state; /* 0 waiting, 1 admitted, 2 refused */
 };
 
+/* PINs as typed by a Host or an administrator: in memory only, on their
+ * way to verifiers. At creation NULL or "" is no PIN; at an update NULL
+ * keeps the room's PIN and "" removes it. */
+struct slides_pins {
+    const char *host, *guest;
+};
+
 /* Opens (creating) DIR/meetings.db and DIR/content/, and sweeps the content
- * folder: temp files of interrupted uploads and files no row names go. */
-struct slides_store *slides_store_open(const char *dir, char *err, size_t errlen);
+ * folder: temp files of interrupted uploads and files no row names go.
+ * The key-encryption key is kek_file, or DIR/slides.kek (made, 0600, when
+ * missing); a file group or others may read is refused. A database from
+ * before verifiers and wrapped keys is migrated here, in one transaction,
+ * and its WAL truncated. */
+struct slides_store *slides_store_open(const char *dir, const char *kek_file, char *err,
+                                       size_t errlen);
+/* The operator's key-encryption key file as slides_store_open would read
+ * it (gatehouse -t): 0, or -1 with err. */
+int slides_kek_check(const char *path, char *err, size_t errlen);
 void slides_store_close(struct slides_store *st);
-/* Fills m->uri, conference_key, id and created. -1 with err (validation). */
-int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, char *err,
-                          size_t errlen);
-/* Sets m->policy (PINs, authentication, Other participants) and
+/* Fills m->uri, conference_key (the only time it is known), key_v, the PIN
+ * verifiers, id and created. -1 with err (validation). */
+int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
+                          const struct slides_pins *pins, char *err, size_t errlen);
+/* Sets the PINs (pins; m->policy holds the room's current verifiers, as
+ * read from the store), authentication, Other participants and
  * m->idp_group of room m->id, checked as at creation; the alias, URI and
  * key of the invitation stay. revoke_tokens bumps the epoch: everyone in
  * the meeting must join again under the new rules. -1 with err. */
-int slides_meeting_update(struct slides_store *st, const struct slides_meeting *m,
-                          int revoke_tokens, char *err, size_t errlen);
+int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
+                          const struct slides_pins *pins, int revoke_tokens, char *err,
+                          size_t errlen);
+/* 1 when key is the room's conference key. */
+int slides_meeting_key_ok(const struct slides_meeting *m, const char *key);
 int slides_meeting_by_uri(struct slides_store *st, const char *uri, struct slides_meeting *m);
 int slides_meeting_by_alias(struct slides_store *st, const char *alias,
                             struct slides_meeting *m);
@@ -126,6 +166,9 @@ int slides_meeting_list(struct slides_store *st,
  * truncated), files unlinked, waiting room cleared, epoch bumped (every
  * token revoked); with delete_room the room itself goes too. */
 int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room);
+/* Each resource with its key unwrapped (wiped after fn returns); a key that
+ * does not unwrap (another key-encryption key) is logged and its resource
+ * left out. */
 int slides_resource_list(struct slides_store *st, int64_t meeting,
                          void (*fn)(const struct slides_resource *r, void *arg), void *arg);
 /* Without the key. */

@@ -11,6 +11,7 @@ struct slides_store {
     pthread_mutex_t mu;
     sqlite3 *db;
     char content_dir[1024];
+    unsigned char kek[SLIDES_KEK_LEN];
 };
 
 /* store.c */
@@ -19,6 +20,15 @@ int slides__resource_insert(struct slides_store *st, const char *id, int64_t mee
                             const char *name, int64_t size, int64_t stored,
                             const unsigned char key[16]);
 int slides__resource_known(struct slides_store *st, const char *id);
+
+/* secrets.c */
+int slides__kek_load(const char *dir, const char *path, unsigned char kek[SLIDES_KEK_LEN],
+                     char *err, size_t errlen);
+int slides__key_wrap(const unsigned char kek[SLIDES_KEK_LEN], const char *id,
+                     const unsigned char key[SLIDES_KEY_LEN], unsigned char out[SLIDES_WRAPPED_LEN]);
+/* 0 with key, or -1 (wrong key-encryption key, another row's key, damage). */
+int slides__key_unwrap(const unsigned char kek[SLIDES_KEK_LEN], const char *id,
+                       const unsigned char *w, size_t wlen, unsigned char key[SLIDES_KEY_LEN]);
 
 /* content.c */
 void slides__content_sweep(struct slides_store *st);

@@ -5,11 +5,16 @@
  * free page. One connection behind a mutex: meetings change at human pace,
  * and the content itself never goes through SQLite.
  *
- *   meetings   the virtual meeting rooms: alias, URI, conference key, PINs,
- *              authentication, IdP group, Other participants, epoch (bumped
- *              when a meeting ends, which revokes every join token)
+ *   meetings   the virtual meeting rooms: alias, URI, the verifiers of the
+ *              conference key and the PINs, authentication, IdP group,
+ *              Other participants, epoch (bumped when a meeting ends, which
+ *              revokes every join token)
  *   resources  slide files: 128-bit random id (also the file name), the
- *              meeting, name, sizes, and the AES-128 key
+ *              meeting, name, sizes, and the AES-128 key wrapped under the
+ *              key-encryption key (secrets.c)
+ *
+ * PRAGMA user_version 2 marks a database whose secrets are verifiers and
+ * wrapped keys; one from before (0) is migrated when it is opened.
  *   waiting    the waiting room: who waits, and whether a Host admitted them
  */
 #include <errno.h>
@@ -43,6 +48,9 @@ static const char schema[] =
     " id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
     " epoch INTEGER NOT NULL, name TEXT NOT NULL, state INTEGER NOT NULL, created INTEGER NOT NULL);";
 
+#define SECRETS_VERSION 2
+#define SECRETS_VERSION_SQL "PRAGMA user_version = 2" /* the same number */
+
 static void hex(const unsigned char *b, size_t n, char *out)
 {
     size_t i;
@@ -60,7 +68,150 @@ void slides__random_hex(char *out, size_t bytes)
     hex(b, bytes, out);
 }
 
-struct slides_store *slides_store_open(const char *dir, char *err, size_t errlen)
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* A statement that selects one row still to migrate: each step below
+ * migrates that row, so it drops out of the next select and the loop ends
+ * when none is left (no update runs under an open select). */
+#define OLD_MEETING                                                                            \
+    "SELECT id, conference_key, host_pin, guest_pin FROM meetings WHERE"                       \
+    " substr(conference_key, 1, 3) != 's1$' OR (host_pin != '' AND substr(host_pin, 1, 3) !="  \
+    " 's1$') OR (guest_pin != '' AND substr(guest_pin, 1, 3) != 's1$') LIMIT 1"
+#define OLD_RESOURCE "SELECT id, key FROM resources WHERE length(key) = 16 LIMIT 1"
+
+/* Each secret of one meeting still in clear becomes its verifier: 1 when a
+ * row was migrated, 0 when none is left, -1 with err. */
+static int migrate_meeting(sqlite3 *db, char *err, size_t errlen)
+{
+    static const unsigned costs[] = {SLIDES_KEY_COST, SLIDES_PIN_COST, SLIDES_PIN_COST};
+    char v[3][SLIDES_VERIFIER_MAX], clear[SLIDES_VERIFIER_MAX];
+    sqlite3_stmt *s = NULL;
+    int64_t id = 0;
+    int i, rc, found = 0;
+
+    if (sqlite3_prepare_v2(db, OLD_MEETING, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        found = 1;
+        id = sqlite3_column_int64(s, 0);
+        for (i = 0; i < 3; i++) {
+            const char *c = (const char *)sqlite3_column_text(s, i + 1);
+            gh_strlcpy(clear, c ? c : "", sizeof(clear));
+            if (clear[0] == '\0' || slides_secret_is_verifier(clear))
+                gh_strlcpy(v[i], clear, sizeof(v[i]));
+            else if (slides_secret_hash(clear, costs[i], v[i]) == -1)
+                found = -1;
+        }
+        gh_wipe(clear, sizeof(clear));
+    }
+    sqlite3_finalize(s);
+    if (found <= 0) {
+        if (found < 0)
+            snprintf(err, errlen, "migration: no verifier for meeting %lld", (long long)id);
+        return found;
+    }
+    s = NULL;
+    rc = sqlite3_prepare_v2(db,
+                            "UPDATE meetings SET conference_key = ?, host_pin = ?, guest_pin = ?"
+                            " WHERE id = ?",
+                            -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        for (i = 0; i < 3; i++)
+            sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, id);
+        rc = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return 1;
+}
+
+/* The same for one resource key still in clear: wrapped. */
+static int migrate_resource(struct slides_store *st, char *err, size_t errlen)
+{
+    unsigned char key[SLIDES_KEY_LEN], w[SLIDES_WRAPPED_LEN];
+    char id[33];
+    sqlite3_stmt *s = NULL;
+    int rc, found = 0;
+
+    if (sqlite3_prepare_v2(st->db, OLD_RESOURCE, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        gh_strlcpy(id, (const char *)sqlite3_column_text(s, 0), sizeof(id));
+        memcpy(key, sqlite3_column_blob(s, 1), sizeof(key));
+        found = slides__key_wrap(st->kek, id, key, w) == 0 ? 1 : -1;
+        gh_wipe(key, sizeof(key));
+    }
+    sqlite3_finalize(s);
+    if (found <= 0) {
+        if (found < 0)
+            snprintf(err, errlen, "migration: cannot wrap the key of %s", id);
+        return found;
+    }
+    s = NULL;
+    rc = sqlite3_prepare_v2(st->db, "UPDATE resources SET key = ? WHERE id = ?", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_blob(s, 1, w, sizeof(w), SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 1;
+}
+
+/* Clear secrets of a database from before SECRETS_VERSION become verifiers
+ * and wrapped keys, all in one transaction (a failure leaves the database
+ * as it was, and the store does not open); secure_delete overwrites the old
+ * cells, and the WAL, which still holds them, is truncated. */
+static int migrate(struct slides_store *st, char *err, size_t errlen)
+{
+    int rc = 0, meetings = 0, resources = 0;
+
+    if (user_version(st->db) >= SECRETS_VERSION)
+        return 0;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    while ((rc = migrate_meeting(st->db, err, errlen)) == 1)
+        meetings++;
+    if (rc == 0)
+        while ((rc = migrate_resource(st, err, errlen)) == 1)
+            resources++;
+    if (rc == 0 && (sqlite3_exec(st->db, SECRETS_VERSION_SQL, NULL, NULL, NULL) != SQLITE_OK ||
+                    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
+        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+        rc = -1;
+    }
+    if (rc != 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (meetings + resources > 0)
+        gh_log_info("conference: migrated %d meeting(s) to PIN and key verifiers and wrapped %d "
+                    "slide key(s)",
+                    meetings, resources);
+    return 0;
+}
+
+struct slides_store *slides_store_open(const char *dir, const char *kek_file, char *err,
+                                       size_t errlen)
 {
     struct slides_store *st;
     char path[1024], *msg = NULL;
@@ -70,6 +221,10 @@ struct slides_store *slides_store_open(const char *dir, char *err, size_t errlen
         return NULL;
     }
     st = gh_calloc(1, sizeof(*st));
+    if (slides__kek_load(dir, kek_file, st->kek, err, errlen) == -1) {
+        free(st);
+        return NULL;
+    }
     pthread_mutex_init(&st->mu, NULL);
     snprintf(st->content_dir, sizeof(st->content_dir), "%s/content", dir);
     if (mkdir(st->content_dir, 0700) == -1 && errno != EEXIST) {
@@ -90,6 +245,10 @@ struct slides_store *slides_store_open(const char *dir, char *err, size_t errlen
     }
     sqlite3_busy_timeout(st->db, 5000);
     chmod(path, 0600);
+    if (migrate(st, err, errlen) == -1) {
+        slides_store_close(st);
+        return NULL;
+    }
     slides__content_sweep(st);
     return st;
 }
@@ -100,6 +259,7 @@ void slides_store_close(struct slides_store *st)
         return;
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
+    gh_wipe(st->kek, sizeof(st->kek));
     free(st);
 }
 
@@ -109,12 +269,11 @@ static void read_meeting(sqlite3_stmt *s, struct slides_meeting *m)
     m->id = sqlite3_column_int64(s, 0);
     gh_strlcpy(m->alias, (const char *)sqlite3_column_text(s, 1), sizeof(m->alias));
     gh_strlcpy(m->uri, (const char *)sqlite3_column_text(s, 2), sizeof(m->uri));
-    gh_strlcpy(m->conference_key, (const char *)sqlite3_column_text(s, 3),
-               sizeof(m->conference_key));
-    gh_strlcpy(m->policy.host_pin, (const char *)sqlite3_column_text(s, 4),
-               sizeof(m->policy.host_pin));
-    gh_strlcpy(m->policy.guest_pin, (const char *)sqlite3_column_text(s, 5),
-               sizeof(m->policy.guest_pin));
+    gh_strlcpy(m->key_v, (const char *)sqlite3_column_text(s, 3), sizeof(m->key_v));
+    gh_strlcpy(m->policy.host_pin_v, (const char *)sqlite3_column_text(s, 4),
+               sizeof(m->policy.host_pin_v));
+    gh_strlcpy(m->policy.guest_pin_v, (const char *)sqlite3_column_text(s, 5),
+               sizeof(m->policy.guest_pin_v));
     m->policy.auth = (enum slides_auth)sqlite3_column_int(s, 6);
     m->policy.other = (enum slides_other)sqlite3_column_int(s, 7);
     gh_strlcpy(m->idp_group, (const char *)sqlite3_column_text(s, 8), sizeof(m->idp_group));
@@ -127,8 +286,11 @@ static void read_meeting(sqlite3_stmt *s, struct slides_meeting *m)
 
 static int valid_pin(const char *p)
 {
-    size_t i, n = strlen(p);
+    size_t i, n;
 
+    if (p == NULL)
+        return 1;
+    n = strlen(p);
     if (n > 20)
         return 0;
     for (i = 0; i < n; i++)
@@ -137,18 +299,44 @@ static int valid_pin(const char *p)
     return 1;
 }
 
-/* The join policy's own rules, for a new room and a changed one alike. */
-static int check_policy(const struct slides_meeting *m, char *err, size_t errlen)
+/* A PIN after the change: the typed one (new), or the room's verifier. */
+struct pin_after {
+    const char *typed; /* NULL: kept */
+    const char *verifier;
+};
+
+static int pin_set(const struct pin_after *p)
 {
-    if (!valid_pin(m->policy.host_pin) || !valid_pin(m->policy.guest_pin)) {
+    return p->typed ? p->typed[0] != '\0' : p->verifier[0] != '\0';
+}
+
+/* Whether the two PINs after the change are equal: compared in clear when
+ * both are typed, else the typed one against the other's verifier. */
+static int pins_equal(const struct pin_after *a, const struct pin_after *b)
+{
+    if (a->typed && b->typed)
+        return strcmp(a->typed, b->typed) == 0;
+    if (a->typed)
+        return slides_secret_check(b->verifier, a->typed);
+    if (b->typed)
+        return slides_secret_check(a->verifier, b->typed);
+    return 0; /* both kept: checked when they were set */
+}
+
+/* The join policy's own rules, for a new room and a changed one alike:
+ * m->policy holds the verifiers before the change, pins what changes. */
+static int check_policy(const struct slides_meeting *m, const struct pin_after *host,
+                        const struct pin_after *guest, char *err, size_t errlen)
+{
+    if (!valid_pin(host->typed) || !valid_pin(guest->typed)) {
         snprintf(err, errlen, "PINs are up to 20 digits");
         return -1;
     }
-    if (m->policy.guest_pin[0] != '\0' && m->policy.host_pin[0] == '\0') {
+    if (pin_set(guest) && !pin_set(host)) {
         snprintf(err, errlen, "a Guest PIN needs a Host PIN");
         return -1;
     }
-    if (m->policy.guest_pin[0] != '\0' && strcmp(m->policy.guest_pin, m->policy.host_pin) == 0) {
+    if (pin_set(guest) && pins_equal(host, guest)) {
         snprintf(err, errlen, "the Guest PIN must differ from the Host PIN");
         return -1;
     }
@@ -159,22 +347,52 @@ static int check_policy(const struct slides_meeting *m, char *err, size_t errlen
     return 0;
 }
 
-int slides_meeting_update(struct slides_store *st, const struct slides_meeting *m,
-                          int revoke_tokens, char *err, size_t errlen)
+/* The verifier a PIN gets: a typed one is hashed ("" stays none), a kept
+ * one stays. 0, or -1. */
+static int pin_verifier(const struct pin_after *p, char out[SLIDES_VERIFIER_MAX])
 {
+    if (p->typed == NULL) {
+        gh_strlcpy(out, p->verifier, SLIDES_VERIFIER_MAX);
+        return 0;
+    }
+    if (p->typed[0] == '\0') {
+        out[0] = '\0';
+        return 0;
+    }
+    return slides_secret_hash(p->typed, SLIDES_PIN_COST, out);
+}
+
+int slides_meeting_key_ok(const struct slides_meeting *m, const char *key)
+{
+    return slides_secret_check(m->key_v, key);
+}
+
+int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
+                          const struct slides_pins *pins, int revoke_tokens, char *err,
+                          size_t errlen)
+{
+    struct pin_after host = {pins ? pins->host : NULL, m->policy.host_pin_v};
+    struct pin_after guest = {pins ? pins->guest : NULL, m->policy.guest_pin_v};
+    char hv[SLIDES_VERIFIER_MAX], gv[SLIDES_VERIFIER_MAX];
     sqlite3_stmt *s = NULL;
     int rc;
 
-    if (check_policy(m, err, errlen) == -1)
+    if (check_policy(m, &host, &guest, err, errlen) == -1)
         return -1;
+    if (pin_verifier(&host, hv) == -1 || pin_verifier(&guest, gv) == -1) {
+        snprintf(err, errlen, "no PIN verifier (scrypt failed)");
+        return -1;
+    }
+    memcpy(m->policy.host_pin_v, hv, sizeof(hv));
+    memcpy(m->policy.guest_pin_v, gv, sizeof(gv));
     pthread_mutex_lock(&st->mu);
     rc = sqlite3_prepare_v2(st->db,
                             "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
                             " idp_group = ?, epoch = epoch + ? WHERE id = ?",
                             -1, &s, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, m->policy.host_pin, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, m->policy.guest_pin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 1, m->policy.host_pin_v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, m->policy.guest_pin_v, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 3, (int)m->policy.auth);
         sqlite3_bind_int(s, 4, (int)m->policy.other);
         sqlite3_bind_text(s, 5, m->idp_group, -1, SQLITE_STATIC);
@@ -192,9 +410,11 @@ int slides_meeting_update(struct slides_store *st, const struct slides_meeting *
     return rc;
 }
 
-int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, char *err,
-                          size_t errlen)
+int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
+                          const struct slides_pins *pins, char *err, size_t errlen)
 {
+    struct pin_after host = {pins && pins->host ? pins->host : "", ""};
+    struct pin_after guest = {pins && pins->guest ? pins->guest : "", ""};
     sqlite3_stmt *s = NULL;
     const char *p;
     char rnd[33];
@@ -210,12 +430,18 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, cha
             snprintf(err, errlen, "alias: lower-case letters, digits, '-', '_' and '.' only");
             return -1;
         }
-    if (check_policy(m, err, errlen) == -1)
+    if (check_policy(m, &host, &guest, err, errlen) == -1)
         return -1;
     /* The URI and the key of the invitation: unique, random, not HTTP. */
     slides__random_hex(rnd, 8);
     snprintf(m->uri, sizeof(m->uri), "gh-meet:%s.%s", m->alias, rnd);
     slides__random_hex(m->conference_key, 16);
+    if (slides_secret_hash(m->conference_key, SLIDES_KEY_COST, m->key_v) == -1 ||
+        pin_verifier(&host, m->policy.host_pin_v) == -1 ||
+        pin_verifier(&guest, m->policy.guest_pin_v) == -1) {
+        snprintf(err, errlen, "no verifier (scrypt failed)");
+        return -1;
+    }
     m->created = (int64_t)time(NULL);
     m->epoch = 1;
     pthread_mutex_lock(&st->mu);
@@ -226,9 +452,9 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m, cha
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, m->alias, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, m->uri, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, m->conference_key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 4, m->policy.host_pin, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, m->policy.guest_pin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, m->key_v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, m->policy.host_pin_v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, m->policy.guest_pin_v, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 6, (int)m->policy.auth);
         sqlite3_bind_int(s, 7, (int)m->policy.other);
         sqlite3_bind_text(s, 8, m->idp_group, -1, SQLITE_STATIC);
@@ -357,9 +583,12 @@ int slides__resource_insert(struct slides_store *st, const char *id, int64_t mee
                             const char *name, int64_t size, int64_t stored,
                             const unsigned char key[16])
 {
+    unsigned char w[SLIDES_WRAPPED_LEN];
     sqlite3_stmt *s = NULL;
     int rc;
 
+    if (slides__key_wrap(st->kek, id, key, w) == -1)
+        return -1;
     pthread_mutex_lock(&st->mu);
     rc = sqlite3_prepare_v2(st->db,
                             "INSERT INTO resources(id, meeting, name, size, stored, key, created)"
@@ -371,7 +600,7 @@ int slides__resource_insert(struct slides_store *st, const char *id, int64_t mee
         sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, size);
         sqlite3_bind_int64(s, 5, stored);
-        sqlite3_bind_blob(s, 6, key, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 6, w, sizeof(w), SQLITE_STATIC);
         sqlite3_bind_int64(s, 7, (int64_t)time(NULL));
         rc = sqlite3_step(s);
     }
@@ -400,8 +629,13 @@ int slides_resource_list(struct slides_store *st, int64_t meeting,
             gh_strlcpy(r.name, (const char *)sqlite3_column_text(s, 2), sizeof(r.name));
             r.size = sqlite3_column_int64(s, 3);
             r.stored = sqlite3_column_int64(s, 4);
-            if (sqlite3_column_bytes(s, 5) == 16)
-                memcpy(r.key, sqlite3_column_blob(s, 5), 16);
+            if (slides__key_unwrap(st->kek, r.id, sqlite3_column_blob(s, 5),
+                                   (size_t)sqlite3_column_bytes(s, 5), r.key) == -1) {
+                gh_log_err("conference: the key of resource %s does not unwrap (another "
+                           "key-encryption key?); left out",
+                           r.id);
+                continue;
+            }
             fn(&r, arg);
             gh_wipe(r.key, sizeof(r.key));
             n++;

@@ -27,14 +27,14 @@
 
 static struct slides_store *store;
 
-int webui__meetings_open(const char *state_dir, char *err, size_t errlen)
+int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen)
 {
     char dir[1100];
 
     if (store != NULL)
         return 0;
     snprintf(dir, sizeof(dir), "%s/conference", state_dir);
-    store = slides_store_open(dir, err, errlen);
+    store = slides_store_open(dir, kek_file, err, errlen);
     return store ? 0 : -1;
 }
 
@@ -96,8 +96,8 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     webui__js(c->o, m->uri);
     gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s,\"authentication\":\"%s\","
                          "\"idp_group\":",
-                   m->policy.host_pin[0] ? "true" : "false",
-                   m->policy.guest_pin[0] ? "true" : "false", auth[m->policy.auth & 3]);
+                   m->policy.host_pin_v[0] ? "true" : "false",
+                   m->policy.guest_pin_v[0] ? "true" : "false", auth[m->policy.auth & 3]);
     webui__js(c->o, m->idp_group);
     gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"content\":[",
                    m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
@@ -127,20 +127,27 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
 {
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
     struct slides_meeting m;
-    char a[16] = "none", other[32] = "allowed-if-trusted", err[256];
+    char a[16] = "none", other[32] = "allowed-if-trusted", err[256], hpin[33] = "",
+         gpin[33] = "";
+    struct slides_pins pins = {hpin, gpin};
     struct gh_sbuf o = {NULL, 0, 0};
+    enum MHD_Result ret;
     size_t i;
+    int rc;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not create meetings");
     memset(&m, 0, sizeof(m));
     if (field(body, blen, "alias", m.alias, sizeof(m.alias)) == -1 ||
-        field(body, blen, "host_pin", m.policy.host_pin, sizeof(m.policy.host_pin)) == -1 ||
-        field(body, blen, "guest_pin", m.policy.guest_pin, sizeof(m.policy.guest_pin)) == -1 ||
+        field(body, blen, "host_pin", hpin, sizeof(hpin)) == -1 ||
+        field(body, blen, "guest_pin", gpin, sizeof(gpin)) == -1 ||
         field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
         field(body, blen, "authentication", a, sizeof(a)) == -1 ||
-        field(body, blen, "other_participants", other, sizeof(other)) == -1)
+        field(body, blen, "other_participants", other, sizeof(other)) == -1) {
+        gh_wipe(hpin, sizeof(hpin));
+        gh_wipe(gpin, sizeof(gpin));
         return webui__json(conn, 422, "error", "a field is too long");
+    }
     for (i = 0; i < 4 && strcmp(a, auth[i]) != 0; i++)
         ;
     if (i == 4)
@@ -150,7 +157,10 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
         m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
     else if (strcmp(other, "allowed-if-trusted") != 0)
         return webui__json(conn, 422, "error", "other_participants: allowed-if-trusted or disallow-all");
-    if (slides_meeting_create(store, &m, err, sizeof(err)) == -1) {
+    rc = slides_meeting_create(store, &m, &pins, err, sizeof(err));
+    gh_wipe(hpin, sizeof(hpin));
+    gh_wipe(gpin, sizeof(gpin));
+    if (rc == -1) {
         webui__audit(conn, s, "meeting-create", m.alias, "", "", "invalid");
         return webui__json(conn, 422, "error", err);
     }
@@ -160,8 +170,11 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     webui__js(&o, m.alias);
     gh_sbuf_printf(&o, ",\"uri\":");
     webui__js(&o, m.uri);
+    /* The only time the key is known: the store keeps its verifier. */
     gh_sbuf_printf(&o, ",\"conference_key\":\"%s\"}\n", m.conference_key);
-    return webui__send(conn, 201, "application/json", o.p, o.len, NULL);
+    gh_wipe(m.conference_key, sizeof(m.conference_key));
+    ret = webui__send(conn, 201, "application/json", o.p, o.len, NULL);
+    return ret;
 }
 
 /* Fields not sent stay as they are; the alias, URI and key never change
@@ -171,16 +184,19 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
 {
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
     struct slides_meeting m;
-    char a[16] = "", other[32] = "", revoke[4] = "", err[256], after[160];
+    char a[16] = "", other[32] = "", revoke[4] = "", err[256], after[160], hpin[33], gpin[33];
+    struct slides_pins pins = {NULL, NULL};
     size_t i;
-    int hp, gp;
+    int hp, gp, rc;
 
     if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
         return webui__json(conn, 403, "error", "your role may not change meetings");
     if (slides_meeting_by_alias(store, alias, &m) == -1)
         return webui__json(conn, 404, "error", "no such meeting");
-    hp = field(body, blen, "host_pin", m.policy.host_pin, sizeof(m.policy.host_pin));
-    gp = field(body, blen, "guest_pin", m.policy.guest_pin, sizeof(m.policy.guest_pin));
+    hp = field(body, blen, "host_pin", hpin, sizeof(hpin));
+    gp = field(body, blen, "guest_pin", gpin, sizeof(gpin));
+    pins.host = hp == 1 ? hpin : NULL;
+    pins.guest = gp == 1 ? gpin : NULL;
     if (hp == -1 || gp == -1 ||
         field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
         field(body, blen, "authentication", a, sizeof(a)) == -1 ||
@@ -211,7 +227,12 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
     snprintf(after, sizeof(after), "authentication %s, host PIN %s, guest PIN %s%s",
              auth[m.policy.auth & 3], hp ? "changed" : "kept", gp ? "changed" : "kept",
              revoke[0] == '1' ? ", tokens revoked" : "");
-    if (slides_meeting_update(store, &m, revoke[0] == '1', err, sizeof(err)) == -1) {
+    rc = slides_meeting_update(store, &m, &pins, revoke[0] == '1', err, sizeof(err));
+    if (hp == 1)
+        gh_wipe(hpin, sizeof(hpin));
+    if (gp == 1)
+        gh_wipe(gpin, sizeof(gpin));
+    if (rc == -1) {
         gh_wipe(&m, sizeof(m));
         webui__audit(conn, s, "meeting-modify", alias, "", after, "invalid");
         return webui__json(conn, 422, "error", err);

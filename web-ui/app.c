@@ -91,7 +91,7 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
         snprintf(err, errlen, "%s: cannot open", audit);
         return -1;
     }
-    if (webui__meetings_open(c->state_dir, err, errlen) == -1)
+    if (webui__meetings_open(c->state_dir, c->slides_kek_file, err, errlen) == -1)
         return -1;
     if (webui_user_count(users) == 0)
         gh_log_warn("admin: no users yet; create one with "

@@ -128,7 +128,7 @@ enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, con
                                const struct webui_session *s, const char *body, size_t blen);
 
 /* api_meetings.c */
-int webui__meetings_open(const char *state_dir, char *err, size_t errlen);
+int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen);
 void webui__meetings_close(void);
 enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
                                     const char *method, const struct webui_session *s,

@@ -574,8 +574,8 @@ def meetings_cli_set_changes_the_rules_of_a_live_room(env):
         return subprocess.run([GATEHOUSE, "meeting", "set", "cli-room", "-c", c.gh.conf] +
                               list(args), capture_output=True, text=True, cwd=env.dir)
     r = cli("--host-pin", "4321")
-    check(r.returncode == 0 and "host-pin=4321" in r.stdout and "guest-pin=5678" in r.stdout,
-          "set: %r %r" % (r.stdout, r.stderr))
+    check(r.returncode == 0 and "host-pin=set" in r.stdout and "guest-pin=set" in r.stdout and
+          "4321" not in r.stdout and "5678" not in r.stdout, "set: %r %r" % (r.stdout, r.stderr))
     check(c.join(m, pin="1234")[1].get("role") != "host", "the old Host PIN still works")
     check(c.join(m, pin="4321")[1].get("role") == "host", "the new Host PIN does not")
     check(c.manifest(host)[0] == 200, "a token died without --revoke-tokens")
@@ -587,3 +587,181 @@ def meetings_cli_set_changes_the_rules_of_a_live_room(env):
     r = subprocess.run([GATEHOUSE, "meeting", "set", "no-room", "--host-pin", "1", "-c",
                         c.gh.conf], capture_output=True, text=True, cwd=env.dir)
     check(r.returncode == 1 and "no meeting" in r.stderr, "unknown room: %r" % r.stderr)
+
+
+def folder_holds(folder, needles):
+    """Which of needles (bytes) occur in any file under folder: what a copy
+    of the state folder gives away."""
+    found = set()
+    for root, _, names in os.walk(folder):
+        for n in names:
+            with open(os.path.join(root, n), "rb") as f:
+                data = f.read()
+            found |= {k for k, v in needles.items() if v in data}
+    return found
+
+
+def secrets_of(m, pins, man):
+    """The clear forms a stolen folder must not show: PINs, the conference
+    key, and each slide key raw, in hex and in base64."""
+    import base64
+    s = {"pin " + p: p.encode() for p in pins}
+    s["conference key"] = m["conference_key"].encode()
+    for r in man["resources"]:
+        raw = base64.b64decode(r["key"])
+        s.update({"key of %s" % r["name"]: raw, "key of %s (hex)" % r["name"]: raw.hex().encode(),
+                  "key of %s (base64)" % r["name"]: r["key"].encode()})
+    return s
+
+
+@test
+def meetings_state_folder_holds_no_pin_and_no_key(env):
+    """A copy of the conference state folder (database, WAL, content, key
+    file aside) holds no PIN, no conference key and no slide key: the rooms
+    keep verifiers, the resources keys wrapped under slides.kek (0600).
+    Joins, a PIN change by the CLI and decryption still work from them, and
+    neither admin listing shows a PIN or the key."""
+    c = Conference(env)
+    pins = ["73910584622", "84620193755", "51302468971"]
+    m = c.create(alias="vault", host_pin=pins[0], guest_pin=pins[1])
+    host, _ = c.token(m, pin=pins[0])
+    files = {"a.png": os.urandom(5000), "b.txt": b"minutes " * 3000}
+    for name, data in files.items():
+        check(c.upload(host, name, data)[0] == 201, "upload %s" % name)
+    r = subprocess.run([GATEHOUSE, "meeting", "set", "vault", "--host-pin", pins[2], "-c",
+                        c.gh.conf], capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 0 and "host-pin=set" in r.stdout and pins[2] not in r.stdout,
+          "set: %r %r" % (r.stdout, r.stderr))
+    check(c.join(m, pin=pins[0])[0] == 403, "the old Host PIN still joins")
+    guest, j = c.token(m, pin=pins[1])
+    st, man = c.manifest(guest)
+    check(st == 200 and len(man["resources"]) == 2, "manifest: %d %r" % (st, man))
+    for res in man["resources"]:
+        check(decrypt(c.fetch(guest, res["url"])[2], res["key"]) == files[res["name"]],
+              "%s does not decrypt" % res["name"])
+    kek = os.path.join(c.state, "slides.kek")
+    check(os.stat(kek).st_mode & 0o777 == 0o600, "slides.kek mode %o" % os.stat(kek).st_mode)
+    st, h, body = c.req("/api/v1/admin/meetings", token=c.admin)
+    listing = json.loads(body)["meetings"][0]
+    check(st == 200 and "conference_key" not in listing and listing["host_pin_set"] is True and
+          all(p.encode() not in body for p in pins), "admin listing: %r" % body)
+    r = subprocess.run([GATEHOUSE, "meeting", "list", "-c", c.gh.conf], capture_output=True,
+                       text=True, cwd=env.dir)
+    check(r.returncode == 0 and m["conference_key"] not in r.stdout and
+          all(p not in r.stdout for p in pins), "meeting list: %r" % r.stdout)
+    secrets = secrets_of(m, pins, man)
+    with open(kek, "rb") as f:
+        secrets["the key-encryption key"] = f.read().strip()
+    check(len(secrets) == 1 + 3 + 6 + 1, "%r" % list(secrets))
+    # What reached the disk: the folder, except the two files that are keys.
+    copy = env.path("stolen")
+    subprocess.run(["cp", "-a", c.state, copy], check=True)
+    os.unlink(os.path.join(copy, "slides.kek"))
+    os.unlink(os.path.join(copy, "admin.token"))
+    leaked = folder_holds(copy, secrets)
+    check(not leaked, "the state folder holds: %s" % sorted(leaked))
+    check(folder_holds(copy, {"alias": b"vault"}) == {"alias"}, "the search finds nothing at all")
+
+
+OLD_SCHEMA = """
+CREATE TABLE meetings(id INTEGER PRIMARY KEY, alias TEXT NOT NULL UNIQUE, uri TEXT NOT NULL UNIQUE,
+ conference_key TEXT NOT NULL, host_pin TEXT NOT NULL, guest_pin TEXT NOT NULL,
+ auth INTEGER NOT NULL, other INTEGER NOT NULL, idp_group TEXT NOT NULL,
+ epoch INTEGER NOT NULL DEFAULT 1, created INTEGER NOT NULL);
+CREATE TABLE resources(id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id)
+ ON DELETE CASCADE, name TEXT NOT NULL, size INTEGER NOT NULL, stored INTEGER NOT NULL,
+ key BLOB NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE waiting(id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id)
+ ON DELETE CASCADE, epoch INTEGER NOT NULL, name TEXT NOT NULL, state INTEGER NOT NULL,
+ created INTEGER NOT NULL);
+"""
+
+
+@test
+def meetings_database_from_before_is_migrated_on_start(env):
+    """A state folder written the way gatehouse stored meetings before (PINs,
+    conference key and slide key in clear; made here with sqlite3 and the
+    content encrypted here with Python's AES-GCM): at start the secrets
+    become verifiers and wrapped keys; the room, its PINs and its slide keep
+    working; the clear values are gone from every file."""
+    import base64
+    state = env.path("gatehouse-state/conference")
+    os.makedirs(os.path.join(state, "content"), mode=0o700)
+    conf_key, pins = os.urandom(16).hex(), ["90817263545", "46372819056"]
+    slide_key, rid, plain = os.urandom(16), os.urandom(16).hex(), b"old slide " * 500
+    iv = os.urandom(12)
+    stored = b"GHS1" + iv + AESGCM(slide_key).encrypt(iv, zlib.compress(plain), None)
+    with open(os.path.join(state, "content", rid), "wb") as f:
+        f.write(stored)
+    db = sqlite3.connect(os.path.join(state, "meetings.db"))
+    db.executescript(OLD_SCHEMA)
+    uri = "gh-meet:legacy.0123456789abcdef"
+    db.execute("INSERT INTO meetings VALUES(1, 'legacy', ?, ?, ?, ?, 0, 0, '', 1, 0)",
+               (uri, conf_key, pins[0], pins[1]))
+    db.execute("INSERT INTO resources VALUES(?, 1, 'old.txt', ?, ?, ?, 0)",
+               (rid, len(plain), len(stored), slide_key))
+    db.commit()
+    db.close()
+    old = {"pin " + p: p.encode() for p in pins}
+    old.update({"conference key": conf_key.encode(), "slide key": slide_key})
+    check(folder_holds(state, old) == set(old), "the old folder is not in clear")
+    c = Conference(env)
+    # The migration runs before the appliance says it is ready.
+    check("migrated 1 meeting(s) to PIN and key verifiers and wrapped 1 slide key(s)" in
+          c.gh.output(), "no migration logged: %r" % c.gh.output()[-600:])
+    m = {"uri": uri, "conference_key": conf_key}
+    check(c.join(m, pin="0000")[0] == 403, "a wrong PIN joins after migration")
+    guest, j = c.token(m, pin=pins[1])
+    check(j["role"] == "guest", "guest PIN: %r" % j)
+    st, man = c.manifest(guest)
+    check(st == 200 and [r["name"] for r in man["resources"]] == ["old.txt"], "%r" % man)
+    res = man["resources"][0]
+    check(base64.b64decode(res["key"]) == slide_key, "the slide key changed")
+    check(decrypt(c.fetch(guest, res["url"])[2], res["key"]) == plain, "old slide unreadable")
+    left = folder_holds(state, old)
+    check(not left, "still in clear after migration: %s" % sorted(left))
+    db = sqlite3.connect(os.path.join(state, "meetings.db"))
+    check(db.execute("PRAGMA user_version").fetchone()[0] == 2, "user_version not raised")
+    db.close()
+
+
+@test
+def meetings_operator_kek_file_is_checked_and_used(env):
+    """slides-kek-file: a key file that group or others may read, or that is
+    not 64 hex digits, fails gatehouse -t and the start with the file's
+    name; a good one is used as it is (no slides.kek made in the state
+    folder) and a slide uploaded under it decrypts."""
+    kek = env.path("operator.kek")
+    with open(kek, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(kek, 0o644)
+    conf = env.write("t.conf", base_conf(env, extra="slides-kek-file %s" % kek))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 1 and "operator.kek" in r.stderr and "chmod 600" in r.stderr,
+          "-t with a readable key file: %r" % r.stderr)
+    try:
+        r = subprocess.run([GATEHOUSE, "-c", conf], capture_output=True, text=True, cwd=env.dir,
+                           timeout=20)
+    except subprocess.TimeoutExpired:
+        check(False, "gatehouse started with a key file others may read")
+    check(r.returncode != 0 and "chmod 600" in r.stderr, "start: %r" % r.stderr[-400:])
+    os.chmod(kek, 0o600)
+    with open(kek, "w") as f:
+        f.write("00" * 31 + "\n")
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 1 and "64 lower-case hex" in r.stderr, "-t short key: %r" % r.stderr)
+    with open(kek, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 0, "-t with a good key file: %r" % r.stderr)
+    c = Conference(env, extra="slides-kek-file %s" % kek)
+    check(not os.path.exists(os.path.join(c.state, "slides.kek")), "slides.kek made anyway")
+    m = c.create(alias="op")
+    host, _ = c.token(m)
+    check(c.upload(host, "x.bin", b"payload " * 100)[0] == 201, "upload")
+    st, man = c.manifest(host)
+    res = man["resources"][0]
+    check(decrypt(c.fetch(host, res["url"])[2], res["key"]) == b"payload " * 100, "decrypt")

@@ -61,6 +61,7 @@ TEST(slides_store_content_roundtrip_and_sweep)
 {
     char dir[] = "/tmp/gh-unit-slides-XXXXXX", err[256], id[33], path[300];
     struct slides_meeting m;
+    struct slides_pins pins = {NULL, NULL};
     struct slides_resource r;
     struct slides_store *st;
     struct slides_upload *up;
@@ -70,26 +71,27 @@ TEST(slides_store_content_roundtrip_and_sweep)
     int fd;
 
     CHECK(mkdtemp(dir) != NULL);
-    st = slides_store_open(dir, err, sizeof(err));
+    st = slides_store_open(dir, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
     memset(&m, 0, sizeof(m));
     gh_strlcpy(m.alias, "Bad Alias", sizeof(m.alias));
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "alias with a space");
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), -1, "alias with a space");
     gh_strlcpy(m.alias, "ok", sizeof(m.alias));
-    gh_strlcpy(m.policy.guest_pin, "12", sizeof(m.policy.guest_pin));
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "guest PIN without host PIN");
-    gh_strlcpy(m.policy.host_pin, "12", sizeof(m.policy.host_pin));
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "equal PINs");
-    gh_strlcpy(m.policy.host_pin, "1x", sizeof(m.policy.host_pin));
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "non-digit PIN");
-    memset(&m.policy, 0, sizeof(m.policy));
+    pins.guest = "12";
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), -1,
+             "guest PIN without host PIN");
+    pins.host = "12";
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), -1, "equal PINs");
+    pins.host = "1x";
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), -1, "non-digit PIN");
+    pins.host = pins.guest = NULL;
     m.policy.auth = SLIDES_AUTH_BOTH;
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "SSO without a group");
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), -1, "SSO without a group");
     m.policy.auth = SLIDES_AUTH_NONE;
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), 0, "valid meeting");
-    CHECK_EQ(slides_meeting_create(st, &m, err, sizeof(err)), -1, "duplicate alias");
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), 0, "valid meeting");
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), -1, "duplicate alias");
     for (i = 0; i < sizeof(data); i++)
         data[i] = (unsigned char)(i % 251 < 200 ? 'a' + i % 7 : i * 31);
     up = slides_upload_begin(st, m.id, "s.bin", err, sizeof(err));
@@ -131,7 +133,7 @@ TEST(slides_store_content_roundtrip_and_sweep)
     if (fd != -1)
         close(fd);
     slides_store_close(st);
-    st = slides_store_open(dir, err, sizeof(err));
+    st = slides_store_open(dir, NULL, err, sizeof(err));
     CHECK(st != NULL);
     CHECK(access(path, F_OK) == -1);
     fd = slides_content_open(st, id, &size);
