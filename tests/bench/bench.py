@@ -1241,13 +1241,16 @@ def main_only():
     Each run appends its own subsection (date, commit, the per-key tables
     and their tie and goal paragraphs) to CONSEC of docs/performance.md and
     keeps the runs before, so runs made one after another stand side by side."""
+    # The commit and the time are taken before the rounds: the binary is
+    # the one built at the start, whatever the tree becomes meanwhile.
+    rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    started = time.strftime("%Y-%m-%d %H:%M")
     ca, cert, key, combined = setup_certs()
     b1, b2 = start_backends(cert, key)
     per_key = {kind: key_type_run(kind, False, b1, b2, ca, {}) for kind in KEYS}
-    rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    sub = ["### %s, gatehouse %s, %d rounds of %d s" % (
-        time.strftime("%Y-%m-%d %H:%M"), rev, ROUNDS, SECS), ""]
+    sub = ["### %s to %s, gatehouse %s, %d rounds of %d s" % (
+        started, time.strftime("%H:%M"), rev, ROUNDS, SECS), ""]
     for kind in KEYS:
         r = per_key[kind]
         sub += ["#### " + KEY_LABEL[kind], "", main_table.table(r["_runs"], r["_idle"]), "",
