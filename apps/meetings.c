@@ -11,11 +11,14 @@
  *   POST /api/v1/meetings/waiting/<id>/admit|refuse
  *   POST /api/v1/meetings/leave             Bearer token: revoked
  *   POST /api/v1/meetings/end               Bearer Host token: keys and content shredded
- *   GET|POST /api/v1/admin/meetings, DELETE /api/v1/admin/meetings/<alias>
+ *   GET|POST /api/v1/admin/meetings, DELETE /api/v1/admin/meetings/<alias>,
+ *   POST /api/v1/admin/meetings/<alias>/reopen
  *                                           Bearer admin token (state-dir/conference/admin.token)
  *
  * Anything that does not name a meeting, token or resource the caller may
- * see answers the same 404, so URLs and meetings cannot be enumerated.
+ * see answers the same 404, so URLs and meetings cannot be enumerated. A
+ * meeting that has ended answers 410 meeting-ended to its invitation, its
+ * tokens and its waiting room until it is reopened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,14 +89,33 @@ static int admin_token_load(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+static void warn_room(const struct slides_meeting *m, void *arg)
+{
+    const struct gh_conf *c = arg;
+
+    if (m->idp_group[0] != '\0' && gh_conf_idp_group_find(c, m->idp_group) == NULL)
+        gh_log_warn("conference: room %s names identity-provider-group '%s', which the "
+                    "configuration does not define: nobody can join it by SSO",
+                    m->alias, m->idp_group);
+}
+
+/* Rooms the configuration (a new one, at a reload) has left without their
+ * group: the start goes on, the log says which (gatehouse -t refuses). */
+static void warn_rooms(const struct gh_conf *c)
+{
+    slides_meeting_list(store, warn_room, (void *)(uintptr_t)c);
+}
+
 int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
 {
     char dir[1024];
 
     token_ttl_ms = c->join_token_timeout;
     max_upload = c->max_upload_size;
-    if (store != NULL)
+    if (store != NULL) {
+        warn_rooms(c);
         return 0; /* the state folder is read at start only */
+    }
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
     if (mkdir(c->state_dir, 0700) == -1 && errno != EEXIST) {
         snprintf(err, errlen, "state-dir %s: %s", c->state_dir, strerror(errno));
@@ -102,6 +124,7 @@ int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
     store = slides_store_open(dir, c->slides_kek_file, err, errlen);
     if (store == NULL)
         return -1;
+    warn_rooms(c);
     return admin_token_load(dir, err, errlen);
 }
 
@@ -135,6 +158,17 @@ static enum MHD_Result not_found(struct MHD_Connection *conn)
     return json(conn, 404, gh_strdup(NOT_FOUND));
 }
 
+#define ENDED "{\"outcome\":\"meeting-ended\",\"message\":\"This meeting has ended.\"}\n"
+
+/* 410 for whoever comes to a meeting that has ended: the invitation, a
+ * token or a waiting-room entry of it; logged like every refusal. */
+static enum MHD_Result ended(struct MHD_Connection *conn, const char *method, const char *url,
+                             const struct slides_meeting *m)
+{
+    apps__security(conn, method, url, 410, "meeting-ended", m->alias);
+    return json(conn, 410, gh_strdup(ENDED));
+}
+
 static const char *bearer(struct MHD_Connection *conn)
 {
     const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -152,11 +186,12 @@ static int is_admin(struct MHD_Connection *conn)
            CRYPTO_memcmp(b, admin_token, 64) == 0;
 }
 
+/* 0, SLIDES_ENDED (m filled) or -1, as slides_token_check. */
 static int token_of(struct MHD_Connection *conn, struct slides_token *t, struct slides_meeting *m)
 {
     const char *b = bearer(conn);
 
-    return b != NULL && slides_token_check(store, b, t, m) == 0 ? 0 : -1;
+    return b != NULL ? slides_token_check(store, b, t, m) : -1;
 }
 
 static const char *role_name(enum slides_role r)
@@ -237,6 +272,10 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         ret = not_found(conn);
         goto done;
     }
+    if (m.ended != 0) {
+        ret = ended(conn, "POST", url, &m);
+        goto done;
+    }
     memset(&q, 0, sizeof(q));
     q.client = client && strcmp(client, "device") == 0 ? SLIDES_CLIENT_DEVICE : SLIDES_CLIENT_WEB;
     q.sso_capable = !(client && strcmp(client, "web-legacy") == 0);
@@ -315,7 +354,11 @@ static enum MHD_Result waiting_poll(struct MHD_Connection *conn, const char *wid
     struct slides_meeting m;
 
     if (slides_waiting_get(store, wid, &w) == -1 ||
-        slides_meeting_by_id(store, w.meeting, &m) == -1 || m.epoch != w.epoch)
+        slides_meeting_by_id(store, w.meeting, &m) == -1)
+        return not_found(conn);
+    if (w.state == 3)
+        return ended(conn, "GET", "/api/v1/meetings/waiting/", &m);
+    if (m.epoch != w.epoch)
         return not_found(conn);
     if (w.state == 0)
         return json(conn, 202, gh_strdup("{\"outcome\":\"waiting-room\"}\n"));
@@ -380,11 +423,15 @@ static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
     struct MHD_Response *resp;
     int64_t size = 0, off = 0, len = 0;
     enum MHD_Result ret;
-    int fd, whole;
+    int fd, whole, rc;
 
-    /* Token, resource, and the two of the same meeting; else the same 404. */
-    if (token_of(conn, &t, &m) == -1 || slides_resource_get(store, id, &r) == -1 ||
-        r.meeting != m.id || (fd = slides_content_open(store, id, &size)) == -1)
+    /* Token, resource, and the two of the same meeting; else the same 404
+     * (410 to a token of a meeting that has ended: its content is gone). */
+    rc = token_of(conn, &t, &m);
+    if (rc == SLIDES_ENDED)
+        return ended(conn, "GET", "/api/v1/content/", &m);
+    if (rc == -1 || slides_resource_get(store, id, &r) == -1 || r.meeting != m.id ||
+        (fd = slides_content_open(store, id, &size)) == -1)
         return not_found(conn);
     whole = slides_parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"), size,
                                &off, &len);
@@ -434,7 +481,11 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
     if (!rq->started) {
         const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
         rq->started = 1;
-        if (token_of(conn, &t, &m) == -1 || t.role != SLIDES_HOST) {
+        int rc = token_of(conn, &t, &m);
+        if (rc == SLIDES_ENDED) {
+            rq->status = 410;
+            gh_strlcpy(rq->err, m.alias, sizeof(rq->err)); /* for the log at the end */
+        } else if (rc == -1 || t.role != SLIDES_HOST) {
             rq->status = 404;
         } else if (name == NULL || name[0] == '\0' || strlen(name) > 200 || strchr(name, '/') ||
                    strchr(name, '\\')) {
@@ -466,6 +517,10 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
     }
     if (rq->status == 404)
         return not_found(conn);
+    if (rq->status == 410) {
+        apps__security(conn, "POST", url, 410, "meeting-ended", rq->err);
+        return json(conn, 410, gh_strdup(ENDED));
+    }
     if (rq->status != 0 || rq->up == NULL) {
         struct gh_sbuf o = {NULL, 0, 0};
         if (rq->status == 507 || rq->status == 500)
@@ -573,8 +628,19 @@ static int meeting_from_form(const char *body, size_t len, struct slides_meeting
     return 0;
 }
 
+/* A room may name only a group the running configuration defines: else
+ * nobody could ever join it by SSO. 1 with err when missing. */
+static int group_missing(const struct saml_sp *sp, const char *group, char *err, size_t errlen)
+{
+    if (group[0] == '\0' || (sp != NULL && saml_group_exists(sp, group)))
+        return 0;
+    snprintf(err, errlen, "identity-provider-group '%s' is not defined in the configuration",
+             group);
+    return 1;
+}
+
 static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, const char *rest,
-                             struct apps__req *rq)
+                             struct apps__req *rq, const struct saml_sp *sp)
 {
     struct gh_sbuf o = {NULL, 0, 0};
     struct list_ctx c = {&o, 0};
@@ -595,6 +661,7 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, co
     if (strcmp(rest, "") == 0 && strcmp(method, "POST") == 0) {
         if (meeting_from_form(rq->body.p ? rq->body.p : "", rq->body.len, &m, &tp, err,
                               sizeof(err)) == -1 ||
+            group_missing(sp, m.idp_group, err, sizeof(err)) ||
             slides_meeting_create(store, &m, &pins, err, sizeof(err)) == -1) {
             gh_wipe(&tp, sizeof(tp));
             gh_sbuf_printf(&o, "{\"error\":");
@@ -612,9 +679,23 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, co
     if (rest[0] == '/' && strcmp(method, "DELETE") == 0) {
         if (slides_meeting_by_alias(store, rest + 1, &m) == -1)
             return not_found(conn);
-        if (slides_meeting_end(store, m.id, 1) == -1)
+        if (slides_meeting_end(store, m.id, 1, NULL) == -1)
             return json(conn, 500, gh_strdup("{\"error\":\"store\"}\n"));
         return json(conn, 200, gh_strdup("{\"deleted\":true}\n"));
+    }
+    if (rest[0] == '/' && strcmp(method, "POST") == 0) {
+        const char *act = strchr(rest + 1, '/');
+        char alias[80];
+        if (act == NULL || strcmp(act, "/reopen") != 0 || (size_t)(act - rest - 1) >= sizeof(alias))
+            return not_found(conn);
+        memcpy(alias, rest + 1, (size_t)(act - rest - 1));
+        alias[act - rest - 1] = '\0';
+        if (slides_meeting_by_alias(store, alias, &m) == -1)
+            return not_found(conn);
+        if (slides_meeting_reopen(store, m.id) == -1)
+            return json(conn, 409, gh_strdup("{\"error\":\"the meeting has not ended\"}\n"));
+        gh_log_info("conference: meeting %s reopened", m.alias);
+        return json(conn, 200, gh_strdup("{\"reopened\":true}\n"));
     }
     return not_found(conn);
 }
@@ -623,9 +704,10 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
                                        const char *method, const char *data, size_t *size,
                                        struct apps__req *rq, struct saml_sp *sp)
 {
-    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0, rc;
     struct slides_token t;
     struct slides_meeting m;
+    struct slides_end_report er;
 
     if (store == NULL)
         return json(conn, 503, gh_strdup("{\"error\":\"meetings unavailable\"}\n"));
@@ -642,14 +724,17 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
     if (rq->too_big)
         return json(conn, 413, gh_strdup("{\"error\":\"form too large\"}\n"));
     if (strncmp(url, "/api/v1/admin/meetings", 22) == 0)
-        return admin(conn, method, url + 22, rq);
+        return admin(conn, method, url + 22, rq, sp);
     if (post && strcmp(url, "/api/v1/meetings/join") == 0)
         return join(conn, rq, sp, url);
     if (get && strncmp(url, "/api/v1/meetings/waiting/", 25) == 0 && strchr(url + 25, '/') == NULL)
         return waiting_poll(conn, url + 25);
     if (get && strncmp(url, "/api/v1/content/", 16) == 0)
         return content(conn, url + 16);
-    if (token_of(conn, &t, &m) == -1)
+    rc = token_of(conn, &t, &m);
+    if (rc == SLIDES_ENDED)
+        return ended(conn, method, url, &m);
+    if (rc == -1)
         return not_found(conn);
     if (get && strcmp(url, "/api/v1/meetings/manifest") == 0)
         return manifest(conn, &t, &m);
@@ -681,10 +766,15 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
                                                         : "{\"refused\":true}\n"));
     }
     if (post && strcmp(url, "/api/v1/meetings/end") == 0) {
-        if (slides_meeting_end(store, m.id, 0) == -1)
+        struct gh_sbuf o = {NULL, 0, 0};
+        if (slides_meeting_end(store, m.id, 0, &er) == -1)
             return json(conn, 500, gh_strdup("{\"error\":\"store\"}\n"));
-        gh_log_info("conference: meeting %s ended; its keys and content are shredded", m.alias);
-        return json(conn, 200, gh_strdup("{\"ended\":true}\n"));
+        gh_log_info("conference: meeting %s ended by a Host: %d resource(s) shredded (keys and "
+                    "files), %d waiting participant(s) told, every join token revoked",
+                    m.alias, er.resources, er.waiting);
+        gh_sbuf_printf(&o, "{\"ended\":true,\"resources_shredded\":%d,\"waiting_told\":%d}\n",
+                       er.resources, er.waiting);
+        return json(conn, 200, o.p);
     }
     return not_found(conn);
 }

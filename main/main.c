@@ -167,6 +167,39 @@ static void reload(void)
 /* Every certificate block loads (key matches, chain in order, valid now),
  * used by a service or not: a block added for later must not hide a
  * broken pair until the day a service names it. */
+struct rooms_check {
+    const struct gh_conf *c;
+    char *err;
+    size_t errlen;
+    int bad;
+};
+
+static void room_group(const char *alias, const char *group, void *arg)
+{
+    struct rooms_check *rc = arg;
+
+    if (rc->bad || group == NULL || group[0] == '\0' || gh_conf_idp_group_find(rc->c, group))
+        return;
+    snprintf(rc->err, rc->errlen,
+             "%s/conference/meetings.db: room '%s' names identity-provider-group '%s', which "
+             "the configuration does not define (nobody could join it by SSO)",
+             rc->c->state_dir, alias, group);
+    rc->bad = 1;
+}
+
+/* The rooms of the state folder against the groups of this configuration:
+ * a group removed while a room still names it fails -t. */
+static int check_rooms(const struct gh_conf *c, char *err, size_t errlen)
+{
+    struct rooms_check rc = {c, err, errlen, 0};
+    char dir[1100];
+
+    snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
+    if (slides_rooms_scan(dir, room_group, &rc, err, errlen) == -1)
+        return -1;
+    return rc.bad ? -1 : 0;
+}
+
 static int check_certificates(const struct gh_conf *c, char *err, size_t errlen)
 {
     size_t i;
@@ -458,6 +491,11 @@ int main(int argc, char **argv)
                 return 1;
             }
             saml_sp_unref(sp);
+            if (check_rooms(c, err, sizeof(err)) == -1) {
+                fprintf(stderr, "%s\n", err);
+                gh_conf_free(c);
+                return 1;
+            }
             if (c->slides_kek_file != NULL &&
                 slides_kek_check(c->slides_kek_file, err, sizeof(err)) == -1) {
                 fprintf(stderr, "slides-kek-file: %s\n", err);

@@ -12,7 +12,9 @@
  *   gatehouse meeting list [-c FILE]
  *        the conference key is printed once, by create (the store keeps
  *        only its verifier); PINs are shown as set or "-", never again
- *   gatehouse meeting end ALIAS [-c FILE]      keys and content shredded
+ *   gatehouse meeting end ALIAS [-c FILE]      keys and content shredded, says how much;
+ *        joins, tokens and waiters then get meeting-ended
+ *   gatehouse meeting reopen ALIAS [-c FILE]   an ended meeting takes joins again
  *   gatehouse meeting delete ALIAS [-c FILE]   the room too
  */
 #include <stdio.h>
@@ -29,12 +31,14 @@ static const char *const auth_names[] = {"none", "hosts", "guests", "both"};
 static void print_meeting(const struct slides_meeting *m, void *arg)
 {
     (void)arg;
-    printf("%s\t%s\t%s\thost-pin=%s\tguest-pin=%s\tauth=%s\tidp-group=%s\tother=%s\n", m->alias,
+    printf("%s\t%s\t%s\thost-pin=%s\tguest-pin=%s\tauth=%s\tidp-group=%s\tother=%s\tstate=%s\n",
+           m->alias,
            m->uri, m->conference_key[0] ? m->conference_key : "-",
            m->policy.host_pin_v[0] ? "set" : "-", m->policy.guest_pin_v[0] ? "set" : "-",
            auth_names[m->policy.auth & 3],
            m->idp_group[0] ? m->idp_group : "-",
-           m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all" : "allowed-if-trusted");
+           m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all" : "allowed-if-trusted",
+           m->ended ? "ended" : "open");
 }
 
 int main_meeting_cmd(int argc, char **argv,
@@ -92,6 +96,16 @@ int main_meeting_cmd(int argc, char **argv,
         fprintf(stderr, "gatehouse meeting: %s\n", err);
         return 1;
     }
+    /* A room naming a group the configuration lacks could never be joined
+     * by SSO: refused here, as by the admin APIs and gatehouse -t. */
+    if ((given & 4) && m.idp_group[0] != '\0' && gh_conf_idp_group_find(c, m.idp_group) == NULL) {
+        fprintf(stderr,
+                "gatehouse meeting: identity-provider-group '%s' is not defined in the "
+                "configuration\n",
+                m.idp_group);
+        gh_conf_free(c);
+        return 1;
+    }
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
     kek = c->slides_kek_file ? gh_strdup(c->slides_kek_file) : NULL;
     gh_conf_free(c);
@@ -132,12 +146,27 @@ int main_meeting_cmd(int argc, char **argv,
         slides_meeting_list(st, print_meeting, NULL);
         rc = 0;
     } else if ((strcmp(cmd, "end") == 0 || strcmp(cmd, "delete") == 0) && alias != NULL) {
+        struct slides_end_report er;
+        if (slides_meeting_by_alias(st, alias, &m) == -1) {
+            fprintf(stderr, "gatehouse meeting: no meeting '%s'\n", alias);
+        } else if (slides_meeting_end(st, m.id, cmd[0] == 'd', &er) == 0) {
+            /* Say what went, so the operator knows the end took. */
+            printf("%s %s: %d resource(s) shredded (keys and files), %d waiting participant(s) "
+                   "%s, every join token revoked%s\n",
+                   cmd[0] == 'd' ? "deleted" : "ended", alias, er.resources, er.waiting,
+                   cmd[0] == 'd' ? "removed" : "told it ended",
+                   cmd[0] == 'd' ? "; the room is gone" : "; joins now get meeting-ended");
+            rc = 0;
+        } else {
+            fprintf(stderr, "gatehouse meeting: the store refused\n");
+        }
+    } else if (strcmp(cmd, "reopen") == 0 && alias != NULL) {
         if (slides_meeting_by_alias(st, alias, &m) == -1)
             fprintf(stderr, "gatehouse meeting: no meeting '%s'\n", alias);
-        else if (slides_meeting_end(st, m.id, cmd[0] == 'd') == 0)
-            rc = 0;
+        else if (slides_meeting_reopen(st, m.id) == 0)
+            rc = printf("reopened %s: joins are taken again\n", alias) > 0 ? 0 : 1;
         else
-            fprintf(stderr, "gatehouse meeting: the store refused\n");
+            fprintf(stderr, "gatehouse meeting: '%s' has not ended\n", alias);
     } else {
         slides_store_close(st);
         goto usage;
@@ -153,6 +182,6 @@ usage:
                     "         [--other allowed-if-trusted|disallow-all] [-c FILE]\n"
                     "       gatehouse meeting set ALIAS [the options of create] [--revoke-tokens]\n"
                     "         [-c FILE]\n"
-                    "       gatehouse meeting list|end ALIAS|delete ALIAS [-c FILE]\n");
+                    "       gatehouse meeting list|end ALIAS|reopen ALIAS|delete ALIAS [-c FILE]\n");
     return 2;
 }

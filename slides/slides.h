@@ -106,6 +106,7 @@ struct slides_meeting {
     char idp_group[128];      /* the identity-provider group SSO uses */
     int64_t epoch;            /* bumped when the meeting ends: tokens die */
     int64_t created;
+    int64_t ended;            /* unix seconds it ended; 0 while it takes joins */
 };
 
 struct slides_resource {
@@ -120,7 +121,7 @@ struct slides_waiter {
     char id[33];
     int64_t meeting, epoch;
     char name[128];
-    int state; /* 0 waiting, 1 admitted, 2 refused */
+    int state; /* 0 waiting, 1 admitted, 2 refused, 3 the meeting ended */
 };
 
 /* PINs as typed by a Host or an administrator: in memory only, on their
@@ -138,6 +139,12 @@ struct slides_pins {
  * and its WAL truncated. */
 struct slides_store *slides_store_open(const char *dir, const char *kek_file, char *err,
                                        size_t errlen);
+/* Each room's alias and identity-provider group ("" for none) from
+ * DIR/meetings.db, opened read-only: nothing is made or migrated (gatehouse
+ * -t, and the check at start). 0, also without a database; -1 with err. */
+int slides_rooms_scan(const char *dir,
+                      void (*fn)(const char *alias, const char *group, void *arg), void *arg,
+                      char *err, size_t errlen);
 /* The operator's key-encryption key file as slides_store_open would read
  * it (gatehouse -t): 0, or -1 with err. */
 int slides_kek_check(const char *path, char *err, size_t errlen);
@@ -162,10 +169,21 @@ int slides_meeting_by_alias(struct slides_store *st, const char *alias,
 int slides_meeting_by_id(struct slides_store *st, int64_t id, struct slides_meeting *m);
 int slides_meeting_list(struct slides_store *st,
                         void (*fn)(const struct slides_meeting *m, void *arg), void *arg);
+/* What ending a meeting did, for the one who ended it. */
+struct slides_end_report {
+    int resources;  /* keys and files shredded */
+    int waiting;    /* participants still waiting, told it ended */
+    int64_t epoch;  /* the new epoch: tokens of any before it are dead */
+};
 /* Ends the meeting: resource keys and rows deleted (secure_delete, WAL
- * truncated), files unlinked, waiting room cleared, epoch bumped (every
- * token revoked); with delete_room the room itself goes too. */
-int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room);
+ * truncated), files unlinked, epoch bumped (every token revoked), ended
+ * set: joins, tokens and waiters then get "meeting ended" until it is
+ * reopened. With delete_room the room itself goes too. rep may be NULL. */
+int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
+                       struct slides_end_report *rep);
+/* An ended room takes joins again (old tokens stay dead). 0, or -1 when
+ * the room had not ended. */
+int slides_meeting_reopen(struct slides_store *st, int64_t id);
 /* Each resource with its key unwrapped (wiped after fn returns); a key that
  * does not unwrap (another key-encryption key) is logged and its resource
  * left out. */
@@ -227,7 +245,9 @@ struct slides_token {
 int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
                        char out[SLIDES_TOKEN_HEX + 1]);
 /* 0 when the token exists, has not expired, and its meeting still has the
- * epoch it was issued in; m receives the meeting. */
+ * epoch it was issued in; m receives the meeting. SLIDES_ENDED when its
+ * meeting has ended since (m filled), -1 otherwise. */
+#define SLIDES_ENDED (-2)
 int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
                        struct slides_meeting *m);
 void slides_token_revoke(const char *tok);

@@ -16,6 +16,7 @@
  * PRAGMA user_version 2 marks a database whose secrets are verifiers and
  * wrapped keys; one from before (0) is migrated when it is opened.
  *   waiting    the waiting room: who waits, and whether a Host admitted them
+ *              (or the meeting ended while they waited)
  */
 #include <errno.h>
 #include <openssl/rand.h>
@@ -39,7 +40,8 @@ static const char schema[] =
     " id INTEGER PRIMARY KEY, alias TEXT NOT NULL UNIQUE, uri TEXT NOT NULL UNIQUE,"
     " conference_key TEXT NOT NULL, host_pin TEXT NOT NULL, guest_pin TEXT NOT NULL,"
     " auth INTEGER NOT NULL, other INTEGER NOT NULL, idp_group TEXT NOT NULL,"
-    " epoch INTEGER NOT NULL DEFAULT 1, created INTEGER NOT NULL);"
+    " epoch INTEGER NOT NULL DEFAULT 1, created INTEGER NOT NULL,"
+    " ended INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS resources("
     " id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
     " name TEXT NOT NULL, size INTEGER NOT NULL, stored INTEGER NOT NULL, key BLOB NOT NULL,"
@@ -180,8 +182,18 @@ static int migrate_resource(struct slides_store *st, char *err, size_t errlen)
  * cells, and the WAL, which still holds them, is truncated. */
 static int migrate(struct slides_store *st, char *err, size_t errlen)
 {
+    sqlite3_stmt *s = NULL;
     int rc = 0, meetings = 0, resources = 0;
 
+    /* The end of a meeting is kept (ended, unix seconds) since a later
+     * version: added to a table made before it. */
+    if (sqlite3_prepare_v2(st->db, "SELECT ended FROM meetings LIMIT 0", -1, &s, NULL) != SQLITE_OK &&
+        sqlite3_exec(st->db, "ALTER TABLE meetings ADD COLUMN ended INTEGER NOT NULL DEFAULT 0",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    sqlite3_finalize(s);
     if (user_version(st->db) >= SECRETS_VERSION)
         return 0;
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -253,6 +265,34 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file, ch
     return st;
 }
 
+int slides_rooms_scan(const char *dir,
+                      void (*fn)(const char *alias, const char *group, void *arg), void *arg,
+                      char *err, size_t errlen)
+{
+    char path[1100];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    struct stat sb;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/meetings.db", dir);
+    if (stat(path, &sb) == -1 && errno == ENOENT)
+        return 0; /* no rooms yet */
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "SELECT alias, idp_group FROM meetings ORDER BY alias", -1,
+                                &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1), arg);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 void slides_store_close(struct slides_store *st)
 {
     if (st == NULL)
@@ -279,10 +319,11 @@ static void read_meeting(sqlite3_stmt *s, struct slides_meeting *m)
     gh_strlcpy(m->idp_group, (const char *)sqlite3_column_text(s, 8), sizeof(m->idp_group));
     m->epoch = sqlite3_column_int64(s, 9);
     m->created = sqlite3_column_int64(s, 10);
+    m->ended = sqlite3_column_int64(s, 11);
 }
 
 #define MEETING_COLS "id, alias, uri, conference_key, host_pin, guest_pin, auth, other, " \
-                     "idp_group, epoch, created"
+                     "idp_group, epoch, created, ended"
 
 static int valid_pin(const char *p)
 {
@@ -544,31 +585,58 @@ static int exec1(struct slides_store *st, const char *sql, int64_t a)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room)
+/* exec1 with the number of rows it changed, or -1. */
+static int exec1_n(struct slides_store *st, const char *sql, int64_t a)
 {
+    return exec1(st, sql, a) == 0 ? sqlite3_changes(st->db) : -1;
+}
+
+int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
+                       struct slides_end_report *rep)
+{
+    struct slides_end_report r = {0, 0, 0};
     sqlite3_stmt *s = NULL;
-    char ids[256][33];
-    int n = 0, i, rc;
+    char (*ids)[33] = NULL;
+    size_t n = 0, cap = 0, i;
+    int rc;
 
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db, "SELECT id FROM resources WHERE meeting = ?", -1, &s, NULL) ==
         SQLITE_OK) {
         sqlite3_bind_int64(s, 1, id);
-        while (n < 256 && sqlite3_step(s) == SQLITE_ROW)
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (n == cap) {
+                void *more = realloc(ids, (cap ? 2 * cap : 64) * sizeof(*ids));
+                if (more == NULL)
+                    abort();
+                ids = more;
+                cap = cap ? 2 * cap : 64;
+            }
             gh_strlcpy(ids[n++], (const char *)sqlite3_column_text(s, 0), sizeof(ids[0]));
+        }
     }
     sqlite3_finalize(s);
     /* Keys first (crypto-shredding: without them the files are noise),
-     * then the files; the epoch bump revokes every token at once. */
-    rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
-                 exec1(st, "DELETE FROM resources WHERE meeting = ?", id) == 0 &&
-                 exec1(st, "DELETE FROM waiting WHERE meeting = ?", id) == 0 &&
-                 exec1(st, delete_room ? "DELETE FROM meetings WHERE id = ?"
-                                       : "UPDATE meetings SET epoch = epoch + 1 WHERE id = ?",
-                       id) == 0 &&
-                 sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
-             ? 0
-             : -1;
+     * then the files; the epoch bump revokes every token at once. Those
+     * still waiting are told the meeting ended (state 3) until it reopens. */
+    rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    if (rc == 0)
+        rc = r.resources = exec1_n(st, "DELETE FROM resources WHERE meeting = ?", id);
+    if (rc >= 0)
+        rc = r.waiting = exec1_n(st, delete_room ? "DELETE FROM waiting WHERE meeting = ?"
+                                                 : "UPDATE waiting SET state = 3 WHERE meeting = ?"
+                                                   " AND state != 3",
+                                 id);
+    if (rc >= 0 && delete_room)
+        rc = exec1_n(st, "DELETE FROM meetings WHERE id = ?", id) == 1 ? 0 : -1;
+    else if (rc >= 0)
+        rc = exec1_n(st, "UPDATE meetings SET epoch = epoch + 1, ended = CAST(strftime('%s')"
+                         " AS INTEGER) WHERE id = ?",
+                     id) == 1
+                 ? 0
+                 : -1;
+    if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = -1;
     if (rc == -1)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     else
@@ -576,6 +644,30 @@ int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room)
     pthread_mutex_unlock(&st->mu);
     for (i = 0; rc == 0 && i < n; i++)
         slides__content_unlink(st, ids[i]);
+    free(ids);
+    if (rc == 0 && rep != NULL) {
+        struct slides_meeting m;
+        r.epoch = !delete_room && slides_meeting_by_id(st, id, &m) == 0 ? m.epoch : 0;
+        *rep = r;
+    }
+    return rc;
+}
+
+int slides_meeting_reopen(struct slides_store *st, int64_t id)
+{
+    int rc;
+
+    pthread_mutex_lock(&st->mu);
+    rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+                 exec1_n(st, "UPDATE meetings SET ended = 0 WHERE id = ? AND ended != 0", id) ==
+                     1 &&
+                 exec1_n(st, "DELETE FROM waiting WHERE meeting = ? AND state = 3", id) >= 0 &&
+                 sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+             ? 0
+             : -1;
+    if (rc == -1)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }
 

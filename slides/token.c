@@ -58,9 +58,10 @@ int slides_token_check(struct slides_store *st, const char *tok, struct slides_t
         gh_kv_rec_get(key, sizeof(key), t, sizeof(*t), 0, NULL) != (long)sizeof(*t))
         return -1;
     t->name[sizeof(t->name) - 1] = '\0';
-    if (t->expires <= (int64_t)time(NULL) || slides_meeting_by_id(st, t->meeting, m) == -1 ||
-        m->epoch != t->epoch)
+    if (t->expires <= (int64_t)time(NULL) || slides_meeting_by_id(st, t->meeting, m) == -1)
         return -1;
+    if (m->epoch != t->epoch)
+        return m->ended != 0 ? SLIDES_ENDED : -1;
     return 0;
 }
 

@@ -12,11 +12,14 @@
  *   POST /api/v1/meetings/<alias>/end        keys and content shredded, tokens revoked
  *                                            (operators and admins)
  *   POST /api/v1/meetings/<alias>/delete     the room too (admins)
+ *   POST /api/v1/meetings/<alias>/reopen     an ended meeting takes joins again (operators
+ *                                            and admins)
  *   POST /api/v1/meetings/<alias>/waiting/<id>/admit|refuse   (operators and admins)
  *
  * Content is listed by name and size only: resource keys never leave the
  * conference application's manifest.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,41 @@
 #include "webui_int.h"
 
 static struct slides_store *store;
+
+/* The identity-provider groups of the running configuration: a room may
+ * name only one of them (set at start and at every reload). */
+static pthread_mutex_t groups_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **groups;
+static size_t ngroups;
+
+void webui__meetings_groups(const struct gh_conf *c)
+{
+    size_t i;
+
+    pthread_mutex_lock(&groups_mu);
+    for (i = 0; i < ngroups; i++)
+        free(groups[i]);
+    free(groups);
+    groups = c->nidp_groups ? gh_calloc(c->nidp_groups, sizeof(*groups)) : NULL;
+    for (i = 0; i < c->nidp_groups; i++)
+        groups[i] = gh_strdup(c->idp_groups[i].name);
+    ngroups = c->nidp_groups;
+    pthread_mutex_unlock(&groups_mu);
+}
+
+static int group_known(const char *g)
+{
+    size_t i;
+    int found = g[0] == '\0';
+
+    pthread_mutex_lock(&groups_mu);
+    for (i = 0; !found && i < ngroups; i++)
+        found = strcmp(groups[i], g) == 0;
+    pthread_mutex_unlock(&groups_mu);
+    return found;
+}
+
+#define NO_GROUP "the configuration defines no identity-provider-group of that name"
 
 int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen)
 {
@@ -40,8 +78,17 @@ int webui__meetings_open(const char *state_dir, const char *kek_file, char *err,
 
 void webui__meetings_close(void)
 {
+    size_t i;
+
     slides_store_close(store);
     store = NULL;
+    pthread_mutex_lock(&groups_mu);
+    for (i = 0; i < ngroups; i++)
+        free(groups[i]);
+    free(groups);
+    groups = NULL;
+    ngroups = 0;
+    pthread_mutex_unlock(&groups_mu);
 }
 
 struct ctx {
@@ -99,9 +146,10 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
                    m->policy.host_pin_v[0] ? "true" : "false",
                    m->policy.guest_pin_v[0] ? "true" : "false", auth[m->policy.auth & 3]);
     webui__js(c->o, m->idp_group);
-    gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"content\":[",
+    gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"ended\":%lld,\"content\":[",
                    m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
-                                                                : "allowed-if-trusted");
+                                                                : "allowed-if-trusted",
+                   (long long)m->ended);
     slides_resource_list(store, m->id, add_res, &r);
     gh_sbuf_printf(c->o, "],\"waiting\":[");
     slides_waiting_list(store, m->id, add_waiter, &w);
@@ -153,6 +201,11 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     if (i == 4)
         return webui__json(conn, 422, "error", "authentication: none, hosts, guests or both");
     m.policy.auth = (enum slides_auth)i;
+    if (!group_known(m.idp_group)) {
+        gh_wipe(hpin, sizeof(hpin));
+        gh_wipe(gpin, sizeof(gpin));
+        return webui__json(conn, 422, "error", NO_GROUP);
+    }
     if (strcmp(other, "disallow-all") == 0)
         m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
     else if (strcmp(other, "allowed-if-trusted") != 0)
@@ -205,6 +258,10 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
         gh_wipe(&m, sizeof(m));
         return webui__json(conn, 422, "error", "a field is too long");
     }
+    if (!group_known(m.idp_group)) {
+        gh_wipe(&m, sizeof(m));
+        return webui__json(conn, 422, "error", NO_GROUP);
+    }
     if (a[0] != '\0') {
         for (i = 0; i < 4 && strcmp(a, auth[i]) != 0; i++)
             ;
@@ -248,8 +305,9 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
 {
     const char *rest = url + strlen("/api/v1/meetings"), *slash;
     struct slides_meeting m;
-    char alias[80];
-    int del;
+    struct slides_end_report er;
+    char alias[80], after[120];
+    int del, reopen;
 
     if (store == NULL)
         return webui__json(conn, 503, "error", "the meeting store is not open");
@@ -298,16 +356,27 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
         return webui__json(conn, 200, admit ? "admitted" : "refused", wid);
     }
     del = strcmp(slash, "/delete") == 0;
-    if (!del && strcmp(slash, "/end") != 0)
+    reopen = strcmp(slash, "/reopen") == 0;
+    if (!del && !reopen && strcmp(slash, "/end") != 0)
         return webui__json(conn, 404, "error", "not found");
     if (!webui_allowed(s->role, del ? WEBUI_CONFIG_WRITE : WEBUI_SERVER_STATE))
         return webui__json(conn, 403, "error", "your role may not do this");
     if (slides_meeting_by_alias(store, alias, &m) == -1)
         return webui__json(conn, 404, "error", "no such meeting");
-    if (slides_meeting_end(store, m.id, del) == -1) {
+    if (reopen) {
+        if (slides_meeting_reopen(store, m.id) == -1) {
+            webui__audit(conn, s, "meeting-reopen", alias, "", "", "not ended");
+            return webui__json(conn, 409, "error", "the meeting has not ended");
+        }
+        webui__audit(conn, s, "meeting-reopen", alias, "", "", "ok");
+        return webui__json(conn, 200, "reopened", alias);
+    }
+    if (slides_meeting_end(store, m.id, del, &er) == -1) {
         webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "failed");
         return webui__json(conn, 500, "error", "the store refused");
     }
-    webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "ok");
+    snprintf(after, sizeof(after), "%d resource(s) shredded, %d waiting told, tokens revoked",
+             er.resources, er.waiting);
+    webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", after, "ok");
     return webui__json(conn, 200, del ? "deleted" : "ended", alias);
 }

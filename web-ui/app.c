@@ -64,6 +64,7 @@ void webui_reconfigure(const struct gh_conf *c)
     p.lock = c->admin_lockout_time / 1000;
     p.failures = (int)c->admin_lockout_failures;
     webui_set_policy(&p);
+    webui__meetings_groups(c);
 }
 
 int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *err,

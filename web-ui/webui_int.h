@@ -129,6 +129,8 @@ enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, con
 
 /* api_meetings.c */
 int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen);
+/* The running configuration's identity-provider groups, for room checks. */
+void webui__meetings_groups(const struct gh_conf *c);
 void webui__meetings_close(void);
 enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
                                     const char *method, const struct webui_session *s,

@@ -77,6 +77,25 @@ class Conference:
         return self.req(url, token=token, headers={"Range": rng} if rng else None)
 
 
+def staff_group(env):
+    """Configuration text for an identity-provider group "staff" (one IdP
+    that is never contacted): rooms may name only a group the configuration
+    defines. The IdP's certificate is any certificate; here the test CA's."""
+    from t_j_saml import sp_cert
+    uuid = "0f5e2a36-6c1e-4d0b-9c41-5b7a2f0e9d11"
+    return sp_cert(env) + """identity-provider "Staff IdP" {
+    uuid %s
+    sp-certificate sp
+    sp-entity-id https://localhost/saml
+    acs-url https://localhost/api/v1/samlconsumer/%s
+    idp-entity-id https://idp.invalid/saml
+    idp-sso-url https://idp.invalid/sso
+    idp-certificate %s
+}
+identity-provider-group staff { identity-providers "Staff IdP" }
+""" % (uuid, uuid, env.ca)
+
+
 def decrypt(stored, key_b64):
     import base64
     check(stored[:4] == b"GHS1", "stored form lacks its magic")
@@ -240,7 +259,7 @@ def meetings_tokens_expire_and_are_revoked_and_end_shreds(env):
 
 @test
 def meetings_waiting_room_admit_and_refuse(env):
-    c = Conference(env)
+    c = Conference(env, extra=staff_group(env))
     m = c.create(alias="vmr", host_pin="1234", guest_pin="5678", authentication="guests",
                  idp_group="staff", other_participants="disallow-all")
     host, j = c.token(m, pin="1234", name="Host")
@@ -438,7 +457,7 @@ def meetings_gatehouse_join_cli_decrypts_and_refuses_tampering(env):
 def meetings_gatehouse_join_waits_to_be_admitted(env):
     import subprocess
     from harness import GATEHOUSE
-    c = Conference(env)
+    c = Conference(env, extra=staff_group(env))
     m = c.create(alias="lobby", host_pin="1234", authentication="both", idp_group="staff",
                  other_participants="disallow-all")
     # The Host needs SSO here; a registered device vouched for by the admin
@@ -765,3 +784,108 @@ def meetings_operator_kek_file_is_checked_and_used(env):
     st, man = c.manifest(host)
     res = man["resources"][0]
     check(decrypt(c.fetch(host, res["url"])[2], res["key"]) == b"payload " * 100, "decrypt")
+
+
+def security_reasons(env, reason):
+    try:
+        with open(env.path("security.log")) as f:
+            return [r for r in (json.loads(l) for l in f if l.strip()) if r["reason"] == reason]
+    except FileNotFoundError:
+        return []
+
+
+@test
+def meetings_ended_meeting_answers_410_until_reopened(env):
+    """After a Host ends a meeting, its invitation, its tokens (manifest,
+    content, upload, leave) and its waiting room answer 410 meeting-ended
+    with a message, each logged with that reason; the end says what it
+    shredded and told. gatehouse meeting list shows state=ended; reopen
+    takes joins again while old tokens and waiters stay dead (404);
+    gatehouse meeting end reports what it did."""
+    c = Conference(env, extra=staff_group(env))
+    m = c.create(alias="done", host_pin="1234", guest_pin="5678", authentication="guests",
+                 idp_group="staff", other_participants="disallow-all")
+    host, _ = c.token(m, pin="1234")
+    for name in ("a.bin", "b.bin"):
+        check(c.upload(host, name, os.urandom(300))[0] == 201, "upload %s" % name)
+    st, man = c.manifest(host)
+    url = man["resources"][0]["url"]
+    st, j = c.join(m, client="device", name="Room 1")
+    check(st == 202, "waiting: %d %r" % (st, j))
+    wid = j["waiting"]
+    st, h, body = c.req("/api/v1/meetings/end", data=b"", token=host)
+    j = json.loads(body)
+    check(st == 200 and j["resources_shredded"] == 2 and j["waiting_told"] == 1,
+          "end: %d %r" % (st, j))
+    answers = {
+        "join": c.req("/api/v1/meetings/join", data={"uri": m["uri"], "key": m["conference_key"],
+                                                     "pin": "1234"}),
+        "manifest": c.req("/api/v1/meetings/manifest", token=host),
+        "content": c.req(url, token=host),
+        "upload": c.req("/api/v1/meetings/content?name=c.bin", data=b"late", token=host),
+        "waiting room": c.req("/api/v1/meetings/waiting/" + wid),
+        "leave": c.req("/api/v1/meetings/leave", data=b"", token=host),
+    }
+    for what, (st, h, body) in answers.items():
+        check(st == 410 and json.loads(body) == {"outcome": "meeting-ended",
+                                                 "message": "This meeting has ended."},
+              "%s after the end: %d %r" % (what, st, body))
+    wait_until(lambda: len(security_reasons(env, "meeting-ended:done")) >= len(answers), timeout=5,
+               what="a security line per 410")
+    # A wrong key still gets the 404 of anything unknown, not the 410.
+    st, j = c.join({"uri": m["uri"], "conference_key": "0" * 32})
+    check(st == 404, "a wrong key learnt that the meeting ended: %d" % st)
+
+    def cli(*args):
+        return subprocess.run([GATEHOUSE, "meeting"] + list(args) + ["-c", c.gh.conf],
+                              capture_output=True, text=True, cwd=env.dir)
+    r = cli("list")
+    check(r.returncode == 0 and "state=ended" in r.stdout, "list: %r" % r.stdout)
+    r = cli("reopen", "done")
+    check(r.returncode == 0 and "reopened done" in r.stdout, "reopen: %r %r" % (r.stdout, r.stderr))
+    r = cli("reopen", "done")
+    check(r.returncode == 1 and "has not ended" in r.stderr, "second reopen: %r" % r.stderr)
+    check(c.manifest(host)[0] == 404, "an old token came back with the reopen")
+    check(c.req("/api/v1/meetings/waiting/" + wid)[0] == 404, "an old waiter came back")
+    host2, _ = c.token(m, pin="1234")
+    check(c.upload(host2, "c.bin", b"new meeting")[0] == 201, "upload after the reopen")
+    r = cli("end", "done")
+    check(r.returncode == 0 and "ended done: 1 resource(s) shredded (keys and files), "
+          "0 waiting participant(s) told it ended" in r.stdout, "cli end: %r" % r.stdout)
+    st, h, body = c.req("/api/v1/meetings/manifest", token=host2)
+    check(st == 410, "a token of the meeting the CLI ended: %d" % st)
+
+
+@test
+def meetings_rooms_name_only_defined_groups(env):
+    """A room may name only an identity-provider group of the configuration:
+    the conference admin API (422) and gatehouse meeting create/set refuse
+    another; a configuration that drops a group a room still names fails
+    gatehouse -t with the room and the group, and a reload to it warns."""
+    c = Conference(env, extra=staff_group(env))
+    st, h, body = c.req("/api/v1/admin/meetings", token=c.admin,
+                        data={"alias": "p", "authentication": "both", "idp_group": "partners"})
+    check(st == 422 and b"identity-provider-group 'partners'" in body, "API: %d %r" % (st, body))
+    c.create(alias="s", authentication="both", idp_group="staff")
+    r = subprocess.run([GATEHOUSE, "meeting", "create", "q", "--auth", "both", "--idp-group",
+                        "partners", "-c", c.gh.conf], capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 1 and "'partners' is not defined" in r.stderr, "cli: %r" % r.stderr)
+    r = subprocess.run([GATEHOUSE, "meeting", "set", "s", "--idp-group", "partners", "-c",
+                        c.gh.conf], capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 1 and "'partners' is not defined" in r.stderr, "cli set: %r" % r.stderr)
+    r = subprocess.run([GATEHOUSE, "-t", "-c", c.gh.conf], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 0, "-t with the group: %r" % r.stderr)
+    without = env.write("nogroup.conf", open(c.gh.conf).read().replace(
+        'identity-provider-group staff { identity-providers "Staff IdP" }\n', ""))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", without], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 1 and "room 's' names identity-provider-group 'staff'" in r.stderr,
+          "-t without the group: %r" % r.stderr)
+    # The running appliance told about the same at a reload.
+    import signal
+    with open(c.gh.conf, "w") as f:
+        f.write(open(without).read())
+    c.gh.signal(signal.SIGHUP)
+    wait_until(lambda: "room s names identity-provider-group 'staff', which the configuration "
+               "does not define" in c.gh.output(), timeout=10, what="the reload's warning")

@@ -601,8 +601,10 @@ def admin_service_blocks_add_modify_delete(env):
 def admin_meetings_list_create_end(env):
     """Meetings from the admin application: an admin creates a room, an
     operator ends it (content shredded), a read-only user can only look; no
-    PIN or key is ever in the list."""
-    a = Admin(env)
+    PIN or key is ever in the list; a room may name only a group the
+    running configuration defines."""
+    from t_l_meetings import staff_group
+    a = Admin(env, extra=staff_group(env))
     root, ops, viewer = a.browser("root"), a.browser("ops"), a.browser("viewer")
     st, me = a.whoami(root)
     st, h, body = root.request(a.url + "/api/v1/meetings",
@@ -615,6 +617,15 @@ def admin_meetings_list_create_end(env):
                                data={"alias": "bad", "guest_pin": "5678"},
                                headers={"X-CSRF-Token": me["csrf"]})
     check(st == 422 and b"Host PIN" in body, "guest PIN alone: %d %r" % (st, body))
+    st, h, body = root.request(a.url + "/api/v1/meetings",
+                               data={"alias": "nogroup", "authentication": "both",
+                                     "idp_group": "partners"},
+                               headers={"X-CSRF-Token": me["csrf"]})
+    check(st == 422 and b"identity-provider-group" in body, "unknown group: %d %r" % (st, body))
+    st, h, body = root.request(a.url + "/api/v1/meetings/board", data={"idp_group": "partners"},
+                               headers={"X-CSRF-Token": me["csrf"]})
+    check(st == 422 and b"identity-provider-group" in body, "changed to an unknown group: %d %r" %
+          (st, body))
     st, h, body = viewer.request(a.url + "/api/v1/meetings")
     lst = json.loads(body)["meetings"]
     check(st == 200 and lst[0]["alias"] == "board" and lst[0]["host_pin_set"] is True and
@@ -868,7 +879,8 @@ def admin_admits_from_the_waiting_room(env):
     """A device waits in a meeting (joined through the conference service);
     an operator admits it from the admin application; the device then
     collects a Guest token."""
-    a = Admin(env)
+    from t_l_meetings import staff_group
+    a = Admin(env, extra=staff_group(env))
     conf_port = a.add_conference()
     root, ops = a.browser("root"), a.browser("ops")
     st, me = a.whoami(root)

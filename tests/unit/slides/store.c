@@ -141,10 +141,82 @@ TEST(slides_store_content_roundtrip_and_sweep)
     if (fd != -1)
         close(fd);
     /* Ending the meeting shreds rows and files. */
-    CHECK_EQ(slides_meeting_end(st, m.id, 1), 0, "end");
+    CHECK_EQ(slides_meeting_end(st, m.id, 1, NULL), 0, "end");
     CHECK_EQ(slides_content_open(st, id, &size), -1, "gone");
     slides_upload_abort(up); /* its temp file was swept already */
     slides_store_close(st);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     CHECK(system(path) == 0);
+}
+
+static void count_waiter(const struct slides_waiter *w, void *arg)
+{
+    (void)w;
+    ++*(int *)arg;
+}
+
+/* Ending a meeting says what it shredded and told; afterwards its tokens
+ * and its waiters get SLIDES_ENDED / state 3 (the 410 of the application)
+ * until it reopens, and reopening does not bring an old token back. A
+ * revoke by an update, without an end, stays a plain refusal. */
+TEST(slides_store_end_report_ended_and_reopen)
+{
+    char dir[] = "/tmp/gh-unit-end-XXXXXX", err[256], id[33], tok[SLIDES_TOKEN_HEX + 1],
+         tok2[SLIDES_TOKEN_HEX + 1], wid[33];
+    struct slides_pins pins = {NULL, NULL};
+    struct slides_end_report er = {-1, -1, -1};
+    struct slides_meeting m, got;
+    struct slides_token t;
+    struct slides_waiter w;
+    struct slides_upload *up;
+    struct slides_store *st;
+    int i, waiting = 0;
+
+    CHECK(mkdtemp(dir) != NULL);
+    gh_kv_rec_init(2048);
+    st = slides_store_open(dir, NULL, err, sizeof(err));
+    CHECK(st != NULL);
+    if (st == NULL)
+        return;
+    memset(&m, 0, sizeof(m));
+    gh_strlcpy(m.alias, "ending", sizeof(m.alias));
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), 0, err);
+    for (i = 0; i < 3; i++) {
+        up = slides_upload_begin(st, m.id, "r.bin", err, sizeof(err));
+        CHECK(up != NULL && slides_upload_write(up, "abc", 3, err, sizeof(err)) == 0 &&
+              slides_upload_finish(up, id, err, sizeof(err)) == 0);
+    }
+    CHECK_EQ(slides_waiting_add(st, &m, "W", wid), 0, "waiter");
+    memset(&t, 0, sizeof(t));
+    t.meeting = m.id;
+    t.epoch = m.epoch;
+    t.role = SLIDES_HOST;
+    CHECK_EQ(slides_token_issue(&t, 60000, tok), 0, "token");
+    CHECK_EQ(slides_token_check(st, tok, &t, &got), 0, "token before the end");
+    CHECK_EQ(slides_meeting_reopen(st, m.id), -1, "reopen of an open meeting");
+    CHECK_EQ(slides_meeting_end(st, m.id, 0, &er), 0, "end");
+    CHECK_EQ(er.resources, 3, "resources shredded");
+    CHECK_EQ(er.waiting, 1, "waiters told");
+    CHECK_EQ(er.epoch, m.epoch + 1, "new epoch");
+    CHECK_EQ(slides_resource_list(st, m.id, NULL, NULL), 0, "no resource left");
+    CHECK_EQ(slides_token_check(st, tok, &t, &got), SLIDES_ENDED, "token after the end");
+    CHECK(got.ended != 0);
+    CHECK_EQ(slides_waiting_get(st, wid, &w), 0, "the waiter's row stays");
+    CHECK_EQ(w.state, 3, "told the meeting ended");
+    CHECK_EQ(slides_waiting_list(st, m.id, count_waiter, &waiting), 0, "nobody listed as waiting");
+    CHECK_EQ(slides_meeting_end(st, m.id, 0, &er), 0, "a second end");
+    CHECK_EQ(er.resources + er.waiting, 0, "a second end shreds nothing more");
+    CHECK_EQ(slides_meeting_reopen(st, m.id), 0, "reopen");
+    CHECK_EQ(slides_meeting_by_id(st, m.id, &got), 0, "read back");
+    CHECK_EQ(got.ended, 0, "open again");
+    CHECK_EQ(slides_token_check(st, tok, &t, &got), -1, "an old token after the reopen");
+    CHECK_EQ(slides_waiting_get(st, wid, &w), -1, "ended waiters cleared at the reopen");
+    /* Tokens revoked by a change of rules, not an end: a plain -1. */
+    t.epoch = got.epoch;
+    CHECK_EQ(slides_token_issue(&t, 60000, tok2), 0, "token");
+    CHECK_EQ(slides_meeting_update(st, &got, &pins, 1, err, sizeof(err)), 0, err);
+    CHECK_EQ(slides_token_check(st, tok2, &t, &got), -1, "revoked by an update");
+    slides_store_close(st);
+    snprintf(err, sizeof(err), "rm -rf %s", dir);
+    CHECK(system(err) == 0);
 }
