@@ -246,12 +246,14 @@ def meetings_tokens_expire_and_are_revoked_and_end_shreds(env):
     check(st == 404, "a Guest ended the meeting: %d" % st)
     st, h, body = c.req("/api/v1/meetings/end", data=b"", token=host)
     check(st == 200, "end %d" % st)
-    check(c.manifest(guest)[0] == 404 and c.manifest(host)[0] == 404, "tokens survived the end")
+    check(c.manifest(guest)[0] == 410 and c.manifest(host)[0] == 410, "tokens survived the end")
     check(not os.path.exists(path), "content survived the end")
     db = sqlite3.connect(os.path.join(c.state, "meetings.db"))
     check(db.execute("SELECT COUNT(*) FROM resources").fetchone()[0] == 0, "keys survived")
     db.close()
-    # The room itself stays; a new join works and sees no content.
+    # The room itself stays; reopened, a new join works and sees no content.
+    st, h, body = c.req("/api/v1/admin/meetings/short/reopen", data=b"", token=c.admin)
+    check(st == 200, "reopen: %d %r" % (st, body))
     t3, _ = c.token(m, pin="5678")
     st, man = c.manifest(t3)
     check(st == 200 and man["resources"] == [], "after the end: %r" % man)
@@ -585,7 +587,7 @@ def meetings_cli_set_changes_the_rules_of_a_live_room(env):
     """gatehouse meeting set next to the running appliance: only what is
     given changes (here the Host PIN), joins follow at once; with
     --revoke-tokens everyone must join again; a bad rule is refused."""
-    c = Conference(env)
+    c = Conference(env, extra=staff_group(env))
     m = c.create(alias="cli-room", host_pin="1234", guest_pin="5678")
     host, _ = c.token(m, pin="1234")
 
