@@ -11,8 +11,10 @@
  *   POST /api/v1/meetings/waiting/<id>/admit|refuse
  *   POST /api/v1/meetings/leave             Bearer token: revoked
  *   POST /api/v1/meetings/end               Bearer Host token: keys and content shredded
+ *   POST /api/v1/meetings/pin-reset         Bearer Host token: every source's PIN back-off
+ *                                           of the room forgotten
  *   GET|POST /api/v1/admin/meetings, DELETE /api/v1/admin/meetings/<alias>,
- *   POST /api/v1/admin/meetings/<alias>/reopen
+ *   POST /api/v1/admin/meetings/<alias>/reopen|pin-reset
  *                                           Bearer admin token (state-dir/conference/admin.token)
  *
  * Anything that does not name a meeting, token or resource the caller may
@@ -20,6 +22,7 @@
  * meeting that has ended answers 410 meeting-ended to its invitation, its
  * tokens and its waiting room until it is reopened.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -45,8 +48,17 @@ static int64_t token_ttl_ms = 15 * 60 * 1000;
 static int64_t max_upload = 64 * 1024 * 1024;
 
 #define NOT_FOUND "{\"error\":\"not found\"}\n"
+/* PIN guessing: each source has PIN_FREE wrong PINs per room, then waits
+ * 1 s, 2 s, 4 s ... (at most PIN_MAX_DELAY_MS) before each next try; while
+ * a room takes more than PIN_ROOM_CEILING wrong PINs a window (a guessing
+ * wave from many sources) a source has PIN_FREE_BUSY. Nobody else is
+ * locked out: a participant's first right PIN always gets through. */
+#define PIN_FREE 3
+#define PIN_FREE_BUSY 1
+#define PIN_ROOM_CEILING 50
 #define PIN_WINDOW_MS (5 * 60 * 1000)
-#define PIN_ATTEMPTS 10
+#define PIN_MAX_DELAY_MS (15 * 60 * 1000)
+#define PIN_STATE_MS (60 * 60 * 1000)
 
 static int admin_token_load(const char *dir, char *err, size_t errlen)
 {
@@ -135,7 +147,9 @@ void apps__meetings_stop(void)
     gh_wipe(admin_token, sizeof(admin_token));
 }
 
-static enum MHD_Result json(struct MHD_Connection *conn, unsigned status, char *body)
+/* A JSON answer (body is taken), with one more header when name is set. */
+static enum MHD_Result json_h(struct MHD_Connection *conn, unsigned status, char *body,
+                              const char *name, const char *value)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
                                                              MHD_RESPMEM_MUST_FREE);
@@ -148,9 +162,16 @@ static enum MHD_Result json(struct MHD_Connection *conn, unsigned status, char *
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (name != NULL)
+        MHD_add_response_header(r, name, value);
     ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result json(struct MHD_Connection *conn, unsigned status, char *body)
+{
+    return json_h(conn, status, body, NULL, NULL);
 }
 
 static enum MHD_Result not_found(struct MHD_Connection *conn)
@@ -233,17 +254,90 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
     return json(conn, 200, o.p);
 }
 
-/* Ten wrong PINs in five minutes close a meeting to PIN guessing for the
- * rest of the window (per meeting, across all sources). */
-static int pin_locked(const struct slides_meeting *m, int failed)
+/* The client as the proxy in front vouches for it: X-Real-IP (with
+ * trusted-proxies, the client behind an edge gatehouse), else the last
+ * X-Forwarded-For entry. 16 bytes (IPv4 mapped); zeros when unknown. */
+static void client_addr(struct MHD_Connection *conn, unsigned char a[16], char *text, size_t tlen)
 {
-    char key[24];
-    int64_t v = 0;
+    const char *ip = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Real-IP");
+    struct in_addr v4;
+    char last[64];
 
-    snprintf(key, sizeof(key), "pin:%lld", (long long)m->id);
-    if (failed)
-        return gh_kv_incr(key, strlen(key), 1, PIN_WINDOW_MS) > PIN_ATTEMPTS;
-    return gh_kv_get(key, strlen(key), &v) == 0 && v >= PIN_ATTEMPTS;
+    memset(a, 0, 16);
+    if (ip == NULL) {
+        gh_xff_last(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), last,
+                    sizeof(last));
+        ip = last;
+    }
+    gh_strlcpy(text, ip, tlen);
+    if (inet_pton(AF_INET6, ip, a) == 1)
+        return;
+    if (inet_pton(AF_INET, ip, &v4) == 1) {
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &v4, 4);
+    }
+}
+
+/* Keys of a room's PIN state: 'P' + room + generation (+ the source). A
+ * Host's reset moves the generation on, which forgets every source at once. */
+struct pin_keys {
+    unsigned char src[34], room[18];
+};
+
+static void pin_keys(const struct slides_meeting *m, const unsigned char addr[16],
+                     struct pin_keys *k)
+{
+    unsigned char g[9] = {'G'};
+    int64_t gen = 0;
+
+    memcpy(g + 1, &m->id, 8);
+    gh_kv_get(g, sizeof(g), &gen);
+    k->src[0] = 'P';
+    k->src[1] = 's';
+    memcpy(k->src + 2, &m->id, 8);
+    memcpy(k->src + 10, &gen, 8);
+    memcpy(k->src + 18, addr, 16);
+    k->room[0] = 'P';
+    k->room[1] = 'r';
+    memcpy(k->room + 2, &m->id, 8);
+    memcpy(k->room + 10, &gen, 8);
+}
+
+struct pin_try {
+    int64_t now, free, wait;
+};
+
+/* One PIN attempt of a source, counted before the PIN is checked (so a
+ * burst of concurrent guesses is counted, and a refused one costs no
+ * scrypt): v[0] attempts not yet cleared by a right PIN, v[1] when the
+ * next may come. wait > 0: refused, that many ms to go. */
+static enum gh_kv_op pin_attempt(int64_t v[2], int exists, void *arg)
+{
+    struct pin_try *t = arg;
+    int64_t over;
+
+    if (!exists)
+        v[0] = v[1] = 0;
+    if (v[1] > t->now) {
+        t->wait = v[1] - t->now;
+        return GH_KV_LEAVE;
+    }
+    t->wait = 0;
+    v[0]++;
+    over = v[0] - t->free;
+    v[1] = over < 0 ? 0
+                    : t->now + (over >= 20 ? PIN_MAX_DELAY_MS
+                                           : (1000LL << over) < PIN_MAX_DELAY_MS ? 1000LL << over
+                                                                               : PIN_MAX_DELAY_MS);
+    return GH_KV_STORE;
+}
+
+static void pin_reset(const struct slides_meeting *m)
+{
+    unsigned char g[9] = {'G'};
+
+    memcpy(g + 1, &m->id, 8);
+    gh_kv_incr(g, sizeof(g), 1, 366LL * 86400 * 1000);
 }
 
 static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
@@ -264,7 +358,11 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     const struct saml_idp *idp = NULL;
     struct gh_sbuf o = {NULL, 0, 0};
     enum MHD_Result ret;
-    int have_session, fixed;
+    int have_session, fixed, counted = 0;
+    unsigned char addr[16];
+    char src[64];
+    struct pin_keys pk;
+    struct pin_try pt;
 
     if (uri == NULL || key == NULL || slides_meeting_by_uri(store, uri, &m) == -1 ||
         !slides_meeting_key_ok(&m, key)) {
@@ -289,12 +387,30 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         q.authenticated = idp != NULL;
         q.idp_in_group = idp != NULL && m.idp_group[0] && saml_group_has(sp, m.idp_group, idp);
     }
-    if (pin != NULL && pin_locked(&m, 0)) {
-        apps__security(conn, "POST", url, 429, "meeting-pin-locked", m.alias);
-        ret = json(conn, 429, gh_strdup("{\"outcome\":\"too-many-attempts\"}\n"));
-        goto done;
+    if (pin != NULL && m.policy.host_pin_v[0] != '\0') {
+        int64_t busy = 0;
+        client_addr(conn, addr, src, sizeof(src));
+        pin_keys(&m, addr, &pk);
+        gh_kv_get(pk.room, sizeof(pk.room), &busy);
+        pt.now = (int64_t)gh_now_ms();
+        pt.free = busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE;
+        gh_kv_update(pk.src, sizeof(pk.src), PIN_STATE_MS, pin_attempt, &pt);
+        if (pt.wait > 0) {
+            char detail[200];
+            snprintf(detail, sizeof(detail), "%s from %s, %lld ms to wait", m.alias, src,
+                     (long long)pt.wait);
+            apps__security(conn, "POST", url, 429, "meeting-pin-backoff", detail);
+            gh_sbuf_printf(&o, "{\"outcome\":\"too-many-attempts\",\"retry_after\":%lld}\n",
+                           (long long)(pt.wait + 999) / 1000);
+            snprintf(detail, sizeof(detail), "%lld", (long long)(pt.wait + 999) / 1000);
+            ret = json_h(conn, 429, o.p, "Retry-After", detail); /* RFC 9110 10.2.3 */
+            goto done;
+        }
+        counted = 1;
     }
     slides_join_decide(&m.policy, &q, &d);
+    if (counted && d.pin_matched)
+        gh_kv_del(pk.src, sizeof(pk.src)); /* a right PIN clears the source */
     switch (d.outcome) {
     case SLIDES_JOIN:
         fixed = slides_display_name(&d, have_session ? s.display_name : NULL,
@@ -305,7 +421,8 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         ret = json(conn, 401, gh_strdup("{\"outcome\":\"need-pin\"}\n"));
         break;
     case SLIDES_BAD_PIN:
-        pin_locked(&m, 1);
+        if (counted)
+            gh_kv_incr(pk.room, sizeof(pk.room), 1, PIN_WINDOW_MS);
         apps__security(conn, "POST", url, 403, "meeting-bad-pin", m.alias);
         ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
         break;
@@ -686,12 +803,18 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, co
     if (rest[0] == '/' && strcmp(method, "POST") == 0) {
         const char *act = strchr(rest + 1, '/');
         char alias[80];
-        if (act == NULL || strcmp(act, "/reopen") != 0 || (size_t)(act - rest - 1) >= sizeof(alias))
+        if (act == NULL || (strcmp(act, "/reopen") != 0 && strcmp(act, "/pin-reset") != 0) ||
+            (size_t)(act - rest - 1) >= sizeof(alias))
             return not_found(conn);
         memcpy(alias, rest + 1, (size_t)(act - rest - 1));
         alias[act - rest - 1] = '\0';
         if (slides_meeting_by_alias(store, alias, &m) == -1)
             return not_found(conn);
+        if (strcmp(act, "/pin-reset") == 0) {
+            pin_reset(&m);
+            gh_log_info("conference: PIN back-off of meeting %s reset by the admin API", m.alias);
+            return json(conn, 200, gh_strdup("{\"pin_reset\":true}\n"));
+        }
         if (slides_meeting_reopen(store, m.id) == -1)
             return json(conn, 409, gh_strdup("{\"error\":\"the meeting has not ended\"}\n"));
         gh_log_info("conference: meeting %s reopened", m.alias);
@@ -764,6 +887,11 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
             return not_found(conn);
         return json(conn, 200, gh_strdup(act[1] == 'a' ? "{\"admitted\":true}\n"
                                                         : "{\"refused\":true}\n"));
+    }
+    if (post && strcmp(url, "/api/v1/meetings/pin-reset") == 0) {
+        pin_reset(&m);
+        gh_log_info("conference: PIN back-off of meeting %s reset by a Host", m.alias);
+        return json(conn, 200, gh_strdup("{\"pin_reset\":true}\n"));
     }
     if (post && strcmp(url, "/api/v1/meetings/end") == 0) {
         struct gh_sbuf o = {NULL, 0, 0};

@@ -16,9 +16,10 @@ static int role_needs_sso(enum slides_auth auth, enum slides_role role)
 }
 
 /* The PIN step: with PINs configured the PIN decides the role; without,
- * everyone is a Host. Returns the outcome, with the role set on success. */
+ * everyone is a Host. Returns the outcome, with the role set on success
+ * and *matched when a PIN was checked and right. */
 static enum slides_outcome by_pin(const struct slides_policy *m, const char *pin,
-                                  enum slides_role *role)
+                                  enum slides_role *role, int *matched)
 {
     if (m->host_pin_v[0] == '\0') {
         *role = SLIDES_HOST;
@@ -29,10 +30,12 @@ static enum slides_outcome by_pin(const struct slides_policy *m, const char *pin
     /* Verifiers only (secrets.c): the store holds no PIN to compare with. */
     if (slides_secret_check(m->host_pin_v, pin)) {
         *role = SLIDES_HOST;
+        *matched = 1;
         return SLIDES_JOIN;
     }
     if (m->guest_pin_v[0] != '\0' && slides_secret_check(m->guest_pin_v, pin)) {
         *role = SLIDES_GUEST;
+        *matched = 1;
         return SLIDES_JOIN;
     }
     return SLIDES_BAD_PIN;
@@ -58,7 +61,7 @@ enum slides_outcome slides_join_decide(const struct slides_policy *m,
             d->role = SLIDES_GUEST;
             return d->outcome;
         }
-        o = by_pin(m, q->pin, &role);
+        o = by_pin(m, q->pin, &role, &d->pin_matched);
         d->outcome = o;
         d->role = role;
         return o;
@@ -68,7 +71,7 @@ enum slides_outcome slides_join_decide(const struct slides_policy *m,
     if (q->transfer) {
         role = q->transfer_role == SLIDES_GUEST ? SLIDES_GUEST : SLIDES_HOST;
     } else {
-        o = by_pin(m, q->pin, &role);
+        o = by_pin(m, q->pin, &role, &d->pin_matched);
         if (o != SLIDES_JOIN) {
             d->outcome = o;
             return o;

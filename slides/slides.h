@@ -77,6 +77,7 @@ struct slides_decision {
     enum slides_outcome outcome;
     enum slides_role role;
     int sso_done; /* the role required SSO and the session satisfied it */
+    int pin_matched; /* a PIN was checked and was right (whatever came after) */
 };
 
 enum slides_outcome slides_join_decide(const struct slides_policy *m,

@@ -18,14 +18,15 @@ from saml_idp import Browser
 
 
 class Conference:
-    def __init__(self, env, extra="", state=None):
+    def __init__(self, env, extra="", state=None, conf_extra=None):
         self.env = env
         self.port = free_port()
         self.conf_port = free_port()
         self.url = "https://localhost:%d" % self.port
         text = base_conf(env, extra=extra) + \
             service("public", self.port, servers=[("conf", self.conf_port)], hosts="localhost") + \
-            service("conference", self.conf_port, app="conference", hosts="localhost")
+            service("conference", self.conf_port, app="conference", hosts="localhost",
+                    extra=conf_extra)
         self.gh = env.gatehouse(text)
         self.state = state or env.path("gatehouse-state/conference")
         with open(os.path.join(self.state, "admin.token")) as f:
@@ -301,15 +302,64 @@ def meetings_waiting_room_admit_and_refuse(env):
           "need-sso: %d %r" % (st, j))
 
 
+def join_from(c, source, m, pin):
+    """A join sent from source (a loopback address of its own) to the public
+    service: (status, headers, answer)."""
+    import http.client
+    import ssl
+    import urllib.parse
+    ctx = ssl.create_default_context(cafile=c.env.ca)
+    conn = http.client.HTTPSConnection("localhost", c.port, source_address=(source, 0),
+                                       context=ctx, timeout=30)
+    body = urllib.parse.urlencode({"uri": m["uri"], "key": m["conference_key"], "pin": pin})
+    conn.request("POST", "/api/v1/meetings/join", body=body,
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = conn.getresponse()
+    out = (r.status, dict(r.getheaders()), json.loads(r.read()))
+    conn.close()
+    return out
+
+
 @test
-def meetings_pin_guessing_is_locked(env):
-    c = Conference(env)
-    m = c.create(alias="locked", host_pin="424242")
-    for i in range(10):
-        st, j = c.join(m, pin="%06d" % i)
-        check(st == 403, "attempt %d: %d" % (i, st))
-    st, j = c.join(m, pin="424242")
-    check(st == 429, "the right PIN after 10 wrong ones was let through: %d" % st)
+def meetings_pin_backoff_per_source_while_others_join(env):
+    """PIN guessing slows the guesser, not the room: from one source three
+    wrong PINs, then 429 with Retry-After (1 s, then 2 s after the next wrong
+    one), logged with the source; meanwhile a second source joins at once
+    with the right PIN. A Host's reset forgets every source. Past 50 wrong
+    PINs in the room (a wave from many sources), a new source has one free
+    try, yet its right PIN still joins. The conference service trusts the
+    public one (trusted-proxies), so the source is the real client."""
+    c = Conference(env, conf_extra="    trusted-proxies 127.0.0.1/32")
+    m = c.create(alias="guarded", host_pin="424242", guest_pin="737373")
+    a, b = "127.0.0.2", "127.0.0.3"
+    for i in range(3):
+        st, h, j = join_from(c, a, m, "%06d" % i)
+        check(st == 403 and j["outcome"] == "bad-pin", "wrong PIN %d: %d %r" % (i, st, j))
+    st, h, j = join_from(c, a, m, "424242")
+    check(st == 429 and j["outcome"] == "too-many-attempts" and h.get("Retry-After") == "1",
+          "the 4th try at once: %d %r %r" % (st, h, j))
+    st, h, j = join_from(c, b, m, "737373")
+    check(st == 200 and j["role"] == "guest", "another source was slowed: %d %r" % (st, j))
+    line = [r for r in security_reasons_prefix(env, "meeting-pin-backoff")]
+    check(line and "guarded from 127.0.0.2" in line[-1]["reason"], "security line: %r" % line)
+    wait_until(lambda: join_from(c, a, m, "000009")[0] == 403, timeout=3,
+               what="the 1 s back-off to pass")
+    st, h, j = join_from(c, a, m, "424242")
+    check(st == 429 and h.get("Retry-After") == "2", "doubling: %d %r" % (st, h))
+    host, _ = c.token(m, pin="424242")  # from 127.0.0.1, a source of its own
+    st, hd, body = c.req("/api/v1/meetings/pin-reset", data=b"", token=host)
+    check(st == 200, "reset: %d %r" % (st, body))
+    st, h, j = join_from(c, a, m, "424242")
+    check(st == 200 and j["role"] == "host", "after the Host's reset: %d %r" % (st, j))
+    # A wave: 51 sources, one wrong PIN each.
+    for i in range(51):
+        check(join_from(c, "127.0.1.%d" % (i + 1), m, "111111")[0] == 403, "wave %d" % i)
+    st, h, j = join_from(c, "127.0.2.1", m, "222222")
+    check(st == 403, "a new source's first try: %d" % st)
+    st, h, j = join_from(c, "127.0.2.1", m, "333333")
+    check(st == 429, "during the wave a second wrong try at once: %d" % st)
+    st, h, j = join_from(c, "127.0.2.2", m, "737373")
+    check(st == 200, "a participant with the right PIN during the wave: %d %r" % (st, j))
 
 
 @test
@@ -786,6 +836,15 @@ def meetings_operator_kek_file_is_checked_and_used(env):
     st, man = c.manifest(host)
     res = man["resources"][0]
     check(decrypt(c.fetch(host, res["url"])[2], res["key"]) == b"payload " * 100, "decrypt")
+
+
+def security_reasons_prefix(env, prefix):
+    try:
+        with open(env.path("security.log")) as f:
+            return [r for r in (json.loads(l) for l in f if l.strip())
+                    if r["reason"].startswith(prefix)]
+    except FileNotFoundError:
+        return []
 
 
 def security_reasons(env, reason):
