@@ -46,7 +46,7 @@ WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
         web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c web-ui/json.c \
         web-ui/api_blocks.c
-APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c
+APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c apps/api_tokens.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS)

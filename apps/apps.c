@@ -27,7 +27,10 @@ struct app {
     MHD_AccessHandlerCallback handler;
     MHD_RequestCompletedCallback done;
     unsigned threads; /* 0: one internal thread */
-    int management; /* serves metrics too */
+    /* The handler's cls: status apps, 1 when they serve metrics too; the
+     * conference, 1 on the admin socket. */
+    int flag;
+    int local_only; /* no service may name it (apps_resolve does not know it) */
     struct MHD_Daemon *d;
     struct sockaddr_un addr;
 };
@@ -35,14 +38,18 @@ struct app {
 static char run_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 static struct app apps[] = {
-    {"status", apps__status_handler, NULL, 0, 0, NULL, {0, {0}}},
-    {"management", apps__status_handler, NULL, 0, 1, NULL, {0, {0}}},
+    {"status", apps__status_handler, NULL, 0, 0, 0, NULL, {0, {0}}},
+    {"management", apps__status_handler, NULL, 0, 1, 0, NULL, {0, {0}}},
     /* Signature checks are CPU work: a small pool keeps one slow client
      * from holding up the others. */
-    {"conference", apps__conference_handler, apps__conference_done, 4, 0, NULL, {0, {0}}},
+    {"conference", apps__conference_handler, apps__conference_done, 4, 0, 0, NULL, {0, {0}}},
+    /* The conference admin API: for local callers (call control, scripts)
+     * with a scoped token, never behind a listener. */
+    {"conference-admin", apps__conference_handler, apps__conference_done, 2, 1, 1, NULL,
+     {0, {0}}},
     /* Password hashing takes a third of a second on purpose: a pool keeps
      * one sign-in from stalling the others. */
-    {"admin", webui_handler, webui_done, 2, 0, NULL, {0, {0}}},
+    {"admin", webui_handler, webui_done, 2, 0, 0, NULL, {0, {0}}},
 };
 
 /* A listening unix socket at dir/name.sock, 0600; -1 logged. */
@@ -90,7 +97,7 @@ int apps_start(const struct apps_hooks *hooks)
             return -1;
         /* A pool size of 1 draws a warning: leave the option out then. */
         a->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                a->handler, &a->management, MHD_OPTION_LISTEN_SOCKET, fd,
+                                a->handler, &a->flag, MHD_OPTION_LISTEN_SOCKET, fd,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
                                 MHD_OPTION_NOTIFY_COMPLETED, a->done, NULL,
@@ -111,7 +118,7 @@ int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len)
     size_t i;
 
     for (i = 0; i < GH_ARRAY_LEN(apps); i++)
-        if (strcmp(apps[i].name, name) == 0 && apps[i].d != NULL) {
+        if (strcmp(apps[i].name, name) == 0 && apps[i].d != NULL && !apps[i].local_only) {
             memset(ss, 0, sizeof(*ss));
             memcpy(ss, &apps[i].addr, sizeof(apps[i].addr));
             *len = sizeof(apps[i].addr);

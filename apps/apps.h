@@ -11,6 +11,9 @@
  *   conference  participant authentication: the SAML 2.0 service provider
  *               (metadata, login, assertion consumer, sessions); see
  *               apps/conference.c for its paths
+ *   conference-admin  the same application with its admin API, on
+ *               state-dir/run/conference-admin.sock only: no service can
+ *               name it, so nothing from a listener reaches the admin API
  */
 #ifndef GH_APPS_APPS_H
 #define GH_APPS_APPS_H
@@ -46,5 +49,22 @@ int apps_configure(const struct gh_conf *c, char *err, size_t errlen);
 /* The local address of a running application (a unix socket); -1 if unknown. */
 int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len);
 void apps_stop(void);
+
+/* api_tokens.c: the conference admin API's tokens (gatehouse meeting token). */
+#define APPS_SCOPE_MEETINGS_READ 1u
+#define APPS_SCOPE_MEETINGS_WRITE 2u
+#define APPS_SCOPE_PIN_RESET 4u
+#define APPS_SCOPE_DEVICES 8u
+#define APPS_SCOPE_ALL 15u
+/* "meetings-read,devices" or "all" into a scope set: 0, or -1. */
+int apps_scopes_parse(const char *text, unsigned *out);
+/* A new token NAME with scopes; token receives it (64 hex digits, shown
+ * once: only its digest is kept). 0, or -1 with err. */
+int apps_api_token_add(const char *state_dir, const char *name, const char *scopes,
+                       char token[65], char *err, size_t errlen);
+int apps_api_token_remove(const char *state_dir, const char *name, char *err, size_t errlen);
+int apps_api_token_list(const char *state_dir,
+                        void (*fn)(const char *name, const char *scopes, void *arg), void *arg,
+                        char *err, size_t errlen);
 
 #endif

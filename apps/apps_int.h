@@ -22,6 +22,7 @@ struct slides_upload;
 
 /* Per-request state of the conference application. */
 struct apps__req {
+    int admin_socket;    /* came in on conference-admin.sock, not through a service */
     struct gh_sbuf body; /* a form body, bounded */
     int too_big;
     int started;         /* a streamed upload saw its head */
@@ -35,6 +36,17 @@ void apps__security(struct MHD_Connection *conn, const char *method, const char 
                     const char *reason, const char *detail);
 int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s);
 char *apps__b64(const unsigned char *p, size_t n);
+
+/* api_tokens.c */
+/* Reads STATE-DIR/conference/api-tokens from now on, after turning an
+ * admin.token of earlier versions into the token admin-token. */
+int apps__api_tokens_open(const char *dir, char *err, size_t errlen);
+/* 0 when bearer is a token with every scope of scope (name receives its
+ * name); -2 a token without them (name set); -1 no token. */
+int apps__api_token_check(const char *bearer, unsigned scope, char name[65]);
+/* One JSON line per call of the admin API in STATE-DIR/conference/audit.log. */
+void apps__api_audit(const char *token, const char *method, const char *path, int status,
+                     const char *detail);
 
 /* meetings.c */
 int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen);

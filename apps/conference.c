@@ -419,10 +419,10 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
     int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0 ||
                                                 strcmp(method, "HEAD") == 0;
 
-    (void)cls;
     (void)version;
     if (rq == NULL) {
         rq = gh_calloc(1, sizeof(*rq));
+        rq->admin_socket = *(const int *)cls;
         *con_cls = rq;
         return MHD_YES;
     }

@@ -15,7 +15,8 @@
  *                                           of the room forgotten
  *   GET|POST /api/v1/admin/meetings, DELETE /api/v1/admin/meetings/<alias>,
  *   POST /api/v1/admin/meetings/<alias>/reopen|pin-reset
- *                                           Bearer admin token (state-dir/conference/admin.token)
+ *                                           on conference-admin.sock only, Bearer token with
+ *                                           the call's scope (api_tokens.c), audited
  *
  * Anything that does not name a meeting, token or resource the caller may
  * see answers the same 404, so URLs and meetings cannot be enumerated. A
@@ -43,7 +44,6 @@
 #include "apps_int.h"
 
 static struct slides_store *store;
-static char admin_token[65];
 static int64_t token_ttl_ms = 15 * 60 * 1000;
 static int64_t max_upload = 64 * 1024 * 1024;
 
@@ -59,47 +59,6 @@ static int64_t max_upload = 64 * 1024 * 1024;
 #define PIN_WINDOW_MS (5 * 60 * 1000)
 #define PIN_MAX_DELAY_MS (15 * 60 * 1000)
 #define PIN_STATE_MS (60 * 60 * 1000)
-
-static int admin_token_load(const char *dir, char *err, size_t errlen)
-{
-    char path[1100];
-    FILE *f;
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/admin.token", dir);
-    f = fopen(path, "r");
-    if (f != NULL) {
-        int ok = fgets(admin_token, sizeof(admin_token), f) != NULL;
-        fclose(f);
-        admin_token[strcspn(admin_token, "\r\n")] = '\0';
-        if (ok && strlen(admin_token) == 64)
-            return 0;
-        snprintf(err, errlen, "%s: not a 64-hex-digit token", path);
-        return -1;
-    }
-    {
-        unsigned char b[32];
-        size_t i;
-        if (RAND_bytes(b, sizeof(b)) != 1) {
-            snprintf(err, errlen, "no randomness");
-            return -1;
-        }
-        for (i = 0; i < sizeof(b); i++)
-            snprintf(admin_token + 2 * i, 3, "%02x", b[i]);
-        gh_wipe(b, sizeof(b));
-    }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd == -1 || write(fd, admin_token, 64) != 64 || write(fd, "\n", 1) != 1 ||
-        fsync(fd) == -1) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        if (fd != -1)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    gh_log_info("conference: created the admin API token in %s", path);
-    return 0;
-}
 
 static void warn_room(const struct slides_meeting *m, void *arg)
 {
@@ -137,14 +96,13 @@ int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
     if (store == NULL)
         return -1;
     warn_rooms(c);
-    return admin_token_load(dir, err, errlen);
+    return apps__api_tokens_open(dir, err, errlen);
 }
 
 void apps__meetings_stop(void)
 {
     slides_store_close(store);
     store = NULL;
-    gh_wipe(admin_token, sizeof(admin_token));
 }
 
 /* A JSON answer (body is taken), with one more header when name is set. */
@@ -197,14 +155,6 @@ static const char *bearer(struct MHD_Connection *conn)
     if (a == NULL || strncmp(a, "Bearer ", 7) != 0)
         return NULL;
     return a + 7;
-}
-
-static int is_admin(struct MHD_Connection *conn)
-{
-    const char *b = bearer(conn);
-
-    return b != NULL && strlen(b) == 64 && admin_token[0] != '\0' &&
-           CRYPTO_memcmp(b, admin_token, 64) == 0;
 }
 
 /* 0, SLIDES_ENDED (m filled) or -1, as slides_token_check. */
@@ -359,6 +309,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     struct gh_sbuf o = {NULL, 0, 0};
     enum MHD_Result ret;
     int have_session, fixed, counted = 0;
+    char tname[65];
     unsigned char addr[16];
     char src[64];
     struct pin_keys pk;
@@ -379,7 +330,10 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     q.sso_capable = !(client && strcmp(client, "web-legacy") == 0);
     /* Only the internal side (admin token: the call-control gateway) can
      * vouch that a device is registered here. */
-    q.registered = registered && strcmp(registered, "1") == 0 && is_admin(conn);
+    q.registered = registered && strcmp(registered, "1") == 0 && rq->admin_socket &&
+                   apps__api_token_check(bearer(conn), APPS_SCOPE_DEVICES, tname) == 0;
+    if (q.registered)
+        apps__api_audit(tname, "POST", url, 0, "vouched a registered device");
     q.pin = pin;
     have_session = apps__session_of(conn, sid, &s) == 0;
     if (have_session) {
@@ -756,26 +710,60 @@ static int group_missing(const struct saml_sp *sp, const char *group, char *err,
     return 1;
 }
 
-static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, const char *rest,
-                             struct apps__req *rq, const struct saml_sp *sp)
+/* An answer of the admin API: its status and body, sent and audited in one
+ * place (reply). */
+struct admin_answer {
+    unsigned status;
+    char *body;
+    char detail[120];
+};
+
+static void answer(struct admin_answer *a, unsigned status, char *body, const char *detail)
+{
+    a->status = status;
+    a->body = body;
+    gh_strlcpy(a->detail, detail, sizeof(a->detail));
+}
+
+/* The scope an admin call needs (0: no such call). */
+static unsigned admin_scope(const char *method, const char *rest)
+{
+    const char *act = rest[0] == '/' ? strchr(rest + 1, '/') : NULL;
+
+    if (rest[0] == '\0')
+        return strcmp(method, "GET") == 0    ? APPS_SCOPE_MEETINGS_READ
+               : strcmp(method, "POST") == 0 ? APPS_SCOPE_MEETINGS_WRITE
+                                             : 0;
+    if (rest[0] != '/')
+        return 0;
+    if (strcmp(method, "DELETE") == 0 && act == NULL)
+        return APPS_SCOPE_MEETINGS_WRITE;
+    if (strcmp(method, "POST") == 0 && act != NULL && strcmp(act, "/reopen") == 0)
+        return APPS_SCOPE_MEETINGS_WRITE;
+    if (strcmp(method, "POST") == 0 && act != NULL && strcmp(act, "/pin-reset") == 0)
+        return APPS_SCOPE_PIN_RESET;
+    return 0;
+}
+
+static void admin_op(const char *method, const char *rest, struct apps__req *rq,
+                     const struct saml_sp *sp, struct admin_answer *a)
 {
     struct gh_sbuf o = {NULL, 0, 0};
     struct list_ctx c = {&o, 0};
     struct slides_meeting m;
     struct typed_pins tp;
     struct slides_pins pins = {tp.host, tp.guest};
-    char err[256];
-    enum MHD_Result ret;
+    char err[256], alias[80];
+    const char *act;
 
-    if (!is_admin(conn))
-        return not_found(conn);
-    if (strcmp(rest, "") == 0 && strcmp(method, "GET") == 0) {
+    if (rest[0] == '\0' && strcmp(method, "GET") == 0) {
         gh_sbuf_printf(&o, "{\"meetings\":[");
         slides_meeting_list(store, add_meeting, &c);
         gh_sbuf_printf(&o, "]}\n");
-        return json(conn, 200, o.p);
+        answer(a, 200, o.p, "list");
+        return;
     }
-    if (strcmp(rest, "") == 0 && strcmp(method, "POST") == 0) {
+    if (rest[0] == '\0') {
         if (meeting_from_form(rq->body.p ? rq->body.p : "", rq->body.len, &m, &tp, err,
                               sizeof(err)) == -1 ||
             group_missing(sp, m.idp_group, err, sizeof(err)) ||
@@ -784,43 +772,63 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, co
             gh_sbuf_printf(&o, "{\"error\":");
             jstr(&o, err);
             gh_sbuf_printf(&o, "}\n");
-            return json(conn, 422, o.p);
+            answer(a, 422, o.p, err);
+            return;
         }
         gh_wipe(&tp, sizeof(tp));
         add_meeting(&m, &c);
         gh_sbuf_printf(&o, "\n");
-        ret = json(conn, 201, o.p);
         gh_wipe(m.conference_key, sizeof(m.conference_key));
-        return ret;
+        answer(a, 201, o.p, m.alias);
+        return;
     }
-    if (rest[0] == '/' && strcmp(method, "DELETE") == 0) {
-        if (slides_meeting_by_alias(store, rest + 1, &m) == -1)
-            return not_found(conn);
+    act = strchr(rest + 1, '/');
+    snprintf(alias, sizeof(alias), "%.*s", act ? (int)(act - rest - 1) : (int)strlen(rest + 1),
+             rest + 1);
+    if (slides_meeting_by_alias(store, alias, &m) == -1) {
+        answer(a, 404, gh_strdup(NOT_FOUND), alias);
+    } else if (act == NULL) { /* DELETE */
         if (slides_meeting_end(store, m.id, 1, NULL) == -1)
-            return json(conn, 500, gh_strdup("{\"error\":\"store\"}\n"));
-        return json(conn, 200, gh_strdup("{\"deleted\":true}\n"));
+            answer(a, 500, gh_strdup("{\"error\":\"store\"}\n"), alias);
+        else
+            answer(a, 200, gh_strdup("{\"deleted\":true}\n"), alias);
+    } else if (strcmp(act, "/pin-reset") == 0) {
+        pin_reset(&m);
+        answer(a, 200, gh_strdup("{\"pin_reset\":true}\n"), alias);
+    } else if (slides_meeting_reopen(store, m.id) == -1) {
+        answer(a, 409, gh_strdup("{\"error\":\"the meeting has not ended\"}\n"), alias);
+    } else {
+        gh_log_info("conference: meeting %s reopened by the admin API", m.alias);
+        answer(a, 200, gh_strdup("{\"reopened\":true}\n"), alias);
     }
-    if (rest[0] == '/' && strcmp(method, "POST") == 0) {
-        const char *act = strchr(rest + 1, '/');
-        char alias[80];
-        if (act == NULL || (strcmp(act, "/reopen") != 0 && strcmp(act, "/pin-reset") != 0) ||
-            (size_t)(act - rest - 1) >= sizeof(alias))
-            return not_found(conn);
-        memcpy(alias, rest + 1, (size_t)(act - rest - 1));
-        alias[act - rest - 1] = '\0';
-        if (slides_meeting_by_alias(store, alias, &m) == -1)
-            return not_found(conn);
-        if (strcmp(act, "/pin-reset") == 0) {
-            pin_reset(&m);
-            gh_log_info("conference: PIN back-off of meeting %s reset by the admin API", m.alias);
-            return json(conn, 200, gh_strdup("{\"pin_reset\":true}\n"));
-        }
-        if (slides_meeting_reopen(store, m.id) == -1)
-            return json(conn, 409, gh_strdup("{\"error\":\"the meeting has not ended\"}\n"));
-        gh_log_info("conference: meeting %s reopened", m.alias);
-        return json(conn, 200, gh_strdup("{\"reopened\":true}\n"));
-    }
-    return not_found(conn);
+}
+
+/* The conference admin API: only on the conference-admin socket (through a
+ * listener it is the 404 of anything unknown), each call with a token that
+ * has the call's scope, and each call audited with the token's name. */
+static enum MHD_Result admin(struct MHD_Connection *conn, const char *method, const char *url,
+                             const char *rest, struct apps__req *rq, const struct saml_sp *sp)
+{
+    struct admin_answer a = {0, NULL, ""};
+    unsigned scope = admin_scope(method, rest);
+    char name[65] = "";
+    int rc;
+
+    if (!rq->admin_socket)
+        return not_found(conn);
+    rc = apps__api_token_check(bearer(conn), scope, name);
+    if (rc == -1)
+        answer(&a, 401, gh_strdup("{\"error\":\"a token of the admin API is needed\"}\n"),
+               "no or unknown token");
+    else if (scope == 0)
+        answer(&a, 404, gh_strdup(NOT_FOUND), "no such call");
+    else if (rc == -2)
+        answer(&a, 403, gh_strdup("{\"error\":\"the token lacks the scope of this call\"}\n"),
+               "scope");
+    else
+        admin_op(method, rest, rq, sp, &a);
+    apps__api_audit(name[0] ? name : "-", method, url, (int)a.status, a.detail);
+    return json(conn, a.status, a.body);
 }
 
 enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *url,
@@ -847,7 +855,7 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
     if (rq->too_big)
         return json(conn, 413, gh_strdup("{\"error\":\"form too large\"}\n"));
     if (strncmp(url, "/api/v1/admin/meetings", 22) == 0)
-        return admin(conn, method, url + 22, rq, sp);
+        return admin(conn, method, url, url + 22, rq, sp);
     if (post && strcmp(url, "/api/v1/meetings/join") == 0)
         return join(conn, rq, sp, url);
     if (get && strncmp(url, "/api/v1/meetings/waiting/", 25) == 0 && strchr(url + 25, '/') == NULL)

@@ -90,6 +90,9 @@ int gh_mkdir_p(const char *path, unsigned mode);
  * (replace) or link to it (no replace: EEXIST when path exists), then
  * fsync of the folder. 0, or -1 with errno and nothing left behind. */
 int gh_write_file(const char *path, const void *data, size_t len, unsigned mode, int replace);
+/* A whole file of at most max bytes, NUL-ended (malloc'd), or NULL with
+ * errno (EFBIG when larger). */
+char *gh_read_file_max(const char *path, size_t max, size_t *len);
 
 /* One field of an application/x-www-form-urlencoded body, decoded (+ and
  * %XX); NULL when absent or when it decodes to a NUL byte. Caller frees. */
@@ -107,6 +110,11 @@ int gh_form_each(const char *body, size_t len,
 void gh_wipe(void *p, size_t n);
 /* The value of a hex digit, or -1. */
 int gh_hexval(unsigned char c);
+/* n bytes as 2n lower-case hex digits and a NUL. */
+void gh_hex(const void *b, size_t n, char *out);
+/* Exactly 2n lower-case hex digits (then the string's end) into n bytes:
+ * 0, or -1 (one spelling per value). */
+int gh_unhex(const char *s, unsigned char *out, size_t n);
 /* ASCII lower case of c; every other byte as it is (what strncasecmp does
  * in the C locale, without the locale lookup). */
 static inline unsigned char gh_ascii_lower(unsigned char c)

@@ -77,3 +77,28 @@ int gh_write_file(const char *path, const void *data, size_t len, unsigned mode,
         unlink(tmp);
     return fsync_dir_of(path);
 }
+
+char *gh_read_file_max(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    char *buf;
+    ssize_t n;
+    size_t got = 0;
+
+    if (fd == -1)
+        return NULL;
+    if (fstat(fd, &sb) == -1 || (size_t)sb.st_size > max) {
+        close(fd);
+        errno = EFBIG;
+        return NULL;
+    }
+    /* What the file held when it was opened: one that grows meanwhile is
+     * cut there, never read past max. */
+    buf = gh_calloc(1, (size_t)sb.st_size + 1);
+    while (got < (size_t)sb.st_size && (n = read(fd, buf + got, (size_t)sb.st_size - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    *len = got;
+    return buf;
+}

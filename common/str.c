@@ -175,6 +175,34 @@ int gh_hexval(unsigned char c)
     return -1;
 }
 
+void gh_hex(const void *b, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    const unsigned char *p = b;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int gh_unhex(const char *s, unsigned char *out, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < 2 * n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return -1; /* also the end of a string shorter than 2n */
+    if (s[2 * n] != '\0')
+        return -1;
+    for (i = 0; i < n; i++)
+        out[i] = (unsigned char)(gh_hexval((unsigned char)s[2 * i]) << 4 |
+                                 gh_hexval((unsigned char)s[2 * i + 1]));
+    return 0;
+}
+
 size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max)
 {
     static const char hex[] = "0123456789abcdef";

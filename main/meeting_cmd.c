@@ -16,6 +16,8 @@
  *        joins, tokens and waiters then get meeting-ended
  *   gatehouse meeting reopen ALIAS [-c FILE]   an ended meeting takes joins again
  *   gatehouse meeting delete ALIAS [-c FILE]   the room too
+ *   gatehouse meeting token add NAME --scope S[,S] | list | remove NAME [-c FILE]
+ *        tokens of the conference admin API (on conference-admin.sock only)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 
 #include "../common/common.h"
 #include "../common/conf.h"
+#include "../apps/apps.h"
 #include "../slides/slides.h"
 #include "main_int.h"
 
@@ -41,6 +44,63 @@ static void print_meeting(const struct slides_meeting *m, void *arg)
            m->ended ? "ended" : "open");
 }
 
+static void print_token(const char *name, const char *scopes, void *arg)
+{
+    (void)arg;
+    printf("%s\t%s\n", name, scopes);
+}
+
+/* gatehouse meeting token add NAME --scope S[,S] | list | remove NAME [-c FILE] */
+static int token_cmd(int argc, char **argv,
+                     struct gh_conf *(*load)(const char *path, char *err, size_t errlen))
+{
+    const char *sub = argc > 3 ? argv[3] : "", *name = NULL, *scopes = NULL, *path = NULL;
+    char err[1024], tok[65];
+    struct gh_conf *c;
+    int i, rc = 1;
+
+    for (i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--scope") == 0 && i + 1 < argc)
+            scopes = argv[++i];
+        else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (argv[i][0] != '-' && name == NULL)
+            name = argv[i];
+        else
+            goto usage;
+    }
+    if (!((strcmp(sub, "add") == 0 && name && scopes) || (strcmp(sub, "remove") == 0 && name) ||
+          (strcmp(sub, "list") == 0 && !name)))
+        goto usage;
+    c = load(path, err, sizeof(err));
+    if (c == NULL) {
+        fprintf(stderr, "gatehouse meeting token: %s\n", err);
+        return 1;
+    }
+    if (strcmp(sub, "add") == 0 && apps_api_token_add(c->state_dir, name, scopes, tok, err,
+                                                      sizeof(err)) == 0) {
+        /* Shown once: only its digest is kept. */
+        printf("%s\n", tok);
+        gh_wipe(tok, sizeof(tok));
+        rc = 0;
+    } else if (strcmp(sub, "remove") == 0 &&
+               apps_api_token_remove(c->state_dir, name, err, sizeof(err)) == 0) {
+        rc = 0;
+    } else if (strcmp(sub, "list") == 0 &&
+               apps_api_token_list(c->state_dir, print_token, NULL, err, sizeof(err)) == 0) {
+        rc = 0;
+    }
+    if (rc != 0)
+        fprintf(stderr, "gatehouse meeting token: %s\n", err);
+    gh_conf_free(c);
+    return rc;
+usage:
+    fprintf(stderr, "usage: gatehouse meeting token add NAME --scope S[,S...] [-c FILE]\n"
+                    "       gatehouse meeting token list|remove NAME [-c FILE]\n"
+                    "  scopes: meetings-read meetings-write pin-reset devices all\n");
+    return 2;
+}
+
 int main_meeting_cmd(int argc, char **argv,
                      struct gh_conf *(*load)(const char *path, char *err, size_t errlen))
 {
@@ -54,6 +114,8 @@ int main_meeting_cmd(int argc, char **argv,
     unsigned given = 0; /* which options set gives: a bit per field below */
     size_t k;
 
+    if (strcmp(cmd, "token") == 0)
+        return token_cmd(argc, argv, load);
     memset(&m, 0, sizeof(m));
     for (i = 3; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -35,41 +35,19 @@
 #define SCRYPT_MAXMEM (64u << 20)
 #define WRAP_AAD "gatehouse slide key 1:"
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Lower-case hex of exactly 2*n digits into b; 0, or -1. */
+/* Exactly 2n lower-case hex digits of s (slen of them) into b; 0, or -1. */
 static int unhex(const char *s, size_t slen, unsigned char *b, size_t n)
 {
-    size_t i;
+    char buf[2 * 64 + 1];
+    int rc;
 
-    if (slen != 2 * n)
+    if (slen != 2 * n || slen >= sizeof(buf))
         return -1;
-    for (i = 0; i < n; i++) {
-        int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        b[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static void tohex(const unsigned char *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
+    memcpy(buf, s, slen);
+    buf[slen] = '\0';
+    rc = gh_unhex(buf, b, n);
+    gh_wipe(buf, sizeof(buf));
+    return rc;
 }
 
 static int scrypt(const char *secret, const unsigned char salt[SALT_LEN], unsigned log2n,
@@ -89,8 +67,8 @@ int slides_secret_hash(const char *secret, unsigned log2n, char out[SLIDES_VERIF
     if (log2n < SLIDES_COST_MIN || log2n > SLIDES_COST_MAX ||
         RAND_bytes(salt, sizeof(salt)) != 1 || scrypt(secret, salt, log2n, dk) == -1)
         return -1;
-    tohex(salt, sizeof(salt), s);
-    tohex(dk, sizeof(dk), d);
+    gh_hex(salt, sizeof(salt), s);
+    gh_hex(dk, sizeof(dk), d);
     gh_wipe(dk, sizeof(dk));
     snprintf(out, SLIDES_VERIFIER_MAX, V_PREFIX "%u$%s$%s", log2n, s, d);
     return 0;
@@ -185,7 +163,7 @@ int slides__kek_load(const char *dir, const char *path, unsigned char kek[SLIDES
         snprintf(err, errlen, "no randomness for the slide key-encryption key");
         return -1;
     }
-    tohex(kek, SLIDES_KEK_LEN, text);
+    gh_hex(kek, SLIDES_KEK_LEN, text);
     text[2 * SLIDES_KEK_LEN] = '\n';
     /* Without replace: a second opener that raced us keeps the first key. */
     if (gh_write_file(own, text, 2 * SLIDES_KEK_LEN + 1, 0600, 0) == -1 && errno != EEXIST) {

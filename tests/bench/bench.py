@@ -1019,8 +1019,24 @@ def slides_bench(ca, cert, key):
                                    headers=h, method=method)
         with urllib.request.urlopen(r, context=ctx, timeout=60) as resp:
             return resp.read()
-    admin = open(os.path.join(state, "conference", "admin.token")).read().strip()
-    m = json.loads(call("/api/v1/admin/meetings", data=b"alias=bench", token=admin))
+    # The admin API is on its own unix socket only, with a scoped token.
+    admin = subprocess.run([os.path.join(BUILD, "gatehouse"), "meeting", "token", "add", "bench",
+                            "--scope", "meetings-write", "-c", conf], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    us = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    us.settimeout(60)
+    us.connect(os.path.join(state, "run", "conference-admin.sock"))
+    us.sendall(("POST /api/v1/admin/meetings HTTP/1.1\r\nHost: localhost\r\nConnection: close"
+                "\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-www-form-urlencoded"
+                "\r\nContent-Length: 11\r\n\r\nalias=bench" % admin).encode())
+    reply = b""
+    while True:
+        chunk = us.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    us.close()
+    m = json.loads(reply.split(b"\r\n\r\n", 1)[1])
     tok = json.loads(call("/api/v1/meetings/join", data=("uri=%s&key=%s" % (
         m["uri"], m["conference_key"])).encode()))["token"]
     ids = {}

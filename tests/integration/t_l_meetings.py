@@ -17,6 +17,38 @@ from harness import GATEHOUSE, base_conf, check, free_port, service, test, wait_
 from saml_idp import Browser
 
 
+def unix_request(path, method, url, body=None, headers=None):
+    """One HTTP request on a unix socket: (status, headers, body)."""
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(30)
+            self.sock.connect(path)
+    c = Conn("localhost")
+    c.request(method, url, body=body, headers=headers or {})
+    r = c.getresponse()
+    out = (r.status, dict(r.getheaders()), r.read())
+    c.close()
+    return out
+
+
+def api_token(env, conf, scope="all", name="test"):
+    """A token of the conference admin API (gatehouse meeting token add)."""
+    r = subprocess.run([GATEHOUSE, "meeting", "token", "add", name, "--scope", scope, "-c", conf],
+                       capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 0 and len(r.stdout.strip()) == 64, "token add: %r" % r.stderr)
+    return r.stdout.strip()
+
+
+def admin_via_socket(c, token=None):
+    """Sets c up for the conference admin API: its token and its socket."""
+    c.admin = token or api_token(c.env, c.conf)
+    c.admin_sock = os.path.join(os.path.dirname(c.state), "run", "conference-admin.sock")
+
+
 class Conference:
     def __init__(self, env, extra="", state=None, conf_extra=None):
         self.env = env
@@ -28,10 +60,20 @@ class Conference:
             service("conference", self.conf_port, app="conference", hosts="localhost",
                     extra=conf_extra)
         self.gh = env.gatehouse(text)
+        self.conf = self.gh.conf
         self.state = state or env.path("gatehouse-state/conference")
-        with open(os.path.join(self.state, "admin.token")) as f:
-            self.admin = f.read().strip()
+        admin_via_socket(self)
         self.b = Browser(env.ca)
+
+    def admin_req(self, path, data=None, token=None, method=None):
+        """The conference admin API, on its unix socket (no listener serves it)."""
+        import urllib.parse
+        body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
+        h = {"Authorization": "Bearer " + (token or self.admin)}
+        if body is not None:
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        return unix_request(self.admin_sock, method or ("POST" if body is not None else "GET"),
+                            path, body, h)
 
     def req(self, path, data=None, token=None, headers=None, method=None):
         h = dict(headers or {})
@@ -51,7 +93,7 @@ class Conference:
         return st, hd, body
 
     def create(self, **fields):
-        st, h, body = self.req("/api/v1/admin/meetings", data=fields, token=self.admin)
+        st, h, body = self.admin_req("/api/v1/admin/meetings", data=fields)
         check(st == 201, "create meeting: %d %r" % (st, body))
         return json.loads(body)
 
@@ -253,7 +295,7 @@ def meetings_tokens_expire_and_are_revoked_and_end_shreds(env):
     check(db.execute("SELECT COUNT(*) FROM resources").fetchone()[0] == 0, "keys survived")
     db.close()
     # The room itself stays; reopened, a new join works and sees no content.
-    st, h, body = c.req("/api/v1/admin/meetings/short/reopen", data=b"", token=c.admin)
+    st, h, body = c.admin_req("/api/v1/admin/meetings/short/reopen", data=b"")
     check(st == 200, "reopen: %d %r" % (st, body))
     t3, _ = c.token(m, pin="5678")
     st, man = c.manifest(t3)
@@ -384,12 +426,13 @@ def meetings_uploads_survive_kill_9(env):
     acked = {}
     meeting = None
     trials = 50
+    token = None
     for trial in range(trials):
         g = Gatehouse(env, conf)
         c = Conference.__new__(Conference)
-        c.env, c.url, c.state, c.b = env, url, state, Browser(env.ca)
-        with open(os.path.join(state, "admin.token")) as f:
-            c.admin = f.read().strip()
+        c.env, c.url, c.state, c.b, c.conf = env, url, state, Browser(env.ca), conf
+        admin_via_socket(c, token)
+        token = c.admin
         leftovers = [n for n in os.listdir(content) if len(n) != 32]
         check(not leftovers, "trial %d: temp files visible after restart: %r" % (trial, leftovers))
         if meeting is None:
@@ -514,20 +557,24 @@ def meetings_gatehouse_join_waits_to_be_admitted(env):
                  other_participants="disallow-all")
     # The Host needs SSO here; a registered device vouched for by the admin
     # token (the call-control side) joins straight in with the Host PIN.
-    st, h, body = c.req("/api/v1/meetings/join", token=c.admin,
-                        data={"uri": m["uri"], "key": m["conference_key"], "client": "device",
-                              "registered": "1", "pin": "1234"})
+    st, h, body = c.admin_req("/api/v1/meetings/join",
+                              data={"uri": m["uri"], "key": m["conference_key"], "client": "device",
+                                    "registered": "1", "pin": "1234"})
     check(st == 202, "Disallow all puts even registered devices in the waiting room: %d" % st)
     m2 = c.create(alias="lobby2", host_pin="1234", authentication="both", idp_group="staff")
-    st, h, body = c.req("/api/v1/meetings/join", token=c.admin,
-                        data={"uri": m2["uri"], "key": m2["conference_key"], "client": "device",
-                              "registered": "1", "pin": "1234"})
+    st, h, body = c.admin_req("/api/v1/meetings/join",
+                              data={"uri": m2["uri"], "key": m2["conference_key"],
+                                    "client": "device", "registered": "1", "pin": "1234"})
     check(st == 200 and json.loads(body)["role"] == "host", "registered device: %d %r" % (st, body))
     host = json.loads(body)["token"]
     st, h, body = c.req("/api/v1/meetings/join",
                         data={"uri": m2["uri"], "key": m2["conference_key"], "client": "device",
                               "registered": "1", "pin": "1234"})
     check(st == 202, "a device claiming registration without the admin token: %d" % st)
+    st, h, body = c.req("/api/v1/meetings/join", token=c.admin,
+                        data={"uri": m2["uri"], "key": m2["conference_key"], "client": "device",
+                              "registered": "1", "pin": "1234"})
+    check(st == 202, "the admin token through the public service vouched for a device: %d" % st)
     c.upload(host, "welcome.txt", b"welcome")
     p = subprocess.Popen([GATEHOUSE, "join", m2["uri"], "--key", m2["conference_key"],
                           "--server", c.url, "--cacert", env.ca, "--out", env.path("w"),
@@ -567,8 +614,8 @@ def meetings_sso_room_through_the_real_idp(env):
     c = Conference.__new__(Conference)
     c.env, c.url, c.b = env, t.url, Browser(env.ca)
     c.state = env.path("gatehouse-state/conference")
-    with open(os.path.join(c.state, "admin.token")) as f:
-        c.admin = f.read().strip()
+    c.conf = t.gh.conf
+    admin_via_socket(c)
     m = c.create(alias="sso-room", authentication="both", idp_group="staff")
     rc, out = gh_join(env, c, m)
     check(rc == 1 and "need-sso" in out and "/api/v1/samllogin/staff" in out, "no session: %s" % out)
@@ -712,7 +759,7 @@ def meetings_state_folder_holds_no_pin_and_no_key(env):
               "%s does not decrypt" % res["name"])
     kek = os.path.join(c.state, "slides.kek")
     check(os.stat(kek).st_mode & 0o777 == 0o600, "slides.kek mode %o" % os.stat(kek).st_mode)
-    st, h, body = c.req("/api/v1/admin/meetings", token=c.admin)
+    st, h, body = c.admin_req("/api/v1/admin/meetings")
     listing = json.loads(body)["meetings"][0]
     check(st == 200 and "conference_key" not in listing and listing["host_pin_set"] is True and
           all(p.encode() not in body for p in pins), "admin listing: %r" % body)
@@ -723,12 +770,13 @@ def meetings_state_folder_holds_no_pin_and_no_key(env):
     secrets = secrets_of(m, pins, man)
     with open(kek, "rb") as f:
         secrets["the key-encryption key"] = f.read().strip()
-    check(len(secrets) == 1 + 3 + 6 + 1, "%r" % list(secrets))
-    # What reached the disk: the folder, except the two files that are keys.
+    secrets["the admin API token"] = c.admin.encode()
+    check(len(secrets) == 1 + 3 + 6 + 1 + 1, "%r" % list(secrets))
+    # What reached the disk: the folder, except the key-encryption key's file
+    # (api-tokens holds digests only).
     copy = env.path("stolen")
     subprocess.run(["cp", "-a", c.state, copy], check=True)
     os.unlink(os.path.join(copy, "slides.kek"))
-    os.unlink(os.path.join(copy, "admin.token"))
     leaked = folder_holds(copy, secrets)
     check(not leaked, "the state folder holds: %s" % sorted(leaked))
     check(folder_holds(copy, {"alias": b"vault"}) == {"alias"}, "the search finds nothing at all")
@@ -924,8 +972,9 @@ def meetings_rooms_name_only_defined_groups(env):
     another; a configuration that drops a group a room still names fails
     gatehouse -t with the room and the group, and a reload to it warns."""
     c = Conference(env, extra=staff_group(env))
-    st, h, body = c.req("/api/v1/admin/meetings", token=c.admin,
-                        data={"alias": "p", "authentication": "both", "idp_group": "partners"})
+    st, h, body = c.admin_req("/api/v1/admin/meetings",
+                              data={"alias": "p", "authentication": "both",
+                                    "idp_group": "partners"})
     check(st == 422 and b"identity-provider-group 'partners'" in body, "API: %d %r" % (st, body))
     c.create(alias="s", authentication="both", idp_group="staff")
     r = subprocess.run([GATEHOUSE, "meeting", "create", "q", "--auth", "both", "--idp-group",
@@ -950,3 +999,70 @@ def meetings_rooms_name_only_defined_groups(env):
     c.gh.signal(signal.SIGHUP)
     wait_until(lambda: "room s names identity-provider-group 'staff', which the configuration "
                "does not define" in c.gh.output(), timeout=10, what="the reload's warning")
+
+
+@test
+def meetings_admin_api_only_on_its_socket_with_scoped_audited_tokens(env):
+    """The conference admin API is not served through any listener: with a
+    valid all-scope token, /api/v1/admin/* through the public service and
+    through the conference service directly is the 404 of anything unknown
+    (and no service can name the conference-admin application). On
+    conference-admin.sock each call needs a token with its scope (401
+    without, 403 with another scope), and every call is audited with the
+    token's name. A token is shown once and kept as a digest; removing it
+    takes effect at once; an admin.token of earlier versions becomes the
+    token admin-token."""
+    c = Conference(env)
+    reader = api_token(env, c.conf, scope="meetings-read", name="reader")
+    for url in (c.url, "https://localhost:%d" % c.conf_port):
+        st, h, body = c.b.request(url + "/api/v1/admin/meetings",
+                                  headers={"Authorization": "Bearer " + c.admin})
+        check(st == 404 and json.loads(body) == {"error": "not found"},
+              "%s: %d %r" % (url, st, body))
+        st, h, body = c.b.request(url + "/api/v1/admin/meetings", data={"alias": "x"},
+                                  headers={"Authorization": "Bearer " + c.admin})
+        check(st == 404, "create through %s: %d" % (url, st))
+    st, h, body = c.admin_req("/api/v1/admin/meetings", token="0" * 64)
+    check(st == 401, "unknown token: %d %r" % (st, body))
+    st, h, body = c.admin_req("/api/v1/admin/meetings", data={"alias": "r"}, token=reader)
+    check(st == 403 and b"scope" in body, "create with a read token: %d %r" % (st, body))
+    st, h, body = c.admin_req("/api/v1/admin/meetings", token=reader)
+    check(st == 200 and json.loads(body) == {"meetings": []}, "list: %d %r" % (st, body))
+    m = c.create(alias="scoped")
+    st, h, body = c.admin_req("/api/v1/admin/meetings/scoped/pin-reset", data=b"", token=reader)
+    check(st == 403, "pin-reset with a read token: %d" % st)
+    with open(os.path.join(c.state, "audit.log")) as f:
+        audit = [json.loads(l) for l in f]
+    seen = [(a["token"], a["method"], a["status"]) for a in audit]
+    check(seen == [("-", "GET", 401), ("reader", "POST", 403), ("reader", "GET", 200),
+                   ("test", "POST", 201), ("reader", "POST", 403)], "audit: %r" % seen)
+    check(audit[3]["detail"] == "scoped" and audit[3]["path"] == "/api/v1/admin/meetings",
+          "audit line: %r" % audit[3])
+    with open(os.path.join(c.state, "api-tokens")) as f:
+        kept = f.read()
+    check(reader not in kept and c.admin not in kept and "reader meetings-read " in kept,
+          "api-tokens: %r" % kept)
+    check(os.stat(os.path.join(c.state, "api-tokens")).st_mode & 0o777 == 0o600, "mode")
+    r = subprocess.run([GATEHOUSE, "meeting", "token", "remove", "reader", "-c", c.conf],
+                       capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 0, "remove: %r" % r.stderr)
+    check(c.admin_req("/api/v1/admin/meetings", token=reader)[0] == 401, "a removed token works")
+    r = subprocess.run([GATEHOUSE, "meeting", "token", "list", "-c", c.conf], capture_output=True,
+                       text=True, cwd=env.dir)
+    check(r.stdout == "test\tmeetings-read,meetings-write,pin-reset,devices\n", "list: %r" %
+          r.stdout)
+    # A service naming the admin application is refused by the configuration.
+    bad = env.write("bad.conf", base_conf(env) + service("x", free_port(), app="conference-admin",
+                                                         hosts="localhost"))
+    r = subprocess.run([GATEHOUSE, "-t", "-c", bad], capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 1 and "app" in r.stderr, "-t with app conference-admin: %r" % r.stderr)
+    # The single token of earlier versions, at the next start.
+    c.gh.stop()
+    old = os.urandom(32).hex()
+    with open(os.path.join(c.state, "admin.token"), "w") as f:
+        f.write(old + "\n")
+    g = env.gatehouse(open(c.conf).read())
+    check("became the token admin-token" in g.output(), "no word of the migration")
+    check(not os.path.exists(os.path.join(c.state, "admin.token")), "admin.token stays")
+    st, h, body = c.admin_req("/api/v1/admin/meetings", token=old)
+    check(st == 200 and b'"scoped"' in body, "the old token on the socket: %d %r" % (st, body))
