@@ -13,6 +13,7 @@
  * the security log with the reason and what did not match.
  */
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
 #include "../common/asset.h"
 
 #define COOKIE "__Host-gh-sp"
+/* Binds a login to the browser that started it (login forgery): sent back
+ * on the IdP's cross-site POST, hence SameSite=None; a random value that
+ * carries no session. */
+#define BINDING_COOKIE "__Host-gh-login"
 #define MAX_FORM (6 * 1024 * 1024)
 
 static pthread_mutex_t sp_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -239,20 +244,41 @@ static enum MHD_Result metadata(struct MHD_Connection *conn, struct saml_sp *sp,
     return ret;
 }
 
+/* The browser's binding value: its cookie when it has a well-formed one
+ * (several logins in one browser share it), else a fresh one. */
+static void binding_of(struct MHD_Connection *conn, char out[SAML_BINDING_HEX + 1])
+{
+    const char *c = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, BINDING_COOKIE);
+    unsigned char raw[SAML_BINDING_HEX / 2];
+
+    if (c != NULL && gh_unhex(c, raw, sizeof(raw)) == 0) {
+        memcpy(out, c, SAML_BINDING_HEX + 1);
+        return;
+    }
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        abort();
+    gh_hex(raw, sizeof(raw), out);
+}
+
 static enum MHD_Result redirect_to_idp(struct MHD_Connection *conn, const struct saml_idp *idp,
                                        const char *relay, const char *url)
 {
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-    char err[256];
-    char *loc = saml_login_url(idp, host ? host : "", relay, err, sizeof(err));
+    char err[256], binding[SAML_BINDING_HEX + 1], cookie[160];
+    char *loc;
     enum MHD_Result ret;
 
+    binding_of(conn, binding);
+    loc = saml_login_url(idp, host ? host : "", relay, binding, err, sizeof(err));
     if (loc == NULL) {
         apps__security(conn, "GET", url, 400, "saml-login", err);
         return text(conn, 400, "cannot start sign-in\n");
     }
+    snprintf(cookie, sizeof(cookie), BINDING_COOKIE "=%s; Path=/; Secure; HttpOnly; "
+                                                    "SameSite=None; Max-Age=900",
+             binding);
     ret = reply(conn, 302, "text/plain; charset=utf-8", gh_strdup("to the identity provider\n"),
-               25, loc, NULL);
+               25, loc, cookie);
     free(loc);
     return ret;
 }
@@ -335,7 +361,9 @@ static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, 
     }
     saml_response_check(idp, host ? host : "", resp, strlen(resp), (int64_t)time(NULL), &res);
     free(resp);
-    if (saml_response_commit(idp, &res) != SAML_OK) {
+    if (saml_response_commit(idp,
+                             MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, BINDING_COOKIE),
+                             &res) != SAML_OK) {
         apps__security(conn, "POST", url, 403, saml_reason_name(res.reason), res.detail);
         return text(conn, 403, "sign-in refused\n");
     }

@@ -98,8 +98,8 @@ static unsigned char *deflate_raw(const char *in, size_t len, size_t *outlen)
     return out;
 }
 
-char *saml_login_url(const struct saml_idp *idp, const char *host, const char *relay, char *err,
-                     size_t errlen)
+char *saml_login_url(const struct saml_idp *idp, const char *host, const char *relay,
+                     const char *binding, char *err, size_t errlen)
 {
     struct gh_sbuf x = {NULL, 0, 0}, q = {NULL, 0, 0}, u = {NULL, 0, 0};
     unsigned char rid[20], *defl = NULL, sig[1024];
@@ -114,8 +114,17 @@ char *saml_login_url(const struct saml_idp *idp, const char *host, const char *r
         snprintf(err, errlen, "RelayState must be a local path");
         return NULL;
     }
-    if (acs == NULL)
-        acs = idp->acs[0];
+    if (acs == NULL) {
+        /* Another host's ACS would send the participant, and the cookie
+         * that binds the login, somewhere else: refused instead. */
+        snprintf(err, errlen, "Host %.100s has no acs-url of identity provider %.100s",
+                 host && host[0] ? host : "(none)", idp->name);
+        return NULL;
+    }
+    if (binding == NULL || strlen(binding) != SAML_BINDING_HEX) {
+        snprintf(err, errlen, "no browser binding");
+        return NULL;
+    }
     if (RAND_bytes(rid, sizeof(rid)) != 1) {
         snprintf(err, errlen, "no randomness");
         return NULL;
@@ -161,6 +170,7 @@ char *saml_login_url(const struct saml_idp *idp, const char *host, const char *r
     memset(&rq, 0, sizeof(rq));
     gh_strlcpy(rq.uuid, idp->uuid, sizeof(rq.uuid));
     gh_strlcpy(rq.relay, relay ? relay : "", sizeof(rq.relay));
+    saml__binding_digest(binding, rq.binding);
     if (saml__request_put(id, &rq) == -1) {
         snprintf(err, errlen, "the shared store refused the request ID");
         goto done;

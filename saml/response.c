@@ -12,6 +12,7 @@
  * The stateful part (replay cache, request consumed once) is in commit.
  */
 #include <libxml/tree.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,41 +360,64 @@ done:
     return r->reason;
 }
 
-enum saml_reason saml_response_commit(const struct saml_idp *idp, struct saml_result *r)
+static enum saml_reason refuse(struct saml_result *r, enum saml_reason why, const char *detail)
+{
+    r->reason = why;
+    gh_strlcpy(r->detail, detail, sizeof(r->detail));
+    return why;
+}
+
+/* The request as it was stored: known, unused, sent to this IdP, from
+ * this browser. Neither consumes anything. */
+static enum saml_reason request_ok(const struct saml_idp *idp, const char *binding,
+                                   struct saml_result *r, struct saml__request *rq)
+{
+    unsigned char d[32];
+    char detail[160];
+    int rc = saml__request_peek(r->in_response_to, rq);
+
+    snprintf(detail, sizeof(detail), "InResponseTo %.100s", r->in_response_to);
+    if (rc != 0)
+        return refuse(r, rc == -2 ? SAML_REQUEST_REUSED : SAML_REQUEST_UNKNOWN, detail);
+    if (strcmp(rq->uuid, idp->uuid) != 0)
+        return refuse(r, SAML_REQUEST_IDP, "request went to another IdP");
+    if (binding == NULL || strlen(binding) != SAML_BINDING_HEX)
+        return refuse(r, SAML_REQUEST_BROWSER, "posted without the login's binding cookie");
+    saml__binding_digest(binding, d);
+    if (CRYPTO_memcmp(d, rq->binding, sizeof(d)) != 0)
+        return refuse(r, SAML_REQUEST_BROWSER, "posted by another browser than started it");
+    return SAML_OK;
+}
+
+enum saml_reason saml_response_commit(const struct saml_idp *idp, const char *binding,
+                                      struct saml_result *r)
 {
     struct saml__request rq;
+    char detail[160];
     int rc;
 
     if (r->reason != SAML_OK)
         return r->reason;
-    if (!idp->in_group) {
-        r->reason = SAML_NOT_IN_GROUP;
+    if (!idp->in_group)
+        return refuse(r, SAML_NOT_IN_GROUP, "");
+    /* Every check that can refuse comes before anything is consumed, so a
+     * refused post (a forgery from another browser, a response of another
+     * IdP) cannot spend the genuine response's request. */
+    snprintf(detail, sizeof(detail), "assertion %.100s seen before", r->assertion_id);
+    if (saml__replay_seen(idp->uuid, r->assertion_id))
+        return refuse(r, SAML_REPLAY, detail);
+    if (request_ok(idp, binding, r, &rq) != SAML_OK)
         return r->reason;
-    }
-    /* Seen before: replay. Then the request is consumed, and only then the
-     * assertion ID is marked, so a response refused for its request does
-     * not burn an assertion; set-if-absent settles a race between two
-     * posts of one response. */
-    if (saml__replay_seen(idp->uuid, r->assertion_id)) {
-        r->reason = SAML_REPLAY;
-        snprintf(r->detail, sizeof(r->detail), "assertion %.100s seen before", r->assertion_id);
-        return r->reason;
-    }
+    /* Then the request is consumed (atomically: of two posts one wins),
+     * and only then the assertion ID marked, set-if-absent. */
     rc = saml__request_take(r->in_response_to, &rq);
     if (rc != 0) {
-        r->reason = rc == -2 ? SAML_REQUEST_REUSED : SAML_REQUEST_UNKNOWN;
-        snprintf(r->detail, sizeof(r->detail), "InResponseTo %.100s", r->in_response_to);
-        return r->reason;
+        snprintf(detail, sizeof(detail), "InResponseTo %.100s", r->in_response_to);
+        return refuse(r, rc == -2 ? SAML_REQUEST_REUSED : SAML_REQUEST_UNKNOWN, detail);
     }
     if (!saml__replay_mark(idp->uuid, r->assertion_id, r->assertion_expires)) {
-        r->reason = SAML_REPLAY;
-        snprintf(r->detail, sizeof(r->detail), "assertion %.100s seen before", r->assertion_id);
-        return r->reason;
-    }
-    if (strcmp(rq.uuid, idp->uuid) != 0) {
-        r->reason = SAML_REQUEST_IDP;
-        snprintf(r->detail, sizeof(r->detail), "request went to another IdP");
-        return r->reason;
+        snprintf(detail, sizeof(detail), "assertion %.100s seen before", r->assertion_id);
+        return refuse(r, SAML_REPLAY, detail);
     }
     gh_strlcpy(r->relay, rq.relay, sizeof(r->relay));
     return SAML_OK;

@@ -52,6 +52,7 @@
     X(REQUEST_UNKNOWN, "saml-request-unknown")                                                     \
     X(REQUEST_REUSED, "saml-request-reused")                                                       \
     X(REQUEST_IDP, "saml-request-idp")                                                             \
+    X(REQUEST_BROWSER, "saml-request-browser")                                                     \
     X(UNKNOWN_IDP, "saml-unknown-idp")                                                             \
     X(NOT_IN_GROUP, "saml-idp-not-in-group")                                                       \
     X(INTERNAL, "saml-internal")
@@ -118,11 +119,16 @@ void saml_idp_meta_free(struct saml_idp_meta *m);
 /* A RelayState is accepted only as a local path: "/" then no "//", no "\",
  * no scheme, no control bytes, at most 512 bytes. */
 int saml_relay_ok(const char *relay);
-/* Registers a fresh AuthnRequest ID (with relay and the IdP) in the shared
+/* The browser-binding value of a login: a random cookie the login start
+ * sets, of which the request keeps the digest. */
+#define SAML_BINDING_HEX 32
+/* Registers a fresh AuthnRequest ID (with relay, the IdP and the digest of
+ * the browser's binding cookie, SAML_BINDING_HEX hex digits) in the shared
  * store and returns the IdP's SSO URL with the signed HTTP-Redirect query,
- * malloc'd; NULL with err. host picks the ACS URL. */
-char *saml_login_url(const struct saml_idp *idp, const char *host, const char *relay, char *err,
-                     size_t errlen);
+ * malloc'd; NULL with err. host picks the ACS URL: a Host without an
+ * acs-url of this IdP is refused (never another host's ACS). */
+char *saml_login_url(const struct saml_idp *idp, const char *host, const char *relay,
+                     const char *binding, char *err, size_t errlen);
 
 /* response.c */
 struct saml_result {
@@ -144,9 +150,13 @@ struct saml_result {
 enum saml_reason saml_response_check(const struct saml_idp *idp, const char *host,
                                      const char *b64, size_t b64len, int64_t now,
                                      struct saml_result *r);
-/* The stateful half: assertion ID into the replay cache, the request ID
- * consumed (once). Returns r->reason. */
-enum saml_reason saml_response_commit(const struct saml_idp *idp, struct saml_result *r);
+/* The stateful half: every check that can refuse first (the request is
+ * known and unused, went to this IdP, from this browser: binding is the
+ * value of its binding cookie, NULL when it sent none; the assertion is
+ * not a replay), and only then the request ID consumed (once) and the
+ * assertion ID marked. Returns r->reason. */
+enum saml_reason saml_response_commit(const struct saml_idp *idp, const char *binding,
+                                      struct saml_result *r);
 
 /* session.c */
 struct saml_session {

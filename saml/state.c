@@ -42,7 +42,7 @@ int saml__request_put(const char *id, const struct saml__request *rq)
     return gh_kv_rec_put(key, sizeof(key), rq, sizeof(*rq), SAML_REQUEST_TTL_MS, 1) == 1 ? 0 : -1;
 }
 
-int saml__request_take(const char *id, struct saml__request *rq)
+static int request_get(const char *id, struct saml__request *rq, int take)
 {
     unsigned char key[21], used[21];
     char mark = 1;
@@ -51,12 +51,30 @@ int saml__request_take(const char *id, struct saml__request *rq)
         return -1;
     memcpy(used, key, sizeof(used));
     used[0] = 'u';
-    if (gh_kv_rec_get(key, sizeof(key), rq, sizeof(*rq), 1, NULL) != (long)sizeof(*rq))
+    if (gh_kv_rec_get(key, sizeof(key), rq, sizeof(*rq), take, NULL) != (long)sizeof(*rq))
         return gh_kv_rec_get(used, sizeof(used), &mark, 1, 0, NULL) == 1 ? -2 : -1;
     rq->uuid[sizeof(rq->uuid) - 1] = '\0';
     rq->relay[sizeof(rq->relay) - 1] = '\0';
-    gh_kv_rec_put(used, sizeof(used), &mark, 1, USED_TTL_MS, 0);
+    if (take)
+        gh_kv_rec_put(used, sizeof(used), &mark, 1, USED_TTL_MS, 0);
     return 0;
+}
+
+int saml__request_take(const char *id, struct saml__request *rq)
+{
+    return request_get(id, rq, 1);
+}
+
+int saml__request_peek(const char *id, struct saml__request *rq)
+{
+    return request_get(id, rq, 0);
+}
+
+void saml__binding_digest(const char *binding, unsigned char out[32])
+{
+    unsigned int n = 32;
+
+    EVP_Digest(binding, strlen(binding), out, &n, EVP_sha256(), NULL);
 }
 
 static int replay_key(const char *uuid, const char *assertion_id, unsigned char key[33])

@@ -10,6 +10,7 @@
 struct saml__request {
     char uuid[40];   /* the IdP it went to */
     char relay[520]; /* where to send the participant afterwards */
+    unsigned char binding[32]; /* SHA-256 of the browser's binding cookie */
 };
 
 /* state.c */
@@ -17,6 +18,10 @@ struct saml__request {
 int saml__request_put(const char *id, const struct saml__request *rq);
 /* Takes the request (once). 0; -1 unknown; -2 already used. */
 int saml__request_take(const char *id, struct saml__request *rq);
+/* The same without taking it: for the checks that must come first. */
+int saml__request_peek(const char *id, struct saml__request *rq);
+/* SHA-256 of a browser-binding value. */
+void saml__binding_digest(const char *binding, unsigned char out[32]);
 /* 1 when this assertion ID of this IdP was consumed already. */
 int saml__replay_seen(const char *uuid, const char *assertion_id);
 /* 1 first sighting of this assertion ID for this IdP (kept until expires,

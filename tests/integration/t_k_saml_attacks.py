@@ -311,3 +311,42 @@ def saml_response_signature_wrapping_xsw1_xsw2(env):
     at.refused("XSW2", b, acs, fields, enc(r), EXPECT_XSW["XSW2"])
     st, h, body = at.post(b, acs, fields, fields["SAMLResponse"])
     check(st == 303, "genuine signed Response refused: %d %r" % (st, at.t.security()[-1:]))
+
+
+@test
+def saml_login_is_bound_to_the_browser_that_started_it(env):
+    """Login forgery: a genuine response posted by a client other than the
+    browser that started the login (no cookies, or its own login's binding
+    cookie) is refused as saml-request-browser, and the refusal spends
+    nothing: the genuine browser then signs in with the same response."""
+    at = Attacks(env)
+    b, acs, fields = at.capture()
+    check(b.cookie("__Host-gh-login") is not None, "the login start set no binding cookie")
+    at.refused("no cookies", Browser(env.ca), acs, fields, fields["SAMLResponse"],
+               "saml-request-browser")
+    other = Browser(env.ca)
+    st, h, _ = other.request(at.t.url + "/api/v1/samllogin/staff")
+    check(st == 302 and other.cookie("__Host-gh-login").value != b.cookie("__Host-gh-login").value,
+          "the other browser's own login: %d" % st)
+    at.refused("another browser's binding", other, acs, fields, fields["SAMLResponse"],
+               "saml-request-browser")
+    st, h, body = b.request(acs, data=fields)
+    check(st == 303 and "__Host-gh-sp=" in h.get("Set-Cookie", ""),
+          "the genuine browser after the refusals: %d %r" % (st, at.t.security()[-1:]))
+
+
+@test
+def saml_login_on_a_host_without_its_acs_is_refused(env):
+    """A login started on a Host for which the IdP has no acs-url is
+    refused with the reason in the security log, instead of sending the
+    participant to another host's consumer."""
+    at = Attacks(env)
+    b = Browser(env.ca)
+    # The service allows the host name; its acs-url has the port, so a Host
+    # without the port has no consumer of its own.
+    st, h, body = b.request(at.t.url + "/api/v1/samllogin/staff", headers={"Host": "localhost"})
+    check(st == 400 and "Location" not in h, "login on another Host: %d %r" % (st, dict(h)))
+    line = at.t.security()[-1]
+    check(line["reason"].startswith("saml-login:Host localhost has no acs-url"),
+          "security line: %r" % line)
+

@@ -2,6 +2,7 @@
  * is checked: the XML parser's refusals (DTDs and entities in every form,
  * comments, duplicate IDs, depth), the xs:dateTime, base64 and RelayState
  * readers, and the text reader that a comment cannot cut short. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,8 +213,15 @@ TEST(saml_request_and_replay_state)
     gh_strlcpy(rq.uuid, "u", sizeof(rq.uuid));
     CHECK_EQ(saml__request_put(id, &rq), 0, "put");
     CHECK_EQ(saml__request_put("not-an-id", &rq), -1, "malformed id");
+    saml__binding_digest("00112233445566778899aabbccddeeff", rq.binding);
+    CHECK_EQ(saml__request_put(id, &rq), -1, "put twice");
+    /* Peeking, as the checks before consumption do, leaves it in place. */
+    CHECK_EQ(saml__request_peek(id, &got), 0, "peek");
+    CHECK_EQ(saml__request_peek(id, &got), 0, "peek again");
+    CHECK_STR(got.uuid, "u", "peeked IdP");
     CHECK_EQ(saml__request_take(id, &got), 0, "first take");
     CHECK_EQ(saml__request_take(id, &got), -2, "second take: reused");
+    CHECK_EQ(saml__request_peek(id, &got), -2, "peek after the take: reused");
     CHECK_EQ(saml__request_take("_ffffffffffffffffffffffffffffffffffffffff", &got), -1,
              "unknown");
     CHECK_EQ(saml__replay_seen("u", "_a1"), 0, "not seen");
@@ -223,3 +231,46 @@ TEST(saml_request_and_replay_state)
     CHECK_EQ(saml__replay_seen("v", "_a1"), 0, "per IdP");
     gh_kv_rec_fini();
 }
+
+/* The stateful half's order: every refusal (another IdP's request, another
+ * browser, a replay) comes before the request is consumed, so the genuine
+ * response, from the right IdP and browser, still signs in afterwards. */
+TEST(saml_commit_refuses_before_it_consumes)
+{
+    static const char bind[] = "00112233445566778899aabbccddeeff";
+    static const char other[] = "ffeeddccbbaa99887766554433221100";
+    const char *id = "_00112233445566778899aabbccddeeff00112233";
+    struct saml_idp a, b;
+    struct saml__request rq;
+    struct saml_result r;
+
+    gh_kv_rec_init(2048);
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.uuid = (char *)(uintptr_t)"idp-a";
+    b.uuid = (char *)(uintptr_t)"idp-b";
+    a.in_group = b.in_group = 1;
+    memset(&rq, 0, sizeof(rq));
+    gh_strlcpy(rq.uuid, "idp-a", sizeof(rq.uuid));
+    gh_strlcpy(rq.relay, "/room", sizeof(rq.relay));
+    saml__binding_digest(bind, rq.binding);
+    CHECK_EQ(saml__request_put(id, &rq), 0, "put");
+    memset(&r, 0, sizeof(r));
+    gh_strlcpy(r.in_response_to, id, sizeof(r.in_response_to));
+    gh_strlcpy(r.assertion_id, "_assertion-1", sizeof(r.assertion_id));
+    r.assertion_expires = 4102444800LL;
+    CHECK_EQ(saml_response_commit(&b, bind, &r), SAML_REQUEST_IDP, "another IdP");
+    r.reason = SAML_OK;
+    CHECK_EQ(saml_response_commit(&a, NULL, &r), SAML_REQUEST_BROWSER, "no binding cookie");
+    r.reason = SAML_OK;
+    CHECK_EQ(saml_response_commit(&a, other, &r), SAML_REQUEST_BROWSER, "another browser");
+    r.reason = SAML_OK;
+    CHECK_EQ(saml_response_commit(&a, "0011", &r), SAML_REQUEST_BROWSER, "a short cookie");
+    r.reason = SAML_OK;
+    CHECK_EQ(saml_response_commit(&a, bind, &r), SAML_OK, "the genuine post after them");
+    CHECK_STR(r.relay, "/room", "relay");
+    r.reason = SAML_OK;
+    CHECK_EQ(saml_response_commit(&a, bind, &r), SAML_REPLAY, "the same again");
+    gh_kv_rec_fini();
+}
+
