@@ -327,8 +327,11 @@ enum saml_reason saml_response_check(const struct saml_idp *idp, const char *hos
             FAIL_KEEP(r, why, "Assertion signature");
         assertion_signed = 1;
     }
-    if (!response_signed && !assertion_signed)
-        FAIL(r, SAML_UNSIGNED, "neither the Response nor the Assertion is signed");
+    /* Our metadata says WantAssertionsSigned: a signed Response around an
+     * unsigned Assertion is not what we asked for. */
+    if (!assertion_signed)
+        FAIL(r, SAML_UNSIGNED, response_signed ? "the Assertion is not signed (only the Response)"
+                                               : "neither the Response nor the Assertion is signed");
     if (!issuer_ok(a, idp->idp_entity_id, 1))
         FAIL(r, SAML_ISSUER, "Assertion Issuer is not %.100s", idp->idp_entity_id);
     subj = saml__child(a, SAML_NS_A, "Subject", &dups);

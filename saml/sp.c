@@ -60,6 +60,23 @@ static int is_fqdn(const char *h)
     return h[0] != '\0';
 }
 
+/* 1 when some service forwards to this listen address: an internal hop
+ * (a conference node behind the edge), which clients never reach. */
+static int is_inner(const struct gh_conf *c, const char *listen)
+{
+    size_t i, k;
+
+    for (i = 0; i < c->nservices; i++)
+        for (k = 0; k < c->services[i].nservers; k++)
+            if (strcmp(c->services[i].servers[k].addr, listen) == 0)
+                return 1;
+    return 0;
+}
+
+/* ACS URLs for the names of the services that face clients: TLS, a proxy
+ * or the conference itself, and not the real server of another service
+ * (its address is internal; publishing it would send participants, and
+ * the IdP's posts, to an address only the edge can reach). */
 static void derive_acs(struct saml_idp *p, const struct gh_conf *c)
 {
     size_t i, j;
@@ -69,7 +86,7 @@ static void derive_acs(struct saml_idp *p, const struct gh_conf *c)
         char host[64], url[1024];
         uint16_t port;
         if (s->certificate == NULL ||
-            (s->app != NULL && strcmp(s->app, "conference") != 0) ||
+            (s->app != NULL && strcmp(s->app, "conference") != 0) || is_inner(c, s->listen) ||
             gh_split_hostport(s->listen, host, sizeof(host), &port) == -1)
             continue;
         for (j = 0; j < s->allowed_hosts.n; j++) {
@@ -180,6 +197,11 @@ static int build_idp(struct saml_idp *p, const struct gh_conf_idp *ci, const str
     p->sp_entity_id = gh_strdup(ci->sp_entity_id);
     p->idp_entity_id = gh_strdup(ci->idp_entity_id);
     p->sso_url = gh_strdup(ci->idp_sso_url);
+    if (strncasecmp(p->sso_url, "https://", 8) != 0)
+        gh_log_warn("identity-provider '%s': idp-sso-url %s is not HTTPS: the signed "
+                    "AuthnRequest, and the participant's sign-in if the IdP serves it there, "
+                    "travel in clear",
+                    ci->name, p->sso_url);
     p->display_attr = gh_strdup(ci->display_name_attribute);
     p->allow_sha1 = strcmp(ci->allow_sha1, "on") == 0;
     p->require_encryption = strcmp(ci->require_encryption, "on") == 0;

@@ -4,6 +4,7 @@ HTTP-Redirect login, the HTTP-POST assertion consumer through the proxy,
 sessions; plain and encrypted assertions; two IdPs in one group."""
 import json
 import os
+import re
 import subprocess
 
 from harness import GATEHOUSE, base_conf, check, free_port, service, test
@@ -280,3 +281,41 @@ def saml_import_refuses_unusable_metadata_clearly(env):
                        capture_output=True, timeout=30, cwd=env.dir)
     check(r.returncode == 0 and b"SPSSODescriptor" in r.stdout and
           ("samlconsumer/" + UUID_A).encode() in r.stdout, "saml metadata: %r" % r.stderr)
+
+
+@test
+def saml_acs_from_services_publishes_only_client_facing_names(env):
+    """acs-from-services on: the SP metadata lists an ACS URL for the edge
+    service's name and port, not for the conference service behind it
+    (a real server of the edge: an address only the edge reaches). An
+    http:// idp-sso-url passes gatehouse -t with a warning that says so."""
+    edge, inner = free_port(), free_port()
+    idp = """identity-provider "Plain IdP" {
+    uuid %s
+    sp-certificate sp
+    sp-entity-id https://meet.example.com/saml
+    acs-from-services on
+    idp-entity-id https://idp.invalid/saml
+    idp-sso-url http://idp.invalid/sso
+    idp-certificate %s
+}
+identity-provider-group staff { identity-providers "Plain IdP" }
+""" % (UUID_A, env.ca)
+    text = base_conf(env) + sp_cert(env) + idp + \
+        service("edge", edge, servers=[("conf", inner)], hosts="localhost meet.example.com",
+                extra="    certificate-coverage warn") + \
+        service("conference", inner, app="conference", hosts="localhost meet.example.com",
+                extra="    certificate-coverage warn")
+    conf = env.write("acs.conf", text)
+    r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 0 and "idp-sso-url http://idp.invalid/sso is not HTTPS" in r.stderr,
+          "-t: %r" % r.stderr)
+    env.gatehouse(text)
+    st, h, md = Browser(env.ca).request("https://localhost:%d/api/v1/samlmetadata/%s" %
+                                        (edge, UUID_A))
+    locs = re.findall(r'AssertionConsumerService [^>]*Location="([^"]+)"', md.decode())
+    want = ["https://%s:%d/api/v1/samlconsumer/%s" % (h, edge, UUID_A)
+            for h in ("localhost", "meet.example.com")]
+    check(st == 200 and sorted(locs) == want and not any(":%d/" % inner in u for u in locs),
+          "ACS URLs: %d %r" % (st, locs))

@@ -89,6 +89,33 @@ class Attacks:
         return got
 
 
+def sign_response_only(env, root, key, cert, name):
+    """The Assertion's signature moved up: the Response signed (validly, by
+    whoever holds key) and the Assertion inside it unsigned."""
+    a = assertion(root)
+    sig = a.find("ds:Signature", NS)
+    a.remove(sig)
+    for s in root.findall("ds:Signature", NS):
+        root.remove(s)
+    sig.find(".//ds:DigestValue", NS).text = ""
+    sig.find("ds:SignatureValue", NS).text = ""
+    sig.find(".//ds:Reference", NS).set("URI", "#" + root.get("ID"))
+    ki = sig.find("ds:KeyInfo", NS)
+    for c in list(ki):
+        ki.remove(c)
+    etree.SubElement(ki, DS + "X509Data")
+    root.find("saml:Issuer", NS).addnext(sig)
+    tpl, out = env.path(name + ".tpl.xml"), env.path(name + ".signed.xml")
+    with open(tpl, "wb") as f:
+        f.write(etree.tostring(root))
+    r = subprocess.run(["xmlsec1", "--sign", "--privkey-pem", "%s,%s" % (key, cert),
+                        "--id-attr:ID", NS["samlp"] + ":Response", "--output", out, tpl],
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0, "xmlsec1 --sign failed: %r" % r.stderr[:300])
+    with open(out, "rb") as f:
+        return etree.fromstring(f.read())
+
+
 def xsw_cases(root):
     """XSW3-XSW8 against the Assertion signature: (name, document)."""
     out = []
@@ -184,6 +211,11 @@ def saml_hostile_responses_refused_each_with_its_reason(env):
     r = copy.deepcopy(root)
     assertion(r).remove(assertion(r).find("ds:Signature", NS))
     case("signature removed", r, "saml-unsigned")
+    # The metadata says WantAssertionsSigned: a validly signed Response
+    # around an unsigned Assertion is refused too.
+    case("only the Response signed",
+         sign_response_only(env, copy.deepcopy(root), idp.key, idp.cert, "resp-only"),
+         "saml-unsigned")
     r = copy.deepcopy(root)
     assertion(r).find("saml:Subject/saml:NameID", NS).text = "admin"
     case("NameID changed after signing", r, "saml-bad-signature")
