@@ -35,6 +35,10 @@ struct apps__req {
 void apps__security(struct MHD_Connection *conn, const char *method, const char *url, int status,
                     const char *reason, const char *detail);
 int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s);
+/* The client as the proxy in front vouches for it: X-Real-IP (with
+ * trusted-proxies, the client behind an edge gatehouse), else the last
+ * X-Forwarded-For entry. a: 16 bytes (IPv4 mapped), zeros when unknown. */
+void apps__client_addr(struct MHD_Connection *conn, unsigned char a[16], char *text, size_t tlen);
 char *apps__b64(const unsigned char *p, size_t n);
 
 /* api_tokens.c */

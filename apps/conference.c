@@ -12,15 +12,18 @@
  * Every refusal is a plain page with no detail for the client, and a line in
  * the security log with the reason and what did not match.
  */
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../common/common.h"
+#include "../common/kv.h"
 #include "../saml/saml.h"
 #include "../slides/slides.h"
 #include "apps_int.h"
@@ -36,9 +39,13 @@
 static pthread_mutex_t sp_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct saml_sp *sp_current;
 
+static _Atomic long long saml_rate = 60; /* per minute and source; 0: no limit */
+
 int apps__conference_configure(const struct gh_conf *c, char *err, size_t errlen)
 {
     struct saml_sp *sp, *old;
+
+    atomic_store(&saml_rate, c->saml_rate_per_source);
 
     if (apps__meetings_configure(c, err, errlen) == -1)
         return -1;
@@ -98,8 +105,10 @@ char *apps__b64(const unsigned char *p, size_t n)
     return out;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                            char *body, size_t len, const char *location, const char *cookie)
+/* An answer (body is taken) with up to one more header of any name. */
+static enum MHD_Result reply_x(struct MHD_Connection *conn, unsigned status, const char *type,
+                              char *body, size_t len, const char *location, const char *cookie,
+                              const char *name, const char *value)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -119,9 +128,17 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
         MHD_add_response_header(resp, "Location", location);
     if (cookie != NULL)
         MHD_add_response_header(resp, "Set-Cookie", cookie);
+    if (name != NULL)
+        MHD_add_response_header(resp, name, value);
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                            char *body, size_t len, const char *location, const char *cookie)
+{
+    return reply_x(conn, status, type, body, len, location, cookie, NULL, NULL);
 }
 
 static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const char *msg)
@@ -166,6 +183,30 @@ void apps__security(struct MHD_Connection *conn, const char *method, const char 
     if (apps__hooks != NULL && apps__hooks->security != NULL)
         apps__hooks->security("conference", client, host ? host : "", method, url, status,
                               reason, detail ? detail : "");
+}
+
+/* The client as the proxy in front vouches for it: X-Real-IP (with
+ * trusted-proxies, the client behind an edge gatehouse), else the last
+ * X-Forwarded-For entry. 16 bytes (IPv4 mapped); zeros when unknown. */
+void apps__client_addr(struct MHD_Connection *conn, unsigned char a[16], char *text, size_t tlen)
+{
+    const char *ip = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Real-IP");
+    struct in_addr v4;
+    char last[64];
+
+    memset(a, 0, 16);
+    if (ip == NULL) {
+        gh_xff_last(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), last,
+                    sizeof(last));
+        ip = last;
+    }
+    gh_strlcpy(text, ip, tlen);
+    if (inet_pton(AF_INET6, ip, a) == 1)
+        return;
+    if (inet_pton(AF_INET, ip, &v4) == 1) {
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &v4, 4);
+    }
 }
 
 int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s)
@@ -332,6 +373,64 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct saml_sp *sp, co
     return reply(conn, 200, "text/html; charset=utf-8", page.p, page.len, NULL, NULL);
 }
 
+struct bucket {
+    int64_t now, rate, burst, wait;
+};
+
+/* A token bucket of milli-tokens: v[0] the level, v[1] when it was filled. */
+static enum gh_kv_op take_token(int64_t v[2], int exists, void *arg)
+{
+    struct bucket *b = arg;
+    int64_t full = b->burst * 1000;
+
+    if (!exists) {
+        v[0] = full;
+        v[1] = b->now;
+    }
+    v[0] += (b->now - v[1]) * b->rate / 60; /* rate per minute = rate/60 milli-tokens a ms */
+    if (v[0] > full)
+        v[0] = full;
+    v[1] = b->now;
+    if (v[0] >= 1000) {
+        v[0] -= 1000;
+        b->wait = 0;
+    } else {
+        b->wait = (1000 - v[0]) * 60 / b->rate + 1;
+    }
+    return GH_KV_STORE;
+}
+
+/* The per-source limit on the SAML paths anyone can call unauthenticated
+ * (a login start makes a request record, an assertion post costs a parse
+ * and signature checks): saml-rate-per-source a minute, a burst of a third
+ * of it (at least 5). A refusal is 429 with Retry-After, before any work,
+ * and a security line; 0 when the request may go on. */
+static int rate_limited(struct MHD_Connection *conn, char kind, const char *what,
+                        const char *method, const char *url, enum MHD_Result *ret)
+{
+    unsigned char key[18] = {'R'};
+    struct bucket b;
+    char src[64], detail[160], ra[24], *body;
+
+    b.rate = atomic_load(&saml_rate);
+    if (b.rate <= 0)
+        return 0;
+    b.burst = b.rate / 3 > 5 ? b.rate / 3 : 5;
+    b.now = (int64_t)gh_now_ms();
+    key[1] = (unsigned char)kind;
+    apps__client_addr(conn, key + 2, src, sizeof(src));
+    gh_kv_update(key, sizeof(key), 10 * 60 * 1000, take_token, &b);
+    if (b.wait == 0)
+        return 0;
+    snprintf(detail, sizeof(detail), "%s from %s", what, src);
+    apps__security(conn, method, url, 429, "saml-rate-limited", detail);
+    snprintf(ra, sizeof(ra), "%lld", (long long)(b.wait + 999) / 1000);
+    body = gh_strdup("too many sign-in attempts from this address; retry later\n");
+    *ret = reply_x(conn, 429, "text/plain; charset=utf-8", body, strlen(body), NULL, NULL,
+                   "Retry-After", ra); /* RFC 9110 10.2.3 */
+    return 1;
+}
+
 static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, const char *uuid,
                                struct apps__req *rq, const char *url)
 {
@@ -489,9 +588,13 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
     if (get && strncmp(url, "/api/v1/samlmetadata/", 21) == 0)
         ret = metadata(conn, sp, url + 21);
     else if (get && strncmp(url, "/api/v1/samllogin/", 18) == 0)
-        ret = login(conn, sp, url + 18, url);
+        ret = rate_limited(conn, 'l', "login start", method, url, &ret)
+                  ? ret
+                  : login(conn, sp, url + 18, url);
     else if (post && strncmp(url, "/api/v1/samlconsumer/", 21) == 0)
-        ret = consume(conn, sp, url + 21, rq, url);
+        ret = rate_limited(conn, 'a', "assertion post", method, url, &ret)
+                  ? ret
+                  : consume(conn, sp, url + 21, rq, url);
     else if (get && strcmp(url, "/api/v1/samlsession") == 0)
         ret = session_json(conn, sp);
     else if (post && strcmp(url, "/api/v1/samlsession/display-name") == 0)

@@ -204,30 +204,6 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
     return json(conn, 200, o.p);
 }
 
-/* The client as the proxy in front vouches for it: X-Real-IP (with
- * trusted-proxies, the client behind an edge gatehouse), else the last
- * X-Forwarded-For entry. 16 bytes (IPv4 mapped); zeros when unknown. */
-static void client_addr(struct MHD_Connection *conn, unsigned char a[16], char *text, size_t tlen)
-{
-    const char *ip = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Real-IP");
-    struct in_addr v4;
-    char last[64];
-
-    memset(a, 0, 16);
-    if (ip == NULL) {
-        gh_xff_last(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), last,
-                    sizeof(last));
-        ip = last;
-    }
-    gh_strlcpy(text, ip, tlen);
-    if (inet_pton(AF_INET6, ip, a) == 1)
-        return;
-    if (inet_pton(AF_INET, ip, &v4) == 1) {
-        a[10] = a[11] = 0xff;
-        memcpy(a + 12, &v4, 4);
-    }
-}
-
 /* Keys of a room's PIN state: 'P' + room + generation (+ the source). A
  * Host's reset moves the generation on, which forgets every source at once. */
 struct pin_keys {
@@ -343,7 +319,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     }
     if (pin != NULL && m.policy.host_pin_v[0] != '\0') {
         int64_t busy = 0;
-        client_addr(conn, addr, src, sizeof(src));
+        apps__client_addr(conn, addr, src, sizeof(src));
         pin_keys(&m, addr, &pk);
         gh_kv_get(pk.room, sizeof(pk.room), &busy);
         pt.now = (int64_t)gh_now_ms();

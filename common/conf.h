@@ -245,6 +245,7 @@ struct gh_conf {
     long long join_token_timeout; /* ms a join token lives */
     long long persist_key_rotation; /* ms between persistence-cookie key rotations */
     long long max_upload_size;    /* bytes of one slide resource */
+    long long saml_rate_per_source; /* logins and assertion posts per minute per source; 0 off */
     long long admin_session_idle;     /* ms an admin session lives unused */
     long long admin_session_lifetime; /* ms an admin session lives at most */
     long long admin_lockout_failures; /* failed sign-ins that lock a user */

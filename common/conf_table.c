@@ -37,6 +37,8 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"persistence-key-rotation", GH_CTX_MAIN, GH_T_DURATION, M(persist_key_rotation), "24h", 1000,
      365 * DAY, NULL},
     {"slides-kek-file", GH_CTX_MAIN, GH_T_STR, M(slides_kek_file), NULL, 0, 0, NULL},
+    {"saml-rate-per-source", GH_CTX_MAIN, GH_T_INT, M(saml_rate_per_source), "60", 0, 100000,
+     NULL},
     {"max-upload-size", GH_CTX_MAIN, GH_T_SIZE, M(max_upload_size), "64m", 1024,
      1024LL * 1024 * 1024, NULL},
     {"admin-session-idle", GH_CTX_MAIN, GH_T_DURATION, M(admin_session_idle), "15m", 60000,

@@ -16,6 +16,7 @@
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,10 +147,62 @@ void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status)
                   status == 0 ? "close" : status < 400 ? "redirect" : "refuse", 0);
 }
 
+/* Refusals by the built-in applications, counted by application and by
+ * reason (the part before ':'): a fixed table, the last row catching what
+ * does not fit, since reasons come from code, not from clients. */
+#define APP_REFUSALS 64
+static struct {
+    char app[32], reason[48];
+    unsigned long long n;
+} app_refusals[APP_REFUSALS];
+static size_t napp_refusals;
+static pthread_mutex_t app_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_app_refusal(const char *app, const char *reason)
+{
+    size_t i, len = strcspn(reason, ":");
+
+    pthread_mutex_lock(&app_mu);
+    for (i = 0; i < napp_refusals; i++)
+        if (strcmp(app_refusals[i].app, app) == 0 &&
+            strncmp(app_refusals[i].reason, reason, len) == 0 &&
+            app_refusals[i].reason[len] == '\0')
+            break;
+    if (i == napp_refusals && napp_refusals < APP_REFUSALS) {
+        gh_strlcpy(app_refusals[i].app, app, sizeof(app_refusals[i].app));
+        if (i == APP_REFUSALS - 1)
+            gh_strlcpy(app_refusals[i].reason, "other", sizeof(app_refusals[i].reason));
+        else
+            snprintf(app_refusals[i].reason, sizeof(app_refusals[i].reason), "%.*s", (int)len,
+                     reason);
+        napp_refusals++;
+    } else if (i == napp_refusals) {
+        i = APP_REFUSALS - 1;
+    }
+    app_refusals[i].n++;
+    pthread_mutex_unlock(&app_mu);
+}
+
+void proxy__app_refusals_prometheus(struct gh_sbuf *o)
+{
+    size_t i;
+
+    gh_sbuf_printf(o, "# HELP gatehouse_app_refusals_total Requests a built-in application "
+                      "refused, by reason (as in the security log).\n"
+                      "# TYPE gatehouse_app_refusals_total counter\n");
+    pthread_mutex_lock(&app_mu);
+    for (i = 0; i < napp_refusals; i++)
+        gh_sbuf_printf(o, "gatehouse_app_refusals_total{app=\"%s\",reason=\"%s\"} %llu\n",
+                       app_refusals[i].app, app_refusals[i].reason, app_refusals[i].n);
+    pthread_mutex_unlock(&app_mu);
+}
+
 void proxy_log_security_app(const char *service, const char *client, const char *host,
                             const char *method, const char *path, int status, const char *reason,
                             const char *detail)
 {
+    if (status >= 400)
+        count_app_refusal(service, reason);
     security_line(service, client, "", host, method, path, status, reason, detail,
                   status < 400 ? "redirect" : "refuse", 0);
 }

@@ -546,6 +546,8 @@ void proxy__log_access(struct proxy_conn *c);
 void proxy__log_tunnel(struct proxy_conn *c);
 void proxy__log_security(struct proxy_conn *c, enum gh_reason why, int status);
 /* A refusal before there is a connection object (accept-time limits). */
+/* gatehouse_app_refusals_total, for the metrics. */
+void proxy__app_refusals_prometheus(struct gh_sbuf *o);
 void proxy__log_security_accept(struct proxy_service *svc, const struct sockaddr_storage *ss,
                                 enum gh_reason why);
 /* A request a log-only rule flagged (it goes on). */

@@ -301,6 +301,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
                     "reason=\"%s\"} %llu\n",
                  pl(g->svcs[i].st->name), proxy__tls_fail_name((enum proxy_tls_fail)c),
                  atomic_load(&g->svcs[i].st->tls_failed[c]));
+    proxy__app_refusals_prometheus(o);
     gh_sbuf_printf(o, "# HELP gatehouse_tls_handshakes_total Client TLS handshakes completed, "
             "full or resumed.\n# TYPE gatehouse_tls_handshakes_total counter\n");
     for (i = 0; i < g->nsvcs; i++)

@@ -29,7 +29,7 @@ class Topology:
     round; public TLS service -> conference service (app conference)."""
 
     def __init__(self, env, idps=(("Test IdP", UUID_A),), encrypt=False, display=None,
-                 sign_response=False, extra_idp=""):
+                 sign_response=False, extra_idp="", extra_main=""):
         self.env = env
         self.port = free_port()
         self.conf_port = free_port()
@@ -50,7 +50,7 @@ class Topology:
             self.idps.append((idp, name, uuid))
         group = "identity-provider-group staff {\n    identity-providers %s\n}\n" % " ".join(
             '"%s"' % n for _, n, _ in self.idps)
-        text = base_conf(env) + sp_cert(env) + "".join(blocks) + group + \
+        text = base_conf(env, extra=extra_main) + sp_cert(env) + "".join(blocks) + group + \
             service("public", self.port, servers=[("conf", self.conf_port)], hosts="localhost") + \
             service("conference", self.conf_port, app="conference", hosts="localhost")
         self.gh = env.gatehouse(text)

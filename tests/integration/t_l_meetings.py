@@ -130,13 +130,13 @@ def staff_group(env):
     uuid %s
     sp-certificate sp
     sp-entity-id https://localhost/saml
-    acs-url https://localhost/api/v1/samlconsumer/%s
+    acs-from-services on
     idp-entity-id https://idp.invalid/saml
     idp-sso-url https://idp.invalid/sso
     idp-certificate %s
 }
 identity-provider-group staff { identity-providers "Staff IdP" }
-""" % (uuid, uuid, env.ca)
+""" % (uuid, env.ca)
 
 
 def decrypt(stored, key_b64):
@@ -1066,3 +1066,48 @@ def meetings_admin_api_only_on_its_socket_with_scoped_audited_tokens(env):
     check(not os.path.exists(os.path.join(c.state, "admin.token")), "admin.token stays")
     st, h, body = c.admin_req("/api/v1/admin/meetings", token=old)
     check(st == 200 and b'"scoped"' in body, "the old token on the socket: %d %r" % (st, body))
+
+
+def get_from(c, source, path):
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context(cafile=c.env.ca)
+    conn = http.client.HTTPSConnection("localhost", c.port, source_address=(source, 0),
+                                       context=ctx, timeout=30)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    out = (r.status, dict(r.getheaders()), r.read())
+    conn.close()
+    return out
+
+
+@test
+def saml_sign_in_paths_are_rate_limited_per_source(env):
+    """saml-rate-per-source 6 (a burst of 5): a sixth sign-in start at once
+    from one address is 429 with Retry-After and a saml-rate-limited line
+    naming the address, while another address still starts; assertion posts
+    have their own bucket; /metrics counts the refusals by reason."""
+    mgmt = free_port()
+    c = Conference(env, extra=staff_group(env) + "saml-rate-per-source 6\n" +
+                   service("mgmt", mgmt, app="management", hosts="localhost"),
+                   conf_extra="    trusted-proxies 127.0.0.1/32")
+    a, b = "127.0.0.2", "127.0.0.3"
+    for i in range(5):
+        st, h, body = get_from(c, a, "/api/v1/samllogin/staff")
+        check(st == 302, "start %d: %d %r" % (i, st, body[:100]))
+    st, h, body = get_from(c, a, "/api/v1/samllogin/staff")
+    check(st == 429 and int(h.get("Retry-After", "0")) >= 1, "the sixth: %d %r" % (st, h))
+    check(get_from(c, b, "/api/v1/samllogin/staff")[0] == 302, "another source was limited")
+    line = security_reasons_prefix(env, "saml-rate-limited")
+    check(line and "login start from 127.0.0.2" in line[-1]["reason"], "security: %r" % line)
+    st, h, body = c.b.request("https://localhost:%d/metrics" % mgmt)
+    check(st == 200 and b'gatehouse_app_refusals_total{app="conference",'
+          b'reason="saml-rate-limited"} 1' in body, "metrics: %r" % body[-600:])
+    # The consumer's bucket is its own: posts from a still count from five.
+    for i in range(5):
+        st, h, body = c.b.request(c.url + "/api/v1/samlconsumer/0f5e2a36-6c1e-4d0b-9c41-"
+                                  "5b7a2f0e9d11", data={"SAMLResponse": "x"})
+        check(st == 403, "post %d: %d" % (i, st))
+    st, h, body = c.b.request(c.url + "/api/v1/samlconsumer/0f5e2a36-6c1e-4d0b-9c41-5b7a2f0e9d11",
+                              data={"SAMLResponse": "x"})
+    check(st == 429, "the sixth post: %d" % st)
