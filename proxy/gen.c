@@ -495,6 +495,38 @@ static void link_listeners(struct proxy_gen *g)
     }
 }
 
+/* A conference service behind another service that trusts no proxy sees
+ * every client as the front service's address: its per-source limits (PIN
+ * back-off, saml-rate-per-source) would then throttle everyone together.
+ * Said at -t, start and reload; the configuration stays valid. */
+static const char *front_of(const struct gh_conf *conf, const char *listen)
+{
+    size_t j, k;
+
+    for (j = 0; j < conf->nservices; j++)
+        for (k = 0; k < conf->services[j].nservers; k++)
+            if (strcmp(conf->services[j].servers[k].addr, listen) == 0)
+                return conf->services[j].name;
+    return NULL;
+}
+
+static void warn_untrusted_hops(const struct gh_conf *conf)
+{
+    const char *front;
+    size_t i;
+
+    for (i = 0; i < conf->nservices; i++) {
+        const struct gh_conf_service *s = &conf->services[i];
+        if (s->app == NULL || strcmp(s->app, "conference") != 0 || s->trusted_proxies.n > 0 ||
+            (front = front_of(conf, s->listen)) == NULL)
+            continue;
+        gh_log_warn("service '%s' is a real server of service '%s' but has no trusted-proxies: "
+                    "every client reaches it as %s's address, so its per-source limits (PIN "
+                    "back-off, saml-rate-per-source) would hold them all back together",
+                    s->name, front, front);
+    }
+}
+
 struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, char *err,
                                 size_t errlen)
 {
@@ -512,6 +544,7 @@ struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, c
     link_listeners(g);
     if (proxy__check_coverage(conf, err, errlen) == -1)
         goto fail;
+    warn_untrusted_hops(conf);
     return g;
 fail:
     g->conf = NULL; /* the caller still owns conf on failure */

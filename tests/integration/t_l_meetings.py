@@ -37,8 +37,12 @@ def unix_request(path, method, url, body=None, headers=None):
 
 def api_token(env, conf, scope="all", name="test"):
     """A token of the conference admin API (gatehouse meeting token add)."""
-    r = subprocess.run([GATEHOUSE, "meeting", "token", "add", name, "--scope", scope, "-c", conf],
-                       capture_output=True, text=True, cwd=env.dir)
+    add = [GATEHOUSE, "meeting", "token", "add", name, "--scope", scope, "-c", conf]
+    r = subprocess.run(add, capture_output=True, text=True, cwd=env.dir)
+    if "exists already" in r.stderr:  # a second appliance on the same state folder
+        subprocess.run([GATEHOUSE, "meeting", "token", "remove", name, "-c", conf],
+                       capture_output=True, cwd=env.dir)
+        r = subprocess.run(add, capture_output=True, text=True, cwd=env.dir)
     check(r.returncode == 0 and len(r.stdout.strip()) == 64, "token add: %r" % r.stderr)
     return r.stdout.strip()
 
@@ -1111,3 +1115,20 @@ def saml_sign_in_paths_are_rate_limited_per_source(env):
     st, h, body = c.b.request(c.url + "/api/v1/samlconsumer/0f5e2a36-6c1e-4d0b-9c41-5b7a2f0e9d11",
                               data={"SAMLResponse": "x"})
     check(st == 429, "the sixth post: %d" % st)
+
+
+@test
+def meetings_conference_behind_an_untrusted_front_is_warned_about(env):
+    """A conference service that is a real server of another service but
+    trusts no proxy sees every client as the front's address, and its
+    per-source limits would throttle everyone together: gatehouse -t and
+    the start say so; with trusted-proxies nothing is said."""
+    c = Conference(env)
+    warn = "service 'conference' is a real server of service 'public' but has no trusted-proxies"
+    check(warn in c.gh.output(), "no warning at start: %r" % c.gh.output()[-800:])
+    r = subprocess.run([GATEHOUSE, "-t", "-c", c.conf], capture_output=True, text=True,
+                       cwd=env.dir)
+    check(r.returncode == 0 and warn in r.stderr, "-t: %r" % r.stderr)
+    c.gh.stop()
+    trusted = Conference(env, conf_extra="    trusted-proxies 127.0.0.1/32")
+    check(warn not in trusted.gh.output(), "warned with trusted-proxies")
