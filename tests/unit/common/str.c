@@ -93,3 +93,40 @@ TEST(fs_write_file)
     unlink(path);
     rmdir(dir);
 }
+
+/* gh_unhex reads values that come from clients (the SAML login's binding
+ * cookie) and from files: exactly 2n lower-case digits, one spelling per
+ * value, nothing after them. */
+static const struct {
+    const char *in;
+    size_t n;
+    int rc;
+} unhex_rows[] = {
+    {"00ff10", 3, 0},
+    {"00FF10", 3, -1},   /* upper case: a second spelling */
+    {"00ff1", 3, -1},    /* short */
+    {"00ff100", 3, -1},  /* one digit more */
+    {"00ff10 ", 3, -1},  /* trailing space */
+    {"0xff10", 3, -1},
+    {"", 1, -1},
+    {"", 0, 0},
+    {"g0ff10", 3, -1},
+    {"00ff\n0", 3, -1},
+};
+
+TEST(str_hex_table)
+{
+    unsigned char b[8];
+    char out[17];
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(unhex_rows); i++)
+        CHECK_EQ(gh_unhex(unhex_rows[i].in, b, unhex_rows[i].n), unhex_rows[i].rc,
+                 unhex_rows[i].in);
+    CHECK(gh_unhex("00ff10", b, 3) == 0 && b[0] == 0 && b[1] == 0xff && b[2] == 0x10);
+    gh_hex(b, 3, out);
+    CHECK_STR(out, "00ff10", "round trip");
+    b[0] = 0xab;
+    gh_hex(b, 1, out);
+    CHECK_STR(out, "ab", "lower case");
+}
