@@ -9,6 +9,8 @@
  *   POST /api/v1/meetings/content?name=N    Bearer Host token, body = the file -> 201
  *   GET  /api/v1/meetings/waiting           Bearer Host token -> who waits
  *   POST /api/v1/meetings/waiting/<id>/admit|refuse
+ *   POST /api/v1/meetings/escalate          Bearer Guest token, pin=the Host PIN -> a Host
+ *                                           token (the seeds: no re-authentication)
  *   POST /api/v1/meetings/leave             Bearer token: revoked
  *   POST /api/v1/meetings/end               Bearer Host token: keys and content shredded
  *   POST /api/v1/meetings/pin-reset         Bearer Host token: every source's PIN back-off
@@ -258,6 +260,77 @@ static enum gh_kv_op pin_attempt(int64_t v[2], int exists, void *arg)
     return GH_KV_STORE;
 }
 
+/* Counts one PIN attempt of the caller's source in room m before the PIN
+ * is checked: 0 (keys in pk) to go on, or -1 with *ret the 429 of the
+ * back-off (with Retry-After, RFC 9110 10.2.3, and a security line). */
+static int pin_gate(struct MHD_Connection *conn, const struct slides_meeting *m, const char *url,
+                    struct pin_keys *pk, enum MHD_Result *ret)
+{
+    unsigned char addr[16];
+    char src[64], detail[200];
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct pin_try pt;
+    int64_t busy = 0;
+
+    apps__client_addr(conn, addr, src, sizeof(src));
+    pin_keys(m, addr, pk);
+    gh_kv_get(pk->room, sizeof(pk->room), &busy);
+    pt.now = (int64_t)gh_now_ms();
+    pt.free = busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE;
+    gh_kv_update(pk->src, sizeof(pk->src), PIN_STATE_MS, pin_attempt, &pt);
+    if (pt.wait == 0)
+        return 0;
+    snprintf(detail, sizeof(detail), "%s from %s, %lld ms to wait", m->alias, src,
+             (long long)pt.wait);
+    apps__security(conn, "POST", url, 429, "meeting-pin-backoff", detail);
+    gh_sbuf_printf(&o, "{\"outcome\":\"too-many-attempts\",\"retry_after\":%lld}\n",
+                   (long long)(pt.wait + 999) / 1000);
+    snprintf(detail, sizeof(detail), "%lld", (long long)(pt.wait + 999) / 1000);
+    *ret = json_h(conn, 429, o.p, "Retry-After", detail);
+    return -1;
+}
+
+/* A wrong PIN of a counted attempt also counts for the room (a wave). */
+static void pin_wrong(const struct pin_keys *pk)
+{
+    gh_kv_incr(pk->room, sizeof(pk->room), 1, PIN_WINDOW_MS);
+}
+
+/* The seeds: a Guest can later be escalated to a Host without
+ * authentication, here by entering the Host PIN (counted like any PIN
+ * try). The Guest's token is spent; a Host token with the same name comes
+ * back. */
+static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *rq,
+                                const char *url, const struct slides_token *t,
+                                const struct slides_meeting *m)
+{
+    char *pin = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "pin");
+    struct pin_keys pk;
+    enum MHD_Result ret;
+
+    if (t->role != SLIDES_GUEST || m->policy.host_pin_v[0] == '\0' || pin == NULL) {
+        free(pin);
+        return not_found(conn);
+    }
+    if (pin_gate(conn, m, url, &pk, &ret) == -1) {
+        gh_wipe(pin, strlen(pin));
+        free(pin);
+        return ret;
+    }
+    if (!slides_secret_check(m->policy.host_pin_v, pin)) {
+        pin_wrong(&pk);
+        apps__security(conn, "POST", url, 403, "meeting-bad-pin", m->alias);
+        ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
+    } else {
+        gh_kv_del(pk.src, sizeof(pk.src));
+        slides_token_revoke(bearer(conn));
+        ret = issue(conn, m, SLIDES_HOST, t->name, t->name_fixed);
+    }
+    gh_wipe(pin, strlen(pin));
+    free(pin);
+    return ret;
+}
+
 static void pin_reset(const struct slides_meeting *m)
 {
     unsigned char g[9] = {'G'};
@@ -286,10 +359,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     enum MHD_Result ret;
     int have_session, fixed, counted = 0;
     char tname[65];
-    unsigned char addr[16];
-    char src[64];
     struct pin_keys pk;
-    struct pin_try pt;
 
     if (uri == NULL || key == NULL || slides_meeting_by_uri(store, uri, &m) == -1 ||
         !slides_meeting_key_ok(&m, key)) {
@@ -318,24 +388,8 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         q.idp_in_group = idp != NULL && m.idp_group[0] && saml_group_has(sp, m.idp_group, idp);
     }
     if (pin != NULL && m.policy.host_pin_v[0] != '\0') {
-        int64_t busy = 0;
-        apps__client_addr(conn, addr, src, sizeof(src));
-        pin_keys(&m, addr, &pk);
-        gh_kv_get(pk.room, sizeof(pk.room), &busy);
-        pt.now = (int64_t)gh_now_ms();
-        pt.free = busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE;
-        gh_kv_update(pk.src, sizeof(pk.src), PIN_STATE_MS, pin_attempt, &pt);
-        if (pt.wait > 0) {
-            char detail[200];
-            snprintf(detail, sizeof(detail), "%s from %s, %lld ms to wait", m.alias, src,
-                     (long long)pt.wait);
-            apps__security(conn, "POST", url, 429, "meeting-pin-backoff", detail);
-            gh_sbuf_printf(&o, "{\"outcome\":\"too-many-attempts\",\"retry_after\":%lld}\n",
-                           (long long)(pt.wait + 999) / 1000);
-            snprintf(detail, sizeof(detail), "%lld", (long long)(pt.wait + 999) / 1000);
-            ret = json_h(conn, 429, o.p, "Retry-After", detail); /* RFC 9110 10.2.3 */
+        if (pin_gate(conn, &m, url, &pk, &ret) == -1)
             goto done;
-        }
         counted = 1;
     }
     slides_join_decide(&m.policy, &q, &d);
@@ -352,7 +406,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         break;
     case SLIDES_BAD_PIN:
         if (counted)
-            gh_kv_incr(pk.room, sizeof(pk.room), 1, PIN_WINDOW_MS);
+            pin_wrong(&pk);
         apps__security(conn, "POST", url, 403, "meeting-bad-pin", m.alias);
         ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
         break;
@@ -845,6 +899,8 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
         return not_found(conn);
     if (get && strcmp(url, "/api/v1/meetings/manifest") == 0)
         return manifest(conn, &t, &m);
+    if (post && strcmp(url, "/api/v1/meetings/escalate") == 0)
+        return escalate(conn, rq, url, &t, &m);
     if (post && strcmp(url, "/api/v1/meetings/leave") == 0) {
         slides_token_revoke(bearer(conn));
         return json(conn, 200, gh_strdup("{\"left\":true}\n"));

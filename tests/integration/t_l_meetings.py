@@ -1132,3 +1132,37 @@ def meetings_conference_behind_an_untrusted_front_is_warned_about(env):
     c.gh.stop()
     trusted = Conference(env, conf_extra="    trusted-proxies 127.0.0.1/32")
     check(warn not in trusted.gh.output(), "warned with trusted-proxies")
+
+
+@test
+def meetings_guest_escalates_to_host_with_the_host_pin(env):
+    """The seeds: a Guest can later become a Host without authentication,
+    here by entering the Host PIN, even in a room where Hosts must sign in
+    by SSO. A wrong PIN is 403 and counts toward the PIN back-off; a Host,
+    a room without PINs and a spent Guest token cannot escalate."""
+    c = Conference(env, extra=staff_group(env))
+    m = c.create(alias="esc", host_pin="1357", guest_pin="2468", authentication="hosts",
+                 idp_group="staff")
+    st, j = c.join(m, pin="1357")
+    check(st == 401 and j["outcome"] == "need-sso", "a Host still needs SSO: %d %r" % (st, j))
+    guest, j = c.token(m, pin="2468", name="Gail")
+    check(j["role"] == "guest", "%r" % j)
+    st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "0000"}, token=guest)
+    check(st == 403 and json.loads(body)["outcome"] == "bad-pin", "wrong PIN: %d %r" % (st, body))
+    st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1357"}, token=guest)
+    j = json.loads(body)
+    check(st == 200 and j["role"] == "host" and j["display_name"] == "Gail",
+          "escalation: %d %r" % (st, body))
+    host = j["token"]
+    check(c.manifest(guest)[0] == 404, "the Guest token survived the escalation")
+    check(c.upload(host, "h.txt", b"now a host")[0] == 201, "the new Host cannot upload")
+    st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1357"}, token=host)
+    check(st == 404, "a Host escalated: %d" % st)
+    st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1357"}, token=guest)
+    check(st == 404, "a spent Guest token escalated: %d" % st)
+    # Three wrong tries, then the back-off answers before the PIN is checked.
+    g2, _ = c.token(m, pin="2468")
+    codes = [c.req("/api/v1/meetings/escalate", data={"pin": "9%03d" % i}, token=g2)[0]
+             for i in range(3)]
+    st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1357"}, token=g2)
+    check(codes == [403, 403, 403] and st == 429, "back-off on escalation: %r %d" % (codes, st))
