@@ -8,6 +8,8 @@
  *   GET  /api/v1/content/<128-bit id>       Bearer token -> the encrypted resource (Range)
  *   POST /api/v1/meetings/content?name=N    Bearer Host token, body = the file -> 201
  *   GET  /api/v1/meetings/waiting           Bearer Host token -> who waits
+ *   GET  /api/v1/meetings/participants      Bearer Host token -> who is in: role, display name
+ *                                           (the IdP's or typed), when they joined
  *   POST /api/v1/meetings/waiting/<id>/admit|refuse
  *   POST /api/v1/meetings/escalate          Bearer Guest token, pin=the Host PIN -> a Host
  *                                           token (the seeds: no re-authentication)
@@ -195,6 +197,21 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
     gh_strlcpy(t.name, name, sizeof(t.name));
     if (slides_token_issue(&t, token_ttl_ms, tok) == -1)
         return json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
+    {
+        struct slides_participant p;
+        memset(&p, 0, sizeof(p));
+        slides_token_participant(tok, p.id);
+        p.meeting = m->id;
+        p.epoch = m->epoch;
+        p.role = role;
+        gh_strlcpy(p.name, name, sizeof(p.name));
+        p.name_fixed = fixed;
+        p.joined = (int64_t)time(NULL);
+        p.expires = p.joined + token_ttl_ms / 1000;
+        if (slides_participant_add(store, &p) == -1)
+            gh_log_warn("conference: %s joined %s but the participant list refused them",
+                        name, m->alias);
+    }
     gh_sbuf_printf(&o, "{\"outcome\":\"joined\",\"role\":\"%s\",\"token\":\"%s\",\"meeting\":",
                    role_name(role), tok);
     jstr(&o, m->alias);
@@ -204,6 +221,16 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
                    (long long)(token_ttl_ms / 1000));
     gh_wipe(tok, sizeof(tok));
     return json(conn, 200, o.p);
+}
+
+/* A token revoked, and its holder off the participant list. */
+static void token_revoke(const char *tok)
+{
+    char id[33];
+
+    slides_token_participant(tok, id);
+    slides_participant_remove(store, id);
+    slides_token_revoke(tok);
 }
 
 /* Keys of a room's PIN state: 'P' + room + generation (+ the source). A
@@ -323,7 +350,7 @@ static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *r
         ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
     } else {
         gh_kv_del(pk.src, sizeof(pk.src));
-        slides_token_revoke(bearer(conn));
+        token_revoke(bearer(conn));
         ret = issue(conn, m, SLIDES_HOST, t->name, t->name_fixed);
     }
     gh_wipe(pin, strlen(pin));
@@ -514,6 +541,17 @@ static void add_waiter(const struct slides_waiter *w, void *arg)
     gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"name\":", c->n++ ? "," : "", w->id);
     jstr(c->o, w->name);
     gh_sbuf_printf(c->o, "}");
+}
+
+static void add_participant(const struct slides_participant *p, void *arg)
+{
+    struct list_ctx *c = arg;
+
+    gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"role\":\"%s\",\"display_name\":", c->n++ ? "," : "",
+                   p->id, role_name(p->role));
+    jstr(c->o, p->name);
+    gh_sbuf_printf(c->o, ",\"name_from_idp\":%s,\"joined\":%lld}", p->name_fixed ? "true" : "false",
+                   (long long)p->joined);
 }
 
 static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
@@ -902,11 +940,19 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
     if (post && strcmp(url, "/api/v1/meetings/escalate") == 0)
         return escalate(conn, rq, url, &t, &m);
     if (post && strcmp(url, "/api/v1/meetings/leave") == 0) {
-        slides_token_revoke(bearer(conn));
+        token_revoke(bearer(conn));
         return json(conn, 200, gh_strdup("{\"left\":true}\n"));
     }
     if (t.role != SLIDES_HOST)
         return not_found(conn);
+    if (get && strcmp(url, "/api/v1/meetings/participants") == 0) {
+        struct gh_sbuf o = {NULL, 0, 0};
+        struct list_ctx c = {&o, 0};
+        gh_sbuf_printf(&o, "{\"participants\":[");
+        slides_participant_list(store, &m, add_participant, &c);
+        gh_sbuf_printf(&o, "]}\n");
+        return json(conn, 200, o.p);
+    }
     if (get && strcmp(url, "/api/v1/meetings/waiting") == 0) {
         struct gh_sbuf o = {NULL, 0, 0};
         struct list_ctx c = {&o, 0};

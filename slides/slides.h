@@ -202,6 +202,24 @@ int slides_waiting_get(struct slides_store *st, const char *id, struct slides_wa
 int slides_waiting_set(struct slides_store *st, int64_t meeting, const char *id, int state);
 int slides_waiting_take(struct slides_store *st, const char *id);
 
+/* ---- participants (store.c): who holds a token, for the Hosts' list ---- */
+
+struct slides_participant {
+    char id[33];       /* from the token (slides_token_participant): no token kept */
+    int64_t meeting, epoch;
+    enum slides_role role;
+    char name[128];
+    int name_fixed;    /* the IdP gave the name */
+    int64_t joined, expires; /* unix seconds; the token's expiry */
+};
+/* Recorded when a token is issued; replaced under the same id. 0, or -1. */
+int slides_participant_add(struct slides_store *st, const struct slides_participant *p);
+/* When the token is revoked (leave, escalation). */
+void slides_participant_remove(struct slides_store *st, const char *id);
+/* Those in meeting m now: its epoch, tokens not expired; in join order. */
+int slides_participant_list(struct slides_store *st, const struct slides_meeting *m,
+                            void (*fn)(const struct slides_participant *p, void *arg), void *arg);
+
 /* ---- content (content.c) ---- */
 
 /* Stored form: "GHS1", 12-byte IV, AES-128-GCM(zlib(plaintext)), 16-byte tag. */
@@ -252,5 +270,8 @@ int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
 int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
                        struct slides_meeting *m);
 void slides_token_revoke(const char *tok);
+/* The participant id of a token: 32 hex digits of a keyed digest, so the
+ * list shown to Hosts names each participant without holding their token. */
+void slides_token_participant(const char *tok, char id[33]);
 
 #endif

@@ -17,6 +17,8 @@
  * wrapped keys; one from before (0) is migrated when it is opened.
  *   waiting    the waiting room: who waits, and whether a Host admitted them
  *              (or the meeting ended while they waited)
+ *   participants  who holds a join token now (role, display name), under an
+ *              id derived from the token (a digest: no token is stored)
  */
 #include <errno.h>
 #include <openssl/rand.h>
@@ -48,7 +50,11 @@ static const char schema[] =
     " created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS waiting("
     " id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
-    " epoch INTEGER NOT NULL, name TEXT NOT NULL, state INTEGER NOT NULL, created INTEGER NOT NULL);";
+    " epoch INTEGER NOT NULL, name TEXT NOT NULL, state INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS participants("
+    " id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
+    " epoch INTEGER NOT NULL, role INTEGER NOT NULL, name TEXT NOT NULL, name_fixed INTEGER NOT"
+    " NULL, joined INTEGER NOT NULL, expires INTEGER NOT NULL);";
 
 #define SECRETS_VERSION 2
 #define SECRETS_VERSION_SQL "PRAGMA user_version = 2" /* the same number */
@@ -627,6 +633,8 @@ int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
                                                  : "UPDATE waiting SET state = 3 WHERE meeting = ?"
                                                    " AND state != 3",
                                  id);
+    if (rc >= 0)
+        rc = exec1_n(st, "DELETE FROM participants WHERE meeting = ?", id) >= 0 ? 0 : -1;
     if (rc >= 0 && delete_room)
         rc = exec1_n(st, "DELETE FROM meetings WHERE id = ?", id) == 1 ? 0 : -1;
     else if (rc >= 0)
@@ -888,4 +896,83 @@ int slides_waiting_take(struct slides_store *st, const char *id)
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->mu);
     return changed == 1 ? 0 : -1;
+}
+
+/* ---- participants ---- */
+
+int slides_participant_add(struct slides_store *st, const struct slides_participant *p)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    pthread_mutex_lock(&st->mu);
+    /* Those whose tokens have expired go on the way: the table holds only
+     * who is in. */
+    exec1(st, "DELETE FROM participants WHERE expires <= ?", (int64_t)time(NULL));
+    rc = sqlite3_prepare_v2(st->db,
+                            "INSERT OR REPLACE INTO participants(id, meeting, epoch, role, name,"
+                            " name_fixed, joined, expires) VALUES(?,?,?,?,?,?,?,?)",
+                            -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, p->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, p->meeting);
+        sqlite3_bind_int64(s, 3, p->epoch);
+        sqlite3_bind_int(s, 4, (int)p->role);
+        sqlite3_bind_text(s, 5, p->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 6, p->name_fixed);
+        sqlite3_bind_int64(s, 7, p->joined);
+        sqlite3_bind_int64(s, 8, p->expires);
+        rc = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void slides_participant_remove(struct slides_store *st, const char *id)
+{
+    sqlite3_stmt *s = NULL;
+
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM participants WHERE id = ?", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+}
+
+int slides_participant_list(struct slides_store *st, const struct slides_meeting *m,
+                            void (*fn)(const struct slides_participant *p, void *arg), void *arg)
+{
+    struct slides_participant p;
+    sqlite3_stmt *s = NULL;
+    int n = 0;
+
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, role, name, name_fixed, joined, expires FROM participants"
+                           " WHERE meeting = ? AND epoch = ? AND expires > ? ORDER BY rowid",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, m->id);
+        sqlite3_bind_int64(s, 2, m->epoch);
+        sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            memset(&p, 0, sizeof(p));
+            gh_strlcpy(p.id, (const char *)sqlite3_column_text(s, 0), sizeof(p.id));
+            p.meeting = m->id;
+            p.epoch = m->epoch;
+            p.role = (enum slides_role)sqlite3_column_int(s, 1);
+            gh_strlcpy(p.name, (const char *)sqlite3_column_text(s, 2), sizeof(p.name));
+            p.name_fixed = sqlite3_column_int(s, 3);
+            p.joined = sqlite3_column_int64(s, 4);
+            p.expires = sqlite3_column_int64(s, 5);
+            fn(&p, arg);
+            n++;
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    return n;
 }

@@ -634,6 +634,11 @@ def meetings_sso_room_through_the_real_idp(env):
     j = json.loads(body)
     check(st == 200 and j["display_name"] == "Alice Liddell" and j["name_fixed"] is True,
           "API join: %d %r" % (st, j))
+    # The Hosts' list names her as the IdP did, and says so.
+    st, hd, body = b.request(t.url + "/api/v1/meetings/participants",
+                             headers={"Authorization": "Bearer " + j["token"]})
+    names = [(p["display_name"], p["name_from_idp"]) for p in json.loads(body)["participants"]]
+    check(st == 200 and ("Alice Liddell", True) in names, "participants: %d %r" % (st, body))
 
 
 @test
@@ -1166,3 +1171,32 @@ def meetings_guest_escalates_to_host_with_the_host_pin(env):
              for i in range(3)]
     st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1357"}, token=g2)
     check(codes == [403, 403, 403] and st == 429, "back-off on escalation: %r %d" % (codes, st))
+
+
+@test
+def meetings_hosts_see_who_is_in(env):
+    """GET /api/v1/meetings/participants (Hosts only): everyone holding a
+    token of the meeting, with role and display name, in join order; a
+    leave takes them off at once, an escalation shows the new role, a
+    Guest cannot list, and the list holds no token."""
+    c = Conference(env)
+    m = c.create(alias="people", host_pin="1111", guest_pin="2222")
+    host, _ = c.token(m, pin="1111", name="Hana")
+    guest, _ = c.token(m, pin="2222", name="Gus <b>")
+    other, _ = c.token(m, pin="2222", name="Olga")
+
+    def people():
+        st, h, body = c.req("/api/v1/meetings/participants", token=host)
+        check(st == 200, "list: %d %r" % (st, body))
+        check(all(t.encode() not in body for t in (host, guest, other)), "a token in the list")
+        return [(p["role"], p["display_name"], p["name_from_idp"])
+                for p in json.loads(body)["participants"]]
+    check(people() == [("host", "Hana", False), ("guest", "Gus <b>", False),
+                       ("guest", "Olga", False)], "%r" % people())
+    check(c.req("/api/v1/meetings/participants", token=guest)[0] == 404, "a Guest listed")
+    check(c.req("/api/v1/meetings/leave", data=b"", token=other)[0] == 200, "leave")
+    st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1111"}, token=guest)
+    check(st == 200, "escalate: %d" % st)
+    check(people() == [("host", "Hana", False), ("host", "Gus <b>", False)], "%r" % people())
+    check(c.req("/api/v1/meetings/end", data=b"", token=host)[0] == 200, "end")
+    check(c.req("/api/v1/meetings/participants", token=host)[0] == 410, "listed after the end")
