@@ -6,6 +6,23 @@
 
 const status = (text) => { document.getElementById('status').textContent = text; };
 
+// Why a join did not go through, in words (the server's message first).
+const WORDS = {
+  'need-pin': () => 'This meeting needs a PIN: enter it and join again.',
+  'bad-pin': () => 'That PIN is not right.',
+  'too-many-attempts': (j) => 'Too many wrong PINs from here: try again in ' +
+                              j.retry_after + ' seconds.',
+  'refused': () => 'A Host did not let you in.',
+  'meeting-ended': () => 'This meeting has ended.',
+  404: () => 'No meeting has that invitation: check the URI and the key.',
+  429: () => 'Too many attempts from here: wait a little and try again.',
+};
+
+function refusal(j, httpStatus) {
+  const words = WORDS[j.outcome] || WORDS[httpStatus];
+  return j.message || (words ? words(j) : 'Refused (' + (j.outcome || httpStatus) + ').');
+}
+
 function form(fields) {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(fields)) if (v) p.append(k, v);
@@ -51,7 +68,8 @@ async function join(fields) {
     j = await r.json();
   }
   if (j.outcome !== 'joined') {
-    status(j.message || ('Refused: ' + (j.outcome || r.status)));
+    status(refusal(j, r.status));
+    document.body.dataset.done = 'refused:' + (j.outcome || r.status);
     return null;
   }
   return j;

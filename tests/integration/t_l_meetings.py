@@ -686,6 +686,20 @@ def meetings_browser_joins_and_decrypts_with_webcrypto(env):
     os.makedirs(out, exist_ok=True)
     import shutil
     shutil.copy(shot, os.path.join(out, "join-page.png"))
+    # A refusal says why, in words.
+    for key, pin, done, words in ((m["conference_key"], "0000", "refused:bad-pin",
+                                   "That PIN is not right."),
+                                  ("0" * 32, "5678", "refused:404",
+                                   "No meeting has that invitation: check the URI and the key.")):
+        r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/join.mjs"), c.url, m["uri"],
+                            key, pin, "Carol", env.path("refused.png")], capture_output=True,
+                           timeout=90, cwd=os.path.join(ROOT, "tests/browser"))
+        res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        # Chromium logs every non-2xx fetch; anything else is a fault of the page.
+        errors = [e for e in res["errors"] if not e.startswith(
+            "Failed to load resource: the server responded with a status of")]
+        check(res["done"] == done and res["status"] == words and not errors,
+              "refusal %s: %r" % (done, res))
 
 
 @test
