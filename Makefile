@@ -58,7 +58,7 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c proxy/tls_bio.c
 UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c
 
-ASSETS = apps/web/join.html apps/web/join.js apps/web/join.css
+ASSETS = apps/web/join.html apps/web/reception.html apps/web/join.js apps/web/join.css
 WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \
                web-ui/web/admin-forms.js \
                web-ui/web/admin.css

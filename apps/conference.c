@@ -573,10 +573,13 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
     if (get && strcmp(url, "/favicon.ico") == 0)
         return reply(conn, 204, "image/x-icon", gh_strdup(""), 0, NULL, NULL);
     if (get) {
-        const char *want = strcmp(url, "/join") == 0 ? "/join.html" : url;
+        const char *want = strcmp(url, "/join") == 0        ? "/join.html"
+                           : strcmp(url, "/reception") == 0 ? "/reception.html"
+                                                             : url;
         const struct apps_asset *a;
         for (a = apps_assets; a->path != NULL; a++)
-            if (strcmp(a->path, want) == 0 && strcmp(url, "/join.html") != 0)
+            if (strcmp(a->path, want) == 0 && strcmp(url, "/join.html") != 0 &&
+                strcmp(url, "/reception.html") != 0)
                 return asset(conn, a);
     }
     if (strcmp(url, "/healthcheck.html") == 0 || strcmp(url, "/") == 0)

@@ -3,6 +3,8 @@
  *
  *   POST /api/v1/meetings/join              uri, key (from the invitation), pin, name,
  *                                           client (web, web-legacy, device) -> token
+ *   POST /api/v1/meetings/reception         alias, pin, name, client: the Virtual Reception,
+ *                                           for rooms open to it (reception on)
  *   GET  /api/v1/meetings/waiting/<id>      a waiting participant polls: token once admitted
  *   GET  /api/v1/meetings/manifest          Bearer token -> resource URLs and keys
  *   GET  /api/v1/content/<128-bit id>       Bearer token -> the encrypted resource (Range)
@@ -366,10 +368,13 @@ static void pin_reset(const struct slides_meeting *m)
     gh_kv_incr(g, sizeof(g), 1, 366LL * 86400 * 1000);
 }
 
+/* A join by the invitation (uri and key), or by the Virtual Reception
+ * (reception: the room's alias alone, for rooms open to it). */
 static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
-                            struct saml_sp *sp, const char *url)
+                            struct saml_sp *sp, const char *url, int reception)
 {
     const char *body = rq->body.p ? rq->body.p : "";
+    char *alias = reception ? gh_form_get(body, rq->body.len, "alias") : NULL;
     char *uri = gh_form_get(body, rq->body.len, "uri");
     char *key = gh_form_get(body, rq->body.len, "key");
     char *pin = gh_form_get(body, rq->body.len, "pin");
@@ -388,9 +393,13 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     char tname[65];
     struct pin_keys pk;
 
-    if (uri == NULL || key == NULL || slides_meeting_by_uri(store, uri, &m) == -1 ||
-        !slides_meeting_key_ok(&m, key)) {
-        apps__security(conn, "POST", url, 404, "meeting-unknown", "URI or conference key");
+    /* A room not open to the reception looks like none at all there. */
+    if (reception ? alias == NULL || slides_meeting_by_alias(store, alias, &m) == -1 ||
+                        !m.reception
+                  : uri == NULL || key == NULL || slides_meeting_by_uri(store, uri, &m) == -1 ||
+                        !slides_meeting_key_ok(&m, key)) {
+        apps__security(conn, "POST", url, 404, "meeting-unknown",
+                       reception ? "alias (Virtual Reception)" : "URI or conference key");
         ret = not_found(conn);
         goto done;
     }
@@ -463,6 +472,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         break;
     }
 done:
+    free(alias);
     free(uri);
     if (key)
         gh_wipe(key, strlen(key));
@@ -704,9 +714,9 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
      * its verifier alone, and PINs are never shown again. */
     if (m->conference_key[0] != '\0')
         gh_sbuf_printf(c->o, ",\"conference_key\":\"%s\"", m->conference_key);
-    gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s",
+    gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s,\"reception\":%s",
                    m->policy.host_pin_v[0] ? "true" : "false",
-                   m->policy.guest_pin_v[0] ? "true" : "false");
+                   m->policy.guest_pin_v[0] ? "true" : "false", m->reception ? "true" : "false");
     gh_sbuf_printf(c->o, ",\"authentication\":\"%s\",\"idp_group\":", auth[m->policy.auth & 3]);
     jstr(c->o, m->idp_group);
     gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\"}",
@@ -754,6 +764,14 @@ static int meeting_from_form(const char *body, size_t len, struct slides_meeting
         free(v);
         return -1;
     }
+    free(v);
+    v = gh_form_get(body, len, "reception");
+    if (v != NULL && strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        snprintf(err, errlen, "reception: on or off");
+        free(v);
+        return -1;
+    }
+    m->reception = v != NULL && strcmp(v, "on") == 0;
     free(v);
     v = gh_form_get(body, len, "other_participants");
     if (v != NULL && strcmp(v, "disallow-all") != 0 && strcmp(v, "allowed-if-trusted") != 0) {
@@ -925,7 +943,9 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
     if (strncmp(url, "/api/v1/admin/meetings", 22) == 0)
         return admin(conn, method, url, url + 22, rq, sp);
     if (post && strcmp(url, "/api/v1/meetings/join") == 0)
-        return join(conn, rq, sp, url);
+        return join(conn, rq, sp, url, 0);
+    if (post && strcmp(url, "/api/v1/meetings/reception") == 0)
+        return join(conn, rq, sp, url, 1);
     if (get && strncmp(url, "/api/v1/meetings/waiting/", 25) == 0 && strchr(url + 25, '/') == NULL)
         return waiting_poll(conn, url + 25);
     if (get && strncmp(url, "/api/v1/content/", 16) == 0)

@@ -5,7 +5,7 @@
  *
  *   gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]
  *        [--auth none|hosts|guests|both] [--idp-group G]
- *        [--other allowed-if-trusted|disallow-all] [-c FILE]
+ *        [--other allowed-if-trusted|disallow-all] [--reception on|off] [-c FILE]
  *   gatehouse meeting set ALIAS [the options of create] [--revoke-tokens] [-c FILE]
  *        changes only what is given ("" removes a PIN); the alias and the
  *        invitation stay; --revoke-tokens makes everyone join again
@@ -34,14 +34,15 @@ static const char *const auth_names[] = {"none", "hosts", "guests", "both"};
 static void print_meeting(const struct slides_meeting *m, void *arg)
 {
     (void)arg;
-    printf("%s\t%s\t%s\thost-pin=%s\tguest-pin=%s\tauth=%s\tidp-group=%s\tother=%s\tstate=%s\n",
+    printf("%s\t%s\t%s\thost-pin=%s\tguest-pin=%s\tauth=%s\tidp-group=%s\tother=%s\tstate=%s"
+           "\treception=%s\n",
            m->alias,
            m->uri, m->conference_key[0] ? m->conference_key : "-",
            m->policy.host_pin_v[0] ? "set" : "-", m->policy.guest_pin_v[0] ? "set" : "-",
            auth_names[m->policy.auth & 3],
            m->idp_group[0] ? m->idp_group : "-",
            m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all" : "allowed-if-trusted",
-           m->ended ? "ended" : "open");
+           m->ended ? "ended" : "open", m->reception ? "on" : "off");
 }
 
 static void print_token(const char *name, const char *scopes, void *arg)
@@ -137,6 +138,8 @@ int main_meeting_cmd(int argc, char **argv,
             given |= 2, gh_strlcpy(gpin, v, sizeof(gpin)), pins.guest = gpin;
         else if (strcmp(o, "--idp-group") == 0)
             given |= 4, gh_strlcpy(m.idp_group, v, sizeof(m.idp_group));
+        else if (strcmp(o, "--reception") == 0 && (strcmp(v, "on") == 0 || strcmp(v, "off") == 0))
+            given |= 32, m.reception = strcmp(v, "on") == 0;
         else if (strcmp(o, "--other") == 0 && strcmp(v, "disallow-all") == 0)
             given |= 8, m.policy.other = SLIDES_OTHER_DISALLOW_ALL;
         else if (strcmp(o, "--other") == 0 && strcmp(v, "allowed-if-trusted") == 0)
@@ -196,6 +199,8 @@ int main_meeting_cmd(int argc, char **argv,
                 cur.policy.other = m.policy.other;
             if (given & 16)
                 cur.policy.auth = m.policy.auth;
+            if (given & 32)
+                cur.reception = m.reception;
             if (slides_meeting_update(st, &cur, &pins, revoke, err, sizeof(err)) == 0) {
                 print_meeting(&cur, NULL);
                 rc = 0;
@@ -241,7 +246,8 @@ int main_meeting_cmd(int argc, char **argv,
 usage:
     fprintf(stderr, "usage: gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]\n"
                     "         [--auth none|hosts|guests|both] [--idp-group G]\n"
-                    "         [--other allowed-if-trusted|disallow-all] [-c FILE]\n"
+                    "         [--other allowed-if-trusted|disallow-all] [--reception on|off]\n"
+                    "         [-c FILE]\n"
                     "       gatehouse meeting set ALIAS [the options of create] [--revoke-tokens]\n"
                     "         [-c FILE]\n"
                     "       gatehouse meeting list|end ALIAS|reopen ALIAS|delete ALIAS [-c FILE]\n");

@@ -108,6 +108,8 @@ struct slides_meeting {
     int64_t epoch;            /* bumped when the meeting ends: tokens die */
     int64_t created;
     int64_t ended;            /* unix seconds it ended; 0 while it takes joins */
+    int reception;            /* the Virtual Reception joins it by alias (PIN or SSO
+                               * required then, since the invitation's key is not asked) */
 };
 
 struct slides_resource {

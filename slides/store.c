@@ -43,7 +43,7 @@ static const char schema[] =
     " conference_key TEXT NOT NULL, host_pin TEXT NOT NULL, guest_pin TEXT NOT NULL,"
     " auth INTEGER NOT NULL, other INTEGER NOT NULL, idp_group TEXT NOT NULL,"
     " epoch INTEGER NOT NULL DEFAULT 1, created INTEGER NOT NULL,"
-    " ended INTEGER NOT NULL DEFAULT 0);"
+    " ended INTEGER NOT NULL DEFAULT 0, reception INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS resources("
     " id TEXT PRIMARY KEY, meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
     " name TEXT NOT NULL, size INTEGER NOT NULL, stored INTEGER NOT NULL, key BLOB NOT NULL,"
@@ -182,24 +182,39 @@ static int migrate_resource(struct slides_store *st, char *err, size_t errlen)
     return 1;
 }
 
+static int add_column(struct slides_store *st, const char *col, char *err, size_t errlen)
+{
+    char sql[120];
+    sqlite3_stmt *s = NULL;
+    int have;
+
+    snprintf(sql, sizeof(sql), "SELECT %s FROM meetings LIMIT 0", col);
+    have = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK;
+    sqlite3_finalize(s);
+    if (have)
+        return 0;
+    snprintf(sql, sizeof(sql), "ALTER TABLE meetings ADD COLUMN %s INTEGER NOT NULL DEFAULT 0",
+             col);
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 0;
+}
+
 /* Clear secrets of a database from before SECRETS_VERSION become verifiers
  * and wrapped keys, all in one transaction (a failure leaves the database
  * as it was, and the store does not open); secure_delete overwrites the old
  * cells, and the WAL, which still holds them, is truncated. */
 static int migrate(struct slides_store *st, char *err, size_t errlen)
 {
-    sqlite3_stmt *s = NULL;
     int rc = 0, meetings = 0, resources = 0;
 
-    /* The end of a meeting is kept (ended, unix seconds) since a later
-     * version: added to a table made before it. */
-    if (sqlite3_prepare_v2(st->db, "SELECT ended FROM meetings LIMIT 0", -1, &s, NULL) != SQLITE_OK &&
-        sqlite3_exec(st->db, "ALTER TABLE meetings ADD COLUMN ended INTEGER NOT NULL DEFAULT 0",
-                     NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+    /* Columns of later versions, added to a table made before them: when
+     * the meeting ended (unix seconds), whether the Virtual Reception
+     * reaches it. */
+    if (add_column(st, "ended", err, errlen) == -1 || add_column(st, "reception", err, errlen) == -1)
         return -1;
-    }
-    sqlite3_finalize(s);
     if (user_version(st->db) >= SECRETS_VERSION)
         return 0;
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -326,10 +341,11 @@ static void read_meeting(sqlite3_stmt *s, struct slides_meeting *m)
     m->epoch = sqlite3_column_int64(s, 9);
     m->created = sqlite3_column_int64(s, 10);
     m->ended = sqlite3_column_int64(s, 11);
+    m->reception = sqlite3_column_int(s, 12);
 }
 
 #define MEETING_COLS "id, alias, uri, conference_key, host_pin, guest_pin, auth, other, " \
-                     "idp_group, epoch, created, ended"
+                     "idp_group, epoch, created, ended, reception"
 
 static int valid_pin(const char *p)
 {
@@ -387,6 +403,13 @@ static int check_policy(const struct slides_meeting *m, const struct pin_after *
         snprintf(err, errlen, "the Guest PIN must differ from the Host PIN");
         return -1;
     }
+    /* The Virtual Reception skips the invitation's key: the room must ask
+     * for something else. */
+    if (m->reception && !pin_set(host) && m->policy.auth == SLIDES_AUTH_NONE) {
+        snprintf(err, errlen, "a room open to the Virtual Reception needs a Host PIN or "
+                              "participant authentication");
+        return -1;
+    }
     if (m->policy.auth != SLIDES_AUTH_NONE && m->idp_group[0] == '\0') {
         snprintf(err, errlen, "participant authentication needs an identity provider group");
         return -1;
@@ -435,7 +458,7 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
     pthread_mutex_lock(&st->mu);
     rc = sqlite3_prepare_v2(st->db,
                             "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
-                            " idp_group = ?, epoch = epoch + ? WHERE id = ?",
+                            " idp_group = ?, epoch = epoch + ?, reception = ? WHERE id = ?",
                             -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, m->policy.host_pin_v, -1, SQLITE_STATIC);
@@ -444,7 +467,8 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
         sqlite3_bind_int(s, 4, (int)m->policy.other);
         sqlite3_bind_text(s, 5, m->idp_group, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 6, revoke_tokens ? 1 : 0);
-        sqlite3_bind_int64(s, 7, m->id);
+        sqlite3_bind_int(s, 7, m->reception ? 1 : 0);
+        sqlite3_bind_int64(s, 8, m->id);
         rc = sqlite3_step(s);
     }
     if (rc != SQLITE_DONE)
@@ -494,7 +518,8 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
     pthread_mutex_lock(&st->mu);
     rc = sqlite3_prepare_v2(st->db,
                             "INSERT INTO meetings(alias, uri, conference_key, host_pin, guest_pin,"
-                            " auth, other, idp_group, epoch, created) VALUES(?,?,?,?,?,?,?,?,1,?)",
+                            " auth, other, idp_group, epoch, created, reception)"
+                            " VALUES(?,?,?,?,?,?,?,?,1,?,?)",
                             -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, m->alias, -1, SQLITE_STATIC);
@@ -506,6 +531,7 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
         sqlite3_bind_int(s, 7, (int)m->policy.other);
         sqlite3_bind_text(s, 8, m->idp_group, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 9, m->created);
+        sqlite3_bind_int(s, 10, m->reception ? 1 : 0);
         rc = sqlite3_step(s);
     }
     if (rc == SQLITE_DONE)

@@ -4,7 +4,8 @@
  *
  *   GET  /api/v1/meetings                    rooms, with their live waiting room and content
  *   POST /api/v1/meetings                    alias, host_pin, guest_pin, authentication,
- *                                            idp_group, other_participants (admins)
+ *                                            idp_group, other_participants, reception
+ *                                            (on|off) (admins)
  *   POST /api/v1/meetings/<alias>            modify (admins): any of host_pin, guest_pin
  *                                            ("" removes), authentication, idp_group,
  *                                            other_participants; revoke_tokens=1 makes
@@ -146,10 +147,11 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
                    m->policy.host_pin_v[0] ? "true" : "false",
                    m->policy.guest_pin_v[0] ? "true" : "false", auth[m->policy.auth & 3]);
     webui__js(c->o, m->idp_group);
-    gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"ended\":%lld,\"content\":[",
+    gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"ended\":%lld,\"reception\":%s,"
+                         "\"content\":[",
                    m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
                                                                 : "allowed-if-trusted",
-                   (long long)m->ended);
+                   (long long)m->ended, m->reception ? "true" : "false");
     slides_resource_list(store, m->id, add_res, &r);
     gh_sbuf_printf(c->o, "],\"waiting\":[");
     slides_waiting_list(store, m->id, add_waiter, &w);
@@ -176,7 +178,7 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
     struct slides_meeting m;
     char a[16] = "none", other[32] = "allowed-if-trusted", err[256], hpin[33] = "",
-         gpin[33] = "";
+         gpin[33] = "", rec[8] = "off";
     struct slides_pins pins = {hpin, gpin};
     struct gh_sbuf o = {NULL, 0, 0};
     enum MHD_Result ret;
@@ -191,6 +193,7 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
         field(body, blen, "guest_pin", gpin, sizeof(gpin)) == -1 ||
         field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
         field(body, blen, "authentication", a, sizeof(a)) == -1 ||
+        field(body, blen, "reception", rec, sizeof(rec)) == -1 ||
         field(body, blen, "other_participants", other, sizeof(other)) == -1) {
         gh_wipe(hpin, sizeof(hpin));
         gh_wipe(gpin, sizeof(gpin));
@@ -201,6 +204,7 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     if (i == 4)
         return webui__json(conn, 422, "error", "authentication: none, hosts, guests or both");
     m.policy.auth = (enum slides_auth)i;
+    m.reception = strcmp(rec, "on") == 0;
     if (!group_known(m.idp_group)) {
         gh_wipe(hpin, sizeof(hpin));
         gh_wipe(gpin, sizeof(gpin));
@@ -237,7 +241,8 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
 {
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
     struct slides_meeting m;
-    char a[16] = "", other[32] = "", revoke[4] = "", err[256], after[160], hpin[33], gpin[33];
+    char a[16] = "", other[32] = "", revoke[4] = "", err[256], after[160], hpin[33], gpin[33],
+         rec[8] = "";
     struct slides_pins pins = {NULL, NULL};
     size_t i;
     int hp, gp, rc;
@@ -254,7 +259,8 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
         field(body, blen, "idp_group", m.idp_group, sizeof(m.idp_group)) == -1 ||
         field(body, blen, "authentication", a, sizeof(a)) == -1 ||
         field(body, blen, "other_participants", other, sizeof(other)) == -1 ||
-        field(body, blen, "revoke_tokens", revoke, sizeof(revoke)) == -1) {
+        field(body, blen, "revoke_tokens", revoke, sizeof(revoke)) == -1 ||
+        field(body, blen, "reception", rec, sizeof(rec)) == -1) {
         gh_wipe(&m, sizeof(m));
         return webui__json(conn, 422, "error", "a field is too long");
     }
@@ -262,6 +268,8 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
         gh_wipe(&m, sizeof(m));
         return webui__json(conn, 422, "error", NO_GROUP);
     }
+    if (rec[0] != '\0')
+        m.reception = strcmp(rec, "on") == 0;
     if (a[0] != '\0') {
         for (i = 0; i < 4 && strcmp(a, auth[i]) != 0; i++)
             ;

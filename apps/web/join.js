@@ -52,8 +52,9 @@ async function decrypt(stored, keyBytes) {
 }
 
 async function join(fields) {
-  let r = await fetch('/api/v1/meetings/join', { method: 'POST', body: form(fields),
-                                                 credentials: 'same-origin' });
+  // The Virtual Reception page asks for the room's name instead of the invitation.
+  const path = fields.alias ? '/api/v1/meetings/reception' : '/api/v1/meetings/join';
+  let r = await fetch(path, { method: 'POST', body: form(fields), credentials: 'same-origin' });
   let j = await r.json();
   if (j.outcome === 'need-sso') {
     status('Sign in with your identity provider…');
@@ -77,12 +78,12 @@ async function join(fields) {
 
 async function run(ev) {
   ev.preventDefault();
-  const get = (id) => document.getElementById(id).value.trim();
+  const get = (id) => (document.getElementById(id) ? document.getElementById(id).value.trim() : '');
   const list = document.getElementById('slides');
   list.replaceChildren();
   status('Joining…');
-  const j = await join({ uri: get('uri'), key: get('key'), pin: get('pin'), name: get('name'),
-                         client: 'web' });
+  const j = await join({ uri: get('uri'), key: get('key'), alias: get('alias'), pin: get('pin'),
+                         name: get('name'), client: 'web' });
   if (!j) return;
   const auth = { Authorization: 'Bearer ' + j.token };
   const m = await (await fetch('/api/v1/meetings/manifest', { headers: auth })).json();

@@ -2,10 +2,11 @@
 // application's join page: fill in the invitation, join, let the page
 // download and decrypt every resource with WebCrypto, and report what the
 // page shows, every console error and CSP violation, and a screenshot.
-// usage: node join.mjs URL URI KEY PIN NAME SCREENSHOT.png
+// usage: node join.mjs URL URI KEY PIN NAME SCREENSHOT.png [ALIAS]
+// With ALIAS, the Virtual Reception page (/reception) instead of /join.
 import { withChromium } from './chromium.mjs';
 
-const [url, uri, key, pin, name, shot] = process.argv.slice(2);
+const [url, uri, key, pin, name, shot, alias] = process.argv.slice(2);
 const result = { errors: [], csp: [] };
 await withChromium(async (page) => {
   page.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
@@ -15,10 +16,14 @@ await withChromium(async (page) => {
     document.addEventListener('securitypolicyviolation',
       (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
   });
-  const resp = await page.goto(url + '/join');
+  const resp = await page.goto(url + (alias ? '/reception' : '/join'));
   result.csp_header = resp.headers()['content-security-policy'] || '';
-  await page.fill('#uri', uri);
-  await page.fill('#key', key);
+  if (alias) {
+    await page.fill('#alias', alias);
+  } else {
+    await page.fill('#uri', uri);
+    await page.fill('#key', key);
+  }
   await page.fill('#pin', pin);
   await page.fill('#name', name);
   await page.click('#go');

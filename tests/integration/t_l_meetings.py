@@ -1214,3 +1214,44 @@ def meetings_hosts_see_who_is_in(env):
     check(people() == [("host", "Hana", False), ("host", "Gus <b>", False)], "%r" % people())
     check(c.req("/api/v1/meetings/end", data=b"", token=host)[0] == 200, "end")
     check(c.req("/api/v1/meetings/participants", token=host)[0] == 410, "listed after the end")
+
+
+@test
+def meetings_virtual_reception_joins_by_room_name(env):
+    """The Virtual Reception: POST /api/v1/meetings/reception with the
+    room's alias (no URI, no key) joins rooms open to it, through the PIN
+    (and its back-off) as ever; a room not open to it, an unknown alias and
+    an ended room answer like the invitation path (404, 404, 410). A room
+    may open to it only with a PIN or participant authentication. The
+    /reception page joins and decrypts in chromium."""
+    c = Conference(env)
+    st, h, body = c.admin_req("/api/v1/admin/meetings", data={"alias": "lobby",
+                                                              "reception": "on"})
+    check(st == 422 and b"Virtual Reception needs" in body, "open room: %d %r" % (st, body))
+    m = c.create(alias="front-desk", host_pin="4321", guest_pin="8765", reception="on")
+    closed = c.create(alias="back-office", host_pin="1111")
+    check(m["reception"] is True and closed["reception"] is False, "%r %r" % (m, closed))
+
+    def rec(alias, pin):
+        st, h, body = c.req("/api/v1/meetings/reception", data={"alias": alias, "pin": pin,
+                                                                "name": "Rita"})
+        return st, json.loads(body)
+    st, j = rec("front-desk", "8765")
+    check(st == 200 and j["role"] == "guest" and j["meeting"] == "front-desk", "%d %r" % (st, j))
+    guest = j["token"]
+    check(c.upload(c.token(m, pin="4321")[0], "r.txt", b"reception slide")[0] == 201, "upload")
+    check(c.manifest(guest)[0] == 200, "the reception's token")
+    check(rec("front-desk", "0000")[0] == 403, "wrong PIN")
+    check(rec("back-office", "1111")[0] == 404, "a room not open to the reception")
+    check(rec("nowhere", "1111")[0] == 404, "an unknown alias")
+    from harness import ROOT
+    page = env.path("reception.png")
+    r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/join.mjs"), c.url, "-", "-",
+                        "4321", "Rita", page, "front-desk"], capture_output=True, timeout=90,
+                       cwd=os.path.join(ROOT, "tests/browser"))
+    check(r.returncode == 0, "browser: %s %s" % (r.stdout[-1500:], r.stderr[-1500:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check(res["done"] == "1/1" and "Joined as host (Rita)" in res["status"], "page: %r" % res)
+    r = subprocess.run([GATEHOUSE, "meeting", "end", "front-desk", "-c", c.conf],
+                       capture_output=True, text=True, cwd=env.dir)
+    check(r.returncode == 0 and rec("front-desk", "8765")[0] == 410, "after the end")
