@@ -15,6 +15,10 @@
  *   POST /api/v1/meetings/waiting/<id>/admit|refuse
  *   POST /api/v1/meetings/escalate          Bearer Guest token, pin=the Host PIN -> a Host
  *                                           token (the seeds: no re-authentication)
+ *   POST /api/v1/meetings/transfer          Bearer Host token: participant=<id>, to=<alias>,
+ *                                           role -> an offer the participant takes with
+ *   GET  /api/v1/meetings/transfer          Bearer token: into the room the offer names, if
+ *                                           the seeds' transfer rules allow; else they stay
  *   POST /api/v1/meetings/leave             Bearer token: revoked
  *   POST /api/v1/meetings/end               Bearer Host token: keys and content shredded
  *   POST /api/v1/meetings/pin-reset         Bearer Host token: every source's PIN back-off
@@ -234,6 +238,107 @@ static void token_revoke(const char *tok)
     slides_participant_remove(store, id);
     slides_token_revoke(tok);
 }
+
+/* A Host's transfer of a participant, waiting for the participant to take
+ * it (they hold the token; the Host knows only the id): the destination
+ * room and epoch, and the role the Host gave. */
+struct transfer_offer {
+    int64_t meeting, epoch;
+    enum slides_role role;
+};
+
+static void offer_key(const char *pid, unsigned char key[17])
+{
+    key[0] = 'T';
+    if (gh_unhex(pid, key + 1, 16) == -1)
+        memset(key + 1, 0, 16);
+}
+
+/* POST /api/v1/meetings/transfer (a Host of the room the participant is
+ * in): participant=<id>, to=<alias>, role=host|guest (default: as now). */
+static enum MHD_Result transfer_offer(struct MHD_Connection *conn, struct apps__req *rq,
+                                      const char *url, const struct slides_meeting *from)
+{
+    const char *body = rq->body.p ? rq->body.p : "";
+    char *pid = gh_form_get(body, rq->body.len, "participant");
+    char *to = gh_form_get(body, rq->body.len, "to");
+    char *role = gh_form_get(body, rq->body.len, "role");
+    struct slides_participant p;
+    struct slides_meeting dest;
+    struct transfer_offer t;
+    unsigned char key[17];
+    enum MHD_Result ret;
+
+    if (pid == NULL || to == NULL || strlen(pid) != 32 ||
+        slides_participant_get(store, pid, &p) == -1 || p.meeting != from->id ||
+        p.epoch != from->epoch || slides_meeting_by_alias(store, to, &dest) == -1 ||
+        dest.id == from->id || dest.ended != 0 ||
+        (role != NULL && strcmp(role, "host") != 0 && strcmp(role, "guest") != 0)) {
+        apps__security(conn, "POST", url, 404, "meeting-transfer",
+                       "no such participant here, or no such room to go to");
+        ret = not_found(conn);
+    } else {
+        t.meeting = dest.id;
+        t.epoch = dest.epoch;
+        t.role = role == NULL ? p.role : strcmp(role, "host") == 0 ? SLIDES_HOST : SLIDES_GUEST;
+        offer_key(pid, key);
+        if (gh_kv_rec_put(key, sizeof(key), &t, sizeof(t), 2 * 60 * 1000, 0) != 1) {
+            ret = json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
+        } else {
+            gh_log_info("conference: a Host of %s offers %s a transfer to %s", from->alias,
+                        p.name, dest.alias);
+            ret = json(conn, 202, gh_strdup("{\"offered\":true}\n"));
+        }
+    }
+    free(pid);
+    free(to);
+    free(role);
+    return ret;
+}
+
+/* GET /api/v1/meetings/transfer (the participant, with their token): the
+ * offer, if any, decided by the seeds' transfer rules: into a room whose
+ * role needs SSO only with a session from an IdP of its group (carried, no
+ * sign-in again); otherwise the participant stays where they are. */
+static enum MHD_Result transfer_take(struct MHD_Connection *conn, struct saml_sp *sp,
+                                     const char *url, const struct slides_token *tk)
+{
+    struct transfer_offer t;
+    struct slides_meeting dest;
+    struct slides_join_req q;
+    struct slides_decision d;
+    struct saml_session s;
+    const struct saml_idp *idp;
+    char pid[33], sid[SAML_SESSION_ID_HEX + 1], detail[200];
+    unsigned char key[17];
+
+    slides_token_participant(bearer(conn), pid);
+    offer_key(pid, key);
+    if (gh_kv_rec_get(key, sizeof(key), &t, sizeof(t), 1, NULL) != (long)sizeof(t))
+        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
+    if (slides_meeting_by_id(store, t.meeting, &dest) == -1 || dest.epoch != t.epoch ||
+        dest.ended != 0)
+        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
+    memset(&q, 0, sizeof(q));
+    q.client = SLIDES_CLIENT_WEB;
+    q.sso_capable = 1;
+    q.transfer = 1;
+    q.transfer_role = t.role;
+    if (apps__session_of(conn, sid, &s) == 0 && (idp = saml_idp_by_uuid(sp, s.idp_uuid)) != NULL) {
+        q.authenticated = 1;
+        q.idp_in_group = dest.idp_group[0] && saml_group_has(sp, dest.idp_group, idp);
+    }
+    if (slides_join_decide(&dest.policy, &q, &d) != SLIDES_JOIN) {
+        snprintf(detail, sizeof(detail), "%s into %s", tk->name, dest.alias);
+        apps__security(conn, "GET", url, 403, "meeting-transfer-refused", detail);
+        return json(conn, 403, gh_strdup("{\"outcome\":\"transfer-refused\",\"message\":\"The "
+                                         "room you were sent to needs a sign-in you do not have; "
+                                         "you stay where you are.\"}\n"));
+    }
+    token_revoke(bearer(conn));
+    return issue(conn, &dest, d.role, tk->name, tk->name_fixed);
+}
+
 
 /* Keys of a room's PIN state: 'P' + room + generation (+ the source). A
  * Host's reset moves the generation on, which forgets every source at once. */
@@ -959,12 +1064,16 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
         return manifest(conn, &t, &m);
     if (post && strcmp(url, "/api/v1/meetings/escalate") == 0)
         return escalate(conn, rq, url, &t, &m);
+    if (get && strcmp(url, "/api/v1/meetings/transfer") == 0)
+        return transfer_take(conn, sp, url, &t);
     if (post && strcmp(url, "/api/v1/meetings/leave") == 0) {
         token_revoke(bearer(conn));
         return json(conn, 200, gh_strdup("{\"left\":true}\n"));
     }
     if (t.role != SLIDES_HOST)
         return not_found(conn);
+    if (post && strcmp(url, "/api/v1/meetings/transfer") == 0)
+        return transfer_offer(conn, rq, url, &m);
     if (get && strcmp(url, "/api/v1/meetings/participants") == 0) {
         struct gh_sbuf o = {NULL, 0, 0};
         struct list_ctx c = {&o, 0};

@@ -216,6 +216,8 @@ struct slides_participant {
 };
 /* Recorded when a token is issued; replaced under the same id. 0, or -1. */
 int slides_participant_add(struct slides_store *st, const struct slides_participant *p);
+/* One participant by id (not expired): 0, or -1. */
+int slides_participant_get(struct slides_store *st, const char *id, struct slides_participant *p);
 /* When the token is revoked (leave, escalation). */
 void slides_participant_remove(struct slides_store *st, const char *id);
 /* Those in meeting m now: its epoch, tokens not expired; in join order. */

@@ -1002,3 +1002,33 @@ int slides_participant_list(struct slides_store *st, const struct slides_meeting
     pthread_mutex_unlock(&st->mu);
     return n;
 }
+
+int slides_participant_get(struct slides_store *st, const char *id, struct slides_participant *p)
+{
+    sqlite3_stmt *s = NULL;
+    int found = -1;
+
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT meeting, epoch, role, name, name_fixed, joined, expires FROM"
+                           " participants WHERE id = ? AND expires > ?",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            memset(p, 0, sizeof(*p));
+            gh_strlcpy(p->id, id, sizeof(p->id));
+            p->meeting = sqlite3_column_int64(s, 0);
+            p->epoch = sqlite3_column_int64(s, 1);
+            p->role = (enum slides_role)sqlite3_column_int(s, 2);
+            gh_strlcpy(p->name, (const char *)sqlite3_column_text(s, 3), sizeof(p->name));
+            p->name_fixed = sqlite3_column_int(s, 4);
+            p->joined = sqlite3_column_int64(s, 5);
+            p->expires = sqlite3_column_int64(s, 6);
+            found = 0;
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    return found;
+}

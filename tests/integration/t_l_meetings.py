@@ -639,6 +639,24 @@ def meetings_sso_room_through_the_real_idp(env):
                              headers={"Authorization": "Bearer " + j["token"]})
     names = [(p["display_name"], p["name_from_idp"]) for p in json.loads(body)["participants"]]
     check(st == 200 and ("Alice Liddell", True) in names, "participants: %d %r" % (st, body))
+    # The seeds' transfer rule with a session: from a room that asks nothing
+    # into the SSO room as a Host, carried by the IdP session (no sign-in).
+    lobby = c.create(alias="sso-lobby", host_pin="9999", guest_pin="8888")
+    lhost, _ = c.token(lobby, pin="9999")
+    st, hd, body = b.request(t.url + "/api/v1/meetings/join",
+                             data={"uri": lobby["uri"], "key": lobby["conference_key"],
+                                   "pin": "8888"})
+    mine = json.loads(body)["token"]
+    st, hd, body = c.req("/api/v1/meetings/participants", token=lhost)
+    pid = [p["id"] for p in json.loads(body)["participants"] if p["role"] == "guest"][0]
+    st, hd, body = c.req("/api/v1/meetings/transfer", data={"participant": pid, "to": "sso-room",
+                                                            "role": "host"}, token=lhost)
+    check(st == 202, "offer: %d %r" % (st, body))
+    st, hd, body = b.request(t.url + "/api/v1/meetings/transfer",
+                             headers={"Authorization": "Bearer " + mine})
+    j = json.loads(body)
+    check(st == 200 and j["meeting"] == "sso-room" and j["role"] == "host",
+          "transfer with the session: %d %r" % (st, j))
 
 
 @test
@@ -1255,3 +1273,49 @@ def meetings_virtual_reception_joins_by_room_name(env):
     r = subprocess.run([GATEHOUSE, "meeting", "end", "front-desk", "-c", c.conf],
                        capture_output=True, text=True, cwd=env.dir)
     check(r.returncode == 0 and rec("front-desk", "8765")[0] == 410, "after the end")
+
+
+@test
+def meetings_host_transfers_a_participant_by_the_seeds_rules(env):
+    """A Host offers a participant of their room a transfer (by the id of
+    the participant list); the participant takes it with their own token.
+    Into a room that asks nothing for the role: in, with the role the Host
+    gave, and the old token spent. Into a room whose role needs SSO, without
+    a session from one of its IdPs: refused, and the participant stays
+    (their token still works). A Host cannot move someone of another room."""
+    c = Conference(env, extra=staff_group(env))
+    src = c.create(alias="from", host_pin="1111", guest_pin="2222")
+    c.create(alias="open-room")
+    c.create(alias="sso-hosts", authentication="hosts", idp_group="staff")
+    host, _ = c.token(src, pin="1111", name="Host")
+    g1, _ = c.token(src, pin="2222", name="Una")
+    g2, _ = c.token(src, pin="2222", name="Vic")
+    st, h, body = c.req("/api/v1/meetings/participants", token=host)
+    ids = {p["display_name"]: p["id"] for p in json.loads(body)["participants"]}
+
+    def offer(pid, to, role):
+        return c.req("/api/v1/meetings/transfer", data={"participant": pid, "to": to,
+                                                        "role": role}, token=host)[0]
+
+    def take(tok):
+        st, h, body = c.req("/api/v1/meetings/transfer", token=tok)
+        return st, json.loads(body)
+    check(take(g1) == (200, {"outcome": "no-transfer"}), "nothing offered yet")
+    check(offer(ids["Una"], "open-room", "host") == 202, "offer")
+    st, j = take(g1)
+    check(st == 200 and j["meeting"] == "open-room" and j["role"] == "host" and
+          j["display_name"] == "Una", "into open-room: %d %r" % (st, j))
+    check(c.manifest(g1)[0] == 404 and c.manifest(j["token"])[0] == 200, "tokens after it")
+    check(offer(ids["Una"], "sso-hosts", "guest") == 404, "moved someone no longer here")
+    check(offer(ids["Vic"], "sso-hosts", "host") == 202, "offer into SSO")
+    st, j = take(g2)
+    check(st == 403 and j["outcome"] == "transfer-refused", "without a session: %d %r" % (st, j))
+    check(c.manifest(g2)[0] == 200, "a refused transfer took the participant out")
+    check(offer(ids["Vic"], "sso-hosts", "guest") == 202, "offer as Guest")
+    st, j = take(g2)
+    check(st == 200 and j["meeting"] == "sso-hosts" and j["role"] == "guest",
+          "as a Guest, who needs no SSO there: %d %r" % (st, j))
+    g3, _ = c.token(src, pin="2222", name="Wes")
+    st, h, body = c.req("/api/v1/meetings/transfer", data={"participant": ids["Vic"],
+                                                           "to": "open-room"}, token=g3)
+    check(st == 404 and c.manifest(g3)[0] == 200, "a Guest offered a transfer: %d" % st)
