@@ -12,6 +12,7 @@
  *   GET  /api/v1/meetings/waiting           Bearer Host token -> who waits
  *   GET  /api/v1/meetings/participants      Bearer Host token -> who is in: role, display name
  *                                           (the IdP's or typed), when they joined
+ *   POST /api/v1/meetings/participants/<id>/host   Bearer Host token: that Guest is a Host now
  *   POST /api/v1/meetings/waiting/<id>/admit|refuse
  *   POST /api/v1/meetings/escalate          Bearer Guest token, pin=the Host PIN -> a Host
  *                                           token (the seeds: no re-authentication)
@@ -237,6 +238,30 @@ static void token_revoke(const char *tok)
     slides_token_participant(tok, id);
     slides_participant_remove(store, id);
     slides_token_revoke(tok);
+}
+
+/* POST /api/v1/meetings/participants/<id>/host: a Host makes a Guest of
+ * their room a Host (the seeds: no authentication needed). */
+static enum MHD_Result promote(struct MHD_Connection *conn, const char *url, const char *rest,
+                               const struct slides_meeting *m)
+{
+    struct slides_participant p;
+    char pid[33];
+
+    if (strlen(rest) != 37 || strcmp(rest + 32, "/host") != 0)
+        return not_found(conn);
+    memcpy(pid, rest, 32);
+    pid[32] = '\0';
+    if (slides_participant_get(store, pid, &p) == -1 || p.meeting != m->id ||
+        p.epoch != m->epoch || p.role != SLIDES_GUEST) {
+        apps__security(conn, "POST", url, 404, "meeting-promote", "no such Guest here");
+        return not_found(conn);
+    }
+    if (slides_token_promote(pid, (p.expires - (int64_t)time(NULL)) * 1000 + 1000) == -1 ||
+        slides_participant_set_role(store, pid, SLIDES_HOST) == -1)
+        return json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
+    gh_log_info("conference: %s is a Host of %s now (made so by a Host)", p.name, m->alias);
+    return json(conn, 200, gh_strdup("{\"role\":\"host\"}\n"));
 }
 
 /* A Host's transfer of a participant, waiting for the participant to take
@@ -1074,6 +1099,8 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
         return not_found(conn);
     if (post && strcmp(url, "/api/v1/meetings/transfer") == 0)
         return transfer_offer(conn, rq, url, &m);
+    if (post && strncmp(url, "/api/v1/meetings/participants/", 30) == 0)
+        return promote(conn, url, url + 30, &m);
     if (get && strcmp(url, "/api/v1/meetings/participants") == 0) {
         struct gh_sbuf o = {NULL, 0, 0};
         struct list_ctx c = {&o, 0};

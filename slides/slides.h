@@ -218,6 +218,7 @@ struct slides_participant {
 int slides_participant_add(struct slides_store *st, const struct slides_participant *p);
 /* One participant by id (not expired): 0, or -1. */
 int slides_participant_get(struct slides_store *st, const char *id, struct slides_participant *p);
+int slides_participant_set_role(struct slides_store *st, const char *id, enum slides_role role);
 /* When the token is revoked (leave, escalation). */
 void slides_participant_remove(struct slides_store *st, const char *id);
 /* Those in meeting m now: its epoch, tokens not expired; in join order. */
@@ -277,5 +278,8 @@ void slides_token_revoke(const char *tok);
 /* The participant id of a token: 32 hex digits of a keyed digest, so the
  * list shown to Hosts names each participant without holding their token. */
 void slides_token_participant(const char *tok, char id[33]);
+/* The seeds: a Host makes a Guest a Host, no authentication needed. From
+ * then on the participant's token (of that id) checks as a Host's. */
+int slides_token_promote(const char *participant, int64_t ttl_ms);
 
 #endif

@@ -1032,3 +1032,21 @@ int slides_participant_get(struct slides_store *st, const char *id, struct slide
     pthread_mutex_unlock(&st->mu);
     return found;
 }
+
+int slides_participant_set_role(struct slides_store *st, const char *id, enum slides_role role)
+{
+    sqlite3_stmt *s = NULL;
+    int changed = 0;
+
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "UPDATE participants SET role = ? WHERE id = ?", -1, &s,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int(s, 1, (int)role);
+        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_DONE)
+            changed = sqlite3_changes(st->db);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    return changed == 1 ? 0 : -1;
+}

@@ -50,6 +50,29 @@ int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
     return gh_kv_rec_put(key, sizeof(key), &v, sizeof(v), ttl_ms, 1) == 1 ? 0 : -1;
 }
 
+/* A Host made this token's holder a Host (slides_token_promote): the mark
+ * is kept beside the token, under its participant id, since the Host does
+ * not hold the token. */
+static int promoted(const char *tok)
+{
+    unsigned char key[17] = {'U'};
+    char pid[33], mark;
+
+    slides_token_participant(tok, pid);
+    return gh_unhex(pid, key + 1, 16) == 0 &&
+           gh_kv_rec_get(key, sizeof(key), &mark, 1, 0, NULL) == 1;
+}
+
+int slides_token_promote(const char *participant, int64_t ttl_ms)
+{
+    unsigned char key[17] = {'U'};
+    char mark = 1;
+
+    if (gh_unhex(participant, key + 1, 16) == -1)
+        return -1;
+    return gh_kv_rec_put(key, sizeof(key), &mark, 1, ttl_ms, 0) == 1 ? 0 : -1;
+}
+
 int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
                        struct slides_meeting *m)
 {
@@ -63,6 +86,8 @@ int slides_token_check(struct slides_store *st, const char *tok, struct slides_t
         return -1;
     if (m->epoch != t->epoch)
         return m->ended != 0 ? SLIDES_ENDED : -1;
+    if (t->role == SLIDES_GUEST && promoted(tok))
+        t->role = SLIDES_HOST;
     return 0;
 }
 

@@ -1210,7 +1210,8 @@ def meetings_hosts_see_who_is_in(env):
     """GET /api/v1/meetings/participants (Hosts only): everyone holding a
     token of the meeting, with role and display name, in join order; a
     leave takes them off at once, an escalation shows the new role, a
-    Guest cannot list, and the list holds no token."""
+    Host makes a Guest a Host by its id, a Guest cannot list or promote,
+    and the list holds no token."""
     c = Conference(env)
     m = c.create(alias="people", host_pin="1111", guest_pin="2222")
     host, _ = c.token(m, pin="1111", name="Hana")
@@ -1230,6 +1231,20 @@ def meetings_hosts_see_who_is_in(env):
     st, h, body = c.req("/api/v1/meetings/escalate", data={"pin": "1111"}, token=guest)
     check(st == 200, "escalate: %d" % st)
     check(people() == [("host", "Hana", False), ("host", "Gus <b>", False)], "%r" % people())
+    # A Host makes a Guest a Host (the seeds: no authentication needed): the
+    # same token now does what a Host's does.
+    g2, _ = c.token(m, pin="2222", name="Gina")
+    st, h, body = c.req("/api/v1/meetings/participants", token=host)
+    gid = [p["id"] for p in json.loads(body)["participants"] if p["display_name"] == "Gina"][0]
+    check(c.upload(g2, "x.txt", b"x")[0] == 404, "a Guest uploaded")
+    st, h, body = c.req("/api/v1/meetings/participants/%s/host" % gid, data=b"", token=g2)
+    check(st == 404, "a Guest promoted: %d" % st)
+    st, h, body = c.req("/api/v1/meetings/participants/%s/host" % gid, data=b"", token=host)
+    check(st == 200, "promote: %d %r" % (st, body))
+    check(c.upload(g2, "x.txt", b"x")[0] == 201, "the promoted Guest cannot upload")
+    check(("host", "Gina", False) in people(), "%r" % people())
+    st, h, body = c.req("/api/v1/meetings/participants/%s/host" % gid, data=b"", token=host)
+    check(st == 404, "promoted twice: %d" % st)
     check(c.req("/api/v1/meetings/end", data=b"", token=host)[0] == 200, "end")
     check(c.req("/api/v1/meetings/participants", token=host)[0] == 410, "listed after the end")
 
