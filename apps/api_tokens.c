@@ -138,8 +138,12 @@ static void refresh(void)
         return;
     text = gh_read_file_max(path, 1 << 20, &len);
     if (text == NULL || parse(text, fresh, &n, err, sizeof(err)) == -1) {
-        gh_log_err("conference: %s; the tokens read before stay", text ? err : path);
+        /* Fail closed: an operator who removed a token by hand and slipped
+         * elsewhere must not leave that token working. */
+        gh_log_err("conference: %s; no admin API token works until it is fixed",
+                   text ? err : path);
         free(text);
+        ntokens = 0;
         seen = sb; /* said once, not at every request */
         return;
     }

@@ -417,6 +417,7 @@ static int rate_limited(struct MHD_Connection *conn, char kind, const char *what
         return 0;
     b.burst = b.rate / 3 > 5 ? b.rate / 3 : 5;
     b.now = (int64_t)gh_now_ms();
+    b.wait = 0; /* the store counts nothing only when it is not there: no limit then */
     key[1] = (unsigned char)kind;
     apps__client_addr(conn, key + 2, src, sizeof(src));
     gh_kv_update(key, sizeof(key), 10 * 60 * 1000, take_token, &b);

@@ -264,107 +264,6 @@ static enum MHD_Result promote(struct MHD_Connection *conn, const char *url, con
     return json(conn, 200, gh_strdup("{\"role\":\"host\"}\n"));
 }
 
-/* A Host's transfer of a participant, waiting for the participant to take
- * it (they hold the token; the Host knows only the id): the destination
- * room and epoch, and the role the Host gave. */
-struct transfer_offer {
-    int64_t meeting, epoch;
-    enum slides_role role;
-};
-
-static void offer_key(const char *pid, unsigned char key[17])
-{
-    key[0] = 'T';
-    if (gh_unhex(pid, key + 1, 16) == -1)
-        memset(key + 1, 0, 16);
-}
-
-/* POST /api/v1/meetings/transfer (a Host of the room the participant is
- * in): participant=<id>, to=<alias>, role=host|guest (default: as now). */
-static enum MHD_Result transfer_offer(struct MHD_Connection *conn, struct apps__req *rq,
-                                      const char *url, const struct slides_meeting *from)
-{
-    const char *body = rq->body.p ? rq->body.p : "";
-    char *pid = gh_form_get(body, rq->body.len, "participant");
-    char *to = gh_form_get(body, rq->body.len, "to");
-    char *role = gh_form_get(body, rq->body.len, "role");
-    struct slides_participant p;
-    struct slides_meeting dest;
-    struct transfer_offer t;
-    unsigned char key[17];
-    enum MHD_Result ret;
-
-    if (pid == NULL || to == NULL || strlen(pid) != 32 ||
-        slides_participant_get(store, pid, &p) == -1 || p.meeting != from->id ||
-        p.epoch != from->epoch || slides_meeting_by_alias(store, to, &dest) == -1 ||
-        dest.id == from->id || dest.ended != 0 ||
-        (role != NULL && strcmp(role, "host") != 0 && strcmp(role, "guest") != 0)) {
-        apps__security(conn, "POST", url, 404, "meeting-transfer",
-                       "no such participant here, or no such room to go to");
-        ret = not_found(conn);
-    } else {
-        t.meeting = dest.id;
-        t.epoch = dest.epoch;
-        t.role = role == NULL ? p.role : strcmp(role, "host") == 0 ? SLIDES_HOST : SLIDES_GUEST;
-        offer_key(pid, key);
-        if (gh_kv_rec_put(key, sizeof(key), &t, sizeof(t), 2 * 60 * 1000, 0) != 1) {
-            ret = json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
-        } else {
-            gh_log_info("conference: a Host of %s offers %s a transfer to %s", from->alias,
-                        p.name, dest.alias);
-            ret = json(conn, 202, gh_strdup("{\"offered\":true}\n"));
-        }
-    }
-    free(pid);
-    free(to);
-    free(role);
-    return ret;
-}
-
-/* GET /api/v1/meetings/transfer (the participant, with their token): the
- * offer, if any, decided by the seeds' transfer rules: into a room whose
- * role needs SSO only with a session from an IdP of its group (carried, no
- * sign-in again); otherwise the participant stays where they are. */
-static enum MHD_Result transfer_take(struct MHD_Connection *conn, struct saml_sp *sp,
-                                     const char *url, const struct slides_token *tk)
-{
-    struct transfer_offer t;
-    struct slides_meeting dest;
-    struct slides_join_req q;
-    struct slides_decision d;
-    struct saml_session s;
-    const struct saml_idp *idp;
-    char pid[33], sid[SAML_SESSION_ID_HEX + 1], detail[200];
-    unsigned char key[17];
-
-    slides_token_participant(bearer(conn), pid);
-    offer_key(pid, key);
-    if (gh_kv_rec_get(key, sizeof(key), &t, sizeof(t), 1, NULL) != (long)sizeof(t))
-        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
-    if (slides_meeting_by_id(store, t.meeting, &dest) == -1 || dest.epoch != t.epoch ||
-        dest.ended != 0)
-        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
-    memset(&q, 0, sizeof(q));
-    q.client = SLIDES_CLIENT_WEB;
-    q.sso_capable = 1;
-    q.transfer = 1;
-    q.transfer_role = t.role;
-    if (apps__session_of(conn, sid, &s) == 0 && (idp = saml_idp_by_uuid(sp, s.idp_uuid)) != NULL) {
-        q.authenticated = 1;
-        q.idp_in_group = dest.idp_group[0] && saml_group_has(sp, dest.idp_group, idp);
-    }
-    if (slides_join_decide(&dest.policy, &q, &d) != SLIDES_JOIN) {
-        snprintf(detail, sizeof(detail), "%s into %s", tk->name, dest.alias);
-        apps__security(conn, "GET", url, 403, "meeting-transfer-refused", detail);
-        return json(conn, 403, gh_strdup("{\"outcome\":\"transfer-refused\",\"message\":\"The "
-                                         "room you were sent to needs a sign-in you do not have; "
-                                         "you stay where you are.\"}\n"));
-    }
-    token_revoke(bearer(conn));
-    return issue(conn, &dest, d.role, tk->name, tk->name_fixed);
-}
-
-
 /* Keys of a room's PIN state: 'P' + room + generation (+ the source). A
  * Host's reset moves the generation on, which forgets every source at once. */
 struct pin_keys {
@@ -436,6 +335,7 @@ static int pin_gate(struct MHD_Connection *conn, const struct slides_meeting *m,
     gh_kv_get(pk->room, sizeof(pk->room), &busy);
     pt.now = (int64_t)gh_now_ms();
     pt.free = busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE;
+    pt.wait = 1000; /* refused unless the store counted the attempt */
     gh_kv_update(pk->src, sizeof(pk->src), PIN_STATE_MS, pin_attempt, &pt);
     if (pt.wait == 0)
         return 0;
@@ -447,6 +347,26 @@ static int pin_gate(struct MHD_Connection *conn, const struct slides_meeting *m,
     snprintf(detail, sizeof(detail), "%lld", (long long)(pt.wait + 999) / 1000);
     *ret = json_h(conn, 429, o.p, "Retry-After", detail);
     return -1;
+}
+
+static enum gh_kv_op uncount(int64_t v[2], int exists, void *arg)
+{
+    (void)arg;
+    if (!exists)
+        return GH_KV_LEAVE;
+    if (v[0] > 0)
+        v[0]--;
+    v[1] = 0; /* the attempt was let in, so any wait before it had passed */
+    return GH_KV_STORE;
+}
+
+/* A right PIN takes back its own attempt, and only that: the wrong ones
+ * before it stay counted, so knowing one PIN (the Guest's) does not wipe
+ * the back-off on guessing the other, and a participant who joins again
+ * and again with the right PIN never waits. */
+static void pin_right(const struct pin_keys *pk)
+{
+    gh_kv_update(pk->src, sizeof(pk->src), PIN_STATE_MS, uncount, NULL);
 }
 
 /* A wrong PIN of a counted attempt also counts for the room (a wave). */
@@ -481,7 +401,7 @@ static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *r
         apps__security(conn, "POST", url, 403, "meeting-bad-pin", m->alias);
         ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
     } else {
-        gh_kv_del(pk.src, sizeof(pk.src));
+        pin_right(&pk);
         token_revoke(bearer(conn));
         ret = issue(conn, m, SLIDES_HOST, t->name, t->name_fixed);
     }
@@ -489,6 +409,148 @@ static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *r
     free(pin);
     return ret;
 }
+
+/* A Host's transfer of a participant, waiting for the participant to take
+ * it (they hold the token; the Host knows only the id): the destination
+ * room and epoch, and the role the Host gave. */
+struct transfer_offer {
+    int64_t meeting, epoch;
+    enum slides_role role;
+};
+
+static void offer_key(const char *pid, unsigned char key[17])
+{
+    key[0] = 'T';
+    if (gh_unhex(pid, key + 1, 16) == -1)
+        memset(key + 1, 0, 16);
+}
+
+/* Whether pin lets a transfer into m carry role: a room with PINs asks
+ * the PIN of that role (the Host PIN serves for a Guest too), as a join
+ * would; a room without asks none. */
+static int pin_allows(const struct slides_meeting *m, const char *pin, enum slides_role role)
+{
+    if (m->policy.host_pin_v[0] == '\0')
+        return 1;
+    if (slides_secret_check(m->policy.host_pin_v, pin))
+        return 1;
+    return role == SLIDES_GUEST && m->policy.guest_pin_v[0] != '\0' &&
+           slides_secret_check(m->policy.guest_pin_v, pin);
+}
+
+/* POST /api/v1/meetings/transfer (a Host of the room the participant is
+ * in): participant=<id>, the destination's invitation (uri, key) and, if
+ * it has PINs, the PIN of the role given (role=host|guest, default: as
+ * now), so a Host moves people only where they could send them by
+ * invitation, never themselves. Every refusal is the same 404. */
+static enum MHD_Result transfer_offer(struct MHD_Connection *conn, struct apps__req *rq,
+                                      const char *url, const struct slides_meeting *from)
+{
+    const char *body = rq->body.p ? rq->body.p : "";
+    char *pid = gh_form_get(body, rq->body.len, "participant");
+    char *uri = gh_form_get(body, rq->body.len, "uri");
+    char *key = gh_form_get(body, rq->body.len, "key");
+    char *pin = gh_form_get(body, rq->body.len, "pin");
+    char *role = gh_form_get(body, rq->body.len, "role");
+    char self[33];
+    struct slides_participant p;
+    struct slides_meeting dest;
+    struct transfer_offer t;
+    struct pin_keys pk;
+    unsigned char okey[17];
+    enum MHD_Result ret;
+    int ok;
+
+    slides_token_participant(bearer(conn), self);
+    ok = pid != NULL && uri != NULL && key != NULL && strlen(pid) == 32 &&
+         strcmp(pid, self) != 0 && slides_participant_get(store, pid, &p) == 0 &&
+         p.meeting == from->id && p.epoch == from->epoch &&
+         slides_meeting_by_uri(store, uri, &dest) == 0 && slides_meeting_key_ok(&dest, key) &&
+         dest.id != from->id && dest.ended == 0 &&
+         (role == NULL || strcmp(role, "host") == 0 || strcmp(role, "guest") == 0);
+    if (ok) {
+        t.meeting = dest.id;
+        t.epoch = dest.epoch;
+        t.role = role == NULL ? p.role : strcmp(role, "host") == 0 ? SLIDES_HOST : SLIDES_GUEST;
+        if (dest.policy.host_pin_v[0] != '\0') {
+            if (pin_gate(conn, &dest, url, &pk, &ret) == -1)
+                goto done;
+            if (!(ok = pin != NULL && pin_allows(&dest, pin, t.role)))
+                pin_wrong(&pk);
+            else
+                pin_right(&pk);
+        }
+    }
+    if (!ok) {
+        apps__security(conn, "POST", url, 404, "meeting-transfer",
+                       "no such participant here, or a destination it may not go to");
+        ret = not_found(conn);
+        goto done;
+    }
+    offer_key(pid, okey);
+    if (gh_kv_rec_put(okey, sizeof(okey), &t, sizeof(t), 2 * 60 * 1000, 0) != 1) {
+        ret = json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
+    } else {
+        gh_log_info("conference: a Host of %s offers participant %.8s a transfer to %s",
+                    from->alias, pid, dest.alias);
+        ret = json(conn, 202, gh_strdup("{\"offered\":true}\n"));
+    }
+done:
+    free(pid);
+    free(uri);
+    if (key)
+        gh_wipe(key, strlen(key));
+    free(key);
+    if (pin)
+        gh_wipe(pin, strlen(pin));
+    free(pin);
+    free(role);
+    return ret;
+}
+
+/* GET /api/v1/meetings/transfer (the participant, with their token): the
+ * offer, if any, decided by the seeds' transfer rules: into a room whose
+ * role needs SSO only with a session from an IdP of its group (carried, no
+ * sign-in again); otherwise the participant stays where they are. */
+static enum MHD_Result transfer_take(struct MHD_Connection *conn, struct saml_sp *sp,
+                                     const char *url, const struct slides_token *tk)
+{
+    struct transfer_offer t;
+    struct slides_meeting dest;
+    struct slides_join_req q;
+    struct slides_decision d;
+    struct saml_session s;
+    const struct saml_idp *idp;
+    char pid[33], sid[SAML_SESSION_ID_HEX + 1], detail[200];
+    unsigned char key[17];
+
+    slides_token_participant(bearer(conn), pid);
+    offer_key(pid, key);
+    if (gh_kv_rec_get(key, sizeof(key), &t, sizeof(t), 1, NULL) != (long)sizeof(t))
+        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
+    if (slides_meeting_by_id(store, t.meeting, &dest) == -1 || dest.epoch != t.epoch ||
+        dest.ended != 0)
+        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
+    memset(&q, 0, sizeof(q));
+    q.client = SLIDES_CLIENT_WEB;
+    q.sso_capable = 1;
+    q.transfer = 1;
+    q.transfer_role = t.role;
+    if (apps__session_of(conn, sid, &s) == 0 && (idp = saml_idp_by_uuid(sp, s.idp_uuid)) != NULL) {
+        q.authenticated = 1;
+        q.idp_in_group = dest.idp_group[0] && saml_group_has(sp, dest.idp_group, idp);
+    }
+    if (slides_join_decide(&dest.policy, &q, &d) != SLIDES_JOIN) {
+        snprintf(detail, sizeof(detail), "%s into %s", tk->name, dest.alias);
+        apps__security(conn, "GET", url, 403, "meeting-transfer-refused", detail);
+        return json(conn, 403, gh_strdup("{\"outcome\":\"transfer-refused\",\"message\":\"The "
+                                         "room you were sent to needs a sign-in you do not have; "
+                                         "you stay where you are.\"}\n"));
+    }
+    token_revoke(bearer(conn));
+    return issue(conn, &dest, d.role, tk->name, tk->name_fixed);
+}
+
 
 static void pin_reset(const struct slides_meeting *m)
 {
@@ -560,7 +622,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
     }
     slides_join_decide(&m.policy, &q, &d);
     if (counted && d.pin_matched)
-        gh_kv_del(pk.src, sizeof(pk.src)); /* a right PIN clears the source */
+        pin_right(&pk);
     switch (d.outcome) {
     case SLIDES_JOIN:
         fixed = slides_display_name(&d, have_session ? s.display_name : NULL,

@@ -80,7 +80,8 @@ int gh_write_file(const char *path, const void *data, size_t len, unsigned mode,
 
 char *gh_read_file_max(const char *path, size_t max, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* No FIFO to block on, no link to follow: a regular file or nothing. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     struct stat sb;
     char *buf;
     ssize_t n;
@@ -88,9 +89,15 @@ char *gh_read_file_max(const char *path, size_t max, size_t *len)
 
     if (fd == -1)
         return NULL;
-    if (fstat(fd, &sb) == -1 || (size_t)sb.st_size > max) {
+    if (fstat(fd, &sb) == -1) {
+        int e = errno;
         close(fd);
-        errno = EFBIG;
+        errno = e;
+        return NULL;
+    }
+    if (!S_ISREG(sb.st_mode) || (size_t)sb.st_size > max) {
+        close(fd);
+        errno = S_ISREG(sb.st_mode) ? EFBIG : EINVAL;
         return NULL;
     }
     /* What the file held when it was opened: one that grows meanwhile is

@@ -139,8 +139,10 @@ static int migrate_meeting(sqlite3 *db, char *err, size_t errlen)
         rc = sqlite3_step(s);
     }
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(db));
+    /* Exactly this row, else the loop would meet it again for ever. */
+    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
+        snprintf(err, errlen, "migration: meeting %lld: %s", (long long)id,
+                 rc != SQLITE_DONE ? sqlite3_errmsg(db) : "its secrets cannot be rewritten");
         return -1;
     }
     return 1;
@@ -156,7 +158,8 @@ static int migrate_resource(struct slides_store *st, char *err, size_t errlen)
 
     if (sqlite3_prepare_v2(st->db, OLD_RESOURCE, -1, &s, NULL) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW) {
-        gh_strlcpy(id, (const char *)sqlite3_column_text(s, 0), sizeof(id));
+        const char *rid = (const char *)sqlite3_column_text(s, 0);
+        gh_strlcpy(id, rid ? rid : "", sizeof(id));
         memcpy(key, sqlite3_column_blob(s, 1), sizeof(key));
         found = slides__key_wrap(st->kek, id, key, w) == 0 ? 1 : -1;
         gh_wipe(key, sizeof(key));
@@ -175,8 +178,9 @@ static int migrate_resource(struct slides_store *st, char *err, size_t errlen)
         rc = sqlite3_step(s);
     }
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+    if (rc != SQLITE_DONE || sqlite3_changes(st->db) != 1) {
+        snprintf(err, errlen, "migration: resource %s: %s", id,
+                 rc != SQLITE_DONE ? sqlite3_errmsg(st->db) : "its key cannot be rewritten");
         return -1;
     }
     return 1;
@@ -262,6 +266,7 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file, ch
     snprintf(st->content_dir, sizeof(st->content_dir), "%s/content", dir);
     if (mkdir(st->content_dir, 0700) == -1 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", st->content_dir, strerror(errno));
+        gh_wipe(st->kek, sizeof(st->kek));
         free(st);
         return NULL;
     }
@@ -273,6 +278,7 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file, ch
         snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_close(st->db);
+        gh_wipe(st->kek, sizeof(st->kek));
         free(st);
         return NULL;
     }
@@ -404,10 +410,12 @@ static int check_policy(const struct slides_meeting *m, const struct pin_after *
         return -1;
     }
     /* The Virtual Reception skips the invitation's key: the room must ask
-     * for something else. */
-    if (m->reception && !pin_set(host) && m->policy.auth == SLIDES_AUTH_NONE) {
+     * every Host for something else, a Host PIN or a sign-in of Hosts
+     * (without a Host PIN everyone is a Host). */
+    if (m->reception && !pin_set(host) && m->policy.auth != SLIDES_AUTH_HOSTS &&
+        m->policy.auth != SLIDES_AUTH_BOTH) {
         snprintf(err, errlen, "a room open to the Virtual Reception needs a Host PIN or "
-                              "participant authentication");
+                              "authentication of Hosts");
         return -1;
     }
     if (m->policy.auth != SLIDES_AUTH_NONE && m->idp_group[0] == '\0') {
