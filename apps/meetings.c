@@ -878,8 +878,9 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
         rq->up = NULL;
         if (slides_upload_finish(up, id, rq->err, sizeof(rq->err)) == -1) {
             struct gh_sbuf o = {NULL, 0, 0};
-            int st = strstr(rq->err, "full") ? 507 : 500;
-            gh_log_err("conference: upload not stored: %s", rq->err);
+            int st = strstr(rq->err, "full") ? 507 : strstr(rq->err, "ended") ? 410 : 500;
+            if (st != 410)
+                gh_log_err("conference: upload not stored: %s", rq->err);
             gh_sbuf_printf(&o, "{\"error\":");
             jstr(&o, rq->err);
             gh_sbuf_printf(&o, "}\n");

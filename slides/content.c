@@ -27,7 +27,7 @@
 
 struct slides_upload {
     struct slides_store *st;
-    int64_t meeting;
+    int64_t meeting, epoch; /* the meeting as the upload began: it must still be so */
     char name[256];
     char tmp[1100];
     int fd;
@@ -84,8 +84,11 @@ struct slides_upload *slides_upload_begin(struct slides_store *st, int64_t meeti
     char rnd[33];
     unsigned char head[SLIDES_HEADER];
 
+    struct slides_meeting m;
+
     up->st = st;
     up->meeting = meeting;
+    up->epoch = slides_meeting_by_id(st, meeting, &m) == 0 && m.ended == 0 ? m.epoch : -1;
     up->fd = -1;
     gh_strlcpy(up->name, name, sizeof(up->name));
     if (RAND_bytes(up->key, sizeof(up->key)) != 1 || RAND_bytes(up->iv, sizeof(up->iv)) != 1 ||
@@ -179,7 +182,7 @@ int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_
 {
     unsigned char tag[SLIDES_TAG];
     char final[1100];
-    int n = 0;
+    int n = 0, rc = -1;
 
     up->z.next_in = NULL;
     up->z.avail_in = 0;
@@ -210,9 +213,11 @@ int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_
         goto fail;
     }
     if (fsync_dir(up->st->content_dir) == -1 ||
-        slides__resource_insert(up->st, id, up->meeting, up->name, up->in_bytes, up->out_bytes,
-                                up->key) == -1) {
-        if (errno == ENOSPC)
+        (rc = slides__resource_insert(up->st, id, up->meeting, up->epoch, up->name, up->in_bytes,
+                                      up->out_bytes, up->key)) != 0) {
+        if (rc == 1)
+            snprintf(err, errlen, "content store: the meeting ended while this was uploading");
+        else if (errno == ENOSPC)
             io_error(err, errlen, "commit");
         else
             snprintf(err, errlen, "content store: the resource could not be recorded");

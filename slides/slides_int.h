@@ -16,8 +16,10 @@ struct slides_store {
 
 /* store.c */
 void slides__random_hex(char *out, size_t bytes);
+/* 0 recorded; 1 the meeting is no longer at that epoch (ended, or its
+ * tokens revoked); -1 the store failed. */
 int slides__resource_insert(struct slides_store *st, const char *id, int64_t meeting,
-                            const char *name, int64_t size, int64_t stored,
+                            int64_t epoch, const char *name, int64_t size, int64_t stored,
                             const unsigned char key[16]);
 int slides__resource_known(struct slides_store *st, const char *id);
 

@@ -714,7 +714,7 @@ int slides_meeting_reopen(struct slides_store *st, int64_t id)
 }
 
 int slides__resource_insert(struct slides_store *st, const char *id, int64_t meeting,
-                            const char *name, int64_t size, int64_t stored,
+                            int64_t epoch, const char *name, int64_t size, int64_t stored,
                             const unsigned char key[16])
 {
     unsigned char w[SLIDES_WRAPPED_LEN];
@@ -724,9 +724,13 @@ int slides__resource_insert(struct slides_store *st, const char *id, int64_t mee
     if (slides__key_wrap(st->kek, id, key, w) == -1)
         return -1;
     pthread_mutex_lock(&st->mu);
+    /* Only into the meeting as the upload found it: one that ended (or
+     * ended and reopened) meanwhile must not get content back that its end
+     * said was shredded. */
     rc = sqlite3_prepare_v2(st->db,
                             "INSERT INTO resources(id, meeting, name, size, stored, key, created)"
-                            " VALUES(?,?,?,?,?,?,?)",
+                            " SELECT ?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM meetings WHERE"
+                            " id = ?2 AND epoch = ?8 AND ended = 0)",
                             -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -736,11 +740,13 @@ int slides__resource_insert(struct slides_store *st, const char *id, int64_t mee
         sqlite3_bind_int64(s, 5, stored);
         sqlite3_bind_blob(s, 6, w, sizeof(w), SQLITE_STATIC);
         sqlite3_bind_int64(s, 7, (int64_t)time(NULL));
+        sqlite3_bind_int64(s, 8, epoch);
         rc = sqlite3_step(s);
     }
     sqlite3_finalize(s);
+    rc = rc != SQLITE_DONE ? -1 : sqlite3_changes(st->db) == 1 ? 0 : 1;
     pthread_mutex_unlock(&st->mu);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc;
 }
 
 int slides_resource_list(struct slides_store *st, int64_t meeting,

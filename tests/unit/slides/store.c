@@ -1,6 +1,7 @@
 /* The content store and the meeting store on a real folder: a round trip
  * through compression and AES-128-GCM, tampering and wrong keys refused,
  * the sweep of interrupted uploads, meeting validation, Range parsing. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,22 @@ TEST(slides_store_content_roundtrip_and_sweep)
     CHECK(system(path) == 0);
 }
 
+static int count_files(const char *dir)
+{
+    char path[300];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/content", dir);
+    d = opendir(path);
+    while (d != NULL && (e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
 static void count_waiter(const struct slides_waiter *w, void *arg)
 {
     (void)w;
@@ -194,7 +211,12 @@ TEST(slides_store_end_report_ended_and_reopen)
     CHECK_EQ(slides_token_issue(&t, 60000, tok), 0, "token");
     CHECK_EQ(slides_token_check(st, tok, &t, &got), 0, "token before the end");
     CHECK_EQ(slides_meeting_reopen(st, m.id), -1, "reopen of an open meeting");
+    /* An upload under way when the meeting ends is not stored after it. */
+    up = slides_upload_begin(st, m.id, "late.bin", err, sizeof(err));
+    CHECK(up != NULL && slides_upload_write(up, "late", 4, err, sizeof(err)) == 0);
     CHECK_EQ(slides_meeting_end(st, m.id, 0, &er), 0, "end");
+    CHECK_EQ(slides_upload_finish(up, id, err, sizeof(err)), -1, "finished after the end");
+    CHECK(strstr(err, "ended") != NULL);
     CHECK_EQ(er.resources, 3, "resources shredded");
     CHECK_EQ(er.waiting, 1, "waiters told");
     CHECK_EQ(er.epoch, m.epoch + 1, "new epoch");
@@ -204,6 +226,7 @@ TEST(slides_store_end_report_ended_and_reopen)
     CHECK_EQ(slides_waiting_get(st, wid, &w), 0, "the waiter's row stays");
     CHECK_EQ(w.state, 3, "told the meeting ended");
     CHECK_EQ(slides_waiting_list(st, m.id, count_waiter, &waiting), 0, "nobody listed as waiting");
+    CHECK_EQ(count_files(dir), 0, "a file of the late upload stayed");
     CHECK_EQ(slides_meeting_end(st, m.id, 0, &er), 0, "a second end");
     CHECK_EQ(er.resources + er.waiting, 0, "a second end shreds nothing more");
     CHECK_EQ(slides_meeting_reopen(st, m.id), 0, "reopen");
