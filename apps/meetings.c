@@ -216,8 +216,9 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
         p.joined = (int64_t)time(NULL);
         p.expires = p.joined + token_ttl_ms / 1000;
         if (slides_participant_add(store, &p) == -1)
-            gh_log_warn("conference: %s joined %s but the participant list refused them",
-                        name, m->alias);
+            gh_log_warn("conference: participant %.8s joined %s but the participant list "
+                        "refused them",
+                        p.id, m->alias);
     }
     gh_sbuf_printf(&o, "{\"outcome\":\"joined\",\"role\":\"%s\",\"token\":\"%s\",\"meeting\":",
                    role_name(role), tok);
@@ -260,7 +261,12 @@ static enum MHD_Result promote(struct MHD_Connection *conn, const char *url, con
     if (slides_token_promote(pid, (p.expires - (int64_t)time(NULL)) * 1000 + 1000) == -1 ||
         slides_participant_set_role(store, pid, SLIDES_HOST) == -1)
         return json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
-    gh_log_info("conference: %s is a Host of %s now (made so by a Host)", p.name, m->alias);
+    {
+        char shown[400]; /* a typed name: escaped, so it cannot forge log lines */
+        gh_json_escape(shown, sizeof(shown), p.name, strlen(p.name), 128);
+        gh_log_info("conference: participant %.8s (%s) is a Host of %s now (made so by a Host)",
+                    pid, shown, m->alias);
+    }
     return json(conn, 200, gh_strdup("{\"role\":\"host\"}\n"));
 }
 
