@@ -32,6 +32,8 @@
 #define V_PREFIX "s1$"
 #define SALT_LEN 16
 #define DK_LEN 32
+/* scrypt needs 128 * r * N bytes and a little more: 2^15 with r 8 is 32
+ * MiB, the most a verifier may ask (SLIDES_COST_MAX). */
 #define SCRYPT_MAXMEM (64u << 20)
 #define WRAP_AAD "gatehouse slide key 1:"
 
@@ -118,10 +120,11 @@ static int kek_read(const char *path, unsigned char kek[SLIDES_KEK_LEN], char *e
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0) {
+    if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0 ||
+        sb.st_uid != geteuid()) {
         snprintf(err, errlen,
-                 "%s: the slide key-encryption key must be a regular file only its owner may "
-                 "read (chmod 600)",
+                 "%s: the slide key-encryption key must be a regular file of this user that "
+                 "only its owner may read (chmod 600)",
                  path);
         close(fd);
         return -1;

@@ -31,7 +31,7 @@ enum slides_client { SLIDES_CLIENT_WEB, SLIDES_CLIENT_DEVICE };
 
 #define SLIDES_VERIFIER_MAX 112
 #define SLIDES_COST_MIN 10 /* log2 of scrypt's N */
-#define SLIDES_COST_MAX 20
+#define SLIDES_COST_MAX 15 /* 32 MiB: what SCRYPT_MAXMEM (secrets.c) lets scrypt use */
 #define SLIDES_PIN_COST 14 /* a few digits: make each guess dear */
 #define SLIDES_KEY_COST 10 /* 128 random bits: no guessing reaches them */
 #define SLIDES_KEY_LEN 16

@@ -26,6 +26,7 @@ static const struct {
     {"other scheme", "s2$10$00112233445566778899aabbccddeeff$" /* dk */, 0},
     {"cost below the floor", "s1$9$00112233445566778899aabbccddeeff$00", 0},
     {"cost above the ceiling (memory)", "s1$31$00112233445566778899aabbccddeeff$00", 0},
+    {"cost one above the ceiling", "s1$16$00112233445566778899aabbccddeeff$00", 0},
     {"cost not a number", "s1$x$00112233445566778899aabbccddeeff$00", 0},
     {"short salt", "s1$10$0011$00", 0},
     {"upper-case salt", "s1$10$00112233445566778899AABBCCDDEEFF$00", 0},
@@ -44,6 +45,9 @@ TEST(slides_secret_verifier_table)
     CHECK(strstr(v, "2468") == NULL);
     CHECK_EQ(slides_secret_hash("2468", SLIDES_COST_MIN - 1, w), -1, "cost floor");
     CHECK_EQ(slides_secret_hash("2468", SLIDES_COST_MAX + 1, w), -1, "cost ceiling");
+    /* The ceiling itself fits scrypt's memory bound: made and checked. */
+    CHECK_EQ(slides_secret_hash("2468", SLIDES_COST_MAX, w), 0, "the dearest cost");
+    CHECK_EQ(slides_secret_check(w, "2468"), 1, "checked at the dearest cost");
     for (i = 0; i < GH_ARRAY_LEN(vrows); i++)
         CHECK_EQ(slides_secret_check(vrows[i].verifier ? vrows[i].verifier : v, "2468"),
                  vrows[i].match, vrows[i].what);
@@ -336,6 +340,10 @@ TEST(slides_kek_file_rules)
     CHECK(write_text(kek, K1, 0644) == 0);
     st = slides_store_open(dir, kek, err, sizeof(err));
     CHECK(st == NULL && strstr(err, "chmod 600") != NULL);
+    CHECK(write_text(kek, K1, 0600) == 0 && chown(kek, 65534, 65534) == 0);
+    st = slides_store_open(dir, kek, err, sizeof(err));
+    CHECK(st == NULL && strstr(err, "of this user") != NULL); /* another user's file */
+    unlink(kek);
     CHECK(write_text(kek, "0101\n", 0600) == 0);
     st = slides_store_open(dir, kek, err, sizeof(err));
     CHECK(st == NULL && strstr(err, "64 lower-case hex") != NULL);
