@@ -220,19 +220,6 @@ static void file_of(const char *state_dir, char *out, size_t len)
     snprintf(out, len, "%s/conference/api-tokens", state_dir);
 }
 
-static int valid_name(const char *n)
-{
-    size_t i, len = strlen(n);
-
-    if (len == 0 || len > 64)
-        return 0;
-    for (i = 0; i < len; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-' ||
-              n[i] == '_' || n[i] == '.'))
-            return 0;
-    return 1;
-}
-
 int apps_api_token_add(const char *state_dir, const char *name, const char *scopes,
                        char token[65], char *err, size_t errlen)
 {
@@ -240,7 +227,7 @@ int apps_api_token_add(const char *state_dir, const char *name, const char *scop
     char file[1100], dhex[65], line[LINE_MAX_LEN], st[200];
     unsigned s;
 
-    if (!valid_name(name)) {
+    if (!gh_name_ok(name, 64)) {
         snprintf(err, errlen, "a token name is 1 to 64 of a-z 0-9 - _ .");
         return -1;
     }

@@ -394,12 +394,11 @@ static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *r
     enum MHD_Result ret;
 
     if (t->role != SLIDES_GUEST || m->policy.host_pin_v[0] == '\0' || pin == NULL) {
-        free(pin);
+        gh_free_secret(pin);
         return not_found(conn);
     }
     if (pin_gate(conn, m, url, &pk, &ret) == -1) {
-        gh_wipe(pin, strlen(pin));
-        free(pin);
+        gh_free_secret(pin);
         return ret;
     }
     if (!slides_secret_check(m->policy.host_pin_v, pin)) {
@@ -411,8 +410,7 @@ static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *r
         token_revoke(bearer(conn));
         ret = issue(conn, m, SLIDES_HOST, t->name, t->name_fixed);
     }
-    gh_wipe(pin, strlen(pin));
-    free(pin);
+    gh_free_secret(pin);
     return ret;
 }
 
@@ -504,12 +502,8 @@ static enum MHD_Result transfer_offer(struct MHD_Connection *conn, struct apps__
 done:
     free(pid);
     free(uri);
-    if (key)
-        gh_wipe(key, strlen(key));
-    free(key);
-    if (pin)
-        gh_wipe(pin, strlen(pin));
-    free(pin);
+    gh_free_secret(key);
+    gh_free_secret(pin);
     free(role);
     return ret;
 }
@@ -672,12 +666,8 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
 done:
     free(alias);
     free(uri);
-    if (key)
-        gh_wipe(key, strlen(key));
-    free(key);
-    if (pin)
-        gh_wipe(pin, strlen(pin));
-    free(pin);
+    gh_free_secret(key);
+    gh_free_secret(pin);
     free(name);
     free(client);
     free(registered);

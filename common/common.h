@@ -108,6 +108,10 @@ int gh_form_each(const char *body, size_t len,
                  int (*fn)(const char *key, const char *value, void *ctx), void *ctx);
 /* Zeroes memory holding a secret in a way the compiler cannot drop. */
 void gh_wipe(void *p, size_t n);
+/* Wipes and frees a malloc'd string that may hold a secret (NULL is fine). */
+void gh_free_secret(char *s);
+/* A name of 1 to max bytes of a-z 0-9 '-' '_' '.' (users, tokens, rooms). */
+int gh_name_ok(const char *s, size_t max);
 /* The value of a hex digit, or -1. */
 int gh_hexval(unsigned char c);
 /* n bytes as 2n lower-case hex digits and a NUL. */

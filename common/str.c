@@ -365,3 +365,24 @@ void gh_xff_last(const char *xff, char *out, size_t len)
     if (p == NULL || *p == '\0' || gh_strlcpy(out, p, len) == -1)
         gh_strlcpy(out, "-", len);
 }
+
+void gh_free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    gh_wipe(s, strlen(s));
+    free(s);
+}
+
+int gh_name_ok(const char *s, size_t max)
+{
+    size_t i, len = strlen(s);
+
+    if (len == 0 || len > max)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+              s[i] == '_' || s[i] == '.'))
+            return 0;
+    return 1;
+}

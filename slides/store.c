@@ -495,7 +495,6 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
     struct pin_after host = {pins && pins->host ? pins->host : "", ""};
     struct pin_after guest = {pins && pins->guest ? pins->guest : "", ""};
     sqlite3_stmt *s = NULL;
-    const char *p;
     char rnd[33];
     int rc;
 
@@ -503,12 +502,10 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
         snprintf(err, errlen, "alias: 1 to 64 characters");
         return -1;
     }
-    for (p = m->alias; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-              *p == '_')) {
-            snprintf(err, errlen, "alias: lower-case letters, digits, '-', '_' and '.' only");
-            return -1;
-        }
+    if (!gh_name_ok(m->alias, 64)) {
+        snprintf(err, errlen, "alias: lower-case letters, digits, '-', '_' and '.' only");
+        return -1;
+    }
     if (check_policy(m, &host, &guest, err, errlen) == -1)
         return -1;
     /* The URI and the key of the invitation: unique, random, not HTTP. */
@@ -983,6 +980,24 @@ void slides_participant_remove(struct slides_store *st, const char *id)
     pthread_mutex_unlock(&st->mu);
 }
 
+#define PARTICIPANT_COLS "id, meeting, epoch, role, name, name_fixed, joined, expires"
+
+static void read_participant(sqlite3_stmt *s, struct slides_participant *p)
+{
+    const char *id = (const char *)sqlite3_column_text(s, 0);
+    const char *name = (const char *)sqlite3_column_text(s, 4);
+
+    memset(p, 0, sizeof(*p));
+    gh_strlcpy(p->id, id ? id : "", sizeof(p->id));
+    p->meeting = sqlite3_column_int64(s, 1);
+    p->epoch = sqlite3_column_int64(s, 2);
+    p->role = (enum slides_role)sqlite3_column_int(s, 3);
+    gh_strlcpy(p->name, name ? name : "", sizeof(p->name));
+    p->name_fixed = sqlite3_column_int(s, 5);
+    p->joined = sqlite3_column_int64(s, 6);
+    p->expires = sqlite3_column_int64(s, 7);
+}
+
 int slides_participant_list(struct slides_store *st, const struct slides_meeting *m,
                             void (*fn)(const struct slides_participant *p, void *arg), void *arg)
 {
@@ -992,22 +1007,14 @@ int slides_participant_list(struct slides_store *st, const struct slides_meeting
 
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, role, name, name_fixed, joined, expires FROM participants"
+                           "SELECT " PARTICIPANT_COLS " FROM participants"
                            " WHERE meeting = ? AND epoch = ? AND expires > ? ORDER BY rowid",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, m->id);
         sqlite3_bind_int64(s, 2, m->epoch);
         sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
         while (sqlite3_step(s) == SQLITE_ROW) {
-            memset(&p, 0, sizeof(p));
-            gh_strlcpy(p.id, (const char *)sqlite3_column_text(s, 0), sizeof(p.id));
-            p.meeting = m->id;
-            p.epoch = m->epoch;
-            p.role = (enum slides_role)sqlite3_column_int(s, 1);
-            gh_strlcpy(p.name, (const char *)sqlite3_column_text(s, 2), sizeof(p.name));
-            p.name_fixed = sqlite3_column_int(s, 3);
-            p.joined = sqlite3_column_int64(s, 4);
-            p.expires = sqlite3_column_int64(s, 5);
+            read_participant(s, &p);
             fn(&p, arg);
             n++;
         }
@@ -1024,21 +1031,13 @@ int slides_participant_get(struct slides_store *st, const char *id, struct slide
 
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT meeting, epoch, role, name, name_fixed, joined, expires FROM"
-                           " participants WHERE id = ? AND expires > ?",
+                           "SELECT " PARTICIPANT_COLS " FROM participants WHERE id = ? AND"
+                           " expires > ?",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
         if (sqlite3_step(s) == SQLITE_ROW) {
-            memset(p, 0, sizeof(*p));
-            gh_strlcpy(p->id, id, sizeof(p->id));
-            p->meeting = sqlite3_column_int64(s, 0);
-            p->epoch = sqlite3_column_int64(s, 1);
-            p->role = (enum slides_role)sqlite3_column_int(s, 2);
-            gh_strlcpy(p->name, (const char *)sqlite3_column_text(s, 3), sizeof(p->name));
-            p->name_fixed = sqlite3_column_int(s, 4);
-            p->joined = sqlite3_column_int64(s, 5);
-            p->expires = sqlite3_column_int64(s, 6);
+            read_participant(s, p);
             found = 0;
         }
     }

@@ -109,19 +109,6 @@ void webui_users_close(struct webui_users *u)
     free(u);
 }
 
-static int valid_name(const char *n)
-{
-    size_t i, len = strlen(n);
-
-    if (len == 0 || len > 63)
-        return 0;
-    for (i = 0; i < len; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-' ||
-              n[i] == '_' || n[i] == '.'))
-            return 0;
-    return 1;
-}
-
 static int run(struct webui_users *u, const char *sql, const char *a, const char *b, int64_t n,
                int64_t m)
 {
@@ -152,7 +139,7 @@ int webui_user_add(struct webui_users *u, const char *name, enum webui_role role
     const char *why;
     int rc;
 
-    if (!valid_name(name)) {
+    if (!gh_name_ok(name, 63)) {
         snprintf(err, errlen, "user names are 1-63 of a-z 0-9 - _ .");
         return -1;
     }

@@ -130,3 +130,21 @@ TEST(str_hex_table)
     gh_hex(b, 1, out);
     CHECK_STR(out, "ab", "lower case");
 }
+
+/* The one rule for user, token and room names. */
+TEST(str_name_ok_table)
+{
+    static const struct {
+        const char *s;
+        size_t max;
+        int ok;
+    } rows[] = {
+        {"board", 64, 1},     {"a.b-c_d9", 64, 1}, {"", 64, 0},        {"Board", 64, 0},
+        {"a b", 64, 0},       {"a/b", 64, 0},      {"caf\xc3\xa9", 64, 0}, {"abc", 2, 0},
+        {"ab", 2, 1},         {"a\n", 64, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(rows); i++)
+        CHECK_EQ(gh_name_ok(rows[i].s, rows[i].max), rows[i].ok, rows[i].s);
+}
