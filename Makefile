@@ -9,7 +9,7 @@
 CC ?= cc
 O ?= build
 SAN ?=
-PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib sqlite3
+PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib sqlite3 libcurl jansson
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
        -Wformat=2 -Wno-format-nonliteral
@@ -46,10 +46,11 @@ WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
         web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c web-ui/json.c \
         web-ui/api_blocks.c
+CLIENT = client/http.c client/manifest.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c apps/api_tokens.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c
-LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS)
+LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS) $(CLIENT)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c tests/unit/proxy/health_udp.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
@@ -134,7 +135,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit
+FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
@@ -142,7 +143,7 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c web-ui/json.c $$(pkg-config --libs $(PKGS)) \
+	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c web-ui/json.c $(SLIDES) $(CLIENT) $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \

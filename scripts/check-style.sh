@@ -8,7 +8,7 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok   style/$1"; }
 bad() { failed=$((failed + 1)); echo "FAIL style/$1"; }
 
-src=$(find common certs rules proxy saml slides apps web-ui main -name '*.[ch]' 2>/dev/null)
+src=$(find common certs rules proxy saml slides client apps web-ui main -name '*.[ch]' 2>/dev/null)
 
 if grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|alloca)\s*\(' $src; then
     bad banned-functions
@@ -25,9 +25,10 @@ allowed() {
     proxy) echo "common certs rules proxy" ;;
     saml) echo "common certs saml" ;;
     slides) echo "common slides" ;;
+    client) echo "common slides client" ;;
     apps) echo "common saml slides web-ui apps" ;;
     web-ui) echo "common certs rules saml slides web-ui" ;;
-    main) echo "common certs rules proxy apps web-ui main saml slides" ;;
+    main) echo "common certs rules proxy apps web-ui main saml slides client" ;;
     esac
 }
 deps_ok=1

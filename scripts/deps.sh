@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh build|test|bench|fuzz
 set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
-libxmlsec1-dev zlib1g-dev libsqlite3-dev openssl"
+libxmlsec1-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
 php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium strace"
 # libnginx-mod-stream: nginx-light builds `stream` as a module; the bench's

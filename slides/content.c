@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -299,8 +300,14 @@ int slides_content_open(struct slides_store *st, const char *id, int64_t *size)
     return fd;
 }
 
+static void wipe_free(void *p, size_t n)
+{
+    gh_wipe(p, n);
+    free(p);
+}
+
 unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const unsigned char key[16],
-                              size_t *outlen)
+                              size_t max_out, size_t *outlen)
 {
     EVP_CIPHER_CTX *cx;
     unsigned char *z = NULL, *out = NULL;
@@ -308,7 +315,8 @@ unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const uns
     int n = 0, f = 0, ok;
     z_stream zs;
 
-    if (len < SLIDES_HEADER + SLIDES_TAG || memcmp(stored, SLIDES_MAGIC, 4) != 0)
+    if (len < SLIDES_HEADER + SLIDES_TAG || memcmp(stored, SLIDES_MAGIC, 4) != 0 ||
+        len - SLIDES_HEADER - SLIDES_TAG > (size_t)INT_MAX)
         return NULL;
     clen = len - SLIDES_HEADER - SLIDES_TAG;
     cx = EVP_CIPHER_CTX_new();
@@ -320,15 +328,17 @@ unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const uns
          EVP_DecryptFinal_ex(cx, z + n, &f) == 1;
     EVP_CIPHER_CTX_free(cx);
     if (!ok) {
-        free(z);
+        wipe_free(z, clen + 16);
         return NULL; /* wrong key or a changed byte: GCM's tag says no */
     }
     memset(&zs, 0, sizeof(zs));
     if (inflateInit(&zs) != Z_OK) {
-        free(z);
+        wipe_free(z, clen + 16);
         return NULL;
     }
     cap = (size_t)(n + f) * 4 + 1024;
+    if (cap > max_out + 1)
+        cap = max_out + 1;
     out = gh_calloc(1, cap);
     zs.next_in = z;
     zs.avail_in = (uInt)(n + f);
@@ -337,31 +347,30 @@ unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const uns
         zs.next_out = out + zs.total_out;
         zs.avail_out = (uInt)(cap - zs.total_out);
         r = inflate(&zs, Z_NO_FLUSH);
-        if (r == Z_STREAM_END)
+        if (r == Z_STREAM_END && zs.total_out <= max_out)
             break;
-        if ((r != Z_OK && r != Z_BUF_ERROR) || (r == Z_BUF_ERROR && zs.avail_in == 0)) {
-            free(out);
+        /* More than max_out (one byte of room is kept to see it): a bomb,
+         * or not what the manifest said. */
+        if ((r != Z_OK && r != Z_BUF_ERROR) || (r == Z_BUF_ERROR && zs.avail_in == 0) ||
+            zs.total_out > max_out) {
+            wipe_free(out, cap);
             out = NULL;
             break;
         }
         if (zs.avail_out == 0) {
-            unsigned char *np;
-            if (cap > ((size_t)1 << 31)) {
-                free(out);
-                out = NULL;
-                break;
-            }
-            np = realloc(out, cap * 2);
-            if (np == NULL)
-                abort();
+            /* Grown by copy, not realloc: the old block holds plaintext. */
+            size_t ncap = cap > (max_out + 1) / 2 ? max_out + 1 : cap * 2;
+            unsigned char *np = gh_calloc(1, ncap);
+            memcpy(np, out, zs.total_out);
+            wipe_free(out, cap);
             out = np;
-            cap *= 2;
+            cap = ncap;
         }
     }
     if (out != NULL)
         *outlen = zs.total_out;
     inflateEnd(&zs);
-    free(z);
+    wipe_free(z, clen + 16);
     return out;
 }
 

@@ -251,9 +251,11 @@ int slides_content_open(struct slides_store *st, const char *id, int64_t *size);
  * ranges); -1 unsatisfiable (416). */
 int slides_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
 /* Decrypts and inflates a stored resource with its key (the client side;
- * also what tests and gatehouse join use). malloc'd plaintext or NULL. */
+ * also what tests and gatehouse join use). malloc'd plaintext of at most
+ * max_out bytes (more: NULL, so a deflate bomb stops there), or NULL. Every
+ * intermediate copy is wiped. */
 unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const unsigned char key[16],
-                              size_t *outlen);
+                              size_t max_out, size_t *outlen);
 
 /* ---- join tokens (token.c) ---- */
 

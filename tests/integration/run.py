@@ -16,6 +16,7 @@ import t_i_tls  # noqa: F401
 import t_j_saml  # noqa: F401
 import t_k_saml_attacks  # noqa: F401
 import t_l_meetings  # noqa: F401
+import t_l_join_client  # noqa: F401
 import t_m_admin  # noqa: F401
 import t_n_integrity  # noqa: F401
 import t_p_hostile  # noqa: F401

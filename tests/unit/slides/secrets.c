@@ -277,7 +277,7 @@ TEST(slides_store_migrates_an_old_database)
         stored = gh_calloc(1, (size_t)size + 1);
         CHECK(read(fd, stored, (size_t)size) == (ssize_t)size);
         close(fd);
-        plain = slides_decrypt(stored, (size_t)size, again.key, &plen);
+        plain = slides_decrypt(stored, (size_t)size, again.key, 1 << 20, &plen);
         CHECK(plain != NULL && plen == 24 && memcmp(plain, "slide bytes, slide bytes", 24) == 0);
         free(plain);
         free(stored);

@@ -112,15 +112,21 @@ TEST(slides_store_content_roundtrip_and_sweep)
     CHECK(fd != -1 && read(fd, stored, (size_t)size) == (ssize_t)size);
     if (fd != -1)
         close(fd);
-    plain = slides_decrypt(stored, (size_t)size, r.key, &plen);
+    plain = slides_decrypt(stored, (size_t)size, r.key, 1 << 20, &plen);
     CHECK(plain != NULL && plen == sizeof(data) && memcmp(plain, data, plen) == 0);
     free(plain);
+    /* One byte more than the caller allows: refused, not cut (a deflate
+     * bomb stops at the bound). */
+    CHECK(slides_decrypt(stored, (size_t)size, r.key, sizeof(data) - 1, &plen) == NULL);
+    plain = slides_decrypt(stored, (size_t)size, r.key, sizeof(data), &plen);
+    CHECK(plain != NULL && plen == sizeof(data));
+    free(plain);
     stored[size / 2] ^= 1;
-    CHECK(slides_decrypt(stored, (size_t)size, r.key, &plen) == NULL);
+    CHECK(slides_decrypt(stored, (size_t)size, r.key, 1 << 20, &plen) == NULL);
     stored[size / 2] ^= 1;
     r.key[0] ^= 1;
-    CHECK(slides_decrypt(stored, (size_t)size, r.key, &plen) == NULL);
-    CHECK(slides_decrypt(stored, 10, r.key, &plen) == NULL);
+    CHECK(slides_decrypt(stored, (size_t)size, r.key, 1 << 20, &plen) == NULL);
+    CHECK(slides_decrypt(stored, 10, r.key, 1 << 20, &plen) == NULL);
     free(stored);
     CHECK_EQ(slides_content_open(st, "../meetings.db", &size), -1, "no traversal");
     CHECK_EQ(slides_content_open(st, "0123456789abcdef0123456789abcdef", &size), -1,
