@@ -40,7 +40,7 @@ PROXY += proxy/cover.c
 PROXY += proxy/udp.c proxy/health_udp.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c
-SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/secrets.c
+SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/secrets.c slides/snapshot.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \

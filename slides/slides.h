@@ -152,6 +152,19 @@ int slides_rooms_scan(const char *dir,
  * it (gatehouse -t): 0, or -1 with err. */
 int slides_kek_check(const char *path, char *err, size_t errlen);
 void slides_store_close(struct slides_store *st);
+/* A consistent copy of the meeting database for a backup: rooms, PIN and
+ * key verifiers, slide keys wrapped under the key-encryption key, which is
+ * not in it. malloc'd (*len bytes), or NULL with err. */
+unsigned char *slides_store_snapshot(struct slides_store *st, size_t *len, char *err,
+                                     size_t errlen);
+/* Replaces the meeting database with a snapshot in one step, or with
+ * dry_run only checks that it would: an SQLite meeting database of this
+ * version whose every slide key unwraps under this store's key-encryption
+ * key. Content files the restored database does not name are removed;
+ * content the snapshot names but this appliance lacks stays missing (the
+ * bundle carries no slides). 0, or -1 with err and nothing changed. */
+int slides_store_restore(struct slides_store *st, const unsigned char *data, size_t len,
+                         int dry_run, char *err, size_t errlen);
 /* Fills m->uri, conference_key (the only time it is known), key_v, the PIN
  * verifiers, id and created. -1 with err (validation). */
 int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,

@@ -77,6 +77,25 @@ int webui__meetings_open(const char *state_dir, const char *kek_file, char *err,
     return store ? 0 : -1;
 }
 
+unsigned char *webui__meetings_snapshot(size_t *len, char *err, size_t errlen)
+{
+    if (store == NULL) {
+        snprintf(err, errlen, "no meeting store");
+        return NULL;
+    }
+    return slides_store_snapshot(store, len, err, errlen);
+}
+
+int webui__meetings_restore(const unsigned char *data, size_t len, int dry_run, char *err,
+                            size_t errlen)
+{
+    if (store == NULL) {
+        snprintf(err, errlen, "the bundle has a meeting store but this appliance has none open");
+        return -1;
+    }
+    return slides_store_restore(store, data, len, dry_run, err, errlen);
+}
+
 void webui__meetings_close(void)
 {
     size_t i;

@@ -1,8 +1,10 @@
 /*
  * Backup and restore (admins): the configuration and every file it names
  * that makes the appliance what it is (certificates and keys, PKCS#12 and
- * passphrase files, OCSP responses, CA bundles, IdP certificates), in one
- * bundle encrypted under a passphrase.
+ * passphrase files, OCSP responses, CA bundles, IdP certificates), and the
+ * meeting database (rooms, verifiers, wrapped slide keys: never the
+ * key-encryption key, never the slides), in one bundle encrypted under a
+ * passphrase.
  *
  *   POST /api/v1/system/backup    passphrase (12+) -> the bundle (download)
  *   POST /api/v1/system/restore   body: the bundle; X-Backup-Passphrase,
@@ -10,8 +12,8 @@
  *
  * Bundle: "GHB1", salt (16), IV (12), AES-256-GCM(entries), tag (16); the key
  * is PBKDF2-HMAC-SHA256(passphrase, salt, 600,000). An entry is a 4-byte
- * path length, the path ("@config" for the configuration), an 8-byte data
- * length and the data, big-endian. A restore keeps every file it replaces
+ * path length, the path ("@config" for the configuration, "@meetings" for
+ * the meeting database), an 8-byte data length and the data, big-endian. A restore keeps every file it replaces
  * in state-dir/admin/restore-<time>/ and puts them back if the restored
  * configuration does not validate.
  */
@@ -118,6 +120,14 @@ static enum MHD_Result backup(struct MHD_Connection *conn, const struct webui_se
         goto done;
     }
     add_entry(&plain, "@config", text, len);
+    {
+        size_t ml = 0;
+        unsigned char *db = webui__meetings_snapshot(&ml, err, sizeof(err));
+        if (db != NULL) {
+            add_entry(&plain, "@meetings", (const char *)db, ml);
+            free(db); /* verifiers and wrapped keys: nothing to wipe */
+        }
+    }
     for (i = 0; i < c->ncerts; i++) {
         add_file(&plain, c->certs[i].cert, &n);
         add_file(&plain, c->certs[i].key, &n);
@@ -244,6 +254,9 @@ struct restore_state {
     size_t ne;
     const char *config;
     size_t config_len;
+    const struct entry *meetings; /* the bundle's meeting database, or NULL */
+    unsigned char *old_meetings;  /* the one it replaced, for the undo */
+    size_t old_meetings_len;
     char *old_data[MAX_FILES + 1];
     size_t old_len[MAX_FILES + 1];
 };
@@ -254,8 +267,14 @@ static void restore_undo(void *ctx)
     struct restore_state *rs = ctx;
     size_t i;
 
+    if (rs->old_meetings != NULL) {
+        char err[512];
+        if (webui__meetings_restore(rs->old_meetings, rs->old_meetings_len, 0, err,
+                                    sizeof(err)) == -1)
+            gh_log_err("restore: the meeting database could not be put back: %s", err);
+    }
     for (i = 0; i < rs->ne; i++) {
-        if (strcmp(rs->e[i].path, "@config") == 0)
+        if (rs->e[i].path[0] == '@')
             continue;
         if (rs->old_data[i] != NULL)
             gh_write_file(rs->e[i].path, rs->old_data[i], rs->old_len[i], 0600, 1);
@@ -276,18 +295,22 @@ static char *restore_transform(const char *text, size_t len, void *ctx, unsigned
     (void)text;
     (void)len;
     for (i = 0; i < rs->ne; i++)
-        if (strcmp(rs->e[i].path, "@config") != 0 && !restore_path_ok(rs->e[i].path)) {
+        if (rs->e[i].path[0] != '@' && !restore_path_ok(rs->e[i].path)) {
             snprintf(err, errlen, "%.300s: outside the state folder and the configuration's "
                      "folder; nothing was restored (copy such files by hand)", rs->e[i].path);
             return NULL;
         }
+    if (rs->meetings != NULL &&
+        webui__meetings_restore((const unsigned char *)rs->meetings->data, rs->meetings->len, 1,
+                                err, errlen) == -1)
+        return NULL;
     snprintf(saved, sizeof(saved), "%s/../restore-%lld", webui__history_dir(),
              (long long)time(NULL));
     gh_mkdir_p(saved, 0700);
     for (i = 0; i < rs->ne; i++) {
         size_t ol = 0;
         char *old, sp[2600], *q;
-        if (strcmp(rs->e[i].path, "@config") == 0)
+        if (rs->e[i].path[0] == '@')
             continue;
         old = webui__read_file(rs->e[i].path, &ol);
         if (old != NULL) {
@@ -302,6 +325,23 @@ static char *restore_transform(const char *text, size_t len, void *ctx, unsigned
         /* 0600 for all: keys and passphrase files must be, the rest may be. */
         if (gh_write_file(rs->e[i].path, rs->e[i].data, rs->e[i].len, 0600, 1) == -1) {
             snprintf(err, errlen, "%.900s: %s", rs->e[i].path, strerror(errno));
+            restore_undo(rs);
+            *status = 500;
+            return NULL;
+        }
+    }
+    if (rs->meetings != NULL) {
+        char sp[1400];
+        rs->old_meetings = webui__meetings_snapshot(&rs->old_meetings_len, err, errlen);
+        if (rs->old_meetings != NULL) {
+            snprintf(sp, sizeof(sp), "%s/meetings.db", saved);
+            gh_write_file(sp, (const char *)rs->old_meetings, rs->old_meetings_len, 0600, 1);
+        }
+        if (rs->old_meetings == NULL ||
+            webui__meetings_restore((const unsigned char *)rs->meetings->data, rs->meetings->len,
+                                    0, err, errlen) == -1) {
+            free(rs->old_meetings);
+            rs->old_meetings = NULL; /* nothing of the meeting store changed */
             restore_undo(rs);
             *status = 500;
             return NULL;
@@ -367,6 +407,12 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
         if (strcmp(e[ne].path, "@config") == 0) {
             config = e[ne].data;
             config_len = e[ne].len;
+        } else if (strcmp(e[ne].path, "@meetings") == 0) {
+            rs.meetings = &e[ne];
+        } else if (e[ne].path[0] == '@') {
+            ne++;
+            off = clen + 1; /* an entry this version does not know: refused */
+            break;
         }
         ne++;
         off += 12 + pl + dl;
@@ -386,6 +432,7 @@ static enum MHD_Result restore(struct MHD_Connection *conn, const struct webui_s
     ch.ctx = &rs;
     ret = webui__apply(conn, s, &ch);
 done:
+    free(rs.old_meetings);
     for (i = 0; i < ne; i++) {
         free(e[i].path);
         if (rs.old_data[i] != NULL) {

@@ -132,6 +132,11 @@ int webui__meetings_open(const char *state_dir, const char *kek_file, char *err,
 /* The running configuration's identity-provider groups, for room checks. */
 void webui__meetings_groups(const struct gh_conf *c);
 void webui__meetings_close(void);
+/* The meeting database for a backup (verifiers and wrapped keys only), or
+ * NULL with err; and its restore (slides_store_restore). */
+unsigned char *webui__meetings_snapshot(size_t *len, char *err, size_t errlen);
+int webui__meetings_restore(const unsigned char *data, size_t len, int dry_run, char *err,
+                            size_t errlen);
 enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
                                     const char *method, const struct webui_session *s,
                                     const char *body, size_t blen);

@@ -818,6 +818,150 @@ def admin_backup_and_restore(env):
           ("restore", "wrong-passphrase") in acts, "audit: %r" % acts)
 
 
+def bundle_entries(bundle, passphrase):
+    """{path: data} of a backup bundle, decrypted here (PBKDF2 and AES-GCM as
+    web-ui/backup.c documents), not by gatehouse."""
+    import hashlib
+    import struct
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    k = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), bundle[4:20], 600000, 32)
+    plain = AESGCM(k).decrypt(bundle[20:32], bundle[32:], None)
+    out, off = {}, 0
+    while off < len(plain):
+        pl = struct.unpack(">I", plain[off:off + 4])[0]
+        path = plain[off + 4:off + 4 + pl].decode()
+        dl = struct.unpack(">Q", plain[off + 4 + pl:off + 12 + pl])[0]
+        out[path] = plain[off + 12 + pl:off + 12 + pl + dl]
+        off += 12 + pl + dl
+    return out, plain
+
+
+def bundle_of(entries, passphrase):
+    import hashlib
+    import struct
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    plain = b"".join(struct.pack(">I", len(p)) + p.encode() + struct.pack(">Q", len(d)) + d
+                     for p, d in entries.items())
+    salt, iv = os.urandom(16), os.urandom(12)
+    k = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, 600000, 32)
+    return b"GHB1" + salt + iv + AESGCM(k).encrypt(iv, plain, None)
+
+
+@test
+def admin_backup_carries_meetings_without_a_secret_and_restores_them(env):
+    """The bundle carries the meeting database (rooms, verifiers, wrapped
+    slide keys): decrypted here, neither it nor the database file holds a PIN,
+    the conference key, a slide key, the key-encryption key or a slide. A
+    restore brings back the rooms as they were (a PIN changed after the
+    backup works no more, the old one does; a room made after it is gone)
+    and the slide still decrypts; a bundle whose slide keys do not unwrap
+    under this appliance's key-encryption key changes nothing."""
+    import base64
+    import sqlite3
+    import tempfile
+    import urllib.request
+    a = Admin(env)
+    conf_port = a.add_conference()
+    curl_base = "https://localhost:%d" % conf_port
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    hd = {"X-CSRF-Token": me["csrf"]}
+    host_pin, guest_pin = "90817263", "55443322"
+    st, h, body = root.request(a.url + "/api/v1/meetings", headers=hd,
+                               data={"alias": "vault", "host_pin": host_pin,
+                                     "guest_pin": guest_pin})
+    m = json.loads(body)
+    check(st == 201, "create: %d %r" % (st, body))
+    b = Browser(env.ca)
+
+    def join(meeting, pin):
+        st, h, body = b.request(curl_base + "/api/v1/meetings/join",
+                                data={"uri": meeting["uri"], "key": meeting["conference_key"],
+                                      "pin": pin})
+        return st, json.loads(body)
+    st, j = join(m, host_pin)
+    check(st == 200, "host join: %d %r" % (st, j))
+    slide = b"%PDF-1.4 quarterly figures " + os.urandom(2000)
+    st, h, body = b.request(curl_base + "/api/v1/meetings/content?name=q3.pdf", data=slide,
+                            headers={"Authorization": "Bearer " + j["token"]})
+    check(st == 201, "upload: %d %r" % (st, body))
+    st, h, body = b.request(curl_base + "/api/v1/meetings/manifest",
+                            headers={"Authorization": "Bearer " + j["token"]})
+    res = json.loads(body)["resources"][0]
+    slide_key = base64.b64decode(res["key"])
+    st, h, bundle = root.request(a.url + "/api/v1/system/backup", headers=hd,
+                                 data={"passphrase": "backup passphrase 1"})
+    check(st == 200, "backup: %d" % st)
+    entries, plain = bundle_entries(bundle, "backup passphrase 1")
+    check("@meetings" in entries and entries["@meetings"][:16] == b"SQLite format 3\0",
+          "no meeting database in the bundle: %r" % list(entries))
+    kek = open(env.path("gatehouse-state/conference/slides.kek"), "rb").read()
+    db_file = open(env.path("gatehouse-state/conference/meetings.db"), "rb").read()
+    secrets = {"host PIN": host_pin.encode(), "guest PIN": guest_pin.encode(),
+               "conference key": m["conference_key"].encode(), "slide key": slide_key,
+               "slide key (base64)": res["key"].encode(), "key-encryption key": kek,
+               "key-encryption key (hex)": kek.hex().encode(), "the slide": slide[:40]}
+    for what, secret in secrets.items():
+        check(secret not in plain, "%s in the backup bundle" % what)
+        check(secret not in db_file, "%s in meetings.db" % what)
+    check(not [p for p in entries if "slides.kek" in p], "the KEK file is in the bundle")
+    # The rooms it holds are readable as rooms (by sqlite, from the bundle).
+    tmp = tempfile.NamedTemporaryFile(suffix=".db", delete=False)
+    tmp.write(entries["@meetings"])
+    tmp.close()
+    db = sqlite3.connect(tmp.name)
+    check([r[0] for r in db.execute("SELECT alias FROM meetings")] == ["vault"], "rooms")
+    db.close()
+    # After the backup: the Host PIN changes, another room is made.
+    st, h, body = root.request(a.url + "/api/v1/meetings/vault", headers=hd,
+                               data={"host_pin": "11112222"})
+    check(st == 200, "PIN change: %d %r" % (st, body))
+    st, h, body = root.request(a.url + "/api/v1/meetings", headers=hd, data={"alias": "later"})
+    check(st == 201, "second room: %d %r" % (st, body))
+
+    def restore(data):
+        req = urllib.request.Request(a.url + "/api/v1/system/restore", data=data, headers={
+            "X-CSRF-Token": me["csrf"], "If-Match": '"%s"' % a.version(root),
+            "X-Backup-Passphrase": "backup passphrase 1", "X-Current-Password": PW["root"],
+            "Content-Type": "application/octet-stream"})
+        try:
+            with root.opener.open(req, timeout=60) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    # A bundle whose one wrapped key was made under another KEK (a byte of
+    # it changed): refused, the store as it is.
+    db = sqlite3.connect(tmp.name)
+    (blob,) = db.execute("SELECT key FROM resources").fetchone()
+    db.execute("UPDATE resources SET key = ?", (bytes([blob[0] ^ 1]) + blob[1:],))
+    db.commit()
+    db.close()
+    forged = dict(entries)
+    forged["@meetings"] = open(tmp.name, "rb").read()
+    os.unlink(tmp.name)
+    st, body = restore(bundle_of(forged, "backup passphrase 1"))
+    check(st in (409, 422, 500) and b"another key-encryption key" in body,
+          "a store under another KEK: %d %r" % (st, body))
+    st, j = join(m, "11112222")
+    check(st == 200, "a refused restore changed the store: %d %r" % (st, j))
+    forged["@meetings"] = b"SQLite format 3\0" + os.urandom(8192)
+    st, body = restore(bundle_of(forged, "backup passphrase 1"))
+    check(st != 200 and b"meeting store" in body, "a damaged store: %d %r" % (st, body))
+    st, body = restore(bundle)
+    check(st == 200, "restore: %d %r" % (st, body))
+    st, j = join(m, "11112222")
+    check(st == 403, "the PIN set after the backup still works: %d %r" % (st, j))
+    st, j = join(m, host_pin)
+    check(st == 200 and j["role"] == "host", "the backed-up PIN: %d %r" % (st, j))
+    st, h, body = root.request(a.url + "/api/v1/meetings")
+    check([x["alias"] for x in json.loads(body)["meetings"]] == ["vault"],
+          "rooms after the restore: %r" % body)
+    st, h, stored = b.request(curl_base + res["url"],
+                              headers={"Authorization": "Bearer " + j["token"]})
+    from t_l_meetings import decrypt
+    check(st == 200 and decrypt(stored, res["key"]) == slide, "the slide after the restore")
+
+
 @test
 def admin_sessions_listed_and_ended_and_password_change(env):
     a = Admin(env)
