@@ -247,8 +247,9 @@ static enum MHD_Result asset(struct MHD_Connection *conn, const struct apps_asse
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Content-Security-Policy",
                             "default-src 'none'; script-src 'self'; style-src 'self'; "
-                            "connect-src 'self'; img-src 'self'; form-action 'self'; "
-                            "base-uri 'none'; frame-ancestors 'none'");
+                            "connect-src 'self'; img-src 'self' blob:; object-src blob:; "
+                            "frame-src blob:; form-action 'self'; base-uri 'none'; "
+                            "frame-ancestors 'none'");
     ret = MHD_queue_response(conn, 200, r);
     MHD_destroy_response(r);
     return ret;

@@ -1,7 +1,10 @@
 // The participant's side of the seeds' call sequence in the browser: join,
 // fetch the manifest, download each resource, decrypt it with WebCrypto
-// (AES-128-GCM) and inflate it (zlib) in memory. Keys live only in these
-// variables: nothing is written to storage.
+// (AES-128-GCM) and inflate it (zlib) in memory, and show it in the page:
+// images drawn from blob: URLs of the decrypted bytes, PDFs in the
+// browser's own viewer from the same, text as text. Keys and slides live
+// only in these variables: nothing is written to storage, and no download
+// link is offered (seed 000: not stored on the participant's disk).
 'use strict';
 
 const status = (text) => { document.getElementById('status').textContent = text; };
@@ -51,6 +54,57 @@ async function decrypt(stored, keyBytes) {
   return inflate(new Uint8Array(plain));
 }
 
+// What the decrypted bytes are, by their first bytes (the server's name
+// decides nothing). SVG is shown as text: as an image it would still be a
+// document of the server's making.
+function sniff(b) {
+  const starts = (...sig) => sig.every((v, i) => b[i] === v);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'image/png';
+  if (starts(0xff, 0xd8, 0xff)) return 'image/jpeg';
+  if (starts(0x47, 0x49, 0x46, 0x38)) return 'image/gif';
+  if (starts(0x52, 0x49, 0x46, 0x46) && String.fromCharCode(...b.slice(8, 12)) === 'WEBP') {
+    return 'image/webp';
+  }
+  if (starts(0x25, 0x50, 0x44, 0x46, 0x2d)) return 'application/pdf';
+  for (const c of b.slice(0, 4096)) {
+    if (c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f) return 'application/octet-stream';
+  }
+  return 'text/plain';
+}
+
+const TEXT_SHOWN = 65536;
+
+// The slide itself, rendered from memory.
+async function render(plain, name) {
+  const type = sniff(plain);
+  const fig = document.createElement('figure');
+  fig.className = 'slide';
+  fig.dataset.name = name;
+  fig.dataset.type = type;
+  if (type.startsWith('image/')) {
+    const img = document.createElement('img');
+    img.alt = name;
+    img.src = URL.createObjectURL(new Blob([plain], { type }));
+    fig.append(img);
+    await img.decode().catch(() => { fig.dataset.type = 'broken-image'; });
+  } else if (type === 'application/pdf') {
+    const e = document.createElement('embed');
+    e.type = type;
+    e.src = URL.createObjectURL(new Blob([plain], { type }));
+    fig.append(e);
+  } else if (type === 'application/octet-stream') {
+    const p = document.createElement('p');
+    p.textContent = 'Not an image, PDF or text: not shown.';
+    fig.append(p);
+  } else {
+    const pre = document.createElement('pre');
+    pre.textContent = new TextDecoder().decode(plain.slice(0, TEXT_SHOWN)) +
+                      (plain.length > TEXT_SHOWN ? '\n…' : '');
+    fig.append(pre);
+  }
+  return fig;
+}
+
 async function join(fields) {
   // The Virtual Reception page asks for the room's name instead of the invitation.
   const path = fields.alias ? '/api/v1/meetings/reception' : '/api/v1/meetings/join';
@@ -97,16 +151,14 @@ async function run(ev) {
       const stored = new Uint8Array(await (await fetch(res.url, { headers: auth })).arrayBuffer());
       const plain = await decrypt(stored, b64(res.key));
       const digest = hex(await crypto.subtle.digest('SHA-256', plain));
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([plain]));
-      a.download = res.name;
-      a.textContent = res.name;
-      li.append(a, ' ' + plain.length + ' bytes, sha256 ');
+      const title = document.createElement('strong');
+      title.textContent = res.name;
+      li.append(title, ' ' + plain.length + ' bytes, sha256 ');
       const d = document.createElement('span');
       d.className = 'sha256';
       d.dataset.name = res.name;
       d.textContent = digest;
-      li.append(d);
+      li.append(d, await render(plain, res.name));
       ok++;
     } catch (e) {
       li.className = 'failed';

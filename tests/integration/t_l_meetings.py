@@ -516,6 +516,67 @@ def meetings_full_disk_is_a_clear_error(env):
         __import__("subprocess").run(["umount", state_root], capture_output=True)
 
 
+def png_encode(rows):
+    """An 8-bit RGB PNG of rows of (r, g, b)."""
+    import struct
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\0" + bytes(c for px in row for c in px) for row in rows)
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", len(rows[0]), len(rows), 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def png_decode(data):
+    """Rows of (r, g, b[, a]) of a non-interlaced 8-bit RGB or RGBA PNG (what
+    Chromium's screenshots are): the five row filters of the PNG spec."""
+    import struct
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG")
+    off, idat, w = 8, b"", 0
+    while off < len(data):
+        n, t = struct.unpack(">I4s", data[off:off + 8])
+        d = data[off + 8:off + 8 + n]
+        if t == b"IHDR":
+            w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", d)
+            check(depth == 8 and ctype in (2, 6) and interlace == 0, "PNG kind %r" % (d,))
+            bpp = 3 if ctype == 2 else 4
+        elif t == b"IDAT":
+            idat += d
+        off += 12 + n
+    raw, rows, prev = zlib.decompress(idat), [], bytes(w * bpp)
+    stride = w * bpp
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append([tuple(line[x * bpp:(x + 1) * bpp]) for x in range(w)])
+        prev = bytes(line)
+    return rows
+
+
+# One page, "Agenda" in Helvetica: the smallest PDF a viewer opens.
+MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+               b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+               b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]/Contents 4 0 R"
+               b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+               b"4 0 obj<</Length 38>>stream\nBT /F1 18 Tf 20 40 Td (Agenda) Tj ET\n"
+               b"endstream endobj\n"
+               b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+               b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
 def gh_join(env, c, m, *args, cwd=None):
     """gatehouse join with the invitation; (exit status, stdout and stderr)."""
     r = subprocess.run([GATEHOUSE, "join", m["uri"], "--key", m["conference_key"], "--server",
@@ -747,17 +808,23 @@ def meetings_sso_room_through_the_real_idp(env):
 def meetings_browser_joins_and_decrypts_with_webcrypto(env):
     """Debian's chromium, driven by playwright-core: the join page joins by
     PIN, downloads and decrypts every resource with WebCrypto in memory; the
-    digests it shows equal the uploaded files; a tampered resource is shown
-    as not decryptable; no console error, no CSP violation, nothing in web
-    storage. A PNG of the page lands in the test folder."""
+    digests it shows equal the uploaded files; the slide image is drawn in
+    the page (a screenshot of its element has the uploaded PNG's size and
+    pixels), a PDF goes to the browser's viewer from a blob: URL, text is
+    shown as text; a tampered resource is shown as not decryptable; no
+    console error, no CSP violation, nothing in web storage, no download
+    link. A PNG of the page lands in the test folder."""
     import hashlib
     import subprocess
     from harness import ROOT
     c = Conference(env)
     m = c.create(alias="web", host_pin="1234", guest_pin="5678")
     host, _ = c.token(m, pin="1234")
+    w, h_ = 240, 160
+    pixels = [[(x % 256, y % 256, (x * 3 + y * 5) % 256) for x in range(w)] for y in range(h_)]
     slides = {"deck.bin": os.urandom(400000), "notes.txt": b"WebCrypto decrypts this\n" * 300,
-              "broken.bin": os.urandom(5000)}
+              "broken.bin": os.urandom(5000), "slide1.png": png_encode(pixels),
+              "agenda.pdf": MINIMAL_PDF}
     ids = {}
     for n, d in slides.items():
         st, j = c.upload(host, n, d)
@@ -772,10 +839,27 @@ def meetings_browser_joins_and_decrypts_with_webcrypto(env):
     check(r.returncode == 0, "browser run failed: %s %s" % (r.stdout[-2000:], r.stderr[-2000:]))
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     check(res["secure"] is True, "the page is not a secure context")
-    check(res["done"] == "2/3", "decrypted: %r (%r)" % (res["done"], res))
+    check(res["done"] == "4/5", "decrypted: %r (%r)" % (res["done"], res))
     got = {d["name"]: d["sha256"] for d in res["digests"]}
-    for n in ("deck.bin", "notes.txt"):
+    for n in ("deck.bin", "notes.txt", "slide1.png", "agenda.pdf"):
         check(got.get(n) == hashlib.sha256(slides[n]).hexdigest(), "%s digest differs" % n)
+    shown = {s_["name"]: s_ for s_ in res["slides"]}
+    check(shown["slide1.png"]["type"] == "image/png" and shown["slide1.png"]["natural"] == [w, h_]
+          and shown["slide1.png"]["src"].startswith("blob:"), "the image: %r" % shown)
+    check(shown["agenda.pdf"]["type"] == "application/pdf" and
+          shown["agenda.pdf"]["src"].startswith("blob:"), "the PDF: %r" % shown["agenda.pdf"])
+    check(shown["notes.txt"]["type"] == "text/plain" and
+          shown["notes.txt"]["text"].startswith("WebCrypto decrypts this"), "text: %r" % shown)
+    check(shown["deck.bin"]["type"] == "application/octet-stream" and shown["deck.bin"]["src"] is None,
+          "random bytes: %r" % shown["deck.bin"])
+    shot1 = [x["path"] for x in res["shots"] if x["name"] == "slide1.png"]
+    check(len(shot1) == 1, "no screenshot of the image: %r" % res["shots"])
+    got_px = png_decode(open(shot1[0], "rb").read())
+    check(len(got_px) == h_ and len(got_px[0]) == w,
+          "screenshot %dx%d, the file %dx%d" % (len(got_px[0]), len(got_px), w, h_))
+    worst = max(abs(a - b) for y in range(h_) for x in range(w)
+                for a, b in zip(got_px[y][x][:3], pixels[y][x]))
+    check(worst <= 2, "the rendered slide differs from the file by up to %d per channel" % worst)
     check(len(res["failed"]) == 1 and "broken.bin" in res["failed"][0], "%r" % res["failed"])
     check("Joined as guest (Carol)" in res["status"], "status: %r" % res["status"])
     check(not res["errors"], "console errors: %r" % res["errors"])
@@ -783,6 +867,7 @@ def meetings_browser_joins_and_decrypts_with_webcrypto(env):
     check("script-src 'self'" in res["csp_header"] and "unsafe" not in res["csp_header"],
           "CSP header: %r" % res["csp_header"])
     check(res["stored"] == 0, "the page wrote to web storage")
+    check(res.get("downloads", 0) == 0, "the page offers downloads")
     check(os.path.getsize(shot) > 1000, "no screenshot")
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)
