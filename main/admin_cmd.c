@@ -46,6 +46,8 @@ int main_admin_cmd(int argc, char **argv,
     char err[1024], dir[1100], pw[300], tok[65];
     int i, rc = 1;
 
+    if (main_help_asked(argc, argv))
+        goto usage;
     for (i = 4; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
             path = argv[++i];
@@ -106,10 +108,10 @@ int main_admin_cmd(int argc, char **argv,
     webui_users_close(u);
     return rc;
 usage:
-    fprintf(stderr, "usage: gatehouse admin user add NAME --role read-only|operator|admin|"
+    fprintf(main_usage_out(argc, argv), "usage: gatehouse admin user add NAME --role read-only|operator|admin|"
                     "user-admin [-c FILE]   (password on standard input)\n"
                     "       gatehouse admin user password|delete|unlock NAME [-c FILE]\n"
                     "       gatehouse admin user list [-c FILE]\n"
                     "       gatehouse admin token add NAME [-c FILE]\n");
-    return 2;
+    return main_usage_rc(argc, argv);
 }

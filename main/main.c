@@ -337,6 +337,10 @@ static int certs_cmd(int argc, char **argv)
     long v;
     int i, rc;
 
+    if (main_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     if (strcmp(cmd, "default") == 0 && argc == 4) {
         if (certs_ensure_default(argv[3], main_default_sans, err, sizeof(err)) == -1)
             goto fail;
@@ -360,6 +364,7 @@ static int certs_cmd(int argc, char **argv)
             r.days = (int)v;
         else {
             fprintf(stderr, "gatehouse certs: bad or incomplete option '%s'\n", o);
+            usage(stderr);
             return 2;
         }
         i++;
@@ -434,6 +439,10 @@ int main(int argc, char **argv)
         return main_join_cmd(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "admin") == 0)
         return main_admin_cmd(argc, argv, load_path);
+    if (argc >= 2 && main_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     while ((opt = getopt(argc, argv, "c:tpvh")) != -1) {
         switch (opt) {
         case 'c':

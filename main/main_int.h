@@ -3,6 +3,15 @@
 #define GH_MAIN_MAIN_INT_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+/* help.c */
+/* -h or --help anywhere in argv[1..]. */
+int main_help_asked(int argc, char **argv);
+/* Where a usage text goes (stdout when asked for) and the exit status (0
+ * when asked for, 2 after bad arguments). */
+FILE *main_usage_out(int argc, char **argv);
+int main_usage_rc(int argc, char **argv);
 
 /* default_conf.c */
 /* The embedded default topology, as config text. */

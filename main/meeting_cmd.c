@@ -60,6 +60,8 @@ static int token_cmd(int argc, char **argv,
     struct gh_conf *c;
     int i, rc = 1;
 
+    if (main_help_asked(argc, argv))
+        goto usage;
     for (i = 4; i < argc; i++) {
         if (strcmp(argv[i], "--scope") == 0 && i + 1 < argc)
             scopes = argv[++i];
@@ -96,10 +98,10 @@ static int token_cmd(int argc, char **argv,
     gh_conf_free(c);
     return rc;
 usage:
-    fprintf(stderr, "usage: gatehouse meeting token add NAME --scope S[,S...] [-c FILE]\n"
+    fprintf(main_usage_out(argc, argv), "usage: gatehouse meeting token add NAME --scope S[,S...] [-c FILE]\n"
                     "       gatehouse meeting token list|remove NAME [-c FILE]\n"
                     "  scopes: meetings-read meetings-write pin-reset devices all\n");
-    return 2;
+    return main_usage_rc(argc, argv);
 }
 
 int main_meeting_cmd(int argc, char **argv,
@@ -118,6 +120,8 @@ int main_meeting_cmd(int argc, char **argv,
     if (strcmp(cmd, "token") == 0)
         return token_cmd(argc, argv, load);
     memset(&m, 0, sizeof(m));
+    if (main_help_asked(argc, argv))
+        goto usage;
     for (i = 3; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (o[0] != '-' && alias == NULL) {
@@ -244,12 +248,14 @@ int main_meeting_cmd(int argc, char **argv,
     gh_wipe(&m, sizeof(m));
     return rc;
 usage:
-    fprintf(stderr, "usage: gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]\n"
+    fprintf(main_usage_out(argc, argv), "usage: gatehouse meeting create ALIAS [--host-pin P] [--guest-pin P]\n"
                     "         [--auth none|hosts|guests|both] [--idp-group G]\n"
                     "         [--other allowed-if-trusted|disallow-all] [--reception on|off]\n"
                     "         [-c FILE]\n"
                     "       gatehouse meeting set ALIAS [the options of create] [--revoke-tokens]\n"
                     "         [-c FILE]\n"
-                    "       gatehouse meeting list|end ALIAS|reopen ALIAS|delete ALIAS [-c FILE]\n");
-    return 2;
+                    "       gatehouse meeting list|end ALIAS|reopen ALIAS|delete ALIAS [-c FILE]\n"
+                    "       gatehouse meeting token add|list|remove ... (gatehouse meeting token "
+                    "--help)\n");
+    return main_usage_rc(argc, argv);
 }

@@ -75,6 +75,8 @@ static int import(int argc, char **argv)
     size_t len = 0;
     char *xml;
 
+    if (main_help_asked(argc, argv))
+        goto usage;
     for (i = 3; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--acs-from-services") == 0) {
@@ -162,10 +164,10 @@ static int import(int argc, char **argv)
     saml_idp_meta_free(&m);
     return 0;
 usage:
-    fprintf(stderr, "usage: gatehouse saml import METADATA --name NAME --cert-out FILE "
+    fprintf(main_usage_out(argc, argv), "usage: gatehouse saml import METADATA --name NAME --cert-out FILE "
                     "[--uuid U] [--sp-certificate C] [--sp-entity-id ID] [--acs-url URL]... "
                     "[--acs-from-services]\n");
-    return 2;
+    return main_usage_rc(argc, argv);
 }
 
 int main_saml_cmd(int argc, char **argv, struct gh_conf *(*load)(const char *path, char *err,
@@ -198,9 +200,10 @@ int main_saml_cmd(int argc, char **argv, struct gh_conf *(*load)(const char *pat
             else
                 name = NULL, i = argc;
         }
-        if (name == NULL) {
-            fprintf(stderr, "usage: gatehouse saml metadata [-c FILE] NAME|UUID\n");
-            return 2;
+        if (name == NULL || main_help_asked(argc, argv)) {
+            fprintf(main_usage_out(argc, argv), "usage: gatehouse saml metadata [-c FILE] "
+                                                "NAME|UUID\n");
+            return main_usage_rc(argc, argv);
         }
         c = load(path, err, sizeof(err));
         sp = c ? saml_sp_new(c, err, sizeof(err)) : NULL;
@@ -229,6 +232,8 @@ int main_saml_cmd(int argc, char **argv, struct gh_conf *(*load)(const char *pat
         gh_conf_free(c);
         return rc;
     }
-    fprintf(stderr, "usage: gatehouse saml uuid | metadata [-c FILE] NAME | import ...\n");
-    return 2;
+    fprintf(main_usage_out(argc, argv),
+            "usage: gatehouse saml uuid | metadata [-c FILE] NAME | import ... (each with "
+            "--help)\n");
+    return main_usage_rc(argc, argv);
 }

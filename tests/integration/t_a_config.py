@@ -59,3 +59,25 @@ def default_topology_generates_state(env):
     for want in ("listen 127.0.0.1:8443", "server conference-a 127.0.0.1:4443",
                  "server conference-b 127.0.0.1:4444", "listen 127.0.0.1:9443"):
         check(want in r.stdout, "default topology has " + want)
+
+
+@test
+def config_help_on_every_command_and_subcommand(env):
+    """-h and --help, asked for, print the command's usage on stdout and exit
+    0 (nothing on stderr); bad arguments still get the usage on stderr and 2."""
+    import subprocess
+    commands = [[], ["certs"], ["certs", "ca"], ["saml"], ["saml", "import"],
+                ["saml", "metadata"], ["saml", "uuid"], ["meeting"], ["meeting", "create"],
+                ["meeting", "set"], ["meeting", "token"], ["meeting", "token", "add"], ["join"],
+                ["admin"], ["admin", "user", "add"], ["admin", "token", "add"]]
+    for cmd in commands:
+        for flag in ("-h", "--help"):
+            r = subprocess.run([GATEHOUSE] + cmd + [flag], capture_output=True, timeout=10)
+            check(r.returncode == 0 and r.stdout.startswith(b"usage: gatehouse") and
+                  r.stderr == b"", "%s %s: %d %r %r" % (" ".join(cmd), flag, r.returncode,
+                                                         r.stdout[:80], r.stderr[:200]))
+        if cmd:
+            r = subprocess.run([GATEHOUSE] + cmd + ["--no-such-option", "x"], capture_output=True,
+                               timeout=10)
+            check(r.returncode == 2 and b"usage: gatehouse" in r.stderr and r.stdout == b"",
+                  "%s with a bad option: %d %r" % (" ".join(cmd), r.returncode, r.stderr[:200]))
