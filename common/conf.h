@@ -158,6 +158,8 @@ struct gh_conf_service {
     char *upgrade_action;                /* owned; "strip" or "refuse" other upgrades */
     char *underscore_headers;            /* owned; "drop" or "refuse" names with '_' */
     struct gh_conf_list trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
+    struct gh_conf_list metrics_allow;   /* CIDRs that may scrape /metrics without a token */
+    char *metrics_token_file;            /* owned; a bearer token for /metrics, or NULL */
     struct gh_loc rule_set_loc;
     struct gh_conf_check check;
     char *mode;               /* owned; "http" (default), "tcp" or "udp" */

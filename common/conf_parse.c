@@ -1613,6 +1613,17 @@ static int check_refs(struct parser *ps, struct gh_conf *c)
                 return -1;
             }
         }
+        for (j = 0; j < sv->metrics_allow.n; j++) {
+            struct gh_cidr cidr;
+            if (strcmp(sv->metrics_allow.v[j], "none") == 0 && sv->metrics_allow.n == 1)
+                continue;
+            if (gh_cidr_parse(sv->metrics_allow.v[j], &cidr) == -1) {
+                ERR(ps, sv->metrics_allow.loc,
+                    "metrics-allow: '%s' is not an address or ADDRESS/PREFIX (or 'none' alone)",
+                    sv->metrics_allow.v[j]);
+                return -1;
+            }
+        }
         if (sv->rule_set && gh_conf_ruleset_find(c, sv->rule_set) == NULL) {
             ERR(ps, sv->rule_set_loc, "service '%s': no rules named '%s'", sv->name, sv->rule_set);
             return -1;
@@ -1868,6 +1879,8 @@ void gh_conf_free(struct gh_conf *c)
         free(s->upgrade_action);
         free(s->underscore_headers);
         list_clear(&s->trusted_proxies);
+        list_clear(&s->metrics_allow);
+        free(s->metrics_token_file);
         free(s->name);
         free(s->listen);
         free(s->certificate);

@@ -134,6 +134,9 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"underscore-headers", GH_CTX_SERVICE, GH_T_STR, S(underscore_headers), "drop", 0, 0,
      "drop refuse"},
     {"trusted-proxies", GH_CTX_SERVICE, GH_T_LIST, S(trusted_proxies), NULL, 0, 0, NULL},
+    {"metrics-allow", GH_CTX_SERVICE, GH_T_LIST, S(metrics_allow), "127.0.0.0/8 ::1", 0, 0,
+     NULL},
+    {"metrics-token-file", GH_CTX_SERVICE, GH_T_STR, S(metrics_token_file), NULL, 0, 0, NULL},
 
     {"description", GH_CTX_IDP, GH_T_STR, I(description), NULL, 0, 0, NULL},
     {"uuid", GH_CTX_IDP, GH_T_STR, I(uuid), NULL, 0, 0, NULL},

@@ -68,6 +68,7 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(PATH_DOUBLE_ENCODING, 400, CLIENT, "malformed:path-double-encoding")                         \
     X(PATH_TRAVERSAL, 400, CLIENT, "malformed:path-traversal")                                     \
     X(RULE, 403, CLIENT, "rule")                                                                   \
+    X(METRICS_NOT_ALLOWED, 403, CLIENT, "metrics-not-allowed")                                     \
     X(RATE_LIMIT, 429, CLIENT, "rate-limit")                                                       \
     X(CONN_LIMIT, 429, CLIENT, "conn-limit")                                                       \
     X(BAD_RESPONSE, 502, SERVER, "upstream:malformed-response")                                    \

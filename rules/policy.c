@@ -34,9 +34,14 @@
  */
 #include "rules.h"
 
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "../common/common.h"
 #include "../common/conf.h"
@@ -52,7 +57,80 @@ struct rules_policy {
     int dirs_nocase;  /* allowed-dirs-case insensitive */
     int redirect;     /* `redirect https`: its status; 0: none */
     char port[8];     /* ":PORT" of `redirect https port`, or "" */
+    /* Scrapes of an application's metrics (/metrics; the management
+     * application's /api/v1/stats too): from metrics-allow, or with the
+     * token whose SHA-256 this is. */
+    int metrics_app;  /* 1: any app; 2: the management app */
+    struct gh_cidr *metrics_allow;
+    size_t nmetrics_allow;
+    unsigned char metrics_token[32];
+    int has_metrics_token;
 };
+
+/* The token of metrics-token-file: its first line, at least 16 bytes, in a
+ * file that group and others cannot read. */
+static int metrics_token(const char *file, const struct gh_conf_service *cs,
+                         unsigned char digest[32], char *err, size_t errlen)
+{
+    const char *path = cs->metrics_token_file;
+    char *text, *nl;
+    size_t len = 0;
+    struct stat sb;
+    unsigned int dl = 0;
+    int ok;
+
+    if (stat(path, &sb) == -1 || (text = gh_read_file_max(path, 4096, &len)) == NULL) {
+        snprintf(err, errlen, "%s:%d:%d: metrics-token-file %s: %s", file, cs->loc.line,
+                 cs->loc.col, path, strerror(errno));
+        return -1;
+    }
+    if ((sb.st_mode & 077) != 0) {
+        snprintf(err, errlen, "%s:%d:%d: metrics-token-file %s: group or others may read it "
+                 "(chmod 600)", file, cs->loc.line, cs->loc.col, path);
+        gh_wipe(text, len);
+        free(text);
+        return -1;
+    }
+    nl = memchr(text, '\n', len);
+    if (nl != NULL)
+        len = (size_t)(nl - text);
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == ' '))
+        len--;
+    ok = len >= 16 && EVP_Digest(text, len, digest, &dl, EVP_sha256(), NULL) == 1;
+    gh_wipe(text, len);
+    free(text);
+    if (!ok)
+        snprintf(err, errlen, "%s:%d:%d: metrics-token-file %s: the token (first line) must be "
+                 "at least 16 characters", file, cs->loc.line, cs->loc.col, path);
+    return ok ? 0 : -1;
+}
+
+/* Whether a scrape of the metrics may pass: a source in metrics-allow, or
+ * the token (compared as digests, in constant time). */
+static int metrics_ok(const struct rules_policy *p, const struct rules_http_req *r)
+{
+    const char *v;
+    size_t i, vlen;
+    unsigned char d[32];
+    unsigned int dl = 0;
+
+    for (i = 0; i < p->nmetrics_allow; i++)
+        if (r->source != NULL && gh_cidr_match(&p->metrics_allow[i], r->source))
+            return 1;
+    if (!p->has_metrics_token || r->header == NULL ||
+        r->header(r->ctx, "authorization", 0, &v, &vlen) == -1 || vlen < 8 ||
+        strncasecmp(v, "Bearer ", 7) != 0)
+        return 0;
+    if (EVP_Digest(v + 7, vlen - 7, d, &dl, EVP_sha256(), NULL) != 1)
+        return 0;
+    return CRYPTO_memcmp(d, p->metrics_token, sizeof(d)) == 0;
+}
+
+static int is_metrics_path(const struct rules_policy *p, const char *path, size_t n)
+{
+    return (n == 8 && memcmp(path, "/metrics", 8) == 0) ||
+           (p->metrics_app == 2 && n == 13 && memcmp(path, "/api/v1/stats", 13) == 0);
+}
 
 /* A pattern of allowed-hosts normalised once: "*", "*.domain" or a name. */
 static char *host_pattern(const char *p)
@@ -118,6 +196,24 @@ struct rules_policy *rules_policy_new(const char *file, const struct gh_conf *co
         if (p->rules == NULL)
             goto fail;
     }
+    if (cs->app != NULL) {
+        p->metrics_app = strcmp(cs->app, "management") == 0 ? 2 : 1;
+        p->metrics_allow = gh_calloc(cs->metrics_allow.n + 1, sizeof(*p->metrics_allow));
+        for (i = 0; i < cs->metrics_allow.n; i++)
+            if (strcmp(cs->metrics_allow.v[i], "none") != 0 &&
+                gh_cidr_parse(cs->metrics_allow.v[i], &p->metrics_allow[p->nmetrics_allow++]) ==
+                    -1) {
+                snprintf(err, errlen, "%s:%d:%d: metrics-allow: '%s' is not an address range",
+                         file, cs->metrics_allow.loc.line, cs->metrics_allow.loc.col,
+                         cs->metrics_allow.v[i]);
+                goto fail;
+            }
+        if (cs->metrics_token_file != NULL) {
+            if (metrics_token(file, cs, p->metrics_token, err, errlen) == -1)
+                goto fail;
+            p->has_metrics_token = 1;
+        }
+    }
     return p;
 fail:
     rules_policy_free(p);
@@ -134,6 +230,8 @@ void rules_policy_free(struct rules_policy *p)
         free(p->hosts[i]);
     free(p->hosts);
     rules_set_free(p->rules);
+    free(p->metrics_allow);
+    gh_wipe(p->metrics_token, sizeof(p->metrics_token));
     free(p);
 }
 
@@ -391,6 +489,8 @@ enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rul
                             : rules_glob_match(cf->allowed_dirs.v[i], out, d->path_len);
     if (!ok)
         return d->why = GH_REASON_DIR_NOT_ALLOWED;
+    if (p->metrics_app && is_metrics_path(p, out, d->path_len) && !metrics_ok(p, r))
+        return d->why = GH_REASON_METRICS_NOT_ALLOWED;
     if (p->rules != NULL) {
         struct rules_req q;
         const char *qm = memchr(r->target, '?', r->target_len);
