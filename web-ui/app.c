@@ -4,6 +4,7 @@
  *   GET  /login, POST /login, POST /logout       sessions (cookie __Host-gh-admin)
  *   GET  /                                       the administration page
  *   GET  /api/v1/whoami                          user, role, CSRF token
+ *   GET  /api/v1/session                         seconds left before sign-out
  *   GET  /api/v1/stats                           the proxy's counters (JSON)
  *   GET  /api/v1/config                          {version, text}, ETag
  *   POST /api/v1/servers/<service>/<server>/state  state=up|drain|maint, If-Match
@@ -286,6 +287,15 @@ void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, co
 }
 
 /* Who is asking: a session (cookie) or an API token (bearer). 0 found. */
+/* A page's own polling (X-GH-Background: 1) reads but is not a
+ * person's activity: it must not hold an untouched tab signed in. */
+static int background(struct MHD_Connection *conn)
+{
+    const char *b = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-GH-Background");
+
+    return b != NULL && strcmp(b, "1") == 0;
+}
+
 static int caller(struct MHD_Connection *conn, struct webui_session *s, int *via_cookie,
                   char sid[65])
 {
@@ -303,7 +313,7 @@ static int caller(struct MHD_Connection *conn, struct webui_session *s, int *via
         return 0;
     }
     if (c == NULL || gh_strlcpy(sid, c, 65) == -1 ||
-        webui_session_get(sid, (int64_t)time(NULL), s) == -1)
+        webui_session_get(sid, (int64_t)time(NULL), !background(conn), s) == -1)
         return -1;
     *via_cookie = 1;
     return 0;
@@ -612,6 +622,20 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
                        s.user, webui_role_name(s.role), s.csrf, GH_VERSION,
                        (long long)((int64_t)time(NULL) - started), (long long)p.idle,
                        (long long)p.lifetime, p.failures, (long long)p.lock);
+        return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
+    }
+    if (get && strcmp(url, "/api/v1/session") == 0) {
+        /* What is left before the idle and absolute limits end this
+         * session: the page warns before it happens. */
+        struct gh_sbuf o = {NULL, 0, 0};
+        struct webui_policy p = webui_policy();
+        long long now = (long long)time(NULL), idle = 0, life = 0;
+        if (via_cookie) {
+            idle = (long long)(s.last_seen + p.idle) - now;
+            life = (long long)(s.created + p.lifetime) - now;
+        }
+        gh_sbuf_printf(&o, "{\"idle_left\":%lld,\"lifetime_left\":%lld,\"idle\":%lld}\n",
+                       idle < 0 ? 0 : idle, life < 0 ? 0 : life, (long long)p.idle);
         return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
     }
     if (get && strcmp(url, "/api/v1/stats") == 0) {

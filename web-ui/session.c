@@ -156,7 +156,7 @@ struct webui_policy webui_policy(void)
     return p;
 }
 
-int webui_session_get(const char *id, int64_t now, struct webui_session *s)
+int webui_session_get(const char *id, int64_t now, int activity, struct webui_session *s)
 {
     unsigned char key[33];
     struct webui_policy p = webui_policy();
@@ -169,6 +169,8 @@ int webui_session_get(const char *id, int64_t now, struct webui_session *s)
         gh_kv_rec_del(key, sizeof(key));
         return -1;
     }
+    if (!activity)
+        return 0;
     s->last_seen = now;
     left = p.lifetime - (now - s->created);
     if (left > p.idle)

@@ -114,8 +114,10 @@ struct webui_session {
 };
 int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
                       struct webui_session *s);
-/* Checks idle and absolute timeouts and refreshes last_seen. */
-int webui_session_get(const char *id, int64_t now, struct webui_session *s);
+/* Checks idle and absolute timeouts; with activity (a person's request,
+ * not a page's background poll) also refreshes last_seen, so polling alone
+ * never keeps a session alive. */
+int webui_session_get(const char *id, int64_t now, int activity, struct webui_session *s);
 void webui_session_end(const char *id);
 /* Live sessions, each shown by a handle (never its id); ending by handle. */
 int webui_session_list(void (*fn)(const char *handle, const struct webui_session *s, void *arg),

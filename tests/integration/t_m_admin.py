@@ -963,6 +963,36 @@ def admin_backup_carries_meetings_without_a_secret_and_restores_them(env):
 
 
 @test
+def admin_browser_live_page_keeps_typing_and_idle_signs_out(env):
+    """In Debian's chromium, two sessions at once (admin-session-idle 1m):
+    an admin types a weight while the statistics poll every 2 s, and the box,
+    its value and the unchanged cells are the same nodes after several
+    polls, focused or not; a viewer's untouched tab, polling all the while,
+    is warned before the idle limit and signed out at it (polls are marked
+    X-GH-Background and do not count as activity)."""
+    from harness import ROOT
+    a = Admin(env, extra="admin-session-idle 1m\n")
+    out = env.path("shots")
+    os.makedirs(out)
+    r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin_live.mjs"), a.url, "root",
+                        PW["root"], "viewer", PW["viewer"], out],
+                       capture_output=True, timeout=180, cwd=os.path.join(ROOT, "tests/browser"))
+    check(r.returncode == 0, "browser run: %s %s" % (r.stdout[-2000:], r.stderr[-2000:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check(res["whileFocused"] == ["4", "typed-here", True], "while typing: %r" % res)
+    check(res["afterBlur"] == ["4", "typed-here"] and res["cellKept"] == "cell",
+          "after the box lost focus: %r" % res)
+    check(res["refreshes"] >= 6, "the page did not poll: %r" % res)
+    check("signed out in" in res["warning"] and 25 <= res["warnedAfter"] <= 60,
+          "idle warning: %r" % res)
+    check(55 <= res["signedOutAfter"] <= 75 and "/login" in res["loginUrl"],
+          "idle sign-out of a polling tab: %r" % res)
+    check(not res["errors"], "page errors: %r" % res["errors"])
+    # The server's side: the viewer's session is gone, the weight unchanged.
+    check("weight 4" not in open(a.conf).read(), "a typed weight was saved without 'set'")
+
+
+@test
 def admin_sessions_listed_and_ended_and_password_change(env):
     a = Admin(env)
     ops1, ops2, ua = a.browser("ops"), a.browser("ops"), a.browser("users")

@@ -15,9 +15,16 @@ function el(tag, text, cls) {
   return e;
 }
 
-async function api(path, opts) {
-  const r = await fetch(path, Object.assign({ credentials: 'same-origin' }, opts || {}));
-  if (r.status === 401) { window.location.assign('/login'); throw new Error('signed out'); }
+// background: the page's own polling, marked so the server does not count
+// it as the person's activity (it must not keep an untouched tab signed in).
+async function api(path, opts, background) {
+  const o = Object.assign({ credentials: 'same-origin' }, opts || {});
+  if (background) o.headers = Object.assign({ 'X-GH-Background': '1' }, o.headers || {});
+  const r = await fetch(path, o);
+  if (r.status === 401) {
+    window.location.assign('/login?signed-out=' + (background ? 'idle' : 'expired'));
+    throw new Error('signed out');
+  }
   return r;
 }
 
@@ -88,8 +95,73 @@ function health(s) {
   document.getElementById('health').replaceChildren(...items);
 }
 
+// Sets a cell's text only when it changed: an unchanged cell is not
+// touched, so selection, focus and hover survive the poll.
+function setText(td, text, cls) {
+  const t = String(text);
+  if (td.textContent !== t) td.textContent = t;
+  if (cls !== undefined && td.className !== cls) td.className = cls;
+}
+
+// The operate cell of a real server: rebuilt only when the server's state
+// changes (the buttons depend on it), never while its weight box is being
+// edited (focused, or holding a value not yet set).
+function opsCell(td, svc, srv) {
+  const key = srv.state + '/' + (me ? me.role : '') + '/' + (version ? 1 : 0);
+  const w = td.querySelector('input.weight');
+  if (td.dataset.key === key && w) {
+    if (document.activeElement !== w && w.dataset.dirty !== '1') w.value = String(srv.weight);
+    return;
+  }
+  if (td.dataset.key === key && !w && td.childNodes.length) return;
+  if (w && (document.activeElement === w || w.dataset.dirty === '1')) return;
+  td.dataset.key = key;
+  const parts = [];
+  // A built-in application's internal server is not in the config to operate.
+  if (me && (me.role === 'operator' || me.role === 'admin') && version && !svc.app) {
+    for (const st of ['up', 'drain', 'maint']) {
+      if (st === srv.state) continue;
+      const b = el('button', st === 'up' ? 'enable' : st === 'maint' ? 'disable' : 'drain');
+      b.dataset.action = st;
+      b.addEventListener('click', () => serverChange(svc.name, srv.name, 'state', st));
+      parts.push(b);
+    }
+  }
+  if (me && me.role === 'admin' && version && !svc.app) {
+    const box = el('input');
+    box.type = 'number';
+    box.min = '1';
+    box.max = '256'; // the configuration's range
+    box.value = String(srv.weight);
+    box.className = 'weight';
+    box.addEventListener('input', () => { box.dataset.dirty = '1'; });
+    const set = el('button', 'set weight');
+    set.dataset.action = 'weight';
+    set.addEventListener('click', () => {
+      box.dataset.dirty = '';
+      serverChange(svc.name, srv.name, 'weight', box.value);
+    });
+    parts.push(box, set);
+  }
+  td.replaceChildren(...parts);
+}
+
+// One row per service and per real server, found again by its key at every
+// poll and updated cell by cell; rows come and go only with the services.
+function statsRow(tb, key, cls, ncells) {
+  let tr = tb.querySelector('tr[data-key="' + CSS.escape(key) + '"]');
+  if (!tr) {
+    tr = el('tr', undefined, cls);
+    tr.dataset.key = key;
+    for (let i = 0; i < ncells; i++) tr.append(el('td'));
+  }
+  return tr;
+}
+
+let refreshes = 0;
+
 async function refresh() {
-  const r = await api('/api/v1/stats');
+  const r = await api('/api/v1/stats', undefined, true);
   const s = await r.json();
   const now = Date.now();
   const counts = {};
@@ -98,50 +170,64 @@ async function refresh() {
   const errs = (q) => q['4xx'] + ' / ' + q['5xx'];
   health(s);
   for (const svc of s.services) {
-    const tr = el('tr', undefined, 'service');
-    tr.append(el('td', svc.name + ' (' + svc.listen + ')'), el('td', ''), el('td', ''), el('td', ''),
-              el('td', svc.connections), el('td', rate('s/' + svc.name, now, counts, svc.requests)),
-              el('td', svc.requests['2xx']), el('td', errs(svc.requests)),
-              el('td', svc.bytes_in + ' / ' + svc.bytes_out), el('td', ''));
+    const tr = statsRow(tb, 's/' + svc.name, 'service', 10);
+    const c = tr.children;
+    setText(c[0], svc.name + ' (' + svc.listen + ')');
+    setText(c[4], svc.connections);
+    setText(c[5], rate('s/' + svc.name, now, counts, svc.requests));
+    setText(c[6], svc.requests['2xx']);
+    setText(c[7], errs(svc.requests));
+    setText(c[8], svc.bytes_in + ' / ' + svc.bytes_out);
     rows.push(tr);
     for (const srv of svc.servers) {
-      const t = el('tr');
+      const t = statsRow(tb, 'r/' + svc.name + '/' + srv.name, '', 10);
       t.dataset.server = svc.name + '/' + srv.name;
-      const ops = el('td', undefined, 'ops');
-      // A built-in application's internal server is not in the config to operate.
-      if (me && (me.role === 'operator' || me.role === 'admin') && version && !svc.app) {
-        for (const st of ['up', 'drain', 'maint']) {
-          if (st === srv.state) continue;
-          const b = el('button', st === 'up' ? 'enable' : st === 'maint' ? 'disable' : 'drain');
-          b.dataset.action = st;
-          b.addEventListener('click', () => serverChange(svc.name, srv.name, 'state', st));
-          ops.append(b);
-        }
-      }
-      if (me && me.role === 'admin' && version && !svc.app) {
-        const w = el('input');
-        w.type = 'number';
-        w.min = '1';
-        w.max = '1000';
-        w.value = String(srv.weight);
-        w.className = 'weight';
-        const set = el('button', 'set weight');
-        set.dataset.action = 'weight';
-        set.addEventListener('click', () => serverChange(svc.name, srv.name, 'weight', w.value));
-        ops.append(w, set);
-      }
-      t.append(el('td', '  ' + srv.name + ' ' + srv.address + ' (weight ' + srv.weight + ')',
-                  'name'), el('td', srv.state, 'state'),
-               el('td', srv.health, srv.health), el('td', srv.last_check), el('td', srv.connections),
-               el('td', rate('r/' + svc.name + '/' + srv.name, now, counts, srv.requests), 'rate'),
-               el('td', srv.requests['2xx']), el('td', errs(srv.requests)),
-               el('td', srv.bytes_in + ' / ' + srv.bytes_out), ops);
+      const d = t.children;
+      setText(d[0], '  ' + srv.name + ' ' + srv.address + ' (weight ' + srv.weight + ')', 'name');
+      setText(d[1], srv.state, 'state');
+      setText(d[2], srv.health, srv.health);
+      setText(d[3], srv.last_check);
+      setText(d[4], srv.connections);
+      setText(d[5], rate('r/' + svc.name + '/' + srv.name, now, counts, srv.requests), 'rate');
+      setText(d[6], srv.requests['2xx']);
+      setText(d[7], errs(srv.requests));
+      setText(d[8], srv.bytes_in + ' / ' + srv.bytes_out);
+      if (d[9].className !== 'ops') d[9].className = 'ops';
+      opsCell(d[9], svc, srv);
       rows.push(t);
     }
   }
   lastCounts = counts;
   lastTime = now;
-  tb.replaceChildren(...rows);
+  // Keep the rows in the order of the stats; move only what is out of place.
+  for (const old of [...tb.children]) if (!rows.includes(old)) old.remove();
+  rows.forEach((tr, i) => { if (tb.children[i] !== tr) tb.insertBefore(tr, tb.children[i] || null); });
+  document.body.dataset.refreshes = String(++refreshes);
+}
+
+// Idle sign-out, as the server counts it: background polls do not count,
+// a person's requests do (a click or a key in the page sends one at most
+// every 15 s). Before the limit the page says so and offers to stay.
+let lastPing = 0;
+
+function activity() {
+  if (Date.now() - lastPing < 15000) return;
+  lastPing = Date.now();
+  api('/api/v1/session').catch(() => {});
+}
+
+async function watchSession() {
+  const r = await api('/api/v1/session', undefined, true);
+  const j = await r.json();
+  const warn = document.getElementById('idle-warning');
+  const ahead = Math.min(60, Math.floor(j.idle / 2));
+  if (j.idle_left > 0 && j.idle_left <= ahead) {
+    document.getElementById('idle-text').textContent =
+      'You will be signed out in ' + j.idle_left + ' s for inactivity.';
+    warn.hidden = false;
+  } else {
+    warn.hidden = true;
+  }
 }
 
 let editing = null; // null: adding; else the service name
@@ -616,6 +702,13 @@ async function main() {
       document.getElementById('idp-message').textContent = e.message; }); });
   }
   setInterval(() => { refresh().catch(() => {}); }, 2000);
+  setInterval(() => { watchSession().catch(() => {}); }, 2000);
+  for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, activity, true);
+  document.getElementById('idle-stay').addEventListener('click', () => {
+    lastPing = 0;
+    activity();
+    document.getElementById('idle-warning').hidden = true;
+  });
 }
 
 // After admin-forms.js too (deferred scripts run before DOMContentLoaded).

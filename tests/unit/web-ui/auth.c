@@ -61,18 +61,26 @@ TEST(webui_roles_and_sessions)
     gh_strlcpy(u.name, "ops", sizeof(u.name));
     u.role = WEBUI_OPERATOR;
     CHECK_EQ(webui_session_new(&u, 1000, id, &s), 0, "new");
-    CHECK_EQ(webui_session_get(id, 1000 + 60, &got), 0, "within idle");
+    CHECK_EQ(webui_session_get(id, 1000 + 60, 1, &got), 0, "within idle");
     CHECK(got.role == WEBUI_OPERATOR && strcmp(got.user, "ops") == 0);
     CHECK_EQ(webui_csrf_ok(&got, s.csrf), 1, "csrf");
     CHECK_EQ(webui_csrf_ok(&got, "00"), 0, "short csrf");
     CHECK_EQ(webui_csrf_ok(&got, NULL), 0, "no csrf");
-    CHECK_EQ(webui_session_get(id, 1060 + WEBUI_IDLE_SECONDS, &got), -1, "idle timeout");
+    CHECK_EQ(webui_session_get(id, 1060 + WEBUI_IDLE_SECONDS, 1, &got), -1, "idle timeout");
     CHECK_EQ(webui_session_new(&u, 1000, id, &s), 0, "new 2");
     for (i = 1; i <= 40; i++) /* active every 14 min: only the absolute limit ends it */
-        if (webui_session_get(id, 1000 + (int64_t)i * 14 * 60, &got) == -1)
+        if (webui_session_get(id, 1000 + (int64_t)i * 14 * 60, 1, &got) == -1)
             break;
     CHECK(i > 1 && (int64_t)i * 14 * 60 >= WEBUI_ABSOLUTE_SECONDS);
-    CHECK_EQ(webui_session_get("zz", 1000, &got), -1, "malformed id");
+    /* A page polling every minute is not a person: the idle limit holds. */
+    CHECK_EQ(webui_session_new(&u, 1000, id, &s), 0, "new 3");
+    for (i = 1; i <= 30; i++)
+        if (webui_session_get(id, 1000 + (int64_t)i * 60, 0, &got) == -1)
+            break;
+    CHECK_EQ((int64_t)i * 60 >= WEBUI_IDLE_SECONDS && (int64_t)(i - 1) * 60 < WEBUI_IDLE_SECONDS,
+             1, "background polls end at the idle limit");
+    CHECK_EQ(got.last_seen, 1000, "a poll does not move last_seen");
+    CHECK_EQ(webui_session_get("zz", 1000, 1, &got), -1, "malformed id");
     gh_kv_rec_fini();
 }
 
