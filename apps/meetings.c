@@ -279,11 +279,8 @@ struct pin_keys {
 static void pin_keys(const struct slides_meeting *m, const unsigned char addr[16],
                      struct pin_keys *k)
 {
-    unsigned char g[9] = {'G'};
-    int64_t gen = 0;
+    int64_t gen = slides_pin_generation(m->id);
 
-    memcpy(g + 1, &m->id, 8);
-    gh_kv_get(g, sizeof(g), &gen);
     k->src[0] = 'P';
     k->src[1] = 's';
     memcpy(k->src + 2, &m->id, 8);
@@ -554,10 +551,7 @@ static enum MHD_Result transfer_take(struct MHD_Connection *conn, struct saml_sp
 
 static void pin_reset(const struct slides_meeting *m)
 {
-    unsigned char g[9] = {'G'};
-
-    memcpy(g + 1, &m->id, 8);
-    gh_kv_incr(g, sizeof(g), 1, 366LL * 86400 * 1000);
+    slides_pin_backoff_reset(m->id);
 }
 
 /* A join by the invitation (uri and key), or by the Virtual Reception

@@ -217,6 +217,12 @@ int slides_waiting_get(struct slides_store *st, const char *id, struct slides_wa
 int slides_waiting_set(struct slides_store *st, int64_t meeting, const char *id, int state);
 int slides_waiting_take(struct slides_store *st, const char *id);
 
+/* PIN back-off (token.c): the generation that is part of every back-off
+ * key of a meeting (in the shared store), and the reset that moves it on
+ * (a Host's or an operator's "let them try again"). */
+int64_t slides_pin_generation(int64_t meeting);
+void slides_pin_backoff_reset(int64_t meeting);
+
 /* ---- participants (store.c): who holds a token, for the Hosts' list ---- */
 
 struct slides_participant {

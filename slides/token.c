@@ -112,3 +112,29 @@ void slides_token_participant(const char *tok, char id[33])
     gh_wipe(buf, sizeof(buf));
     gh_hex(d, 16, id);
 }
+
+/* The generation is part of every PIN back-off key: moving it on forgets
+ * every source's count at once, without finding them. */
+static void generation_key(int64_t meeting, unsigned char g[9])
+{
+    g[0] = 'G';
+    memcpy(g + 1, &meeting, 8);
+}
+
+int64_t slides_pin_generation(int64_t meeting)
+{
+    unsigned char g[9];
+    int64_t gen = 0;
+
+    generation_key(meeting, g);
+    gh_kv_get(g, sizeof(g), &gen);
+    return gen;
+}
+
+void slides_pin_backoff_reset(int64_t meeting)
+{
+    unsigned char g[9];
+
+    generation_key(meeting, g);
+    gh_kv_incr(g, 9, 1, 366LL * 86400 * 1000);
+}

@@ -2,7 +2,8 @@
  * Meetings (virtual meeting rooms) in the admin application, on the same
  * SQLite store the conference application uses (state-dir/conference):
  *
- *   GET  /api/v1/meetings                    rooms, with their live waiting room and content
+ *   GET  /api/v1/meetings                    rooms, with their live waiting room, content
+ *                                            and participants; the join page's URL
  *   POST /api/v1/meetings                    alias, host_pin, guest_pin, authentication,
  *                                            idp_group, other_participants, reception
  *                                            (on|off) (admins)
@@ -15,6 +16,8 @@
  *   POST /api/v1/meetings/<alias>/delete     the room too (admins)
  *   POST /api/v1/meetings/<alias>/reopen     an ended meeting takes joins again (operators
  *                                            and admins)
+ *   POST /api/v1/meetings/<alias>/pin-reset  every source's PIN back-off forgotten
+ *                                            (operators and admins)
  *   POST /api/v1/meetings/<alias>/waiting/<id>/admit|refuse   (operators and admins)
  *
  * Content is listed by name and size only: resource keys never leave the
@@ -36,6 +39,39 @@ static struct slides_store *store;
 static pthread_mutex_t groups_mu = PTHREAD_MUTEX_INITIALIZER;
 static char **groups;
 static size_t ngroups;
+/* Where participants join, for the invitation text: the service that faces
+ * them (one whose real server is a conference service), else the
+ * conference service itself; "" without one. Under groups_mu. */
+static char join_url[400];
+
+static void find_join_url(const struct gh_conf *c)
+{
+    const struct gh_conf_service *conf = NULL, *face = NULL;
+    const char *host, *colon;
+    size_t i, j;
+
+    join_url[0] = '\0';
+    for (i = 0; i < c->nservices && conf == NULL; i++)
+        if (c->services[i].app != NULL && strcmp(c->services[i].app, "conference") == 0)
+            conf = &c->services[i];
+    if (conf == NULL)
+        return;
+    for (i = 0; i < c->nservices && face == NULL; i++)
+        for (j = 0; j < c->services[i].nservers; j++)
+            if (strcmp(c->services[i].servers[j].addr, conf->listen) == 0)
+                face = &c->services[i];
+    if (face == NULL)
+        face = conf;
+    host = NULL;
+    for (i = 0; i < face->allowed_hosts.n && host == NULL; i++)
+        if (strchr(face->allowed_hosts.v[i], '*') == NULL)
+            host = face->allowed_hosts.v[i];
+    colon = strrchr(face->listen, ':');
+    if (host == NULL || colon == NULL)
+        return;
+    snprintf(join_url, sizeof(join_url), "https://%s%s%s/join", host,
+             strcmp(colon, ":443") == 0 ? "" : ":", strcmp(colon, ":443") == 0 ? "" : colon + 1);
+}
 
 void webui__meetings_groups(const struct gh_conf *c)
 {
@@ -49,6 +85,15 @@ void webui__meetings_groups(const struct gh_conf *c)
     for (i = 0; i < c->nidp_groups; i++)
         groups[i] = gh_strdup(c->idp_groups[i].name);
     ngroups = c->nidp_groups;
+    find_join_url(c);
+    pthread_mutex_unlock(&groups_mu);
+}
+
+static void add_join_url(struct gh_sbuf *o)
+{
+    pthread_mutex_lock(&groups_mu);
+    gh_sbuf_printf(o, "\"join_url\":");
+    webui__js(o, join_url);
     pthread_mutex_unlock(&groups_mu);
 }
 
@@ -125,6 +170,18 @@ static void add_res(const struct slides_resource *r, void *arg)
     gh_sbuf_printf(c->o, ",\"size\":%lld}", (long long)r->size);
 }
 
+static void add_participant(const struct slides_participant *p, void *arg)
+{
+    static const char *const role[] = {"guest", "host"};
+    struct ctx *c = arg;
+
+    gh_sbuf_printf(c->o, "%s{\"role\":\"%s\",\"display_name\":", c->n++ ? "," : "",
+                   role[p->role == SLIDES_HOST]);
+    webui__js(c->o, p->name);
+    gh_sbuf_printf(c->o, ",\"name_from_idp\":%s,\"joined\":%lld}",
+                   p->name_fixed ? "true" : "false", (long long)p->joined);
+}
+
 static void add_waiter(const struct slides_waiter *w, void *arg)
 {
     struct ctx *c = arg;
@@ -155,7 +212,7 @@ static void collect(const struct slides_meeting *m, void *arg)
 static void add_meeting(const struct slides_meeting *m, void *arg)
 {
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
-    struct ctx *c = arg, r = {c->o, 0}, w = {c->o, 0};
+    struct ctx *c = arg, r = {c->o, 0}, w = {c->o, 0}, p = {c->o, 0};
 
     gh_sbuf_printf(c->o, "%s{\"alias\":", c->n++ ? "," : "");
     webui__js(c->o, m->alias);
@@ -174,6 +231,8 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     slides_resource_list(store, m->id, add_res, &r);
     gh_sbuf_printf(c->o, "],\"waiting\":[");
     slides_waiting_list(store, m->id, add_waiter, &w);
+    gh_sbuf_printf(c->o, "],\"participants\":[");
+    slides_participant_list(store, m, add_participant, &p);
     gh_sbuf_printf(c->o, "]}");
 }
 
@@ -247,7 +306,9 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     gh_sbuf_printf(&o, ",\"uri\":");
     webui__js(&o, m.uri);
     /* The only time the key is known: the store keeps its verifier. */
-    gh_sbuf_printf(&o, ",\"conference_key\":\"%s\"}\n", m.conference_key);
+    gh_sbuf_printf(&o, ",\"conference_key\":\"%s\",", m.conference_key);
+    add_join_url(&o);
+    gh_sbuf_printf(&o, "}\n");
     gh_wipe(m.conference_key, sizeof(m.conference_key));
     ret = webui__send(conn, 201, "application/json", o.p, o.len, NULL);
     return ret;
@@ -344,7 +405,9 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
         struct collected all = {NULL, 0};
         size_t i;
         slides_meeting_list(store, collect, &all);
-        gh_sbuf_printf(&o, "{\"meetings\":[");
+        gh_sbuf_printf(&o, "{");
+        add_join_url(&o);
+        gh_sbuf_printf(&o, ",\"meetings\":[");
         for (i = 0; i < all.n; i++) {
             add_meeting(&all.v[i], &c);
             gh_wipe(&all.v[i], sizeof(all.v[i])); /* PINs and keys */
@@ -384,6 +447,16 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
     }
     del = strcmp(slash, "/delete") == 0;
     reopen = strcmp(slash, "/reopen") == 0;
+    if (strcmp(slash, "/pin-reset") == 0) {
+        /* Every source's PIN back-off of the room forgotten at once. */
+        if (!webui_allowed(s->role, WEBUI_SERVER_STATE))
+            return webui__json(conn, 403, "error", "your role may not do this");
+        if (slides_meeting_by_alias(store, alias, &m) == -1)
+            return webui__json(conn, 404, "error", "no such meeting");
+        slides_pin_backoff_reset(m.id);
+        webui__audit(conn, s, "meeting-pin-reset", alias, "", "", "ok");
+        return webui__json(conn, 200, "pin_reset", alias);
+    }
     if (!del && !reopen && strcmp(slash, "/end") != 0)
         return webui__json(conn, 404, "error", "not found");
     if (!webui_allowed(s->role, del ? WEBUI_CONFIG_WRITE : WEBUI_SERVER_STATE))
@@ -405,5 +478,13 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
     snprintf(after, sizeof(after), "%d resource(s) shredded, %d waiting told, tokens revoked",
              er.resources, er.waiting);
     webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", after, "ok");
-    return webui__json(conn, 200, del ? "deleted" : "ended", alias);
+    {
+        struct gh_sbuf o = {NULL, 0, 0};
+        gh_sbuf_printf(&o, "{\"%s\":", del ? "deleted" : "ended");
+        webui__js(&o, alias);
+        gh_sbuf_printf(&o, ",\"resources_shredded\":%d,\"waiting_told\":%d,"
+                           "\"tokens_revoked\":true}\n",
+                       er.resources, er.waiting);
+        return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
+    }
 }

@@ -993,6 +993,126 @@ def admin_browser_live_page_keeps_typing_and_idle_signs_out(env):
 
 
 @test
+def admin_browser_meeting_invitation_live_waiting_room_and_end(env):
+    """In Debian's chromium: creating a meeting shows its invitation once
+    (URI, conference key, copy buttons, an e-mail text naming the join
+    page); the test joins with exactly what the page showed, as a device, and
+    the waiting room row appears without a reload; the admin admits it, it
+    shows among the participants; ending says what was shredded and the
+    row turns to ended with a reopen button."""
+    from harness import ROOT
+    from t_l_meetings import staff_group
+    a = Admin(env, extra=staff_group(env))
+    conf_port = a.add_conference()
+    out = env.path("shots")
+    os.makedirs(out)
+    p = subprocess.Popen(["node", os.path.join(ROOT, "tests/browser/admin_meetings.mjs"), a.url,
+                          "root", PW["root"], out], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=os.path.join(ROOT, "tests/browser"))
+    inv_file = os.path.join(out, "invitation.json")
+    try:
+        wait_until(lambda: os.path.exists(inv_file) or p.poll() is not None, 60,
+                   "the invitation shown in the page")
+    finally:
+        if not os.path.exists(inv_file):
+            p.kill()
+    if not os.path.exists(inv_file):
+        check(False, "no invitation: %r" % (p.communicate()[1][-2000:],))
+    with open(inv_file) as f:
+        inv = json.load(f)
+    check(inv["uri"].startswith("gh-meet:townhall.") and len(inv["key"]) == 32 and
+          inv["copies"] == 2, "invitation: %r" % inv)
+    check(inv["uri"] in inv["mail"] and inv["key"] in inv["mail"] and
+          ("https://localhost:%d/join" % conf_port) in inv["mail"] and
+          "PIN comes separately" in inv["mail"] and "2468" not in inv["mail"],
+          "e-mail text: %r" % inv["mail"])
+    b = Browser(env.ca)
+    base = "https://localhost:%d" % conf_port
+    st, h, body = b.request(base + "/api/v1/meetings/join",
+                            data={"uri": inv["uri"], "key": inv["key"], "client": "device",
+                                  "name": "Phone"})
+    check(st == 202, "the device join with the invitation: %d %r" % (st, body))
+    wid = json.loads(body)["waiting"]
+    # The device polls as a device does (once a second) until a Host lets it
+    # in, which the admin does in the page meanwhile.
+    import time
+    admitted = {}
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None:
+        st, h, body = b.request(base + "/api/v1/meetings/waiting/" + wid)
+        if st != 202:
+            admitted = {"status": st, "body": json.loads(body)}
+            break
+        time.sleep(1)
+    check(admitted.get("status") == 200 and admitted["body"]["role"] == "guest",
+          "the device was not let in: %r" % admitted)
+    so, se = p.communicate(timeout=120)
+    rest = so.decode().strip().splitlines()
+    check(p.returncode == 0 and rest, "browser run: %r %r" % (rest[-3:], se[-2000:]))
+    res = json.loads(rest[-1])
+    check("Phone" in res["waiter"] and res["admitMessage"] == "Phone: admitted",
+          "admit: %r" % res)
+    check(res["participants"] == ["Phone (guest)"] or "Phone (guest)" in res["participants"],
+          "participants: %r" % res)
+    check(res["endMessage"].startswith("townhall ended: 0 resource(s) shredded") and
+          res["state"] == "ended", "end: %r" % res)
+    check(not res["errors"], "page errors: %r" % res["errors"])
+    st, h, body = b.request(base + "/api/v1/meetings/join",
+                            data={"uri": inv["uri"], "key": inv["key"], "pin": "2468"})
+    check(st == 410, "a join after the end: %d" % st)
+
+
+@test
+def admin_meeting_pin_reset_and_reopen_from_the_admin_api(env):
+    """An operator resets a room's PIN back-off from the admin application
+    (the source slowed down joins at once afterwards) and reopens an ended
+    meeting; a read-only user may do neither; both are audited."""
+    b = Browser(env.ca)
+    a = Admin(env)
+    conf_port = a.add_conference()
+    base = "https://localhost:%d" % conf_port
+    root, ops, viewer = a.browser("root"), a.browser("ops"), a.browser("viewer")
+    st, me = a.whoami(root)
+    st, h, body = root.request(a.url + "/api/v1/meetings", headers={"X-CSRF-Token": me["csrf"]},
+                               data={"alias": "guarded", "host_pin": "424242"})
+    m = json.loads(body)
+
+    def join(pin):
+        st, h, body = b.request(base + "/api/v1/meetings/join",
+                                data={"uri": m["uri"], "key": m["conference_key"], "pin": pin})
+        return st, json.loads(body)
+    for i in range(3):
+        check(join("%06d" % i)[0] == 403, "wrong PIN %d" % i)
+    st, j = join("424242")
+    check(st == 429 and j["outcome"] == "too-many-attempts", "back-off: %d %r" % (st, j))
+    st, me_v = a.whoami(viewer)
+    st, h, body = viewer.request(a.url + "/api/v1/meetings/guarded/pin-reset", data=b"",
+                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    check(st == 403, "a read-only user reset the PIN back-off: %d" % st)
+    st, me_o = a.whoami(ops)
+    st, h, body = ops.request(a.url + "/api/v1/meetings/guarded/pin-reset", data=b"",
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    check(st == 200, "operator pin-reset: %d %r" % (st, body))
+    st, j = join("424242")
+    check(st == 200 and j["role"] == "host", "after the reset: %d %r" % (st, j))
+    st, h, body = ops.request(a.url + "/api/v1/meetings/guarded/end", data=b"",
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    e = json.loads(body)
+    check(st == 200 and e["ended"] == "guarded" and e["tokens_revoked"] is True and
+          e["resources_shredded"] == 0, "end report: %d %r" % (st, e))
+    check(join("424242")[0] == 410, "joined an ended meeting")
+    st, h, body = viewer.request(a.url + "/api/v1/meetings/guarded/reopen", data=b"",
+                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    check(st == 403, "a read-only user reopened: %d" % st)
+    st, h, body = ops.request(a.url + "/api/v1/meetings/guarded/reopen", data=b"",
+                              headers={"X-CSRF-Token": me_o["csrf"]})
+    check(st == 200 and join("424242")[0] == 200, "reopen: %d %r" % (st, body))
+    acts = [(e["action"], e["result"]) for e in a.audit()]
+    check(("meeting-pin-reset", "ok") in acts and ("meeting-reopen", "ok") in acts,
+          "audit: %r" % acts)
+
+
+@test
 def admin_sessions_listed_and_ended_and_password_change(env):
     a = Admin(env)
     ops1, ops2, ua = a.browser("ops"), a.browser("ops"), a.browser("users")

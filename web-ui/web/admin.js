@@ -398,20 +398,28 @@ async function importIdp(ev) {
   await loadIdps();
 }
 
+function meetingMessage(text) {
+  document.getElementById('meeting-message').textContent = text;
+}
+
+// An API refusal in words: the server's reason, or the status.
+async function refusalText(r) {
+  try { return 'Refused: ' + (await r.json()).error; } catch (e) { return 'Refused (' + r.status + ')'; }
+}
+
 function waitingCell(m) {
   const td = el('td');
   if (!m.waiting.length) td.textContent = '-';
   for (const w of m.waiting) {
     const span = el('span', w.name + ' ', 'waiter');
     if (me.role === 'operator' || me.role === 'admin') {
-      for (const act of ['admit', 'refuse']) {
+      for (const [act, done] of [['admit', 'admitted'], ['refuse', 'refused']]) {
         const b = el('button', act);
         b.dataset.action = act;
         b.addEventListener('click', async () => {
           const rr = await post('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/waiting/' +
                                 encodeURIComponent(w.id) + '/' + act, '');
-          document.getElementById('meeting-message').textContent =
-            rr.ok ? (w.name + ': ' + act + 'ed') : 'Refused';
+          meetingMessage(rr.ok ? (w.name + ': ' + done) : await refusalText(rr));
           await loadMeetings();
         });
         span.append(b);
@@ -422,41 +430,122 @@ function waitingCell(m) {
   return td;
 }
 
-async function loadMeetings() {
-  const r = await api('/api/v1/meetings');
+function participantsCell(m) {
+  const td = el('td');
+  if (!m.participants.length) td.textContent = '-';
+  const ul = el('ul', undefined, 'participants');
+  for (const p of m.participants) {
+    ul.append(el('li', p.display_name + ' (' + p.role + (p.name_from_idp ? ', from the IdP' : '') +
+                       ')'));
+  }
+  if (m.participants.length) td.append(ul);
+  return td;
+}
+
+function meetingButton(label, action, fn) {
+  const b = el('button', label);
+  b.dataset.action = action;
+  b.addEventListener('click', () => { fn().catch((e) => meetingMessage(e.message)); });
+  return b;
+}
+
+let meetingsSeen = '';
+let joinUrl = '';
+
+// The live list: polled in the background, drawn again only when what the
+// server says changed (a button is never swapped while nothing happened).
+async function loadMeetings(background) {
+  const r = await api('/api/v1/meetings', undefined, background);
   if (!r.ok) return;
-  const j = await r.json();
+  const text = await r.text();
+  if (background && text === meetingsSeen) return;
+  meetingsSeen = text;
+  const j = JSON.parse(text);
+  joinUrl = j.join_url || '';
+  const path = (m, act) => '/api/v1/meetings/' + encodeURIComponent(m.alias) + '/' + act;
   const rows = j.meetings.map((m) => {
     const tr = el('tr');
     tr.dataset.meeting = m.alias;
     const ops = el('td', undefined, 'ops');
     if (me.role === 'operator' || me.role === 'admin') {
-      const b = el('button', 'end meeting');
-      b.dataset.action = 'end';
-      b.addEventListener('click', async () => {
-        if (!window.confirm('End ' + m.alias + '? Its content and keys are destroyed.')) return;
-        const rr = await post('/api/v1/meetings/' + encodeURIComponent(m.alias) + '/end', '');
-        document.getElementById('meeting-message').textContent =
-          rr.ok ? (m.alias + ' ended') : ('Refused: ' + (await rr.json()).error);
-        await loadMeetings();
-      });
-      ops.append(b);
+      if (!m.ended) {
+        ops.append(meetingButton('end meeting', 'end', async () => {
+          if (!window.confirm('End ' + m.alias + '? Its content and keys are destroyed.')) return;
+          const rr = await post(path(m, 'end'), '');
+          if (rr.ok) {
+            const e = await rr.json();
+            meetingMessage(m.alias + ' ended: ' + e.resources_shredded +
+                           ' resource(s) shredded, ' + e.waiting_told +
+                           ' waiting participant(s) told, every token revoked');
+          } else {
+            meetingMessage(await refusalText(rr));
+          }
+          await loadMeetings();
+        }));
+      } else {
+        ops.append(meetingButton('reopen', 'reopen', async () => {
+          const rr = await post(path(m, 'reopen'), '');
+          meetingMessage(rr.ok ? m.alias + ' reopened: it takes joins again'
+                               : await refusalText(rr));
+          await loadMeetings();
+        }));
+      }
+      ops.append(meetingButton('reset PIN lockout', 'pin-reset', async () => {
+        const rr = await post(path(m, 'pin-reset'), '');
+        meetingMessage(rr.ok ? m.alias + ': every source may try PINs again'
+                             : await refusalText(rr));
+      }));
     }
     if (me.role === 'admin') {
-      const b = el('button', 'modify');
-      b.dataset.action = 'modify';
-      b.addEventListener('click', () => openMeetingForm(m));
-      ops.append(b);
+      ops.append(meetingButton('modify', 'modify', async () => openMeetingForm(m)));
     }
-    tr.append(el('td', m.alias), el('td', m.uri),
+    tr.append(el('td', m.alias), el('td', m.ended ? 'ended' : 'open', m.ended ? 'down' : 'up'),
+              el('td', m.uri),
               el('td', (m.host_pin_set ? 'host' : '-') + ' / ' + (m.guest_pin_set ? 'guest' : '-')),
               el('td', m.authentication), el('td', m.idp_group || '-'),
               el('td', m.other_participants),
               el('td', m.content.map((c) => c.name + ' (' + c.size + ' B)').join(', ') || '-'),
-              waitingCell(m), ops);
+              waitingCell(m), participantsCell(m), ops);
     return tr;
   });
   document.querySelector('#meeting-table tbody').replaceChildren(...rows);
+}
+
+// The invitation, shown once: the store keeps only the key's verifier.
+function showInvitation(j, pinsSet) {
+  const box = document.getElementById('invitation');
+  const where = j.join_url || joinUrl || '(the conference service\'s /join page)';
+  const mail = 'You are invited to the meeting "' + j.alias + '".\n\n' +
+               'Join at ' + where + ' with\n' +
+               '  Meeting URI:     ' + j.uri + '\n' +
+               '  Conference key:  ' + j.conference_key + '\n' +
+               (pinsSet ? '\nThe PIN comes separately.\n' : '');
+  const line = (label, value, id) => {
+    const p = el('p');
+    const code = el('code', value);
+    code.id = id;
+    const b = el('button', 'copy');
+    b.type = 'button';
+    b.dataset.copy = id;
+    b.addEventListener('click', () => {
+      navigator.clipboard.writeText(value).then(() => { b.textContent = 'copied'; },
+                                                () => { b.textContent = 'select and copy'; });
+    });
+    p.append(el('strong', label + ' '), code, ' ', b);
+    return p;
+  };
+  const ta = el('textarea', mail);
+  ta.id = 'invitation-mail';
+  ta.readOnly = true;
+  ta.rows = 8;
+  const copyMail = el('button', 'copy the e-mail');
+  copyMail.type = 'button';
+  copyMail.addEventListener('click', () => { navigator.clipboard.writeText(mail).catch(() => {}); });
+  box.replaceChildren(el('h2', 'Invitation for ' + j.alias),
+                      el('p', 'Shown once: gatehouse keeps only a verifier of the key.', 'note'),
+                      line('Meeting URI', j.uri, 'inv-uri'),
+                      line('Conference key', j.conference_key, 'inv-key'), ta, copyMail);
+  box.hidden = false;
 }
 
 async function createMeeting(ev) {
@@ -466,9 +555,14 @@ async function createMeeting(ev) {
                                      guest_pin: get('m-guest'), authentication: get('m-auth'),
                                      idp_group: get('m-group'), other_participants: get('m-other') });
   const r = await post('/api/v1/meetings', body);
-  const j = await r.json();
-  document.getElementById('meeting-message').textContent =
-    r.ok ? ('Created ' + j.alias + ': ' + j.uri) : ('Refused: ' + j.error);
+  if (r.ok) {
+    const j = await r.json();
+    meetingMessage('Created ' + j.alias);
+    showInvitation(j, get('m-host') !== '' || get('m-guest') !== '');
+    for (const id of ['m-host', 'm-guest']) document.getElementById(id).value = '';
+  } else {
+    meetingMessage(await refusalText(r));
+  }
   await loadMeetings();
 }
 
@@ -703,6 +797,7 @@ async function main() {
   }
   setInterval(() => { refresh().catch(() => {}); }, 2000);
   setInterval(() => { watchSession().catch(() => {}); }, 2000);
+  setInterval(() => { loadMeetings(true).catch(() => {}); }, 3000);
   for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, activity, true);
   document.getElementById('idle-stay').addEventListener('click', () => {
     lastPing = 0;
