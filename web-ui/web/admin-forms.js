@@ -314,9 +314,11 @@ function ruleTester(ws) {
 // Renders the form for block kind/name (name null: a new block) into box.
 async function blockForm(box, kind, name, spec, onSaved) {
   let dirs = [];
+  let opened = version; // the version this form shows; its save sends it
   if (name !== null) {
     const r = await api('/api/v1/blocks/' + kind + '/' + encodeURIComponent(name));
     if (!r.ok) { box.replaceChildren(el('p', 'Refused: ' + (await r.json()).error)); return; }
+    opened = versionOf(r);
     dirs = (await r.json()).directives;
   }
   const byKey = {};
@@ -392,9 +394,14 @@ async function blockForm(box, kind, name, spec, onSaved) {
       body.append(nk, newVal.value.trim());
     }
     const url = '/api/v1/blocks/' + kind + (name === null ? '' : '/' + encodeURIComponent(name));
-    const r = await change(url, body);
+    const r = await change(url, body, undefined, opened);
     const j = await r.json();
-    msg.textContent = r.ok ? 'Saved (configuration ' + j.version + ')' : 'Refused: ' + j.error;
+    msg.textContent = r.ok ? 'Saved (configuration ' + j.version + ')'
+      : r.status === 412 ? 'Not saved: someone changed the configuration since this form ' +
+                           'opened (now ' + j.version + '). Close and open it again to see ' +
+                           'their change, then make yours.'
+        : 'Refused: ' + j.error;
+    if (r.ok) opened = j.version;
     await loadConfigVersion();
     if (r.ok) await onSaved(nameIn.value.trim());
   });

@@ -35,8 +35,18 @@ async function post(path, body, extra) {
                      headers: Object.assign({ 'X-CSRF-Token': me.csrf }, extra || {}) });
 }
 
-async function change(path, body, extra) {
-  return post(path, body, Object.assign({ 'If-Match': '"' + version + '"' }, extra || {}));
+// opened: the version an editor was opened with. An editor must send that
+// one, not the page's latest: the page refreshes its version after every
+// action, and a stale editor sending the latest would overwrite a change
+// made meanwhile without the server ever seeing it was stale.
+async function change(path, body, extra, opened) {
+  return post(path, body, Object.assign({ 'If-Match': '"' + (opened || version) + '"' },
+                                        extra || {}));
+}
+
+// The version a GET answered with (every API GET carries it as ETag).
+function versionOf(r) {
+  return (r.headers.get('ETag') || '').replace(/"/g, '') || version;
 }
 
 // Which rule of a set decides a pasted request, as one line of text.
@@ -231,12 +241,53 @@ async function watchSession() {
 }
 
 let editing = null; // null: adding; else the service name
+let editorBase = ''; // the block as it was when the editor opened
+let editorVersion = null; // the configuration version it was read at
 
-function openEditor(name, text) {
+function openEditor(name, text, ver) {
   editing = name;
+  editorBase = text;
+  editorVersion = ver || version;
   document.getElementById('svc-editor-title').textContent = name ? 'Modify ' + name : 'Add a service';
   document.getElementById('svc-text').value = text;
+  document.getElementById('svc-conflict').replaceChildren();
+  document.getElementById('svc-conflict').hidden = true;
   document.getElementById('svc-editor').hidden = false;
+}
+
+// A save refused as stale: the three texts side by side (the base it was
+// opened on, theirs now in the file, yours not saved) and a choice that is
+// the admin's to make, never the page's.
+function showConflict(theirs, theirsVersion) {
+  const mine = document.getElementById('svc-text').value;
+  const box = document.getElementById('svc-conflict');
+  const pane = (title, text, cls) => {
+    const d = el('div', undefined, 'pane ' + cls);
+    d.append(el('h3', title), el('pre', text));
+    return d;
+  };
+  const panes = el('div', undefined, 'three-way');
+  panes.append(pane('Base: when you opened it (' + editorVersion + ')', editorBase, 'base'),
+               pane('Theirs: in the configuration now (' + theirsVersion + ')',
+                    theirs === null ? '(the service is gone)' : theirs, 'theirs'),
+               pane('Yours: not saved', mine, 'yours'));
+  const over = el('button', 'Save mine over theirs');
+  over.type = 'button';
+  over.dataset.action = 'save-over';
+  over.addEventListener('click', () => {
+    editorBase = theirs === null ? '' : theirs;
+    editorVersion = theirsVersion;
+    box.hidden = true;
+    document.getElementById('svc-editor').requestSubmit();
+  });
+  const restart = el('button', 'Start again from theirs');
+  restart.type = 'button';
+  restart.dataset.action = 'take-theirs';
+  restart.addEventListener('click', () => openEditor(editing, theirs === null ? '' : theirs,
+                                                     theirsVersion));
+  box.replaceChildren(el('p', 'Someone changed the configuration since you opened this editor: ' +
+                              'nothing of yours was saved.', 'refused'), panes, over, ' ', restart);
+  box.hidden = false;
 }
 
 async function saveService(ev) {
@@ -244,11 +295,22 @@ async function saveService(ev) {
   const url = editing ? '/api/v1/services/' + encodeURIComponent(editing) + '/block'
                       : '/api/v1/services';
   const r = await change(url, document.getElementById('svc-text').value,
-                         { 'Content-Type': 'text/plain' });
+                         { 'Content-Type': 'text/plain' }, editorVersion);
   const j = await r.json();
   document.getElementById('svc-message').textContent =
     r.ok ? 'Saved (configuration ' + j.version + ')' : 'Refused: ' + j.error;
   if (r.ok) document.getElementById('svc-editor').hidden = true;
+  if (r.status === 412) {
+    let theirs = null;
+    let ver = j.version;
+    if (editing) {
+      const rr = await api('/api/v1/services/' + encodeURIComponent(editing) + '/block');
+      if (rr.ok) { theirs = (await rr.json()).block; ver = versionOf(rr); }
+    } else {
+      theirs = '';
+    }
+    showConflict(theirs, ver);
+  }
   await loadConfigVersion();
   await loadInventory();
 }
@@ -287,7 +349,7 @@ function serviceRow(sv) {
     t.dataset.action = 'edit-text';
     t.addEventListener('click', async () => {
       const rr = await api('/api/v1/services/' + encodeURIComponent(sv.name) + '/block');
-      if (rr.ok) openEditor(sv.name, (await rr.json()).block);
+      if (rr.ok) openEditor(sv.name, (await rr.json()).block, versionOf(rr));
     });
     const d = el('button', 'delete');
     d.dataset.action = 'delete';
