@@ -171,11 +171,31 @@ await session('admin', async (page) => {
 await session('viewer', async (page) => {
   await signIn(page, viewer, viewerPw);
   await page.waitForSelector('tr[data-server]', { timeout: 15000 });
-  result.viewerButtons = await page.$$eval('button[data-action]:not([data-action="diff"]), input.weight',
-                                           (els) => els.length);
+  result.viewerButtons = await page.$$eval(
+    'button[data-action]:not([data-action="diff"]):not([disabled]), input.weight:not([disabled])',
+    (els) => els.length);
+  // What the role may not use is there, disabled, saying why.
+  result.viewerDisabled = await page.$$eval('button[disabled][title], input[disabled][title]',
+    (els) => els.map((e) => (e.dataset.action || e.className) + ': ' + e.title));
+  result.viewerNotes = await page.$$eval('.why-not', (els) => els.map((e) => e.textContent));
+  result.viewerRoleNote = await page.textContent('#role-note');
   result.viewerWho = await page.textContent('#who');
   await shot(page, 'read-only');
 });
+
+if (process.env.GH_OPERATOR) {
+  // An operator: state changes enabled, configuration changes disabled with why.
+  const [opUser, opPw] = process.env.GH_OPERATOR.split(':');
+  await session('operator', async (page) => {
+    await signIn(page, opUser, opPw);
+    await page.waitForSelector('tr[data-server] button[data-action]', { timeout: 15000 });
+    result.operatorEnabled = await page.$$eval(
+      'tr[data-server] button[data-action]:not([disabled])', (els) => els.map((e) => e.dataset.action));
+    result.operatorDisabled = await page.$$eval('button[disabled][title], input[disabled][title]',
+      (els) => els.map((e) => (e.dataset.action || e.className) + ': ' + e.title));
+    await shot(page, 'operator');
+  });
+}
 
 if (process.env.GH_LOCKOUT_USER) {
   await session('lockout', async (page) => {

@@ -336,6 +336,7 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
                         PW["root"], "viewer", PW["viewer"], shots], capture_output=True,
                        timeout=120, cwd=os.path.join(ROOT, "tests/browser"),
                        env=dict(os.environ, GH_IDP_METADATA=md, GH_LOCKOUT_USER="users",
+                                GH_OPERATOR="ops:" + PW["ops"],
                                 GH_CERT_FILES=",".join(pair),
                                 GH_LOCKOUT_PASSWORD=PW["users"]))
     check(r.returncode == 0, "browser run failed: %s %s" % (r.stdout[-2000:], r.stderr[-3000:]))
@@ -356,6 +357,21 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     check(res["injected"] == 0, "markup from a name became elements")
     check(res["viewerButtons"] == 0 and res["viewerWho"] == "viewer (read-only)",
           "read-only view: %r" % res)
+    dis = res["viewerDisabled"]
+    check(any(d.startswith("drain: Operators and admins only: you are read-only") for d in dis)
+          and any(d.startswith("weight: Admins only: you are read-only") for d in dis) and
+          any(d.startswith("modify: Admins only") for d in dis) and
+          any(d.startswith("end: Operators and admins only") for d in dis),
+          "disabled controls with reasons: %r" % dis)
+    check(res["operatorEnabled"] and set(res["operatorEnabled"]) <= {"up", "drain", "maint"} and
+          any(d.startswith("weight: Admins only: you are operator.") for d in
+              res["operatorDisabled"]) and
+          any(d.startswith("edit-text: Admins only: you are operator.") for d in
+              res["operatorDisabled"]), "the operator's view: %r %r" % (
+                  res["operatorEnabled"], res["operatorDisabled"]))
+    check("Admins only: you are read-only." in res["viewerNotes"] and
+          res["viewerRoleNote"].startswith("Read-only"), "notes: %r %r" % (
+              res["viewerNotes"], res["viewerRoleNote"]))
     check(not res["errors"], "console errors or CSP violations: %r" % res["errors"])
     check(len(res["expected"]) == 1 and "401" in res["expected"][0],
           "the refused sign-in: %r" % res["expected"])
@@ -393,7 +409,7 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     check(res["meetingMessage"] == "Saved" and
           ("meeting-modify", "ok") in [(e["action"], e["result"]) for e in a.audit()],
           "meeting modify: %r" % res["meetingMessage"])
-    check(len(res["shots"]) == 12 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
+    check(len(res["shots"]) == 13 and all(os.path.getsize(p) > 1000 for p in res["shots"]),
           "screenshots: %r" % res["shots"])
     out = os.path.join(ROOT, "build", "test-screens")
     os.makedirs(out, exist_ok=True)

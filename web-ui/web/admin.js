@@ -1,12 +1,48 @@
 // The administration page: who is signed in, the version, and live
 // statistics every 2 s from the same JSON the API serves. Everything shown
-// goes in through textContent, never as HTML. Operators see buttons to put
-// a real server up, drain it or take it out (maint); the server decides
-// whether they may, this page only hides what they cannot do.
+// goes in through textContent, never as HTML. Every control is shown; those
+// the signed-in role may not use are disabled and say why (the server
+// decides again on every request, whatever the page shows).
 'use strict';
 
 let me = null;
 let version = null;
+
+// What each role may do, as the server decides it (webui_allowed): the
+// page shows every control and disables, with the reason, those the
+// signed-in role may not use, instead of hiding them without a word.
+const MAY = { operator: ['operator', 'admin'], admin: ['admin'], users: ['admin', 'user-admin'] };
+
+function may(need) { return !!me && MAY[need].includes(me.role); }
+
+function whyNot(need) {
+  const who = need === 'admin' ? 'Admins only' : need === 'users' ? 'User admins and admins only'
+    : 'Operators and admins only';
+  return who + ': you are ' + (me ? me.role : 'signed out') + '.';
+}
+
+// node, disabled with the reason when the role may not use it.
+function gate(node, need) {
+  if (!may(need)) {
+    node.disabled = true;
+    node.title = whyNot(need);
+    node.classList.add('not-allowed');
+  }
+  return node;
+}
+
+// A whole form or box the role may not use: its controls disabled and a
+// note that says why, once.
+function gateBox(box, need) {
+  box.hidden = false;
+  if (may(need)) return false;
+  for (const c of box.querySelectorAll('input, select, textarea, button')) gate(c, need);
+  if (!box.querySelector(':scope > .why-not')) {
+    const p = el('p', whyNot(need), 'why-not');
+    box.prepend(p);
+  }
+  return true;
+}
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -128,16 +164,16 @@ function opsCell(td, svc, srv) {
   td.dataset.key = key;
   const parts = [];
   // A built-in application's internal server is not in the config to operate.
-  if (me && (me.role === 'operator' || me.role === 'admin') && version && !svc.app) {
+  if (me && version && !svc.app) {
     for (const st of ['up', 'drain', 'maint']) {
       if (st === srv.state) continue;
       const b = el('button', st === 'up' ? 'enable' : st === 'maint' ? 'disable' : 'drain');
       b.dataset.action = st;
       b.addEventListener('click', () => serverChange(svc.name, srv.name, 'state', st));
-      parts.push(b);
+      parts.push(gate(b, 'operator'));
     }
   }
-  if (me && me.role === 'admin' && version && !svc.app) {
+  if (me && version && !svc.app) {
     const box = el('input');
     box.type = 'number';
     box.min = '1';
@@ -151,7 +187,7 @@ function opsCell(td, svc, srv) {
       box.dataset.dirty = '';
       serverChange(svc.name, srv.name, 'weight', box.value);
     });
-    parts.push(box, set);
+    parts.push(gate(box, 'admin'), gate(set, 'admin'));
   }
   td.replaceChildren(...parts);
 }
@@ -341,7 +377,7 @@ function serviceRow(sv) {
                            (x.state !== 'up' ? ' ' + x.state : '')).join(', ');
   const chk = sv.check ? sv.check.url + ' every ' + sv.check.interval_ms / 1000 + ' s' : '-';
   const edit = el('td', undefined, 'admin-col');
-  if (me.role === 'admin') {
+  {
     const m = el('button', 'modify');
     m.dataset.action = 'modify';
     m.addEventListener('click', () => openServiceForm(sv.name));
@@ -354,7 +390,7 @@ function serviceRow(sv) {
     const d = el('button', 'delete');
     d.dataset.action = 'delete';
     d.addEventListener('click', () => deleteService(sv.name));
-    edit.append(m, t, d);
+    edit.append(gate(m, 'admin'), gate(t, 'admin'), gate(d, 'admin'));
   }
   tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
             el('td', target), el('td', sv.scheduler),
@@ -434,14 +470,13 @@ async function loadIdps() {
 // modify / delete buttons for a block, for admins (an empty cell otherwise).
 function editCell(kind, name, open, msgId, after) {
   const td = el('td', undefined, 'admin-col');
-  if (me.role !== 'admin') return td;
   const m = el('button', 'modify');
   m.dataset.action = 'modify';
   m.addEventListener('click', () => open(name));
   const d = el('button', 'delete');
   d.dataset.action = 'delete';
   d.addEventListener('click', () => deleteBlock(kind, name, msgId, after));
-  td.append(m, d);
+  td.append(gate(m, 'admin'), gate(d, 'admin'));
   return td;
 }
 
@@ -474,7 +509,7 @@ function waitingCell(m) {
   if (!m.waiting.length) td.textContent = '-';
   for (const w of m.waiting) {
     const span = el('span', w.name + ' ', 'waiter');
-    if (me.role === 'operator' || me.role === 'admin') {
+    {
       for (const [act, done] of [['admit', 'admitted'], ['refuse', 'refused']]) {
         const b = el('button', act);
         b.dataset.action = act;
@@ -484,7 +519,7 @@ function waitingCell(m) {
           meetingMessage(rr.ok ? (w.name + ': ' + done) : await refusalText(rr));
           await loadMeetings();
         });
-        span.append(b);
+        span.append(gate(b, 'operator'));
       }
     }
     td.append(span);
@@ -529,7 +564,7 @@ async function loadMeetings(background) {
     const tr = el('tr');
     tr.dataset.meeting = m.alias;
     const ops = el('td', undefined, 'ops');
-    if (me.role === 'operator' || me.role === 'admin') {
+    {
       if (!m.ended) {
         ops.append(meetingButton('end meeting', 'end', async () => {
           if (!window.confirm('End ' + m.alias + '? Its content and keys are destroyed.')) return;
@@ -557,10 +592,9 @@ async function loadMeetings(background) {
         meetingMessage(rr.ok ? m.alias + ': every source may try PINs again'
                              : await refusalText(rr));
       }));
+      for (const b of ops.children) gate(b, 'operator');
     }
-    if (me.role === 'admin') {
-      ops.append(meetingButton('modify', 'modify', async () => openMeetingForm(m)));
-    }
+    ops.append(gate(meetingButton('modify', 'modify', async () => openMeetingForm(m)), 'admin'));
     tr.append(el('td', m.alias), el('td', m.ended ? 'ended' : 'open', m.ended ? 'down' : 'up'),
               el('td', m.uri),
               el('td', (m.host_pin_set ? 'host' : '-') + ' / ' + (m.guest_pin_set ? 'guest' : '-')),
@@ -688,7 +722,7 @@ async function loadSystem() {
           rr.ok ? (await rr.json()).diff_to_current.join('\n') || '(same as now)' : '';
       });
       ops.append(d);
-      if (me.role === 'admin') {
+      {
         const b = el('button', 'roll back');
         b.dataset.action = 'rollback';
         b.addEventListener('click', async () => {
@@ -700,7 +734,7 @@ async function loadSystem() {
           await loadSystem();
           await loadInventory();
         });
-        ops.append(b);
+        ops.append(gate(b, 'admin'));
       }
       tr.append(el('td', new Date(v.time * 1000).toISOString()), el('td', v.version), ops);
       return tr;
@@ -752,7 +786,7 @@ async function loadSystem() {
       document.querySelector('#session-table tbody').replaceChildren(...rows);
     }
   }
-  if (me.role === 'admin') document.getElementById('backup-box').hidden = false;
+  gateBox(document.getElementById('backup-box'), 'admin');
 }
 
 async function makeBackup(ev) {
@@ -802,8 +836,14 @@ async function main() {
        mins(p.session_lifetime) + ' after sign-in at the latest'),
     el('li', p.lockout_failures + ' wrong passwords in a row lock a user for ' +
        mins(p.lockout_time)));
-  if (me.role !== 'operator' && me.role !== 'admin')
-    for (const th of document.querySelectorAll('.ops')) th.hidden = true;
+  document.getElementById('role-note').textContent = {
+    'read-only': 'Read-only: you can look at everything; the controls that change something are ' +
+                 'shown disabled.',
+    operator: 'Operator: you may put real servers up, drain or take them out and run meetings ' +
+              '(admit, end, reopen); changes to the configuration are for admins.',
+    admin: 'Admin: you may change everything but users (a user admin\'s).',
+    'user-admin': 'User admin: you manage users and sessions; the rest is shown read-only.',
+  }[me.role] || '';
   await loadConfigVersion();
   await refresh();
   await loadInventory();
@@ -812,6 +852,13 @@ async function main() {
   document.getElementById('rule-test').addEventListener('submit', (ev) => {
     testRule(ev).catch(() => {}); });
   await loadRuleSets();
+  for (const id of ['svc-add', 'rules-add', 'idp-add', 'group-add', 'svc-add-text']) {
+    const b = document.getElementById(id);
+    b.hidden = false;
+    gate(b, 'admin');
+  }
+  if (gateBox(document.getElementById('cert-forms'), 'admin'))
+    document.getElementById('cert-forms').hidden = false;
   if (me.role === 'admin') {
     setupCertForms();
     for (const [id, fn] of [['svc-add', () => openServiceForm(null)],
@@ -819,12 +866,10 @@ async function main() {
                             ['idp-add', () => openIdpForm(null)],
                             ['group-add', () => openGroupForm(null)]]) {
       const b = document.getElementById(id);
-      b.hidden = false;
       b.addEventListener('click', () => { fn().catch((e) => {
         document.getElementById('svc-message').textContent = e.message; }); });
     }
     const add = document.getElementById('svc-add-text');
-    add.hidden = false;
     add.addEventListener('click', () => openEditor(null,
       'service new-service {\n    listen 127.0.0.1:9999\n    allowed-hosts localhost\n' +
       '    allowed-dirs /*\n    app status\n}'));
@@ -833,8 +878,6 @@ async function main() {
     });
     document.getElementById('svc-cancel').addEventListener('click', () => {
       document.getElementById('svc-editor').hidden = true; });
-  } else {
-    for (const th of document.querySelectorAll('.admin-col')) th.hidden = true;
   }
   document.getElementById('sec-filter').addEventListener('submit', (ev) => {
     loadLogs(ev).catch(() => {}); });
@@ -847,13 +890,13 @@ async function main() {
     restore(ev).catch((e) => sysMessage(e.message)); });
   document.getElementById('user-form').addEventListener('submit', (ev) => {
     addUser(ev).catch((e) => sysMessage(e.message)); });
+  gateBox(document.getElementById('meeting-create'), 'admin');
+  gateBox(document.getElementById('idp-import'), 'admin');
   if (me.role === 'admin') {
     const mf = document.getElementById('meeting-create');
-    mf.hidden = false;
     mf.addEventListener('submit', (ev) => { createMeeting(ev).catch((e) => {
       document.getElementById('meeting-message').textContent = e.message; }); });
     const f = document.getElementById('idp-import');
-    f.hidden = false;
     f.addEventListener('submit', (ev) => { importIdp(ev).catch((e) => {
       document.getElementById('idp-message').textContent = e.message; }); });
   }
