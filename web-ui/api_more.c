@@ -51,8 +51,22 @@ static enum MHD_Result history_list(struct MHD_Connection *conn)
             secs[10] = '\0';
             t = strtoll(secs, NULL, 10);
             const char *dash = strchr(d, '-');
-            gh_sbuf_printf(&o, "%s{\"id\":\"%s\",\"time\":%lld,\"version\":\"%.16s\"}",
+            char mp[1400], *meta;
+            size_t ml = 0;
+            gh_sbuf_printf(&o, "%s{\"id\":\"%s\",\"time\":%lld,\"version\":\"%.16s\"",
                            first ? "" : ",", d, t, dash ? dash + 1 : "");
+            /* The note written with it: who replaced this version and
+             * what changed (it is our own JSON object, embedded as is). */
+            snprintf(mp, sizeof(mp), "%s/%.*s.meta", webui__history_dir(),
+                     (int)(strlen(d) - 5), d);
+            meta = webui__read_file(mp, &ml);
+            while (meta != NULL && ml > 0 && (meta[ml - 1] == '\n' || meta[ml - 1] == ' '))
+                meta[--ml] = '\0';
+            if (meta != NULL && ml > 2 && meta[0] == '{' && meta[ml - 1] == '}' &&
+                memchr(meta, '\n', ml) == NULL)
+                gh_sbuf_printf(&o, ",\"change\":%s", meta);
+            free(meta);
+            gh_sbuf_printf(&o, "}");
             first = 0;
         }
         free(list[i]);

@@ -33,7 +33,7 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
     const char *im = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Match");
     char ver[17], nv[17], etag[24], err[1024] = "";
     const char *after = ch->after ? ch->after : "";
-    struct gh_sbuf o = {NULL, 0, 0};
+    struct gh_sbuf o = {NULL, 0, 0}, meta = {NULL, 0, 0};
     unsigned status = 422;
     size_t len = 0, nlen;
     char *text, *nt = NULL;
@@ -73,7 +73,22 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
         ret = webui__json(conn, 422, "error", err);
         goto done;
     }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt, nlen, err,
+    {
+        /* Who replaced this version, with what: the history's note. */
+        char changed[512];
+        webui__changed_directives(text, nt, changed, sizeof(changed));
+        webui__version(nt, nlen, nv);
+        gh_sbuf_printf(&meta, "{\"user\":");
+        webui__js(&meta, s->user);
+        gh_sbuf_printf(&meta, ",\"role\":\"%s\",\"action\":", webui_role_name(s->role));
+        webui__js(&meta, ch->action);
+        gh_sbuf_printf(&meta, ",\"object\":");
+        webui__js(&meta, ch->object ? ch->object : "");
+        gh_sbuf_printf(&meta, ",\"changed\":");
+        webui__js(&meta, changed);
+        gh_sbuf_printf(&meta, ",\"new_version\":\"%s\"}\n", nv);
+    }
+    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt, nlen, meta.p, err,
                       sizeof(err)) == -1 ||
         webui__reload(err, sizeof(err)) == -1) {
         if (ch->undo)
@@ -83,7 +98,6 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
         goto done;
     }
     ch->committed = 1;
-    webui__version(nt, nlen, nv);
     webui__audit(conn, s, ch->action, ch->object, ver, ch->after ? ch->after : nv, "ok");
     snprintf(etag, sizeof(etag), "\"%s\"", nv);
     gh_sbuf_printf(&o, "{\"version\":\"%s\"%s%s}\n", nv, ch->extra ? "," : "",
@@ -94,5 +108,6 @@ done:
     webui__unlock();
     free(text);
     free(nt);
+    free(meta.p);
     return ret;
 }

@@ -202,16 +202,28 @@ char *webui__set_server(const char *text, size_t len, const char *svc, const cha
     return o.p;
 }
 
-/* Keeps the newest `keep` files of the history folder. */
+static int is_conf(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+
+    return n > 5 && strcmp(d->d_name + n - 5, ".conf") == 0;
+}
+
+/* Keeps the newest `keep` versions of the history folder, each with its
+ * .meta (who made the change that replaced it, and what). */
 static void prune(const char *dir, int keep)
 {
     struct dirent **list = NULL;
-    int n = scandir(dir, &list, NULL, alphasort), i;
+    int n = scandir(dir, &list, is_conf, alphasort), i;
 
     for (i = 0; i < n; i++) {
-        if (list[i]->d_name[0] != '.' && i < n - keep) {
+        if (i < n - keep) {
             char p[1400];
+            size_t l;
             snprintf(p, sizeof(p), "%s/%s", dir, list[i]->d_name);
+            unlink(p);
+            l = strlen(p);
+            memcpy(p + l - 5, ".meta", 5);
             unlink(p);
         }
         free(list[i]);
@@ -219,8 +231,62 @@ static void prune(const char *dir, int keep)
     free(list);
 }
 
+void webui__changed_directives(const char *a, const char *b, char *out, size_t outlen)
+{
+    size_t la = strlen(a), lb = strlen(b), pre = 0, suf = 0, used = 0;
+    const char *spans[2][2];
+    int k;
+
+    out[0] = '\0';
+    while (pre < la && pre < lb && a[pre] == b[pre])
+        pre++;
+    while (pre > 0 && a[pre - 1] != '\n')
+        pre--;
+    while (suf < la - pre && suf < lb - pre && a[la - 1 - suf] == b[lb - 1 - suf])
+        suf++;
+    while (suf > 0 && la - suf > 0 && a[la - suf - 1] != '\n')
+        suf--;
+    spans[0][0] = a + pre;
+    spans[0][1] = a + la - suf;
+    spans[1][0] = b + pre;
+    spans[1][1] = b + lb - suf;
+    /* The first word of every changed line that is a directive, once each. */
+    for (k = 0; k < 2; k++) {
+        const char *p = spans[k][0], *end = spans[k][1];
+        while (p < end) {
+            const char *q = memchr(p, '\n', (size_t)(end - p)), *w, *we;
+            char word[64];
+            q = q ? q : end;
+            for (w = p; w < q && (*w == ' ' || *w == '\t'); w++)
+                ;
+            for (we = w; we < q && *we != ' ' && *we != '\t' && *we != ';' && *we != '{'; we++)
+                ;
+            if (we > w && *w != '#' && *w != '}' && (size_t)(we - w) < sizeof(word)) {
+                char pat[70];
+                memcpy(word, w, (size_t)(we - w));
+                word[we - w] = '\0';
+                snprintf(pat, sizeof(pat), " %s ", word);
+                if (strstr(out, pat) == NULL && used + strlen(word) + 2 < outlen) {
+                    if (used == 0)
+                        out[used++] = ' ';
+                    used += (size_t)snprintf(out + used, outlen - used, "%s ", word);
+                }
+            }
+            p = q < end ? q + 1 : q;
+        }
+    }
+    /* " a b " -> "a b" */
+    if (used > 0) {
+        memmove(out, out + 1, used);
+        used--;
+        if (used > 0)
+            out[used - 1] = '\0';
+    }
+}
+
 int webui__commit(const char *conf_path, const char *history_dir, const char *old,
-                  size_t oldlen, const char *text, size_t len, char *err, size_t errlen)
+                  size_t oldlen, const char *text, size_t len, const char *meta, char *err,
+                  size_t errlen)
 {
     char ver[17], hist[1400];
     struct stat st;
@@ -241,6 +307,11 @@ int webui__commit(const char *conf_path, const char *history_dir, const char *ol
     if (gh_write_file(hist, old, oldlen, 0600, 1) == -1) {
         snprintf(err, errlen, "history %s: %s", hist, strerror(errno));
         return -1;
+    }
+    if (meta != NULL) {
+        size_t l = strlen(hist);
+        memcpy(hist + l - 5, ".meta", 5);
+        gh_write_file(hist, meta, strlen(meta), 0600, 1); /* a lost note loses no change */
     }
     prune(history_dir, WEBUI_HISTORY_KEEP);
     if (gh_write_file(conf_path, text, len,

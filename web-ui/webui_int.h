@@ -30,9 +30,14 @@ int webui__file_version(const char *path, char out[17]);
  * NULL) and/or weight (> 0), every other byte kept; NULL with err. */
 char *webui__set_server(const char *text, size_t len, const char *svc, const char *server,
                         const char *state, long long weight, char *err, size_t errlen);
-/* Copies old into the history, then writes text atomically in place. */
+/* Copies old into the history (with meta, a JSON note of who changed it
+ * and what, beside it when not NULL), then writes text atomically in place. */
 int webui__commit(const char *conf_path, const char *history_dir, const char *old,
-                  size_t oldlen, const char *text, size_t len, char *err, size_t errlen);
+                  size_t oldlen, const char *text, size_t len, const char *meta, char *err,
+                  size_t errlen);
+/* The directives (first words) of the lines that differ between a and b,
+ * space-separated, each once. */
+void webui__changed_directives(const char *a, const char *b, char *out, size_t outlen);
 
 /* apply.c: one configuration change. transform returns the whole new text
  * (malloc'd) or NULL with *status (404, 409 or 422; 422 is preset) and err;

@@ -88,10 +88,24 @@ await session('admin', async (page) => {
                              null, { timeout: 15000 });
   result.svcMessage = await page.textContent('#svc-message');
   await shot(page, 'services-edited');
-  // Roll the service edit back from the history, confirming the dialog.
-  page.once('dialog', (d) => d.accept());
+  // The history says who changed what; rolling back shows what it will
+  // change, and only the confirmation does it.
   await page.waitForSelector('#hist-table button[data-action="rollback"]', { timeout: 15000 });
+  result.history = await page.$eval('#hist-table tbody tr:first-child', (tr) => ({
+    who: tr.querySelector('.who').textContent, label: tr.querySelector('.label').textContent,
+    changed: tr.querySelector('.changed').textContent,
+    versions: tr.querySelector('.versions').textContent }));
+  await page.click('#hist-table tr:first-child button[data-action="diff"]');
+  await page.waitForSelector('#hist-diff-box pre', { timeout: 15000 });
+  result.diffTitle = await page.textContent('#hist-diff-box .diff-title');
+  result.diff = await page.textContent('#hist-diff-box pre');
   await page.click('#hist-table tr:first-child button[data-action="rollback"]');
+  await page.waitForSelector('#hist-diff-box button[data-action="confirm-rollback"]', { timeout: 15000 });
+  result.rollbackPreviewTitle = await page.textContent('#hist-diff-box .diff-title');
+  result.rollbackPreview = await page.textContent('#hist-diff-box pre');
+  result.configBeforeConfirm = await page.evaluate(async () =>
+    (await (await fetch('/api/v1/config')).json()).text);
+  await page.click('#hist-diff-box button[data-action="confirm-rollback"]');
   await page.waitForFunction(() => document.getElementById('sys-message').textContent.startsWith('Rolled back'),
                              null, { timeout: 15000 });
   result.rollback = await page.textContent('#sys-message');

@@ -19,6 +19,12 @@ PW = {"root": "admin password 1", "ops": "operator password 1", "viewer": "viewe
 ROLES = {"root": "admin", "ops": "operator", "viewer": "read-only", "users": "user-admin"}
 
 
+def history_versions(env):
+    """The configuration versions kept in the history (each has a .meta note)."""
+    return sorted(f for f in os.listdir(env.path("gatehouse-state/admin/history"))
+                  if f.endswith(".conf"))
+
+
 def status_of(env, url):
     """The status of a GET, or 0 while nothing listens there yet."""
     try:
@@ -216,7 +222,7 @@ def admin_roles_csrf_etag_and_write_back(env):
     wait_until(lambda: '"name":"web1","address"' in viewer.request(a.url + "/api/v1/stats")[2]
                .decode() and '"state":"drain"' in viewer.request(a.url + "/api/v1/stats")[2]
                .decode(), timeout=5, what="drain visible in stats")
-    hist = os.listdir(env.path("gatehouse-state/admin/history"))
+    hist = history_versions(env)
     check(len(hist) == 1 and v in hist[0], "history: %r" % hist)
     # Two editors: the second one's version is stale now.
     st, j = a.set_state(ops, "web2", "maint", v, csrf=me["csrf"])
@@ -379,6 +385,19 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     check("no-admin" in res["ruleResult"] and "deny" in res["ruleResult"],
           "rule tester: %r" % res["ruleResult"])
     check(res["svcMessage"].startswith("Saved"), "service editor: %r" % res["svcMessage"])
+    hist = res["history"]
+    check(hist["who"] == "root (admin)" and hist["label"] == "service-change public" and
+          hist["changed"] == "allowed-dirs" and " \u2192 " in hist["versions"],
+          "history row: %r" % hist)
+    check("to the running configuration (now, lines marked +)" in res["diffTitle"] and
+          "- allowed-dirs /*" in res["diff"].replace("    ", "") and
+          "+ allowed-dirs /whoami /*" in res["diff"].replace("    ", ""),
+          "labelled diff: %r %r" % (res["diffTitle"], res["diff"]))
+    check(res["rollbackPreviewTitle"].startswith("Rolling back to version") and
+          "- allowed-dirs /whoami /*" in res["rollbackPreview"].replace("    ", "") and
+          "+ allowed-dirs /*" in res["rollbackPreview"].replace("    ", "") and
+          "allowed-dirs /whoami /*" in res["configBeforeConfirm"],
+          "rollback preview before it acts: %r" % res["rollbackPreview"])
     check(res["rollback"].startswith("Rolled back") and
           "allowed-dirs /whoami /*" not in open(a.conf).read(),
           "rollback of the edit from the page: %r" % res["rollback"])
@@ -437,6 +456,10 @@ def admin_history_diff_rollback_logs_and_users(env):
     st, h, body = root.request(a.url + "/api/v1/config/history")
     hist = json.loads(body)["versions"]
     check(st == 200 and len(hist) == 1 and hist[0]["version"] == v0, "history: %r" % hist)
+    ch = hist[0]["change"]
+    check(ch["user"] == "root" and ch["role"] == "admin" and ch["action"] == "server-state" and
+          ch["object"] == "server public/web2" and ch["changed"] == "server" and
+          ch["new_version"] == a.version(root), "who and what: %r" % ch)
     st, h, body = root.request(a.url + "/api/v1/config/history/" + hist[0]["id"])
     d = json.loads(body)
     check(d["text"] == original, "history text differs from the original file")
@@ -696,7 +719,7 @@ def admin_transaction_commits_several_changes_at_once(env):
     check(re.search(r"server web1 127\.0\.0\.1:\d+ state drain", after) and
           re.search(r"server web2 127\.0\.0\.1:\d+ weight 4", after) and "service extra" in after,
           "not all three changes: %s" % after)
-    hist = os.listdir(env.path("gatehouse-state/admin/history"))
+    hist = history_versions(env)
     check(len(hist) == 1, "one commit, one history entry: %r" % hist)
     wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" % port)
                == 200, timeout=5, what="the added service")
@@ -1579,14 +1602,14 @@ def admin_transaction_stages_block_edits_together(env):
                                data={"op": "block-set", "kind": "ca", "name": "x", "fields": ""})
     check(st == 422, "a block kind the API does not edit: %d" % st)
     hdir = env.path("gatehouse-state/admin/history")
-    hist = len(os.listdir(hdir)) if os.path.isdir(hdir) else 0
+    hist = len([f for f in os.listdir(hdir) if f.endswith(".conf")]) if os.path.isdir(hdir) else 0
     st, h, body = root.request(a.url + "/api/v1/transactions/%s/commit" % tx, data=b"",
                                headers=dict(h0, **{"If-Match": '"%s"' % a.version(root)}))
     check(st == 200, "commit: %d %r" % (st, body))
     conf = open(a.conf).read()
     check("rules edge {" in conf and "    rule-set edge\n" in conf and
           "    idle-timeout 77s\n" in conf, "after commit:\n%s" % conf)
-    check(len(os.listdir(hdir)) == hist + 1,
+    check(len([f for f in os.listdir(hdir) if f.endswith(".conf")]) == hist + 1,
           "one history entry for the transaction")
     wait_until(lambda: status_of(env, "https://localhost:%d/whoami" % a.pub) == 403,
                timeout=5, what="the rule in force")

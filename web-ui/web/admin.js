@@ -713,30 +713,51 @@ async function loadSystem() {
     const rows = (await r.json()).versions.map((v) => {
       const tr = el('tr');
       tr.dataset.history = v.id;
+      const c = v.change || {};
       const ops = el('td');
       const d = el('button', 'diff');
       d.dataset.action = 'diff';
       d.addEventListener('click', async () => {
         const rr = await api('/api/v1/config/history/' + encodeURIComponent(v.id));
-        document.getElementById('hist-diff').textContent =
-          rr.ok ? (await rr.json()).diff_to_current.join('\n') || '(same as now)' : '';
+        if (!rr.ok) return;
+        const lines = (await rr.json()).diff_to_current;
+        showDiff('From version ' + v.version + ' (old, lines marked -) to the running ' +
+                 'configuration (now, lines marked +)', lines.join('\n') || '(same as now)');
       });
       ops.append(d);
       {
         const b = el('button', 'roll back');
         b.dataset.action = 'rollback';
         b.addEventListener('click', async () => {
-          if (!window.confirm('Roll the configuration back to ' + v.version + '?')) return;
-          const rr = await change('/api/v1/config/rollback', new URLSearchParams({ id: v.id }));
-          const j = await rr.json();
-          sysMessage(rr.ok ? 'Rolled back (configuration ' + j.version + ')' : 'Refused: ' + j.error);
-          await loadConfigVersion();
-          await loadSystem();
-          await loadInventory();
+          // What it will change, before it does: now (-) back to that version (+).
+          const rr = await api('/api/v1/config/history/' + encodeURIComponent(v.id));
+          if (!rr.ok) return;
+          const lines = (await rr.json()).diff_to_current.map(
+            (l) => (l.startsWith('- ') ? '+ ' : l.startsWith('+ ') ? '- ' : '') + l.slice(2));
+          const minus = lines.filter((l) => l.startsWith('- '));
+          const plus = lines.filter((l) => l.startsWith('+ '));
+          showDiff('Rolling back to version ' + v.version + ' would change the running ' +
+                   'configuration (now, -) into (that version, +):',
+                   [...minus, ...plus].join('\n') || '(nothing: it is the same as now)',
+                   async () => {
+                     const rb = await change('/api/v1/config/rollback',
+                                             new URLSearchParams({ id: v.id }));
+                     const j = await rb.json();
+                     sysMessage(rb.ok ? 'Rolled back (configuration ' + j.version + ')'
+                                      : 'Refused: ' + j.error);
+                     await loadConfigVersion();
+                     await loadSystem();
+                     await loadInventory();
+                   });
         });
         ops.append(gate(b, 'admin'));
       }
-      tr.append(el('td', new Date(v.time * 1000).toISOString()), el('td', v.version), ops);
+      tr.append(el('td', new Date(v.time * 1000).toISOString()),
+                el('td', c.user ? c.user + ' (' + c.role + ')' : '-', 'who'),
+                el('td', c.action ? c.action + (c.object ? ' ' + c.object : '') : '-', 'label'),
+                el('td', c.changed || '-', 'changed'),
+                el('td', v.version + (c.new_version ? ' \u2192 ' + c.new_version : ''), 'versions'),
+                ops);
       return tr;
     });
     document.querySelector('#hist-table tbody').replaceChildren(...rows);
@@ -787,6 +808,21 @@ async function loadSystem() {
     }
   }
   gateBox(document.getElementById('backup-box'), 'admin');
+}
+
+// A diff with its direction in words; with confirm, a button that does it.
+function showDiff(title, text, confirm) {
+  const box = document.getElementById('hist-diff-box');
+  const parts = [el('p', title, 'diff-title'), el('pre', text)];
+  if (confirm) {
+    const go = el('button', 'Roll back now');
+    go.dataset.action = 'confirm-rollback';
+    go.addEventListener('click', () => { box.replaceChildren(); confirm().catch((e) => sysMessage(e.message)); });
+    const no = el('button', 'Cancel');
+    no.addEventListener('click', () => box.replaceChildren());
+    parts.push(go, ' ', no);
+  }
+  box.replaceChildren(...parts);
 }
 
 async function makeBackup(ev) {

@@ -134,3 +134,32 @@ TEST(webui_block_add_delete_and_listing)
               "listing");
     free(o.p);
 }
+
+/* The history's "what changed": the directives of the lines that differ. */
+TEST(webui_changed_directives)
+{
+    static const struct {
+        const char *a, *b, *want;
+    } diffs[] = {
+        {"service s {\n    listen 1\n    idle-timeout 5s\n}\n",
+         "service s {\n    listen 1\n    idle-timeout 9s\n}\n", "idle-timeout"},
+        {"service s {\n    server a 1 weight 1\n    server b 2\n}\n",
+         "service s {\n    server a 1 weight 7 state drain\n    server b 2\n}\n", "server"},
+        {"a 1\nb 2\nc 3\n", "a 1\nb 5\nc 4\n", "b c"},
+        {"x 1\n", "x 1\n", ""},
+        {"x 1\n", "x 1\n# a comment\n", ""},
+        {"x 1\n", "x 1\nservice new {\n    listen 2\n}\n", "service listen"},
+        {"a 1\n", "", "a"},
+        {"", "z 1\n", "z"},
+    };
+    char out[128];
+    size_t i;
+
+    for (i = 0; i < GH_ARRAY_LEN(diffs); i++) {
+        webui__changed_directives(diffs[i].a, diffs[i].b, out, sizeof(out));
+        CHECK_STR(out, diffs[i].want, diffs[i].b);
+    }
+    /* A tiny buffer truncates to whole words, never overflows. */
+    webui__changed_directives("a 1\n", "bbbbbbbbbbbb 1\ncc 2\n", out, 8);
+    CHECK(strlen(out) < 8);
+}
