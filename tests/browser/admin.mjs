@@ -4,7 +4,7 @@
 // CSP violations, and saves a PNG of every page.
 // usage: node admin.mjs URL USER PASSWORD VIEWER VIEWER_PASSWORD OUTDIR
 import path from 'node:path';
-import { withChromium } from './chromium.mjs';
+import { go, withChromium } from './chromium.mjs';
 
 const [url, user, pw, viewer, viewerPw, out] = process.argv.slice(2);
 const result = { errors: [], csp: [], shots: [] };
@@ -41,6 +41,25 @@ await session('admin', async (page) => {
   // The refused sign-in is a 401 on purpose; Chrome logs that as an error.
   result.expected = result.errors.splice(0);
   await signIn(page, user, pw);
+  await page.waitForSelector('#home:not([hidden])', { timeout: 15000 });
+  result.home = await page.evaluate(() => [...document.querySelectorAll('main > section')]
+    .filter((s) => !s.hidden).map((s) => s.id));
+  // Every page by its URL, and back/forward between them.
+  result.pages = {};
+  for (const id of ['home', 'services', 'statistics', 'rules', 'certificates', 'idps', 'meetings',
+                    'logs', 'system']) {
+    await page.goto(url + '/#' + id);
+    await page.waitForSelector('section#' + id + ':not([hidden])', { timeout: 15000 });
+    result.pages[id] = await page.evaluate(() => [document.body.dataset.page,
+      [...document.querySelectorAll('main > section')].filter((s) => !s.hidden).length,
+      document.querySelector('#pages a[aria-current="page"]')?.getAttribute('href')]);
+  }
+  await page.goBack();
+  await page.waitForFunction(() => document.body.dataset.page === 'logs', null, { timeout: 15000 });
+  await page.goForward();
+  await page.waitForFunction(() => document.body.dataset.page === 'system', null, { timeout: 15000 });
+  result.backForward = true;
+  await go(page, 'statistics');
   try {
     await page.waitForSelector('tr[data-server] button[data-action="drain"]', { timeout: 15000 });
   } catch (e) {
@@ -72,12 +91,14 @@ await session('admin', async (page) => {
   result.injected = await page.evaluate(() => document.querySelectorAll('img, script:not([src])').length);
   await shot(page, 'after-changes');
   // The rule tester and the service editor.
+  await go(page, 'rules');
   await page.fill('#rt-set', 'guard');
   await page.fill('#rt-req', 'GET /admin/secret HTTP/1.1\nHost: localhost\n');
   await page.click('#rt-go');
   await page.waitForFunction(() => document.getElementById('rt-result').textContent.length > 0,
                              null, { timeout: 15000 });
   result.ruleResult = await page.textContent('#rt-result');
+  await go(page, 'services');
   await page.click('tr[data-service="public"] button[data-action="edit-text"]');
   await page.waitForFunction(() => document.getElementById('svc-text').value.startsWith('service public'),
                              null, { timeout: 15000 });
@@ -90,6 +111,7 @@ await session('admin', async (page) => {
   await shot(page, 'services-edited');
   // The history says who changed what; rolling back shows what it will
   // change, and only the confirmation does it.
+  await go(page, 'system');
   await page.waitForSelector('#hist-table button[data-action="rollback"]', { timeout: 15000 });
   result.history = await page.$eval('#hist-table tbody tr:first-child', (tr) => ({
     who: tr.querySelector('.who').textContent, label: tr.querySelector('.label').textContent,
@@ -111,6 +133,7 @@ await session('admin', async (page) => {
   result.rollback = await page.textContent('#sys-message');
   await shot(page, 'system');
   // The service in sections: change a timeout and the second server's weight.
+  await go(page, 'services');
   await page.click('tr[data-service="public"] button[data-action="modify"]');
   await page.waitForSelector('#svc-form form.block-form fieldset[data-section="Real servers"]',
                              { timeout: 15000 });
@@ -133,6 +156,7 @@ await session('admin', async (page) => {
   result.formMessage = await page.textContent('#svc-form .form-message');
   await shot(page, 'service-form');
   // A meeting created, then its Host PIN changed.
+  await go(page, 'meetings');
   await page.fill('#m-alias', 'browser-room');
   await page.fill('#m-host', '1234');
   await page.click('#m-create');
@@ -146,6 +170,7 @@ await session('admin', async (page) => {
   result.meetingMessage = await page.textContent('#meeting-form .form-message');
   await shot(page, 'meetings');
   if (process.env.GH_CERT_FILES) {
+    await go(page, 'certificates');
     await page.fill('#ci-name', 'from-browser');
     await page.setInputFiles('#ci-files', process.env.GH_CERT_FILES.split(','));
     await page.click('#ci-go');
@@ -156,6 +181,7 @@ await session('admin', async (page) => {
     await shot(page, 'certificates');
   }
   if (process.env.GH_IDP_METADATA) {
+    await go(page, 'idps');
     await page.fill('#idp-name', 'Browser IdP');
     await page.fill('#idp-spcert', 'sp');
     await page.fill('#idp-spentity', 'https://localhost/saml-browser');
@@ -184,6 +210,7 @@ await session('admin', async (page) => {
 
 await session('viewer', async (page) => {
   await signIn(page, viewer, viewerPw);
+  await go(page, 'statistics');
   await page.waitForSelector('tr[data-server]', { timeout: 15000 });
   result.viewerButtons = await page.$$eval(
     'button[data-action]:not([data-action="diff"]):not([disabled]), input.weight:not([disabled])',
@@ -202,6 +229,7 @@ if (process.env.GH_OPERATOR) {
   const [opUser, opPw] = process.env.GH_OPERATOR.split(':');
   await session('operator', async (page) => {
     await signIn(page, opUser, opPw);
+    await go(page, 'statistics');
     await page.waitForSelector('tr[data-server] button[data-action]', { timeout: 15000 });
     result.operatorEnabled = await page.$$eval(
       'tr[data-server] button[data-action]:not([disabled])', (els) => els.map((e) => e.dataset.action));

@@ -4,7 +4,7 @@
 // page must warn, then be signed out at the idle limit, polling or not).
 // usage: node admin_live.mjs URL ADMIN PASSWORD VIEWER PASSWORD OUTDIR
 import path from 'node:path';
-import { withChromium } from './chromium.mjs';
+import { go, withChromium } from './chromium.mjs';
 
 const [url, admin, adminPw, viewer, viewerPw, out] = process.argv.slice(2);
 const result = { errors: [] };
@@ -19,6 +19,7 @@ async function signIn(page, u, p) {
 async function typing(page) {
   page.on('pageerror', (e) => result.errors.push('admin: ' + String(e)));
   await signIn(page, admin, adminPw);
+  await go(page, 'statistics');
   const box = 'tr[data-server="public/web1"] input.weight';
   await page.waitForSelector(box, { timeout: 15000 });
   // Mark the nodes: a re-render would put new ones in their place.
@@ -33,7 +34,7 @@ async function typing(page) {
                              { timeout: 20000 });
   // Still focused, then not: a blur must not give the value back either.
   result.whileFocused = await page.$eval(box, (e) => [e.value, e.__mark, document.activeElement === e]);
-  await page.click('h1');
+  await page.click('#statistics h1');
   const mid = Number(await page.evaluate(() => document.body.dataset.refreshes));
   await page.waitForFunction((n) => Number(document.body.dataset.refreshes) >= n + 2, mid,
                              { timeout: 20000 });
@@ -46,6 +47,7 @@ async function typing(page) {
 async function idle(page) {
   page.on('pageerror', (e) => result.errors.push('viewer: ' + String(e)));
   await signIn(page, viewer, viewerPw);
+  await go(page, 'statistics');
   const t0 = Date.now();
   await page.waitForSelector('#stats tbody tr', { timeout: 15000 });
   await page.waitForSelector('#idle-warning:not([hidden])', { timeout: 75000 });

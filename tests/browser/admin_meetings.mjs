@@ -7,7 +7,7 @@
 // usage: node admin_meetings.mjs URL USER PASSWORD OUTDIR
 import fs from 'node:fs';
 import path from 'node:path';
-import { withChromium } from './chromium.mjs';
+import { go, withChromium } from './chromium.mjs';
 
 const [url, user, pw, out] = process.argv.slice(2);
 const result = { errors: [] };
@@ -19,6 +19,7 @@ await withChromium(async (page) => {
   await page.fill('#user', user);
   await page.fill('#password', pw);
   await Promise.all([page.waitForLoadState('load'), page.click('#signin')]);
+  await go(page, 'meetings');
   await page.waitForSelector('#meeting-create:not([hidden])', { timeout: 15000 });
   await page.fill('#m-alias', 'townhall');
   await page.fill('#m-host', '2468');

@@ -4,7 +4,7 @@
 // shown (base, theirs, yours), and nothing of B's change lost.
 // usage: node admin_twotabs.mjs URL USER PASSWORD OUTDIR
 import path from 'node:path';
-import { withChromium } from './chromium.mjs';
+import { go, withChromium } from './chromium.mjs';
 
 const [url, user, pw, out] = process.argv.slice(2);
 const result = { errors: [] };
@@ -17,13 +17,14 @@ await withChromium(async (a) => {
   await Promise.all([a.waitForLoadState('load'), a.click('#signin')]);
   const b = await a.context().newPage();
   b.on('pageerror', (e) => result.errors.push('B: ' + String(e)));
+  await go(a, 'services');
   const editText = 'tr[data-service="public"] button[data-action="edit-text"]';
   await a.waitForSelector(editText, { timeout: 15000 });
   await a.click(editText);
   await a.waitForSelector('#svc-editor:not([hidden])');
   const base = await a.inputValue('#svc-text');
   // Tab B, same session: drain web1.
-  await b.goto(url + '/');
+  await b.goto(url + '/#statistics');
   const drain = 'tr[data-server="public/web1"] button[data-action="drain"]';
   await b.waitForSelector(drain, { timeout: 15000 });
   await b.click(drain);
@@ -55,6 +56,7 @@ await withChromium(async (a) => {
   await a.click('tr[data-service="public"] button[data-action="modify"]');
   await a.waitForSelector('#svc-form input[name="idle-timeout"]', { timeout: 15000 });
   await b.reload();
+  await go(b, 'statistics');
   await b.waitForSelector('tr[data-server="public/web2"] button[data-action="drain"]',
                           { timeout: 15000 });
   await b.click('tr[data-server="public/web2"] button[data-action="drain"]');

@@ -22,3 +22,9 @@ export async function withChromium(fn) {
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }
+
+// The admin page shows one page at a time (/#id): go to one and wait for it.
+export async function go(page, id) {
+  await page.evaluate((h) => { window.location.hash = h; }, '#' + id);
+  await page.waitForSelector('section#' + id + ':not([hidden])', { timeout: 15000 });
+}

@@ -385,6 +385,11 @@ def admin_browser_signin_drain_weight_readonly_and_escaping(env):
     check("no-admin" in res["ruleResult"] and "deny" in res["ruleResult"],
           "rule tester: %r" % res["ruleResult"])
     check(res["svcMessage"].startswith("Saved"), "service editor: %r" % res["svcMessage"])
+    check(res["home"] == ["home"], "the first page: %r" % res["home"])
+    for pid, (shown, visible, current) in res["pages"].items():
+        check(shown == pid and visible == 1 and current == "#" + pid,
+              "page %s by its URL: %r" % (pid, (shown, visible, current)))
+    check(len(res["pages"]) == 9 and res["backForward"], "pages: %r" % res["pages"])
     hist = res["history"]
     check(hist["who"] == "root (admin)" and hist["label"] == "service-change public" and
           hist["changed"] == "allowed-dirs" and " \u2192 " in hist["versions"],

@@ -947,6 +947,24 @@ async function main() {
   });
 }
 
+// One page at a time, each its own URL (/#services, /#meetings, ...): the
+// address bar, bookmarks and back/forward work; an unknown one is Home.
+function showPage() {
+  const id = (window.location.hash || '#home').slice(1);
+  const pages = [...document.querySelectorAll('main > section')];
+  const page = pages.find((p) => p.id === id) ? id : 'home';
+  for (const p of pages) p.hidden = p.id !== page;
+  for (const a of document.querySelectorAll('#pages a')) {
+    if (a.getAttribute('href') === '#' + page) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  document.title = 'gatehouse — ' + document.querySelector('#' + page + ' h1').textContent;
+  document.body.dataset.page = page;
+}
+
+window.addEventListener('hashchange', showPage);
+showPage();
+
 // After admin-forms.js too (deferred scripts run before DOMContentLoaded).
 document.addEventListener('DOMContentLoaded', () => {
   main().catch((e) => { document.getElementById('message').textContent = e.message; });
