@@ -251,7 +251,16 @@ static enum MHD_Result logs(struct MHD_Connection *conn, const struct webui_sess
         needles[1] = nh;
     }
     if ((q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "ip")) && *q) {
-        snprintf(ni, sizeof(ni), "\"client\":\"%.60s\"", q);
+        /* Entries carry ip:port ([v6]:port): an address alone matches every
+         * port of it; ip:port (or [v6]:port) matches that one. */
+        int v6 = strchr(q, ':') != NULL && strchr(q, '.') == NULL && q[0] != '[';
+        int exact = q[0] == '[' || (strchr(q, ':') != NULL && strchr(q, '.') != NULL);
+        if (strchr(q, '"') != NULL || strchr(q, '\\') != NULL)
+            return webui__json(conn, 422, "error", "ip: an address, or address:port");
+        if (exact)
+            snprintf(ni, sizeof(ni), "\"client\":\"%.60s\"", q);
+        else
+            snprintf(ni, sizeof(ni), "\"client\":\"%s%.60s%s:", v6 ? "[" : "", q, v6 ? "]" : "");
         needles[2] = ni;
     }
     return tail_json(conn, webui__security_log_path(), limit, needles, 3);

@@ -497,6 +497,17 @@ def admin_history_diff_rollback_logs_and_users(env):
           "security log: %r" % entries)
     st, h, body = root.request(a.url + "/api/v1/logs/security?reason=no-such-reason")
     check(json.loads(body)["entries"] == [], "filter by reason")
+    # By client address: entries carry ip:port; the address alone finds them.
+    st, h, body = root.request(a.url + "/api/v1/logs/security?ip=127.0.0.1&host=intranet.corp")
+    by_ip = json.loads(body)["entries"]
+    check(st == 200 and by_ip and by_ip[0]["client"].startswith("127.0.0.1:"),
+          "filter by address: %r" % by_ip)
+    st, h, body = root.request(a.url + "/api/v1/logs/security?ip=" + by_ip[0]["client"])
+    check(json.loads(body)["entries"] and all(e["client"] == by_ip[0]["client"]
+                                              for e in json.loads(body)["entries"]),
+          "filter by address and port")
+    st, h, body = root.request(a.url + "/api/v1/logs/security?ip=127.0.0.2")
+    check(json.loads(body)["entries"] == [], "another address matched")
     st, h, body = root.request(a.url + "/api/v1/logs/audit?limit=3")
     acts = [e["action"] for e in json.loads(body)["entries"]]
     check(st == 200 and acts[0] == "rollback", "audit log, newest first: %r" % acts)
