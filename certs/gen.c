@@ -8,6 +8,7 @@
 
 #include "certs_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -198,6 +199,34 @@ static int refuse_existing(const char *a, const char *b, char *err, size_t errle
     return 0;
 }
 
+/* Every item of a SAN list names its kind: a plain name is the most
+ * common mistake, and OpenSSL's own refusal does not say so. */
+static int san_list_ok(const char *sans, char *err, size_t errlen)
+{
+    const char *p = sans;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        const char *q = p;
+        while (q < p + n && *q == ' ')
+            q++;
+        if (!((strncmp(q, "DNS:", 4) == 0 && (size_t)(p + n - q) > 4) ||
+              (strncmp(q, "IP:", 3) == 0 && (size_t)(p + n - q) > 3))) {
+            char item[256], b[16];
+            snprintf(item, sizeof(item), "%.*s", (int)(p + n - q), q);
+            snprintf(err, errlen, "SAN '%s': say what it is, %s:%s (a list is items such as "
+                     "DNS:meet.example.com,IP:192.0.2.10)", item,
+                     inet_pton(AF_INET, item, b) == 1 || inet_pton(AF_INET6, item, b) == 1
+                         ? "IP" : "DNS", item);
+            return -1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 static int check_req(const struct certs_req *r, char *err, size_t errlen)
 {
     if (r->cn == NULL || r->cn[0] == '\0') {
@@ -212,6 +241,8 @@ static int check_req(const struct certs_req *r, char *err, size_t errlen)
         snprintf(err, errlen, "validity must be 1 to 3650 days");
         return -1;
     }
+    if (r->sans != NULL && san_list_ok(r->sans, err, errlen) == -1)
+        return -1;
     return 0;
 }
 

@@ -219,6 +219,13 @@ def certs_commands_generate_and_list(env):
     check(r.returncode == 1 and "exists; not overwriting" in r.stderr, "no overwrite")
     r = run("server", "--ca", "myca", "--out", "bad", "--cn", "x", "--rsa", "1024")
     check(r.returncode == 1 and "2048, 3072 or 4096" in r.stderr, "weak RSA refused")
+    # A SAN list of plain names says which kind each needs.
+    for sans, want in (("meet.example.com", "DNS:meet.example.com"),
+                       ("DNS:a.example.com,192.0.2.10", "IP:192.0.2.10"),
+                       ("DNS:", "DNS:DNS:")):
+        r = run("csr", "--out", "plain", "--cn", "x", "--san", sans)
+        check(r.returncode == 1 and ("say what it is, " + want) in r.stderr and
+              not os.path.exists(env.path("plain.key")), "SAN %r: %s" % (sans, r.stderr))
     v = subprocess.run(["openssl", "verify", "-CAfile", env.path("myca.pem"), env.path("web.pem"),
                         env.path("web-rsa.pem")], capture_output=True, text=True)
     check(v.returncode == 0, "signed by the CA: %s" % v.stdout)
