@@ -16,21 +16,23 @@ else
     ok banned-functions
 fi
 
-# module -> modules it may include
+# module -> modules it may include: the table in README.md ("| module | may
+# include |"), so the rule the README states is the rule enforced.
+rules=$(awk '/^\| module \| may include \|/ { on = 1; next }
+             on && /^\|---/ { next }
+             on && /^\| / { gsub(/[|,]/, " "); print; next }
+             on { exit }' README.md)
 allowed() {
-    case $1 in
-    common) echo "common" ;;
-    certs) echo "common certs" ;;
-    rules) echo "common rules" ;;
-    proxy) echo "common certs rules proxy" ;;
-    saml) echo "common certs saml" ;;
-    slides) echo "common slides" ;;
-    client) echo "common slides client" ;;
-    apps) echo "common saml slides web-ui apps" ;;
-    web-ui) echo "common certs rules saml slides web-ui" ;;
-    main) echo "common certs rules proxy apps web-ui main saml slides client" ;;
-    esac
+    echo "$rules" | awk -v m="$1" '$1 == m { $1 = ""; print m $0 }'
 }
+tabled=1
+for d in $(printf '%s\n' $src | cut -d/ -f1 | sort -u); do
+    if [ -z "$(allowed "$d")" ]; then
+        echo "module $d has no row in README.md's dependency table"
+        tabled=0
+    fi
+done
+[ -n "$rules" ] && [ $tabled = 1 ] && ok module-table || bad module-table
 deps_ok=1
 for f in $src; do
     mod=${f%%/*}
