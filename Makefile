@@ -45,7 +45,7 @@ WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
         web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c web-ui/json.c \
-        web-ui/api_blocks.c
+        web-ui/api_blocks.c web-ui/graphs.c
 CLIENT = client/http.c client/manifest.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c apps/api_tokens.c
 MAIN = main/main.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \

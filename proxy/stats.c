@@ -433,9 +433,10 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
                  proxy__tls_fail_name((enum proxy_tls_fail)c), atomic_load(&v->tls_failed[c]));
         gh_sbuf_printf(o, "},\"tls_handshakes\":{\"full\":%llu,\"resumed\":%llu",
              atomic_load(&v->tls_done[0]), atomic_load(&v->tls_done[1]));
-        gh_sbuf_printf(o, "},\"tunnels\":%llu,\"tunnels_active\":%ld,\"internal_errors\":%llu",
+        gh_sbuf_printf(o, "},\"tunnels\":%llu,\"tunnels_active\":%ld,\"internal_errors\":%llu,"
+             "\"latency_sum_ms\":%llu",
              atomic_load(&v->tunnels_total), atomic_load(&v->tunnels_active),
-             atomic_load(&v->internal_errors));
+             atomic_load(&v->internal_errors), atomic_load(&v->lat_sum_ms));
         if (g->svcs[i].udp)
             udp_json(o, &g->svcs[i]);
         gh_sbuf_printf(o, ",\"servers\":[");
@@ -462,7 +463,7 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
             for (c = 1; c < 6; c++)
                 gh_sbuf_printf(o, "%s\"%s\":%llu", c > 1 ? "," : "", classes[c],
                      atomic_load(&t->requests[c]));
-            gh_sbuf_printf(o, "}}");
+            gh_sbuf_printf(o, "},\"latency_sum_ms\":%llu}", atomic_load(&t->lat_sum_ms));
         }
         gh_sbuf_printf(o, "]}");
     }

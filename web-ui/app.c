@@ -6,6 +6,7 @@
  *   GET  /api/v1/whoami                          user, role, CSRF token
  *   GET  /api/v1/session                         seconds left before sign-out
  *   GET  /api/v1/stats                           the proxy's counters (JSON)
+ *   GET  /api/v1/stats/history                   the last hour of them (graphs.c)
  *   GET  /api/v1/config                          {version, text}, ETag
  *   POST /api/v1/servers/<service>/<server>/state  state=up|drain|maint, If-Match
  *   GET  /healthcheck.html, /metrics             for probes and scrapers
@@ -95,6 +96,8 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
     }
     if (webui__meetings_open(c->state_dir, c->slides_kek_file, err, errlen) == -1)
         return -1;
+    if (webui__graphs_start(h->metrics) == -1)
+        gh_log_warn("admin: the statistics history could not start (no graphs)");
     if (webui_user_count(users) == 0)
         gh_log_warn("admin: no users yet; create one with "
                     "gatehouse admin user add NAME --role admin (there is no default password)");
@@ -103,6 +106,7 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
 
 void webui_stop(void)
 {
+    webui__graphs_stop();
     webui__meetings_close();
     webui_users_close(users);
     users = NULL;
@@ -637,6 +641,11 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
         gh_sbuf_printf(&o, "{\"idle_left\":%lld,\"lifetime_left\":%lld,\"idle\":%lld}\n",
                        idle < 0 ? 0 : idle, life < 0 ? 0 : life, (long long)p.idle);
         return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
+    }
+    if (get && strcmp(url, "/api/v1/stats/history") == 0) {
+        size_t len = 0;
+        char *m = webui__graphs_json(&len);
+        return send_buf(conn, 200, "application/json", m, len, NULL, NULL, NULL);
     }
     if (get && strcmp(url, "/api/v1/stats") == 0) {
         size_t len = 0;

@@ -137,6 +137,10 @@ int webui__meetings_open(const char *state_dir, const char *kek_file, char *err,
 /* The running configuration's identity-provider groups, for room checks. */
 void webui__meetings_groups(const struct gh_conf *c);
 void webui__meetings_close(void);
+/* graphs.c: the last hour of the statistics, sampled by a thread of its own. */
+int webui__graphs_start(char *(*source)(int json, size_t *len));
+void webui__graphs_stop(void);
+char *webui__graphs_json(size_t *len);
 /* The meeting database for a backup (verifiers and wrapped keys only), or
  * NULL with err; and its restore (slides_store_restore). */
 unsigned char *webui__meetings_snapshot(size_t *len, char *err, size_t errlen);

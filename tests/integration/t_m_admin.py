@@ -1204,6 +1204,63 @@ def admin_browser_two_tabs_stale_edit_refused_with_three_way_view(env):
 
 
 @test
+def admin_browser_graphs_render_from_real_traffic(env):
+    """While the test sends requests through service public, the Statistics
+    page draws the last hour from the in-memory history (fed from the same
+    counters as /metrics): the request chart rises above zero, each real
+    server has a health timeline, the certificates page a bar per
+    certificate; the screenshot of the graphs holds the request line's
+    colour."""
+    import threading
+    import time
+    from harness import ROOT
+    from t_l_meetings import png_decode
+    a = Admin(env)
+    out = env.path("shots")
+    os.makedirs(out)
+    stop = threading.Event()
+    sent = [0]
+
+    def traffic():
+        b = Browser(env.ca)
+        end = time.time() + 60
+        while not stop.is_set() and time.time() < end:
+            b.request("https://localhost:%d/" % a.pub)
+            sent[0] += 1
+            time.sleep(0.02)
+    t = threading.Thread(target=traffic, daemon=True)
+    t.start()
+    try:
+        r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin_graphs.mjs"), a.url,
+                            "root", PW["root"], out], capture_output=True, timeout=120,
+                           cwd=os.path.join(ROOT, "tests/browser"))
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    check(r.returncode == 0, "browser run: %s %s" % (r.stdout[-2000:], r.stderr[-2000:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check(sent[0] > 20 and res["requests"]["points"] >= 2 and res["requests"]["peak"] > 0.5 and
+          res["requests"]["lines"] == 1, "request chart: %r after %d requests" % (res, sent[0]))
+    check(sorted(x[0] for x in res["healthLines"]) == ["web1", "web2"] and
+          all(x[1] >= 2 and x[2] == 0 for x in res["healthLines"]), "health: %r" % res)
+    check(res["certBars"] >= 1, "certificate timeline: %r" % res)
+    check(not res["errors"], "page errors: %r" % res["errors"])
+    px = png_decode(open(os.path.join(out, "graphs.png"), "rb").read())
+    blue = sum(1 for row in px for p in row if abs(p[0] - 0x2b) < 30 and abs(p[1] - 0x6c) < 30
+               and abs(p[2] - 0xb0) < 30)
+    import shutil
+    os.makedirs(os.path.join(ROOT, "build", "test-screens"), exist_ok=True)
+    shutil.copy(os.path.join(out, "graphs.png"), os.path.join(ROOT, "build", "test-screens"))
+    check(blue > 20, "the screenshot shows no request line (%d pixels of its colour)" % blue)
+    # The API itself: cumulative points per series, the step.
+    st, h, body = a.browser("root").request(a.url + "/api/v1/stats/history")
+    j = json.loads(body)
+    pub = [x for x in j["series"] if x["service"] == "public" and x["server"] == ""]
+    check(st == 200 and j["step"] == 5 and pub and pub[0]["points"][-1][1] >= 20,
+          "history API: %r" % pub)
+
+
+@test
 def admin_sessions_listed_and_ended_and_password_change(env):
     a = Admin(env)
     ops1, ops2, ua = a.browser("ops"), a.browser("ops"), a.browser("users")

@@ -251,6 +251,122 @@ async function refresh() {
   document.body.dataset.refreshes = String(++refreshes);
 }
 
+// --- graphs: SVG drawn here from /api/v1/stats/history (no library) ---
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  return e;
+}
+
+// Per-second rates (or a ratio) between consecutive cumulative samples; a
+// counter that went back (a reload started it anew) counts from zero.
+function deltas(points, idx, per) {
+  const out = [];
+  for (let i = 1; i < points.length; i++) {
+    const dt = points[i][0] - points[i - 1][0];
+    let d = points[i][idx] - points[i - 1][idx];
+    if (d < 0) d = points[i][idx];
+    if (per === 'second') out.push([points[i][0], dt > 0 ? d / dt : 0]);
+    else {
+      let n = points[i][1] - points[i - 1][1];
+      if (n < 0) n = points[i][1];
+      out.push([points[i][0], n > 0 ? d / n : 0]);
+    }
+  }
+  return out;
+}
+
+// The x axis: the last hour, or less while there is less history (a
+// minute at least), so a fresh start is not a dot at the right edge.
+function span(points) {
+  const now = Date.now() / 1000;
+  return points.length ? Math.max(60, Math.min(3600, now - points[0][0])) : 3600;
+}
+
+// One small line chart: the window on x, 0..max on y, labelled.
+function chart(title, unit, values, cls, win) {
+  const W = 300;
+  const H = 90;
+  const now = Date.now() / 1000;
+  const max = Math.max(1e-9, ...values.map((v) => v[1]));
+  const fig = el('figure', undefined, 'chart ' + cls);
+  const s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img' });
+  s.append(svg('rect', { x: 0, y: 0, width: W, height: H, class: 'frame' }));
+  const pts = values.map(([t, v]) => [(W * (1 - (now - t) / win)).toFixed(1),
+                                     (H - 4 - (H - 8) * v / max).toFixed(1)].join(','));
+  if (pts.length) s.append(svg('polyline', { points: pts.join(' '), class: 'line' }));
+  const last = values.length ? values[values.length - 1][1] : 0;
+  const cap = el('figcaption', title + ': ' + (Math.round(last * 100) / 100) + ' ' + unit +
+                 ' now, peak ' + (Math.round(max * 100) / 100) + ' (last ' +
+                 Math.round(win / 60) + ' min)');
+  fig.dataset.points = String(values.length);
+  fig.dataset.peak = String(max);
+  fig.append(s, cap);
+  return fig;
+}
+
+// Health over the window: a bar per sample, green up, red down.
+function timeline(points, win) {
+  const W = 300;
+  const now = Date.now() / 1000;
+  const s = svg('svg', { viewBox: '0 0 ' + W + ' 10', width: W, height: 10, class: 'timeline' });
+  for (let i = 0; i < points.length; i++) {
+    const x = W * (1 - (now - points[i][0]) / win);
+    const w = Math.max(1, W * 5 / win);
+    s.append(svg('rect', { x: x.toFixed(1), y: 0, width: w.toFixed(1), height: 10,
+                           class: points[i][4] === 1 ? 'up' : 'down' }));
+  }
+  return s;
+}
+
+async function loadGraphs() {
+  const r = await api('/api/v1/stats/history', undefined, true);
+  if (!r.ok) return;
+  const j = await r.json();
+  const box = document.getElementById('graphs');
+  const parts = [];
+  for (const sv of j.series.filter((x) => x.server === '')) {
+    const d = el('div', undefined, 'service-graphs');
+    d.dataset.service = sv.service;
+    d.append(el('h3', sv.service));
+    const row = el('div', undefined, 'charts');
+    const win = span(sv.points);
+    row.append(chart('requests', '/s', deltas(sv.points, 1, 'second'), 'requests', win),
+               chart('errors (5xx)', '/s', deltas(sv.points, 2, 'second'), 'errors', win),
+               chart('mean latency', 'ms', deltas(sv.points, 3, 'request'), 'latency', win));
+    d.append(row);
+    for (const srv of j.series.filter((x) => x.service === sv.service && x.server !== '')) {
+      const line = el('div', undefined, 'health-line');
+      line.dataset.server = srv.server;
+      line.append(el('span', srv.server + ' '), timeline(srv.points, win));
+      d.append(line);
+    }
+    parts.push(d);
+  }
+  box.replaceChildren(...parts);
+  document.body.dataset.graphs = String(parts.length);
+}
+
+// Certificates on a year's axis: a bar from now to each one's not-after.
+function certTimeline(certs) {
+  const W = 600;
+  const s = svg('svg', { viewBox: '0 0 ' + (W + 160) + ' ' + (certs.length * 18 + 20),
+                         width: W + 160, height: certs.length * 18 + 20, role: 'img' });
+  certs.forEach((c, i) => {
+    const days = Math.max(0, Math.min(365, Number(c.days_left)));
+    const t = svg('text', { x: 0, y: i * 18 + 13, class: 'label' });
+    t.textContent = c.name;
+    s.append(t, svg('rect', { x: 150, y: i * 18 + 3, width: (W * days / 365).toFixed(1),
+                              height: 12, class: Number(c.days_left) <= 30 ? 'soon' : 'ok' }));
+    const d = svg('text', { x: 150 + W * days / 365 + 4, y: i * 18 + 13, class: 'label' });
+    d.textContent = c.days_left + ' days';
+    s.append(d);
+  });
+  document.getElementById('cert-timeline').replaceChildren(s);
+}
+
 // Idle sign-out, as the server counts it: background polls do not count,
 // a person's requests do (a click or a key in the page sends one at most
 // every 15 s). Before the limit the page says so and offers to stay.
@@ -436,6 +552,7 @@ async function loadInventory() {
       if (Number(c.days_left) <= 30) soon.push(el('li', c.name + ': ' + c.days_left + ' days'));
     }
     document.querySelector('#cert-table tbody').replaceChildren(...rows);
+    certTimeline(j.certificates);
     document.getElementById('expiring').replaceChildren(...(soon.length ? soon : [el('li', 'none')]));
   }
 }
@@ -939,6 +1056,10 @@ async function main() {
   setInterval(() => { refresh().catch(() => {}); }, 2000);
   setInterval(() => { watchSession().catch(() => {}); }, 2000);
   setInterval(() => { loadMeetings(true).catch(() => {}); }, 3000);
+  await loadGraphs();
+  setInterval(() => {
+    if (document.body.dataset.page === 'statistics') loadGraphs().catch(() => {});
+  }, 5000);
   for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, activity, true);
   document.getElementById('idle-stay').addEventListener('click', () => {
     lastPing = 0;
