@@ -19,7 +19,7 @@ await withChromium(async (page) => {
   const req = '#graphs .service-graphs[data-service="public"] figure.requests';
   await page.waitForFunction((sel) => {
     const f = document.querySelector(sel);
-    return f && Number(f.dataset.points) >= 2 && Number(f.dataset.peak) > 0.5;
+    return f && Number(f.dataset.points) >= 3 && Number(f.dataset.peak) > 0.5;
   }, req, { timeout: 60000 });
   result.requests = await page.$eval(req, (f) => ({ points: Number(f.dataset.points),
     peak: Number(f.dataset.peak), caption: f.querySelector('figcaption').textContent,
