@@ -94,17 +94,10 @@ static void emit(struct gh_sbuf *o, const char *p, const char *end, const char *
 
 static void diff(struct gh_sbuf *o, const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b), pre = 0, suf = 0;
+    size_t la = strlen(a), lb = strlen(b), pre, suf;
     int first = 1;
 
-    while (pre < la && pre < lb && a[pre] == b[pre])
-        pre++;
-    while (pre > 0 && a[pre - 1] != '\n')
-        pre--;
-    while (suf < la - pre && suf < lb - pre && a[la - 1 - suf] == b[lb - 1 - suf])
-        suf++;
-    while (suf > 0 && la - suf > 0 && a[la - suf - 1] != '\n')
-        suf--;
+    webui__changed_span(a, b, &pre, &suf);
     emit(o, a + pre, a + la - suf, "- ", &first);
     emit(o, b + pre, b + lb - suf, "+ ", &first);
 }

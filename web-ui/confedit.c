@@ -231,21 +231,33 @@ static void prune(const char *dir, int keep)
     free(list);
 }
 
-void webui__changed_directives(const char *a, const char *b, char *out, size_t outlen)
+void webui__changed_span(const char *a, const char *b, size_t *pre_out, size_t *suf_out)
 {
-    size_t la = strlen(a), lb = strlen(b), pre = 0, suf = 0, used = 0;
-    const char *spans[2][2];
-    int k;
+    size_t la = strlen(a), lb = strlen(b), pre = 0, suf = 0;
 
-    out[0] = '\0';
     while (pre < la && pre < lb && a[pre] == b[pre])
         pre++;
     while (pre > 0 && a[pre - 1] != '\n')
         pre--;
     while (suf < la - pre && suf < lb - pre && a[la - 1 - suf] == b[lb - 1 - suf])
         suf++;
-    while (suf > 0 && la - suf > 0 && a[la - suf - 1] != '\n')
+    /* Whole lines on both sides: "weight 5" -> "max-weight 5" shares
+     * "weight 5" as bytes but not as a line of b. */
+    while (suf > 0 && ((la - suf > 0 && a[la - suf - 1] != '\n') ||
+                       (lb - suf > 0 && b[lb - suf - 1] != '\n')))
         suf--;
+    *pre_out = pre;
+    *suf_out = suf;
+}
+
+void webui__changed_directives(const char *a, const char *b, char *out, size_t outlen)
+{
+    size_t la = strlen(a), lb = strlen(b), pre, suf, used = 0;
+    const char *spans[2][2];
+    int k;
+
+    out[0] = '\0';
+    webui__changed_span(a, b, &pre, &suf);
     spans[0][0] = a + pre;
     spans[0][1] = a + la - suf;
     spans[1][0] = b + pre;

@@ -35,6 +35,9 @@ char *webui__set_server(const char *text, size_t len, const char *svc, const cha
 int webui__commit(const char *conf_path, const char *history_dir, const char *old,
                   size_t oldlen, const char *text, size_t len, const char *meta, char *err,
                   size_t errlen);
+/* The lines that differ between a and b: the common head and tail, in whole
+ * lines of both, are pre and suf bytes long (for the history's diffs). */
+void webui__changed_span(const char *a, const char *b, size_t *pre, size_t *suf);
 /* The directives (first words) of the lines that differ between a and b,
  * space-separated, each once. */
 void webui__changed_directives(const char *a, const char *b, char *out, size_t outlen);

@@ -151,6 +151,8 @@ TEST(webui_changed_directives)
         {"x 1\n", "x 1\nservice new {\n    listen 2\n}\n", "service listen"},
         {"a 1\n", "", "a"},
         {"", "z 1\n", "z"},
+        /* The tail "weight 5" is shared as bytes, not as a line. */
+        {"a 1\nweight 5\n", "a 1\nmax-weight 5\n", "weight max-weight"},
     };
     char out[128];
     size_t i;
