@@ -23,6 +23,7 @@
 #define JC_MAX_HEADER_BYTES (64 * 1024)
 #define JC_MAX_JSON_BYTES (1024 * 1024)
 #define JC_MAX_RESOURCE_BYTES (1024L * 1024 * 1024)
+#define JC_MAX_TOKEN 512 /* a bearer token the client sends; longer: refused */
 
 struct jc_client;
 
@@ -40,6 +41,8 @@ struct jc_options {
     const char *server;     /* https://HOST[:PORT], no path */
     const char *cacert;     /* NULL: the system's trust store */
     const char *session;    /* __Host-gh-sp cookie value, or NULL */
+    const char *proxy;      /* a proxy URL the user named, or NULL: none (the environment's
+                             * https_proxy is not followed without being asked) */
     long timeout_s;         /* whole request; 0: 600 */
     int plain_http;         /* fuzzing only: http:// instead of https:// */
 };

@@ -16,7 +16,7 @@ struct jc_client {
     CURL *h;
     char base[300];
     char *cookie;
-    const char *cacert;
+    const char *cacert, *proxy;
     long timeout_s;
     int plain;
 };
@@ -139,6 +139,7 @@ struct jc_client *jc_new(const struct jc_options *o, char *err, size_t errlen)
         snprintf(c->cookie, n, "__Host-gh-sp=%s", o->session);
     }
     c->cacert = o->cacert;
+    c->proxy = o->proxy;
     c->timeout_s = o->timeout_s > 0 ? o->timeout_s : 600;
     c->plain = o->plain_http;
     return c;
@@ -166,6 +167,7 @@ static void setup(struct jc_client *c, struct sink *s, char *errbuf)
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->plain ? "http" : "https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROXY, c->proxy ? c->proxy : "");
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (c->cacert != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
@@ -187,7 +189,7 @@ static void setup(struct jc_client *c, struct sink *s, char *errbuf)
 int jc_request(struct jc_client *c, const char *method, const char *path, const char *bearer,
                const char *form, size_t max_body, struct jc_reply *out, char *err, size_t errlen)
 {
-    char url[2048], errbuf[CURL_ERROR_SIZE] = "", auth[600];
+    char url[2048], errbuf[CURL_ERROR_SIZE] = "", auth[JC_MAX_TOKEN + 32];
     struct curl_slist *hdrs = NULL;
     struct sink s;
     CURLcode rc;
@@ -205,6 +207,11 @@ int jc_request(struct jc_client *c, const char *method, const char *path, const 
     setup(c, &s, errbuf);
     curl_easy_setopt(c->h, CURLOPT_URL, url);
     hdrs = curl_slist_append(hdrs, "Expect:");
+    if (bearer != NULL && strlen(bearer) > JC_MAX_TOKEN) {
+        snprintf(err, errlen, "%s %s: the token is longer than %d bytes", method, path,
+                 JC_MAX_TOKEN);
+        return -1;
+    }
     if (bearer != NULL) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
         hdrs = curl_slist_append(hdrs, auth);

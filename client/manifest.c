@@ -85,6 +85,7 @@ static int int_field(json_t *o, const char *name, long long max, long long *out)
 static int resource(json_t *e, struct jc_resource *r, char *err, size_t errlen, size_t i)
 {
     const char *name, *url, *key;
+    unsigned char k[16];
 
     name = json_is_object(e) ? str_field(e, "name", 255) : NULL;
     url = name ? str_field(e, "url", 256) : NULL;
@@ -98,7 +99,7 @@ static int resource(json_t *e, struct jc_resource *r, char *err, size_t errlen, 
                  CONTENT_PREFIX);
         return -1;
     }
-    if (!key_ok(key, r->key)) {
+    if (!key_ok(key, k)) {
         snprintf(err, errlen, "the manifest's resource %zu has no 16-byte key", i + 1);
         return -1;
     }
@@ -106,8 +107,12 @@ static int resource(json_t *e, struct jc_resource *r, char *err, size_t errlen, 
         !int_field(e, "stored", JC_MAX_RESOURCE_BYTES, &r->stored)) {
         snprintf(err, errlen, "the manifest's resource %zu has no size within %ld bytes", i + 1,
                  JC_MAX_RESOURCE_BYTES);
+        gh_wipe(k, sizeof(k));
         return -1;
     }
+    /* Only a whole entry holds a key: the caller wipes those it counted. */
+    memcpy(r->key, k, sizeof(k));
+    gh_wipe(k, sizeof(k));
     r->name = gh_strdup(name);
     r->path = gh_strdup(url);
     return 0;

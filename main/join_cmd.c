@@ -35,19 +35,29 @@ static const char usage_text[] =
     "         [--pin PIN | --pin-file FILE] [--name NAME] [--session SESSION]\n"
     "         [--cacert FILE] [--wait SECONDS] [--timeout SECONDS]\n"
     "         [--client web|web-legacy|device] [--show NAME | --write-plaintext DIR]\n"
+    "         [--proxy URL]\n"
     "Joins the meeting and decrypts its resources in memory: prints each one's name,\n"
     "type, size and SHA-256 and writes nothing to disk.\n"
     "  --show NAME            the decrypted resource NAME on stdout (for a viewer's pipe)\n"
     "  --write-plaintext DIR  also write the DECRYPTED files into DIR (0600): they are then\n"
     "                         on this disk, which the seeds' design avoids\n"
     "  --pin-file FILE        read the PIN from FILE's first line (- for stdin), so it is\n"
-    "                         not in the process list\n";
+    "                         not in the process list\n"
+    "  --proxy URL            through this proxy (https_proxy from the environment is not\n"
+    "                         followed unless named here)\n";
 
 struct join_args {
     const char *uri, *key, *pin, *name, *show, *plain_dir, *client;
     long wait_s;
     struct jc_options o;
 };
+
+/* Where messages go: stderr with --show, whose stdout holds only the
+ * resource (a viewer's pipe), else stdout. */
+static FILE *messages(const struct join_args *a)
+{
+    return a->show ? stderr : stdout;
+}
 
 static int usage(int rc)
 {
@@ -114,6 +124,8 @@ static int parse(int argc, char **argv, struct join_args *a, char *pinbuf, size_
             a->plain_dir = v;
         else if (strcmp(o, "--client") == 0)
             a->client = v;
+        else if (strcmp(o, "--proxy") == 0)
+            a->o.proxy = v;
         else if (strcmp(o, "--timeout") == 0) {
             if (gh_parse_long(v, 1, 86400, &a->o.timeout_s) == -1)
                 return 2;
@@ -181,7 +193,7 @@ static int fetch_all(struct jc_client *c, const struct join_args *a, const char 
     struct jc_reply r;
     struct jc_manifest m;
     char err[512];
-    FILE *log = a->show ? stderr : stdout; /* with --show, stdout holds only the resource */
+    FILE *log = messages(a);
     size_t i, n = 0, shown = 0;
     int rc = 0;
 
@@ -267,8 +279,8 @@ static int join(struct jc_client *c, const struct join_args *a, struct jc_reply 
     outcome = jc_json_field(r->body.p, r->body.len, "outcome");
     if (outcome != NULL && strcmp(outcome, "waiting-room") == 0) {
         char *wid = jc_json_field(r->body.p, r->body.len, "waiting"), path[160];
-        printf("in the waiting room: a Host must admit you\n");
-        fflush(stdout);
+        fprintf(messages(a), "in the waiting room: a Host must admit you\n");
+        fflush(messages(a));
         snprintf(path, sizeof(path), "/api/v1/meetings/waiting/%s",
                  wid && strspn(wid, "0123456789abcdef") == strlen(wid) && strlen(wid) < 100
                      ? wid
@@ -350,8 +362,8 @@ int main_join_cmd(int argc, char **argv)
     if (join(c, &a, &r) == -1)
         goto done;
     if (r.status != 200 ||
-        (token = jc_json_field(r.body.p, r.body.len, "token")) == NULL ||
-        strspn(token, "0123456789abcdefABCDEF-_.") != strlen(token)) {
+        (token = jc_json_field(r.body.p, r.body.len, "token")) == NULL || token[0] == '\0' ||
+        strlen(token) > JC_MAX_TOKEN || strspn(token, "0123456789abcdefABCDEF-_.") != strlen(token)) {
         refused(&r, a.o.server);
         jc_buf_free(&r.body);
         goto done;
@@ -359,7 +371,7 @@ int main_join_cmd(int argc, char **argv)
     {
         char *role = jc_json_field(r.body.p, r.body.len, "role");
         char *shown = jc_json_field(r.body.p, r.body.len, "display_name");
-        FILE *log = a.show ? stderr : stdout;
+        FILE *log = messages(&a);
         fprintf(log, "joined as ");
         jc_print_safe(log, role ? role : "?");
         fprintf(log, " (");

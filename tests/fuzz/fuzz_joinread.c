@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
-    struct jc_options o = {server_url, NULL, NULL, 5, 1};
+    struct jc_options o = {server_url, NULL, NULL, NULL, 5, 1};
     struct jc_client *c;
     struct jc_reply r;
     char err[512];

@@ -111,13 +111,13 @@ class Hostile:
         self.t.join(timeout=5)
 
 
-def run_join(env, h, *extra, timeout=60):
+def run_join(env, h, *extra, timeout=60, environ=None):
     here = env.path("cwd-%d" % len(os.listdir(env.path("."))))
     os.mkdir(here)
     t0 = time.monotonic()
     r = subprocess.run([GATEHOUSE, "join", "gh-meet:m.x", "--key", "k" * 32, "--server", h.url,
                         "--cacert", env.ca, "--pin", "1234"] + list(extra),
-                       capture_output=True, timeout=timeout, cwd=here)
+                       capture_output=True, timeout=timeout, cwd=here, env=environ)
     took = time.monotonic() - t0
     check(os.listdir(here) == [], "files left behind: %r" % os.listdir(here))
     return r.returncode, r.stdout.decode("latin-1") + r.stderr.decode("latin-1"), took
@@ -182,6 +182,10 @@ def join_client_survives_a_hostile_server(env):
         ("a token with other characters",
          {J: reply(json.dumps({"outcome": "joined", "token": "ab\r\nX: y"}))},
          "join token is malformed"),
+        ("an empty token", {J: reply(json.dumps({"outcome": "joined", "token": ""}))},
+         "join token is malformed"),
+        ("a token of 600 bytes", {J: reply(json.dumps({"outcome": "joined", "token": "a" * 600}))},
+         "join token is malformed"),
         ("a resource URL on another host",
          {J: JOINED, M: manifest([resource(url="https://evil.invalid/api/v1/content/0a")])},
          "points outside /api/v1/content/"),
@@ -222,9 +226,15 @@ def join_client_survives_a_hostile_server(env):
         # decrypts (so the cases above failed for their own reason).
         h.script = {J: JOINED, M: manifest([resource(name="\x1b]0;pwned\x07deck.txt", size=5,
                                                      stored=len(stored))]), C: reply(stored)}
-        rc, out, took = run_join(env, h)
+        # ... with the environment naming a proxy that is not there: not
+        # followed unless --proxy names it.
+        dead = "http://127.0.0.1:%d" % free_port()
+        rc, out, took = run_join(env, h, environ=dict(os.environ, https_proxy=dead,
+                                                      HTTPS_PROXY=dead, ALL_PROXY=dead))
         check(rc == 0 and "\\x1b]0;pwned\\x07deck.txt\ttext\t5 bytes" in out and "\x1b" not in out,
               "escaped name: %d %r" % (rc, out))
+        rc, out, took = run_join(env, h, "--proxy", dead)
+        check(rc == 1 and "POST /api/v1/meetings/join: " in out, "--proxy ignored: %d %r" % (rc, out))
         # A server that trickles headers forever is cut off by --timeout.
         h.script = {J: trickle}
         rc, out, took = run_join(env, h, "--timeout", "2")
