@@ -316,7 +316,7 @@ unsigned char *slides_decrypt(const unsigned char *stored, size_t len, const uns
     z_stream zs;
 
     if (len < SLIDES_HEADER + SLIDES_TAG || memcmp(stored, SLIDES_MAGIC, 4) != 0 ||
-        len - SLIDES_HEADER - SLIDES_TAG > (size_t)INT_MAX)
+        len - SLIDES_HEADER - SLIDES_TAG > (size_t)INT_MAX || max_out >= SIZE_MAX / 2)
         return NULL;
     clen = len - SLIDES_HEADER - SLIDES_TAG;
     cx = EVP_CIPHER_CTX_new();

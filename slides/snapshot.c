@@ -18,6 +18,13 @@
 #include "slides_int.h"
 
 #define SNAPSHOT_VERSION 2 /* PRAGMA user_version of a database with verifiers */
+/* What a meeting store's schema holds: its four tables and their automatic
+ * indexes. A trigger or view in a restored image would run in the live
+ * database on every later write: anything else is counted and refused. */
+#define FOREIGN_SCHEMA                                                                           \
+    "SELECT count(*) FROM sqlite_schema WHERE NOT ((type = 'table' AND name IN "                 \
+    "('meetings', 'resources', 'waiting', 'participants')) OR (type = 'index' AND name LIKE "    \
+    "'sqlite_autoindex_%'))"
 
 unsigned char *slides_store_snapshot(struct slides_store *st, size_t *len, char *err,
                                      size_t errlen)
@@ -27,10 +34,11 @@ unsigned char *slides_store_snapshot(struct slides_store *st, size_t *len, char 
 
     pthread_mutex_lock(&st->mu);
     p = sqlite3_serialize(st->db, "main", &n, 0);
-    pthread_mutex_unlock(&st->mu);
-    if (p == NULL || n < 100) {
+    if (p == NULL || n < 100)
         snprintf(err, errlen, "the meeting database does not serialise: %s",
                  sqlite3_errmsg(st->db));
+    pthread_mutex_unlock(&st->mu);
+    if (p == NULL || n < 100) {
         sqlite3_free(p);
         return NULL;
     }
@@ -39,6 +47,7 @@ unsigned char *slides_store_snapshot(struct slides_store *st, size_t *len, char 
     p[18] = p[19] = 1;
     copy = gh_calloc(1, (size_t)n);
     memcpy(copy, p, (size_t)n);
+    gh_wipe(p, (size_t)n); /* verifiers and wrapped keys: not secret, not for the heap */
     sqlite3_free(p);
     *len = (size_t)n;
     return copy;
@@ -63,7 +72,7 @@ static sqlite3 *open_image(const unsigned char *data, size_t len,
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     unsigned char *mem;
-    long long v = -1;
+    long long v = -1, foreign = -1;
     int rc;
 
     if (len < 512 || len > (size_t)1 << 30 || memcmp(data, "SQLite format 3", 16) != 0) {
@@ -86,9 +95,11 @@ static sqlite3 *open_image(const unsigned char *data, size_t len,
         sqlite3_step(s) != SQLITE_ROW ||
         strcmp((const char *)sqlite3_column_text(s, 0), "ok") != 0 ||
         one_int(db, "SELECT count(*) FROM meetings", meetings) == -1 ||
-        one_int(db, "SELECT count(*) FROM resources", resources) == -1) {
-        snprintf(err, errlen, "the meeting store in the bundle is damaged or of another version "
-                              "(user_version %lld, this gatehouse reads %d)",
+        one_int(db, "SELECT count(*) FROM resources", resources) == -1 ||
+        one_int(db, FOREIGN_SCHEMA, &foreign) == -1 || foreign != 0) {
+        snprintf(err, errlen, "the meeting store in the bundle is damaged, of another version "
+                              "(user_version %lld, this gatehouse reads %d) or holds tables, "
+                              "indexes, views or triggers a meeting store does not",
                  v, SNAPSHOT_VERSION);
         sqlite3_finalize(s);
         sqlite3_close(db);
@@ -103,11 +114,11 @@ static int keys_unwrap(struct slides_store *st, sqlite3 *db, char *err, size_t e
 {
     sqlite3_stmt *s = NULL;
     unsigned char key[16];
-    int rc = 0;
+    int rc = 0, step = SQLITE_ERROR;
 
     if (sqlite3_prepare_v2(db, "SELECT id, key FROM resources", -1, &s, NULL) != SQLITE_OK)
         return -1;
-    while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(s, 0);
         if (id == NULL || slides__key_unwrap(st->kek, id, sqlite3_column_blob(s, 1),
                                              (size_t)sqlite3_column_bytes(s, 1), key) == -1) {
@@ -116,6 +127,13 @@ static int keys_unwrap(struct slides_store *st, sqlite3 *db, char *err, size_t e
                                   "slides-kek-file) in place first; nothing was restored");
             rc = -1;
         }
+    }
+    /* Only a read to the end checks every key: an error midway is not "all
+     * unwrap". */
+    if (rc == 0 && step != SQLITE_DONE) {
+        snprintf(err, errlen, "the meeting store in the bundle cannot be read through: %s",
+                 sqlite3_errmsg(db));
+        rc = -1;
     }
     gh_wipe(key, sizeof(key));
     sqlite3_finalize(s);

@@ -125,7 +125,8 @@ static enum MHD_Result backup(struct MHD_Connection *conn, const struct webui_se
         unsigned char *db = webui__meetings_snapshot(&ml, err, sizeof(err));
         if (db != NULL) {
             add_entry(&plain, "@meetings", (const char *)db, ml);
-            free(db); /* verifiers and wrapped keys: nothing to wipe */
+            gh_wipe(db, ml);
+            free(db);
         }
     }
     for (i = 0; i < c->ncerts; i++) {

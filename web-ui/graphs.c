@@ -49,6 +49,10 @@ static struct series *find(const char *service, const char *server, int64_t now)
 {
     size_t i;
 
+    /* Names longer than a series keeps have no series (compared whole they
+     * would never match the cut copy, and would fill the table). */
+    if (strlen(service) >= sizeof(all[0].service) || strlen(server) >= sizeof(all[0].server))
+        return NULL;
     for (i = 0; i < nall; i++)
         if (strcmp(all[i].service, service) == 0 && strcmp(all[i].server, server) == 0)
             return &all[i];
@@ -178,9 +182,11 @@ void webui__graphs_stop(void)
     pthread_mutex_unlock(&mu);
     pthread_join(thread, NULL);
     running = 0;
+    pthread_mutex_lock(&mu);
     free(all);
     all = NULL;
     nall = 0;
+    pthread_mutex_unlock(&mu);
 }
 
 char *webui__graphs_json(size_t *len)

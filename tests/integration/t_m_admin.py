@@ -105,6 +105,12 @@ class Admin:
                    == 200, timeout=5, what="the conference service")
         return port
 
+    def post(self, b, path, data=b""):
+        """A signed-in browser's POST with its session's CSRF token: (status, body)."""
+        st, me = self.whoami(b)
+        st, h, body = b.request(self.url + path, data=data, headers={"X-CSRF-Token": me["csrf"]})
+        return st, body
+
     def audit(self):
         with open(self.env.path("gatehouse-state/admin/audit.log")) as f:
             return [json.loads(line) for line in f]
@@ -685,16 +691,11 @@ def admin_meetings_list_create_end(env):
     lst = json.loads(body)["meetings"]
     check(st == 200 and lst[0]["alias"] == "board" and lst[0]["host_pin_set"] is True and
           b"1234" not in body and m["conference_key"].encode() not in body, "list: %r" % body)
-    st, me_v = a.whoami(viewer)
-    st, h, body = viewer.request(a.url + "/api/v1/meetings/board/end", data=b"",
-                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    st, body = a.post(viewer, "/api/v1/meetings/board/end")
     check(st == 403, "a read-only user ended a meeting: %d" % st)
-    st, me_o = a.whoami(ops)
-    st, h, body = ops.request(a.url + "/api/v1/meetings/board/end", data=b"",
-                              headers={"X-CSRF-Token": me_o["csrf"]})
+    st, body = a.post(ops, "/api/v1/meetings/board/end")
     check(st == 200, "operator end: %d %r" % (st, body))
-    st, h, body = ops.request(a.url + "/api/v1/meetings/board/delete", data=b"",
-                              headers={"X-CSRF-Token": me_o["csrf"]})
+    st, body = a.post(ops, "/api/v1/meetings/board/delete")
     check(st == 403, "an operator deleted a room: %d" % st)
     acts = [(e["action"], e["result"]) for e in a.audit()]
     check(("meeting-create", "ok") in acts and ("meeting-end", "ok") in acts, "audit: %r" % acts)
@@ -1140,27 +1141,20 @@ def admin_meeting_pin_reset_and_reopen_from_the_admin_api(env):
         check(join("%06d" % i)[0] == 403, "wrong PIN %d" % i)
     st, j = join("424242")
     check(st == 429 and j["outcome"] == "too-many-attempts", "back-off: %d %r" % (st, j))
-    st, me_v = a.whoami(viewer)
-    st, h, body = viewer.request(a.url + "/api/v1/meetings/guarded/pin-reset", data=b"",
-                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    st, body = a.post(viewer, "/api/v1/meetings/guarded/pin-reset")
     check(st == 403, "a read-only user reset the PIN back-off: %d" % st)
-    st, me_o = a.whoami(ops)
-    st, h, body = ops.request(a.url + "/api/v1/meetings/guarded/pin-reset", data=b"",
-                              headers={"X-CSRF-Token": me_o["csrf"]})
+    st, body = a.post(ops, "/api/v1/meetings/guarded/pin-reset")
     check(st == 200, "operator pin-reset: %d %r" % (st, body))
     st, j = join("424242")
     check(st == 200 and j["role"] == "host", "after the reset: %d %r" % (st, j))
-    st, h, body = ops.request(a.url + "/api/v1/meetings/guarded/end", data=b"",
-                              headers={"X-CSRF-Token": me_o["csrf"]})
+    st, body = a.post(ops, "/api/v1/meetings/guarded/end")
     e = json.loads(body)
     check(st == 200 and e["ended"] == "guarded" and e["tokens_revoked"] is True and
           e["resources_shredded"] == 0, "end report: %d %r" % (st, e))
     check(join("424242")[0] == 410, "joined an ended meeting")
-    st, h, body = viewer.request(a.url + "/api/v1/meetings/guarded/reopen", data=b"",
-                                 headers={"X-CSRF-Token": me_v["csrf"]})
+    st, body = a.post(viewer, "/api/v1/meetings/guarded/reopen")
     check(st == 403, "a read-only user reopened: %d" % st)
-    st, h, body = ops.request(a.url + "/api/v1/meetings/guarded/reopen", data=b"",
-                              headers={"X-CSRF-Token": me_o["csrf"]})
+    st, body = a.post(ops, "/api/v1/meetings/guarded/reopen")
     check(st == 200 and join("424242")[0] == 200, "reopen: %d %r" % (st, body))
     acts = [(e["action"], e["result"]) for e in a.audit()]
     check(("meeting-pin-reset", "ok") in acts and ("meeting-reopen", "ok") in acts,

@@ -383,3 +383,55 @@ TEST(slides_kek_file_rules)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
 }
+
+/* A snapshot restores into a store of the same key-encryption key; an image
+ * with a trigger, of another version, or damaged is refused and nothing
+ * changes. */
+TEST(slides_snapshot_restore_checks_the_image)
+{
+    char dir[] = "/tmp/gh-unit-snap-XXXXXX", err[256], id[33];
+    struct slides_pins pins = {"31415926", NULL};
+    struct slides_meeting m, got;
+    struct slides_resource r;
+    struct slides_store *st;
+    unsigned char *img, *bad;
+    sqlite3 *db = NULL;
+    sqlite3_int64 n = 0;
+    size_t len = 0;
+
+    CHECK(mkdtemp(dir) != NULL);
+    st = slides_store_open(dir, NULL, err, sizeof(err));
+    CHECK(st != NULL);
+    if (st == NULL)
+        return;
+    memset(&m, 0, sizeof(m));
+    gh_strlcpy(m.alias, "snap", sizeof(m.alias));
+    CHECK_EQ(slides_meeting_create(st, &m, &pins, err, sizeof(err)), 0, err);
+    upload(st, m.id, id, &r);
+    img = slides_store_snapshot(st, &len, err, sizeof(err));
+    CHECK(img != NULL && len > 512);
+    CHECK_EQ(slides_store_restore(st, img, len, 1, err, sizeof(err)), 0, err);
+    /* The same image with a trigger added: refused, the store as it was. */
+    CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+    bad = sqlite3_malloc64(len);
+    memcpy(bad, img, len);
+    CHECK(sqlite3_deserialize(db, "main", bad, (sqlite3_int64)len, (sqlite3_int64)len,
+                              SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) ==
+          SQLITE_OK);
+    CHECK(sqlite3_exec(db, "CREATE TRIGGER t AFTER INSERT ON meetings BEGIN "
+                           "DELETE FROM resources; END", NULL, NULL, NULL) == SQLITE_OK);
+    bad = sqlite3_serialize(db, "main", &n, 0);
+    sqlite3_close(db);
+    CHECK(bad != NULL);
+    CHECK_EQ(slides_store_restore(st, bad, (size_t)n, 0, err, sizeof(err)), -1, "a trigger");
+    CHECK(strstr(err, "views or triggers") != NULL);
+    sqlite3_free(bad);
+    /* A byte of the header changed: not a database. */
+    img[0] ^= 1;
+    CHECK_EQ(slides_store_restore(st, img, len, 0, err, sizeof(err)), -1, "damaged");
+    img[0] ^= 1;
+    CHECK_EQ(slides_meeting_by_alias(st, "snap", &got), 0, "the room is still there");
+    CHECK_EQ(slides_store_restore(st, img, len, 0, err, sizeof(err)), 0, err);
+    free(img);
+    slides_store_close(st);
+}

@@ -2,6 +2,7 @@
  * smuggle a statement, a brace or an open quote into the file. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../../common/common.h"
 #include "../../../web-ui/webui_int.h"
@@ -164,4 +165,45 @@ TEST(webui_changed_directives)
     /* A tiny buffer truncates to whole words, never overflows. */
     webui__changed_directives("a 1\n", "bbbbbbbbbbbb 1\ncc 2\n", out, 8);
     CHECK(strlen(out) < 8);
+}
+
+/* The graphs' sampler: a service whose name is longer than a series keeps
+ * gets no series (it would never match its cut copy and would fill the
+ * table); the others are sampled from the first moment. */
+static char *fake_metrics(int json, size_t *len)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    char longname[300];
+
+    (void)json;
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    gh_sbuf_printf(&o, "{\"services\":[{\"name\":\"%s\",\"requests\":{\"2xx\":1},\"servers\":[]},"
+                       "{\"name\":\"pub\",\"requests\":{\"2xx\":7,\"5xx\":2},\"latency_sum_ms\":9,"
+                       "\"servers\":[{\"name\":\"w1\",\"health\":\"up\",\"requests\":{}}]}]}",
+                   longname);
+    *len = o.len;
+    return o.p;
+}
+
+TEST(webui_graphs_sample_and_skip_overlong_names)
+{
+    char *j = NULL;
+    size_t len = 0;
+    int i;
+
+    CHECK_EQ(webui__graphs_start(fake_metrics), 0, "start");
+    for (i = 0; i < 200; i++) { /* the first sample is taken at once; 2 s at most */
+        free(j);
+        j = webui__graphs_json(&len);
+        if (strstr(j, "\"w1\"") != NULL)
+            break;
+        usleep(10000);
+    }
+    CHECK(j != NULL && strstr(j, "{\"service\":\"pub\",\"server\":\"\",\"points\":[[") != NULL);
+    CHECK(j != NULL && strstr(j, ",9,2,9,-1]") != NULL); /* 7 + 2 requests, 2 errors */
+    CHECK(j != NULL && strstr(j, "\"server\":\"w1\"") != NULL && strstr(j, ",1]") != NULL);
+    CHECK(j != NULL && strstr(j, "xxxxxxxx") == NULL);
+    free(j);
+    webui__graphs_stop();
 }
