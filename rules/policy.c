@@ -126,10 +126,18 @@ static int metrics_ok(const struct rules_policy *p, const struct rules_http_req 
     return CRYPTO_memcmp(d, p->metrics_token, sizeof(d)) == 0;
 }
 
+/* The metrics paths in any spelling an application might also take for
+ * them: any case, a trailing '/', ';' parameters. */
 static int is_metrics_path(const struct rules_policy *p, const char *path, size_t n)
 {
-    return (n == 8 && memcmp(path, "/metrics", 8) == 0) ||
-           (p->metrics_app == 2 && n == 13 && memcmp(path, "/api/v1/stats", 13) == 0);
+    const char *semi = memchr(path, ';', n);
+
+    if (semi != NULL)
+        n = (size_t)(semi - path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    return (n == 8 && strncasecmp(path, "/metrics", 8) == 0) ||
+           (p->metrics_app == 2 && n == 13 && strncasecmp(path, "/api/v1/stats", 13) == 0);
 }
 
 /* A pattern of allowed-hosts normalised once: "*", "*.domain" or a name. */
