@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "../common/common.h"
+#include "../saml/saml.h"
 #include "../web-ui/webui.h"
 #include "apps_int.h"
 
@@ -127,11 +129,44 @@ int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len)
     return -1;
 }
 
-int apps_configure(const struct gh_conf *c, char *err, size_t errlen)
+struct apps_next {
+    const struct gh_conf *c;
+    struct saml_sp *sp;
+};
+
+struct apps_next *apps_prepare(const struct gh_conf *c, char *err, size_t errlen)
+{
+    struct apps_next *n;
+    struct saml_sp *sp = apps__conference_prepare(c, err, errlen);
+
+    if (sp == NULL)
+        return NULL;
+    n = gh_calloc(1, sizeof(*n));
+    n->c = c;
+    n->sp = sp;
+    return n;
+}
+
+void apps_commit(struct apps_next *n)
+{
+    apps__meetings_commit(n->c);
+    apps__conference_commit(n->c, n->sp); /* takes the SP */
+    free(n);
+}
+
+void apps_abort(struct apps_next *n)
+{
+    if (n == NULL)
+        return;
+    saml_sp_unref(n->sp);
+    free(n);
+}
+
+int apps_open(const struct gh_conf *c, char *err, size_t errlen)
 {
     if (run_dir[0] == '\0') /* where the sockets are is fixed at start */
         snprintf(run_dir, sizeof(run_dir), "%.*s/run", (int)sizeof(run_dir) - 5, c->state_dir);
-    return apps__conference_configure(c, err, errlen);
+    return apps__meetings_open(c, err, errlen);
 }
 
 void apps_stop(void)

@@ -43,9 +43,18 @@ struct apps_hooks {
 /* apps.c */
 /* Starts every built-in application. 0 or -1 (logged). */
 int apps_start(const struct apps_hooks *hooks);
-/* Hands the applications a configuration (at start and on every reload)
- * before the proxy uses it: 0, or -1 with err, and the previous one stays. */
-int apps_configure(const struct gh_conf *c, char *err, size_t errlen);
+/* At start, before apps_start: the state folder's stores (meetings, API
+ * tokens) and where the sockets go. 0, or -1 with err. */
+int apps_open(const struct gh_conf *c, char *err, size_t errlen);
+/* A configuration for the applications in two halves, so that main can
+ * prepare every module before it changes any: prepare builds what c needs
+ * (the SAML service provider) and changes nothing that runs (NULL with
+ * err); commit installs it and cannot fail; abort forgets it. c must
+ * outlive the commit (it lives with the proxy generation). */
+struct apps_next;
+struct apps_next *apps_prepare(const struct gh_conf *c, char *err, size_t errlen);
+void apps_commit(struct apps_next *n);
+void apps_abort(struct apps_next *n);
 /* The local address of a running application (a unix socket); -1 if unknown. */
 int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len);
 void apps_stop(void);

@@ -53,7 +53,9 @@ void apps__api_audit(const char *token, const char *method, const char *path, in
                      const char *detail);
 
 /* meetings.c */
-int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen);
+/* The meeting store, opened once (at start); the settings, at every commit. */
+int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen);
+void apps__meetings_commit(const struct gh_conf *c);
 void apps__meetings_stop(void);
 enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *url,
                                        const char *method, const char *data, size_t *size,
@@ -65,7 +67,9 @@ enum MHD_Result apps__conference_handler(void *cls, struct MHD_Connection *conn,
                                          void **con_cls);
 void apps__conference_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe);
-int apps__conference_configure(const struct gh_conf *c, char *err, size_t errlen);
+/* The SAML SP a configuration makes (NULL with err), installed at commit. */
+struct saml_sp *apps__conference_prepare(const struct gh_conf *c, char *err, size_t errlen);
+void apps__conference_commit(const struct gh_conf *c, struct saml_sp *sp);
 void apps__conference_stop(void);
 
 #endif

@@ -41,23 +41,21 @@ static struct saml_sp *sp_current;
 
 static _Atomic long long saml_rate = 60; /* per minute and source; 0: no limit */
 
-int apps__conference_configure(const struct gh_conf *c, char *err, size_t errlen)
+struct saml_sp *apps__conference_prepare(const struct gh_conf *c, char *err, size_t errlen)
 {
-    struct saml_sp *sp, *old;
+    return saml_sp_new(c, err, errlen);
+}
+
+void apps__conference_commit(const struct gh_conf *c, struct saml_sp *sp)
+{
+    struct saml_sp *old;
 
     atomic_store(&saml_rate, c->saml_rate_per_source);
-
-    if (apps__meetings_configure(c, err, errlen) == -1)
-        return -1;
-    sp = saml_sp_new(c, err, errlen);
-    if (sp == NULL)
-        return -1;
     pthread_mutex_lock(&sp_mu);
     old = sp_current;
     sp_current = sp;
     pthread_mutex_unlock(&sp_mu);
     saml_sp_unref(old);
-    return 0;
 }
 
 void apps__conference_stop(void)

@@ -88,16 +88,12 @@ static void warn_rooms(const struct gh_conf *c)
     slides_meeting_list(store, warn_room, (void *)(uintptr_t)c);
 }
 
-int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
+int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
 {
     char dir[1024];
 
-    token_ttl_ms = c->join_token_timeout;
-    max_upload = c->max_upload_size;
-    if (store != NULL) {
-        warn_rooms(c);
+    if (store != NULL)
         return 0; /* the state folder is read at start only */
-    }
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
     if (mkdir(c->state_dir, 0700) == -1 && errno != EEXIST) {
         snprintf(err, errlen, "state-dir %s: %s", c->state_dir, strerror(errno));
@@ -106,8 +102,14 @@ int apps__meetings_configure(const struct gh_conf *c, char *err, size_t errlen)
     store = slides_store_open(dir, c->slides_kek_file, err, errlen);
     if (store == NULL)
         return -1;
-    warn_rooms(c);
     return apps__api_tokens_open(dir, err, errlen);
+}
+
+void apps__meetings_commit(const struct gh_conf *c)
+{
+    token_ttl_ms = c->join_token_timeout;
+    max_upload = c->max_upload_size;
+    warn_rooms(c);
 }
 
 void apps__meetings_stop(void)

@@ -265,6 +265,9 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
                               size_t errlen);
 /* Reads and parses a file (at most 4 MiB). */
 struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen);
+/* The text gh_conf_load parses (a regular file of at most 4 MiB), with a
+ * NUL after it; malloc'd, or NULL with err. */
+char *gh_conf_read(const char *path, size_t *len, char *err, size_t errlen);
 void gh_conf_free(struct gh_conf *c);
 
 /* The statements of a text with their byte spans, in order, for editors

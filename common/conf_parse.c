@@ -1800,9 +1800,8 @@ fail:
     return NULL;
 }
 
-struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen)
+char *gh_conf_read(const char *path, size_t *len, char *err, size_t errlen)
 {
-    struct gh_conf *c;
     struct stat st;
     char *text;
     ssize_t n;
@@ -1829,7 +1828,19 @@ struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen)
         got += (size_t)n;
     }
     close(fd);
-    c = gh_conf_parse(path, text, got, err, errlen);
+    *len = got;
+    return text;
+}
+
+struct gh_conf *gh_conf_load(const char *path, char *err, size_t errlen)
+{
+    struct gh_conf *c;
+    size_t len;
+    char *text = gh_conf_read(path, &len, err, errlen);
+
+    if (text == NULL)
+        return NULL;
+    c = gh_conf_parse(path, text, len, err, errlen);
     free(text);
     return c;
 }

@@ -56,28 +56,38 @@ static void usage(FILE *f)
                "  -v       print the version\n");
 }
 
-static struct gh_conf *load(char *err, size_t errlen)
+/* The configuration text: the file, or the embedded default. */
+static char *conf_text(size_t *len, char *err, size_t errlen)
 {
-    struct gh_conf *c;
-
     if (conf_path != NULL)
-        return gh_conf_load(conf_path, err, errlen);
-    c = gh_conf_parse("(default)", main_default_conf, strlen(main_default_conf), err, errlen);
-    if (c != NULL && certs_ensure_default(c->state_dir, main_default_sans, err, errlen) == -1) {
+        return gh_conf_read(conf_path, len, err, errlen);
+    *len = strlen(main_default_conf);
+    return gh_strdup(main_default_conf);
+}
+
+static struct gh_conf *parse_text(const char *text, size_t len, char *err, size_t errlen)
+{
+    struct gh_conf *c = gh_conf_parse(conf_path ? conf_path : "(default)", text, len, err, errlen);
+
+    if (c != NULL && conf_path == NULL &&
+        certs_ensure_default(c->state_dir, main_default_sans, err, errlen) == -1) {
         gh_conf_free(c);
         return NULL;
     }
     return c;
 }
 
-/* In check mode applications are not started; any known name resolves. */
-static int check_resolver(const char *name, struct sockaddr_storage *ss, socklen_t *len)
+static struct gh_conf *load(char *err, size_t errlen)
 {
-    (void)name;
-    memset(ss, 0, sizeof(*ss));
-    ss->ss_family = AF_INET;
-    *len = sizeof(struct sockaddr_in);
-    return 0;
+    size_t len;
+    char *text = conf_text(&len, err, errlen);
+    struct gh_conf *c;
+
+    if (text == NULL)
+        return NULL;
+    c = parse_text(text, len, err, errlen);
+    free(text);
+    return c;
 }
 
 static struct gh_conf *load_path(const char *path, char *err, size_t errlen)
@@ -111,160 +121,101 @@ static void apply_log_level(const struct gh_conf *c)
             gh_log_level = i;
 }
 
-/* One reload at a time: SIGHUP and the admin application both come here. */
+/* One reload at a time: SIGHUP and the admin application both come here.
+ * running_version is the version of the text the running generation was
+ * built from, which a failed reload after a hand edit leaves behind the
+ * file's (the admin UI says so). */
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
+static char running_version[17];
 
-static int reload_locked(char *err, size_t errlen)
+/* Under reload_mu: text becomes the running configuration, all modules or
+ * none. write, when set, puts the text in the file once every module has
+ * prepared and before any commits. */
+static enum webui_apply_result reload_text(const char *text, size_t len,
+                                           int (*write)(void *ctx, char *err, size_t errlen),
+                                           void *ctx, char *err, size_t errlen)
 {
-    struct gh_conf *c = load(err, errlen);
-    struct proxy_gen *g;
+    struct gh_conf *c = parse_text(text, len, err, errlen);
+    struct main_cand k;
 
-    if (c == NULL)
-        return -1;
-    if (proxy_persist_keys_load(c, err, errlen) == -1) {
-        gh_conf_free(c);
-        return -1;
+    if (c == NULL || main_cand_build(c, text, len, MAIN_CAND_RUN, &k, err, errlen) == -1)
+        return WEBUI_APPLY_REFUSED;
+    if (write != NULL && write(ctx, err, errlen) == -1) {
+        main_cand_abort(&k);
+        return WEBUI_APPLY_NOT_WRITTEN;
     }
-    if (apps_configure(c, err, errlen) == -1) {
-        gh_conf_free(c);
-        return -1;
-    }
-    webui_reconfigure(c); /* the admin session policy */
-    g = proxy_gen_new(c, apps_resolve, err, errlen);
-    if (g == NULL) {
-        gh_conf_free(c);
-        return -1;
-    }
-    if (proxy_install(g, err, errlen) == -1) {
-        proxy_gen_unref(g);
-        return -1;
-    }
-    proxy_persist_keys_schedule(c); /* c lives with the installed generation */
-    return 0;
+    memcpy(running_version, k.version, sizeof(running_version));
+    main_cand_commit(&k, apply_log_level);
+    webui_note_running(running_version, NULL, NULL);
+    return WEBUI_APPLIED;
 }
 
-static int reload_with_err(char *err, size_t errlen)
+/* The admin application's changes: its text, its file write. */
+static enum webui_apply_result apply_hook(const char *text, size_t len,
+                                          int (*write)(void *ctx, char *err, size_t errlen),
+                                          void *ctx, char *err, size_t errlen)
 {
-    int rc;
+    enum webui_apply_result r;
 
     pthread_mutex_lock(&reload_mu);
-    rc = reload_locked(err, errlen);
+    r = reload_text(text, len, write, ctx, err, errlen);
     pthread_mutex_unlock(&reload_mu);
-    if (rc == -1)
-        gh_log_err("reload refused, previous configuration stays: %s", err);
+    if (r == WEBUI_APPLIED)
+        gh_log_info("configuration changed by the admin application (version %s)",
+                    running_version);
     else
-        gh_log_info("configuration reloaded");
-    return rc;
+        gh_log_err("admin change refused, the running configuration stays: %s", err);
+    return r;
 }
 
+/* SIGHUP: the file as it is now. A refusal leaves the previous generation
+ * running whole; the log, the audit log and the admin UI say which version
+ * runs and why the file's does not. */
 static void reload(void)
 {
-    char err[1024];
+    char err[1024] = "", tried[17] = "", running[17];
+    enum webui_apply_result r = WEBUI_APPLY_REFUSED;
+    const char *what = conf_path ? conf_path : "(default)";
+    size_t len;
+    char *text;
 
-    reload_with_err(err, sizeof(err));
-}
-
-/* Every certificate block loads (key matches, chain in order, valid now),
- * used by a service or not: a block added for later must not hide a
- * broken pair until the day a service names it. */
-struct rooms_check {
-    const struct gh_conf *c;
-    char *err;
-    size_t errlen;
-    int bad;
-};
-
-static void room_group(const char *alias, const char *group, void *arg)
-{
-    struct rooms_check *rc = arg;
-
-    if (rc->bad || group == NULL || group[0] == '\0' || gh_conf_idp_group_find(rc->c, group))
+    pthread_mutex_lock(&reload_mu);
+    text = conf_text(&len, err, sizeof(err));
+    if (text != NULL) {
+        webui_version(text, len, tried);
+        r = reload_text(text, len, NULL, NULL, err, sizeof(err));
+        free(text);
+    }
+    memcpy(running, running_version, sizeof(running));
+    if (r != WEBUI_APPLIED)
+        webui_note_running(running, tried[0] ? tried : "unreadable", err);
+    pthread_mutex_unlock(&reload_mu);
+    if (r == WEBUI_APPLIED) {
+        gh_log_info("configuration reloaded (version %s)", running);
+        webui_audit("(SIGHUP)", "system", "", "reload", what, "", running, "ok");
         return;
-    snprintf(rc->err, rc->errlen,
-             "%s/conference/meetings.db: room '%s' names identity-provider-group '%s', which "
-             "the configuration does not define (nobody could join it by SSO)",
-             rc->c->state_dir, alias, group);
-    rc->bad = 1;
+    }
+    gh_log_err("reload refused, previous configuration stays: %s (version %s keeps running)", err,
+               running);
+    webui_audit_why("(SIGHUP)", "system", "", "reload", what, tried, running, "failed", err);
 }
 
-/* The rooms of the state folder against the groups of this configuration:
- * a group removed while a room still names it fails -t. */
-static int check_rooms(const struct gh_conf *c, char *err, size_t errlen)
-{
-    struct rooms_check rc = {c, err, errlen, 0};
-    char dir[1100];
-
-    snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
-    if (slides_rooms_scan(dir, room_group, &rc, err, errlen) == -1)
-        return -1;
-    return rc.bad ? -1 : 0;
-}
-
-static int check_certificates(const struct gh_conf *c, char *err, size_t errlen)
-{
-    size_t i;
-
-    for (i = 0; i < c->ncerts; i++) {
-        const struct gh_conf_cert *cc = &c->certs[i];
-        struct certs_source src = {cc->cert, cc->key, cc->pkcs12, cc->passphrase_file};
-        X509 *x = NULL;
-        EVP_PKEY *k = NULL;
-        char e[768];
-        if (certs_load_keypair(&src, &x, &k, e, sizeof(e)) == -1) {
-            snprintf(err, errlen, "%s:%d:%d: certificate '%s': %s", c->file, cc->loc.line,
-                     cc->loc.col, cc->name, e);
-            return -1;
-        }
-        X509_free(x);
-        EVP_PKEY_free(k);
-    }
-    return 0;
-}
-
-/* What `gatehouse -t` checks, on text the admin application is about to
- * write: the model, the SAML keys, and a proxy generation built and thrown
- * away (certificates, CAs, rules). */
-static int validate_text(const char *text, size_t len, char *err, size_t errlen)
-{
-    struct gh_conf *c = gh_conf_parse(conf_path ? conf_path : "(default)", text, len, err, errlen);
-    struct saml_sp *sp;
-    struct proxy_gen *g;
-
-    if (c == NULL)
-        return -1;
-    if (check_certificates(c, err, errlen) == -1) {
-        gh_conf_free(c);
-        return -1;
-    }
-    sp = saml_sp_new(c, err, errlen);
-    if (sp == NULL) {
-        gh_conf_free(c);
-        return -1;
-    }
-    saml_sp_unref(sp);
-    g = proxy_gen_new(c, check_resolver, err, errlen);
-    if (g == NULL) {
-        gh_conf_free(c); /* on failure the model stays the caller's */
-        return -1;
-    }
-    proxy_gen_unref(g);
-    return 0;
-}
-
-static struct webui_hooks webui_hooks = {proxy_metrics, validate_text, reload_with_err, NULL};
+static struct webui_hooks webui_hooks = {proxy_metrics, apply_hook, NULL};
 
 static int run(void)
 {
     char err[1024];
     struct apps_hooks hooks = {status_hook, proxy_metrics, proxy_log_security_app};
     struct gh_conf *c;
-    struct proxy_gen *g;
+    struct main_cand k;
     long long drain_ms;
+    char *text;
     int workers;
-    size_t i;
+    size_t i, len;
 
     main_signals_block();
-    c = load(err, sizeof(err));
+    text = conf_text(&len, err, sizeof(err));
+    c = text ? parse_text(text, len, err, sizeof(err)) : NULL;
     if (c == NULL)
         gh_fatal("%s", err);
     apply_log_level(c);
@@ -278,7 +229,7 @@ static int run(void)
         gh_fatal("the persistence key rotation did not start");
     if (saml_global_init() == -1)
         gh_fatal("the XML security libraries did not start");
-    if (apps_configure(c, err, sizeof(err)) == -1)
+    if (apps_open(c, err, sizeof(err)) == -1)
         gh_fatal("%s", err);
     webui_hooks.conf_path = conf_path;
     if (webui_configure(&webui_hooks, c, err, sizeof(err)) == -1)
@@ -287,14 +238,16 @@ static int run(void)
         gh_fatal("built-in applications did not start");
     workers = (int)c->workers;
     drain_ms = c->drain_timeout;
-    g = proxy_gen_new(c, apps_resolve, err, sizeof(err));
-    if (g == NULL)
-        gh_fatal("%s", err);
     for (i = 0; i < c->nservices; i++)
         gh_log_info("service %s on %s%s", c->services[i].name, c->services[i].listen,
                     c->services[i].certificate ? " (TLS)" : "");
-    if (proxy_install(g, err, sizeof(err)) == -1)
+    /* The start builds the same candidate as every reload. */
+    if (main_cand_build(c, text, len, MAIN_CAND_RUN, &k, err, sizeof(err)) == -1)
         gh_fatal("%s", err);
+    free(text);
+    memcpy(running_version, k.version, sizeof(running_version));
+    main_cand_commit(&k, NULL);
+    webui_note_running(running_version, NULL, NULL);
     if (proxy_start(workers) == -1)
         gh_fatal("workers did not start");
     gh_log_info("gatehouse %s ready (pid %d, %s)", GH_VERSION, (int)getpid(),
@@ -471,10 +424,13 @@ int main(int argc, char **argv)
     }
     if (check || print) {
         char err[1024];
-        struct gh_conf *c = load(err, sizeof(err));
-        struct proxy_gen *g;
+        struct main_cand k;
+        size_t len;
+        char *text = conf_text(&len, err, sizeof(err));
+        struct gh_conf *c = text ? parse_text(text, len, err, sizeof(err)) : NULL;
         if (c == NULL) {
             fprintf(stderr, "%s\n", err);
+            free(text);
             return 1;
         }
         if (print) {
@@ -482,46 +438,25 @@ int main(int argc, char **argv)
             fputs(t, stdout);
             free(t);
         }
-        if (check) {
-            struct saml_sp *sp;
-            if (saml_global_init() == -1) {
-                gh_conf_free(c);
-                return 1;
-            }
-            if (check_certificates(c, err, sizeof(err)) == -1) {
-                fprintf(stderr, "%s\n", err);
-                gh_conf_free(c);
-                return 1;
-            }
-            sp = saml_sp_new(c, err, sizeof(err));
-            if (sp == NULL) {
-                fprintf(stderr, "%s\n", err);
-                gh_conf_free(c);
-                return 1;
-            }
-            saml_sp_unref(sp);
-            if (check_rooms(c, err, sizeof(err)) == -1) {
-                fprintf(stderr, "%s\n", err);
-                gh_conf_free(c);
-                return 1;
-            }
-            if (c->slides_kek_file != NULL &&
-                slides_kek_check(c->slides_kek_file, err, sizeof(err)) == -1) {
-                fprintf(stderr, "slides-kek-file: %s\n", err);
-                gh_conf_free(c);
-                return 1;
-            }
-            g = proxy_gen_new(c, check_resolver, err, sizeof(err));
-            if (g == NULL) {
-                fprintf(stderr, "%s\n", err);
-                gh_conf_free(c);
-                return 1;
-            }
-            proxy_gen_unref(g);
-            fprintf(stderr, "%s: configuration ok\n", conf_path ? conf_path : "(default)");
-        } else {
+        if (!check) {
             gh_conf_free(c);
+            free(text);
+            return 0;
         }
+        /* The candidate a reload would build, without the listeners. */
+        if (saml_global_init() == -1) {
+            gh_conf_free(c);
+            free(text);
+            return 1;
+        }
+        if (main_cand_build(c, text, len, MAIN_CAND_CHECK, &k, err, sizeof(err)) == -1) {
+            fprintf(stderr, "%s\n", err);
+            free(text);
+            return 1;
+        }
+        main_cand_abort(&k);
+        free(text);
+        fprintf(stderr, "%s: configuration ok\n", conf_path ? conf_path : "(default)");
         return 0;
     }
     return run();

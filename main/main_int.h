@@ -26,8 +26,29 @@ void main_signals_block(void);
 /* Waits for the next handled signal and returns it. */
 int main_signals_wait(void);
 
-/* saml_cmd.c */
+/* candidate.c: the one configuration pipeline (see its top comment). */
 struct gh_conf;
+enum main_cand_mode {
+    MAIN_CAND_CHECK, /* gatehouse -t: built, checked, thrown away */
+    MAIN_CAND_RUN,   /* a start or reload: the listeners opened too */
+};
+struct main_cand {
+    struct gh_conf *c;       /* the model (the generation's, once there is one) */
+    struct apps_next *apps;  /* the SAML service provider and settings */
+    struct proxy_keys_next *keys; /* the persistence keys (run mode) */
+    struct proxy_gen *g;     /* the proxy generation */
+    char version[17];        /* of the text the model came from */
+};
+/* Takes c (parsed from text); 0 with every module's next state in k, or -1
+ * with err, c freed and nothing that runs changed. */
+int main_cand_build(struct gh_conf *c, const char *text, size_t len, enum main_cand_mode mode,
+                    struct main_cand *k, char *err, size_t errlen);
+/* Every module swaps to its prepared state (also(c) first, when set); no
+ * step can fail. */
+void main_cand_commit(struct main_cand *k, void (*also)(const struct gh_conf *c));
+void main_cand_abort(struct main_cand *k);
+
+/* saml_cmd.c */
 int main_saml_cmd(int argc, char **argv,
                   struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
 

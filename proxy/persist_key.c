@@ -443,6 +443,74 @@ done:
     return rc;
 }
 
+struct proxy_keys_next {
+    int adopt; /* the file holds other keys than the running ones */
+    struct proxy_persist_keyset ks;
+};
+
+struct proxy_keys_next *proxy_persist_keys_prepare(const struct gh_conf *c, char *err,
+                                                   size_t errlen)
+{
+    struct proxy_keys_next *n;
+    char why[768];
+    int st;
+
+    if (proxy__persist_keys_version() == 0) /* nothing runs yet: the start path */
+        return proxy_persist_keys_load(c, err, errlen) == -1 ? NULL
+                                                              : gh_calloc(1, sizeof(*n));
+    n = gh_calloc(1, sizeof(*n));
+    pthread_mutex_lock(&file_mu);
+    st = store->load(&n->ks, why, sizeof(why));
+    if (st == 0) {
+        n->adopt = !same_keys(&n->ks, &installed);
+    } else if (st == 1 || st == 2) {
+        /* Writing the running keys back changes nothing that runs, so it
+         * may happen before the reload is decided. */
+        if (st == 2)
+            gh_log_err("persistence keys: %s is unusable (%s): the running keys are written "
+                       "back, cookies keep working", path, why);
+        proxy__persist_keys_get(&n->ks);
+        if (store->save(&n->ks, why, sizeof(why)) == -1) {
+            snprintf(err, errlen, "persistence keys: cannot write %s", why);
+            st = -1;
+        } else if (st == 1) {
+            gh_log_warn("persistence keys: %s was missing; written again from the running keys",
+                        path);
+        }
+    } else {
+        snprintf(err, errlen, "%s", why);
+    }
+    pthread_mutex_unlock(&file_mu);
+    if (st == -1) {
+        proxy_persist_keys_abort(n);
+        return NULL;
+    }
+    return n;
+}
+
+void proxy_persist_keys_commit(struct proxy_keys_next *n, const struct gh_conf *c)
+{
+    if (n->adopt) {
+        char when[32];
+        pthread_mutex_lock(&file_mu);
+        fmt_time(when, sizeof(when), n->ks.cur.created);
+        install(&n->ks);
+        gh_log_info("persistence keys: adopted the changed %s (current key made %s%s)", path,
+                    when, n->ks.have_prev ? ", previous key still accepted" : "");
+        pthread_mutex_unlock(&file_mu);
+    }
+    proxy_persist_keys_abort(n);
+    proxy_persist_keys_schedule(c);
+}
+
+void proxy_persist_keys_abort(struct proxy_keys_next *n)
+{
+    if (n == NULL)
+        return;
+    OPENSSL_cleanse(n, sizeof(*n));
+    free(n);
+}
+
 /* Seconds between rotations: the period, or the longest cookie timeout
  * when that is longer (the previous key must outlive every cookie). */
 static int64_t period_s(void)

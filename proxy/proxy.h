@@ -28,9 +28,15 @@ struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, c
 void proxy_gen_unref(struct proxy_gen *g);
 
 /* worker.c */
-/* Opens the listeners g needs (keeping those already open), makes g current
- * and tells the workers. On error nothing changes. Takes g's reference. */
-int proxy_install(struct proxy_gen *g, char *err, size_t errlen);
+/* A reload in two halves, so that main can prepare every module before it
+ * changes any. proxy_prepare opens the listeners g needs that are not open
+ * yet (nothing accepts on them) and, the first time, the logs: 0, or -1
+ * with err and nothing changed. proxy_commit then makes g current, tells
+ * the workers and closes the listeners no longer named; it cannot fail and
+ * takes g's reference. proxy_abort closes what prepare opened and drops g. */
+int proxy_prepare(struct proxy_gen *g, char *err, size_t errlen);
+void proxy_commit(struct proxy_gen *g);
+void proxy_abort(struct proxy_gen *g);
 /* Starts n workers (0 = one per core) on the installed generation. */
 int proxy_start(int n);
 /* Stops accepting, lets in-flight requests finish, closes idle keep-alive
@@ -66,6 +72,15 @@ int proxy_persist_keys_load(const struct gh_conf *c, char *err, size_t errlen);
  * the first call starts the thread that rotates the keys. 0, or -1 when
  * that thread did not start. Call after proxy_persist_keys_load. */
 int proxy_persist_keys_schedule(const struct gh_conf *c);
+/* The same at reload, in two halves: prepare reads the file (refusing it as
+ * load does, writing the running keys back over a missing or corrupt one)
+ * and changes nothing that runs; commit adopts changed keys and takes the
+ * schedule from c; abort forgets. */
+struct proxy_keys_next;
+struct proxy_keys_next *proxy_persist_keys_prepare(const struct gh_conf *c, char *err,
+                                                   size_t errlen);
+void proxy_persist_keys_commit(struct proxy_keys_next *n, const struct gh_conf *c);
+void proxy_persist_keys_abort(struct proxy_keys_next *n);
 /* Stops the rotation and clears the keys from memory (exit). */
 void proxy_persist_wipe(void);
 

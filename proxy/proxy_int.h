@@ -178,7 +178,7 @@ struct proxy_service {
     struct proxy_server *servers;       /* owned array */
     size_t nservers;
     struct http1_limits lim;
-    int lidx; /* listener slot, set by proxy_install */
+    int lidx; /* listener slot, set by proxy_prepare */
     _Atomic unsigned rr;
     uint16_t *wrr;             /* owned: weighted round-robin schedule (server indexes) */
     size_t nwrr;
@@ -207,6 +207,9 @@ struct proxy_gen {
     struct proxy_service *svcs;
     size_t nsvcs;
     struct gh_logfile access, security; /* borrowed from worker.c's globals */
+    /* Between proxy_prepare and proxy_commit: the listener slots this
+     * generation opened, closed again if it is aborted. */
+    int opened[PROXY_MAX_LISTENERS], nopened, prepared;
 };
 
 /* The connection state machine; see conn.c's top comment. */

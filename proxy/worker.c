@@ -191,13 +191,28 @@ static void wait_acks(uint64_t v)
     gh_log_warn("workers did not acknowledge the new configuration within 5 s");
 }
 
-int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
+/* The listeners g's preparation opened and nothing uses yet (lmu held). */
+static void close_opened(struct proxy_gen *g)
 {
-    int opened[PROXY_MAX_LISTENERS], nopened = 0, i, to_close[PROXY_MAX_LISTENERS], nclose = 0;
-    struct proxy_gen *old;
-    uint64_t v;
+    int i;
+
+    for (i = 0; i < g->nopened; i++) {
+        struct listener *l = &listeners[g->opened[i]];
+        close(l->fd);
+        l->fd = -1;
+        l->used = 0;
+        l->addr[0] = '\0';
+    }
+    g->nopened = 0;
+    g->prepared = 0;
+}
+
+int proxy_prepare(struct proxy_gen *g, char *err, size_t errlen)
+{
+    int i;
     size_t s;
 
+    g->nopened = 0;
     pthread_mutex_lock(&lmu);
     for (s = 0; s < g->nsvcs; s++) {
         const char *addr = g->svcs[s].conf->listen;
@@ -219,13 +234,15 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
             if (fd == -1)
                 goto fail;
             slot = free_slot;
+            /* Not 'used' until commit: no worker accepts on it before. */
             listeners[slot].fd = fd;
+            listeners[slot].used = 0;
             listeners[slot].udp = udp;
             snprintf(listeners[slot].addr, sizeof(listeners[slot].addr), "%s", addr);
             listeners[slot].ep.kind = udp ? EP_UDP : EP_LISTENER;
             listeners[slot].ep.fd = fd;
             listeners[slot].ep.owner = &listeners[slot];
-            opened[nopened++] = slot;
+            g->opened[g->nopened++] = slot;
         }
         g->svcs[s].lidx = slot;
     }
@@ -244,6 +261,25 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
         }
         logs_open = 1;
     }
+    g->prepared = 1;
+    pthread_mutex_unlock(&lmu);
+    return 0;
+fail:
+    close_opened(g);
+    pthread_mutex_unlock(&lmu);
+    return -1;
+}
+
+void proxy_commit(struct proxy_gen *g)
+{
+    int i, to_close[PROXY_MAX_LISTENERS], nclose = 0;
+    struct proxy_gen *old;
+    uint64_t v;
+    size_t s;
+
+    pthread_mutex_lock(&lmu);
+    if (!g->prepared)
+        gh_fatal("proxy_commit of a generation that was not prepared");
     for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
         int want = 0;
         for (s = 0; s < g->nsvcs; s++)
@@ -252,6 +288,7 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
             to_close[nclose++] = i;
         listeners[i].used = want;
     }
+    g->nopened = 0; /* the listeners are the table's now */
     old = current;
     current = g;
     v = atomic_fetch_add(&lversion, 1) + 1;
@@ -270,15 +307,16 @@ int proxy_install(struct proxy_gen *g, char *err, size_t errlen)
     }
     pthread_mutex_unlock(&lmu);
     proxy_gen_unref(old);
-    return 0;
-fail:
-    for (i = 0; i < nopened; i++) {
-        close(listeners[opened[i]].fd);
-        listeners[opened[i]].fd = -1;
-        listeners[opened[i]].addr[0] = '\0';
-    }
+}
+
+void proxy_abort(struct proxy_gen *g)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&lmu);
+    close_opened(g);
     pthread_mutex_unlock(&lmu);
-    return -1;
+    proxy_gen_unref(g);
 }
 
 struct proxy_gen *proxy__gen_current(void)

@@ -143,14 +143,40 @@ const char *webui__security_log_path(void)
     return security_log[0] ? security_log : NULL;
 }
 
-int webui__validate(const char *text, size_t len, char *err, size_t errlen)
+enum webui_apply_result webui__apply_text(const char *text, size_t len,
+                                          int (*write)(void *ctx, char *err, size_t errlen),
+                                          void *ctx, char *err, size_t errlen)
 {
-    return hooks->validate(text, len, err, errlen);
+    return hooks->apply(text, len, write, ctx, err, errlen);
 }
 
-int webui__reload(char *err, size_t errlen)
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static char running_ver[17], failed_ver[17], failed_why[600];
+static int64_t failed_at;
+
+void webui_note_running(const char *running, const char *failed, const char *why)
 {
-    return hooks->reload(err, errlen);
+    pthread_mutex_lock(&running_mu);
+    gh_strlcpy(running_ver, running, sizeof(running_ver));
+    gh_strlcpy(failed_ver, failed ? failed : "", sizeof(failed_ver));
+    gh_strlcpy(failed_why, why ? why : "", sizeof(failed_why));
+    failed_at = failed ? (int64_t)time(NULL) : 0;
+    pthread_mutex_unlock(&running_mu);
+}
+
+void webui__running_json(struct gh_sbuf *o)
+{
+    pthread_mutex_lock(&running_mu);
+    gh_sbuf_printf(o, "\"running_version\":");
+    webui__js(o, running_ver);
+    if (failed_ver[0] != '\0') {
+        gh_sbuf_printf(o, ",\"reload_failed\":{\"version\":");
+        webui__js(o, failed_ver);
+        gh_sbuf_printf(o, ",\"reason\":");
+        webui__js(o, failed_why);
+        gh_sbuf_printf(o, ",\"time\":%lld}", (long long)failed_at);
+    }
+    pthread_mutex_unlock(&running_mu);
 }
 
 void webui_done(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -288,6 +314,17 @@ void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, co
 
     client_ip(conn, ip, sizeof(ip));
     webui_audit(s->user, webui_role_name(s->role), ip, action, object, before, after, result);
+}
+
+void webui__audit_why(struct MHD_Connection *conn, const struct webui_session *s,
+                      const char *action, const char *object, const char *before,
+                      const char *after, const char *result, const char *why)
+{
+    char ip[64];
+
+    client_ip(conn, ip, sizeof(ip));
+    webui_audit_why(s->user, webui_role_name(s->role), ip, action, object, before, after, result,
+                    why);
 }
 
 /* Who is asking: a session (cookie) or an API token (bearer). 0 found. */
@@ -465,7 +502,9 @@ static enum MHD_Result config_get(struct MHD_Connection *conn)
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     e = gh_calloc(1, len * 6 + 16);
     gh_json_escape(e, len * 6 + 16, text, len, len);
-    gh_sbuf_printf(&o, "{\"version\":\"%s\",\"path\":", ver);
+    gh_sbuf_printf(&o, "{\"version\":\"%s\",", ver);
+    webui__running_json(&o);
+    gh_sbuf_printf(&o, ",\"path\":");
     {
         char p[2200];
         gh_json_escape(p, sizeof(p), hooks->conf_path, strlen(hooks->conf_path), 1000);

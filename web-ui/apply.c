@@ -1,11 +1,13 @@
 /*
  * The one path every configuration change takes: under the write lock,
  * read the file, check If-Match against its version, let the change
- * compute the new text, validate it as `gatehouse -t` does, keep the old
- * file in the history, write the new one atomically, reload, audit, and
- * answer with the new version as ETag. Keeping the sequence in one place
- * is what makes "stale → 412 with the current version, invalid → 422 and
- * nothing changed" true for every endpoint, not most of them.
+ * compute the new text, and hand it to main's pipeline, which parses it
+ * once, prepares every module from that model, calls back here to keep
+ * the old file in the history and write the new one atomically, and only
+ * then commits every module; audit, and answer with the new version as
+ * ETag. Keeping the sequence in one place is what makes "stale → 412 with
+ * the current version, refused → 422 and nothing changed, file or
+ * running" true for every endpoint, not most of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,23 @@ static enum MHD_Result with_version(struct MHD_Connection *conn, unsigned status
     webui__js(&o, msg);
     gh_sbuf_printf(&o, ",\"version\":\"%s\"}\n", ver);
     return webui__send(conn, status, "application/json", o.p, o.len, etag);
+}
+
+struct write_ctx {
+    const char *old;
+    size_t oldlen;
+    const char *text;
+    size_t len;
+    const char *meta;
+};
+
+/* Called by the pipeline once every module has prepared the new text. */
+static int write_file(void *ctx, char *err, size_t errlen)
+{
+    struct write_ctx *w = ctx;
+
+    return webui__commit(webui__conf_path(), webui__history_dir(), w->old, w->oldlen, w->text,
+                         w->len, w->meta, err, errlen);
 }
 
 enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_session *s,
@@ -66,13 +85,6 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
         goto done;
     }
     nlen = strlen(nt);
-    if (webui__validate(nt, nlen, err, sizeof(err)) == -1) {
-        if (ch->undo)
-            ch->undo(ch->ctx);
-        webui__audit(conn, s, ch->action, ch->object, ver, after, "invalid");
-        ret = webui__json(conn, 422, "error", err);
-        goto done;
-    }
     {
         /* Who replaced this version, with what: the history's note. */
         char changed[512];
@@ -88,14 +100,26 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
         webui__js(&meta, changed);
         gh_sbuf_printf(&meta, ",\"new_version\":\"%s\"}\n", nv);
     }
-    if (webui__commit(webui__conf_path(), webui__history_dir(), text, len, nt, nlen, meta.p, err,
-                      sizeof(err)) == -1 ||
-        webui__reload(err, sizeof(err)) == -1) {
-        if (ch->undo)
-            ch->undo(ch->ctx);
-        webui__audit(conn, s, ch->action, ch->object, ver, after, "failed");
-        ret = webui__json(conn, 500, "error", err);
-        goto done;
+    {
+        struct write_ctx w = {text, len, nt, nlen, meta.p};
+        enum webui_apply_result r = webui__apply_text(nt, nlen, write_file, &w, err, sizeof(err));
+        if (r != WEBUI_APPLIED) {
+            if (ch->undo)
+                ch->undo(ch->ctx);
+            webui__audit_why(conn, s, ch->action, ch->object, ver, after,
+                             r == WEBUI_APPLY_REFUSED ? "invalid" : "failed", err);
+            if (r == WEBUI_APPLY_REFUSED) {
+                /* Which version runs now, in words the page can show. */
+                char msg[1400];
+                snprintf(msg, sizeof(msg),
+                         "%s (nothing was changed: version %s stays in the file and running)",
+                         err, ver);
+                ret = webui__json(conn, 422, "error", msg);
+            } else {
+                ret = webui__json(conn, 500, "error", err);
+            }
+            goto done;
+        }
     }
     ch->committed = 1;
     webui__audit(conn, s, ch->action, ch->object, ver, ch->after ? ch->after : nv, "ok");

@@ -36,7 +36,15 @@ void webui_audit_close(void)
 void webui_audit(const char *user, const char *role, const char *ip, const char *action,
                  const char *object, const char *before, const char *after, const char *result)
 {
-    char ts[40], u[200], r[64], i[100], a[200], o[600], b[1200], f[1200], res[200], line[4096];
+    webui_audit_why(user, role, ip, action, object, before, after, result, NULL);
+}
+
+void webui_audit_why(const char *user, const char *role, const char *ip, const char *action,
+                     const char *object, const char *before, const char *after,
+                     const char *result, const char *why)
+{
+    char ts[40], u[200], r[64], i[100], a[200], o[600], b[1200], f[1200], res[200], w[1600];
+    char line[6144];
     int n;
 
     gh_time_rfc3339(ts, sizeof(ts));
@@ -48,10 +56,13 @@ void webui_audit(const char *user, const char *role, const char *ip, const char 
     gh_json_escape(b, sizeof(b), before, strlen(before), 400);
     gh_json_escape(f, sizeof(f), after, strlen(after), 400);
     gh_json_escape(res, sizeof(res), result, strlen(result), 64);
+    if (why != NULL)
+        gh_json_escape(w, sizeof(w), why, strlen(why), 500);
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"user\":\"%s\",\"role\":\"%s\",\"ip\":\"%s\",\"action\":\"%s\","
-                 "\"object\":\"%s\",\"before\":\"%s\",\"after\":\"%s\",\"result\":\"%s\"}\n",
-                 ts, u, r, i, a, o, b, f, res);
+                 "\"object\":\"%s\",\"before\":\"%s\",\"after\":\"%s\",\"result\":\"%s\"%s%s%s}\n",
+                 ts, u, r, i, a, o, b, f, res, why ? ",\"reason\":\"" : "", why ? w : "",
+                 why ? "\"" : "");
     if (n <= 0 || (size_t)n >= sizeof(line))
         return;
     if (fd != -1 && write(fd, line, (size_t)n) != n)

@@ -27,6 +27,11 @@ void webui__version(const char *text, size_t len, char out[17])
     webui__sha256_hex(text, len, 8, out);
 }
 
+void webui_version(const char *text, size_t len, char out[17])
+{
+    webui__version(text, len, out);
+}
+
 int webui__file_version(const char *path, char out[17])
 {
     /* Every API GET names the version: hash the file again only when it

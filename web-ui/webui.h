@@ -32,15 +32,31 @@ const char *webui_role_name(enum webui_role r);
 int webui_role_parse(const char *s, enum webui_role *r);
 
 /* app.c: the HTTP side. */
+enum webui_apply_result {
+    WEBUI_APPLIED,           /* written and running */
+    WEBUI_APPLY_REFUSED,     /* the text does not parse or a module could not prepare it */
+    WEBUI_APPLY_NOT_WRITTEN, /* prepared, but write failed: nothing changed */
+};
 struct webui_hooks {
     /* Metrics as Prometheus text (json 0) or JSON (json 1); malloc'd. */
     char *(*metrics)(int json, size_t *len);
-    /* Checks config text as `gatehouse -t` does: 0, or -1 with err. */
-    int (*validate)(const char *text, size_t len, char *err, size_t errlen);
-    /* Reloads from the file as SIGHUP does: 0, or -1 with why it was refused. */
-    int (*reload)(char *err, size_t errlen);
+    /* Makes text the running configuration in one step: parsed once,
+     * every module prepared from that one model, then write(ctx) (the
+     * history and the file), then every module committed. Anything that
+     * fails before the commit leaves the file and the running state as
+     * they were; err says why. */
+    enum webui_apply_result (*apply)(const char *text, size_t len,
+                                     int (*write)(void *ctx, char *err, size_t errlen),
+                                     void *ctx, char *err, size_t errlen);
     const char *conf_path; /* NULL: the embedded default, which cannot be edited */
 };
+/* The version of a configuration text (16 hex digits of its SHA-256), as
+ * the API's ETags and the history name it. */
+void webui_version(const char *text, size_t len, char out[17]);
+/* What runs: the version of the running configuration and, after a
+ * reload that was refused, the version it tried and why (NULLs: the
+ * last reload succeeded). Shown by the UI beside the file's version. */
+void webui_note_running(const char *running, const char *failed, const char *why);
 /* At each reload: the parts of the config the admin application follows
  * live (the session and lockout policy). */
 void webui_reconfigure(const struct gh_conf *c);
@@ -130,6 +146,10 @@ int webui_csrf_ok(const struct webui_session *s, const char *presented);
 int webui_audit_open(const char *path);
 void webui_audit(const char *user, const char *role, const char *ip, const char *action,
                  const char *object, const char *before, const char *after, const char *result);
+/* The same with the reason of a refusal or failure (why may be NULL). */
+void webui_audit_why(const char *user, const char *role, const char *ip, const char *action,
+                     const char *object, const char *before, const char *after,
+                     const char *result, const char *why);
 void webui_audit_close(void);
 
 #endif

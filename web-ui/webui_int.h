@@ -75,10 +75,18 @@ const char *webui__audit_path(void);
 const char *webui__security_log_path(void); /* NULL: none or stderr */
 void webui__lock(void);   /* one config change at a time */
 void webui__unlock(void);
-int webui__validate(const char *text, size_t len, char *err, size_t errlen);
-int webui__reload(char *err, size_t errlen);
+/* main's pipeline (webui_hooks.apply). */
+enum webui_apply_result webui__apply_text(const char *text, size_t len,
+                                          int (*write)(void *ctx, char *err, size_t errlen),
+                                          void *ctx, char *err, size_t errlen);
+/* What runs (webui_note_running), as JSON members:
+ * "running_version":"…"[,"reload_failed":{"version","reason","time"}]. */
+void webui__running_json(struct gh_sbuf *o);
 void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, const char *action,
                   const char *object, const char *before, const char *after, const char *result);
+void webui__audit_why(struct MHD_Connection *conn, const struct webui_session *s,
+                      const char *action, const char *object, const char *before,
+                      const char *after, const char *result, const char *why);
 enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const char *type,
                             char *body, size_t len, const char *etag);
 /* {"key":"msg"} with msg JSON-escaped: errors and one-word outcomes. */

@@ -21,8 +21,8 @@ ROLES = {"root": "admin", "ops": "operator", "viewer": "read-only", "users": "us
 
 def history_versions(env):
     """The configuration versions kept in the history (each has a .meta note)."""
-    return sorted(f for f in os.listdir(env.path("gatehouse-state/admin/history"))
-                  if f.endswith(".conf"))
+    d = env.path("gatehouse-state/admin/history")
+    return sorted(f for f in os.listdir(d) if f.endswith(".conf")) if os.path.isdir(d) else []
 
 
 def status_of(env, url):
@@ -1717,3 +1717,143 @@ def admin_concurrent_editors_exactly_one_wins(env):
     conf = open(a.conf).read()
     check(conf.count("idle-timeout") == 1 and "idle-timeout %ds" % (100 + won[0]) in conf,
           "the file: %s" % conf)
+
+
+PIPE_UUID = "5d0c1e2a-8f3b-4c6d-9e7f-0a1b2c3d4e5f"
+
+
+def pipeline_conf(env, port_conf, entity):
+    """An identity provider (whose SAML SP the conference service serves)
+    and a conference service: what a reload must keep whole."""
+    from t_j_saml import sp_cert
+    if not os.path.exists(env.path("sp.pem")):
+        sp_cert(env)
+    return ("certificate sp {\n    cert %s\n    key %s\n}\n" % (env.path("sp.pem"),
+                                                                 env.path("sp.key")) +
+            'identity-provider "Corp SSO" {\n    uuid %s\n    sp-certificate sp\n'
+            "    sp-entity-id %s\n    acs-url https://localhost:%d/api/v1/samlconsumer/%s\n"
+            "    idp-entity-id https://idp.example.com/x\n"
+            "    idp-sso-url https://idp.example.com/sso\n    idp-certificate %s\n}\n"
+            'identity-provider-group staff {\n    identity-providers "Corp SSO"\n}\n'
+            % (PIPE_UUID, entity, port_conf, PIPE_UUID, env.path("sp.pem")) +
+            service("conference", port_conf, app="conference", hosts="localhost"))
+
+
+@test
+def admin_reload_failing_halfway_keeps_the_previous_configuration_running(env):
+    """One configuration pipeline: a change is parsed once, every module
+    prepares (the SAML SP, the persistence keys, the proxy generation and
+    its listeners) and only then is anything committed. A change whose last
+    step fails (a new service's address is in use, after the new SAML SP
+    was built) leaves everything as it ran: the SP's metadata, the real
+    server's state, the file, the history; the answer and the audit log say
+    why and which version runs. The same change by hand + SIGHUP: the old
+    configuration still runs whole, and the API the UI reads says the file's
+    version is not the running one, and why; once the address is free a
+    SIGHUP brings the file's version in."""
+    import urllib.parse
+    port_conf = free_port()
+    a = Admin(env, extra=pipeline_conf(env, port_conf, "https://localhost/saml-old"))
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    h0 = {"X-CSRF-Token": me["csrf"]}
+    md_url = "https://localhost:%d/api/v1/samlmetadata/%s" % (port_conf, PIPE_UUID)
+
+    def entity():
+        st, h, md = Browser(env.ca).request(md_url)
+        check(st == 200, "metadata: %d" % st)
+        m = re.search(rb'entityID="([^"]+)"', md)
+        return m.group(1).decode() if m else None
+
+    def web1_state():
+        st, h, body = root.request(a.url + "/api/v1/stats")
+        m = re.search(r'"name":"web1","address":"[^"]*","weight":\d+,"state":"(\w+)"',
+                      body.decode())
+        check(st == 200 and m, "stats: %d %r" % (st, body[:300]))
+        return m.group(1)
+
+    def config():
+        st, h, body = root.request(a.url + "/api/v1/config")
+        check(st == 200, "config: %d" % st)
+        return json.loads(body)
+
+    check(entity() == "https://localhost/saml-old", "metadata before: %r" % entity())
+    v0 = a.version(root)
+    j = config()
+    check(j["running_version"] == v0 and "reload_failed" not in j, "at start: %r" % {
+        k: j[k] for k in j if k != "text"})
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    busy_port = busy.getsockname()[1]
+    # One transaction: a new SP entity ID, web1 to maint, a service on the busy port.
+    st, h, body = root.request(a.url + "/api/v1/transactions", data=b"", headers=h0)
+    tx = json.loads(body)["id"]
+    block = ("service late {\n    listen 127.0.0.1:%d\n    certificate main\n"
+             "    allowed-hosts localhost\n    allowed-dirs /*\n    app status\n}" % busy_port)
+    for form in ({"op": "block-set", "kind": "identity-provider", "name": "Corp SSO",
+                  "fields": urllib.parse.urlencode({"sp-entity-id": "https://localhost/saml-new"})},
+                 {"op": "server-state", "service": "public", "server": "web1", "state": "maint"},
+                 {"op": "service-add", "block": block}):
+        st, h, body = root.request(a.url + "/api/v1/transactions/" + tx, data=form, headers=h0)
+        check(st == 200, "stage %r: %d %r" % (form["op"], st, body))
+    before = open(a.conf).read()
+    hist = history_versions(env)
+    st, h, body = root.request(a.url + "/api/v1/transactions/%s/commit" % tx, data=b"",
+                               headers=dict(h0, **{"If-Match": '"%s"' % v0}))
+    err = json.loads(body).get("error", "")
+    check(st == 422 and "listen 127.0.0.1:%d" % busy_port in err and "in use" in err and
+          ("version %s stays" % v0) in err, "commit with a busy port: %d %r" % (st, body))
+    check(open(a.conf).read() == before, "the refused change touched the file")
+    check(history_versions(env) == hist, "the refused change added a history entry")
+    check(entity() == "https://localhost/saml-old",
+          "the new SAML SP was installed by a refused reload: %r" % entity())
+    check(web1_state() == "up", "web1 changed state: %s" % web1_state())
+    check(status_of(env, "https://localhost:%d/whoami" % a.pub) == 200, "public stopped serving")
+    j = config()
+    check(j["version"] == v0 and j["running_version"] == v0 and "reload_failed" not in j,
+          "after the refusal: %r" % {k: j[k] for k in j if k != "text"})
+    last = [e for e in a.audit() if e["action"] == "transaction"][-1:]
+    check(last and last[0]["result"] == "invalid" and "in use" in last[0].get("reason", ""),
+          "audit: %r" % last)
+    # The same change by hand, then SIGHUP: the file moves on, the running state must not.
+    edited = before.replace("https://localhost/saml-old", "https://localhost/saml-new") + \
+        block + "\n"
+    with open(a.conf, "w") as f:
+        f.write(edited)
+    n = a.gh.output().count("reload refused")
+    a.gh.signal(signal.SIGHUP)
+    wait_until(lambda: a.gh.output().count("reload refused") > n, 5, "the refused reload")
+    check(entity() == "https://localhost/saml-old", "SIGHUP half-installed: %r" % entity())
+    check(status_of(env, "https://localhost:%d/whoami" % a.pub) == 200, "public stopped serving")
+    j = config()
+    v1 = j["version"]
+    check(v1 != v0 and j["running_version"] == v0 and j.get("reload_failed", {}).get("version")
+          == v1 and "in use" in j["reload_failed"]["reason"],
+          "the API does not say the file's version is not running: %r" % {
+              k: j[k] for k in j if k != "text"})
+    from harness import ROOT
+    r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin_running.mjs"), a.url,
+                        "viewer", PW["viewer"]], capture_output=True, timeout=120,
+                       cwd=os.path.join(ROOT, "tests/browser"))
+    check(r.returncode == 0, "browser run: %s %s" % (r.stdout[-2000:], r.stderr[-2000:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    for page, p in res["pages"].items():
+        check(p["cls"] == "running-stale" and p["visible"] and
+              ("holds version %s, which is NOT running" % v1) in p["text"] and
+              ("Version %s keeps running" % v0) in p["text"] and "in use" in p["text"],
+              "the %s page does not say which version runs: %r" % (page, p))
+    check(sorted(res["pages"]) == ["home", "system"] and not res["errors"], "%r" % res)
+    sig = [e for e in a.audit() if e["user"] == "(SIGHUP)"]
+    check(sig and sig[-1]["result"] == "failed" and sig[-1]["before"] == v1 and
+          sig[-1]["after"] == v0 and "in use" in sig[-1]["reason"], "audit: %r" % sig[-1:])
+    busy.close()
+    n = a.gh.output().count("configuration reloaded")
+    a.gh.signal(signal.SIGHUP)
+    wait_until(lambda: a.gh.output().count("configuration reloaded") > n, 5, "the reload")
+    check(entity() == "https://localhost/saml-new", "after the good reload: %r" % entity())
+    wait_until(lambda: status_of(env, "https://localhost:%d/healthcheck.html" % busy_port) == 200,
+               5, "the new service")
+    j = config()
+    check(j["running_version"] == v1 == j["version"] and "reload_failed" not in j,
+          "after the good reload: %r" % {k: j[k] for k in j if k != "text"})

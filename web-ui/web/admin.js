@@ -110,10 +110,31 @@ async function serverChange(svc, srv, what, value) {
 
 let systemShown = false;
 
-async function loadConfigVersion() {
-  const r = await api('/api/v1/config');
-  if (r.ok) version = (await r.json()).version;
-  if (systemShown) await loadSystem(); // every change adds a history entry
+// Which configuration runs, and whether the file holds another one (a hand
+// edit whose reload was refused): the running one is what serves traffic.
+function showRunning(j) {
+  const p = document.getElementById('running');
+  const f = j.reload_failed;
+  if (f && f.version !== j.running_version) {
+    p.className = 'running-stale';
+    p.textContent = 'The file ' + j.path + ' holds version ' + j.version + ', which is NOT ' +
+      'running: its reload was refused at ' + new Date(f.time * 1000).toLocaleString() +
+      ': ' + f.reason + '. Version ' + j.running_version + ' keeps running.';
+  } else {
+    p.className = 'running-ok';
+    p.textContent = 'Running configuration version ' + j.running_version +
+      (j.running_version === j.version ? ' (as in ' + j.path + ')' : '');
+  }
+}
+
+async function loadConfigVersion(background) {
+  const r = await api('/api/v1/config', undefined, background);
+  if (r.ok) {
+    const j = await r.json();
+    version = j.version;
+    showRunning(j);
+  }
+  if (systemShown && !background) await loadSystem(); // every change adds a history entry
 }
 
 // Request rates from the change of the counters between two polls.
@@ -1055,6 +1076,7 @@ async function main() {
   }
   setInterval(() => { refresh().catch(() => {}); }, 2000);
   setInterval(() => { watchSession().catch(() => {}); }, 2000);
+  setInterval(() => { loadConfigVersion(true).catch(() => {}); }, 3000);
   setInterval(() => { loadMeetings(true).catch(() => {}); }, 3000);
   await loadGraphs();
   setInterval(() => {
