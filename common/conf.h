@@ -163,6 +163,7 @@ struct gh_conf_service {
     struct gh_loc rule_set_loc;
     struct gh_conf_check check;
     char *mode;               /* owned; "http" (default), "tcp" or "udp" */
+    char *enabled;            /* owned; "on" (default) or "off": checked, kept, not served */
     char *tls_mode;           /* owned; tcp: "terminate" (default) or "passthrough" */
     long long flow_timeout;   /* udp: ms a flow lives without a datagram */
     long long max_flows;      /* udp: flows kept at most, per service */

@@ -1879,6 +1879,7 @@ void gh_conf_free(struct gh_conf *c)
         free(s->rule_set);
         free(s->sni_host_match);
         free(s->sni_default);
+        free(s->enabled);
         free(s->merge_slashes);
         free(s->encoded_slash);
         free(s->server_header);

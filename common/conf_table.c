@@ -71,6 +71,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"check", GH_CTX_SERVICE, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"persistence", GH_CTX_SERVICE, GH_T_SPECIAL, 0, "off", 0, 0, NULL},
     {"mode", GH_CTX_SERVICE, GH_T_STR, S(mode), "http", 0, 0, "http tcp udp"},
+    {"enabled", GH_CTX_SERVICE, GH_T_STR, S(enabled), "on", 0, 0, "on off"},
     {"tls", GH_CTX_SERVICE, GH_T_STR, S(tls_mode), "terminate", 0, 0, "terminate passthrough"},
     {"flow-timeout", GH_CTX_SERVICE, GH_T_DURATION, S(flow_timeout), "60s", 1000, DAY, NULL},
     {"max-flows", GH_CTX_SERVICE, GH_T_INT, S(max_flows), "65536", 16, 16777216, NULL},

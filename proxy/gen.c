@@ -360,6 +360,7 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
 
     svc->conf = cs;
     svc->lidx = -1;
+    svc->disabled = strcmp(cs->enabled, "off") == 0;
     svc->st = proxy__svc_stats(cs->name);
     svc->lim.max_request_line = (size_t)cs->max_request_line;
     svc->lim.max_header_size = (size_t)cs->max_header_size;
@@ -482,8 +483,10 @@ static void link_listeners(struct proxy_gen *g)
     for (i = 0; i < g->nsvcs; i++) {
         struct proxy_service *s = &g->svcs[i];
         s->lhead = s;
+        if (s->disabled)
+            continue; /* not in any chain: nothing reaches it */
         for (j = 0; j < i; j++)
-            if (strcmp(g->svcs[j].conf->listen, s->conf->listen) == 0 &&
+            if (!g->svcs[j].disabled && strcmp(g->svcs[j].conf->listen, s->conf->listen) == 0 &&
                 g->svcs[j].udp == s->udp) { /* a UDP and a TCP port are two listeners */
                 struct proxy_service *t = g->svcs[j].lhead;
                 s->lhead = t;

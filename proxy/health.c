@@ -290,7 +290,7 @@ static void *checker(void *arg)
         }
         for (i = 0; g != NULL && i < g->nsvcs && !atomic_load(&stopping); i++) {
             struct proxy_service *svc = &g->svcs[i];
-            if (!svc->conf->check.enabled)
+            if (!svc->conf->check.enabled || svc->disabled)
                 continue;
             for (j = 0; j < svc->nservers && !atomic_load(&stopping); j++) {
                 struct proxy_server *srv = &svc->servers[j];

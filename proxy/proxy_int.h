@@ -198,6 +198,7 @@ struct proxy_service {
     struct proxy_hdr_rules *hdr; /* owned: request-header, response-header, rewrite-host */
     struct proxy_svc_stats *st; /* borrowed from the process-wide table */
     int udp;                    /* mode udp: udp.c forwards its datagrams */
+    int disabled;               /* enabled off: built and checked, no listener, no checks */
 };
 
 struct proxy_gen {

@@ -407,10 +407,12 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         char sname[400];
         /* Names come from the config and may hold anything a string can. */
         gh_json_escape(sname, sizeof(sname), v->name, strlen(v->name), 128);
-        gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"app\":%s%s%s,\"queue\":%ld,"
-                "\"connections\":%ld,"
+        gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"enabled\":%s,\"listening\":%s,"
+                "\"app\":%s%s%s,\"queue\":%ld,\"connections\":%ld,"
                 "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
-             i ? "," : "", sname, g->svcs[i].conf->listen, g->svcs[i].conf->app ? "\"" : "",
+             i ? "," : "", sname, g->svcs[i].conf->listen,
+             g->svcs[i].disabled ? "false" : "true", g->svcs[i].lidx >= 0 ? "true" : "false",
+             g->svcs[i].conf->app ? "\"" : "",
              g->svcs[i].conf->app ? g->svcs[i].conf->app : "null",
              g->svcs[i].conf->app ? "\"" : "", atomic_load(&v->queued),
              atomic_load(&v->conns_active),

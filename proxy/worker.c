@@ -217,6 +217,8 @@ int proxy_prepare(struct proxy_gen *g, char *err, size_t errlen)
     for (s = 0; s < g->nsvcs; s++) {
         const char *addr = g->svcs[s].conf->listen;
         int slot = -1, free_slot = -1, udp = g->svcs[s].udp;
+        if (g->svcs[s].disabled)
+            continue; /* its address is not listened on (unless another service's) */
         for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
             if (listeners[i].fd != -1 && listeners[i].udp == udp &&
                 strcmp(listeners[i].addr, addr) == 0)

@@ -47,6 +47,7 @@ static enum MHD_Result services(struct MHD_Connection *conn)
         webui__js(&o, s->name);
         gh_sbuf_printf(&o, ",\"listen\":");
         webui__js(&o, s->listen);
+        gh_sbuf_printf(&o, ",\"enabled\":%s", strcmp(s->enabled, "off") == 0 ? "false" : "true");
         gh_sbuf_printf(&o, ",\"certificates\":");
         jlist(&o, &s->certificates);
         gh_sbuf_printf(&o, ",\"tls_versions\":");

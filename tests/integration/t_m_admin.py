@@ -1857,3 +1857,63 @@ def admin_reload_failing_halfway_keeps_the_previous_configuration_running(env):
     j = config()
     check(j["running_version"] == v1 == j["version"] and "reload_failed" not in j,
           "after the good reload: %r" % {k: j[k] for k in j if k != "text"})
+
+
+@test
+def admin_service_switched_off_and_on(env):
+    """`enabled off` through the block API (what the Services page's switch
+    sends): the file says so, the address is no longer listened on, nothing
+    reaches the real servers, the statistics say enabled false; in Chromium
+    the Services page shows each service's status and pool health, the
+    admin service's own switch disabled with the reason, and turning public
+    on again serves it."""
+    from harness import ROOT
+    a = Admin(env)
+    root = a.browser("root")
+    st, me = a.whoami(root)
+    check(status_of(env, "https://localhost:%d/whoami" % a.pub) == 200, "public before")
+    logs = [env.path("backend-%d.log" % p) for p in (a.b1, a.b2)]
+    reqs = lambda: sum(open(f).read().count("REQ ") for f in logs)
+    v = a.version(root)
+    st, h, body = root.request(a.url + "/api/v1/blocks/service/public", data={"enabled": "off"},
+                               headers=a.edit_headers(me, v))
+    check(st == 200, "switch off: %d %r" % (st, body))
+    text = open(a.conf).read()
+    block = text[text.index("service public {"):]
+    check("    enabled off\n" in block[:block.index("}")], "not in the block:\n%s" % block)
+
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", a.pub), timeout=2).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+    wait_until(refused, 5, "the public address closed")
+    seen = reqs()
+    for _ in range(3):
+        check(refused(), "a connection to a service that is off was accepted")
+    check(reqs() == seen, "a request reached a real server of a service that is off")
+    st, h, body = root.request(a.url + "/api/v1/stats")
+    check(re.search(r'"name":"public","listen":"[^"]+","enabled":false,"listening":false',
+                    body.decode()), "stats: %r" % body[:300])
+    st, h, body = root.request(a.url + "/api/v1/services")
+    svcs = {s["name"]: s for s in json.loads(body)["services"]}
+    check(svcs["public"]["enabled"] is False and svcs["admin"]["enabled"] is True, "%r" % svcs)
+    r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/admin_services.mjs"), a.url,
+                        "root", PW["root"], "public"], capture_output=True, timeout=120,
+                       cwd=os.path.join(ROOT, "tests/browser"))
+    check(r.returncode == 0, "browser run: %s %s" % (r.stdout[-2000:], r.stderr[-2000:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    before = {x["name"]: x for x in res["before"]}
+    check(before["public"]["status"] == "off" and not before["public"]["on"] and
+          not before["public"]["disabled"], "public before: %r" % before)
+    check(before["admin"]["status"] == "up" and before["admin"]["on"] and
+          before["admin"]["disabled"] and "app admin" in before["admin"]["title"],
+          "admin row: %r" % before["admin"])
+    after = {x["name"]: x for x in res["after"]}
+    check(after["public"]["status"] == "up" and after["public"]["on"] and
+          after["public"]["pool"] == "2 of 2 up", "public after: %r" % after["public"])
+    check("public turned on" in res["message"] and not res["errors"], "%r" % res)
+    check("    enabled on\n" in open(a.conf).read(), "the file was not switched on")
+    check(status_of(env, "https://localhost:%d/whoami" % a.pub) == 200, "public after")
+    check(reqs() > seen, "nothing reached the real servers after switching on")

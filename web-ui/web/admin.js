@@ -236,6 +236,7 @@ async function refresh() {
   const rows = [];
   const errs = (q) => q['4xx'] + ' / ' + q['5xx'];
   health(s);
+  serviceStatus(s);
   for (const svc of s.services) {
     const tr = statsRow(tb, 's/' + svc.name, 'service', 10);
     const c = tr.children;
@@ -529,13 +530,66 @@ function serviceRow(sv) {
     d.addEventListener('click', () => deleteService(sv.name));
     edit.append(gate(m, 'admin'), gate(t, 'admin'), gate(d, 'admin'));
   }
-  tr.append(el('td', sv.name), el('td', sv.listen), el('td', sv.certificates.join(' ')),
+  const status = el('td', sv.enabled ? '' : 'off', 'svc-status');
+  const pool = el('td', sv.app ? '-' : '', 'svc-pool');
+  const sw = el('td', undefined, 'svc-switch');
+  {
+    const box = el('input');
+    box.type = 'checkbox';
+    box.checked = sv.enabled;
+    box.dataset.action = 'enable';
+    box.setAttribute('aria-label', (sv.enabled ? 'Turn off ' : 'Turn on ') + sv.name);
+    box.addEventListener('change', () => setEnabled(sv.name, box.checked, box));
+    gate(box, 'admin');
+    // The page itself comes through an admin service: switching it off from
+    // here would end this session's way back.
+    if (sv.app === 'admin' && sv.enabled && !box.disabled) {
+      box.disabled = true;
+      box.title = 'This page is served through an app admin service: turn it off in the file.';
+      box.classList.add('not-allowed');
+    }
+    sw.append(box);
+  }
+  tr.append(el('td', sv.name), status, pool, sw, el('td', sv.listen),
+            el('td', sv.certificates.join(' ')),
             el('td', target), el('td', sv.scheduler),
             el('td', sv.persistence === 'off' ? '-' : sv.persistence + ' ' +
                sv.persistence_timeout_ms / 60000 + ' min'),
             el('td', sv.allowed_hosts.join(' ')), el('td', sv.allowed_dirs.join(' ')),
             el('td', chk), edit);
   return tr;
+}
+
+// A service switched on or off: its `enabled` directive, by the block API
+// (the version the page read: a stale one is refused with 412).
+async function setEnabled(name, on, box) {
+  box.disabled = true;
+  const r = await change('/api/v1/blocks/service/' + encodeURIComponent(name),
+                         new URLSearchParams({ enabled: on ? 'on' : 'off' }));
+  const j = await r.json();
+  document.getElementById('svc-message').textContent = r.ok
+    ? name + ' turned ' + (on ? 'on' : 'off') + ' (configuration ' + j.version + ')'
+    : 'Refused: ' + j.error;
+  await loadConfigVersion();
+  await loadInventory();
+}
+
+// Status and pool health of each service row, from the live statistics:
+// cells change, rows stay.
+function serviceStatus(s) {
+  for (const svc of s.services) {
+    const tr = document.querySelector('#svc-table tr[data-service="' + CSS.escape(svc.name) + '"]');
+    if (!tr) continue;
+    const up = svc.servers.filter((x) => x.state === 'up' && x.health === 'up').length;
+    let st;
+    if (!svc.enabled) st = 'off';
+    else if (!svc.listening) st = 'not listening';
+    else if (!svc.app && up === 0) st = 'down: no real server up';
+    else if (!svc.app && up < svc.servers.length) st = 'degraded';
+    else st = 'up';
+    setText(tr.querySelector('.svc-status'), st, 'svc-status st-' + st.split(':')[0].replace(/ /g, '-'));
+    if (!svc.app) setText(tr.querySelector('.svc-pool'), up + ' of ' + svc.servers.length + ' up');
+  }
 }
 
 async function loadInventory() {
@@ -553,7 +607,7 @@ async function loadInventory() {
       head.dataset.listener = group[0].listen;
       const td = el('th', 'listener ' + group[0].listen + (group.length > 1
         ? ': ' + group.length + ' services, chosen by the TLS server name, then Host' : ''));
-      td.colSpan = 10;
+      td.colSpan = 13;
       head.append(td);
       rows.push(head, ...group.map(serviceRow));
     }
