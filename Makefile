@@ -27,7 +27,7 @@ LIBS = $(PKG_LIBS) -pthread
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
          common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c \
-         common/conf_headers.c
+         common/conf_headers.c common/json.c
 RULES = rules/policy.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
@@ -44,18 +44,18 @@ SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/sec
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
-        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c web-ui/json.c \
-        web-ui/api_blocks.c web-ui/graphs.c
+        web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c \
+        web-ui/api_blocks.c web-ui/graphs.c web-ui/router.c web-ui/routes.c
 CLIENT = client/http.c client/manifest.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c apps/api_tokens.c
 MAIN = main/main.c main/candidate.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c main/help.c
 LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS) $(CLIENT)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c tests/unit/proxy/health_udp.c \
-           tests/unit/common/conf.c tests/unit/common/str.c tests/unit/rules/host_path.c \
+           tests/unit/common/conf.c tests/unit/common/str.c tests/unit/common/json.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c tests/unit/slides/secrets.c \
-           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c \
+           tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c tests/unit/web-ui/router.c \
            tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c proxy/tls_bio.c
 UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c
 
@@ -135,7 +135,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread
+FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
@@ -143,7 +143,7 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c web-ui/json.c $(SLIDES) $(CLIENT) $$(pkg-config --libs $(PKGS)) \
+	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c $$( [ $$t = route ] && echo web-ui/router.c ) $(SLIDES) $(CLIENT) $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \

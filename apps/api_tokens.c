@@ -332,9 +332,9 @@ void apps__api_audit(const char *token, const char *method, const char *path_, i
         return;
     snprintf(file, sizeof(file), "%.*s/audit.log", (int)(strlen(path) - strlen("/api-tokens")),
              path);
-    gh_json_escape(t, sizeof(t), token, strlen(token), 64);
-    gh_json_escape(p, sizeof(p), path_, strlen(path_), 200);
-    gh_json_escape(d, sizeof(d), detail, strlen(detail), 200);
+    gh_json_put(t, sizeof(t), token, strlen(token), 64);
+    gh_json_put(p, sizeof(p), path_, strlen(path_), 200);
+    gh_json_put(d, sizeof(d), detail, strlen(detail), 200);
     snprintf(line, sizeof(line),
              "{\"time\":%lld,\"token\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
              "\"detail\":\"%s\"}\n",

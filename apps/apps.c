@@ -132,6 +132,7 @@ int apps_resolve(const char *name, struct sockaddr_storage *ss, socklen_t *len)
 struct apps_next {
     const struct gh_conf *c;
     struct saml_sp *sp;
+    char *warnings; /* logged when committed */
 };
 
 struct apps_next *apps_prepare(const struct gh_conf *c, char *err, size_t errlen)
@@ -144,13 +145,20 @@ struct apps_next *apps_prepare(const struct gh_conf *c, char *err, size_t errlen
     n = gh_calloc(1, sizeof(*n));
     n->c = c;
     n->sp = sp;
+    n->warnings = apps__meetings_room_warnings(c);
     return n;
 }
 
 void apps_commit(struct apps_next *n)
 {
+    char *line, *save = NULL;
+
     apps__meetings_commit(n->c);
     apps__conference_commit(n->c, n->sp); /* takes the SP */
+    for (line = n->warnings ? strtok_r(n->warnings, "\n", &save) : NULL; line != NULL;
+         line = strtok_r(NULL, "\n", &save))
+        gh_log_warn("%s", line);
+    free(n->warnings);
     free(n);
 }
 
@@ -159,6 +167,7 @@ void apps_abort(struct apps_next *n)
     if (n == NULL)
         return;
     saml_sp_unref(n->sp);
+    free(n->warnings);
     free(n);
 }
 

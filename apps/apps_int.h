@@ -56,6 +56,9 @@ void apps__api_audit(const char *token, const char *method, const char *path, in
 /* The meeting store, opened once (at start); the settings, at every commit. */
 int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen);
 void apps__meetings_commit(const struct gh_conf *c);
+/* The warnings for rooms whose identity-provider-group c lacks, one per
+ * line (malloc'd), or NULL. */
+char *apps__meetings_room_warnings(const struct gh_conf *c);
 void apps__meetings_stop(void);
 enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *url,
                                        const char *method, const char *data, size_t *size,

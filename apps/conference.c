@@ -484,7 +484,7 @@ static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, 
 
 static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp *sp)
 {
-    char id[SAML_SESSION_ID_HEX + 1], a[600], b[600], c[80];
+    char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
     const struct saml_idp *idp;
     struct gh_sbuf o = {NULL, 0, 0};
@@ -492,14 +492,16 @@ static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp 
     if (apps__session_of(conn, id, &s) == -1)
         return text(conn, 401, "no session\n");
     idp = saml_idp_by_uuid(sp, s.idp_uuid);
-    gh_json_escape(a, sizeof(a), s.name_id, strlen(s.name_id), 255);
-    gh_json_escape(b, sizeof(b), s.display_name, strlen(s.display_name), 255);
-    gh_json_escape(c, sizeof(c), idp ? saml_idp_name(idp) : "", idp ? strlen(saml_idp_name(idp)) : 0,
-                   60);
-    gh_sbuf_printf(&o, "{\"name_id\":\"%s\",\"display_name\":\"%s\",\"display_name_from_idp\":%s,"
-                       "\"idp_uuid\":\"%s\",\"idp_name\":\"%s\",\"expires\":%lld}\n",
-                   a, b, s.name_from_idp ? "true" : "false", s.idp_uuid, c,
-                   (long long)s.expires);
+    gh_sbuf_printf(&o, "{\"name_id\":");
+    gh_json_str(&o, s.name_id);
+    gh_sbuf_printf(&o, ",\"display_name\":");
+    gh_json_str(&o, s.display_name);
+    gh_sbuf_printf(&o, ",\"display_name_from_idp\":%s,\"idp_uuid\":",
+                   s.name_from_idp ? "true" : "false");
+    gh_json_str(&o, s.idp_uuid);
+    gh_sbuf_printf(&o, ",\"idp_name\":");
+    gh_json_str(&o, idp ? saml_idp_name(idp) : "");
+    gh_sbuf_printf(&o, ",\"expires\":%lld}\n", (long long)s.expires);
     return reply(conn, 200, "application/json", o.p, o.len, NULL, NULL);
 }
 

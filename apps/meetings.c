@@ -71,21 +71,33 @@ static int64_t max_upload = 64 * 1024 * 1024;
 #define PIN_MAX_DELAY_MS (15 * 60 * 1000)
 #define PIN_STATE_MS (60 * 60 * 1000)
 
+struct room_warnings {
+    const struct gh_conf *c;
+    struct gh_sbuf *out;
+};
+
 static void warn_room(const struct slides_meeting *m, void *arg)
 {
-    const struct gh_conf *c = arg;
+    struct room_warnings *w = arg;
 
-    if (m->idp_group[0] != '\0' && gh_conf_idp_group_find(c, m->idp_group) == NULL)
-        gh_log_warn("conference: room %s names identity-provider-group '%s', which the "
-                    "configuration does not define: nobody can join it by SSO",
-                    m->alias, m->idp_group);
+    if (m->idp_group[0] != '\0' && gh_conf_idp_group_find(w->c, m->idp_group) == NULL)
+        gh_sbuf_printf(w->out, "conference: room %s names identity-provider-group '%s', which "
+                       "the configuration does not define: nobody can join it by SSO\n",
+                       m->alias, m->idp_group);
 }
 
-/* Rooms the configuration (a new one, at a reload) has left without their
- * group: the start goes on, the log says which (gatehouse -t refuses). */
-static void warn_rooms(const struct gh_conf *c)
+/* Rooms the configuration (a new one, at a reload) would leave without
+ * their group, one line each: the start goes on and the log says which
+ * (gatehouse -t refuses). Read while the candidate is prepared, so the
+ * commit does no database work. */
+char *apps__meetings_room_warnings(const struct gh_conf *c)
 {
-    slides_meeting_list(store, warn_room, (void *)(uintptr_t)c);
+    struct gh_sbuf out = {0};
+    struct room_warnings w = {c, &out};
+
+    if (store != NULL)
+        slides_meeting_list(store, warn_room, &w);
+    return out.p;
 }
 
 int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
@@ -109,7 +121,6 @@ void apps__meetings_commit(const struct gh_conf *c)
 {
     token_ttl_ms = c->join_token_timeout;
     max_upload = c->max_upload_size;
-    warn_rooms(c);
 }
 
 void apps__meetings_stop(void)
@@ -183,14 +194,6 @@ static const char *role_name(enum slides_role r)
     return r == SLIDES_HOST ? "host" : r == SLIDES_GUEST ? "guest" : "none";
 }
 
-static void jstr(struct gh_sbuf *o, const char *s)
-{
-    char buf[1200];
-
-    gh_json_escape(buf, sizeof(buf), s, strlen(s), 500);
-    gh_sbuf_printf(o, "\"%s\"", buf);
-}
-
 static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_meeting *m,
                              enum slides_role role, const char *name, int fixed)
 {
@@ -224,9 +227,9 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
     }
     gh_sbuf_printf(&o, "{\"outcome\":\"joined\",\"role\":\"%s\",\"token\":\"%s\",\"meeting\":",
                    role_name(role), tok);
-    jstr(&o, m->alias);
+    gh_json_str(&o, m->alias);
     gh_sbuf_printf(&o, ",\"display_name\":");
-    jstr(&o, name);
+    gh_json_str(&o, name);
     gh_sbuf_printf(&o, ",\"name_fixed\":%s,\"expires_in\":%lld}\n", fixed ? "true" : "false",
                    (long long)(token_ttl_ms / 1000));
     gh_wipe(tok, sizeof(tok));
@@ -265,7 +268,7 @@ static enum MHD_Result promote(struct MHD_Connection *conn, const char *url, con
         return json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
     {
         char shown[400]; /* a typed name: escaped, so it cannot forge log lines */
-        gh_json_escape(shown, sizeof(shown), p.name, strlen(p.name), 128);
+        gh_json_put(shown, sizeof(shown), p.name, strlen(p.name), 128);
         gh_log_info("conference: participant %.8s (%s) is a Host of %s now (made so by a Host)",
                     pid, shown, m->alias);
     }
@@ -641,7 +644,7 @@ static enum MHD_Result join(struct MHD_Connection *conn, struct apps__req *rq,
         break;
     case SLIDES_CLIENT_NO_SSO:
         gh_sbuf_printf(&o, "{\"outcome\":\"client-no-sso\",\"message\":");
-        jstr(&o, slides_outcome_message(d.outcome));
+        gh_json_str(&o, slides_outcome_message(d.outcome));
         gh_sbuf_printf(&o, "}\n");
         ret = json(conn, 403, o.p);
         break;
@@ -703,7 +706,7 @@ static void add_resource(const struct slides_resource *r, void *arg)
     char *k = apps__b64(r->key, sizeof(r->key));
 
     gh_sbuf_printf(c->o, "%s{\"name\":", c->n++ ? "," : "");
-    jstr(c->o, r->name);
+    gh_json_str(c->o, r->name);
     gh_sbuf_printf(c->o, ",\"size\":%lld,\"stored\":%lld,\"url\":\"/api/v1/content/%s\","
                          "\"key\":\"%s\"}",
                    (long long)r->size, (long long)r->stored, r->id, k);
@@ -718,9 +721,9 @@ static enum MHD_Result manifest(struct MHD_Connection *conn, const struct slides
     struct list_ctx c = {&o, 0};
 
     gh_sbuf_printf(&o, "{\"meeting\":");
-    jstr(&o, m->alias);
+    gh_json_str(&o, m->alias);
     gh_sbuf_printf(&o, ",\"role\":\"%s\",\"display_name\":", role_name(t->role));
-    jstr(&o, t->name);
+    gh_json_str(&o, t->name);
     gh_sbuf_printf(&o, ",\"cipher\":\"AES-128-GCM\",\"compression\":\"zlib\","
                        "\"format\":\"GHS1 | iv(12) | ciphertext | tag(16)\",\"resources\":[");
     slides_resource_list(store, m->id, add_resource, &c);
@@ -733,7 +736,7 @@ static void add_waiter(const struct slides_waiter *w, void *arg)
     struct list_ctx *c = arg;
 
     gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"name\":", c->n++ ? "," : "", w->id);
-    jstr(c->o, w->name);
+    gh_json_str(c->o, w->name);
     gh_sbuf_printf(c->o, "}");
 }
 
@@ -743,7 +746,7 @@ static void add_participant(const struct slides_participant *p, void *arg)
 
     gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"role\":\"%s\",\"display_name\":", c->n++ ? "," : "",
                    p->id, role_name(p->role));
-    jstr(c->o, p->name);
+    gh_json_str(c->o, p->name);
     gh_sbuf_printf(c->o, ",\"name_from_idp\":%s,\"joined\":%lld}", p->name_fixed ? "true" : "false",
                    (long long)p->joined);
 }
@@ -861,7 +864,7 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
         apps__security(conn, "POST", url, rq->status ? rq->status : 500, "upload-refused",
                        rq->err);
         gh_sbuf_printf(&o, "{\"error\":");
-        jstr(&o, rq->err[0] ? rq->err : "upload failed");
+        gh_json_str(&o, rq->err[0] ? rq->err : "upload failed");
         gh_sbuf_printf(&o, "}\n");
         return json(conn, rq->status ? (unsigned)rq->status : 500, o.p);
     }
@@ -874,7 +877,7 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
             if (st != 410)
                 gh_log_err("conference: upload not stored: %s", rq->err);
             gh_sbuf_printf(&o, "{\"error\":");
-            jstr(&o, rq->err);
+            gh_json_str(&o, rq->err);
             gh_sbuf_printf(&o, "}\n");
             return json(conn, (unsigned)st, o.p);
         }
@@ -892,9 +895,9 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     static const char *const auth[] = {"none", "hosts", "guests", "both"};
 
     gh_sbuf_printf(c->o, "%s{\"alias\":", c->n++ ? "," : "");
-    jstr(c->o, m->alias);
+    gh_json_str(c->o, m->alias);
     gh_sbuf_printf(c->o, ",\"uri\":");
-    jstr(c->o, m->uri);
+    gh_json_str(c->o, m->uri);
     /* The key only in the answer to a creation: afterwards the store has
      * its verifier alone, and PINs are never shown again. */
     if (m->conference_key[0] != '\0')
@@ -903,7 +906,7 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
                    m->policy.host_pin_v[0] ? "true" : "false",
                    m->policy.guest_pin_v[0] ? "true" : "false", m->reception ? "true" : "false");
     gh_sbuf_printf(c->o, ",\"authentication\":\"%s\",\"idp_group\":", auth[m->policy.auth & 3]);
-    jstr(c->o, m->idp_group);
+    gh_json_str(c->o, m->idp_group);
     gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\"}",
                    m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
                                                                 : "allowed-if-trusted");
@@ -1041,7 +1044,7 @@ static void admin_op(const char *method, const char *rest, struct apps__req *rq,
             slides_meeting_create(store, &m, &pins, err, sizeof(err)) == -1) {
             gh_wipe(&tp, sizeof(tp));
             gh_sbuf_printf(&o, "{\"error\":");
-            jstr(&o, err);
+            gh_json_str(&o, err);
             gh_sbuf_printf(&o, "}\n");
             answer(a, 422, o.p, err);
             return;

@@ -64,6 +64,8 @@ int gh_strlcpy(char *dst, const char *src, size_t size);
 char *gh_strdup(const char *s);
 char *gh_strndup(const char *s, size_t n);
 void *gh_calloc(size_t n, size_t size);
+/* realloc that aborts when memory is out, as gh_calloc does. */
+void *gh_realloc(void *p, size_t size);
 /* Parses a decimal integer within [min, max]; returns 0 or -1. */
 int gh_parse_long(const char *s, long min, long max, long *out);
 /* "10s", "5m", "1800s", "250ms", "2h" -> milliseconds. */
@@ -88,7 +90,8 @@ int gh_mkdir_p(const char *path, unsigned mode);
 /* Writes a whole file so that a crash leaves the old one or the new one:
  * a temp file beside it (O_EXCL|O_NOFOLLOW), fsync, then rename over path
  * (replace) or link to it (no replace: EEXIST when path exists), then
- * fsync of the folder. 0, or -1 with errno and nothing left behind. */
+ * fsync of the folder. 0 once path holds the new text (a folder fsync that
+ * fails then is only logged), or -1 with errno and nothing changed. */
 int gh_write_file(const char *path, const void *data, size_t len, unsigned mode, int replace);
 /* A whole file of at most max bytes, NUL-ended (malloc'd), or NULL with
  * errno (EFBIG when larger). */
@@ -142,8 +145,6 @@ static inline int gh_strncaseeq(const char *a, size_t alen, const char *b)
             return 0;
     return 1;
 }
-/* Appends JSON-escaped s (at most max bytes of it) into dst; returns bytes written. */
-size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max);
 /* A growable string: printf-style appends, storage owned by p (malloc'd;
  * the caller frees it). Start from {NULL, 0, 0}. Aborts when out of memory. */
 struct gh_sbuf {
@@ -154,6 +155,16 @@ void gh_sbuf_printf(struct gh_sbuf *b, const char *fmt, ...) __attribute__((form
 /* Appends n bytes as they are (NUL bytes included); the buffer stays
  * NUL-terminated after them. */
 void gh_sbuf_append(struct gh_sbuf *b, const void *data, size_t n);
+/* json.c: the one JSON string writer (see its top comment for the rules). */
+#define GH_JSON_CUT "...(cut)"
+/* s (slen bytes, NULL as "") escaped, without quotes, into dst: at most max
+ * bytes of s and what dstlen holds; a shortened string ends with
+ * GH_JSON_CUT. Always NUL-terminated; returns the length written. For the
+ * bounded fields of log lines. */
+size_t gh_json_put(char *dst, size_t dstlen, const char *s, size_t slen, size_t max);
+/* s as a whole JSON string, quoted, appended to o (NULL as ""). */
+void gh_json_str(struct gh_sbuf *o, const char *s);
+void gh_json_strn(struct gh_sbuf *o, const char *s, size_t n);
 /* FNV-1a over len bytes: hashing for tables and names, not for secrets. */
 uint64_t gh_fnv1a(const void *p, size_t len);
 /* Splits "host:port" / "[v6]:port" into host and port. */

@@ -75,7 +75,11 @@ int gh_write_file(const char *path, const void *data, size_t len, unsigned mode,
     }
     if (!replace)
         unlink(tmp);
-    return fsync_dir_of(path);
+    /* The new text has its name now and every reader sees it: a caller
+     * told "not written" would act on a file that did change. */
+    if (fsync_dir_of(path) == -1)
+        gh_log_warn_errno("%s: written, but its directory could not be synced", path);
+    return 0;
 }
 
 char *gh_read_file_max(const char *path, size_t max, size_t *len)

@@ -35,6 +35,17 @@ void *gh_calloc(size_t n, size_t size)
     return p;
 }
 
+void *gh_realloc(void *p, size_t size)
+{
+    void *q = realloc(p, size ? size : 1);
+
+    if (q == NULL) {
+        gh_log_err("out of memory");
+        abort();
+    }
+    return q;
+}
+
 char *gh_strndup(const char *s, size_t n)
 {
     char *p = gh_calloc(1, n + 1);
@@ -201,38 +212,6 @@ int gh_unhex(const char *s, unsigned char *out, size_t n)
         out[i] = (unsigned char)(gh_hexval((unsigned char)s[2 * i]) << 4 |
                                  gh_hexval((unsigned char)s[2 * i + 1]));
     return 0;
-}
-
-size_t gh_json_escape(char *dst, size_t dstlen, const char *s, size_t slen, size_t max)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i, o = 0;
-
-    if (dstlen == 0)
-        return 0;
-    if (slen > max)
-        slen = max;
-    for (i = 0; i < slen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (o + 7 >= dstlen)
-            break;
-        if (c == '"' || c == '\\') {
-            dst[o++] = '\\';
-            dst[o++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            /* Bytes, not characters: hostile input may not be UTF-8. */
-            dst[o++] = '\\';
-            dst[o++] = 'u';
-            dst[o++] = '0';
-            dst[o++] = '0';
-            dst[o++] = hex[c >> 4];
-            dst[o++] = hex[c & 15];
-        } else {
-            dst[o++] = (char)c;
-        }
-    }
-    dst[o] = '\0';
-    return o;
 }
 
 int gh_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)

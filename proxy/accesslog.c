@@ -120,11 +120,11 @@ static void security_line(const char *service, const char *client, const char *s
     if (proxy__security_log.fd == -1)
         return;
     gh_time_rfc3339(ts, sizeof(ts));
-    gh_json_escape(path, sizeof(path), path_in, strlen(path_in), 256);
-    gh_json_escape(sni, sizeof(sni), sni_in, strlen(sni_in), 128);
-    gh_json_escape(host, sizeof(host), host_in, strlen(host_in), 128);
-    gh_json_escape(method, sizeof(method), method_in, strlen(method_in), 16);
-    gh_json_escape(det, sizeof(det), detail, strlen(detail), 160);
+    gh_json_put(path, sizeof(path), path_in, strlen(path_in), 256);
+    gh_json_put(sni, sizeof(sni), sni_in, strlen(sni_in), 128);
+    gh_json_put(host, sizeof(host), host_in, strlen(host_in), 128);
+    gh_json_put(method, sizeof(method), method_in, strlen(method_in), 16);
+    gh_json_put(det, sizeof(det), detail, strlen(detail), 160);
     if (suppressed > 0)
         snprintf(more, sizeof(more), ",\"suppressed\":%llu", suppressed);
     n = snprintf(line, sizeof(line),

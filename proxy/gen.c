@@ -422,10 +422,7 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
                      ntohs(((struct sockaddr_in *)&s->ss)->sin_port));
         }
         snprintf(s->key, sizeof(s->key), "app|%s", s->addr);
-        s->st = proxy__srv_stats(s->key, cs->name, s->name, s->addr, 1);
-        atomic_store(&s->st->checked, 0);
-        atomic_store(&s->st->up, 1);
-        return 0;
+        return 0; /* its statistics entry is bound at commit (proxy__gen_bind_stats) */
     }
     svc->servers = gh_calloc(cs->nservers, sizeof(*svc->servers));
     svc->nservers = cs->nservers;
@@ -461,17 +458,34 @@ static int build_service(struct proxy_gen *g, struct proxy_service *svc,
                                        : (uint16_t)ntohs(s->ss.ss_family == AF_INET
                                                              ? ((struct sockaddr_in *)&s->ss)->sin_port
                                                              : ((struct sockaddr_in6 *)&s->ss)->sin6_port);
-        s->st = proxy__srv_stats(s->key, cs->name, s->name, s->addr,
-                                 cs->check.enabled ? cs->check.start_up : 1);
-        if (!cs->check.enabled)
-            atomic_store(&s->st->up, 1); /* no checks: only passive holds apply */
-        atomic_store(&s->st->checked, cs->check.enabled);
     }
     svc->sched = strcmp(cs->scheduler, "round-robin") == 0   ? 1
                  : strcmp(cs->scheduler, "source-hash") == 0 ? 2
                                                              : 0;
     build_wrr(svc);
     return 0;
+}
+
+/* The process-wide entries hold the health the running servers have, so
+ * a candidate binds to them only when it becomes the running one: a
+ * generation that is refused after it was built leaves no entry and no
+ * server's state changed. */
+void proxy__gen_bind_stats(struct proxy_gen *g)
+{
+    size_t i, j;
+
+    for (i = 0; i < g->nsvcs; i++) {
+        const struct gh_conf_service *cs = g->svcs[i].conf;
+        for (j = 0; j < g->svcs[i].nservers; j++) {
+            struct proxy_server *s = &g->svcs[i].servers[j];
+            int checked = cs->app == NULL && cs->check.enabled;
+            s->st = proxy__srv_stats(s->key, cs->name, s->name, s->addr,
+                                     checked ? cs->check.start_up : 1);
+            if (!checked)
+                atomic_store(&s->st->up, 1); /* no checks: only passive holds apply */
+            atomic_store(&s->st->checked, checked);
+        }
+    }
 }
 
 /* Services naming one listen address form its chain, in config order; the

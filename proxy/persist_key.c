@@ -445,6 +445,7 @@ done:
 
 struct proxy_keys_next {
     int adopt; /* the file holds other keys than the running ones */
+    uint64_t version; /* of the running keys when the file was read */
     struct proxy_persist_keyset ks;
 };
 
@@ -461,6 +462,7 @@ struct proxy_keys_next *proxy_persist_keys_prepare(const struct gh_conf *c, char
     n = gh_calloc(1, sizeof(*n));
     pthread_mutex_lock(&file_mu);
     st = store->load(&n->ks, why, sizeof(why));
+    n->version = proxy__persist_keys_version();
     if (st == 0) {
         n->adopt = !same_keys(&n->ks, &installed);
     } else if (st == 1 || st == 2) {
@@ -493,10 +495,17 @@ void proxy_persist_keys_commit(struct proxy_keys_next *n, const struct gh_conf *
     if (n->adopt) {
         char when[32];
         pthread_mutex_lock(&file_mu);
-        fmt_time(when, sizeof(when), n->ks.cur.created);
-        install(&n->ks);
-        gh_log_info("persistence keys: adopted the changed %s (current key made %s%s)", path,
-                    when, n->ks.have_prev ? ", previous key still accepted" : "");
+        /* A rotation between prepare and commit wrote newer keys than the
+         * ones read: installing those read would take a key back. */
+        if (proxy__persist_keys_version() != n->version) {
+            gh_log_info("persistence keys: rotated while the reload was prepared; the "
+                        "rotated keys stay");
+        } else {
+            fmt_time(when, sizeof(when), n->ks.cur.created);
+            install(&n->ks);
+            gh_log_info("persistence keys: adopted the changed %s (current key made %s%s)", path,
+                        when, n->ks.have_prev ? ", previous key still accepted" : "");
+        }
         pthread_mutex_unlock(&file_mu);
     }
     proxy_persist_keys_abort(n);

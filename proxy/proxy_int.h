@@ -580,6 +580,9 @@ const char *proxy__tls_fail_name(enum proxy_tls_fail why);
 
 /* gen.c */
 struct proxy_gen *proxy__gen_ref(struct proxy_gen *g);
+/* Points g's servers at their process-wide entries (health, counters),
+ * creating those of new servers: proxy_commit's first step. */
+void proxy__gen_bind_stats(struct proxy_gen *g);
 
 /* worker.c */
 /* A reference to the installed generation (NULL before the first). */

@@ -2,8 +2,9 @@
  * Process-wide counters for services and real servers, and the metrics
  * writers (Prometheus text and JSON). Entries are found by key when a
  * generation is built and never freed, so a reload keeps the counters and
- * the health of every server that stays; tables are bounded (a config
- * naming more than their size shares one overflow entry).
+ * the health of every server that stays. Only a committed generation
+ * creates entries (proxy__gen_bind_stats), so the server table grows with
+ * the servers ever run, not with candidates refused.
  */
 #include "proxy_int.h"
 
@@ -14,15 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SRV 1024
-#define MAX_SVC 256
 
 const unsigned proxy__lat_ms[PROXY_LAT_BUCKETS - 1] = {1,   5,   10,   25,   50,   100,
                                                        250, 500, 1000, 2500, 5000};
 
-static struct proxy_srv_stats *srvs[MAX_SRV];
-static struct proxy_svc_stats *svcs[MAX_SVC];
-static size_t nsrv, nsvc;
+static struct proxy_srv_stats **srvs;
+static struct proxy_svc_stats **svcs;
+static size_t nsrv, srvcap, nsvc, svccap;
 static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
 
 struct proxy_srv_stats *proxy__srv_stats(const char *key, const char *service,
@@ -42,10 +41,11 @@ struct proxy_srv_stats *proxy__srv_stats(const char *key, const char *service,
         atomic_store(&s->up, start_up);
         snprintf(s->last_result, sizeof(s->last_result), "%s", start_up ? "not checked yet"
                                                                          : "down until checked");
-        if (nsrv < MAX_SRV)
-            srvs[nsrv++] = s;
-        else
-            gh_log_warn("more than %d real servers: metrics show the first %d", MAX_SRV, MAX_SRV);
+        if (nsrv == srvcap) {
+            srvcap = srvcap ? srvcap * 2 : 64;
+            srvs = gh_realloc(srvs, srvcap * sizeof(*srvs));
+        }
+        srvs[nsrv++] = s;
     }
     snprintf(s->service, sizeof(s->service), "%s", service);
     snprintf(s->name, sizeof(s->name), "%s", name);
@@ -66,8 +66,11 @@ struct proxy_svc_stats *proxy__svc_stats(const char *name)
     if (s == NULL) {
         s = gh_calloc(1, sizeof(*s));
         snprintf(s->name, sizeof(s->name), "%s", name);
-        if (nsvc < MAX_SVC)
-            svcs[nsvc++] = s;
+        if (nsvc == svccap) {
+            svccap = svccap ? svccap * 2 : 16;
+            svcs = gh_realloc(svcs, svccap * sizeof(*svcs));
+        }
+        svcs[nsvc++] = s;
     }
     pthread_mutex_unlock(&tmu);
     return s;
@@ -404,13 +407,13 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
     gh_sbuf_printf(o, "{\"generation\":%llu,\"services\":[", (unsigned long long)g->id);
     for (i = 0; i < g->nsvcs; i++) {
         struct proxy_svc_stats *v = g->svcs[i].st;
-        char sname[400];
         /* Names come from the config and may hold anything a string can. */
-        gh_json_escape(sname, sizeof(sname), v->name, strlen(v->name), 128);
-        gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"listen\":\"%s\",\"enabled\":%s,\"listening\":%s,"
+        gh_sbuf_printf(o, "%s{\"name\":", i ? "," : "");
+        gh_json_str(o, v->name);
+        gh_sbuf_printf(o, ",\"listen\":\"%s\",\"enabled\":%s,\"listening\":%s,"
                 "\"app\":%s%s%s,\"queue\":%ld,\"connections\":%ld,"
                 "\"connections_total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"requests\":{",
-             i ? "," : "", sname, g->svcs[i].conf->listen,
+             g->svcs[i].conf->listen,
              g->svcs[i].disabled ? "false" : "true", g->svcs[i].lidx >= 0 ? "true" : "false",
              g->svcs[i].conf->app ? "\"" : "",
              g->svcs[i].conf->app ? g->svcs[i].conf->app : "null",
@@ -445,17 +448,18 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         for (j = 0; j < g->svcs[i].nservers; j++) {
             struct proxy_server *s = &g->svcs[i].servers[j];
             struct proxy_srv_stats *t = s->st;
-            char last[200], tname[400];
-            gh_json_escape(tname, sizeof(tname), t->name, strlen(t->name), 128);
+            char last[200];
             pthread_mutex_lock(&t->mu);
-            gh_json_escape(last, sizeof(last), t->last_result, strlen(t->last_result), 96);
+            gh_json_put(last, sizeof(last), t->last_result, strlen(t->last_result), 96);
             pthread_mutex_unlock(&t->mu);
-            gh_sbuf_printf(o, "%s{\"name\":\"%s\",\"address\":\"%s\",\"weight\":%ld,\"state\":\"%s\","
+            gh_sbuf_printf(o, "%s{\"name\":", j ? "," : "");
+            gh_json_str(o, t->name);
+            gh_sbuf_printf(o, ",\"address\":\"%s\",\"weight\":%ld,\"state\":\"%s\","
                     "\"health\":\"%s\",\"checked\":%s,\"last_check\":\"%s\",\"checks_ok\":%llu,"
                     "\"checks_fail\":%llu,\"transitions\":%llu,\"active\":%ld,\"connections\":%ld,"
                     "\"connections_total\":%llu,\"bytes_in\":%llu,"
                     "\"bytes_out\":%llu,\"requests\":{",
-                 j ? "," : "", tname, t->addr, s->weight,
+                 t->addr, s->weight,
                  s->admin == 0 ? "up" : s->admin == 1 ? "drain" : "maint",
                  atomic_load(&t->up) ? "up" : "down", atomic_load(&t->checked) ? "true" : "false",
                  last, atomic_load(&t->checks_ok), atomic_load(&t->checks_fail),

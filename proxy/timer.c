@@ -73,7 +73,7 @@ void proxy__timer_set(struct proxy_worker *w, struct proxy_conn *c, uint64_t dea
     }
     if (w->heap_n == w->heap_cap) {
         w->heap_cap = w->heap_cap ? w->heap_cap * 2 : 256;
-        w->heap = realloc(w->heap, w->heap_cap * sizeof(*w->heap));
+        w->heap = gh_realloc(w->heap, w->heap_cap * sizeof(*w->heap));
         if (w->heap == NULL)
             abort();
     }

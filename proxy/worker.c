@@ -70,7 +70,7 @@ void proxy__defer_free(struct proxy_worker *w, void *p)
 {
     if (w->ngrave == w->grave_cap) {
         w->grave_cap = w->grave_cap ? w->grave_cap * 2 : 64;
-        w->grave = realloc(w->grave, w->grave_cap * sizeof(*w->grave));
+        w->grave = gh_realloc(w->grave, w->grave_cap * sizeof(*w->grave));
         if (w->grave == NULL)
             abort();
     }
@@ -279,9 +279,10 @@ void proxy_commit(struct proxy_gen *g)
     uint64_t v;
     size_t s;
 
-    pthread_mutex_lock(&lmu);
     if (!g->prepared)
         gh_fatal("proxy_commit of a generation that was not prepared");
+    proxy__gen_bind_stats(g);
+    pthread_mutex_lock(&lmu);
     for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
         int want = 0;
         for (s = 0; s < g->nsvcs; s++)

@@ -54,8 +54,6 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     enum MHD_Result ret;
     size_t i, what_len;
 
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not change the configuration");
     memset(&fm, 0, sizeof(fm));
     if (strcmp(what, "delete") != 0 && webui__fields_parse(body, blen, &fm) == -1) {
         webui__fields_free(&fm);
@@ -116,37 +114,49 @@ static enum MHD_Result get(struct MHD_Connection *conn, const char *kind, const 
     return webui__send(conn, 200, "application/json", o.p, o.len, etag);
 }
 
-enum MHD_Result webui__api_blocks(struct MHD_Connection *conn, const char *url,
-                                  const char *method, const struct webui_session *s,
-                                  const char *body, size_t blen)
+/* The kind a route names, as the table spells it; NULL for any other. */
+static const char *kind_of(const char *k)
 {
-    const char *rest = url + strlen("/api/v1/blocks/"), *slash, *kind = NULL;
-    char name[200];
-    int get_ = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    size_t i, kl;
+    size_t i;
 
-    slash = strchr(rest, '/');
-    kl = slash ? (size_t)(slash - rest) : strlen(rest);
     for (i = 0; i < GH_ARRAY_LEN(kinds); i++)
-        if (strlen(kinds[i]) == kl && strncmp(rest, kinds[i], kl) == 0)
-            kind = kinds[i];
+        if (strcmp(k, kinds[i]) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+enum MHD_Result webui__r_block_add(struct webui_call *c)
+{
+    const char *kind = kind_of(c->arg[0]);
+
     if (kind == NULL)
-        return webui__json(conn, 404, "error", "not found");
-    if (post && slash == NULL)
-        return change(conn, s, "add", kind, NULL, body, blen);
-    if (slash == NULL || slash[1] == '\0')
-        return webui__json(conn, 404, "error", "not found");
-    rest = slash + 1;
-    slash = strchr(rest, '/');
-    kl = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (kl >= sizeof(name))
-        return webui__json(conn, 404, "error", "not found");
-    snprintf(name, sizeof(name), "%.*s", (int)kl, rest);
-    if (get_ && slash == NULL)
-        return get(conn, kind, name);
-    if (post && slash == NULL)
-        return change(conn, s, "modify", kind, name, body, blen);
-    if (post && strcmp(slash, "/delete") == 0)
-        return change(conn, s, "delete", kind, name, body, blen);
-    return webui__json(conn, 404, "error", "not found");
+        return webui__json(c->conn, 404, "error", "not found");
+    return change(c->conn, c->s, "add", kind, NULL, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_block_get(struct webui_call *c)
+{
+    const char *kind = kind_of(c->arg[0]);
+
+    if (kind == NULL)
+        return webui__json(c->conn, 404, "error", "not found");
+    return get(c->conn, kind, c->arg[1]);
+}
+
+enum MHD_Result webui__r_block_modify(struct webui_call *c)
+{
+    const char *kind = kind_of(c->arg[0]);
+
+    if (kind == NULL)
+        return webui__json(c->conn, 404, "error", "not found");
+    return change(c->conn, c->s, "modify", kind, c->arg[1], c->body, c->blen);
+}
+
+enum MHD_Result webui__r_block_delete(struct webui_call *c)
+{
+    const char *kind = kind_of(c->arg[0]);
+
+    if (kind == NULL)
+        return webui__json(c->conn, 404, "error", "not found");
+    return change(c->conn, c->s, "delete", kind, c->arg[1], c->body, c->blen);
 }

@@ -228,31 +228,42 @@ static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_se
     return ret;
 }
 
-enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, const char *method,
-                                 const struct webui_session *s, const char *body, size_t blen)
+static int embedded(struct MHD_Connection *conn, enum MHD_Result *ret)
 {
-    const char *rest = url + strlen("/api/v1/certificates/");
-    const char *slash = strchr(rest, '/');
-    char name[80];
+    if (webui__conf_path() != NULL)
+        return 0;
+    *ret = webui__json(conn, 409, "error", "running the embedded default topology");
+    return 1;
+}
 
-    if (strcmp(method, "POST") != 0)
-        return webui__json(conn, 404, "error", "not found");
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not change certificates");
-    if (webui__conf_path() == NULL)
-        return webui__json(conn, 409, "error", "running the embedded default topology");
-    if (strcmp(rest, "selfsigned") == 0)
-        return generate(conn, s, 0, body, blen);
-    if (strcmp(rest, "csr") == 0)
-        return generate(conn, s, 1, body, blen);
-    if (slash != NULL && strcmp(slash, "/issued") == 0 &&
-        (size_t)(slash - rest) < sizeof(name)) {
-        snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
-        return issued(conn, s, name, body, blen);
-    }
-    if (slash != NULL && strcmp(slash, "/import") == 0 && (size_t)(slash - rest) < sizeof(name)) {
-        snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
-        return import(conn, s, name, body, blen);
-    }
-    return webui__json(conn, 404, "error", "not found");
+enum MHD_Result webui__r_cert_selfsigned(struct webui_call *c)
+{
+    enum MHD_Result ret;
+
+    return embedded(c->conn, &ret) ? ret : generate(c->conn, c->s, 0, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_cert_csr(struct webui_call *c)
+{
+    enum MHD_Result ret;
+
+    return embedded(c->conn, &ret) ? ret : generate(c->conn, c->s, 1, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_cert_issued(struct webui_call *c)
+{
+    enum MHD_Result ret;
+
+    if (strlen(c->arg[0]) >= 80)
+        return webui__json(c->conn, 404, "error", "not found");
+    return embedded(c->conn, &ret) ? ret : issued(c->conn, c->s, c->arg[0], c->body, c->blen);
+}
+
+enum MHD_Result webui__r_cert_import(struct webui_call *c)
+{
+    enum MHD_Result ret;
+
+    if (strlen(c->arg[0]) >= 80)
+        return webui__json(c->conn, 404, "error", "not found");
+    return embedded(c->conn, &ret) ? ret : import(c->conn, c->s, c->arg[0], c->body, c->blen);
 }

@@ -36,29 +36,29 @@ static enum MHD_Result list(struct MHD_Connection *conn)
     for (i = 0; i < c->nidps; i++) {
         const struct gh_conf_idp *p = &c->idps[i];
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        webui__js(&o, p->name);
+        gh_json_str(&o, p->name);
         gh_sbuf_printf(&o, ",\"uuid\":\"%s\",\"description\":", p->uuid);
-        webui__js(&o, p->description);
+        gh_json_str(&o, p->description);
         gh_sbuf_printf(&o, ",\"sp_entity_id\":");
-        webui__js(&o, p->sp_entity_id);
+        gh_json_str(&o, p->sp_entity_id);
         gh_sbuf_printf(&o, ",\"idp_entity_id\":");
-        webui__js(&o, p->idp_entity_id);
+        gh_json_str(&o, p->idp_entity_id);
         gh_sbuf_printf(&o, ",\"idp_sso_url\":");
-        webui__js(&o, p->idp_sso_url);
+        gh_json_str(&o, p->idp_sso_url);
         gh_sbuf_printf(&o, ",\"display_name_attribute\":");
-        webui__js(&o, p->display_name_attribute);
+        gh_json_str(&o, p->display_name_attribute);
         gh_sbuf_printf(&o, ",\"signature_algorithm\":\"%s\",\"digest_algorithm\":\"%s\"}",
                        p->signature_algorithm, p->digest_algorithm);
     }
     gh_sbuf_printf(&o, "],\"groups\":[");
     for (i = 0; i < c->nidp_groups; i++) {
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        webui__js(&o, c->idp_groups[i].name);
+        gh_json_str(&o, c->idp_groups[i].name);
         gh_sbuf_printf(&o, ",\"identity_providers\":[");
         for (j = 0; j < c->idp_groups[i].members.n; j++) {
             if (j)
                 gh_sbuf_printf(&o, ",");
-            webui__js(&o, c->idp_groups[i].members.v[j]);
+            gh_json_str(&o, c->idp_groups[i].members.v[j]);
         }
         gh_sbuf_printf(&o, "]}");
     }
@@ -158,8 +158,6 @@ static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_se
     im.spc = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_certificate");
     im.spe = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sp_entity_id");
     im.user = s->user;
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (im.name == NULL || im.spc == NULL || im.spe == NULL || !*im.name || !*im.spc || !*im.spe)
         return webui__json(conn, 422, "error", "name, sp_certificate and sp_entity_id are needed");
     if (saml_idp_meta_parse(body, blen, &im.m, err, sizeof(err)) == -1)
@@ -176,21 +174,19 @@ static enum MHD_Result import(struct MHD_Connection *conn, const struct webui_se
     return ret;
 }
 
-enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,
-                               const struct webui_session *s, const char *body, size_t blen)
+enum MHD_Result webui__r_idps(struct webui_call *c)
 {
-    const char *rest = url + strlen("/api/v1/identity-providers");
-    int get = strcmp(method, "GET") == 0;
+    return list(c->conn);
+}
 
-    if (get && *rest == '\0')
-        return list(conn);
-    if (get && rest[0] == '/' && strlen(rest) == 1 + 36 + 9 && strcmp(rest + 37, "/metadata") == 0) {
-        char uuid[37];
-        memcpy(uuid, rest + 1, 36);
-        uuid[36] = '\0';
-        return metadata(conn, uuid);
-    }
-    if (strcmp(method, "POST") == 0 && strcmp(rest, "/import") == 0)
-        return import(conn, s, body, blen);
-    return webui__json(conn, 404, "error", "not found");
+enum MHD_Result webui__r_idp_metadata(struct webui_call *c)
+{
+    if (strlen(c->arg[0]) != 36)
+        return webui__json(c->conn, 404, "error", "not found");
+    return metadata(c->conn, c->arg[0]);
+}
+
+enum MHD_Result webui__r_idp_import(struct webui_call *c)
+{
+    return import(c->conn, c->s, c->body, c->blen);
 }

@@ -26,7 +26,7 @@ static void jlist(struct gh_sbuf *o, const struct gh_conf_list *l)
     for (i = 0; i < l->n; i++) {
         if (i)
             gh_sbuf_printf(o, ",");
-        webui__js(o, l->v[i]);
+        gh_json_str(o, l->v[i]);
     }
     gh_sbuf_printf(o, "]");
 }
@@ -44,34 +44,34 @@ static enum MHD_Result services(struct MHD_Connection *conn)
     for (i = 0; i < c->nservices; i++) {
         const struct gh_conf_service *s = &c->services[i];
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        webui__js(&o, s->name);
+        gh_json_str(&o, s->name);
         gh_sbuf_printf(&o, ",\"listen\":");
-        webui__js(&o, s->listen);
+        gh_json_str(&o, s->listen);
         gh_sbuf_printf(&o, ",\"enabled\":%s", strcmp(s->enabled, "off") == 0 ? "false" : "true");
         gh_sbuf_printf(&o, ",\"certificates\":");
         jlist(&o, &s->certificates);
         gh_sbuf_printf(&o, ",\"tls_versions\":");
         jlist(&o, &s->tls_versions);
         gh_sbuf_printf(&o, ",\"app\":");
-        webui__js(&o, s->app);
+        gh_json_str(&o, s->app);
         gh_sbuf_printf(&o, ",\"scheduler\":");
-        webui__js(&o, s->scheduler);
+        gh_json_str(&o, s->scheduler);
         gh_sbuf_printf(&o, ",\"persistence\":");
-        webui__js(&o, s->persistence);
+        gh_json_str(&o, s->persistence);
         gh_sbuf_printf(&o, ",\"persistence_timeout_ms\":%lld,\"idle_timeout_ms\":%lld,"
                            "\"reencrypt\":",
                        s->persist_timeout, s->idle_timeout);
-        webui__js(&o, s->reencrypt);
+        gh_json_str(&o, s->reencrypt);
         gh_sbuf_printf(&o, ",\"allowed_hosts\":");
         jlist(&o, &s->allowed_hosts);
         gh_sbuf_printf(&o, ",\"allowed_dirs\":");
         jlist(&o, &s->allowed_dirs);
         gh_sbuf_printf(&o, ",\"rule_set\":");
-        webui__js(&o, s->rule_set);
+        gh_json_str(&o, s->rule_set);
         gh_sbuf_printf(&o, ",\"check\":");
         if (s->check.enabled) {
             gh_sbuf_printf(&o, "{\"url\":");
-            webui__js(&o, s->check.url);
+            gh_json_str(&o, s->check.url);
             gh_sbuf_printf(&o, ",\"port\":%lld,\"interval_ms\":%lld,\"rise\":%lld,\"fall\":%lld}",
                            s->check.port, s->check.interval, s->check.rise, s->check.fall);
         } else {
@@ -81,12 +81,12 @@ static enum MHD_Result services(struct MHD_Connection *conn)
         for (j = 0; j < s->nservers; j++) {
             const struct gh_conf_server *sv = &s->servers[j];
             gh_sbuf_printf(&o, "%s{\"name\":", j ? "," : "");
-            webui__js(&o, sv->name);
+            gh_json_str(&o, sv->name);
             gh_sbuf_printf(&o, ",\"address\":");
-            webui__js(&o, sv->addr);
+            gh_json_str(&o, sv->addr);
             gh_sbuf_printf(&o, ",\"weight\":%lld,\"maxconn\":%lld,\"state\":", sv->weight,
                            sv->maxconn);
-            webui__js(&o, sv->state);
+            gh_json_str(&o, sv->state);
             gh_sbuf_printf(&o, "}");
         }
         gh_sbuf_printf(&o, "]}");
@@ -116,9 +116,9 @@ static enum MHD_Result certificates(struct MHD_Connection *conn)
         size_t f;
         certs_describe(&src, line, sizeof(line));
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        webui__js(&o, cc->name);
+        gh_json_str(&o, cc->name);
         gh_sbuf_printf(&o, ",\"file\":");
-        webui__js(&o, cc->pkcs12 ? cc->pkcs12 : cc->cert);
+        gh_json_str(&o, cc->pkcs12 ? cc->pkcs12 : cc->cert);
         /* The describe line is tab-separated in a fixed order; a file that
          * cannot be read gives one message instead. */
         for (f = 0; f < GH_ARRAY_LEN(fields); f++) {
@@ -126,7 +126,7 @@ static enum MHD_Result certificates(struct MHD_Connection *conn)
             if (tab)
                 *tab = '\0';
             gh_sbuf_printf(&o, ",\"%s\":", fields[f]);
-            webui__js(&o, p ? p : "");
+            gh_json_str(&o, p ? p : "");
             p = tab ? tab + 1 : NULL;
         }
         gh_sbuf_printf(&o, "}");
@@ -137,12 +137,12 @@ static enum MHD_Result certificates(struct MHD_Connection *conn)
     return webui__send(conn, 200, "application/json", o.p, o.len, etag);
 }
 
-enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url)
+enum MHD_Result webui__r_services(struct webui_call *c)
 {
-    if (strcmp(url, "/api/v1/services") == 0)
-        return services(conn);
-    if (strcmp(url, "/api/v1/certificates") == 0)
-        return certificates(conn);
-    return webui__send(conn, 404, "application/json", gh_strdup("{\"error\":\"not found\"}\n"),
-                       22, NULL);
+    return services(c->conn);
+}
+
+enum MHD_Result webui__r_certificates(struct webui_call *c)
+{
+    return certificates(c->conn);
 }

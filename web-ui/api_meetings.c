@@ -93,7 +93,7 @@ static void add_join_url(struct gh_sbuf *o)
 {
     pthread_mutex_lock(&groups_mu);
     gh_sbuf_printf(o, "\"join_url\":");
-    webui__js(o, join_url);
+    gh_json_str(o, join_url);
     pthread_mutex_unlock(&groups_mu);
 }
 
@@ -166,7 +166,7 @@ static void add_res(const struct slides_resource *r, void *arg)
     struct ctx *c = arg;
 
     gh_sbuf_printf(c->o, "%s{\"name\":", c->n++ ? "," : "");
-    webui__js(c->o, r->name);
+    gh_json_str(c->o, r->name);
     gh_sbuf_printf(c->o, ",\"size\":%lld}", (long long)r->size);
 }
 
@@ -177,7 +177,7 @@ static void add_participant(const struct slides_participant *p, void *arg)
 
     gh_sbuf_printf(c->o, "%s{\"role\":\"%s\",\"display_name\":", c->n++ ? "," : "",
                    role[p->role == SLIDES_HOST]);
-    webui__js(c->o, p->name);
+    gh_json_str(c->o, p->name);
     gh_sbuf_printf(c->o, ",\"name_from_idp\":%s,\"joined\":%lld}",
                    p->name_fixed ? "true" : "false", (long long)p->joined);
 }
@@ -187,7 +187,7 @@ static void add_waiter(const struct slides_waiter *w, void *arg)
     struct ctx *c = arg;
 
     gh_sbuf_printf(c->o, "%s{\"id\":\"%s\",\"name\":", c->n++ ? "," : "", w->id);
-    webui__js(c->o, w->name);
+    gh_json_str(c->o, w->name);
     gh_sbuf_printf(c->o, "}");
 }
 
@@ -215,14 +215,14 @@ static void add_meeting(const struct slides_meeting *m, void *arg)
     struct ctx *c = arg, r = {c->o, 0}, w = {c->o, 0}, p = {c->o, 0};
 
     gh_sbuf_printf(c->o, "%s{\"alias\":", c->n++ ? "," : "");
-    webui__js(c->o, m->alias);
+    gh_json_str(c->o, m->alias);
     gh_sbuf_printf(c->o, ",\"uri\":");
-    webui__js(c->o, m->uri);
+    gh_json_str(c->o, m->uri);
     gh_sbuf_printf(c->o, ",\"host_pin_set\":%s,\"guest_pin_set\":%s,\"authentication\":\"%s\","
                          "\"idp_group\":",
                    m->policy.host_pin_v[0] ? "true" : "false",
                    m->policy.guest_pin_v[0] ? "true" : "false", auth[m->policy.auth & 3]);
-    webui__js(c->o, m->idp_group);
+    gh_json_str(c->o, m->idp_group);
     gh_sbuf_printf(c->o, ",\"other_participants\":\"%s\",\"ended\":%lld,\"reception\":%s,"
                          "\"content\":[",
                    m->policy.other == SLIDES_OTHER_DISALLOW_ALL ? "disallow-all"
@@ -263,8 +263,6 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     size_t i;
     int rc;
 
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not create meetings");
     memset(&m, 0, sizeof(m));
     if (field(body, blen, "alias", m.alias, sizeof(m.alias)) == -1 ||
         field(body, blen, "host_pin", hpin, sizeof(hpin)) == -1 ||
@@ -302,9 +300,9 @@ static enum MHD_Result create(struct MHD_Connection *conn, const struct webui_se
     /* The PINs are in the audit's "after" only as set / not set. */
     webui__audit(conn, s, "meeting-create", m.alias, "", a, "ok");
     gh_sbuf_printf(&o, "{\"alias\":");
-    webui__js(&o, m.alias);
+    gh_json_str(&o, m.alias);
     gh_sbuf_printf(&o, ",\"uri\":");
-    webui__js(&o, m.uri);
+    gh_json_str(&o, m.uri);
     /* The only time the key is known: the store keeps its verifier. */
     gh_sbuf_printf(&o, ",\"conference_key\":\"%s\",", m.conference_key);
     add_join_url(&o);
@@ -327,8 +325,6 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
     size_t i;
     int hp, gp, rc;
 
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not change meetings");
     if (slides_meeting_by_alias(store, alias, &m) == -1)
         return webui__json(conn, 404, "error", "no such meeting");
     hp = field(body, blen, "host_pin", hpin, sizeof(hpin));
@@ -387,104 +383,156 @@ static enum MHD_Result modify(struct MHD_Connection *conn, const struct webui_se
     return webui__json(conn, 200, "modified", alias);
 }
 
-enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
-                                    const char *method, const struct webui_session *s,
-                                    const char *body, size_t blen)
+static int closed(struct MHD_Connection *conn, enum MHD_Result *ret)
 {
-    const char *rest = url + strlen("/api/v1/meetings"), *slash;
+    if (store != NULL)
+        return 0;
+    *ret = webui__json(conn, 503, "error", "the meeting store is not open");
+    return 1;
+}
+
+/* The alias a route names, as the store keeps it (shorter than 80). */
+static int alias_ok(struct webui_call *c, enum MHD_Result *ret)
+{
+    if (closed(c->conn, ret))
+        return 0;
+    if (strlen(c->arg[0]) < 80)
+        return 1;
+    *ret = webui__json(c->conn, 404, "error", "not found");
+    return 0;
+}
+
+enum MHD_Result webui__r_meetings(struct webui_call *c)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct ctx x = {&o, 0};
+    struct collected all = {NULL, 0};
+    enum MHD_Result ret;
+    size_t i;
+
+    if (closed(c->conn, &ret))
+        return ret;
+    slides_meeting_list(store, collect, &all);
+    gh_sbuf_printf(&o, "{");
+    add_join_url(&o);
+    gh_sbuf_printf(&o, ",\"meetings\":[");
+    for (i = 0; i < all.n; i++) {
+        add_meeting(&all.v[i], &x);
+        gh_wipe(&all.v[i], sizeof(all.v[i])); /* PINs and keys */
+    }
+    free(all.v);
+    gh_sbuf_printf(&o, "]}\n");
+    return webui__send(c->conn, 200, "application/json", o.p, o.len, NULL);
+}
+
+enum MHD_Result webui__r_meeting_create(struct webui_call *c)
+{
+    enum MHD_Result ret;
+
+    return closed(c->conn, &ret) ? ret : create(c->conn, c->s, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_meeting_modify(struct webui_call *c)
+{
+    enum MHD_Result ret;
+
+    return alias_ok(c, &ret) ? modify(c->conn, c->s, c->arg[0], c->body, c->blen) : ret;
+}
+
+/* Admitted from the waiting room: a Guest (the seeds); the participant
+ * collects the token by polling, as with a Host. */
+static enum MHD_Result waiting(struct webui_call *c, int admit)
+{
+    struct slides_meeting m;
+    enum MHD_Result ret;
+
+    if (!alias_ok(c, &ret))
+        return ret;
+    if (strlen(c->arg[1]) >= 40 || slides_meeting_by_alias(store, c->arg[0], &m) == -1 ||
+        slides_waiting_set(store, m.id, c->arg[1], admit ? 1 : 2) == -1)
+        return webui__json(c->conn, 404, "error", "nobody with that id waits in that meeting");
+    webui__audit(c->conn, c->s, admit ? "waiting-admit" : "waiting-refuse", c->arg[0], "",
+                 c->arg[1], "ok");
+    return webui__json(c->conn, 200, admit ? "admitted" : "refused", c->arg[1]);
+}
+
+enum MHD_Result webui__r_meeting_admit(struct webui_call *c)
+{
+    return waiting(c, 1);
+}
+
+enum MHD_Result webui__r_meeting_refuse(struct webui_call *c)
+{
+    return waiting(c, 0);
+}
+
+/* Every source's PIN back-off of the room forgotten at once. */
+enum MHD_Result webui__r_meeting_pin_reset(struct webui_call *c)
+{
+    struct slides_meeting m;
+    enum MHD_Result ret;
+
+    if (!alias_ok(c, &ret))
+        return ret;
+    if (slides_meeting_by_alias(store, c->arg[0], &m) == -1)
+        return webui__json(c->conn, 404, "error", "no such meeting");
+    slides_pin_backoff_reset(m.id);
+    webui__audit(c->conn, c->s, "meeting-pin-reset", c->arg[0], "", "", "ok");
+    return webui__json(c->conn, 200, "pin_reset", c->arg[0]);
+}
+
+enum MHD_Result webui__r_meeting_reopen(struct webui_call *c)
+{
+    struct slides_meeting m;
+    enum MHD_Result ret;
+
+    if (!alias_ok(c, &ret))
+        return ret;
+    if (slides_meeting_by_alias(store, c->arg[0], &m) == -1)
+        return webui__json(c->conn, 404, "error", "no such meeting");
+    if (slides_meeting_reopen(store, m.id) == -1) {
+        webui__audit(c->conn, c->s, "meeting-reopen", c->arg[0], "", "", "not ended");
+        return webui__json(c->conn, 409, "error", "the meeting has not ended");
+    }
+    webui__audit(c->conn, c->s, "meeting-reopen", c->arg[0], "", "", "ok");
+    return webui__json(c->conn, 200, "reopened", c->arg[0]);
+}
+
+static enum MHD_Result end_or_delete(struct webui_call *c, int del)
+{
     struct slides_meeting m;
     struct slides_end_report er;
-    char alias[80], after[120];
-    int del, reopen;
+    struct gh_sbuf o = {NULL, 0, 0};
+    const char *alias = c->arg[0];
+    enum MHD_Result ret;
+    char after[120];
 
-    if (store == NULL)
-        return webui__json(conn, 503, "error", "the meeting store is not open");
-    if (strcmp(method, "GET") == 0 && *rest == '\0') {
-        struct gh_sbuf o = {NULL, 0, 0};
-        struct ctx c = {&o, 0};
-        struct collected all = {NULL, 0};
-        size_t i;
-        slides_meeting_list(store, collect, &all);
-        gh_sbuf_printf(&o, "{");
-        add_join_url(&o);
-        gh_sbuf_printf(&o, ",\"meetings\":[");
-        for (i = 0; i < all.n; i++) {
-            add_meeting(&all.v[i], &c);
-            gh_wipe(&all.v[i], sizeof(all.v[i])); /* PINs and keys */
-        }
-        free(all.v);
-        gh_sbuf_printf(&o, "]}\n");
-        return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
-    }
-    if (strcmp(method, "POST") != 0)
-        return webui__json(conn, 404, "error", "not found");
-    if (*rest == '\0')
-        return create(conn, s, body, blen);
-    if (rest[0] == '/' && strchr(rest + 1, '/') == NULL && strlen(rest + 1) < sizeof(alias))
-        return modify(conn, s, rest + 1, body, blen);
-    if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
-        (size_t)(slash - rest - 1) >= sizeof(alias))
-        return webui__json(conn, 404, "error", "not found");
-    snprintf(alias, sizeof(alias), "%.*s", (int)(slash - rest - 1), rest + 1);
-    if (strncmp(slash, "/waiting/", 9) == 0) {
-        const char *act = strchr(slash + 9, '/');
-        char wid[40];
-        int admit;
-        if (act == NULL || (size_t)(act - slash - 9) >= sizeof(wid) ||
-            (strcmp(act, "/admit") != 0 && strcmp(act, "/refuse") != 0))
-            return webui__json(conn, 404, "error", "not found");
-        if (!webui_allowed(s->role, WEBUI_SERVER_STATE))
-            return webui__json(conn, 403, "error", "your role may not do this");
-        snprintf(wid, sizeof(wid), "%.*s", (int)(act - slash - 9), slash + 9);
-        admit = act[1] == 'a';
-        /* Admitted from the waiting room: a Guest (the seeds); the
-         * participant collects the token by polling, as with a Host. */
-        if (slides_meeting_by_alias(store, alias, &m) == -1 ||
-            slides_waiting_set(store, m.id, wid, admit ? 1 : 2) == -1)
-            return webui__json(conn, 404, "error", "nobody with that id waits in that meeting");
-        webui__audit(conn, s, admit ? "waiting-admit" : "waiting-refuse", alias, "", wid, "ok");
-        return webui__json(conn, 200, admit ? "admitted" : "refused", wid);
-    }
-    del = strcmp(slash, "/delete") == 0;
-    reopen = strcmp(slash, "/reopen") == 0;
-    if (strcmp(slash, "/pin-reset") == 0) {
-        /* Every source's PIN back-off of the room forgotten at once. */
-        if (!webui_allowed(s->role, WEBUI_SERVER_STATE))
-            return webui__json(conn, 403, "error", "your role may not do this");
-        if (slides_meeting_by_alias(store, alias, &m) == -1)
-            return webui__json(conn, 404, "error", "no such meeting");
-        slides_pin_backoff_reset(m.id);
-        webui__audit(conn, s, "meeting-pin-reset", alias, "", "", "ok");
-        return webui__json(conn, 200, "pin_reset", alias);
-    }
-    if (!del && !reopen && strcmp(slash, "/end") != 0)
-        return webui__json(conn, 404, "error", "not found");
-    if (!webui_allowed(s->role, del ? WEBUI_CONFIG_WRITE : WEBUI_SERVER_STATE))
-        return webui__json(conn, 403, "error", "your role may not do this");
+    if (!alias_ok(c, &ret))
+        return ret;
     if (slides_meeting_by_alias(store, alias, &m) == -1)
-        return webui__json(conn, 404, "error", "no such meeting");
-    if (reopen) {
-        if (slides_meeting_reopen(store, m.id) == -1) {
-            webui__audit(conn, s, "meeting-reopen", alias, "", "", "not ended");
-            return webui__json(conn, 409, "error", "the meeting has not ended");
-        }
-        webui__audit(conn, s, "meeting-reopen", alias, "", "", "ok");
-        return webui__json(conn, 200, "reopened", alias);
-    }
+        return webui__json(c->conn, 404, "error", "no such meeting");
     if (slides_meeting_end(store, m.id, del, &er) == -1) {
-        webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", "", "failed");
-        return webui__json(conn, 500, "error", "the store refused");
+        webui__audit(c->conn, c->s, del ? "meeting-delete" : "meeting-end", alias, "", "",
+                     "failed");
+        return webui__json(c->conn, 500, "error", "the store refused");
     }
     snprintf(after, sizeof(after), "%d resource(s) shredded, %d waiting told, tokens revoked",
              er.resources, er.waiting);
-    webui__audit(conn, s, del ? "meeting-delete" : "meeting-end", alias, "", after, "ok");
-    {
-        struct gh_sbuf o = {NULL, 0, 0};
-        gh_sbuf_printf(&o, "{\"%s\":", del ? "deleted" : "ended");
-        webui__js(&o, alias);
-        gh_sbuf_printf(&o, ",\"resources_shredded\":%d,\"waiting_told\":%d,"
-                           "\"tokens_revoked\":true}\n",
-                       er.resources, er.waiting);
-        return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
-    }
+    webui__audit(c->conn, c->s, del ? "meeting-delete" : "meeting-end", alias, "", after, "ok");
+    gh_sbuf_printf(&o, "{\"%s\":", del ? "deleted" : "ended");
+    gh_json_str(&o, alias);
+    gh_sbuf_printf(&o, ",\"resources_shredded\":%d,\"waiting_told\":%d,"
+                       "\"tokens_revoked\":true}\n",
+                   er.resources, er.waiting);
+    return webui__send(c->conn, 200, "application/json", o.p, o.len, NULL);
+}
+
+enum MHD_Result webui__r_meeting_end(struct webui_call *c)
+{
+    return end_or_delete(c, 0);
+}
+
+enum MHD_Result webui__r_meeting_delete(struct webui_call *c)
+{
+    return end_or_delete(c, 1);
 }

@@ -80,13 +80,15 @@ static enum MHD_Result history_list(struct MHD_Connection *conn)
  * (whole lines) are skipped, the middle is shown as removed and added. */
 static void emit(struct gh_sbuf *o, const char *p, const char *end, const char *sign, int *first)
 {
-    char esc[2400];
-
     while (p < end) {
         const char *q = memchr(p, '\n', (size_t)(end - p));
+        struct gh_sbuf line = {NULL, 0, 0};
         q = q ? q : end;
-        gh_json_escape(esc, sizeof(esc), p, (size_t)(q - p), 1000);
-        gh_sbuf_printf(o, "%s\"%s%s\"", *first ? "" : ",", sign, esc);
+        gh_sbuf_printf(&line, "%s", sign);
+        gh_sbuf_append(&line, p, (size_t)(q - p));
+        gh_sbuf_printf(o, "%s", *first ? "" : ",");
+        gh_json_strn(o, line.p, line.len);
+        free(line.p);
         *first = 0;
         p = q < end ? q + 1 : q;
     }
@@ -106,7 +108,7 @@ static enum MHD_Result history_get(struct MHD_Connection *conn, const char *id)
 {
     char path[1400];
     size_t len = 0, clen = 0;
-    char *text, *cur, *esc;
+    char *text, *cur;
     struct gh_sbuf o = {NULL, 0, 0};
 
     if (!valid_history_id(id))
@@ -116,13 +118,12 @@ static enum MHD_Result history_get(struct MHD_Connection *conn, const char *id)
     if (text == NULL)
         return webui__json(conn, 404, "error", "not found");
     cur = webui__conf_path() ? webui__read_file(webui__conf_path(), &clen) : NULL;
-    esc = gh_calloc(1, len * 6 + 16);
-    gh_json_escape(esc, len * 6 + 16, text, len, len);
-    gh_sbuf_printf(&o, "{\"id\":\"%s\",\"text\":\"%s\",\"diff_to_current\":[", id, esc);
+    gh_sbuf_printf(&o, "{\"id\":\"%s\",\"text\":", id);
+    gh_json_strn(&o, text, len);
+    gh_sbuf_printf(&o, ",\"diff_to_current\":[");
     if (cur != NULL)
         diff(&o, text, cur);
     gh_sbuf_printf(&o, "]}\n");
-    free(esc);
     free(text);
     free(cur);
     return reply_json(conn, 200, o.p, NULL);
@@ -150,10 +151,6 @@ static enum MHD_Result rollback(struct MHD_Connection *conn, const struct webui_
     struct webui_change ch = {0};
     enum MHD_Result ret;
 
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE)) {
-        free(id);
-        return webui__json(conn, 403, "error", "your role may not change the configuration");
-    }
     if (id == NULL || !valid_history_id(id) || webui__conf_path() == NULL) {
         free(id);
         return webui__json(conn, 404, "error", "not found");
@@ -216,8 +213,7 @@ static enum MHD_Result tail_json(struct MHD_Connection *conn, const char *path, 
     return reply_json(conn, 200, o.p, NULL);
 }
 
-static enum MHD_Result logs(struct MHD_Connection *conn, const struct webui_session *s,
-                            const char *which)
+static enum MHD_Result logs(struct MHD_Connection *conn, const char *which)
 {
     const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
     long limit = 100;
@@ -227,13 +223,8 @@ static enum MHD_Result logs(struct MHD_Connection *conn, const struct webui_sess
 
     if (l != NULL && gh_parse_long(l, 1, 10000, &limit) == -1)
         return webui__json(conn, 422, "error", "limit: 1 to 10000");
-    if (strcmp(which, "audit") == 0) {
-        if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE) && !webui_allowed(s->role, WEBUI_USERS))
-            return webui__json(conn, 403, "error", "the audit log is for admins and user admins");
+    if (strcmp(which, "audit") == 0) /* the route allows admins and user admins only */
         return tail_json(conn, webui__audit_path(), limit, needles, 0);
-    }
-    if (strcmp(which, "security") != 0)
-        return webui__json(conn, 404, "error", "not found");
     /* Filters match the JSON fields exactly as the proxy writes them. */
     if ((q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "reason")) && *q) {
         snprintf(nr, sizeof(nr), "\"reason\":\"%.100s", q);
@@ -268,119 +259,128 @@ static void add_user(const struct webui_user *u, void *arg)
 {
     struct ulist *l = arg;
 
-    gh_sbuf_printf(l->o, "%s{\"name\":\"%s\",\"role\":\"%s\",\"locked\":%s}", l->n++ ? "," : "",
-                   u->name, webui_role_name(u->role),
+    gh_sbuf_printf(l->o, "%s{\"name\":", l->n++ ? "," : "");
+    gh_json_str(l->o, u->name);
+    gh_sbuf_printf(l->o, ",\"role\":\"%s\",\"locked\":%s}", webui_role_name(u->role),
                    u->locked_until > (int64_t)time(NULL) ? "true" : "false");
 }
 
-static enum MHD_Result users_api(struct MHD_Connection *conn, const struct webui_session *s,
-                                 const char *method, const char *rest, const char *body,
-                                 size_t blen)
+/* Re-authentication for user changes: the acting user's password, again. */
+static int reauth(struct webui_call *c)
 {
-    struct gh_sbuf o = {NULL, 0, 0};
-    struct ulist l = {&o, 0};
-    char err[256], *cur, *name, *role, *pw;
-    enum webui_role r;
-    enum MHD_Result ret;
-    int ok;
+    char *cur = gh_form_get(c->body, c->blen, "current_password");
+    int ok = cur != NULL && webui_login(webui__users(), c->s->user, cur, (int64_t)time(NULL),
+                                        NULL) == WEBUI_LOGIN_OK;
 
-    if (!webui_allowed(s->role, WEBUI_USERS))
-        return webui__json(conn, 403, "error", "only user admins manage users");
-    if (strcmp(method, "GET") == 0 && rest[0] == '\0') {
-        gh_sbuf_printf(&o, "{\"users\":[");
-        webui_user_list(webui__users(), add_user, &l);
-        gh_sbuf_printf(&o, "]}\n");
-        return reply_json(conn, 200, o.p, NULL);
-    }
-    if (strcmp(method, "POST") != 0)
-        return webui__json(conn, 405, "error", "method not allowed");
-    /* Re-authentication: the acting user's password, again. */
-    cur = gh_form_get(body, blen, "current_password");
-    ok = cur != NULL && webui_login(webui__users(), s->user, cur, (int64_t)time(NULL), NULL) ==
-                            WEBUI_LOGIN_OK;
     if (cur)
         gh_wipe(cur, strlen(cur));
     free(cur);
-    if (!ok) {
-        webui__audit(conn, s, "reauth", s->user, "", "", "failed");
+    if (!ok)
+        webui__audit(c->conn, c->s, "reauth", c->s->user, "", "", "failed");
+    return ok;
+}
+
+enum MHD_Result webui__r_users(struct webui_call *c)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct ulist l = {&o, 0};
+
+    gh_sbuf_printf(&o, "{\"users\":[");
+    webui_user_list(webui__users(), add_user, &l);
+    gh_sbuf_printf(&o, "]}\n");
+    return reply_json(c->conn, 200, o.p, NULL);
+}
+
+enum MHD_Result webui__r_user_add(struct webui_call *c)
+{
+    struct MHD_Connection *conn = c->conn;
+    struct gh_sbuf o = {NULL, 0, 0};
+    char err[256], *name, *role, *pw;
+    enum webui_role r;
+    enum MHD_Result ret;
+
+    if (!reauth(c))
         return webui__json(conn, 403, "error", "give your own password again (current_password)");
+    name = gh_form_get(c->body, c->blen, "name");
+    role = gh_form_get(c->body, c->blen, "role");
+    pw = gh_form_get(c->body, c->blen, "password");
+    if (name == NULL || role == NULL || pw == NULL || webui_role_parse(role, &r) == -1) {
+        ret = webui__json(conn, 422, "error", "name, role (read-only, operator, admin, user-admin) and "
+                             "password are needed");
+    } else if (webui_user_add(webui__users(), name, r, pw, err, sizeof(err)) == -1) {
+        webui__audit(conn, c->s, "user-add", name, "", role, "invalid");
+        ret = webui__json(conn, 422, "error", err);
+    } else {
+        webui__audit(conn, c->s, "user-add", name, "", role, "ok");
+        gh_sbuf_printf(&o, "{\"created\":");
+        gh_json_str(&o, name);
+        gh_sbuf_printf(&o, "}\n");
+        ret = reply_json(conn, 201, o.p, NULL);
     }
-    if (rest[0] == '\0') {
-        name = gh_form_get(body, blen, "name");
-        role = gh_form_get(body, blen, "role");
-        pw = gh_form_get(body, blen, "password");
-        if (name == NULL || role == NULL || pw == NULL || webui_role_parse(role, &r) == -1) {
-            ret = webui__json(conn, 422, "error", "name, role (read-only, operator, admin, user-admin) and "
-                                 "password are needed");
-        } else if (webui_user_add(webui__users(), name, r, pw, err, sizeof(err)) == -1) {
-            webui__audit(conn, s, "user-add", name, "", role, "invalid");
-            ret = webui__json(conn, 422, "error", err);
-        } else {
-            webui__audit(conn, s, "user-add", name, "", role, "ok");
-            gh_sbuf_printf(&o, "{\"created\":\"%s\"}\n", name);
-            ret = reply_json(conn, 201, o.p, NULL);
-        }
-        if (pw)
-            gh_wipe(pw, strlen(pw));
-        free(name);
-        free(role);
-        free(pw);
-        return ret;
-    }
-    {
-        char who[64];
-        const char *act = strchr(rest + 1, '/');
-        if (rest[0] != '/' || act == NULL || (size_t)(act - rest - 1) >= sizeof(who))
-            return webui__json(conn, 404, "error", "not found");
-        snprintf(who, sizeof(who), "%.*s", (int)(act - rest - 1), rest + 1);
-        if (strcmp(act, "/unlock") == 0)
-            ok = webui_user_unlock(webui__users(), who) == 0;
-        else if (strcmp(act, "/delete") == 0 && strcmp(who, s->user) != 0)
-            ok = webui_user_delete(webui__users(), who) == 0;
-        else
-            return webui__json(conn, 404, "error", "not found");
-        webui__audit(conn, s, act + 1, who, "", "", ok ? "ok" : "failed");
-        return ok ? reply_json(conn, 200, gh_strdup("{\"done\":true}\n"), NULL)
-                  : webui__json(conn, 404, "error", "no such user");
-    }
+    if (pw)
+        gh_wipe(pw, strlen(pw));
+    free(name);
+    free(role);
+    free(pw);
+    return ret;
+}
+
+static enum MHD_Result user_act(struct webui_call *c, int del)
+{
+    const char *who = c->arg[0];
+    int ok;
+
+    if (!reauth(c))
+        return webui__json(c->conn, 403, "error",
+                           "give your own password again (current_password)");
+    if (strlen(who) >= 64 || (del && strcmp(who, c->s->user) == 0))
+        return webui__json(c->conn, 404, "error", "not found");
+    ok = (del ? webui_user_delete(webui__users(), who) : webui_user_unlock(webui__users(), who)) ==
+         0;
+    webui__audit(c->conn, c->s, del ? "delete" : "unlock", who, "", "", ok ? "ok" : "failed");
+    return ok ? reply_json(c->conn, 200, gh_strdup("{\"done\":true}\n"), NULL)
+              : webui__json(c->conn, 404, "error", "no such user");
+}
+
+enum MHD_Result webui__r_user_unlock(struct webui_call *c)
+{
+    return user_act(c, 0);
+}
+
+enum MHD_Result webui__r_user_delete(struct webui_call *c)
+{
+    return user_act(c, 1);
 }
 
 static void add_session(const char *handle, const struct webui_session *s, void *arg)
 {
     struct ulist *l = arg;
 
-    gh_sbuf_printf(l->o, "%s{\"handle\":\"%s\",\"user\":\"%s\",\"role\":\"%s\","
-                         "\"created\":%lld,\"last_seen\":%lld}",
-                   l->n++ ? "," : "", handle, s->user, webui_role_name(s->role),
-                   (long long)s->created, (long long)s->last_seen);
+    gh_sbuf_printf(l->o, "%s{\"handle\":\"%s\",\"user\":", l->n++ ? "," : "", handle);
+    gh_json_str(l->o, s->user);
+    gh_sbuf_printf(l->o, ",\"role\":\"%s\",\"created\":%lld,\"last_seen\":%lld}",
+                   webui_role_name(s->role), (long long)s->created, (long long)s->last_seen);
 }
 
 /* GET /api/v1/sessions, POST /api/v1/sessions/<handle>/end: user admins
- * and admins. */
-static enum MHD_Result sessions_api(struct MHD_Connection *conn, const struct webui_session *s,
-                                    const char *method, const char *rest)
+ * and admins (the route says so). */
+enum MHD_Result webui__r_sessions(struct webui_call *c)
 {
     struct gh_sbuf o = {NULL, 0, 0};
     struct ulist l = {&o, 0};
-    char handle[20];
 
-    if (!webui_allowed(s->role, WEBUI_USERS) && !webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "sessions are for admins and user admins");
-    if (strcmp(method, "GET") == 0 && *rest == '\0') {
-        gh_sbuf_printf(&o, "{\"sessions\":[");
-        webui_session_list(add_session, &l);
-        gh_sbuf_printf(&o, "]}\n");
-        return reply_json(conn, 200, o.p, NULL);
-    }
-    if (strcmp(method, "POST") == 0 && rest[0] == '/' && strlen(rest) == 1 + 16 + 4 &&
-        strcmp(rest + 17, "/end") == 0) {
-        snprintf(handle, sizeof(handle), "%.16s", rest + 1);
-        if (webui_session_end_handle(handle) == -1)
-            return webui__json(conn, 404, "error", "no such session");
-        webui__audit(conn, s, "session-end", handle, "", "", "ok");
-        return reply_json(conn, 200, gh_strdup("{\"ended\":true}\n"), NULL);
-    }
-    return webui__json(conn, 404, "error", "not found");
+    gh_sbuf_printf(&o, "{\"sessions\":[");
+    webui_session_list(add_session, &l);
+    gh_sbuf_printf(&o, "]}\n");
+    return reply_json(c->conn, 200, o.p, NULL);
+}
+
+enum MHD_Result webui__r_session_end(struct webui_call *c)
+{
+    if (strlen(c->arg[0]) != 16 || webui_session_end_handle(c->arg[0]) == -1)
+        return webui__json(c->conn, 404, "error", "no such session");
+    webui__audit(c->conn, c->s, "session-end", c->arg[0], "", "", "ok");
+    return reply_json(c->conn, 200, gh_strdup("{\"ended\":true}\n"), NULL);
 }
 
 /* POST /api/v1/password: current_password, new_password (anyone, for
@@ -412,24 +412,32 @@ static enum MHD_Result password_api(struct MHD_Connection *conn, const struct we
     return ret;
 }
 
-enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, const char *method,
-                                const struct webui_session *s, const char *body, size_t blen)
+enum MHD_Result webui__r_history(struct webui_call *c)
 {
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    return history_list(c->conn);
+}
 
-    if (get && strcmp(url, "/api/v1/config/history") == 0)
-        return history_list(conn);
-    if (get && strncmp(url, "/api/v1/config/history/", 23) == 0)
-        return history_get(conn, url + 23);
-    if (post && strcmp(url, "/api/v1/config/rollback") == 0)
-        return rollback(conn, s, body, blen);
-    if (get && strncmp(url, "/api/v1/logs/", 13) == 0)
-        return logs(conn, s, url + 13);
-    if (strncmp(url, "/api/v1/users", 13) == 0)
-        return users_api(conn, s, method, url + 13, body, blen);
-    if (strncmp(url, "/api/v1/sessions", 16) == 0)
-        return sessions_api(conn, s, method, url + 16);
-    if (post && strcmp(url, "/api/v1/password") == 0)
-        return password_api(conn, s, body, blen);
-    return webui__json(conn, 404, "error", "not found");
+enum MHD_Result webui__r_history_get(struct webui_call *c)
+{
+    return history_get(c->conn, c->arg[0]);
+}
+
+enum MHD_Result webui__r_rollback(struct webui_call *c)
+{
+    return rollback(c->conn, c->s, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_log_audit(struct webui_call *c)
+{
+    return logs(c->conn, "audit");
+}
+
+enum MHD_Result webui__r_log_security(struct webui_call *c)
+{
+    return logs(c->conn, "security");
+}
+
+enum MHD_Result webui__r_password(struct webui_call *c)
+{
+    return password_api(c->conn, c->s, c->body, c->blen);
 }

@@ -101,26 +101,21 @@ enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, 
     memset(&v, 0, sizeof(v));
     rules_set_eval(compiled, &r, &v);
     gh_sbuf_printf(&o, "{\"set\":");
-    {
-        char e[400];
-        gh_json_escape(e, sizeof(e), set, strlen(set), 128);
-        gh_sbuf_printf(&o, "\"%s\",\"decided_by\":", e);
-    }
+    gh_json_str(&o, set);
+    gh_sbuf_printf(&o, ",\"decided_by\":");
     if (v.action == RULES_NONE || v.id == NULL) {
         gh_sbuf_printf(&o, "null,\"action\":\"none\"");
     } else {
-        char e[400];
-        gh_json_escape(e, sizeof(e), v.id, strlen(v.id), 128);
-        gh_sbuf_printf(&o, "\"%s\",\"action\":\"%s\",\"status\":%d", e,
+        gh_json_str(&o, v.id);
+        gh_sbuf_printf(&o, ",\"action\":\"%s\",\"status\":%d",
                        v.action == RULES_DENY ? "deny" : v.action == RULES_ALLOW ? "allow"
                                                                                   : "redirect",
                        v.status);
     }
     gh_sbuf_printf(&o, ",\"logged\":[");
     for (i = 0; i < v.nlogged; i++) {
-        char e[400];
-        gh_json_escape(e, sizeof(e), v.logged[i], strlen(v.logged[i]), 128);
-        gh_sbuf_printf(&o, "%s\"%s\"", i ? "," : "", e);
+        gh_sbuf_printf(&o, "%s", i ? "," : "");
+        gh_json_str(&o, v.logged[i]);
     }
     gh_sbuf_printf(&o, "]}\n");
     ret = webui__send(conn, 200, "application/json", o.p, o.len, NULL);
@@ -146,13 +141,13 @@ enum MHD_Result webui__api_rule_sets(struct MHD_Connection *conn)
     for (i = 0; i < c->nrulesets; i++) {
         int first = 1;
         gh_sbuf_printf(&o, "%s{\"name\":", i ? "," : "");
-        webui__js(&o, c->rulesets[i].name);
+        gh_json_str(&o, c->rulesets[i].name);
         gh_sbuf_printf(&o, ",\"rules\":%zu,\"used_by\":[", c->rulesets[i].nrules);
         for (j = 0; j < c->nservices; j++)
             if (c->services[j].rule_set && strcmp(c->services[j].rule_set,
                                                   c->rulesets[i].name) == 0) {
                 gh_sbuf_printf(&o, "%s", first ? "" : ",");
-                webui__js(&o, c->services[j].name);
+                gh_json_str(&o, c->services[j].name);
                 first = 0;
             }
         gh_sbuf_printf(&o, "]}");
@@ -160,4 +155,14 @@ enum MHD_Result webui__api_rule_sets(struct MHD_Connection *conn)
     gh_sbuf_printf(&o, "]}\n");
     gh_conf_free(c);
     return webui__send(conn, 200, "application/json", o.p, o.len, NULL);
+}
+
+enum MHD_Result webui__r_rule_sets(struct webui_call *c)
+{
+    return webui__api_rule_sets(c->conn);
+}
+
+enum MHD_Result webui__r_rules_test(struct webui_call *c)
+{
+    return webui__api_rules(c->conn, c->body, c->blen);
 }

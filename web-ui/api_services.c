@@ -159,8 +159,6 @@ static enum MHD_Result change(struct MHD_Connection *conn, const struct webui_se
     struct webui_change ch = {0};
     char err[256];
 
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (strcmp(what, "delete") != 0 && one_block(body, blen, err, sizeof(err)) == -1)
         return webui__json(conn, 422, "error", err);
     ch.action = "service-change";
@@ -177,7 +175,7 @@ static enum MHD_Result block_get(struct MHD_Connection *conn, const char *name)
     char err[1024], ver[17], etag[24];
     size_t len = 0;
     long start, end;
-    char *text, *esc;
+    char *text;
     struct gh_sbuf o = {NULL, 0, 0};
 
     if (webui__conf_path() == NULL)
@@ -191,34 +189,29 @@ static enum MHD_Result block_get(struct MHD_Connection *conn, const char *name)
     }
     webui__version(text, len, ver);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    esc = gh_calloc(1, (size_t)(end - start) * 6 + 16);
-    gh_json_escape(esc, (size_t)(end - start) * 6 + 16, text + start, (size_t)(end - start),
-                   (size_t)(end - start));
-    gh_sbuf_printf(&o, "{\"version\":\"%s\",\"block\":\"%s\"}\n", ver, esc);
-    free(esc);
+    gh_sbuf_printf(&o, "{\"version\":\"%s\",\"block\":", ver);
+    gh_json_strn(&o, text + start, (size_t)(end - start));
+    gh_sbuf_printf(&o, "}\n");
     free(text);
     return webui__send(conn, 200, "application/json", o.p, o.len, etag);
 }
 
-enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url,
-                                    const char *method, const struct webui_session *s,
-                                    const char *body, size_t blen)
+enum MHD_Result webui__r_service_add(struct webui_call *c)
 {
-    const char *rest = url + strlen("/api/v1/services"), *slash;
-    char name[200];
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    return change(c->conn, c->s, "add", NULL, c->body, c->blen);
+}
 
-    if (post && *rest == '\0')
-        return change(conn, s, "add", NULL, body, blen);
-    if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
-        (size_t)(slash - rest - 1) >= sizeof(name))
-        return webui__json(conn, 404, "error", "not found");
-    snprintf(name, sizeof(name), "%.*s", (int)(slash - rest - 1), rest + 1);
-    if (get && strcmp(slash, "/block") == 0)
-        return block_get(conn, name);
-    if (post && strcmp(slash, "/block") == 0)
-        return change(conn, s, "modify", name, body, blen);
-    if (post && strcmp(slash, "/delete") == 0)
-        return change(conn, s, "delete", name, body, blen);
-    return webui__json(conn, 404, "error", "not found");
+enum MHD_Result webui__r_service_block(struct webui_call *c)
+{
+    return block_get(c->conn, c->arg[0]);
+}
+
+enum MHD_Result webui__r_service_replace(struct webui_call *c)
+{
+    return change(c->conn, c->s, "modify", c->arg[0], c->body, c->blen);
+}
+
+enum MHD_Result webui__r_service_delete(struct webui_call *c)
+{
+    return change(c->conn, c->s, "delete", c->arg[0], c->body, c->blen);
 }

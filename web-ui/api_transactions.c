@@ -225,77 +225,95 @@ static enum MHD_Result commit(struct MHD_Connection *conn, const struct webui_se
     return ret;
 }
 
-enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char *url,
-                                        const char *method, const struct webui_session *s,
-                                        const char *body, size_t blen)
+/* Each transaction route: under tx_mu; 409 on the embedded default. */
+enum tx_op { TX_GET, TX_STAGE, TX_COMMIT, TX_DISCARD };
+
+enum MHD_Result webui__r_tx_open(struct webui_call *c)
 {
-    const char *rest = url + strlen("/api/v1/transactions");
-    char id[40], err[512];
-    const char *slash;
+    unsigned char r[16];
     enum MHD_Result ret;
+    size_t k;
     int i;
 
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not change the configuration");
     if (webui__conf_path() == NULL)
-        return webui__json(conn, 409, "error", "running the embedded default topology");
+        return webui__json(c->conn, 409, "error", "running the embedded default topology");
     pthread_mutex_lock(&tx_mu);
-    if (strcmp(method, "POST") == 0 && *rest == '\0') {
-        unsigned char r[16];
-        size_t k;
-        for (i = 0; i < MAX_TX && txs[i] != NULL; i++)
-            ;
-        if (i == MAX_TX || RAND_bytes(r, sizeof(r)) != 1) {
-            ret = webui__json(conn, 503, "error", "too many open transactions");
-            goto done;
-        }
+    for (i = 0; i < MAX_TX && txs[i] != NULL; i++)
+        ;
+    if (i == MAX_TX || RAND_bytes(r, sizeof(r)) != 1) {
+        ret = webui__json(c->conn, 503, "error", "too many open transactions");
+    } else {
         txs[i] = gh_calloc(1, sizeof(struct tx));
         for (k = 0; k < sizeof(r); k++)
             snprintf(txs[i]->id + 2 * k, 3, "%02x", r[k]);
-        gh_strlcpy(txs[i]->user, s->user, sizeof(txs[i]->user));
+        gh_strlcpy(txs[i]->user, c->s->user, sizeof(txs[i]->user));
         txs[i]->created = (int64_t)time(NULL);
-        ret = webui__json(conn, 201, "id", txs[i]->id);
-        goto done;
+        ret = webui__json(c->conn, 201, "id", txs[i]->id);
     }
-    if (rest[0] != '/' || strlen(rest + 1) < 32) {
-        ret = webui__json(conn, 404, "error", "not found");
-        goto done;
-    }
-    snprintf(id, sizeof(id), "%.32s", rest + 1);
-    slash = rest + 33;
-    i = find(id, s);
-    if (i == -1 || (*slash != '\0' && *slash != '/')) {
+    pthread_mutex_unlock(&tx_mu);
+    return ret;
+}
+
+static enum MHD_Result tx_route(struct webui_call *c, enum tx_op op)
+{
+    struct MHD_Connection *conn = c->conn;
+    char err[512];
+    enum MHD_Result ret;
+    int i;
+
+    if (webui__conf_path() == NULL)
+        return webui__json(conn, 409, "error", "running the embedded default topology");
+    if (strlen(c->arg[0]) != 32)
+        return webui__json(conn, 404, "error", "no such transaction");
+    pthread_mutex_lock(&tx_mu);
+    i = find(c->arg[0], c->s);
+    if (i == -1) {
         ret = webui__json(conn, 404, "error", "no such transaction");
-        goto done;
-    }
-    if (strcmp(method, "GET") == 0 && *slash == '\0') {
+    } else if (op == TX_GET) {
         struct gh_sbuf o = {NULL, 0, 0};
         int k;
-        gh_sbuf_printf(&o, "{\"id\":\"%s\",\"changes\":[", id);
+        gh_sbuf_printf(&o, "{\"id\":\"%s\",\"changes\":[", txs[i]->id);
         for (k = 0; k < txs[i]->nops; k++) {
-            char sv[300], sr[300];
-            gh_json_escape(sv, sizeof(sv), txs[i]->ops[k].service, strlen(txs[i]->ops[k].service),
-                           128);
-            gh_json_escape(sr, sizeof(sr), txs[i]->ops[k].server, strlen(txs[i]->ops[k].server),
-                           128);
-            gh_sbuf_printf(&o, "%s{\"op\":\"%s\",\"service\":\"%s\",\"server\":\"%s\"}",
-                           k ? "," : "", txs[i]->ops[k].kind, sv, sr);
+            gh_sbuf_printf(&o, "%s{\"op\":", k ? "," : "");
+            gh_json_str(&o, txs[i]->ops[k].kind);
+            gh_sbuf_printf(&o, ",\"service\":");
+            gh_json_str(&o, txs[i]->ops[k].service);
+            gh_sbuf_printf(&o, ",\"server\":");
+            gh_json_str(&o, txs[i]->ops[k].server);
+            gh_sbuf_printf(&o, "}");
         }
         gh_sbuf_printf(&o, "]}\n");
         ret = webui__send(conn, 200, "application/json", o.p, o.len, NULL);
-    } else if (strcmp(method, "POST") == 0 && *slash == '\0') {
-        ret = stage(txs[i], body, blen, err, sizeof(err)) == 0
+    } else if (op == TX_STAGE) {
+        ret = stage(txs[i], c->body, c->blen, err, sizeof(err)) == 0
                   ? webui__json(conn, 200, "staged", txs[i]->ops[txs[i]->nops - 1].kind)
                   : webui__json(conn, 422, "error", err);
-    } else if (strcmp(method, "POST") == 0 && strcmp(slash, "/commit") == 0) {
-        ret = commit(conn, s, i);
-    } else if (strcmp(method, "POST") == 0 && strcmp(slash, "/discard") == 0) {
-        tx_free(i);
-        ret = webui__json(conn, 200, "discarded", id);
+    } else if (op == TX_COMMIT) {
+        ret = commit(conn, c->s, i);
     } else {
-        ret = webui__json(conn, 404, "error", "not found");
+        tx_free(i);
+        ret = webui__json(conn, 200, "discarded", c->arg[0]);
     }
-done:
     pthread_mutex_unlock(&tx_mu);
     return ret;
+}
+
+enum MHD_Result webui__r_tx_get(struct webui_call *c)
+{
+    return tx_route(c, TX_GET);
+}
+
+enum MHD_Result webui__r_tx_stage(struct webui_call *c)
+{
+    return tx_route(c, TX_STAGE);
+}
+
+enum MHD_Result webui__r_tx_commit(struct webui_call *c)
+{
+    return tx_route(c, TX_COMMIT);
+}
+
+enum MHD_Result webui__r_tx_discard(struct webui_call *c)
+{
+    return tx_route(c, TX_DISCARD);
 }

@@ -164,16 +164,23 @@ void webui_note_running(const char *running, const char *failed, const char *why
     pthread_mutex_unlock(&running_mu);
 }
 
+void webui__running_version(char out[17])
+{
+    pthread_mutex_lock(&running_mu);
+    memcpy(out, running_ver, 17);
+    pthread_mutex_unlock(&running_mu);
+}
+
 void webui__running_json(struct gh_sbuf *o)
 {
     pthread_mutex_lock(&running_mu);
     gh_sbuf_printf(o, "\"running_version\":");
-    webui__js(o, running_ver);
+    gh_json_str(o, running_ver);
     if (failed_ver[0] != '\0') {
         gh_sbuf_printf(o, ",\"reload_failed\":{\"version\":");
-        webui__js(o, failed_ver);
+        gh_json_str(o, failed_ver);
         gh_sbuf_printf(o, ",\"reason\":");
-        webui__js(o, failed_why);
+        gh_json_str(o, failed_why);
         gh_sbuf_printf(o, ",\"time\":%lld}", (long long)failed_at);
     }
     pthread_mutex_unlock(&running_mu);
@@ -276,10 +283,10 @@ enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const 
                                 const char *msg)
 {
     struct gh_sbuf o = {NULL, 0, 0};
-    char esc[1200];
 
-    gh_json_escape(esc, sizeof(esc), msg, strlen(msg), 500);
-    gh_sbuf_printf(&o, "{\"%s\":\"%s\"}\n", key, esc);
+    gh_sbuf_printf(&o, "{\"%s\":", key);
+    gh_json_str(&o, msg);
+    gh_sbuf_printf(&o, "}\n");
     return send_buf(conn, status, "application/json", o.p, o.len, NULL, NULL, NULL);
 }
 
@@ -390,12 +397,11 @@ static int csrf_ok(struct MHD_Connection *conn, const struct webui_session *s, s
     return ok;
 }
 
-static enum MHD_Result login(struct MHD_Connection *conn, struct wreq *rq)
+static enum MHD_Result login(struct MHD_Connection *conn, const char *body, size_t blen)
 {
-    const char *body = rq->body.p ? rq->body.p : "";
-    char *user = gh_form_get(body, rq->body.len, "user");
-    char *pw = gh_form_get(body, rq->body.len, "password");
-    char *ltok = gh_form_get(body, rq->body.len, "login_token");
+    char *user = gh_form_get(body, blen, "user");
+    char *pw = gh_form_get(body, blen, "password");
+    char *ltok = gh_form_get(body, blen, "login_token");
     const char *lcookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, LOGIN_COOKIE);
     char ip[64], key[80], id[65], cookie[256];
     struct webui_user u;
@@ -487,11 +493,9 @@ static enum MHD_Result login_page(struct MHD_Connection *conn)
 static enum MHD_Result config_get(struct MHD_Connection *conn)
 {
     size_t len = 0;
-    char *text, ver[17], etag[24], esc[1];
+    char *text, ver[17], etag[24];
     struct gh_sbuf o = {NULL, 0, 0};
-    char *e;
 
-    (void)esc;
     if (hooks->conf_path == NULL)
         return webui__json(conn, 409, "error", "running the embedded default topology: start with "
                                             "-c FILE to manage a configuration");
@@ -500,17 +504,13 @@ static enum MHD_Result config_get(struct MHD_Connection *conn)
         return webui__json(conn, 500, "error", "cannot read the configuration");
     webui__version(text, len, ver);
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
-    e = gh_calloc(1, len * 6 + 16);
-    gh_json_escape(e, len * 6 + 16, text, len, len);
     gh_sbuf_printf(&o, "{\"version\":\"%s\",", ver);
     webui__running_json(&o);
     gh_sbuf_printf(&o, ",\"path\":");
-    {
-        char p[2200];
-        gh_json_escape(p, sizeof(p), hooks->conf_path, strlen(hooks->conf_path), 1000);
-        gh_sbuf_printf(&o, "\"%s\",\"text\":\"%s\"}\n", p, e);
-    }
-    free(e);
+    gh_json_str(&o, hooks->conf_path);
+    gh_sbuf_printf(&o, ",\"text\":");
+    gh_json_strn(&o, text, len);
+    gh_sbuf_printf(&o, "}\n");
     free(text);
     return send_buf(conn, 200, "application/json", o.p, o.len, etag, NULL, NULL);
 }
@@ -532,26 +532,23 @@ static char *server_transform(const char *text, size_t len, void *ctx, unsigned 
 
 /* POST /api/v1/servers/<service>/<server>/state (state=up|drain|maint) or
  * .../weight (weight=1..1000). */
-static enum MHD_Result server_change(struct MHD_Connection *conn, const char *rest,
-                                     const struct webui_session *s, struct wreq *rq)
+static enum MHD_Result server_change(struct webui_call *c, int is_state)
 {
-    const char *slash = strchr(rest, '/'), *what = slash ? strchr(slash + 1, '/') : NULL;
+    struct MHD_Connection *conn = c->conn;
+    const struct webui_session *s = c->s;
     char obj[300], wtxt[24], extra[64];
     struct server_op op = {{0}, {0}, NULL, 0};
     struct webui_change ch = {0};
     char *state = NULL, *weight_s;
     enum MHD_Result ret;
 
-    if (slash == NULL || what == NULL || (strcmp(what, "/state") && strcmp(what, "/weight")) ||
-        (size_t)(slash - rest) >= sizeof(op.svc) || (size_t)(what - slash) >= sizeof(op.srv))
+    if (strlen(c->arg[0]) >= sizeof(op.svc) || strlen(c->arg[1]) >= sizeof(op.srv))
         return webui__json(conn, 404, "error", "not found");
-    if (!webui_allowed(s->role, what[1] == 's' ? WEBUI_SERVER_STATE : WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "your role may not do this");
-    snprintf(op.svc, sizeof(op.svc), "%.*s", (int)(slash - rest), rest);
-    snprintf(op.srv, sizeof(op.srv), "%.*s", (int)(what - (slash + 1)), slash + 1);
+    gh_strlcpy(op.svc, c->arg[0], sizeof(op.svc));
+    gh_strlcpy(op.srv, c->arg[1], sizeof(op.srv));
     snprintf(obj, sizeof(obj), "server %s/%s", op.svc, op.srv);
-    if (what[1] == 's') {
-        state = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "state");
+    if (is_state) {
+        state = gh_form_get(c->body, c->blen, "state");
         if (state == NULL ||
             (strcmp(state, "up") && strcmp(state, "drain") && strcmp(state, "maint"))) {
             free(state);
@@ -560,7 +557,7 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
         gh_strlcpy(wtxt, state, sizeof(wtxt));
         op.state = state;
     } else {
-        weight_s = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "weight");
+        weight_s = gh_form_get(c->body, c->blen, "weight");
         if (weight_s == NULL || gh_parse_long(weight_s, 1, 1000, &op.weight) == -1) {
             free(weight_s);
             return webui__json(conn, 422, "error", "weight: a whole number from 1 to 1000");
@@ -569,7 +566,7 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
         free(weight_s);
     }
     snprintf(extra, sizeof(extra), "\"change\":\"%s\"", wtxt);
-    ch.action = what[1] == 's' ? "server-state" : "server-weight";
+    ch.action = is_state ? "server-state" : "server-weight";
     ch.object = obj;
     ch.after = wtxt;
     ch.transform = server_transform;
@@ -580,14 +577,181 @@ static enum MHD_Result server_change(struct MHD_Connection *conn, const char *re
     return ret;
 }
 
+/* The handlers of routes.c that live here. */
+enum MHD_Result webui__r_health(struct webui_call *c)
+{
+    return send_text(c->conn, 200, "text/html", "<html><body>OK</body></html>\n", NULL, NULL);
+}
+
+enum MHD_Result webui__r_metrics(struct webui_call *c)
+{
+    size_t len = 0;
+    char *m = hooks->metrics(0, &len);
+
+    return send_buf(c->conn, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL, NULL,
+                    NULL);
+}
+
+enum MHD_Result webui__r_login_page(struct webui_call *c)
+{
+    return login_page(c->conn);
+}
+
+enum MHD_Result webui__r_login(struct webui_call *c)
+{
+    return login(c->conn, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_asset(struct webui_call *c)
+{
+    return asset(c->conn, c->url);
+}
+
+enum MHD_Result webui__r_favicon(struct webui_call *c)
+{
+    return send_text(c->conn, 204, "image/x-icon", "", NULL, NULL);
+}
+
+enum MHD_Result webui__r_home(struct webui_call *c)
+{
+    return asset(c->conn, "/admin.html");
+}
+
+enum MHD_Result webui__r_logout(struct webui_call *c)
+{
+    char ip[64];
+
+    client_ip(c->conn, ip, sizeof(ip));
+    if (c->via_cookie)
+        webui_session_end(c->sid);
+    webui_audit(c->s->user, webui_role_name(c->s->role), ip, "logout", c->s->user, "", "", "ok");
+    return send_text(c->conn, 303, "text/plain", "signed out\n",
+                     COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", "/login");
+}
+
+enum MHD_Result webui__r_whoami(struct webui_call *c)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct webui_policy p = webui_policy();
+    const struct webui_session *s = c->s;
+
+    gh_sbuf_printf(&o, "{\"user\":");
+    gh_json_str(&o, s->user);
+    gh_sbuf_printf(&o, ",\"role\":\"%s\",\"csrf\":\"%s\",\"version\":\"%s\","
+                       "\"uptime\":%lld,\"policy\":{\"session_idle\":%lld,"
+                       "\"session_lifetime\":%lld,\"lockout_failures\":%d,"
+                       "\"lockout_time\":%lld}}\n",
+                   webui_role_name(s->role), s->csrf, GH_VERSION,
+                   (long long)((int64_t)time(NULL) - started), (long long)p.idle,
+                   (long long)p.lifetime, p.failures, (long long)p.lock);
+    return send_buf(c->conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
+}
+
+/* What is left before the idle and absolute limits end this session: the
+ * page warns before it happens. */
+enum MHD_Result webui__r_session(struct webui_call *c)
+{
+    struct gh_sbuf o = {NULL, 0, 0};
+    struct webui_policy p = webui_policy();
+    long long now = (long long)time(NULL), idle = 0, life = 0;
+
+    if (c->via_cookie) {
+        idle = (long long)(c->s->last_seen + p.idle) - now;
+        life = (long long)(c->s->created + p.lifetime) - now;
+    }
+    gh_sbuf_printf(&o, "{\"idle_left\":%lld,\"lifetime_left\":%lld,\"idle\":%lld}\n",
+                   idle < 0 ? 0 : idle, life < 0 ? 0 : life, (long long)p.idle);
+    return send_buf(c->conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
+}
+
+enum MHD_Result webui__r_stats_history(struct webui_call *c)
+{
+    size_t len = 0;
+    char *m = webui__graphs_json(&len);
+
+    return send_buf(c->conn, 200, "application/json", m, len, NULL, NULL, NULL);
+}
+
+enum MHD_Result webui__r_stats(struct webui_call *c)
+{
+    size_t len = 0;
+    char *m = hooks->metrics(1, &len);
+
+    return send_buf(c->conn, 200, "application/json", m, len, NULL, NULL, NULL);
+}
+
+enum MHD_Result webui__r_config(struct webui_call *c)
+{
+    return config_get(c->conn);
+}
+
+enum MHD_Result webui__r_server_state(struct webui_call *c)
+{
+    return server_change(c, 1);
+}
+
+enum MHD_Result webui__r_server_weight(struct webui_call *c)
+{
+    return server_change(c, 0);
+}
+
+/* The route table's dispatch: the caller is looked up only for routes
+ * that need one, and a caller that is not signed in learns nothing of
+ * which paths exist. */
+static enum MHD_Result route(struct MHD_Connection *conn, const char *url, const char *method,
+                             struct wreq *rq)
+{
+    const struct webui_route *hit = NULL;
+    struct webui_session s;
+    struct webui_call c;
+    char sid[65] = "";
+    int via_cookie = 0, known = 0, post = strcmp(method, "POST") == 0;
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    size_t i;
+
+    memset(&c, 0, sizeof(c));
+    c.conn = conn;
+    c.url = url;
+    c.method = method;
+    c.body = rq->body.p ? rq->body.p : "";
+    c.blen = rq->body.len;
+    for (i = 0; i < webui__nroutes && hit == NULL; i++) {
+        const struct webui_route *r = &webui__routes[i];
+        if (!webui__route_match(r->pattern, url, c.arg))
+            continue;
+        known = 1;
+        if ((post && strcmp(r->method, "POST") == 0) || (get && strcmp(r->method, "GET") == 0))
+            hit = r;
+    }
+    if (hit != NULL && hit->need == WEBUI_NEED_PUBLIC)
+        return hit->fn(&c);
+    if (caller(conn, &s, &via_cookie, sid) == -1) {
+        if (get && strncmp(url, "/api/", 5) != 0)
+            return send_text(conn, 303, "text/plain", "sign in\n", NULL, "/login");
+        return webui__json(conn, 401, "error", "sign in, or send a bearer token");
+    }
+    if (post && via_cookie && !csrf_ok(conn, &s, rq)) {
+        char ip[64];
+        client_ip(conn, ip, sizeof(ip));
+        webui_audit(s.user, webui_role_name(s.role), ip, "csrf", url, "", "", "refused");
+        return webui__json(conn, 403, "error", "missing or wrong CSRF token, or cross-origin");
+    }
+    if (hit == NULL)
+        return known ? webui__json(conn, 405, "error", "method not allowed")
+                     : webui__json(conn, 404, "error", "not found");
+    if (!webui__need_met(s.role, hit->need))
+        return webui__json(conn, 403, "error", hit->refusal ? hit->refusal : "your role may not do this");
+    c.s = &s;
+    c.via_cookie = via_cookie;
+    c.sid = sid;
+    return hit->fn(&c);
+}
+
 enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *data,
                               size_t *size, void **con_cls)
 {
     struct wreq *rq = *con_cls;
-    struct webui_session s;
-    char sid[65] = "";
-    int via_cookie = 0, post = strcmp(method, "POST") == 0;
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
     (void)cls;
@@ -615,118 +779,5 @@ enum MHD_Result webui_handler(void *cls, struct MHD_Connection *conn, const char
     }
     if (users == NULL)
         return webui__json(conn, 503, "error", "admin unavailable");
-    if (get && strcmp(url, "/healthcheck.html") == 0)
-        return send_text(conn, 200, "text/html", "<html><body>OK</body></html>\n", NULL, NULL);
-    if (get && strcmp(url, "/metrics") == 0) {
-        size_t len = 0;
-        char *m = hooks->metrics(0, &len);
-        return send_buf(conn, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL,
-                        NULL, NULL);
-    }
-    if (get && (strcmp(url, "/login") == 0))
-        return login_page(conn);
-    if (get && (strcmp(url, "/admin.css") == 0 || strcmp(url, "/admin.js") == 0 ||
-                strcmp(url, "/admin-forms.js") == 0))
-        return asset(conn, url);
-    if (post && strcmp(url, "/login") == 0)
-        return login(conn, rq);
-    if (get && strcmp(url, "/favicon.ico") == 0)
-        return send_text(conn, 204, "image/x-icon", "", NULL, NULL);
-    if (caller(conn, &s, &via_cookie, sid) == -1) {
-        if (get && strncmp(url, "/api/", 5) != 0)
-            return send_text(conn, 303, "text/plain", "sign in\n", NULL, "/login");
-        return webui__json(conn, 401, "error", "sign in, or send a bearer token");
-    }
-    if (post && via_cookie && !csrf_ok(conn, &s, rq)) {
-        char ip[64];
-        client_ip(conn, ip, sizeof(ip));
-        webui_audit(s.user, webui_role_name(s.role), ip, "csrf", url, "", "", "refused");
-        return webui__json(conn, 403, "error", "missing or wrong CSRF token, or cross-origin");
-    }
-    if (get && strcmp(url, "/") == 0)
-        return asset(conn, "/admin.html");
-    if (post && strcmp(url, "/logout") == 0) {
-        char ip[64];
-        client_ip(conn, ip, sizeof(ip));
-        if (via_cookie)
-            webui_session_end(sid);
-        webui_audit(s.user, webui_role_name(s.role), ip, "logout", s.user, "", "", "ok");
-        return send_text(conn, 303, "text/plain", "signed out\n",
-                         COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-                         "/login");
-    }
-    if (get && strcmp(url, "/api/v1/whoami") == 0) {
-        struct gh_sbuf o = {NULL, 0, 0};
-        struct webui_policy p = webui_policy();
-        gh_sbuf_printf(&o, "{\"user\":\"%s\",\"role\":\"%s\",\"csrf\":\"%s\",\"version\":\"%s\","
-                           "\"uptime\":%lld,\"policy\":{\"session_idle\":%lld,"
-                           "\"session_lifetime\":%lld,\"lockout_failures\":%d,"
-                           "\"lockout_time\":%lld}}\n",
-                       s.user, webui_role_name(s.role), s.csrf, GH_VERSION,
-                       (long long)((int64_t)time(NULL) - started), (long long)p.idle,
-                       (long long)p.lifetime, p.failures, (long long)p.lock);
-        return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
-    }
-    if (get && strcmp(url, "/api/v1/session") == 0) {
-        /* What is left before the idle and absolute limits end this
-         * session: the page warns before it happens. */
-        struct gh_sbuf o = {NULL, 0, 0};
-        struct webui_policy p = webui_policy();
-        long long now = (long long)time(NULL), idle = 0, life = 0;
-        if (via_cookie) {
-            idle = (long long)(s.last_seen + p.idle) - now;
-            life = (long long)(s.created + p.lifetime) - now;
-        }
-        gh_sbuf_printf(&o, "{\"idle_left\":%lld,\"lifetime_left\":%lld,\"idle\":%lld}\n",
-                       idle < 0 ? 0 : idle, life < 0 ? 0 : life, (long long)p.idle);
-        return send_buf(conn, 200, "application/json", o.p, o.len, NULL, NULL, NULL);
-    }
-    if (get && strcmp(url, "/api/v1/stats/history") == 0) {
-        size_t len = 0;
-        char *m = webui__graphs_json(&len);
-        return send_buf(conn, 200, "application/json", m, len, NULL, NULL, NULL);
-    }
-    if (get && strcmp(url, "/api/v1/stats") == 0) {
-        size_t len = 0;
-        char *m = hooks->metrics(1, &len);
-        return send_buf(conn, 200, "application/json", m, len, NULL, NULL, NULL);
-    }
-    if (get && strcmp(url, "/api/v1/config") == 0)
-        return config_get(conn);
-    if (post && strncmp(url, "/api/v1/servers/", 16) == 0)
-        return server_change(conn, url + 16, &s, rq);
-    if (get && strcmp(url, "/api/v1/rule-sets") == 0)
-        return webui__api_rule_sets(conn);
-    if (post && strcmp(url, "/api/v1/rules/test") == 0)
-        return webui__api_rules(conn, rq->body.p ? rq->body.p : "", rq->body.len);
-    if (strncmp(url, "/api/v1/system/", 15) == 0)
-        return webui__api_system(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                                 rq->body.len);
-    if (strncmp(url, "/api/v1/certificates/", 21) == 0)
-        return webui__api_certs(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                                rq->body.len);
-    if (strncmp(url, "/api/v1/transactions", 20) == 0)
-        return webui__api_transactions(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                                       rq->body.len);
-    if (strcmp(url, "/api/v1/meetings") == 0 || strncmp(url, "/api/v1/meetings/", 17) == 0)
-        return webui__api_meetings(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                                   rq->body.len);
-    if (strncmp(url, "/api/v1/identity-providers", 26) == 0)
-        return webui__api_idp(conn, url, method, &s, rq->body.p ? rq->body.p : "", rq->body.len);
-    if (strncmp(url, "/api/v1/blocks/", 15) == 0)
-        return webui__api_blocks(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                                 rq->body.len);
-    if ((post && strcmp(url, "/api/v1/services") == 0) || strncmp(url, "/api/v1/services/", 17) == 0)
-        return webui__api_services(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                                   rq->body.len);
-    if (get && (strcmp(url, "/api/v1/services") == 0 || strcmp(url, "/api/v1/certificates") == 0))
-        return webui__api_inventory(conn, url);
-    if (strncmp(url, "/api/v1/config/", 15) == 0 || strncmp(url, "/api/v1/logs/", 13) == 0 ||
-        strncmp(url, "/api/v1/users", 13) == 0 || strncmp(url, "/api/v1/sessions", 16) == 0 ||
-        strcmp(url, "/api/v1/password") == 0)
-        return webui__api_more(conn, url, method, &s, rq->body.p ? rq->body.p : "",
-                               rq->body.len);
-    if (!get && !post)
-        return webui__json(conn, 405, "error", "method not allowed");
-    return webui__json(conn, 404, "error", "not found");
+    return route(conn, url, method, rq);
 }

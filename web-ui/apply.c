@@ -24,7 +24,7 @@ static enum MHD_Result with_version(struct MHD_Connection *conn, unsigned status
 
     snprintf(etag, sizeof(etag), "\"%s\"", ver);
     gh_sbuf_printf(&o, "{\"error\":");
-    webui__js(&o, msg);
+    gh_json_str(&o, msg);
     gh_sbuf_printf(&o, ",\"version\":\"%s\"}\n", ver);
     return webui__send(conn, status, "application/json", o.p, o.len, etag);
 }
@@ -91,13 +91,13 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
         webui__changed_directives(text, nt, changed, sizeof(changed));
         webui__version(nt, nlen, nv);
         gh_sbuf_printf(&meta, "{\"user\":");
-        webui__js(&meta, s->user);
+        gh_json_str(&meta, s->user);
         gh_sbuf_printf(&meta, ",\"role\":\"%s\",\"action\":", webui_role_name(s->role));
-        webui__js(&meta, ch->action);
+        gh_json_str(&meta, ch->action);
         gh_sbuf_printf(&meta, ",\"object\":");
-        webui__js(&meta, ch->object ? ch->object : "");
+        gh_json_str(&meta, ch->object ? ch->object : "");
         gh_sbuf_printf(&meta, ",\"changed\":");
-        webui__js(&meta, changed);
+        gh_json_str(&meta, changed);
         gh_sbuf_printf(&meta, ",\"new_version\":\"%s\"}\n", nv);
     }
     {
@@ -110,10 +110,19 @@ enum MHD_Result webui__apply(struct MHD_Connection *conn, const struct webui_ses
                              r == WEBUI_APPLY_REFUSED ? "invalid" : "failed", err);
             if (r == WEBUI_APPLY_REFUSED) {
                 /* Which version runs now, in words the page can show. */
-                char msg[1400];
-                snprintf(msg, sizeof(msg),
-                         "%s (nothing was changed: version %s stays in the file and running)",
-                         err, ver);
+                char msg[1400], run[17];
+                webui__running_version(run);
+                /* After a refused SIGHUP the file's version is not the
+                 * running one: say both rather than claim it runs. */
+                if (run[0] == '\0' || strcmp(run, ver) == 0)
+                    snprintf(msg, sizeof(msg),
+                             "%s (nothing was changed: version %s stays in the file and running)",
+                             err, ver);
+                else
+                    snprintf(msg, sizeof(msg),
+                             "%s (nothing was changed: version %s stays in the file; version %s "
+                             "keeps running)",
+                             err, ver, run);
                 ret = webui__json(conn, 422, "error", msg);
             } else {
                 ret = webui__json(conn, 500, "error", err);

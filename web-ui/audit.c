@@ -48,16 +48,16 @@ void webui_audit_why(const char *user, const char *role, const char *ip, const c
     int n;
 
     gh_time_rfc3339(ts, sizeof(ts));
-    gh_json_escape(u, sizeof(u), user, strlen(user), 64);
-    gh_json_escape(r, sizeof(r), role, strlen(role), 16);
-    gh_json_escape(i, sizeof(i), ip, strlen(ip), 46);
-    gh_json_escape(a, sizeof(a), action, strlen(action), 64);
-    gh_json_escape(o, sizeof(o), object, strlen(object), 200);
-    gh_json_escape(b, sizeof(b), before, strlen(before), 400);
-    gh_json_escape(f, sizeof(f), after, strlen(after), 400);
-    gh_json_escape(res, sizeof(res), result, strlen(result), 64);
+    gh_json_put(u, sizeof(u), user, strlen(user), 64);
+    gh_json_put(r, sizeof(r), role, strlen(role), 16);
+    gh_json_put(i, sizeof(i), ip, strlen(ip), 46);
+    gh_json_put(a, sizeof(a), action, strlen(action), 64);
+    gh_json_put(o, sizeof(o), object, strlen(object), 200);
+    gh_json_put(b, sizeof(b), before, strlen(before), 400);
+    gh_json_put(f, sizeof(f), after, strlen(after), 400);
+    gh_json_put(res, sizeof(res), result, strlen(result), 64);
     if (why != NULL)
-        gh_json_escape(w, sizeof(w), why, strlen(why), 500);
+        gh_json_put(w, sizeof(w), why, strlen(why), 500);
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"user\":\"%s\",\"role\":\"%s\",\"ip\":\"%s\",\"action\":\"%s\","
                  "\"object\":\"%s\",\"before\":\"%s\",\"after\":\"%s\",\"result\":\"%s\"%s%s%s}\n",

@@ -446,19 +446,20 @@ done:
     return ret;
 }
 
-enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
-                                  const char *method, const struct webui_session *s,
-                                  const char *body, size_t blen)
+static enum MHD_Result system_op(struct webui_call *c, int is_backup)
 {
-    if (strcmp(method, "POST") != 0)
-        return webui__json(conn, 404, "error", "not found");
-    if (!webui_allowed(s->role, WEBUI_CONFIG_WRITE))
-        return webui__json(conn, 403, "error", "backup and restore are for admins");
     if (webui__conf_path() == NULL)
-        return webui__json(conn, 409, "error", "running the embedded default topology");
-    if (strcmp(url, "/api/v1/system/backup") == 0)
-        return backup(conn, s, body, blen);
-    if (strcmp(url, "/api/v1/system/restore") == 0)
-        return restore(conn, s, body, blen);
-    return webui__json(conn, 404, "error", "not found");
+        return webui__json(c->conn, 409, "error", "running the embedded default topology");
+    return is_backup ? backup(c->conn, c->s, c->body, c->blen)
+                     : restore(c->conn, c->s, c->body, c->blen);
+}
+
+enum MHD_Result webui__r_backup(struct webui_call *c)
+{
+    return system_op(c, 1);
+}
+
+enum MHD_Result webui__r_restore(struct webui_call *c)
+{
+    return system_op(c, 0);
 }

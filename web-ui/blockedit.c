@@ -515,9 +515,9 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
         return -1;
     }
     gh_sbuf_printf(out, "\"kind\":");
-    webui__js(out, kind);
+    gh_json_str(out, kind);
     gh_sbuf_printf(out, ",\"name\":");
-    webui__js(out, name);
+    gh_json_str(out, name);
     gh_sbuf_printf(out, ",\"line\":%d,\"directives\":[", o.v[b].line);
     for (i = (size_t)b + 1; i < o.n; i++) {
         const struct gh_conf_stmt *s = &o.v[i];
@@ -529,9 +529,9 @@ int webui__block_json(const char *text, size_t len, const char *kind, const char
         ve = s->has_block ? s->close + 1 : s->args_end;
         val = gh_strndup(text + vs, ve - vs);
         gh_sbuf_printf(out, "%s{\"name\":", first ? "" : ",");
-        webui__js(out, s->name);
+        gh_json_str(out, s->name);
         gh_sbuf_printf(out, ",\"value\":");
-        webui__js(out, val);
+        gh_json_str(out, val);
         gh_sbuf_printf(out, ",\"line\":%d,\"block\":%s}", s->line, s->has_block ? "true" : "false");
         free(val);
         first = 0;

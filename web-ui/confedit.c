@@ -314,6 +314,19 @@ int webui__commit(const char *conf_path, const char *history_dir, const char *ol
     }
     webui__version(old, oldlen, ver);
     {
+        /* The lock keeps other admins out, not an editor on the box: a
+         * file changed by hand since it was read is not overwritten. */
+        size_t nowlen = 0;
+        char *now = webui__read_file(conf_path, &nowlen);
+        int same = now != NULL && nowlen == oldlen && memcmp(now, old, oldlen) == 0;
+        free(now);
+        if (!same) {
+            snprintf(err, errlen, "%s changed on disk since this change was checked (edited by "
+                     "hand?): nothing was written; read it again and redo the change", conf_path);
+            return -1;
+        }
+    }
+    {
         /* Seconds and nanoseconds: names sort in the order changes were
          * made, even several in one second. */
         struct timespec ts;

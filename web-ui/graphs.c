@@ -199,9 +199,9 @@ char *webui__graphs_json(size_t *len)
     for (i = 0; i < nall; i++) {
         const struct series *s = &all[i];
         gh_sbuf_printf(&o, "%s{\"service\":", i ? "," : "");
-        webui__js(&o, s->service);
+        gh_json_str(&o, s->service);
         gh_sbuf_printf(&o, ",\"server\":");
-        webui__js(&o, s->server);
+        gh_json_str(&o, s->server);
         gh_sbuf_printf(&o, ",\"points\":[");
         for (k = 0; k < s->n; k++) {
             const struct point *p = &s->p[(s->head + GRAPH_POINTS - s->n + k) % GRAPH_POINTS];

@@ -82,6 +82,8 @@ enum webui_apply_result webui__apply_text(const char *text, size_t len,
 /* What runs (webui_note_running), as JSON members:
  * "running_version":"…"[,"reload_failed":{"version","reason","time"}]. */
 void webui__running_json(struct gh_sbuf *o);
+/* The version the proxy runs ("" before the first note). */
+void webui__running_version(char out[17]);
 void webui__audit(struct MHD_Connection *conn, const struct webui_session *s, const char *action,
                   const char *object, const char *before, const char *after, const char *result);
 void webui__audit_why(struct MHD_Connection *conn, const struct webui_session *s,
@@ -92,8 +94,6 @@ enum MHD_Result webui__send(struct MHD_Connection *conn, unsigned status, const 
 /* {"key":"msg"} with msg JSON-escaped: errors and one-word outcomes. */
 enum MHD_Result webui__json(struct MHD_Connection *conn, unsigned status, const char *key,
                             const char *msg);
-/* json.c: s as a JSON string (quoted, escaped, whole); NULL as "". */
-void webui__js(struct gh_sbuf *o, const char *s);
 
 enum MHD_Result webui__send_download(struct MHD_Connection *conn, char *body, size_t len,
                                      const char *type, const char *name);
@@ -134,15 +134,6 @@ void webui__fields_free(struct webui_fields *fm);
 int webui__conf_word(const char *s);
 int webui__conf_quote(struct gh_sbuf *o, const char *s);
 
-/* api_blocks.c */
-enum MHD_Result webui__api_blocks(struct MHD_Connection *conn, const char *url,
-                                  const char *method, const struct webui_session *s,
-                                  const char *body, size_t blen);
-
-/* api_idp.c */
-enum MHD_Result webui__api_idp(struct MHD_Connection *conn, const char *url, const char *method,
-                               const struct webui_session *s, const char *body, size_t blen);
-
 /* api_meetings.c */
 int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen);
 /* The running configuration's identity-provider groups, for room checks. */
@@ -157,9 +148,6 @@ char *webui__graphs_json(size_t *len);
 unsigned char *webui__meetings_snapshot(size_t *len, char *err, size_t errlen);
 int webui__meetings_restore(const unsigned char *data, size_t len, int dry_run, char *err,
                             size_t errlen);
-enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url,
-                                    const char *method, const struct webui_session *s,
-                                    const char *body, size_t blen);
 
 /* api_services.c */
 /* The text after one service-block operation: what is "add" (body is the
@@ -167,33 +155,110 @@ enum MHD_Result webui__api_meetings(struct MHD_Connection *conn, const char *url
  * err ("no service ..." when name does not exist). */
 char *webui__service_op(const char *text, size_t len, const char *what, const char *name,
                         const char *body, size_t blen, char *err, size_t errlen);
-enum MHD_Result webui__api_services(struct MHD_Connection *conn, const char *url,
-                                    const char *method, const struct webui_session *s,
-                                    const char *body, size_t blen);
-
-/* api_transactions.c */
-enum MHD_Result webui__api_transactions(struct MHD_Connection *conn, const char *url,
-                                        const char *method, const struct webui_session *s,
-                                        const char *body, size_t blen);
-
-/* api_certs.c */
-enum MHD_Result webui__api_certs(struct MHD_Connection *conn, const char *url, const char *method,
-                                 const struct webui_session *s, const char *body, size_t blen);
-
-/* backup.c */
-enum MHD_Result webui__api_system(struct MHD_Connection *conn, const char *url,
-                                  const char *method, const struct webui_session *s,
-                                  const char *body, size_t blen);
 
 /* api_rules.c */
 enum MHD_Result webui__api_rules(struct MHD_Connection *conn, const char *body, size_t blen);
 enum MHD_Result webui__api_rule_sets(struct MHD_Connection *conn);
 
-/* api_inventory.c */
-enum MHD_Result webui__api_inventory(struct MHD_Connection *conn, const char *url);
 
-/* api_more.c */
-enum MHD_Result webui__api_more(struct MHD_Connection *conn, const char *url, const char *method,
-                                const struct webui_session *s, const char *body, size_t blen);
+/* router.c and routes.c: every path of the admin application in one table
+ * (method, pattern, the role it needs, handler); see router.c. */
+enum webui_need {
+    WEBUI_NEED_PUBLIC,          /* no sign-in (probes, the sign-in page, assets) */
+    WEBUI_NEED_SIGNED_IN,       /* any role */
+    WEBUI_NEED_SERVER_STATE,    /* operators and admins */
+    WEBUI_NEED_CONFIG,          /* admins */
+    WEBUI_NEED_USERS,           /* user admins */
+    WEBUI_NEED_USERS_OR_CONFIG, /* admins and user admins */
+};
+#define WEBUI_ROUTE_ARGS 3
+#define WEBUI_ROUTE_ARG 200
+struct webui_call {
+    struct MHD_Connection *conn;
+    const char *url, *method;
+    const struct webui_session *s; /* the caller; NULL on public routes */
+    const char *body;              /* the request body, NUL-terminated */
+    size_t blen;
+    int via_cookie;  /* a browser session (not a bearer token) */
+    const char *sid; /* its id, when via_cookie */
+    char arg[WEBUI_ROUTE_ARGS][WEBUI_ROUTE_ARG]; /* what the {} segments matched */
+};
+struct webui_route {
+    const char *method;  /* "GET" (HEAD too) or "POST" */
+    const char *pattern; /* literal segments and {} (one segment) */
+    enum webui_need need;
+    const char *refusal; /* the 403's words when the role does not meet need */
+    enum MHD_Result (*fn)(struct webui_call *c);
+};
+extern const struct webui_route webui__routes[];
+extern const size_t webui__nroutes;
+/* 1 when url matches pattern (the {} segments copied to arg), else 0. */
+int webui__route_match(const char *pattern, const char *url,
+                       char arg[WEBUI_ROUTE_ARGS][WEBUI_ROUTE_ARG]);
+int webui__need_met(enum webui_role r, enum webui_need n);
+
+/* The handlers, by file. */
+enum MHD_Result webui__r_health(struct webui_call *c);
+enum MHD_Result webui__r_metrics(struct webui_call *c);
+enum MHD_Result webui__r_login_page(struct webui_call *c);
+enum MHD_Result webui__r_login(struct webui_call *c);
+enum MHD_Result webui__r_asset(struct webui_call *c);
+enum MHD_Result webui__r_favicon(struct webui_call *c);
+enum MHD_Result webui__r_home(struct webui_call *c);
+enum MHD_Result webui__r_logout(struct webui_call *c);
+enum MHD_Result webui__r_whoami(struct webui_call *c);
+enum MHD_Result webui__r_session(struct webui_call *c);
+enum MHD_Result webui__r_stats(struct webui_call *c);
+enum MHD_Result webui__r_stats_history(struct webui_call *c);
+enum MHD_Result webui__r_config(struct webui_call *c);
+enum MHD_Result webui__r_server_state(struct webui_call *c);
+enum MHD_Result webui__r_server_weight(struct webui_call *c);
+enum MHD_Result webui__r_rule_sets(struct webui_call *c);           /* api_rules.c */
+enum MHD_Result webui__r_rules_test(struct webui_call *c);
+enum MHD_Result webui__r_backup(struct webui_call *c);              /* backup.c */
+enum MHD_Result webui__r_restore(struct webui_call *c);
+enum MHD_Result webui__r_cert_selfsigned(struct webui_call *c);     /* api_certs.c */
+enum MHD_Result webui__r_cert_csr(struct webui_call *c);
+enum MHD_Result webui__r_cert_issued(struct webui_call *c);
+enum MHD_Result webui__r_cert_import(struct webui_call *c);
+enum MHD_Result webui__r_tx_open(struct webui_call *c);             /* api_transactions.c */
+enum MHD_Result webui__r_tx_get(struct webui_call *c);
+enum MHD_Result webui__r_tx_stage(struct webui_call *c);
+enum MHD_Result webui__r_tx_commit(struct webui_call *c);
+enum MHD_Result webui__r_tx_discard(struct webui_call *c);
+enum MHD_Result webui__r_meetings(struct webui_call *c);            /* api_meetings.c */
+enum MHD_Result webui__r_meeting_create(struct webui_call *c);
+enum MHD_Result webui__r_meeting_modify(struct webui_call *c);
+enum MHD_Result webui__r_meeting_admit(struct webui_call *c);
+enum MHD_Result webui__r_meeting_refuse(struct webui_call *c);
+enum MHD_Result webui__r_meeting_pin_reset(struct webui_call *c);
+enum MHD_Result webui__r_meeting_end(struct webui_call *c);
+enum MHD_Result webui__r_meeting_reopen(struct webui_call *c);
+enum MHD_Result webui__r_meeting_delete(struct webui_call *c);
+enum MHD_Result webui__r_idps(struct webui_call *c);                /* api_idp.c */
+enum MHD_Result webui__r_idp_metadata(struct webui_call *c);
+enum MHD_Result webui__r_idp_import(struct webui_call *c);
+enum MHD_Result webui__r_block_add(struct webui_call *c);           /* api_blocks.c */
+enum MHD_Result webui__r_block_get(struct webui_call *c);
+enum MHD_Result webui__r_block_modify(struct webui_call *c);
+enum MHD_Result webui__r_block_delete(struct webui_call *c);
+enum MHD_Result webui__r_service_add(struct webui_call *c);         /* api_services.c */
+enum MHD_Result webui__r_service_block(struct webui_call *c);
+enum MHD_Result webui__r_service_replace(struct webui_call *c);
+enum MHD_Result webui__r_service_delete(struct webui_call *c);
+enum MHD_Result webui__r_services(struct webui_call *c);            /* api_inventory.c */
+enum MHD_Result webui__r_certificates(struct webui_call *c);
+enum MHD_Result webui__r_history(struct webui_call *c);             /* api_more.c */
+enum MHD_Result webui__r_history_get(struct webui_call *c);
+enum MHD_Result webui__r_rollback(struct webui_call *c);
+enum MHD_Result webui__r_log_audit(struct webui_call *c);
+enum MHD_Result webui__r_log_security(struct webui_call *c);
+enum MHD_Result webui__r_users(struct webui_call *c);
+enum MHD_Result webui__r_user_add(struct webui_call *c);
+enum MHD_Result webui__r_user_unlock(struct webui_call *c);
+enum MHD_Result webui__r_user_delete(struct webui_call *c);
+enum MHD_Result webui__r_sessions(struct webui_call *c);
+enum MHD_Result webui__r_session_end(struct webui_call *c);
+enum MHD_Result webui__r_password(struct webui_call *c);
 
 #endif

@@ -122,6 +122,45 @@ def drain_and_maint_take_no_new_requests(env):
 
 
 @test
+def a_refused_reload_leaves_the_health_of_running_servers(env):
+    """A candidate is built before anything commits; a server's health is
+    the running generation's. b is proven down (its check fails and the next
+    one is a minute away); a reload that would drop the check (so b would
+    count as up) and then fails on an address in use must leave b down:
+    nothing but a is sent a request, and the statistics still say down."""
+    a, b = env.backend(), env.backend()
+    front, m = free_port(), free_port()
+    chk = "    check get /healthcheck.html interval 60s timeout 1s rise 1 fall 1 start down"
+    open(env.path("down-%d" % b), "w").close()
+    conf = base_conf(env) + service("front", front, servers=[("a", a), ("b", b)], extra=chk) + \
+        mgmt(m)
+    g = env.gatehouse(conf)
+    wait_until(lambda: (server_health(env, m, "front", "a") or {}).get("health") == "up" and
+               server_health(env, m, "front", "b")["checks_fail"] >= 1, 10, "a up, b checked")
+    check(server_health(env, m, "front", "b")["health"] == "down", "b down at start")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        env.write("gh.conf", conf.replace(chk + "\n", "") +
+                  service("late", busy.getsockname()[1], app="status"))
+        n = g.output().count("reload refused")
+        g.signal(signal.SIGHUP)
+        wait_until(lambda: g.output().count("reload refused") > n, 5, "the refused reload")
+    finally:
+        busy.close()
+    check("in use" in g.output(), "the reason is logged")
+    sb = server_health(env, m, "front", "b")
+    check(sb["health"] == "down", "the refused candidate changed b's health: %r" % sb)
+    reqs = lambda port: [l for l in open(env.path("backend-%d.log" % port))
+                         if l.startswith("REQ GET /whoami")]
+    before = len(reqs(b))
+    got = whoami(front, 12, env.ca)
+    check(got == {str(a): 12}, "only a serves while b is down: %r" % got)
+    check(len(reqs(b)) == before == 0, "requests reached b: %r" % reqs(b))
+
+
+@test
 def silent_servers_do_not_hold_up_the_checks_of_others(env):
     """Three real servers accept connections and never answer (each check
     of them lasts its whole 3 s timeout); the healthy server of another

@@ -115,11 +115,15 @@ let systemShown = false;
 function showRunning(j) {
   const p = document.getElementById('running');
   const f = j.reload_failed;
-  if (f && f.version !== j.running_version) {
+  if (j.running_version && j.version !== j.running_version) {
     p.className = 'running-stale';
+    // The reason belongs to the version it was given for: a file edited
+    // again since then has not been tried yet.
     p.textContent = 'The file ' + j.path + ' holds version ' + j.version + ', which is NOT ' +
-      'running: its reload was refused at ' + new Date(f.time * 1000).toLocaleString() +
-      ': ' + f.reason + '. Version ' + j.running_version + ' keeps running.';
+      'running: ' + (f && f.version === j.version
+        ? 'its reload was refused at ' + new Date(f.time * 1000).toLocaleString() + ': ' + f.reason
+        : 'it has not been reloaded yet') +
+      '. Version ' + j.running_version + ' keeps running.';
   } else {
     p.className = 'running-ok';
     p.textContent = 'Running configuration version ' + j.running_version +
