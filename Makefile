@@ -9,7 +9,8 @@
 CC ?= cc
 O ?= build
 SAN ?=
-PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib sqlite3 libcurl jansson
+PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib sqlite3 libcurl jansson \
+       hiredis
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
        -Wformat=2 -Wno-format-nonliteral
@@ -39,7 +40,7 @@ CERTS += certs/san.c
 PROXY += proxy/cover.c
 PROXY += proxy/udp.c proxy/health_udp.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
-       saml/authn.c saml/response.c saml/state.c
+       saml/authn.c saml/response.c saml/state.c saml/session_cache.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/secrets.c slides/snapshot.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
@@ -47,17 +48,18 @@ WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/
         web-ui/api_certs.c web-ui/backup.c web-ui/api_rules.c web-ui/blockedit.c \
         web-ui/api_blocks.c web-ui/graphs.c web-ui/router.c web-ui/routes.c
 CLIENT = client/http.c client/manifest.c
+STORE = store/conn.c store/local.c store/redis.c store/sync.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c apps/api_tokens.c
 MAIN = main/main.c main/candidate.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
-       main/meeting_cmd.c main/admin_cmd.c main/help.c
-LIB_SRC = $(COMMON) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS) $(CLIENT)
+       main/meeting_cmd.c main/admin_cmd.c main/help.c main/store_setup.c
+LIB_SRC = $(COMMON) $(STORE) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS) $(CLIENT)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c tests/unit/proxy/health_udp.c \
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/common/json.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c tests/unit/slides/secrets.c \
            tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c tests/unit/web-ui/router.c \
            tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c proxy/tls_bio.c
-UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c
+UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c tests/unit/store/conformance.c
 
 ASSETS = apps/web/join.html apps/web/reception.html apps/web/join.js apps/web/join.css
 WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \
@@ -74,6 +76,10 @@ $(O)/gatehouse: $(LIB_OBJ) $(MAIN_OBJ)
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
 $(O)/saml_bench: $(LIB_OBJ) $(O)/obj/tests/bench/saml_bench.o
+	@echo "  LD   $@"
+	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
+$(O)/store_bench: $(LIB_OBJ) $(O)/obj/tests/bench/store_bench.o
 	@echo "  LD   $@"
 	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
@@ -154,7 +160,7 @@ fuzz:
 
 bench: deps
 	@scripts/deps.sh bench
-	$(MAKE) $(O)/gatehouse $(O)/saml_bench $(O)/udp_load $(O)/udp_echo
+	$(MAKE) $(O)/gatehouse $(O)/saml_bench $(O)/store_bench $(O)/udp_load $(O)/udp_echo
 	scripts/bench.sh $(O)
 
 # Instructions (callgrind) and system calls (strace) per request of this

@@ -34,6 +34,7 @@ struct apps__req {
 /* conference.c */
 void apps__security(struct MHD_Connection *conn, const char *method, const char *url, int status,
                     const char *reason, const char *detail);
+/* 0 a live session (s filled), -1 none, -2 the shared store did not answer. */
 int apps__session_of(struct MHD_Connection *conn, char *id, struct saml_session *s);
 /* The client as the proxy in front vouches for it: X-Real-IP (with
  * trusted-proxies, the client behind an edge gatehouse), else the last

@@ -51,6 +51,7 @@ void apps__conference_commit(const struct gh_conf *c, struct saml_sp *sp)
     struct saml_sp *old;
 
     atomic_store(&saml_rate, c->saml_rate_per_source);
+    saml_session_cache_set(strcmp(c->store.engine, "redis") == 0 ? c->store.session_cache : 0);
     pthread_mutex_lock(&sp_mu);
     old = sp_current;
     sp_current = sp;
@@ -311,8 +312,12 @@ static enum MHD_Result redirect_to_idp(struct MHD_Connection *conn, const struct
     binding_of(conn, binding);
     loc = saml_login_url(idp, host ? host : "", relay, binding, err, sizeof(err));
     if (loc == NULL) {
-        apps__security(conn, "GET", url, 400, "saml-login", err);
-        return text(conn, 400, "cannot start sign-in\n");
+        unsigned st = strncmp(err, SAML_STORE_DOWN_TEXT, strlen(SAML_STORE_DOWN_TEXT)) == 0
+                          ? 503 : 400;
+        apps__security(conn, "GET", url, st, st == 503 ? "saml-store-unavailable" : "saml-login",
+                       err);
+        return text(conn, st, st == 503 ? "sign-in is unavailable; retry shortly\n"
+                                        : "cannot start sign-in\n");
     }
     snprintf(cookie, sizeof(cookie), BINDING_COOKIE "=%s; Path=/; Secure; HttpOnly; "
                                                     "SameSite=None; Max-Age=900",
@@ -463,8 +468,12 @@ static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, 
     if (saml_response_commit(idp,
                              MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, BINDING_COOKIE),
                              &res) != SAML_OK) {
-        apps__security(conn, "POST", url, 403, saml_reason_name(res.reason), res.detail);
-        return text(conn, 403, "sign-in refused\n");
+        /* The store not answering is not the response's fault: 503, and
+         * nothing was accepted unchecked. */
+        unsigned st = res.reason == SAML_STORE ? 503 : 403;
+        apps__security(conn, "POST", url, st, saml_reason_name(res.reason), res.detail);
+        return text(conn, st, st == 503 ? "sign-in is unavailable; retry shortly\n"
+                                        : "sign-in refused\n");
     }
     if (saml_session_create(&res, id) == -1) {
         apps__security(conn, "POST", url, 503, "saml-session", "store refused the session");
@@ -489,8 +498,14 @@ static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp 
     const struct saml_idp *idp;
     struct gh_sbuf o = {NULL, 0, 0};
 
-    if (apps__session_of(conn, id, &s) == -1)
+    switch (apps__session_of(conn, id, &s)) {
+    case 0:
+        break;
+    case -2:
+        return text(conn, 503, "sessions are unavailable; retry shortly\n");
+    default:
         return text(conn, 401, "no session\n");
+    }
     idp = saml_idp_by_uuid(sp, s.idp_uuid);
     gh_sbuf_printf(&o, "{\"name_id\":");
     gh_json_str(&o, s.name_id);
@@ -512,8 +527,14 @@ static enum MHD_Result set_name(struct MHD_Connection *conn, struct apps__req *r
     char *name;
     int rc;
 
-    if (apps__session_of(conn, id, &s) == -1)
+    switch (apps__session_of(conn, id, &s)) {
+    case 0:
+        break;
+    case -2:
+        return text(conn, 503, "sessions are unavailable; retry shortly\n");
+    default:
         return text(conn, 401, "no session\n");
+    }
     if (s.name_from_idp)
         return text(conn, 409, "the identity provider gives this name; it cannot be changed\n");
     name = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");

@@ -225,8 +225,24 @@ struct gh_conf_idp_group {
     struct gh_loc loc;
 };
 
+/* Where shared state lives: "local" (in this process) or "redis". */
+struct gh_conf_store {
+    char *engine;                   /* owned; "local" or "redis" */
+    struct gh_conf_list sentinels;  /* "ip:port" each; with master */
+    char *master;                   /* owned; the name the sentinels monitor */
+    char *address;                  /* owned; "ip:port" of one server, instead of sentinels */
+    char *user;                     /* owned; ACL user, or NULL (the default user) */
+    char *password_file;            /* owned; the password, read at start */
+    char *prefix;                   /* owned; before every key */
+    long long timeout;              /* ms; per operation, connect and discovery */
+    long long wait_replicas;        /* replicas a replay mark or token write waits for */
+    long long session_cache;        /* ms a verified session is served while the store is away */
+    struct gh_loc loc;
+};
+
 struct gh_conf {
     char *file;        /* owned; name used in messages */
+    struct gh_conf_store store;
     long long workers; /* 0 = auto, one per core */
     char *state_dir;   /* owned */
     char *slides_kek_file; /* owned; NULL: STATE-DIR/conference/slides.kek, made when missing */
@@ -318,7 +334,7 @@ void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, co
 
 /* conf_table.c */
 enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA, GH_CTX_RULES, GH_CTX_IDP,
-                   GH_CTX_IDP_GROUP };
+                   GH_CTX_IDP_GROUP, GH_CTX_STORE };
 enum gh_conf_type {
     GH_T_STR,      /* one word */
     GH_T_DURATION, /* 10s, 250ms, 20m */

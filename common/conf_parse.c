@@ -465,13 +465,57 @@ static int check_mode(struct parser *ps, struct gh_conf_service *sv, const struc
     return 0;
 }
 
+/* store redis { ... }: one server or sentinels, every address an IP and
+ * port (no name is resolved on a worker). */
+static int check_store(struct parser *ps, const struct gh_conf_store *k)
+{
+    size_t i;
+
+    if ((k->address != NULL) == (k->sentinels.n > 0)) {
+        ERR(ps, k->loc, "store redis: 'address IP:PORT' or 'sentinels IP:PORT ...', one of them");
+        return -1;
+    }
+    if (k->sentinels.n > 0 && k->master == NULL) {
+        ERR(ps, k->loc, "store redis: 'sentinels' needs 'master NAME' (the name they monitor)");
+        return -1;
+    }
+    if (k->address != NULL && k->master != NULL) {
+        ERR(ps, k->loc, "store redis: 'master' names what 'sentinels' monitor; with 'address' "
+                        "there is nothing to ask");
+        return -1;
+    }
+    if (k->sentinels.n > 8) {
+        ERR(ps, k->sentinels.loc, "store redis: at most 8 sentinels");
+        return -1;
+    }
+    if (k->address != NULL && check_addr(ps, k->address, k->loc, "store redis: 'address'") == -1)
+        return -1;
+    for (i = 0; i < k->sentinels.n; i++)
+        if (check_addr(ps, k->sentinels.v[i], k->sentinels.loc, "store redis: each sentinel") ==
+            -1)
+            return -1;
+    if (k->user != NULL && k->password_file == NULL) {
+        ERR(ps, k->loc, "store redis: 'user' needs 'password-file'");
+        return -1;
+    }
+    if (strlen(k->prefix) > 32 || (k->master != NULL && strlen(k->master) > 63)) {
+        ERR(ps, k->loc, "store redis: 'prefix' is at most 32 bytes, 'master' 63");
+        return -1;
+    }
+    return 0;
+}
+
 static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf, int depth)
 {
     const char *n = s->name.text;
     size_t i;
 
-    if (want_args(ps, s, 1, 1, 1) == -1)
+    if (strcmp(n, "store") != 0 && want_args(ps, s, 1, 1, 1) == -1)
         return -1;
+    if (strcmp(n, "store") == 0 && (s->nargs != 1)) {
+        ERR(ps, s->name.loc, "'store' takes 1 argument: local, or redis { ... }");
+        return -1;
+    }
     if (strcmp(n, "certificate") == 0) {
         struct gh_conf_cert *c;
         for (i = 0; i < conf->ncerts; i++)
@@ -534,6 +578,28 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         if (parse_block(ps, GH_CTX_IDP, p, conf, depth + 1, s->name.loc, NULL) == -1)
             return -1;
         return check_idp(ps, p);
+    }
+    if (strcmp(n, "store") == 0) {
+        struct gh_conf_store *k = &conf->store;
+        const char *e = s->args[0].text;
+        if (k->loc.line != 0) {
+            ERR(ps, s->name.loc, "duplicate 'store' (first at line %d)", k->loc.line);
+            return -1;
+        }
+        if (strcmp(e, "local") != 0 && strcmp(e, "redis") != 0) {
+            ERR(ps, s->args[0].loc, "store: 'local' or 'redis', not '%s'", e);
+            return -1;
+        }
+        if (want_args(ps, s, 1, 1, strcmp(e, "redis") == 0) == -1)
+            return -1;
+        free(k->engine);
+        k->engine = gh_strdup(e);
+        k->loc = s->name.loc;
+        if (strcmp(e, "local") == 0)
+            return 0;
+        if (parse_block(ps, GH_CTX_STORE, k, conf, depth + 1, s->name.loc, NULL) == -1)
+            return -1;
+        return check_store(ps, k);
     }
     if (strcmp(n, "identity-provider-group") == 0) {
         struct gh_conf_idp_group *g;
@@ -1325,6 +1391,7 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
         return special_rule(ps, s, base);
     case GH_CTX_IDP:
     case GH_CTX_IDP_GROUP:
+    case GH_CTX_STORE:
         break; /* every directive there is typed */
     }
     return -1;
@@ -1785,6 +1852,8 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
     gh__lex_init(&ps.lx, file, text, len, err, errlen);
     c->file = gh_strdup(file);
     apply_defaults(&ps, GH_CTX_MAIN, c);
+    apply_defaults(&ps, GH_CTX_STORE, &c->store);
+    c->store.engine = gh_strdup("local");
     if (memchr(text, '\0', len) != NULL) {
         gh__conf_error(err, errlen, file, top, "file contains a NUL byte");
         goto fail;
@@ -1953,6 +2022,13 @@ void gh_conf_free(struct gh_conf *c)
         list_clear(&c->idp_groups[i].members);
     }
     free(c->idp_groups);
+    free(c->store.engine);
+    list_clear(&c->store.sentinels);
+    free(c->store.master);
+    free(c->store.address);
+    free(c->store.user);
+    free(c->store.password_file);
+    free(c->store.prefix);
     free(c->services);
     free(c->certs);
     free(c->cas);

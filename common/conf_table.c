@@ -13,6 +13,7 @@
 #define S(f) offsetof(struct gh_conf_service, f)
 #define I(f) offsetof(struct gh_conf_idp, f)
 #define G(f) offsetof(struct gh_conf_idp_group, f)
+#define T(f) offsetof(struct gh_conf_store, f)
 #define DAY (86400LL * 1000)
 
 const struct gh_conf_directive gh_conf_directives[] = {
@@ -51,6 +52,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
      NULL},
     {"identity-provider", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"identity-provider-group", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
+    {"store", GH_CTX_MAIN, GH_T_SPECIAL, 0, "local", 0, 0, "local redis"},
     {"rule", GH_CTX_RULES, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
 
     {"cert", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
@@ -164,6 +166,16 @@ const struct gh_conf_directive gh_conf_directives[] = {
 
     {"description", GH_CTX_IDP_GROUP, GH_T_STR, G(description), NULL, 0, 0, NULL},
     {"identity-providers", GH_CTX_IDP_GROUP, GH_T_LIST, G(members), NULL, 0, 0, NULL},
+
+    {"sentinels", GH_CTX_STORE, GH_T_LIST, T(sentinels), NULL, 0, 0, NULL},
+    {"master", GH_CTX_STORE, GH_T_STR, T(master), NULL, 0, 0, NULL},
+    {"address", GH_CTX_STORE, GH_T_STR, T(address), NULL, 0, 0, NULL},
+    {"user", GH_CTX_STORE, GH_T_STR, T(user), NULL, 0, 0, NULL},
+    {"password-file", GH_CTX_STORE, GH_T_STR, T(password_file), NULL, 0, 0, NULL},
+    {"prefix", GH_CTX_STORE, GH_T_STR, T(prefix), "gatehouse:", 0, 0, NULL},
+    {"timeout", GH_CTX_STORE, GH_T_DURATION, T(timeout), "50ms", 1, 10000, NULL},
+    {"wait-replicas", GH_CTX_STORE, GH_T_INT, T(wait_replicas), "1", 0, 8, NULL},
+    {"session-cache", GH_CTX_STORE, GH_T_DURATION, T(session_cache), "30s", 0, 3600 * 1000, NULL},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);
 

@@ -229,6 +229,11 @@ char *gh_conf_write(const struct gh_conf *c)
         }
         gh_sbuf_printf(&o, "}\n");
     }
+    if (c->store.engine != NULL && strcmp(c->store.engine, "redis") == 0) {
+        gh_sbuf_printf(&o, "\nstore redis {\n");
+        typed(&o, GH_CTX_STORE, &c->store, "    ");
+        gh_sbuf_printf(&o, "}\n");
+    }
     for (i = 0; i < c->nidps; i++) {
         gh_sbuf_printf(&o, "\nidentity-provider ");
         outv(&o, c->idps[i].name);

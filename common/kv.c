@@ -195,9 +195,41 @@ static enum gh_kv_op del_fn(int64_t v[2], int exists, void *arg)
     return GH_KV_DELETE;
 }
 
-void gh_kv_del(const void *key, size_t klen)
+int gh_kv_del(const void *key, size_t klen)
 {
+    int64_t v;
+
+    if (gh_kv_get(key, klen, &v) == -1)
+        return 0;
     gh_kv_update(key, klen, 0, del_fn, NULL);
+    return 1;
+}
+
+int64_t gh_kv_incr_window(const void *key, size_t klen, int64_t delta, int64_t ttl_ms,
+                          int64_t *ttl_left_ms)
+{
+    uint64_t h = hash(key, klen), now = gh_now_ms();
+    struct shard *s = &shards[h % SHARDS];
+    struct entry *e;
+    int64_t v;
+    int found;
+
+    *ttl_left_ms = -1;
+    if (klen > GH_KV_KEY_MAX || s->e == NULL)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    e = find(s, h / SHARDS ? h / SHARDS : 1, key, klen, now, &found);
+    if (!found) {
+        e->hash = h / SHARDS ? h / SHARDS : 1;
+        e->klen = (uint8_t)klen;
+        memcpy(e->key, key, klen);
+        e->v[0] = e->v[1] = 0;
+        e->expires = now + (uint64_t)ttl_ms;
+    }
+    v = e->v[0] += delta;
+    *ttl_left_ms = (int64_t)(e->expires - now);
+    pthread_mutex_unlock(&s->mu);
+    return v;
 }
 
 uint64_t gh_kv_evictions(void)

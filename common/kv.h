@@ -39,7 +39,13 @@ int64_t gh_kv_incr(const void *key, size_t klen, int64_t delta, int64_t ttl_ms);
 int gh_kv_get(const void *key, size_t klen, int64_t *out);
 /* Stores v unless the key exists: 1 stored, 0 existed. */
 int gh_kv_set_nx(const void *key, size_t klen, int64_t v, int64_t ttl_ms);
-void gh_kv_del(const void *key, size_t klen);
+/* 1 deleted, 0 there was no live entry. */
+int gh_kv_del(const void *key, size_t klen);
+/* Adds delta to v[0] like gh_kv_incr, but the time-to-live is set by the
+ * write that creates the entry and never extended (a fixed window);
+ * *ttl_left_ms receives what the window has left. */
+int64_t gh_kv_incr_window(const void *key, size_t klen, int64_t delta, int64_t ttl_ms,
+                          int64_t *ttl_left_ms);
 /* Entries evicted while still live because the table was full. */
 uint64_t gh_kv_evictions(void);
 
@@ -64,7 +70,8 @@ int gh_kv_rec_put(const void *key, size_t klen, const void *val, size_t vlen, in
  * when not NULL, receives the time the entry had left. */
 long gh_kv_rec_get(const void *key, size_t klen, void *buf, size_t cap, int take,
                    int64_t *ttl_left_ms);
-void gh_kv_rec_del(const void *key, size_t klen);
+/* 1 deleted, 0 there was no live entry. */
+int gh_kv_rec_del(const void *key, size_t klen);
 uint64_t gh_kv_rec_evictions(void);
 
 #endif

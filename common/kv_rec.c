@@ -156,7 +156,7 @@ long gh_kv_rec_get(const void *key, size_t klen, void *buf, size_t cap, int take
     return n;
 }
 
-void gh_kv_rec_del(const void *key, size_t klen)
+int gh_kv_rec_del(const void *key, size_t klen)
 {
     uint64_t h = rhash(key, klen), now = gh_now_ms();
     struct rshard *s = &shards[h % SHARDS];
@@ -164,7 +164,7 @@ void gh_kv_rec_del(const void *key, size_t klen)
     int found;
 
     if (klen > GH_KV_KEY_MAX || s->e == NULL)
-        return;
+        return 0;
     pthread_mutex_lock(&s->mu);
     e = find(s, h / SHARDS ? h / SHARDS : 1, key, klen, now, &found, 0);
     if (e != NULL) {
@@ -172,6 +172,7 @@ void gh_kv_rec_del(const void *key, size_t klen)
         gh_wipe(e->val, e->vlen);
     }
     pthread_mutex_unlock(&s->mu);
+    return found;
 }
 
 uint64_t gh_kv_rec_evictions(void)

@@ -223,6 +223,8 @@ static int run(void)
         gh_fatal("error-log %s: %s", c->error_log, strerror(errno));
     gh_kv_init((size_t)c->source_table_size); /* changing its size needs a restart */
     gh_kv_rec_init((size_t)c->session_table_size);
+    if (main_store_open(c, err, sizeof(err)) == NULL)
+        gh_fatal("%s", err);
     if (proxy_persist_keys_load(c, err, sizeof(err)) == -1)
         gh_fatal("%s", err);
     if (proxy_persist_keys_schedule(c) == -1)

@@ -59,6 +59,18 @@ int main_join_cmd(int argc, char **argv);
 int main_meeting_cmd(int argc, char **argv,
                      struct gh_conf *(*load)(const char *path, char *err, size_t errlen));
 
+/* store_setup.c */
+struct store_conf;
+struct store;
+/* The store's settings from c (the password read from its file). */
+int main_store_conf(const struct gh_conf *c, struct store_conf *k, char *err, size_t errlen);
+/* Makes the process's store (store_use) and says in the log whether it
+ * answers; NULL with err when the settings are unusable. */
+struct store *main_store_open(const struct gh_conf *c, char *err, size_t errlen);
+/* -t (running 0): the settings must be usable. A reload (running 1): a
+ * changed store is logged as waiting for a restart; never refuses. */
+int main_store_check(const struct gh_conf *c, int running, char *err, size_t errlen);
+
 /* admin_cmd.c */
 int main_admin_cmd(int argc, char **argv,
                    struct gh_conf *(*load)(const char *path, char *err, size_t errlen));

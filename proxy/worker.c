@@ -16,6 +16,8 @@
  */
 #include "proxy_int.h"
 
+#include "../store/store.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -465,6 +467,7 @@ static void *worker_main(void *arg)
     struct epoll_event evs[256];
     uint64_t last_tick = 0;
 
+    store_forbid_blocking(); /* a worker never waits on the shared store */
     w->now_ms = gh_now_ms();
     worker_sync(w);
     for (;;) {

@@ -172,7 +172,7 @@ char *saml_login_url(const struct saml_idp *idp, const char *host, const char *r
     gh_strlcpy(rq.relay, relay ? relay : "", sizeof(rq.relay));
     saml__binding_digest(binding, rq.binding);
     if (saml__request_put(id, &rq) == -1) {
-        snprintf(err, errlen, "the shared store refused the request ID");
+        snprintf(err, errlen, "%s", SAML_STORE_DOWN_TEXT);
         goto done;
     }
     gh_sbuf_printf(&u, "%s%c%s", idp->sso_url, strchr(idp->sso_url, '?') ? '&' : '?', q.p);

@@ -380,6 +380,8 @@ static enum saml_reason request_ok(const struct saml_idp *idp, const char *bindi
     int rc = saml__request_peek(r->in_response_to, rq);
 
     snprintf(detail, sizeof(detail), "InResponseTo %.100s", r->in_response_to);
+    if (rc == -3)
+        return refuse(r, SAML_STORE, "the outstanding request could not be read");
     if (rc != 0)
         return refuse(r, rc == -2 ? SAML_REQUEST_REUSED : SAML_REQUEST_UNKNOWN, detail);
     if (strcmp(rq->uuid, idp->uuid) != 0)
@@ -407,18 +409,26 @@ enum saml_reason saml_response_commit(const struct saml_idp *idp, const char *bi
      * refused post (a forgery from another browser, a response of another
      * IdP) cannot spend the genuine response's request. */
     snprintf(detail, sizeof(detail), "assertion %.100s seen before", r->assertion_id);
-    if (saml__replay_seen(idp->uuid, r->assertion_id))
+    rc = saml__replay_seen(idp->uuid, r->assertion_id);
+    if (rc == -3)
+        return refuse(r, SAML_STORE, "the replay cache could not be read");
+    if (rc != 0)
         return refuse(r, SAML_REPLAY, detail);
     if (request_ok(idp, binding, r, &rq) != SAML_OK)
         return r->reason;
     /* Then the request is consumed (atomically: of two posts one wins),
      * and only then the assertion ID marked, set-if-absent. */
     rc = saml__request_take(r->in_response_to, &rq);
+    if (rc == -3)
+        return refuse(r, SAML_STORE, "the outstanding request could not be taken");
     if (rc != 0) {
         snprintf(detail, sizeof(detail), "InResponseTo %.100s", r->in_response_to);
         return refuse(r, rc == -2 ? SAML_REQUEST_REUSED : SAML_REQUEST_UNKNOWN, detail);
     }
-    if (!saml__replay_mark(idp->uuid, r->assertion_id, r->assertion_expires)) {
+    rc = saml__replay_mark(idp->uuid, r->assertion_id, r->assertion_expires);
+    if (rc == -3)
+        return refuse(r, SAML_STORE, "the assertion could not be marked used durably");
+    if (rc != 1) {
         snprintf(detail, sizeof(detail), "assertion %.100s seen before", r->assertion_id);
         return refuse(r, SAML_REPLAY, detail);
     }

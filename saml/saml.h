@@ -55,6 +55,7 @@
     X(REQUEST_BROWSER, "saml-request-browser")                                                     \
     X(UNKNOWN_IDP, "saml-unknown-idp")                                                             \
     X(NOT_IN_GROUP, "saml-idp-not-in-group")                                                       \
+    X(STORE, "saml-store-unavailable") /* the shared store did not answer: 503 */                 \
     X(INTERNAL, "saml-internal")
 
 #define SAML_ENUM(e, s) SAML_##e,
@@ -126,7 +127,9 @@ int saml_relay_ok(const char *relay);
  * the browser's binding cookie, SAML_BINDING_HEX hex digits) in the shared
  * store and returns the IdP's SSO URL with the signed HTTP-Redirect query,
  * malloc'd; NULL with err. host picks the ACS URL: a Host without an
- * acs-url of this IdP is refused (never another host's ACS). */
+ * acs-url of this IdP is refused (never another host's ACS). When the
+ * store did not take the request, err starts with SAML_STORE_DOWN_TEXT. */
+#define SAML_STORE_DOWN_TEXT "the shared store did not take the request ID"
 char *saml_login_url(const struct saml_idp *idp, const char *host, const char *relay,
                      const char *binding, char *err, size_t errlen);
 
@@ -169,7 +172,11 @@ struct saml_session {
 #define SAML_SESSION_ID_HEX 64
 /* Starts a session from a consumed response; id receives 64 hex digits. */
 int saml_session_create(const struct saml_result *r, char id[SAML_SESSION_ID_HEX + 1]);
+/* 0 a live session, -1 none, -2 the shared store did not answer and this
+ * appliance did not verify the session within the session cache's window. */
 int saml_session_get(const char *id, struct saml_session *s);
+/* The session cache's window (session-cache; 0: none). */
+void saml_session_cache_set(int64_t ms);
 /* Sets the name a participant typed; -1 when the IdP gave it (fixed). */
 int saml_session_set_name(const char *id, const char *name);
 void saml_session_end(const char *id);

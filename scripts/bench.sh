@@ -11,7 +11,9 @@
 # GH_BENCH_ONLY=l4 measures only the Layer-4 rows (TLS pass-through, UDP flows)
 # and replaces their section. GH_BENCH_ONLY=main measures only the main table's
 # rows (both key types) and appends them as one more run to "Consecutive runs
-# of the main table", for runs made one after another.
+# of the main table", for runs made one after another. GH_BENCH_ONLY=store
+# measures only the shared store's interface (local vs a redis-server it
+# starts) and replaces its section.
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true

@@ -4,9 +4,11 @@
 # Usage: scripts/deps.sh build|test|bench|fuzz
 set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
-libxmlsec1-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev openssl"
+libxmlsec1-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
+openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
-php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium strace"
+php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium strace \
+redis-server redis-sentinel"
 # libnginx-mod-stream: nginx-light builds `stream` as a module; the bench's
 # Layer-4 rows load it (TCP pass-through with ssl_preread, UDP). strace (in
 # test_pkgs: t_readahead holds a worker's epoll_wait with it) also counts

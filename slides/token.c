@@ -3,7 +3,11 @@
  * handed to a participant once the join decision lets them in, kept in the
  * shared key-value store with the meeting, its epoch, the role and the
  * display name. A token dies when it expires, when the participant leaves
- * (revoked), or when the meeting ends (the epoch moves on).
+ * (revoked), or when the meeting ends (the epoch moves on). Tokens and the
+ * Host marks go through store/ (shared by the appliances of a cluster; a
+ * token is answered only once replicas have it); a store that does not
+ * answer makes every token check fail (closed). The PIN back-off
+ * generation stays in this process's tables for now.
  */
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -13,6 +17,7 @@
 
 #include "../common/common.h"
 #include "../common/kv.h"
+#include "../store/store.h"
 #include "slides_int.h"
 
 static int token_key(const char *tok, unsigned char key[17])
@@ -47,7 +52,10 @@ int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
     v.expires = (int64_t)time(NULL) + ttl_ms / 1000;
     token_key(out, key);
-    return gh_kv_rec_put(key, sizeof(key), &v, sizeof(v), ttl_ms, 1) == 1 ? 0 : -1;
+    return store_sync_set(key, sizeof(key), &v, sizeof(v), ttl_ms, STORE_NX | STORE_DURABLE) ==
+                   STORE_OK
+               ? 0
+               : -1;
 }
 
 /* A Host made this token's holder a Host (slides_token_promote): the mark
@@ -60,7 +68,7 @@ static int promoted(const char *tok)
 
     slides_token_participant(tok, pid);
     return gh_unhex(pid, key + 1, 16) == 0 &&
-           gh_kv_rec_get(key, sizeof(key), &mark, 1, 0, NULL) == 1;
+           store_sync_get(key, sizeof(key), &mark, 1, NULL, NULL, 0) == STORE_OK;
 }
 
 int slides_token_promote(const char *participant, int64_t ttl_ms)
@@ -70,16 +78,18 @@ int slides_token_promote(const char *participant, int64_t ttl_ms)
 
     if (gh_unhex(participant, key + 1, 16) == -1)
         return -1;
-    return gh_kv_rec_put(key, sizeof(key), &mark, 1, ttl_ms, 0) == 1 ? 0 : -1;
+    return store_sync_set(key, sizeof(key), &mark, 1, ttl_ms, STORE_DURABLE) == STORE_OK ? 0 : -1;
 }
 
 int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
                        struct slides_meeting *m)
 {
     unsigned char key[17];
+    size_t n = 0;
 
     if (token_key(tok, key) == -1 ||
-        gh_kv_rec_get(key, sizeof(key), t, sizeof(*t), 0, NULL) != (long)sizeof(*t))
+        store_sync_get(key, sizeof(key), t, sizeof(*t), &n, NULL, 0) != STORE_OK ||
+        n != sizeof(*t))
         return -1;
     t->name[sizeof(t->name) - 1] = '\0';
     if (t->expires <= (int64_t)time(NULL) || slides_meeting_by_id(st, t->meeting, m) == -1)
@@ -96,7 +106,7 @@ void slides_token_revoke(const char *tok)
     unsigned char key[17];
 
     if (token_key(tok, key) == 0)
-        gh_kv_rec_del(key, sizeof(key));
+        store_sync_del(key, sizeof(key));
 }
 
 void slides_token_participant(const char *tok, char id[33])

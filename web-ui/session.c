@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "../common/common.h"
-#include "../common/kv.h"
+#include "../store/store.h"
 #include "webui_int.h"
 
 /* Which sessions exist, for admins to list and end: the store itself
@@ -56,6 +56,21 @@ static void rand_hex(char *out, size_t bytes)
     gh_wipe(b, sizeof(b));
 }
 
+/* 0 and s filled, -1 no such session, -2 the store did not answer. */
+static int get_rec(const unsigned char key[33], struct webui_session *s)
+{
+    size_t n = 0;
+
+    switch (store_sync_get(key, 33, s, sizeof(*s), &n, NULL, 0)) {
+    case STORE_OK:
+        return n == sizeof(*s) ? 0 : -1;
+    case STORE_ABSENT:
+        return -1;
+    default:
+        return -2;
+    }
+}
+
 int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
                       struct webui_session *s)
 {
@@ -68,7 +83,8 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
     s->created = s->last_seen = now;
     rand_hex(id, 32);
     key_of(id, key);
-    if (gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), webui_policy().idle * 1000LL, 1) != 1)
+    if (store_sync_set(key, sizeof(key), s, sizeof(*s), webui_policy().idle * 1000LL, STORE_NX) !=
+        STORE_OK)
         return -1;
     {
         int i, slot = -1;
@@ -78,7 +94,8 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
         for (i = 0; i < REGISTRY && slot == -1; i++)
             if (registry[i].id[0] == '\0' ||
                 (key_of(registry[i].id, k2) == 0 &&
-                 gh_kv_rec_get(k2, sizeof(k2), &tmp, sizeof(tmp), 0, NULL) == -1))
+                 store_sync_get(k2, sizeof(k2), &tmp, sizeof(tmp), NULL, NULL, 0) ==
+                     STORE_ABSENT))
                 slot = i;
         if (slot != -1) {
             gh_strlcpy(registry[slot].id, id, sizeof(registry[slot].id));
@@ -102,9 +119,14 @@ int webui_session_list(void (*fn)(const char *handle, const struct webui_session
         char h[17];
         if (registry[i].id[0] == '\0' || key_of(registry[i].id, key) == -1)
             continue;
-        if (gh_kv_rec_get(key, sizeof(key), &s, sizeof(s), 0, NULL) != (long)sizeof(s)) {
+        switch (get_rec(key, &s)) {
+        case 0:
+            break;
+        case -1:
             gh_wipe(&registry[i], sizeof(registry[i]));
             continue;
+        default:
+            continue; /* the store did not answer: keep it listed next time */
         }
         handle_of(registry[i].id, h);
         fn(h, &s, arg);
@@ -126,7 +148,7 @@ int webui_session_end_handle(const char *handle)
             continue;
         handle_of(registry[i].id, h);
         if (strcmp(h, handle) == 0 && key_of(registry[i].id, key) == 0) {
-            gh_kv_rec_del(key, sizeof(key));
+            store_sync_del(key, sizeof(key));
             gh_wipe(&registry[i], sizeof(registry[i]));
             found = 0;
         }
@@ -162,11 +184,10 @@ int webui_session_get(const char *id, int64_t now, int activity, struct webui_se
     struct webui_policy p = webui_policy();
     int64_t left;
 
-    if (key_of(id, key) == -1 ||
-        gh_kv_rec_get(key, sizeof(key), s, sizeof(*s), 0, NULL) != (long)sizeof(*s))
-        return -1;
+    if (key_of(id, key) == -1 || get_rec(key, s) != 0)
+        return -1; /* none, or the store did not answer: not signed in (fail closed) */
     if (now - s->last_seen >= p.idle || now - s->created >= p.lifetime) {
-        gh_kv_rec_del(key, sizeof(key));
+        store_sync_del(key, sizeof(key));
         return -1;
     }
     if (!activity)
@@ -175,7 +196,7 @@ int webui_session_get(const char *id, int64_t now, int activity, struct webui_se
     left = p.lifetime - (now - s->created);
     if (left > p.idle)
         left = p.idle;
-    gh_kv_rec_put(key, sizeof(key), s, sizeof(*s), left * 1000, 0);
+    store_sync_set(key, sizeof(key), s, sizeof(*s), left * 1000, 0);
     return 0;
 }
 
@@ -184,7 +205,7 @@ void webui_session_end(const char *id)
     unsigned char key[33];
 
     if (key_of(id, key) == 0)
-        gh_kv_rec_del(key, sizeof(key));
+        store_sync_del(key, sizeof(key));
 }
 
 int webui_csrf_ok(const struct webui_session *s, const char *presented)

@@ -1287,8 +1287,99 @@ def main_only():
         f.write(text)
     print("\n".join(sub))
 
+STORE_HEADING = "## Shared store: local vs Redis"
+
+
+def store_bench():
+    """The store interface (store/store.h) on the local engine and on a
+    real redis-server (Debian's, on a free port, no persistence, pinned to
+    the other CPU), one operation in flight and 64 pipelined, half
+    incr (a rate-limit counter) and half get (a session read); ROUNDS
+    interleaved rounds. Returns {(engine, mode): [(ops/s, p50 us, p99 us)]}."""
+    port = free_port()
+    red = subprocess.Popen(LOAD_CPU + ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", TMP],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:  # readiness: PING answered
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise SystemExit("redis-server did not answer PING")
+            time.sleep(0.05)
+        runs = {}
+        engines = ["local", "127.0.0.1:%d" % port]
+        secs = max(2, SECS // 2)
+        for rnd in range(ROUNDS):
+            for eng in engines[rnd % 2:] + engines[:rnd % 2]:
+                out = subprocess.run(PROXY_CPU + [os.path.join(BUILD, "store_bench"), eng,
+                                                  str(secs)],
+                                     capture_output=True, text=True, timeout=secs * 4 + 30)
+                for line in out.stdout.splitlines():
+                    mode, ops, p50, p99 = line.split()
+                    key = ("local" if eng == "local" else "redis", mode)
+                    runs.setdefault(key, []).append((float(ops), float(p50), float(p99)))
+            print("store round %d done" % (rnd + 1), flush=True)
+    finally:
+        red.kill()
+        red.wait()
+    return runs, secs
+
+
+def store_section(runs, secs):
+    def med(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2]
+    lines = [STORE_HEADING, "",
+             "The store interface alone (`tests/bench/store_bench.c`, one connection on CPU 0, "
+             "Debian's redis-server 7.0 on CPU 1 over loopback TCP), half `incr` and half "
+             "`get`; median of %d interleaved rounds of %d s, spread (min..max) of the "
+             "operations per second in brackets. Latency is from asking to the answer, "
+             "so pipelined latency includes the queue. By `GH_BENCH_ONLY=store make bench` "
+             "or a whole `make bench`, %s." % (ROUNDS, secs, time.strftime("%Y-%m-%d %H:%M")),
+             "",
+             "| engine | mode | operations/s | spread | p50 us | p99 us |",
+             "|---|---|---:|---|---:|---:|"]
+    for eng in ("local", "redis"):
+        for mode in ("one-in-flight", "pipelined-64"):
+            r = runs.get((eng, mode), [])
+            if not r:
+                continue
+            ops = [x[0] for x in r]
+            lines.append("| %s | %s | %.0f | %.0f..%.0f | %.2f | %.2f |" % (
+                eng, mode, med(ops), min(ops), max(ops), med([x[1] for x in r]),
+                med([x[2] for x in r])))
+    loc, red = runs.get(("local", "one-in-flight")), runs.get(("redis", "one-in-flight"))
+    if loc and red:
+        lines += ["", "One in flight, Redis answers at %.1f%% of the local engine's rate; "
+                  "pipelined, %.1f%%." % (
+                      100.0 * med([x[0] for x in red]) / med([x[0] for x in loc]),
+                      100.0 * med([x[0] for x in runs[("redis", "pipelined-64")]]) /
+                      med([x[0] for x in runs[("local", "pipelined-64")]]))]
+    return "\n".join(lines) + "\n"
+
+
+def store_only():
+    runs, secs = store_bench()
+    section = store_section(runs, secs)
+    path = os.path.join(ROOT, "docs", "performance.md")
+    text = splice_section(open(path).read(), STORE_HEADING, section,
+                          before="## Instructions per request (callgrind)")
+    with open(path, "w") as f:
+        f.write(text)
+    print(section)
+
 
 def main():
+    if os.environ.get("GH_BENCH_ONLY") == "store":
+        store_only()
+        return
     if os.environ.get("GH_BENCH_ONLY") == "main":
         main_only()
         return
@@ -1318,6 +1409,7 @@ def main():
         print("%-16s one of two servers killed under load: %s" % (n, results[n]["kill"]),
               flush=True)
     report(per_key, machine(), saml, slides, admin, l4runs)
+    store_only()
 
 
 MAIN_NAMES = ("gatehouse", "haproxy", "nginx", "origin")

@@ -213,6 +213,34 @@ static const struct {
      "4:20: 'allowed-dirs-case' must be one of: sensitive insensitive"},
     {"bad certificate-coverage", RSVC(" app status\n certificate-coverage maybe\n"),
      "4:23: 'certificate-coverage' must be one of: error warn"},
+    {"store engine unknown", "store memcached\n", "1:7: store: 'local' or 'redis', not 'memcached'"},
+    {"store local with a block", "store local {\n}\n", "1:1: 'store' takes no block"},
+    {"store redis without a block", "store redis\n", "1:1: 'store' needs a { block }"},
+    {"store twice", "store local\nstore local\n", "2:1: duplicate 'store' (first at line 1)"},
+    {"store no argument", "store\n", "1:1: 'store' takes 1 argument"},
+    {"store redis empty", "store redis {\n}\n", "1:1: store redis: 'address IP:PORT' or"},
+    {"store both address and sentinels",
+     "store redis {\n address 127.0.0.1:6379\n sentinels 127.0.0.1:26379\n master m\n}\n",
+     "1:1: store redis: 'address IP:PORT' or"},
+    {"store sentinels without master", "store redis {\n sentinels 127.0.0.1:26379\n}\n",
+     "1:1: store redis: 'sentinels' needs 'master NAME'"},
+    {"store address is a name", "store redis {\n address redis.internal:6379\n}\n",
+     "1:1: store redis: 'address' needs an IP address and port"},
+    {"store sentinel without port", "store redis {\n sentinels 127.0.0.1\n master m\n}\n",
+     "2:2: store redis: each sentinel needs an IP address and port"},
+    {"store user without password", "store redis {\n address 127.0.0.1:6379\n user gh\n}\n",
+     "1:1: store redis: 'user' needs 'password-file'"},
+    {"store timeout zero", "store redis {\n address 127.0.0.1:6379\n timeout 0ms\n}\n",
+     "3:10:"},
+    {"store timeout too long", "store redis {\n address 127.0.0.1:6379\n timeout 1m\n}\n",
+     "3:10:"},
+    {"store wait-replicas 9", "store redis {\n address 127.0.0.1:6379\n wait-replicas 9\n}\n",
+     "3:16:"},
+    {"store unknown directive", "store redis {\n address 127.0.0.1:6379\n host x\n}\n",
+     "3:2: unknown directive 'host'"},
+    {"store prefix too long",
+     "store redis {\n address 127.0.0.1:6379\n prefix 0123456789012345678901234567890123\n}\n",
+     "1:1: store redis: 'prefix' is at most 32 bytes"},
 };
 
 TEST(conf_error_table)
@@ -282,7 +310,9 @@ static const char full[] =
     "    display-name-attribute \"\"\n"
     "    clock-skew 2m\n"
     "}\n"
-    "identity-provider-group staff { identity-providers \"Contoso staff\" }\n";
+    "identity-provider-group staff { identity-providers \"Contoso staff\" }\n"
+    "store redis {\n sentinels 10.0.0.1:26379 10.0.0.2:26379 [fd00::3]:26379\n master gh\n"
+    " user gatehouse\n password-file /etc/gh/redis.pw\n timeout 80ms\n wait-replicas 2\n}\n";
 
 TEST(conf_valid_and_defaults)
 {
@@ -297,6 +327,13 @@ TEST(conf_valid_and_defaults)
     }
     CHECK_EQ(c->workers, 2, "workers");
     CHECK_STR(c->state_dir, "/var/lib/gate house", "quoted string");
+    CHECK_STR(c->store.engine, "redis", "store");
+    CHECK_EQ(c->store.sentinels.n, 3, "store sentinels");
+    CHECK_STR(c->store.sentinels.v[2], "[fd00::3]:26379", "store sentinel v6");
+    CHECK_STR(c->store.master, "gh", "store master");
+    CHECK_STR(c->store.prefix, "gatehouse:", "store prefix default");
+    CHECK_EQ(c->store.timeout, 80, "store timeout");
+    CHECK_EQ(c->store.wait_replicas, 2, "store wait-replicas");
     CHECK_EQ(c->nservices, 4, "services");
     s = gh_conf_service_find(c, "meet-ext");
     CHECK(s != NULL);

@@ -1,0 +1,280 @@
+"""Two appliances, one shared store: a real redis-server (from Debian, with
+a password and a replica, so every replay mark and token write is
+confirmed by WAIT 1) started on free ports. A participant starts the SAML
+login on A and the IdP's response is consumed on B; the session works on
+both; the response replayed at A is refused; a logout on A holds on B.
+With the store stopped, every sign-in path answers 503 (nothing accepted
+unchecked) except a session the appliance verified within session-cache,
+and, with the store back, all works again with no restart.
+
+Both appliances are published under one name (Host localhost:PA, as behind
+an L4 balancer); the test picks which appliance a request reaches by the
+port it connects to."""
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+
+from harness import check, free_port, test, wait_until
+from saml_idp import Browser, idp_response, post_acs
+from t_j_saml import UUID_A, Topology
+
+
+def redis_up(port, password):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"AUTH %s\r\nPING\r\n" % password.encode())
+            got = b""
+            while b"PONG" not in got and b"-" not in got[:1]:
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+            return b"PONG" in got
+    except OSError:
+        return False
+
+
+def start_redis(env, port, password, replica_of=None):
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", env.dir, "--requirepass", password,
+            "--masterauth", password, "--logfile", ""]
+    if replica_of:
+        args += ["--replicaof", "127.0.0.1", str(replica_of)]
+    p = env.spawn(args, "redis-%d.log" % port)
+    wait_until(lambda: redis_up(port, password), 10, "redis-server on %d" % port)
+    return p
+
+
+def replica_linked(port, password):
+    """The replica says its link to the master is up (so WAIT 1 can be met)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"AUTH %s\r\nINFO replication\r\n" % password.encode())
+            got = b""
+            for _ in range(20):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+                if b"master_link_status" in got and got.endswith(b"\r\n"):
+                    break
+            return b"master_link_status:up" in got
+    except OSError:
+        return False
+
+
+class Routed(http.client.HTTPSConnection):
+    """Connects to ROUTE[0] whatever the URL's port: the Host header and
+    SNI stay the published name."""
+    ROUTE = [0]
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", Routed.ROUTE[0]), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class RoutedHandler(urllib.request.HTTPSHandler):
+    def __init__(self, ctx):
+        super().__init__(context=ctx)
+        self.ctx = ctx
+
+    def https_open(self, req):
+        return self.do_open(Routed, req, context=self.ctx)
+
+
+def routed_browser(env, route):
+    b = Browser(env.ca)
+    ctx = ssl.create_default_context(cafile=env.ca)
+    b.opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(b.jar), RoutedHandler(ctx),
+        *[h for h in b.opener.handlers if type(h).__name__ == "NoRedirect"])
+    return b
+
+
+def security(env, name):
+    try:
+        with open(env.path(name)) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+@test
+def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
+    pw = "cluster-secret-1"
+    pwfile = env.write("redis.pw", pw + "\n")
+    os.chmod(pwfile, 0o600)
+    rport, rrep = free_port(), free_port()
+    red = start_redis(env, rport, pw)
+    start_redis(env, rrep, pw, replica_of=rport)
+    wait_until(lambda: replica_linked(rrep, pw), 15, "the replica linked to the master")
+    store = ("store redis {\n    address 127.0.0.1:%d\n    password-file %s\n"
+             "    timeout 200ms\n    wait-replicas 1\n    session-cache 2s\n}\n" % (rport, pwfile))
+    a = Topology(env, extra_main=store)
+    check("store redis: 127.0.0.1:%d answers" % rport in a.gh.output(),
+          "A's log: %s" % a.gh.output()[-600:])
+    # B: the same configuration on its own ports, state folder and logs.
+    pb, pcb = free_port(), free_port()
+    text = open(a.gh.conf).read()
+    text = text.replace("listen 127.0.0.1:%d" % a.port, "listen 127.0.0.1:%d" % pb)
+    text = text.replace("127.0.0.1:%d" % a.conf_port, "127.0.0.1:%d" % pcb)
+    text = text.replace(env.path("access.log"), env.path("access-b.log"))
+    text = text.replace(env.path("security.log"), env.path("security-b.log"))
+    text = "state-dir %s\n" % env.path("state-b") + text
+    b_gh = env.gatehouse(text, name="b.conf")
+    check("store redis: 127.0.0.1:%d answers" % rport in b_gh.output(), "B's log")
+
+    # The login starts on A ...
+    br = routed_browser(env, a.port)
+    Routed.ROUTE[0] = a.port
+    acs, fields = idp_response(br, a.url, "staff", "alice", "wonderland")
+    check(acs == "%s/api/v1/samlconsumer/%s" % (a.url, UUID_A), "ACS %r" % acs)
+    # ... and the IdP's post reaches B, which has never seen the request.
+    Routed.ROUTE[0] = pb
+    st, h, body = post_acs(br, acs, fields)
+    check(st == 303, "B consumed A's request: %d %r %r" % (st, body, security(env, "security-b.log")[-2:]))
+    sid = br.cookie("__Host-gh-sp")
+    check(sid is not None and len(sid.value) == 64, "a session cookie from B")
+    for port, who in ((a.port, "A"), (pb, "B")):
+        Routed.ROUTE[0] = port
+        st, h, body = br.request(a.url + "/api/v1/samlsession")
+        check(st == 200 and json.loads(body)["name_id"] == "alice",
+              "the session on %s: %d %r" % (who, st, body[:200]))
+    # The same response again, at A: refused as a replay (B marked it).
+    Routed.ROUTE[0] = a.port
+    st, h, body = post_acs(br, acs, fields)
+    check(st == 403, "replay at A: %d %r" % (st, body))
+    last = [e for e in security(env, "security.log") if e.get("reason", "").startswith("saml-")]
+    check(last and last[-1]["reason"].startswith("saml-replay:"), "A's reason: %r" % last[-1:])
+    # Logout at A ends the session everywhere.
+    st, h, body = br.request(a.url + "/api/v1/samllogout", data={})
+    check(st == 200, "logout at A: %d" % st)
+    fresh = routed_browser(env, pb)
+    Routed.ROUTE[0] = pb
+    st, h, body = fresh.request(a.url + "/api/v1/samlsession",
+                                headers={"Cookie": "__Host-gh-sp=" + sid.value})
+    check(st == 401, "the session survived logout on B: %d" % st)
+
+    # A second session, made on B and verified on A just before the store
+    # stops: A serves it from its copy for session-cache (2 s), B (which
+    # never verified it) and everyone else get 503, then A too.
+    b1 = routed_browser(env, a.port)
+    Routed.ROUTE[0] = a.port
+    acs1, fields1 = idp_response(b1, a.url, "staff", "alice", "wonderland")
+    Routed.ROUTE[0] = pb
+    st, h, body = post_acs(b1, acs1, fields1)
+    check(st == 303, "second login: %d" % st)
+    Routed.ROUTE[0] = a.port
+    st, h, body = b1.request(a.url + "/api/v1/samlsession")
+    verified = time.monotonic()
+    check(st == 200, "second session on A: %d" % st)
+    # The store stops answering: every path fails closed with 503.
+    red.send_signal(signal.SIGSTOP)
+    try:
+        st, h, body = b1.request(a.url + "/api/v1/samlsession")
+        check(st == 200 and time.monotonic() - verified < 2.0,
+              "A's copy of a session it verified: %d after %.2f s" % (
+                  st, time.monotonic() - verified))
+        Routed.ROUTE[0] = pb
+        st, h, body = b1.request(a.url + "/api/v1/samlsession")
+        check(st == 503, "B never verified it: %d" % st)
+        Routed.ROUTE[0] = a.port
+
+        def a_refuses():
+            return b1.request(a.url + "/api/v1/samlsession")[0] == 503
+        wait_until(a_refuses, 6, "A's copy expiring")
+        waited = time.monotonic() - verified
+        check(2.0 <= waited < 4.0, "served from the copy for %.2f s (session-cache 2s)" % waited)
+        b2 = routed_browser(env, a.port)
+        for port in (a.port, pb):
+            Routed.ROUTE[0] = port
+            st, h, body = b2.request(a.url + "/api/v1/samllogin/staff")
+            check(st == 503, "login start with the store stopped: %d %r" % (st, body))
+            st, h, body = b2.request(a.url + "/api/v1/samlsession",
+                                     headers={"Cookie": "__Host-gh-sp=" + "ab" * 32})
+            check(st == 503, "session check with the store stopped: %d %r" % (st, body))
+            st, h, body = post_acs(b2, acs, fields)
+            check(st == 503, "assertion post with the store stopped: %d %r" % (st, body))
+        reasons = [e["reason"].split(":")[0] for e in security(env, "security.log") +
+                   security(env, "security-b.log")]
+        check(reasons.count("saml-store-unavailable") >= 4, "logged: %r" % reasons[-6:])
+        # Everyone else is still served: the status page answers at once.
+        Routed.ROUTE[0] = a.port
+        st, h, body = b2.request(a.url + "/healthcheck.html")
+        check(st == 200, "the status page while the store is stopped: %d" % st)
+    finally:
+        red.send_signal(signal.SIGCONT)
+    # Back: a whole new login across the two appliances, no restart.
+    b3 = routed_browser(env, a.port)
+
+    def login_works():
+        Routed.ROUTE[0] = a.port
+        st, h, body = b3.request(a.url + "/api/v1/samllogin/staff")
+        return st == 302
+    wait_until(login_works, 10, "login start answering again")
+    b3 = routed_browser(env, a.port)
+    Routed.ROUTE[0] = a.port
+    acs, fields = idp_response(b3, a.url, "staff", "alice", "wonderland")
+    Routed.ROUTE[0] = pb
+    st, h, body = post_acs(b3, acs, fields)
+    check(st == 303, "after the store came back: %d %r" % (st, body))
+    print("    (two appliances, one Redis + a replica: request from A consumed at B, "
+          "replay at A refused, logout held, 503 while stopped, a verified session served "
+          "%.2f s from A's copy, recovered)" % waited)
+
+
+@test
+def cluster_admin_sessions_shared_through_redis(env):
+    """An admin signed in on A is signed in on B (same published name), and
+    signing out on A signs out on B: admin sessions live in the store too.
+    Each appliance keeps its own users file, here with the same users."""
+    from harness import GATEHOUSE
+    from t_m_admin import PW, ROLES, Admin
+    pw = "cluster-secret-2"
+    pwfile = env.write("redis.pw", pw + "\n")
+    os.chmod(pwfile, 0o600)
+    rport = free_port()
+    start_redis(env, rport, pw)
+    store = ("store redis {\n    address 127.0.0.1:%d\n    password-file %s\n"
+             "    timeout 200ms\n    wait-replicas 0\n}\n" % (rport, pwfile))
+    a = Admin(env, extra=store)
+    pb, pbp = free_port(), free_port()
+    text = a.text.replace("listen 127.0.0.1:%d" % a.port, "listen 127.0.0.1:%d" % pb)
+    text = text.replace("listen 127.0.0.1:%d" % a.pub, "listen 127.0.0.1:%d" % pbp)
+    text = text.replace(env.path("access.log"), env.path("access-b.log"))
+    text = text.replace(env.path("security.log"), env.path("security-b.log"))
+    text = "state-dir %s\n" % env.path("state-b") + text
+    bconf = env.write("b.conf", text)
+    r = subprocess.run([GATEHOUSE, "admin", "user", "add", "root", "--role", ROLES["root"], "-c",
+                        bconf], input=(PW["root"] + "\n").encode(), capture_output=True,
+                       cwd=env.dir)
+    check(r.returncode == 0, "user add on B: %r" % r.stderr)
+    env.gatehouse(text, name="b.conf")
+    br = routed_browser(env, a.port)
+    Routed.ROUTE[0] = a.port
+    st, h, body = a.login(br, "root", PW["root"])
+    check(st == 303, "login on A: %d %r" % (st, body[:200]))
+    whoami = {}
+    for port, who in ((a.port, "A"), (pb, "B")):
+        Routed.ROUTE[0] = port
+        st, h, body = br.request(a.url + "/api/v1/whoami")
+        check(st == 200, "whoami on %s: %d %r" % (who, st, body[:200]))
+        whoami[who] = json.loads(body)
+    check(whoami["A"]["user"] == whoami["B"]["user"] == "root" and
+          whoami["A"]["csrf"] == whoami["B"]["csrf"], "one session: %r" % whoami)
+    cookies = "; ".join("%s=%s" % (c.name, c.value) for c in br.jar)
+    check(cookies, "the session cookie")
+    Routed.ROUTE[0] = a.port
+    st, h, body = br.request(a.url + "/logout", data={"csrf": whoami["A"]["csrf"]})
+    check(st == 303, "logout on A: %d" % st)
+    # The old cookie, sent as it was (a browser that ignored the logout).
+    fresh = routed_browser(env, pb)
+    Routed.ROUTE[0] = pb
+    st, h, body = fresh.request(a.url + "/api/v1/whoami", headers={"Cookie": cookies})
+    check(st == 401, "the session survived logout on B: %d" % st)
