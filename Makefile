@@ -141,14 +141,14 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json
+FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json resp
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
 	@for t in $(FUZZ_TARGETS); do \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
-	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(RULES) $(CERTS) $(SAML) \
+	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(STORE) $(RULES) $(CERTS) $(SAML) \
 	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c $$( [ $$t = route ] && echo web-ui/router.c ) $(SLIDES) $(CLIENT) $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \

@@ -26,6 +26,7 @@
 #include "../common/kv.h"
 #include "../saml/saml.h"
 #include "../slides/slides.h"
+#include "../store/store.h"
 #include "apps_int.h"
 #include "../common/asset.h"
 
@@ -40,6 +41,7 @@ static pthread_mutex_t sp_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct saml_sp *sp_current;
 
 static _Atomic long long saml_rate = 60; /* per minute and source; 0: no limit */
+static _Atomic long long saml_appliances = 1; /* the store's appliances: the local share */
 
 struct saml_sp *apps__conference_prepare(const struct gh_conf *c, char *err, size_t errlen)
 {
@@ -51,6 +53,7 @@ void apps__conference_commit(const struct gh_conf *c, struct saml_sp *sp)
     struct saml_sp *old;
 
     atomic_store(&saml_rate, c->saml_rate_per_source);
+    atomic_store(&saml_appliances, strcmp(c->store.engine, "redis") == 0 ? c->store.appliances : 1);
     saml_session_cache_set(strcmp(c->store.engine, "redis") == 0 ? c->store.session_cache : 0);
     pthread_mutex_lock(&sp_mu);
     old = sp_current;
@@ -424,7 +427,15 @@ static int rate_limited(struct MHD_Connection *conn, char kind, const char *what
     b.wait = 0; /* the store counts nothing only when it is not there: no limit then */
     key[1] = (unsigned char)kind;
     apps__client_addr(conn, key + 2, src, sizeof(src));
-    gh_kv_update(key, sizeof(key), 10 * 60 * 1000, take_token, &b);
+    /* One bucket for the cluster; while the store does not answer, this
+     * appliance's own at its share of the rate (store's appliances). */
+    if (store_sync_bucket(key, sizeof(key), b.rate, b.burst, &b.wait) != STORE_OK) {
+        int64_t n = atomic_load(&saml_appliances);
+        b.rate = b.rate / n > 0 ? b.rate / n : 1;
+        b.burst = b.burst / n > 0 ? b.burst / n : 1;
+        b.wait = 0;
+        gh_kv_update(key, sizeof(key), 10 * 60 * 1000, take_token, &b);
+    }
     if (b.wait == 0)
         return 0;
     snprintf(detail, sizeof(detail), "%s from %s", what, src);
@@ -552,8 +563,12 @@ static enum MHD_Result logout(struct MHD_Connection *conn)
     char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
 
-    if (apps__session_of(conn, id, &s) == 0)
-        saml_session_end(id);
+    int rc = apps__session_of(conn, id, &s);
+
+    /* "signed out" only when it is so: a session the store could not be
+     * asked about, or could not delete, may live on. */
+    if (rc == -2 || (rc == 0 && saml_session_end(id) == -1))
+        return text(conn, 503, "not signed out: retry shortly\n");
     return reply(conn, 200, "text/plain; charset=utf-8", gh_strdup("signed out\n"), 11, NULL,
                 COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
 }

@@ -237,14 +237,19 @@ static enum MHD_Result issue(struct MHD_Connection *conn, const struct slides_me
 }
 
 /* A token revoked, and its holder off the participant list. */
-static void token_revoke(const char *tok)
+static int token_revoke(const char *tok)
 {
     char id[33];
 
+    if (slides_token_revoke(tok) == -1)
+        return -1; /* still valid: the caller says so, and issues nothing */
     slides_token_participant(tok, id);
     slides_participant_remove(store, id);
-    slides_token_revoke(tok);
+    return 0;
 }
+
+#define NOT_REVOKED "{\"outcome\":\"unavailable\",\"message\":\"The shared store did not " \
+                    "answer; try again.\"}\n"
 
 /* POST /api/v1/meetings/participants/<id>/host: a Host makes a Guest of
  * their room a Host (the seeds: no authentication needed). */
@@ -409,8 +414,9 @@ static enum MHD_Result escalate(struct MHD_Connection *conn, struct apps__req *r
         ret = json(conn, 403, gh_strdup("{\"outcome\":\"bad-pin\"}\n"));
     } else {
         pin_right(&pk);
-        token_revoke(bearer(conn));
-        ret = issue(conn, m, SLIDES_HOST, t->name, t->name_fixed);
+        ret = token_revoke(bearer(conn)) == -1 ? json(conn, 503, gh_strdup(NOT_REVOKED))
+                                               : issue(conn, m, SLIDES_HOST, t->name,
+                                                       t->name_fixed);
     }
     gh_free_secret(pin);
     return ret;
@@ -549,7 +555,8 @@ static enum MHD_Result transfer_take(struct MHD_Connection *conn, struct saml_sp
                                          "room you were sent to needs a sign-in you do not have; "
                                          "you stay where you are.\"}\n"));
     }
-    token_revoke(bearer(conn));
+    if (token_revoke(bearer(conn)) == -1)
+        return json(conn, 503, gh_strdup(NOT_REVOKED));
     return issue(conn, &dest, d.role, tk->name, tk->name_fixed);
 }
 
@@ -1150,7 +1157,8 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
     if (get && strcmp(url, "/api/v1/meetings/transfer") == 0)
         return transfer_take(conn, sp, url, &t);
     if (post && strcmp(url, "/api/v1/meetings/leave") == 0) {
-        token_revoke(bearer(conn));
+        if (token_revoke(bearer(conn)) == -1)
+            return json(conn, 503, gh_strdup(NOT_REVOKED));
         return json(conn, 200, gh_strdup("{\"left\":true}\n"));
     }
     if (t.role != SLIDES_HOST)

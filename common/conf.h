@@ -237,6 +237,7 @@ struct gh_conf_store {
     long long timeout;              /* ms; per operation, connect and discovery */
     long long wait_replicas;        /* replicas a replay mark or token write waits for */
     long long session_cache;        /* ms a verified session is served while the store is away */
+    long long appliances;           /* sharing the store: a limit's local share is 1/appliances */
     struct gh_loc loc;
 };
 

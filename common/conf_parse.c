@@ -498,8 +498,9 @@ static int check_store(struct parser *ps, const struct gh_conf_store *k)
         ERR(ps, k->loc, "store redis: 'user' needs 'password-file'");
         return -1;
     }
-    if (strlen(k->prefix) > 32 || (k->master != NULL && strlen(k->master) > 63)) {
-        ERR(ps, k->loc, "store redis: 'prefix' is at most 32 bytes, 'master' 63");
+    if (strlen(k->prefix) > 32 || (k->master != NULL && strlen(k->master) > 63) ||
+        (k->user != NULL && strlen(k->user) > 63)) {
+        ERR(ps, k->loc, "store redis: 'prefix' is at most 32 bytes, 'master' and 'user' 63");
         return -1;
     }
     return 0;
@@ -1321,10 +1322,19 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
                     int depth, struct stmt *s, unsigned char *seen)
 {
     const struct gh_conf_directive *d = lookup(ctx, s->name.text);
+    /* One name per context, by index: a context added without its name
+     * does not compile. */
     static const char *const ctx_names[] = {
-        "at top level",   "in a service block", "in a certificate block",
-        "in a ca block",  "in a rules block",   "in an identity-provider block",
-        "in an identity-provider-group block"};
+        [GH_CTX_MAIN] = "at top level",
+        [GH_CTX_SERVICE] = "in a service block",
+        [GH_CTX_CERT] = "in a certificate block",
+        [GH_CTX_CA] = "in a ca block",
+        [GH_CTX_RULES] = "in a rules block",
+        [GH_CTX_IDP] = "in an identity-provider block",
+        [GH_CTX_IDP_GROUP] = "in an identity-provider-group block",
+        [GH_CTX_STORE] = "in a store block"};
+    _Static_assert(sizeof(ctx_names) / sizeof(ctx_names[0]) == GH_CTX_STORE + 1,
+                   "a name for every configuration context");
 
     if (d == NULL) {
         ERR(ps, s->name.loc, "unknown directive '%s' %s", s->name.text, ctx_names[ctx]);

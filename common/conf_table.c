@@ -175,6 +175,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"prefix", GH_CTX_STORE, GH_T_STR, T(prefix), "gatehouse:", 0, 0, NULL},
     {"timeout", GH_CTX_STORE, GH_T_DURATION, T(timeout), "50ms", 1, 10000, NULL},
     {"wait-replicas", GH_CTX_STORE, GH_T_INT, T(wait_replicas), "1", 0, 8, NULL},
+    {"appliances", GH_CTX_STORE, GH_T_INT, T(appliances), "1", 1, 64, NULL},
     {"session-cache", GH_CTX_STORE, GH_T_DURATION, T(session_cache), "30s", 0, 3600 * 1000, NULL},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);

@@ -60,8 +60,9 @@ uint64_t gh_kv_evictions(void);
 /* kv_rec.c */
 int gh_kv_rec_init(size_t capacity);
 void gh_kv_rec_fini(void);
-/* Stores val (replacing, or only when absent if nx): 1 stored, 0 existed
- * (nx), -1 too long or not initialised. */
+/* Stores val: nx 0 replacing, 1 only when absent, 2 only when present. 1
+ * stored, 0 not (it existed with 1, it did not with 2), -1 too long or not
+ * initialised. */
 int gh_kv_rec_put(const void *key, size_t klen, const void *val, size_t vlen, int64_t ttl_ms,
                   int nx);
 /* Copies the value into buf (cap bytes) and returns its length, or -1 when

@@ -115,7 +115,7 @@ int gh_kv_rec_put(const void *key, size_t klen, const void *val, size_t vlen, in
         return -1;
     pthread_mutex_lock(&s->mu);
     e = find(s, slot, key, klen, now, &found, 1);
-    if (found && nx) {
+    if ((found && nx == 1) || (!found && nx == 2)) {
         pthread_mutex_unlock(&s->mu);
         return 0;
     }

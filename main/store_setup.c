@@ -57,6 +57,7 @@ static int read_password(const char *file, char *out, size_t cap, char *err, siz
 int main_store_conf(const struct gh_conf *c, struct store_conf *k, char *err, size_t errlen)
 {
     const struct gh_conf_store *s = &c->store;
+    char e[768];
     size_t i;
 
     memset(k, 0, sizeof(*k));
@@ -78,8 +79,11 @@ int main_store_conf(const struct gh_conf *c, struct store_conf *k, char *err, si
     k->timeout_ms = s->timeout;
     k->durable_replicas = (int)s->wait_replicas;
     if (s->password_file != NULL &&
-        read_password(s->password_file, k->password, sizeof(k->password), err, errlen) == -1)
+        read_password(s->password_file, k->password, sizeof(k->password), e, sizeof(e)) == -1) {
+        /* where the block is, as for every configuration error */
+        snprintf(err, errlen, "%s:%d:%d: %s", c->file, s->loc.line, s->loc.col, e);
         return -1;
+    }
     return 0;
 }
 

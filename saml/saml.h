@@ -179,7 +179,8 @@ int saml_session_get(const char *id, struct saml_session *s);
 void saml_session_cache_set(int64_t ms);
 /* Sets the name a participant typed; -1 when the IdP gave it (fixed). */
 int saml_session_set_name(const char *id, const char *name);
-void saml_session_end(const char *id);
+/* 0 ended (or none), -1 the store did not answer: it may live on. */
+int saml_session_end(const char *id);
 
 /* A fresh random (version 4) UUID, lower case. */
 void saml_uuid(char out[37]);

@@ -229,18 +229,20 @@ int saml_session_set_name(const char *id, const char *name)
     if (s.name_from_idp || name[0] == '\0' || strlen(name) >= sizeof(s.display_name))
         return -1;
     gh_strlcpy(s.display_name, name, sizeof(s.display_name));
-    if (store_sync_set(key, sizeof(key), &s, sizeof(s), left, 0) != STORE_OK)
-        return -1;
+    if (store_sync_set(key, sizeof(key), &s, sizeof(s), left, STORE_XX) != STORE_OK)
+        return -1; /* ended meanwhile (or the store is away): not brought back */
     saml__cache_put(key, &s);
     return 0;
 }
 
-void saml_session_end(const char *id)
+int saml_session_end(const char *id)
 {
     unsigned char key[33];
+    enum store_status st;
 
-    if (session_key(id, key) == 0) {
-        saml__cache_drop(key);
-        store_sync_del(key, sizeof(key));
-    }
+    if (session_key(id, key) == -1)
+        return 0;
+    saml__cache_drop(key);
+    st = store_sync_del(key, sizeof(key));
+    return st == STORE_OK || st == STORE_ABSENT ? 0 : -1;
 }

@@ -295,7 +295,8 @@ int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
 #define SLIDES_ENDED (-2)
 int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
                        struct slides_meeting *m);
-void slides_token_revoke(const char *tok);
+/* 0 revoked (or unknown), -1 the store did not answer: it may still work. */
+int slides_token_revoke(const char *tok);
 /* The participant id of a token: 32 hex digits of a keyed digest, so the
  * list shown to Hosts names each participant without holding their token. */
 void slides_token_participant(const char *tok, char id[33]);

@@ -101,12 +101,15 @@ int slides_token_check(struct slides_store *st, const char *tok, struct slides_t
     return 0;
 }
 
-void slides_token_revoke(const char *tok)
+int slides_token_revoke(const char *tok)
 {
     unsigned char key[17];
+    enum store_status st;
 
-    if (token_key(tok, key) == 0)
-        store_sync_del(key, sizeof(key));
+    if (token_key(tok, key) == -1)
+        return 0;
+    st = store_sync_del(key, sizeof(key));
+    return st == STORE_OK || st == STORE_ABSENT ? 0 : -1;
 }
 
 void slides_token_participant(const char *tok, char id[33])

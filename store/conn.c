@@ -163,7 +163,9 @@ static int submit(struct store_conn *c, enum store_kind kind, const void *key, s
 
     if (klen == 0 || klen > STORE_KEY_MAX || vlen > STORE_VAL_MAX || done == NULL ||
         store_conn_pending(c) >= STORE_MAX_PENDING ||
-        ((kind == OP_SET || kind == OP_INCR) && ttl_ms <= 0))
+        ((kind == OP_SET || kind == OP_INCR || kind == OP_BUCKET) && ttl_ms <= 0) ||
+        (kind == OP_BUCKET && (n <= 0 || n > 100000000 || ttl_ms > 100000000)) ||
+        (flags & STORE_NX && flags & STORE_XX))
         return -1;
     memset(&op, 0, sizeof(op));
     op.kind = kind;
@@ -204,6 +206,12 @@ int store_incr(struct store_conn *c, const void *key, size_t klen, int64_t delta
                store_done_fn done, void *arg)
 {
     return submit(c, OP_INCR, key, klen, NULL, 0, delta, ttl_ms, 0, done, arg);
+}
+
+int store_bucket(struct store_conn *c, const void *key, size_t klen, int64_t per_minute,
+                 int64_t burst, store_done_fn done, void *arg)
+{
+    return submit(c, OP_BUCKET, key, klen, NULL, 0, per_minute, burst, 0, done, arg);
 }
 
 /* ---- the loop ---- */

@@ -12,6 +12,34 @@
 #include "../common/common.h"
 #include "../common/kv.h"
 
+struct bucket {
+    int64_t now, rate, burst, wait;
+};
+
+/* Milli-tokens: v[0] the level, v[1] when it was last filled. */
+static enum gh_kv_op take_token(int64_t v[2], int exists, void *arg)
+{
+    struct bucket *b = arg;
+    int64_t full = b->burst * 1000;
+
+    if (!exists) {
+        v[0] = full;
+        v[1] = b->now;
+    }
+    if (b->now > v[1])
+        v[0] += (b->now - v[1]) * b->rate / 60; /* rate a minute = rate/60 milli-tokens a ms */
+    if (v[0] > full)
+        v[0] = full;
+    v[1] = b->now;
+    if (v[0] >= 1000) {
+        v[0] -= 1000;
+        b->wait = 0;
+    } else {
+        b->wait = (1000 - v[0]) * 60 / b->rate + 1;
+    }
+    return GH_KV_STORE;
+}
+
 void store__local_submit(struct store_conn *c, struct store_op *op, const void *key, size_t klen,
                          const void *val, size_t vlen, int64_t n, int64_t ttl_ms)
 {
@@ -35,11 +63,12 @@ void store__local_submit(struct store_conn *c, struct store_op *op, const void *
         op->r.vlen = (size_t)got;
         break;
     case OP_SET:
-        switch (gh_kv_rec_put(key, klen, val, vlen, ttl_ms, (op->flags & STORE_NX) != 0)) {
+        switch (gh_kv_rec_put(key, klen, val, vlen, ttl_ms,
+                              op->flags & STORE_NX ? 1 : op->flags & STORE_XX ? 2 : 0)) {
         case 1:
             break;
         case 0:
-            st = STORE_EXISTS;
+            st = op->flags & STORE_NX ? STORE_EXISTS : STORE_ABSENT;
             break;
         default:
             st = STORE_ERROR;
@@ -51,6 +80,13 @@ void store__local_submit(struct store_conn *c, struct store_op *op, const void *
     case OP_INCR:
         op->r.n = gh_kv_incr_window(key, klen, n, ttl_ms, &op->r.ttl_ms);
         break;
+    case OP_BUCKET: {
+        struct bucket b = {(int64_t)gh_now_ms(), n, ttl_ms, 0};
+        /* kept until it would be full again, and a second more */
+        gh_kv_update(key, klen, ttl_ms * 60000 / n + 1000, take_token, &b);
+        op->r.n = b.wait;
+        break;
+    }
     }
     store__answer_later(c, op, st);
 }

@@ -39,7 +39,14 @@
 /* A reply bigger than this is not one of ours: the connection is refused
  * rather than buffered without end. */
 #define MAX_REPLY (2 * STORE_VAL_MAX + 4096)
-#define MAX_ELEMENTS 16
+/* One reply, parsed: at most this many objects (a ROLE with its replicas
+ * is the largest of ours), elements in one array, and string bytes. */
+#define MAX_OBJECTS 256
+#define MAX_ELEMENTS 64
+#define MAX_REPLY_BYTES (16 * 1024)
+/* Bytes read in one store_conn_io: a server that keeps sending cannot
+ * keep the thread there; the loop comes back for the rest. */
+#define MAX_READ_PER_IO (64 * 1024)
 #define BACKOFF_MIN_MS 25
 #define BACKOFF_MAX_MS 2000
 
@@ -62,7 +69,7 @@ enum hello { H_AUTH, H_ROLE, H_SCRIPT };
 
 /* Scripts: atomic read-with-TTL, take, and increment with a first-write
  * TTL. Loaded at hello, called by SHA. */
-enum script { S_GET, S_TAKE, S_INCR, S_COUNT };
+enum script { S_GET, S_TAKE, S_INCR, S_BUCKET, S_COUNT };
 static const char *const scripts[S_COUNT] = {
     "local v=redis.call('GET',KEYS[1]) if not v then return false end "
     "return {v,redis.call('PTTL',KEYS[1])}",
@@ -70,6 +77,16 @@ static const char *const scripts[S_COUNT] = {
     "local t=redis.call('PTTL',KEYS[1]) redis.call('DEL',KEYS[1]) return {v,t}",
     "local v=redis.call('INCRBY',KEYS[1],ARGV[1]) local t=redis.call('PTTL',KEYS[1]) "
     "if t<0 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) t=tonumber(ARGV[2]) end return {v,t}",
+    /* the local engine's bucket, on the server's clock, kept as "level time" */
+    "local c=redis.call('TIME') local now=c[1]*1000+math.floor(c[2]/1000) "
+    "local rate=tonumber(ARGV[1]) local full=tonumber(ARGV[2])*1000 "
+    "local lv,tm=full,now local s=redis.call('GET',KEYS[1]) "
+    "if s then local a,b=string.match(s,'^(%-?%d+) (%d+)$') "
+    "if a then lv=tonumber(a) tm=tonumber(b) end end "
+    "if now>tm then lv=lv+math.floor((now-tm)*rate/60) end if lv>full then lv=full end "
+    "local w=0 if lv>=1000 then lv=lv-1000 else w=math.floor((1000-lv)*60/rate)+1 end "
+    "redis.call('SET',KEYS[1],string.format('%d %d',lv,now),'PX',"
+    "math.floor(tonumber(ARGV[2])*60000/rate)+1000) return w",
 };
 
 struct redis_conn {
@@ -91,6 +108,9 @@ struct redis_conn {
     int sentinel_idx;
     char master[128]; /* "ip:port" from the sentinel */
     char sha[S_COUNT][41];
+    size_t reply_objs, reply_bytes; /* of the reply being parsed */
+    uint64_t dropped_ms; /* when it last went DOWN */
+    uint64_t ready_ms;   /* when its hello last went through */
 };
 
 static void set_state(struct redis_conn *rc, enum rstate to)
@@ -136,19 +156,45 @@ static void command(struct gh_buf_lite *b, int argc, const char **argv, const si
 /* ---- hiredis's objects, bounded ---- */
 
 static redisReplyObjectFunctions *hiredis_fns;
+/* The connection whose reader is parsing, on this thread (a reader is only
+ * ever run by its connection's owner). */
+static __thread struct redis_conn *parsing;
+
+/* Counts one object of the reply being parsed: -1 past the bounds (the
+ * reader then reports an error and we drop the connection). */
+static int count(size_t bytes)
+{
+    struct redis_conn *rc = parsing;
+
+    if (rc == NULL)
+        return 0;
+    rc->reply_objs++;
+    rc->reply_bytes += bytes;
+    return rc->reply_objs > MAX_OBJECTS || rc->reply_bytes > MAX_REPLY_BYTES ? -1 : 0;
+}
 
 static void *bounded_array(const redisReadTask *t, int n)
 {
-    if (n > MAX_ELEMENTS)
-        return NULL; /* the reader reports it as an error: we drop the connection */
+    if (n > MAX_ELEMENTS || count(0) == -1)
+        return NULL;
     return hiredis_fns->createArray(t, n);
 }
 
 static void *bounded_string(const redisReadTask *t, char *s, size_t n)
 {
-    if (n > STORE_VAL_MAX + 256)
+    if (n > STORE_VAL_MAX + 256 || count(n) == -1)
         return NULL;
     return hiredis_fns->createString(t, s, n);
+}
+
+static void *bounded_integer(const redisReadTask *t, long long v)
+{
+    return count(0) == -1 ? NULL : hiredis_fns->createInteger(t, v);
+}
+
+static void *bounded_nil(const redisReadTask *t)
+{
+    return count(0) == -1 ? NULL : hiredis_fns->createNil(t);
 }
 
 static redisReader *reader_new(struct redis_conn *rc)
@@ -162,7 +208,10 @@ static redisReader *reader_new(struct redis_conn *rc)
     rc->fns = *hiredis_fns;
     rc->fns.createArray = bounded_array;
     rc->fns.createString = bounded_string;
+    rc->fns.createInteger = bounded_integer;
+    rc->fns.createNil = bounded_nil;
     r->fn = &rc->fns;
+    rc->reply_objs = rc->reply_bytes = 0;
     return r;
 }
 
@@ -183,10 +232,28 @@ static void drop(struct redis_conn *rc, enum store_status st, const char *why)
 {
     uint64_t now = gh_now_ms();
     unsigned char j = 0;
+    /* A server closing a connection nobody was using (its idle timeout, a
+     * restart, a balancer in between) is no outage: the next question
+     * connects again at once instead of being refused. */
+    int idle = rc->st == R_READY && rc->sent.n == 0 && rc->hello_at >= rc->nhello &&
+               now - rc->ready_ms >= 1000; /* a server that closes every new one backs off */
 
     if (rc->fd != -1)
         close(rc->fd);
     rc->fd = -1;
+    if (idle) {
+        gh_log_debug("store redis: idle connection to %s closed: %s", rc->master, why);
+        answer_all(rc, st);
+        buf_reset(&rc->out);
+        buf_reset(&rc->pre);
+        redisReaderFree(rc->rd);
+        rc->rd = reader_new(rc);
+        rc->nhello = rc->hello_at = 0;
+        set_state(rc, R_DOWN);
+        rc->dropped_ms = now;
+        rc->retry_at = now;
+        return;
+    }
     /* The first failure in a row is a warning; the retries that follow
      * (every worker, every back-off) would only flood the log. */
     if (why != NULL && rc->backoff_ms == BACKOFF_MIN_MS)
@@ -205,6 +272,7 @@ static void drop(struct redis_conn *rc, enum store_status st, const char *why)
     rc->rd = reader_new(rc);
     rc->nhello = rc->hello_at = 0;
     set_state(rc, R_DOWN);
+    rc->dropped_ms = now;
     RAND_bytes(&j, 1);
     rc->retry_at = now + (uint64_t)(rc->backoff_ms / 2 + rc->backoff_ms * j / 512);
     rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
@@ -287,6 +355,14 @@ static void start(struct redis_conn *rc)
     }
 }
 
+/* Its back-off is over, or another connection of this process got a whole
+ * hello through since this one went down: the server is back, so waiting
+ * out the rest of the back-off would only refuse questions. */
+static int retry_due(const struct redis_conn *rc)
+{
+    return gh_now_ms() >= rc->retry_at || atomic_load(&rc->s->last_ready_ms) > rc->dropped_ms;
+}
+
 /* The master answers: AUTH, ROLE, the scripts, then what was queued. */
 static void hello(struct redis_conn *rc)
 {
@@ -342,7 +418,7 @@ int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *
 
     /* A connection nobody ran meanwhile (an idle application thread) tries
      * again when asked, once its back-off is over. */
-    if (rc->st == R_DOWN && gh_now_ms() >= rc->retry_at)
+    if (rc->st == R_DOWN && retry_due(rc))
         start(rc);
     if (rc->st == R_DOWN) {
         store__answer_later(rc->c, op, STORE_DOWN);
@@ -360,10 +436,10 @@ int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *
         break;
     }
     case OP_SET: {
-        const char *argv[6] = {"SET", k, val, "PX", num[0], "NX"};
+        const char *argv[6] = {"SET", k, val, "PX", num[0], op->flags & STORE_NX ? "NX" : "XX"};
         size_t lens[6] = {3, kl, vlen, 2, 0, 2};
         lens[4] = (size_t)snprintf(num[0], sizeof(num[0]), "%lld", (long long)ttl_ms);
-        command(&rc->out, op->flags & STORE_NX ? 6 : 5, argv, lens);
+        command(&rc->out, op->flags & (STORE_NX | STORE_XX) ? 6 : 5, argv, lens);
         if ((op->flags & STORE_DURABLE) && rc->s->conf.durable_replicas > 0) {
             /* Half the timeout, so WAIT's own answer is in before ours ends. */
             const char *wv[3] = {"WAIT", num[0], num[1]};
@@ -380,6 +456,14 @@ int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *
         const char *argv[2] = {"DEL", k};
         size_t lens[2] = {3, kl};
         command(&rc->out, 2, argv, lens);
+        break;
+    }
+    case OP_BUCKET: {
+        const char *argv[6] = {"EVALSHA", rc->sha[S_BUCKET], "1", k, num[0], num[1]};
+        size_t lens[6] = {7, 40, 1, kl, 0, 0};
+        lens[4] = (size_t)snprintf(num[0], sizeof(num[0]), "%lld", (long long)n);
+        lens[5] = (size_t)snprintf(num[1], sizeof(num[1]), "%lld", (long long)ttl_ms);
+        command(&rc->out, 6, argv, lens);
         break;
     }
     case OP_INCR: {
@@ -425,8 +509,9 @@ static int op_reply(struct redis_conn *rc, redisReply *r)
         return -1;
     if (--head->replies > 0) { /* the write of a durable set: WAIT's answer follows */
         head->r.status = r->type == REDIS_REPLY_STATUS ? STORE_OK
-                         : r->type == REDIS_REPLY_NIL  ? STORE_EXISTS
-                                                       : STORE_ERROR;
+                         : r->type == REDIS_REPLY_NIL
+                             ? (head->flags & STORE_XX ? STORE_ABSENT : STORE_EXISTS)
+                             : STORE_ERROR;
         return 0;
     }
     o = *head;
@@ -449,14 +534,23 @@ static int op_reply(struct redis_conn *rc, redisReply *r)
                     o.r.status = STORE_NOT_DURABLE;
             } else {
                 o.r.status = r->type == REDIS_REPLY_STATUS ? STORE_OK
-                             : r->type == REDIS_REPLY_NIL  ? STORE_EXISTS
-                                                           : STORE_ERROR;
+                             : r->type == REDIS_REPLY_NIL
+                                 ? (o.flags & STORE_XX ? STORE_ABSENT : STORE_EXISTS)
+                                 : STORE_ERROR;
             }
             break;
         case OP_DEL:
             o.r.status = r->type != REDIS_REPLY_INTEGER ? STORE_ERROR
                          : r->integer > 0               ? STORE_OK
                                                         : STORE_ABSENT;
+            break;
+        case OP_BUCKET:
+            if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+                o.r.status = STORE_OK;
+                o.r.n = r->integer;
+            } else {
+                o.r.status = STORE_ERROR;
+            }
             break;
         case OP_INCR:
             if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
@@ -502,8 +596,11 @@ static int hello_reply(struct redis_conn *rc, redisReply *r, char *why, size_t w
         snprintf(why, whylen, "SCRIPT LOAD answered another digest");
         return -1;
     }
-    if (rc->hello_at == rc->nhello)
+    if (rc->hello_at == rc->nhello) {
         rc->backoff_ms = BACKOFF_MIN_MS; /* a whole hello: the next failure starts over */
+        rc->ready_ms = gh_now_ms();
+        atomic_store(&rc->s->last_ready_ms, rc->ready_ms);
+    }
     return 0;
 }
 
@@ -577,25 +674,32 @@ static void on_connected(struct redis_conn *rc)
 static void read_replies(struct redis_conn *rc)
 {
     char buf[16384], why[300];
+    size_t total = 0;
 
-    for (;;) {
+    for (; total < MAX_READ_PER_IO;) {
         ssize_t n = recv(rc->fd, buf, sizeof(buf), 0);
         void *reply;
+        int got;
         if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
             drop(rc, STORE_TIMEOUT, n == 0 ? "closed by the server" : strerror(errno));
             return;
         }
         if (n == -1)
             return;
+        total += (size_t)n;
         redisReaderFeed(rc->rd, buf, (size_t)n);
         for (;;) {
             int failed = 0;
-            if (redisReaderGetReply(rc->rd, &reply) != REDIS_OK) {
+            parsing = rc;
+            got = redisReaderGetReply(rc->rd, &reply);
+            parsing = NULL;
+            if (got != REDIS_OK) {
                 drop(rc, STORE_TIMEOUT, rc->rd->errstr[0] ? rc->rd->errstr : "protocol error");
                 return;
             }
             if (reply == NULL)
                 break;
+            rc->reply_objs = rc->reply_bytes = 0; /* the next reply starts */
             if (rc->st == R_SENTINEL_ASKING) {
                 int r = sentinel_reply(rc, reply);
                 freeReplyObject(reply);
@@ -630,7 +734,7 @@ void store__redis_io(struct redis_conn *rc, unsigned revents)
     struct store_op *head;
 
     if (rc->st == R_DOWN) {
-        if (now >= rc->retry_at)
+        if (retry_due(rc))
             start(rc);
         return;
     }
@@ -657,7 +761,11 @@ void store__redis_io(struct redis_conn *rc, unsigned revents)
     }
     now = gh_now_ms();
     head = store__fifo_head(&rc->sent);
-    if (rc->st != R_READY && now >= rc->deadline)
+    /* An operation's own deadline holds in every state: one asked while
+     * connecting is not kept past it by a slow connect or discovery. */
+    if (rc->st != R_READY && head != NULL && now >= head->deadline)
+        drop(rc, STORE_DOWN, "no master in time");
+    else if (rc->st != R_READY && now >= rc->deadline)
         drop(rc, STORE_DOWN, "no answer in time");
     else if (rc->st == R_READY && head != NULL && now >= head->deadline)
         drop(rc, STORE_TIMEOUT, "no answer in time");
@@ -693,7 +801,7 @@ int64_t store__redis_timeout_ms(const struct redis_conn *rc)
     if (rc->st == R_DOWN)
         due = rc->retry_at;
     else if (rc->st != R_READY || rc->hello_at < rc->nhello)
-        due = rc->deadline;
+        due = head != NULL && head->deadline < rc->deadline ? head->deadline : rc->deadline;
     else if (head != NULL)
         due = head->deadline;
     else

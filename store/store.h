@@ -72,6 +72,8 @@ struct store_conf {
 /* Write flags. */
 #define STORE_NX 1      /* only when absent */
 #define STORE_DURABLE 2 /* answered only once durable_replicas have the write */
+#define STORE_XX 4      /* only when present (STORE_ABSENT when not): a refresh
+                         * never brings back what was deleted meanwhile */
 
 /* The process-wide store: the configuration and what every connection
  * shares (the master's address once discovered, counters). */
@@ -101,6 +103,13 @@ int store_del(struct store_conn *c, const void *key, size_t klen, store_done_fn 
  * minute ends a minute after its first hit. */
 int store_incr(struct store_conn *c, const void *key, size_t klen, int64_t delta, int64_t ttl_ms,
                store_done_fn done, void *arg);
+
+/* Takes one token from the bucket at key: it holds up to burst tokens and
+ * refills at per_minute a minute (on the engine's clock: one clock for
+ * every appliance sharing a Redis). The reply's n is 0 when a token was
+ * taken, else the milliseconds until one will be there. */
+int store_bucket(struct store_conn *c, const void *key, size_t klen, int64_t per_minute,
+                 int64_t burst, store_done_fn done, void *arg);
 
 /* Event-loop integration. The loop watches store_conn_fd() (it may change
  * after any store_conn_io: compare each time) for store_conn_events()
@@ -144,6 +153,9 @@ enum store_status store_sync_set(const void *key, size_t klen, const void *val, 
 enum store_status store_sync_del(const void *key, size_t klen);
 enum store_status store_sync_incr(const void *key, size_t klen, int64_t delta, int64_t ttl_ms,
                                   int64_t *n, int64_t *ttl_left_ms);
+/* store_bucket, waiting: *wait_ms 0 when a token was taken. */
+enum store_status store_sync_bucket(const void *key, size_t klen, int64_t per_minute,
+                                    int64_t burst, int64_t *wait_ms);
 /* Frees this thread's connection (before a thread ends; threads that just
  * end have theirs freed too). */
 void store_thread_done(void);

@@ -7,7 +7,7 @@
 
 #include <stdatomic.h>
 
-enum store_kind { OP_GET, OP_TAKE, OP_SET, OP_DEL, OP_INCR };
+enum store_kind { OP_GET, OP_TAKE, OP_SET, OP_DEL, OP_INCR, OP_BUCKET };
 
 struct store_op {
     enum store_kind kind;
@@ -35,6 +35,7 @@ struct store {
     struct store_conf conf;
     _Atomic uint64_t ops, timeouts, down, errors, reconnects, discoveries, not_durable;
     _Atomic int connected;
+    _Atomic uint64_t last_ready_ms; /* a connection's hello last went through */
 };
 
 struct redis_conn;
@@ -52,6 +53,7 @@ void store__answer_later(struct store_conn *c, const struct store_op *op,
 void store__deliver(struct store_conn *c, struct store_op *op, const struct store_reply *r);
 
 /* local.c: answers at once, into c->ready. */
+/* For OP_BUCKET, n is the rate a minute and ttl_ms the burst. */
 void store__local_submit(struct store_conn *c, struct store_op *op, const void *key, size_t klen,
                          const void *val, size_t vlen, int64_t n, int64_t ttl_ms);
 

@@ -34,7 +34,12 @@ static void make_key(void)
 
 void store_use(struct store *s)
 {
-    atomic_store(&current, s);
+    struct store *was = NULL;
+
+    /* Once, at start: a thread's connection points at its store, which
+     * must outlive it. */
+    if (!atomic_compare_exchange_strong(&current, &was, s) && was != s)
+        gh_fatal("store_use: the process's store is set once, at start");
 }
 
 struct store *store_current(void)
@@ -160,6 +165,18 @@ enum store_status store_sync_incr(const void *key, size_t klen, int64_t delta, i
         *n = st == STORE_OK ? a.r.n : 0;
     if (ttl_left_ms != NULL)
         *ttl_left_ms = st == STORE_OK ? a.r.ttl_ms : -1;
+    return st;
+}
+
+enum store_status store_sync_bucket(const void *key, size_t klen, int64_t per_minute,
+                                    int64_t burst, int64_t *wait_ms)
+{
+    struct store_conn *c = thread_conn();
+    struct answer a = {0, {0}, NULL, 0};
+    enum store_status st =
+        finish(c, &a, store_bucket(c, key, klen, per_minute, burst, take_answer, &a));
+
+    *wait_ms = st == STORE_OK ? a.r.n : 0;
     return st;
 }
 

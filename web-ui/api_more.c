@@ -377,7 +377,15 @@ enum MHD_Result webui__r_sessions(struct webui_call *c)
 
 enum MHD_Result webui__r_session_end(struct webui_call *c)
 {
-    if (strlen(c->arg[0]) != 16 || webui_session_end_handle(c->arg[0]) == -1)
+    int rc = strlen(c->arg[0]) == 16 ? webui_session_end_handle(c->arg[0]) : -1;
+
+    if (rc == -2) {
+        webui__audit(c->conn, c->s, "session-end", c->arg[0], "", "", "failed");
+        return webui__json(c->conn, 503, "error",
+                           "the shared store did not answer: the session may still be valid; "
+                           "try again");
+    }
+    if (rc == -1)
         return webui__json(c->conn, 404, "error", "no such session");
     webui__audit(c->conn, c->s, "session-end", c->arg[0], "", "", "ok");
     return reply_json(c->conn, 200, gh_strdup("{\"ended\":true}\n"), NULL);

@@ -622,8 +622,14 @@ enum MHD_Result webui__r_logout(struct webui_call *c)
     char ip[64];
 
     client_ip(c->conn, ip, sizeof(ip));
-    if (c->via_cookie)
-        webui_session_end(c->sid);
+    if (c->via_cookie && webui_session_end(c->sid) == -1) {
+        /* Saying "signed out" would be false: the session lives on. */
+        webui_audit(c->s->user, webui_role_name(c->s->role), ip, "logout", c->s->user, "", "",
+                    "failed");
+        return send_text(c->conn, 503, "text/plain",
+                         "not signed out: the shared store did not answer; try again\n", NULL,
+                         NULL);
+    }
     webui_audit(c->s->user, webui_role_name(c->s->role), ip, "logout", c->s->user, "", "", "ok");
     return send_text(c->conn, 303, "text/plain", "signed out\n",
                      COOKIE "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", "/login");

@@ -148,7 +148,11 @@ int webui_session_end_handle(const char *handle)
             continue;
         handle_of(registry[i].id, h);
         if (strcmp(h, handle) == 0 && key_of(registry[i].id, key) == 0) {
-            store_sync_del(key, sizeof(key));
+            enum store_status st = store_sync_del(key, sizeof(key));
+            if (st != STORE_OK && st != STORE_ABSENT) {
+                found = -2; /* kept listed: the admin may try again */
+                continue;
+            }
             gh_wipe(&registry[i], sizeof(registry[i]));
             found = 0;
         }
@@ -196,16 +200,22 @@ int webui_session_get(const char *id, int64_t now, int activity, struct webui_se
     left = p.lifetime - (now - s->created);
     if (left > p.idle)
         left = p.idle;
-    store_sync_set(key, sizeof(key), s, sizeof(*s), left * 1000, 0);
+    /* Only while it exists: a logout or an admin's "end" that lands
+     * between the read above and this write stays done. */
+    if (store_sync_set(key, sizeof(key), s, sizeof(*s), left * 1000, STORE_XX) == STORE_ABSENT)
+        return -1;
     return 0;
 }
 
-void webui_session_end(const char *id)
+int webui_session_end(const char *id)
 {
     unsigned char key[33];
+    enum store_status st;
 
-    if (key_of(id, key) == 0)
-        store_sync_del(key, sizeof(key));
+    if (key_of(id, key) == -1)
+        return 0;
+    st = store_sync_del(key, sizeof(key));
+    return st == STORE_OK || st == STORE_ABSENT ? 0 : -1;
 }
 
 int webui_csrf_ok(const struct webui_session *s, const char *presented)

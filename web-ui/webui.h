@@ -134,8 +134,10 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
  * not a page's background poll) also refreshes last_seen, so polling alone
  * never keeps a session alive. */
 int webui_session_get(const char *id, int64_t now, int activity, struct webui_session *s);
-void webui_session_end(const char *id);
-/* Live sessions, each shown by a handle (never its id); ending by handle. */
+/* 0 ended (or there was none), -1 the store did not answer: it may live. */
+int webui_session_end(const char *id);
+/* Live sessions, each shown by a handle (never its id); ending by handle:
+ * 0, -1 no such handle, -2 the store did not answer (still listed). */
 int webui_session_list(void (*fn)(const char *handle, const struct webui_session *s, void *arg),
                        void *arg);
 int webui_session_end_handle(const char *handle);

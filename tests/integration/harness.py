@@ -36,12 +36,23 @@ def check(cond, msg):
         raise Fail(msg)
 
 
+_issued = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free now and not handed out before in this run: the kernel
+    may give the same ephemeral port twice in a row once it is closed, and
+    two services of one test on one port is a refused configuration (seen
+    once as a flake)."""
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in _issued:
+            _issued.add(p)
+            return p
+    raise RuntimeError("no fresh free port in 100 tries")
 
 
 def wait_until(pred, timeout=10.0, what="condition"):

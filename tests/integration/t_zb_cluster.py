@@ -105,8 +105,11 @@ def security(env, name):
         return []
 
 
-@test
-def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
+def two_appliances(env, extra_store="", extra_main=""):
+    """Redis (password, a replica linked), appliance A (Topology: the IdP,
+    the public and conference services) and B, the same configuration on
+    its own ports, state folder and logs. Returns (A, B's public port,
+    B's Gatehouse, the redis-server process)."""
     pw = "cluster-secret-1"
     pwfile = env.write("redis.pw", pw + "\n")
     os.chmod(pwfile, 0o600)
@@ -115,11 +118,10 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
     start_redis(env, rrep, pw, replica_of=rport)
     wait_until(lambda: replica_linked(rrep, pw), 15, "the replica linked to the master")
     store = ("store redis {\n    address 127.0.0.1:%d\n    password-file %s\n"
-             "    timeout 200ms\n    wait-replicas 1\n    session-cache 2s\n}\n" % (rport, pwfile))
-    a = Topology(env, extra_main=store)
+             "    timeout 200ms\n    wait-replicas 1\n%s}\n" % (rport, pwfile, extra_store))
+    a = Topology(env, extra_main=store + extra_main)
     check("store redis: 127.0.0.1:%d answers" % rport in a.gh.output(),
           "A's log: %s" % a.gh.output()[-600:])
-    # B: the same configuration on its own ports, state folder and logs.
     pb, pcb = free_port(), free_port()
     text = open(a.gh.conf).read()
     text = text.replace("listen 127.0.0.1:%d" % a.port, "listen 127.0.0.1:%d" % pb)
@@ -129,6 +131,14 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
     text = "state-dir %s\n" % env.path("state-b") + text
     b_gh = env.gatehouse(text, name="b.conf")
     check("store redis: 127.0.0.1:%d answers" % rport in b_gh.output(), "B's log")
+    return a, pb, b_gh, red
+
+
+@test
+def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
+    # No sign-in rate limit here: the recovery is polled with login starts
+    # (the limit's own test is below).
+    a, pb, b_gh, red = two_appliances(env, "    session-cache 2s\n", "saml-rate-per-source 0\n")
 
     # The login starts on A ...
     br = routed_browser(env, a.port)
@@ -191,6 +201,9 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
         wait_until(a_refuses, 6, "A's copy expiring")
         waited = time.monotonic() - verified
         check(2.0 <= waited < 4.0, "served from the copy for %.2f s (session-cache 2s)" % waited)
+        # A logout now cannot end it in the store: not "signed out".
+        st, h, body = b1.request(a.url + "/api/v1/samllogout", data={})
+        check(st == 503, "a logout the store did not take: %d %r" % (st, body))
         b2 = routed_browser(env, a.port)
         for port in (a.port, pb):
             Routed.ROUTE[0] = port
@@ -214,16 +227,24 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
     b3 = routed_browser(env, a.port)
 
     def login_works():
-        Routed.ROUTE[0] = a.port
-        st, h, body = b3.request(a.url + "/api/v1/samllogin/staff")
-        return st == 302
-    wait_until(login_works, 10, "login start answering again")
+        # each appliance's threads reconnect when asked, after their back-off
+        # or once another of its connections got through
+        ok = True
+        for port in (a.port, pb):
+            Routed.ROUTE[0] = port
+            ok = b3.request(a.url + "/api/v1/samllogin/staff")[0] == 302 and ok
+        return ok
+    wait_until(login_works, 10, "login start answering again on A and B")
     b3 = routed_browser(env, a.port)
     Routed.ROUTE[0] = a.port
     acs, fields = idp_response(b3, a.url, "staff", "alice", "wonderland")
     Routed.ROUTE[0] = pb
     st, h, body = post_acs(b3, acs, fields)
     check(st == 303, "after the store came back: %d %r" % (st, body))
+    # The logout refused while the store was away did not end the session.
+    Routed.ROUTE[0] = pb
+    st, h, body = b1.request(a.url + "/api/v1/samlsession")
+    check(st == 200, "the session whose logout was refused: %d" % st)
     print("    (two appliances, one Redis + a replica: request from A consumed at B, "
           "replay at A refused, logout held, 503 while stopped, a verified session served "
           "%.2f s from A's copy, recovered)" % waited)
@@ -240,7 +261,7 @@ def cluster_admin_sessions_shared_through_redis(env):
     pwfile = env.write("redis.pw", pw + "\n")
     os.chmod(pwfile, 0o600)
     rport = free_port()
-    start_redis(env, rport, pw)
+    red = start_redis(env, rport, pw)
     store = ("store redis {\n    address 127.0.0.1:%d\n    password-file %s\n"
              "    timeout 200ms\n    wait-replicas 0\n}\n" % (rport, pwfile))
     a = Admin(env, extra=store)
@@ -270,6 +291,25 @@ def cluster_admin_sessions_shared_through_redis(env):
           whoami["A"]["csrf"] == whoami["B"]["csrf"], "one session: %r" % whoami)
     cookies = "; ".join("%s=%s" % (c.name, c.value) for c in br.jar)
     check(cookies, "the session cookie")
+    # With the store stopped, a logout is refused (503), not claimed; the
+    # session lives on once the store is back.
+    red.send_signal(signal.SIGSTOP)
+    try:
+        Routed.ROUTE[0] = a.port
+        st, h, body = br.request(a.url + "/logout", data={"csrf": whoami["A"]["csrf"]})
+        # the session cannot be checked (401) or not ended (503): never "signed out"
+        check(st in (401, 503), "logout with the store stopped: %d %r" % (st, body))
+    finally:
+        red.send_signal(signal.SIGCONT)
+
+    def signed_in():
+        ok = True
+        for port in (a.port, pb):
+            Routed.ROUTE[0] = port
+            ok = routed_browser(env, port).request(a.url + "/api/v1/whoami",
+                                                   headers={"Cookie": cookies})[0] == 200 and ok
+        return ok
+    wait_until(signed_in, 10, "the session valid again on A and B")
     Routed.ROUTE[0] = a.port
     st, h, body = br.request(a.url + "/logout", data={"csrf": whoami["A"]["csrf"]})
     check(st == 303, "logout on A: %d" % st)
@@ -278,3 +318,77 @@ def cluster_admin_sessions_shared_through_redis(env):
     Routed.ROUTE[0] = pb
     st, h, body = fresh.request(a.url + "/api/v1/whoami", headers={"Cookie": cookies})
     check(st == 401, "the session survived logout on B: %d" % st)
+
+
+@test
+def cluster_saml_rate_limit_is_one_bucket_across_appliances(env):
+    """saml-rate-per-source 30 (a burst of 10): login starts from one
+    address, alternating between A and B, get 10 through, not 20; with
+    Redis stopped each appliance limits on its own at its share
+    (appliances 2: a burst of 5 each)."""
+    a, pb, b_gh, red = two_appliances(env, "    appliances 2\n", "saml-rate-per-source 30\n")
+    br = routed_browser(env, a.port)
+
+    def burst(n):
+        got = {a.port: [], pb: []}
+        for i in range(n):
+            port = (a.port, pb)[i % 2]
+            Routed.ROUTE[0] = port
+            got[port].append(br.request(a.url + "/api/v1/samllogin/staff")[0])
+        return got
+    t0 = time.monotonic()
+    got = burst(24)
+    took = time.monotonic() - t0
+    passed = sum(st == 302 for v in got.values() for st in v)
+    # 30 a minute refills one every 2 s: at most one more per 2 s taken
+    check(10 <= passed <= 10 + int(took / 2) + 1 and
+          all(st in (302, 429) for v in got.values() for st in v),
+          "shared bucket: %d through in %.1f s: %r" % (passed, took, got))
+    check(any(st == 302 for st in got[pb]) and any(st == 429 for st in got[a.port]),
+          "both appliances take from one bucket: %r" % got)
+    red.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        got = burst(24)
+        took = time.monotonic() - t0
+        # the store is away: login starts answer 503 once through the limit,
+        # 429 past each appliance's share
+        for port in (a.port, pb):
+            limited = got[port].count(429)
+            through = len(got[port]) - limited
+            check(5 <= through <= 5 + int(took / 4) + 1 and limited > 0,
+                  "local share on %d: %r in %.1f s" % (port, got[port], took))
+    finally:
+        red.send_signal(signal.SIGCONT)
+
+
+@test
+def store_password_file_checked_by_t_with_its_place(env):
+    """gatehouse -t reads the store's password file as the start would: a
+    missing one, one readable by others and an empty one are refused with
+    the block's file:line:col; a private one passes."""
+    from harness import GATEHOUSE, base_conf
+    pw = env.path("redis.pw")
+    cases = [("missing", None, "No such file or directory"),
+             ("shared", 0o644, "is readable by others (chmod 600)"),
+             ("empty", 0o600, "one line of 1 to 255 bytes"),
+             ("ok", 0o600, None)]
+    for name, mode, want in cases:
+        if os.path.exists(pw):
+            os.unlink(pw)
+        if mode is not None:
+            with open(pw, "w") as f:
+                f.write("" if name == "empty" else "s3cret\n")
+            os.chmod(pw, mode)
+        conf = env.write("t-%s.conf" % name, base_conf(env) + "\nstore redis {\n"
+                         "    address 127.0.0.1:1\n    password-file %s\n"
+                         "    wait-replicas 0\n}\n" % pw)
+        r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True,
+                           cwd=env.dir, timeout=30)
+        if want is None:
+            check(r.returncode == 0, "%s: %r" % (name, r.stderr))
+        else:
+            line = [ln for ln, t in enumerate(open(conf).read().split("\n"), 1)
+                    if t.startswith("store redis")][0]
+            check(r.returncode == 1 and ("%s:%d:1: store redis: password-file" % (conf, line))
+                  in r.stderr and want in r.stderr, "%s: %r" % (name, r.stderr))

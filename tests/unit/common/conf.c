@@ -237,10 +237,14 @@ static const struct {
     {"store wait-replicas 9", "store redis {\n address 127.0.0.1:6379\n wait-replicas 9\n}\n",
      "3:16:"},
     {"store unknown directive", "store redis {\n address 127.0.0.1:6379\n host x\n}\n",
-     "3:2: unknown directive 'host'"},
+     "3:2: unknown directive 'host' in a store block"},
     {"store prefix too long",
      "store redis {\n address 127.0.0.1:6379\n prefix 0123456789012345678901234567890123\n}\n",
      "1:1: store redis: 'prefix' is at most 32 bytes"},
+    {"store user too long",
+     "store redis {\n address 127.0.0.1:6379\n password-file p\n"
+     " user u123456789012345678901234567890123456789012345678901234567890123\n}\n",
+     "1:1: store redis: 'prefix' is at most 32 bytes, 'master' and 'user' 63"},
 };
 
 TEST(conf_error_table)

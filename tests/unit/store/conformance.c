@@ -43,7 +43,7 @@ static void got_cb(void *arg, const struct store_reply *r)
     g->r.val = g->val;
 }
 
-enum step_op { GET, TAKE, SET, SETNX, DEL, INCR, SLEEP };
+enum step_op { GET, TAKE, SET, SETNX, SETXX, DEL, INCR, SLEEP };
 
 /* One step: the operation and what it must answer. val NULL: don't care
  * about the value. n: incr's value. ttl_min/max: the TTL bounds (-2: don't
@@ -69,7 +69,11 @@ static const struct step {
     {SETNX, "a", "three", 0, 60000, STORE_OK, NULL, 0, -2, -2},
     {GET, "a", NULL, 0, 0, STORE_OK, "three", 0, -2, -2},
     {DEL, "b", NULL, 0, 0, STORE_ABSENT, NULL, 0, -2, -2},
+    {SETXX, "b", "back", 0, 60000, STORE_ABSENT, NULL, 0, -2, -2}, /* a refresh creates nothing */
+    {GET, "b", NULL, 0, 0, STORE_ABSENT, NULL, 0, -2, -2},
     {SET, "b", "", 0, 60000, STORE_OK, NULL, 0, -2, -2}, /* an empty value is a value */
+    {SETXX, "b", "", 0, 50000, STORE_OK, NULL, 0, -2, -2},
+    {GET, "b", NULL, 0, 0, STORE_OK, "", 0, 45000, 50000},
     {GET, "b", NULL, 0, 0, STORE_OK, "", 0, -2, -2},
     {DEL, "b", NULL, 0, 0, STORE_OK, NULL, 0, -2, -2},
     {GET, "b", NULL, 0, 0, STORE_ABSENT, NULL, 0, -2, -2},
@@ -98,6 +102,8 @@ static int ask(struct store_conn *c, enum step_op op, const void *key, size_t kl
         return store_set(c, key, klen, val, vlen, ttl, flags, got_cb, g);
     case SETNX:
         return store_set(c, key, klen, val, vlen, ttl, flags | STORE_NX, got_cb, g);
+    case SETXX:
+        return store_set(c, key, klen, val, vlen, ttl, flags | STORE_XX, got_cb, g);
     case DEL:
         return store_del(c, key, klen, got_cb, g);
     case INCR:
@@ -209,6 +215,38 @@ static void run_more(struct store *s, struct store_conn *c, const char *engine)
     CHECK_EQ((t1.r.status == STORE_OK) + (t2.r.status == STORE_OK), 1, engine);
     CHECK_EQ((t1.r.status == STORE_ABSENT) + (t2.r.status == STORE_ABSENT), 1, engine);
     store_conn_free(c2);
+    /* a bucket of 3, refilled at 60 a minute: three go, the fourth waits
+     * about a second, on another connection too (one bucket) */
+    {
+        struct got b[5];
+        memset(b, 0, sizeof(b));
+        for (i = 0; i < 4; i++)
+            CHECK_EQ(store_bucket(c, "bk", 2, 60, 3, got_cb, &b[i]), 0, engine);
+        CHECK_EQ(store_bucket(c, "bk", 2, 0, 3, got_cb, &b[4]), -1, engine); /* no rate */
+        CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
+        for (i = 0; i < 3; i++) {
+            CHECK_EQ(b[i].r.status, STORE_OK, engine);
+            CHECK_EQ(b[i].r.n, 0, engine);
+        }
+        CHECK_EQ(b[3].r.status, STORE_OK, engine);
+        CHECK(b[3].r.n > 900 && b[3].r.n <= 1001);
+        c2 = store_conn_new(s);
+        memset(&b[4], 0, sizeof(b[4]));
+        CHECK_EQ(store_bucket(c2, "bk", 2, 60, 3, got_cb, &b[4]), 0, engine);
+        CHECK_EQ(store_conn_wait(c2, 3000), 0, engine);
+        CHECK(b[4].r.status == STORE_OK && b[4].r.n > 800);
+        store_conn_free(c2);
+        /* a fast bucket refills: 60000 a minute is one a millisecond */
+        memset(b, 0, sizeof(b));
+        CHECK_EQ(store_bucket(c, "bf", 2, 60000, 1, got_cb, &b[0]), 0, engine);
+        CHECK_EQ(store_bucket(c, "bf", 2, 60000, 1, got_cb, &b[1]), 0, engine);
+        CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
+        CHECK(b[0].r.n == 0 && b[1].r.n <= 2);
+        poll(NULL, 0, 20);
+        CHECK_EQ(store_bucket(c, "bf", 2, 60000, 1, got_cb, &b[2]), 0, engine);
+        CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
+        CHECK_EQ(b[2].r.n, 0, engine);
+    }
     /* a callback that asks again */
     memset(&g, 0, sizeof(g));
     memset(&again_second, 0, sizeof(again_second));
@@ -530,6 +568,35 @@ TEST(store_conformance_redis)
     store_conn_free(c);
     store_free(s);
     stop_server(pid);
+    {
+        /* A server that closes idle connections (its own timeout 1 s): the
+         * first question after the close connects again and is answered,
+         * not refused. */
+        const char *const idle_more[] = {"--timeout", "1", NULL};
+        struct store *si;
+        struct store_conn *ci;
+        int iport = free_port();
+        char iaddr[64];
+        pid = start_server("redis-server", dir, iport, idle_more);
+        CHECK(pid > 0);
+        snprintf(iaddr, sizeof(iaddr), "127.0.0.1:%d", iport);
+        si = redis_store(iaddr, NULL, 400);
+        ci = store_conn_new(si);
+        CHECK_EQ(recovers(ci, 3000), 0, "idle server up");
+        poll(NULL, 0, 2600); /* the server's idle timeout is what is under test */
+        for (int k = 0; k < 2; k++) {
+            store_conn_poll(ci); /* what a loop watching the socket sees: the close */
+            memset(&g, 0, sizeof(g));
+            CHECK_EQ(store_get(ci, "rec", 3, got_cb, &g), 0, "after idle");
+            CHECK_EQ(store_conn_wait(ci, 2000), 0, "after idle");
+            CHECK_EQ(g.r.status, STORE_OK, "after the server closed an idle connection");
+            if (k == 0)
+                poll(NULL, 0, 2600); /* and once more */
+        }
+        store_conn_free(ci);
+        store_free(si);
+        stop_server(pid);
+    }
 }
 
 /* A hostile server: answers with a bulk bigger than any of ours, and an
@@ -542,7 +609,9 @@ TEST(store_redis_hostile_answers)
         ":1\r\n",          /* an integer for a script that answers arrays */
         "+OK\r\n+OK\r\n",  /* more answers than questions */
         "-ERR no\r\n",     /* the hello refused */
+        NULL,              /* 60 arrays of 60: 3661 objects, every one small */
     };
+    static char nested[60 * (6 + 60 * 4) + 8];
     size_t i;
 
     for (i = 0; i < GH_ARRAY_LEN(answers); i++) {
@@ -564,7 +633,15 @@ TEST(store_redis_hostile_answers)
         cfd = accept(lfd, NULL, NULL);
         CHECK_EQ(store_get(c, "k", 1, got_cb, &g), 0, ctx);
         store_conn_io(c, POLLOUT); /* connected: the hello and the get go out */
-        if (i == 0) {
+        if (answers[i] == NULL) {
+            size_t at = (size_t)snprintf(nested, sizeof(nested), "*60\r\n");
+            for (int k = 0; k < 60; k++) {
+                at += (size_t)snprintf(nested + at, sizeof(nested) - at, "*60\r\n");
+                for (int m = 0; m < 60; m++)
+                    at += (size_t)snprintf(nested + at, sizeof(nested) - at, ":1\r\n");
+            }
+            CHECK(write(cfd, nested, at) == (ssize_t)at);
+        } else if (i == 0) {
             /* the size line, then more than any answer of ours */
             memset(junk, 'x', sizeof(junk));
             CHECK(write(cfd, answers[i], strlen(answers[i])) > 0);
