@@ -360,9 +360,13 @@ static int caller(struct MHD_Connection *conn, struct webui_session *s, int *via
         s->role = u.role;
         return 0;
     }
-    if (c == NULL || gh_strlcpy(sid, c, 65) == -1 ||
-        webui_session_get(sid, (int64_t)time(NULL), !background(conn), s) == -1)
+    int rc;
+
+    if (c == NULL || gh_strlcpy(sid, c, 65) == -1)
         return -1;
+    rc = webui_session_get(sid, (int64_t)time(NULL), !background(conn), s);
+    if (rc != 0)
+        return rc;
     *via_cookie = 1;
     return 0;
 }
@@ -711,7 +715,7 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *url, const
     struct webui_session s;
     struct webui_call c;
     char sid[65] = "";
-    int via_cookie = 0, known = 0, post = strcmp(method, "POST") == 0;
+    int via_cookie = 0, known = 0, rc, post = strcmp(method, "POST") == 0;
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     size_t i;
 
@@ -731,7 +735,12 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *url, const
     }
     if (hit != NULL && hit->need == WEBUI_NEED_PUBLIC)
         return hit->fn(&c);
-    if (caller(conn, &s, &via_cookie, sid) == -1) {
+    rc = caller(conn, &s, &via_cookie, sid);
+    if (rc == -2) /* the session could not be checked: neither signed in nor out */
+        return webui__json(conn, 503, "error",
+                           "the shared store did not answer, so the session cannot be checked; "
+                           "try again shortly");
+    if (rc != 0) {
         if (get && strncmp(url, "/api/", 5) != 0)
             return send_text(conn, 303, "text/plain", "sign in\n", NULL, "/login");
         return webui__json(conn, 401, "error", "sign in, or send a bearer token");

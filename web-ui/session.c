@@ -188,8 +188,13 @@ int webui_session_get(const char *id, int64_t now, int activity, struct webui_se
     struct webui_policy p = webui_policy();
     int64_t left;
 
-    if (key_of(id, key) == -1 || get_rec(key, s) != 0)
-        return -1; /* none, or the store did not answer: not signed in (fail closed) */
+    int rc;
+
+    if (key_of(id, key) == -1)
+        return -1;
+    rc = get_rec(key, s);
+    if (rc != 0)
+        return rc; /* none (-1), or the store did not answer (-2): not signed in */
     if (now - s->last_seen >= p.idle || now - s->created >= p.lifetime) {
         store_sync_del(key, sizeof(key));
         return -1;

@@ -133,6 +133,7 @@ int webui_session_new(const struct webui_user *usr, int64_t now, char id[65],
 /* Checks idle and absolute timeouts; with activity (a person's request,
  * not a page's background poll) also refreshes last_seen, so polling alone
  * never keeps a session alive. */
+/* 0, -1 no such live session, -2 the shared store did not answer. */
 int webui_session_get(const char *id, int64_t now, int activity, struct webui_session *s);
 /* 0 ended (or there was none), -1 the store did not answer: it may live. */
 int webui_session_end(const char *id);

@@ -625,7 +625,8 @@ TEST(conf_docs_snippets_parse)
     static const char *const files[] = {"README.md", "docs/config.md", "docs/performance.md",
                                         "docs/internals/proxy.md", "docs/internals/rules.md",
                                         "docs/internals/saml.md", "docs/internals/slides.md",
-                                        "docs/internals/web-ui.md", "docs/examples/README.md"};
+                                        "docs/internals/web-ui.md", "docs/examples/README.md",
+                                        "docs/cluster.md"};
     size_t f, checked = 0;
 
     for (f = 0; f < GH_ARRAY_LEN(files); f++) {
