@@ -9,6 +9,7 @@
 #include "proxy_int.h"
 
 #include "../certs/certs.h"
+#include "../store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -224,6 +225,36 @@ static void udp_json(struct gh_sbuf *o, const struct proxy_service *svc)
     gh_sbuf_printf(o, "}}");
 }
 
+/* The shared store's counters: how often it was asked, and how it failed
+ * (an outage is counted, not only logged). */
+static void store_prometheus(struct gh_sbuf *o)
+{
+    const struct store *st = store_current();
+    const char *e = store_engine_name(st);
+    struct store_stats v;
+
+    store_stats(st, &v);
+    gh_sbuf_printf(o, "# HELP gatehouse_store_operations_total Operations asked of the shared "
+                      "store.\n# TYPE gatehouse_store_operations_total counter\n"
+                      "gatehouse_store_operations_total{engine=\"%s\"} %llu\n", e,
+                   (unsigned long long)v.ops);
+    gh_sbuf_printf(o, "# HELP gatehouse_store_failures_total Operations the shared store did not "
+                      "answer as asked, by why.\n# TYPE gatehouse_store_failures_total counter\n");
+    gh_sbuf_printf(o, "gatehouse_store_failures_total{engine=\"%s\",reason=\"timeout\"} %llu\n"
+                      "gatehouse_store_failures_total{engine=\"%s\",reason=\"down\"} %llu\n"
+                      "gatehouse_store_failures_total{engine=\"%s\",reason=\"error\"} %llu\n"
+                      "gatehouse_store_failures_total{engine=\"%s\",reason=\"not-durable\"} %llu\n",
+                   e, (unsigned long long)v.timeouts, e, (unsigned long long)v.down, e,
+                   (unsigned long long)v.errors, e, (unsigned long long)v.not_durable);
+    gh_sbuf_printf(o, "# HELP gatehouse_store_connects_total Connections to the engine begun "
+                      "(first and again).\n# TYPE gatehouse_store_connects_total counter\n"
+                      "gatehouse_store_connects_total{engine=\"%s\"} %llu\n"
+                      "# HELP gatehouse_store_connected Connections to the engine ready now.\n"
+                      "# TYPE gatehouse_store_connected gauge\n"
+                      "gatehouse_store_connected{engine=\"%s\"} %d\n",
+                   e, (unsigned long long)v.reconnects, e, v.connected);
+}
+
 static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
 {
     size_t i, j, c;
@@ -397,6 +428,7 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
                       atomic_load(&s->st->lat_sum_ms));
         }
     udp_prometheus(o, g);
+    store_prometheus(o);
 }
 
 static void json(struct gh_sbuf *o, struct proxy_gen *g)
@@ -473,7 +505,18 @@ static void json(struct gh_sbuf *o, struct proxy_gen *g)
         }
         gh_sbuf_printf(o, "]}");
     }
-    gh_sbuf_printf(o, "]}\n");
+    {
+        const struct store *st = store_current();
+        struct store_stats v;
+        store_stats(st, &v);
+        gh_sbuf_printf(o, "],\"store\":{\"engine\":\"%s\",\"operations\":%llu,\"timeouts\":%llu,"
+                          "\"down\":%llu,\"errors\":%llu,\"not_durable\":%llu,\"connects\":%llu,"
+                          "\"connected\":%d}}\n",
+                       store_engine_name(st), (unsigned long long)v.ops,
+                       (unsigned long long)v.timeouts, (unsigned long long)v.down,
+                       (unsigned long long)v.errors, (unsigned long long)v.not_durable,
+                       (unsigned long long)v.reconnects, v.connected);
+    }
 }
 
 char *proxy_metrics(int as_json, size_t *len)

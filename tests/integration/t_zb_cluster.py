@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import check, free_port, test, wait_until
+from harness import check, curl, free_port, service, test, wait_until
 from saml_idp import Browser, idp_response, post_acs
 from t_j_saml import UUID_A, Topology
 
@@ -127,7 +127,9 @@ def two_appliances(env, extra_store="", extra_main=""):
     store = ("store redis {\n    address 127.0.0.1:%d\n    user gatehouse\n"
              "    password-file %s\n    timeout 200ms\n    wait-replicas 1\n%s}\n" % (
                  rport, pwfile, extra_store))
-    a = Topology(env, extra_main=store + extra_main)
+    ma, mb = free_port(), free_port()
+    a = Topology(env, extra_main=store + extra_main + service("mgmt", ma, app="management"))
+    a.mgmt = ma
     check("store redis: 127.0.0.1:%d answers" % rport in a.gh.output(),
           "A's log: %s" % a.gh.output()[-600:])
     pb, pcb = free_port(), free_port()
@@ -136,10 +138,21 @@ def two_appliances(env, extra_store="", extra_main=""):
     text = text.replace("127.0.0.1:%d" % a.conf_port, "127.0.0.1:%d" % pcb)
     text = text.replace(env.path("access.log"), env.path("access-b.log"))
     text = text.replace(env.path("security.log"), env.path("security-b.log"))
+    text = text.replace("listen 127.0.0.1:%d" % ma, "listen 127.0.0.1:%d" % mb)
     text = "state-dir %s\n" % env.path("state-b") + text
     b_gh = env.gatehouse(text, name="b.conf")
     check("store redis: 127.0.0.1:%d answers" % rport in b_gh.output(), "B's log")
     return a, pb, b_gh, red
+
+
+def store_metric(env, port, name, **labels):
+    """A gatehouse_store_* value from the management service's /metrics."""
+    r = curl("--cacert", env.ca, "https://localhost:%d/metrics" % port)
+    want = name + "{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
+    for line in r.stdout.decode().splitlines():
+        if line.startswith(want + " "):
+            return int(line.split()[1])
+    return None
 
 
 @test
@@ -225,6 +238,13 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
         reasons = [e["reason"].split(":")[0] for e in security(env, "security.log") +
                    security(env, "security-b.log")]
         check(reasons.count("saml-store-unavailable") >= 4, "logged: %r" % reasons[-6:])
+        # and counted: the outage is in the metrics, not only in the logs
+        t = store_metric(env, a.mgmt, "gatehouse_store_failures_total", engine="redis",
+                         reason="timeout")
+        d = store_metric(env, a.mgmt, "gatehouse_store_failures_total", engine="redis",
+                         reason="down")
+        check(t is not None and d is not None and t >= 1 and d >= 1,
+              "store failures counted on A: timeout %r, down %r" % (t, d))
         # Everyone else is still served: the status page answers at once.
         Routed.ROUTE[0] = a.port
         st, h, body = b2.request(a.url + "/healthcheck.html")
@@ -253,6 +273,10 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
     Routed.ROUTE[0] = pb
     st, h, body = b1.request(a.url + "/api/v1/samlsession")
     check(st == 200, "the session whose logout was refused: %d" % st)
+    n = store_metric(env, a.mgmt, "gatehouse_store_connected", engine="redis")
+    ops = store_metric(env, a.mgmt, "gatehouse_store_operations_total", engine="redis")
+    check(n is not None and n >= 1 and ops and ops > 10,
+          "A connected again: connected %r, operations %r" % (n, ops))
     print("    (two appliances, one Redis + a replica: request from A consumed at B, "
           "replay at A refused, logout held, 503 while stopped, a verified session served "
           "%.2f s from A's copy, recovered)" % waited)
