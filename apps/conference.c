@@ -23,7 +23,6 @@
 #include <time.h>
 
 #include "../common/common.h"
-#include "../common/kv.h"
 #include "../saml/saml.h"
 #include "../slides/slides.h"
 #include "../store/store.h"
@@ -380,33 +379,6 @@ static enum MHD_Result login(struct MHD_Connection *conn, struct saml_sp *sp, co
     return reply(conn, 200, "text/html; charset=utf-8", page.p, page.len, NULL, NULL);
 }
 
-struct bucket {
-    int64_t now, rate, burst, wait;
-};
-
-/* A token bucket of milli-tokens: v[0] the level, v[1] when it was filled. */
-static enum gh_kv_op take_token(int64_t v[2], int exists, void *arg)
-{
-    struct bucket *b = arg;
-    int64_t full = b->burst * 1000;
-
-    if (!exists) {
-        v[0] = full;
-        v[1] = b->now;
-    }
-    v[0] += (b->now - v[1]) * b->rate / 60; /* rate per minute = rate/60 milli-tokens a ms */
-    if (v[0] > full)
-        v[0] = full;
-    v[1] = b->now;
-    if (v[0] >= 1000) {
-        v[0] -= 1000;
-        b->wait = 0;
-    } else {
-        b->wait = (1000 - v[0]) * 60 / b->rate + 1;
-    }
-    return GH_KV_STORE;
-}
-
 /* The per-source limit on the SAML paths anyone can call unauthenticated
  * (a login start makes a request record, an assertion post costs a parse
  * and signature checks): saml-rate-per-source a minute, a burst of a third
@@ -416,31 +388,26 @@ static int rate_limited(struct MHD_Connection *conn, char kind, const char *what
                         const char *method, const char *url, enum MHD_Result *ret)
 {
     unsigned char key[18] = {'R'};
-    struct bucket b;
+    int64_t rate = atomic_load(&saml_rate), burst, wait = 0;
     char src[64], detail[160], ra[24], *body;
 
-    b.rate = atomic_load(&saml_rate);
-    if (b.rate <= 0)
+    if (rate <= 0)
         return 0;
-    b.burst = b.rate / 3 > 5 ? b.rate / 3 : 5;
-    b.now = (int64_t)gh_now_ms();
-    b.wait = 0; /* the store counts nothing only when it is not there: no limit then */
+    burst = rate / 3 > 5 ? rate / 3 : 5;
     key[1] = (unsigned char)kind;
     apps__client_addr(conn, key + 2, src, sizeof(src));
     /* One bucket for the cluster; while the store does not answer, this
      * appliance's own at its share of the rate (store's appliances). */
-    if (store_sync_bucket(key, sizeof(key), b.rate, b.burst, &b.wait) != STORE_OK) {
+    if (store_sync_bucket(key, sizeof(key), rate, burst, &wait) != STORE_OK) {
         int64_t n = atomic_load(&saml_appliances);
-        b.rate = b.rate / n > 0 ? b.rate / n : 1;
-        b.burst = b.burst / n > 0 ? b.burst / n : 1;
-        b.wait = 0;
-        gh_kv_update(key, sizeof(key), 10 * 60 * 1000, take_token, &b);
+        wait = store_local_bucket(key, sizeof(key), rate / n > 0 ? rate / n : 1,
+                                  burst / n > 0 ? burst / n : 1);
     }
-    if (b.wait == 0)
+    if (wait == 0)
         return 0;
     snprintf(detail, sizeof(detail), "%s from %s", what, src);
     apps__security(conn, method, url, 429, "saml-rate-limited", detail);
-    snprintf(ra, sizeof(ra), "%lld", (long long)(b.wait + 999) / 1000);
+    snprintf(ra, sizeof(ra), "%lld", (long long)(wait + 999) / 1000);
     body = gh_strdup("too many sign-in attempts from this address; retry later\n");
     *ret = reply_x(conn, 429, "text/plain; charset=utf-8", body, strlen(body), NULL, NULL,
                    "Retry-After", ra); /* RFC 9110 10.2.3 */
@@ -502,21 +469,33 @@ static enum MHD_Result consume(struct MHD_Connection *conn, struct saml_sp *sp, 
     return ret;
 }
 
+/* The caller's session, or with *ret the answer that there is none (401)
+ * or that it cannot be checked now (503). */
+static int signed_in(struct MHD_Connection *conn, char *id, struct saml_session *s,
+                     enum MHD_Result *ret)
+{
+    switch (apps__session_of(conn, id, s)) {
+    case 0:
+        return 1;
+    case -2:
+        *ret = text(conn, 503, "sessions are unavailable; retry shortly\n");
+        return 0;
+    default:
+        *ret = text(conn, 401, "no session\n");
+        return 0;
+    }
+}
+
 static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp *sp)
 {
+    enum MHD_Result ret;
     char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
     const struct saml_idp *idp;
     struct gh_sbuf o = {NULL, 0, 0};
 
-    switch (apps__session_of(conn, id, &s)) {
-    case 0:
-        break;
-    case -2:
-        return text(conn, 503, "sessions are unavailable; retry shortly\n");
-    default:
-        return text(conn, 401, "no session\n");
-    }
+    if (!signed_in(conn, id, &s, &ret))
+        return ret;
     idp = saml_idp_by_uuid(sp, s.idp_uuid);
     gh_sbuf_printf(&o, "{\"name_id\":");
     gh_json_str(&o, s.name_id);
@@ -533,19 +512,14 @@ static enum MHD_Result session_json(struct MHD_Connection *conn, struct saml_sp 
 
 static enum MHD_Result set_name(struct MHD_Connection *conn, struct apps__req *rq)
 {
+    enum MHD_Result ret;
     char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
     char *name;
     int rc;
 
-    switch (apps__session_of(conn, id, &s)) {
-    case 0:
-        break;
-    case -2:
-        return text(conn, 503, "sessions are unavailable; retry shortly\n");
-    default:
-        return text(conn, 401, "no session\n");
-    }
+    if (!signed_in(conn, id, &s, &ret))
+        return ret;
     if (s.name_from_idp)
         return text(conn, 409, "the identity provider gives this name; it cannot be changed\n");
     name = gh_form_get(rq->body.p ? rq->body.p : "", rq->body.len, "name");
@@ -562,7 +536,6 @@ static enum MHD_Result logout(struct MHD_Connection *conn)
 {
     char id[SAML_SESSION_ID_HEX + 1];
     struct saml_session s;
-
     int rc = apps__session_of(conn, id, &s);
 
     /* "signed out" only when it is so: a session the store could not be

@@ -40,6 +40,17 @@ static enum gh_kv_op take_token(int64_t v[2], int exists, void *arg)
     return GH_KV_STORE;
 }
 
+int64_t store_local_bucket(const void *key, size_t klen, int64_t per_minute, int64_t burst)
+{
+    struct bucket b = {(int64_t)gh_now_ms(), per_minute, burst, 0};
+
+    if (per_minute <= 0 || burst <= 0)
+        return 0;
+    /* kept until it would be full again, and a second more */
+    gh_kv_update(key, klen, burst * 60000 / per_minute + 1000, take_token, &b);
+    return b.wait;
+}
+
 void store__local_submit(struct store_conn *c, struct store_op *op, const void *key, size_t klen,
                          const void *val, size_t vlen, int64_t n, int64_t ttl_ms)
 {
@@ -80,13 +91,9 @@ void store__local_submit(struct store_conn *c, struct store_op *op, const void *
     case OP_INCR:
         op->r.n = gh_kv_incr_window(key, klen, n, ttl_ms, &op->r.ttl_ms);
         break;
-    case OP_BUCKET: {
-        struct bucket b = {(int64_t)gh_now_ms(), n, ttl_ms, 0};
-        /* kept until it would be full again, and a second more */
-        gh_kv_update(key, klen, ttl_ms * 60000 / n + 1000, take_token, &b);
-        op->r.n = b.wait;
+    case OP_BUCKET:
+        op->r.n = store_local_bucket(key, klen, n, ttl_ms);
         break;
-    }
     }
     store__answer_later(c, op, st);
 }

@@ -458,16 +458,10 @@ int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *
         command(&rc->out, 2, argv, lens);
         break;
     }
-    case OP_BUCKET: {
-        const char *argv[6] = {"EVALSHA", rc->sha[S_BUCKET], "1", k, num[0], num[1]};
-        size_t lens[6] = {7, 40, 1, kl, 0, 0};
-        lens[4] = (size_t)snprintf(num[0], sizeof(num[0]), "%lld", (long long)n);
-        lens[5] = (size_t)snprintf(num[1], sizeof(num[1]), "%lld", (long long)ttl_ms);
-        command(&rc->out, 6, argv, lens);
-        break;
-    }
+    case OP_BUCKET: /* the two scripts of two numbers: delta and TTL, rate and burst */
     case OP_INCR: {
-        const char *argv[6] = {"EVALSHA", rc->sha[S_INCR], "1", k, num[0], num[1]};
+        const char *argv[6] = {"EVALSHA", rc->sha[op->kind == OP_INCR ? S_INCR : S_BUCKET], "1",
+                               k, num[0], num[1]};
         size_t lens[6] = {7, 40, 1, kl, 0, 0};
         lens[4] = (size_t)snprintf(num[0], sizeof(num[0]), "%lld", (long long)n);
         lens[5] = (size_t)snprintf(num[1], sizeof(num[1]), "%lld", (long long)ttl_ms);
@@ -495,6 +489,17 @@ static enum store_status value_reply(const redisReply *r, struct store_reply *ou
     return STORE_OK;
 }
 
+/* SET's answer: +OK stored; nil not stored (it existed with NX, it did
+ * not with XX). */
+static enum store_status set_status(const redisReply *r, int flags)
+{
+    if (r->type == REDIS_REPLY_STATUS)
+        return STORE_OK;
+    if (r->type == REDIS_REPLY_NIL)
+        return flags & STORE_XX ? STORE_ABSENT : STORE_EXISTS;
+    return STORE_ERROR;
+}
+
 /* One reply for the head operation. 0, or -1 when the connection must go
  * (the master is a replica now). */
 static int op_reply(struct redis_conn *rc, redisReply *r)
@@ -508,10 +513,7 @@ static int op_reply(struct redis_conn *rc, redisReply *r)
          strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "NOSCRIPT", 8) == 0))
         return -1;
     if (--head->replies > 0) { /* the write of a durable set: WAIT's answer follows */
-        head->r.status = r->type == REDIS_REPLY_STATUS ? STORE_OK
-                         : r->type == REDIS_REPLY_NIL
-                             ? (head->flags & STORE_XX ? STORE_ABSENT : STORE_EXISTS)
-                             : STORE_ERROR;
+        head->r.status = set_status(r, head->flags);
         return 0;
     }
     o = *head;
@@ -533,10 +535,7 @@ static int op_reply(struct redis_conn *rc, redisReply *r)
                     (r->type != REDIS_REPLY_INTEGER || r->integer < rc->s->conf.durable_replicas))
                     o.r.status = STORE_NOT_DURABLE;
             } else {
-                o.r.status = r->type == REDIS_REPLY_STATUS ? STORE_OK
-                             : r->type == REDIS_REPLY_NIL
-                                 ? (o.flags & STORE_XX ? STORE_ABSENT : STORE_EXISTS)
-                                 : STORE_ERROR;
+                o.r.status = set_status(r, o.flags);
             }
             break;
         case OP_DEL:

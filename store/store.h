@@ -110,6 +110,10 @@ int store_incr(struct store_conn *c, const void *key, size_t klen, int64_t delta
  * taken, else the milliseconds until one will be there. */
 int store_bucket(struct store_conn *c, const void *key, size_t klen, int64_t per_minute,
                  int64_t burst, store_done_fn done, void *arg);
+/* The same bucket in this process's own tables, at once (what the local
+ * engine answers with; a caller's fallback while Redis is away). The
+ * milliseconds to wait, 0 when a token was taken. */
+int64_t store_local_bucket(const void *key, size_t klen, int64_t per_minute, int64_t burst);
 
 /* Event-loop integration. The loop watches store_conn_fd() (it may change
  * after any store_conn_io: compare each time) for store_conn_events()
