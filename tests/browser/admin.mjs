@@ -212,6 +212,9 @@ await session('viewer', async (page) => {
   await signIn(page, viewer, viewerPw);
   await go(page, 'statistics');
   await page.waitForSelector('tr[data-server]', { timeout: 15000 });
+  // The meetings list loads on its own request: its buttons are counted too.
+  await page.waitForSelector('tr[data-meeting] button[data-action="end"]',
+                             { state: 'attached', timeout: 15000 });
   result.viewerButtons = await page.$$eval(
     'button[data-action]:not([data-action="diff"]):not([disabled]), input.weight:not([disabled])',
     (els) => els.length);
