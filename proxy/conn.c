@@ -3,13 +3,17 @@
  * event sets the endpoint's readiness and calls run(), which loops on the
  * state until nothing more can be done without waiting.
  *
- *   TLS_HANDSHAKE -> READ_HEAD -> [HOLD_BODY] -> [QUEUED] -> CONNECT -> EXCHANGE
+ *   TLS_HANDSHAKE -> READ_HEAD -> [STORE_WAIT -> READ_HEAD] -> [HOLD_BODY] -> [QUEUED]
+ *     -> CONNECT -> EXCHANGE
  *   EXCHANGE -> READ_HEAD (keep-alive) | TUNNEL (a checked 101) | CLOSING -> CLOSED
  *
  * READ_HEAD reads until the head is complete and parses it (http1_parse.c
  * decides framing and what every header line is, once). The firewall then
  * decides in one call (rules_policy_check); the upgrade is decided
- * (upgrade.c). A chunked request waits in HOLD_BODY until its first chunk
+ * (upgrade.c). With a cluster store, a request whose service limits its
+ * client's rate or keeps it by source address first asks the store
+ * (shared.c) and waits in STORE_WAIT; its head is parsed again when the
+ * answer is in. A chunked request waits in HOLD_BODY until its first chunk
  * line has parsed and what is buffered of its body is valid, so the common
  * malformed bodies never reach the application. Only then is the head for
  * the real server written, from the parsed model (headers.c), and a server
@@ -55,7 +59,9 @@ static const char *const state_names[] = {
 static const unsigned legal[ST_COUNT] = {
     [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(L4_CHOOSE) | B(CLOSED),
     [ST_L4_CHOOSE] = B(QUEUED) | B(CONNECT) | B(CLOSING) | B(CLOSED),
-    [ST_READ_HEAD] = B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
+    [ST_READ_HEAD] = B(STORE_WAIT) | B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) |
+                     B(CLOSING) | B(CLOSED),
+    [ST_STORE_WAIT] = B(READ_HEAD) | B(CLOSING) | B(CLOSED),
     [ST_HOLD_BODY] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     /* QUEUED again: the slot it was given went to another worker first. */
     [ST_QUEUED] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
@@ -152,6 +158,10 @@ void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st)
         proxy__conn_arm(c, c->nreq > 0 && gh_buf_len(&c->cin) == 0 ? cf->keepalive_timeout
                                                                    : cf->client_header_timeout);
         break;
+    case ST_STORE_WAIT:
+        /* The store answers within its own timeout; this only backs it. */
+        proxy__conn_arm(c, cf->client_header_timeout);
+        break;
     case ST_QUEUED:
         proxy__conn_arm(c, cf->queue_timeout);
         break;
@@ -222,6 +232,7 @@ void proxy__conn_close(struct proxy_conn *c)
         waitq_remove(c);
     if (c->st == ST_TUNNEL)
         proxy__tunnel_end(c);
+    proxy__shared_forget(c);
     c->st = ST_CLOSING; /* CLOSED is legal from here, whatever came before */
     proxy__conn_set_state(c, ST_CLOSED);
     proxy__conn_uncount(c);
@@ -434,6 +445,7 @@ static enum gh_reason check_request(struct proxy_conn *c, const char *head,
     r.host_len = m->host.len;
     r.sni = c->sni;
     r.source = (struct sockaddr *)&c->client_ss;
+    r.rate_verdict = !c->req_shared ? 0 : c->ask_limit == -1 ? -1 : 1;
     r.header = rules_header;
     r.ctx = &hc;
     rules_policy_check(c->svc->policy, &r, target_room(c->w, m->path.len), d);
@@ -513,16 +525,23 @@ static int begin_request(struct proxy_conn *c)
     struct http1_msg *m = &c->req;
     struct rules_decision d;
     enum gh_reason r, r_up;
+    int asked;
 
+    /* Service and client first: they are what the shared store is asked
+     * about; the head is parsed again when it has answered. */
+    proxy__conn_use_service(c, service_for(c, head, m));
+    proxy__client_from_request(c, head, m);
+    if (c->ask_st == ASK_IDLE && (asked = proxy__shared_ask(c)) != -1)
+        return asked;
     c->nreq++;
     atomic_fetch_add(&w->n_requests, 1);
-    proxy__conn_use_service(c, service_for(c, head, m));
     exchange_reset(c);
+    if (proxy__shared_spend(c) == -1)
+        return refuse(c, GH_REASON_INTERNAL);
     copy_for_log(c->method, sizeof(c->method), head + m->method.off, m->method.len);
     copy_for_log(c->path, sizeof(c->path), head + m->path.off, m->path.len);
     copy_for_log(c->host, sizeof(c->host), head + m->host.off, m->host.len);
     c->close_after = (m->flags & HTTP1_F_CONN_CLOSE) || w->draining;
-    proxy__client_from_request(c, head, m);
     /* The request's body is owed from here: a refusal drains it. */
     if (http1_m_begin(&c->rq, m, m->framing) == -1) {
         internal_error(c, "request message did not start at HEAD");
@@ -1292,6 +1311,9 @@ static void run(struct proxy_conn *c)
         case ST_READ_HEAD:
             r = st_read_head(c);
             break;
+        case ST_STORE_WAIT:
+            r = RUN_WAIT; /* the store's answer moves it on (proxy__conn_resume) */
+            break;
         case ST_HOLD_BODY:
             r = st_hold_body(c);
             break;
@@ -1349,6 +1371,17 @@ void proxy__conn_event(struct proxy_conn *c, struct proxy_ep *ep, uint32_t event
     run(c);
 }
 
+void proxy__conn_resume(struct proxy_conn *c)
+{
+    if (c->st != ST_STORE_WAIT)
+        return;
+    /* The parser resumes its search for the head's end where it stopped:
+     * from the start again, as for a head it has not seen. */
+    memset(&c->req, 0, sizeof(c->req));
+    proxy__conn_set_state(c, ST_READ_HEAD);
+    run(c);
+}
+
 void proxy__conn_requeue(struct proxy_conn *c)
 {
     c->queued = 0;
@@ -1375,6 +1408,9 @@ void proxy__conn_timeout(struct proxy_conn *c)
         /* FALLTHROUGH */
     case ST_CLOSING:
         proxy__conn_close(c);
+        return;
+    case ST_STORE_WAIT:
+        proxy__shared_abandon(c);
         return;
     case ST_TUNNEL:
         proxy__conn_close(c); /* which ends the tunnel's count and logs it */

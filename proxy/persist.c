@@ -61,8 +61,8 @@ static int parse_expiry(const char *v, unsigned long *out)
 /* source-ip key: type, service scope, family, masked address. A client is
  * an address (the real client behind a trusted proxy, or a UDP datagram's
  * source), so HTTP connections and mode udp flows share this one key. */
-static size_t source_key(const struct proxy_service *svc, const struct sockaddr_storage *ss,
-                         unsigned char *k)
+size_t proxy__persist_source_key(const struct proxy_service *svc,
+                                 const struct sockaddr_storage *ss, unsigned char *k)
 {
     long bits = (long)svc->conf->persist_mask;
     size_t alen = ss->ss_family == AF_INET ? 4 : 16, i;
@@ -74,7 +74,7 @@ static size_t source_key(const struct proxy_service *svc, const struct sockaddr_
         bits = ss->ss_family == AF_INET ? 32 : 64;
     if (bits > (long)alen * 8)
         bits = (long)alen * 8;
-    memset(k, 0, 22);
+    memset(k, 0, PROXY_PERSIST_SKEY);
     k[0] = 'p';
     memcpy(k + 1, &svc->scope, 4);
     k[5] = (unsigned char)ss->ss_family;
@@ -83,7 +83,7 @@ static size_t source_key(const struct proxy_service *svc, const struct sockaddr_
         unsigned char m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
         k[6 + i] = a[i] & m;
     }
-    return 22;
+    return PROXY_PERSIST_SKEY;
 }
 
 /* Each worker keeps one HMAC context per key, re-keyed only when the keys
@@ -192,6 +192,25 @@ static const char *find_cookie(const char *head, const struct http1_msg *m, cons
     return NULL;
 }
 
+/* source-ip through a shared store: the server its answer names, if
+ * usable; while the store is away, the rendezvous choice on the same key,
+ * which every appliance that sees the same servers up makes alike. */
+static struct proxy_server *shared_find(struct proxy_conn *c)
+{
+    struct proxy_service *svc = c->svc;
+    unsigned char k[PROXY_PERSIST_SKEY];
+    size_t i;
+
+    if (c->ask_away) {
+        size_t kl = proxy__persist_source_key(svc, &c->client_ss, k);
+        return proxy__pick_rendezvous(svc, NULL, k, kl, c->w->now_ms);
+    }
+    for (i = 0; c->ask_server != 0 && i < svc->nservers; i++)
+        if ((int64_t)svc->servers[i].id == c->ask_server && usable(&svc->servers[i]))
+            return &svc->servers[i];
+    return NULL;
+}
+
 struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
                                          const struct http1_msg *m)
 {
@@ -200,6 +219,8 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
 
     c->persist_fresh = 0;
     c->persist_srv = NULL;
+    if (cf->persistence[0] == 's' && c->req_shared)
+        return shared_find(c);
     if (cf->persistence[0] == 's')
         return proxy__persist_source_find(c->svc, &c->client_ss);
     if (cf->persistence[0] == 'c') {
@@ -243,11 +264,11 @@ static enum gh_kv_op remember_fn(int64_t v[2], int exists, void *arg)
 struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,
                                                 const struct sockaddr_storage *ss)
 {
-    unsigned char k[22];
+    unsigned char k[PROXY_PERSIST_SKEY];
     int64_t id;
     size_t i;
 
-    if (gh_kv_get(k, source_key(svc, ss, k), &id) == 0)
+    if (gh_kv_get(k, proxy__persist_source_key(svc, ss, k), &id) == 0)
         for (i = 0; i < svc->nservers; i++)
             if ((int64_t)svc->servers[i].id == id && usable(&svc->servers[i]))
                 return &svc->servers[i];
@@ -257,15 +278,21 @@ struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,
 void proxy__persist_source_remember(struct proxy_service *svc, const struct sockaddr_storage *ss,
                                     const struct proxy_server *srv)
 {
-    unsigned char k[22];
+    unsigned char k[PROXY_PERSIST_SKEY];
     int64_t id = (int64_t)srv->id;
 
-    gh_kv_update(k, source_key(svc, ss, k), svc->conf->persist_timeout, remember_fn, &id);
+    gh_kv_update(k, proxy__persist_source_key(svc, ss, k), svc->conf->persist_timeout, remember_fn, &id);
 }
 
 void proxy__persist_remember(struct proxy_conn *c)
 {
-    if (c->svc->conf->persistence[0] == 's' && c->srv != NULL)
+    unsigned char k[PROXY_PERSIST_SKEY];
+
+    if (c->svc->conf->persistence[0] != 's' || c->srv == NULL)
+        return;
+    if (c->req_shared)
+        proxy__shared_remember(c, c->srv, k, proxy__persist_source_key(c->svc, &c->client_ss, k));
+    else
         proxy__persist_source_remember(c->svc, &c->client_ss, c->srv);
 }
 

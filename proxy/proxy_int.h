@@ -20,6 +20,8 @@
 #include "proxy.h"
 #include "tls_hello.h"
 
+struct store_conn;
+
 #define PROXY_MAX_LISTENERS 2048 /* a thousand virtual services, each its own address */
 #define PROXY_KEY_LEN 384
 #define PROXY_MAGIC_CONN 0x47484331u
@@ -29,6 +31,7 @@ enum proxy_ep_kind {
     EP_LISTENER, EP_EVENT, EP_CLIENT, EP_UPSTREAM,
     EP_UDP,  /* a mode udp listener (worker 0 only; udp.c) */
     EP_FLOW, /* a UDP flow's socket connected to its real server (udp.c) */
+    EP_STORE, /* the worker's connection to the shared store (shared.c) */
 };
 
 /* One socket in an epoll set. Readiness is edge-triggered: rd/wr stay set
@@ -219,6 +222,7 @@ struct proxy_gen {
     X(L4_CHOOSE)       /* Layer 4: choosing the service and server (for tls passthrough, after */ \
                        /* reading the ClientHello's server name) */                                \
     X(READ_HEAD)       /* waiting for a complete request head */                                  \
+    X(STORE_WAIT)      /* a complete head waits for the shared store (limit, persistence) */     \
     X(HOLD_BODY)       /* a chunked request waits for its first chunk line; nothing chosen or sent */ \
     X(QUEUED)          /* every server is at maxconn: waiting for a slot */                       \
     X(CONNECT)         /* a real-server connection is being made (TCP, then TLS) */               \
@@ -232,6 +236,14 @@ enum proxy_state {
     PROXY_STATES(PROXY_STATE_ENUM)
 #undef PROXY_STATE_ENUM
     ST_COUNT
+};
+
+/* Where a request stands with the shared store (shared.c). */
+enum proxy_ask_state {
+    ASK_IDLE,     /* nothing asked for the request at the front of cin */
+    ASK_WAITING,  /* asked; the connection is in STORE_WAIT */
+    ASK_ANSWERED, /* the answers (or the fallback's) are in ask_*: the next
+                   * begin_request spends them */
 };
 
 /* What a step of the state machine tells run(). */
@@ -326,6 +338,16 @@ struct proxy_conn {
     int limited; /* counted by max-conns-per-source (released at close) */
     int persist_fresh; /* the request carried a valid cookie that need not be renewed */
     struct proxy_server *persist_srv; /* borrowed: the server that cookie names */
+    /* The shared store's answers for the request at the front of cin
+     * (shared.c): asked once per request, read by the firewall's limit and
+     * by persistence, then spent. */
+    enum proxy_ask_state ask_st;
+    struct proxy_ask *ask;   /* owned with the callbacks: while ASK_WAITING */
+    int ask_limit;           /* request-rate verdict: 0 allowed, -1 over */
+    int64_t ask_server;      /* source-ip: the server id the store names; 0: none */
+    int64_t ask_ttl_ms;      /* and the time its entry had left; -1: unknown */
+    int ask_away;            /* the store did not answer: the fallbacks decide */
+    int req_shared;          /* the current request's limit and persistence are in ask_* */
     /* The TLS server name, whole: a DNS name has at most 255 bytes (RFC 6066;
      * OpenSSL and tls_hello.c refuse longer), and a truncated one would be
      * matched against allowed-hosts as a name the client never sent. */
@@ -394,6 +416,13 @@ struct proxy_worker {
     size_t ngrave, grave_cap;
     _Atomic uint64_t n_conns_total, n_requests, n_refused;
     struct proxy_tls_log tls_log;
+    /* The shared store when it is not this process's (store redis): one
+     * pipelined connection on this loop. NULL: the local tables, called at
+     * once (they never wait). */
+    struct store_conn *sc; /* owned */
+    struct proxy_ep scep;  /* its socket in the epoll set; fd -1: none */
+    unsigned sc_events;    /* what scep is registered for */
+    unsigned sc_gen;       /* the store socket scep was registered as */
 };
 
 /* worker.c */
@@ -405,6 +434,33 @@ void proxy__ep_del(struct proxy_worker *w, struct proxy_ep *ep);
 void proxy__defer_free(struct proxy_worker *w, void *p);
 extern _Atomic int proxy__draining;
 extern struct gh_logfile proxy__access_log, proxy__security_log;
+
+/* shared.c */
+void proxy__shared_init(struct proxy_worker *w);
+void proxy__shared_fini(struct proxy_worker *w);
+/* Brings the store socket's epoll registration up to date: after any
+ * operation was queued and after each turn of the store connection. */
+void proxy__shared_sync(struct proxy_worker *w);
+void proxy__shared_event(struct proxy_worker *w, uint32_t events);
+/* One turn when nothing came: deadlines, reconnection, writes queued in
+ * this pass. Returns the ms until the next is due, or -1. */
+int64_t proxy__shared_tick(struct proxy_worker *w);
+/* For the request whose head is at the front of cin (c->svc and
+ * c->client_ss decided): RUN_WAIT when c now waits for the store
+ * (STORE_WAIT), another RUN_ value when it was refused, else -1: go on
+ * (nothing to ask, or the fallbacks answered at once). */
+int proxy__shared_ask(struct proxy_conn *c);
+/* The request takes the answers: req_shared says whether there are any. */
+int proxy__shared_spend(struct proxy_conn *c);
+/* c is closing: callbacks still to come find nobody. */
+void proxy__shared_forget(struct proxy_conn *c);
+/* STORE_WAIT's timer ran out before the store answered (it always does,
+ * within its own timeout; this is the backstop): the fallback decides. */
+void proxy__shared_abandon(struct proxy_conn *c);
+/* Records that c's client is persistent to srv (source-ip), in the store
+ * c's worker uses. */
+void proxy__shared_remember(struct proxy_conn *c, const struct proxy_server *srv,
+                            const unsigned char *key, size_t klen);
 
 /* conn.c */
 void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage *ss,
@@ -435,6 +491,8 @@ void proxy__conn_use_service(struct proxy_conn *c, struct proxy_service *s);
 /* Chooses c's real server (source-ip persistence, then the scheduler) and
  * connects, queues or refuses: a RUN_ value. */
 int proxy__conn_to_server(struct proxy_conn *c);
+/* The shared store answered c (STORE_WAIT): its head is read again. */
+void proxy__conn_resume(struct proxy_conn *c);
 /* Refuses what c asked for: an error page for HTTP, a close for Layer 4. */
 int proxy__conn_refuse(struct proxy_conn *c, enum gh_reason why);
 
@@ -506,6 +564,9 @@ void proxy__ep_idle(struct proxy_ep *ep);
 struct proxy_server *proxy__pick_server(struct proxy_service *svc, struct proxy_server *exclude,
                                         const struct sockaddr_storage *src, int *full,
                                         uint64_t now);
+/* The usable server with the highest rendezvous score for key, or NULL. */
+struct proxy_server *proxy__pick_rendezvous(struct proxy_service *svc, struct proxy_server *exclude,
+                                            const void *key, size_t klen, uint64_t now);
 /* Takes a slot on srv unless it is at maxconn: 0 taken, -1 full. */
 int proxy__server_take(struct proxy_server *srv);
 /* Starts a connection to srv into c->up: a pooled one (returns 1, unless
@@ -603,6 +664,10 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
                                          const struct http1_msg *m);
 /* source-ip: records c->srv for this client (refreshing the timeout). */
 void proxy__persist_remember(struct proxy_conn *c);
+/* The source-ip persistence key of ss in svc (PROXY_PERSIST_SKEY bytes). */
+#define PROXY_PERSIST_SKEY 22
+size_t proxy__persist_source_key(const struct proxy_service *svc,
+                                 const struct sockaddr_storage *ss, unsigned char *k);
 /* source-ip for a client address without a connection (mode udp): the
  * server ss is persistent to if usable, else NULL; and recording srv. */
 struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,

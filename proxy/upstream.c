@@ -37,23 +37,16 @@ static int usable_now(const struct proxy_server *s, uint64_t now)
 
 /* Rendezvous hashing: each (client, server) pair gets a score and the
  * highest eligible server wins, so a server going down moves only its own
- * clients. */
-static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_server *exclude,
-                                      const struct sockaddr_storage *src, uint64_t now)
+ * clients. Servers are named by their id (a hash of their identity, not
+ * their place in the list), so appliances that see the same servers up
+ * agree on the winner. */
+struct proxy_server *proxy__pick_rendezvous(struct proxy_service *svc, struct proxy_server *exclude,
+                                            const void *key, size_t klen, uint64_t now)
 {
     struct proxy_server *best = NULL;
-    uint64_t best_score = 0, base;
-    const unsigned char *a = (const unsigned char *)src;
-    size_t i, alen = sizeof(*src);
+    uint64_t best_score = 0, base = gh_fnv1a(key, klen);
+    size_t i;
 
-    if (src->ss_family == AF_INET) {
-        a = (const unsigned char *)&((const struct sockaddr_in *)src)->sin_addr;
-        alen = 4;
-    } else if (src->ss_family == AF_INET6) {
-        a = (const unsigned char *)&((const struct sockaddr_in6 *)src)->sin6_addr;
-        alen = 16;
-    }
-    base = gh_fnv1a(a, alen);
     for (i = 0; i < svc->nservers; i++) {
         struct proxy_server *s = &svc->servers[i];
         uint64_t h = (base ^ s->id) * 0xff51afd7ed558ccdULL;
@@ -67,6 +60,18 @@ static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_se
         }
     }
     return best;
+}
+
+static struct proxy_server *pick_hash(struct proxy_service *svc, struct proxy_server *exclude,
+                                      const struct sockaddr_storage *src, uint64_t now)
+{
+    if (src->ss_family == AF_INET)
+        return proxy__pick_rendezvous(svc, exclude, &((const struct sockaddr_in *)src)->sin_addr,
+                                      4, now);
+    if (src->ss_family == AF_INET6)
+        return proxy__pick_rendezvous(svc, exclude,
+                                      &((const struct sockaddr_in6 *)src)->sin6_addr, 16, now);
+    return proxy__pick_rendezvous(svc, exclude, src, sizeof(*src), now);
 }
 
 int proxy__server_take(struct proxy_server *srv)

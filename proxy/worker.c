@@ -468,11 +468,13 @@ static void *worker_main(void *arg)
     uint64_t last_tick = 0;
 
     store_forbid_blocking(); /* a worker never waits on the shared store */
+    proxy__shared_init(w);
     w->now_ms = gh_now_ms();
     worker_sync(w);
     for (;;) {
         uint64_t now = w->now_ms, next; /* read at the end of the last pass */
         int timeout = 1000, n, i;
+        int64_t st_ms = proxy__shared_tick(w);
         struct proxy_conn *q, *c;
 
         atomic_store(&w->heartbeat, now);
@@ -485,6 +487,8 @@ static void *worker_main(void *arg)
             timeout = 10; /* slots free on other workers too: look again soon */
         else if (next != 0)
             timeout = next <= now ? 0 : (next - now < 1000 ? (int)(next - now) : 1000);
+        if (st_ms >= 0 && st_ms < timeout)
+            timeout = (int)st_ms;
         n = epoll_wait(w->epfd, evs, 256, timeout);
         w->now_ms = gh_now_ms();
         if (n == -1 && errno != EINTR)
@@ -511,6 +515,9 @@ static void *worker_main(void *arg)
             }
             case EP_CLIENT:
                 proxy__conn_event(ep->owner, ep, evs[i].events);
+                break;
+            case EP_STORE:
+                proxy__shared_event(w, evs[i].events);
                 break;
             case EP_UPSTREAM: {
                 struct proxy_upconn *u = ep->owner;
@@ -550,6 +557,8 @@ static void *worker_main(void *arg)
     proxy__idle_close_all(w);
     bury(w);
     proxy__sess_clear(w);
+    proxy__shared_fini(w);
+    bury(w);
     if (w->id == 0)
         proxy__udp_fini();
     rules_thread_fini();

@@ -17,9 +17,9 @@
 #define CONN_TTL_MS (24LL * 3600 * 1000)
 
 /* type(1) scope(4) family(1) address(16) */
-#define KEY_LEN 22
+#define KEY_LEN RULES_LIMIT_KEY_LEN
 
-static void make_key(unsigned char *k, char type, uint32_t scope, const struct sockaddr *sa)
+void rules_limit_key(char type, uint32_t scope, const struct sockaddr *sa, unsigned char *k)
 {
     memset(k, 0, KEY_LEN);
     k[0] = (unsigned char)type;
@@ -72,7 +72,7 @@ static int take(char type, uint32_t scope, const struct sockaddr *src, long rate
     b.burst = burst;
     b.now = gh_now_ms();
     b.ok = 1;
-    make_key(k, type, scope, src);
+    rules_limit_key(type, scope, src, k);
     gh_kv_update(k, KEY_LEN, burst * 1000 / rate + 1000, bucket_fn, &b);
     return b.ok ? 0 : -1;
 }
@@ -94,7 +94,7 @@ int rules_limit_conn_open(uint32_t scope, const struct sockaddr *src, long max_c
     if (conn_rate > 0 && take('r', scope, src, conn_rate, conn_rate) == -1)
         return -1;
     if (max_conns > 0) {
-        make_key(k, 'c', scope, src);
+        rules_limit_key('c', scope, src, k);
         if (gh_kv_incr(k, KEY_LEN, 1, CONN_TTL_MS) > max_conns) {
             gh_kv_update(k, KEY_LEN, CONN_TTL_MS, dec_fn, NULL);
             return -1;
@@ -109,7 +109,7 @@ void rules_limit_conn_close(uint32_t scope, const struct sockaddr *src, long max
 
     if (max_conns <= 0)
         return;
-    make_key(k, 'c', scope, src);
+    rules_limit_key('c', scope, src, k);
     gh_kv_update(k, KEY_LEN, CONN_TTL_MS, dec_fn, NULL);
 }
 

@@ -471,8 +471,10 @@ enum gh_reason rules_policy_check(const struct rules_policy *p, const struct rul
     memset(d, 0, sizeof(*d));
     d->target = out;
     if (cf->request_rate_per_source > 0 &&
-        rules_limit_request(p->scope, r->source, (long)cf->request_rate_per_source,
-                            (long)cf->request_burst_per_source) == -1)
+        (r->rate_verdict != 0 ? r->rate_verdict
+                              : rules_limit_request(p->scope, r->source,
+                                                    (long)cf->request_rate_per_source,
+                                                    (long)cf->request_burst_per_source)) == -1)
         return d->why = GH_REASON_RATE_LIMIT;
     if (!list_has(&cf->allowed_methods, r->method, r->method_len))
         return d->why = GH_REASON_METHOD_NOT_ALLOWED;

@@ -102,6 +102,10 @@ struct rules_http_req {
                                               * host_len 0: no Host (HTTP/1.0) */
     const char *sni;                         /* TLS server name; NULL or "": none */
     const struct sockaddr *source;           /* the client the limits count */
+    /* request-rate-per-source: 0 counted here (this process's tables); 1
+     * or -1 decided already by the caller (a cluster's shared bucket):
+     * allowed, or over. */
+    int rate_verdict;
     /* The idx-th line of header name, or -1 (for the rule set). */
     int (*header)(void *ctx, const char *name, unsigned idx, const char **v, size_t *vlen);
     void *ctx;
@@ -167,6 +171,11 @@ int rules_limit_conn_open(uint32_t scope, const struct sockaddr *src, long max_c
                           long conn_rate);
 void rules_limit_conn_close(uint32_t scope, const struct sockaddr *src, long max_conns);
 int rules_limit_request(uint32_t scope, const struct sockaddr *src, long rate, long burst);
+/* The key a limit counts src under (type 'q': requests, 'r': new
+ * connections, 'c': concurrent ones), for a caller that counts it in a
+ * shared store instead. */
+#define RULES_LIMIT_KEY_LEN 22
+void rules_limit_key(char type, uint32_t scope, const struct sockaddr *src, unsigned char *k);
 uint32_t rules_scope(const char *service_name);
 
 #endif

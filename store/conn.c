@@ -221,6 +221,11 @@ int store_conn_fd(const struct store_conn *c)
     return c->rc ? store__redis_fd(c->rc) : -1;
 }
 
+unsigned store_conn_socket_gen(const struct store_conn *c)
+{
+    return c->rc ? store__redis_sockgen(c->rc) : 0;
+}
+
 unsigned store_conn_events(const struct store_conn *c)
 {
     return c->rc ? store__redis_events(c->rc) : 0;

@@ -94,6 +94,7 @@ struct redis_conn {
     struct store *s;
     enum rstate st;
     int fd;
+    unsigned sockgen; /* counts the sockets fd has been */
     redisReader *rd;
     redisReplyObjectFunctions fns; /* hiredis's own, with bounds */
     struct gh_buf_lite {
@@ -327,6 +328,7 @@ static int open_to(struct redis_conn *rc, const char *addr)
         return -1;
     }
     rc->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    rc->sockgen++;
     if (rc->fd == -1) {
         drop(rc, STORE_DOWN, strerror(errno));
         return -1;
@@ -775,6 +777,11 @@ void store__redis_io(struct redis_conn *rc, unsigned revents)
 int store__redis_fd(const struct redis_conn *rc)
 {
     return rc->fd;
+}
+
+unsigned store__redis_sockgen(const struct redis_conn *rc)
+{
+    return rc->sockgen;
 }
 
 unsigned store__redis_events(const struct redis_conn *rc)

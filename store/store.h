@@ -121,6 +121,10 @@ int64_t store_local_bucket(const void *key, size_t klen, int64_t per_minute, int
  * with 0 once store_conn_timeout_ms() has passed. Callbacks run from
  * store_conn_io() only. */
 int store_conn_fd(const struct store_conn *c);
+/* Changes whenever the connection's socket is replaced: a loop that keeps
+ * the descriptor registered (epoll) registers it again even when the new
+ * socket got the old one's number. */
+unsigned store_conn_socket_gen(const struct store_conn *c);
 unsigned store_conn_events(const struct store_conn *c);
 void store_conn_io(struct store_conn *c, unsigned revents);
 /* Milliseconds until store_conn_io(c, 0) is due (a deadline or a

@@ -64,6 +64,7 @@ void store__redis_free(struct redis_conn *rc);
 int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *key, size_t klen,
                         const void *val, size_t vlen, int64_t n, int64_t ttl_ms);
 int store__redis_fd(const struct redis_conn *rc);
+unsigned store__redis_sockgen(const struct redis_conn *rc);
 unsigned store__redis_events(const struct redis_conn *rc);
 void store__redis_io(struct redis_conn *rc, unsigned revents);
 int64_t store__redis_timeout_ms(const struct redis_conn *rc);

@@ -68,7 +68,8 @@ TEST(conn_machine_transitions)
     static const char *const want[ST_COUNT] = {
         [ST_TLS_HANDSHAKE] = "READ_HEAD L4_CHOOSE CLOSED",
         [ST_L4_CHOOSE] = "QUEUED CONNECT CLOSING CLOSED",
-        [ST_READ_HEAD] = "HOLD_BODY QUEUED CONNECT EXCHANGE CLOSING CLOSED",
+        [ST_READ_HEAD] = "STORE_WAIT HOLD_BODY QUEUED CONNECT EXCHANGE CLOSING CLOSED",
+        [ST_STORE_WAIT] = "READ_HEAD CLOSING CLOSED",
         [ST_HOLD_BODY] = "QUEUED CONNECT EXCHANGE CLOSING CLOSED",
         [ST_QUEUED] = "QUEUED CONNECT EXCHANGE CLOSING CLOSED",
         [ST_CONNECT] = "CONNECT EXCHANGE TUNNEL QUEUED CLOSING CLOSED",
@@ -95,4 +96,7 @@ TEST(conn_machine_transitions)
      * goes back to HTTP. */
     CHECK(!proxy__conn_legal(ST_TUNNEL, ST_READ_HEAD));
     CHECK(!proxy__conn_legal(ST_CLOSED, ST_READ_HEAD));
+    /* a request waiting for the store goes nowhere but back to its head */
+    CHECK(!proxy__conn_legal(ST_STORE_WAIT, ST_CONNECT));
+    CHECK(!proxy__conn_legal(ST_STORE_WAIT, ST_EXCHANGE));
 }

@@ -1,0 +1,341 @@
+/*
+ * The proxy's side of a cluster store (store redis): each worker's one
+ * pipelined connection, on its own epoll loop, and what a request asks of
+ * it before the firewall decides: its client's request-rate bucket and its
+ * source-ip persistence entry, both in the same round trip. The connection
+ * waits in STORE_WAIT meanwhile; the worker serves everyone else. When the
+ * answer is in, the head (still at the front of cin) is parsed again and
+ * the request goes on with the answers in c->ask_*.
+ *
+ * When the store does not answer (down, or not within its timeout), the
+ * request is not held up and is not let through unchecked: the rate is
+ * counted in this process at its share (rate / appliances), and persistence
+ * falls back to rendezvous hashing on the same key, which every appliance
+ * seeing the same servers up computes alike.
+ *
+ * With store local none of this runs: the firewall and persistence call the
+ * process's tables directly, as they never wait.
+ */
+#include "proxy_int.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "../store/store.h"
+
+/* One request's questions, owned by the callbacks still to come. */
+struct proxy_ask {
+    struct proxy_conn *c; /* NULL once c no longer waits (closed, or its backstop fired) */
+    int pending;          /* answers still to come */
+    int limit;            /* 0 allowed, -1 over */
+    int persist_away;     /* the persistence question got no answer */
+    int64_t server, ttl_ms;
+};
+
+#define A(s) (1u << ASK_##s)
+static const unsigned ask_legal[] = {
+    [ASK_IDLE] = A(WAITING) | A(ANSWERED),
+    [ASK_WAITING] = A(ANSWERED) | A(IDLE), /* IDLE: the connection closed meanwhile */
+    [ASK_ANSWERED] = A(IDLE),
+};
+#undef A
+
+static int ask_set(struct proxy_conn *c, enum proxy_ask_state st)
+{
+    if (!(ask_legal[c->ask_st] & (1u << st))) {
+        atomic_fetch_add(&c->svc->st->internal_errors, 1);
+        gh_log_err("internal error: service %s, conn %s: illegal store question move %d -> %d",
+                   c->svc->conf->name, c->peer, (int)c->ask_st, (int)st);
+        return -1;
+    }
+    c->ask_st = st;
+    return 0;
+}
+
+/* ---- the worker's connection ---- */
+
+void proxy__shared_init(struct proxy_worker *w)
+{
+    struct store *s = store_current();
+
+    w->scep.kind = EP_STORE;
+    w->scep.fd = -1;
+    w->scep.owner = w;
+    if (strcmp(store_engine_name(s), "redis") == 0)
+        w->sc = store_conn_new(s); /* which may have begun to connect */
+    proxy__shared_sync(w);
+}
+
+void proxy__shared_fini(struct proxy_worker *w)
+{
+    store_conn_free(w->sc); /* what is still pending is answered DOWN */
+    w->sc = NULL;
+}
+
+/* The store closes a socket it replaces, which takes it out of the epoll
+ * set by itself; deleting by number could hit the socket that was given
+ * the number since (a real server's, in the same set). So a new socket is
+ * only ever added, and an unchanged one modified. */
+void proxy__shared_sync(struct proxy_worker *w)
+{
+    struct epoll_event ev;
+    int fd;
+    unsigned want, gen;
+
+    if (w->sc == NULL)
+        return;
+    fd = store_conn_fd(w->sc);
+    gen = store_conn_socket_gen(w->sc);
+    want = store_conn_events(w->sc);
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (want & POLLIN ? EPOLLIN : 0u) | (want & POLLOUT ? EPOLLOUT : 0u);
+    ev.data.ptr = &w->scep;
+    if (fd != w->scep.fd || gen != w->sc_gen) {
+        w->scep.fd = fd;
+        w->sc_gen = gen;
+        if (fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1 &&
+            epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
+            gh_log_warn_errno("worker %d: the store's socket", w->id);
+        w->sc_events = want;
+    } else if (fd >= 0 && want != w->sc_events) {
+        if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
+            gh_log_warn_errno("worker %d: the store's socket", w->id);
+        w->sc_events = want;
+    }
+}
+
+void proxy__shared_event(struct proxy_worker *w, uint32_t events)
+{
+    unsigned r = 0;
+
+    if (w->sc == NULL)
+        return;
+    if (events & EPOLLIN)
+        r |= POLLIN;
+    if (events & EPOLLOUT)
+        r |= POLLOUT;
+    if (events & EPOLLERR)
+        r |= POLLERR;
+    if (events & EPOLLHUP)
+        r |= POLLHUP;
+    store_conn_io(w->sc, r);
+    proxy__shared_sync(w);
+}
+
+int64_t proxy__shared_tick(struct proxy_worker *w)
+{
+    int64_t t;
+
+    if (w->sc == NULL)
+        return -1;
+    if (store_conn_timeout_ms(w->sc) == 0) {
+        store_conn_io(w->sc, 0);
+        proxy__shared_sync(w);
+    }
+    t = store_conn_timeout_ms(w->sc);
+    return t;
+}
+
+/* ---- a request's questions ---- */
+
+/* The request rate as this appliance's share, in this process, under a key
+ * of its own ('Q': the local limiter's buckets keep another layout). */
+static int limit_local_share(const struct proxy_conn *c)
+{
+    const struct gh_conf_service *cf = c->svc->conf;
+    long long n = c->gen->conf->store.appliances > 0 ? c->gen->conf->store.appliances : 1;
+    long long burst = cf->request_burst_per_source > 0 ? cf->request_burst_per_source
+                                                       : cf->request_rate_per_source;
+    int64_t per_min = (int64_t)(cf->request_rate_per_source * 60 / n);
+    unsigned char k[RULES_LIMIT_KEY_LEN];
+
+    rules_limit_key('Q', c->svc->scope, (const struct sockaddr *)&c->client_ss, k);
+    return store_local_bucket(k, sizeof(k), per_min > 0 ? per_min : 1,
+                              burst / n > 0 ? burst / n : 1) == 0
+               ? 0
+               : -1;
+}
+
+static void answer(struct proxy_conn *c, const struct proxy_ask *a)
+{
+    c->ask_limit = a->limit;
+    c->ask_server = a->server;
+    c->ask_ttl_ms = a->ttl_ms;
+    c->ask_away = a->persist_away;
+}
+
+static void one_answered(struct proxy_ask *a)
+{
+    struct proxy_conn *c = a->c;
+
+    if (--a->pending > 0)
+        return;
+    if (c != NULL)
+        answer(c, a);
+    free(a);
+    if (c == NULL)
+        return;
+    c->ask = NULL;
+    if (ask_set(c, ASK_ANSWERED) == -1) {
+        proxy__conn_close(c);
+        return;
+    }
+    proxy__conn_resume(c);
+}
+
+static void limit_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+
+    if (r->status == STORE_OK)
+        a->limit = r->n == 0 ? 0 : -1;
+    else if (a->c != NULL)
+        a->limit = limit_local_share(a->c);
+    one_answered(a);
+}
+
+/* A persistence entry's value: the server's id as 16 hex digits. */
+static int parse_id(const void *v, size_t n, int64_t *id)
+{
+    const unsigned char *p = v;
+    uint64_t x = 0;
+    size_t i;
+    int h;
+
+    if (n != 16)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if ((h = gh_hexval(p[i])) < 0)
+            return -1;
+        x = x << 4 | (uint64_t)h;
+    }
+    *id = (int64_t)x;
+    return 0;
+}
+
+static void persist_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+
+    if (r->status == STORE_OK) {
+        if (parse_id(r->val, r->vlen, &a->server) == -1)
+            a->server = 0; /* not ours: balanced again, and written over */
+        a->ttl_ms = r->ttl_ms;
+    } else if (r->status != STORE_ABSENT) {
+        a->persist_away = 1;
+    }
+    one_answered(a);
+}
+
+int proxy__shared_ask(struct proxy_conn *c)
+{
+    struct proxy_worker *w = c->w;
+    const struct gh_conf_service *cf = c->svc->conf;
+    int lim = cf->request_rate_per_source > 0, per = cf->persistence[0] == 's';
+    unsigned char lk[RULES_LIMIT_KEY_LEN], pk[PROXY_PERSIST_SKEY];
+    struct proxy_ask *a;
+
+    if (w->sc == NULL || (!lim && !per))
+        return -1; /* the local tables, at once */
+    a = gh_calloc(1, sizeof(*a));
+    a->c = c;
+    a->ttl_ms = -1;
+    if (lim) {
+        long long burst = cf->request_burst_per_source > 0 ? cf->request_burst_per_source
+                                                           : cf->request_rate_per_source;
+        rules_limit_key('q', c->svc->scope, (const struct sockaddr *)&c->client_ss, lk);
+        if (store_bucket(w->sc, lk, sizeof(lk), (int64_t)cf->request_rate_per_source * 60,
+                         (int64_t)burst, limit_cb, a) == 0)
+            a->pending++;
+        else
+            a->limit = limit_local_share(c);
+    }
+    if (per) {
+        size_t kl = proxy__persist_source_key(c->svc, &c->client_ss, pk);
+        if (store_get(w->sc, pk, kl, persist_cb, a) == 0)
+            a->pending++;
+        else
+            a->persist_away = 1;
+    }
+    if (a->pending == 0) { /* refused at once (too much pending): the fallbacks */
+        answer(c, a);
+        free(a);
+        return ask_set(c, ASK_ANSWERED) == -1 ? proxy__conn_refuse(c, GH_REASON_INTERNAL) : -1;
+    }
+    proxy__shared_sync(w);
+    c->ask = a;
+    if (ask_set(c, ASK_WAITING) == -1)
+        return proxy__conn_refuse(c, GH_REASON_INTERNAL);
+    proxy__conn_set_state(c, ST_STORE_WAIT);
+    return RUN_WAIT;
+}
+
+/* The answers the callbacks left are copied when the last one comes; this
+ * is what begin_request calls once they are: the request takes them. */
+int proxy__shared_spend(struct proxy_conn *c)
+{
+    if (c->ask_st != ASK_ANSWERED) {
+        c->req_shared = 0;
+        return 0;
+    }
+    c->req_shared = 1;
+    return ask_set(c, ASK_IDLE);
+}
+
+void proxy__shared_abandon(struct proxy_conn *c)
+{
+    struct proxy_ask *a = c->ask;
+
+    if (a != NULL) {
+        a->c = NULL; /* its callbacks still come, and find nobody */
+        c->ask = NULL;
+    }
+    c->ask_limit = c->svc->conf->request_rate_per_source > 0 ? limit_local_share(c) : 0;
+    c->ask_server = 0;
+    c->ask_ttl_ms = -1;
+    c->ask_away = 1;
+    if (ask_set(c, ASK_ANSWERED) == -1) {
+        proxy__conn_close(c);
+        return;
+    }
+    proxy__conn_resume(c);
+}
+
+void proxy__shared_forget(struct proxy_conn *c)
+{
+    if (c->ask != NULL) {
+        c->ask->c = NULL;
+        c->ask = NULL;
+    }
+    c->ask_st = ASK_IDLE;
+}
+
+static void written(void *arg, const struct store_reply *r)
+{
+    (void)arg; /* a lost write costs one re-balance; the store counts it */
+    (void)r;
+}
+
+/* The entry is written again only when it names another server or has
+ * lived a sixteenth of its time: a busy client costs a write every
+ * timeout/16, and its entry outlives its last request by at least 15/16 of
+ * the timeout. */
+void proxy__shared_remember(struct proxy_conn *c, const struct proxy_server *srv,
+                            const unsigned char *key, size_t klen)
+{
+    int64_t t = (int64_t)c->svc->conf->persist_timeout;
+    char v[17];
+
+    if (c->ask_away || c->w->sc == NULL)
+        return; /* the rendezvous choice stands in for the store meanwhile */
+    if (c->ask_server == (int64_t)srv->id && c->ask_ttl_ms > t - t / 16)
+        return;
+    snprintf(v, sizeof(v), "%016llx", (unsigned long long)srv->id);
+    if (store_set(c->w->sc, key, klen, v, 16, t, 0, written, NULL) == 0)
+        proxy__shared_sync(c->w);
+    c->ask_server = (int64_t)srv->id;
+    c->ask_ttl_ms = t;
+}

@@ -1,0 +1,192 @@
+"""Two appliances sharing a real redis-server (Debian's, with the ACL users
+of docs/cluster.md) for what the proxy workers ask per request: source-ip
+persistence entries and per-source request-rate buckets. The workers ask
+without blocking (a connection waits in STORE_WAIT); with the store stopped
+they do not wait for it either: persistence falls back to rendezvous
+hashing on the same key (both appliances agree), the rate to each
+appliance's share. Everything is checked at the client and at the real
+servers (a Python backend and nginx: two kinds), by marker."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+from harness import check, free_port, service, test, wait_until
+from t_q_chain_timeouts import get, own_logs
+from t_zb_cluster import start_redis
+
+
+def appliances(env, services, extra_store="", rport=None):
+    """A Redis (unless rport names one) and appliances A and B with the
+    same services (text with PORT_<name> placeholders): {name: (port on A,
+    port on B)}, the Redis process (None when given) and its port."""
+    pwfile = env.write("redis.pw", "gh-pw\n")
+    os.chmod(pwfile, 0o600)
+    red = None
+    if rport is None:
+        rport = free_port()
+        red = start_redis(env, rport, None, acl=True)
+    store = ("store redis {\n    address 127.0.0.1:%d\n    user gatehouse\n"
+             "    password-file %s\n    timeout 200ms\n    wait-replicas 0\n%s}\n" % (
+                 rport, pwfile, extra_store))
+    names = re.findall(r"PORT_(\w+)", services)
+    ports = {n: (free_port(), free_port()) for n in names}
+    for i, tag in enumerate(("a", "b")):
+        text = own_logs(env, tag) + store + services
+        for n, pp in ports.items():
+            text = text.replace("PORT_%s" % n, str(pp[i]))
+        g = env.gatehouse(text, name="%s.conf" % tag)
+        check("store redis: 127.0.0.1:%d answers" % rport in g.output(), "%s's log" % tag)
+    return ports, red, rport
+
+
+def keys(rport):
+    """The number of keys Redis holds (INFO keyspace, as the probe user)."""
+    r = subprocess.run(["redis-cli", "-p", str(rport), "--user", "probe", "--pass", "probe-pw",
+                        "--no-auth-warning", "INFO", "keyspace"], capture_output=True, timeout=10)
+    m = re.search(rb"db0:keys=(\d+)", r.stdout)
+    return int(m.group(1)) if m else 0
+
+
+def reached(env, py_port, ng_port, marker):
+    """Which real servers a request with ?m=marker reached: the Python
+    backend logs 'REQ <line>', nginx its access log."""
+    tag = "?m=%s " % marker
+    at = []
+    for name, log in (("py", "backend-%d.log" % py_port), ("nginx", "nginx-%d.access" % ng_port)):
+        try:
+            with open(env.path(log), errors="replace") as f:
+                if tag in f.read():
+                    at.append(name)
+        except FileNotFoundError:
+            pass
+    return at
+
+
+def nginx_lines(env, port, marker):
+    try:
+        with open(env.path("nginx-%d.access" % port)) as f:
+            return [ln for ln in f if ("?m=%s " % marker) in ln]
+    except FileNotFoundError:
+        return []
+
+
+@test
+def cluster_source_ip_persistence_follows_the_client_to_any_appliance(env):
+    py = env.backend()
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, service(
+        "sticky", 0, servers=[("py", py), ("ng", ng)],
+        extra="    persistence source-ip").replace("listen 127.0.0.1:0",
+                                                 "listen 127.0.0.1:PORT_sticky"))
+    pa, pb = ports["sticky"]
+
+    def walk(clients, tag):
+        """Each client: its first request on A, then B, A, B: the server
+        every request reached, per client."""
+        where = {}
+        for src in clients:
+            for i, port in enumerate((pa, pb, pa, pb)):
+                m = "%s-%s-%d" % (tag, src, i)
+                r, _ = get(port, env.ca, src, "/whoami?m=" + m)
+                check(r.status == 200, "%s: %r" % (m, r))
+
+                def logged():
+                    return reached(env, py, ng, m)
+                wait_until(lambda: logged() != [], 5, "%s at a server" % m)
+                at = logged()
+                check(len(at) == 1, "%s reached %r" % (m, at))
+                where.setdefault(src, []).append(at[0])
+        return where
+
+    # One request on B first, from another client: B's least-connection
+    # rotation is then one step ahead of A's, so an appliance that chose on
+    # its own would send each client of the walk to the other server.
+    r, _ = get(pb, env.ca, "127.0.0.30", "/whoami?m=offset")
+    check(r.status == 200, "offset: %r" % r)
+    before = keys(rport)
+    where = walk(["127.0.0.%d" % i for i in range(31, 43)], "up")
+    print("    (with the store: %s)" % ", ".join(
+        "%s->%s" % (s.rsplit(".", 1)[1], "/".join(sorted(set(w)))) for s, w in where.items()))
+    for src, w in where.items():
+        check(len(set(w)) == 1, "client %s moved between servers across A and B: %r" % (src, w))
+    check({w[0] for w in where.values()} == {"py", "nginx"},
+          "the clients are spread over both servers: %r" % where)
+    check(keys(rport) >= before + 12, "an entry per client in Redis: %d -> %d" % (
+        before, keys(rport)))
+
+    # The store stopped: nobody waits for it, and both appliances still
+    # agree where a new client goes (rendezvous hashing on the same key).
+    red.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        where = walk(["127.0.0.%d" % i for i in range(51, 59)], "away")
+        took = time.monotonic() - t0
+    finally:
+        red.send_signal(signal.SIGCONT)
+    print("    (store stopped: %s in %.1f s)" % (", ".join(
+        "%s->%s" % (s.rsplit(".", 1)[1], "/".join(sorted(set(w)))) for s, w in where.items()),
+        took))
+    for src, w in where.items():
+        check(len(set(w)) == 1, "client %s, store away: A and B disagree: %r" % (src, w))
+    # 32 requests: the 200 ms timeout is paid while the connection is
+    # found dead, not on every request
+    check(took < 32 * 0.2, "requests waited on the stopped store: %.1f s" % took)
+
+    # Back: new clients are written again.
+    def written():
+        get(pa, env.ca, "127.0.0.71", "/whoami?m=back")
+        return keys(rport) > 0 and keys(rport) >= before + 13
+    wait_until(written, 15, "entries written again once the store is back")
+
+
+@test
+def cluster_request_rate_is_one_bucket_across_appliances(env):
+    """request-rate-per-source 2 burst 4: one client alternating between A
+    and B gets 4 (plus the refill) through, not 8; what nginx saw is exactly
+    what was let through. With Redis stopped each appliance limits at its
+    share (appliances 2: a burst of 2 each)."""
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, service(
+        "limited", 0, servers=[("ng", ng)],
+        extra="    request-rate-per-source 2\n    request-burst-per-source 4").replace(
+            "listen 127.0.0.1:0", "listen 127.0.0.1:PORT_limited"), "    appliances 2\n")
+    pa, pb = ports["limited"]
+
+    def burst(tag, n):
+        got = {pa: [], pb: []}
+        t0 = time.monotonic()
+        for i in range(n):
+            port = (pa, pb)[i % 2]
+            r, _ = get(port, env.ca, "127.0.0.61", "/?m=%s-%d" % (tag, i))
+            got[port].append((r.status, "%s-%d" % (tag, i)))
+        return got, time.monotonic() - t0
+
+    got, took = burst("shared", 16)
+    through = [m for v in got.values() for st, m in v if st == 200]
+    statuses = [st for v in got.values() for st, m in v]
+    print("    (shared bucket: %d of 16 through in %.2f s; A %r, B %r)" % (
+        len(through), took, [s for s, _ in got[pa]], [s for s, _ in got[pb]]))
+    check(set(statuses) <= {200, 429}, "statuses: %r" % statuses)
+    check(4 <= len(through) <= 4 + int(took * 2) + 1,
+          "one bucket for both: %d through in %.2f s" % (len(through), took))
+    check(any(st == 200 for st, _ in got[pb]) and any(st == 429 for st, _ in got[pa]),
+          "both appliances take from one bucket: %r" % got)
+    wait_until(lambda: all(nginx_lines(env, ng, m) for m in through), 5,
+               "nginx logged what was let through")
+    for v in got.values():
+        for st, m in v:
+            n = len(nginx_lines(env, ng, m))
+            check(n == (1 if st == 200 else 0), "%s (%d) reached nginx %d times" % (m, st, n))
+
+    red.send_signal(signal.SIGSTOP)
+    try:
+        got, took = burst("local", 16)
+    finally:
+        red.send_signal(signal.SIGCONT)
+    for port, tag in ((pa, "A"), (pb, "B")):
+        ok = sum(st == 200 for st, _ in got[port])
+        print("    (store stopped, %s: %d of 8 through in %.2f s)" % (tag, ok, took))
+        check(2 <= ok <= 2 + int(took * 1) + 1,
+              "local share on %s: %r in %.2f s" % (tag, got[port], took))
