@@ -30,9 +30,19 @@
  * written back. A file group or others may read, a symbolic link or anything
  * but a plain file is refused: start fails, a reload is refused.
  *
- * Where the keys are kept is behind struct key_store (the file, here), so
- * that sharing them between appliances through the cluster store can
- * replace it. Key material is never logged and is wiped when replaced.
+ * Where the keys are kept is behind struct key_store (the file, here).
+ * Key material is never logged and is wiped when replaced.
+ *
+ * In a cluster (store redis) the keys are the cluster's: they are also kept
+ * in the shared store, so a cookie from one appliance holds at every other.
+ * The cluster's keys win: an appliance adopts them, at start and whenever
+ * they change. It gives the cluster its own only when the store has none
+ * (set only if absent, so two starting at once agree), or when its own are
+ * the rotation of the cluster's (a failover lost the rotation's write). The rotation thread looks again every FOLLOW_MS. A
+ * rotation is done by one appliance, the one that takes the rotation lock
+ * in the store; the others adopt its keys when they next look. With the
+ * store away nothing rotates (keys made alone would split the cluster):
+ * each appliance keeps the keys it has, from its file at a start.
  */
 #include "proxy_int.h"
 
@@ -49,11 +59,17 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "../store/store.h"
+
 #define HEADER "gatehouse-cookie-keys 1\n"
 #define FILE_MAX 4096
 #define MAX_CREATED 253402300799LL /* 9999-12-31T23:59:59Z */
 #define RETRY_S 60                 /* a rotation that could not be written is tried again */
 #define WAKE_MS 60000              /* the wall clock is looked at again at least this often */
+#define FOLLOW_MS 5000             /* a cluster's keys are looked at again this often */
+#define SHARED_KEY "persist-cookie-keys"
+#define LOCK_KEY "persist-cookie-rotating"
+#define LOCK_MS 30000
 
 /* ---- the file format: no I/O, tested by tests/unit/proxy/persist_key.c ---- */
 
@@ -380,6 +396,126 @@ static pthread_t rotator_thread;
 static int running, stopping;
 static long long period_ms, longest_ms; /* persistence-key-rotation; longest cookie timeout */
 static char longest_svc[128];
+static int shared; /* store redis: the keys are the cluster's (set at the first load) */
+
+static int64_t period_s(void);
+static int64_t current_created(void);
+
+/* ---- the cluster's keys (store redis); called with file_mu held ---- */
+
+static enum store_status shared_put(const struct proxy_persist_keyset *ks, int flags)
+{
+    char text[FILE_MAX];
+    int n = proxy__persist_keys_format(ks, text, sizeof(text));
+    enum store_status st;
+
+    if (n <= 0 || n > STORE_VAL_MAX)
+        return STORE_ERROR;
+    int64_t per = period_s() > 86400 ? period_s() : 86400; /* 0 before the first schedule */
+
+    /* Kept for three rotations (three days at least): an idle cluster's
+     * keys do not vanish between two, and a cluster gone longer is seeded
+     * again. */
+    st = store_sync_set(SHARED_KEY, strlen(SHARED_KEY), text, (size_t)n, per * 3000,
+                        flags | STORE_DURABLE);
+    OPENSSL_cleanse(text, sizeof(text));
+    return st;
+}
+
+/* The cluster's keys into ks: 0, 1 none there, -1 the store did not
+ * answer (or holds something unusable, logged). */
+static int shared_get(struct proxy_persist_keyset *ks)
+{
+    char text[FILE_MAX], why[256];
+    size_t n = 0;
+    int64_t ttl;
+    enum store_status st = store_sync_get(SHARED_KEY, strlen(SHARED_KEY), text, sizeof(text),
+                                          &n, &ttl, 0);
+    int rc = -1;
+
+    if (st == STORE_ABSENT)
+        return 1;
+    if (st == STORE_OK) {
+        rc = proxy__persist_keys_parse(text, n, ks, why, sizeof(why));
+        if (rc != 0)
+            gh_log_err("persistence keys: the cluster's copy in the store is unusable (%s); "
+                       "this appliance's keys are written over it", why);
+        rc = rc == 0 ? 0 : 1;
+    }
+    OPENSSL_cleanse(text, sizeof(text));
+    return rc;
+}
+
+/* a's keys are a rotation of b's: a's previous key is b's current one. */
+static int successor(const struct proxy_persist_keyset *a, const struct proxy_persist_keyset *b)
+{
+    return a->have_prev && a->prev.created == b->cur.created &&
+           CRYPTO_memcmp(a->prev.k, b->cur.k, sizeof(a->prev.k)) == 0;
+}
+
+/* Brings this appliance and the cluster to the newest keys. start: log
+ * what the store's absence means for a starting appliance; tries: how
+ * often another appliance's seed may be taken instead of ours. */
+static void follow_n(int start, int tries)
+{
+    struct proxy_persist_keyset theirs, mine;
+    char why[768], when[32];
+    int st;
+
+    if (!shared)
+        return;
+    memset(&theirs, 0, sizeof(theirs));
+    proxy__persist_keys_get(&mine);
+    st = shared_get(&theirs);
+    if (st == -1) {
+        if (start)
+            gh_log_warn("persistence keys: the cluster's keys cannot be read (the store is "
+                        "away): this appliance uses its own until the store is back, and "
+                        "cookies from other appliances may not hold meanwhile");
+    } else if (st == 0 && same_keys(&theirs, &mine)) {
+        /* agreed */
+    } else if (st == 0 && !successor(&mine, &theirs)) {
+        if (store->save(&theirs, why, sizeof(why)) == -1)
+            gh_log_err("persistence keys: cannot keep a copy of the cluster's keys: %s", why);
+        install(&theirs);
+        fmt_time(when, sizeof(when), theirs.cur.created);
+        gh_log_info("persistence keys: adopted the cluster's keys (current key made %s)", when);
+    } else {
+        /* none there, or ours rotated theirs (a failover lost that write) */
+        enum store_status w = shared_put(&mine, st == 1 ? STORE_NX : 0);
+        if (w == STORE_EXISTS && tries > 0) /* another appliance seeded first: take its keys */
+            follow_n(start, tries - 1);
+        else if (w != STORE_OK)
+            gh_log_warn("persistence keys: cannot give the cluster this appliance's keys (%s)",
+                        w == STORE_NOT_DURABLE ? "no replica confirmed them"
+                        : w == STORE_ERROR     ? "refused by the store"
+                                               : "the store is away");
+        else
+            gh_log_info("persistence keys: the cluster's keys are now this appliance's");
+    }
+    OPENSSL_cleanse(&theirs, sizeof(theirs));
+    OPENSSL_cleanse(&mine, sizeof(mine));
+}
+
+static void follow(int start)
+{
+    follow_n(start, 2);
+}
+
+/* A cluster's rotation is one appliance's: 0 this one may rotate now, -1
+ * another rotated already (adopted here), holds the lock, or the store is
+ * away (tried again later). */
+static int may_rotate(void)
+{
+    if (!shared)
+        return 0;
+    follow(0);
+    if (current_created() + period_s() > (int64_t)time(NULL))
+        return -1; /* adopted a rotation: rotating again would drop a live key */
+    return store_sync_set(LOCK_KEY, strlen(LOCK_KEY), "1", 1, LOCK_MS, STORE_NX) == STORE_OK
+               ? 0
+               : -1;
+}
 
 int proxy_persist_keys_load(const struct gh_conf *c, char *err, size_t errlen)
 {
@@ -390,6 +526,8 @@ int proxy_persist_keys_load(const struct gh_conf *c, char *err, size_t errlen)
     memset(&ks, 0, sizeof(ks));
     pthread_mutex_lock(&file_mu);
     have = proxy__persist_keys_version() != 0;
+    if (!have)
+        shared = strcmp(c->store.engine, "redis") == 0;
     if (path[0] == '\0' && (size_t)snprintf(path, sizeof(path), "%s/persist/cookie.key",
                                             c->state_dir) >= sizeof(path)) {
         path[0] = '\0';
@@ -438,6 +576,8 @@ int proxy_persist_keys_load(const struct gh_conf *c, char *err, size_t errlen)
         gh_log_info("persistence keys: created %s", path);
     rc = 0;
 done:
+    if (rc == 0 && !have)
+        follow(1);
     OPENSSL_cleanse(&ks, sizeof(ks));
     pthread_mutex_unlock(&file_mu);
     return rc;
@@ -563,6 +703,11 @@ static int rotate(void)
         goto done;
     }
     install(&next);
+    if (shared && shared_put(&next, 0) != STORE_OK)
+        gh_log_warn("persistence keys: the rotated keys did not reach the cluster's store; "
+                    "they are given again when it answers");
+    if (shared)
+        store_sync_del(LOCK_KEY, strlen(LOCK_KEY)); /* the next rotation is anyone's again */
     fmt_duration(per, sizeof(per), (long long)period_s() * 1000);
     gh_log_info("persistence key rotated (%s): new cookies use the new key, the previous one "
                 "is still accepted until the next rotation in %s",
@@ -602,13 +747,17 @@ static void *rotator(void *arg)
         if (proxy__persist_keys_version() == 0)
             due = now + RETRY_S; /* not loaded: nothing to rotate (never happens) */
         if (now >= due && now >= retry_at) {
-            if (rotate() == -1)
+            if (may_rotate() == -1)
+                retry_at = now + FOLLOW_MS / 1000; /* another's rotation, adopted when seen */
+            else if (rotate() == -1)
                 retry_at = now + RETRY_S;
             continue;
         }
         target = now >= due ? retry_at : due;
         wait = (long long)target * 1000 - realtime_ms();
         wait = wait < 10 ? 10 : wait > WAKE_MS ? WAKE_MS : wait;
+        if (shared && wait > FOLLOW_MS)
+            wait = FOLLOW_MS;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += (time_t)(wait / 1000);
         ts.tv_nsec += (long)(wait % 1000) * 1000000;
@@ -616,7 +765,8 @@ static void *rotator(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&wake, &file_mu, &ts);
+        if (pthread_cond_timedwait(&wake, &file_mu, &ts) != 0)
+            follow(0); /* woken by the time, not by a reload or the end */
     }
     pthread_mutex_unlock(&file_mu);
     return NULL;

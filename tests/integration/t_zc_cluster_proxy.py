@@ -190,3 +190,65 @@ def cluster_request_rate_is_one_bucket_across_appliances(env):
         print("    (store stopped, %s: %d of 8 through in %.2f s)" % (tag, ok, took))
         check(2 <= ok <= 2 + int(took * 1) + 1,
               "local share on %s: %r in %.2f s" % (tag, got[port], took))
+
+
+@test
+def cluster_persistence_cookie_from_one_appliance_sticks_at_another(env):
+    """persistence cookie: the cookie keys are the cluster's (seeded by the
+    first appliance, adopted by the other), so a cookie A set names the same
+    server at B; after a rotation by one appliance (the one holding the
+    rotation lock) the other adopts the new keys and cookies signed with
+    them hold there too."""
+    py = env.backend()
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, "persistence-key-rotation 6s\n" + service(
+        "cookied", 0, servers=[("py", py), ("ng", ng)],
+        extra="    persistence cookie GHP timeout 6s").replace(
+            "listen 127.0.0.1:0", "listen 127.0.0.1:PORT_cookied"))
+    pa, pb = ports["cookied"]
+    logs = {"A": env.path("gatehouse-%d.log" % (len(env.procs) - 2)),
+            "B": env.path("gatehouse-%d.log" % (len(env.procs) - 1))}
+
+    def log(tag):
+        with open(logs[tag], errors="replace") as f:
+            return f.read()
+    seeded = [t for t in "AB" if "the cluster's keys are now this appliance's" in log(t)]
+    adopted = [t for t in "AB" if "adopted the cluster's keys" in log(t)]
+    check(seeded == ["A"] and adopted == ["B"], "seeded by %r, adopted by %r" % (seeded, adopted))
+    # B one step ahead in its rotation (see the source-ip test): a cookie B
+    # could not check would send its client to the other server.
+    r, _ = get(pb, env.ca, "127.0.0.30", "/whoami?m=offset")
+    check(r.status == 200, "offset: %r" % r)
+
+    def sticky(tag, n, first):
+        where = {}
+        for k in range(n):
+            src = "127.0.0.%d" % (81 + k)
+            cookie = None
+            for i, port in enumerate((first, pa if first == pb else pb, first)):
+                m = "%s-%d-%d" % (tag, k, i)
+                r, _ = get(port, env.ca, src, "/whoami?m=" + m,
+                           [("Cookie", cookie)] if cookie else [])
+                check(r.status == 200, "%s: %r" % (m, r))
+                if cookie is None:
+                    sc = r.get("set-cookie") or ""
+                    check(sc.startswith("GHP="), "%s: no cookie: %r" % (m, r.fields))
+                    cookie = sc.split(";")[0]
+                wait_until(lambda: reached(env, py, ng, m) != [], 5, "%s at a server" % m)
+                where.setdefault(k, []).append(reached(env, py, ng, m)[0])
+        for k, w in where.items():
+            check(len(set(w)) == 1, "%s: client %d moved: %r" % (tag, k, w))
+        return where
+
+    w = sticky("before", 6, pa)
+    check({v[0] for v in w.values()} == {"py", "nginx"}, "spread: %r" % w)
+
+    # A rotation within 6 s (the rotation and the cookie timeout), by one.
+    wait_until(lambda: any("persistence key rotated" in log(t) for t in "AB"), 20,
+               "a rotation")
+    rotated = [t for t in "AB" if "persistence key rotated" in log(t)]
+    other = "B" if rotated[0] == "A" else "A"
+    wait_until(lambda: log(other).count("adopted the cluster's keys") >= (2 if other == "B" else 1),
+               15, "%s adopts %s's rotated keys" % (other, rotated[0]))
+    print("    (seeded by A, adopted by B; rotated by %s, adopted by %s)" % (rotated[0], other))
+    sticky("after", 4, pa if rotated[0] == "A" else pb)
