@@ -186,7 +186,7 @@ http { access_log off;
 def start_backends(cert, key):
     b1, b2 = free_port(), free_port()
     www = os.path.join(TMP, "www")
-    os.makedirs(www)
+    os.makedirs(www, exist_ok=True)  # the store rows start their own pair too
     with open(os.path.join(www, "1k.bin"), "wb") as f:
         f.write(b"x" * 1024)
     with open(os.path.join(www, "64k.bin"), "wb") as f:
@@ -196,12 +196,12 @@ def start_backends(cert, key):
              ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:B%d:10m;
              keepalive_requests 10000000; keepalive_timeout 300s; root %s; }""" % (p, cert, key, p, www)
                       for p in (b1, b2))
-    conf = write("backends.conf", """user root; worker_processes 1; pid %s/backends.pid;
+    conf = write("backends-%d.conf" % b1, """user root; worker_processes 1; pid %s/backends-%d.pid;
 error_log %s/backends.err; worker_rlimit_nofile 20000;
 events { worker_connections 9000; }
 http { access_log off; %s }
-""" % (TMP, TMP, servers))
-    spawn(LOAD_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "backends")
+""" % (TMP, b1, TMP, servers))
+    spawn(LOAD_CPU + ["nginx", "-c", conf, "-g", "daemon off;"], "backends-%d" % b1)
     wait_port(b1)
     wait_port(b2)
     return b1, b2
@@ -228,11 +228,12 @@ def filter_rules():
 
 
 def start_gatehouse(port, b1, b2, ca, cert, key, filtered=False, extra="", tag="", build=None,
-                    mgmt=None):
+                    mgmt=None, top=""):
     """mgmt: the port of an `app management` service, whose /metrics
-    counts the bench service's full and resumed client handshakes."""
+    counts the bench service's full and resumed client handshakes. top:
+    main-context directives (a store block)."""
     rules, dirs = filter_rules() if filtered else ("", "/*")
-    conf_text = "workers 1\naccess-log off\n"
+    conf_text = "workers 1\naccess-log off\n" + top
     if mgmt:
         conf_text += "state-dir %s\n" % os.path.join(TMP, "gh-state" + tag)
     conf_text += "certificate main { cert %s; key %s }\n" % (cert, key)
@@ -1326,10 +1327,49 @@ def store_bench():
                     key = ("local" if eng == "local" else "redis", mode)
                     runs.setdefault(key, []).append((float(ops), float(p50), float(p99)))
             print("store round %d done" % (rnd + 1), flush=True)
+        proxy_store_rows(port, runs)
     finally:
         red.kill()
         red.wait()
     return runs, secs
+
+
+# What a request asks of the store, per service kind: nothing per request
+# (cookie persistence: only the keys are shared), a bucket (a rate limit
+# high enough that nothing is refused: every request is counted), an entry
+# lookup (source-ip persistence: refreshed every timeout/16).
+STORE_PROXY_ROWS = (
+    ("persistence cookie", "    persistence cookie GHP\n"),
+    ("request-rate-per-source", "    request-rate-per-source 1000000\n"
+                                "    request-burst-per-source 1000000\n"),
+    ("persistence source-ip", "    persistence source-ip\n"),
+)
+
+
+def proxy_store_rows(rport, runs):
+    """The proxy (one worker) with store local and store redis, per row of
+    STORE_PROXY_ROWS, wrk 1 KiB keep-alive, engines alternating first per
+    round: into runs[("proxy", row, engine)] as (rps, p99 ms, cpu)."""
+    ca, cert, key, combined = setup_certs()
+    b1, b2 = start_backends(cert, key)
+    tops = {"local": "",
+            "redis": "store redis { address 127.0.0.1:%d; wait-replicas 0 }\n" % rport}
+    for rnd in range(ROUNDS):
+        for label, extra in STORE_PROXY_ROWS:
+            order = ("local", "redis") if rnd % 2 == 0 else ("redis", "local")
+            for eng in order:
+                port = free_port()
+                p = start_gatehouse(port, b1, b2, ca, cert, key, extra=extra,
+                                    tag="-store-%s" % eng, top=tops[eng])
+                try:
+                    r = wrk(port, "/1k.bin", [p.pid])
+                finally:
+                    p.kill()
+                    p.wait()
+                if r["errors"]:
+                    raise SystemExit("store row %s %s: %s" % (label, eng, r["errors"]))
+                runs.setdefault(("proxy", label, eng), []).append((r["rps"], r["p99"], r["cpu"]))
+        print("store proxy round %d done" % (rnd + 1), flush=True)
 
 
 def store_section(runs, secs):
@@ -1355,6 +1395,23 @@ def store_section(runs, secs):
             lines.append("| %s | %s | %.0f | %.0f..%.0f | %.2f | %.2f |" % (
                 eng, mode, med(ops), min(ops), max(ops), med([x[1] for x in r]),
                 med([x[2] for x in r])))
+    prows = [lab for lab, _ in STORE_PROXY_ROWS if runs.get(("proxy", lab, "redis"))]
+    if prows:
+        lines += ["", "The proxy in front of two nginx (one worker on CPU 0, wrk with 50 "
+                  "keep-alive TLS connections from one address on CPU 1, 1 KiB responses "
+                  "re-encrypted), `store local` against `store redis` (the same redis-server), "
+                  "a fresh process per measure, %d interleaved rounds of %d s: median "
+                  "requests/s, spread in brackets." % (ROUNDS, SECS), "",
+                  "| service | store local req/s | spread | store redis req/s | spread | "
+                  "redis / local | p99 ms local | p99 ms redis |",
+                  "|---|---:|---|---:|---|---:|---:|---:|"]
+        for lab in prows:
+            lo, rd = runs[("proxy", lab, "local")], runs[("proxy", lab, "redis")]
+            ml, mr = med([x[0] for x in lo]), med([x[0] for x in rd])
+            lines.append("| %s | %.0f | %.0f..%.0f | %.0f | %.0f..%.0f | %.2f | %.2f | %.2f |" % (
+                lab, ml, min(x[0] for x in lo), max(x[0] for x in lo), mr,
+                min(x[0] for x in rd), max(x[0] for x in rd), mr / ml,
+                med([x[1] for x in lo]), med([x[1] for x in rd])))
     loc, red = runs.get(("local", "one-in-flight")), runs.get(("redis", "one-in-flight"))
     if loc and red:
         lines += ["", "One in flight, Redis answers at %.1f%% of the local engine's rate; "
