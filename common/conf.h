@@ -238,6 +238,8 @@ struct gh_conf_store {
     long long wait_replicas;        /* replicas a replay mark or token write waits for */
     long long session_cache;        /* ms a verified session is served while the store is away */
     long long appliances;           /* sharing the store: a limit's local share is 1/appliances */
+    char *name;                     /* owned; this appliance in the cluster; NULL: the host name */
+    char *share_config;             /* owned; "on": the configuration is the cluster's */
     struct gh_loc loc;
 };
 

@@ -2039,6 +2039,8 @@ void gh_conf_free(struct gh_conf *c)
     free(c->store.user);
     free(c->store.password_file);
     free(c->store.prefix);
+    free(c->store.name);
+    free(c->store.share_config);
     free(c->services);
     free(c->certs);
     free(c->cas);

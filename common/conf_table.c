@@ -177,6 +177,8 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"wait-replicas", GH_CTX_STORE, GH_T_INT, T(wait_replicas), "1", 0, 8, NULL},
     {"appliances", GH_CTX_STORE, GH_T_INT, T(appliances), "1", 1, 64, NULL},
     {"session-cache", GH_CTX_STORE, GH_T_DURATION, T(session_cache), "30s", 0, 3600 * 1000, NULL},
+    {"name", GH_CTX_STORE, GH_T_STR, T(name), NULL, 0, 0, NULL},
+    {"share-config", GH_CTX_STORE, GH_T_STR, T(share_config), "off", 0, 0, "on off"},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);
 

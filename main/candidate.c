@@ -98,7 +98,8 @@ int main_cand_build(struct gh_conf *c, const char *text, size_t len, enum main_c
     k->c = c;
     if (check_certificates(c, err, errlen) == -1)
         goto fail;
-    if (main_store_check(c, mode == MAIN_CAND_RUN, err, errlen) == -1)
+    if (main_store_check(c, mode == MAIN_CAND_RUN, err, errlen) == -1 ||
+        main_cluster_check(c, err, errlen) == -1)
         goto fail;
     if (mode == MAIN_CAND_CHECK) {
         if (check_rooms(c, err, errlen) == -1)

@@ -159,6 +159,8 @@ static enum webui_apply_result apply_hook(const char *text, size_t len,
 
     pthread_mutex_lock(&reload_mu);
     r = reload_text(text, len, write, ctx, err, errlen);
+    if (r == WEBUI_APPLIED)
+        main_cluster_changed(text, len);
     pthread_mutex_unlock(&reload_mu);
     if (r == WEBUI_APPLIED)
         gh_log_info("configuration changed by the admin application (version %s)",
@@ -184,6 +186,8 @@ static void reload(void)
     if (text != NULL) {
         webui_version(text, len, tried);
         r = reload_text(text, len, NULL, NULL, err, sizeof(err));
+        if (r == WEBUI_APPLIED)
+            main_cluster_changed(text, len);
         free(text);
     }
     memcpy(running, running_version, sizeof(running));
@@ -200,7 +204,40 @@ static void reload(void)
     webui_audit_why("(SIGHUP)", "system", "", "reload", what, tried, running, "failed", err);
 }
 
-static struct webui_hooks webui_hooks = {proxy_metrics, apply_hook, NULL};
+/* The cluster's version (cluster_conf.c): written to the file as part of
+ * the one pipeline, like an admin change. */
+struct file_write {
+    const char *text;
+    size_t len;
+};
+
+static int write_conf(void *ctx, char *err, size_t errlen)
+{
+    const struct file_write *f = ctx;
+
+    if (gh_write_file(conf_path, f->text, f->len, 0600, 1) == -1) {
+        snprintf(err, errlen, "%s: %s", conf_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int cluster_apply(const char *text, size_t len, char *err, size_t errlen)
+{
+    struct file_write f = {text, len};
+    enum webui_apply_result r;
+
+    pthread_mutex_lock(&reload_mu);
+    r = reload_text(text, len, write_conf, &f, err, errlen);
+    pthread_mutex_unlock(&reload_mu);
+    if (r == WEBUI_APPLIED) {
+        gh_log_info("configuration changed by the cluster (version %s)", running_version);
+        webui_audit("(cluster)", "system", "", "reload", conf_path, "", running_version, "ok");
+    }
+    return r == WEBUI_APPLIED ? 0 : -1;
+}
+
+static struct webui_hooks webui_hooks = {proxy_metrics, apply_hook, NULL, main_cluster_json};
 
 static int run(void)
 {
@@ -243,15 +280,21 @@ static int run(void)
     for (i = 0; i < c->nservices; i++)
         gh_log_info("service %s on %s%s", c->services[i].name, c->services[i].listen,
                     c->services[i].certificate ? " (TLS)" : "");
+    main_cluster_prepare(c);
     /* The start builds the same candidate as every reload. */
     if (main_cand_build(c, text, len, MAIN_CAND_RUN, &k, err, sizeof(err)) == -1)
         gh_fatal("%s", err);
-    free(text);
     memcpy(running_version, k.version, sizeof(running_version));
     main_cand_commit(&k, NULL);
     webui_note_running(running_version, NULL, NULL);
     if (proxy_start(workers) == -1)
         gh_fatal("workers did not start");
+    {
+        struct main_cluster_hooks ch = {cluster_apply};
+        if (main_cluster_start(conf_path, text, len, &ch) == -1)
+            gh_fatal("the cluster configuration did not start");
+    }
+    free(text);
     gh_log_info("gatehouse %s ready (pid %d, %s)", GH_VERSION, (int)getpid(),
                 conf_path ? conf_path : "embedded default topology");
     for (;;) {
@@ -268,6 +311,7 @@ static int run(void)
         default:
             gh_log_info("signal %d: draining (at most %lld ms)", sig, drain_ms);
             draining = 1;
+            main_cluster_stop();
             proxy_drain(drain_ms);
             apps_stop();
             webui_stop();

@@ -71,6 +71,33 @@ struct store *main_store_open(const struct gh_conf *c, char *err, size_t errlen)
  * changed store is logged as waiting for a restart; never refuses. */
 int main_store_check(const struct gh_conf *c, int running, char *err, size_t errlen);
 
+/* cluster_conf.c: the configuration shared by a cluster's appliances (see
+ * its top comment). */
+struct gh_sbuf;
+struct main_cluster_hooks {
+    /* Makes text this appliance's running configuration and its file, as a
+     * reload does: 0, or -1 with err and nothing changed. */
+    int (*apply)(const char *text, size_t len, char *err, size_t errlen);
+};
+/* A file's text as this appliance's own statements and the shared rest. */
+int main_cluster_split(const char *text, size_t len, struct gh_sbuf *local,
+                       struct gh_sbuf *shared, char *err, size_t errlen);
+/* -t and every candidate: share-config needs store redis; a valid name. */
+int main_cluster_check(const struct gh_conf *c, char *err, size_t errlen);
+/* At start, before c goes to the first generation: what the cluster
+ * thread needs of it. */
+void main_cluster_prepare(const struct gh_conf *c);
+/* With share-config on: the thread that publishes and follows (text: the
+ * configuration that started). 0 also when nothing is shared. */
+int main_cluster_start(const char *conf_path, const char *text, size_t len,
+                       const struct main_cluster_hooks *hooks);
+/* A change made here is running (the admin application, SIGHUP): its
+ * shared part goes to the cluster unless it is the cluster's already. */
+void main_cluster_changed(const char *text, size_t len);
+void main_cluster_stop(void);
+/* The appliances and their running versions, as JSON (malloc'd). */
+char *main_cluster_json(size_t *len);
+
 /* admin_cmd.c */
 int main_admin_cmd(int argc, char **argv,
                    struct gh_conf *(*load)(const char *path, char *err, size_t errlen));

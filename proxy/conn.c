@@ -538,6 +538,8 @@ static int begin_request(struct proxy_conn *c)
     exchange_reset(c);
     if (proxy__shared_spend(c) == -1)
         return refuse(c, GH_REASON_INTERNAL);
+    if (c->req_shared)
+        c->t_start = c->ask_t0; /* the wait for the store is the request's time too */
     copy_for_log(c->method, sizeof(c->method), head + m->method.off, m->method.len);
     copy_for_log(c->path, sizeof(c->path), head + m->path.off, m->path.len);
     copy_for_log(c->host, sizeof(c->host), head + m->host.off, m->host.len);
@@ -930,6 +932,24 @@ static int st_read_head(struct proxy_conn *c)
     }
 }
 
+/* The store's answer moves c on (proxy__conn_resume); meanwhile a client
+ * that leaves is noticed, so nothing is sent on its behalf. Its request
+ * never began: closed as between requests, with no access-log line. */
+static int st_store_wait(struct proxy_conn *c)
+{
+    long n;
+
+    if (!c->cli.rd || c->cin.data == NULL || gh_buf_room(&c->cin) == 0)
+        return RUN_WAIT;
+    n = proxy__ep_read(&c->cli, &c->cin);
+    if (n > 0)
+        return RUN_CONTINUE;
+    if (n == GH_AGAIN)
+        return RUN_WAIT;
+    proxy__conn_close(c);
+    return RUN_CONTINUE;
+}
+
 static int st_connect(struct proxy_conn *c)
 {
     int rc = proxy__up_progress(c);
@@ -1312,7 +1332,7 @@ static void run(struct proxy_conn *c)
             r = st_read_head(c);
             break;
         case ST_STORE_WAIT:
-            r = RUN_WAIT; /* the store's answer moves it on (proxy__conn_resume) */
+            r = st_store_wait(c);
             break;
         case ST_HOLD_BODY:
             r = st_hold_body(c);

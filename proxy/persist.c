@@ -193,22 +193,22 @@ static const char *find_cookie(const char *head, const struct http1_msg *m, cons
 }
 
 /* source-ip through a shared store: the server its answer names, if
- * usable; while the store is away, the rendezvous choice on the same key,
- * which every appliance that sees the same servers up makes alike. */
+ * usable. Otherwise (no entry yet, its server unusable, or the store away)
+ * the rendezvous choice on the same key: a client's parallel first
+ * requests, on any worker of any appliance that sees the same servers up,
+ * go to one server before any entry is written, and a client placed so
+ * stays where it is while the store is away. */
 static struct proxy_server *shared_find(struct proxy_conn *c)
 {
     struct proxy_service *svc = c->svc;
     unsigned char k[PROXY_PERSIST_SKEY];
-    size_t i;
+    size_t i, kl;
 
-    if (c->ask_away) {
-        size_t kl = proxy__persist_source_key(svc, &c->client_ss, k);
-        return proxy__pick_rendezvous(svc, NULL, k, kl, c->w->now_ms);
-    }
-    for (i = 0; c->ask_server != 0 && i < svc->nservers; i++)
+    for (i = 0; !c->ask_away && c->ask_server != 0 && i < svc->nservers; i++)
         if ((int64_t)svc->servers[i].id == c->ask_server && usable(&svc->servers[i]))
             return &svc->servers[i];
-    return NULL;
+    kl = proxy__persist_source_key(svc, &c->client_ss, k);
+    return proxy__pick_rendezvous(svc, NULL, k, kl, c->w->now_ms);
 }
 
 struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,

@@ -348,6 +348,7 @@ struct proxy_conn {
     int64_t ask_ttl_ms;      /* and the time its entry had left; -1: unknown */
     int ask_away;            /* the store did not answer: the fallbacks decide */
     int req_shared;          /* the current request's limit and persistence are in ask_* */
+    uint64_t ask_t0;         /* when the request asked (its start, for the logs) */
     /* The TLS server name, whole: a DNS name has at most 255 bytes (RFC 6066;
      * OpenSSL and tls_hello.c refuse longer), and a truncated one would be
      * matched against allowed-hosts as a name the client never sent. */

@@ -7,11 +7,14 @@
  * answer is in, the head (still at the front of cin) is parsed again and
  * the request goes on with the answers in c->ask_*.
  *
- * When the store does not answer (down, or not within its timeout), the
- * request is not held up and is not let through unchecked: the rate is
- * counted in this process at its share (rate / appliances), and persistence
- * falls back to rendezvous hashing on the same key, which every appliance
- * seeing the same servers up computes alike.
+ * A client the store has no entry for gets its first server by rendezvous
+ * hashing on its persistence key (persist.c), not by the scheduler: its
+ * parallel first requests, on any worker of any appliance seeing the same
+ * servers up, agree before any entry is written. When the store does not
+ * answer (down, or not within its timeout), the request is not held up and
+ * is not let through unchecked: the rate is counted in this process at its
+ * share (rate / appliances), and persistence takes that same rendezvous
+ * choice, so a client placed by it stays where it is.
  *
  * With store local none of this runs: the firewall and persistence call the
  * process's tables directly, as they never wait.
@@ -240,6 +243,7 @@ int proxy__shared_ask(struct proxy_conn *c)
 
     if (w->sc == NULL || (!lim && !per))
         return -1; /* the local tables, at once */
+    c->ask_t0 = w->now_ms;
     a = gh_calloc(1, sizeof(*a));
     a->c = c;
     a->ttl_ms = -1;

@@ -690,6 +690,19 @@ enum MHD_Result webui__r_stats(struct webui_call *c)
     return send_buf(c->conn, 200, "application/json", m, len, NULL, NULL, NULL);
 }
 
+/* Each appliance of the cluster and the version it runs (main's). */
+enum MHD_Result webui__r_cluster(struct webui_call *c)
+{
+    size_t len = 0;
+    char *m = hooks->cluster ? hooks->cluster(&len) : NULL;
+
+    if (m == NULL) {
+        m = gh_strdup("{\"shared\":false}");
+        len = strlen(m);
+    }
+    return send_buf(c->conn, 200, "application/json", m, len, NULL, NULL, NULL);
+}
+
 enum MHD_Result webui__r_config(struct webui_call *c)
 {
     return config_get(c->conn);

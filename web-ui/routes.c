@@ -31,6 +31,7 @@ const struct webui_route webui__routes[] = {
     {"GET", "/api/v1/stats", ANY, NULL, webui__r_stats},
     {"GET", "/api/v1/stats/history", ANY, NULL, webui__r_stats_history},
     {"GET", "/api/v1/config", ANY, NULL, webui__r_config},
+    {"GET", "/api/v1/cluster", ANY, NULL, webui__r_cluster},
     {"GET", "/api/v1/config/history", ANY, NULL, webui__r_history},
     {"GET", "/api/v1/config/history/{}", ANY, NULL, webui__r_history_get},
     {"POST", "/api/v1/config/rollback", WEBUI_NEED_CONFIG, CFG, webui__r_rollback},

@@ -49,6 +49,8 @@ struct webui_hooks {
                                      int (*write)(void *ctx, char *err, size_t errlen),
                                      void *ctx, char *err, size_t errlen);
     const char *conf_path; /* NULL: the embedded default, which cannot be edited */
+    /* The cluster's appliances and versions as JSON (malloc'd), or NULL. */
+    char *(*cluster)(size_t *len);
 };
 /* The version of a configuration text (16 hex digits of its SHA-256), as
  * the API's ETags and the history name it. */

@@ -209,6 +209,7 @@ enum MHD_Result webui__r_logout(struct webui_call *c);
 enum MHD_Result webui__r_whoami(struct webui_call *c);
 enum MHD_Result webui__r_session(struct webui_call *c);
 enum MHD_Result webui__r_stats(struct webui_call *c);
+enum MHD_Result webui__r_cluster(struct webui_call *c);
 enum MHD_Result webui__r_stats_history(struct webui_call *c);
 enum MHD_Result webui__r_config(struct webui_call *c);
 enum MHD_Result webui__r_server_state(struct webui_call *c);

@@ -32,6 +32,7 @@ import t_y_examples  # noqa: F401  (after t_x_tcp and t_w_udp, whose peers it us
 import t_z_hostile3  # noqa: F401
 import t_zb_cluster  # noqa: F401
 import t_zc_cluster_proxy  # noqa: F401
+import t_zd_cluster_config  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 

@@ -32,12 +32,14 @@ def appliances(env, services, extra_store="", rport=None):
                  rport, pwfile, extra_store))
     names = re.findall(r"PORT_(\w+)", services)
     ports = {n: (free_port(), free_port()) for n in names}
+    appliances.last = []
     for i, tag in enumerate(("a", "b")):
         text = own_logs(env, tag) + store + services
         for n, pp in ports.items():
             text = text.replace("PORT_%s" % n, str(pp[i]))
         g = env.gatehouse(text, name="%s.conf" % tag)
         check("store redis: 127.0.0.1:%d answers" % rport in g.output(), "%s's log" % tag)
+        appliances.last.append(g)
     return ports, red, rport
 
 
@@ -74,6 +76,12 @@ def nginx_lines(env, port, marker):
 
 @test
 def cluster_source_ip_persistence_follows_the_client_to_any_appliance(env):
+    """Twelve clients are placed on A while nginx is in maintenance (on
+    both): all on the Python backend. Once nginx is back, the entries in
+    Redis keep every one of them there on A and on B, where rendezvous
+    hashing alone (B never saw them) would move about half. New clients
+    keep one server across A and B; with Redis stopped they still do, and
+    so do the clients placed while every server was up."""
     py = env.backend()
     ng = env.nginx(extra="location / { return 200 'nginx'; }")
     ports, red, rport = appliances(env, service(
@@ -81,63 +89,87 @@ def cluster_source_ip_persistence_follows_the_client_to_any_appliance(env):
         extra="    persistence source-ip").replace("listen 127.0.0.1:0",
                                                  "listen 127.0.0.1:PORT_sticky"))
     pa, pb = ports["sticky"]
+    ga, gb = appliances.last
 
-    def walk(clients, tag):
-        """Each client: its first request on A, then B, A, B: the server
-        every request reached, per client."""
-        where = {}
-        for src in clients:
-            for i, port in enumerate((pa, pb, pa, pb)):
-                m = "%s-%s-%d" % (tag, src, i)
-                r, _ = get(port, env.ca, src, "/whoami?m=" + m)
-                check(r.status == 200, "%s: %r" % (m, r))
+    def reload_both(maint):
+        for g in (ga, gb):
+            text = open(g.conf).read()
+            line = "server ng 127.0.0.1:%d" % ng
+            text = text.replace(line + " state maint", line)
+            if maint:
+                text = text.replace(line, line + " state maint")
+            with open(g.conf, "w") as f:
+                f.write(text)
+            n = g.output().count("configuration reloaded")
+            g.signal(signal.SIGHUP)
+            wait_until(lambda: g.output().count("configuration reloaded") > n, 10, "reload")
 
-                def logged():
-                    return reached(env, py, ng, m)
-                wait_until(lambda: logged() != [], 5, "%s at a server" % m)
-                at = logged()
-                check(len(at) == 1, "%s reached %r" % (m, at))
-                where.setdefault(src, []).append(at[0])
-        return where
+    def one(port, src, m):
+        r, _ = get(port, env.ca, src, "/whoami?m=" + m)
+        check(r.status == 200, "%s: %r" % (m, r))
+        wait_until(lambda: reached(env, py, ng, m) != [], 5, "%s at a server" % m)
+        at = reached(env, py, ng, m)
+        check(len(at) == 1, "%s reached %r" % (m, at))
+        return at[0]
 
-    # One request on B first, from another client: B's least-connection
-    # rotation is then one step ahead of A's, so an appliance that chose on
-    # its own would send each client of the walk to the other server.
-    r, _ = get(pb, env.ca, "127.0.0.30", "/whoami?m=offset")
-    check(r.status == 200, "offset: %r" % r)
+    def walk(clients, tag, ports=(pa, pb, pa, pb)):
+        return {src: [one(port, src, "%s-%s-%d" % (tag, src, i)) for i, port in enumerate(ports)]
+                for src in clients}
+
+    def short(where):
+        return ", ".join("%s->%s" % (s.rsplit(".", 1)[1], "/".join(sorted(set(w))))
+                         for s, w in where.items())
+
+    placed = ["127.0.0.%d" % i for i in range(31, 43)]
+    reload_both(True)
     before = keys(rport)
-    where = walk(["127.0.0.%d" % i for i in range(31, 43)], "up")
-    print("    (with the store: %s)" % ", ".join(
-        "%s->%s" % (s.rsplit(".", 1)[1], "/".join(sorted(set(w)))) for s, w in where.items()))
+    where = walk(placed, "maint", ports=(pa,))
+    check(all(w == ["py"] for w in where.values()), "nginx in maint got clients: %r" % where)
+    check(keys(rport) >= before + 12, "an entry per client in Redis: %d -> %d" % (
+        before, keys(rport)))
+    reload_both(False)
+    where = walk(placed, "back", ports=(pb, pa, pb))
+    print("    (placed on A while nginx was in maint, then on B and A: %s)" % short(where))
+    for src, w in where.items():
+        check(w == ["py"] * 3, "client %s left its server once nginx was back: %r" % (src, w))
+
+    fresh = ["127.0.0.%d" % i for i in range(51, 63)]
+    where = walk(fresh, "up")
+    print("    (new clients, every server up: %s)" % short(where))
     for src, w in where.items():
         check(len(set(w)) == 1, "client %s moved between servers across A and B: %r" % (src, w))
     check({w[0] for w in where.values()} == {"py", "nginx"},
           "the clients are spread over both servers: %r" % where)
-    check(keys(rport) >= before + 12, "an entry per client in Redis: %d -> %d" % (
-        before, keys(rport)))
+    placed_up = {src: w[0] for src, w in where.items()}
 
-    # The store stopped: nobody waits for it, and both appliances still
-    # agree where a new client goes (rendezvous hashing on the same key).
+    # The store stopped: nobody waits for it; new clients go where every
+    # appliance's rendezvous sends them, and those placed while every
+    # server was up stay.
     red.send_signal(signal.SIGSTOP)
     try:
         t0 = time.monotonic()
-        where = walk(["127.0.0.%d" % i for i in range(51, 59)], "away")
+        where = walk(["127.0.0.%d" % i for i in range(71, 79)], "away")
+        kept = walk(fresh, "kept", ports=(pb, pa))
         took = time.monotonic() - t0
     finally:
         red.send_signal(signal.SIGCONT)
-    print("    (store stopped: %s in %.1f s)" % (", ".join(
-        "%s->%s" % (s.rsplit(".", 1)[1], "/".join(sorted(set(w)))) for s, w in where.items()),
-        took))
+    print("    (store stopped: new %s; placed before: %s; %.1f s)" % (short(where), short(kept),
+                                                                    took))
     for src, w in where.items():
         check(len(set(w)) == 1, "client %s, store away: A and B disagree: %r" % (src, w))
-    # 32 requests: the 200 ms timeout is paid while the connection is
+    for src, w in kept.items():
+        check(set(w) == {placed_up[src]}, "client %s moved while the store was away: %r -> %r"
+              % (src, placed_up[src], w))
+    # 48 requests: the 200 ms timeout is paid while the connection is
     # found dead, not on every request
-    check(took < 32 * 0.2, "requests waited on the stopped store: %.1f s" % took)
+    check(took < 48 * 0.2, "requests waited on the stopped store: %.1f s" % took)
 
     # Back: new clients are written again.
+    n = keys(rport)
+
     def written():
-        get(pa, env.ca, "127.0.0.71", "/whoami?m=back")
-        return keys(rport) > 0 and keys(rport) >= before + 13
+        get(pa, env.ca, "127.0.0.91", "/whoami?m=back")
+        return keys(rport) > n
     wait_until(written, 15, "entries written again once the store is back")
 
 
@@ -252,3 +284,34 @@ def cluster_persistence_cookie_from_one_appliance_sticks_at_another(env):
                15, "%s adopts %s's rotated keys" % (other, rotated[0]))
     print("    (seeded by A, adopted by B; rotated by %s, adopted by %s)" % (rotated[0], other))
     sticky("after", 4, pa if rotated[0] == "A" else pb)
+
+
+@test
+def cluster_client_gone_while_its_request_waits_for_the_store_sends_nothing(env):
+    """Redis stopped: a client sends a whole request and resets the
+    connection while the request waits for its persistence entry. Nothing
+    of it reaches the real server (a pooled connection to it is ready);
+    the next client's request, decided by the fallback, does."""
+    import socket
+    import struct
+    from t_q_chain_timeouts import From
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, service(
+        "sticky", 0, servers=[("ng", ng)], extra="    persistence source-ip").replace(
+            "listen 127.0.0.1:0", "listen 127.0.0.1:PORT_sticky"))
+    pa = ports["sticky"][0]
+    r, _ = get(pa, env.ca, "127.0.0.41", "/?m=warm")  # a pooled connection to nginx
+    check(r.status == 200, "warm-up: %r" % r)
+    red.send_signal(signal.SIGSTOP)
+    try:
+        c = From(pa, env.ca, "127.0.0.42")
+        c.send(b"POST /?m=gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
+        c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.s.close()
+        r, _ = get(pa, env.ca, "127.0.0.43", "/?m=next")
+        check(r.status == 200, "the next client: %r" % r)
+    finally:
+        red.send_signal(signal.SIGCONT)
+    wait_until(lambda: nginx_lines(env, ng, "next"), 5, "the next request at nginx")
+    check(nginx_lines(env, ng, "gone") == [], "the gone client's request reached nginx: %r" %
+          nginx_lines(env, ng, "gone"))

@@ -903,7 +903,31 @@ async function loadLogs(ev) {
 
 function sysMessage(text) { document.getElementById('sys-message').textContent = text; }
 
+// The cluster's appliances and the version each runs (share-config on).
+async function loadCluster() {
+  const r = await api('/api/v1/cluster');
+  if (!r.ok) return;
+  const j = await r.json();
+  const box = document.getElementById('cluster-box');
+  box.hidden = !j.shared;
+  if (!j.shared) return;
+  document.getElementById('cluster-note').textContent = j.cluster
+    ? 'The cluster runs version ' + j.cluster.version + ' (sequence ' + j.cluster.sequence +
+      '); this page is served by ' + j.this + '.'
+    : 'The shared store holds no version (or does not answer); this page is served by ' +
+      j.this + '.';
+  const rows = j.appliances.map((m) => {
+    const tr = el('tr');
+    tr.dataset.appliance = m.name;
+    tr.append(el('td', m.name), el('td', m.running), el('td', String(m.sequence)),
+              el('td', m.state, 'state'), el('td', m.why || '-', 'why'));
+    return tr;
+  });
+  document.querySelector('#cluster-table tbody').replaceChildren(...rows);
+}
+
 async function loadSystem() {
+  await loadCluster();
   let r = await api('/api/v1/config/history');
   if (r.ok) {
     const rows = (await r.json()).versions.map((v) => {

@@ -1,0 +1,568 @@
+/*
+ * The cluster's configuration (store redis { share-config on }). Every
+ * appliance's file has two parts: what is its own (where its state and
+ * logs are, its workers, the store block that says how it reaches the
+ * cluster: LOCAL below) and everything else, the shared part: services,
+ * certificates, rule sets, identity providers, rooms. The shared part is
+ * the cluster's, published in the shared store with a sequence number:
+ *
+ *   config-head        "SEQ VERSION CHUNKS LENGTH" (VERSION: 16 hex digits
+ *                      of the SHA-256 of the shared text)
+ *   config:SEQ:I       the text, in chunks of at most CHUNK bytes
+ *   config-claim:SEQ   set only if absent: who publishes SEQ
+ *   member:SLOT        "NAME RUNNING SEQ STATE [WHY]" of each appliance,
+ *                      refreshed every POLL_MS, gone MEMBER_TTL_MS after
+ *
+ * A change made on an appliance (the admin application, a SIGHUP) whose
+ * shared part differs from the cluster's is published as the next
+ * sequence number; a thread on every appliance looks every POLL_MS and
+ * applies a newer one: its own part, then the cluster's text, through the
+ * same pipeline as every reload (parsed once, every module prepared, the
+ * file written, all committed, or none). An appliance that cannot apply it
+ * (say, a certificate file it does not have) keeps running what it ran and
+ * says why in its member record, its log and its audit log. A starting
+ * appliance takes the cluster's version; it publishes its own only when
+ * the store holds none. Of two changes made on two appliances at once, the
+ * one that claims the sequence number first is the cluster's; the other
+ * appliance takes it and logs that its own change was replaced.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "../common/common.h"
+#include "../common/conf.h"
+#include "../store/store.h"
+#include "../web-ui/webui.h"
+#include "main_int.h"
+
+#define POLL_MS 2000
+#define CHUNK 1000
+#define MAX_TEXT (512 * 1024)
+#define TEXT_TTL_MS (30LL * 86400 * 1000)
+#define MEMBER_TTL_MS 10000
+#define SLOTS 64
+
+static const char *const local_kinds[] = {
+    "state-dir", "access-log", "security-log", "error-log", "workers", "log-level",
+    "store", "source-table-size", "session-table-size", "slides-kek-file",
+};
+
+static int is_local(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(local_kinds) / sizeof(local_kinds[0]); i++)
+        if (strcmp(name, local_kinds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The byte after a statement: past its block or arguments, and past the
+ * rest of its line when nothing but blanks and a ';' follow. */
+static size_t stmt_end(const char *t, size_t len, const struct gh_conf_stmt *s)
+{
+    size_t e = s->has_block ? s->close + 1 : s->args_end;
+
+    while (e < len && (t[e] == ' ' || t[e] == '\t' || t[e] == ';'))
+        e++;
+    if (e < len && t[e] == '\r')
+        e++;
+    if (e < len && t[e] == '\n')
+        e++;
+    return e;
+}
+
+int main_cluster_split(const char *text, size_t len, struct gh_sbuf *local, struct gh_sbuf *shared,
+                       char *err, size_t errlen)
+{
+    struct gh_conf_outline o;
+    size_t i, at = 0;
+
+    if (gh_conf_outline(text, len, &o, err, errlen) == -1)
+        return -1;
+    for (i = 0; i < o.n; i++) {
+        const struct gh_conf_stmt *s = &o.v[i];
+        size_t b, e;
+        if (s->parent != -1 || !is_local(s->name))
+            continue;
+        for (b = s->start; b > at && text[b - 1] != '\n';)
+            b--; /* from the start of its line */
+        e = stmt_end(text, len, s);
+        gh_sbuf_append(shared, text + at, b - at);
+        gh_sbuf_append(local, text + b, e - b);
+        if (e > b && text[e - 1] != '\n')
+            gh_sbuf_append(local, "\n", 1);
+        at = e;
+    }
+    gh_sbuf_append(shared, text + at, len - at);
+    gh_conf_outline_free(&o);
+    return 0;
+}
+
+/* ---- the thread ---- */
+
+enum member_state {
+    M_IN_STEP,  /* runs the cluster's version */
+    M_APPLYING, /* a newer one is being read or applied */
+    M_REFUSED,  /* the newest could not be applied here: the previous runs */
+    M_AWAY,     /* the store does not answer: what runs stays */
+};
+static const char *const state_words[] = {"in-step", "applying", "refused", "store-away"};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    int share, running, stopping;
+    struct main_cluster_hooks hooks;
+    char name[64];
+    char conf_path[1024];
+    int slot;            /* member:SLOT is ours; -1: none yet */
+    long long seq;       /* the cluster's sequence number this appliance runs, or tried */
+    char version[17];    /* of the shared part that runs here */
+    char publish[17];    /* a local change's shared version to publish; "": none */
+    int publish_if_none; /* publish only if the store holds no version (the start's) */
+    char *publish_text;  /* owned: its text */
+    enum member_state st;
+    char why[256];
+} cl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void version_of(const char *t, size_t n, char out[17])
+{
+    webui_version(t, n, out);
+}
+
+static int kget(const char *key, char *buf, size_t cap, size_t *n)
+{
+    int64_t ttl;
+    enum store_status st = store_sync_get(key, strlen(key), buf, cap - 1, n, &ttl, 0);
+
+    if (st == STORE_OK) {
+        buf[*n] = '\0';
+        return 0;
+    }
+    return st == STORE_ABSENT ? 1 : -1;
+}
+
+/* The head: 0 with its fields, 1 none, -1 the store did not answer or it
+ * is not a head. */
+static int read_head(long long *seq, char ver[17], long long *chunks, long long *len)
+{
+    char buf[128];
+    size_t n;
+    int rc = kget("config-head", buf, sizeof(buf), &n);
+
+    if (rc != 0)
+        return rc;
+    if (sscanf(buf, "%lld %16s %lld %lld", seq, ver, chunks, len) != 4 || *seq <= 0 ||
+        *chunks < 0 || *len < 0 || *len > MAX_TEXT || *chunks != (*len + CHUNK - 1) / CHUNK) {
+        gh_log_err("cluster config: the store's config-head is not one: %.60s", buf);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_text(long long seq, long long chunks, long long len, const char *want,
+                     char **out)
+{
+    char *t = gh_calloc(1, (size_t)len + 1), key[64], ver[17];
+    long long i;
+    size_t got = 0;
+
+    for (i = 0; i < chunks; i++) {
+        size_t n = 0;
+        snprintf(key, sizeof(key), "config:%lld:%lld", seq, i);
+        if (kget(key, t + got, (size_t)len - got + 1, &n) != 0 || got + n > (size_t)len) {
+            free(t);
+            return -1;
+        }
+        got += n;
+    }
+    version_of(t, got, ver);
+    if (got != (size_t)len || strcmp(ver, want) != 0) {
+        free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+/* Publishes text as sequence seq: claimed first, the chunks, then the head
+ * (a reader never sees a head whose text is not complete). 0, 1 another
+ * appliance claimed seq first, -1 the store failed. */
+static int publish(long long seq, const char *text, size_t len, const char *ver)
+{
+    char key[64], head[128];
+    long long i, chunks = ((long long)len + CHUNK - 1) / CHUNK;
+    enum store_status st;
+
+    snprintf(key, sizeof(key), "config-claim:%lld", seq);
+    st = store_sync_set(key, strlen(key), cl.name, strlen(cl.name), TEXT_TTL_MS,
+                        STORE_NX | STORE_DURABLE);
+    if (st == STORE_EXISTS)
+        return 1;
+    if (st != STORE_OK)
+        return -1;
+    for (i = 0; i < chunks; i++) {
+        size_t off = (size_t)i * CHUNK, n = len - off < CHUNK ? len - off : CHUNK;
+        snprintf(key, sizeof(key), "config:%lld:%lld", seq, i);
+        if (store_sync_set(key, strlen(key), text + off, n, TEXT_TTL_MS, STORE_DURABLE) !=
+            STORE_OK)
+            return -1;
+    }
+    snprintf(head, sizeof(head), "%lld %s %lld %zu", seq, ver, chunks, len);
+    return store_sync_set("config-head", 11, head, strlen(head), TEXT_TTL_MS, STORE_DURABLE) ==
+                   STORE_OK
+               ? 0
+               : -1;
+}
+
+/* This appliance's part of its file now, and the cluster's text after it. */
+static char *combine(const char *shared, size_t slen, size_t *out_len, char *err, size_t errlen)
+{
+    struct gh_sbuf local = {0}, mine = {0}, all = {0};
+    size_t len = 0;
+    char *text = gh_conf_read(cl.conf_path, &len, err, errlen);
+
+    if (text == NULL)
+        return NULL;
+    if (main_cluster_split(text, len, &local, &mine, err, errlen) == -1) {
+        free(text);
+        free(local.p);
+        free(mine.p);
+        return NULL;
+    }
+    free(text);
+    gh_sbuf_append(&all, local.p ? local.p : "", local.len);
+    gh_sbuf_append(&all, shared, slen);
+    free(local.p);
+    free(mine.p);
+    *out_len = all.len;
+    return all.p ? all.p : gh_strdup("");
+}
+
+static void set_state(enum member_state st, const char *why)
+{
+    cl.st = st;
+    gh_strlcpy(cl.why, why ? why : "", sizeof(cl.why));
+}
+
+/* Called without cl.mu: the apply takes the reload lock. */
+static void adopt(long long seq, const char *ver, long long chunks, long long len)
+{
+    char *shared = NULL, *text, err[512] = "";
+    size_t tlen = 0;
+    int r;
+
+    pthread_mutex_lock(&cl.mu);
+    set_state(M_APPLYING, NULL);
+    pthread_mutex_unlock(&cl.mu);
+    if (read_text(seq, chunks, len, ver, &shared) == -1) {
+        pthread_mutex_lock(&cl.mu);
+        set_state(M_AWAY, "the cluster's text could not be read whole");
+        pthread_mutex_unlock(&cl.mu);
+        return;
+    }
+    text = combine(shared, (size_t)len, &tlen, err, sizeof(err));
+    r = text ? cl.hooks.apply(text, tlen, err, sizeof(err)) : -1;
+    pthread_mutex_lock(&cl.mu);
+    cl.seq = seq;
+    if (r == 0) {
+        memcpy(cl.version, ver, sizeof(cl.version));
+        set_state(M_IN_STEP, NULL);
+        gh_log_info("cluster config: version %s (sequence %lld) runs here", ver, seq);
+    } else {
+        set_state(M_REFUSED, err);
+        gh_log_err("cluster config: version %s (sequence %lld) refused here, the previous "
+                   "configuration stays: %s", ver, seq, err);
+        webui_audit_why("(cluster)", "system", "", "cluster-apply", ver, cl.version, cl.version,
+                        "failed", err);
+    }
+    pthread_mutex_unlock(&cl.mu);
+    free(shared);
+    free(text);
+}
+
+static void write_member(void)
+{
+    char rec[512], key[32], buf[512];
+    size_t n;
+    int i;
+
+    snprintf(rec, sizeof(rec), "%s %s %lld %s %s", cl.name, cl.version[0] ? cl.version : "-",
+             cl.seq, state_words[cl.st], cl.why);
+    for (i = 0; rec[i]; i++)
+        if (rec[i] == '\n' || rec[i] == '\r')
+            rec[i] = ' ';
+    if (cl.slot >= 0) {
+        snprintf(key, sizeof(key), "member:%d", cl.slot);
+        if (store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, STORE_XX) ==
+            STORE_ABSENT)
+            cl.slot = -1; /* expired meanwhile (the store was away): claimed again */
+        return;
+    }
+    for (i = 0; i < SLOTS && cl.slot < 0; i++) {
+        snprintf(key, sizeof(key), "member:%d", i);
+        if (kget(key, buf, sizeof(buf), &n) == 0) {
+            size_t nl = strlen(cl.name);
+            if (!(n > nl && memcmp(buf, cl.name, nl) == 0 && buf[nl] == ' '))
+                continue; /* another's */
+        }
+        if (store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, 0) == STORE_OK)
+            cl.slot = i;
+    }
+}
+
+static void turn(void)
+{
+    long long seq = 0, chunks = 0, len = 0;
+    char ver[17] = "", pub[17];
+    int h = read_head(&seq, ver, &chunks, &len), p;
+    char *ptext = NULL;
+
+    if (h == -1) {
+        pthread_mutex_lock(&cl.mu);
+        if (cl.st != M_REFUSED)
+            set_state(M_AWAY, "the store does not answer");
+        pthread_mutex_unlock(&cl.mu);
+        return;
+    }
+    pthread_mutex_lock(&cl.mu);
+    memcpy(pub, cl.publish, sizeof(pub));
+    if (cl.publish_if_none && h == 0)
+        pub[0] = '\0'; /* a starting appliance takes the cluster's version */
+    cl.publish_if_none = 0;
+    if (pub[0] != '\0' && (h == 1 || strcmp(pub, ver) != 0)) {
+        ptext = cl.publish_text;
+        cl.publish_text = NULL;
+    }
+    free(cl.publish_text);
+    cl.publish_text = NULL;
+    cl.publish[0] = '\0';
+    pthread_mutex_unlock(&cl.mu);
+    if (ptext != NULL) {
+        p = publish(h == 1 ? 1 : seq + 1, ptext, strlen(ptext), pub);
+        pthread_mutex_lock(&cl.mu);
+        if (p == 0) {
+            cl.seq = h == 1 ? 1 : seq + 1;
+            memcpy(cl.version, pub, sizeof(cl.version));
+            set_state(M_IN_STEP, NULL);
+            gh_log_info("cluster config: this appliance's change published as version %s "
+                        "(sequence %lld)", pub, cl.seq);
+        } else if (p == 1) {
+            gh_log_warn("cluster config: a change made here (version %s) met one published by "
+                        "another appliance first; the cluster's version replaces it", pub);
+            webui_audit("(cluster)", "system", "", "cluster-publish", pub, pub, ver, "replaced");
+        } else {
+            /* published again at the next turn */
+            memcpy(cl.publish, pub, sizeof(cl.publish));
+            cl.publish_text = ptext;
+            ptext = NULL;
+            set_state(M_AWAY, "the store did not take this appliance's change");
+        }
+        pthread_mutex_unlock(&cl.mu);
+        free(ptext);
+        if (p != 1)
+            return;
+        h = read_head(&seq, ver, &chunks, &len);
+        if (h != 0)
+            return;
+    }
+    pthread_mutex_lock(&cl.mu);
+    if (h == 0 && strcmp(ver, cl.version) == 0 && seq != cl.seq) {
+        cl.seq = seq; /* the same text under a newer number */
+        set_state(M_IN_STEP, NULL);
+    }
+    if (h == 0 && seq > cl.seq) {
+        pthread_mutex_unlock(&cl.mu);
+        adopt(seq, ver, chunks, len);
+        return;
+    }
+    pthread_mutex_unlock(&cl.mu);
+}
+
+static void *poller(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&cl.mu);
+    while (!cl.stopping) {
+        struct timespec ts;
+        pthread_mutex_unlock(&cl.mu);
+        turn();
+        pthread_mutex_lock(&cl.mu);
+        write_member();
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += POLL_MS / 1000;
+        ts.tv_nsec += (long)(POLL_MS % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (!cl.stopping)
+            pthread_cond_timedwait(&cl.cv, &cl.mu, &ts);
+    }
+    pthread_mutex_unlock(&cl.mu);
+    store_thread_done();
+    return NULL;
+}
+
+int main_cluster_check(const struct gh_conf *c, char *err, size_t errlen)
+{
+    const char *n = c->store.name;
+    size_t i;
+
+    if (strcmp(c->store.share_config, "on") == 0 && strcmp(c->store.engine, "redis") != 0) {
+        snprintf(err, errlen, "%s:%d:%d: share-config on needs store redis", c->file,
+                 c->store.loc.line, c->store.loc.col);
+        return -1;
+    }
+    for (i = 0; n != NULL && n[i]; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+              (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '.' || n[i] == '_'))
+            break;
+    if (n != NULL && (n[i] != '\0' || i == 0 || i > 63)) {
+        snprintf(err, errlen, "%s:%d:%d: store name '%s': 1 to 63 letters, digits, '-', '.' "
+                 "or '_'", c->file, c->store.loc.line, c->store.loc.col, n);
+        return -1;
+    }
+    return 0;
+}
+
+void main_cluster_prepare(const struct gh_conf *c)
+{
+    cl.share = strcmp(c->store.share_config, "on") == 0;
+    if (c->store.name != NULL)
+        gh_strlcpy(cl.name, c->store.name, sizeof(cl.name));
+    else if (gethostname(cl.name, sizeof(cl.name) - 1) != 0 || cl.name[0] == '\0')
+        gh_strlcpy(cl.name, "appliance", sizeof(cl.name));
+}
+
+int main_cluster_start(const char *conf_path, const char *text, size_t len,
+                       const struct main_cluster_hooks *hooks)
+{
+    struct gh_sbuf local = {0}, shared = {0};
+    char err[256];
+
+    if (!cl.share || conf_path == NULL)
+        return 0;
+    if (main_cluster_split(text, len, &local, &shared, err, sizeof(err)) == -1) {
+        gh_log_err("cluster config: %s", err);
+        return -1;
+    }
+    cl.hooks = *hooks;
+    cl.slot = -1;
+    gh_strlcpy(cl.conf_path, conf_path, sizeof(cl.conf_path));
+    /* What runs here, published only when the store holds no version. */
+    version_of(shared.p ? shared.p : "", shared.len, cl.version);
+    memcpy(cl.publish, cl.version, sizeof(cl.publish));
+    cl.publish_if_none = 1;
+    cl.publish_text = shared.p ? shared.p : gh_strdup("");
+    cl.seq = 0;
+    free(local.p);
+    {
+        pthread_condattr_t ca; /* the turns are timed on the monotonic clock */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&cl.cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (pthread_create(&cl.th, NULL, poller, NULL) != 0)
+        return -1;
+    cl.running = 1;
+    gh_log_info("cluster config: shared through the store as appliance %s", cl.name);
+    return 0;
+}
+
+void main_cluster_changed(const char *text, size_t len)
+{
+    struct gh_sbuf local = {0}, shared = {0};
+    char err[256], ver[17];
+
+    if (!cl.running || main_cluster_split(text, len, &local, &shared, err, sizeof(err)) == -1) {
+        free(local.p);
+        free(shared.p);
+        return;
+    }
+    version_of(shared.p ? shared.p : "", shared.len, ver);
+    pthread_mutex_lock(&cl.mu);
+    if (strcmp(ver, cl.version) != 0) {
+        memcpy(cl.publish, ver, sizeof(cl.publish));
+        free(cl.publish_text);
+        cl.publish_text = shared.p ? shared.p : gh_strdup("");
+        shared.p = NULL;
+        pthread_cond_signal(&cl.cv); /* published now, not at the next turn */
+    }
+    pthread_mutex_unlock(&cl.mu);
+    free(local.p);
+    free(shared.p);
+}
+
+void main_cluster_stop(void)
+{
+    if (!cl.running)
+        return;
+    pthread_mutex_lock(&cl.mu);
+    cl.stopping = 1;
+    pthread_cond_signal(&cl.cv);
+    pthread_mutex_unlock(&cl.mu);
+    pthread_join(cl.th, NULL);
+    cl.running = 0;
+    free(cl.publish_text);
+    cl.publish_text = NULL;
+}
+
+/* {"appliances":[...],"cluster":{...}} for the admin application. */
+char *main_cluster_json(size_t *len)
+{
+    struct gh_sbuf o = {0};
+    long long seq = 0, chunks, tlen;
+    char ver[17] = "", buf[512], key[32];
+    int i, first = 1, h;
+    size_t n;
+
+    gh_sbuf_printf(&o, "{\"shared\":%s", cl.running ? "true" : "false");
+    if (cl.running) {
+        h = read_head(&seq, ver, &chunks, &tlen);
+        gh_sbuf_printf(&o, ",\"cluster\":");
+        if (h == 0) {
+            gh_sbuf_printf(&o, "{\"sequence\":%lld,\"version\":", seq);
+            gh_json_str(&o, ver);
+            gh_sbuf_printf(&o, "}");
+        } else {
+            gh_sbuf_printf(&o, "null");
+        }
+        gh_sbuf_printf(&o, ",\"this\":");
+        gh_json_str(&o, cl.name);
+        gh_sbuf_printf(&o, ",\"appliances\":[");
+        for (i = 0; i < SLOTS; i++) {
+            char name[64], run[20], st[20];
+            long long s;
+            int used = 0;
+            snprintf(key, sizeof(key), "member:%d", i);
+            if (kget(key, buf, sizeof(buf), &n) != 0 ||
+                sscanf(buf, "%63s %19s %lld %19s %n", name, run, &s, st, &used) < 4)
+                continue;
+            gh_sbuf_printf(&o, "%s{\"name\":", first ? "" : ",");
+            gh_json_str(&o, name);
+            gh_sbuf_printf(&o, ",\"running\":");
+            gh_json_str(&o, run);
+            gh_sbuf_printf(&o, ",\"sequence\":%lld,\"state\":", s);
+            gh_json_str(&o, st);
+            gh_sbuf_printf(&o, ",\"why\":");
+            gh_json_str(&o, used > 0 && (size_t)used <= n ? buf + used : "");
+            gh_sbuf_printf(&o, "}");
+            first = 0;
+        }
+        gh_sbuf_printf(&o, "]");
+    }
+    gh_sbuf_printf(&o, "}");
+    *len = o.len;
+    return o.p;
+}
