@@ -46,6 +46,7 @@
 #define CHUNK 1000
 #define MAX_TEXT (512 * 1024)
 #define TEXT_TTL_MS (30LL * 86400 * 1000)
+#define CLAIM_TTL_MS 30000 /* a publisher that died between claim and head blocks no longer */
 #define MEMBER_TTL_MS 10000
 #define SLOTS 64
 
@@ -125,6 +126,7 @@ static struct {
     char name[64];
     char conf_path[1024];
     int slot;            /* member:SLOT is ours; -1: none yet */
+    long long other_claim; /* the sequence another appliance claimed before ours; 0: none */
     long long seq;       /* the cluster's sequence number this appliance runs, or tried */
     char version[17];    /* of the shared part that runs here */
     char publish[17];    /* a local change's shared version to publish; "": none */
@@ -204,7 +206,7 @@ static int publish(long long seq, const char *text, size_t len, const char *ver)
     enum store_status st;
 
     snprintf(key, sizeof(key), "config-claim:%lld", seq);
-    st = store_sync_set(key, strlen(key), cl.name, strlen(cl.name), TEXT_TTL_MS,
+    st = store_sync_set(key, strlen(key), cl.name, strlen(cl.name), CLAIM_TTL_MS,
                         STORE_NX | STORE_DURABLE);
     if (st == STORE_EXISTS)
         return 1;
@@ -270,7 +272,17 @@ static void adopt(long long seq, const char *ver, long long chunks, long long le
         pthread_mutex_unlock(&cl.mu);
         return;
     }
-    text = combine(shared, (size_t)len, &tlen, err, sizeof(err));
+    {
+        /* The shared part never holds an appliance's own statements: one
+         * that does (written into the store by hand) would override them. */
+        struct gh_sbuf l = {0}, sh = {0};
+        if (main_cluster_split(shared, (size_t)len, &l, &sh, err, sizeof(err)) == 0 && l.len > 0)
+            snprintf(err, sizeof(err), "the cluster's version holds statements that are each "
+                     "appliance's own (%.40s...)", l.p);
+        free(sh.p);
+        text = err[0] == '\0' ? combine(shared, (size_t)len, &tlen, err, sizeof(err)) : NULL;
+        free(l.p);
+    }
     r = text ? cl.hooks.apply(text, tlen, err, sizeof(err)) : -1;
     pthread_mutex_lock(&cl.mu);
     cl.seq = seq;
@@ -348,7 +360,21 @@ static void turn(void)
     cl.publish[0] = '\0';
     pthread_mutex_unlock(&cl.mu);
     if (ptext != NULL) {
-        p = publish(h == 1 ? 1 : seq + 1, ptext, strlen(ptext), pub);
+        long long want = h == 1 ? 1 : seq + 1;
+        if (cl.other_claim > 0 && h == 0 && seq >= cl.other_claim) {
+            p = 1; /* the claim ours met is published now: that is the cluster's */
+        } else {
+            p = publish(want, ptext, strlen(ptext), pub);
+            if (p == 1) {
+                /* Claimed by another: ours waits for its head, and is
+                 * replaced by it; a claim whose publisher died expires
+                 * (CLAIM_TTL_MS) and ours goes out then. */
+                cl.other_claim = want;
+                p = -1;
+            }
+        }
+        if (p != -1)
+            cl.other_claim = 0;
         pthread_mutex_lock(&cl.mu);
         if (p == 0) {
             cl.seq = h == 1 ? 1 : seq + 1;
@@ -361,11 +387,14 @@ static void turn(void)
                         "another appliance first; the cluster's version replaces it", pub);
             webui_audit("(cluster)", "system", "", "cluster-publish", pub, pub, ver, "replaced");
         } else {
-            /* published again at the next turn */
-            memcpy(cl.publish, pub, sizeof(cl.publish));
-            cl.publish_text = ptext;
-            ptext = NULL;
-            set_state(M_AWAY, "the store did not take this appliance's change");
+            /* published at a next turn, unless a newer change made here
+             * meanwhile is to be published instead */
+            if (cl.publish[0] == '\0') {
+                memcpy(cl.publish, pub, sizeof(cl.publish));
+                cl.publish_text = ptext;
+                ptext = NULL;
+            }
+            set_state(M_AWAY, "this appliance's change is not published yet");
         }
         pthread_mutex_unlock(&cl.mu);
         free(ptext);

@@ -277,9 +277,17 @@ def cluster_saml_sessions_and_replay_guard_shared_through_redis(env):
     ops = store_metric(env, a.mgmt, "gatehouse_store_operations_total", engine="redis")
     check(n is not None and n >= 1 and ops and ops > 10,
           "A connected again: connected %r, operations %r" % (n, ops))
+    # B, where b3's session was made, is killed (SIGKILL): nothing of the
+    # session was only B's, A serves it.
+    b_gh.proc.kill()
+    b_gh.proc.wait()
+    Routed.ROUTE[0] = a.port
+    st, h, body = b3.request(a.url + "/api/v1/samlsession")
+    check(st == 200 and json.loads(body)["name_id"] == "alice",
+          "the session made on B after B was killed: %d %r" % (st, body[:200]))
     print("    (two appliances, one Redis + a replica: request from A consumed at B, "
           "replay at A refused, logout held, 503 while stopped, a verified session served "
-          "%.2f s from A's copy, recovered)" % waited)
+          "%.2f s from A's copy, recovered, B's session served by A after kill -9 of B)" % waited)
 
 
 @test

@@ -9,6 +9,7 @@ on A runs on B; a starting B with an older file takes the cluster's
 version; a version B cannot run (an address only A has) is refused there
 while B keeps serving, and each appliance's running version is in the
 admin API."""
+import hashlib
 import json
 import os
 import re
@@ -195,6 +196,13 @@ def run_cluster_config(env, nss):
                 got.get("appliance-b") == (ver2, "in-step"))
     wait_until(lambda: both_in_step(tok_b, "B"), 10, "both appliances listed in step on B")
 
+    # A publisher that died between its claim of sequence 3 and its head
+    # (planted: a claim with no head, expiring in 4 s) delays the next
+    # change, and blocks nothing for good.
+    r = in_ns(nss, "R", ["redis-cli", "-p", str(REDIS), "--user", "gatehouse", "--pass", "gh-pw",
+                         "--no-auth-warning", "SET", "gatehouse:config-claim:3", "gone", "PX",
+                         "4000"])
+    check(b"OK" in r.stdout, "planting a claim: %r" % r.stdout)
     # A version B cannot run (a listener on A's own address): refused on B,
     # which keeps running sequence 2 and says why; A runs it.
     text = open(env.path("a.conf")).read() + (
@@ -203,7 +211,7 @@ def run_cluster_config(env, nss):
     with open(env.path("a.conf"), "w") as f:
         f.write(text)
     a.signal(__import__("signal").SIGHUP)
-    wait_until(lambda: "(sequence 3)" in a.output(), 10, "A publishes the listener")
+    wait_until(lambda: "(sequence 3)" in a.output(), 15, "A publishes the listener")
     wait_until(lambda: "(sequence 3) refused here" in b.output(), 10, "B refuses it")
 
     def b_refused():
@@ -221,5 +229,21 @@ def run_cluster_config(env, nss):
     check(any(e["action"] == "cluster-apply" and e["result"] == "failed" and
               "10.201.1.1:8445" in e.get("reason", "") for e in audit),
           "B's audit log says why: %r" % audit[-3:])
+    # Whoever can write to Redis cannot give an appliance another state
+    # folder: a version whose shared text holds an appliance's own
+    # statements is refused everywhere.
+    evil = "state-dir %s\n" % env.path("evil") + shared_part(env)
+    ver = hashlib.sha256(evil.encode()).hexdigest()[:16]
+    for key, val in (("gatehouse:config:99:0", evil), ("gatehouse:config-head",
+                                                       "99 %s 1 %d" % (ver, len(evil)))):
+        r = in_ns(nss, "R", ["redis-cli", "-p", str(REDIS), "--user", "gatehouse", "--pass",
+                             "gh-pw", "--no-auth-warning", "SET", key, val])
+        check(b"OK" in r.stdout, "planting %s: %r" % (key, r.stdout + r.stderr))
+    for g, tag in ((a, "A"), (b, "B")):
+        wait_until(lambda: "(sequence 99) refused here" in g.output(), 10, "%s refuses 99" % tag)
+        check("each appliance's own" in g.output().split("(sequence 99) refused here")[1][:300],
+              "%s's reason: %s" % (tag, g.output()[-400:]))
+    check(not os.path.exists(env.path("evil")) and "evil" not in open(env.path("b.conf")).read(),
+          "the planted state-dir was used")
     print("    (A published sequences 1..3; B took 1 at its start, ran 2 (the drain: nothing "
           "more to s1), refused 3 and kept serving 2)")

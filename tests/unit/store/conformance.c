@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -657,5 +658,173 @@ TEST(store_redis_hostile_answers)
         store_free(s);
         close(cfd);
         close(lfd);
+    }
+}
+
+/* What a raw client sees of port's answer to cmd (AUTH first when
+ * password): whether it holds needle, asked for at most max_ms. */
+static int answers_with(int port, const char *password, const char *cmd, const char *needle,
+                        int64_t max_ms)
+{
+    uint64_t end = gh_now_ms() + (uint64_t)max_ms;
+
+    while (gh_now_ms() < end) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM, 0), found = 0;
+        char req[256], buf[16384];
+        size_t got = 0;
+        int n = password ? snprintf(req, sizeof(req), "AUTH %s\r\n%s\r\n", password, cmd)
+                         : snprintf(req, sizeof(req), "%s\r\n", cmd);
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && write(fd, req, (size_t)n) == n) {
+            struct pollfd p = {fd, POLLIN, 0};
+            while (got < sizeof(buf) - 1 && poll(&p, 1, 300) == 1) {
+                ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+                buf[got] = '\0';
+                if (strstr(buf, needle) != NULL) {
+                    found = 1;
+                    break;
+                }
+            }
+        }
+        close(fd);
+        if (found)
+            return 1;
+        poll(NULL, 0, 100);
+    }
+    return 0;
+}
+
+/*
+ * A primary, two replicas and three Sentinels (quorum 2, down after 1 s).
+ * One connection writes durable records (WAIT 1) one after another while
+ * the primary is killed (SIGKILL): the gap between the last write
+ * acknowledged before and the first after is measured, and every write
+ * that was acknowledged is read back from the promoted replica.
+ */
+#define FO_MAX 20000
+TEST(store_redis_sentinel_failover_keeps_acknowledged_writes)
+{
+    char dir[] = "/tmp/gh-fo-XXXXXX", sdirs[3][64], sconf[3][96];
+    int ports[3], sports[3], i;
+    pid_t pids[3] = {0}, spids[3] = {0};
+    static signed char acked[FO_MAX]; /* 1 acknowledged, 0 not asked, -1 answered otherwise */
+    struct store_conf k;
+    struct store *s;
+    struct store_conn *c;
+    char err[128];
+    uint64_t t0, killed = 0, last_before = 0, first_after = 0, end;
+    int n = 0, lost = 0, failed = 0;
+
+    CHECK(mkdtemp(dir) != NULL);
+    for (i = 0; i < 3; i++)
+        ports[i] = free_port();
+    for (i = 0; i < 3; i++) {
+        char of[16];
+        const char *more[] = {"--requirepass", "s3cret", "--masterauth", "s3cret",
+                              i ? "--replicaof" : NULL, "127.0.0.1", of, NULL};
+        snprintf(of, sizeof(of), "%d", ports[0]);
+        pids[i] = start_server("redis-server", dir, ports[i], more);
+        CHECK(pids[i] > 0);
+    }
+    for (i = 1; i < 3; i++)
+        CHECK(answers_with(ports[i], "s3cret", "INFO replication", "master_link_status:up", 10000));
+    for (i = 0; i < 3; i++) {
+        FILE *f;
+        const char *more[] = {sconf[i], NULL};
+        snprintf(sdirs[i], sizeof(sdirs[i]), "%s/s%d", dir, i);
+        mkdir(sdirs[i], 0700);
+        snprintf(sconf[i], sizeof(sconf[i]), "%s/sentinel.conf", sdirs[i]);
+        f = fopen(sconf[i], "w");
+        fprintf(f, "sentinel monitor gm 127.0.0.1 %d 2\nsentinel auth-pass gm s3cret\n"
+                   "sentinel down-after-milliseconds gm 1000\nsentinel failover-timeout gm 10000\n"
+                   "sentinel parallel-syncs gm 2\n", ports[0]);
+        fclose(f);
+        sports[i] = free_port();
+        spids[i] = start_server("redis-sentinel", sdirs[i], sports[i], more);
+        CHECK(spids[i] > 0);
+    }
+    /* a failover needs the Sentinels to know each other (and the replicas) */
+    for (i = 0; i < 3; i++)
+        CHECK(answers_with(sports[i], NULL, "SENTINEL MASTER gm",
+                           "num-other-sentinels\r\n$1\r\n2\r\n", 15000));
+    memset(&k, 0, sizeof(k));
+    k.engine = STORE_REDIS;
+    k.timeout_ms = 300;
+    k.durable_replicas = 1;
+    for (i = 0; i < 3; i++)
+        snprintf(k.sentinels[i], sizeof(k.sentinels[i]), "127.0.0.1:%d", sports[i]);
+    k.nsentinels = 3;
+    snprintf(k.master, sizeof(k.master), "gm");
+    snprintf(k.password, sizeof(k.password), "s3cret");
+    snprintf(k.prefix, sizeof(k.prefix), "gh-fo:%d:", (int)getpid());
+    s = store_new(&k, err, sizeof(err));
+    CHECK(s != NULL);
+    c = store_conn_new(s);
+    CHECK_EQ(recovers(c, 5000), 0, "through the Sentinels");
+
+    t0 = gh_now_ms();
+    end = t0 + 30000;
+    while (n < FO_MAX && gh_now_ms() < end) {
+        struct got g = {0};
+        char key[16], val[16];
+        uint64_t now = gh_now_ms();
+        int kl = snprintf(key, sizeof(key), "d%d", n), vl = snprintf(val, sizeof(val), "%d", n);
+        if (killed == 0 && now - t0 >= 1500) {
+            kill(pids[0], SIGKILL);
+            waitpid(pids[0], NULL, 0);
+            pids[0] = 0;
+            killed = gh_now_ms();
+        }
+        if (store_set(c, key, (size_t)kl, val, (size_t)vl, 600000, STORE_DURABLE, got_cb, &g) !=
+                0 ||
+            store_conn_wait(c, 2000) != 0) {
+            acked[n++] = -1;
+            continue;
+        }
+        acked[n] = g.r.status == STORE_OK ? 1 : -1;
+        if (acked[n] == 1 && killed == 0)
+            last_before = gh_now_ms();
+        if (acked[n] == 1 && killed != 0 && first_after == 0) {
+            first_after = gh_now_ms();
+            end = first_after + 1000; /* a second of writes on the new primary */
+        }
+        if (acked[n] != 1) {
+            failed++;
+            poll(NULL, 0, 10); /* a refused write comes back at once: do not spin */
+        }
+        n++;
+    }
+    CHECK(killed != 0 && last_before != 0 && first_after != 0);
+    /* every acknowledged write is on the promoted replica */
+    for (i = 0; i < n; i++) {
+        struct got g = {0};
+        char key[16], val[16];
+        int kl = snprintf(key, sizeof(key), "d%d", i), vl = snprintf(val, sizeof(val), "%d", i);
+        if (acked[i] != 1)
+            continue;
+        if (store_get(c, key, (size_t)kl, got_cb, &g) != 0 || store_conn_wait(c, 2000) != 0 ||
+            g.r.status != STORE_OK || g.r.vlen != (size_t)vl || memcmp(g.val, val, (size_t)vl)) {
+            if (g.r.status == STORE_TIMEOUT || g.r.status == STORE_DOWN)
+                i--; /* asked again: a read refused is not a write lost */
+            else
+                lost++;
+        }
+    }
+    fprintf(stderr, "    (Sentinel failover, primary killed: writes acknowledged again after "
+                    "%.2f s (from the last acknowledged before: %.2f s); %d writes, %d not "
+                    "acknowledged, %d acknowledged lost)\n",
+            (double)(first_after - killed) / 1000.0, (double)(first_after - last_before) / 1000.0,
+            n, failed, lost);
+    CHECK_EQ(lost, 0, "acknowledged writes lost in the failover");
+    CHECK(first_after - killed < 15000);
+    store_conn_free(c);
+    store_free(s);
+    for (i = 0; i < 3; i++) {
+        stop_server(pids[i]);
+        stop_server(spids[i]);
     }
 }
