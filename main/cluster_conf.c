@@ -20,11 +20,16 @@
  * same pipeline as every reload (parsed once, every module prepared, the
  * file written, all committed, or none). An appliance that cannot apply it
  * (say, a certificate file it does not have) keeps running what it ran and
- * says why in its member record, its log and its audit log. A starting
- * appliance takes the cluster's version; it publishes its own only when
- * the store holds none. Of two changes made on two appliances at once, the
- * one that claims the sequence number first is the cluster's; the other
- * appliance takes it and logs that its own change was replaced.
+ * says why in its member record, its log and its audit log, and tries it
+ * again every RETRY_MS and at a reload. A starting appliance takes the
+ * cluster's version; it publishes its own only when the store holds none
+ * (and a running one gives its version again when the store lost them
+ * all). A change is published only onto the version it was made on: of
+ * two changes made on two appliances at once, the one that claims the
+ * next sequence number first is the cluster's, and the other appliance
+ * takes it and logs (and audits) that its own change was replaced; so
+ * does an appliance whose change was made on a version that is no longer
+ * the newest, or that has not run the newest (a refused one).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -93,8 +98,13 @@ int main_cluster_split(const char *text, size_t len, struct gh_sbuf *local, stru
         size_t b, e;
         if (s->parent != -1 || !is_local(s->name))
             continue;
-        for (b = s->start; b > at && text[b - 1] != '\n';)
-            b--; /* from the start of its line */
+        /* From the start of its line when only blanks come before it on
+         * that line; else from its own first byte (the line's start is
+         * another statement's, or a brace's). */
+        for (b = s->start; b > at && (text[b - 1] == ' ' || text[b - 1] == '\t');)
+            b--;
+        if (b > at && text[b - 1] != '\n')
+            b = s->start;
         e = stmt_end(text, len, s);
         gh_sbuf_append(shared, text + at, b - at);
         gh_sbuf_append(local, text + b, e - b);
@@ -113,9 +123,14 @@ enum member_state {
     M_IN_STEP,  /* runs the cluster's version */
     M_APPLYING, /* a newer one is being read or applied */
     M_REFUSED,  /* the newest could not be applied here: the previous runs */
-    M_AWAY,     /* the store does not answer: what runs stays */
+    M_AWAY,     /* the store does not answer, or holds no usable head: what runs stays */
+    M_PENDING,  /* a change made here waits to be published */
 };
-static const char *const state_words[] = {"in-step", "applying", "refused", "store-away"};
+static const char *const state_words[] = {"in-step", "applying", "refused", "store-away",
+                                          "publishing"};
+
+#define RETRY_MS 30000 /* a refused version is tried again this often (and at a SIGHUP) */
+#define SEQ_MAX (1LL << 60)
 
 static struct {
     pthread_mutex_t mu;
@@ -125,13 +140,19 @@ static struct {
     struct main_cluster_hooks hooks;
     char name[64];
     char conf_path[1024];
-    int slot;            /* member:SLOT is ours; -1: none yet */
+    /* the poller's own (no lock) */
+    int slot;              /* member:SLOT is ours; -1: none yet */
     long long other_claim; /* the sequence another appliance claimed before ours; 0: none */
-    long long seq;       /* the cluster's sequence number this appliance runs, or tried */
-    char version[17];    /* of the shared part that runs here */
-    char publish[17];    /* a local change's shared version to publish; "": none */
-    int publish_if_none; /* publish only if the store holds no version (the start's) */
-    char *publish_text;  /* owned: its text */
+    /* under mu */
+    uint64_t retry_at;     /* a refused version is tried again from then */
+    long long seq;         /* the cluster's sequence number this appliance runs, or tried */
+    long long running_seq; /* the one it runs (a refused newer one is only tried) */
+    char version[17];      /* of the shared part that runs here */
+    char *running_text;    /* owned: that shared part, given again if the store lost it */
+    char publish[17];      /* a local change's shared version to publish; "": none */
+    char *publish_text;    /* owned: its text */
+    long long publish_base; /* the sequence it was made on */
+    int publish_if_none;   /* publish only if the store holds no version (the start's) */
     enum member_state st;
     char why[256];
 } cl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -153,8 +174,8 @@ static int kget(const char *key, char *buf, size_t cap, size_t *n)
     return st == STORE_ABSENT ? 1 : -1;
 }
 
-/* The head: 0 with its fields, 1 none, -1 the store did not answer or it
- * is not a head. */
+/* The head: 0 with its fields, 1 none, -1 the store did not answer, -2 it
+ * holds something that is not a head (logged). */
 static int read_head(long long *seq, char ver[17], long long *chunks, long long *len)
 {
     char buf[128];
@@ -164,9 +185,10 @@ static int read_head(long long *seq, char ver[17], long long *chunks, long long 
     if (rc != 0)
         return rc;
     if (sscanf(buf, "%lld %16s %lld %lld", seq, ver, chunks, len) != 4 || *seq <= 0 ||
-        *chunks < 0 || *len < 0 || *len > MAX_TEXT || *chunks != (*len + CHUNK - 1) / CHUNK) {
+        *seq >= SEQ_MAX || strlen(ver) != 16 || *chunks < 0 || *len < 0 || *len > MAX_TEXT ||
+        *chunks != (*len + CHUNK - 1) / CHUNK) {
         gh_log_err("cluster config: the store's config-head is not one: %.60s", buf);
-        return -1;
+        return -2;
     }
     return 0;
 }
@@ -198,24 +220,26 @@ static int read_text(long long seq, long long chunks, long long len, const char 
 
 /* Publishes text as sequence seq: claimed first, the chunks, then the head
  * (a reader never sees a head whose text is not complete). 0, 1 another
- * appliance claimed seq first, -1 the store failed. */
+ * appliance claimed seq first, -1 the store failed. A claim of our own
+ * (an earlier try that failed half-way) is ours to go on with. */
 static int publish(long long seq, const char *text, size_t len, const char *ver)
 {
-    char key[64], head[128];
+    char key[64], head[128], who[80];
     long long i, chunks = ((long long)len + CHUNK - 1) / CHUNK;
     enum store_status st;
+    size_t n;
 
     snprintf(key, sizeof(key), "config-claim:%lld", seq);
     st = store_sync_set(key, strlen(key), cl.name, strlen(cl.name), CLAIM_TTL_MS,
                         STORE_NX | STORE_DURABLE);
-    if (st == STORE_EXISTS)
+    if (st == STORE_EXISTS && (kget(key, who, sizeof(who), &n) != 0 || strcmp(who, cl.name) != 0))
         return 1;
-    if (st != STORE_OK)
+    if (st != STORE_OK && st != STORE_EXISTS)
         return -1;
     for (i = 0; i < chunks; i++) {
-        size_t off = (size_t)i * CHUNK, n = len - off < CHUNK ? len - off : CHUNK;
+        size_t off = (size_t)i * CHUNK, m = len - off < CHUNK ? len - off : CHUNK;
         snprintf(key, sizeof(key), "config:%lld:%lld", seq, i);
-        if (store_sync_set(key, strlen(key), text + off, n, TEXT_TTL_MS, STORE_DURABLE) !=
+        if (store_sync_set(key, strlen(key), text + off, m, TEXT_TTL_MS, STORE_DURABLE) !=
             STORE_OK)
             return -1;
     }
@@ -250,18 +274,44 @@ static char *combine(const char *shared, size_t slen, size_t *out_len, char *err
     return all.p ? all.p : gh_strdup("");
 }
 
+/* Under cl.mu. */
 static void set_state(enum member_state st, const char *why)
 {
     cl.st = st;
     gh_strlcpy(cl.why, why ? why : "", sizeof(cl.why));
 }
 
-/* Called without cl.mu: the apply takes the reload lock. */
+/* Under cl.mu: text (taken) is what runs here now, as sequence seq. */
+static void now_running(long long seq, const char *ver, char *text)
+{
+    cl.seq = cl.running_seq = seq;
+    memcpy(cl.version, ver, sizeof(cl.version));
+    free(cl.running_text);
+    cl.running_text = text;
+}
+
+/* Under cl.mu: a change made here and not published is replaced by the
+ * cluster's version (it was made on an older one, or a newer one ran
+ * since): said, never silently lost. */
+static void drop_pending(const char *why, const char *theirs)
+{
+    if (cl.publish[0] == '\0')
+        return;
+    gh_log_warn("cluster config: a change made here (version %s) is not published: %s; the "
+                "cluster's version %s replaces it", cl.publish, why, theirs);
+    webui_audit_why("(cluster)", "system", "", "cluster-publish", cl.publish, cl.publish, theirs,
+                    "replaced", why);
+    cl.publish[0] = '\0';
+    free(cl.publish_text);
+    cl.publish_text = NULL;
+}
+
+/* Called without cl.mu: the apply takes the file's and the reload's locks. */
 static void adopt(long long seq, const char *ver, long long chunks, long long len)
 {
-    char *shared = NULL, *text, err[512] = "";
+    char *shared = NULL, *text = NULL, err[512] = "";
     size_t tlen = 0;
-    int r;
+    int r = -1;
 
     pthread_mutex_lock(&cl.mu);
     set_state(M_APPLYING, NULL);
@@ -274,23 +324,29 @@ static void adopt(long long seq, const char *ver, long long chunks, long long le
     }
     {
         /* The shared part never holds an appliance's own statements: one
-         * that does (written into the store by hand) would override them. */
+         * that does (written into the store by hand) would set them. */
         struct gh_sbuf l = {0}, sh = {0};
         if (main_cluster_split(shared, (size_t)len, &l, &sh, err, sizeof(err)) == 0 && l.len > 0)
             snprintf(err, sizeof(err), "the cluster's version holds statements that are each "
                      "appliance's own (%.40s...)", l.p);
         free(sh.p);
-        text = err[0] == '\0' ? combine(shared, (size_t)len, &tlen, err, sizeof(err)) : NULL;
         free(l.p);
     }
-    r = text ? cl.hooks.apply(text, tlen, err, sizeof(err)) : -1;
+    if (err[0] == '\0')
+        text = combine(shared, (size_t)len, &tlen, err, sizeof(err));
+    if (text != NULL)
+        r = cl.hooks.apply(text, tlen, err, sizeof(err));
+    free(text);
     pthread_mutex_lock(&cl.mu);
-    cl.seq = seq;
     if (r == 0) {
-        memcpy(cl.version, ver, sizeof(cl.version));
+        drop_pending("a newer version of the cluster came in first", ver);
+        now_running(seq, ver, shared);
+        shared = NULL;
         set_state(M_IN_STEP, NULL);
         gh_log_info("cluster config: version %s (sequence %lld) runs here", ver, seq);
     } else {
+        cl.seq = seq; /* tried: again at RETRY_MS or a SIGHUP, or a newer one */
+        cl.retry_at = gh_now_ms() + RETRY_MS;
         set_state(M_REFUSED, err);
         gh_log_err("cluster config: version %s (sequence %lld) refused here, the previous "
                    "configuration stays: %s", ver, seq, err);
@@ -299,126 +355,128 @@ static void adopt(long long seq, const char *ver, long long chunks, long long le
     }
     pthread_mutex_unlock(&cl.mu);
     free(shared);
-    free(text);
 }
 
-static void write_member(void)
+/* The member record, written without cl.mu (rec is a copy). A slot is
+ * claimed only if absent, and ours is checked before it is refreshed, so
+ * two appliances never share one. */
+static void write_member(const char *rec)
 {
-    char rec[512], key[32], buf[512];
-    size_t n;
+    char key[32], buf[512];
+    size_t n, nl = strlen(cl.name);
     int i;
 
-    snprintf(rec, sizeof(rec), "%s %s %lld %s %s", cl.name, cl.version[0] ? cl.version : "-",
-             cl.seq, state_words[cl.st], cl.why);
-    for (i = 0; rec[i]; i++)
-        if (rec[i] == '\n' || rec[i] == '\r')
-            rec[i] = ' ';
     if (cl.slot >= 0) {
         snprintf(key, sizeof(key), "member:%d", cl.slot);
-        if (store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, STORE_XX) ==
-            STORE_ABSENT)
-            cl.slot = -1; /* expired meanwhile (the store was away): claimed again */
-        return;
+        if (kget(key, buf, sizeof(buf), &n) == 0 && n > nl && memcmp(buf, cl.name, nl) == 0 &&
+            buf[nl] == ' ' &&
+            store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, STORE_XX) ==
+                STORE_OK)
+            return;
+        cl.slot = -1; /* expired meanwhile (the store was away), or taken: claimed again */
     }
     for (i = 0; i < SLOTS && cl.slot < 0; i++) {
         snprintf(key, sizeof(key), "member:%d", i);
-        if (kget(key, buf, sizeof(buf), &n) == 0) {
-            size_t nl = strlen(cl.name);
-            if (!(n > nl && memcmp(buf, cl.name, nl) == 0 && buf[nl] == ' '))
-                continue; /* another's */
-        }
-        if (store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, 0) == STORE_OK)
+        if (store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, STORE_NX) ==
+            STORE_OK)
             cl.slot = i;
+        else if (kget(key, buf, sizeof(buf), &n) == 0 && n > nl &&
+                 memcmp(buf, cl.name, nl) == 0 && buf[nl] == ' ')
+            cl.slot = i; /* ours from before a restart */
     }
+    if (cl.slot < 0)
+        gh_log_warn("cluster config: all %d member slots are taken: this appliance is not "
+                    "listed", SLOTS);
 }
 
 static void turn(void)
 {
     long long seq = 0, chunks = 0, len = 0;
-    char ver[17] = "", pub[17];
-    int h = read_head(&seq, ver, &chunks, &len), p;
+    char ver[17] = "", pub[17] = "";
+    int h = read_head(&seq, ver, &chunks, &len), p = 0, adopt_it = 0;
     char *ptext = NULL;
 
-    if (h == -1) {
+    if (h < 0) {
         pthread_mutex_lock(&cl.mu);
         if (cl.st != M_REFUSED)
-            set_state(M_AWAY, "the store does not answer");
+            set_state(M_AWAY, h == -1 ? "the store does not answer"
+                                      : "the store's config-head is not one (see the log)");
         pthread_mutex_unlock(&cl.mu);
         return;
     }
     pthread_mutex_lock(&cl.mu);
-    memcpy(pub, cl.publish, sizeof(pub));
-    if (cl.publish_if_none && h == 0)
-        pub[0] = '\0'; /* a starting appliance takes the cluster's version */
-    cl.publish_if_none = 0;
-    if (pub[0] != '\0' && (h == 1 || strcmp(pub, ver) != 0)) {
-        ptext = cl.publish_text;
+    if (cl.publish_if_none && h == 0) { /* a starting appliance takes the cluster's version */
+        cl.publish[0] = '\0';
+        free(cl.publish_text);
         cl.publish_text = NULL;
     }
-    free(cl.publish_text);
-    cl.publish_text = NULL;
-    cl.publish[0] = '\0';
+    cl.publish_if_none = 0;
+    if (cl.publish[0] != '\0' && h == 0 && seq != cl.publish_base)
+        drop_pending("it was made on another version than the cluster's newest", ver);
+    if (cl.publish[0] != '\0' && h == 0 && strcmp(cl.publish, ver) == 0)
+        drop_pending("the cluster has it already", ver);
+    if (cl.publish[0] == '\0' && h == 1 && cl.running_text != NULL && cl.seq > 0) {
+        /* the store lost every version (a restart without persistence):
+         * what runs here is given again */
+        memcpy(cl.publish, cl.version, sizeof(cl.publish));
+        cl.publish_text = gh_strdup(cl.running_text);
+    }
+    if (cl.publish[0] != '\0') {
+        memcpy(pub, cl.publish, sizeof(pub));
+        ptext = cl.publish_text;
+        cl.publish_text = NULL;
+        cl.publish[0] = '\0';
+    }
     pthread_mutex_unlock(&cl.mu);
     if (ptext != NULL) {
         long long want = h == 1 ? 1 : seq + 1;
-        if (cl.other_claim > 0 && h == 0 && seq >= cl.other_claim) {
-            p = 1; /* the claim ours met is published now: that is the cluster's */
-        } else {
-            p = publish(want, ptext, strlen(ptext), pub);
-            if (p == 1) {
-                /* Claimed by another: ours waits for its head, and is
-                 * replaced by it; a claim whose publisher died expires
-                 * (CLAIM_TTL_MS) and ours goes out then. */
-                cl.other_claim = want;
-                p = -1;
-            }
-        }
-        if (p != -1)
+        p = publish(want, ptext, strlen(ptext), pub);
+        if (p == 1)
+            cl.other_claim = want; /* its head comes, or its claim expires (CLAIM_TTL_MS) */
+        else
             cl.other_claim = 0;
         pthread_mutex_lock(&cl.mu);
         if (p == 0) {
-            cl.seq = h == 1 ? 1 : seq + 1;
-            memcpy(cl.version, pub, sizeof(cl.version));
+            now_running(want, pub, ptext);
+            ptext = NULL;
             set_state(M_IN_STEP, NULL);
             gh_log_info("cluster config: this appliance's change published as version %s "
-                        "(sequence %lld)", pub, cl.seq);
-        } else if (p == 1) {
-            gh_log_warn("cluster config: a change made here (version %s) met one published by "
-                        "another appliance first; the cluster's version replaces it", pub);
-            webui_audit("(cluster)", "system", "", "cluster-publish", pub, pub, ver, "replaced");
-        } else {
-            /* published at a next turn, unless a newer change made here
-             * meanwhile is to be published instead */
-            if (cl.publish[0] == '\0') {
-                memcpy(cl.publish, pub, sizeof(cl.publish));
-                cl.publish_text = ptext;
-                ptext = NULL;
-            }
-            set_state(M_AWAY, "this appliance's change is not published yet");
+                        "(sequence %lld)", pub, want);
+        } else if (cl.publish[0] == '\0') {
+            /* tried again at the next turn (unless a newer change made
+             * here meanwhile is to go instead) */
+            memcpy(cl.publish, pub, sizeof(cl.publish));
+            cl.publish_text = ptext;
+            ptext = NULL;
+            set_state(M_PENDING, p == 1 ? "another appliance is publishing the same sequence"
+                                        : "the store did not take it yet");
         }
         pthread_mutex_unlock(&cl.mu);
         free(ptext);
-        if (p != 1)
-            return;
-        h = read_head(&seq, ver, &chunks, &len);
-        if (h != 0)
-            return;
-    }
-    pthread_mutex_lock(&cl.mu);
-    if (h == 0 && strcmp(ver, cl.version) == 0 && seq != cl.seq) {
-        cl.seq = seq; /* the same text under a newer number */
-        set_state(M_IN_STEP, NULL);
-    }
-    if (h == 0 && seq > cl.seq) {
-        pthread_mutex_unlock(&cl.mu);
-        adopt(seq, ver, chunks, len);
         return;
     }
+    pthread_mutex_lock(&cl.mu);
+    if (h == 0 && strcmp(ver, cl.version) == 0) {
+        /* the same text (under a newer number, or after the store lost some) */
+        cl.seq = cl.running_seq = seq;
+        if (cl.st != M_PENDING)
+            set_state(M_IN_STEP, NULL);
+    } else if (h == 0 && (seq != cl.seq || (cl.st == M_REFUSED && gh_now_ms() >= cl.retry_at))) {
+        if (seq < cl.seq)
+            gh_log_warn("cluster config: the cluster's sequence went back from %lld to %lld "
+                        "(the store lost versions): its version %s is taken", cl.seq, seq, ver);
+        adopt_it = 1;
+    }
     pthread_mutex_unlock(&cl.mu);
+    if (adopt_it)
+        adopt(seq, ver, chunks, len);
 }
 
 static void *poller(void *arg)
 {
+    char rec[512];
+    int i;
+
     (void)arg;
     pthread_mutex_lock(&cl.mu);
     while (!cl.stopping) {
@@ -426,7 +484,14 @@ static void *poller(void *arg)
         pthread_mutex_unlock(&cl.mu);
         turn();
         pthread_mutex_lock(&cl.mu);
-        write_member();
+        snprintf(rec, sizeof(rec), "%s %s %lld %s %s", cl.name,
+                 cl.version[0] ? cl.version : "-", cl.seq, state_words[cl.st], cl.why);
+        pthread_mutex_unlock(&cl.mu);
+        for (i = 0; rec[i]; i++)
+            if (rec[i] == '\n' || rec[i] == '\r')
+                rec[i] = ' ';
+        write_member(rec);
+        pthread_mutex_lock(&cl.mu);
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += POLL_MS / 1000;
         ts.tv_nsec += (long)(POLL_MS % 1000) * 1000000;
@@ -493,7 +558,8 @@ int main_cluster_start(const char *conf_path, const char *text, size_t len,
     memcpy(cl.publish, cl.version, sizeof(cl.publish));
     cl.publish_if_none = 1;
     cl.publish_text = shared.p ? shared.p : gh_strdup("");
-    cl.seq = 0;
+    cl.running_text = gh_strdup(cl.publish_text);
+    cl.seq = cl.running_seq = cl.publish_base = 0;
     free(local.p);
     {
         pthread_condattr_t ca; /* the turns are timed on the monotonic clock */
@@ -502,9 +568,13 @@ int main_cluster_start(const char *conf_path, const char *text, size_t len,
         pthread_cond_init(&cl.cv, &ca);
         pthread_condattr_destroy(&ca);
     }
-    if (pthread_create(&cl.th, NULL, poller, NULL) != 0)
+    pthread_mutex_lock(&cl.mu);
+    if (pthread_create(&cl.th, NULL, poller, NULL) != 0) {
+        pthread_mutex_unlock(&cl.mu);
         return -1;
+    }
     cl.running = 1;
+    pthread_mutex_unlock(&cl.mu);
     gh_log_info("cluster config: shared through the store as appliance %s", cl.name);
     return 0;
 }
@@ -514,20 +584,26 @@ void main_cluster_changed(const char *text, size_t len)
     struct gh_sbuf local = {0}, shared = {0};
     char err[256], ver[17];
 
-    if (!cl.running || main_cluster_split(text, len, &local, &shared, err, sizeof(err)) == -1) {
+    if (!cl.share || main_cluster_split(text, len, &local, &shared, err, sizeof(err)) == -1) {
         free(local.p);
         free(shared.p);
         return;
     }
     version_of(shared.p ? shared.p : "", shared.len, ver);
     pthread_mutex_lock(&cl.mu);
-    if (strcmp(ver, cl.version) != 0) {
+    if (cl.running && strcmp(ver, cl.version) != 0) {
         memcpy(cl.publish, ver, sizeof(cl.publish));
         free(cl.publish_text);
         cl.publish_text = shared.p ? shared.p : gh_strdup("");
         shared.p = NULL;
-        pthread_cond_signal(&cl.cv); /* published now, not at the next turn */
+        /* made on what runs here: published only if that is still the
+         * cluster's newest */
+        cl.publish_base = cl.running_seq;
+        cl.publish_if_none = 0;
     }
+    cl.retry_at = 0; /* a reload: a refused version is tried again too */
+    if (cl.running)
+        pthread_cond_signal(&cl.cv); /* now, not at the next turn */
     pthread_mutex_unlock(&cl.mu);
     free(local.p);
     free(shared.p);
@@ -535,16 +611,26 @@ void main_cluster_changed(const char *text, size_t len)
 
 void main_cluster_stop(void)
 {
-    if (!cl.running)
-        return;
+    int was;
+
     pthread_mutex_lock(&cl.mu);
+    was = cl.running;
     cl.stopping = 1;
-    pthread_cond_signal(&cl.cv);
+    if (was)
+        pthread_cond_signal(&cl.cv);
     pthread_mutex_unlock(&cl.mu);
+    if (!was)
+        return;
     pthread_join(cl.th, NULL);
+    pthread_mutex_lock(&cl.mu);
+    if (cl.publish[0] != '\0')
+        gh_log_warn("cluster config: stopping with a change made here (version %s) not "
+                    "published", cl.publish);
     cl.running = 0;
     free(cl.publish_text);
-    cl.publish_text = NULL;
+    free(cl.running_text);
+    cl.publish_text = cl.running_text = NULL;
+    pthread_mutex_unlock(&cl.mu);
 }
 
 /* {"appliances":[...],"cluster":{...}} for the admin application. */
@@ -556,8 +642,11 @@ char *main_cluster_json(size_t *len)
     int i, first = 1, h;
     size_t n;
 
-    gh_sbuf_printf(&o, "{\"shared\":%s", cl.running ? "true" : "false");
-    if (cl.running) {
+    pthread_mutex_lock(&cl.mu);
+    h = cl.running;
+    pthread_mutex_unlock(&cl.mu);
+    gh_sbuf_printf(&o, "{\"shared\":%s", h ? "true" : "false");
+    if (h) {
         h = read_head(&seq, ver, &chunks, &tlen);
         gh_sbuf_printf(&o, ",\"cluster\":");
         if (h == 0) {

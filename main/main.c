@@ -227,9 +227,11 @@ static int cluster_apply(const char *text, size_t len, char *err, size_t errlen)
     struct file_write f = {text, len};
     enum webui_apply_result r;
 
+    webui_file_lock(); /* the admin application's order: the file, then the reload */
     pthread_mutex_lock(&reload_mu);
     r = reload_text(text, len, write_conf, &f, err, errlen);
     pthread_mutex_unlock(&reload_mu);
+    webui_file_unlock();
     if (r == WEBUI_APPLIED) {
         gh_log_info("configuration changed by the cluster (version %s)", running_version);
         webui_audit("(cluster)", "system", "", "reload", conf_path, "", running_version, "ok");

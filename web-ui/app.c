@@ -52,6 +52,16 @@ void webui__unlock(void)
     pthread_mutex_unlock(&write_mu);
 }
 
+void webui_file_lock(void)
+{
+    webui__lock();
+}
+
+void webui_file_unlock(void)
+{
+    webui__unlock();
+}
+
 struct wreq {
     struct gh_sbuf body;
     int too_big;

@@ -52,6 +52,11 @@ struct webui_hooks {
     /* The cluster's appliances and versions as JSON (malloc'd), or NULL. */
     char *(*cluster)(size_t *len);
 };
+/* Held by anyone else who writes the configuration file (the cluster's
+ * versions): an admin change checks If-Match and writes under it, so it
+ * never writes over a version that came in between. */
+void webui_file_lock(void);
+void webui_file_unlock(void);
 /* The version of a configuration text (16 hex digits of its SHA-256), as
  * the API's ETags and the history name it. */
 void webui_version(const char *text, size_t len, char out[17]);

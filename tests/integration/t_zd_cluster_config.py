@@ -229,6 +229,25 @@ def run_cluster_config(env, nss):
     check(any(e["action"] == "cluster-apply" and e["result"] == "failed" and
               "10.201.1.1:8445" in e.get("reason", "") for e in audit),
           "B's audit log says why: %r" % audit[-3:])
+    # A change made on B while it does not run the cluster's newest version
+    # is not published over it (it would take A's listener away): B says so.
+    sig = __import__("signal")
+    with open(env.path("b.conf"), "a") as f:
+        f.write("# made on B while it refuses sequence 3\n")
+    b.signal(sig.SIGHUP)
+    wait_until(lambda: "is not published: it was made on another version" in b.output(), 10,
+               "B's change refused for its base")
+    check("(sequence 4)" not in a.output() + b.output(), "B's change was published")
+    # The address appears in B's namespace: at its next reload B runs
+    # sequence 3 (a refused version is tried again).
+    ip("-n", nss.ns["B"], "addr", "add", "10.201.1.1/32", "dev", "lo")
+    n = b.output().count("(sequence 3) runs here")
+    b.signal(sig.SIGHUP)
+    wait_until(lambda: b.output().count("(sequence 3) runs here") > n, 10,
+               "B runs sequence 3 once it can")
+    check("only-a" in open(env.path("b.conf")).read() and
+          "made on B while" not in open(env.path("b.conf")).read(), "B's file: %s" %
+          open(env.path("b.conf")).read())
     # Whoever can write to Redis cannot give an appliance another state
     # folder: a version whose shared text holds an appliance's own
     # statements is refused everywhere.
@@ -246,4 +265,5 @@ def run_cluster_config(env, nss):
     check(not os.path.exists(env.path("evil")) and "evil" not in open(env.path("b.conf")).read(),
           "the planted state-dir was used")
     print("    (A published sequences 1..3; B took 1 at its start, ran 2 (the drain: nothing "
-          "more to s1), refused 3 and kept serving 2)")
+          "more to s1), refused 3 and kept serving 2, kept its own change made meanwhile off "
+          "the cluster, ran 3 once it could; a planted version with a state-dir refused)")

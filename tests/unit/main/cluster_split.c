@@ -29,6 +29,11 @@ static const struct srow srows[] = {
      "state-dir \"/x{y}\"\n", "service a {}\n"},
     {"unbalanced braces refused", "service a {\n", NULL, NULL},
     {"indented local statement", "  workers 4\nservice a {}\n", "  workers 4\n", "service a {}\n"},
+    /* a local statement after another on its line: the other stays shared */
+    {"after a shared statement on one line", "service a { listen 1 }; workers 2\n",
+     "workers 2\n", "service a { listen 1 }; "},
+    {"after a block's closing brace", "service a {\n    listen 1\n} workers 2\nservice b {}\n",
+     "workers 2\n", "service a {\n    listen 1\n} service b {}\n"},
 };
 
 TEST(cluster_config_split_table)
