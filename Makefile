@@ -50,7 +50,7 @@ WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/
 CLIENT = client/http.c client/manifest.c
 STORE = store/conn.c store/local.c store/redis.c store/sync.c
 APPS = apps/apps.c apps/status.c apps/conference.c apps/meetings.c apps/api_tokens.c
-MAIN = main/main.c main/candidate.c main/cluster_conf.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
+MAIN = main/main.c main/candidate.c main/cluster_conf.c main/cluster_split.c main/default_conf.c main/signals.c main/saml_cmd.c main/join_cmd.c \
        main/meeting_cmd.c main/admin_cmd.c main/help.c main/store_setup.c
 LIB_SRC = $(COMMON) $(STORE) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS) $(CLIENT)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c tests/unit/proxy/health_udp.c \
@@ -60,7 +60,7 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c tests/unit/web-ui/router.c \
            tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c proxy/tls_bio.c
 UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c tests/unit/store/conformance.c
-UNIT_SRC += tests/unit/main/cluster_split.c main/cluster_conf.c
+UNIT_SRC += tests/unit/main/cluster_split.c main/cluster_split.c
 
 ASSETS = apps/web/join.html apps/web/reception.html apps/web/join.js apps/web/join.css
 WEBUI_ASSETS = web-ui/web/login.html web-ui/web/admin.html web-ui/web/admin.js \
@@ -142,7 +142,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json resp
+FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json resp split
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
@@ -150,7 +150,7 @@ fuzz:
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
 	    $$(pkg-config --cflags $(PKGS)) \
 	    -o $(O)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) $(STORE) $(RULES) $(CERTS) $(SAML) \
-	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c $$( [ $$t = route ] && echo web-ui/router.c ) $(SLIDES) $(CLIENT) $$(pkg-config --libs $(PKGS)) \
+	    proxy/http1_parse.c proxy/http1_chunk.c proxy/http1_write.c proxy/http1_msg.c proxy/tls_hello.c proxy/header_rules.c web-ui/blockedit.c $$( [ $$t = route ] && echo web-ui/router.c ) $$( [ $$t = split ] && echo main/cluster_split.c ) $(SLIDES) $(CLIENT) $$(pkg-config --libs $(PKGS)) \
 	    -pthread || exit 1; \
 	  mkdir -p $(O)/fuzz/corpus_$$t; \
 	  ./$(O)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-20} -dict=tests/fuzz/$$t.dict \
