@@ -8,7 +8,9 @@ libxmlsec1-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev lib
 openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
 php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium strace \
-redis-server redis-sentinel"
+redis-server redis-sentinel redis-tools iproute2"
+# iproute2: the cluster-configuration test makes network namespaces (ip
+# netns); redis-tools: redis-cli, which the cluster tests probe Redis with.
 # libnginx-mod-stream: nginx-light builds `stream` as a module; the bench's
 # Layer-4 rows load it (TCP pass-through with ssl_preread, UDP). strace (in
 # test_pkgs: t_readahead holds a worker's epoll_wait with it) also counts
