@@ -30,27 +30,40 @@ def ip(*args):
 
 class Namespaces:
     """nsR (Redis), nsA and nsB, each appliance joined to nsR by a veth pair:
-    10.201.1.1 (A) - 10.201.1.2 (R), 10.201.2.1 (B) - 10.201.2.2 (R)."""
+    10.201.1.1 (A) - 10.201.1.2 (R), 10.201.2.1 (B) - 10.201.2.2 (R).
+    Programs enter a namespace with nsenter (its network only): `ip netns
+    exec` and `ip -n` also remount /sys, which fails in a chroot (a fresh
+    Debian root made by debootstrap, as the newcomer check runs)."""
 
     def __init__(self):
         tag = "%d" % (os.getpid() % 100000)
         self.ns = {k: "gh%s%s" % (k, tag) for k in "RAB"}
         self.made = []
-        for n in self.ns.values():
-            ip("netns", "add", n)
-            self.made.append(n)
-            ip("-n", n, "link", "set", "lo", "up")
-        for k, sub in (("A", 1), ("B", 2)):
-            va, vr = "v%s%s" % (k.lower(), tag), "r%s%s" % (k.lower(), tag)
-            ip("link", "add", va, "netns", self.ns[k], "type", "veth", "peer", "name", vr,
-               "netns", self.ns["R"])
-            ip("-n", self.ns[k], "addr", "add", "10.201.%d.1/30" % sub, "dev", va)
-            ip("-n", self.ns["R"], "addr", "add", "10.201.%d.2/30" % sub, "dev", vr)
-            ip("-n", self.ns[k], "link", "set", va, "up")
-            ip("-n", self.ns["R"], "link", "set", vr, "up")
+        try:
+            for n in self.ns.values():
+                ip("netns", "add", n)
+                self.made.append(n)
+            for k in "RAB":
+                self.ip(k, "link", "set", "lo", "up")
+            for k, sub in (("A", 1), ("B", 2)):
+                va, vr = "v%s%s" % (k.lower(), tag), "r%s%s" % (k.lower(), tag)
+                ip("link", "add", va, "netns", self.ns[k], "type", "veth", "peer", "name", vr,
+                   "netns", self.ns["R"])
+                self.ip(k, "addr", "add", "10.201.%d.1/30" % sub, "dev", va)
+                self.ip("R", "addr", "add", "10.201.%d.2/30" % sub, "dev", vr)
+                self.ip(k, "link", "set", va, "up")
+                self.ip("R", "link", "set", vr, "up")
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, k):
-        return ["ip", "netns", "exec", self.ns[k]]
+        return ["nsenter", "--net=/run/netns/%s" % self.ns[k]]
+
+    def ip(self, k, *args):
+        r = subprocess.run(self.run(k) + ["ip"] + list(args), capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 0, "ip %s in %s: %s" % (" ".join(args), k, r.stderr))
 
     def close(self):
         for n in self.made:
@@ -240,7 +253,7 @@ def run_cluster_config(env, nss):
     check("(sequence 4)" not in a.output() + b.output(), "B's change was published")
     # The address appears in B's namespace: at its next reload B runs
     # sequence 3 (a refused version is tried again).
-    ip("-n", nss.ns["B"], "addr", "add", "10.201.1.1/32", "dev", "lo")
+    nss.ip("B", "addr", "add", "10.201.1.1/32", "dev", "lo")
     n = b.output().count("(sequence 3) runs here")
     b.signal(sig.SIGHUP)
     wait_until(lambda: b.output().count("(sequence 3) runs here") > n, 10,
