@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 
-from harness import GATEHOUSE, HERE, check, test, wait_until
+from harness import GATEHOUSE, HERE, ROOT, check, test, wait_until
 from t_q_chain_timeouts import own_logs
 from t_zb_cluster import GATEHOUSE_ACL, PROBE_ACL
 
@@ -208,6 +208,19 @@ def run_cluster_config(env, nss):
                 got.get("appliance-a") == (ver2, "in-step") and
                 got.get("appliance-b") == (ver2, "in-step"))
     wait_until(lambda: both_in_step(tok_b, "B"), 10, "both appliances listed in step on B")
+    # ... and on A's System page, in a real Chromium (run inside A's namespace).
+    shot = env.path("cluster-system.png")
+    r = in_ns(nss, "A", ["node", os.path.join(ROOT, "tests/browser/admin_cluster.mjs"),
+                         "https://localhost:%d" % ADMIN, "root", "a long enough password 1", shot,
+                         "appliance-a", "appliance-b"], cwd=os.path.join(ROOT, "tests/browser"))
+    check(r.returncode == 0, "browser: %s %s" % (r.stdout[-1500:], r.stderr[-1500:]))
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check(res["boxVisible"] and not res["errors"] and ver2 in res["note"] and
+          "appliance-a" in res["note"], "the System page's note: %r" % res)
+    for name in ("appliance-a", "appliance-b"):
+        check(res["rows"][name][:2] == [name, ver2] and res["rows"][name][3] == "in-step",
+              "the System page's row for %s: %r" % (name, res["rows"]))
+    check(os.path.getsize(shot) > 1000, "no screenshot")
 
     # A publisher that died between its claim of sequence 3 and its head
     # (planted: a claim with no head, expiring in 4 s) delays the next

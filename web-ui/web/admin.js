@@ -913,7 +913,8 @@ async function loadCluster() {
   if (!j.shared) return;
   document.getElementById('cluster-note').textContent = j.cluster
     ? 'The cluster runs version ' + j.cluster.version + ' (sequence ' + j.cluster.sequence +
-      '); this page is served by ' + j.this + '.'
+      ') of the shared part (each file adds its own part, so the running configuration ' +
+      'above has a version of its own); this page is served by ' + j.this + '.'
     : 'The shared store holds no version (or does not answer); this page is served by ' +
       j.this + '.';
   const rows = j.appliances.map((m) => {
