@@ -2,17 +2,14 @@
 // System, waits until every named appliance is listed, and reports each
 // row's cells and the note above the table; saves a PNG of the page.
 // usage: node admin_cluster.mjs URL USER PASSWORD SHOT NAME...
-import { go, withChromium } from './chromium.mjs';
+import { go, signIn, withChromium } from './chromium.mjs';
 
 const [url, user, pw, shot, ...names] = process.argv.slice(2);
 const result = { errors: [], rows: {} };
 
 await withChromium(async (page) => {
   page.on('pageerror', (e) => result.errors.push(String(e)));
-  await page.goto(url + '/login');
-  await page.fill('#user', user);
-  await page.fill('#password', pw);
-  await Promise.all([page.waitForLoadState('load'), page.click('#signin')]);
+  await signIn(page, url, user, pw);
   await go(page, 'system');
   await page.waitForFunction((want) => want.every(
     (n) => document.querySelector('#cluster-table tr[data-appliance="' + n + '"]')),

@@ -4,17 +4,14 @@
 // screenshot of the graphs, then reads the certificate expiry timeline.
 // usage: node admin_graphs.mjs URL USER PASSWORD OUTDIR
 import path from 'node:path';
-import { go, withChromium } from './chromium.mjs';
+import { go, signIn, withChromium } from './chromium.mjs';
 
 const [url, user, pw, out] = process.argv.slice(2);
 const result = { errors: [] };
 
 await withChromium(async (page) => {
   page.on('pageerror', (e) => result.errors.push(String(e)));
-  await page.goto(url + '/login');
-  await page.fill('#user', user);
-  await page.fill('#password', pw);
-  await Promise.all([page.waitForLoadState('load'), page.click('#signin')]);
+  await signIn(page, url, user, pw);
   await go(page, 'statistics');
   const req = '#graphs .service-graphs[data-service="public"] figure.requests';
   await page.waitForFunction((sel) => {

@@ -3,17 +3,14 @@
 // text on each (the test has left a hand-edited file whose reload was
 // refused, so the banner must say the file's version is not running).
 // usage: node admin_running.mjs URL USER PASSWORD
-import { go, withChromium } from './chromium.mjs';
+import { go, signIn, withChromium } from './chromium.mjs';
 
 const [url, user, pw] = process.argv.slice(2);
 const result = { errors: [], pages: {} };
 
 await withChromium(async (page) => {
   page.on('pageerror', (e) => result.errors.push(String(e)));
-  await page.goto(url + '/login');
-  await page.fill('#user', user);
-  await page.fill('#password', pw);
-  await Promise.all([page.waitForLoadState('load'), page.click('#signin')]);
+  await signIn(page, url, user, pw);
   for (const id of ['home', 'system']) {
     await go(page, id);
     await page.waitForFunction(() => document.getElementById('running').textContent !== '',

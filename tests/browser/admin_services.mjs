@@ -3,7 +3,7 @@
 // switches service NAME on, waits for the page to say so and for its status
 // to become "up", and reports the rows again.
 // usage: node admin_services.mjs URL USER PASSWORD NAME
-import { go, withChromium } from './chromium.mjs';
+import { go, signIn, withChromium } from './chromium.mjs';
 
 const [url, user, pw, name] = process.argv.slice(2);
 const result = { errors: [] };
@@ -17,10 +17,7 @@ const rows = (page) => page.$$eval('#svc-table tr[data-service]', (trs) => trs.m
 
 await withChromium(async (page) => {
   page.on('pageerror', (e) => result.errors.push(String(e)));
-  await page.goto(url + '/login');
-  await page.fill('#user', user);
-  await page.fill('#password', pw);
-  await Promise.all([page.waitForLoadState('load'), page.click('#signin')]);
+  await signIn(page, url, user, pw);
   await go(page, 'services');
   await page.waitForFunction(() => [...document.querySelectorAll('#svc-table .svc-status')]
     .every((td) => td.textContent !== ''), null, { timeout: 10000 });

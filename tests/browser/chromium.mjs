@@ -28,3 +28,12 @@ export async function go(page, id) {
   await page.evaluate((h) => { window.location.hash = h; }, '#' + id);
   await page.waitForSelector('section#' + id + ':not([hidden])', { timeout: 15000 });
 }
+
+// Signs in on the admin application's login page; the page is the admin
+// page once the sign-in's redirect has loaded.
+export async function signIn(page, url, user, pw) {
+  await page.goto(url + '/login');
+  await page.fill('#user', user);
+  await page.fill('#password', pw);
+  await Promise.all([page.waitForLoadState('load'), page.click('#signin')]);
+}
