@@ -447,9 +447,9 @@ void proxy__shared_event(struct proxy_worker *w, uint32_t events);
  * this pass. Returns the ms until the next is due, or -1. */
 int64_t proxy__shared_tick(struct proxy_worker *w);
 /* For the request whose head is at the front of cin (c->svc and
- * c->client_ss decided): RUN_WAIT when c now waits for the store
- * (STORE_WAIT), another RUN_ value when it was refused, else -1: go on
- * (nothing to ask, or the fallbacks answered at once). */
+ * c->client_ss decided): a RUN_ value when c now waits for the store (in
+ * STORE_WAIT) or was refused, else -1: go on (nothing to ask, or the
+ * fallbacks answered at once). */
 int proxy__shared_ask(struct proxy_conn *c);
 /* The request takes the answers: req_shared says whether there are any. */
 int proxy__shared_spend(struct proxy_conn *c);

@@ -274,7 +274,9 @@ int proxy__shared_ask(struct proxy_conn *c)
     if (ask_set(c, ASK_WAITING) == -1)
         return proxy__conn_refuse(c, GH_REASON_INTERNAL);
     proxy__conn_set_state(c, ST_STORE_WAIT);
-    return RUN_WAIT;
+    /* run() steps STORE_WAIT once: a reset that came in the same edge as
+     * the request is seen now, when no later event would show it. */
+    return RUN_CONTINUE;
 }
 
 /* The answers the callbacks left are copied when the last one comes; this
