@@ -10,7 +10,7 @@ CC ?= cc
 O ?= build
 SAN ?=
 PKGS = openssl libpcre2-8 libmicrohttpd libxml-2.0 xmlsec1-openssl zlib sqlite3 libcurl jansson \
-       hiredis
+       hiredis libpq
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
        -Wformat=2 -Wno-format-nonliteral
@@ -41,7 +41,8 @@ PROXY += proxy/cover.c
 PROXY += proxy/udp.c proxy/health_udp.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c saml/session_cache.c
-SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/secrets.c slides/snapshot.c
+SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/secrets.c \
+         slides/snapshot.c slides/db_sqlite.c slides/db_pg.c
 WEBUI = web-ui/password.c web-ui/users.c web-ui/session.c web-ui/audit.c web-ui/confedit.c \
         web-ui/apply.c web-ui/app.c web-ui/api_more.c web-ui/api_inventory.c web-ui/api_idp.c \
         web-ui/api_services.c web-ui/api_meetings.c web-ui/api_transactions.c \
@@ -57,6 +58,7 @@ UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/h
            tests/unit/common/conf.c tests/unit/common/str.c tests/unit/common/json.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c tests/unit/slides/secrets.c \
+           tests/unit/slides/engines.c \
            tests/unit/web-ui/auth.c tests/unit/web-ui/blockedit.c tests/unit/web-ui/router.c \
            tests/unit/common/conf_headers.c tests/unit/proxy/header_rules.c proxy/tls_bio.c
 UNIT_SRC += tests/unit/proxy/persist_key.c tests/unit/proxy/http1_write.c tests/unit/store/conformance.c

@@ -102,6 +102,7 @@ char *apps__meetings_room_warnings(const struct gh_conf *c)
 
 int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
 {
+    struct slides_pg pg;
     char dir[1024];
 
     if (store != NULL)
@@ -111,7 +112,8 @@ int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
         snprintf(err, errlen, "state-dir %s: %s", c->state_dir, strerror(errno));
         return -1;
     }
-    store = slides_store_open(dir, c->slides_kek_file, err, errlen);
+    store = slides_store_open(dir, c->slides_kek_file, slides_pg_of(c, &pg), err,
+                              errlen);
     if (store == NULL)
         return -1;
     return apps__api_tokens_open(dir, err, errlen);
@@ -758,6 +760,31 @@ static void add_participant(const struct slides_participant *p, void *arg)
                    (long long)p->joined);
 }
 
+/* A download streams from the store (a file, or PostgreSQL's chunks) on
+ * the conference application's thread: never whole in memory. */
+struct download {
+    struct slides_reader *rd;
+    int64_t off; /* where the response's byte 0 is in the stored form */
+};
+
+static ssize_t download_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct download *dl = cls;
+    long n = slides_reader_pread(dl->rd, dl->off + (int64_t)pos, buf, max);
+
+    /* Short of what the headers promised (the meeting ended under it, or
+     * the database went away): the connection is cut, not padded. */
+    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void download_free(void *cls)
+{
+    struct download *dl = cls;
+
+    slides_reader_close(dl->rd);
+    free(dl);
+}
+
 static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
 {
     struct slides_token t;
@@ -765,8 +792,10 @@ static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
     struct slides_resource r;
     struct MHD_Response *resp;
     int64_t size = 0, off = 0, len = 0;
+    struct download *dl;
+    struct slides_reader *rd = NULL;
     enum MHD_Result ret;
-    int fd, whole, rc;
+    int whole, rc;
 
     /* Token, resource, and the two of the same meeting; else the same 404
      * (410 to a token of a meeting that has ended: its content is gone). */
@@ -774,13 +803,13 @@ static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
     if (rc == SLIDES_ENDED)
         return ended(conn, "GET", "/api/v1/content/", &m);
     if (rc == -1 || slides_resource_get(store, id, &r) == -1 || r.meeting != m.id ||
-        (fd = slides_content_open(store, id, &size)) == -1)
+        (rd = slides_content_reader(store, id, &size)) == NULL)
         return not_found(conn);
     whole = slides_parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range"), size,
                                &off, &len);
     if (whole == -1) {
         char cr[64];
-        close(fd);
+        slides_reader_close(rd);
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
         snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
         MHD_add_response_header(resp, "Content-Range", cr);
@@ -792,9 +821,13 @@ static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
         off = 0;
         len = size;
     }
-    resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
+    dl = gh_calloc(1, sizeof(*dl));
+    dl->rd = rd;
+    dl->off = off;
+    resp = MHD_create_response_from_callback((uint64_t)len, 64 * 1024, download_read, dl,
+                                             download_free);
     if (resp == NULL) {
-        close(fd);
+        download_free(dl);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/octet-stream");

@@ -243,9 +243,19 @@ struct gh_conf_store {
     struct gh_loc loc;
 };
 
+/* Where the conference application keeps rooms, keys and slide content:
+ * "sqlite" (the state folder) or "postgresql" (a database appliances share). */
+struct gh_conf_mstore {
+    char *engine;        /* owned; "sqlite" or "postgresql" */
+    char *conninfo;      /* owned; a libpq connection string */
+    char *password_file; /* owned; the password, read at start; NULL: conninfo or ~/.pgpass */
+    struct gh_loc loc;
+};
+
 struct gh_conf {
     char *file;        /* owned; name used in messages */
     struct gh_conf_store store;
+    struct gh_conf_mstore meetings_store;
     long long workers; /* 0 = auto, one per core */
     char *state_dir;   /* owned */
     char *slides_kek_file; /* owned; NULL: STATE-DIR/conference/slides.kek, made when missing */
@@ -337,7 +347,7 @@ void gh_conf_write_server(struct gh_sbuf *o, const struct gh_conf_server *sv, co
 
 /* conf_table.c */
 enum gh_conf_ctx { GH_CTX_MAIN, GH_CTX_SERVICE, GH_CTX_CERT, GH_CTX_CA, GH_CTX_RULES, GH_CTX_IDP,
-                   GH_CTX_IDP_GROUP, GH_CTX_STORE };
+                   GH_CTX_IDP_GROUP, GH_CTX_STORE, GH_CTX_MSTORE };
 enum gh_conf_type {
     GH_T_STR,      /* one word */
     GH_T_DURATION, /* 10s, 250ms, 20m */

@@ -511,10 +511,16 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
     const char *n = s->name.text;
     size_t i;
 
-    if (strcmp(n, "store") != 0 && want_args(ps, s, 1, 1, 1) == -1)
+    if (strcmp(n, "store") != 0 && strcmp(n, "meetings-store") != 0 &&
+        want_args(ps, s, 1, 1, 1) == -1)
         return -1;
     if (strcmp(n, "store") == 0 && (s->nargs != 1)) {
         ERR(ps, s->name.loc, "'store' takes 1 argument: local, or redis { ... }");
+        return -1;
+    }
+    if (strcmp(n, "meetings-store") == 0 && (s->nargs != 1)) {
+        ERR(ps, s->name.loc,
+            "'meetings-store' takes 1 argument: sqlite, or postgresql { conninfo ...; }");
         return -1;
     }
     if (strcmp(n, "certificate") == 0) {
@@ -601,6 +607,40 @@ static int special_main(struct parser *ps, struct stmt *s, struct gh_conf *conf,
         if (parse_block(ps, GH_CTX_STORE, k, conf, depth + 1, s->name.loc, NULL) == -1)
             return -1;
         return check_store(ps, k);
+    }
+    if (strcmp(n, "meetings-store") == 0) {
+        struct gh_conf_mstore *k = &conf->meetings_store;
+        const char *e = s->args[0].text;
+        if (k->loc.line != 0) {
+            ERR(ps, s->name.loc, "duplicate 'meetings-store' (first at line %d)", k->loc.line);
+            return -1;
+        }
+        if (strcmp(e, "sqlite") != 0 && strcmp(e, "postgresql") != 0) {
+            ERR(ps, s->args[0].loc, "meetings-store: 'sqlite' or 'postgresql', not '%s'", e);
+            return -1;
+        }
+        if (want_args(ps, s, 1, 1, strcmp(e, "postgresql") == 0) == -1)
+            return -1;
+        free(k->engine);
+        k->engine = gh_strdup(e);
+        k->loc = s->name.loc;
+        if (strcmp(e, "sqlite") == 0)
+            return 0;
+        if (parse_block(ps, GH_CTX_MSTORE, k, conf, depth + 1, s->name.loc, NULL) == -1)
+            return -1;
+        if (k->conninfo == NULL || k->conninfo[0] == '\0') {
+            ERR(ps, s->name.loc, "meetings-store postgresql needs 'conninfo'");
+            return -1;
+        }
+        /* A password in the configuration would be shown to every admin
+         * and go into backups and the shared configuration: it has its own
+         * file. */
+        if (strstr(k->conninfo, "password") != NULL) {
+            ERR(ps, s->name.loc,
+                "meetings-store postgresql: no password in 'conninfo'; use 'password-file'");
+            return -1;
+        }
+        return 0;
     }
     if (strcmp(n, "identity-provider-group") == 0) {
         struct gh_conf_idp_group *g;
@@ -1332,8 +1372,9 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
         [GH_CTX_RULES] = "in a rules block",
         [GH_CTX_IDP] = "in an identity-provider block",
         [GH_CTX_IDP_GROUP] = "in an identity-provider-group block",
-        [GH_CTX_STORE] = "in a store block"};
-    _Static_assert(sizeof(ctx_names) / sizeof(ctx_names[0]) == GH_CTX_STORE + 1,
+        [GH_CTX_STORE] = "in a store block",
+        [GH_CTX_MSTORE] = "in a meetings-store block"};
+    _Static_assert(sizeof(ctx_names) / sizeof(ctx_names[0]) == GH_CTX_MSTORE + 1,
                    "a name for every configuration context");
 
     if (d == NULL) {
@@ -1402,6 +1443,7 @@ static int dispatch(struct parser *ps, enum gh_conf_ctx ctx, void *base, struct 
     case GH_CTX_IDP:
     case GH_CTX_IDP_GROUP:
     case GH_CTX_STORE:
+    case GH_CTX_MSTORE:
         break; /* every directive there is typed */
     }
     return -1;
@@ -1864,6 +1906,8 @@ struct gh_conf *gh_conf_parse(const char *file, const char *text, size_t len, ch
     apply_defaults(&ps, GH_CTX_MAIN, c);
     apply_defaults(&ps, GH_CTX_STORE, &c->store);
     c->store.engine = gh_strdup("local");
+    apply_defaults(&ps, GH_CTX_MSTORE, &c->meetings_store);
+    c->meetings_store.engine = gh_strdup("sqlite");
     if (memchr(text, '\0', len) != NULL) {
         gh__conf_error(err, errlen, file, top, "file contains a NUL byte");
         goto fail;
@@ -2041,6 +2085,9 @@ void gh_conf_free(struct gh_conf *c)
     free(c->store.prefix);
     free(c->store.name);
     free(c->store.share_config);
+    free(c->meetings_store.engine);
+    free(c->meetings_store.conninfo);
+    free(c->meetings_store.password_file);
     free(c->services);
     free(c->certs);
     free(c->cas);

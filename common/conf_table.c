@@ -14,6 +14,7 @@
 #define I(f) offsetof(struct gh_conf_idp, f)
 #define G(f) offsetof(struct gh_conf_idp_group, f)
 #define T(f) offsetof(struct gh_conf_store, f)
+#define Q(f) offsetof(struct gh_conf_mstore, f)
 #define DAY (86400LL * 1000)
 
 const struct gh_conf_directive gh_conf_directives[] = {
@@ -53,6 +54,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"identity-provider", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"identity-provider-group", GH_CTX_MAIN, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
     {"store", GH_CTX_MAIN, GH_T_SPECIAL, 0, "local", 0, 0, "local redis"},
+    {"meetings-store", GH_CTX_MAIN, GH_T_SPECIAL, 0, "sqlite", 0, 0, "sqlite postgresql"},
     {"rule", GH_CTX_RULES, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
 
     {"cert", GH_CTX_CERT, GH_T_SPECIAL, 0, NULL, 0, 0, NULL},
@@ -179,6 +181,9 @@ const struct gh_conf_directive gh_conf_directives[] = {
     {"session-cache", GH_CTX_STORE, GH_T_DURATION, T(session_cache), "30s", 0, 3600 * 1000, NULL},
     {"name", GH_CTX_STORE, GH_T_STR, T(name), NULL, 0, 0, NULL},
     {"share-config", GH_CTX_STORE, GH_T_STR, T(share_config), "off", 0, 0, "on off"},
+
+    {"conninfo", GH_CTX_MSTORE, GH_T_STR, Q(conninfo), NULL, 0, 0, NULL},
+    {"password-file", GH_CTX_MSTORE, GH_T_STR, Q(password_file), NULL, 0, 0, NULL},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);
 

@@ -234,6 +234,11 @@ char *gh_conf_write(const struct gh_conf *c)
         typed(&o, GH_CTX_STORE, &c->store, "    ");
         gh_sbuf_printf(&o, "}\n");
     }
+    if (c->meetings_store.engine != NULL && strcmp(c->meetings_store.engine, "postgresql") == 0) {
+        gh_sbuf_printf(&o, "\nmeetings-store postgresql {\n");
+        typed(&o, GH_CTX_MSTORE, &c->meetings_store, "    ");
+        gh_sbuf_printf(&o, "}\n");
+    }
     for (i = 0; i < c->nidps; i++) {
         gh_sbuf_printf(&o, "\nidentity-provider ");
         outv(&o, c->idps[i].name);

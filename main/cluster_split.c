@@ -17,7 +17,7 @@
 
 static const char *const local_kinds[] = {
     "state-dir", "access-log", "security-log", "error-log", "workers", "log-level",
-    "store", "source-table-size", "session-table-size", "slides-kek-file",
+    "store", "meetings-store", "source-table-size", "session-table-size", "slides-kek-file",
 };
 
 static int is_local(const char *name)

@@ -113,6 +113,7 @@ int main_meeting_cmd(int argc, char **argv,
     struct gh_conf *c;
     char err[1024], dir[1100], *kek = NULL, hpin[33] = "", gpin[33] = "";
     struct slides_pins pins = {NULL, NULL};
+    struct slides_pg pg;
     int i, rc = 1, revoke = 0;
     unsigned given = 0; /* which options set gives: a bit per field below */
     size_t k;
@@ -177,8 +178,8 @@ int main_meeting_cmd(int argc, char **argv,
     }
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
     kek = c->slides_kek_file ? gh_strdup(c->slides_kek_file) : NULL;
+    st = slides_store_open(dir, kek, slides_pg_of(c, &pg), err, sizeof(err));
     gh_conf_free(c);
-    st = slides_store_open(dir, kek, err, sizeof(err));
     free(kek);
     if (st == NULL) {
         fprintf(stderr, "gatehouse meeting: %s\n", err);

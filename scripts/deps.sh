@@ -5,12 +5,15 @@
 set -eu
 build="gcc make pkg-config libssl-dev libpcre2-dev libmicrohttpd-dev libxml2-dev \
 libxmlsec1-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
-openssl"
+libpq-dev openssl"
 test_pkgs="$build curl python3 nginx-light wrk procps sslscan simplesamlphp php-cli php-xml \
 php-mbstring xmlsec1 python3-lxml python3-cryptography python3-websockets chromium strace \
-redis-server redis-sentinel redis-tools iproute2"
+redis-server redis-sentinel redis-tools iproute2 postgresql-15"
 # iproute2: the cluster-configuration test makes network namespaces (ip
-# netns); redis-tools: redis-cli, which the cluster tests probe Redis with.
+# netns); redis-tools: redis-cli, which the cluster tests probe Redis with;
+# postgresql-15: the server the meetings-store postgresql tests start
+# (initdb and postgres of their own, as the postgres user, on free ports;
+# the package's own cluster is never started).
 # libnginx-mod-stream: nginx-light builds `stream` as a module; the bench's
 # Layer-4 rows load it (TCP pass-through with ssl_preread, UDP). strace (in
 # test_pkgs: t_readahead holds a worker's epoll_wait with it) also counts

@@ -7,6 +7,13 @@
  * either a temp file or a file without a row, both swept at the next start,
  * and nothing acknowledged is lost. The key is made here, stored only in
  * the row, and given out only in a manifest.
+ *
+ * On PostgreSQL the same stream goes into rows of PG_CHUNK bytes (the last
+ * shorter) on a connection of the upload's own, in one transaction with
+ * the resource row and synchronous_commit on: a crash or a lost primary
+ * before COMMIT leaves nothing, and a COMMIT that returned is on the
+ * standby too when the primary names it in synchronous_standby_names
+ * (docs/cluster.md). At most one chunk is in memory, up or down.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +32,7 @@
 #include "slides_int.h"
 
 #define CHUNK 65536
+#define PG_CHUNK 65536 /* bytes of stored form per row of chunks: a download's unit */
 
 struct slides_upload {
     struct slides_store *st;
@@ -32,6 +40,11 @@ struct slides_upload {
     char name[256];
     char tmp[1100];
     int fd;
+    struct sdb *db;         /* PostgreSQL: this upload's connection, in its transaction */
+    char id[33];            /* PostgreSQL: chosen at the start, the chunks' resource */
+    unsigned char *chunk;   /* PG_CHUNK bytes */
+    size_t chunk_len;
+    int64_t chunk_n;
     z_stream z;
     EVP_CIPHER_CTX *cx;
     unsigned char key[16], iv[12];
@@ -64,6 +77,47 @@ static void io_error(char *err, size_t errlen, const char *what)
         snprintf(err, errlen, "content store: %s: %s", what, strerror(errno));
 }
 
+static int chunk_flush(struct slides_upload *up, char *err, size_t errlen)
+{
+    if (up->chunk_len == 0)
+        return 0;
+    if (sdb_exec(up->db, "INSERT INTO chunks(resource, n, data) VALUES(?,?,?)",
+                 (struct sdb_arg[]){SDB_S(up->id), SDB_I(up->chunk_n),
+                                    SDB_B(up->chunk, up->chunk_len)},
+                 3) != 1) {
+        snprintf(err, errlen, "content store: %s", sdb_error(up->db));
+        return -1;
+    }
+    up->chunk_n++;
+    up->chunk_len = 0;
+    return 0;
+}
+
+/* The stored form's next bytes: to the temp file, or into chunks. */
+static int sink(struct slides_upload *up, const unsigned char *p, size_t n, char *err,
+                size_t errlen)
+{
+    if (up->db == NULL) {
+        if (write_all(up->fd, p, n) == -1) {
+            io_error(err, errlen, "write");
+            return -1;
+        }
+        return 0;
+    }
+    while (n > 0) {
+        size_t k = PG_CHUNK - up->chunk_len;
+        if (k > n)
+            k = n;
+        memcpy(up->chunk + up->chunk_len, p, k);
+        up->chunk_len += k;
+        p += k;
+        n -= k;
+        if (up->chunk_len == PG_CHUNK && chunk_flush(up, err, errlen) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 void slides_upload_abort(struct slides_upload *up)
 {
     if (up == NULL)
@@ -72,6 +126,11 @@ void slides_upload_abort(struct slides_upload *up)
         close(up->fd);
         unlink(up->tmp);
     }
+    if (up->db != NULL) {
+        sdb_rollback(up->db);
+        sdb_close(up->db);
+    }
+    free(up->chunk);
     deflateEnd(&up->z);
     EVP_CIPHER_CTX_free(up->cx);
     gh_wipe(up->key, sizeof(up->key));
@@ -106,17 +165,29 @@ struct slides_upload *slides_upload_begin(struct slides_store *st, int64_t meeti
         return NULL;
     }
     slides__random_hex(rnd, 16);
-    snprintf(up->tmp, sizeof(up->tmp), "%s/.up-%s.tmp", st->content_dir, rnd);
-    up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (up->fd == -1) {
-        io_error(err, errlen, "create");
-        slides_upload_abort(up);
-        return NULL;
+    if (slides_store_shared(st)) {
+        char e[256];
+        memcpy(up->id, rnd, sizeof(up->id));
+        up->chunk = gh_calloc(1, PG_CHUNK);
+        up->db = sdb_open_again(st->db, e, sizeof(e));
+        if (up->db == NULL || sdb_begin(up->db) == -1 ||
+            sdb_exec(up->db, "SET LOCAL synchronous_commit = on", NULL, 0) < 0) {
+            snprintf(err, errlen, "content store: %s", up->db ? sdb_error(up->db) : e);
+            slides_upload_abort(up);
+            return NULL;
+        }
+    } else {
+        snprintf(up->tmp, sizeof(up->tmp), "%s/.up-%s.tmp", st->content_dir, rnd);
+        up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (up->fd == -1) {
+            io_error(err, errlen, "create");
+            slides_upload_abort(up);
+            return NULL;
+        }
     }
     memcpy(head, SLIDES_MAGIC, 4);
     memcpy(head + 4, up->iv, 12);
-    if (write_all(up->fd, head, sizeof(head)) == -1) {
-        io_error(err, errlen, "write");
+    if (sink(up, head, sizeof(head), err, errlen) == -1) {
         slides_upload_abort(up);
         return NULL;
     }
@@ -144,10 +215,8 @@ static int pump(struct slides_upload *up, int flush, char *err, size_t errlen)
                 snprintf(err, errlen, "content store: encryption failed");
                 return -1;
             }
-            if (write_all(up->fd, up->cbuf, (size_t)n) == -1) {
-                io_error(err, errlen, "write");
+            if (sink(up, up->cbuf, (size_t)n, err, errlen) == -1)
                 return -1;
-            }
             up->out_bytes += n;
         }
     } while (up->z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
@@ -179,6 +248,52 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
+static int row_any(const struct sdb_row *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    return 1;
+}
+
+/* The last chunk, then the meeting's row locked (FOR SHARE: a meeting end
+ * updates it first, so it waits for this COMMIT or this finds it ended),
+ * the resource row, COMMIT. */
+static int finish_pg(struct slides_upload *up, char id[33], char *err, size_t errlen)
+{
+    int n, rc = -1;
+
+    if (chunk_flush(up, err, errlen) == -1)
+        goto out;
+    n = sdb_query(up->db, "SELECT 1 FROM meetings WHERE id = ? AND epoch = ? AND ended = 0"
+                          " FOR SHARE",
+                  (struct sdb_arg[]){SDB_I(up->meeting), SDB_I(up->epoch)}, 2, row_any, NULL);
+    if (n == 0) {
+        snprintf(err, errlen, "content store: the meeting ended while this was uploading");
+        goto out;
+    }
+    if (n < 0 ||
+        (rc = slides__resource_insert(up->st, up->db, up->id, up->meeting, up->epoch, up->name,
+                                      up->in_bytes, up->out_bytes, up->key)) != 0) {
+        snprintf(err, errlen, rc == 1 ? "content store: the meeting ended while this was uploading"
+                                      : "content store: the resource could not be recorded: %s",
+                 sdb_error(up->db));
+        rc = -1;
+        goto out;
+    }
+    if (sdb_commit(up->db) == -1) {
+        /* Not acknowledged: whether it committed is unknown to us (the
+         * primary died in COMMIT), and the client is told to send again. */
+        snprintf(err, errlen, "content store: the resource could not be recorded: %s",
+                 sdb_error(up->db));
+        goto out;
+    }
+    memcpy(id, up->id, 33);
+    rc = 0;
+out:
+    slides_upload_abort(up); /* after COMMIT the rollback is a no-op */
+    return rc;
+}
+
 int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_t errlen)
 {
     unsigned char tag[SLIDES_TAG];
@@ -194,12 +309,12 @@ int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_
         snprintf(err, errlen, "content store: encryption failed");
         goto fail;
     }
-    if ((n > 0 && write_all(up->fd, up->cbuf, (size_t)n) == -1) ||
-        write_all(up->fd, tag, sizeof(tag)) == -1) {
-        io_error(err, errlen, "write");
+    if ((n > 0 && sink(up, up->cbuf, (size_t)n, err, errlen) == -1) ||
+        sink(up, tag, sizeof(tag), err, errlen) == -1)
         goto fail;
-    }
     up->out_bytes += n + SLIDES_TAG;
+    if (up->db != NULL)
+        return finish_pg(up, id, err, errlen);
     if (fsync(up->fd) == -1) {
         io_error(err, errlen, "fsync");
         goto fail;
@@ -214,7 +329,7 @@ int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_
         goto fail;
     }
     if (fsync_dir(up->st->content_dir) == -1 ||
-        (rc = slides__resource_insert(up->st, id, up->meeting, up->epoch, up->name, up->in_bytes,
+        (rc = slides__resource_insert(up->st, NULL, id, up->meeting, up->epoch, up->name, up->in_bytes,
                                       up->out_bytes, up->key)) != 0) {
         if (rc == 1)
             snprintf(err, errlen, "content store: the meeting ended while this was uploading");
@@ -244,7 +359,7 @@ static int is_id(const char *s)
 
 void slides__content_sweep(struct slides_store *st)
 {
-    DIR *d = opendir(st->content_dir);
+    DIR *d = st->content_dir[0] ? opendir(st->content_dir) : NULL;
     struct dirent *e;
     char p[1400];
     int removed = 0;
@@ -273,31 +388,114 @@ void slides__content_unlink(struct slides_store *st, const char *id)
 {
     char p[1100];
 
-    if (!is_id(id))
-        return;
+    if (!is_id(id) || st->content_dir[0] == '\0')
+        return; /* PostgreSQL: the chunks went with the row */
     snprintf(p, sizeof(p), "%s/%s", st->content_dir, id);
     unlink(p);
     fsync_dir(st->content_dir);
 }
 
-int slides_content_open(struct slides_store *st, const char *id, int64_t *size)
+struct slides_reader {
+    struct slides_store *st;
+    int fd;                /* SQLite: the file */
+    char id[33];
+    int64_t size;
+    unsigned char *chunk;  /* PostgreSQL: the chunk last read */
+    size_t chunk_len;
+    int64_t chunk_n;       /* -1: none */
+};
+
+struct slides_reader *slides_content_reader(struct slides_store *st, const char *id,
+                                            int64_t *size)
 {
+    struct slides_resource r;
+    struct slides_reader *rd;
     char p[1100];
     struct stat sb;
-    int fd;
 
-    if (!is_id(id) || !slides__resource_known(st, id))
-        return -1;
-    snprintf(p, sizeof(p), "%s/%s", st->content_dir, id);
-    fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd == -1)
-        return -1;
-    if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return -1;
+    if (!is_id(id) || slides_resource_get(st, id, &r) == -1)
+        return NULL;
+    rd = gh_calloc(1, sizeof(*rd));
+    rd->st = st;
+    rd->fd = -1;
+    rd->chunk_n = -1;
+    gh_strlcpy(rd->id, id, sizeof(rd->id));
+    if (slides_store_shared(st)) {
+        rd->size = r.stored;
+        rd->chunk = gh_calloc(1, PG_CHUNK);
+    } else {
+        snprintf(p, sizeof(p), "%s/%s", st->content_dir, id);
+        rd->fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (rd->fd == -1 || fstat(rd->fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+            slides_reader_close(rd);
+            return NULL;
+        }
+        rd->size = (int64_t)sb.st_size;
     }
-    *size = (int64_t)sb.st_size;
-    return fd;
+    *size = rd->size;
+    return rd;
+}
+
+static int row_chunk(const struct sdb_row *r, void *arg)
+{
+    struct slides_reader *rd = arg;
+    size_t len = 0;
+    const void *d = sdb_blob(r, 0, &len);
+
+    if (len > PG_CHUNK)
+        return 1; /* not a chunk we wrote: chunk_len stays 0, the read fails */
+    memcpy(rd->chunk, d, len);
+    rd->chunk_len = len;
+    return 1;
+}
+
+long slides_reader_pread(struct slides_reader *rd, int64_t off, void *buf, size_t len)
+{
+    int64_t n;
+    size_t at, k;
+
+    if (off < 0 || off >= rd->size || len == 0)
+        return 0;
+    if ((int64_t)len > rd->size - off)
+        len = (size_t)(rd->size - off);
+    if (rd->fd != -1) {
+        ssize_t r;
+        do
+            r = pread(rd->fd, buf, len, (off_t)off);
+        while (r < 0 && errno == EINTR);
+        return (long)r;
+    }
+    n = off / PG_CHUNK;
+    if (n != rd->chunk_n) {
+        int rows;
+        rd->chunk_len = 0;
+        rd->chunk_n = -1;
+        pthread_mutex_lock(&rd->st->mu);
+        rows = sdb_query(rd->st->db, "SELECT data FROM chunks WHERE resource = ? AND n = ?",
+                         (struct sdb_arg[]){SDB_S(rd->id), SDB_I(n)}, 2, row_chunk, rd);
+        pthread_mutex_unlock(&rd->st->mu);
+        if (rows != 1 || rd->chunk_len == 0)
+            return -1;
+        rd->chunk_n = n;
+    }
+    at = (size_t)(off - n * PG_CHUNK);
+    if (at >= rd->chunk_len)
+        return -1; /* a chunk shorter than the resource's size says */
+    k = rd->chunk_len - at;
+    if (k > len)
+        k = len;
+    memcpy(buf, rd->chunk + at, k);
+    return (long)k;
+}
+
+void slides_reader_close(struct slides_reader *rd)
+{
+    if (rd == NULL)
+        return;
+    if (rd->fd != -1)
+        close(rd->fd);
+    free(rd->chunk);
+    free(rd);
 }
 
 static void wipe_free(void *p, size_t n)

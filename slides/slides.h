@@ -1,7 +1,8 @@
 /*
  * slides — the conference application's meetings: who may join and as what
  * (the seeds' PIN, SSO, waiting-room and transfer rules, join.c), the
- * meeting store (SQLite in WAL mode, store.c), join tokens in the shared
+ * meeting store (SQLite in WAL mode, or PostgreSQL shared by several
+ * appliances: store.c over db.h), join tokens in the shared
  * key-value store (token.c), and the encrypted slide-content store
  * (content.c): every resource compressed with zlib and encrypted with
  * AES-128-GCM under a key of its own, kept at a 128-bit random name, written
@@ -134,18 +135,36 @@ struct slides_pins {
     const char *host, *guest;
 };
 
-/* Opens (creating) DIR/meetings.db and DIR/content/, and sweeps the content
- * folder: temp files of interrupted uploads and files no row names go.
- * The key-encryption key is kek_file, or DIR/slides.kek (made, 0600, when
- * missing); a file group or others may read is refused. A database from
- * before verifiers and wrapped keys is migrated here, in one transaction,
- * and its WAL truncated. */
-struct slides_store *slides_store_open(const char *dir, const char *kek_file, char *err,
-                                       size_t errlen);
+/* Where a PostgreSQL meeting store is (meetings-store postgresql): a libpq
+ * connection string, and the file holding the password (NULL: the conninfo
+ * or ~/.pgpass says). */
+struct slides_pg {
+    const char *conninfo;
+    const char *password_file;
+};
+
+/* With pg NULL, opens (creating) DIR/meetings.db and DIR/content/, and
+ * sweeps the content folder: temp files of interrupted uploads and files no
+ * row names go. With pg, the rooms, keys and content are in that
+ * PostgreSQL database (its tables made when missing, under an advisory
+ * lock, so appliances starting together do not race) and DIR holds only
+ * the key-encryption key. The key-encryption key is kek_file, or
+ * DIR/slides.kek (made, 0600, when missing); a file group or others may
+ * read is refused. A SQLite database from before verifiers and wrapped
+ * keys is migrated here, in one transaction, and its WAL truncated. */
+struct slides_store *slides_store_open(const char *dir, const char *kek_file,
+                                       const struct slides_pg *pg, char *err, size_t errlen);
+/* 1 when the store is PostgreSQL. */
+int slides_store_shared(const struct slides_store *st);
+/* The configuration's meetings-store as slides_store_open takes it: pg
+ * filled (pointing into c) for postgresql, NULL for sqlite. */
+struct gh_conf;
+const struct slides_pg *slides_pg_of(const struct gh_conf *c, struct slides_pg *pg);
 /* Each room's alias and identity-provider group ("" for none) from
- * DIR/meetings.db, opened read-only: nothing is made or migrated (gatehouse
- * -t, and the check at start). 0, also without a database; -1 with err. */
-int slides_rooms_scan(const char *dir,
+ * DIR/meetings.db, opened read-only, or from the PostgreSQL store: nothing
+ * is made or migrated (gatehouse -t, and the check at start). 0, also
+ * without a database; -1 with err. */
+int slides_rooms_scan(const char *dir, const struct slides_pg *pg,
                       void (*fn)(const char *alias, const char *group, void *arg), void *arg,
                       char *err, size_t errlen);
 /* The operator's key-encryption key file as slides_store_open would read
@@ -262,8 +281,15 @@ int slides_upload_write(struct slides_upload *up, const void *data, size_t len, 
 int slides_upload_finish(struct slides_upload *up, char id[33], char *err, size_t errlen);
 void slides_upload_abort(struct slides_upload *up);
 int64_t slides_upload_size(const struct slides_upload *up);
-/* An open descriptor on a stored resource, or -1. */
-int slides_content_open(struct slides_store *st, const char *id, int64_t *size);
+/* A stored resource to read (its stored form, as slides_decrypt takes it):
+ * NULL when there is none. size receives its length. */
+struct slides_reader;
+struct slides_reader *slides_content_reader(struct slides_store *st, const char *id,
+                                            int64_t *size);
+/* Up to len bytes at off: the count (0 past the end), or -1 (the store
+ * failed, or the resource went: a meeting ended under a download). */
+long slides_reader_pread(struct slides_reader *rd, int64_t off, void *buf, size_t len);
+void slides_reader_close(struct slides_reader *rd);
 /* A Range header (RFC 9110 14.1.2) for a resource of size bytes: one
  * "bytes=a-b", "bytes=a-" or "bytes=-n". 0 with the span; 1 to send the
  * whole (no header, or a form we do not serve partially, such as several

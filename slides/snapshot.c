@@ -29,14 +29,20 @@
 unsigned char *slides_store_snapshot(struct slides_store *st, size_t *len, char *err,
                                      size_t errlen)
 {
+    sqlite3 *db = sdb_sqlite_handle(st->db);
     sqlite3_int64 n = 0;
     unsigned char *p, *copy = NULL;
 
+    if (db == NULL) {
+        snprintf(err, errlen, "the meeting store is PostgreSQL: back it up with pg_dump (or "
+                              "pg_basebackup), not in this bundle");
+        return NULL;
+    }
     pthread_mutex_lock(&st->mu);
-    p = sqlite3_serialize(st->db, "main", &n, 0);
+    p = sqlite3_serialize(db, "main", &n, 0);
     if (p == NULL || n < 100)
         snprintf(err, errlen, "the meeting database does not serialise: %s",
-                 sqlite3_errmsg(st->db));
+                 sqlite3_errmsg(db));
     pthread_mutex_unlock(&st->mu);
     if (p == NULL || n < 100) {
         sqlite3_free(p);
@@ -144,10 +150,16 @@ int slides_store_restore(struct slides_store *st, const unsigned char *data, siz
                          int dry_run, char *err, size_t errlen)
 {
     long long meetings = 0, resources = 0;
-    sqlite3 *img = open_image(data, len, &meetings, &resources, err, errlen);
+    sqlite3 *db = sdb_sqlite_handle(st->db), *img;
     sqlite3_backup *b;
     int rc;
 
+    if (db == NULL) {
+        snprintf(err, errlen, "the meeting store is PostgreSQL: restore it with pg_restore, "
+                              "not from this bundle");
+        return -1;
+    }
+    img = open_image(data, len, &meetings, &resources, err, errlen);
     if (img == NULL)
         return -1;
     if (keys_unwrap(st, img, err, errlen) == -1) {
@@ -159,13 +171,13 @@ int slides_store_restore(struct slides_store *st, const unsigned char *data, siz
         return 0;
     }
     pthread_mutex_lock(&st->mu);
-    b = sqlite3_backup_init(st->db, "main", img, "main");
+    b = sqlite3_backup_init(db, "main", img, "main");
     rc = b != NULL ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
     if (b != NULL && sqlite3_backup_finish(b) != SQLITE_OK && rc == SQLITE_DONE)
         rc = SQLITE_ERROR;
     if (rc != SQLITE_DONE)
         snprintf(err, errlen, "the meeting database was not replaced: %s",
-                 sqlite3_errmsg(st->db));
+                 sqlite3_errmsg(db));
     pthread_mutex_unlock(&st->mu);
     sqlite3_close(img);
     if (rc != SQLITE_DONE)

@@ -1,9 +1,13 @@
 /*
- * The meeting store: SQLite in WAL mode with synchronous=FULL, so a
- * committed row survives kill -9 and power loss, and secure_delete, so a
- * shredded resource key is overwritten in the file rather than left in a
- * free page. One connection behind a mutex: meetings change at human pace,
- * and the content itself never goes through SQLite.
+ * The meeting store, on one of two engines (db.h). SQLite (the default): a
+ * file in WAL mode with synchronous=FULL, so a committed row survives
+ * kill -9 and power loss, and secure_delete, so a shredded resource key is
+ * overwritten in the file rather than left in a free page. PostgreSQL
+ * (meetings-store postgresql): the database several appliances share, with
+ * the slide content itself in it (chunks, content.c); a shredded key there
+ * is a dead row until VACUUM, and the key-encryption key it was wrapped
+ * under is in no database. One connection behind a mutex: meetings change
+ * at human pace.
  *
  *   meetings   the virtual meeting rooms: alias, URI, the verifiers of the
  *              conference key and the PINs, authentication, IdP group,
@@ -12,13 +16,15 @@
  *   resources  slide files: 128-bit random id (also the file name), the
  *              meeting, name, sizes, and the AES-128 key wrapped under the
  *              key-encryption key (secrets.c)
- *
- * PRAGMA user_version 2 marks a database whose secrets are verifiers and
- * wrapped keys; one from before (0) is migrated when it is opened.
+ *   chunks     (PostgreSQL) the stored form of each resource, 64 KiB a row
  *   waiting    the waiting room: who waits, and whether a Host admitted them
  *              (or the meeting ended while they waited)
  *   participants  who holds a join token now (role, display name), under an
  *              id derived from the token (a digest: no token is stored)
+ *
+ * PRAGMA user_version 2 marks a SQLite database whose secrets are verifiers
+ * and wrapped keys; one from before (0) is migrated when it is opened. The
+ * PostgreSQL schema began with verifiers.
  */
 #include <errno.h>
 #include <openssl/rand.h>
@@ -31,9 +37,10 @@
 #include <time.h>
 
 #include "../common/common.h"
+#include "../common/conf.h"
 #include "slides_int.h"
 
-static const char schema[] =
+static const char sqlite_schema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
     "PRAGMA secure_delete=ON;"
@@ -56,6 +63,40 @@ static const char schema[] =
     " epoch INTEGER NOT NULL, role INTEGER NOT NULL, name TEXT NOT NULL, name_fixed INTEGER NOT"
     " NULL, joined INTEGER NOT NULL, expires INTEGER NOT NULL);";
 
+/* The same tables; "seq" is the order rows went in (SQLite's rowid). The
+ * chunks of an upload go in before its resource row, in one transaction:
+ * the reference is checked at commit. Chunks are ciphertext, which TOAST
+ * would try to compress in vain (EXTERNAL: stored out of line, as is). */
+static const char pg_schema[] =
+    "BEGIN;"
+    "SELECT pg_advisory_xact_lock(4731952006);"
+    "CREATE TABLE IF NOT EXISTS meetings("
+    " id BIGSERIAL PRIMARY KEY, alias TEXT NOT NULL UNIQUE, uri TEXT NOT NULL UNIQUE,"
+    " conference_key TEXT NOT NULL, host_pin TEXT NOT NULL, guest_pin TEXT NOT NULL,"
+    " auth INTEGER NOT NULL, other INTEGER NOT NULL, idp_group TEXT NOT NULL,"
+    " epoch BIGINT NOT NULL DEFAULT 1, created BIGINT NOT NULL,"
+    " ended BIGINT NOT NULL DEFAULT 0, reception INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS resources("
+    " seq BIGSERIAL, id TEXT PRIMARY KEY,"
+    " meeting BIGINT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, size BIGINT NOT NULL, stored BIGINT NOT NULL, key BYTEA NOT NULL,"
+    " created BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS chunks("
+    " resource TEXT NOT NULL REFERENCES resources(id) ON DELETE CASCADE"
+    " DEFERRABLE INITIALLY DEFERRED, n INTEGER NOT NULL, data BYTEA NOT NULL,"
+    " PRIMARY KEY(resource, n));"
+    "ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL;"
+    "CREATE TABLE IF NOT EXISTS waiting("
+    " seq BIGSERIAL, id TEXT PRIMARY KEY,"
+    " meeting BIGINT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
+    " epoch BIGINT NOT NULL, name TEXT NOT NULL, state INTEGER NOT NULL, created BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS participants("
+    " seq BIGSERIAL, id TEXT PRIMARY KEY,"
+    " meeting BIGINT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,"
+    " epoch BIGINT NOT NULL, role INTEGER NOT NULL, name TEXT NOT NULL, name_fixed INTEGER NOT"
+    " NULL, joined BIGINT NOT NULL, expires BIGINT NOT NULL);"
+    "COMMIT;";
+
 #define SECRETS_VERSION 2
 #define SECRETS_VERSION_SQL "PRAGMA user_version = 2" /* the same number */
 
@@ -76,16 +117,18 @@ void slides__random_hex(char *out, size_t bytes)
     hex(b, bytes, out);
 }
 
-static int user_version(sqlite3 *db)
+/* A row reader for sdb_query: the first column as a number. */
+static int row_int(const struct sdb_row *r, void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int v = -1;
+    *(int64_t *)arg = sdb_int(r, 0);
+    return 1;
+}
 
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return v;
+static int user_version(struct sdb *db)
+{
+    int64_t v = -1;
+
+    return sdb_query(db, "PRAGMA user_version", NULL, 0, row_int, &v) == 1 ? (int)v : -1;
 }
 
 /* A statement that selects one row still to migrate: each step below
@@ -97,110 +140,126 @@ static int user_version(sqlite3 *db)
     " 's1$') OR (guest_pin != '' AND substr(guest_pin, 1, 3) != 's1$') LIMIT 1"
 #define OLD_RESOURCE "SELECT id, key FROM resources WHERE length(key) = 16 LIMIT 1"
 
-/* Each secret of one meeting still in clear becomes its verifier: 1 when a
- * row was migrated, 0 when none is left, -1 with err. */
-static int migrate_meeting(sqlite3 *db, char *err, size_t errlen)
+struct old_meeting {
+    int64_t id;
+    char v[3][SLIDES_VERIFIER_MAX];
+    int found;
+};
+
+static int row_old_meeting(const struct sdb_row *r, void *arg)
 {
     static const unsigned costs[] = {SLIDES_KEY_COST, SLIDES_PIN_COST, SLIDES_PIN_COST};
-    char v[3][SLIDES_VERIFIER_MAX], clear[SLIDES_VERIFIER_MAX];
-    sqlite3_stmt *s = NULL;
-    int64_t id = 0;
-    int i, rc, found = 0;
+    struct old_meeting *o = arg;
+    char clear[SLIDES_VERIFIER_MAX];
+    int i;
 
-    if (sqlite3_prepare_v2(db, OLD_MEETING, -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
-        found = 1;
-        id = sqlite3_column_int64(s, 0);
-        for (i = 0; i < 3; i++) {
-            const char *c = (const char *)sqlite3_column_text(s, i + 1);
-            gh_strlcpy(clear, c ? c : "", sizeof(clear));
-            if (clear[0] == '\0' || slides_secret_is_verifier(clear))
-                gh_strlcpy(v[i], clear, sizeof(v[i]));
-            else if (slides_secret_hash(clear, costs[i], v[i]) == -1)
-                found = -1;
-        }
-        gh_wipe(clear, sizeof(clear));
+    o->found = 1;
+    o->id = sdb_int(r, 0);
+    for (i = 0; i < 3; i++) {
+        gh_strlcpy(clear, sdb_text(r, i + 1), sizeof(clear));
+        if (clear[0] == '\0' || slides_secret_is_verifier(clear))
+            gh_strlcpy(o->v[i], clear, sizeof(o->v[i]));
+        else if (slides_secret_hash(clear, costs[i], o->v[i]) == -1)
+            o->found = -1;
     }
-    sqlite3_finalize(s);
-    if (found <= 0) {
-        if (found < 0)
-            snprintf(err, errlen, "migration: no verifier for meeting %lld", (long long)id);
-        return found;
+    gh_wipe(clear, sizeof(clear));
+    return 1;
+}
+
+/* Each secret of one meeting still in clear becomes its verifier: 1 when a
+ * row was migrated, 0 when none is left, -1 with err. */
+static int migrate_meeting(struct sdb *db, char *err, size_t errlen)
+{
+    struct old_meeting o;
+    int64_t n;
+
+    memset(&o, 0, sizeof(o));
+    sdb_query(db, OLD_MEETING, NULL, 0, row_old_meeting, &o);
+    if (o.found <= 0) {
+        if (o.found < 0)
+            snprintf(err, errlen, "migration: no verifier for meeting %lld", (long long)o.id);
+        return o.found;
     }
-    s = NULL;
-    rc = sqlite3_prepare_v2(db,
-                            "UPDATE meetings SET conference_key = ?, host_pin = ?, guest_pin = ?"
-                            " WHERE id = ?",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        for (i = 0; i < 3; i++)
-            sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, id);
-        rc = sqlite3_step(s);
-    }
-    sqlite3_finalize(s);
+    n = sdb_exec(db, "UPDATE meetings SET conference_key = ?, host_pin = ?, guest_pin = ?"
+                     " WHERE id = ?",
+                 (struct sdb_arg[]){SDB_S(o.v[0]), SDB_S(o.v[1]), SDB_S(o.v[2]), SDB_I(o.id)},
+                 4);
     /* Exactly this row, else the loop would meet it again for ever. */
-    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
-        snprintf(err, errlen, "migration: meeting %lld: %s", (long long)id,
-                 rc != SQLITE_DONE ? sqlite3_errmsg(db) : "its secrets cannot be rewritten");
+    if (n != 1) {
+        snprintf(err, errlen, "migration: meeting %lld: %s", (long long)o.id,
+                 n < 0 ? sdb_error(db) : "its secrets cannot be rewritten");
         return -1;
     }
+    return 1;
+}
+
+struct old_resource {
+    struct slides_store *st;
+    char id[33];
+    unsigned char w[SLIDES_WRAPPED_LEN];
+    int found;
+};
+
+static int row_old_resource(const struct sdb_row *r, void *arg)
+{
+    struct old_resource *o = arg;
+    unsigned char key[SLIDES_KEY_LEN];
+    size_t len = 0;
+    const void *k = sdb_blob(r, 1, &len);
+
+    gh_strlcpy(o->id, sdb_text(r, 0), sizeof(o->id));
+    if (len != sizeof(key)) {
+        o->found = -1;
+        return 1;
+    }
+    memcpy(key, k, sizeof(key));
+    o->found = slides__key_wrap(o->st->kek, o->id, key, o->w) == 0 ? 1 : -1;
+    gh_wipe(key, sizeof(key));
     return 1;
 }
 
 /* The same for one resource key still in clear: wrapped. */
 static int migrate_resource(struct slides_store *st, char *err, size_t errlen)
 {
-    unsigned char key[SLIDES_KEY_LEN], w[SLIDES_WRAPPED_LEN];
-    char id[33];
-    sqlite3_stmt *s = NULL;
-    int rc, found = 0;
+    struct old_resource o;
+    int64_t n;
 
-    if (sqlite3_prepare_v2(st->db, OLD_RESOURCE, -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
-        const char *rid = (const char *)sqlite3_column_text(s, 0);
-        gh_strlcpy(id, rid ? rid : "", sizeof(id));
-        memcpy(key, sqlite3_column_blob(s, 1), sizeof(key));
-        found = slides__key_wrap(st->kek, id, key, w) == 0 ? 1 : -1;
-        gh_wipe(key, sizeof(key));
+    memset(&o, 0, sizeof(o));
+    o.st = st;
+    sdb_query(st->db, OLD_RESOURCE, NULL, 0, row_old_resource, &o);
+    if (o.found <= 0) {
+        if (o.found < 0)
+            snprintf(err, errlen, "migration: cannot wrap the key of %s", o.id);
+        return o.found;
     }
-    sqlite3_finalize(s);
-    if (found <= 0) {
-        if (found < 0)
-            snprintf(err, errlen, "migration: cannot wrap the key of %s", id);
-        return found;
-    }
-    s = NULL;
-    rc = sqlite3_prepare_v2(st->db, "UPDATE resources SET key = ? WHERE id = ?", -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_blob(s, 1, w, sizeof(w), SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(s);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE || sqlite3_changes(st->db) != 1) {
-        snprintf(err, errlen, "migration: resource %s: %s", id,
-                 rc != SQLITE_DONE ? sqlite3_errmsg(st->db) : "its key cannot be rewritten");
+    n = sdb_exec(st->db, "UPDATE resources SET key = ? WHERE id = ?",
+                 (struct sdb_arg[]){SDB_B(o.w, sizeof(o.w)), SDB_S(o.id)}, 2);
+    if (n != 1) {
+        snprintf(err, errlen, "migration: resource %s: %s", o.id,
+                 n < 0 ? sdb_error(st->db) : "its key cannot be rewritten");
         return -1;
     }
+    return 1;
+}
+
+static int no_row(const struct sdb_row *r, void *arg)
+{
+    (void)r;
+    (void)arg;
     return 1;
 }
 
 static int add_column(struct slides_store *st, const char *col, char *err, size_t errlen)
 {
     char sql[120];
-    sqlite3_stmt *s = NULL;
-    int have;
 
     snprintf(sql, sizeof(sql), "SELECT %s FROM meetings LIMIT 0", col);
-    have = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK;
-    sqlite3_finalize(s);
-    if (have)
+    if (sdb_query(st->db, sql, NULL, 0, no_row, NULL) >= 0)
         return 0;
     snprintf(sql, sizeof(sql), "ALTER TABLE meetings ADD COLUMN %s INTEGER NOT NULL DEFAULT 0",
              col);
-    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+    if (sdb_exec(st->db, sql, NULL, 0) < 0) {
+        snprintf(err, errlen, "migration: %s", sdb_error(st->db));
         return -1;
     }
     return 0;
@@ -221,8 +280,8 @@ static int migrate(struct slides_store *st, char *err, size_t errlen)
         return -1;
     if (user_version(st->db) >= SECRETS_VERSION)
         return 0;
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+    if (sdb_begin(st->db) == -1) {
+        snprintf(err, errlen, "migration: %s", sdb_error(st->db));
         return -1;
     }
     while ((rc = migrate_meeting(st->db, err, errlen)) == 1)
@@ -230,16 +289,17 @@ static int migrate(struct slides_store *st, char *err, size_t errlen)
     if (rc == 0)
         while ((rc = migrate_resource(st, err, errlen)) == 1)
             resources++;
-    if (rc == 0 && (sqlite3_exec(st->db, SECRETS_VERSION_SQL, NULL, NULL, NULL) != SQLITE_OK ||
-                    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
-        snprintf(err, errlen, "migration: %s", sqlite3_errmsg(st->db));
+    if (rc == 0 &&
+        (sdb_exec(st->db, SECRETS_VERSION_SQL, NULL, 0) < 0 || sdb_commit(st->db) == -1)) {
+        snprintf(err, errlen, "migration: %s", sdb_error(st->db));
         rc = -1;
     }
     if (rc != 0) {
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sdb_rollback(st->db);
         return -1;
     }
-    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_wal_checkpoint_v2(sdb_sqlite_handle(st->db), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                              NULL);
     if (meetings + resources > 0)
         gh_log_info("conference: migrated %d meeting(s) to PIN and key verifiers and wrapped %d "
                     "slide key(s)",
@@ -247,11 +307,19 @@ static int migrate(struct slides_store *st, char *err, size_t errlen)
     return 0;
 }
 
-struct slides_store *slides_store_open(const char *dir, const char *kek_file, char *err,
-                                       size_t errlen)
+static struct slides_store *open_fail(struct slides_store *st)
+{
+    sdb_close(st->db);
+    gh_wipe(st->kek, sizeof(st->kek));
+    free(st);
+    return NULL;
+}
+
+struct slides_store *slides_store_open(const char *dir, const char *kek_file,
+                                       const struct slides_pg *pg, char *err, size_t errlen)
 {
     struct slides_store *st;
-    char path[1024], *msg = NULL;
+    char path[1024];
 
     if (gh_mkdir_p(dir, 0700) == -1) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
@@ -262,28 +330,33 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file, ch
         free(st);
         return NULL;
     }
-    pthread_mutex_init(&st->mu, NULL);
+    if (pg != NULL) {
+        st->db = sdb_open_pg(pg, err, errlen);
+        if (st->db == NULL)
+            return open_fail(st);
+        if (sdb_exec(st->db, pg_schema, NULL, 0) < 0) {
+            snprintf(err, errlen, "meetings-store postgresql: %s", sdb_error(st->db));
+            sdb_rollback(st->db);
+            return open_fail(st);
+        }
+        pthread_mutex_init(&st->mu, NULL);
+        return st;
+    }
     snprintf(st->content_dir, sizeof(st->content_dir), "%s/content", dir);
     if (mkdir(st->content_dir, 0700) == -1 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", st->content_dir, strerror(errno));
-        gh_wipe(st->kek, sizeof(st->kek));
-        free(st);
-        return NULL;
+        return open_fail(st);
     }
     snprintf(path, sizeof(path), "%s/meetings.db", dir);
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                            SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK ||
-        sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(st->db));
-        sqlite3_free(msg);
-        sqlite3_close(st->db);
-        gh_wipe(st->kek, sizeof(st->kek));
-        free(st);
-        return NULL;
+    st->db = sdb_open_sqlite(path, 0, err, errlen);
+    if (st->db == NULL)
+        return open_fail(st);
+    if (sdb_exec(st->db, sqlite_schema, NULL, 0) < 0) {
+        snprintf(err, errlen, "%s: %s", path, sdb_error(st->db));
+        return open_fail(st);
     }
-    sqlite3_busy_timeout(st->db, 5000);
     chmod(path, 0600);
+    pthread_mutex_init(&st->mu, NULL);
     if (migrate(st, err, errlen) == -1) {
         slides_store_close(st);
         return NULL;
@@ -292,62 +365,88 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file, ch
     return st;
 }
 
-int slides_rooms_scan(const char *dir,
+int slides_store_shared(const struct slides_store *st)
+{
+    return sdb_engine(st->db) == SDB_POSTGRESQL;
+}
+
+struct scan {
+    void (*fn)(const char *alias, const char *group, void *arg);
+    void *arg;
+};
+
+static int row_scan(const struct sdb_row *r, void *arg)
+{
+    struct scan *sc = arg;
+
+    sc->fn(sdb_text(r, 0), sdb_text(r, 1), sc->arg);
+    return 0;
+}
+
+int slides_rooms_scan(const char *dir, const struct slides_pg *pg,
                       void (*fn)(const char *alias, const char *group, void *arg), void *arg,
                       char *err, size_t errlen)
 {
     char path[1100];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
+    struct sdb *db;
+    struct scan sc = {fn, arg};
     struct stat sb;
+    int64_t none = 0;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/meetings.db", dir);
-    if (stat(path, &sb) == -1 && errno == ENOENT)
-        return 0; /* no rooms yet */
-    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "SELECT alias, idp_group FROM meetings ORDER BY alias", -1,
-                                &s, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1), arg);
-        rc = SQLITE_OK;
+    if (pg != NULL) {
+        db = sdb_open_pg(pg, err, errlen);
+        if (db == NULL)
+            return -1;
+        /* No tables yet: no rooms (the first start makes them). */
+        if (sdb_query(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'meetings'", NULL,
+                      0, row_int, &none) == 1 &&
+            none == 0) {
+            sdb_close(db);
+            return 0;
+        }
+    } else {
+        snprintf(path, sizeof(path), "%s/meetings.db", dir);
+        if (stat(path, &sb) == -1 && errno == ENOENT)
+            return 0; /* no rooms yet */
+        db = sdb_open_sqlite(path, 1, err, errlen);
+        if (db == NULL)
+            return -1;
     }
-    if (rc != SQLITE_DONE)
-        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return rc == SQLITE_DONE ? 0 : -1;
+    rc = sdb_query(db, "SELECT alias, idp_group FROM meetings ORDER BY alias", NULL, 0, row_scan,
+                   &sc);
+    if (rc < 0)
+        snprintf(err, errlen, "%s: %s", pg ? "meetings-store postgresql" : path, sdb_error(db));
+    sdb_close(db);
+    return rc < 0 ? -1 : 0;
 }
 
 void slides_store_close(struct slides_store *st)
 {
     if (st == NULL)
         return;
-    sqlite3_close(st->db);
+    sdb_close(st->db);
     pthread_mutex_destroy(&st->mu);
     gh_wipe(st->kek, sizeof(st->kek));
     free(st);
 }
 
-static void read_meeting(sqlite3_stmt *s, struct slides_meeting *m)
+static void read_meeting(const struct sdb_row *r, struct slides_meeting *m)
 {
     memset(m, 0, sizeof(*m));
-    m->id = sqlite3_column_int64(s, 0);
-    gh_strlcpy(m->alias, (const char *)sqlite3_column_text(s, 1), sizeof(m->alias));
-    gh_strlcpy(m->uri, (const char *)sqlite3_column_text(s, 2), sizeof(m->uri));
-    gh_strlcpy(m->key_v, (const char *)sqlite3_column_text(s, 3), sizeof(m->key_v));
-    gh_strlcpy(m->policy.host_pin_v, (const char *)sqlite3_column_text(s, 4),
-               sizeof(m->policy.host_pin_v));
-    gh_strlcpy(m->policy.guest_pin_v, (const char *)sqlite3_column_text(s, 5),
-               sizeof(m->policy.guest_pin_v));
-    m->policy.auth = (enum slides_auth)sqlite3_column_int(s, 6);
-    m->policy.other = (enum slides_other)sqlite3_column_int(s, 7);
-    gh_strlcpy(m->idp_group, (const char *)sqlite3_column_text(s, 8), sizeof(m->idp_group));
-    m->epoch = sqlite3_column_int64(s, 9);
-    m->created = sqlite3_column_int64(s, 10);
-    m->ended = sqlite3_column_int64(s, 11);
-    m->reception = sqlite3_column_int(s, 12);
+    m->id = sdb_int(r, 0);
+    gh_strlcpy(m->alias, sdb_text(r, 1), sizeof(m->alias));
+    gh_strlcpy(m->uri, sdb_text(r, 2), sizeof(m->uri));
+    gh_strlcpy(m->key_v, sdb_text(r, 3), sizeof(m->key_v));
+    gh_strlcpy(m->policy.host_pin_v, sdb_text(r, 4), sizeof(m->policy.host_pin_v));
+    gh_strlcpy(m->policy.guest_pin_v, sdb_text(r, 5), sizeof(m->policy.guest_pin_v));
+    m->policy.auth = (enum slides_auth)sdb_int(r, 6);
+    m->policy.other = (enum slides_other)sdb_int(r, 7);
+    gh_strlcpy(m->idp_group, sdb_text(r, 8), sizeof(m->idp_group));
+    m->epoch = sdb_int(r, 9);
+    m->created = sdb_int(r, 10);
+    m->ended = sdb_int(r, 11);
+    m->reception = (int)sdb_int(r, 12);
 }
 
 #define MEETING_COLS "id, alias, uri, conference_key, host_pin, guest_pin, auth, other, " \
@@ -452,8 +551,7 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
     struct pin_after host = {pins ? pins->host : NULL, m->policy.host_pin_v};
     struct pin_after guest = {pins ? pins->guest : NULL, m->policy.guest_pin_v};
     char hv[SLIDES_VERIFIER_MAX], gv[SLIDES_VERIFIER_MAX];
-    sqlite3_stmt *s = NULL;
-    int rc;
+    int64_t n;
 
     if (check_policy(m, &host, &guest, err, errlen) == -1)
         return -1;
@@ -464,29 +562,20 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
     memcpy(m->policy.host_pin_v, hv, sizeof(hv));
     memcpy(m->policy.guest_pin_v, gv, sizeof(gv));
     pthread_mutex_lock(&st->mu);
-    rc = sqlite3_prepare_v2(st->db,
-                            "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
-                            " idp_group = ?, epoch = epoch + ?, reception = ? WHERE id = ?",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, m->policy.host_pin_v, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, m->policy.guest_pin_v, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 3, (int)m->policy.auth);
-        sqlite3_bind_int(s, 4, (int)m->policy.other);
-        sqlite3_bind_text(s, 5, m->idp_group, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, revoke_tokens ? 1 : 0);
-        sqlite3_bind_int(s, 7, m->reception ? 1 : 0);
-        sqlite3_bind_int64(s, 8, m->id);
-        rc = sqlite3_step(s);
-    }
-    if (rc != SQLITE_DONE)
-        snprintf(err, errlen, "store: %s", sqlite3_errmsg(st->db));
-    else if (sqlite3_changes(st->db) != 1)
+    n = sdb_exec(st->db,
+                 "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
+                 " idp_group = ?, epoch = epoch + ?, reception = ? WHERE id = ?",
+                 (struct sdb_arg[]){SDB_S(m->policy.host_pin_v), SDB_S(m->policy.guest_pin_v),
+                                    SDB_I(m->policy.auth), SDB_I(m->policy.other),
+                                    SDB_S(m->idp_group), SDB_I(revoke_tokens ? 1 : 0),
+                                    SDB_I(m->reception ? 1 : 0), SDB_I(m->id)},
+                 8);
+    if (n < 0)
+        snprintf(err, errlen, "store: %s", sdb_error(st->db));
+    else if (n != 1)
         snprintf(err, errlen, "no such meeting");
-    rc = rc == SQLITE_DONE && sqlite3_changes(st->db) == 1 ? 0 : -1;
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&st->mu);
-    return rc;
+    return n == 1 ? 0 : -1;
 }
 
 int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
@@ -494,7 +583,6 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
 {
     struct pin_after host = {pins && pins->host ? pins->host : "", ""};
     struct pin_after guest = {pins && pins->guest ? pins->guest : "", ""};
-    sqlite3_stmt *s = NULL;
     char rnd[33];
     int rc;
 
@@ -521,169 +609,166 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
     m->created = (int64_t)time(NULL);
     m->epoch = 1;
     pthread_mutex_lock(&st->mu);
-    rc = sqlite3_prepare_v2(st->db,
-                            "INSERT INTO meetings(alias, uri, conference_key, host_pin, guest_pin,"
-                            " auth, other, idp_group, epoch, created, reception)"
-                            " VALUES(?,?,?,?,?,?,?,?,1,?,?)",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, m->alias, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, m->uri, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, m->key_v, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 4, m->policy.host_pin_v, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, m->policy.guest_pin_v, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, (int)m->policy.auth);
-        sqlite3_bind_int(s, 7, (int)m->policy.other);
-        sqlite3_bind_text(s, 8, m->idp_group, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 9, m->created);
-        sqlite3_bind_int(s, 10, m->reception ? 1 : 0);
-        rc = sqlite3_step(s);
-    }
-    if (rc == SQLITE_DONE)
-        m->id = sqlite3_last_insert_rowid(st->db);
-    else
-        snprintf(err, errlen, rc == SQLITE_CONSTRAINT ? "alias '%s' exists already" : "store: %s",
-                 rc == SQLITE_CONSTRAINT ? m->alias : sqlite3_errmsg(st->db));
-    sqlite3_finalize(s);
+    rc = sdb_query(st->db,
+                   "INSERT INTO meetings(alias, uri, conference_key, host_pin, guest_pin,"
+                   " auth, other, idp_group, epoch, created, reception)"
+                   " VALUES(?,?,?,?,?,?,?,?,1,?,?) RETURNING id",
+                   (struct sdb_arg[]){SDB_S(m->alias), SDB_S(m->uri), SDB_S(m->key_v),
+                                      SDB_S(m->policy.host_pin_v), SDB_S(m->policy.guest_pin_v),
+                                      SDB_I(m->policy.auth), SDB_I(m->policy.other),
+                                      SDB_S(m->idp_group), SDB_I(m->created),
+                                      SDB_I(m->reception ? 1 : 0)},
+                   10, row_int, &m->id);
+    if (rc == SDB_CONFLICT)
+        snprintf(err, errlen, "alias '%s' exists already", m->alias);
+    else if (rc != 1)
+        snprintf(err, errlen, "store: %s", sdb_error(st->db));
     pthread_mutex_unlock(&st->mu);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == 1 ? 0 : -1;
 }
 
-static int get_one(struct slides_store *st, const char *where, const char *text, int64_t num,
+static int row_meeting(const struct sdb_row *r, void *arg)
+{
+    read_meeting(r, arg);
+    return 1;
+}
+
+static int get_one(struct slides_store *st, const char *where, struct sdb_arg key,
                    struct slides_meeting *m)
 {
-    sqlite3_stmt *s = NULL;
     char sql[256];
-    int found = -1;
+    int n;
 
     snprintf(sql, sizeof(sql), "SELECT " MEETING_COLS " FROM meetings WHERE %s", where);
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK) {
-        if (text != NULL)
-            sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(s, 1, num);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            read_meeting(s, m);
-            found = 0;
-        }
-    }
-    sqlite3_finalize(s);
+    n = sdb_query(st->db, sql, &key, 1, row_meeting, m);
     pthread_mutex_unlock(&st->mu);
-    return found;
+    return n == 1 ? 0 : -1;
 }
 
 int slides_meeting_by_uri(struct slides_store *st, const char *uri, struct slides_meeting *m)
 {
-    return get_one(st, "uri = ?", uri, 0, m);
+    return get_one(st, "uri = ?", SDB_S(uri), m);
 }
 
 int slides_meeting_by_alias(struct slides_store *st, const char *alias, struct slides_meeting *m)
 {
-    return get_one(st, "alias = ?", alias, 0, m);
+    return get_one(st, "alias = ?", SDB_S(alias), m);
 }
 
 int slides_meeting_by_id(struct slides_store *st, int64_t id, struct slides_meeting *m)
 {
-    return get_one(st, "id = ?", NULL, id, m);
+    return get_one(st, "id = ?", SDB_I(id), m);
+}
+
+/* A list's rows go to a copy before the caller sees them: fn may call the
+ * store again, and the store's mutex is not held while it runs. */
+struct meetings_out {
+    struct slides_meeting *m;
+    size_t n, cap;
+};
+
+static int row_meeting_push(const struct sdb_row *r, void *arg)
+{
+    struct meetings_out *o = arg;
+
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 16;
+        o->m = gh_realloc(o->m, o->cap * sizeof(*o->m));
+    }
+    read_meeting(r, &o->m[o->n++]);
+    return 0;
 }
 
 int slides_meeting_list(struct slides_store *st,
                         void (*fn)(const struct slides_meeting *m, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    struct slides_meeting m;
-    int n = 0;
+    struct meetings_out o = {NULL, 0, 0};
+    size_t i;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db, "SELECT " MEETING_COLS " FROM meetings ORDER BY alias", -1,
-                           &s, NULL) == SQLITE_OK)
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            read_meeting(s, &m);
-            fn(&m, arg);
-            n++;
-        }
-    sqlite3_finalize(s);
+    sdb_query(st->db, "SELECT " MEETING_COLS " FROM meetings ORDER BY alias", NULL, 0,
+              row_meeting_push, &o);
     pthread_mutex_unlock(&st->mu);
-    return n;
+    for (i = 0; i < o.n; i++)
+        fn(&o.m[i], arg);
+    free(o.m);
+    return (int)o.n;
 }
 
-static int exec1(struct slides_store *st, const char *sql, int64_t a)
+static int64_t exec1(struct slides_store *st, const char *sql, int64_t a)
 {
-    sqlite3_stmt *s = NULL;
-    int rc;
+    return sdb_exec(st->db, sql, (struct sdb_arg[]){SDB_I(a)}, 1);
+}
 
-    rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, a);
-        rc = sqlite3_step(s);
+struct ids_out {
+    char (*ids)[33];
+    size_t n, cap;
+};
+
+static int row_id_push(const struct sdb_row *r, void *arg)
+{
+    struct ids_out *o = arg;
+
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 64;
+        o->ids = gh_realloc(o->ids, o->cap * sizeof(*o->ids));
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* exec1 with the number of rows it changed, or -1. */
-static int exec1_n(struct slides_store *st, const char *sql, int64_t a)
-{
-    return exec1(st, sql, a) == 0 ? sqlite3_changes(st->db) : -1;
+    gh_strlcpy(o->ids[o->n++], sdb_text(r, 0), sizeof(o->ids[0]));
+    return 0;
 }
 
 int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
                        struct slides_end_report *rep)
 {
     struct slides_end_report r = {0, 0, 0};
-    sqlite3_stmt *s = NULL;
-    char (*ids)[33] = NULL;
-    size_t n = 0, cap = 0, i;
+    struct ids_out ids = {NULL, 0, 0};
+    int64_t n;
+    size_t i;
     int rc;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db, "SELECT id FROM resources WHERE meeting = ?", -1, &s, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, id);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            if (n == cap) {
-                void *more = realloc(ids, (cap ? 2 * cap : 64) * sizeof(*ids));
-                if (more == NULL)
-                    abort();
-                ids = more;
-                cap = cap ? 2 * cap : 64;
-            }
-            gh_strlcpy(ids[n++], (const char *)sqlite3_column_text(s, 0), sizeof(ids[0]));
-        }
-    }
-    sqlite3_finalize(s);
-    /* Keys first (crypto-shredding: without them the files are noise),
+    if (!slides_store_shared(st))
+        sdb_query(st->db, "SELECT id FROM resources WHERE meeting = ?",
+                  (struct sdb_arg[]){SDB_I(id)}, 1, row_id_push, &ids);
+    /* The meeting's row first: on PostgreSQL that is the lock an upload
+     * finishing now holds too (content.c), so either its resource is in
+     * before the delete below sees the table, or it finds the meeting ended.
+     * Then the keys (crypto-shredding: without them the content is noise),
      * then the files; the epoch bump revokes every token at once. Those
      * still waiting are told the meeting ended (state 3) until it reopens. */
-    rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    rc = sdb_begin(st->db);
     if (rc == 0)
-        rc = r.resources = exec1_n(st, "DELETE FROM resources WHERE meeting = ?", id);
-    if (rc >= 0)
-        rc = r.waiting = exec1_n(st, delete_room ? "DELETE FROM waiting WHERE meeting = ?"
-                                                 : "UPDATE waiting SET state = 3 WHERE meeting = ?"
-                                                   " AND state != 3",
-                                 id);
-    if (rc >= 0)
-        rc = exec1_n(st, "DELETE FROM participants WHERE meeting = ?", id) >= 0 ? 0 : -1;
-    if (rc >= 0 && delete_room)
-        rc = exec1_n(st, "DELETE FROM meetings WHERE id = ?", id) == 1 ? 0 : -1;
-    else if (rc >= 0)
-        rc = exec1_n(st, "UPDATE meetings SET epoch = epoch + 1, ended = CAST(strftime('%s')"
-                         " AS INTEGER) WHERE id = ?",
-                     id) == 1
+        rc = sdb_exec(st->db, "UPDATE meetings SET epoch = epoch + 1, ended = ? WHERE id = ?",
+                      (struct sdb_arg[]){SDB_I(time(NULL)), SDB_I(id)}, 2) == 1
                  ? 0
                  : -1;
-    if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (rc == 0)
+        rc = (n = exec1(st, "DELETE FROM resources WHERE meeting = ?", id)) >= 0 ? 0 : -1;
+    r.resources = rc == 0 ? (int)n : 0;
+    if (rc == 0)
+        rc = (n = exec1(st, delete_room ? "DELETE FROM waiting WHERE meeting = ?"
+                                        : "UPDATE waiting SET state = 3 WHERE meeting = ?"
+                                          " AND state != 3",
+                        id)) >= 0
+                 ? 0
+                 : -1;
+    r.waiting = rc == 0 ? (int)n : 0;
+    if (rc == 0)
+        rc = exec1(st, "DELETE FROM participants WHERE meeting = ?", id) >= 0 ? 0 : -1;
+    if (rc == 0 && delete_room)
+        rc = exec1(st, "DELETE FROM meetings WHERE id = ?", id) == 1 ? 0 : -1;
+    if (rc == 0 && sdb_commit(st->db) == -1)
         rc = -1;
     if (rc == -1)
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    else
-        sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sdb_rollback(st->db);
+    else if (!slides_store_shared(st))
+        sqlite3_wal_checkpoint_v2(sdb_sqlite_handle(st->db), NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                  NULL, NULL);
     pthread_mutex_unlock(&st->mu);
-    for (i = 0; rc == 0 && i < n; i++)
-        slides__content_unlink(st, ids[i]);
-    free(ids);
+    for (i = 0; rc == 0 && i < ids.n; i++)
+        slides__content_unlink(st, ids.ids[i]);
+    free(ids.ids);
     if (rc == 0 && rep != NULL) {
         struct slides_meeting m;
         r.epoch = !delete_room && slides_meeting_by_id(st, id, &m) == 0 ? m.epoch : 0;
@@ -697,115 +782,117 @@ int slides_meeting_reopen(struct slides_store *st, int64_t id)
     int rc;
 
     pthread_mutex_lock(&st->mu);
-    rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
-                 exec1_n(st, "UPDATE meetings SET ended = 0 WHERE id = ? AND ended != 0", id) ==
-                     1 &&
-                 exec1_n(st, "DELETE FROM waiting WHERE meeting = ? AND state = 3", id) >= 0 &&
-                 sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+    rc = sdb_begin(st->db) == 0 &&
+                 exec1(st, "UPDATE meetings SET ended = 0 WHERE id = ? AND ended != 0", id) == 1 &&
+                 exec1(st, "DELETE FROM waiting WHERE meeting = ? AND state = 3", id) >= 0 &&
+                 sdb_commit(st->db) == 0
              ? 0
              : -1;
     if (rc == -1)
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sdb_rollback(st->db);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
 
-int slides__resource_insert(struct slides_store *st, const char *id, int64_t meeting,
-                            int64_t epoch, const char *name, int64_t size, int64_t stored,
-                            const unsigned char key[16])
+int slides__resource_insert(struct slides_store *st, struct sdb *db, const char *id,
+                            int64_t meeting, int64_t epoch, const char *name, int64_t size,
+                            int64_t stored, const unsigned char key[16])
 {
     unsigned char w[SLIDES_WRAPPED_LEN];
-    sqlite3_stmt *s = NULL;
-    int rc;
+    int64_t n;
 
     if (slides__key_wrap(st->kek, id, key, w) == -1)
         return -1;
-    pthread_mutex_lock(&st->mu);
+    if (db == NULL)
+        pthread_mutex_lock(&st->mu);
     /* Only into the meeting as the upload found it: one that ended (or
      * ended and reopened) meanwhile must not get content back that its end
      * said was shredded. */
-    rc = sqlite3_prepare_v2(st->db,
-                            "INSERT INTO resources(id, meeting, name, size, stored, key, created)"
-                            " SELECT ?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM meetings WHERE"
-                            " id = ?2 AND epoch = ?8 AND ended = 0)",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, meeting);
-        sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, size);
-        sqlite3_bind_int64(s, 5, stored);
-        sqlite3_bind_blob(s, 6, w, sizeof(w), SQLITE_STATIC);
-        sqlite3_bind_int64(s, 7, (int64_t)time(NULL));
-        sqlite3_bind_int64(s, 8, epoch);
-        rc = sqlite3_step(s);
+    n = sdb_exec(db ? db : st->db,
+                 "INSERT INTO resources(id, meeting, name, size, stored, key, created)"
+                 " SELECT ?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM meetings WHERE"
+                 " id = ?2 AND epoch = ?8 AND ended = 0)",
+                 (struct sdb_arg[]){SDB_S(id), SDB_I(meeting), SDB_S(name), SDB_I(size),
+                                    SDB_I(stored), SDB_B(w, sizeof(w)), SDB_I(time(NULL)),
+                                    SDB_I(epoch)},
+                 8);
+    if (db == NULL)
+        pthread_mutex_unlock(&st->mu);
+    return n < 0 ? -1 : n == 1 ? 0 : 1;
+}
+
+struct resources_out {
+    struct slides_resource *r;
+    size_t n, cap;
+    struct slides_store *st;
+};
+
+static int row_resource(const struct sdb_row *row, void *arg)
+{
+    struct slides_resource *r = arg;
+
+    memset(r, 0, sizeof(*r));
+    gh_strlcpy(r->id, sdb_text(row, 0), sizeof(r->id));
+    r->meeting = sdb_int(row, 1);
+    gh_strlcpy(r->name, sdb_text(row, 2), sizeof(r->name));
+    r->size = sdb_int(row, 3);
+    r->stored = sdb_int(row, 4);
+    return 1;
+}
+
+static int row_resource_push(const struct sdb_row *row, void *arg)
+{
+    struct resources_out *o = arg;
+    struct slides_resource *r;
+    size_t len = 0;
+    const void *w;
+
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 16;
+        o->r = gh_realloc(o->r, o->cap * sizeof(*o->r));
     }
-    sqlite3_finalize(s);
-    rc = rc != SQLITE_DONE ? -1 : sqlite3_changes(st->db) == 1 ? 0 : 1;
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    r = &o->r[o->n];
+    row_resource(row, r);
+    w = sdb_blob(row, 5, &len);
+    if (slides__key_unwrap(o->st->kek, r->id, w, len, r->key) == -1) {
+        gh_log_err("conference: the key of resource %s does not unwrap (another "
+                   "key-encryption key?); left out",
+                   r->id);
+        return 0;
+    }
+    o->n++;
+    return 0;
 }
 
 int slides_resource_list(struct slides_store *st, int64_t meeting,
                          void (*fn)(const struct slides_resource *r, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    struct slides_resource r;
-    int n = 0;
+    struct resources_out o = {NULL, 0, 0, st};
+    size_t i;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, meeting, name, size, stored, key FROM resources"
-                           " WHERE meeting = ? ORDER BY rowid",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, meeting);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            memset(&r, 0, sizeof(r));
-            gh_strlcpy(r.id, (const char *)sqlite3_column_text(s, 0), sizeof(r.id));
-            r.meeting = sqlite3_column_int64(s, 1);
-            gh_strlcpy(r.name, (const char *)sqlite3_column_text(s, 2), sizeof(r.name));
-            r.size = sqlite3_column_int64(s, 3);
-            r.stored = sqlite3_column_int64(s, 4);
-            if (slides__key_unwrap(st->kek, r.id, sqlite3_column_blob(s, 5),
-                                   (size_t)sqlite3_column_bytes(s, 5), r.key) == -1) {
-                gh_log_err("conference: the key of resource %s does not unwrap (another "
-                           "key-encryption key?); left out",
-                           r.id);
-                continue;
-            }
-            fn(&r, arg);
-            gh_wipe(r.key, sizeof(r.key));
-            n++;
-        }
-    }
-    sqlite3_finalize(s);
+    sdb_query(st->db,
+              "SELECT id, meeting, name, size, stored, key FROM resources"
+              " WHERE meeting = ? ORDER BY rowid",
+              (struct sdb_arg[]){SDB_I(meeting)}, 1, row_resource_push, &o);
     pthread_mutex_unlock(&st->mu);
-    return n;
+    for (i = 0; i < o.n; i++)
+        fn(&o.r[i], arg);
+    if (o.r != NULL)
+        gh_wipe(o.r, o.cap * sizeof(*o.r)); /* unwrapped keys */
+    free(o.r);
+    return (int)o.n;
 }
 
 int slides_resource_get(struct slides_store *st, const char *id, struct slides_resource *r)
 {
-    sqlite3_stmt *s = NULL;
-    int found = -1;
+    int n;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, meeting, name, size, stored FROM resources WHERE id = ?",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            memset(r, 0, sizeof(*r));
-            gh_strlcpy(r->id, (const char *)sqlite3_column_text(s, 0), sizeof(r->id));
-            r->meeting = sqlite3_column_int64(s, 1);
-            gh_strlcpy(r->name, (const char *)sqlite3_column_text(s, 2), sizeof(r->name));
-            r->size = sqlite3_column_int64(s, 3);
-            r->stored = sqlite3_column_int64(s, 4);
-            found = 0;
-        }
-    }
-    sqlite3_finalize(s);
+    n = sdb_query(st->db, "SELECT id, meeting, name, size, stored FROM resources WHERE id = ?",
+                  (struct sdb_arg[]){SDB_S(id)}, 1, row_resource, r);
     pthread_mutex_unlock(&st->mu);
-    return found;
+    return n == 1 ? 0 : -1;
 }
 
 int slides__resource_known(struct slides_store *st, const char *id)
@@ -820,246 +907,217 @@ int slides__resource_known(struct slides_store *st, const char *id)
 int slides_waiting_add(struct slides_store *st, const struct slides_meeting *m, const char *name,
                        char id[33])
 {
-    sqlite3_stmt *s = NULL;
-    int rc;
+    int64_t n;
 
     slides__random_hex(id, 16);
     pthread_mutex_lock(&st->mu);
-    rc = sqlite3_prepare_v2(st->db,
-                            "INSERT INTO waiting(id, meeting, epoch, name, state, created)"
-                            " VALUES(?,?,?,?,0,?)",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, m->id);
-        sqlite3_bind_int64(s, 3, m->epoch);
-        sqlite3_bind_text(s, 4, name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
-        rc = sqlite3_step(s);
-    }
-    sqlite3_finalize(s);
+    n = sdb_exec(st->db,
+                 "INSERT INTO waiting(id, meeting, epoch, name, state, created)"
+                 " VALUES(?,?,?,?,0,?)",
+                 (struct sdb_arg[]){SDB_S(id), SDB_I(m->id), SDB_I(m->epoch), SDB_S(name),
+                                    SDB_I(time(NULL))},
+                 5);
     pthread_mutex_unlock(&st->mu);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return n == 1 ? 0 : -1;
+}
+
+struct waiters_out {
+    struct slides_waiter *w;
+    size_t n, cap;
+};
+
+static int row_waiter(const struct sdb_row *r, void *arg)
+{
+    struct slides_waiter *w = arg;
+
+    memset(w, 0, sizeof(*w));
+    gh_strlcpy(w->id, sdb_text(r, 0), sizeof(w->id));
+    w->meeting = sdb_int(r, 1);
+    w->epoch = sdb_int(r, 2);
+    gh_strlcpy(w->name, sdb_text(r, 3), sizeof(w->name));
+    w->state = (int)sdb_int(r, 4);
+    return 1;
+}
+
+static int row_waiter_push(const struct sdb_row *r, void *arg)
+{
+    struct waiters_out *o = arg;
+
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 16;
+        o->w = gh_realloc(o->w, o->cap * sizeof(*o->w));
+    }
+    row_waiter(r, &o->w[o->n++]);
+    return 0;
 }
 
 int slides_waiting_list(struct slides_store *st, int64_t meeting,
                         void (*fn)(const struct slides_waiter *w, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    struct slides_waiter w;
-    int n = 0;
+    struct waiters_out o = {NULL, 0, 0};
+    size_t i;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, meeting, epoch, name, state, created FROM waiting"
-                           " WHERE meeting = ? AND state = 0 ORDER BY rowid",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, meeting);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            memset(&w, 0, sizeof(w));
-            gh_strlcpy(w.id, (const char *)sqlite3_column_text(s, 0), sizeof(w.id));
-            w.meeting = sqlite3_column_int64(s, 1);
-            w.epoch = sqlite3_column_int64(s, 2);
-            gh_strlcpy(w.name, (const char *)sqlite3_column_text(s, 3), sizeof(w.name));
-            w.state = sqlite3_column_int(s, 4);
-            fn(&w, arg);
-            n++;
-        }
-    }
-    sqlite3_finalize(s);
+    sdb_query(st->db,
+              "SELECT id, meeting, epoch, name, state FROM waiting"
+              " WHERE meeting = ? AND state = 0 ORDER BY rowid",
+              (struct sdb_arg[]){SDB_I(meeting)}, 1, row_waiter_push, &o);
     pthread_mutex_unlock(&st->mu);
-    return n;
+    for (i = 0; i < o.n; i++)
+        fn(&o.w[i], arg);
+    free(o.w);
+    return (int)o.n;
 }
 
 int slides_waiting_get(struct slides_store *st, const char *id, struct slides_waiter *w)
 {
-    sqlite3_stmt *s = NULL;
-    int found = -1;
+    int n;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, meeting, epoch, name, state FROM waiting WHERE id = ?", -1,
-                           &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            memset(w, 0, sizeof(*w));
-            gh_strlcpy(w->id, (const char *)sqlite3_column_text(s, 0), sizeof(w->id));
-            w->meeting = sqlite3_column_int64(s, 1);
-            w->epoch = sqlite3_column_int64(s, 2);
-            gh_strlcpy(w->name, (const char *)sqlite3_column_text(s, 3), sizeof(w->name));
-            w->state = sqlite3_column_int(s, 4);
-            found = 0;
-        }
-    }
-    sqlite3_finalize(s);
+    n = sdb_query(st->db, "SELECT id, meeting, epoch, name, state FROM waiting WHERE id = ?",
+                  (struct sdb_arg[]){SDB_S(id)}, 1, row_waiter, w);
     pthread_mutex_unlock(&st->mu);
-    return found;
+    return n == 1 ? 0 : -1;
 }
 
 int slides_waiting_set(struct slides_store *st, int64_t meeting, const char *id, int state)
 {
-    sqlite3_stmt *s = NULL;
-    int rc, changed = 0;
+    int64_t n;
 
     pthread_mutex_lock(&st->mu);
-    rc = sqlite3_prepare_v2(st->db,
-                            "UPDATE waiting SET state = ? WHERE id = ? AND meeting = ? AND state = 0",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int(s, 1, state);
-        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, meeting);
-        if (sqlite3_step(s) == SQLITE_DONE)
-            changed = sqlite3_changes(st->db);
-    }
-    sqlite3_finalize(s);
+    n = sdb_exec(st->db, "UPDATE waiting SET state = ? WHERE id = ? AND meeting = ? AND state = 0",
+                 (struct sdb_arg[]){SDB_I(state), SDB_S(id), SDB_I(meeting)}, 3);
     pthread_mutex_unlock(&st->mu);
-    return changed == 1 ? 0 : -1;
+    return n == 1 ? 0 : -1;
 }
 
 /* Collected once taken: an admitted waiter gets one token, not many. */
 int slides_waiting_take(struct slides_store *st, const char *id)
 {
-    sqlite3_stmt *s = NULL;
-    int changed = 0;
+    int64_t n;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db, "DELETE FROM waiting WHERE id = ? AND state = 1", -1, &s,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_DONE)
-            changed = sqlite3_changes(st->db);
-    }
-    sqlite3_finalize(s);
+    n = sdb_exec(st->db, "DELETE FROM waiting WHERE id = ? AND state = 1",
+                 (struct sdb_arg[]){SDB_S(id)}, 1);
     pthread_mutex_unlock(&st->mu);
-    return changed == 1 ? 0 : -1;
+    return n == 1 ? 0 : -1;
 }
 
 /* ---- participants ---- */
 
 int slides_participant_add(struct slides_store *st, const struct slides_participant *p)
 {
-    sqlite3_stmt *s = NULL;
-    int rc;
+    int64_t n;
 
     pthread_mutex_lock(&st->mu);
     /* Those whose tokens have expired go on the way: the table holds only
      * who is in. */
     exec1(st, "DELETE FROM participants WHERE expires <= ?", (int64_t)time(NULL));
-    rc = sqlite3_prepare_v2(st->db,
-                            "INSERT OR REPLACE INTO participants(id, meeting, epoch, role, name,"
-                            " name_fixed, joined, expires) VALUES(?,?,?,?,?,?,?,?)",
-                            -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, p->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, p->meeting);
-        sqlite3_bind_int64(s, 3, p->epoch);
-        sqlite3_bind_int(s, 4, (int)p->role);
-        sqlite3_bind_text(s, 5, p->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, p->name_fixed);
-        sqlite3_bind_int64(s, 7, p->joined);
-        sqlite3_bind_int64(s, 8, p->expires);
-        rc = sqlite3_step(s);
-    }
-    sqlite3_finalize(s);
+    n = sdb_exec(st->db,
+                 "INSERT INTO participants(id, meeting, epoch, role, name, name_fixed, joined,"
+                 " expires) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                 " meeting = excluded.meeting, epoch = excluded.epoch, role = excluded.role,"
+                 " name = excluded.name, name_fixed = excluded.name_fixed,"
+                 " joined = excluded.joined, expires = excluded.expires",
+                 (struct sdb_arg[]){SDB_S(p->id), SDB_I(p->meeting), SDB_I(p->epoch),
+                                    SDB_I(p->role), SDB_S(p->name), SDB_I(p->name_fixed),
+                                    SDB_I(p->joined), SDB_I(p->expires)},
+                 8);
     pthread_mutex_unlock(&st->mu);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return n == 1 ? 0 : -1;
 }
 
 void slides_participant_remove(struct slides_store *st, const char *id)
 {
-    sqlite3_stmt *s = NULL;
-
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db, "DELETE FROM participants WHERE id = ?", -1, &s, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        sqlite3_step(s);
-    }
-    sqlite3_finalize(s);
+    sdb_exec(st->db, "DELETE FROM participants WHERE id = ?", (struct sdb_arg[]){SDB_S(id)}, 1);
     pthread_mutex_unlock(&st->mu);
 }
 
 #define PARTICIPANT_COLS "id, meeting, epoch, role, name, name_fixed, joined, expires"
 
-static void read_participant(sqlite3_stmt *s, struct slides_participant *p)
+static int row_participant(const struct sdb_row *r, void *arg)
 {
-    const char *id = (const char *)sqlite3_column_text(s, 0);
-    const char *name = (const char *)sqlite3_column_text(s, 4);
+    struct slides_participant *p = arg;
 
     memset(p, 0, sizeof(*p));
-    gh_strlcpy(p->id, id ? id : "", sizeof(p->id));
-    p->meeting = sqlite3_column_int64(s, 1);
-    p->epoch = sqlite3_column_int64(s, 2);
-    p->role = (enum slides_role)sqlite3_column_int(s, 3);
-    gh_strlcpy(p->name, name ? name : "", sizeof(p->name));
-    p->name_fixed = sqlite3_column_int(s, 5);
-    p->joined = sqlite3_column_int64(s, 6);
-    p->expires = sqlite3_column_int64(s, 7);
+    gh_strlcpy(p->id, sdb_text(r, 0), sizeof(p->id));
+    p->meeting = sdb_int(r, 1);
+    p->epoch = sdb_int(r, 2);
+    p->role = (enum slides_role)sdb_int(r, 3);
+    gh_strlcpy(p->name, sdb_text(r, 4), sizeof(p->name));
+    p->name_fixed = (int)sdb_int(r, 5);
+    p->joined = sdb_int(r, 6);
+    p->expires = sdb_int(r, 7);
+    return 1;
+}
+
+struct participants_out {
+    struct slides_participant *p;
+    size_t n, cap;
+};
+
+static int row_participant_push(const struct sdb_row *r, void *arg)
+{
+    struct participants_out *o = arg;
+
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 16;
+        o->p = gh_realloc(o->p, o->cap * sizeof(*o->p));
+    }
+    row_participant(r, &o->p[o->n++]);
+    return 0;
 }
 
 int slides_participant_list(struct slides_store *st, const struct slides_meeting *m,
                             void (*fn)(const struct slides_participant *p, void *arg), void *arg)
 {
-    struct slides_participant p;
-    sqlite3_stmt *s = NULL;
-    int n = 0;
+    struct participants_out o = {NULL, 0, 0};
+    size_t i;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT " PARTICIPANT_COLS " FROM participants"
-                           " WHERE meeting = ? AND epoch = ? AND expires > ? ORDER BY rowid",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, m->id);
-        sqlite3_bind_int64(s, 2, m->epoch);
-        sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            read_participant(s, &p);
-            fn(&p, arg);
-            n++;
-        }
-    }
-    sqlite3_finalize(s);
+    sdb_query(st->db,
+              "SELECT " PARTICIPANT_COLS " FROM participants"
+              " WHERE meeting = ? AND epoch = ? AND expires > ? ORDER BY rowid",
+              (struct sdb_arg[]){SDB_I(m->id), SDB_I(m->epoch), SDB_I(time(NULL))}, 3,
+              row_participant_push, &o);
     pthread_mutex_unlock(&st->mu);
-    return n;
+    for (i = 0; i < o.n; i++)
+        fn(&o.p[i], arg);
+    free(o.p);
+    return (int)o.n;
 }
 
 int slides_participant_get(struct slides_store *st, const char *id, struct slides_participant *p)
 {
-    sqlite3_stmt *s = NULL;
-    int found = -1;
+    int n;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT " PARTICIPANT_COLS " FROM participants WHERE id = ? AND"
-                           " expires > ?",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            read_participant(s, p);
-            found = 0;
-        }
-    }
-    sqlite3_finalize(s);
+    n = sdb_query(st->db,
+                  "SELECT " PARTICIPANT_COLS " FROM participants WHERE id = ? AND expires > ?",
+                  (struct sdb_arg[]){SDB_S(id), SDB_I(time(NULL))}, 2, row_participant, p);
     pthread_mutex_unlock(&st->mu);
-    return found;
+    return n == 1 ? 0 : -1;
 }
 
 int slides_participant_set_role(struct slides_store *st, const char *id, enum slides_role role)
 {
-    sqlite3_stmt *s = NULL;
-    int changed = 0;
+    int64_t n;
 
     pthread_mutex_lock(&st->mu);
-    if (sqlite3_prepare_v2(st->db, "UPDATE participants SET role = ? WHERE id = ?", -1, &s,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int(s, 1, (int)role);
-        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_DONE)
-            changed = sqlite3_changes(st->db);
-    }
-    sqlite3_finalize(s);
+    n = sdb_exec(st->db, "UPDATE participants SET role = ? WHERE id = ?",
+                 (struct sdb_arg[]){SDB_I(role), SDB_S(id)}, 2);
     pthread_mutex_unlock(&st->mu);
-    return changed == 1 ? 0 : -1;
+    return n == 1 ? 0 : -1;
+}
+
+const struct slides_pg *slides_pg_of(const struct gh_conf *c, struct slides_pg *pg)
+{
+    const struct gh_conf_mstore *k = &c->meetings_store;
+
+    if (k->engine == NULL || strcmp(k->engine, "postgresql") != 0)
+        return NULL;
+    pg->conninfo = k->conninfo;
+    pg->password_file = k->password_file;
+    return pg;
 }

@@ -111,14 +111,15 @@ static int group_known(const char *g)
 
 #define NO_GROUP "the configuration defines no identity-provider-group of that name"
 
-int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen)
+int webui__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
 {
+    struct slides_pg pg;
     char dir[1100];
 
     if (store != NULL)
         return 0;
-    snprintf(dir, sizeof(dir), "%s/conference", state_dir);
-    store = slides_store_open(dir, kek_file, err, errlen);
+    snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
+    store = slides_store_open(dir, c->slides_kek_file, slides_pg_of(c, &pg), err, errlen);
     return store ? 0 : -1;
 }
 

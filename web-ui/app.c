@@ -104,7 +104,7 @@ int webui_configure(const struct webui_hooks *h, const struct gh_conf *c, char *
         snprintf(err, errlen, "%s: cannot open", audit);
         return -1;
     }
-    if (webui__meetings_open(c->state_dir, c->slides_kek_file, err, errlen) == -1)
+    if (webui__meetings_open(c, err, errlen) == -1)
         return -1;
     if (webui__graphs_start(h->metrics) == -1)
         gh_log_warn("admin: the statistics history could not start (no graphs)");

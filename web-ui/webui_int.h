@@ -135,7 +135,7 @@ int webui__conf_word(const char *s);
 int webui__conf_quote(struct gh_sbuf *o, const char *s);
 
 /* api_meetings.c */
-int webui__meetings_open(const char *state_dir, const char *kek_file, char *err, size_t errlen);
+int webui__meetings_open(const struct gh_conf *c, char *err, size_t errlen);
 /* The running configuration's identity-provider groups, for room checks. */
 void webui__meetings_groups(const struct gh_conf *c);
 void webui__meetings_close(void);

@@ -13,6 +13,7 @@
 #include "../../../common/common.h"
 #include "../../../slides/slides.h"
 #include "../unit.h"
+#include "slides_test.h"
 
 /* Verifiers as the store could find them: each row is tried with the
  * secret "2468"; only a well-formed verifier of that secret matches. */
@@ -153,7 +154,7 @@ TEST(slides_store_keeps_no_secret_in_its_files)
     struct stat sb;
 
     CHECK(mkdtemp(dir) != NULL);
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
@@ -243,10 +244,9 @@ TEST(slides_store_migrates_an_old_database)
     unsigned char *stored, *plain;
     size_t plen = 0;
     int64_t size = 0;
-    int fd;
 
     CHECK(mkdtemp(dir) != NULL);
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
@@ -258,7 +258,7 @@ TEST(slides_store_migrates_an_old_database)
     slides_store_close(st);
     make_old(dir, m.id, id, r.key, conf_key);
     CHECK_EQ(store_has(dir, "46372819056", 11) + store_has(dir, r.key, 16), 2, "the old form");
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
@@ -271,12 +271,9 @@ TEST(slides_store_migrates_an_old_database)
     memset(&again, 0, sizeof(again));
     CHECK_EQ(slides_resource_list(st, m.id, grab, &again), 1, "resource after migration");
     CHECK(memcmp(again.key, r.key, 16) == 0);
-    fd = slides_content_open(st, id, &size);
-    CHECK(fd != -1);
-    if (fd != -1) {
-        stored = gh_calloc(1, (size_t)size + 1);
-        CHECK(read(fd, stored, (size_t)size) == (ssize_t)size);
-        close(fd);
+    stored = unit_slides_read(st, id, &size);
+    CHECK(stored != NULL);
+    if (stored != NULL) {
         plain = slides_decrypt(stored, (size_t)size, again.key, 1 << 20, &plen);
         CHECK(plain != NULL && plen == 24 && memcmp(plain, "slide bytes, slide bytes", 24) == 0);
         free(plain);
@@ -288,7 +285,7 @@ TEST(slides_store_migrates_an_old_database)
     CHECK_EQ(store_has(dir, r.key, 16), 0, "slide key left after migration");
     CHECK_EQ(store_has(dir, conf_key, 32), 0, "conference key left after migration");
     /* Opening again migrates nothing twice: the verifiers still match. */
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL && slides_meeting_by_alias(st, "old-room", &got) == 0 &&
           slides_secret_check(got.policy.guest_pin_v, "46372819056") == 1);
     slides_store_close(st);
@@ -334,21 +331,21 @@ TEST(slides_kek_file_rules)
 
     CHECK(mkdtemp(dir) != NULL);
     snprintf(kek, sizeof(kek), "%s/operator.kek", dir);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st == NULL && strstr(err, "operator.kek") != NULL);
     CHECK(access(kek, F_OK) == -1); /* a named file is never made */
     CHECK(write_text(kek, K1, 0644) == 0);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st == NULL && strstr(err, "chmod 600") != NULL);
     CHECK(write_text(kek, K1, 0600) == 0 && chown(kek, 65534, 65534) == 0);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st == NULL && strstr(err, "of this user") != NULL); /* another user's file */
     unlink(kek);
     CHECK(write_text(kek, "0101\n", 0600) == 0);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st == NULL && strstr(err, "64 lower-case hex") != NULL);
     CHECK(write_text(kek, K1, 0600) == 0);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
@@ -362,14 +359,14 @@ TEST(slides_kek_file_rules)
     CHECK(access(cmd, F_OK) == -1); /* the operator's file was used, none made */
     /* Another key-encryption key: the resource is left out, not garbage. */
     CHECK(write_text(kek, K2, 0600) == 0);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st != NULL);
     CHECK(st != NULL && slides_resource_list(st, m.id, ignore, NULL) == 0);
     slides_store_close(st);
     /* Back to the right key, with two resources whose wrapped keys trade
      * rows: the resource id is bound in, so neither unwraps. */
     CHECK(write_text(kek, K1, 0600) == 0);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
@@ -377,7 +374,7 @@ TEST(slides_kek_file_rules)
     CHECK_EQ(slides_resource_list(st, m.id, ignore, NULL), 2, "two resources");
     slides_store_close(st);
     swap_keys(dir);
-    st = slides_store_open(dir, kek, err, sizeof(err));
+    st = slides_store_open(dir, kek, NULL, err, sizeof(err));
     CHECK(st != NULL && slides_resource_list(st, m.id, ignore, NULL) == 0);
     slides_store_close(st);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -400,7 +397,7 @@ TEST(slides_snapshot_restore_checks_the_image)
     size_t len = 0;
 
     CHECK(mkdtemp(dir) != NULL);
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;

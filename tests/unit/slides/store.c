@@ -13,6 +13,29 @@
 #include "../../../common/kv.h"
 #include "../../../slides/slides.h"
 #include "../unit.h"
+#include "slides_test.h"
+
+unsigned char *unit_slides_read(struct slides_store *st, const char *id, int64_t *size)
+{
+    struct slides_reader *rd = slides_content_reader(st, id, size);
+    unsigned char *out;
+    int64_t off = 0;
+
+    if (rd == NULL)
+        return NULL;
+    out = gh_calloc(1, (size_t)*size + 1);
+    while (off < *size) {
+        long n = slides_reader_pread(rd, off, out + off, 7777);
+        if (n <= 0) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        off += n;
+    }
+    slides_reader_close(rd);
+    return out;
+}
 
 static const struct {
     const char *h;
@@ -72,7 +95,7 @@ TEST(slides_store_content_roundtrip_and_sweep)
     int fd;
 
     CHECK(mkdtemp(dir) != NULL);
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;
@@ -106,12 +129,10 @@ TEST(slides_store_content_roundtrip_and_sweep)
     memset(&r, 0, sizeof(r));
     slides_resource_list(st, m.id, grab, &r);
     CHECK_EQ(r.size, (long long)sizeof(data), "plain size recorded");
-    fd = slides_content_open(st, id, &size);
-    CHECK(fd != -1 && size == r.stored && size < (int64_t)sizeof(data));
-    stored = gh_calloc(1, (size_t)size + 1);
-    CHECK(fd != -1 && read(fd, stored, (size_t)size) == (ssize_t)size);
-    if (fd != -1)
-        close(fd);
+    stored = unit_slides_read(st, id, &size);
+    CHECK(stored != NULL && size == r.stored && size < (int64_t)sizeof(data));
+    if (stored == NULL)
+        stored = gh_calloc(1, (size_t)size + 1);
     plain = slides_decrypt(stored, (size_t)size, r.key, 1 << 20, &plen);
     CHECK(plain != NULL && plen == sizeof(data) && memcmp(plain, data, plen) == 0);
     free(plain);
@@ -128,9 +149,8 @@ TEST(slides_store_content_roundtrip_and_sweep)
     CHECK(slides_decrypt(stored, (size_t)size, r.key, 1 << 20, &plen) == NULL);
     CHECK(slides_decrypt(stored, 10, r.key, 1 << 20, &plen) == NULL);
     free(stored);
-    CHECK_EQ(slides_content_open(st, "../meetings.db", &size), -1, "no traversal");
-    CHECK_EQ(slides_content_open(st, "0123456789abcdef0123456789abcdef", &size), -1,
-             "unknown id");
+    CHECK(slides_content_reader(st, "../meetings.db", &size) == NULL);
+    CHECK(slides_content_reader(st, "0123456789abcdef0123456789abcdef", &size) == NULL);
     /* An interrupted upload and an orphan file vanish at the next open. */
     up = slides_upload_begin(st, m.id, "half.bin", err, sizeof(err));
     CHECK(up != NULL && slides_upload_write(up, data, 1000, err, sizeof(err)) == 0);
@@ -140,16 +160,15 @@ TEST(slides_store_content_roundtrip_and_sweep)
     if (fd != -1)
         close(fd);
     slides_store_close(st);
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     CHECK(access(path, F_OK) == -1);
-    fd = slides_content_open(st, id, &size);
-    CHECK(fd != -1);
-    if (fd != -1)
-        close(fd);
+    stored = unit_slides_read(st, id, &size);
+    CHECK(stored != NULL);
+    free(stored);
     /* Ending the meeting shreds rows and files. */
     CHECK_EQ(slides_meeting_end(st, m.id, 1, NULL), 0, "end");
-    CHECK_EQ(slides_content_open(st, id, &size), -1, "gone");
+    CHECK(slides_content_reader(st, id, &size) == NULL);
     slides_upload_abort(up); /* its temp file was swept already */
     slides_store_close(st);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
@@ -197,7 +216,7 @@ TEST(slides_store_end_report_ended_and_reopen)
 
     CHECK(mkdtemp(dir) != NULL);
     gh_kv_rec_init(2048);
-    st = slides_store_open(dir, NULL, err, sizeof(err));
+    st = slides_store_open(dir, NULL, NULL, err, sizeof(err));
     CHECK(st != NULL);
     if (st == NULL)
         return;

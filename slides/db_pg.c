@@ -1,0 +1,368 @@
+/*
+ * The PostgreSQL engine of the meeting store, on libpq (Debian's libpq5:
+ * the server's own client library, which speaks its protocol, TLS and
+ * multi-host failover, so none of that is ours to write).
+ *
+ * Statements go as PQexecParams with numbers and text as text parameters
+ * and bytes as binary ones, each typed (int8, text, bytea: a parameter in
+ * an INSERT ... SELECT list has no column to take a type from), and come
+ * back in binary, so a bytea chunk of
+ * slide content is its bytes with no hex decoding. A connection that
+ * broke (the primary was killed) or that reached a server which is now a
+ * standby (SQLSTATE 25006, read-only) is reset — libpq then tries each host
+ * of the conninfo, and "target_session_attrs=read-write" makes it take the
+ * new primary — and a statement outside a transaction is tried once more;
+ * inside one it fails, and the caller's transaction with it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/common.h"
+#include "db_int.h"
+
+#define MAX_ARGS 16
+
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg; /* NOTICEs ("relation exists, skipping") are not worth a log line */
+}
+
+static char *read_password(const char *file, char *err, size_t errlen)
+{
+    char buf[512];
+    size_t n;
+    struct stat sb;
+    FILE *f = fopen(file, "re");
+
+    if (f == NULL) {
+        snprintf(err, errlen, "meetings-store password-file %s: %s", file, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &sb) == -1 || (sb.st_mode & 077) != 0) {
+        snprintf(err, errlen, "meetings-store password-file %s: group or others may read it "
+                              "(chmod 600)", file);
+        fclose(f);
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (buf[0] == '\0') {
+        snprintf(err, errlen, "meetings-store password-file %s: empty", file);
+        return NULL;
+    }
+    {
+        char *p = gh_strdup(buf);
+        gh_wipe(buf, sizeof(buf));
+        return p;
+    }
+}
+
+static int word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_';
+}
+
+static int connect_now(struct sdb *db, char *err, size_t errlen)
+{
+    /* Later keywords override what the conninfo (expanded from "dbname")
+     * says: the password from its file; the defaults before it are
+     * overridden by the conninfo. Keepalives find a primary that vanished
+     * without a reset (a cut cable) within seconds, not hours. */
+    const char *kw[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", "application_name", "dbname",
+                        "password", NULL};
+    const char *val[] = {"5", "5", "2", "3", "10000", "gatehouse", db->conninfo, db->password,
+                         NULL};
+
+    if (db->password == NULL)
+        kw[7] = NULL;
+    db->pg = PQconnectdbParams(kw, val, 1);
+    if (db->pg == NULL || PQstatus(db->pg) != CONNECTION_OK) {
+        const char *m = db->pg ? PQerrorMessage(db->pg) : "out of memory";
+        snprintf(err, errlen, "meetings-store postgresql: %.*s", (int)strcspn(m, "\n"), m);
+        PQfinish(db->pg);
+        db->pg = NULL;
+        return -1;
+    }
+    PQsetNoticeProcessor(db->pg, quiet, NULL);
+    return 0;
+}
+
+struct sdb *sdb_open_pg(const struct slides_pg *pg, char *err, size_t errlen)
+{
+    struct sdb *db = gh_calloc(1, sizeof(*db));
+
+    db->engine = SDB_POSTGRESQL;
+    db->conninfo = gh_strdup(pg->conninfo);
+    if (pg->password_file != NULL &&
+        (db->password = read_password(pg->password_file, err, errlen)) == NULL) {
+        sdb__pg_close(db);
+        return NULL;
+    }
+    if (connect_now(db, err, errlen) == -1) {
+        sdb__pg_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+struct sdb *sdb_open_again(struct sdb *db, char *err, size_t errlen)
+{
+    struct sdb *o;
+
+    if (db->engine != SDB_POSTGRESQL) {
+        snprintf(err, errlen, "one SQLite connection only");
+        return NULL;
+    }
+    o = gh_calloc(1, sizeof(*o));
+    o->engine = SDB_POSTGRESQL;
+    o->conninfo = gh_strdup(db->conninfo);
+    o->password = db->password ? gh_strdup(db->password) : NULL;
+    if (connect_now(o, err, errlen) == -1) {
+        sdb__pg_close(o);
+        return NULL;
+    }
+    return o;
+}
+
+void sdb__pg_close(struct sdb *db)
+{
+    PQfinish(db->pg);
+    free(db->conninfo);
+    if (db->password != NULL) {
+        gh_wipe(db->password, strlen(db->password));
+        free(db->password);
+    }
+    free(db);
+}
+
+/* "?" and "?N" become "$N" (outside quotes), the word "rowid" "seq". */
+static char *translate(const char *sql, int *nparams)
+{
+    size_t n = strlen(sql), o = 0;
+    char *out = gh_calloc(1, 3 * n + 16);
+    int next = 0, max = 0;
+    const char *p = sql;
+    char q = 0;
+
+    while (*p != '\0') {
+        if (q != 0) {
+            if (*p == q)
+                q = 0;
+            out[o++] = *p++;
+        } else if (*p == '\'' || *p == '"') {
+            q = *p;
+            out[o++] = *p++;
+        } else if (*p == '?') {
+            int num;
+            p++;
+            if (*p >= '0' && *p <= '9') {
+                num = 0;
+                while (*p >= '0' && *p <= '9' && num < 1000)
+                    num = num * 10 + (*p++ - '0');
+                if (num > next)
+                    next = num;
+            } else {
+                num = ++next;
+            }
+            if (num > max)
+                max = num;
+            o += (size_t)snprintf(out + o, 3 * n + 16 - o, "$%d", num);
+        } else if (strncmp(p, "rowid", 5) == 0 && (p == sql || !word_char(p[-1])) &&
+                   !word_char(p[5])) {
+            memcpy(out + o, "seq", 3);
+            o += 3;
+            p += 5;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    *nparams = max;
+    return out;
+}
+
+static void set_err(struct sdb *db, const PGresult *res)
+{
+    const char *m = res ? PQresultErrorMessage(res) : "";
+
+    if (m == NULL || m[0] == '\0')
+        m = PQerrorMessage(db->pg);
+    snprintf(db->err, sizeof(db->err), "%.*s", (int)strcspn(m, "\n"), m);
+}
+
+/* The connection is worth a reset: broken, or on a server that is a
+ * standby now. */
+static int stale(struct sdb *db, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    return PQstatus(db->pg) == CONNECTION_BAD || (state && strcmp(state, "25006") == 0);
+}
+
+/* multi: several statements, no parameters, text results (the schema). */
+static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args, int nargs,
+                     int multi)
+{
+    char nums[MAX_ARGS][24];
+    const char *vals[MAX_ARGS];
+    int lens[MAX_ARGS], fmts[MAX_ARGS];
+    Oid types[MAX_ARGS];
+    char *q;
+    PGresult *res = NULL;
+    int i, np = 0, tries, idle;
+
+    if (nargs > MAX_ARGS) {
+        snprintf(db->err, sizeof(db->err), "too many parameters");
+        return NULL;
+    }
+    for (i = 0; i < nargs; i++) {
+        switch (args[i].type) {
+        case SDB_INT:
+            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)args[i].i);
+            vals[i] = nums[i];
+            lens[i] = 0;
+            fmts[i] = 0;
+            types[i] = 20; /* int8 */
+            break;
+        case SDB_TEXT:
+            vals[i] = args[i].s ? args[i].s : "";
+            lens[i] = 0;
+            fmts[i] = 0;
+            types[i] = 25; /* text */
+            break;
+        case SDB_BLOB:
+            vals[i] = args[i].b;
+            lens[i] = (int)args[i].n;
+            fmts[i] = 1;
+            types[i] = 17; /* bytea */
+            break;
+        }
+    }
+    q = translate(sql, &np);
+    for (tries = 0; tries < 2; tries++) {
+        if (db->pg == NULL || PQstatus(db->pg) == CONNECTION_BAD) {
+            char e[256];
+            if (db->pg != NULL) {
+                PQreset(db->pg);
+                if (PQstatus(db->pg) != CONNECTION_OK) {
+                    set_err(db, NULL);
+                    break;
+                }
+                PQsetNoticeProcessor(db->pg, quiet, NULL);
+            } else if (connect_now(db, e, sizeof(e)) == -1) {
+                gh_strlcpy(db->err, e, sizeof(db->err));
+                break;
+            }
+        }
+        idle = PQtransactionStatus(db->pg) == PQTRANS_IDLE;
+        PQclear(res);
+        if (multi)
+            res = PQexec(db->pg, q);
+        else
+            res = PQexecParams(db->pg, q, nargs, types, vals, lens, fmts, 1);
+        if (res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+                            PQresultStatus(res) == PGRES_TUPLES_OK))
+            break;
+        set_err(db, res);
+        if (!stale(db, res))
+            break;
+        if (PQstatus(db->pg) != CONNECTION_BAD)
+            PQreset(db->pg); /* a standby now: find the primary */
+        if (!idle)
+            break; /* the transaction is lost with the connection */
+    }
+    free(q);
+    if (np != nargs && !multi)
+        gh_log_err("meetings-store: a statement with %d parameters given %d", np, nargs);
+    return res;
+}
+
+static int ok(const PGresult *res)
+{
+    return res != NULL &&
+           (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK);
+}
+
+int64_t sdb__pg_exec(struct sdb *db, const char *sql, const struct sdb_arg *args, int nargs)
+{
+    PGresult *res = run(db, sql, args, nargs, nargs == 0 && strchr(sql, ';') != NULL);
+    int64_t n;
+
+    if (!ok(res)) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        n = state && strcmp(state, "23505") == 0 ? SDB_CONFLICT : -1;
+    } else {
+        const char *t = PQcmdTuples(res);
+        n = t && t[0] ? strtoll(t, NULL, 10) : 0;
+    }
+    PQclear(res);
+    return n;
+}
+
+int sdb__pg_query(struct sdb *db, const char *sql, const struct sdb_arg *args, int nargs,
+                  int (*fn)(const struct sdb_row *r, void *arg), void *arg)
+{
+    struct sdb_row row;
+    PGresult *res;
+    int n;
+
+    res = run(db, sql, args, nargs, 0);
+    if (!ok(res) || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        n = state && strcmp(state, "23505") == 0 ? SDB_CONFLICT : -1;
+        PQclear(res);
+        return n;
+    }
+    memset(&row, 0, sizeof(row));
+    row.res = res;
+    n = PQntuples(res);
+    for (row.row = 0; row.row < n; row.row++)
+        if (fn(&row, arg) != 0)
+            break;
+    PQclear(res);
+    return n;
+}
+
+int64_t sdb__pg_int(const struct sdb_row *r, int col)
+{
+    const unsigned char *v;
+    int len;
+    uint64_t x = 0;
+    int i;
+
+    if (PQgetisnull(r->res, r->row, col))
+        return 0;
+    v = (const unsigned char *)PQgetvalue(r->res, r->row, col);
+    len = PQgetlength(r->res, r->row, col);
+    if (len != 1 && len != 2 && len != 4 && len != 8)
+        return 0; /* not an integer column: a schema mistake, not data */
+    for (i = 0; i < len; i++)
+        x = (x << 8) | v[i];
+    if (len < 8 && (v[0] & 0x80) != 0) /* sign-extend int2 and int4 */
+        x |= ~(uint64_t)0 << (8 * len);
+    return (int64_t)x;
+}
+
+const char *sdb__pg_text(const struct sdb_row *r, int col)
+{
+    /* Binary text is its bytes, and libpq ends every value with a NUL. */
+    if (PQgetisnull(r->res, r->row, col))
+        return "";
+    return PQgetvalue(r->res, r->row, col);
+}
+
+const void *sdb__pg_blob(const struct sdb_row *r, int col, size_t *len)
+{
+    *len = (size_t)PQgetlength(r->res, r->row, col);
+    return PQgetvalue(r->res, r->row, col);
+}
