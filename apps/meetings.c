@@ -52,6 +52,7 @@
 #include "../common/kv.h"
 #include "../saml/saml.h"
 #include "../slides/slides.h"
+#include "../store/store.h"
 #include "apps_int.h"
 
 static struct slides_store *store;
@@ -69,7 +70,10 @@ static int64_t max_upload = 64 * 1024 * 1024;
 #define PIN_ROOM_CEILING 50
 #define PIN_WINDOW_MS (5 * 60 * 1000)
 #define PIN_MAX_DELAY_MS (15 * 60 * 1000)
-#define PIN_STATE_MS (60 * 60 * 1000)
+/* A source's count lives this long from its first attempt (the store's
+ * increment sets the TTL on the first write only): a day, so a guesser
+ * starts afresh at most once a day. */
+#define PIN_STATE_MS (24 * 60 * 60 * 1000LL)
 
 struct room_warnings {
     const struct gh_conf *c;
@@ -282,10 +286,14 @@ static enum MHD_Result promote(struct MHD_Connection *conn, const char *url, con
     return json(conn, 200, gh_strdup("{\"role\":\"host\"}\n"));
 }
 
-/* Keys of a room's PIN state: 'P' + room + generation (+ the source). A
- * Host's reset moves the generation on, which forgets every source at once. */
+/* Keys of a room's PIN state, in the shared store (so the back-off holds
+ * on every appliance): 'P' + kind + room + generation (+ the source). A
+ * Host's reset moves the generation on, which forgets every source at once.
+ *   src    a source's attempts not yet taken back by a right PIN (a counter)
+ *   block  present while the source must wait (its TTL is the wait)
+ *   room   wrong PINs in the room in the last window (a wave) */
 struct pin_keys {
-    unsigned char src[34], room[18];
+    unsigned char src[34], block[34], room[18];
 };
 
 static void pin_keys(const struct slides_meeting *m, const unsigned char addr[16],
@@ -298,39 +306,49 @@ static void pin_keys(const struct slides_meeting *m, const unsigned char addr[16
     memcpy(k->src + 2, &m->id, 8);
     memcpy(k->src + 10, &gen, 8);
     memcpy(k->src + 18, addr, 16);
+    memcpy(k->block, k->src, sizeof(k->block));
+    k->block[1] = 'b';
     k->room[0] = 'P';
     k->room[1] = 'r';
     memcpy(k->room + 2, &m->id, 8);
     memcpy(k->room + 10, &gen, 8);
 }
 
-struct pin_try {
-    int64_t now, free, wait;
-};
+/* The wait after the over-th attempt beyond the free ones: 1 s, doubling,
+ * at most PIN_MAX_DELAY_MS. */
+static int64_t pin_delay(int64_t over)
+{
+    if (over >= 20 || (1000LL << over) >= PIN_MAX_DELAY_MS)
+        return PIN_MAX_DELAY_MS;
+    return 1000LL << over;
+}
 
 /* One PIN attempt of a source, counted before the PIN is checked (so a
  * burst of concurrent guesses is counted, and a refused one costs no
- * scrypt): v[0] attempts not yet cleared by a right PIN, v[1] when the
- * next may come. wait > 0: refused, that many ms to go. */
-static enum gh_kv_op pin_attempt(int64_t v[2], int exists, void *arg)
+ * scrypt): while the block key lives, refused with its TTL as the wait;
+ * else counted, and an attempt beyond the free ones lets itself in only by
+ * setting the block (NX: of concurrent ones past the line, one goes in).
+ * 0 to go on, or the ms to wait; a store that does not answer refuses (a
+ * guess is never let through uncounted). */
+static int64_t pin_attempt(const struct pin_keys *pk, int64_t free_tries)
 {
-    struct pin_try *t = arg;
-    int64_t over;
+    int64_t ttl = 0, n = 0, over;
+    size_t vlen = 0;
+    char v[8];
+    enum store_status st;
 
-    if (!exists)
-        v[0] = v[1] = 0;
-    if (v[1] > t->now) {
-        t->wait = v[1] - t->now;
-        return GH_KV_LEAVE;
-    }
-    t->wait = 0;
-    v[0]++;
-    over = v[0] - t->free;
-    v[1] = over < 0 ? 0
-                    : t->now + (over >= 20 ? PIN_MAX_DELAY_MS
-                                           : (1000LL << over) < PIN_MAX_DELAY_MS ? 1000LL << over
-                                                                               : PIN_MAX_DELAY_MS);
-    return GH_KV_STORE;
+    st = store_sync_get(pk->block, sizeof(pk->block), v, sizeof(v), &vlen, &ttl, 0);
+    if (st == STORE_OK)
+        return ttl > 0 ? ttl : 1;
+    if (st != STORE_ABSENT)
+        return 1000;
+    if (store_sync_incr(pk->src, sizeof(pk->src), 1, PIN_STATE_MS, &n, NULL) != STORE_OK)
+        return 1000;
+    over = n - free_tries;
+    if (over < 0)
+        return 0;
+    st = store_sync_set(pk->block, sizeof(pk->block), "1", 1, pin_delay(over), STORE_NX);
+    return st == STORE_OK ? 0 : st == STORE_EXISTS ? pin_delay(over) : 1000;
 }
 
 /* Counts one PIN attempt of the caller's source in room m before the PIN
@@ -342,52 +360,45 @@ static int pin_gate(struct MHD_Connection *conn, const struct slides_meeting *m,
     unsigned char addr[16];
     char src[64], detail[200];
     struct gh_sbuf o = {NULL, 0, 0};
-    struct pin_try pt;
-    int64_t busy = 0;
+    int64_t busy = 0, wait;
 
     apps__client_addr(conn, addr, src, sizeof(src));
     pin_keys(m, addr, pk);
-    gh_kv_get(pk->room, sizeof(pk->room), &busy);
-    pt.now = (int64_t)gh_now_ms();
-    pt.free = busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE;
-    pt.wait = 1000; /* refused unless the store counted the attempt */
-    gh_kv_update(pk->src, sizeof(pk->src), PIN_STATE_MS, pin_attempt, &pt);
-    if (pt.wait == 0)
+    store_sync_incr(pk->room, sizeof(pk->room), 0, PIN_WINDOW_MS, &busy, NULL);
+    wait = pin_attempt(pk, busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE);
+    if (wait == 0)
         return 0;
     snprintf(detail, sizeof(detail), "%s from %s, %lld ms to wait", m->alias, src,
-             (long long)pt.wait);
+             (long long)wait);
     apps__security(conn, "POST", url, 429, "meeting-pin-backoff", detail);
     gh_sbuf_printf(&o, "{\"outcome\":\"too-many-attempts\",\"retry_after\":%lld}\n",
-                   (long long)(pt.wait + 999) / 1000);
-    snprintf(detail, sizeof(detail), "%lld", (long long)(pt.wait + 999) / 1000);
+                   (long long)(wait + 999) / 1000);
+    snprintf(detail, sizeof(detail), "%lld", (long long)(wait + 999) / 1000);
     *ret = json_h(conn, 429, o.p, "Retry-After", detail);
     return -1;
-}
-
-static enum gh_kv_op uncount(int64_t v[2], int exists, void *arg)
-{
-    (void)arg;
-    if (!exists)
-        return GH_KV_LEAVE;
-    if (v[0] > 0)
-        v[0]--;
-    v[1] = 0; /* the attempt was let in, so any wait before it had passed */
-    return GH_KV_STORE;
 }
 
 /* A right PIN takes back its own attempt, and only that: the wrong ones
  * before it stay counted, so knowing one PIN (the Guest's) does not wipe
  * the back-off on guessing the other, and a participant who joins again
- * and again with the right PIN never waits. */
+ * and again with the right PIN never waits. The wait it may have set goes:
+ * it was let in, so any wait before it had passed. */
 static void pin_right(const struct pin_keys *pk)
 {
-    gh_kv_update(pk->src, sizeof(pk->src), PIN_STATE_MS, uncount, NULL);
+    int64_t n = 0;
+
+    if (store_sync_incr(pk->src, sizeof(pk->src), -1, PIN_STATE_MS, &n, NULL) == STORE_OK &&
+        n < 0)
+        store_sync_incr(pk->src, sizeof(pk->src), 1, PIN_STATE_MS, &n, NULL);
+    store_sync_del(pk->block, sizeof(pk->block));
 }
 
 /* A wrong PIN of a counted attempt also counts for the room (a wave). */
 static void pin_wrong(const struct pin_keys *pk)
 {
-    gh_kv_incr(pk->room, sizeof(pk->room), 1, PIN_WINDOW_MS);
+    int64_t n;
+
+    store_sync_incr(pk->room, sizeof(pk->room), 1, PIN_WINDOW_MS, &n, NULL);
 }
 
 /* The seeds: a Guest can later be escalated to a Host without

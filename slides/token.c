@@ -128,6 +128,8 @@ void slides_token_participant(const char *tok, char id[33])
 
 /* The generation is part of every PIN back-off key: moving it on forgets
  * every source's count at once, without finding them. */
+#define GENERATION_TTL_MS (366LL * 86400 * 1000)
+
 static void generation_key(int64_t meeting, unsigned char g[9])
 {
     g[0] = 'G';
@@ -140,14 +142,15 @@ int64_t slides_pin_generation(int64_t meeting)
     int64_t gen = 0;
 
     generation_key(meeting, g);
-    gh_kv_get(g, sizeof(g), &gen);
+    store_sync_incr(g, sizeof(g), 0, GENERATION_TTL_MS, &gen, NULL);
     return gen;
 }
 
 void slides_pin_backoff_reset(int64_t meeting)
 {
     unsigned char g[9];
+    int64_t gen;
 
     generation_key(meeting, g);
-    gh_kv_incr(g, 9, 1, 366LL * 86400 * 1000);
+    store_sync_incr(g, sizeof(g), 1, GENERATION_TTL_MS, &gen, NULL);
 }
