@@ -34,6 +34,7 @@ import t_zb_cluster  # noqa: F401
 import t_zc_cluster_proxy  # noqa: F401
 import t_zd_cluster_config  # noqa: F401
 import t_ze_cluster_sentinel  # noqa: F401
+import t_zf_cluster_meetings  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 
