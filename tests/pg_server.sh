@@ -10,10 +10,16 @@
 #                                                       standby at every commit
 # Prints the postmaster's PID (stop it with kill, by that PID) once it takes
 # connections; the database "gatehouse" and the user "gatehouse" (PASSWORD)
-# exist on a primary. Loopback only; the socket is in DIR.
+# exist on a primary. Loopback, and PG_LISTEN (an address of a network
+# namespace the caller runs this in) when set, with password logins from
+# PG_LISTEN's /24 then; a standby reaches its primary at PG_PRIMARY
+# (default 127.0.0.1). The socket is in DIR.
 set -eu
 cmd=$1 dir=$2 port=$3 pass=$4
 bin=/usr/lib/postgresql/15/bin
+listen=127.0.0.1
+[ -n "${PG_LISTEN:-}" ] && listen="127.0.0.1,$PG_LISTEN"
+primary_host=${PG_PRIMARY:-127.0.0.1}
 as_pg() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
@@ -30,7 +36,7 @@ ready() {
 }
 start() {
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -s \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $1" start >/dev/null
+        -o "-p $port -k $dir -c listen_addresses=$listen $1" start >/dev/null
     ready
     head -1 "$dir/data/postmaster.pid"
 }
@@ -42,6 +48,11 @@ start)
     [ "$(id -u)" = 0 ] && chown postgres "$dir/pw"
     as_pg "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pw" \
         --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    if [ -n "${PG_LISTEN:-}" ]; then
+        net="${PG_LISTEN%.*}.0/24"
+        printf 'host all all %s scram-sha-256\nhost replication all %s scram-sha-256\n' \
+            "$net" "$net" >>"$dir/data/pg_hba.conf"
+    fi
     start "-c wal_level=replica -c max_wal_senders=8 -c wal_keep_size=64MB"
     PGPASSWORD=$pass as_pg "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
         -c "CREATE USER gatehouse PASSWORD '$pass'" \
@@ -49,7 +60,7 @@ start)
     ;;
 standby)
     primary=$5
-    PGPASSWORD=$pass as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres \
+    PGPASSWORD=$pass as_pg "$bin/pg_basebackup" -h "$primary_host" -p "$primary" -U postgres \
         -D "$dir/data" -R -X stream -c fast >/dev/null
     start "-c hot_standby=on"
     ;;

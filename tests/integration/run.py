@@ -35,6 +35,7 @@ import t_zc_cluster_proxy  # noqa: F401
 import t_zd_cluster_config  # noqa: F401
 import t_ze_cluster_sentinel  # noqa: F401
 import t_zf_cluster_meetings  # noqa: F401
+import t_zg_cluster_namespaces  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 
