@@ -5,15 +5,18 @@ Sentinels (quorum 2, one beside each Redis, ACL users per role);
 PostgreSQL primary and synchronous standby; a client namespace from which
 every request is made (the test's client thread enters it with setns).
 
-In it: an admin change on A runs on B and C (share-config); a room made on
+In it: signed in on A, the same cookie works on B and C; the response A
+used, replayed at C, is refused (saml-replay); an AuthnRequest made by A is
+consumed at B; an admin change on A runs on B and C (share-config); a room made on
 A is joined on B, the token B gave works at C and, revoked at A, is refused
 at C; a slide uploaded on A downloads from C; a per-source limit of 10 +
 2/s across the three lets through at most one bucket + 5 %; a persistence
 cookie set by A sticks at B and C; `kill -9` of appliance B loses no
-token; `kill -9` of the Redis primary: the gap until join tokens are
+token and no SAML session; `kill -9` of the Redis primary: the gap until join tokens are
 issued again is measured and every token acknowledged before it still
-works; every Redis stopped: joins answer 503 (fail closed), the limit
-goes local, all recovers with no restart; `kill -9` of the PostgreSQL
+works; every Redis stopped: joins and SAML logins answer 503 (fail
+closed), the limit goes local, all recovers with no restart (a whole
+login across C and A); `kill -9` of the PostgreSQL
 primary during uploads and the standby promoted: every acknowledged
 upload downloads intact."""
 import ctypes
@@ -28,8 +31,11 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 from harness import GATEHOUSE, HERE, check, test, wait_until
+from saml_idp import Browser, Idp, idp_response, post_acs
+from t_j_saml import UUID_A, sp_cert
 from t_l_meetings import api_token, decrypt, unix_request
 from t_q_chain_timeouts import own_logs
 from t_zb_cluster import GATEHOUSE_ACL, PROBE_ACL, REPLICATOR_ACL
@@ -165,8 +171,41 @@ class Client:
             conn.close()
 
 
-def shared_part():
-    return """service public {
+class Routed(http.client.HTTPSConnection):
+    """The published name's port goes to the appliance in TARGET, anything
+    else (the IdP) to the client's own loopback."""
+    TARGET = ["A"]
+
+    def connect(self):
+        host = addr(Routed.TARGET[0]) if self.port == PUBLIC else "127.0.0.1"
+        sock = __import__("socket").create_connection((host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class RoutedHandler(urllib.request.HTTPSHandler):
+    def __init__(self, ctx):
+        super().__init__(context=ctx)
+        self.ctx = ctx
+
+    def https_open(self, req):
+        return self.do_open(Routed, req, context=self.ctx)
+
+
+def browser(env):
+    b = Browser(env.ca)
+    ctx = ssl.create_default_context(cafile=env.ca)
+    b.opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(b.jar), RoutedHandler(ctx),
+        *[h for h in b.opener.handlers if type(h).__name__ == "NoRedirect"])
+    return b
+
+
+def via(k):
+    Routed.TARGET[0] = k
+
+
+def shared_part(saml=""):
+    return saml + """service public {
     listen 0.0.0.0:%d
     certificate main
     allowed-hosts localhost
@@ -202,6 +241,24 @@ service limited {
     request-burst-per-source 10
 }
 """ % (PUBLIC, CONF, CONF, WEB, S1, S2, LIMITED, S1)
+
+
+def saml_part(env, idp):
+    url = "https://localhost:%d" % PUBLIC
+    block = idp.import_into_gatehouse(
+        "Test IdP", env.path("idp0.pem"), uuid=UUID_A,
+        extra=["--sp-certificate", "sp", "--sp-entity-id", url + "/saml/" + UUID_A,
+               "--acs-url", "%s/api/v1/samlconsumer/%s" % (url, UUID_A)])
+    return sp_cert(env) + block + \
+        'identity-provider-group staff {\n    identity-providers "Test IdP"\n}\n'
+
+
+def security(env, k):
+    try:
+        with open(env.path("%s-security.log" % k.lower())) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
 
 
 @test
@@ -330,12 +387,44 @@ def run_namespaces(env, net, pg):
             "    name appliance-%s\n    share-config on\n}\n"
             "meetings-store postgresql {\n    conninfo \"%s\"\n    password-file %s\n}\n"
             "slides-kek-file %s\n" % (sentinels, rpw, k.lower(), conninfo, pgpw, kek))
+    idp = Idp(env, "ns")  # SimpleSAMLphp, on the client's loopback
+    saml = saml_part(env, idp)
     gs = {}
     for k in "ABC":
-        gs[k] = env.gatehouse(own(k) + shared_part(), name="%s.conf" % k.lower(),
+        gs[k] = env.gatehouse(own(k) + shared_part(saml), name="%s.conf" % k.lower(),
                               wrapper=net.run(k))
         check("answers" in gs[k].output(), "%s's log: %s" % (k, gs[k].output()[-600:]))
     cl = Client(env)
+    url = "https://localhost:%d" % PUBLIC
+    via("A")
+    st, h, md = browser(env).request("%s/api/v1/samlmetadata/%s" % (url, UUID_A))
+    check(st == 200 and b"EntityDescriptor" in md, "SP metadata from A: %d" % st)
+    idp.register_sp(md)
+
+    # Signed in on A, the same cookie on B and C.
+    b1 = browser(env)
+    acs, fields = idp_response(b1, url, "staff", "alice", "wonderland")
+    st, h, body = post_acs(b1, acs, fields)
+    check(st in (302, 303), "ACS on A: %d %r" % (st, body[:200]))
+    for k in "ABC":
+        via(k)
+        st, h, body = b1.request(url + "/api/v1/samlsession")
+        check(st == 200 and b"alice" in body, "the session at %s: %d %r" % (k, st, body[:200]))
+    # The response A used, replayed at C: refused.
+    via("C")
+    st, h, body = post_acs(browser(env), acs, fields)
+    check(st >= 400, "C took a replayed response: %d" % st)
+    check(any(e.get("reason", "").startswith("saml-replay") for e in security(env, "C")),
+          "C's security log: %r" % security(env, "C")[-3:])
+    # An AuthnRequest made by A, its response consumed at B.
+    b2 = browser(env)
+    via("A")
+    acs, fields = idp_response(b2, url, "staff", "alice", "wonderland")
+    via("B")
+    st, h, body = post_acs(b2, acs, fields)
+    check(st in (302, 303), "B consumed A's request: %d %r" % (st, body[:200]))
+    st, h, body = b2.request(url + "/api/v1/samlsession")
+    check(st == 200, "the session B made: %d" % st)
 
     # An admin change on A (drain s2 of web) runs on B and C.
     def admin_token(k):
@@ -454,6 +543,9 @@ def run_namespaces(env, net, pg):
     for k in "AC":
         st, h, body = cl.api(k, "GET", "/api/v1/meetings/manifest", tok_b)
         check(st == 200, "B's token at %s after B's kill: %d" % (k, st))
+        via(k)
+        st, h, body = b2.request(url + "/api/v1/samlsession")
+        check(st == 200, "the session B made, at %s after B's kill: %d" % (k, st))
 
     # kill -9 of the Redis primary, joins going on: the gap until tokens
     # are issued again, and every token acknowledged still works.
@@ -498,12 +590,21 @@ def run_namespaces(env, net, pg):
         redis[k].send_signal(19)  # SIGSTOP: a store that does not answer
     st, j = cl.join("A", mo, "")
     check(st == 503, "a join with no store: %d %r" % (st, j))
+    via("C")
+    st, h, body = browser(env).request(url + "/api/v1/samllogin/staff")
+    check(st == 503, "a SAML login started with no store: %d" % st)
     res = [cl.req("AC"[n % 2], LIMITED, "GET", "/whoami?m=local-%d" % n)[0] for n in range(12)]
     check(set(res) <= {200, 429} and 2 <= res.count(200) <= 8,
           "the local shares (10 / 3 each of A and C): %r" % res)
     for k in ("R2", "R3"):
         redis[k].send_signal(18)  # SIGCONT
     wait_until(lambda: cl.join("A", mo, "")[0] == 200, 30, "joins again with Redis back")
+    b3 = browser(env)
+    via("C")
+    acs, fields = idp_response(b3, url, "staff", "alice", "wonderland")
+    via("A")
+    st, h, body = post_acs(b3, acs, fields)
+    check(st in (302, 303), "a whole login across C and A with Redis back: %d" % st)
 
     # kill -9 of the PostgreSQL primary during uploads: the standby
     # promoted, every acknowledged upload intact.
