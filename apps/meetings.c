@@ -162,8 +162,14 @@ static enum MHD_Result json(struct MHD_Connection *conn, unsigned status, char *
     return json_h(conn, status, body, NULL, NULL);
 }
 
+/* The same 404 for everything a caller may not know exists; but when the
+ * lookup failed for want of a database (meetings-store postgresql away), a
+ * 503: "no such meeting" would tell a participant their room is gone. */
 static enum MHD_Result not_found(struct MHD_Connection *conn)
 {
+    if (slides_store_unavailable())
+        return json(conn, 503, gh_strdup("{\"error\":\"the meeting store does not answer; "
+                                         "try again\"}\n"));
     return json(conn, 404, gh_strdup(NOT_FOUND));
 }
 
@@ -872,6 +878,9 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
         if (rc == SLIDES_ENDED) {
             rq->status = 410;
             gh_strlcpy(rq->err, m.alias, sizeof(rq->err)); /* for the log at the end */
+        } else if (rc == -1 && slides_store_unavailable()) {
+            rq->status = 503;
+            snprintf(rq->err, sizeof(rq->err), "the meeting store does not answer");
         } else if (rc == -1 || t.role != SLIDES_HOST) {
             rq->status = 404;
         } else if (name == NULL || name[0] == '\0' || strlen(name) > 200 || strchr(name, '/') ||
@@ -1167,6 +1176,7 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
 
     if (store == NULL)
         return json(conn, 503, gh_strdup("{\"error\":\"meetings unavailable\"}\n"));
+    slides_store_clear_unavailable(); /* only lookups made in this call decide */
     if (post && strcmp(url, "/api/v1/meetings/content") == 0)
         return upload(conn, rq, url, data, size);
     if (*size != 0) { /* a form body: gather it (bounded) */

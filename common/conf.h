@@ -249,6 +249,7 @@ struct gh_conf_mstore {
     char *engine;        /* owned; "sqlite" or "postgresql" */
     char *conninfo;      /* owned; a libpq connection string */
     char *password_file; /* owned; the password, read at start; NULL: conninfo or ~/.pgpass */
+    long long timeout;   /* ms a statement's answer (and a connection) may take */
     struct gh_loc loc;
 };
 

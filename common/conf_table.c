@@ -184,6 +184,7 @@ const struct gh_conf_directive gh_conf_directives[] = {
 
     {"conninfo", GH_CTX_MSTORE, GH_T_STR, Q(conninfo), NULL, 0, 0, NULL},
     {"password-file", GH_CTX_MSTORE, GH_T_STR, Q(password_file), NULL, 0, 0, NULL},
+    {"timeout", GH_CTX_MSTORE, GH_T_DURATION, Q(timeout), "5s", 100, 60000, NULL},
 };
 const size_t gh_conf_ndirectives = sizeof(gh_conf_directives) / sizeof(gh_conf_directives[0]);
 

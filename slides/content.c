@@ -285,6 +285,7 @@ static int finish_pg(struct slides_upload *up, char id[33], char *err, size_t er
          * primary died in COMMIT), and the client is told to send again. */
         snprintf(err, errlen, "content store: the resource could not be recorded: %s",
                  sdb_error(up->db));
+        rc = -1;
         goto out;
     }
     memcpy(id, up->id, 33);

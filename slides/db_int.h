@@ -2,6 +2,8 @@
 #ifndef GH_SLIDES_DB_INT_H
 #define GH_SLIDES_DB_INT_H
 
+#include <stdint.h>
+
 #include "db.h"
 
 struct sqlite3_stmt;
@@ -15,6 +17,9 @@ struct sdb {
     struct pg_conn *pg;   /* SDB_POSTGRESQL */
     char *conninfo;       /* owned: to reconnect, and for sdb_open_again */
     char *password;       /* owned, wiped when freed; NULL without a password file */
+    long long timeout_ms; /* PostgreSQL: a statement's answer, and a connection */
+    uint64_t retry_at;    /* PostgreSQL: no new connection before (after a failed one) */
+    int in_tx;            /* between sdb_begin and sdb_commit or sdb_rollback */
 };
 
 struct sdb_row {

@@ -13,10 +13,17 @@
  * of the conninfo, and "target_session_attrs=read-write" makes it take the
  * new primary — and a statement outside a transaction is tried once more;
  * inside one it fails, and the caller's transaction with it.
+ *
+ * Every statement is sent and awaited with our own deadline (the
+ * meetings-store timeout; libpq's blocking calls have none): a server that
+ * stopped answering (SIGSTOP, a cut link) costs a caller that long, then
+ * the connection is dropped, and for a second after a failed connection
+ * callers are told at once instead of each waiting again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,7 @@
 #include "db_int.h"
 
 #define MAX_ARGS 16
+#define RETRY_MS 1000 /* after a failed connection, callers fail at once this long */
 
 static void quiet(void *arg, const char *msg)
 {
@@ -73,6 +81,7 @@ static int word_char(char c)
 
 static int connect_now(struct sdb *db, char *err, size_t errlen)
 {
+    char ct[24];
     /* Later keywords override what the conninfo (expanded from "dbname")
      * says: the password from its file; the defaults before it are
      * overridden by the conninfo. Keepalives find a primary that vanished
@@ -80,9 +89,11 @@ static int connect_now(struct sdb *db, char *err, size_t errlen)
     const char *kw[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
                         "keepalives_count", "tcp_user_timeout", "application_name", "dbname",
                         "password", NULL};
-    const char *val[] = {"5", "5", "2", "3", "10000", "gatehouse", db->conninfo, db->password,
+    const char *val[] = {ct, "5", "2", "3", "10000", "gatehouse", db->conninfo, db->password,
                          NULL};
 
+    /* libpq's connect_timeout is whole seconds (at least 2 are used). */
+    snprintf(ct, sizeof(ct), "%lld", (long long)(db->timeout_ms + 999) / 1000);
     if (db->password == NULL)
         kw[7] = NULL;
     db->pg = PQconnectdbParams(kw, val, 1);
@@ -91,6 +102,7 @@ static int connect_now(struct sdb *db, char *err, size_t errlen)
         snprintf(err, errlen, "meetings-store postgresql: %.*s", (int)strcspn(m, "\n"), m);
         PQfinish(db->pg);
         db->pg = NULL;
+        db->retry_at = gh_now_ms() + RETRY_MS;
         return -1;
     }
     PQsetNoticeProcessor(db->pg, quiet, NULL);
@@ -103,6 +115,7 @@ struct sdb *sdb_open_pg(const struct slides_pg *pg, char *err, size_t errlen)
 
     db->engine = SDB_POSTGRESQL;
     db->conninfo = gh_strdup(pg->conninfo);
+    db->timeout_ms = pg->timeout_ms > 0 ? pg->timeout_ms : 5000;
     if (pg->password_file != NULL &&
         (db->password = read_password(pg->password_file, err, errlen)) == NULL) {
         sdb__pg_close(db);
@@ -126,6 +139,7 @@ struct sdb *sdb_open_again(struct sdb *db, char *err, size_t errlen)
     o = gh_calloc(1, sizeof(*o));
     o->engine = SDB_POSTGRESQL;
     o->conninfo = gh_strdup(db->conninfo);
+    o->timeout_ms = db->timeout_ms;
     o->password = db->password ? gh_strdup(db->password) : NULL;
     if (connect_now(o, err, errlen) == -1) {
         sdb__pg_close(o);
@@ -210,6 +224,76 @@ static int stale(struct sdb *db, const PGresult *res)
 }
 
 /* multi: several statements, no parameters, text results (the schema). */
+/* Waits for the connection's socket (events) until the deadline: 0 ready,
+ * -1 the deadline passed. */
+static int wait_socket(struct sdb *db, short events, uint64_t deadline)
+{
+    struct pollfd p = {PQsocket(db->pg), events, 0};
+    uint64_t now;
+    int r;
+
+    for (;;) {
+        now = gh_now_ms();
+        if (now >= deadline)
+            return -1;
+        r = poll(&p, 1, (int)(deadline - now));
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* The statement sent and its result awaited by the deadline; the last
+ * result (the first failed one, of several statements). NULL with db->err
+ * when the server did not answer in time: the connection is dropped then,
+ * since its state is unknown. */
+static PGresult *exec_timed(struct sdb *db, const char *q, int multi, int nargs,
+                            const Oid *types, const char *const *vals, const int *lens,
+                            const int *fmts)
+{
+    uint64_t deadline = gh_now_ms() + (uint64_t)db->timeout_ms;
+    PGresult *last = NULL, *r;
+    int f;
+
+    if (!(multi ? PQsendQuery(db->pg, q)
+                : PQsendQueryParams(db->pg, q, nargs, types, vals, lens, fmts, 1))) {
+        set_err(db, NULL);
+        return NULL;
+    }
+    while ((f = PQflush(db->pg)) == 1)
+        if (wait_socket(db, POLLOUT, deadline) == -1)
+            goto late;
+    for (;;) {
+        while (PQisBusy(db->pg)) {
+            if (wait_socket(db, POLLIN, deadline) == -1)
+                goto late;
+            if (!PQconsumeInput(db->pg))
+                break; /* the connection broke: PQgetResult says so */
+        }
+        r = PQgetResult(db->pg);
+        if (r == NULL)
+            break;
+        if (last != NULL && !(PQresultStatus(last) == PGRES_COMMAND_OK ||
+                              PQresultStatus(last) == PGRES_TUPLES_OK)) {
+            PQclear(r); /* keep the first failure */
+        } else {
+            PQclear(last);
+            last = r;
+        }
+        if (PQstatus(db->pg) == CONNECTION_BAD)
+            break;
+    }
+    return last;
+late:
+    PQclear(last);
+    snprintf(db->err, sizeof(db->err), "no answer within %lld ms", (long long)db->timeout_ms);
+    PQfinish(db->pg);
+    db->pg = NULL;
+    db->retry_at = gh_now_ms() + RETRY_MS;
+    return NULL;
+}
+
 static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args, int nargs,
                      int multi)
 {
@@ -250,34 +334,40 @@ static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args
     }
     q = translate(sql, &np);
     for (tries = 0; tries < 2; tries++) {
-        if (db->pg == NULL || PQstatus(db->pg) == CONNECTION_BAD) {
+        if (db->pg != NULL && PQstatus(db->pg) == CONNECTION_BAD) {
+            PQfinish(db->pg);
+            db->pg = NULL;
+        }
+        if (db->pg == NULL) {
             char e[256];
-            if (db->pg != NULL) {
-                PQreset(db->pg);
-                if (PQstatus(db->pg) != CONNECTION_OK) {
-                    set_err(db, NULL);
-                    break;
-                }
-                PQsetNoticeProcessor(db->pg, quiet, NULL);
-            } else if (connect_now(db, e, sizeof(e)) == -1) {
+            if (db->in_tx) {
+                /* BEGIN was on the connection that went: a new one would
+                 * run the rest outside the caller's transaction. */
+                snprintf(db->err, sizeof(db->err), "the connection was lost in a transaction");
+                break;
+            }
+            if (gh_now_ms() < db->retry_at) {
+                if (db->err[0] == '\0')
+                    snprintf(db->err, sizeof(db->err), "no connection");
+                break;
+            }
+            if (connect_now(db, e, sizeof(e)) == -1) {
                 gh_strlcpy(db->err, e, sizeof(db->err));
                 break;
             }
         }
         idle = PQtransactionStatus(db->pg) == PQTRANS_IDLE;
         PQclear(res);
-        if (multi)
-            res = PQexec(db->pg, q);
-        else
-            res = PQexecParams(db->pg, q, nargs, types, vals, lens, fmts, 1);
-        if (res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
-                            PQresultStatus(res) == PGRES_TUPLES_OK))
+        res = exec_timed(db, q, multi, nargs, types, vals, lens, fmts);
+        if (res == NULL)
+            break; /* no answer in time: db->err says so */
+        if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
             break;
         set_err(db, res);
         if (!stale(db, res))
             break;
-        if (PQstatus(db->pg) != CONNECTION_BAD)
-            PQreset(db->pg); /* a standby now: find the primary */
+        PQfinish(db->pg); /* broken, or a standby now: find the primary */
+        db->pg = NULL;
         if (!idle)
             break; /* the transaction is lost with the connection */
     }

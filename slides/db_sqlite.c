@@ -165,14 +165,18 @@ const char *sdb_error(struct sdb *db)
 
 int sdb_begin(struct sdb *db)
 {
-    return sdb_exec(db, db->engine == SDB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0) >= 0
-               ? 0
-               : -1;
+    if (sdb_exec(db, db->engine == SDB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0) < 0)
+        return -1;
+    db->in_tx = 1;
+    return 0;
 }
 
 int sdb_commit(struct sdb *db)
 {
-    return sdb_exec(db, "COMMIT", NULL, 0) >= 0 ? 0 : -1;
+    int rc = sdb_exec(db, "COMMIT", NULL, 0) >= 0 ? 0 : -1;
+
+    db->in_tx = 0; /* committed, or (failed) over with the connection or rolled back */
+    return rc;
 }
 
 void sdb_rollback(struct sdb *db)
@@ -181,6 +185,8 @@ void sdb_rollback(struct sdb *db)
 
     /* The error worth reporting is the one that led here. */
     memcpy(keep, db->err, sizeof(keep));
-    sdb_exec(db, "ROLLBACK", NULL, 0);
+    if (db->engine == SDB_SQLITE || db->pg != NULL)
+        sdb_exec(db, "ROLLBACK", NULL, 0);
+    db->in_tx = 0;
     memcpy(db->err, keep, sizeof(keep));
 }

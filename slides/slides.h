@@ -141,6 +141,7 @@ struct slides_pins {
 struct slides_pg {
     const char *conninfo;
     const char *password_file;
+    long long timeout_ms; /* a statement's answer and a connection; 0: 5 s */
 };
 
 /* With pg NULL, opens (creating) DIR/meetings.db and DIR/content/, and
@@ -154,6 +155,12 @@ struct slides_pg {
  * keys is migrated here, in one transaction, and its WAL truncated. */
 struct slides_store *slides_store_open(const char *dir, const char *kek_file,
                                        const struct slides_pg *pg, char *err, size_t errlen);
+/* 1 when this thread's last meeting or resource lookup failed because the
+ * store did not answer (PostgreSQL away), not because there was no such
+ * row: the caller says 503, not 404. slides_store_clear_unavailable at the
+ * start of a request. */
+int slides_store_unavailable(void);
+void slides_store_clear_unavailable(void);
 /* 1 when the store is PostgreSQL. */
 int slides_store_shared(const struct slides_store *st);
 /* The configuration's meetings-store as slides_store_open takes it: pg

@@ -633,6 +633,18 @@ static int row_meeting(const struct sdb_row *r, void *arg)
     return 1;
 }
 
+static __thread int unavailable;
+
+int slides_store_unavailable(void)
+{
+    return unavailable;
+}
+
+void slides_store_clear_unavailable(void)
+{
+    unavailable = 0;
+}
+
 static int get_one(struct slides_store *st, const char *where, struct sdb_arg key,
                    struct slides_meeting *m)
 {
@@ -643,6 +655,7 @@ static int get_one(struct slides_store *st, const char *where, struct sdb_arg ke
     pthread_mutex_lock(&st->mu);
     n = sdb_query(st->db, sql, &key, 1, row_meeting, m);
     pthread_mutex_unlock(&st->mu);
+    unavailable = n < 0;
     return n == 1 ? 0 : -1;
 }
 
@@ -892,6 +905,7 @@ int slides_resource_get(struct slides_store *st, const char *id, struct slides_r
     n = sdb_query(st->db, "SELECT id, meeting, name, size, stored FROM resources WHERE id = ?",
                   (struct sdb_arg[]){SDB_S(id)}, 1, row_resource, r);
     pthread_mutex_unlock(&st->mu);
+    unavailable = n < 0;
     return n == 1 ? 0 : -1;
 }
 
@@ -1119,5 +1133,6 @@ const struct slides_pg *slides_pg_of(const struct gh_conf *c, struct slides_pg *
         return NULL;
     pg->conninfo = k->conninfo;
     pg->password_file = k->password_file;
+    pg->timeout_ms = k->timeout;
     return pg;
 }

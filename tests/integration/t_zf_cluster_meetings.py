@@ -7,7 +7,8 @@ downloads from C byte for byte, a range across a 64 KiB chunk edge too;
 PIN guesses counted at A hold at B. Then the primary is killed (SIGKILL)
 while uploads stream, the standby promoted: every upload the appliances
 acknowledged downloads intact from another appliance (hash-checked, 50
-uploads in flight at the kills), with no restart."""
+uploads in flight at the kills), with no restart. A primary that stops
+answering (SIGSTOP) costs a join the timeout and answers 503, not 404."""
 import hashlib
 import http.client
 import json
@@ -119,6 +120,12 @@ class Appliance(Conference):
         self.b = Browser(env.ca)
 
 
+def pg_stop(pid, sig):
+    """sig to a postmaster and its backends (one serves each connection)."""
+    subprocess.run(["pkill", "-%d" % sig, "-P", str(pid)], capture_output=True, timeout=10)
+    os.kill(pid, sig)
+
+
 def slow_upload(c, token, name, data, piece=65536, pause=0.02):
     """An upload whose body comes in pieces (chunked), so it is in flight
     for a while: (status, answer or None)."""
@@ -171,7 +178,8 @@ def run_cluster_meetings(env, pg):
                 "target_session_attrs=read-write connect_timeout=2" % (pport, sport))
     head = ("store redis {\n    address 127.0.0.1:%d\n    password-file %s\n"
             "    timeout 200ms\n    wait-replicas 0\n    appliances 3\n}\n"
-            "meetings-store postgresql {\n    conninfo \"%s\"\n    password-file %s\n}\n"
+            "meetings-store postgresql {\n    conninfo \"%s\"\n    password-file %s\n"
+            "    timeout 1s\n}\n"
             "slides-kek-file %s\n" % (rport, rpw, conninfo, pgpw, kek))
     a, b, c = (Appliance(env, t, head) for t in "abc")
 
@@ -288,6 +296,22 @@ def run_cluster_meetings(env, pg):
             bad.append("%s differs (%d)" % (rid, st))
     check(not bad, "acknowledged uploads lost or changed: %r" % bad)
     check(refused >= rounds, "no upload was in flight at a kill (%d refused)" % refused)
+    # The primary stops answering (SIGSTOP, its backends too): joins and a
+    # participant's manifest answer 503 within the timeout (1 s), not 404
+    # ("no such meeting"), and the appliance serves on; answering again, all
+    # works with no restart.
+    pg_stop(primary[2], signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        st, j = b.join(m, pin="246810")
+        took = time.monotonic() - t0
+        check(st == 503, "a join with the database stopped: %d %r" % (st, j))
+        check(took < 4, "the join waited %.1f s" % took)
+        st, man = c.manifest(tok)
+        check(st == 503, "a manifest with the database stopped: %d" % st)
+    finally:
+        pg_stop(primary[2], signal.SIGCONT)
+    wait_until(lambda: b.join(m, pin="246810")[0] == 200, 20, "joins with the database back")
     print("    (%d uploads in flight at %d primary kills: %d acknowledged, all intact; %d "
           "refused; writes again %.1f-%.1f s after each kill)" % (
               rounds * per_round, rounds, len(acked), refused, min(gaps), max(gaps)))

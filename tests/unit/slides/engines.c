@@ -271,7 +271,7 @@ TEST(slides_engines_postgresql)
 {
     char dir[] = "/tmp/gh-unit-pg-XXXXXX", err[256], cmd[300], conninfo[200], pgdir[200],
         pwfile[240], kdir[240];
-    struct slides_pg pg = {conninfo, pwfile};
+    struct slides_pg pg = {conninfo, pwfile, 3000};
     struct slides_store *a, *b;
     struct slides_meeting m;
     int port = free_port(), seen = 0;
@@ -325,6 +325,31 @@ TEST(slides_engines_postgresql)
         CHECK_EQ(slides_meeting_create(a, &m, NULL, err, sizeof(err)), 0, "scan room");
         CHECK_EQ(slides_rooms_scan(dir, &pg, room_seen, &seen, err, sizeof(err)), 0, "scan");
         CHECK_EQ(seen, 1, "room seen by the scan");
+    }
+    /* A server that stops answering (SIGSTOP to the postmaster and its
+     * backends, one of which serves this connection): a lookup fails after the
+     * timeout (3 s here) and says the store did not answer; the next one,
+     * within a second, fails at once; answering again, it works again. */
+    if (a != NULL) {
+        uint64_t t0;
+        snprintf(cmd, sizeof(cmd), "pkill -STOP -P %d", (int)pid);
+        kill(pid, SIGSTOP);
+        CHECK(system(cmd) == 0);
+        t0 = gh_now_ms();
+        CHECK_EQ(slides_meeting_by_alias(a, "scan-me", &m), -1, "stopped server");
+        CHECK(slides_store_unavailable() == 1);
+        CHECK(gh_now_ms() - t0 >= 2900 && gh_now_ms() - t0 < 6000);
+        t0 = gh_now_ms();
+        CHECK_EQ(slides_meeting_by_alias(a, "scan-me", &m), -1, "at once after");
+        CHECK(gh_now_ms() - t0 < 500);
+        snprintf(cmd, sizeof(cmd), "pkill -CONT -P %d", (int)pid);
+        CHECK(system(cmd) == 0);
+        kill(pid, SIGCONT);
+        usleep(1100 * 1000); /* the one-second hold-off of the engine, on purpose */
+        CHECK_EQ(slides_meeting_by_alias(a, "scan-me", &m), 0, "answering again");
+        CHECK(slides_store_unavailable() == 0);
+        CHECK_EQ(slides_meeting_by_alias(a, "no-such", &m), -1, "none");
+        CHECK(slides_store_unavailable() == 0);
     }
     slides_store_close(a);
     slides_store_close(b);
