@@ -56,6 +56,7 @@
 #include "apps_int.h"
 
 static struct slides_store *store;
+static char opened_as[600]; /* the meetings-store's conninfo at the open ("" SQLite) */
 static int64_t token_ttl_ms = 15 * 60 * 1000;
 static int64_t max_upload = 64 * 1024 * 1024;
 
@@ -106,18 +107,30 @@ char *apps__meetings_room_warnings(const struct gh_conf *c)
 
 int apps__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
 {
+    const struct slides_pg *shared;
     struct slides_pg pg;
     char dir[1024];
 
-    if (store != NULL)
-        return 0; /* the state folder is read at start only */
+    shared = slides_pg_of(c, &pg);
+    if (store != NULL) {
+        /* The state folder and the meetings-store are read at start only. */
+        char now[600];
+        snprintf(now, sizeof(now), "%s", shared ? shared->conninfo : "");
+        if (strcmp(now, opened_as) != 0)
+            gh_log_warn("meetings-store: the change waits for a restart (the conference keeps "
+                        "the store it opened)");
+        return 0;
+    }
+    snprintf(opened_as, sizeof(opened_as), "%s", shared ? shared->conninfo : "");
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
     if (mkdir(c->state_dir, 0700) == -1 && errno != EEXIST) {
         snprintf(err, errlen, "state-dir %s: %s", c->state_dir, strerror(errno));
         return -1;
     }
-    store = slides_store_open(dir, c->slides_kek_file, slides_pg_of(c, &pg), err,
-                              errlen);
+    /* A database that does not answer at the start keeps nothing else from
+     * starting: the conference answers 503 until it does. */
+    pg.lazy = 1;
+    store = slides_store_open(dir, c->slides_kek_file, shared, err, errlen);
     if (store == NULL)
         return -1;
     return apps__api_tokens_open(dir, err, errlen);
@@ -297,10 +310,19 @@ static enum MHD_Result promote(struct MHD_Connection *conn, const char *url, con
  * Host's reset moves the generation on, which forgets every source at once.
  *   src    a source's attempts not yet taken back by a right PIN (a counter)
  *   block  present while the source must wait (its TTL is the wait)
- *   room   wrong PINs in the room in the last window (a wave) */
+ *   room   wrong PINs in the room in one window of PIN_WINDOW_MS (a wave);
+ *          + the window's number. The store's counters take a TTL on their
+ *          first write only, so a window is a fixed one: the room is busy
+ *          by this window's count and the last one's, and a wave that goes
+ *          on keeps it busy. */
 struct pin_keys {
-    unsigned char src[34], block[34], room[18];
+    unsigned char src[34], block[34], room[26];
 };
+
+static void room_window(struct pin_keys *k, int64_t w)
+{
+    memcpy(k->room + 18, &w, 8);
+}
 
 static void pin_keys(const struct slides_meeting *m, const unsigned char addr[16],
                      struct pin_keys *k)
@@ -370,7 +392,17 @@ static int pin_gate(struct MHD_Connection *conn, const struct slides_meeting *m,
 
     apps__client_addr(conn, addr, src, sizeof(src));
     pin_keys(m, addr, pk);
-    store_sync_incr(pk->room, sizeof(pk->room), 0, PIN_WINDOW_MS, &busy, NULL);
+    {
+        int64_t w = (int64_t)gh_now_ms() / PIN_WINDOW_MS, n = 0;
+        room_window(pk, w - 1);
+        if (store_sync_incr(pk->room, sizeof(pk->room), 0, 2 * PIN_WINDOW_MS, &n, NULL) ==
+            STORE_OK)
+            busy += n;
+        room_window(pk, w);
+        if (store_sync_incr(pk->room, sizeof(pk->room), 0, 2 * PIN_WINDOW_MS, &n, NULL) ==
+            STORE_OK)
+            busy += n;
+    }
     wait = pin_attempt(pk, busy > PIN_ROOM_CEILING ? PIN_FREE_BUSY : PIN_FREE);
     if (wait == 0)
         return 0;
@@ -404,7 +436,7 @@ static void pin_wrong(const struct pin_keys *pk)
 {
     int64_t n;
 
-    store_sync_incr(pk->room, sizeof(pk->room), 1, PIN_WINDOW_MS, &n, NULL);
+    store_sync_incr(pk->room, sizeof(pk->room), 1, 2 * PIN_WINDOW_MS, &n, NULL);
 }
 
 /* The seeds: a Guest can later be escalated to a Host without
@@ -890,7 +922,7 @@ static enum MHD_Result upload(struct MHD_Connection *conn, struct apps__req *rq,
         } else {
             rq->up = slides_upload_begin(store, m.id, name, rq->err, sizeof(rq->err));
             if (rq->up == NULL)
-                rq->status = errno == ENOSPC ? 507 : 500;
+                rq->status = errno == ENOSPC ? 507 : strstr(rq->err, "busy") ? 503 : 500;
         }
         /* MHD's first call (the head) went to conference.c; this one holds
          * the first data, or is the end of an empty body: go on. */

@@ -87,6 +87,8 @@ static int check_rooms(const struct gh_conf *c, char *err, size_t errlen)
     char dir[1100];
 
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
+    if (shared != NULL && slides_pg_check(shared, err, errlen) == -1)
+        return -1; /* this appliance's own mistake: no database needed to see it */
     if (slides_rooms_scan(dir, shared, room_group, &rc, err, errlen) == -1) {
         /* A database that does not answer now says nothing about this
          * configuration: a change must not wait for PostgreSQL. */

@@ -33,6 +33,11 @@
 
 #define CHUNK 65536
 #define PG_CHUNK 65536 /* bytes of stored form per row of chunks: a download's unit */
+/* Uploads to PostgreSQL at once, per process: each holds a connection and
+ * a transaction while its client streams, and the server's connection
+ * slots are the cluster's (max_connections, 100 by default). */
+#define PG_UPLOADS_MAX 16
+static int pg_uploads;
 
 struct slides_upload {
     struct slides_store *st;
@@ -130,6 +135,8 @@ void slides_upload_abort(struct slides_upload *up)
         sdb_rollback(up->db);
         sdb_close(up->db);
     }
+    if (up->chunk != NULL) /* counted among the PostgreSQL uploads */
+        __atomic_sub_fetch(&pg_uploads, 1, __ATOMIC_RELAXED);
     free(up->chunk);
     deflateEnd(&up->z);
     EVP_CIPHER_CTX_free(up->cx);
@@ -168,6 +175,13 @@ struct slides_upload *slides_upload_begin(struct slides_store *st, int64_t meeti
     if (slides_store_shared(st)) {
         char e[256];
         memcpy(up->id, rnd, sizeof(up->id));
+        if (__atomic_add_fetch(&pg_uploads, 1, __ATOMIC_RELAXED) > PG_UPLOADS_MAX) {
+            __atomic_sub_fetch(&pg_uploads, 1, __ATOMIC_RELAXED);
+            snprintf(err, errlen, "the content store is busy (%d uploads at once); try again",
+                     PG_UPLOADS_MAX);
+            slides_upload_abort(up);
+            return NULL;
+        }
         up->chunk = gh_calloc(1, PG_CHUNK);
         up->db = sdb_open_again(st->db, e, sizeof(e));
         if (up->db == NULL || sdb_begin(up->db) == -1 ||

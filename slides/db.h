@@ -42,7 +42,11 @@ struct sdb_row;
 
 /* SQLite: path, made when missing (schema applied by the caller). */
 struct sdb *sdb_open_sqlite(const char *path, int read_only, char *err, size_t errlen);
-struct sdb *sdb_open_pg(const struct slides_pg *pg, char *err, size_t errlen);
+/* on_connect (may be NULL) runs on every new connection before anything
+ * else; with pg->lazy a server that does not answer now still gives a
+ * handle (err says why, for a warning), which connects at first use. */
+struct sdb *sdb_open_pg(const struct slides_pg *pg, int (*on_connect)(struct sdb *db, void *arg),
+                        void *arg, char *err, size_t errlen);
 /* A second connection to the same database (PostgreSQL only: an upload's
  * own transaction), or NULL with err. */
 struct sdb *sdb_open_again(struct sdb *db, char *err, size_t errlen);

@@ -20,6 +20,11 @@ struct sdb {
     long long timeout_ms; /* PostgreSQL: a statement's answer, and a connection */
     uint64_t retry_at;    /* PostgreSQL: no new connection before (after a failed one) */
     int in_tx;            /* between sdb_begin and sdb_commit or sdb_rollback */
+    /* PostgreSQL: run on each new connection before its first statement
+     * (the store's tables); its failure fails the connection. */
+    int (*on_connect)(struct sdb *db, void *arg);
+    void *on_connect_arg;
+    int connecting;       /* on_connect running: its statements use the new connection */
 };
 
 struct sdb_row {

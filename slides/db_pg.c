@@ -81,21 +81,27 @@ static int word_char(char c)
 
 static int connect_now(struct sdb *db, char *err, size_t errlen)
 {
-    char ct[24];
+    char ct[24], opts[96];
     /* Later keywords override what the conninfo (expanded from "dbname")
      * says: the password from its file; the defaults before it are
      * overridden by the conninfo. Keepalives find a primary that vanished
      * without a reset (a cut cable) within seconds, not hours. */
+    /* lock_timeout: a statement waiting for a lock gives up within our
+     * deadline too; idle_in_transaction: an upload whose client went quiet
+     * (or an appliance that vanished mid-transaction) frees its connection
+     * slot and locks within a minute. */
     const char *kw[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                        "keepalives_count", "tcp_user_timeout", "application_name", "dbname",
-                        "password", NULL};
-    const char *val[] = {ct, "5", "2", "3", "10000", "gatehouse", db->conninfo, db->password,
-                         NULL};
+                        "keepalives_count", "tcp_user_timeout", "application_name", "options",
+                        "dbname", "password", NULL};
+    const char *val[] = {ct, "5", "2", "3", "10000", "gatehouse", opts, db->conninfo,
+                         db->password, NULL};
 
     /* libpq's connect_timeout is whole seconds (at least 2 are used). */
     snprintf(ct, sizeof(ct), "%lld", (long long)(db->timeout_ms + 999) / 1000);
+    snprintf(opts, sizeof(opts), "-c lock_timeout=%lld -c idle_in_transaction_session_timeout=60000",
+             (long long)db->timeout_ms);
     if (db->password == NULL)
-        kw[7] = NULL;
+        kw[8] = NULL;
     db->pg = PQconnectdbParams(kw, val, 1);
     if (db->pg == NULL || PQstatus(db->pg) != CONNECTION_OK) {
         const char *m = db->pg ? PQerrorMessage(db->pg) : "out of memory";
@@ -106,13 +112,62 @@ static int connect_now(struct sdb *db, char *err, size_t errlen)
         return -1;
     }
     PQsetNoticeProcessor(db->pg, quiet, NULL);
+    if (db->on_connect != NULL) {
+        int rc;
+        db->connecting = 1;
+        rc = db->on_connect(db, db->on_connect_arg);
+        db->connecting = 0;
+        if (rc == -1) {
+            snprintf(err, errlen, "meetings-store postgresql: %s", db->err);
+            PQfinish(db->pg);
+            db->pg = NULL;
+            db->retry_at = gh_now_ms() + RETRY_MS;
+            return -1;
+        }
+    }
     return 0;
 }
 
-struct sdb *sdb_open_pg(const struct slides_pg *pg, char *err, size_t errlen)
+int slides_pg_check(const struct slides_pg *pg, char *err, size_t errlen)
+{
+    PQconninfoOption *o, *all;
+    char *msg = NULL, *pw;
+
+    all = PQconninfoParse(pg->conninfo, &msg);
+    if (all == NULL) {
+        const char *m = msg ? msg : "out of memory";
+        snprintf(err, errlen, "meetings-store conninfo: %.*s", (int)strcspn(m, "\n"), m);
+        PQfreemem(msg);
+        return -1;
+    }
+    for (o = all; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0') {
+            /* also a URI's user:password@ and ?password= */
+            PQconninfoFree(all);
+            snprintf(err, errlen, "meetings-store conninfo holds a password; put it in "
+                                  "password-file");
+            return -1;
+        }
+    PQconninfoFree(all);
+    if (pg->password_file == NULL)
+        return 0;
+    pw = read_password(pg->password_file, err, errlen);
+    if (pw == NULL)
+        return -1;
+    gh_wipe(pw, strlen(pw));
+    free(pw);
+    return 0;
+}
+
+struct sdb *sdb_open_pg(const struct slides_pg *pg, int (*on_connect)(struct sdb *db, void *arg),
+                        void *arg, char *err, size_t errlen)
 {
     struct sdb *db = gh_calloc(1, sizeof(*db));
 
+    if (slides_pg_check(pg, err, errlen) == -1) {
+        free(db);
+        return NULL;
+    }
     db->engine = SDB_POSTGRESQL;
     db->conninfo = gh_strdup(pg->conninfo);
     db->timeout_ms = pg->timeout_ms > 0 ? pg->timeout_ms : 5000;
@@ -121,10 +176,17 @@ struct sdb *sdb_open_pg(const struct slides_pg *pg, char *err, size_t errlen)
         sdb__pg_close(db);
         return NULL;
     }
+    db->on_connect = on_connect;
+    db->on_connect_arg = arg;
     if (connect_now(db, err, errlen) == -1) {
+        if (pg->lazy) {
+            db->retry_at = 0; /* the first use tries at once */
+            return db;
+        }
         sdb__pg_close(db);
         return NULL;
     }
+    err[0] = '\0';
     return db;
 }
 
@@ -159,7 +221,63 @@ void sdb__pg_close(struct sdb *db)
     free(db);
 }
 
-/* "?" and "?N" become "$N" (outside quotes), the word "rowid" "seq". */
+/* Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or past U+10FFFF). */
+static int utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p, n, cp, i;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+        if (n == 0 || c > 0xf4)
+            return 0;
+        cp = c & (0x3f >> n);
+        for (i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+/* A copy with each byte that is not part of a well-formed sequence as '?'. */
+static char *utf8_repair(const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    char *out = gh_calloc(1, n + 1), one[5];
+
+    while (i < n) {
+        size_t k = 1;
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            if (i + k > n)
+                k = n - i;
+            memcpy(one, s + i, k);
+            one[k] = '\0';
+            if (!utf8_ok(one)) {
+                out[i++] = '?';
+                continue;
+            }
+        }
+        memcpy(out + i, s + i, k);
+        i += k;
+    }
+    return out;
+}
+
+/* "?" and "?N" become "$N" (outside quotes), the word "rowid" "seq"; NULL
+ * for a number past MAX_ARGS. The statements are ours and constant: no
+ * comments or E'' strings in them. */
 static char *translate(const char *sql, int *nparams)
 {
     size_t n = strlen(sql), o = 0;
@@ -187,6 +305,10 @@ static char *translate(const char *sql, int *nparams)
                     next = num;
             } else {
                 num = ++next;
+            }
+            if (num < 1 || num > MAX_ARGS) { /* "$NN" then fits where "?" was, 3 to 1 */
+                free(out);
+                return NULL;
             }
             if (num > max)
                 max = num;
@@ -297,8 +419,9 @@ late:
 static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args, int nargs,
                      int multi)
 {
-    char nums[MAX_ARGS][24];
+    char nums[MAX_ARGS][24], *fixed[MAX_ARGS];
     const char *vals[MAX_ARGS];
+    int nfixed = 0;
     int lens[MAX_ARGS], fmts[MAX_ARGS];
     Oid types[MAX_ARGS];
     char *q;
@@ -333,6 +456,17 @@ static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args
         }
     }
     q = translate(sql, &np);
+    if (q == NULL) {
+        snprintf(db->err, sizeof(db->err), "a statement with more than %d parameters", MAX_ARGS);
+        return NULL;
+    }
+    for (i = 0; i < nargs; i++)
+        if (args[i].type == SDB_TEXT && !utf8_ok(vals[i])) {
+            /* The database is UTF-8 and refuses anything else; SQLite keeps
+             * the bytes. A name a client typed in another encoding is
+             * kept readable rather than refused (its bytes become '?'). */
+            vals[i] = fixed[nfixed++] = utf8_repair(vals[i]);
+        }
     for (tries = 0; tries < 2; tries++) {
         if (db->pg != NULL && PQstatus(db->pg) == CONNECTION_BAD) {
             PQfinish(db->pg);
@@ -340,6 +474,10 @@ static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args
         }
         if (db->pg == NULL) {
             char e[256];
+            if (db->connecting) {
+                snprintf(db->err, sizeof(db->err), "the connection went while it was set up");
+                break;
+            }
             if (db->in_tx) {
                 /* BEGIN was on the connection that went: a new one would
                  * run the rest outside the caller's transaction. */
@@ -372,6 +510,8 @@ static PGresult *run(struct sdb *db, const char *sql, const struct sdb_arg *args
             break; /* the transaction is lost with the connection */
     }
     free(q);
+    while (nfixed > 0)
+        free(fixed[--nfixed]);
     if (np != nargs && !multi)
         gh_log_err("meetings-store: a statement with %d parameters given %d", np, nargs);
     return res;
@@ -430,12 +570,18 @@ int64_t sdb__pg_int(const struct sdb_row *r, int col)
     uint64_t x = 0;
     int i;
 
+    Oid t = PQftype(r->res, col);
+
     if (PQgetisnull(r->res, r->row, col))
         return 0;
     v = (const unsigned char *)PQgetvalue(r->res, r->row, col);
     len = PQgetlength(r->res, r->row, col);
-    if (len != 1 && len != 2 && len != 4 && len != 8)
-        return 0; /* not an integer column: a schema mistake, not data */
+    /* bool, int8, int2, int4 only: another type's bits are not a number */
+    if ((t != 16 && t != 20 && t != 21 && t != 23) ||
+        (len != 1 && len != 2 && len != 4 && len != 8)) {
+        gh_log_err("meetings-store: column %d is not an integer (type %u)", col, (unsigned)t);
+        return 0;
+    }
     for (i = 0; i < len; i++)
         x = (x << 8) | v[i];
     if (len < 8 && (v[0] & 0x80) != 0) /* sign-extend int2 and int4 */

@@ -142,6 +142,8 @@ struct slides_pg {
     const char *conninfo;
     const char *password_file;
     long long timeout_ms; /* a statement's answer and a connection; 0: 5 s */
+    int lazy; /* a database that does not answer at the open is not an error: the
+               * store connects (and makes its tables) at its first use that can */
 };
 
 /* With pg NULL, opens (creating) DIR/meetings.db and DIR/content/, and
@@ -161,6 +163,11 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file,
  * start of a request. */
 int slides_store_unavailable(void);
 void slides_store_clear_unavailable(void);
+/* What can be checked of a PostgreSQL store without it (gatehouse -t, and
+ * before connecting): the conninfo parses (libpq's own parser, URIs too)
+ * and holds no password, the password file reads and is 0600. 0, or -1
+ * with err. */
+int slides_pg_check(const struct slides_pg *pg, char *err, size_t errlen);
 /* 1 when the store is PostgreSQL. */
 int slides_store_shared(const struct slides_store *st);
 /* The configuration's meetings-store as slides_store_open takes it: pg

@@ -307,6 +307,29 @@ static int migrate(struct slides_store *st, char *err, size_t errlen)
     return 0;
 }
 
+/* On each new PostgreSQL connection: the tables, made only when one is
+ * missing (the ALTER among them takes an exclusive lock on chunks, which
+ * would queue behind every upload in flight and stall every download of
+ * the cluster behind itself). */
+static int pg_tables(struct sdb *db, void *arg)
+{
+    int64_t have = 0;
+
+    (void)arg;
+    if (sdb_query(db, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND"
+                      " tablename IN ('meetings', 'resources', 'chunks', 'waiting',"
+                      " 'participants')",
+                  NULL, 0, row_int, &have) != 1)
+        return -1;
+    if (have == 5)
+        return 0;
+    if (sdb_exec(db, pg_schema, NULL, 0) < 0) {
+        sdb_exec(db, "ROLLBACK", NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
 static struct slides_store *open_fail(struct slides_store *st)
 {
     sdb_close(st->db);
@@ -331,14 +354,11 @@ struct slides_store *slides_store_open(const char *dir, const char *kek_file,
         return NULL;
     }
     if (pg != NULL) {
-        st->db = sdb_open_pg(pg, err, errlen);
+        st->db = sdb_open_pg(pg, pg_tables, NULL, err, errlen);
         if (st->db == NULL)
             return open_fail(st);
-        if (sdb_exec(st->db, pg_schema, NULL, 0) < 0) {
-            snprintf(err, errlen, "meetings-store postgresql: %s", sdb_error(st->db));
-            sdb_rollback(st->db);
-            return open_fail(st);
-        }
+        if (err[0] != '\0') /* lazy, and the database did not answer */
+            gh_log_warn("%s; the conference answers 503 until it does", err);
         pthread_mutex_init(&st->mu, NULL);
         return st;
     }
@@ -395,7 +415,7 @@ int slides_rooms_scan(const char *dir, const struct slides_pg *pg,
     int rc;
 
     if (pg != NULL) {
-        db = sdb_open_pg(pg, err, errlen);
+        db = sdb_open_pg(pg, NULL, NULL, err, errlen);
         if (db == NULL)
             return -1;
         /* No tables yet: no rooms (the first start makes them). */

@@ -40,6 +40,14 @@ start() {
     ready
     head -1 "$dir/data/postmaster.pid"
 }
+# A root directory only root may enter (a root made by mktemp -d, as a
+# chroot built for a newcomer check is) keeps the postgres user from its
+# own binaries; a Debian root is 0755.
+if [ "$(id -u)" = 0 ] && ! as_pg test -x "$bin/postgres"; then
+    echo "pg_server: the postgres user cannot reach $bin (/ is mode $(stat -c %a /));" \
+        "giving / o+x, as a Debian root has" >&2
+    chmod o+x /
+fi
 mkdir -p "$dir"
 [ "$(id -u)" = 0 ] && chown postgres "$dir"
 case $cmd in

@@ -113,13 +113,16 @@ static int group_known(const char *g)
 
 int webui__meetings_open(const struct gh_conf *c, char *err, size_t errlen)
 {
+    const struct slides_pg *shared;
     struct slides_pg pg;
     char dir[1100];
 
     if (store != NULL)
         return 0;
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
-    store = slides_store_open(dir, c->slides_kek_file, slides_pg_of(c, &pg), err, errlen);
+    shared = slides_pg_of(c, &pg);
+    pg.lazy = 1; /* as the conference's: a database away is no reason not to start */
+    store = slides_store_open(dir, c->slides_kek_file, shared, err, errlen);
     return store ? 0 : -1;
 }
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 
-from harness import ROOT, check, free_port, service, test, wait_until
+from harness import GATEHOUSE, ROOT, check, free_port, service, test, wait_until
 from saml_idp import Browser
 from t_l_meetings import Conference, admin_via_socket, decrypt, join_from
 from t_q_chain_timeouts import own_logs
@@ -315,3 +315,67 @@ def run_cluster_meetings(env, pg):
     print("    (%d uploads in flight at %d primary kills: %d acknowledged, all intact; %d "
           "refused; writes again %.1f-%.1f s after each kill)" % (
               rounds * per_round, rounds, len(acked), refused, min(gaps), max(gaps)))
+
+
+@test
+def meetings_store_postgresql_away_at_start_and_checked_by_t(env):
+    """A database that does not answer at the start keeps nothing from
+    starting: the appliance is ready, the conference answers 503 (not 404)
+    and the admin API says the store does not answer; once PostgreSQL is up
+    on that address, rooms are made and joined, with no restart. gatehouse
+    -t refuses what it can see without the database: a password in the
+    conninfo (also inside a URI, as libpq reads it) and a password file
+    others may read."""
+    pg = Postgres()
+    try:
+        port = free_port()
+        pgpw = env.write("pg.pw", PG_PW + "\n")
+        os.chmod(pgpw, 0o600)
+        head = ("meetings-store postgresql {\n    conninfo \"host=127.0.0.1 port=%d "
+                "dbname=gatehouse user=gatehouse\"\n    password-file %s\n    timeout 1s\n}\n"
+                % (port, pgpw))
+        a = Appliance(env, "a", head)
+        check("the conference answers 503 until it does" in a.gh.output(),
+              "no warning at the start: %s" % a.gh.output()[-600:])
+        st, h, body = a.req("/api/v1/meetings/join", data=b"uri=gh-meet:x.1&key=k")
+        check(st == 503, "a join with no database: %d %r" % (st, body))
+        d, _ = pg.node()
+        pid = pg._run("start", d, port, PG_PW)
+        check(pid > 0, "PostgreSQL on the configured port")
+
+        room = []
+
+        def made():
+            try:
+                st, h, body = a.admin_req("/api/v1/admin/meetings",
+                                          data={"alias": "late-room", "host_pin": "1234"})
+            except OSError:
+                return False
+            if st == 201:
+                room.append(json.loads(body))
+            return st == 201
+        wait_until(made, 20, "a room once the database answers")
+        check(pg.sql(port, "SELECT alias FROM meetings") == "late-room", "the room's row")
+        tok, j = a.token(room[0], pin="1234")
+        check(j["role"] == "host", "joined once the database answers: %r" % j)
+    finally:
+        pg.close()
+    # -t: what needs no database.
+    for conninfo, why in (("host=127.0.0.1 password=pw", "password"),
+                          ("postgresql://gatehouse:pw@127.0.0.1/gatehouse", "password"),
+                          ("postgresql://gatehouse@127.0.0.1/gatehouse?%70assword=pw",
+                           "password"),
+                          ("host='open", "conninfo")):
+        text = own_logs(env, "t") + ("meetings-store postgresql {\n    conninfo \"%s\"\n}\n" %
+                                     conninfo)
+        r = subprocess.run([GATEHOUSE, "-t", "-c",
+                            env.write("t.conf", text)], capture_output=True, text=True)
+        check(r.returncode != 0 and why in r.stderr + r.stdout,
+              "-t took %r: %r" % (conninfo, r.stderr))
+    os.chmod(pgpw, 0o644)
+    text = own_logs(env, "t") + ("meetings-store postgresql {\n    conninfo \"host=127.0.0.1 "
+                                 "port=1\"\n    password-file %s\n}\n" % pgpw)
+    r = subprocess.run([GATEHOUSE, "-t", "-c",
+                        env.write("t.conf", text)], capture_output=True, text=True)
+    check(r.returncode != 0 and "chmod 600" in r.stderr, "-t took a 0644 password file: %r" %
+          r.stderr)

@@ -271,7 +271,7 @@ TEST(slides_engines_postgresql)
 {
     char dir[] = "/tmp/gh-unit-pg-XXXXXX", err[256], cmd[300], conninfo[200], pgdir[200],
         pwfile[240], kdir[240];
-    struct slides_pg pg = {conninfo, pwfile, 3000};
+    struct slides_pg pg = {conninfo, pwfile, 3000, 0};
     struct slides_store *a, *b;
     struct slides_meeting m;
     int port = free_port(), seen = 0;
@@ -358,6 +358,30 @@ TEST(slides_engines_postgresql)
     a = slides_store_open(kdir, NULL, &pg, err, sizeof(err));
     CHECK(a == NULL && strstr(err, "meetings-store postgresql") != NULL);
     slides_store_close(a);
+    /* Lazy (as the appliance opens it): a store all the same, whose
+     * lookups say the database did not answer. */
+    pg.lazy = 1;
+    a = slides_store_open(kdir, NULL, &pg, err, sizeof(err));
+    CHECK(a != NULL && strstr(err, "meetings-store postgresql") != NULL);
+    if (a != NULL) {
+        CHECK_EQ(slides_meeting_by_alias(a, "scan-me", &m), -1, "lazy, no server");
+        CHECK(slides_store_unavailable() == 1);
+    }
+    slides_store_close(a);
+    /* A password in the conninfo, as a keyword or in a URI, is refused
+     * before any connection; so is one that does not parse. */
+    {
+        static const char *const bad[] = {
+            "host=127.0.0.1 password=pw", "postgresql://gatehouse:pw@127.0.0.1/gatehouse",
+            "postgresql://gatehouse@127.0.0.1/gatehouse?%70assword=pw", "host=a nonsense=1",
+            "host='unterminated"};
+        size_t i;
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            struct slides_pg bp = {bad[i], NULL, 1000, 1};
+            CHECK_EQ(slides_pg_check(&bp, err, sizeof(err)), -1, bad[i]);
+            CHECK(slides_store_open(kdir, NULL, &bp, err, sizeof(err)) == NULL);
+        }
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
 }
