@@ -49,7 +49,6 @@
 #include <unistd.h>
 
 #include "../common/common.h"
-#include "../common/kv.h"
 #include "../saml/saml.h"
 #include "../slides/slides.h"
 #include "../store/store.h"
@@ -551,8 +550,11 @@ static enum MHD_Result transfer_offer(struct MHD_Connection *conn, struct apps__
         goto done;
     }
     offer_key(pid, okey);
-    if (gh_kv_rec_put(okey, sizeof(okey), &t, sizeof(t), 2 * 60 * 1000, 0) != 1) {
-        ret = json(conn, 503, gh_strdup("{\"error\":\"the shared store is full\"}\n"));
+    /* In the shared store: the participant may poll another appliance. */
+    if (store_sync_set(okey, sizeof(okey), &t, sizeof(t), 2 * 60 * 1000, STORE_DURABLE) !=
+        STORE_OK) {
+        ret = json(conn, 503, gh_strdup("{\"error\":\"the shared store did not take the "
+                                        "offer\"}\n"));
     } else {
         gh_log_info("conference: a Host of %s offers participant %.8s a transfer to %s",
                     from->alias, pid, dest.alias);
@@ -585,8 +587,15 @@ static enum MHD_Result transfer_take(struct MHD_Connection *conn, struct saml_sp
 
     slides_token_participant(bearer(conn), pid);
     offer_key(pid, key);
-    if (gh_kv_rec_get(key, sizeof(key), &t, sizeof(t), 1, NULL) != (long)sizeof(t))
-        return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
+    {
+        size_t n = 0;
+        enum store_status st = store_sync_get(key, sizeof(key), &t, sizeof(t), &n, NULL, 1);
+        if (st != STORE_OK && st != STORE_ABSENT)
+            return json(conn, 503, gh_strdup("{\"error\":\"the shared store does not "
+                                             "answer\"}\n"));
+        if (st != STORE_OK || n != sizeof(t))
+            return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));
+    }
     if (slides_meeting_by_id(store, t.meeting, &dest) == -1 || dest.epoch != t.epoch ||
         dest.ended != 0)
         return json(conn, 200, gh_strdup("{\"outcome\":\"no-transfer\"}\n"));

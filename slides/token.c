@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "../common/common.h"
-#include "../common/kv.h"
 #include "../store/store.h"
 #include "slides_int.h"
 
