@@ -208,6 +208,18 @@ def run_cluster_meetings(env, pg):
           not os.path.exists(os.path.join(a.state, "content")), "A kept meetings locally")
     check(r["key"] not in (pg.sql(pport, "SELECT encode(key, 'base64') FROM resources") or ""),
           "a slide key in clear in the database")
+    # A display name that is not UTF-8 (PostgreSQL's text must be): the
+    # participant joins on C and is in the Hosts' list on A, its bad byte a
+    # '?'; an upload named so is stored.
+    st, h, body = c.req("/api/v1/meetings/join",
+                        data=("uri=%s&key=%s&pin=246810&name=Eve%%FF" % (
+                            m["uri"], m["conference_key"])).encode())
+    check(st == 200, "a join named Eve\\xff: %d %r" % (st, body))
+    st, h, body = a.req("/api/v1/meetings/participants", token=tok)
+    names = [p["display_name"] for p in json.loads(body)["participants"]] if st == 200 else []
+    check("Eve?" in names, "the Hosts' list: %d %r" % (st, names))
+    st, j = a.upload(tok, "caf%C3.pdf", b"x" * 1000)
+    check(st == 201, "an upload named caf\\xc3.pdf: %d %r" % (st, j))
     # Revoked at C: refused at A.
     st, hd, body = c.req("/api/v1/meetings/leave", data=b"", token=tok)
     check(st == 200, "leave on C: %d %r" % (st, body))
@@ -232,6 +244,9 @@ def run_cluster_meetings(env, pg):
     standby = (sd, sport, spid)
     rounds, per_round = 5, 10
     for rnd in range(rounds):
+        # Every appliance back on the primary before the next kill.
+        wait_until(lambda: all(x.manifest(tok)[0] == 200 for x in apps), 30,
+                   "round %d: every appliance answers" % rnd)
         results = [None] * per_round
         # 30 kB to 300 kB at 8 kB per 20 ms: the short ones are done and
         # acknowledged while the long ones still stream.
