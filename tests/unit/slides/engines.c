@@ -325,6 +325,22 @@ TEST(slides_engines_postgresql)
         CHECK_EQ(slides_meeting_create(a, &m, NULL, err, sizeof(err)), 0, "scan room");
         CHECK_EQ(slides_rooms_scan(dir, &pg, room_seen, &seen, err, sizeof(err)), 0, "scan");
         CHECK_EQ(seen, 1, "room seen by the scan");
+        /* Sixteen uploads at once hold sixteen connections; the 17th is
+         * told the store is busy, and once one ends another may begin. */
+        {
+            struct slides_upload *ups[17];
+            int i, began = 0;
+            for (i = 0; i < 16; i++)
+                began += (ups[i] = slides_upload_begin(a, m.id, "u.bin", err, sizeof(err))) != NULL;
+            CHECK_EQ(began, 16, "sixteen uploads at once");
+            ups[16] = slides_upload_begin(b, m.id, "u.bin", err, sizeof(err));
+            CHECK(ups[16] == NULL && strstr(err, "busy") != NULL);
+            slides_upload_abort(ups[0]);
+            ups[0] = slides_upload_begin(b, m.id, "u.bin", err, sizeof(err));
+            CHECK(ups[0] != NULL);
+            for (i = 0; i < 16; i++)
+                slides_upload_abort(ups[i]);
+        }
     }
     /* A server that stops answering (SIGSTOP to the postmaster and its
      * backends, one of which serves this connection): a lookup fails after the
