@@ -222,7 +222,7 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
     if (cf->persistence[0] == 's' && c->req_shared)
         return shared_find(c);
     if (cf->persistence[0] == 's')
-        return proxy__persist_source_find(c->svc, &c->client_ss);
+        return proxy__persist_source_l4(c->svc, &c->client_ss, c->w->now_ms);
     if (cf->persistence[0] == 'c') {
         const char *v;
         size_t vl;
@@ -252,6 +252,17 @@ struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,
             }
     }
     return NULL;
+}
+
+struct proxy_server *proxy__persist_source_l4(struct proxy_service *svc,
+                                              const struct sockaddr_storage *ss, uint64_t now)
+{
+    unsigned char k[PROXY_PERSIST_SKEY];
+    struct proxy_server *s = proxy__persist_source_find(svc, ss);
+
+    if (s != NULL || !proxy__cluster())
+        return s;
+    return proxy__pick_rendezvous(svc, NULL, k, proxy__persist_source_key(svc, ss, k), now);
 }
 
 static enum gh_kv_op remember_fn(int64_t v[2], int exists, void *arg)

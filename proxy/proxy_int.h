@@ -437,6 +437,8 @@ extern _Atomic int proxy__draining;
 extern struct gh_logfile proxy__access_log, proxy__security_log;
 
 /* shared.c */
+/* 1 when this process is one appliance of a cluster (store redis). */
+int proxy__cluster(void);
 void proxy__shared_init(struct proxy_worker *w);
 void proxy__shared_fini(struct proxy_worker *w);
 /* Brings the store socket's epoll registration up to date: after any
@@ -673,6 +675,12 @@ size_t proxy__persist_source_key(const struct proxy_service *svc,
  * server ss is persistent to if usable, else NULL; and recording srv. */
 struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,
                                                 const struct sockaddr_storage *ss);
+/* The same, and in a cluster, for a client this appliance has no entry of,
+ * the rendezvous choice on the same key (mode tcp and udp: their entries
+ * are each appliance's own, and appliances that see the same servers up
+ * agree on a client's first server without asking anyone). */
+struct proxy_server *proxy__persist_source_l4(struct proxy_service *svc,
+                                              const struct sockaddr_storage *ss, uint64_t now);
 void proxy__persist_source_remember(struct proxy_service *svc, const struct sockaddr_storage *ss,
                                     const struct proxy_server *srv);
 /* cookie: writes a Set-Cookie header line for c->srv when one is due;

@@ -60,6 +60,18 @@ static int ask_set(struct proxy_conn *c, enum proxy_ask_state st)
 
 /* ---- the worker's connection ---- */
 
+int proxy__cluster(void)
+{
+    static _Atomic int cluster = -1; /* the store is chosen once, before the workers */
+    int v = atomic_load(&cluster);
+
+    if (v == -1) {
+        v = strcmp(store_engine_name(store_current()), "redis") == 0;
+        atomic_store(&cluster, v);
+    }
+    return v;
+}
+
 void proxy__shared_init(struct proxy_worker *w)
 {
     struct store *s = store_current();

@@ -349,7 +349,7 @@ static struct proxy_server *pick(struct udp_port *p, const struct sockaddr_stora
     struct proxy_server *s = NULL;
 
     if (p->persist)
-        s = proxy__persist_source_find(p->svc, ss);
+        s = proxy__persist_source_l4(p->svc, ss, gh_now_ms());
     if (s != NULL && proxy__server_take(s) == 0)
         return s;
     s = proxy__pick_server(p->svc, NULL, ss, NULL, gh_now_ms());

@@ -315,3 +315,56 @@ def cluster_client_gone_while_its_request_waits_for_the_store_sends_nothing(env)
     wait_until(lambda: nginx_lines(env, ng, "next"), 5, "the next request at nginx")
     check(nginx_lines(env, ng, "gone") == [], "the gone client's request reached nginx: %r" %
           nginx_lines(env, ng, "gone"))
+
+
+@test
+def cluster_layer4_source_ip_first_choice_agrees_across_appliances(env):
+    """mode tcp and mode udp with persistence source-ip: their entries are
+    each appliance's own, and in a cluster a client's first server is the
+    rendezvous choice on the same key, so A and B agree without asking the
+    store. Connections and flows stay open, so least-connection (which B,
+    one connection ahead, would choose differently) cannot agree by
+    chance; both servers take clients."""
+    import socket
+    from t_w_udp import CHECK, Client, Echo
+    from t_x_tcp import Peer
+    pa, pb = Peer("A"), Peer("B")
+    ua, ub = Echo(env, "ua"), Echo(env, "ub")
+    services = ("service sticky {\n    listen 127.0.0.1:PORT_tcp\n    mode tcp\n"
+                "    persistence source-ip\n    server a 127.0.0.1:%d\n"
+                "    server b 127.0.0.1:%d\n}\n" % (pa.port, pb.port) +
+                "service av {\n    listen 127.0.0.1:PORT_udp\n    mode udp\n"
+                "    persistence source-ip\n    server ua 127.0.0.1:%d\n"
+                "    server ub 127.0.0.1:%d\n%s}\n" % (ua.port, ub.port, CHECK))
+    ports, _, _ = appliances(env, services)
+    held = []
+
+    def tcp(port, src):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"hello")
+        got = s.recv(100)
+        held.append(s)  # open: it counts for least-connection
+        return got.split(b":")[0].decode()
+    tcp(ports["tcp"][1], "127.0.0.90")  # B one connection ahead
+    flows = [Client(ports["udp"][1], "127.0.0.90")]
+    wait_until(lambda: flows[0].ask(b"warm", tries=3) in ("ua", "ub"), 10, "B's UDP service")
+    seen_tcp, seen_udp = [], []
+    for i in range(12):
+        src = "127.0.0.%d" % (70 + i)
+        on_a, on_b = tcp(ports["tcp"][0], src), tcp(ports["tcp"][1], src)
+        check(on_a == on_b, "TCP client %s: %s on A, %s on B" % (src, on_a, on_b))
+        seen_tcp.append(on_a)
+        fa, fb = Client(ports["udp"][0], src), Client(ports["udp"][1], src)
+        flows += [fa, fb]
+        u_a, u_b = fa.ask(b"a-%d" % i, tries=3), fb.ask(b"b-%d" % i, tries=3)
+        check(u_a == u_b, "UDP client %s: %s on A, %s on B" % (src, u_a, u_b))
+        seen_udp.append(u_a)
+    check(set(seen_tcp) == {"A", "B"}, "TCP clients all on one server: %r" % seen_tcp)
+    check(set(seen_udp) == {"ua", "ub"}, "UDP clients all on one server: %r" % seen_udp)
+    for s in held:
+        s.close()
+    for f in flows:
+        f.close()
