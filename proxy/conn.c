@@ -57,6 +57,7 @@ static const char *const state_names[] = {
 
 #define B(s) (1u << ST_##s)
 static const unsigned legal[ST_COUNT] = {
+    [ST_ADMIT_WAIT] = B(TLS_HANDSHAKE) | B(L4_CHOOSE) | B(READ_HEAD) | B(CLOSED),
     [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(L4_CHOOSE) | B(CLOSED),
     [ST_L4_CHOOSE] = B(QUEUED) | B(CONNECT) | B(CLOSING) | B(CLOSED),
     [ST_READ_HEAD] = B(STORE_WAIT) | B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) |
@@ -159,6 +160,7 @@ void proxy__conn_set_state(struct proxy_conn *c, enum proxy_state st)
                                                                    : cf->client_header_timeout);
         break;
     case ST_STORE_WAIT:
+    case ST_ADMIT_WAIT:
         /* The store answers within its own timeout; this only backs it. */
         proxy__conn_arm(c, cf->client_header_timeout);
         break;
@@ -1334,6 +1336,13 @@ static void run(struct proxy_conn *c)
         case ST_STORE_WAIT:
             r = st_store_wait(c);
             break;
+        case ST_ADMIT_WAIT:
+            /* Nothing is read before the verdict; a client gone meanwhile
+             * is closed now, and the answer finds nobody. */
+            if (c->cli.hup)
+                proxy__conn_close(c);
+            r = c->cli.hup ? RUN_CONTINUE : RUN_WAIT;
+            break;
         case ST_HOLD_BODY:
             r = st_hold_body(c);
             break;
@@ -1432,6 +1441,9 @@ void proxy__conn_timeout(struct proxy_conn *c)
     case ST_STORE_WAIT:
         proxy__shared_abandon(c);
         return;
+    case ST_ADMIT_WAIT:
+        proxy__shared_admit_abandon(c);
+        return;
     case ST_TUNNEL:
         proxy__conn_close(c); /* which ends the tunnel's count and logs it */
         return;
@@ -1481,6 +1493,34 @@ void proxy__conn_drain(struct proxy_conn *c)
         c->close_after = 1;
 }
 
+/* The service's first state: the TLS handshake, or the first read (Layer
+ * 4 chooses; HTTP reads a head). checked: from ADMIT_WAIT, a move the
+ * state table checks; else the connection's first state. -1: closed. */
+static int begin_service(struct proxy_conn *c, int checked)
+{
+    struct proxy_service *svc = c->svc;
+    enum proxy_state st = svc->tls != NULL            ? ST_TLS_HANDSHAKE
+                          : svc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE
+                                                        : ST_READ_HEAD;
+
+    if (svc->tls != NULL) {
+        c->cli.ssl = SSL_new(svc->tls);
+        if (c->cli.ssl == NULL || proxy__ep_attach_ssl(&c->cli) == -1) {
+            ERR_clear_error();
+            proxy__conn_close(c);
+            return -1;
+        }
+        SSL_set_accept_state(c->cli.ssl);
+        SSL_set_app_data(c->cli.ssl, c); /* the SNI callback looks at c's listener */
+    }
+    if (checked)
+        proxy__conn_set_state(c, st);
+    else
+        c->st = st;
+    proxy__conn_arm(c, svc->conf->client_header_timeout);
+    return 0;
+}
+
 void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage *ss,
                         struct proxy_gen *g, struct proxy_service *svc)
 {
@@ -1527,26 +1567,42 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     atomic_fetch_add(&w->n_conns_total, 1);
     atomic_fetch_add(&svc->st->conns_active, 1);
     atomic_fetch_add(&svc->st->conns_total, 1);
-    if (svc->tls != NULL) {
-        c->st = ST_TLS_HANDSHAKE;
-        c->cli.ssl = SSL_new(svc->tls);
-        if (c->cli.ssl == NULL || proxy__ep_attach_ssl(&c->cli) == -1) {
-            ERR_clear_error();
+    /* In a cluster the source's connection rate is the cluster's: asked
+     * before any TLS work, the answer (or this appliance's share) decides. */
+    if (svc->conf->conn_rate_per_source > 0 && !c->peer_trusted && proxy__cluster()) {
+        int v = proxy__shared_admit(c);
+        if (v == -1) {
+            proxy__log_security_accept(svc, ss, GH_REASON_CONN_LIMIT);
             proxy__conn_close(c);
             return;
         }
-        SSL_set_accept_state(c->cli.ssl);
-        SSL_set_app_data(c->cli.ssl, c); /* the SNI callback looks at c's listener */
-        proxy__conn_arm(c, svc->conf->client_header_timeout);
-    } else {
-        /* Plain HTTP, or Layer 4 without terminating TLS (plain TCP, or a
-         * ClientHello to read for passthrough). */
-        c->st = svc->mode == PROXY_MODE_TCP ? ST_L4_CHOOSE : ST_READ_HEAD;
-        proxy__conn_arm(c, svc->conf->client_header_timeout);
+        if (v == 1) {
+            c->st = ST_ADMIT_WAIT;
+            proxy__conn_arm(c, svc->conf->client_header_timeout);
+            if (proxy__ep_add(w, &c->cli) == -1)
+                proxy__conn_close(c);
+            return;
+        }
     }
+    if (begin_service(c, 0) == -1)
+        return;
     if (proxy__ep_add(w, &c->cli) == -1) {
         proxy__conn_close(c);
         return;
     }
+    run(c);
+}
+
+void proxy__conn_admitted(struct proxy_conn *c, int verdict)
+{
+    if (c->st != ST_ADMIT_WAIT)
+        return;
+    if (verdict == -1) {
+        proxy__log_security_accept(c->svc, &c->peer_ss, GH_REASON_CONN_LIMIT);
+        proxy__conn_close(c);
+        return;
+    }
+    if (begin_service(c, 1) == -1)
+        return;
     run(c);
 }

@@ -223,6 +223,8 @@ struct proxy_gen {
                        /* reading the ClientHello's server name) */                                \
     X(READ_HEAD)       /* waiting for a complete request head */                                  \
     X(STORE_WAIT)      /* a complete head waits for the shared store (limit, persistence) */     \
+    X(ADMIT_WAIT)      /* a new connection waits for the cluster's word on its source's */        \
+                       /* connection rate; nothing read, no TLS yet */                             \
     X(HOLD_BODY)       /* a chunked request waits for its first chunk line; nothing chosen or sent */ \
     X(QUEUED)          /* every server is at maxconn: waiting for a slot */                       \
     X(CONNECT)         /* a real-server connection is being made (TCP, then TLS) */               \
@@ -460,6 +462,13 @@ void proxy__shared_forget(struct proxy_conn *c);
 /* STORE_WAIT's timer ran out before the store answered (it always does,
  * within its own timeout; this is the backstop): the fallback decides. */
 void proxy__shared_abandon(struct proxy_conn *c);
+/* In a cluster, a new connection of a service with conn-rate-per-source:
+ * 1 when the cluster's bucket was asked (the caller puts c in ADMIT_WAIT;
+ * the answer calls proxy__conn_admitted), 0 allowed at once, -1 over (by
+ * this appliance's share, the store being away). */
+int proxy__shared_admit(struct proxy_conn *c);
+/* ADMIT_WAIT's backstop: this appliance's share decides. */
+void proxy__shared_admit_abandon(struct proxy_conn *c);
 /* Records that c's client is persistent to srv (source-ip), in the store
  * c's worker uses. */
 void proxy__shared_remember(struct proxy_conn *c, const struct proxy_server *srv,
@@ -496,6 +505,9 @@ void proxy__conn_use_service(struct proxy_conn *c, struct proxy_service *s);
 int proxy__conn_to_server(struct proxy_conn *c);
 /* The shared store answered c (STORE_WAIT): its head is read again. */
 void proxy__conn_resume(struct proxy_conn *c);
+/* The verdict on a connection in ADMIT_WAIT: 0 it goes on (TLS, or its
+ * first read), -1 it is closed (conn-limit). */
+void proxy__conn_admitted(struct proxy_conn *c, int verdict);
 /* Refuses what c asked for: an error page for HTTP, a close for Layer 4. */
 int proxy__conn_refuse(struct proxy_conn *c, enum gh_reason why);
 

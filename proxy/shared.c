@@ -32,6 +32,7 @@
 /* One request's questions, owned by the callbacks still to come. */
 struct proxy_ask {
     struct proxy_conn *c; /* NULL once c no longer waits (closed, or its backstop fired) */
+    int admit;            /* a new connection's rate question (ADMIT_WAIT), not a request's */
     int pending;          /* answers still to come */
     int limit;            /* 0 allowed, -1 over */
     int persist_away;     /* the persistence question got no answer */
@@ -320,6 +321,69 @@ void proxy__shared_abandon(struct proxy_conn *c)
         return;
     }
     proxy__conn_resume(c);
+}
+
+/* ---- a new connection's question ---- */
+
+/* conn-rate-per-source at this appliance's share, under a key of its own
+ * ('R': the local limiter's 'r' buckets keep another layout). */
+static int conn_rate_local_share(const struct proxy_conn *c)
+{
+    long long n = c->gen->conf->store.appliances > 0 ? c->gen->conf->store.appliances : 1;
+    long long rate = c->svc->conf->conn_rate_per_source;
+    unsigned char k[RULES_LIMIT_KEY_LEN];
+
+    rules_limit_key('R', c->svc->scope, (const struct sockaddr *)&c->peer_ss, k);
+    return store_local_bucket(k, sizeof(k), rate * 60 / n > 0 ? rate * 60 / n : 1,
+                              rate / n > 0 ? rate / n : 1) == 0
+               ? 0
+               : -1;
+}
+
+static void admit_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+    struct proxy_conn *c = a->c;
+    int verdict;
+
+    free(a);
+    if (c == NULL)
+        return; /* closed, or its backstop decided */
+    c->ask = NULL;
+    verdict = r->status == STORE_OK ? (r->n == 0 ? 0 : -1) : conn_rate_local_share(c);
+    proxy__conn_admitted(c, verdict);
+}
+
+int proxy__shared_admit(struct proxy_conn *c)
+{
+    struct proxy_worker *w = c->w;
+    long long rate = c->svc->conf->conn_rate_per_source;
+    unsigned char k[RULES_LIMIT_KEY_LEN];
+    struct proxy_ask *a;
+
+    if (w->sc == NULL)
+        return conn_rate_local_share(c);
+    a = gh_calloc(1, sizeof(*a));
+    a->c = c;
+    a->admit = 1;
+    a->pending = 1;
+    rules_limit_key('r', c->svc->scope, (const struct sockaddr *)&c->peer_ss, k);
+    if (store_bucket(w->sc, k, sizeof(k), (int64_t)rate * 60, (int64_t)rate, admit_cb, a) != 0) {
+        free(a);
+        return conn_rate_local_share(c);
+    }
+    proxy__shared_sync(w);
+    c->ask = a;
+    return 1;
+}
+
+void proxy__shared_admit_abandon(struct proxy_conn *c)
+{
+    if (c->ask != NULL) {
+        c->ask->c = NULL; /* its callback still comes, and finds nobody */
+        c->ask = NULL;
+    }
+    proxy__conn_admitted(c, conn_rate_local_share(c));
 }
 
 void proxy__shared_forget(struct proxy_conn *c)
