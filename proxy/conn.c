@@ -1513,10 +1513,11 @@ static int begin_service(struct proxy_conn *c, int checked)
         SSL_set_accept_state(c->cli.ssl);
         SSL_set_app_data(c->cli.ssl, c); /* the SNI callback looks at c's listener */
     }
-    if (checked)
-        proxy__conn_set_state(c, st);
-    else
-        c->st = st;
+    if (checked) {
+        proxy__conn_set_state(c, st); /* arms the new state's timer */
+        return c->st == ST_CLOSED ? -1 : 0;
+    }
+    c->st = st;
     proxy__conn_arm(c, svc->conf->client_header_timeout);
     return 0;
 }
@@ -1577,8 +1578,13 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
             return;
         }
         if (v == 1) {
+            /* The store answers within its own timeout; the backstop is
+             * never shorter than that, or it would always decide first. */
+            long long backstop = svc->conf->client_header_timeout;
+            if (backstop < 2 * g->conf->store.timeout + 100)
+                backstop = 2 * g->conf->store.timeout + 100;
             c->st = ST_ADMIT_WAIT;
-            proxy__conn_arm(c, svc->conf->client_header_timeout);
+            proxy__conn_arm(c, backstop);
             if (proxy__ep_add(w, &c->cli) == -1)
                 proxy__conn_close(c);
             return;

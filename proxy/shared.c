@@ -32,8 +32,7 @@
 /* One request's questions, owned by the callbacks still to come. */
 struct proxy_ask {
     struct proxy_conn *c; /* NULL once c no longer waits (closed, or its backstop fired) */
-    int admit;            /* a new connection's rate question (ADMIT_WAIT), not a request's */
-    int pending;          /* answers still to come */
+    int pending;          /* answers still to come (a request's; a connection's has one) */
     int limit;            /* 0 allowed, -1 over */
     int persist_away;     /* the persistence question got no answer */
     int64_t server, ttl_ms;
@@ -365,8 +364,6 @@ int proxy__shared_admit(struct proxy_conn *c)
         return conn_rate_local_share(c);
     a = gh_calloc(1, sizeof(*a));
     a->c = c;
-    a->admit = 1;
-    a->pending = 1;
     rules_limit_key('r', c->svc->scope, (const struct sockaddr *)&c->peer_ss, k);
     if (store_bucket(w->sc, k, sizeof(k), (int64_t)rate * 60, (int64_t)rate, admit_cb, a) != 0) {
         free(a);

@@ -428,9 +428,11 @@ static void accept_some(struct proxy_worker *w, struct listener *l)
             !proxy__is_trusted(svc, &ss) &&
             rules_limit_conn_open(svc->scope, (struct sockaddr *)&ss,
                                   (long)svc->conf->max_conns_per_source,
-                                  /* a cluster's rate is asked by the connection */
-                                  proxy__cluster() ? 0 : (long)svc->conf->conn_rate_per_source) ==
-                -1) {
+                                  /* at the full rate also in a cluster: a source over it
+                                   * here is over it anywhere, and a flood then costs no
+                                   * question to the store (which every other client's
+                                   * questions would queue behind) */
+                                  (long)svc->conf->conn_rate_per_source) == -1) {
             /* Before any TLS work: a flood costs an accept and a close. */
             proxy__log_security_accept(svc, &ss, GH_REASON_CONN_LIMIT);
             close(fd);
