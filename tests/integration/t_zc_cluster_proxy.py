@@ -335,7 +335,8 @@ def cluster_layer4_source_ip_first_choice_agrees_across_appliances(env):
                 "    server b 127.0.0.1:%d\n}\n" % (pa.port, pb.port) +
                 "service av {\n    listen 127.0.0.1:PORT_udp\n    mode udp\n"
                 "    persistence source-ip\n    server ua 127.0.0.1:%d\n"
-                "    server ub 127.0.0.1:%d\n%s}\n" % (ua.port, ub.port, CHECK))
+                "    server ub 127.0.0.1:%d\n%s}\n" % (ua.port, ub.port,
+                                                    CHECK.replace("\n", " start up\n")))
     ports, _, _ = appliances(env, services)
     held = []
 
