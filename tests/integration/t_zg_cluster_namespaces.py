@@ -39,6 +39,7 @@ from t_j_saml import UUID_A, sp_cert
 from t_l_meetings import api_token, decrypt, unix_request
 from t_q_chain_timeouts import own_logs
 from t_zb_cluster import GATEHOUSE_ACL, PROBE_ACL, REPLICATOR_ACL
+from t_zd_cluster_config import in_ns  # any object with run(k) is a namespace set
 from t_zf_cluster_meetings import PG_PW, Postgres
 
 NET = "10.203.0."
@@ -107,10 +108,6 @@ class Net:
     def close(self):
         for n in self.made:
             subprocess.run(["ip", "netns", "del", n], capture_output=True, timeout=20)
-
-
-def in_ns(net, k, args, **kw):
-    return subprocess.run(net.run(k) + args, capture_output=True, timeout=60, **kw)
 
 
 class Client:
