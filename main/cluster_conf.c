@@ -314,10 +314,13 @@ static void write_member(const char *rec)
         cl.slot = -1; /* expired meanwhile (the store was away), or taken: claimed again */
     }
     for (i = 0; i < SLOTS && cl.slot < 0; i++) {
+        enum store_status st;
         snprintf(key, sizeof(key), "member:%d", i);
-        if (store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, STORE_NX) ==
-            STORE_OK)
+        st = store_sync_set(key, strlen(key), rec, strlen(rec), MEMBER_TTL_MS, STORE_NX);
+        if (st == STORE_OK)
             cl.slot = i;
+        else if (st != STORE_EXISTS)
+            return; /* the store is away (its own warning said so): the next turn claims */
         else if (kget(key, buf, sizeof(buf), &n) == 0 && n > nl &&
                  memcmp(buf, cl.name, nl) == 0 && buf[nl] == ' ')
             cl.slot = i; /* ours from before a restart */
