@@ -28,7 +28,7 @@ LIBS = $(PKG_LIBS) -pthread
 COMMON = common/log.c common/time.c common/str.c common/buf.c common/conf_table.c \
          common/conf_lex.c common/conf_parse.c common/conf_write.c common/kv.c \
          common/kv_rec.c common/fs.c common/conf_outline.c common/reason.c common/cidr.c \
-         common/conf_headers.c common/json.c
+         common/conf_headers.c common/json.c common/secret_file.c common/join_token.c
 RULES = rules/policy.c rules/host.c rules/path.c rules/dirs.c rules/ruleset.c rules/limits.c
 CERTS = certs/tls_ctx.c certs/gen.c certs/tickets.c certs/ocsp.c certs/import.c
 PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy/conn.c proxy/io.c \
@@ -38,7 +38,7 @@ PROXY = proxy/http1_parse.c proxy/http1_chunk.c proxy/gen.c proxy/worker.c proxy
 PROXY += proxy/persist_key.c
 CERTS += certs/san.c
 PROXY += proxy/cover.c
-PROXY += proxy/udp.c proxy/health_udp.c
+PROXY += proxy/udp.c proxy/health_udp.c proxy/edge.c
 SAML = saml/init.c saml/xml.c saml/verify.c saml/decrypt.c saml/sp.c saml/metadata.c \
        saml/authn.c saml/response.c saml/state.c saml/session_cache.c
 SLIDES = slides/join.c slides/store.c slides/content.c slides/token.c slides/secrets.c \
@@ -55,7 +55,7 @@ MAIN = main/main.c main/candidate.c main/cluster_conf.c main/cluster_split.c mai
        main/meeting_cmd.c main/admin_cmd.c main/help.c main/store_setup.c
 LIB_SRC = $(COMMON) $(STORE) $(RULES) $(CERTS) $(PROXY) $(SAML) $(SLIDES) $(WEBUI) $(APPS) $(CLIENT)
 UNIT_SRC = tests/unit/runner.c tests/unit/proxy/http1_parse.c tests/unit/proxy/http1_chunk.c tests/unit/proxy/machines.c tests/unit/proxy/tls_hello.c tests/unit/proxy/health_udp.c \
-           tests/unit/common/conf.c tests/unit/common/str.c tests/unit/common/json.c tests/unit/rules/host_path.c \
+           tests/unit/common/conf.c tests/unit/common/str.c tests/unit/common/json.c tests/unit/common/join_token.c tests/unit/rules/host_path.c \
            tests/unit/rules/ruleset.c tests/unit/rules/policy.c tests/unit/saml/xml.c \
            tests/unit/slides/join.c tests/unit/slides/store.c tests/unit/slides/secrets.c \
            tests/unit/slides/engines.c \

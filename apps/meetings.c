@@ -49,12 +49,17 @@
 #include <unistd.h>
 
 #include "../common/common.h"
+#include "../common/join_token.h"
 #include "../saml/saml.h"
 #include "../slides/slides.h"
 #include "../store/store.h"
 #include "apps_int.h"
 
 static struct slides_store *store;
+/* require-edge-token: the key an edge gatehouse makes its tokens with. */
+static pthread_mutex_t edge_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char edge_key[32];
+static int edge_required;
 static char opened_as[600]; /* the meetings-store's conninfo at the open ("" SQLite) */
 static int64_t token_ttl_ms = 15 * 60 * 1000;
 static int64_t max_upload = 64 * 1024 * 1024;
@@ -139,6 +144,10 @@ void apps__meetings_commit(const struct gh_conf *c)
 {
     token_ttl_ms = c->join_token_timeout;
     max_upload = c->max_upload_size;
+    pthread_mutex_lock(&edge_mu);
+    edge_required = strcmp(c->require_edge_token, "on") == 0 && c->edge_key_loaded;
+    memcpy(edge_key, c->edge_key, sizeof(edge_key));
+    pthread_mutex_unlock(&edge_mu);
 }
 
 void apps__meetings_stop(void)
@@ -203,6 +212,38 @@ static const char *bearer(struct MHD_Connection *conn)
     if (a == NULL || strncmp(a, "Bearer ", 7) != 0)
         return NULL;
     return a + 7;
+}
+
+/* require-edge-token (the seeds' call sequence, step 6): the manifest and
+ * content only for a request an edge forwarded with its token for this
+ * meeting, participant and path. 0 to go on; -1 refused (logged), as the
+ * same 404 as anything unknown. */
+static int edge_refused(struct MHD_Connection *conn, const char *url, const char *tok,
+                        int64_t meeting)
+{
+    unsigned char key[32];
+    char pid[33];
+    enum gh_edge_check r;
+    int req;
+
+    pthread_mutex_lock(&edge_mu);
+    req = edge_required;
+    memcpy(key, edge_key, sizeof(key));
+    pthread_mutex_unlock(&edge_mu);
+    if (!req) {
+        gh_wipe(key, sizeof(key));
+        return 0;
+    }
+    gh_join_participant(tok, pid);
+    r = gh_edge_token_check(key, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                             GH_EDGE_HEADER),
+                            meeting, pid, url, strlen(url), (int64_t)time(NULL));
+    gh_wipe(key, sizeof(key));
+    if (r == GH_EDGE_OK)
+        return 0;
+    apps__security(conn, "GET", url, 404, gh_edge_check_name(r),
+                   "require-edge-token");
+    return -1;
 }
 
 /* 0, SLIDES_ENDED (m filled) or -1, as slides_token_check. */
@@ -843,7 +884,7 @@ static void download_free(void *cls)
     free(dl);
 }
 
-static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
+static enum MHD_Result content(struct MHD_Connection *conn, const char *url, const char *id)
 {
     struct slides_token t;
     struct slides_meeting m;
@@ -858,6 +899,8 @@ static enum MHD_Result content(struct MHD_Connection *conn, const char *id)
     /* Token, resource, and the two of the same meeting; else the same 404
      * (410 to a token of a meeting that has ended: its content is gone). */
     rc = token_of(conn, &t, &m);
+    if (rc != -1 && edge_refused(conn, url, bearer(conn), m.id) == -1)
+        return not_found(conn);
     if (rc == SLIDES_ENDED)
         return ended(conn, "GET", "/api/v1/content/", &m);
     if (rc == -1 || slides_resource_get(store, id, &r) == -1 || r.meeting != m.id ||
@@ -1239,8 +1282,11 @@ enum MHD_Result apps__meetings_handler(struct MHD_Connection *conn, const char *
     if (get && strncmp(url, "/api/v1/meetings/waiting/", 25) == 0 && strchr(url + 25, '/') == NULL)
         return waiting_poll(conn, url + 25);
     if (get && strncmp(url, "/api/v1/content/", 16) == 0)
-        return content(conn, url + 16);
+        return content(conn, url, url + 16);
     rc = token_of(conn, &t, &m);
+    if (rc != -1 && get && strcmp(url, "/api/v1/meetings/manifest") == 0 &&
+        edge_refused(conn, url, bearer(conn), m.id) == -1)
+        return not_found(conn);
     if (rc == SLIDES_ENDED)
         return ended(conn, method, url, &m);
     if (rc == -1)

@@ -164,6 +164,7 @@ struct gh_conf_service {
     struct gh_conf_check check;
     char *mode;               /* owned; "http" (default), "tcp" or "udp" */
     char *enabled;            /* owned; "on" (default) or "off": checked, kept, not served */
+    char *validate_join_token; /* owned; "off" (default) or "on": the edge's join token check */
     char *tls_mode;           /* owned; tcp: "terminate" (default) or "passthrough" */
     long long flow_timeout;   /* udp: ms a flow lives without a datagram */
     long long max_flows;      /* udp: flows kept at most, per service */
@@ -260,6 +261,13 @@ struct gh_conf {
     long long workers; /* 0 = auto, one per core */
     char *state_dir;   /* owned */
     char *slides_kek_file; /* owned; NULL: STATE-DIR/conference/slides.kek, made when missing */
+    char *edge_token_key_file; /* owned; NULL: STATE-DIR/edge-token.key, made when missing */
+    char *require_edge_token;  /* owned; "off" (default) or "on" */
+    /* Not a directive: the edge token key, read (or made) by the start or a
+     * reload once some service validates join tokens or require-edge-token
+     * is on; wiped with the model. */
+    unsigned char edge_key[32];
+    int edge_key_loaded;
     char *error_log;   /* owned */
     char *access_log;  /* owned */
     char *security_log; /* owned */

@@ -429,6 +429,10 @@ static int check_mode(struct parser *ps, struct gh_conf_service *sv, const struc
     }
     if (!tcp && !udp)
         return 0;
+    if (strcmp(sv->validate_join_token, "on") == 0) {
+        ERR(ps, s->name.loc, "service '%s': 'validate-join-token' needs 'mode http'", sv->name);
+        return -1;
+    }
     if (sv->app != NULL) {
         ERR(ps, sv->app_loc, "service '%s': 'app' needs 'mode http'", sv->name);
         return -1;
@@ -2003,6 +2007,7 @@ void gh_conf_free(struct gh_conf *c)
         free(s->sni_host_match);
         free(s->sni_default);
         free(s->enabled);
+        free(s->validate_join_token);
         free(s->merge_slashes);
         free(s->encoded_slash);
         free(s->server_header);
@@ -2094,6 +2099,9 @@ void gh_conf_free(struct gh_conf *c)
     free(c->file);
     free(c->state_dir);
     free(c->slides_kek_file);
+    free(c->edge_token_key_file);
+    gh_wipe(c->edge_key, sizeof(c->edge_key));
+    free(c->require_edge_token);
     free(c->error_log);
     free(c->access_log);
     free(c->security_log);

@@ -47,6 +47,7 @@ const char *gh_status_page(int status, const char **text, unsigned *len)
         PAGE(404, "Not Found"),
         PAGE(405, "Method Not Allowed"),
         PAGE(408, "Request Timeout"),
+        PAGE(410, "Gone"),
         PAGE(414, "URI Too Long"),
         PAGE(417, "Expectation Failed"),
         PAGE(421, "Misdirected Request"),

@@ -71,6 +71,10 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(METRICS_NOT_ALLOWED, 403, CLIENT, "metrics-not-allowed")                                     \
     X(RATE_LIMIT, 429, CLIENT, "rate-limit")                                                       \
     X(CONN_LIMIT, 429, CLIENT, "conn-limit")                                                       \
+    X(JOIN_TOKEN_MISSING, 404, CLIENT, "join-token:missing")                                       \
+    X(JOIN_TOKEN_UNKNOWN, 404, CLIENT, "join-token:unknown")                                       \
+    X(JOIN_TOKEN_EXPIRED, 404, CLIENT, "join-token:expired")                                       \
+    X(JOIN_TOKEN_ENDED, 410, CLIENT, "join-token:meeting-ended")                                   \
     X(BAD_RESPONSE, 502, SERVER, "upstream:malformed-response")                                    \
     X(UPSTREAM_CONN_OPTION, 502, SERVER, "upstream:connection-option")                             \
     X(UPSTREAM_BAD_UPGRADE, 502, SERVER, "upstream:bad-upgrade")                                   \
@@ -81,6 +85,7 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(NO_SERVER, 503, UPSTREAM, "upstream:no-server")                                              \
     X(QUEUE_FULL, 503, UPSTREAM, "upstream:queue-full")                                            \
     X(QUEUE_TIMEOUT, 503, UPSTREAM, "upstream:queue-timeout")                                      \
+    X(JOIN_TOKEN_AWAY, 503, UPSTREAM, "join-token:store-unavailable")                                      \
     X(INTERNAL, 500, UPSTREAM, "internal")
 
 enum gh_reason {

@@ -16,6 +16,7 @@
 #include "../apps/apps.h"
 #include "../certs/certs.h"
 #include "../common/common.h"
+#include "../common/secret_file.h"
 #include "../common/conf.h"
 #include "../proxy/proxy.h"
 #include "../slides/slides.h"
@@ -101,6 +102,35 @@ static int check_rooms(const struct gh_conf *c, char *err, size_t errlen)
     return rc.bad ? -1 : 0;
 }
 
+/* The edge token key, when a service validates join tokens or the
+ * conference service requires edge tokens: -t reads an operator's file;
+ * a run reads it, or makes STATE-DIR/edge-token.key (copy it to the
+ * appliances on the other side: both sides hold the same key). */
+static int edge_key(struct gh_conf *c, enum main_cand_mode mode, char *err, size_t errlen)
+{
+    char own[1100], e[768];
+    size_t i;
+    int need = strcmp(c->require_edge_token, "on") == 0;
+
+    for (i = 0; i < c->nservices; i++)
+        need |= strcmp(c->services[i].validate_join_token, "on") == 0;
+    if (!need)
+        return 0;
+    snprintf(own, sizeof(own), "%s/edge-token.key", c->state_dir);
+    if (mode == MAIN_CAND_CHECK) {
+        if (c->edge_token_key_file == NULL ||
+            gh_secret_read(c->edge_token_key_file, "the edge token key", c->edge_key, e,
+                           sizeof(e)) == 0)
+            return 0;
+    } else if (gh_secret_load(c->edge_token_key_file, own, "the edge token key", c->edge_key, e,
+                              sizeof(e)) == 0) {
+        c->edge_key_loaded = 1;
+        return 0;
+    }
+    snprintf(err, errlen, "edge-token-key-file: %s", e);
+    return -1;
+}
+
 int main_cand_build(struct gh_conf *c, const char *text, size_t len, enum main_cand_mode mode,
                     struct main_cand *k, char *err, size_t errlen)
 {
@@ -111,6 +141,8 @@ int main_cand_build(struct gh_conf *c, const char *text, size_t len, enum main_c
         goto fail;
     if (main_store_check(c, mode == MAIN_CAND_RUN, err, errlen) == -1 ||
         main_cluster_check(c, err, errlen) == -1)
+        goto fail;
+    if (edge_key(c, mode, err, errlen) == -1)
         goto fail;
     if (mode == MAIN_CAND_CHECK) {
         if (check_rooms(c, err, errlen) == -1)

@@ -475,6 +475,7 @@ static void exchange_reset(struct proxy_conn *c)
     c->continue_sent = 0;
     c->upgrade = PROXY_UPGRADE_NONE;
     c->rule_id = NULL;
+    c->edge_token[0] = '\0';
 }
 
 /* The service of a request on a shared listener: the one whose allowed
@@ -533,7 +534,7 @@ static int begin_request(struct proxy_conn *c)
      * about; the head is parsed again when it has answered. */
     proxy__conn_use_service(c, service_for(c, head, m));
     proxy__client_from_request(c, head, m);
-    if (c->ask_st == ASK_IDLE && (asked = proxy__shared_ask(c)) != -1)
+    if (c->ask_st == ASK_IDLE && (asked = proxy__shared_ask(c, head, m)) != -1)
         return asked;
     c->nreq++;
     atomic_fetch_add(&w->n_requests, 1);
@@ -577,6 +578,10 @@ static int begin_request(struct proxy_conn *c)
     if (d.redirect.status != 0) { /* redirect https: answered here, never forwarded */
         m->hdrs = NULL;
         return refuse_rule(c, &d);
+    }
+    if ((r = proxy__join_decide(c, head, m)) != GH_REASON_NONE) {
+        m->hdrs = NULL;
+        return refuse(c, r);
     }
     copy_for_log(c->path, sizeof(c->path), d.target, d.target_len);
     if (m->flags & HTTP1_F_WINAUTH)

@@ -127,6 +127,7 @@ static int build_filters(const struct gh_conf *conf, struct proxy_service *svc,
     svc->limit_close = strcmp(cs->limit_action, "close") == 0;
     svc->upgrade_refuse = strcmp(cs->upgrade_action, "refuse") == 0;
     svc->underscore_refuse = strcmp(cs->underscore_headers, "refuse") == 0;
+    svc->validate_join = strcmp(cs->validate_join_token, "on") == 0;
     for (i = 0; i < cs->allowed_upgrades.n; i++)
         if (strcmp(cs->allowed_upgrades.v[i], "websocket") == 0)
             svc->ws_allowed = 1;

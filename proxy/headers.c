@@ -7,8 +7,8 @@
  * (less those the service's request-header rules remove or set), the
  * rules' own lines (header_rules.c), then gatehouse's own: X-Forwarded-For (the client's chain only when it
  * came from a trusted proxy), X-Forwarded-Proto, X-Forwarded-Host,
- * X-Real-IP, Forwarded, Via, and the framing header for the body it will
- * send. Whatever the client said about those (or in Connection) is gone
+ * X-Real-IP, Gatehouse-Edge-Token (edge.c), Forwarded, Via, and the
+ * framing header for the body it will send. Whatever the client said about those (or in Connection) is gone
  * before they are written, so nothing a client sends can remove or forge
  * them.
  *
@@ -82,6 +82,35 @@ static void write_xff(struct gh_buf *b, const struct proxy_conn *c, const char *
     http1_puts(b, "\r\n");
 }
 
+/* Gatehouse-Edge-Token: the one this appliance made (validate-join-token),
+ * else the one line a trusted proxy sent (an edge gatehouse in front of
+ * this one: the conference service behind us checks it); a client's is
+ * never passed on. */
+static void write_edge_token(struct gh_buf *b, const struct proxy_conn *c, const char *head,
+                             const struct http1_msg *m)
+{
+    const struct http1_hdr *found = NULL;
+    unsigned i;
+
+    if (c->edge_token[0] != '\0') {
+        http1_write_field(b, GH_EDGE_HEADER, c->edge_token, strlen(c->edge_token));
+        return;
+    }
+    if (!c->peer_trusted || c->svc->validate_join)
+        return;
+    for (i = 0; i < m->nhdrs; i++) {
+        const struct http1_hdr *h = &m->hdrs[i];
+        if (h->kind != HTTP1_H_PROXY ||
+            !gh_strncaseeq(head + h->name.off, h->name.len, "gatehouse-edge-token"))
+            continue;
+        if (found != NULL)
+            return; /* two: neither is the edge's word */
+        found = h;
+    }
+    if (found != NULL && found->value.len > 0 && found->value.len < GH_EDGE_TOKEN_MAX)
+        http1_write_field(b, GH_EDGE_HEADER, head + found->value.off, found->value.len);
+}
+
 int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct http1_msg *m,
                           const char *target, size_t tlen)
 {
@@ -105,6 +134,7 @@ int proxy__write_req_head(struct proxy_conn *c, const char *head, const struct h
     if (m->host.len)
         http1_write_field(b, "X-Forwarded-Host", head + m->host.off, m->host.len);
     http1_write_field(b, "X-Real-IP", c->ip, strlen(c->ip));
+    write_edge_token(b, c, head, m);
     write_forwarded(b, c, head + m->host.off, m->host.len);
     http1_puts(b, "Via: 1.1 gatehouse\r\n");
     http1_write_req_framing(b, m);

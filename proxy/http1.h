@@ -38,7 +38,8 @@ enum http1_hkind {
     HTTP1_H_FRAMING,    /* Content-Length, Transfer-Encoding: the writer computes its own */
     HTTP1_H_HOP,        /* Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, and
                          * any header a Connection header names */
-    HTTP1_H_PROXY,      /* requests: X-Forwarded-*, Forwarded, X-Real-IP, Proxy-Authorization;
+    HTTP1_H_PROXY,      /* requests: X-Forwarded-*, Forwarded, X-Real-IP, Proxy-Authorization,
+                         * Gatehouse-Edge-Token;
                          * a client's copies are never believed, the proxy sets its own */
     HTTP1_H_UNDERSCORE, /* requests: a name with '_', which CGI-style servers read as '-' */
     HTTP1_H_EXPECT,     /* requests: Expect: 100-continue on HTTP/1.1 (dropped when the proxy

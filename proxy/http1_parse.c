@@ -445,6 +445,10 @@ static void scan_field(const char *b, struct http1_msg *m, struct http1_hdr *h,
         if (is_request && name_eq(b, nm, "proxy-authorization"))
             h->kind = HTTP1_H_PROXY;
         break;
+    case 20:
+        if (is_request && name_eq(b, nm, "gatehouse-edge-token"))
+            h->kind = HTTP1_H_PROXY; /* an edge's own (edge.c): a client's word counts for nothing */
+        break;
     case 25:
         if (!is_request && name_eq(b, nm, "strict-transport-security"))
             h->kind = HTTP1_H_HSTS;

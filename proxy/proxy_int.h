@@ -14,6 +14,7 @@
 #include "../common/buf.h"
 #include "../common/common.h"
 #include "../common/conf.h"
+#include "../common/join_token.h"
 #include "../rules/rules.h"
 #include "header_rules.h"
 #include "http1.h"
@@ -132,6 +133,7 @@ struct proxy_svc_stats {
     _Atomic unsigned long long tunnels_total;
     _Atomic long tunnels_active;
     _Atomic unsigned long long internal_errors; /* illegal state transitions caught */
+    _Atomic unsigned long long edge_tokens; /* validate-join-token: requests forwarded with one */
     /* mode udp (udp.c; written by worker 0 only, read by the metrics) */
     _Atomic long udp_flows;                        /* flows open now */
     _Atomic unsigned long long udp_flows_total;    /* flows opened */
@@ -202,6 +204,7 @@ struct proxy_service {
     struct proxy_svc_stats *st; /* borrowed from the process-wide table */
     int udp;                    /* mode udp: udp.c forwards its datagrams */
     int disabled;               /* enabled off: built and checked, no listener, no checks */
+    int validate_join;          /* validate-join-token on (edge.c) */
 };
 
 struct proxy_gen {
@@ -246,6 +249,17 @@ enum proxy_ask_state {
     ASK_WAITING,  /* asked; the connection is in STORE_WAIT */
     ASK_ANSWERED, /* the answers (or the fallback's) are in ask_*: the next
                    * begin_request spends them */
+};
+
+/* The edge's word on a request's join token (edge.c), from the shared
+ * store or this process's tables. */
+enum proxy_join_verdict {
+    PJ_NONE,    /* nothing asked: not a protected path, or no token to look up */
+    PJ_OK,      /* live, of its meeting's epoch: forwarded with an edge token */
+    PJ_UNKNOWN, /* not in the store (never issued, or revoked), or of a reopened room's past */
+    PJ_EXPIRED,
+    PJ_ENDED,   /* its meeting has ended since */
+    PJ_AWAY,    /* the store did not answer: refused, never let through unchecked */
 };
 
 /* What a step of the state machine tells run(). */
@@ -351,6 +365,9 @@ struct proxy_conn {
     int ask_away;            /* the store did not answer: the fallbacks decide */
     int req_shared;          /* the current request's limit and persistence are in ask_* */
     uint64_t ask_t0;         /* when the request asked (its start, for the logs) */
+    enum proxy_join_verdict ask_join; /* validate-join-token: the store's word */
+    int64_t ask_join_meeting;         /* and the token's meeting, when PJ_OK */
+    char edge_token[GH_EDGE_TOKEN_MAX]; /* "" or the one this request is forwarded with */
     /* The TLS server name, whole: a DNS name has at most 255 bytes (RFC 6066;
      * OpenSSL and tls_hello.c refuse longer), and a truncated one would be
      * matched against allowed-hosts as a name the client never sent. */
@@ -454,7 +471,7 @@ int64_t proxy__shared_tick(struct proxy_worker *w);
  * c->client_ss decided): a RUN_ value when c now waits for the store (in
  * STORE_WAIT) or was refused, else -1: go on (nothing to ask, or the
  * fallbacks answered at once). */
-int proxy__shared_ask(struct proxy_conn *c);
+int proxy__shared_ask(struct proxy_conn *c, const char *head, const struct http1_msg *m);
 /* The request takes the answers: req_shared says whether there are any. */
 int proxy__shared_spend(struct proxy_conn *c);
 /* c is closing: callbacks still to come find nobody. */
@@ -510,6 +527,32 @@ void proxy__conn_resume(struct proxy_conn *c);
 void proxy__conn_admitted(struct proxy_conn *c, int verdict);
 /* Refuses what c asked for: an error page for HTTP, a close for Layer 4. */
 int proxy__conn_refuse(struct proxy_conn *c, enum gh_reason why);
+
+/* edge.c: validate-join-token (the seeds' call sequence, step 6) */
+/* What a request of a validating service presents: prot 0 for a path that
+ * is not the manifest's or content's; else key is the token's store key
+ * when bearer_ok, and res the decoded path (malloc'd: proxy__join_req_free). */
+struct proxy_join_req {
+    int prot, bearer_ok;
+    unsigned char key[GH_JOIN_KEY_LEN];
+    char tok[GH_JOIN_TOKEN_HEX + 1];
+    char *res;
+    size_t rlen;
+};
+void proxy__join_classify(const struct proxy_conn *c, const char *head,
+                          const struct http1_msg *m, struct proxy_join_req *q);
+void proxy__join_req_free(struct proxy_join_req *q);
+/* A join record as the store gave it: PJ_OK (meeting and epoch set),
+ * PJ_UNKNOWN (not one) or PJ_EXPIRED. */
+enum proxy_join_verdict proxy__join_record(const void *v, size_t n, int64_t now_s,
+                                           int64_t *meeting, int64_t *epoch);
+/* The meeting's epoch mark against the token's epoch: PJ_OK, PJ_UNKNOWN
+ * (a reopened room's past, or a deleted room) or PJ_ENDED. */
+enum proxy_join_verdict proxy__join_epoch(const void *v, size_t n, int64_t epoch);
+/* After the firewall let the request through: GH_REASON_NONE (c->edge_token
+ * set for a protected path) or the join-token refusal. */
+enum gh_reason proxy__join_decide(struct proxy_conn *c, const char *head,
+                                  const struct http1_msg *m);
 
 /* l4.c */
 /* One turn of L4_CHOOSE: RUN_CONTINUE or RUN_WAIT. */

@@ -26,16 +26,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #include "../store/store.h"
 
 /* One request's questions, owned by the callbacks still to come. */
 struct proxy_ask {
     struct proxy_conn *c; /* NULL once c no longer waits (closed, or its backstop fired) */
+    struct proxy_worker *w;
     int pending;          /* answers still to come (a request's; a connection's has one) */
     int limit;            /* 0 allowed, -1 over */
     int persist_away;     /* the persistence question got no answer */
     int64_t server, ttl_ms;
+    enum proxy_join_verdict join; /* validate-join-token (edge.c) */
+    int64_t join_meeting, join_epoch;
 };
 
 #define A(s) (1u << ASK_##s)
@@ -180,6 +184,8 @@ static void answer(struct proxy_conn *c, const struct proxy_ask *a)
     c->ask_server = a->server;
     c->ask_ttl_ms = a->ttl_ms;
     c->ask_away = a->persist_away;
+    c->ask_join = a->join;
+    c->ask_join_meeting = a->join_meeting;
 }
 
 static void one_answered(struct proxy_ask *a)
@@ -245,20 +251,67 @@ static void persist_cb(void *arg, const struct store_reply *r)
     one_answered(a);
 }
 
-int proxy__shared_ask(struct proxy_conn *c)
+/* The meeting's epoch mark, asked once its token's record is in. */
+static void epoch_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+
+    if (r->status == STORE_OK)
+        a->join = proxy__join_epoch(r->val, r->vlen, a->join_epoch);
+    else if (r->status != STORE_ABSENT)
+        a->join = PJ_AWAY;
+    one_answered(a);
+}
+
+static void join_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+    unsigned char ek[GH_MEETING_EPOCH_KEY_LEN];
+
+    if (r->status == STORE_OK)
+        a->join = proxy__join_record(r->val, r->vlen, (int64_t)time(NULL), &a->join_meeting,
+                                     &a->join_epoch);
+    else
+        a->join = r->status == STORE_ABSENT ? PJ_UNKNOWN : PJ_AWAY;
+    if (a->join == PJ_OK && a->c != NULL) {
+        /* Still inside store_conn_io: queued now, sent when it returns. */
+        gh_meeting_epoch_key(a->join_meeting, ek);
+        if (store_get(a->w->sc, ek, sizeof(ek), epoch_cb, a) == 0)
+            a->pending++;
+        else
+            a->join = PJ_AWAY;
+    }
+    one_answered(a);
+}
+
+int proxy__shared_ask(struct proxy_conn *c, const char *head, const struct http1_msg *m)
 {
     struct proxy_worker *w = c->w;
     const struct gh_conf_service *cf = c->svc->conf;
     int lim = cf->request_rate_per_source > 0, per = cf->persistence[0] == 's';
     unsigned char lk[RULES_LIMIT_KEY_LEN], pk[PROXY_PERSIST_SKEY];
+    struct proxy_join_req q;
     struct proxy_ask *a;
 
-    if (w->sc == NULL || (!lim && !per))
+    if (w->sc == NULL)
         return -1; /* the local tables, at once */
+    proxy__join_classify(c, head, m, &q);
+    if (!lim && !per && !q.bearer_ok) {
+        proxy__join_req_free(&q);
+        return -1;
+    }
     c->ask_t0 = w->now_ms;
     a = gh_calloc(1, sizeof(*a));
     a->c = c;
+    a->w = w;
     a->ttl_ms = -1;
+    if (q.bearer_ok) {
+        if (store_get(w->sc, q.key, sizeof(q.key), join_cb, a) == 0)
+            a->pending++;
+        else
+            a->join = PJ_AWAY;
+    }
+    proxy__join_req_free(&q);
     if (lim) {
         long long burst = cf->request_burst_per_source > 0 ? cf->request_burst_per_source
                                                            : cf->request_rate_per_source;
@@ -315,6 +368,7 @@ void proxy__shared_abandon(struct proxy_conn *c)
     c->ask_server = 0;
     c->ask_ttl_ms = -1;
     c->ask_away = 1;
+    c->ask_join = PJ_AWAY; /* a token nobody could look up is not forwarded */
     if (ask_set(c, ASK_ANSWERED) == -1) {
         proxy__conn_close(c);
         return;

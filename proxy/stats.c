@@ -325,6 +325,13 @@ static void prometheus(struct gh_sbuf *o, struct proxy_gen *g)
                 gh_sbuf_printf(o, "gatehouse_service_rejections_total{service=\"%s\",reason=\"%s\"} %llu\n",
                      pl(g->svcs[i].st->name), gh_reason_name((enum gh_reason)c), v);
         }
+    gh_sbuf_printf(o, "# HELP gatehouse_edge_tokens_total Requests a validate-join-token service "
+            "forwarded with an edge token (its refusals are rejections, by reason).\n"
+            "# TYPE gatehouse_edge_tokens_total counter\n");
+    for (i = 0; i < g->nsvcs; i++)
+        if (g->svcs[i].validate_join)
+            gh_sbuf_printf(o, "gatehouse_edge_tokens_total{service=\"%s\"} %llu\n",
+                           pl(g->svcs[i].st->name), atomic_load(&g->svcs[i].st->edge_tokens));
     /* Every reason row, zeros too: a rate() over a row that appears only
      * with its first failure misses that failure. */
     gh_sbuf_printf(o, "# HELP gatehouse_tls_handshake_failures_total Client TLS handshakes that "

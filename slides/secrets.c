@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../common/common.h"
+#include "../common/secret_file.h"
 #include "slides_int.h"
 
 #define V_PREFIX "s1$"
@@ -108,45 +109,12 @@ int slides_secret_check(const char *verifier, const char *secret)
 
 /* ---- the key-encryption key ---- */
 
-static int kek_read(const char *path, unsigned char kek[SLIDES_KEK_LEN], char *err, size_t errlen)
-{
-    char buf[2 * SLIDES_KEK_LEN + 4];
-    struct stat sb;
-    ssize_t n;
-    size_t len;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-    if (fd == -1) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0 ||
-        sb.st_uid != geteuid()) {
-        snprintf(err, errlen,
-                 "%s: the slide key-encryption key must be a regular file of this user that "
-                 "only its owner may read (chmod 600)",
-                 path);
-        close(fd);
-        return -1;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    len = n > 0 ? (size_t)n : 0;
-    if (len > 0 && buf[len - 1] == '\n')
-        len--;
-    if (n < 0 || unhex(buf, len, kek, SLIDES_KEK_LEN) == -1) {
-        snprintf(err, errlen, "%s: not 64 lower-case hex digits (openssl rand -hex 32)", path);
-        gh_wipe(buf, sizeof(buf));
-        return -1;
-    }
-    gh_wipe(buf, sizeof(buf));
-    return 0;
-}
+#define KEK_WHAT "the slide key-encryption key"
 
 int slides_kek_check(const char *path, char *err, size_t errlen)
 {
     unsigned char kek[SLIDES_KEK_LEN];
-    int rc = kek_read(path, kek, err, errlen);
+    int rc = gh_secret_read(path, KEK_WHAT, kek, err, errlen);
 
     gh_wipe(kek, sizeof(kek));
     return rc;
@@ -155,27 +123,10 @@ int slides_kek_check(const char *path, char *err, size_t errlen)
 int slides__kek_load(const char *dir, const char *path, unsigned char kek[SLIDES_KEK_LEN],
                      char *err, size_t errlen)
 {
-    char own[1100], text[2 * SLIDES_KEK_LEN + 2];
+    char own[1100];
 
-    if (path != NULL)
-        return kek_read(path, kek, err, errlen); /* the operator's: never made here */
     snprintf(own, sizeof(own), "%s/slides.kek", dir);
-    if (access(own, F_OK) == 0 || errno != ENOENT)
-        return kek_read(own, kek, err, errlen);
-    if (RAND_bytes(kek, SLIDES_KEK_LEN) != 1) {
-        snprintf(err, errlen, "no randomness for the slide key-encryption key");
-        return -1;
-    }
-    gh_hex(kek, SLIDES_KEK_LEN, text);
-    text[2 * SLIDES_KEK_LEN] = '\n';
-    /* Without replace: a second opener that raced us keeps the first key. */
-    if (gh_write_file(own, text, 2 * SLIDES_KEK_LEN + 1, 0600, 0) == -1 && errno != EEXIST) {
-        snprintf(err, errlen, "%s: %s", own, strerror(errno));
-        gh_wipe(text, sizeof(text));
-        return -1;
-    }
-    gh_wipe(text, sizeof(text));
-    return kek_read(own, kek, err, errlen);
+    return gh_secret_load(path, own, KEK_WHAT, kek, err, errlen);
 }
 
 /* ---- wrapped slide keys ---- */

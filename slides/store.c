@@ -802,10 +802,13 @@ int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
     for (i = 0; rc == 0 && i < ids.n; i++)
         slides__content_unlink(st, ids.ids[i]);
     free(ids.ids);
-    if (rc == 0 && rep != NULL) {
+    if (rc == 0) {
         struct slides_meeting m;
         r.epoch = !delete_room && slides_meeting_by_id(st, id, &m) == 0 ? m.epoch : 0;
-        *rep = r;
+        /* A deleted room's tokens are of no epoch that will ever come. */
+        slides_token_epoch_mark(id, delete_room ? INT64_MAX : r.epoch, !delete_room);
+        if (rep != NULL)
+            *rep = r;
     }
     return rc;
 }
@@ -824,6 +827,11 @@ int slides_meeting_reopen(struct slides_store *st, int64_t id)
     if (rc == -1)
         sdb_rollback(st->db);
     pthread_mutex_unlock(&st->mu);
+    if (rc == 0) {
+        struct slides_meeting m;
+        if (slides_meeting_by_id(st, id, &m) == 0)
+            slides_token_epoch_mark(id, m.epoch, 0);
+    }
     return rc;
 }
 

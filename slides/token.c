@@ -16,39 +16,35 @@
 #include <time.h>
 
 #include "../common/common.h"
+#include "../common/join_token.h"
 #include "../store/store.h"
 #include "slides_int.h"
 
-static int token_key(const char *tok, unsigned char key[17])
-{
-    size_t i;
+/* Longer than any token lives (join-token-timeout is at most a day). */
+#define EPOCH_MARK_TTL_MS (2LL * 86400 * 1000)
 
-    if (strlen(tok) != SLIDES_TOKEN_HEX)
-        return -1;
-    key[0] = 'j';
-    for (i = 0; i < 32; i++)
-        if (tok[i] >= 'A' && tok[i] <= 'F')
-            return -1; /* one spelling per token: lower-case, as issued */
-    for (i = 0; i < 16; i++) {
-        int hi = gh_hexval((unsigned char)tok[2 * i]), lo = gh_hexval((unsigned char)tok[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        key[1 + i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+static int token_key(const char *tok, unsigned char key[GH_JOIN_KEY_LEN])
+{
+    return gh_join_key(tok, strlen(tok), key);
 }
 
 int slides_token_issue(const struct slides_token *t, int64_t ttl_ms,
                        char out[SLIDES_TOKEN_HEX + 1])
 {
-    unsigned char raw[16], key[17];
-    struct slides_token v = *t;
+    unsigned char raw[16], key[GH_JOIN_KEY_LEN];
+    struct gh_join_record v;
     size_t i;
 
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return -1;
     for (i = 0; i < sizeof(raw); i++)
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    memset(&v, 0, sizeof(v));
+    v.meeting = t->meeting;
+    v.epoch = t->epoch;
+    v.role = (int32_t)t->role;
+    v.name_fixed = t->name_fixed;
+    snprintf(v.name, sizeof(v.name), "%s", t->name);
     v.expires = (int64_t)time(NULL) + ttl_ms / 1000;
     token_key(out, key);
     return store_sync_set(key, sizeof(key), &v, sizeof(v), ttl_ms, STORE_NX | STORE_DURABLE) ==
@@ -83,14 +79,23 @@ int slides_token_promote(const char *participant, int64_t ttl_ms)
 int slides_token_check(struct slides_store *st, const char *tok, struct slides_token *t,
                        struct slides_meeting *m)
 {
-    unsigned char key[17];
+    unsigned char key[GH_JOIN_KEY_LEN];
+    struct gh_join_record v;
     size_t n = 0;
 
     if (token_key(tok, key) == -1 ||
-        store_sync_get(key, sizeof(key), t, sizeof(*t), &n, NULL, 0) != STORE_OK ||
-        n != sizeof(*t))
+        store_sync_get(key, sizeof(key), &v, sizeof(v), &n, NULL, 0) != STORE_OK ||
+        n != sizeof(v))
         return -1;
-    t->name[sizeof(t->name) - 1] = '\0';
+    memset(t, 0, sizeof(*t));
+    t->meeting = v.meeting;
+    t->epoch = v.epoch;
+    t->role = v.role == SLIDES_HOST ? SLIDES_HOST : v.role == SLIDES_GUEST ? SLIDES_GUEST
+                                                                           : SLIDES_NO_ROLE;
+    t->name_fixed = v.name_fixed != 0;
+    v.name[sizeof(v.name) - 1] = '\0';
+    snprintf(t->name, sizeof(t->name), "%s", v.name);
+    t->expires = v.expires;
     if (t->expires <= (int64_t)time(NULL) || slides_meeting_by_id(st, t->meeting, m) == -1)
         return -1;
     if (m->epoch != t->epoch)
@@ -113,16 +118,20 @@ int slides_token_revoke(const char *tok)
 
 void slides_token_participant(const char *tok, char id[33])
 {
-    unsigned char d[32];
-    char buf[64];
-    unsigned int n = sizeof(d);
-    int len = snprintf(buf, sizeof(buf), "gatehouse participant:%.32s", tok);
+    gh_join_participant(tok, id);
+}
 
-    /* A domain-separated digest: the id cannot be turned back into the
-     * token, nor matched against digests made for anything else. */
-    EVP_Digest(buf, (size_t)len, d, &n, EVP_sha256(), NULL);
-    gh_wipe(buf, sizeof(buf));
-    gh_hex(d, 16, id);
+void slides_token_epoch_mark(int64_t meeting, int64_t epoch, int ended)
+{
+    unsigned char key[GH_MEETING_EPOCH_KEY_LEN];
+    struct gh_meeting_epoch v = {epoch, ended != 0};
+
+    gh_meeting_epoch_key(meeting, key);
+    if (store_sync_set(key, sizeof(key), &v, sizeof(v), EPOCH_MARK_TTL_MS, STORE_DURABLE) !=
+        STORE_OK)
+        gh_log_warn("meeting %lld: its new epoch is not in the shared store: an edge with "
+                    "validate-join-token lets its old tokens through to the conference "
+                    "service, which refuses them", (long long)meeting);
 }
 
 /* The generation is part of every PIN back-off key: moving it on forgets

@@ -51,6 +51,11 @@ int64_t store_local_bucket(const void *key, size_t klen, int64_t per_minute, int
     return b.wait;
 }
 
+long store_local_get(const void *key, size_t klen, void *buf, size_t cap)
+{
+    return gh_kv_rec_get(key, klen, buf, cap, 0, NULL);
+}
+
 void store__local_submit(struct store_conn *c, struct store_op *op, const void *key, size_t klen,
                          const void *val, size_t vlen, int64_t n, int64_t ttl_ms)
 {

@@ -115,6 +115,11 @@ int store_bucket(struct store_conn *c, const void *key, size_t klen, int64_t per
  * milliseconds to wait, 0 when a token was taken. */
 int64_t store_local_bucket(const void *key, size_t klen, int64_t per_minute, int64_t burst);
 
+/* A record in this process's own tables, at once (what the local engine's
+ * get answers, for a worker that may not wait): its length, or -1 when
+ * absent, expired or larger than cap. */
+long store_local_get(const void *key, size_t klen, void *buf, size_t cap);
+
 /* Event-loop integration. The loop watches store_conn_fd() (it may change
  * after any store_conn_io: compare each time) for store_conn_events()
  * (POLLIN/POLLOUT bits), and calls store_conn_io() with what it saw, or

@@ -36,6 +36,7 @@ import t_zd_cluster_config  # noqa: F401
 import t_ze_cluster_sentinel  # noqa: F401
 import t_zf_cluster_meetings  # noqa: F401
 import t_zg_cluster_namespaces  # noqa: F401
+import t_zh_edge_token  # noqa: F401
 import t_o_timeouts  # noqa: F401
 import t_q_chain_timeouts  # noqa: F401
 

@@ -468,6 +468,9 @@ static const struct kind_row kind_rows[] = {
     KREQ("forwarded", "Forwarded: for=6.6.6.6\r\n", 1, HTTP1_H_PROXY),
     KREQ("x-real-ip", "X-Real-IP: 6.6.6.6\r\n", 1, HTTP1_H_PROXY),
     KREQ("proxy-authorization", "Proxy-Authorization: Basic eA==\r\n", 1, HTTP1_H_PROXY),
+    KREQ("gatehouse-edge-token", "Gatehouse-Edge-Token: 1.1.x.1.x\r\n", 1, HTTP1_H_PROXY),
+    KREQ("gatehouse-edge-token any case", "gATEHOUSE-edge-TOKEN: 1\r\n", 1, HTTP1_H_PROXY),
+    KREQ("gatehouse-edge-tokens is another", "Gatehouse-Edge-Tokens: 1\r\n", 1, HTTP1_H_E2E),
     KREQ("via stays", "Via: 1.1 other\r\n", 1, HTTP1_H_E2E),
     KREQ("underscore te", "Transfer_Encoding: chunked\r\n", 1, HTTP1_H_UNDERSCORE),
     KREQ("underscore cl", "Content_Length: 5\r\n", 1, HTTP1_H_UNDERSCORE),
@@ -528,6 +531,7 @@ TEST(http1_header_names_every_byte)
         {"x-forwarded-host", 0, HTTP1_H_PROXY},
         {"x-forwarded-proto", 0, HTTP1_H_PROXY},
         {"proxy-authorization", 0, HTTP1_H_PROXY},
+        {"gatehouse-edge-token", 0, HTTP1_H_PROXY},
         {"strict-transport-security", 1, HTTP1_H_HSTS},
     };
     static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
