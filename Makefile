@@ -144,7 +144,7 @@ asan: deps-test
 	GH_SANITIZER=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-tests.sh build/asan
 
-FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json resp split
+FUZZ_TARGETS = http1 h1write hello chunk conf path rules policy saml blockedit joinread route json resp split edgetoken
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p $(O)/fuzz
