@@ -239,9 +239,11 @@ void proxy__conn_close(struct proxy_conn *c)
     proxy__conn_set_state(c, ST_CLOSED);
     proxy__conn_uncount(c);
     atomic_fetch_sub(&c->svc->st->conns_active, 1);
-    if (c->limited)
+    if (c->limited) {
         rules_limit_conn_close(c->lsvc->scope, (struct sockaddr *)&c->peer_ss,
                                (long)c->lsvc->conf->max_conns_per_source);
+        proxy__shared_conns_publish(c);
+    }
     proxy__up_close(c);
     proxy__ep_close(w, &c->cli);
     gh_buf_put(&c->cin);
@@ -1573,9 +1575,11 @@ void proxy__conn_accept(struct proxy_worker *w, int fd, struct sockaddr_storage 
     atomic_fetch_add(&w->n_conns_total, 1);
     atomic_fetch_add(&svc->st->conns_active, 1);
     atomic_fetch_add(&svc->st->conns_total, 1);
-    /* In a cluster the source's connection rate is the cluster's: asked
-     * before any TLS work, the answer (or this appliance's share) decides. */
-    if (svc->conf->conn_rate_per_source > 0 && !c->peer_trusted && proxy__cluster()) {
+    /* In a cluster the source's connection rate and count are the
+     * cluster's: asked before any TLS work, the answers (or this
+     * appliance's shares) decide. */
+    if ((svc->conf->conn_rate_per_source > 0 || c->limited) && !c->peer_trusted &&
+        proxy__cluster()) {
         int v = proxy__shared_admit(c);
         if (v == -1) {
             proxy__log_security_accept(svc, ss, GH_REASON_CONN_LIMIT);

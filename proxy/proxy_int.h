@@ -443,6 +443,7 @@ struct proxy_worker {
     struct proxy_ep scep;  /* its socket in the epoll set; fd -1: none */
     unsigned sc_events;    /* what scep is registered for */
     unsigned sc_gen;       /* the store socket scep was registered as */
+    uint64_t conns_refresh_at; /* the next write of this worker's connection counts */
 };
 
 /* worker.c */
@@ -479,13 +480,16 @@ void proxy__shared_forget(struct proxy_conn *c);
 /* STORE_WAIT's timer ran out before the store answered (it always does,
  * within its own timeout; this is the backstop): the fallback decides. */
 void proxy__shared_abandon(struct proxy_conn *c);
-/* In a cluster, a new connection of a service with conn-rate-per-source:
- * 1 when the cluster's bucket was asked (the caller puts c in ADMIT_WAIT;
+/* In a cluster, a new connection of a service with conn-rate-per-source or
+ * max-conns-per-source: 1 when the cluster's bucket and count were asked (the caller puts c in ADMIT_WAIT;
  * the answer calls proxy__conn_admitted), 0 allowed at once, -1 over (by
  * this appliance's share, the store being away). */
 int proxy__shared_admit(struct proxy_conn *c);
 /* ADMIT_WAIT's backstop: this appliance's share decides. */
 void proxy__shared_admit_abandon(struct proxy_conn *c);
+/* In a cluster, c's source's count of connections here, written for the
+ * others (max-conns-per-source): after a close, and again every 20 s. */
+void proxy__shared_conns_publish(struct proxy_conn *c);
 /* Records that c's client is persistent to srv (source-ip), in the store
  * c's worker uses. */
 void proxy__shared_remember(struct proxy_conn *c, const struct proxy_server *srv,

@@ -21,14 +21,25 @@
  */
 #include "proxy_int.h"
 
+#include <ctype.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../store/store.h"
+
+/* How long an appliance's count of a source's connections counts in the
+ * store without being written again: its connections are written again
+ * every CONNS_REFRESH_MS, so an appliance that died stops counting within
+ * CONNS_TTL_MS. */
+#define CONNS_TTL_MS 60000
+#define CONNS_REFRESH_MS 20000
+
+static void conns_refresh(struct proxy_worker *w);
 
 /* One request's questions, owned by the callbacks still to come. */
 struct proxy_ask {
@@ -150,6 +161,10 @@ int64_t proxy__shared_tick(struct proxy_worker *w)
 
     if (w->sc == NULL)
         return -1;
+    if (w->now_ms >= w->conns_refresh_at) {
+        w->conns_refresh_at = w->now_ms + CONNS_REFRESH_MS;
+        conns_refresh(w);
+    }
     if (store_conn_timeout_ms(w->sc) == 0) {
         store_conn_io(w->sc, 0);
         proxy__shared_sync(w);
@@ -393,36 +408,121 @@ static int conn_rate_local_share(const struct proxy_conn *c)
                : -1;
 }
 
-static void admit_cb(void *arg, const struct store_reply *r)
+/* This appliance in the store's per-source counts: the store block's name,
+ * else the host name, as [A-Za-z0-9._-] (give each appliance a name of its
+ * own where host names repeat). */
+static void member_name(const struct proxy_conn *c, char out[STORE_MEMBER_MAX + 1])
 {
-    struct proxy_ask *a = arg;
-    struct proxy_conn *c = a->c;
-    int verdict;
+    const char *n = c->gen->conf->store.name;
+    char host[STORE_MEMBER_MAX + 1] = "";
+    size_t i;
 
+    if (n == NULL || n[0] == '\0') {
+        if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+            snprintf(host, sizeof(host), "gatehouse");
+        n = host;
+    }
+    for (i = 0; n[i] != '\0' && i < STORE_MEMBER_MAX; i++)
+        out[i] = (char)(isalnum((unsigned char)n[i]) || strchr("._-", n[i]) ? n[i] : '-');
+    out[i] = '\0';
+}
+
+/* max-conns-per-source at this appliance's share (the store away). */
+static int conns_local_share(const struct proxy_conn *c)
+{
+    long long n = c->gen->conf->store.appliances > 0 ? c->gen->conf->store.appliances : 1;
+    long long max = c->svc->conf->max_conns_per_source, share = max / n > 0 ? max / n : 1;
+
+    return rules_limit_conn_count(c->lsvc->scope, (const struct sockaddr *)&c->peer_ss) > share
+               ? -1
+               : 0;
+}
+
+static void admitted(struct proxy_ask *a)
+{
+    struct proxy_conn *c = a->c;
+    int verdict = a->limit == -1 || a->persist_away == -1 ? -1 : 0;
+
+    if (--a->pending > 0)
+        return;
     free(a);
     if (c == NULL)
         return; /* closed, or its backstop decided */
     c->ask = NULL;
-    verdict = r->status == STORE_OK ? (r->n == 0 ? 0 : -1) : conn_rate_local_share(c);
     proxy__conn_admitted(c, verdict);
+}
+
+static void admit_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+
+    if (r->status == STORE_OK)
+        a->limit = r->n == 0 ? 0 : -1;
+    else if (a->c != NULL)
+        a->limit = conn_rate_local_share(a->c);
+    admitted(a);
+}
+
+/* The cluster's count of the source's connections; persist_away is this
+ * question's verdict here (-1 over). */
+static void conns_cb(void *arg, const struct store_reply *r)
+{
+    struct proxy_ask *a = arg;
+
+    if (r->status == STORE_OK)
+        a->persist_away = r->n == 0 ? 0 : -1;
+    else if (a->c != NULL)
+        a->persist_away = conns_local_share(a->c);
+    admitted(a);
+}
+
+static int conns_key_and_count(const struct proxy_conn *c, unsigned char k[RULES_LIMIT_KEY_LEN])
+{
+    rules_limit_key('C', c->lsvc->scope, (const struct sockaddr *)&c->peer_ss, k);
+    return (int)rules_limit_conn_count(c->lsvc->scope, (const struct sockaddr *)&c->peer_ss);
 }
 
 int proxy__shared_admit(struct proxy_conn *c)
 {
     struct proxy_worker *w = c->w;
     long long rate = c->svc->conf->conn_rate_per_source;
+    long long max = c->limited ? c->svc->conf->max_conns_per_source : 0;
     unsigned char k[RULES_LIMIT_KEY_LEN];
+    char me[STORE_MEMBER_MAX + 1];
     struct proxy_ask *a;
+    int over = 0;
 
     if (w->sc == NULL)
-        return conn_rate_local_share(c);
+        return (rate > 0 && conn_rate_local_share(c) == -1) ||
+                       (max > 0 && conns_local_share(c) == -1)
+                   ? -1
+                   : 0;
     a = gh_calloc(1, sizeof(*a));
     a->c = c;
-    rules_limit_key('r', c->svc->scope, (const struct sockaddr *)&c->peer_ss, k);
-    if (store_bucket(w->sc, k, sizeof(k), (int64_t)rate * 60, (int64_t)rate, admit_cb, a) != 0) {
-        free(a);
-        return conn_rate_local_share(c);
+    a->pending = 1; /* ours, given back below: no answer completes it meanwhile */
+    if (rate > 0) {
+        rules_limit_key('r', c->svc->scope, (const struct sockaddr *)&c->peer_ss, k);
+        if (store_bucket(w->sc, k, sizeof(k), (int64_t)rate * 60, (int64_t)rate, admit_cb, a) ==
+            0)
+            a->pending++;
+        else
+            over |= conn_rate_local_share(c) == -1;
     }
+    if (max > 0) {
+        int64_t n = conns_key_and_count(c, k);
+        member_name(c, me);
+        if (store_conns(w->sc, k, sizeof(k), me, n, max, CONNS_TTL_MS, conns_cb, a) == 0)
+            a->pending++;
+        else
+            over |= conns_local_share(c) == -1;
+    }
+    if (a->pending == 1) { /* nothing asked (refused at once): the shares decided */
+        free(a);
+        return over ? -1 : 0;
+    }
+    if (over)
+        a->limit = -1;
+    a->pending--;
     proxy__shared_sync(w);
     c->ask = a;
     return 1;
@@ -430,11 +530,70 @@ int proxy__shared_admit(struct proxy_conn *c)
 
 void proxy__shared_admit_abandon(struct proxy_conn *c)
 {
+    int v = 0;
+
     if (c->ask != NULL) {
-        c->ask->c = NULL; /* its callback still comes, and finds nobody */
+        c->ask->c = NULL; /* its callbacks still come, and find nobody */
         c->ask = NULL;
     }
-    proxy__conn_admitted(c, conn_rate_local_share(c));
+    if (c->svc->conf->conn_rate_per_source > 0)
+        v |= conn_rate_local_share(c);
+    if (c->limited && c->svc->conf->max_conns_per_source > 0)
+        v |= conns_local_share(c);
+    proxy__conn_admitted(c, v == 0 ? 0 : -1);
+}
+
+static void conns_written(void *arg, const struct store_reply *r)
+{
+    (void)arg;
+    (void)r; /* a count not written lapses in CONNS_TTL_MS; the next write says it again */
+}
+
+void proxy__shared_conns_publish(struct proxy_conn *c)
+{
+    unsigned char k[RULES_LIMIT_KEY_LEN];
+    char me[STORE_MEMBER_MAX + 1];
+    int64_t n;
+
+    if (c->w->sc == NULL || !c->limited || c->lsvc->conf->max_conns_per_source <= 0)
+        return;
+    n = conns_key_and_count(c, k);
+    member_name(c, me);
+    if (store_conns(c->w->sc, k, sizeof(k), me, n, 0, CONNS_TTL_MS, conns_written, NULL) == 0)
+        proxy__shared_sync(c->w);
+}
+
+/* Every CONNS_REFRESH_MS each worker writes again the counts of the
+ * sources it holds connections of (each once), so long connections keep
+ * counting and a dead appliance's stop. */
+static void conns_refresh(struct proxy_worker *w)
+{
+    struct proxy_conn *c;
+    uint64_t *seen;
+    size_t cap = 64, i;
+
+    while (cap < 2 * w->nconns)
+        cap *= 2;
+    seen = gh_calloc(cap, sizeof(*seen));
+    for (c = w->conns; c != NULL; c = c->next) {
+        unsigned char k[RULES_LIMIT_KEY_LEN];
+        uint64_t h = 1469598103934665603ULL;
+        if (!c->limited || c->st == ST_CLOSED || c->lsvc->conf->max_conns_per_source <= 0)
+            continue;
+        rules_limit_key('C', c->lsvc->scope, (const struct sockaddr *)&c->peer_ss, k);
+        for (i = 0; i < sizeof(k); i++)
+            h = (h ^ k[i]) * 1099511628211ULL;
+        h |= 1;
+        for (i = h & (cap - 1); seen[i] != 0 && seen[i] != h; i = (i + 1) & (cap - 1))
+            ;
+        if (seen[i] == h)
+            continue;
+        seen[i] = h;
+        if (store_conn_pending(w->sc) >= STORE_MAX_PENDING / 2)
+            break; /* the rest at the next round; requests' questions come first */
+        proxy__shared_conns_publish(c);
+    }
+    free(seen);
 }
 
 void proxy__shared_forget(struct proxy_conn *c)

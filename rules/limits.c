@@ -113,6 +113,15 @@ void rules_limit_conn_close(uint32_t scope, const struct sockaddr *src, long max
     gh_kv_update(k, KEY_LEN, CONN_TTL_MS, dec_fn, NULL);
 }
 
+long rules_limit_conn_count(uint32_t scope, const struct sockaddr *src)
+{
+    unsigned char k[KEY_LEN];
+    int64_t v = 0;
+
+    rules_limit_key('c', scope, src, k);
+    return gh_kv_get(k, KEY_LEN, &v) == 0 && v > 0 ? (long)v : 0;
+}
+
 int rules_limit_request(uint32_t scope, const struct sockaddr *src, long rate, long burst)
 {
     if (rate <= 0)

@@ -170,6 +170,8 @@ int rules_policy_host_allowed(const struct rules_policy *p, const char *name);
 int rules_limit_conn_open(uint32_t scope, const struct sockaddr *src, long max_conns,
                           long conn_rate);
 void rules_limit_conn_close(uint32_t scope, const struct sockaddr *src, long max_conns);
+/* The connections src has open here now (what conn_open counted). */
+long rules_limit_conn_count(uint32_t scope, const struct sockaddr *src);
 int rules_limit_request(uint32_t scope, const struct sockaddr *src, long rate, long burst);
 /* The key a limit counts src under (type 'q': requests, 'r': new
  * connections, 'c': concurrent ones), for a caller that counts it in a

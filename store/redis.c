@@ -69,7 +69,7 @@ enum hello { H_AUTH, H_ROLE, H_SCRIPT };
 
 /* Scripts: atomic read-with-TTL, take, and increment with a first-write
  * TTL. Loaded at hello, called by SHA. */
-enum script { S_GET, S_TAKE, S_INCR, S_BUCKET, S_COUNT };
+enum script { S_GET, S_TAKE, S_INCR, S_BUCKET, S_CONNS, S_COUNT };
 static const char *const scripts[S_COUNT] = {
     "local v=redis.call('GET',KEYS[1]) if not v then return false end "
     "return {v,redis.call('PTTL',KEYS[1])}",
@@ -87,6 +87,19 @@ static const char *const scripts[S_COUNT] = {
     "local w=0 if lv>=1000 then lv=lv-1000 else w=math.floor((1000-lv)*60/rate)+1 end "
     "redis.call('SET',KEYS[1],string.format('%d %d',lv,now),'PX',"
     "math.floor(tonumber(ARGV[2])*60000/rate)+1000) return w",
+    /* store_conns: "member count expiry;" entries; the others' live ones
+     * summed, ours written only within the limit */
+    "local c=redis.call('TIME') local now=c[1]*1000+math.floor(c[2]/1000) "
+    "local me=ARGV[1] local own=tonumber(ARGV[2]) local lim=tonumber(ARGV[3]) "
+    "local ttl=tonumber(ARGV[4]) local s=redis.call('GET',KEYS[1]) or '' "
+    "local others=0 local out={} "
+    "for m,n,e in string.gmatch(s,'([%w%._%-]+) (%d+) (%d+);') do "
+    "if m~=me and tonumber(e)>now and #out<63 then others=others+tonumber(n) "
+    "out[#out+1]=string.format('%s %d %d;',m,tonumber(n),tonumber(e)) end end "
+    "if lim>0 and others+own>lim then return others+1 end "
+    "if own>0 then out[#out+1]=string.format('%s %d %d;',me,own,now+ttl) end "
+    "if #out==0 then redis.call('DEL',KEYS[1]) return 0 end "
+    "redis.call('SET',KEYS[1],table.concat(out),'PX',ttl) return 0",
 };
 
 struct redis_conn {
@@ -460,6 +473,17 @@ int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *
         command(&rc->out, 2, argv, lens);
         break;
     }
+    case OP_CONNS: {
+        char n3[24];
+        const char *argv[8] = {"EVALSHA", rc->sha[S_CONNS], "1", k, (const char *)val, num[0],
+                               num[1], n3};
+        size_t lens[8] = {7, 40, 1, kl, vlen, 0, 0, 0};
+        lens[5] = (size_t)snprintf(num[0], sizeof(num[0]), "%lld", (long long)n);
+        lens[6] = (size_t)snprintf(num[1], sizeof(num[1]), "%lld", (long long)op->n2);
+        lens[7] = (size_t)snprintf(n3, sizeof(n3), "%lld", (long long)ttl_ms);
+        command(&rc->out, 8, argv, lens);
+        break;
+    }
     case OP_BUCKET: /* the two scripts of two numbers: delta and TTL, rate and burst */
     case OP_INCR: {
         const char *argv[6] = {"EVALSHA", rc->sha[op->kind == OP_INCR ? S_INCR : S_BUCKET], "1",
@@ -546,6 +570,7 @@ static int op_reply(struct redis_conn *rc, redisReply *r)
                                                         : STORE_ABSENT;
             break;
         case OP_BUCKET:
+        case OP_CONNS:
             if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
                 o.r.status = STORE_OK;
                 o.r.n = r->integer;

@@ -7,11 +7,12 @@
 
 #include <stdatomic.h>
 
-enum store_kind { OP_GET, OP_TAKE, OP_SET, OP_DEL, OP_INCR, OP_BUCKET };
+enum store_kind { OP_GET, OP_TAKE, OP_SET, OP_DEL, OP_INCR, OP_BUCKET, OP_CONNS };
 
 struct store_op {
     enum store_kind kind;
     int flags;
+    int64_t n2;           /* OP_CONNS: the limit (0: only write) */
     store_done_fn done;
     void *arg;
     uint64_t deadline;    /* monotonic ms */
@@ -53,7 +54,8 @@ void store__answer_later(struct store_conn *c, const struct store_op *op,
 void store__deliver(struct store_conn *c, struct store_op *op, const struct store_reply *r);
 
 /* local.c: answers at once, into c->ready. */
-/* For OP_BUCKET, n is the rate a minute and ttl_ms the burst. */
+/* For OP_BUCKET, n is the rate a minute and ttl_ms the burst; for OP_CONNS,
+ * val the member, n its count, op->n2 the limit, ttl_ms its entry's life. */
 void store__local_submit(struct store_conn *c, struct store_op *op, const void *key, size_t klen,
                          const void *val, size_t vlen, int64_t n, int64_t ttl_ms);
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from harness import check, free_port, service, test, wait_until
-from t_q_chain_timeouts import get, own_logs
+from t_q_chain_timeouts import From, get, own_logs
 from t_zb_cluster import start_redis
 
 
@@ -28,13 +28,13 @@ def appliances(env, services, extra_store="", rport=None):
         rport = free_port()
         red = start_redis(env, rport, None, acl=True)
     store = ("store redis {\n    address 127.0.0.1:%d\n    user gatehouse\n"
-             "    password-file %s\n    timeout 200ms\n    wait-replicas 0\n%s}\n" % (
-                 rport, pwfile, extra_store))
+             "    password-file %s\n    timeout 200ms\n    wait-replicas 0\n"
+             "    name appliance-TAG\n%s}\n" % (rport, pwfile, extra_store))
     names = re.findall(r"PORT_(\w+)", services)
     ports = {n: (free_port(), free_port()) for n in names}
     appliances.last = []
     for i, tag in enumerate(("a", "b")):
-        text = own_logs(env, tag) + store + services
+        text = own_logs(env, tag) + store.replace("TAG", tag) + services
         for n, pp in ports.items():
             text = text.replace("PORT_%s" % n, str(pp[i]))
         g = env.gatehouse(text, name="%s.conf" % tag)
@@ -457,3 +457,138 @@ def cluster_connection_rate_is_one_bucket_across_appliances(env):
         ok, t = alone("again-alone-%d" % int(time.monotonic() * 1000))
         return ok >= 2
     wait_until(one_again, 30, "one bucket again with Redis back")
+
+
+@test
+def cluster_max_conns_per_source_is_one_count_across_appliances(env):
+    """max-conns-per-source 3 over two appliances: one client holding its
+    connections open, alternately on A and B, gets 3 in all, not 3 each;
+    the 4th and 5th are closed at accept (conn-limit) and reach nothing.
+    One closed on A lets one more in at B. With Redis stopped each
+    appliance holds the source to its share (3 / 2: 1); back, one count."""
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, service(
+        "mc", 0, servers=[("ng", ng)], extra="    max-conns-per-source 3").replace(
+            "listen 127.0.0.1:0", "listen 127.0.0.1:PORT_mc"), "    appliances 2\n")
+    pa, pb = ports["mc"]
+    held = []
+
+    def hold(port, tag):
+        """A connection from the client that asked once and stays open:
+        the status, or None when it was closed at accept."""
+        try:
+            c = From(port, env.ca, "127.0.0.64")
+            c.send(("GET /?m=%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % tag).encode())
+            r = c.final()
+        except Exception:
+            return None
+        if r is None or r.status is None:
+            return None
+        held.append((port, c))
+        return r.status
+
+    def drop(port):
+        for i, (p, c) in enumerate(held):
+            if p == port:
+                c.close()
+                del held[i]
+                return
+        check(False, "no connection held at %d" % port)
+
+    try:
+        got = [(hold((pa, pb)[i % 2], "mc-%d" % i), "mc-%d" % i) for i in range(5)]
+        print("    (one count: %r)" % [st for st, _ in got])
+        check([st for st, _ in got][:3] == [200, 200, 200] and
+              [st for st, _ in got][3:] == [None, None],
+              "3 in all over A and B: %r" % got)
+        wait_until(lambda: all(nginx_lines(env, ng, m) for st, m in got if st), 5,
+                   "nginx logged what was let through")
+        for st, m in got:
+            check(len(nginx_lines(env, ng, m)) == (1 if st == 200 else 0),
+                  "%s (%r) reached nginx" % (m, st))
+        lines = []
+        for tag in "ab":
+            try:
+                with open(env.path("%s-security.log" % tag)) as f:
+                    lines += [l for l in f if "conn-limit" in l]
+            except FileNotFoundError:
+                pass
+        check(len(lines) == 2, "conn-limit lines: %d" % len(lines))
+        # One closed on A: A's count in the store goes down, B takes one.
+        drop(pa)
+        n = [0]
+
+        def one_more():
+            n[0] += 1
+            return hold(pb, "more-%d" % n[0]) == 200
+        wait_until(one_more, 10, "one more at B once A closed one")
+        check(hold(pa, "over") is None and hold(pb, "over-b") is None, "3 again: the 4th refused")
+        # Redis stopped: each appliance at its share of 1.
+        for p, c in held:
+            c.close()
+        held.clear()
+        time.sleep(0.3)  # the closes reach both appliances' counters; nothing to poll for
+        red.send_signal(signal.SIGSTOP)
+        try:
+            local = [hold(pa, "local-a1"), hold(pa, "local-a2"), hold(pb, "local-b1"),
+                     hold(pb, "local-b2")]
+        finally:
+            red.send_signal(signal.SIGCONT)
+        print("    (store stopped: %r)" % local)
+        check(local == [200, None, 200, None], "the shares with Redis stopped: %r" % local)
+        for p, c in held:
+            c.close()
+        held.clear()
+
+        def one_count_again():
+            for p, c in held:
+                c.close()
+            held.clear()
+            tag = "again-%d" % int(time.monotonic() * 1000)
+            r = [hold((pa, pb)[i % 2], "%s-%d" % (tag, i)) for i in range(4)]
+            return r == [200, 200, 200, None]
+        wait_until(one_count_again, 20, "one count again with Redis back")
+    finally:
+        for p, c in held:
+            c.close()
+
+
+@test
+def cluster_max_conns_counts_of_long_connections_are_written_again(env):
+    """A count in the store lives 60 s unless its appliance writes it again
+    (every 20 s while its connections last): after 65 s B's one long
+    connection still counts at A, so A's own 2 + B's 1 leave no room for a
+    4th; a count nobody writes lapses (the store conformance test shows the
+    lapse itself)."""
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, service(
+        "ml", 0, servers=[("ng", ng)], extra="    max-conns-per-source 3").replace(
+            "listen 127.0.0.1:0", "listen 127.0.0.1:PORT_ml"), "    appliances 2\n")
+    pa, pb = ports["ml"]
+    held = []
+
+    def hold(port, tag):
+        try:
+            c = From(port, env.ca, "127.0.0.65")
+            c.send(("GET /?m=%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % tag).encode())
+            r = c.final()
+        except Exception:
+            return None
+        if r is None or r.status is None:
+            return None
+        held.append(c)
+        return r.status
+
+    try:
+        check(hold(pb, "b1") == 200, "B's long connection")
+        t0 = time.monotonic()
+        check([hold(pa, "a1"), hold(pa, "a2")] == [200, 200], "A's two")
+        # Keep the connections alive: idle-timeout is far off, and each side
+        # is read by the kernel; wait out the store's 60 s lifetime.
+        time.sleep(max(0.0, 65 - (time.monotonic() - t0)))  # the lifetime itself is the test
+        check(hold(pa, "a3") is None, "a 4th after 65 s: B's count lapsed although B holds it")
+        wait_until(lambda: len(nginx_lines(env, ng, "a2")) == 1, 5, "nginx saw a2")
+        check(nginx_lines(env, ng, "a3") == [], "the refused 4th reached nginx")
+    finally:
+        for c in held:
+            c.close()

@@ -248,6 +248,40 @@ static void run_more(struct store *s, struct store_conn *c, const char *engine)
         CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
         CHECK_EQ(b[2].r.n, 0, engine);
     }
+    /* connections per member: A has 2, B asks for its 3rd within a limit
+     * of 4 (refused: the sum would be 5, and the reply says A's 2), then
+     * for 2 (written); A gone (its entry lapses) leaves B's alone; a count
+     * of 0 removes a member; bad members refused at once */
+    {
+        struct got k[8];
+        memset(k, 0, sizeof(k));
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-a", 2, 4, 300, got_cb, &k[0]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 3, 4, 60000, got_cb, &k[1]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 2, 4, 60000, got_cb, &k[2]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-a", 1, 4, 300, got_cb, &k[3]), 0, engine);
+        CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
+        for (i = 0; i < 4; i++)
+            CHECK_EQ(k[i].r.status, STORE_OK, engine);
+        CHECK_EQ(k[0].r.n, 0, engine);
+        CHECK_EQ(k[1].r.n, 3, engine); /* 1 + A's 2 */
+        CHECK_EQ(k[2].r.n, 0, engine);
+        CHECK_EQ(k[3].r.n, 0, engine); /* A's own 1 replaces its 2: 1 + 2 <= 4 */
+        poll(NULL, 0, 400);            /* A's entry lapses */
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 4, 4, 60000, got_cb, &k[4]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-c", 1, 4, 60000, got_cb, &k[5]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 0, 0, 60000, got_cb, &k[6]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-c", 1, 1, 60000, got_cb, &k[7]), 0, engine);
+        CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
+        CHECK_EQ(k[4].r.n, 0, engine);
+        CHECK_EQ(k[5].r.n, 5, engine); /* 1 + B's 4 */
+        CHECK_EQ(k[6].r.n, 0, engine);
+        CHECK_EQ(k[7].r.n, 0, engine); /* B removed: C's 1 alone */
+        CHECK_EQ(store_conns(c, "cn", 2, "a b", 1, 1, 1000, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a;b", 1, 1, 1000, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "", 1, 1, 1000, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a", -1, 1, 1000, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a", 1, 1, 0, got_cb, &k[0]), -1, engine);
+    }
     /* a callback that asks again */
     memset(&g, 0, sizeof(g));
     memset(&again_second, 0, sizeof(again_second));
