@@ -459,6 +459,22 @@ def cluster_connection_rate_is_one_bucket_across_appliances(env):
     wait_until(one_again, 30, "one bucket again with Redis back")
 
 
+def hold_open(env, port, source, tag, held):
+    """A connection from source that asked once and stays open (appended
+    to held as (port, connection)): the status, or None when it was closed
+    at accept."""
+    try:
+        c = From(port, env.ca, source)
+        c.send(("GET /?m=%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % tag).encode())
+        r = c.final()
+    except Exception:
+        return None
+    if r is None or r.status is None:
+        return None
+    held.append((port, c))
+    return r.status
+
+
 @test
 def cluster_max_conns_per_source_is_one_count_across_appliances(env):
     """max-conns-per-source 3 over two appliances: one client holding its
@@ -474,18 +490,7 @@ def cluster_max_conns_per_source_is_one_count_across_appliances(env):
     held = []
 
     def hold(port, tag):
-        """A connection from the client that asked once and stays open:
-        the status, or None when it was closed at accept."""
-        try:
-            c = From(port, env.ca, "127.0.0.64")
-            c.send(("GET /?m=%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % tag).encode())
-            r = c.final()
-        except Exception:
-            return None
-        if r is None or r.status is None:
-            return None
-        held.append((port, c))
-        return r.status
+        return hold_open(env, port, "127.0.0.64", tag, held)
 
     def drop(port):
         for i, (p, c) in enumerate(held):
@@ -568,16 +573,7 @@ def cluster_max_conns_counts_of_long_connections_are_written_again(env):
     held = []
 
     def hold(port, tag):
-        try:
-            c = From(port, env.ca, "127.0.0.65")
-            c.send(("GET /?m=%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % tag).encode())
-            r = c.final()
-        except Exception:
-            return None
-        if r is None or r.status is None:
-            return None
-        held.append(c)
-        return r.status
+        return hold_open(env, port, "127.0.0.65", tag, held)
 
     try:
         check(hold(pb, "b1") == 200, "B's long connection")
@@ -590,5 +586,5 @@ def cluster_max_conns_counts_of_long_connections_are_written_again(env):
         wait_until(lambda: len(nginx_lines(env, ng, "a2")) == 1, 5, "nginx saw a2")
         check(nginx_lines(env, ng, "a3") == [], "the refused 4th reached nginx")
     finally:
-        for c in held:
+        for p, c in held:
             c.close()
