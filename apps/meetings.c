@@ -64,7 +64,7 @@ static char opened_as[600]; /* the meetings-store's conninfo at the open ("" SQL
 static int64_t token_ttl_ms = 15 * 60 * 1000;
 static int64_t max_upload = 64 * 1024 * 1024;
 
-#define NOT_FOUND "{\"error\":\"not found\"}\n"
+#define NOT_FOUND GH_JOIN_NOT_FOUND_JSON
 /* PIN guessing: each source has PIN_FREE wrong PINs per room, then waits
  * 1 s, 2 s, 4 s ... (at most PIN_MAX_DELAY_MS) before each next try; while
  * a room takes more than PIN_ROOM_CEILING wrong PINs a window (a guessing
@@ -194,7 +194,7 @@ static enum MHD_Result not_found(struct MHD_Connection *conn)
     return json(conn, 404, gh_strdup(NOT_FOUND));
 }
 
-#define ENDED "{\"outcome\":\"meeting-ended\",\"message\":\"This meeting has ended.\"}\n"
+#define ENDED GH_JOIN_ENDED_JSON
 
 /* 410 for whoever comes to a meeting that has ended: the invitation, a
  * token or a waiting-room entry of it; logged like every refusal. */
@@ -235,9 +235,16 @@ static int edge_refused(struct MHD_Connection *conn, const char *url, const char
         return 0;
     }
     gh_join_participant(tok, pid);
-    r = gh_edge_token_check(key, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                             GH_EDGE_HEADER),
-                            meeting, pid, url, strlen(url), (int64_t)time(NULL));
+    {
+        /* The path as the edge judged it: canonical, already decoded here. */
+        size_t ul = strlen(url), rl;
+        char *res = gh_calloc(1, ul + 2);
+        gh_join_resource(url, ul, 0, res, ul + 2, &rl);
+        r = gh_edge_token_check(key, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                 GH_EDGE_HEADER),
+                                meeting, pid, res, rl, (int64_t)time(NULL));
+        free(res);
+    }
     gh_wipe(key, sizeof(key));
     if (r == GH_EDGE_OK)
         return 0;

@@ -36,23 +36,70 @@ void gh_join_participant(const char *tok, char id[33])
     gh_hex(d, 16, id);
 }
 
-void gh_meeting_epoch_key(int64_t meeting, unsigned char key[GH_MEETING_EPOCH_KEY_LEN])
+void gh_meeting_epoch_key(int64_t meeting, int64_t epoch,
+                          unsigned char key[GH_MEETING_EPOCH_KEY_LEN])
 {
     key[0] = 'E';
     memcpy(key + 1, &meeting, 8);
+    memcpy(key + 9, &epoch, 8);
 }
 
-enum gh_join_resource gh_join_resource(const char *path, size_t len, char *out, size_t outlen,
-                                       size_t *outn)
+/* In place: "//" as "/", "." segments dropped, ".." taking the segment
+ * before it (none above the root). Returns the new length. */
+static size_t canonical(char *p, size_t n)
+{
+    size_t r = 0, w = 0;
+
+    while (r < n) {
+        size_t seg, sl;
+        while (r < n && p[r] == '/')
+            r++; /* one slash is written before each segment */
+        seg = r;
+        while (r < n && p[r] != '/')
+            r++;
+        sl = r - seg;
+        if (sl == 0) {
+            if (w == 0 || p[w - 1] != '/')
+                p[w++] = '/'; /* the path ends in a slash */
+            break;
+        }
+        if (sl == 1 && p[seg] == '.') {
+            if (r == n && (w == 0 || p[w - 1] != '/'))
+                p[w++] = '/';
+            continue;
+        }
+        if (sl == 2 && p[seg] == '.' && p[seg + 1] == '.') {
+            while (w > 0 && p[w - 1] != '/')
+                w--;
+            if (w > 0)
+                w--; /* its slash */
+            if (r == n || w == 0)
+                p[w++] = '/';
+            continue;
+        }
+        if (w == 0 || p[w - 1] != '/')
+            p[w++] = '/';
+        memmove(p + w, p + seg, sl);
+        w += sl;
+    }
+    if (w == 0)
+        p[w++] = '/';
+    p[w] = '\0';
+    return w;
+}
+
+enum gh_join_resource gh_join_resource(const char *path, size_t len, int decode, char *out,
+                                       size_t outlen, size_t *outn)
 {
     size_t i, n = 0;
     int hi, lo;
 
     *outn = 0;
-    if (outlen <= len)
+    if (outlen < len + 2) /* the canonical form of "" is "/" */
         return GH_JOIN_RES_NONE;
     for (i = 0; i < len; i++) {
-        if (path[i] == '%' && len - i >= 3 && (hi = gh_hexval((unsigned char)path[i + 1])) >= 0 &&
+        if (decode && path[i] == '%' && len - i >= 3 &&
+            (hi = gh_hexval((unsigned char)path[i + 1])) >= 0 &&
             (lo = gh_hexval((unsigned char)path[i + 2])) >= 0) {
             out[n++] = (char)(hi << 4 | lo);
             i += 2;
@@ -61,6 +108,12 @@ enum gh_join_resource gh_join_resource(const char *path, size_t len, char *out, 
         }
     }
     out[n] = '\0';
+    n = strlen(out); /* a server written in C reads up to a NUL */
+    if (out[0] != '/') {
+        *outn = n;
+        return GH_JOIN_RES_NONE; /* not an origin-form path: no resource of ours */
+    }
+    n = canonical(out, n);
     *outn = n;
     if (n == 25 && memcmp(out, "/api/v1/meetings/manifest", 25) == 0)
         return GH_JOIN_RES_MANIFEST;

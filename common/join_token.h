@@ -22,10 +22,11 @@
 struct gh_join_record {
     int64_t meeting, epoch;
     int32_t role;       /* enum slides_role */
-    int32_t name_fixed; /* the display name is the IdP's */
     char name[128];
+    int32_t name_fixed; /* the display name is the IdP's */
     int64_t expires;    /* unix seconds */
-};
+}; /* the layout of earlier versions' records, field for field: tokens live
+    * across an upgrade, and appliances of two versions share them */
 
 /* 'j' and the token's 16 bytes: 0, or -1 when tok is not 32 lower-case hex
  * digits (one spelling per token, as issued). */
@@ -34,24 +35,33 @@ int gh_join_key(const char *tok, size_t len, unsigned char key[GH_JOIN_KEY_LEN])
  * participant to Hosts and in edge tokens without being the token. */
 void gh_join_participant(const char *tok, char id[33]);
 
-/* A meeting that ended or was reopened leaves its new epoch under
- * gh_meeting_epoch_key, so an edge can tell a token of an earlier epoch
- * without the meetings database: older tokens are dead, and while ended
- * is set, of a meeting that has ended. */
-#define GH_MEETING_EPOCH_KEY_LEN 9
-struct gh_meeting_epoch {
-    int64_t epoch;
-    int64_t ended;
-};
-void gh_meeting_epoch_key(int64_t meeting, unsigned char key[GH_MEETING_EPOCH_KEY_LEN]);
+/* An epoch of a meeting that is over leaves a mark under
+ * gh_meeting_epoch_key(meeting, epoch), so an edge can tell its tokens are
+ * dead without the meetings database: GH_EPOCH_ENDED while the meeting
+ * has ended (410), GH_EPOCH_GONE once it was reopened or deleted (404).
+ * Keyed by the epoch too, since a room's id may be given again to a new
+ * room, whose first epoch is random: no mark of the old one touches it. */
+#define GH_MEETING_EPOCH_KEY_LEN 17
+#define GH_EPOCH_ENDED 1
+#define GH_EPOCH_GONE 2
+void gh_meeting_epoch_key(int64_t meeting, int64_t epoch,
+                          unsigned char key[GH_MEETING_EPOCH_KEY_LEN]);
+
+/* The answers the conference service gives for an unknown and an ended
+ * meeting's token; an edge that refuses one answers with the same bytes. */
+#define GH_JOIN_NOT_FOUND_JSON "{\"error\":\"not found\"}\n"
+#define GH_JOIN_ENDED_JSON \
+    "{\"outcome\":\"meeting-ended\",\"message\":\"This meeting has ended.\"}\n"
 
 /* The protected resources: the manifest and content paths. path[0, len)
  * is decoded the way the conference service's HTTP library decodes it
- * (every %XX), so no spelling reaches it unchecked; the decoded path goes
- * to out (outlen > len). */
+ * (every %XX; decode 0 for a path that library already decoded), then
+ * made canonical whatever any hop's options (repeated slashes as one, dot
+ * segments resolved), so no spelling reaches it unchecked; the canonical
+ * path goes to out (outlen >= len + 2). */
 enum gh_join_resource { GH_JOIN_RES_NONE, GH_JOIN_RES_MANIFEST, GH_JOIN_RES_CONTENT };
-enum gh_join_resource gh_join_resource(const char *path, size_t len, char *out, size_t outlen,
-                                       size_t *outn);
+enum gh_join_resource gh_join_resource(const char *path, size_t len, int decode, char *out,
+                                       size_t outlen, size_t *outn);
 
 /*
  * The edge token: "1.<meeting>.<participant>.<expires>.<mac>", the mac an

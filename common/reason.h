@@ -75,6 +75,9 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(JOIN_TOKEN_UNKNOWN, 404, CLIENT, "join-token:unknown")                                       \
     X(JOIN_TOKEN_EXPIRED, 404, CLIENT, "join-token:expired")                                       \
     X(JOIN_TOKEN_ENDED, 410, CLIENT, "join-token:meeting-ended")                                   \
+    /* not the client's doing, but a refusal the edge made in its place: */                        \
+    /* with the others, so one log has every request it kept back */                               \
+    X(JOIN_TOKEN_AWAY, 503, CLIENT, "join-token:store-unavailable")                                \
     X(BAD_RESPONSE, 502, SERVER, "upstream:malformed-response")                                    \
     X(UPSTREAM_CONN_OPTION, 502, SERVER, "upstream:connection-option")                             \
     X(UPSTREAM_BAD_UPGRADE, 502, SERVER, "upstream:bad-upgrade")                                   \
@@ -85,7 +88,6 @@ enum gh_reason_kind { GH_RK_CLIENT, GH_RK_SERVER, GH_RK_UPSTREAM };
     X(NO_SERVER, 503, UPSTREAM, "upstream:no-server")                                              \
     X(QUEUE_FULL, 503, UPSTREAM, "upstream:queue-full")                                            \
     X(QUEUE_TIMEOUT, 503, UPSTREAM, "upstream:queue-timeout")                                      \
-    X(JOIN_TOKEN_AWAY, 503, UPSTREAM, "join-token:store-unavailable")                                      \
     X(INTERNAL, 500, UPSTREAM, "internal")
 
 enum gh_reason {

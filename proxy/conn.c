@@ -289,7 +289,8 @@ static int refuse(struct proxy_conn *c, enum gh_reason why)
         return RUN_CONTINUE;
     }
     gh_buf_put(&c->cout);
-    proxy__write_error(c, status);
+    if (!proxy__join_write_error(c, why))
+        proxy__write_error(c, status);
     c->bytes_out += gh_buf_len(&c->cout);
     proxy__log_access(c);
     /* Unread request bytes are drained before closing so the client sees

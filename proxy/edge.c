@@ -68,8 +68,8 @@ void proxy__join_classify(const struct proxy_conn *c, const char *head,
     }
     qm = memchr(t, '?', tlen);
     plen = qm != NULL ? (size_t)(qm - t) : tlen;
-    q->res = gh_calloc(1, plen + 1);
-    q->prot = gh_join_resource(t, plen, q->res, plen + 1, &q->rlen) != GH_JOIN_RES_NONE;
+    q->res = gh_calloc(1, plen + 2);
+    q->prot = gh_join_resource(t, plen, 1, q->res, plen + 2, &q->rlen) != GH_JOIN_RES_NONE;
     free(norm);
     if (!q->prot) {
         proxy__join_req_free(q);
@@ -102,23 +102,21 @@ enum proxy_join_verdict proxy__join_record(const void *v, size_t n, int64_t now_
     return expires <= now_s ? PJ_EXPIRED : PJ_OK;
 }
 
-enum proxy_join_verdict proxy__join_epoch(const void *v, size_t n, int64_t epoch)
+enum proxy_join_verdict proxy__join_epoch(const void *v, size_t n)
 {
-    struct gh_meeting_epoch e;
+    int64_t state;
 
-    if (n != sizeof(e))
-        return PJ_OK; /* not a mark: the conference service's own check decides */
-    memcpy(&e, v, sizeof(e));
-    if (epoch >= e.epoch)
-        return PJ_OK;
-    return e.ended ? PJ_ENDED : PJ_UNKNOWN;
+    if (n != sizeof(state))
+        return PJ_UNKNOWN; /* not a mark we write: not let through on it */
+    memcpy(&state, v, sizeof(state));
+    return state == GH_EPOCH_ENDED ? PJ_ENDED : PJ_UNKNOWN;
 }
 
 /* With store local: the same two lookups in this process's tables. */
 static enum proxy_join_verdict local_verdict(const struct proxy_join_req *q, int64_t *meeting)
 {
     struct gh_join_record r;
-    struct gh_meeting_epoch e;
+    int64_t e;
     unsigned char ek[GH_MEETING_EPOCH_KEY_LEN];
     int64_t epoch = 0;
     long n = store_local_get(q->key, sizeof(q->key), &r, sizeof(r));
@@ -130,9 +128,9 @@ static enum proxy_join_verdict local_verdict(const struct proxy_join_req *q, int
     gh_wipe(&r, sizeof(r));
     if (v != PJ_OK)
         return v;
-    gh_meeting_epoch_key(*meeting, ek);
+    gh_meeting_epoch_key(*meeting, epoch, ek);
     n = store_local_get(ek, sizeof(ek), &e, sizeof(e));
-    return n < 0 ? PJ_OK : proxy__join_epoch(&e, (size_t)n, epoch);
+    return n < 0 ? PJ_OK : proxy__join_epoch(&e, (size_t)n);
 }
 
 enum gh_reason proxy__join_decide(struct proxy_conn *c, const char *head,
@@ -182,4 +180,44 @@ enum gh_reason proxy__join_decide(struct proxy_conn *c, const char *head,
     }
     proxy__join_req_free(&q);
     return r;
+}
+
+int proxy__join_write_error(struct proxy_conn *c, enum gh_reason why)
+{
+    static const char away[] = "{\"error\":\"join tokens cannot be checked now; retry "
+                               "shortly\"}\n";
+    const char *body, *text;
+    struct gh_buf *b = &c->cout;
+    char head[320];
+    int status = gh_reason_status(why), n;
+    unsigned len;
+
+    switch (why) {
+    case GH_REASON_JOIN_TOKEN_MISSING:
+    case GH_REASON_JOIN_TOKEN_UNKNOWN:
+    case GH_REASON_JOIN_TOKEN_EXPIRED:
+        body = GH_JOIN_NOT_FOUND_JSON;
+        break;
+    case GH_REASON_JOIN_TOKEN_ENDED:
+        body = GH_JOIN_ENDED_JSON;
+        break;
+    case GH_REASON_JOIN_TOKEN_AWAY:
+        body = away;
+        break;
+    default:
+        return 0;
+    }
+    gh_status_page(status, &text, &len);
+    len = (unsigned)strlen(body);
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %u\r\nCache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+                 status, text, len);
+    http1_put(b, head, (size_t)n);
+    if (!(c->req.flags & HTTP1_F_HEAD))
+        http1_put(b, body, len); /* a HEAD gets the length, not the body */
+    c->status = status;
+    c->close_after = 1;
+    return 1;
 }

@@ -545,6 +545,32 @@ static void warn_untrusted_hops(const struct gh_conf *conf)
     }
 }
 
+/* The two ways validate-join-token and require-edge-token fail to make
+ * each other's promise on one appliance: said at -t, start and reload. */
+static void warn_edge_tokens(const struct gh_conf *conf)
+{
+    const char *edge = NULL;
+    int require = strcmp(conf->require_edge_token, "on") == 0;
+    size_t i;
+
+    for (i = 0; i < conf->nservices && edge == NULL; i++)
+        if (strcmp(conf->services[i].validate_join_token, "on") == 0)
+            edge = conf->services[i].name;
+    for (i = 0; i < conf->nservices; i++) {
+        const struct gh_conf_service *s = &conf->services[i];
+        if (s->app == NULL || strcmp(s->app, "conference") != 0)
+            continue;
+        if (edge != NULL && !require)
+            gh_log_warn("service '%s' validates join tokens, but require-edge-token is off: "
+                        "the conference service '%s' also answers manifest and content "
+                        "requests that did not come through it", edge, s->name);
+        else if (require && s->trusted_proxies.n == 0)
+            gh_log_warn("require-edge-token is on, but service '%s' has no trusted-proxies: "
+                        "no edge's token is passed on to it, so it refuses every manifest and "
+                        "content request", s->name);
+    }
+}
+
 struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, char *err,
                                 size_t errlen)
 {
@@ -563,6 +589,7 @@ struct proxy_gen *proxy_gen_new(struct gh_conf *conf, proxy_app_resolver apps, c
     if (proxy__check_coverage(conf, err, errlen) == -1)
         goto fail;
     warn_untrusted_hops(conf);
+    warn_edge_tokens(conf);
     return g;
 fail:
     g->conf = NULL; /* the caller still owns conf on failure */

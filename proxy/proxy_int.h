@@ -550,13 +550,17 @@ void proxy__join_req_free(struct proxy_join_req *q);
  * PJ_UNKNOWN (not one) or PJ_EXPIRED. */
 enum proxy_join_verdict proxy__join_record(const void *v, size_t n, int64_t now_s,
                                            int64_t *meeting, int64_t *epoch);
-/* The meeting's epoch mark against the token's epoch: PJ_OK, PJ_UNKNOWN
- * (a reopened room's past, or a deleted room) or PJ_ENDED. */
-enum proxy_join_verdict proxy__join_epoch(const void *v, size_t n, int64_t epoch);
+/* The mark of the token's epoch, when there is one: PJ_ENDED, or
+ * PJ_UNKNOWN (a reopened or deleted room's past). */
+enum proxy_join_verdict proxy__join_epoch(const void *v, size_t n);
 /* After the firewall let the request through: GH_REASON_NONE (c->edge_token
  * set for a protected path) or the join-token refusal. */
 enum gh_reason proxy__join_decide(struct proxy_conn *c, const char *head,
                                   const struct http1_msg *m);
+/* For a join-token refusal, the conference service's own answer (its
+ * JSON, byte for byte), so a client cannot tell which of the two refused:
+ * 1 written, 0 not one of those reasons. */
+int proxy__join_write_error(struct proxy_conn *c, enum gh_reason why);
 
 /* l4.c */
 /* One turn of L4_CHOOSE: RUN_CONTINUE or RUN_WAIT. */

@@ -266,13 +266,13 @@ static void persist_cb(void *arg, const struct store_reply *r)
     one_answered(a);
 }
 
-/* The meeting's epoch mark, asked once its token's record is in. */
+/* The mark of the token's epoch, asked once its record is in. */
 static void epoch_cb(void *arg, const struct store_reply *r)
 {
     struct proxy_ask *a = arg;
 
     if (r->status == STORE_OK)
-        a->join = proxy__join_epoch(r->val, r->vlen, a->join_epoch);
+        a->join = proxy__join_epoch(r->val, r->vlen);
     else if (r->status != STORE_ABSENT)
         a->join = PJ_AWAY;
     one_answered(a);
@@ -290,7 +290,7 @@ static void join_cb(void *arg, const struct store_reply *r)
         a->join = r->status == STORE_ABSENT ? PJ_UNKNOWN : PJ_AWAY;
     if (a->join == PJ_OK && a->c != NULL) {
         /* Still inside store_conn_io: queued now, sent when it returns. */
-        gh_meeting_epoch_key(a->join_meeting, ek);
+        gh_meeting_epoch_key(a->join_meeting, a->join_epoch, ek);
         if (store_get(a->w->sc, ek, sizeof(ek), epoch_cb, a) == 0)
             a->pending++;
         else

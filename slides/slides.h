@@ -340,11 +340,11 @@ int slides_token_revoke(const char *tok);
 /* The participant id of a token: 32 hex digits of a keyed digest, so the
  * list shown to Hosts names each participant without holding their token. */
 void slides_token_participant(const char *tok, char id[33]);
-/* After a meeting ends (ended 1) or is reopened (0): its new epoch where an
- * edge service (validate-join-token) looks before it forwards a token
- * (common/join_token.h). A failure is logged; the conference service's own
- * check stays the one that decides. */
-void slides_token_epoch_mark(int64_t meeting, int64_t epoch, int ended);
+/* An epoch of a meeting is over (state GH_EPOCH_ENDED or GH_EPOCH_GONE of
+ * common/join_token.h): marked where an edge service (validate-join-token)
+ * looks before it forwards a token. A failure is logged; the conference
+ * service's own check stays the one that decides. */
+void slides_token_epoch_mark(int64_t meeting, int64_t epoch, int state);
 /* The seeds: a Host makes a Guest a Host, no authentication needed. From
  * then on the participant's token (of that id) checks as a Host's. */
 int slides_token_promote(const char *participant, int64_t ttl_ms);

@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "../common/common.h"
+#include "../common/join_token.h"
 #include "../common/conf.h"
 #include "slides_int.h"
 
@@ -595,6 +596,8 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
     else if (n != 1)
         snprintf(err, errlen, "no such meeting");
     pthread_mutex_unlock(&st->mu);
+    if (n == 1 && revoke_tokens)
+        slides_token_epoch_mark(m->id, m->epoch, GH_EPOCH_GONE);
     return n == 1 ? 0 : -1;
 }
 
@@ -627,18 +630,25 @@ int slides_meeting_create(struct slides_store *st, struct slides_meeting *m,
         return -1;
     }
     m->created = (int64_t)time(NULL);
-    m->epoch = 1;
+    /* A first epoch of its own: a room given the id of a deleted one (SQLite
+     * hands out the highest id again) shares no epoch with it, so none of
+     * the old room's tokens, nor their marks, is the new room's. */
+    if (RAND_bytes((unsigned char *)&m->epoch, sizeof(m->epoch)) != 1) {
+        snprintf(err, errlen, "no randomness for the room's epoch");
+        return -1;
+    }
+    m->epoch = (int64_t)((uint64_t)m->epoch >> 2) + 1; /* 1 .. 2^62: room to bump */
     pthread_mutex_lock(&st->mu);
     rc = sdb_query(st->db,
                    "INSERT INTO meetings(alias, uri, conference_key, host_pin, guest_pin,"
                    " auth, other, idp_group, epoch, created, reception)"
-                   " VALUES(?,?,?,?,?,?,?,?,1,?,?) RETURNING id",
+                   " VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                    (struct sdb_arg[]){SDB_S(m->alias), SDB_S(m->uri), SDB_S(m->key_v),
                                       SDB_S(m->policy.host_pin_v), SDB_S(m->policy.guest_pin_v),
                                       SDB_I(m->policy.auth), SDB_I(m->policy.other),
-                                      SDB_S(m->idp_group), SDB_I(m->created),
+                                      SDB_S(m->idp_group), SDB_I(m->epoch), SDB_I(m->created),
                                       SDB_I(m->reception ? 1 : 0)},
-                   10, row_int, &m->id);
+                   11, row_int, &m->id);
     if (rc == SDB_CONFLICT)
         snprintf(err, errlen, "alias '%s' exists already", m->alias);
     else if (rc != 1)
@@ -756,10 +766,15 @@ int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
 {
     struct slides_end_report r = {0, 0, 0};
     struct ids_out ids = {NULL, 0, 0};
+    struct slides_meeting was;
     int64_t n;
     size_t i;
     int rc;
 
+    /* The epoch that ends here, for its mark (outside the lock, which this
+     * lookup takes itself). */
+    if (slides_meeting_by_id(st, id, &was) == -1)
+        was.epoch = -1;
     pthread_mutex_lock(&st->mu);
     if (!slides_store_shared(st))
         sdb_query(st->db, "SELECT id FROM resources WHERE meeting = ?",
@@ -805,8 +820,8 @@ int slides_meeting_end(struct slides_store *st, int64_t id, int delete_room,
     if (rc == 0) {
         struct slides_meeting m;
         r.epoch = !delete_room && slides_meeting_by_id(st, id, &m) == 0 ? m.epoch : 0;
-        /* A deleted room's tokens are of no epoch that will ever come. */
-        slides_token_epoch_mark(id, delete_room ? INT64_MAX : r.epoch, !delete_room);
+        if (was.epoch != -1)
+            slides_token_epoch_mark(id, was.epoch, delete_room ? GH_EPOCH_GONE : GH_EPOCH_ENDED);
         if (rep != NULL)
             *rep = r;
     }
@@ -829,8 +844,10 @@ int slides_meeting_reopen(struct slides_store *st, int64_t id)
     pthread_mutex_unlock(&st->mu);
     if (rc == 0) {
         struct slides_meeting m;
+        /* The ended epoch's tokens stay dead, as unknown now (404), not
+         * ended: the room is open again. */
         if (slides_meeting_by_id(st, id, &m) == 0)
-            slides_token_epoch_mark(id, m.epoch, 0);
+            slides_token_epoch_mark(id, m.epoch - 1, GH_EPOCH_GONE);
     }
     return rc;
 }

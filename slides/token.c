@@ -121,16 +121,16 @@ void slides_token_participant(const char *tok, char id[33])
     gh_join_participant(tok, id);
 }
 
-void slides_token_epoch_mark(int64_t meeting, int64_t epoch, int ended)
+void slides_token_epoch_mark(int64_t meeting, int64_t epoch, int state)
 {
     unsigned char key[GH_MEETING_EPOCH_KEY_LEN];
-    struct gh_meeting_epoch v = {epoch, ended != 0};
+    int64_t v = state;
 
-    gh_meeting_epoch_key(meeting, key);
+    gh_meeting_epoch_key(meeting, epoch, key);
     if (store_sync_set(key, sizeof(key), &v, sizeof(v), EPOCH_MARK_TTL_MS, STORE_DURABLE) !=
         STORE_OK)
-        gh_log_warn("meeting %lld: its new epoch is not in the shared store: an edge with "
-                    "validate-join-token lets its old tokens through to the conference "
+        gh_log_warn("meeting %lld: the end of its epoch is not in the shared store: an edge "
+                    "with validate-join-token lets its old tokens through to the conference "
                     "service, which refuses them", (long long)meeting);
 }
 

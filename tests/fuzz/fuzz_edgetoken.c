@@ -36,9 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (gh_edge_token_check(KEY, made, 7, PID, "/api/v1/meetings/manifest", 25, 1800000000) !=
         GH_EDGE_OK)
         abort();
-    r = gh_join_resource(s, size, out, sizeof(out), &n);
-    if (n > size || (r != GH_JOIN_RES_NONE && n < 16))
+    r = gh_join_resource(s, size, 1, out, sizeof(out), &n);
+    if (n > size + 1 || (r != GH_JOIN_RES_NONE && n < 16) || strlen(out) != n)
         abort();
+    if (n > 0 && out[0] == '/' &&
+        (strstr(out, "//") != NULL || strstr(out, "/./") != NULL || strstr(out, "/../") != NULL))
+        abort(); /* an origin-form path left other than canonical */
     free(s);
     return 0;
 }

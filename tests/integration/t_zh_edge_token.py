@@ -146,7 +146,7 @@ def two_instances(env):
                                extra="    trusted-proxies 127.0.0.1/32"), name="i.conf")
     ge = env.gatehouse(own_logs(env, "e") + store +
                        service("public", pe, servers=[("internal", ci)], hosts="localhost",
-                               extra="    validate-join-token on") +
+                               extra="    validate-join-token on\n    merge-slashes off") +
                        service("probe", pr, servers=[("raw", raw.port)], hosts="localhost",
                                extra="    validate-join-token on"), name="e.conf")
     return {"key": key, "redis": red, "rport": rport, "ci": ci, "pe": pe, "pr": pr,
@@ -177,14 +177,18 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
     st, h, stored = exchange(pe, ca, "GET", res["url"], [bearer(host)])
     check(st == 200 and decrypt(stored, res["key"]) == data, "content through the edge: %d" % st)
     rid = res["url"].rsplit("/", 1)[1]
+    # Spelled with slashes the edge keeps and the internal instance merges:
+    # judged and signed as the one path it is.
+    st, h, b = exchange(pe, ca, "GET", "/" + MANIFEST, [bearer(host)])
+    check(st == 200, "manifest spelled with a doubled slash, through the edge: %d %r" % (st, b))
 
     # Tokens the store says are dead, made here so each is exactly one case.
     guest_left = join(pe, ca, m)
     st, h, b = exchange(pe, ca, "POST", "/api/v1/meetings/leave", [bearer(guest_left)])
     check(st == 200, "leave: %d %r" % (st, b))
     expired = os.urandom(16).hex()
-    # struct gh_join_record: meeting, epoch, role, name_fixed, name[128], expires
-    rec = ((1).to_bytes(8, "little") * 2 + (1).to_bytes(4, "little") + bytes(4) + bytes(128) +
+    # struct gh_join_record: meeting, epoch, role, name[128], name_fixed, expires
+    rec = ((1).to_bytes(8, "little") * 2 + (1).to_bytes(4, "little") + bytes(128) + bytes(4) +
            (int(time.time()) - 5).to_bytes(8, "little"))
     got = redis_cmd(t["rport"], "SET", b"gatehouse:j" + bytes.fromhex(expired), rec, "PX",
                     "600000")
@@ -195,6 +199,15 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
     st, h, b = exchange(pe, ca, "POST", "/api/v1/meetings/end", [bearer(gone_host)])
     check(st == 200, "end: %d %r" % (st, b))
     forged = os.urandom(16).hex()
+    # A room deleted, another made: SQLite gives it the same id; the old
+    # room's token is dead, the new room's works (below).
+    st, h, b = it.api("/api/v1/admin/meetings", {"alias": "short-lived"})
+    m3 = json.loads(b)
+    deleted = join(pe, ca, m3)
+    st, h, b = it.api("/api/v1/admin/meetings/short-lived", method="DELETE")
+    check(st == 200, "delete: %d %r" % (st, b))
+    st, h, b = it.api("/api/v1/admin/meetings", {"alias": "next"})
+    after_delete = join(pe, ca, json.loads(b))
 
     cases = [
         # (name, method, path, header lines, status, reason at the edge)
@@ -220,6 +233,15 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
         ("forged, manifest with a query", "GET", MANIFEST + "?a=1", [bearer(forged)], 404,
          "join-token:unknown"),
         ("forged, HEAD", "HEAD", MANIFEST, [bearer(forged)], 404, "join-token:unknown"),
+        # public has merge-slashes off; the internal instance merges them
+        ("forged, a doubled slash first", "GET", "/" + MANIFEST, [bearer(forged)], 404,
+         "join-token:unknown"),
+        ("forged, a doubled slash inside", "GET", "/api/v1/meetings//manifest",
+         [bearer(forged)], 404, "join-token:unknown"),
+        ("forged, content, doubled slashes", "GET", "/api//v1/content/" + rid, [bearer(forged)],
+         404, "join-token:unknown"),
+        ("a deleted room's token", "GET", MANIFEST, [bearer(deleted)], 404,
+         "join-token:unknown"),
         ("revoked (left)", "GET", MANIFEST, [bearer(guest_left)], 404, "join-token:unknown"),
         ("expired", "GET", MANIFEST, [bearer(expired)], 404, "join-token:expired"),
         ("meeting ended", "GET", MANIFEST, [bearer(gone_guest)], 410,
@@ -241,9 +263,13 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
             bodies.setdefault(status, set()).add(b)
     for status, b in bodies.items():
         check(len(b) == 1, "one identical page for every %d at the edge" % status)
+    check(bodies[410] == {b'{"outcome":"meeting-ended","message":"This meeting has ended."}\n'},
+          "the edge's 410 is the conference service's: %r" % bodies[410])
     check(untouched(env) == before,
           "the internal instance saw something of the refused requests: %r -> %r" % (
               before, untouched(env)))
+    st, h, b = exchange(pe, ca, "GET", MANIFEST, [bearer(after_delete)])
+    check(st == 200, "the new room on a deleted room's id, through the edge: %d %r" % (st, b))
 
     # What the edge forwards, byte for byte: one edge token, its own, for
     # this meeting, participant and path, though the client sent one too.
@@ -265,6 +291,10 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
     check(hmac.compare_digest(f[4], edge_mac(key, meeting, f[2], expires, MANIFEST.encode())),
           "the edge token's HMAC does not verify independently")
     check(b"Authorization: Bearer " + host.encode() in got, "the join token forwarded as sent")
+
+    # The edge's 404 is the conference service's own, byte for byte.
+    st, h, b404 = exchange(ci, ca, "GET", MANIFEST, [bearer(forged)])
+    check(st == 404 and bodies[404] == {b404}, "404 bodies: %r vs %r" % (bodies[404], b404))
 
     # Straight at the internal instance.
     now = int(time.time())
@@ -314,6 +344,10 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
         st, h, b = exchange(pe, ca, "GET", MANIFEST, [bearer(host)])
         took = time.monotonic() - t0
         check(st == 503, "with the store stopped: %d" % st)
+        wait_until(lambda: len(security(env, "e-security.log")) > n0, 5,
+                   "the 503 in the edge's security log")
+        check(security(env, "e-security.log")[n0]["reason"] == "join-token:store-unavailable",
+              "%r" % security(env, "e-security.log")[n0])
     finally:
         t["redis"].send_signal(signal.SIGCONT)
     check(untouched(env) == before, "the internal instance saw a request the edge could not check")
@@ -390,6 +424,23 @@ def edge_token_settings_checked_by_t(env):
     r = subprocess.run([GATEHOUSE, "-t", "-c", conf], capture_output=True, text=True,
                        cwd=env.dir)
     check(r.returncode == 0, "-t, a good key: %r" % r.stderr)
+    # One appliance with the edge and the conference service: each setting
+    # without the other is said.
+    ci = free_port()
+    for extra, conf_extra, want in (
+            ("", "    trusted-proxies 127.0.0.1/32", "require-edge-token is off"),
+            ("require-edge-token on", "", "has no trusted-proxies: no edge's token"),
+            ("require-edge-token on", "    trusted-proxies 127.0.0.1/32", None)):
+        text = (base_conf(env, extra="edge-token-key-file %s\n%s" % (kf, extra)) +
+                service("public", p, servers=[("c", ci)], extra="    validate-join-token on") +
+                service("conference", ci, app="conference", extra=conf_extra))
+        r = subprocess.run([GATEHOUSE, "-t", "-c", env.write("t3.conf", text)],
+                           capture_output=True, text=True, cwd=env.dir)
+        check(r.returncode == 0, "-t: %r" % r.stderr)
+        if want:
+            check(want in r.stderr, "-t says %r: %r" % (want, r.stderr))
+        else:
+            check("edge" not in r.stderr, "-t of a consistent pair: %r" % r.stderr)
     text = base_conf(env) + "service l4 {\n    listen 127.0.0.1:%d\n    mode tcp\n" \
         "    server a 127.0.0.1:%d\n    validate-join-token on\n}\n" % (p, free_port())
     conf = env.write("t2.conf", text)

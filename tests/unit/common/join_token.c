@@ -29,8 +29,22 @@ static const struct {
     {"/api/v1/meetings/manifest%", GH_JOIN_RES_NONE, "/api/v1/meetings/manifest%"},
     {"/api/v1/meetings/manifest%0", GH_JOIN_RES_NONE, "/api/v1/meetings/manifest%0"},
     {"/api/v1/meetings/manifes%zz", GH_JOIN_RES_NONE, "/api/v1/meetings/manifes%zz"},
-    {"/api/v1/meetings/manifest%00", GH_JOIN_RES_NONE, NULL}, /* NUL: not the manifest */
+    /* a server in C reads up to the NUL: the manifest */
+    {"/api/v1/meetings/manifest%00.png", GH_JOIN_RES_MANIFEST, "/api/v1/meetings/manifest"},
+    /* whatever the hops' own options: slashes and dot segments */
+    {"//api/v1/meetings/manifest", GH_JOIN_RES_MANIFEST, "/api/v1/meetings/manifest"},
+    {"/api/v1/meetings//manifest", GH_JOIN_RES_MANIFEST, "/api/v1/meetings/manifest"},
+    {"/api//v1/content/abc", GH_JOIN_RES_CONTENT, "/api/v1/content/abc"},
+    {"/api/v1/x/../content/abc", GH_JOIN_RES_CONTENT, "/api/v1/content/abc"},
+    {"/api/v1/meetings/./manifest", GH_JOIN_RES_MANIFEST, "/api/v1/meetings/manifest"},
+    {"/api/v1/%2e%2e/v1/meetings/manifest", GH_JOIN_RES_MANIFEST, "/api/v1/meetings/manifest"},
+    {"/../../api/v1/meetings/manifest", GH_JOIN_RES_MANIFEST, "/api/v1/meetings/manifest"},
+    {"/api/v1/meetings/manifest/..", GH_JOIN_RES_NONE, "/api/v1/meetings/"},
+    {"/api/v1/meetings/manifest/.", GH_JOIN_RES_NONE, "/api/v1/meetings/manifest/"},
+    {"/a/..", GH_JOIN_RES_NONE, "/"},
     {"", GH_JOIN_RES_NONE, ""},
+    {"api/v1/meetings/manifest", GH_JOIN_RES_NONE, "api/v1/meetings/manifest"},
+    {"%", GH_JOIN_RES_NONE, "%"},
 };
 
 TEST(join_token_protected_paths)
@@ -39,14 +53,18 @@ TEST(join_token_protected_paths)
     size_t i, n;
 
     for (i = 0; i < GH_ARRAY_LEN(paths); i++) {
-        enum gh_join_resource r = gh_join_resource(paths[i].path, strlen(paths[i].path), out,
+        enum gh_join_resource r = gh_join_resource(paths[i].path, strlen(paths[i].path), 1, out,
                                                    sizeof(out), &n);
         CHECK_EQ(r, paths[i].want, paths[i].path);
         if (paths[i].decoded != NULL)
             CHECK_STR(out, paths[i].decoded, paths[i].path);
     }
     /* No room for the decoded path: never protected, never written past. */
-    CHECK_EQ(gh_join_resource("/api/v1/content/x", 17, out, 17, &n), GH_JOIN_RES_NONE, "room");
+    CHECK_EQ(gh_join_resource("/api/v1/content/x", 17, 1, out, 17, &n), GH_JOIN_RES_NONE, "room");
+    /* A path the server already decoded is not decoded again. */
+    CHECK_EQ(gh_join_resource("/api/v1/content/%41", 19, 0, out, sizeof(out), &n),
+             GH_JOIN_RES_CONTENT, "decoded");
+    CHECK_STR(out, "/api/v1/content/%41", "decoded once");
 }
 
 static const unsigned char KEY[32] = "0123456789abcdef0123456789abcdef";

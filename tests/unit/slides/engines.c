@@ -123,6 +123,7 @@ static void conformance(struct slides_store *a, struct slides_store *b, const ch
     struct slides_reader *rd;
     int64_t size = 0;
     size_t i, plen = 0;
+    int64_t e0;
     int n;
 
     fprintf(stderr, "  engine %s\n", engine);
@@ -130,7 +131,10 @@ static void conformance(struct slides_store *a, struct slides_store *b, const ch
     snprintf(alias, sizeof(alias), "room-%s", engine);
     gh_strlcpy(m.alias, alias, sizeof(m.alias));
     CHECK_EQ(slides_meeting_create(a, &m, &pins, err, sizeof(err)), 0, engine);
-    CHECK(m.id > 0 && m.epoch == 1 && strncmp(m.uri, "gh-meet:", 8) == 0);
+    /* a first epoch of its own (random), so a room given a deleted room's id
+     * shares none of its epochs */
+    CHECK(m.id > 0 && m.epoch >= 1 && strncmp(m.uri, "gh-meet:", 8) == 0);
+    e0 = m.epoch;
     memset(&other, 0, sizeof(other));
     gh_strlcpy(other.alias, alias, sizeof(other.alias));
     CHECK_EQ(slides_meeting_create(b, &other, NULL, err, sizeof(err)), -1, "duplicate alias");
@@ -148,7 +152,7 @@ static void conformance(struct slides_store *a, struct slides_store *b, const ch
     got.policy.other = SLIDES_OTHER_DISALLOW_ALL;
     CHECK_EQ(slides_meeting_update(b, &got, &pins, 1, err, sizeof(err)), 0, "update on b");
     CHECK_EQ(slides_meeting_by_id(a, m.id, &m), 0, "re-read on a");
-    CHECK(m.epoch == 2 && m.policy.other == SLIDES_OTHER_DISALLOW_ALL);
+    CHECK(m.epoch == e0 + 1 && m.policy.other == SLIDES_OTHER_DISALLOW_ALL);
     CHECK_EQ(slides_secret_check(m.policy.host_pin_v, "4321"), 1, "PIN kept");
     n = 0;
     slides_meeting_list(b, count_m, &n);
@@ -222,7 +226,7 @@ static void conformance(struct slides_store *a, struct slides_store *b, const ch
     late = slides_upload_begin(a, m.id, "late.bin", err, sizeof(err));
     CHECK(late != NULL && slides_upload_write(late, data, 100000, err, sizeof(err)) == 0);
     CHECK_EQ(slides_meeting_end(b, m.id, 0, &rep), 0, "end on b");
-    CHECK(rep.resources == 1 && rep.epoch == 3);
+    CHECK(rep.resources == 1 && rep.epoch == e0 + 2);
     if (late != NULL) {
         CHECK_EQ(slides_upload_finish(late, id, err, sizeof(err)), -1, "late upload");
         CHECK(strstr(err, "ended") != NULL);

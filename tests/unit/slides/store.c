@@ -264,6 +264,23 @@ TEST(slides_store_end_report_ended_and_reopen)
     CHECK_EQ(slides_token_issue(&t, 60000, tok2), 0, "token");
     CHECK_EQ(slides_meeting_update(st, &got, &pins, 1, err, sizeof(err)), 0, err);
     CHECK_EQ(slides_token_check(st, tok2, &t, &got), -1, "revoked by an update");
+    /* A room deleted and another made: SQLite gives it the deleted room's
+     * id again, and none of the old room's tokens is the new room's. */
+    CHECK_EQ(slides_meeting_by_id(st, m.id, &got), 0, "read back");
+    t.epoch = got.epoch;
+    CHECK_EQ(slides_token_issue(&t, 60000, tok2), 0, "a token of the room to be deleted");
+    CHECK_EQ(slides_token_check(st, tok2, &t, &got), 0, "live before the delete");
+    CHECK_EQ(slides_meeting_end(st, m.id, 1, &er), 0, "delete");
+    {
+        struct slides_meeting again;
+        memset(&again, 0, sizeof(again));
+        gh_strlcpy(again.alias, "after-a-delete", sizeof(again.alias));
+        CHECK_EQ(slides_meeting_create(st, &again, &pins, err, sizeof(err)), 0, err);
+        CHECK_EQ(again.id, m.id, "the id given again (what makes this case)");
+        CHECK(again.epoch != t.epoch);
+        CHECK_EQ(slides_token_check(st, tok2, &t, &got), -1, "the deleted room's token");
+        CHECK_EQ(slides_token_check(st, tok, &t, &got), -1, "an older one");
+    }
     slides_store_close(st);
     snprintf(err, sizeof(err), "rm -rf %s", dir);
     CHECK(system(err) == 0);
