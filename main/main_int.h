@@ -67,6 +67,9 @@ int main_store_conf(const struct gh_conf *c, struct store_conf *k, char *err, si
 /* Makes the process's store (store_use) and says in the log whether it
  * answers; NULL with err when the settings are unusable. */
 struct store *main_store_open(const struct gh_conf *c, char *err, size_t errlen);
+/* The same without the first question (a command that only needs it for
+ * what it changes, such as gatehouse meeting's epoch marks). */
+struct store *main_store_attach(const struct gh_conf *c, char *err, size_t errlen);
 /* -t (running 0): the settings must be usable. A reload (running 1): a
  * changed store is logged as waiting for a restart; never refuses. */
 int main_store_check(const struct gh_conf *c, int running, char *err, size_t errlen);

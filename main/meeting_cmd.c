@@ -176,6 +176,16 @@ int main_meeting_cmd(int argc, char **argv,
         gh_conf_free(c);
         return 1;
     }
+    /* The shared store the running appliances use: an end, a delete or a
+     * change that revokes tokens marks the epoch there, where an edge with
+     * validate-join-token looks (with store local that is the running
+     * process's own memory, out of reach: its conference service still
+     * refuses the tokens). */
+    if (strcmp(c->store.engine, "redis") == 0 && main_store_attach(c, err, sizeof(err)) == NULL) {
+        fprintf(stderr, "gatehouse meeting: %s\n", err);
+        gh_conf_free(c);
+        return 1;
+    }
     snprintf(dir, sizeof(dir), "%s/conference", c->state_dir);
     kek = c->slides_kek_file ? gh_strdup(c->slides_kek_file) : NULL;
     st = slides_store_open(dir, kek, slides_pg_of(c, &pg), err, sizeof(err));

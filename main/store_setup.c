@@ -87,7 +87,7 @@ int main_store_conf(const struct gh_conf *c, struct store_conf *k, char *err, si
     return 0;
 }
 
-struct store *main_store_open(const struct gh_conf *c, char *err, size_t errlen)
+struct store *main_store_attach(const struct gh_conf *c, char *err, size_t errlen)
 {
     struct store_conf k;
     struct store *s;
@@ -96,19 +96,28 @@ struct store *main_store_open(const struct gh_conf *c, char *err, size_t errlen)
         return NULL;
     s = store_new(&k, err, errlen);
     gh_wipe(k.password, sizeof(k.password));
+    if (s != NULL)
+        store_use(s);
+    return s;
+}
+
+struct store *main_store_open(const struct gh_conf *c, char *err, size_t errlen)
+{
+    struct store *s = main_store_attach(c, err, errlen);
+
     if (s == NULL)
         return NULL;
-    store_use(s);
-    if (k.engine == STORE_REDIS) {
+    if (strcmp(store_engine_name(s), "redis") == 0) {
         /* One question now, so the log says at start whether it answers;
          * an answer or not, the appliance starts (it recovers by itself). */
+        const struct gh_conf_store *b = &c->store;
         char buf[8];
         enum store_status st = store_sync_get("\x01probe", 6, buf, sizeof(buf), NULL, NULL, 0);
         if (st == STORE_OK || st == STORE_ABSENT)
-            gh_log_info("store redis: %s answers", k.nsentinels ? "the master" : k.address);
+            gh_log_info("store redis: %s answers", b->sentinels.n ? "the master" : b->address);
         else
             gh_log_warn("store redis: %s does not answer yet: sign-ins and sessions answer 503 "
-                        "until it does", k.nsentinels ? "no master found" : k.address);
+                        "until it does", b->sentinels.n ? "no master found" : b->address);
         store_thread_done();
     }
     return s;

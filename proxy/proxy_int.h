@@ -365,6 +365,7 @@ struct proxy_conn {
     int ask_away;            /* the store did not answer: the fallbacks decide */
     int req_shared;          /* the current request's limit and persistence are in ask_* */
     uint64_t ask_t0;         /* when the request asked (its start, for the logs) */
+    uint64_t conns_round;    /* the last round of count writes that wrote this one's source */
     enum proxy_join_verdict ask_join; /* validate-join-token: the store's word */
     int64_t ask_join_meeting;         /* and the token's meeting, when PJ_OK */
     char edge_token[GH_EDGE_TOKEN_MAX]; /* "" or the one this request is forwarded with */
@@ -443,7 +444,9 @@ struct proxy_worker {
     struct proxy_ep scep;  /* its socket in the epoll set; fd -1: none */
     unsigned sc_events;    /* what scep is registered for */
     unsigned sc_gen;       /* the store socket scep was registered as */
-    uint64_t conns_refresh_at; /* the next write of this worker's connection counts */
+    uint64_t conns_refresh_at; /* the next round of writing this worker's connection counts */
+    uint64_t conns_round;      /* that round's number; open until every source is written */
+    int conns_round_open;
 };
 
 /* worker.c */

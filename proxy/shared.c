@@ -22,7 +22,9 @@
 #include "proxy_int.h"
 
 #include <ctype.h>
+#include <openssl/rand.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,8 +165,11 @@ int64_t proxy__shared_tick(struct proxy_worker *w)
         return -1;
     if (w->now_ms >= w->conns_refresh_at) {
         w->conns_refresh_at = w->now_ms + CONNS_REFRESH_MS;
-        conns_refresh(w);
+        w->conns_round++;
+        w->conns_round_open = 1;
     }
+    if (w->conns_round_open)
+        conns_refresh(w);
     if (store_conn_timeout_ms(w->sc) == 0) {
         store_conn_io(w->sc, 0);
         proxy__shared_sync(w);
@@ -408,23 +413,39 @@ static int conn_rate_local_share(const struct proxy_conn *c)
                : -1;
 }
 
-/* This appliance in the store's per-source counts: the store block's name,
- * else the host name, as [A-Za-z0-9._-] (give each appliance a name of its
- * own where host names repeat). */
+/* This process in the store's per-source counts: the store block's name
+ * (else the host name) as [A-Za-z0-9._-], and 64 random bits drawn once at
+ * its start. Two appliances given one name (containers of one image, two
+ * instances on a host) still count each other; a restarted one's old count
+ * lapses in CONNS_TTL_MS, holding its clients back the longer meanwhile. */
+static char nonce[17];
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+
+static void nonce_make(void)
+{
+    unsigned char r[8];
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        gh_fatal("no randomness for this process's name in the store");
+    gh_hex(r, sizeof(r), nonce);
+}
+
 static void member_name(const struct proxy_conn *c, char out[STORE_MEMBER_MAX + 1])
 {
     const char *n = c->gen->conf->store.name;
     char host[STORE_MEMBER_MAX + 1] = "";
     size_t i;
 
+    pthread_once(&nonce_once, nonce_make);
     if (n == NULL || n[0] == '\0') {
         if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
             snprintf(host, sizeof(host), "gatehouse");
         n = host;
     }
-    for (i = 0; n[i] != '\0' && i < STORE_MEMBER_MAX; i++)
+    for (i = 0; n[i] != '\0' && i < STORE_MEMBER_MAX - 17; i++)
         out[i] = (char)(isalnum((unsigned char)n[i]) || strchr("._-", n[i]) ? n[i] : '-');
-    out[i] = '\0';
+    out[i] = '.';
+    memcpy(out + i + 1, nonce, 17);
 }
 
 /* max-conns-per-source at this appliance's share (the store away). */
@@ -564,36 +585,47 @@ void proxy__shared_conns_publish(struct proxy_conn *c)
 }
 
 /* Every CONNS_REFRESH_MS each worker writes again the counts of the
- * sources it holds connections of (each once), so long connections keep
- * counting and a dead appliance's stop. */
+ * sources it holds connections of (each once a round), so long connections
+ * keep counting and a dead appliance's stop. A round that meets a full
+ * queue goes on at the next turn with the connections it has not written
+ * yet, so every source is written, however many there are. */
 static void conns_refresh(struct proxy_worker *w)
 {
     struct proxy_conn *c;
-    uint64_t *seen;
+    unsigned char *seen;
     size_t cap = 64, i;
+    int done = 1;
 
     while (cap < 2 * w->nconns)
         cap *= 2;
-    seen = gh_calloc(cap, sizeof(*seen));
+    seen = gh_calloc(cap, RULES_LIMIT_KEY_LEN + 1); /* a used byte, then the key */
     for (c = w->conns; c != NULL; c = c->next) {
-        unsigned char k[RULES_LIMIT_KEY_LEN];
+        unsigned char k[RULES_LIMIT_KEY_LEN], *e;
         uint64_t h = 1469598103934665603ULL;
-        if (!c->limited || c->st == ST_CLOSED || c->lsvc->conf->max_conns_per_source <= 0)
+        if (!c->limited || c->st == ST_CLOSED || c->lsvc->conf->max_conns_per_source <= 0 ||
+            c->conns_round == w->conns_round)
             continue;
         rules_limit_key('C', c->lsvc->scope, (const struct sockaddr *)&c->peer_ss, k);
         for (i = 0; i < sizeof(k); i++)
             h = (h ^ k[i]) * 1099511628211ULL;
-        h |= 1;
-        for (i = h & (cap - 1); seen[i] != 0 && seen[i] != h; i = (i + 1) & (cap - 1))
-            ;
-        if (seen[i] == h)
-            continue;
-        seen[i] = h;
-        if (store_conn_pending(w->sc) >= STORE_MAX_PENDING / 2)
-            break; /* the rest at the next round; requests' questions come first */
-        proxy__shared_conns_publish(c);
+        for (i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+            e = seen + i * (RULES_LIMIT_KEY_LEN + 1);
+            if (e[0] == 0 || memcmp(e + 1, k, sizeof(k)) == 0)
+                break;
+        }
+        if (e[0] == 0) {
+            if (store_conn_pending(w->sc) >= STORE_MAX_PENDING / 2) {
+                done = 0; /* the rest at the next turn; requests' questions come first */
+                break;
+            }
+            e[0] = 1;
+            memcpy(e + 1, k, sizeof(k));
+            proxy__shared_conns_publish(c);
+        }
+        c->conns_round = w->conns_round;
     }
     free(seen);
+    w->conns_round_open = !done;
 }
 
 void proxy__shared_forget(struct proxy_conn *c)

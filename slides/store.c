@@ -572,7 +572,7 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
     struct pin_after host = {pins ? pins->host : NULL, m->policy.host_pin_v};
     struct pin_after guest = {pins ? pins->guest : NULL, m->policy.guest_pin_v};
     char hv[SLIDES_VERIFIER_MAX], gv[SLIDES_VERIFIER_MAX];
-    int64_t n;
+    int64_t n, epoch = 0;
 
     if (check_policy(m, &host, &guest, err, errlen) == -1)
         return -1;
@@ -583,21 +583,23 @@ int slides_meeting_update(struct slides_store *st, struct slides_meeting *m,
     memcpy(m->policy.host_pin_v, hv, sizeof(hv));
     memcpy(m->policy.guest_pin_v, gv, sizeof(gv));
     pthread_mutex_lock(&st->mu);
-    n = sdb_exec(st->db,
-                 "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
-                 " idp_group = ?, epoch = epoch + ?, reception = ? WHERE id = ?",
-                 (struct sdb_arg[]){SDB_S(m->policy.host_pin_v), SDB_S(m->policy.guest_pin_v),
-                                    SDB_I(m->policy.auth), SDB_I(m->policy.other),
-                                    SDB_S(m->idp_group), SDB_I(revoke_tokens ? 1 : 0),
-                                    SDB_I(m->reception ? 1 : 0), SDB_I(m->id)},
-                 8);
+    /* The epoch the database bumped, not the caller's copy: an end may have
+     * come between the read and this write. */
+    n = sdb_query(st->db,
+                  "UPDATE meetings SET host_pin = ?, guest_pin = ?, auth = ?, other = ?,"
+                  " idp_group = ?, epoch = epoch + ?, reception = ? WHERE id = ? RETURNING epoch",
+                  (struct sdb_arg[]){SDB_S(m->policy.host_pin_v), SDB_S(m->policy.guest_pin_v),
+                                     SDB_I(m->policy.auth), SDB_I(m->policy.other),
+                                     SDB_S(m->idp_group), SDB_I(revoke_tokens ? 1 : 0),
+                                     SDB_I(m->reception ? 1 : 0), SDB_I(m->id)},
+                  8, row_int, &epoch);
     if (n < 0)
         snprintf(err, errlen, "store: %s", sdb_error(st->db));
     else if (n != 1)
         snprintf(err, errlen, "no such meeting");
     pthread_mutex_unlock(&st->mu);
     if (n == 1 && revoke_tokens)
-        slides_token_epoch_mark(m->id, m->epoch, GH_EPOCH_GONE);
+        slides_token_epoch_mark(m->id, epoch - 1, GH_EPOCH_GONE);
     return n == 1 ? 0 : -1;
 }
 

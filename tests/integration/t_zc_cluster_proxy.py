@@ -17,10 +17,11 @@ from t_q_chain_timeouts import From, get, own_logs
 from t_zb_cluster import start_redis
 
 
-def appliances(env, services, extra_store="", rport=None):
+def appliances(env, services, extra_store="", rport=None, called=("appliance-a", "appliance-b")):
     """A Redis (unless rport names one) and appliances A and B with the
-    same services (text with PORT_<name> placeholders): {name: (port on A,
-    port on B)}, the Redis process (None when given) and its port."""
+    same services (text with PORT_<name> placeholders), named as called says:
+    {name: (port on A, port on B)}, the Redis process (None when given) and
+    its port."""
     pwfile = env.write("redis.pw", "gh-pw\n")
     os.chmod(pwfile, 0o600)
     red = None
@@ -29,12 +30,12 @@ def appliances(env, services, extra_store="", rport=None):
         red = start_redis(env, rport, None, acl=True)
     store = ("store redis {\n    address 127.0.0.1:%d\n    user gatehouse\n"
              "    password-file %s\n    timeout 200ms\n    wait-replicas 0\n"
-             "    name appliance-TAG\n%s}\n" % (rport, pwfile, extra_store))
+             "    name NAME\n%s}\n" % (rport, pwfile, extra_store))
     names = re.findall(r"PORT_(\w+)", services)
     ports = {n: (free_port(), free_port()) for n in names}
     appliances.last = []
     for i, tag in enumerate(("a", "b")):
-        text = own_logs(env, tag) + store.replace("TAG", tag) + services
+        text = own_logs(env, tag) + store.replace("NAME", called[i]) + services
         for n, pp in ports.items():
             text = text.replace("PORT_%s" % n, str(pp[i]))
         g = env.gatehouse(text, name="%s.conf" % tag)
@@ -473,6 +474,25 @@ def hold_open(env, port, source, tag, held):
         return None
     held.append((port, c))
     return r.status
+
+
+@test
+def cluster_max_conns_per_source_of_two_appliances_of_one_name(env):
+    """Two appliances given the same name (containers of one image) still
+    count each other: 3 in all for one client over A and B."""
+    ng = env.nginx(extra="location / { return 200 'nginx'; }")
+    ports, red, rport = appliances(env, service(
+        "mn", 0, servers=[("ng", ng)], extra="    max-conns-per-source 3").replace(
+            "listen 127.0.0.1:0", "listen 127.0.0.1:PORT_mn"), "    appliances 2\n",
+        called=("twin", "twin"))
+    pa, pb = ports["mn"]
+    held = []
+    try:
+        got = [hold_open(env, (pa, pb)[i % 2], "127.0.0.66", "mn-%d" % i, held) for i in range(6)]
+        check(got == [200, 200, 200, None, None, None], "one name, one count: %r" % got)
+    finally:
+        for p, c in held:
+            c.close()
 
 
 @test

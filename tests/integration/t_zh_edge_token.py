@@ -335,6 +335,31 @@ def edge_validates_join_tokens_and_the_internal_service_requires_its_token(env):
     check(security(env, "i-security.log")[n0]["reason"] == "edge-token:missing:require-edge-token",
           "untrusted: %r" % security(env, "i-security.log")[n0])
 
+    # The command line's end and revoking change mark their epochs in the
+    # same store: the edge refuses those tokens itself.
+    import subprocess
+    from harness import GATEHOUSE
+    for alias, args, status, reason in (
+            ("cli-end", ["end"], 410, "join-token:meeting-ended"),
+            ("cli-revoke", ["set", "--host-pin", "2468", "--revoke-tokens"], 404,
+             "join-token:unknown"),
+            ("cli-delete", ["delete"], 404, "join-token:unknown")):
+        st, h, b = it.api("/api/v1/admin/meetings", {"alias": alias})
+        tok = join(pe, ca, json.loads(b))
+        check(exchange(pe, ca, "GET", MANIFEST, [bearer(tok)])[0] == 200, "%s: live" % alias)
+        r = subprocess.run([GATEHOUSE, "meeting", args[0], alias] + args[1:] + ["-c", it.conf],
+                           capture_output=True, text=True, cwd=env.dir, timeout=30)
+        check(r.returncode == 0 and "not in the shared store" not in r.stderr,
+              "gatehouse meeting %s: %r" % (args[0], r.stderr))
+        before = untouched(env)
+        n0 = len(security(env, "e-security.log"))
+        st, h, b = exchange(pe, ca, "GET", MANIFEST, [bearer(tok)])
+        check(st == status, "%s: %d, want %d" % (alias, st, status))
+        wait_until(lambda: len(security(env, "e-security.log")) > n0, 5, "%s: logged" % alias)
+        check(security(env, "e-security.log")[n0]["reason"] == reason,
+              "%s: %r" % (alias, security(env, "e-security.log")[n0]))
+        check(untouched(env) == before, "%s: the internal instance saw it" % alias)
+
     # The store stopped: the edge cannot tell, so nothing goes through.
     before = untouched(env)
     t["redis"].send_signal(signal.SIGSTOP)
