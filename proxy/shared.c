@@ -497,10 +497,23 @@ static void conns_cb(void *arg, const struct store_reply *r)
     admitted(a);
 }
 
-static int conns_key_and_count(const struct proxy_conn *c, unsigned char k[RULES_LIMIT_KEY_LEN])
+/* The count and its write's sequence number, taken together: of two
+ * workers' writes (on two connections, arriving in either order) the store
+ * keeps the one that read the count later. */
+static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t conns_seq;
+
+static int64_t conns_key_and_count(const struct proxy_conn *c,
+                                   unsigned char k[RULES_LIMIT_KEY_LEN], int64_t *seq)
 {
+    int64_t n;
+
     rules_limit_key('C', c->lsvc->scope, (const struct sockaddr *)&c->peer_ss, k);
-    return (int)rules_limit_conn_count(c->lsvc->scope, (const struct sockaddr *)&c->peer_ss);
+    pthread_mutex_lock(&conns_mu);
+    n = rules_limit_conn_count(c->lsvc->scope, (const struct sockaddr *)&c->peer_ss);
+    *seq = ++conns_seq;
+    pthread_mutex_unlock(&conns_mu);
+    return n;
 }
 
 int proxy__shared_admit(struct proxy_conn *c)
@@ -530,9 +543,9 @@ int proxy__shared_admit(struct proxy_conn *c)
             over |= conn_rate_local_share(c) == -1;
     }
     if (max > 0) {
-        int64_t n = conns_key_and_count(c, k);
+        int64_t seq, n = conns_key_and_count(c, k, &seq);
         member_name(c, me);
-        if (store_conns(w->sc, k, sizeof(k), me, n, max, CONNS_TTL_MS, conns_cb, a) == 0)
+        if (store_conns(w->sc, k, sizeof(k), me, n, max, CONNS_TTL_MS, seq, conns_cb, a) == 0)
             a->pending++;
         else
             over |= conns_local_share(c) == -1;
@@ -574,13 +587,14 @@ void proxy__shared_conns_publish(struct proxy_conn *c)
 {
     unsigned char k[RULES_LIMIT_KEY_LEN];
     char me[STORE_MEMBER_MAX + 1];
-    int64_t n;
+    int64_t n, seq;
 
     if (c->w->sc == NULL || !c->limited || c->lsvc->conf->max_conns_per_source <= 0)
         return;
-    n = conns_key_and_count(c, k);
+    n = conns_key_and_count(c, k, &seq);
     member_name(c, me);
-    if (store_conns(c->w->sc, k, sizeof(k), me, n, 0, CONNS_TTL_MS, conns_written, NULL) == 0)
+    if (store_conns(c->w->sc, k, sizeof(k), me, n, 0, CONNS_TTL_MS, seq, conns_written, NULL) ==
+        0)
         proxy__shared_sync(c->w);
 }
 

@@ -156,8 +156,8 @@ void store__deliver(struct store_conn *c, struct store_op *op, const struct stor
 /* ---- operations ---- */
 
 static int submit2(struct store_conn *c, enum store_kind kind, const void *key, size_t klen,
-                   const void *val, size_t vlen, int64_t n, int64_t n2, int64_t ttl_ms,
-                   int flags, store_done_fn done, void *arg)
+                   const void *val, size_t vlen, int64_t n, int64_t n2, int64_t n3,
+                   int64_t ttl_ms, int flags, store_done_fn done, void *arg)
 {
     struct store_op op;
 
@@ -171,6 +171,7 @@ static int submit2(struct store_conn *c, enum store_kind kind, const void *key, 
     op.kind = kind;
     op.flags = flags;
     op.n2 = n2;
+    op.n3 = n3;
     op.done = done;
     op.arg = arg;
     op.r.ttl_ms = -1;
@@ -186,22 +187,24 @@ static int submit(struct store_conn *c, enum store_kind kind, const void *key, s
                   const void *val, size_t vlen, int64_t n, int64_t ttl_ms, int flags,
                   store_done_fn done, void *arg)
 {
-    return submit2(c, kind, key, klen, val, vlen, n, 0, ttl_ms, flags, done, arg);
+    return submit2(c, kind, key, klen, val, vlen, n, 0, 0, ttl_ms, flags, done, arg);
 }
 
 int store_conns(struct store_conn *c, const void *key, size_t klen, const char *member,
-                int64_t count, int64_t limit, int64_t ttl_ms, store_done_fn done, void *arg)
+                int64_t count, int64_t limit, int64_t ttl_ms, int64_t seq, store_done_fn done,
+                void *arg)
 {
     size_t i, ml = member != NULL ? strlen(member) : 0;
 
     if (ml == 0 || ml > STORE_MEMBER_MAX || count < 0 || count > 1000000000 || limit < 0 ||
-        limit > 1000000000 || ttl_ms <= 0 || ttl_ms > 86400000)
+        limit > 1000000000 || ttl_ms <= 0 || ttl_ms > 86400000 || seq < 0 ||
+        seq > 1000000000000000LL) /* Lua's numbers hold integers to 2^53 exactly */
         return -1;
     for (i = 0; i < ml; i++) /* the entries are "member count expiry;" */
         if (!((member[i] >= 'a' && member[i] <= 'z') || (member[i] >= 'A' && member[i] <= 'Z') ||
               (member[i] >= '0' && member[i] <= '9') || strchr("._-", member[i]) != NULL))
             return -1;
-    return submit2(c, OP_CONNS, key, klen, member, ml, count, limit, ttl_ms, 0, done, arg);
+    return submit2(c, OP_CONNS, key, klen, member, ml, count, limit, seq, ttl_ms, 0, done, arg);
 }
 
 int store_get(struct store_conn *c, const void *key, size_t klen, store_done_fn done, void *arg)

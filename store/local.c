@@ -61,25 +61,31 @@ long store_local_get(const void *key, size_t klen, void *buf, size_t cap)
  * atomic across threads: with store local the proxy counts connections in
  * its own counters and never asks this (the conformance suite does). */
 static int64_t conns_local(const void *key, size_t klen, const char *me, size_t ml, int64_t own,
-                           int64_t lim, int64_t ttl_ms, enum store_status *st)
+                           int64_t lim, int64_t ttl_ms, int64_t seq, enum store_status *st)
 {
-    char in[GH_KV_REC_MAX + 1], out[GH_KV_REC_MAX + 1], *seg, *save = NULL;
+    char in[GH_KV_REC_MAX + 1], out[GH_KV_REC_MAX + 1], mine[GH_KV_REC_MAX + 1] = "", *seg,
+        *save = NULL;
     int64_t now = (int64_t)gh_now_ms(), others = 0;
     long got = gh_kv_rec_get(key, klen, in, GH_KV_REC_MAX, 0, NULL);
     size_t ol = 0;
-    int kept = 0;
+    int kept = 0, w;
 
     in[got > 0 ? got : 0] = '\0';
     out[0] = '\0';
     for (seg = strtok_r(in, ";", &save); seg != NULL; seg = strtok_r(NULL, ";", &save)) {
         char name[STORE_MEMBER_MAX + 1];
-        long long n, e;
-        int w;
-        if (sscanf(seg, "%64s %lld %lld", name, &n, &e) != 3 || e <= now ||
-            (strlen(name) == ml && memcmp(name, me, ml) == 0) || kept >= STORE_MEMBER_MAX - 1)
+        long long n, e, q;
+        if (sscanf(seg, "%64s %lld %lld %lld", name, &n, &e, &q) != 4 || e <= now)
+            continue;
+        if (strlen(name) == ml && memcmp(name, me, ml) == 0) {
+            if (q > seq) /* a newer write of ours is in: this one is late */
+                snprintf(mine, sizeof(mine), "%s %lld %lld %lld;", name, n, e, q);
+            continue;
+        }
+        if (kept >= STORE_MEMBER_MAX - 1)
             continue;
         others += n;
-        w = snprintf(out + ol, sizeof(out) - ol, "%s %lld %lld;", name, n, e);
+        w = snprintf(out + ol, sizeof(out) - ol, "%s %lld %lld %lld;", name, n, e, q);
         if (w < 0 || (size_t)w >= sizeof(out) - ol)
             break;
         ol += (size_t)w;
@@ -87,15 +93,18 @@ static int64_t conns_local(const void *key, size_t klen, const char *me, size_t 
     }
     if (lim > 0 && others + own > lim)
         return others + 1;
-    if (own > 0) {
-        int w = snprintf(out + ol, sizeof(out) - ol, "%.*s %lld %lld;", (int)ml, me,
-                         (long long)own, (long long)(now + ttl_ms));
-        if (w < 0 || (size_t)w >= sizeof(out) - ol) {
-            *st = STORE_ERROR;
-            return 0;
-        }
-        ol += (size_t)w;
+    if (mine[0] != '\0')
+        w = snprintf(out + ol, sizeof(out) - ol, "%s", mine);
+    else if (own > 0)
+        w = snprintf(out + ol, sizeof(out) - ol, "%.*s %lld %lld %lld;", (int)ml, me,
+                     (long long)own, (long long)(now + ttl_ms), (long long)seq);
+    else
+        w = 0;
+    if (w < 0 || (size_t)w >= sizeof(out) - ol) {
+        *st = STORE_ERROR;
+        return 0;
     }
+    ol += (size_t)w;
     if (ol == 0)
         gh_kv_rec_del(key, klen);
     else if (gh_kv_rec_put(key, klen, out, ol, ttl_ms, 0) != 1)
@@ -147,7 +156,7 @@ void store__local_submit(struct store_conn *c, struct store_op *op, const void *
         op->r.n = store_local_bucket(key, klen, n, ttl_ms);
         break;
     case OP_CONNS:
-        op->r.n = conns_local(key, klen, val, vlen, n, op->n2, ttl_ms, &st);
+        op->r.n = conns_local(key, klen, val, vlen, n, op->n2, ttl_ms, op->n3, &st);
         break;
     }
     store__answer_later(c, op, st);

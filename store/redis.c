@@ -87,17 +87,21 @@ static const char *const scripts[S_COUNT] = {
     "local w=0 if lv>=1000 then lv=lv-1000 else w=math.floor((1000-lv)*60/rate)+1 end "
     "redis.call('SET',KEYS[1],string.format('%d %d',lv,now),'PX',"
     "math.floor(tonumber(ARGV[2])*60000/rate)+1000) return w",
-    /* store_conns: "member count expiry;" entries; the others' live ones
-     * summed, ours written only within the limit */
+    /* store_conns: "member count expiry seq;" entries; the others' live
+     * ones summed, ours written only within the limit and when newer */
     "local c=redis.call('TIME') local now=c[1]*1000+math.floor(c[2]/1000) "
     "local me=ARGV[1] local own=tonumber(ARGV[2]) local lim=tonumber(ARGV[3]) "
-    "local ttl=tonumber(ARGV[4]) local s=redis.call('GET',KEYS[1]) or '' "
-    "local others=0 local out={} "
-    "for m,n,e in string.gmatch(s,'([%w%._%-]+) (%d+) (%d+);') do "
-    "if m~=me and tonumber(e)>now and #out<63 then others=others+tonumber(n) "
-    "out[#out+1]=string.format('%s %d %d;',m,tonumber(n),tonumber(e)) end end "
+    "local ttl=tonumber(ARGV[4]) local seq=tonumber(ARGV[5]) "
+    "local s=redis.call('GET',KEYS[1]) or '' local others=0 local out={} local mine=nil "
+    "for m,n,e,q in string.gmatch(s,'([%w%._%-]+) (%d+) (%d+) (%d+);') do "
+    "if tonumber(e)>now then if m==me then "
+    "if tonumber(q)>seq then mine=string.format('%s %d %d %d;',m,tonumber(n),tonumber(e),"
+    "tonumber(q)) end "
+    "elseif #out<63 then others=others+tonumber(n) "
+    "out[#out+1]=string.format('%s %d %d %d;',m,tonumber(n),tonumber(e),tonumber(q)) end end end "
     "if lim>0 and others+own>lim then return others+1 end "
-    "if own>0 then out[#out+1]=string.format('%s %d %d;',me,own,now+ttl) end "
+    "if mine then out[#out+1]=mine "
+    "elseif own>0 then out[#out+1]=string.format('%s %d %d %d;',me,own,now+ttl,seq) end "
     "if #out==0 then redis.call('DEL',KEYS[1]) return 0 end "
     "redis.call('SET',KEYS[1],table.concat(out),'PX',ttl) return 0",
 };
@@ -474,14 +478,15 @@ int store__redis_submit(struct redis_conn *rc, struct store_op *op, const void *
         break;
     }
     case OP_CONNS: {
-        char n3[24];
-        const char *argv[8] = {"EVALSHA", rc->sha[S_CONNS], "1", k, (const char *)val, num[0],
-                               num[1], n3};
-        size_t lens[8] = {7, 40, 1, kl, vlen, 0, 0, 0};
+        char n3[24], n4[24];
+        const char *argv[9] = {"EVALSHA", rc->sha[S_CONNS], "1", k, (const char *)val, num[0],
+                               num[1], n3, n4};
+        size_t lens[9] = {7, 40, 1, kl, vlen, 0, 0, 0, 0};
         lens[5] = (size_t)snprintf(num[0], sizeof(num[0]), "%lld", (long long)n);
         lens[6] = (size_t)snprintf(num[1], sizeof(num[1]), "%lld", (long long)op->n2);
         lens[7] = (size_t)snprintf(n3, sizeof(n3), "%lld", (long long)ttl_ms);
-        command(&rc->out, 8, argv, lens);
+        lens[8] = (size_t)snprintf(n4, sizeof(n4), "%lld", (long long)op->n3);
+        command(&rc->out, 9, argv, lens);
         break;
     }
     case OP_BUCKET: /* the two scripts of two numbers: delta and TTL, rate and burst */

@@ -115,11 +115,14 @@ int store_bucket(struct store_conn *c, const void *key, size_t klen, int64_t per
  * counting once its entry's ttl_ms passes). With limit > 0 the member's
  * count is written only if it and every other member's live count add up
  * to at most limit; the reply's n is 0 when written, else 1 + the
- * others' sum. With limit 0 it is written (0 removes the member). member: 1 to 64
+ * others' sum. With limit 0 it is written (0 removes the member). seq
+ * orders one member's writes (they may come on several connections): one
+ * older than the member's last leaves its entry as it is. member: 1 to 64
  * of [A-Za-z0-9._-]; at most 64 members are kept. */
 #define STORE_MEMBER_MAX 64
 int store_conns(struct store_conn *c, const void *key, size_t klen, const char *member,
-                int64_t count, int64_t limit, int64_t ttl_ms, store_done_fn done, void *arg);
+                int64_t count, int64_t limit, int64_t ttl_ms, int64_t seq, store_done_fn done,
+                void *arg);
 /* The same bucket in this process's own tables, at once (what the local
  * engine answers with; a caller's fallback while Redis is away). The
  * milliseconds to wait, 0 when a token was taken. */

@@ -13,6 +13,7 @@ struct store_op {
     enum store_kind kind;
     int flags;
     int64_t n2;           /* OP_CONNS: the limit (0: only write) */
+    int64_t n3;           /* OP_CONNS: the write's sequence number */
     store_done_fn done;
     void *arg;
     uint64_t deadline;    /* monotonic ms */

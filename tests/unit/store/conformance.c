@@ -255,10 +255,10 @@ static void run_more(struct store *s, struct store_conn *c, const char *engine)
     {
         struct got k[8];
         memset(k, 0, sizeof(k));
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-a", 2, 4, 300, got_cb, &k[0]), 0, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 3, 4, 60000, got_cb, &k[1]), 0, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 2, 4, 60000, got_cb, &k[2]), 0, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-a", 1, 4, 300, got_cb, &k[3]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-a", 2, 4, 300, 10, got_cb, &k[0]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 3, 4, 60000, 20, got_cb, &k[1]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 2, 4, 60000, 30, got_cb, &k[2]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-a", 1, 4, 300, 40, got_cb, &k[3]), 0, engine);
         CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
         for (i = 0; i < 4; i++)
             CHECK_EQ(k[i].r.status, STORE_OK, engine);
@@ -267,20 +267,32 @@ static void run_more(struct store *s, struct store_conn *c, const char *engine)
         CHECK_EQ(k[2].r.n, 0, engine);
         CHECK_EQ(k[3].r.n, 0, engine); /* A's own 1 replaces its 2: 1 + 2 <= 4 */
         poll(NULL, 0, 400);            /* A's entry lapses */
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 4, 4, 60000, got_cb, &k[4]), 0, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-c", 1, 4, 60000, got_cb, &k[5]), 0, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 0, 0, 60000, got_cb, &k[6]), 0, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "appl-c", 1, 1, 60000, got_cb, &k[7]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 4, 4, 60000, 50, got_cb, &k[4]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-c", 1, 4, 60000, 60, got_cb, &k[5]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-b", 0, 0, 60000, 70, got_cb, &k[6]), 0, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "appl-c", 1, 1, 60000, 80, got_cb, &k[7]), 0, engine);
         CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
         CHECK_EQ(k[4].r.n, 0, engine);
         CHECK_EQ(k[5].r.n, 5, engine); /* 1 + B's 4 */
         CHECK_EQ(k[6].r.n, 0, engine);
         CHECK_EQ(k[7].r.n, 0, engine); /* B removed: C's 1 alone */
-        CHECK_EQ(store_conns(c, "cn", 2, "a b", 1, 1, 1000, got_cb, &k[0]), -1, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "a;b", 1, 1, 1000, got_cb, &k[0]), -1, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "", 1, 1, 1000, got_cb, &k[0]), -1, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "a", -1, 1, 1000, got_cb, &k[0]), -1, engine);
-        CHECK_EQ(store_conns(c, "cn", 2, "a", 1, 1, 0, got_cb, &k[0]), -1, engine);
+        /* a member's late write (an older seq, come on another connection)
+         * leaves its newer entry: C's 3 stays, so D's 2 does not fit in 4 */
+        memset(k, 0, sizeof(k));
+        CHECK_EQ(store_conns(c, "cs", 2, "appl-c", 3, 0, 60000, 500, got_cb, &k[0]), 0, engine);
+        CHECK_EQ(store_conns(c, "cs", 2, "appl-c", 1, 0, 60000, 400, got_cb, &k[1]), 0, engine);
+        CHECK_EQ(store_conns(c, "cs", 2, "appl-d", 2, 4, 60000, 1, got_cb, &k[2]), 0, engine);
+        CHECK_EQ(store_conns(c, "cs", 2, "appl-c", 1, 0, 60000, 600, got_cb, &k[3]), 0, engine);
+        CHECK_EQ(store_conns(c, "cs", 2, "appl-d", 2, 4, 60000, 2, got_cb, &k[4]), 0, engine);
+        CHECK_EQ(store_conn_wait(c, 3000), 0, engine);
+        CHECK_EQ(k[2].r.n, 4, engine); /* 1 + C's 3, the late 1 ignored */
+        CHECK_EQ(k[4].r.n, 0, engine); /* C's newer 1: 1 + 2 fits */
+        CHECK_EQ(store_conns(c, "cn", 2, "a", 1, 1, 1000, -1, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a b", 1, 1, 1000, 90, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a;b", 1, 1, 1000, 100, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "", 1, 1, 1000, 110, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a", -1, 1, 1000, 120, got_cb, &k[0]), -1, engine);
+        CHECK_EQ(store_conns(c, "cn", 2, "a", 1, 1, 0, 130, got_cb, &k[0]), -1, engine);
     }
     /* a callback that asks again */
     memset(&g, 0, sizeof(g));
