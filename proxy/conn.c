@@ -5,6 +5,7 @@
  *
  *   TLS_HANDSHAKE -> READ_HEAD -> [STORE_WAIT -> READ_HEAD] -> [HOLD_BODY] -> [QUEUED]
  *     -> CONNECT -> EXCHANGE
+ *   [TLS_HANDSHAKE] -> L4_CHOOSE -> [STORE_WAIT -> L4_CHOOSE] -> [QUEUED] -> CONNECT -> TUNNEL
  *   EXCHANGE -> READ_HEAD (keep-alive) | TUNNEL (a checked 101) | CLOSING -> CLOSED
  *
  * READ_HEAD reads until the head is complete and parses it (http1_parse.c
@@ -59,10 +60,10 @@ static const char *const state_names[] = {
 static const unsigned legal[ST_COUNT] = {
     [ST_ADMIT_WAIT] = B(TLS_HANDSHAKE) | B(L4_CHOOSE) | B(READ_HEAD) | B(CLOSED),
     [ST_TLS_HANDSHAKE] = B(READ_HEAD) | B(L4_CHOOSE) | B(CLOSED),
-    [ST_L4_CHOOSE] = B(QUEUED) | B(CONNECT) | B(CLOSING) | B(CLOSED),
+    [ST_L4_CHOOSE] = B(STORE_WAIT) | B(QUEUED) | B(CONNECT) | B(CLOSING) | B(CLOSED),
     [ST_READ_HEAD] = B(STORE_WAIT) | B(HOLD_BODY) | B(QUEUED) | B(CONNECT) | B(EXCHANGE) |
                      B(CLOSING) | B(CLOSED),
-    [ST_STORE_WAIT] = B(READ_HEAD) | B(CLOSING) | B(CLOSED),
+    [ST_STORE_WAIT] = B(READ_HEAD) | B(L4_CHOOSE) | B(CLOSING) | B(CLOSED),
     [ST_HOLD_BODY] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
     /* QUEUED again: the slot it was given went to another worker first. */
     [ST_QUEUED] = B(QUEUED) | B(CONNECT) | B(EXCHANGE) | B(CLOSING) | B(CLOSED),
@@ -949,6 +950,8 @@ static int st_store_wait(struct proxy_conn *c)
 {
     long n;
 
+    if (c->svc->mode == PROXY_MODE_TCP) /* as in QUEUED and CONNECT: its bytes wait for the tunnel */
+        return watch_client(c) < 0 ? RUN_CONTINUE : RUN_WAIT;
     if (!c->cli.rd || c->cin.data == NULL || gh_buf_room(&c->cin) == 0)
         return RUN_WAIT;
     n = proxy__ep_read(&c->cli, &c->cin);
@@ -1412,6 +1415,11 @@ void proxy__conn_resume(struct proxy_conn *c)
 {
     if (c->st != ST_STORE_WAIT)
         return;
+    if (c->svc->mode == PROXY_MODE_TCP) {
+        proxy__conn_set_state(c, ST_L4_CHOOSE); /* its service chosen: a server now */
+        run(c);
+        return;
+    }
     /* The parser resumes its search for the head's end where it stopped:
      * from the start again, as for a head it has not seen. */
     memset(&c->req, 0, sizeof(c->req));

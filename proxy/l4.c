@@ -10,6 +10,11 @@
  * takes: a client naming another is refused (sni-not-allowed) before any
  * server is chosen. A client naming none is served by the listener's first
  * service, unless that one says `sni-default off`.
+ *
+ * In a cluster (store redis), a service with persistence source-ip asks
+ * the store for its client's entry before choosing (STORE_WAIT, nothing
+ * read meanwhile but what is already in), and writes it once chosen: the
+ * appliances share one entry per client, as for HTTP.
  */
 #include "proxy_int.h"
 
@@ -75,11 +80,26 @@ static int read_hello(struct proxy_conn *c)
     }
 }
 
+/* The service is chosen and checked: its server, once the store (in a
+ * cluster, for persistence source-ip) has said where the client was. */
+static int to_server(struct proxy_conn *c)
+{
+    int asked;
+
+    if (c->ask_st == ASK_IDLE && (asked = proxy__shared_ask_l4(c)) != -1)
+        return asked;
+    if (proxy__shared_spend(c) == -1)
+        return proxy__conn_refuse(c, GH_REASON_INTERNAL);
+    return proxy__conn_to_server(c);
+}
+
 int proxy__l4_step(struct proxy_conn *c)
 {
     struct proxy_service *s;
     char name[300] = "";
 
+    if (c->ask_st == ASK_ANSWERED) /* back from STORE_WAIT: chosen and checked before it */
+        return to_server(c);
     if (c->lsvc->passthrough) {
         int rc = read_hello(c);
         if (rc == GH_AGAIN)
@@ -100,7 +120,7 @@ int proxy__l4_step(struct proxy_conn *c)
     if (c->sni[0] == '\0' && c->lsvc->passthrough &&
         strcmp(c->lsvc->conf->sni_default, "off") == 0)
         return proxy__conn_refuse(c, GH_REASON_SNI_NOT_ALLOWED);
-    return proxy__conn_to_server(c);
+    return to_server(c);
 }
 
 void proxy__l4_begin(struct proxy_conn *c)

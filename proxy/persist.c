@@ -201,14 +201,23 @@ static const char *find_cookie(const char *head, const struct http1_msg *m, cons
 static struct proxy_server *shared_find(struct proxy_conn *c)
 {
     struct proxy_service *svc = c->svc;
+    struct proxy_server *s = c->ask_away ? NULL : proxy__persist_server_by_id(svc, c->ask_server);
     unsigned char k[PROXY_PERSIST_SKEY];
-    size_t i, kl;
 
-    for (i = 0; !c->ask_away && c->ask_server != 0 && i < svc->nservers; i++)
-        if ((int64_t)svc->servers[i].id == c->ask_server && usable(&svc->servers[i]))
+    if (s != NULL)
+        return s;
+    return proxy__pick_rendezvous(svc, NULL, k, proxy__persist_source_key(svc, &c->client_ss, k),
+                                  c->w->now_ms);
+}
+
+struct proxy_server *proxy__persist_server_by_id(struct proxy_service *svc, int64_t id)
+{
+    size_t i;
+
+    for (i = 0; id != 0 && i < svc->nservers; i++)
+        if ((int64_t)svc->servers[i].id == id && usable(&svc->servers[i]))
             return &svc->servers[i];
-    kl = proxy__persist_source_key(svc, &c->client_ss, k);
-    return proxy__pick_rendezvous(svc, NULL, k, kl, c->w->now_ms);
+    return NULL;
 }
 
 struct proxy_server *proxy__persist_find(struct proxy_conn *c, const char *head,

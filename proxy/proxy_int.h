@@ -110,7 +110,9 @@ enum proxy_tls_fail {
     X(NO_SERVER, "no-server")     /* no real server could take a new flow */                     \
     X(NO_SOCKET, "no-socket")     /* a flow's socket could not be made (descriptors) */          \
     X(SERVER_SEND, "server-send") /* the datagram could not be written towards the server */     \
-    X(CLIENT_SEND, "client-send") /* a reply could not be written back to the client */
+    X(CLIENT_SEND, "client-send") /* a reply could not be written back to the client */         \
+    X(STORE_WAIT, "store-wait")   /* a new flow's datagram past those it holds while the */      \
+                                  /* cluster's store is asked where its client was */
 
 enum proxy_udp_drop {
 #define PROXY_UDP_DROP_ENUM(e, word) PROXY_UDP_DROP_##e,
@@ -476,6 +478,19 @@ int64_t proxy__shared_tick(struct proxy_worker *w);
  * STORE_WAIT) or was refused, else -1: go on (nothing to ask, or the
  * fallbacks answered at once). */
 int proxy__shared_ask(struct proxy_conn *c, const char *head, const struct http1_msg *m);
+/* The same for a mode tcp connection (l4.c), its service chosen: its
+ * client's source-ip entry. The answer brings it back to L4_CHOOSE. */
+int proxy__shared_ask_l4(struct proxy_conn *c);
+/* mode udp with persistence source-ip in a cluster (worker 0): the store
+ * is asked for ss's entry of svc; done comes later, from the store's turn,
+ * exactly once: with the server's id (0: no entry), or away 1 when the
+ * store did not answer. -1: not asked (no store, or too much pending). */
+typedef void (*proxy_flow_asked_fn)(void *arg, int64_t id, int away);
+int proxy__shared_flow_ask(struct proxy_worker *w, const struct proxy_service *svc,
+                           const struct sockaddr_storage *ss, proxy_flow_asked_fn done, void *arg);
+/* Writes that ss's flows of svc go to srv, in the store. */
+void proxy__shared_flow_remember(struct proxy_worker *w, const struct proxy_service *svc,
+                                 const struct sockaddr_storage *ss, const struct proxy_server *srv);
 /* The request takes the answers: req_shared says whether there are any. */
 int proxy__shared_spend(struct proxy_conn *c);
 /* c is closing: callbacks still to come find nobody. */
@@ -741,10 +756,12 @@ size_t proxy__persist_source_key(const struct proxy_service *svc,
  * server ss is persistent to if usable, else NULL; and recording srv. */
 struct proxy_server *proxy__persist_source_find(struct proxy_service *svc,
                                                 const struct sockaddr_storage *ss);
-/* The same, and in a cluster, for a client this appliance has no entry of,
- * the rendezvous choice on the same key (mode tcp and udp: their entries
- * are each appliance's own, and appliances that see the same servers up
- * agree on a client's first server without asking anyone). */
+/* The usable server of svc whose id a shared store's entry names, or NULL. */
+struct proxy_server *proxy__persist_server_by_id(struct proxy_service *svc, int64_t id);
+/* proxy__persist_source_find, and in a cluster, for a client without an
+ * entry here, the rendezvous choice on the same key (a mode udp flow whose
+ * store did not answer, or whose entry names no usable server: appliances
+ * that see the same servers up agree without asking anyone). */
 struct proxy_server *proxy__persist_source_l4(struct proxy_service *svc,
                                               const struct sockaddr_storage *ss, uint64_t now);
 void proxy__persist_source_remember(struct proxy_service *svc, const struct sockaddr_storage *ss,

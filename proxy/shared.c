@@ -42,6 +42,7 @@
 #define CONNS_REFRESH_MS 20000
 
 static void conns_refresh(struct proxy_worker *w);
+static void written(void *arg, const struct store_reply *r);
 
 /* One request's questions, owned by the callbacks still to come. */
 struct proxy_ask {
@@ -304,6 +305,37 @@ static void join_cb(void *arg, const struct store_reply *r)
     one_answered(a);
 }
 
+static struct proxy_ask *ask_new(struct proxy_conn *c)
+{
+    struct proxy_ask *a = gh_calloc(1, sizeof(*a));
+
+    c->ask_t0 = c->w->now_ms;
+    a->c = c;
+    a->w = c->w;
+    a->ttl_ms = -1;
+    return a;
+}
+
+/* The questions of a are out, or none could be (pending 0: too much
+ * pending, the fallbacks answered): c waits in STORE_WAIT, or goes on at
+ * once (-1). A RUN_ value otherwise. */
+static int wait_for(struct proxy_conn *c, struct proxy_ask *a)
+{
+    if (a->pending == 0) {
+        answer(c, a);
+        free(a);
+        return ask_set(c, ASK_ANSWERED) == -1 ? proxy__conn_refuse(c, GH_REASON_INTERNAL) : -1;
+    }
+    proxy__shared_sync(c->w);
+    c->ask = a;
+    if (ask_set(c, ASK_WAITING) == -1)
+        return proxy__conn_refuse(c, GH_REASON_INTERNAL);
+    proxy__conn_set_state(c, ST_STORE_WAIT);
+    /* run() steps STORE_WAIT once: a reset that came in the same edge as
+     * the question is seen now, when no later event would show it. */
+    return RUN_CONTINUE;
+}
+
 int proxy__shared_ask(struct proxy_conn *c, const char *head, const struct http1_msg *m)
 {
     struct proxy_worker *w = c->w;
@@ -320,11 +352,7 @@ int proxy__shared_ask(struct proxy_conn *c, const char *head, const struct http1
         proxy__join_req_free(&q);
         return -1;
     }
-    c->ask_t0 = w->now_ms;
-    a = gh_calloc(1, sizeof(*a));
-    a->c = c;
-    a->w = w;
-    a->ttl_ms = -1;
+    a = ask_new(c);
     if (q.bearer_ok) {
         if (store_get(w->sc, q.key, sizeof(q.key), join_cb, a) == 0)
             a->pending++;
@@ -349,19 +377,86 @@ int proxy__shared_ask(struct proxy_conn *c, const char *head, const struct http1
         else
             a->persist_away = 1;
     }
-    if (a->pending == 0) { /* refused at once (too much pending): the fallbacks */
-        answer(c, a);
-        free(a);
-        return ask_set(c, ASK_ANSWERED) == -1 ? proxy__conn_refuse(c, GH_REASON_INTERNAL) : -1;
+    return wait_for(c, a);
+}
+
+/* mode tcp with persistence source-ip: the connection's one question, its
+ * client's entry, asked once the service is chosen and before any server
+ * is; c waits in STORE_WAIT and comes back to L4_CHOOSE with the answer. A
+ * client moved by a server's failure at one appliance is then followed by
+ * the others, as HTTP's clients are. */
+int proxy__shared_ask_l4(struct proxy_conn *c)
+{
+    struct proxy_worker *w = c->w;
+    unsigned char pk[PROXY_PERSIST_SKEY];
+    struct proxy_ask *a;
+    size_t kl;
+
+    if (w->sc == NULL || c->svc->conf->persistence[0] != 's')
+        return -1;
+    a = ask_new(c);
+    kl = proxy__persist_source_key(c->svc, &c->client_ss, pk);
+    if (store_get(w->sc, pk, kl, persist_cb, a) == 0)
+        a->pending = 1;
+    else
+        a->persist_away = 1; /* too much pending: the rendezvous choice, at once */
+    return wait_for(c, a);
+}
+
+/* ---- a new UDP flow's question (worker 0) ---- */
+
+struct flow_ask {
+    proxy_flow_asked_fn done;
+    void *arg;
+};
+
+static void flow_cb(void *arg, const struct store_reply *r)
+{
+    struct flow_ask *q = arg;
+    int64_t id = 0;
+    int away = 0;
+
+    if (r->status == STORE_OK) {
+        if (parse_id(r->val, r->vlen, &id) == -1)
+            id = 0; /* not ours: placed again, and written over */
+    } else if (r->status != STORE_ABSENT) {
+        away = 1;
+    }
+    q->done(q->arg, id, away);
+    free(q);
+}
+
+int proxy__shared_flow_ask(struct proxy_worker *w, const struct proxy_service *svc,
+                           const struct sockaddr_storage *ss, proxy_flow_asked_fn done, void *arg)
+{
+    unsigned char pk[PROXY_PERSIST_SKEY];
+    struct flow_ask *q;
+    size_t kl;
+
+    if (w->sc == NULL)
+        return -1;
+    q = gh_calloc(1, sizeof(*q));
+    q->done = done;
+    q->arg = arg;
+    kl = proxy__persist_source_key(svc, ss, pk);
+    if (store_get(w->sc, pk, kl, flow_cb, q) == -1) {
+        free(q);
+        return -1;
     }
     proxy__shared_sync(w);
-    c->ask = a;
-    if (ask_set(c, ASK_WAITING) == -1)
-        return proxy__conn_refuse(c, GH_REASON_INTERNAL);
-    proxy__conn_set_state(c, ST_STORE_WAIT);
-    /* run() steps STORE_WAIT once: a reset that came in the same edge as
-     * the request is seen now, when no later event would show it. */
-    return RUN_CONTINUE;
+    return 0;
+}
+
+void proxy__shared_flow_remember(struct proxy_worker *w, const struct proxy_service *svc,
+                                 const struct sockaddr_storage *ss, const struct proxy_server *srv)
+{
+    unsigned char pk[PROXY_PERSIST_SKEY];
+    size_t kl = proxy__persist_source_key(svc, ss, pk);
+    char v[17];
+
+    snprintf(v, sizeof(v), "%016llx", (unsigned long long)srv->id);
+    if (store_set(w->sc, pk, kl, v, 16, (int64_t)svc->conf->persist_timeout, 0, written, NULL) == 0)
+        proxy__shared_sync(w);
 }
 
 /* The answers the callbacks left are copied when the last one comes; this
@@ -384,7 +479,9 @@ void proxy__shared_abandon(struct proxy_conn *c)
         a->c = NULL; /* its callbacks still come, and find nobody */
         c->ask = NULL;
     }
-    c->ask_limit = c->svc->conf->request_rate_per_source > 0 ? limit_local_share(c) : 0;
+    c->ask_limit = c->svc->mode == PROXY_MODE_HTTP && c->svc->conf->request_rate_per_source > 0
+                       ? limit_local_share(c)
+                       : 0;
     c->ask_server = 0;
     c->ask_ttl_ms = -1;
     c->ask_away = 1;

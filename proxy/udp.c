@@ -58,6 +58,10 @@
 #define UDP_BUDGET 64       /* datagrams per socket per wake-up: a busy flow cannot starve others */
 #define UDP_SWEEP_MS 1000   /* how often flows of servers that went down are ended */
 #define UDP_WARN_MS 5000    /* at most one max-flows warning per service this often */
+#define UDP_ASK_MAX 4096    /* new flows waiting for the store at once; past it, placed here */
+#define UDP_ASK_HELD 8      /* datagrams one waiting flow keeps; later ones are dropped */
+#define UDP_ASK_BYTES (8u << 20) /* what every waiting flow keeps, in all */
+#define UDP_ASK_BUCKETS 1024
 
 union udp_addr {
     struct sockaddr sa;
@@ -99,7 +103,25 @@ struct proxy_flow {
     struct proxy_svc_stats *svst; /* process-wide */
     uint64_t t_start, t_last, t_reply, t_persist; /* monotonic ms; t_reply 0: no reply yet */
     uint64_t dg_in, dg_out, bytes_in, bytes_out;
+    int shared;                  /* its client's entry is the cluster's (store), not this process's */
     char client[64];             /* "ip:port", for the log */
+};
+
+/* A new flow while the cluster's store is asked where its client was
+ * (persistence source-ip): its datagrams so far, in order, and nothing
+ * else (no socket, no server, no slot taken). Every datagram of its client
+ * comes here until the answer, so it cannot race a flow of its own. */
+struct udp_ask {
+    struct udp_ask *hnext;
+    struct proxy_worker *w;
+    struct udp_port *port;
+    union udp_addr peer;
+    socklen_t plen;
+    uint64_t hash;
+    struct udp_local local;
+    unsigned nheld;
+    size_t held_len[UDP_ASK_HELD];
+    unsigned char *held[UDP_ASK_HELD];
 };
 
 /* One UDP listener slot (worker.c's listener table) and its flows. */
@@ -110,6 +132,7 @@ struct udp_port {
     int persist;                /* persistence source-ip */
     struct proxy_flow *head, *tail;
     size_t nflows;
+    size_t nasks;               /* flows waiting for the store: they count against max-flows */
     uint64_t warned;            /* ms of the last max-flows warning */
     unsigned long long refused; /* refusals since that warning */
 };
@@ -122,6 +145,8 @@ static size_t table_size, nflows;
 static uint64_t sip_key[2];
 static unsigned char *dgram; /* owned: the one datagram buffer */
 static uint64_t last_sweep;
+static struct udp_ask *ask_table[UDP_ASK_BUCKETS]; /* by the flow's hash */
+static size_t nasks, ask_bytes;
 
 /* SipHash-1-3 (Aumasson and Bernstein): keyed, so a client choosing its
  * source ports cannot make them share a bucket. */
@@ -343,12 +368,16 @@ static const char *flow_unusable(const struct proxy_flow *f)
     return NULL;
 }
 
-/* The server for a new flow, with a slot taken on it (maxconn), or NULL. */
-static struct proxy_server *pick(struct udp_port *p, const struct sockaddr_storage *ss)
+/* The server for a new flow, with a slot taken on it (maxconn), or NULL.
+ * want: the server the cluster's store named (0: none, or no answer). */
+static struct proxy_server *pick(struct udp_port *p, const struct sockaddr_storage *ss,
+                                 int64_t want)
 {
     struct proxy_server *s = NULL;
 
-    if (p->persist)
+    if (p->persist && want != 0)
+        s = proxy__persist_server_by_id(p->svc, want);
+    if (p->persist && s == NULL)
         s = proxy__persist_source_l4(p->svc, ss, gh_now_ms());
     if (s != NULL && proxy__server_take(s) == 0)
         return s;
@@ -373,9 +402,24 @@ static void refused(struct udp_port *p, uint64_t now)
     }
 }
 
+/* Where f's client is persistent to: in the cluster's store when the
+ * store placed it, else in this process's table. */
+static void remember(struct proxy_worker *w, const struct proxy_flow *f)
+{
+    struct sockaddr_storage ss;
+
+    peer_ss(f, &ss);
+    if (f->shared)
+        proxy__shared_flow_remember(w, f->svc, &ss, f->srv);
+    else
+        proxy__persist_source_remember(f->svc, &ss, f->srv);
+}
+
+/* want and shared: the store's answer (its server's id, 0 none) and
+ * whether there was one. */
 static struct proxy_flow *flow_open(struct proxy_worker *w, struct udp_port *p,
                                     const union udp_addr *peer, socklen_t plen, uint64_t h,
-                                    uint64_t now)
+                                    uint64_t now, int64_t want, int shared)
 {
     struct proxy_service *svc = p->svc;
     struct sockaddr_storage ss;
@@ -385,13 +429,13 @@ static struct proxy_flow *flow_open(struct proxy_worker *w, struct udp_port *p,
     char ip[INET6_ADDRSTRLEN];
     int fd;
 
-    if (p->nflows >= (size_t)svc->conf->max_flows) {
+    if (p->nflows + p->nasks >= (size_t)svc->conf->max_flows) {
         refused(p, now);
         return NULL;
     }
     memset(&ss, 0, sizeof(ss));
     memcpy(&ss, peer, plen);
-    if ((srv = pick(p, &ss)) == NULL) {
+    if ((srv = pick(p, &ss, want)) == NULL) {
         atomic_fetch_add(&svc->st->udp_dropped[PROXY_UDP_DROP_NO_SERVER], 1);
         return NULL;
     }
@@ -435,6 +479,7 @@ static struct proxy_flow *flow_open(struct proxy_worker *w, struct udp_port *p,
     f->st = srv->st;
     f->svst = svc->st;
     f->t_start = f->t_last = f->t_persist = now;
+    f->shared = shared;
     if (peer->sa.sa_family == AF_INET) {
         inet_ntop(AF_INET, &peer->in.sin_addr, ip, sizeof(ip));
         snprintf(f->client, sizeof(f->client), "%s:%u", ip, ntohs(peer->in.sin_port));
@@ -453,13 +498,14 @@ static struct proxy_flow *flow_open(struct proxy_worker *w, struct udp_port *p,
     atomic_fetch_add(&svc->st->udp_flows, 1);
     atomic_fetch_add(&svc->st->udp_flows_total, 1);
     if (p->persist)
-        proxy__persist_source_remember(svc, &ss, srv);
+        remember(w, f);
     return f;
 }
 
 /* Writes one client datagram towards f's server: 0 sent, -1 dropped
  * (counted), 1 the server's port is closed (an ICMP error was pending). */
-static int to_server(struct proxy_flow *f, const unsigned char *buf, size_t n, uint64_t now)
+static int to_server(struct proxy_worker *w, struct proxy_flow *f, const unsigned char *buf,
+                     size_t n, uint64_t now)
 {
     if (send(f->ep.fd, buf, n, 0) == -1) {
         if (errno == ECONNREFUSED)
@@ -476,11 +522,134 @@ static int to_server(struct proxy_flow *f, const unsigned char *buf, size_t n, u
     /* source-ip persistence runs from the client's last traffic: refreshed
      * a few times per timeout while the flow lives. */
     if (f->port->persist && now - f->t_persist > (uint64_t)f->svc->conf->persist_timeout / 4) {
-        struct sockaddr_storage ss;
-        peer_ss(f, &ss);
-        proxy__persist_source_remember(f->svc, &ss, f->srv);
+        remember(w, f);
         f->t_persist = now;
     }
+    return 0;
+}
+
+/* One client datagram to f (NULL: a new flow, placed by want and shared
+ * as flow_open says). Returns the flow it went to, or NULL. */
+static struct proxy_flow *deliver(struct proxy_worker *w, struct udp_port *p,
+                                  struct proxy_flow *f, const union udp_addr *peer,
+                                  socklen_t plen, uint64_t h, const struct udp_local *to,
+                                  const unsigned char *buf, size_t n, uint64_t now,
+                                  int64_t want, int shared)
+{
+    int tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        if (f == NULL && (f = flow_open(w, p, peer, plen, h, now, want, shared)) == NULL)
+            return NULL;
+        f->local = *to;
+        if (to_server(w, f, buf, n, now) != 1)
+            return f;
+        /* The server's port is closed: it is failed (passive health), the
+         * flow ends, and this datagram tries a new flow on another server. */
+        proxy__server_failed(f->srv);
+        flow_end(w, f, "upstream:refused", now);
+        f = NULL;
+        want = 0; /* the store's server it was */
+    }
+    return NULL;
+}
+
+static struct udp_ask *ask_find(const struct udp_port *p, const union udp_addr *a, uint64_t h)
+{
+    struct udp_ask *q;
+
+    for (q = ask_table[h % UDP_ASK_BUCKETS]; q != NULL; q = q->hnext)
+        if (q->hash == h && q->port == p && same_peer(&q->peer, a))
+            return q;
+    return NULL;
+}
+
+/* Out of the table and the counts: the flow it becomes counts from here. */
+static void ask_unlink(struct udp_ask *q)
+{
+    struct udp_ask **pp = &ask_table[q->hash % UDP_ASK_BUCKETS];
+
+    while (*pp != q)
+        pp = &(*pp)->hnext;
+    *pp = q->hnext;
+    nasks--;
+    q->port->nasks--;
+}
+
+static void ask_free(struct udp_ask *q)
+{
+    unsigned i;
+
+    for (i = 0; i < q->nheld; i++) {
+        ask_bytes -= q->held_len[i];
+        free(q->held[i]);
+    }
+    free(q);
+}
+
+/* The store's answer for a waiting flow: the flow opens on the server it
+ * named (when usable), else where this appliance's rendezvous sends it,
+ * and takes its datagrams in the order they came. */
+static void asked(void *arg, int64_t id, int away)
+{
+    struct udp_ask *q = arg;
+    struct udp_port *p = q->port;
+    struct proxy_worker *w = q->w;
+    struct proxy_flow *f = NULL;
+    uint64_t now = gh_now_ms();
+    unsigned i;
+
+    ask_unlink(q);
+    for (i = 0; p->svc != NULL && !w->draining && !atomic_load(&proxy__draining) && i < q->nheld;
+         i++)
+        f = deliver(w, p, f, &q->peer, q->plen, q->hash, &q->local, q->held[i], q->held_len[i],
+                    now, away ? 0 : id, !away);
+    ask_free(q);
+}
+
+/* A datagram of a client without a flow, in a cluster with source-ip
+ * persistence: held while the store is asked where the client was. -1:
+ * not held (too many waiting, or the store cannot be asked): placed now. */
+static int ask_hold(struct proxy_worker *w, struct udp_port *p, const union udp_addr *peer,
+                    socklen_t plen, uint64_t h, const struct udp_local *to, size_t n,
+                    uint64_t now)
+{
+    struct udp_ask *q = ask_find(p, peer, h);
+    struct sockaddr_storage ss;
+
+    if (q == NULL) {
+        if (nasks >= UDP_ASK_MAX)
+            return -1;
+        if (p->nflows + p->nasks >= (size_t)p->svc->conf->max_flows) {
+            refused(p, now);
+            return 0;
+        }
+        q = gh_calloc(1, sizeof(*q));
+        q->w = w;
+        q->port = p;
+        q->peer = *peer;
+        q->plen = plen;
+        q->hash = h;
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, peer, plen);
+        if (proxy__shared_flow_ask(w, p->svc, &ss, asked, q) == -1) {
+            free(q);
+            return -1;
+        }
+        q->hnext = ask_table[h % UDP_ASK_BUCKETS];
+        ask_table[h % UDP_ASK_BUCKETS] = q;
+        nasks++;
+        p->nasks++;
+    }
+    q->local = *to;
+    if (q->nheld == UDP_ASK_HELD || ask_bytes + n > UDP_ASK_BYTES) {
+        atomic_fetch_add(&p->svc->st->udp_dropped[PROXY_UDP_DROP_STORE_WAIT], 1);
+        return 0;
+    }
+    q->held[q->nheld] = gh_calloc(1, n > 0 ? n : 1);
+    memcpy(q->held[q->nheld], dgram, n);
+    q->held_len[q->nheld++] = n;
+    ask_bytes += n;
     return 0;
 }
 
@@ -490,24 +659,15 @@ static void from_client(struct proxy_worker *w, struct udp_port *p, const union 
     uint64_t h = flow_hash(p->slot, peer);
     struct proxy_flow *f = flow_find(p, peer, h);
     const char *why;
-    int tries;
 
     if (f != NULL && (why = flow_unusable(f)) != NULL) {
         flow_end(w, f, why, now);
         f = NULL;
     }
-    for (tries = 0; tries < 2; tries++) {
-        if (f == NULL && (f = flow_open(w, p, peer, plen, h, now)) == NULL)
-            return;
-        f->local = *to;
-        if (to_server(f, dgram, n, now) != 1)
-            return;
-        /* The server's port is closed: it is failed (passive health), the
-         * flow ends, and this datagram tries a new flow on another server. */
-        proxy__server_failed(f->srv);
-        flow_end(w, f, "upstream:refused", now);
-        f = NULL;
-    }
+    if (f == NULL && p->persist && proxy__cluster() &&
+        ask_hold(w, p, peer, plen, h, to, n, now) == 0)
+        return;
+    deliver(w, p, f, peer, plen, h, to, dgram, n, now, 0, 0);
 }
 
 static struct udp_port *port_get(int slot)
@@ -757,11 +917,8 @@ void proxy__udp_expire(struct proxy_worker *w, uint64_t now)
         while (p->head != NULL &&
                now - p->head->t_last >= (uint64_t)p->svc->conf->flow_timeout) {
             f = p->head;
-            if (p->persist) { /* persistence runs from the last datagram */
-                struct sockaddr_storage ss;
-                peer_ss(f, &ss);
-                proxy__persist_source_remember(f->svc, &ss, f->srv);
-            }
+            if (p->persist) /* persistence runs from the last datagram */
+                remember(w, f);
             flow_end(w, f, "-", now);
         }
         for (f = sweep ? p->head : NULL; f != NULL; f = next) {

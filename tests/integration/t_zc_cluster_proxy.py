@@ -52,6 +52,20 @@ def keys(rport):
     return int(m.group(1)) if m else 0
 
 
+def maint(g, lines, on):
+    """The server lines of appliance g in maint (on) or not, reloaded."""
+    text = open(g.conf).read()
+    for line in lines:
+        text = text.replace(line + " state maint", line)
+        if on:
+            text = text.replace(line, line + " state maint")
+    with open(g.conf, "w") as f:
+        f.write(text)
+    n = g.output().count("configuration reloaded")
+    g.signal(signal.SIGHUP)
+    wait_until(lambda: g.output().count("configuration reloaded") > n, 10, "reload")
+
+
 def reached(env, py_port, ng_port, marker):
     """Which real servers a request with ?m=marker reached: the Python
     backend logs 'REQ <line>', nginx its access log."""
@@ -92,18 +106,9 @@ def cluster_source_ip_persistence_follows_the_client_to_any_appliance(env):
     pa, pb = ports["sticky"]
     ga, gb = appliances.last
 
-    def reload_both(maint):
+    def reload_both(on):
         for g in (ga, gb):
-            text = open(g.conf).read()
-            line = "server ng 127.0.0.1:%d" % ng
-            text = text.replace(line + " state maint", line)
-            if maint:
-                text = text.replace(line, line + " state maint")
-            with open(g.conf, "w") as f:
-                f.write(text)
-            n = g.output().count("configuration reloaded")
-            g.signal(signal.SIGHUP)
-            wait_until(lambda: g.output().count("configuration reloaded") > n, 10, "reload")
+            maint(g, ["server ng 127.0.0.1:%d" % ng], on)
 
     def one(port, src, m):
         r, _ = get(port, env.ca, src, "/whoami?m=" + m)
@@ -318,6 +323,24 @@ def cluster_client_gone_while_its_request_waits_for_the_store_sends_nothing(env)
           nginx_lines(env, ng, "gone"))
 
 
+def layer4_sticky(env, a, b):
+    """Two TCP echo servers named a and b, two UDP ones ua and ub, and the
+    text of a mode tcp and a mode udp service with persistence source-ip
+    over them (listeners PORT_tcp, PORT_udp)."""
+    from t_w_udp import CHECK, Echo
+    from t_x_tcp import Peer
+    pa, pb = Peer(a), Peer(b)
+    ua, ub = Echo(env, "ua"), Echo(env, "ub")
+    services = ("service sticky {\n    listen 127.0.0.1:PORT_tcp\n    mode tcp\n"
+                "    persistence source-ip\n    server a 127.0.0.1:%d\n"
+                "    server b 127.0.0.1:%d\n}\n" % (pa.port, pb.port) +
+                "service av {\n    listen 127.0.0.1:PORT_udp\n    mode udp\n"
+                "    persistence source-ip\n    server ua 127.0.0.1:%d\n"
+                "    server ub 127.0.0.1:%d\n%s}\n" % (ua.port, ub.port,
+                                                    CHECK.replace("\n", " start up\n")))
+    return pa, pb, ua, ub, services
+
+
 @test
 def cluster_layer4_source_ip_first_choice_agrees_across_appliances(env):
     """mode tcp and mode udp with persistence source-ip: their entries are
@@ -327,17 +350,8 @@ def cluster_layer4_source_ip_first_choice_agrees_across_appliances(env):
     one connection ahead, would choose differently) cannot agree by
     chance; both servers take clients."""
     import socket
-    from t_w_udp import CHECK, Client, Echo
-    from t_x_tcp import Peer
-    pa, pb = Peer("A"), Peer("B")
-    ua, ub = Echo(env, "ua"), Echo(env, "ub")
-    services = ("service sticky {\n    listen 127.0.0.1:PORT_tcp\n    mode tcp\n"
-                "    persistence source-ip\n    server a 127.0.0.1:%d\n"
-                "    server b 127.0.0.1:%d\n}\n" % (pa.port, pb.port) +
-                "service av {\n    listen 127.0.0.1:PORT_udp\n    mode udp\n"
-                "    persistence source-ip\n    server ua 127.0.0.1:%d\n"
-                "    server ub 127.0.0.1:%d\n%s}\n" % (ua.port, ub.port,
-                                                    CHECK.replace("\n", " start up\n")))
+    from t_w_udp import Client
+    pa, pb, ua, ub, services = layer4_sticky(env, "A", "B")
     ports, _, _ = appliances(env, services)
     held = []
 
@@ -370,6 +384,113 @@ def cluster_layer4_source_ip_first_choice_agrees_across_appliances(env):
         s.close()
     for f in flows:
         f.close()
+
+
+@test
+def cluster_layer4_source_ip_entries_follow_a_client_moved_at_one_appliance(env):
+    """mode tcp and mode udp with persistence source-ip keep their entries
+    in the store: twelve clients placed on A while server b (and ub) is in
+    maintenance at A only go to a; once b is back at A, every new
+    connection and every new flow of theirs, through B (which never saw
+    them, and for which rendezvous alone would send about half to b) and
+    through A, still reaches a. The bytes are checked at the servers. A new
+    flow's first datagrams, sent back to back while the store is asked,
+    arrive all and in order. With the store stopped, nobody waits for it."""
+    import socket
+    from t_w_udp import Client
+    pa, pb, ua, ub, services = layer4_sticky(env, "a", "b")
+    ports, red, rport = appliances(env, services)
+    ga, _ = appliances.last
+    (ta, tb), (xa, xb) = ports["tcp"], ports["udp"]
+
+    def maint_at_a(on):
+        maint(ga, ["server b 127.0.0.1:%d" % pb.port, "server ub 127.0.0.1:%d" % ub.port], on)
+
+    def tcp(port, src, marker):
+        """Which server echoed marker, and checked there byte for byte."""
+        with socket.socket() as s:
+            s.bind((src, 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            s.sendall(marker)
+            got = b""
+            while not got.endswith(marker):
+                d = s.recv(100)
+                check(d, "%r: the connection ended before its echo (%r)" % (marker, got))
+                got += d
+        name = got.split(b":")[0].decode()
+        peer = {"a": pa, "b": pb}[name]
+        check(marker in peer.plain, "%r: %s echoed it, its bytes differ: %r" % (
+            marker, name, [p for p in peer.plain if marker[:8] in p]))
+        other = pb if name == "a" else pa
+        check(not any(marker in p for p in other.plain), "%r reached both servers" % marker)
+        return name
+
+    def udp(port, src, marker):
+        f = Client(port, src)
+        try:
+            return f.ask(marker, tries=3)
+        finally:
+            f.close()
+
+    def ready(port, src):
+        try:
+            return udp(port, src, b"warm") in ("ua", "ub")
+        except socket.timeout:
+            return False
+    maint_at_a(True)
+    wait_until(lambda: ready(xa, "127.0.0.99") and ready(xb, "127.0.0.99"), 10,
+               "the UDP services, their servers checked")
+    placed = ["127.0.0.%d" % i for i in range(110, 122)]
+    before = keys(rport)
+    for src in placed:
+        check(tcp(ta, src, b"maint-%s" % src.encode()) == "a", "b in maint at A took %s" % src)
+        check(udp(xa, src, b"maint-%s" % src.encode()) == "ua", "ub in maint at A took %s" % src)
+    check(keys(rport) >= before + 24, "an entry per client and service in Redis: %d -> %d" % (
+        before, keys(rport)))
+    maint_at_a(False)
+    wait_until(lambda: ready(xa, "127.0.0.98"), 10, "A's UDP service after its reload")
+    where = {}
+    for src in placed:
+        for tag, port in (("b", tb), ("a", ta)):
+            m = b"back-%s-%s" % (tag.encode(), src.encode())
+            where.setdefault(src, []).append(tcp(port, src, m))
+        for tag, port in (("b", xb), ("a", xa)):
+            where[src].append(udp(port, src, b"back-%s-%s" % (tag.encode(), src.encode())))
+    print("    (placed at A while b was in maint there; then at B and A, TCP and UDP: %s)" %
+          ", ".join("%s:%s" % (s.rsplit(".", 1)[1], "/".join(w)) for s, w in where.items()))
+    for src, w in where.items():
+        check(w == ["a", "a", "ua", "ua"], "client %s left its server: %r" % (src, w))
+
+    # A new flow's burst while its question is out: held, then sent in order.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.130", 0))
+    s.settimeout(5)
+    burst = [b"burst-%d" % i for i in range(6)]
+    for d in burst:
+        s.sendto(d, ("127.0.0.1", xb))
+    got = [s.recvfrom(1000)[0] for _ in burst]
+    s.close()
+    names = {g.split(b":")[0] for g in got}
+    check(len(names) == 1 and [g.split(b":", 1)[1] for g in got] == burst,
+          "the burst of a new flow, in order on one server: %r" % got)
+
+    # The store stopped: connections and flows are placed at once (the
+    # rendezvous choice), every held datagram answered within the timeout.
+    red.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        away = [(tcp(ta, "127.0.0.140", b"away-a"), tcp(tb, "127.0.0.140", b"away-b")),
+                (udp(xa, "127.0.0.141", b"away-ua"), udp(xb, "127.0.0.141", b"away-ub"))]
+        took = time.monotonic() - t0
+    finally:
+        red.send_signal(signal.SIGCONT)
+    print("    (store stopped: %r in %.2f s)" % (away, took))
+    for x, y in away:
+        check(x == y, "store away: A and B disagree: %r" % ((x, y),))
+    check(took < 4 * 1.0, "connections waited on the stopped store: %.1f s" % took)
+    pa.stop()
+    pb.stop()
 
 
 @test
